@@ -1,0 +1,128 @@
+//! `mark_suspicious`: a cell action that records a classification of one order in the insert-only
+//! write-back table and asks Looker to refresh the query so the mark shows at once.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+
+use super::writeback_form::{self, acting_user, classification_fields, user_email_param};
+use super::{base_definition, svg_icon, Action};
+use crate::api::{
+    ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration, RequiredField,
+};
+use crate::error::HubError;
+use crate::meta::RequestMeta;
+use crate::sinks::{MarkRow, WriteCredential};
+use crate::startup::Hub;
+
+/// Action name.
+pub const NAME: &str = "mark_suspicious";
+/// Tag that makes the action appear on a field.
+pub const TAG: &str = "mark-suspicious";
+/// Longest accepted order id.
+const MAX_ID_CHARS: usize = 1024;
+
+const ICON_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><path d="M32 4 8 14v16c0 15 10 26 24 30 14-4 24-15 24-30V14z" fill="#d93025"/><path d="M29 18h6v20h-6zm0 24h6v6h-6z" fill="#fff"/></svg>"##;
+static ICON: LazyLock<String> = LazyLock::new(|| svg_icon(ICON_SVG));
+
+/// The `mark_suspicious` cell action.
+pub struct MarkSuspicious;
+
+#[async_trait]
+impl Action for MarkSuspicious {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn definition(&self, hub: &Hub) -> Integration {
+        let mut def = base_definition(
+            hub,
+            NAME,
+            "Mark as Suspicious",
+            "Classify an order (Approved / Suspicious / Further Investigation) and record it in the write-back table.",
+            true,
+        );
+        def.icon_data_uri = Some(ICON.clone());
+        def.required_fields = vec![RequiredField::AnyTag {
+            any_tag: vec![TAG.into()],
+        }];
+        def.params = vec![user_email_param()];
+        def
+    }
+
+    async fn form(
+        &self,
+        _hub: &Hub,
+        _meta: &RequestMeta,
+        req: &ActionRequest,
+    ) -> Result<Form, HubError> {
+        let mut id = FormField::new("id", "Order ID", FieldType::String);
+        id.required = Some(true);
+        id.interactive = Some(false);
+        id.default = req.data_param("value");
+        let mut fields = vec![id];
+        fields.extend(classification_fields());
+        Ok(Form {
+            fields,
+            ..Default::default()
+        })
+    }
+
+    async fn execute(
+        &self,
+        hub: &Hub,
+        meta: &RequestMeta,
+        req: ActionRequest,
+    ) -> Result<ExecuteResponse, HubError> {
+        let mut errors = BTreeMap::new();
+        let id = req
+            .form_param("id")
+            .or_else(|| req.data_param("value"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        if id.is_empty() {
+            errors.insert(
+                "id".into(),
+                "is required: the order id of the clicked cell".into(),
+            );
+        } else if id.chars().count() > MAX_ID_CHARS {
+            errors.insert(
+                "id".into(),
+                format!("is longer than {MAX_ID_CHARS} characters"),
+            );
+        }
+        let classified =
+            writeback_form::validate(&req, hub.settings.max_comment_chars, &mut errors);
+        let Some(classified) = classified.filter(|_| errors.is_empty()) else {
+            return Ok(ExecuteResponse::invalid(errors));
+        };
+        let row = MarkRow {
+            request_id: meta.request_id.clone(),
+            order_id: id,
+            classification: classified.classification,
+            comment: classified.comment,
+            acted_by: acting_user(&req),
+            looker_instance: meta.looker_instance.clone(),
+            webhook_id: meta.webhook_id.clone(),
+            action: NAME.into(),
+            received_at: chrono::Utc::now(),
+        };
+        let cred = WriteCredential::Service;
+        match hub.sink.append_mark(&row, &cred).await {
+            Ok(()) => {
+                tracing::info!(action = NAME, request_id = %row.request_id, sink = hub.sink.name(), "write-back row appended");
+                let mut resp = ExecuteResponse::success(format!(
+                    "Order {} marked as {}.",
+                    row.order_id, row.classification
+                ));
+                resp.looker.refresh_query = true;
+                Ok(resp)
+            }
+            Err(e) => {
+                tracing::error!(action = NAME, request_id = %row.request_id, sink = hub.sink.name(), error = %e, "write-back failed");
+                Ok(ExecuteResponse::failure(e.user_message(&cred)))
+            }
+        }
+    }
+}

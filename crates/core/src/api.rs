@@ -1,0 +1,475 @@
+//! Looker Action API wire types (serde). Field names follow what Looker sends and accepts.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `POST /` answer: the hub's list of integrations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActionList {
+    /// Hub label shown in Looker's admin page.
+    pub label: String,
+    /// Every action this hub hosts.
+    pub integrations: Vec<Integration>,
+}
+
+/// Kind of action: where in Looker it appears.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionType {
+    /// A single cell (data action on a tagged field).
+    Cell,
+    /// A whole query result (schedules, "send").
+    Query,
+    /// A dashboard.
+    Dashboard,
+}
+
+impl ActionType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionType::Cell => "cell",
+            ActionType::Query => "query",
+            ActionType::Dashboard => "dashboard",
+        }
+    }
+}
+
+/// Result formats Looker can deliver.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum ActionFormat {
+    Txt,
+    Csv,
+    InlineJson,
+    Json,
+    JsonLabel,
+    JsonDetail,
+    JsonDetailLiteStream,
+    Xlsx,
+    Html,
+    WysiwygPdf,
+    AssembledPdf,
+    WysiwygPng,
+    CsvZip,
+}
+
+/// Whether values are delivered formatted.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum Formatting {
+    Formatted,
+    Unformatted,
+}
+
+/// Whether visualization options are applied.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum VisualizationFormatting {
+    Apply,
+    Noapply,
+}
+
+/// How Looker hands over a query result: pushed in the request, or a `download_url` to stream.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum DownloadSetting {
+    Push,
+    Url,
+}
+
+/// One integration (action) definition, as listed by the hub.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Integration {
+    /// Unique action name (path segment).
+    pub name: String,
+    /// Label shown to users.
+    pub label: String,
+    /// Longer description.
+    pub description: String,
+    /// Execute URL.
+    pub url: String,
+    /// Form URL, or null when the action has no form.
+    pub form_url: Option<String>,
+    /// Icon as a `data:` URI.
+    pub icon_data_uri: Option<String>,
+    /// Admin-set parameters.
+    pub params: Vec<ActionParam>,
+    /// Field tags that make the action appear.
+    pub required_fields: Vec<RequiredField>,
+    /// Where the action appears.
+    pub supported_action_types: Vec<ActionType>,
+    /// Accepted result formats (omitted = all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supported_formats: Option<Vec<ActionFormat>>,
+    /// Accepted formattings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supported_formattings: Option<Vec<Formatting>>,
+    /// Accepted visualization formattings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supported_visualization_formattings: Option<Vec<VisualizationFormatting>>,
+    /// Push and/or url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supported_download_settings: Option<Vec<DownloadSetting>>,
+    /// Whether the action uses per-user OAuth state.
+    pub uses_oauth: bool,
+    /// OAuth v2: Looker delegates the OAuth dance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delegate_oauth: Option<bool>,
+    /// OAuth v2: token URL Looker calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+}
+
+/// An admin-set parameter of an action.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct ActionParam {
+    /// Key in `data`.
+    pub name: String,
+    /// Label in the admin page.
+    pub label: String,
+    /// Must be set for the action to be enabled.
+    pub required: bool,
+    /// Hidden once saved (keys, passwords).
+    pub sensitive: bool,
+    /// Help text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Value comes from a per-user attribute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_user: Option<bool>,
+    /// Name of the Looker user attribute suggested for this param.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_attribute_name: Option<String>,
+}
+
+/// Which LookML field tags make the action appear.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum RequiredField {
+    /// A field with this tag.
+    Tag {
+        /// The tag.
+        tag: String,
+    },
+    /// A field with any of these tags.
+    AnyTag {
+        /// The tags.
+        any_tag: Vec<String>,
+    },
+    /// A field with all of these tags.
+    AllTags {
+        /// The tags.
+        all_tags: Vec<String>,
+    },
+}
+
+/// Form field types Looker renders.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    /// One-line text.
+    String,
+    /// Multi-line text.
+    Textarea,
+    /// Drop-down.
+    Select,
+    /// Generic OAuth login link.
+    OauthLink,
+    /// "Log in with Google" button.
+    OauthLinkGoogle,
+    /// Read-only text.
+    Message,
+}
+
+/// One option of a select field.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SelectOption {
+    /// Submitted value.
+    pub name: String,
+    /// Shown label.
+    pub label: String,
+}
+
+/// One field of an action form.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FormField {
+    /// Key in `form_params`.
+    pub name: String,
+    /// Label shown to the user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Help text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Field type.
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    /// Whether a value is required.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    /// Default value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// Changing the value re-fetches the form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<bool>,
+    /// Options of a select.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<SelectOption>>,
+    /// Login URL of an OAuth link field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth_url: Option<String>,
+    /// Message text (message fields).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl FormField {
+    /// A field of the given type with only a name and label set.
+    pub fn new(name: &str, label: &str, field_type: FieldType) -> Self {
+        FormField {
+            name: name.to_string(),
+            label: Some(label.to_string()),
+            description: None,
+            field_type,
+            required: None,
+            default: None,
+            interactive: None,
+            options: None,
+            oauth_url: None,
+            value: None,
+        }
+    }
+}
+
+/// Per-user state Looker stores for the action.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ActionState {
+    /// Opaque data (≤ 32 KB).
+    pub data: String,
+    /// Seconds until Looker should ask for a refresh (the reference hub misspelled this).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_time: Option<i64>,
+}
+
+/// A form answer.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Form {
+    /// Fields to render.
+    pub fields: Vec<FormField>,
+    /// New per-user state for Looker to store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<ActionState>,
+    /// A form-level error (the form is replaced by this message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The body Looker posts to form and execute.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct ActionRequest {
+    /// cell / query / dashboard (absent on form requests of older Looker versions).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub action_type: Option<ActionType>,
+    /// Schedule / query details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_plan: Option<ScheduledPlan>,
+    /// Pushed result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Attachment>,
+    /// Params, clicked value, state_url / state_json.
+    #[serde(default)]
+    pub data: RequestData,
+    /// Values the user entered in the form.
+    #[serde(default)]
+    pub form_params: BTreeMap<String, Value>,
+}
+
+impl ActionRequest {
+    /// A form value as text (Looker sends strings; numbers and booleans are rendered).
+    pub fn form_param(&self, name: &str) -> Option<String> {
+        value_as_text(self.form_params.get(name)?)
+    }
+
+    /// A `data` entry as text.
+    pub fn data_param(&self, name: &str) -> Option<String> {
+        value_as_text(self.data.0.get(name)?)
+    }
+}
+
+/// Text of a scalar JSON value; `None` for null, arrays and objects.
+pub fn value_as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// The `data` object: admin params plus `value`, `state_url`, `state_json`, user attributes.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct RequestData(pub serde_json::Map<String, Value>);
+
+/// Pushed result.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Attachment {
+    /// e.g. `application/json;base64`.
+    #[serde(default)]
+    pub mimetype: Option<String>,
+    /// e.g. `json`.
+    #[serde(default)]
+    pub extension: Option<String>,
+    /// The payload (base64 when the mimetype ends in `;base64`), or an inline JSON value.
+    #[serde(default)]
+    pub data: Option<Value>,
+}
+
+/// Schedule details sent with query actions.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct ScheduledPlan {
+    /// Scheduled plan id (absent for one-off sends).
+    #[serde(default)]
+    pub scheduled_plan_id: Option<Value>,
+    /// Title of the Look / schedule.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Look, Dashboard, ...
+    #[serde(rename = "type", default)]
+    pub plan_type: Option<String>,
+    /// Link back to the content in Looker.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Query id.
+    #[serde(default)]
+    pub query_id: Option<Value>,
+    /// The query.
+    #[serde(default)]
+    pub query: Option<Query>,
+    /// One-time URL to stream the result from.
+    #[serde(default)]
+    pub download_url: Option<String>,
+    /// Whether the schedule's filters differ from the Look's.
+    #[serde(default)]
+    pub filters_differ_from_look: Option<bool>,
+}
+
+/// The query of a scheduled plan.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Query {
+    /// LookML model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Explore.
+    #[serde(default)]
+    pub view: Option<String>,
+    /// Selected fields.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// Filters.
+    #[serde(default)]
+    pub filters: Option<Value>,
+    /// Visualization config.
+    #[serde(default)]
+    pub vis_config: Option<VisConfig>,
+}
+
+/// Visualization config (only what the hub reads; the rest is kept).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct VisConfig {
+    /// Fields the user hid in the visualization.
+    #[serde(default)]
+    pub hidden_fields: Vec<String>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+impl ScheduledPlan {
+    /// Hidden fields of the query's visualization (empty when absent).
+    pub fn hidden_fields(&self) -> &[String] {
+        self.query
+            .as_ref()
+            .and_then(|q| q.vis_config.as_ref())
+            .map(|v| v.hidden_fields.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+/// The `looker` part of an execute answer.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct LookerResult {
+    /// Whether the action succeeded.
+    pub success: bool,
+    /// Per-field problems shown on the form.
+    #[serde(default)]
+    pub validation_errors: BTreeMap<String, String>,
+    /// Ask Looker to re-run the query.
+    #[serde(default)]
+    pub refresh_query: bool,
+    /// New per-user state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ActionState>,
+}
+
+/// An execute answer.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct ExecuteResponse {
+    /// Result for Looker.
+    pub looker: LookerResult,
+    /// Message shown to the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl ExecuteResponse {
+    /// A success with a message.
+    pub fn success(message: impl Into<String>) -> Self {
+        ExecuteResponse {
+            looker: LookerResult {
+                success: true,
+                ..Default::default()
+            },
+            message: Some(message.into()),
+        }
+    }
+
+    /// A failure with a message.
+    pub fn failure(message: impl Into<String>) -> Self {
+        ExecuteResponse {
+            looker: LookerResult::default(),
+            message: Some(message.into()),
+        }
+    }
+
+    /// A failure with per-field problems.
+    pub fn invalid(errors: BTreeMap<String, String>) -> Self {
+        let message = errors
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ExecuteResponse {
+            looker: LookerResult {
+                success: false,
+                validation_errors: errors,
+                ..Default::default()
+            },
+            message: Some(message),
+        }
+    }
+}
+
+/// `{error}` answer used for errors outside execute.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
+}

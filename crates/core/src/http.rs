@@ -1,0 +1,325 @@
+//! actix handlers for the hub's routes and the mapping of errors to Looker answers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::{BodyStream, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::actions::Action;
+use crate::api::{ActionList, ActionRequest, ErrorBody, ExecuteResponse};
+use crate::error::HubError;
+use crate::meta::RequestMeta;
+use crate::routes::{routes_of, Function, Handler, Method, HEALTH_PATH};
+use crate::startup::Hub;
+
+/// Register the routes of the given functions (from the one route table) plus `/healthz`.
+pub fn configure(cfg: &mut web::ServiceConfig, functions: &[Function]) {
+    cfg.route(HEALTH_PATH, web::get().to(healthz));
+    for f in functions {
+        for r in routes_of(*f) {
+            let route = match r.method {
+                Method::Get => web::get(),
+                Method::Post => web::post(),
+            };
+            let route = match r.handler {
+                Handler::List => route.to(list),
+                Handler::Definition => route.to(definition),
+                Handler::Form => route.to(form),
+                Handler::Execute => route.to(execute),
+                Handler::OauthInitiate | Handler::OauthRedirect | Handler::OauthToken => {
+                    route.to(oauth_not_configured)
+                }
+            };
+            cfg.route(r.path, route);
+        }
+    }
+    cfg.default_service(web::to(not_found));
+}
+
+/// How an error is shaped for the caller.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// `{error}`.
+    Error,
+    /// `{looker:{success:false,...}, message}`.
+    Execute,
+}
+
+fn json_response<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => HttpResponse::build(status)
+            .content_type("application/json")
+            .body(bytes),
+        Err(_) => HttpResponse::InternalServerError().finish(),
+    }
+}
+
+fn error_response(err: &HubError, shape: Shape) -> HttpResponse {
+    let status = err.status();
+    if status.is_server_error() {
+        tracing::error!(error = %err, "request failed");
+    } else {
+        tracing::info!(error = %err, status = status.as_u16(), "request refused");
+    }
+    let message = err.to_string();
+    match shape {
+        Shape::Error => json_response(status, &ErrorBody { error: message }),
+        Shape::Execute => json_response(status, &ExecuteResponse::failure(message)),
+    }
+}
+
+fn authorize(hub: &Hub, req: &HttpRequest) -> Result<(), HubError> {
+    let name = if hub.settings.behind_gateway {
+        "x-forwarded-authorization"
+    } else {
+        "authorization"
+    };
+    let header = req.headers().get(name).map(|v| v.as_bytes());
+    hub.tokens.check_header(header).map_err(HubError::from)
+}
+
+async fn read_body(
+    hub: &Hub,
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<Bytes, HubError> {
+    let limit = hub.settings.max_body_bytes;
+    if let Some(len) = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(HubError::PayloadTooLarge(limit));
+        }
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| HubError::BadRequest(format!("could not read the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(HubError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn parse_request(body: &[u8]) -> Result<ActionRequest, HubError> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(ActionRequest::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| HubError::BadRequest(format!("malformed JSON request body: {e}")))
+}
+
+fn lookup(hub: &Hub, name: &str) -> Result<Arc<dyn Action>, HubError> {
+    hub.registry
+        .get(name)
+        .ok_or_else(|| HubError::UnknownAction(name.to_string()))
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok", "version": crate::HUB_VERSION}))
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &ErrorBody {
+            error: format!("no route for {} {}", req.method(), req.path()),
+        },
+    )
+}
+
+async fn list(hub: web::Data<Hub>, req: HttpRequest) -> HttpResponse {
+    if let Err(e) = authorize(&hub, &req) {
+        return error_response(&e, Shape::Error);
+    }
+    let list = ActionList {
+        label: hub.settings.label.clone(),
+        integrations: hub
+            .registry
+            .all()
+            .iter()
+            .map(|a| a.definition(&hub))
+            .collect(),
+    };
+    json_response(StatusCode::OK, &list)
+}
+
+async fn definition(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> HttpResponse {
+    let result = authorize(&hub, &req).and_then(|_| lookup(&hub, &name));
+    match result {
+        Ok(action) => json_response(StatusCode::OK, &action.definition(&hub)),
+        Err(e) => error_response(&e, Shape::Error),
+    }
+}
+
+async fn form(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    name: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let meta = RequestMeta::of(&req);
+    let result = async {
+        authorize(&hub, &req)?;
+        let action = lookup(&hub, &name)?;
+        let body = read_body(&hub, &req, payload).await?;
+        let request = parse_request(&body)?;
+        action.form(&hub, &meta, &request).await
+    }
+    .await;
+    match result {
+        Ok(form) => json_response(StatusCode::OK, &form),
+        Err(e) => error_response(&e, Shape::Error),
+    }
+}
+
+async fn execute(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    name: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let meta = RequestMeta::of(&req);
+    let prepared = async {
+        authorize(&hub, &req)?;
+        let action = lookup(&hub, &name)?;
+        let body = read_body(&hub, &req, payload).await?;
+        let request = parse_request(&body)?;
+        let def = action.definition(&hub);
+        if let Some(t) = request.action_type {
+            if !def.supported_action_types.contains(&t) {
+                return Err(HubError::BadRequest(format!(
+                    "action {} does not support {} actions (supported: {})",
+                    def.name,
+                    t.as_str(),
+                    def.supported_action_types
+                        .iter()
+                        .map(|t| t.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        Ok((action, request))
+    }
+    .await;
+    let (action, request) = match prepared {
+        Ok(p) => p,
+        Err(e) => return error_response(&e, Shape::Execute),
+    };
+    run_execute(hub.into_inner(), action, meta, request).await
+}
+
+/// Run an execute on its own task (it finishes even if Looker hangs up). When it takes longer
+/// than `keepalive_after`, answer 200 at once and write a newline every `keepalive_interval` before
+/// the final JSON, so proxies keep the connection open and errors can still be reported.
+async fn run_execute(
+    hub: Arc<Hub>,
+    action: Arc<dyn Action>,
+    meta: RequestMeta,
+    request: ActionRequest,
+) -> HttpResponse {
+    let after = hub.settings.keepalive_after;
+    let interval = hub.settings.keepalive_interval;
+    let task_hub = hub.clone();
+    let mut handle = tokio::spawn(async move { action.execute(&task_hub, &meta, request).await });
+    tokio::select! {
+        res = &mut handle => match flatten(res) {
+            Ok(resp) => json_response(StatusCode::OK, &resp),
+            Err(e) => error_response(&e, Shape::Execute),
+        },
+        _ = tokio::time::sleep(after) => {
+            tracing::info!("execute still running: streaming keep-alive newlines");
+            let ticker = tokio::time::interval(interval);
+            let stream = futures_util::stream::unfold(Some((handle, ticker)), |state| async move {
+                let (mut handle, mut ticker) = state?;
+                tokio::select! {
+                    res = &mut handle => {
+                        let resp = match flatten(res) {
+                            Ok(resp) => resp,
+                            Err(e) => {
+                                tracing::error!(error = %e, "execute failed after keep-alive");
+                                ExecuteResponse::failure(e.to_string())
+                            }
+                        };
+                        let body = serde_json::to_vec(&resp).unwrap_or_else(|_| b"{\"looker\":{\"success\":false}}".to_vec());
+                        Some((Ok::<Bytes, std::io::Error>(Bytes::from(body)), None))
+                    }
+                    _ = ticker.tick() => Some((Ok(Bytes::from_static(b"\n")), Some((handle, ticker)))),
+                }
+            });
+            HttpResponse::Ok().content_type("application/json").body(BodyStream::new(stream))
+        }
+    }
+}
+
+fn flatten(
+    res: Result<Result<ExecuteResponse, HubError>, tokio::task::JoinError>,
+) -> Result<ExecuteResponse, HubError> {
+    match res {
+        Ok(r) => r,
+        Err(e) => Err(HubError::Internal(if e.is_panic() {
+            "the action crashed".into()
+        } else {
+            "the action was cancelled".into()
+        })),
+    }
+}
+
+async fn oauth_not_configured() -> HttpResponse {
+    error_response(
+        &HubError::NotConfigured("OAuth is not configured on this hub".into()),
+        Shape::Error,
+    )
+}
+
+/// One log line per request: action, Looker version / instance / webhook id, status, latency.
+pub async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let meta = RequestMeta::from_request(req.request());
+    req.extensions_mut().insert(meta.clone());
+    let method = req.method().to_string();
+    let path = req.path().to_string();
+    let action = path
+        .strip_prefix("/actions/")
+        .map(|p| p.split('/').next().unwrap_or("").to_string());
+    let res = next.call(req).await;
+    let status = match &res {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    if path != HEALTH_PATH {
+        tracing::info!(
+            http.method = %method,
+            http.path = %path,
+            http.status = status,
+            latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+            action = action.as_deref().unwrap_or(""),
+            looker_version = meta.looker_version.as_deref().unwrap_or(""),
+            looker_instance = meta.looker_instance.as_deref().unwrap_or(""),
+            webhook_id = meta.webhook_id.as_deref().unwrap_or(""),
+            trace_id = meta.trace_id.as_deref().unwrap_or(""),
+            "request"
+        );
+    }
+    res
+}

@@ -1,0 +1,236 @@
+//! Typed settings, loaded once from the environment. Secrets are `SecretString`s: they never print.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// Token used only in explicit local mode when no `HUB_TOKENS` is given.
+pub const LOCAL_DEV_TOKEN: &str = "local-dev-token";
+
+/// A settings problem that stops the hub from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A required variable is missing.
+    #[error("{0} is required: {1}")]
+    Missing(&'static str, &'static str),
+    /// A variable has a value that cannot be used.
+    #[error("{name} is invalid: {reason}")]
+    Invalid {
+        /// Variable name.
+        name: &'static str,
+        /// Why (never the value of a secret).
+        reason: String,
+    },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line in the Cloud Logging shape.
+    Json,
+    /// Human-readable lines (local runs).
+    Text,
+}
+
+/// Every setting of the hub.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Port to listen on (`PORT`, Cloud Run's convention).
+    pub port: u16,
+    /// Address to bind (`HUB_BIND`, default 0.0.0.0).
+    pub bind: String,
+    /// Public base URL Looker and browsers reach the hub at (`HUB_PUBLIC_URL`), no trailing slash.
+    pub public_url: String,
+    /// Label of the hub in Looker (`HUB_LABEL`).
+    pub label: String,
+    /// Valid hub secrets (`HUB_TOKENS`, comma-separated).
+    pub hub_tokens: Vec<SecretString>,
+    /// Explicit local mode (`HUB_LOCAL=true` or `--local`): dev token allowed, text logs.
+    pub local: bool,
+    /// Read Looker's token from `X-Forwarded-Authorization` (`HUB_BEHIND_GATEWAY`).
+    pub behind_gateway: bool,
+    /// Embedded write-back store file (`HUB_STORE_PATH`).
+    pub store_path: PathBuf,
+    /// Largest accepted request body in bytes (`HUB_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+    /// Longest accepted comment in characters (`HUB_MAX_COMMENT_CHARS`).
+    pub max_comment_chars: usize,
+    /// Log format (`HUB_LOG_FORMAT`: json|text).
+    pub log_format: LogFormat,
+    /// Log filter (`RUST_LOG`, default info).
+    pub log_filter: String,
+    /// After this long an execute starts sending keep-alive newlines (`HUB_KEEPALIVE_AFTER_MS`).
+    pub keepalive_after: Duration,
+    /// Interval between keep-alive newlines (`HUB_KEEPALIVE_INTERVAL_SECS`).
+    pub keepalive_interval: Duration,
+    /// Time in-flight requests get to finish after SIGTERM (`HUB_SHUTDOWN_GRACE_SECS`).
+    pub shutdown_grace: Duration,
+    /// HTTP worker threads (`HUB_WORKERS`, default: number of CPUs).
+    pub workers: Option<usize>,
+}
+
+/// Source of variables: the process environment, or a map in tests.
+pub trait VarSource {
+    /// The value of a variable, if set.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl VarSource for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl VarSource for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// Typed access to a [`VarSource`]: empty values count as unset.
+pub struct Vars<'a>(pub &'a dyn VarSource);
+
+impl Vars<'_> {
+    /// A non-empty, trimmed value.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .var(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A boolean (`true/false/1/0/yes/no/on/off`).
+    pub fn bool(&self, name: &'static str, default: bool) -> Result<bool, SettingsError> {
+        match self.get(name).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) => match v.as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(SettingsError::Invalid {
+                    name,
+                    reason: format!("expected true or false, got {v:?}"),
+                }),
+            },
+        }
+    }
+
+    /// A number.
+    pub fn num<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+    ) -> Result<T, SettingsError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| SettingsError::Invalid {
+                name,
+                reason: format!("expected a number, got {v:?}"),
+            }),
+        }
+    }
+
+    /// A comma-separated list of secrets (values never appear in errors).
+    pub fn secret_list(&self, name: &str) -> Vec<SecretString> {
+        self.get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| SecretString::from(s.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Settings {
+    /// Load from the process environment; `--local` on the command line turns on local mode.
+    pub fn from_env() -> Result<Settings, SettingsError> {
+        let local_flag = std::env::args().skip(1).any(|a| a == "--local");
+        Settings::load(&ProcessEnv, local_flag)
+    }
+
+    /// Load from any variable source.
+    pub fn load(src: &dyn VarSource, local_flag: bool) -> Result<Settings, SettingsError> {
+        let v = Vars(src);
+        let local = local_flag || v.bool("HUB_LOCAL", false)?;
+        let port: u16 = v.num("PORT", 8080)?;
+        let public_url = v
+            .get("HUB_PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://localhost:{port}"))
+            .trim_end_matches('/')
+            .to_string();
+        let parsed = url::Url::parse(&public_url).map_err(|e| SettingsError::Invalid {
+            name: "HUB_PUBLIC_URL",
+            reason: e.to_string(),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(SettingsError::Invalid {
+                name: "HUB_PUBLIC_URL",
+                reason: "must be an http(s) URL".into(),
+            });
+        }
+        let mut hub_tokens = v.secret_list("HUB_TOKENS");
+        if hub_tokens.is_empty() {
+            if !local {
+                return Err(SettingsError::Missing(
+                    "HUB_TOKENS",
+                    "set the hub secret(s) Looker sends, comma-separated (or run with --local for a dev token)",
+                ));
+            }
+            hub_tokens.push(SecretString::from(LOCAL_DEV_TOKEN.to_string()));
+        }
+        let log_format = match v.get("HUB_LOG_FORMAT").as_deref() {
+            None if local => LogFormat::Text,
+            None | Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            Some(other) => {
+                return Err(SettingsError::Invalid {
+                    name: "HUB_LOG_FORMAT",
+                    reason: format!("expected json or text, got {other:?}"),
+                })
+            }
+        };
+        let workers: usize = v.num("HUB_WORKERS", 0)?;
+        Ok(Settings {
+            port,
+            bind: v.get("HUB_BIND").unwrap_or_else(|| "0.0.0.0".into()),
+            public_url,
+            label: v
+                .get("HUB_LABEL")
+                .unwrap_or_else(|| "Rust Action Hub".into()),
+            hub_tokens,
+            local,
+            behind_gateway: v.bool("HUB_BEHIND_GATEWAY", false)?,
+            store_path: v
+                .get("HUB_STORE_PATH")
+                .unwrap_or_else(|| "data/writeback.sqlite".into())
+                .into(),
+            max_body_bytes: v.num("HUB_MAX_BODY_BYTES", 64 * 1024 * 1024)?,
+            max_comment_chars: v.num("HUB_MAX_COMMENT_CHARS", 2000)?,
+            log_format,
+            log_filter: v.get("RUST_LOG").unwrap_or_else(|| "info".into()),
+            keepalive_after: Duration::from_millis(v.num("HUB_KEEPALIVE_AFTER_MS", 3000)?),
+            keepalive_interval: Duration::from_secs(
+                v.num("HUB_KEEPALIVE_INTERVAL_SECS", 20)?.max(1),
+            ),
+            shutdown_grace: Duration::from_secs(v.num("HUB_SHUTDOWN_GRACE_SECS", 10)?),
+            workers: (workers > 0).then_some(workers),
+        })
+    }
+
+    /// Whether the hub runs with the well-known dev token (only possible in local mode).
+    pub fn uses_dev_token(&self) -> bool {
+        use secrecy::ExposeSecret;
+        self.local
+            && self
+                .hub_tokens
+                .iter()
+                .any(|t| t.expose_secret() == LOCAL_DEV_TOKEN)
+    }
+}

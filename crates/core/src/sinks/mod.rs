@@ -1,0 +1,147 @@
+//! Write-back targets behind one trait: the embedded store (default) and BigQuery (production).
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+/// Whose identity a write uses.
+#[derive(Clone)]
+pub enum WriteCredential {
+    /// The hub's own identity (service account / the embedded store).
+    Service,
+    /// The acting user's OAuth access token, for this one write.
+    User {
+        /// Bearer token.
+        access_token: SecretString,
+    },
+}
+
+impl std::fmt::Debug for WriteCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteCredential::Service => f.write_str("Service"),
+            WriteCredential::User { .. } => f.write_str("User(..)"),
+        }
+    }
+}
+
+/// One row of the insert-only cell write-back table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarkRow {
+    /// Unique id of the request that wrote the row.
+    pub request_id: String,
+    /// The clicked order id.
+    pub order_id: String,
+    /// Approved / Suspicious / Further Investigation.
+    pub classification: String,
+    /// Free text.
+    pub comment: String,
+    /// Who acted (user attribute / OAuth identity), if known.
+    pub acted_by: Option<String>,
+    /// `X-Looker-Instance`.
+    pub looker_instance: Option<String>,
+    /// `X-Looker-Webhook-Id`.
+    pub webhook_id: Option<String>,
+    /// Action name.
+    pub action: String,
+    /// When the hub received the request.
+    pub received_at: DateTime<Utc>,
+}
+
+/// One row of the whole-query write-back table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRow {
+    /// Unique id of the request that wrote the row.
+    pub request_id: String,
+    /// Position of the row in the result (0-based).
+    pub row_index: u64,
+    /// Name of the identifying field (`view.field`).
+    pub key_field: String,
+    /// Its value as text, if any.
+    pub key_value: Option<String>,
+    /// Classification chosen in the form.
+    pub classification: String,
+    /// Comment from the form.
+    pub comment: String,
+    /// Who acted, if known.
+    pub acted_by: Option<String>,
+    /// Scheduled plan id, if any.
+    pub scheduled_plan_id: Option<String>,
+    /// Query id, if any.
+    pub query_id: Option<String>,
+    /// The whole result row as JSON.
+    pub row_json: String,
+    /// `ran_at` of the result.
+    pub ran_at: Option<String>,
+    /// `X-Looker-Instance`.
+    pub looker_instance: Option<String>,
+    /// `X-Looker-Webhook-Id`.
+    pub webhook_id: Option<String>,
+    /// Action name.
+    pub action: String,
+    /// When the hub received the request.
+    pub received_at: DateTime<Utc>,
+}
+
+/// Why a write failed; [`SinkError::user_message`] is what a business user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The identity used may not write the table.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// The table or dataset does not exist.
+    #[error("table not found: {0}")]
+    TableMissing(String),
+    /// Quota or rate limit exceeded.
+    #[error("quota exceeded: {0}")]
+    Quota(String),
+    /// The store did not answer in time.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The store could not be reached.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl SinkError {
+    /// A message for the business user (details go to the log, not here).
+    pub fn user_message(&self, cred: &WriteCredential) -> String {
+        match (self, cred) {
+            (SinkError::PermissionDenied(_), WriteCredential::User { .. }) => {
+                "You do not have write access to the write-back table. Ask your data team to grant it.".into()
+            }
+            (SinkError::PermissionDenied(_), WriteCredential::Service) => {
+                "The action hub is not allowed to write to the write-back table. Ask your Looker admin to check its permissions.".into()
+            }
+            (SinkError::TableMissing(_), _) => {
+                "The write-back table does not exist. Ask your Looker admin to create it.".into()
+            }
+            (SinkError::Quota(_), _) => "The warehouse is busy (quota exceeded). Please try again in a minute.".into(),
+            (SinkError::Timeout(_), _) => "The warehouse did not answer in time. Please try again.".into(),
+            (SinkError::Unavailable(_), _) => "The warehouse could not be reached. Please try again later.".into(),
+            (SinkError::Other(_), _) => "The write-back failed. Your Looker admin can find details in the hub's log.".into(),
+        }
+    }
+}
+
+/// An insert-only write-back target.
+#[async_trait]
+pub trait Sink: Send + Sync {
+    /// Short name for logs (`sqlite`, `bigquery`).
+    fn name(&self) -> &'static str;
+
+    /// Append one cell write-back row.
+    async fn append_mark(&self, row: &MarkRow, cred: &WriteCredential) -> Result<(), SinkError>;
+
+    /// Append whole-query rows atomically; returns how many were written.
+    async fn append_batch(
+        &self,
+        rows: &[BatchRow],
+        cred: &WriteCredential,
+    ) -> Result<u64, SinkError>;
+}

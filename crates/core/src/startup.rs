@@ -1,0 +1,159 @@
+//! Building the hub: shared state, the HTTP server for a set of functions, and `main`.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+
+use crate::actions::Registry;
+use crate::auth::HubTokens;
+use crate::routes::Function;
+use crate::settings::Settings;
+use crate::sinks::sqlite::SqliteSink;
+use crate::sinks::Sink;
+
+/// State shared by every request.
+pub struct Hub {
+    /// Settings, loaded once.
+    pub settings: Settings,
+    /// Valid hub tokens.
+    pub tokens: HubTokens,
+    /// Where write-back rows go.
+    pub sink: Arc<dyn Sink>,
+    /// Hosted actions.
+    pub registry: Registry,
+    /// Outgoing HTTP client (rustls; shared connection pool).
+    pub http: reqwest::Client,
+}
+
+/// Why the hub cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Settings are missing or wrong.
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
+    /// The write-back store cannot be opened.
+    #[error("write-back store: {0}")]
+    Sink(#[from] crate::sinks::SinkError),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Hub {
+    /// Build the shared state from settings (opens the write-back store).
+    pub async fn new(settings: Settings) -> Result<Hub, StartError> {
+        let tokens = HubTokens::new(settings.hub_tokens.clone());
+        let sink: Arc<dyn Sink> = Arc::new(SqliteSink::open(&settings.store_path)?);
+        let http = reqwest::Client::builder()
+            .user_agent(format!("{}/{}", crate::HUB_NAME, crate::HUB_VERSION))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| StartError::Other(format!("HTTP client: {e}")))?;
+        Ok(Hub {
+            settings,
+            tokens,
+            sink,
+            registry: Registry::new(),
+            http,
+        })
+    }
+}
+
+/// A hub server bound to a port, serving some functions.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Bind `settings.bind:settings.port` (port 0 picks a free port) and build the server.
+    pub async fn build(
+        settings: Settings,
+        functions: &[Function],
+    ) -> Result<Application, StartError> {
+        let listener = TcpListener::bind((settings.bind.as_str(), settings.port)).map_err(|e| {
+            StartError::Other(format!(
+                "cannot listen on {}:{}: {e}",
+                settings.bind, settings.port
+            ))
+        })?;
+        let hub = Hub::new(settings).await?;
+        Self::with_hub(hub, listener, functions)
+    }
+
+    /// Build the server around an existing state and listener.
+    pub fn with_hub(
+        hub: Hub,
+        listener: TcpListener,
+        functions: &[Function],
+    ) -> Result<Application, StartError> {
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartError::Other(e.to_string()))?
+            .port();
+        let grace = hub.settings.shutdown_grace;
+        let workers = hub.settings.workers;
+        let hub = web::Data::from(Arc::new(hub));
+        let functions: Arc<[Function]> = functions.into();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(hub.clone())
+                .wrap(actix_web::middleware::from_fn(crate::http::log_request))
+                .configure(|cfg| crate::http::configure(cfg, &functions))
+        })
+        .shutdown_timeout(grace.as_secs().max(1));
+        if let Some(n) = workers {
+            server = server.workers(n);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|e| StartError::Other(format!("cannot serve: {e}")))?
+            .run();
+        Ok(Application { port, server })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serve until SIGTERM / SIGINT (in-flight requests get the grace period).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The whole `main` of every binary: settings, telemetry, serve the given functions on `$PORT`.
+pub fn run_main(functions: &[Function]) -> std::io::Result<()> {
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("action hub: cannot start: {e}");
+            std::process::exit(2);
+        }
+    };
+    crate::telemetry::init(&settings);
+    if settings.uses_dev_token() {
+        tracing::warn!(
+            "LOCAL MODE: accepting the well-known dev hub token {:?}. Never run like this in production: set HUB_TOKENS.",
+            crate::settings::LOCAL_DEV_TOKEN
+        );
+    }
+    let names: Vec<&str> = functions.iter().map(|f| f.service_name()).collect();
+    actix_web::rt::System::new().block_on(async move {
+        let port = settings.port;
+        match Application::build(settings, functions).await {
+            Ok(app) => {
+                tracing::info!(port = app.port(), functions = ?names, "action hub listening on port {}", port);
+                app.run_until_stopped().await
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "action hub cannot start");
+                eprintln!("action hub: cannot start: {e}");
+                std::process::exit(2);
+            }
+        }
+    })
+}

@@ -1,0 +1,162 @@
+//! `TestHub`: spawns the real hub on 127.0.0.1 with a temp store and plays Looker against it.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use hub_core::routes::Function;
+use hub_core::settings::Settings;
+use hub_core::startup::{Application, Hub};
+use serde_json::Value;
+
+/// The hub secret the tests configure.
+pub const TOKEN: &str = "test-hub-secret-4f1c";
+
+/// A running hub plus what a test needs to talk to it.
+pub struct TestHub {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// HTTP client (no proxy, bounded timeouts).
+    pub client: reqwest::Client,
+    /// Embedded store file.
+    pub store_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Settings for a test hub: defaults plus `extra` variables.
+pub fn test_vars(port: u16, store: &std::path::Path, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut vars: HashMap<String, String> = [
+        ("PORT", port.to_string()),
+        ("HUB_BIND", "127.0.0.1".to_string()),
+        ("HUB_PUBLIC_URL", format!("http://127.0.0.1:{port}")),
+        ("HUB_TOKENS", TOKEN.to_string()),
+        ("HUB_STORE_PATH", store.display().to_string()),
+        ("HUB_WORKERS", "2".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (k, v) in extra {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    vars
+}
+
+impl TestHub {
+    /// The all-in-one hub with default test settings.
+    pub async fn spawn() -> TestHub {
+        TestHub::spawn_with(&[], Function::ALL).await
+    }
+
+    /// A hub with extra settings, serving the given functions.
+    pub async fn spawn_with(extra: &[(&str, &str)], functions: &[Function]) -> TestHub {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store_path = dir.path().join("writeback.sqlite");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        let vars = test_vars(port, &store_path, extra);
+        let settings = Settings::load(&vars, false).expect("test settings");
+        let hub = Hub::new(settings).await.expect("hub state");
+        let app = Application::with_hub(hub, listener, functions).expect("app");
+        tokio::spawn(app.run_until_stopped());
+        TestHub {
+            address: format!("http://127.0.0.1:{port}"),
+            client: client(),
+            store_path,
+            _dir: dir,
+        }
+    }
+
+    /// POST a JSON body with Looker's headers and the hub token.
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.post_with_auth(path, body, Some(&format!("Token token=\"{TOKEN}\""))).await
+    }
+
+    /// POST a JSON body with Looker's headers and the given Authorization (or none).
+    pub async fn post_with_auth(&self, path: &str, body: &Value, auth: Option<&str>) -> reqwest::Response {
+        let mut req = looker_headers(self.client.post(format!("{}{path}", self.address))).json(body);
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        req.send().await.expect("request to the hub")
+    }
+
+    /// POST raw bytes with the hub token.
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
+        looker_headers(self.client.post(format!("{}{path}", self.address)))
+            .header("Authorization", format!("Token token=\"{TOKEN}\""))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request to the hub")
+    }
+
+    /// `POST /` and its JSON.
+    pub async fn list(&self) -> Value {
+        let r = self.post("/", &serde_json::json!({})).await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// `POST /actions/{name}/form` and status + JSON.
+    pub async fn form(&self, name: &str, body: &Value) -> (u16, Value) {
+        let r = self.post(&format!("/actions/{name}/form"), body).await;
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    /// `POST /actions/{name}/execute` and status + JSON.
+    pub async fn execute(&self, name: &str, body: &Value) -> (u16, Value) {
+        let r = self.post(&format!("/actions/{name}/execute"), body).await;
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}")))
+    }
+
+    /// Every row of the cell write-back table, as JSON objects.
+    pub fn marks(&self) -> Vec<Value> {
+        read_table(&self.store_path, "suspicious_marks")
+    }
+}
+
+/// A client for tests: loopback only, bounded time.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// The headers Looker's outgoing webhooks carry.
+pub fn looker_headers(req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    req.header("User-Agent", "LookerOutgoingWebhook/25.4.12")
+        .header("X-Looker-Instance", "looker-test-instance")
+        .header("X-Looker-Webhook-Id", "webhook-123")
+        .header("X-Cloud-Trace-Context", "105445aa7843bc8bf206b12000100000/1;o=1")
+}
+
+/// Read a whole table of the embedded store.
+pub fn read_table(path: &std::path::Path, table: &str) -> Vec<Value> {
+    let conn = rusqlite::Connection::open(path).expect("open store");
+    let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY rowid")).unwrap();
+    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    let rows = stmt
+        .query_map([], |row| {
+            let mut obj = serde_json::Map::new();
+            for (i, n) in names.iter().enumerate() {
+                let v: rusqlite::types::Value = row.get(i)?;
+                let j = match v {
+                    rusqlite::types::Value::Null => Value::Null,
+                    rusqlite::types::Value::Integer(i) => i.into(),
+                    rusqlite::types::Value::Real(f) => f.into(),
+                    rusqlite::types::Value::Text(t) => t.into(),
+                    rusqlite::types::Value::Blob(_) => Value::String("<blob>".into()),
+                };
+                obj.insert(n.clone(), j);
+            }
+            Ok(Value::Object(obj))
+        })
+        .unwrap();
+    rows.map(|r| r.unwrap()).collect()
+}

@@ -1,0 +1,9 @@
+//! Black-box tests of the hub: the real app on a random port, called exactly as Looker calls it.
+
+mod helpers;
+
+mod auth;
+mod binaries;
+mod execute;
+mod form;
+mod list;
