@@ -15,15 +15,29 @@ async fn missing_wrong_and_malformed_tokens_are_403_json() {
         Some("Token token=".into()),
         Some("Token token=\"abc/zz\"".into()),
         Some("Token token=\"abc/00ff\"".into()),
-        Some(format!("Token token=\"{}\"", reference_hub_token("not-the-secret", "n1"))),
+        Some(format!(
+            "Token token=\"{}\"",
+            reference_hub_token("not-the-secret", "n1")
+        )),
         Some(long),
     ];
-    for path in ["/", "/actions/mark_suspicious", "/actions/mark_suspicious/form", "/actions/mark_suspicious/execute"] {
+    for path in [
+        "/",
+        "/actions/mark_suspicious",
+        "/actions/mark_suspicious/form",
+        "/actions/mark_suspicious/execute",
+    ] {
         for auth in &cases {
-            let r = hub.post_with_auth(path, &json!({"data": {"value": "1"}}), auth.as_deref()).await;
+            let r = hub
+                .post_with_auth(path, &json!({"data": {"value": "1"}}), auth.as_deref())
+                .await;
             let status = r.status().as_u16();
             // A 100 KB header may be cut off by the HTTP layer itself (431); both refuse the call.
-            assert!(status == 403 || status == 431, "{path} {:?}: {status}", auth.as_ref().map(|a| &a[..a.len().min(40)]));
+            assert!(
+                status == 403 || status == 431,
+                "{path} {:?}: {status}",
+                auth.as_ref().map(|a| &a[..a.len().min(40)])
+            );
             if status == 403 {
                 let v: serde_json::Value = r.json().await.unwrap();
                 let text = v.to_string();
@@ -34,7 +48,8 @@ async fn missing_wrong_and_malformed_tokens_are_403_json() {
     }
     assert!(hub.marks().is_empty());
     // The hub still serves after all that.
-    assert_eq!(hub.list().await["integrations"].as_array().unwrap().len() >= 1, true);
+    let r = hub.post("/", &json!({})).await;
+    assert_eq!(r.status(), 200);
 }
 
 #[tokio::test]
@@ -43,7 +58,10 @@ async fn reference_hub_tokens_and_rotation_are_accepted() {
     for auth in [
         "Token token=\"old-secret\"".to_string(),
         "Token token=\"new-secret\"".to_string(),
-        format!("Token token=\"{}\"", reference_hub_token("new-secret", "5f2b8a")),
+        format!(
+            "Token token=\"{}\"",
+            reference_hub_token("new-secret", "5f2b8a")
+        ),
     ] {
         let r = hub.post_with_auth("/", &json!({}), Some(&auth)).await;
         assert_eq!(r.status(), 200, "{auth}");
@@ -59,12 +77,19 @@ async fn behind_a_gateway_the_token_is_read_from_x_forwarded_authorization() {
         .client
         .post(&url)
         .header("Authorization", "Bearer eyJhbGciOiJSUzI1NiJ9.gateway")
-        .header("X-Forwarded-Authorization", format!("Token token=\"{TOKEN}\""))
+        .header(
+            "X-Forwarded-Authorization",
+            format!("Token token=\"{TOKEN}\""),
+        )
         .json(&json!({}))
         .send()
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
     let direct = hub.post("/", &json!({})).await;
-    assert_eq!(direct.status(), 403, "Authorization is not trusted behind a gateway");
+    assert_eq!(
+        direct.status(),
+        403,
+        "Authorization is not trusted behind a gateway"
+    );
 }

@@ -15,7 +15,11 @@ fn bin_dir() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Running {
@@ -49,7 +53,11 @@ async fn start(bin: &str) -> Running {
     let c = client();
     for _ in 0..100 {
         if c.get(format!("{base}/healthz")).send().await.is_ok() {
-            return Running { child, base, _dir: dir };
+            return Running {
+                child,
+                base,
+                _dir: dir,
+            };
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -57,8 +65,17 @@ async fn start(bin: &str) -> Running {
 }
 
 async fn status(c: &reqwest::Client, method: &str, url: String) -> u16 {
-    let req = if method == "GET" { c.get(url) } else { c.post(url).json(&json!({"data": {"value": "1"}})) };
-    req.header("Authorization", format!("Token token=\"{TOKEN}\"")).send().await.unwrap().status().as_u16()
+    let req = if method == "GET" {
+        c.get(url)
+    } else {
+        c.post(url).json(&json!({"data": {"value": "1"}}))
+    };
+    req.header("Authorization", format!("Token token=\"{TOKEN}\""))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 #[tokio::test]
@@ -92,7 +109,10 @@ async fn every_binary_serves_only_its_own_routes() {
         }
         // SIGTERM: the process stops by itself, cleanly.
         let pid = running.child.id().unwrap() as i32;
-        let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
         let exit = tokio::time::timeout(Duration::from_secs(15), running.child.wait())
             .await
             .expect("exits after SIGTERM")
@@ -105,7 +125,12 @@ async fn every_binary_serves_only_its_own_routes() {
 async fn a_binary_without_tokens_refuses_to_start() {
     let path = bin_dir().join("hub");
     assert!(path.exists(), "build the binaries first");
-    let out = tokio::process::Command::new(&path).env_clear().env("PORT", free_port().to_string()).output().await.unwrap();
+    let out = tokio::process::Command::new(&path)
+        .env_clear()
+        .env("PORT", free_port().to_string())
+        .output()
+        .await
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("HUB_TOKENS"), "{err}");

@@ -13,7 +13,12 @@ fn cell(id: serde_json::Value, classification: &str, comment: &str) -> serde_jso
 #[tokio::test]
 async fn execute_appends_exactly_one_row_and_asks_for_a_refresh() {
     let hub = TestHub::spawn().await;
-    let (status, resp) = hub.execute("mark_suspicious", &cell(json!("ORD-7"), "Further Investigation", " card mismatch ")).await;
+    let (status, resp) = hub
+        .execute(
+            "mark_suspicious",
+            &cell(json!("ORD-7"), "Further Investigation", " card mismatch "),
+        )
+        .await;
     assert_eq!(status, 200, "{resp}");
     assert_eq!(resp["looker"]["success"], true);
     assert_eq!(resp["looker"]["refresh_query"], true);
@@ -31,7 +36,9 @@ async fn execute_appends_exactly_one_row_and_asks_for_a_refresh() {
     assert_eq!(r["request_id"].as_str().unwrap().len(), 36);
     assert!(r["received_at"].as_str().unwrap().ends_with('Z'));
 
-    let (_, resp) = hub.execute("mark_suspicious", &cell(json!(8), "approved", "")).await;
+    let (_, resp) = hub
+        .execute("mark_suspicious", &cell(json!(8), "approved", ""))
+        .await;
     assert_eq!(resp["looker"]["success"], true, "{resp}");
     let rows = hub.marks();
     assert_eq!(rows.len(), 2);
@@ -47,13 +54,19 @@ async fn invalid_values_are_validation_errors_and_nothing_is_written() {
     for (body, field) in [
         (cell(json!("ORD-1"), "Fraud", ""), "classification"),
         (cell(json!(""), "Approved", ""), "id"),
-        (json!({"type": "cell", "data": {}, "form_params": {"classification": "Approved"}}), "id"),
+        (
+            json!({"type": "cell", "data": {}, "form_params": {"classification": "Approved"}}),
+            "id",
+        ),
         (cell(json!("ORD-1"), "Approved", &long), "comment"),
     ] {
         let (status, resp) = hub.execute("mark_suspicious", &body).await;
         assert_eq!(status, 200);
         assert_eq!(resp["looker"]["success"], false, "{resp}");
-        assert!(resp["looker"]["validation_errors"][field].is_string(), "{field}: {resp}");
+        assert!(
+            resp["looker"]["validation_errors"][field].is_string(),
+            "{field}: {resp}"
+        );
     }
     assert!(hub.marks().is_empty());
 }
@@ -66,7 +79,13 @@ async fn unsupported_action_type_is_a_400() {
     let (status, resp) = hub.execute("mark_suspicious", &body).await;
     assert_eq!(status, 400);
     assert_eq!(resp["looker"]["success"], false);
-    assert!(resp["message"].as_str().unwrap().contains("does not support query"), "{resp}");
+    assert!(
+        resp["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not support query"),
+        "{resp}"
+    );
     let mut body = cell(json!("ORD-1"), "Approved", "");
     body["type"] = json!("pigeon");
     let (status, _) = hub.execute("mark_suspicious", &body).await;
@@ -76,12 +95,21 @@ async fn unsupported_action_type_is_a_400() {
 
 #[tokio::test]
 async fn malformed_and_oversized_bodies() {
-    let hub = TestHub::spawn_with(&[("HUB_MAX_BODY_BYTES", "1024")], hub_core::routes::Function::ALL).await;
-    let r = hub.post_raw("/actions/mark_suspicious/execute", b"{not json".to_vec()).await;
+    let hub = TestHub::spawn_with(
+        &[("HUB_MAX_BODY_BYTES", "1024")],
+        hub_core::routes::Function::ALL,
+    )
+    .await;
+    let r = hub
+        .post_raw("/actions/mark_suspicious/execute", b"{not json".to_vec())
+        .await;
     assert_eq!(r.status(), 400);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["looker"]["success"], false);
-    assert!(v["message"].as_str().unwrap().contains("malformed JSON"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("malformed JSON"),
+        "{v}"
+    );
 
     let big = serde_json::to_vec(&cell(json!("ORD-1"), "Approved", &"y".repeat(4000))).unwrap();
     let r = hub.post_raw("/actions/mark_suspicious/execute", big).await;

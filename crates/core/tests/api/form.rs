@@ -6,7 +6,10 @@ use crate::helpers::TestHub;
 async fn form_has_the_clicked_id_classification_and_comment() {
     let hub = TestHub::spawn().await;
     let (status, form) = hub
-        .form("mark_suspicious", &json!({"type": "cell", "data": {"value": "ORD-1001"}, "form_params": {}}))
+        .form(
+            "mark_suspicious",
+            &json!({"type": "cell", "data": {"value": "ORD-1001"}, "form_params": {}}),
+        )
         .await;
     assert_eq!(status, 200);
     let fields = form["fields"].as_array().unwrap();
@@ -17,7 +20,12 @@ async fn form_has_the_clicked_id_classification_and_comment() {
     assert_eq!(fields[0]["interactive"], false);
     assert_eq!(fields[1]["type"], "select");
     assert_eq!(fields[1]["default"], "Suspicious");
-    let options: Vec<&str> = fields[1]["options"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
+    let options: Vec<&str> = fields[1]["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
     assert_eq!(options, ["Approved", "Suspicious", "Further Investigation"]);
     assert_eq!(fields[2]["type"], "textarea");
 }
@@ -25,15 +33,22 @@ async fn form_has_the_clicked_id_classification_and_comment() {
 #[tokio::test]
 async fn numeric_clicked_values_become_the_default_id() {
     let hub = TestHub::spawn().await;
-    let (_, form) = hub.form("mark_suspicious", &json!({"data": {"value": 42}})).await;
+    let (_, form) = hub
+        .form("mark_suspicious", &json!({"data": {"value": 42}}))
+        .await;
     assert_eq!(form["fields"][0]["default"], "42");
 }
 
 #[tokio::test]
 async fn malformed_form_body_is_a_400_json_error() {
     let hub = TestHub::spawn().await;
-    let r = hub.post_raw("/actions/mark_suspicious/form", b"{\"data\": ".to_vec()).await;
+    let r = hub
+        .post_raw("/actions/mark_suspicious/form", b"{\"data\": ".to_vec())
+        .await;
     assert_eq!(r.status(), 400);
     let v: serde_json::Value = r.json().await.unwrap();
-    assert!(v["error"].as_str().unwrap().contains("malformed JSON"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("malformed JSON"),
+        "{v}"
+    );
 }

@@ -24,7 +24,11 @@ pub struct TestHub {
 }
 
 /// Settings for a test hub: defaults plus `extra` variables.
-pub fn test_vars(port: u16, store: &std::path::Path, extra: &[(&str, &str)]) -> HashMap<String, String> {
+pub fn test_vars(
+    port: u16,
+    store: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> HashMap<String, String> {
     let mut vars: HashMap<String, String> = [
         ("PORT", port.to_string()),
         ("HUB_BIND", "127.0.0.1".to_string()),
@@ -69,12 +73,19 @@ impl TestHub {
 
     /// POST a JSON body with Looker's headers and the hub token.
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.post_with_auth(path, body, Some(&format!("Token token=\"{TOKEN}\""))).await
+        self.post_with_auth(path, body, Some(&format!("Token token=\"{TOKEN}\"")))
+            .await
     }
 
     /// POST a JSON body with Looker's headers and the given Authorization (or none).
-    pub async fn post_with_auth(&self, path: &str, body: &Value, auth: Option<&str>) -> reqwest::Response {
-        let mut req = looker_headers(self.client.post(format!("{}{path}", self.address))).json(body);
+    pub async fn post_with_auth(
+        &self,
+        path: &str,
+        body: &Value,
+        auth: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req =
+            looker_headers(self.client.post(format!("{}{path}", self.address))).json(body);
         if let Some(a) = auth {
             req = req.header("Authorization", a);
         }
@@ -110,7 +121,11 @@ impl TestHub {
         let r = self.post(&format!("/actions/{name}/execute"), body).await;
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}")))
+        (
+            status,
+            serde_json::from_str(text.trim())
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}")),
+        )
     }
 
     /// Every row of the cell write-back table, as JSON objects.
@@ -133,13 +148,18 @@ pub fn looker_headers(req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     req.header("User-Agent", "LookerOutgoingWebhook/25.4.12")
         .header("X-Looker-Instance", "looker-test-instance")
         .header("X-Looker-Webhook-Id", "webhook-123")
-        .header("X-Cloud-Trace-Context", "105445aa7843bc8bf206b12000100000/1;o=1")
+        .header(
+            "X-Cloud-Trace-Context",
+            "105445aa7843bc8bf206b12000100000/1;o=1",
+        )
 }
 
 /// Read a whole table of the embedded store.
 pub fn read_table(path: &std::path::Path, table: &str) -> Vec<Value> {
     let conn = rusqlite::Connection::open(path).expect("open store");
-    let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY rowid")).unwrap();
+    let mut stmt = conn
+        .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
+        .unwrap();
     let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
     let rows = stmt
         .query_map([], |row| {

@@ -8,15 +8,35 @@ async fn list_names_every_action_with_urls_from_the_public_base() {
     let list = hub.list().await;
     assert_eq!(list["label"], "Rust Action Hub");
     let ints = list["integrations"].as_array().unwrap();
-    let ms = ints.iter().find(|i| i["name"] == "mark_suspicious").expect("mark_suspicious listed");
+    let ms = ints
+        .iter()
+        .find(|i| i["name"] == "mark_suspicious")
+        .expect("mark_suspicious listed");
     assert_eq!(ms["label"], "Mark as Suspicious");
     assert_eq!(ms["supported_action_types"], json!(["cell"]));
-    assert_eq!(ms["required_fields"], json!([{"any_tag": ["mark-suspicious"]}]));
-    assert_eq!(ms["url"], format!("{}/actions/mark_suspicious/execute", hub.address));
-    assert_eq!(ms["form_url"], format!("{}/actions/mark_suspicious/form", hub.address));
+    assert_eq!(
+        ms["required_fields"],
+        json!([{"any_tag": ["mark-suspicious"]}])
+    );
+    assert_eq!(
+        ms["url"],
+        format!("{}/actions/mark_suspicious/execute", hub.address)
+    );
+    assert_eq!(
+        ms["form_url"],
+        format!("{}/actions/mark_suspicious/form", hub.address)
+    );
     assert_eq!(ms["uses_oauth"], false);
-    assert!(ms["icon_data_uri"].as_str().unwrap().starts_with("data:image/svg+xml;base64,"));
-    let p = ms["params"].as_array().unwrap().iter().find(|p| p["name"] == "user_email").unwrap();
+    assert!(ms["icon_data_uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("data:image/svg+xml;base64,"));
+    let p = ms["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "user_email")
+        .unwrap();
     assert_eq!(p["user_attribute_name"], "email");
     assert_eq!(p["required"], false);
 }
@@ -29,7 +49,11 @@ async fn one_definition_and_unknown_actions() {
     let def: serde_json::Value = r.json().await.unwrap();
     assert_eq!(def["name"], "mark_suspicious");
 
-    for path in ["/actions/nope", "/actions/nope/form", "/actions/nope/execute"] {
+    for path in [
+        "/actions/nope",
+        "/actions/nope/form",
+        "/actions/nope/execute",
+    ] {
         let r = hub.post(path, &json!({})).await;
         assert_eq!(r.status(), 404, "{path}");
         let body: serde_json::Value = r.json().await.unwrap();
@@ -41,7 +65,12 @@ async fn one_definition_and_unknown_actions() {
 #[tokio::test]
 async fn healthz_answers_without_a_token() {
     let hub = TestHub::spawn().await;
-    let r = hub.client.get(format!("{}/healthz", hub.address)).send().await.unwrap();
+    let r = hub
+        .client
+        .get(format!("{}/healthz", hub.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["status"], "ok");
