@@ -11,9 +11,10 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::actions::Action;
-use crate::api::{ActionList, ActionRequest, ErrorBody, ExecuteResponse};
+use crate::api::{ActionRequest, ErrorBody, ExecuteResponse};
 use crate::error::HubError;
 use crate::meta::RequestMeta;
 use crate::routes::{routes_of, Function, Handler, Method, HEALTH_PATH};
@@ -144,16 +145,9 @@ async fn list(hub: web::Data<Hub>, req: HttpRequest) -> HttpResponse {
     if let Err(e) = authorize(&hub, &req) {
         return error_response(&e, Shape::Error);
     }
-    let list = ActionList {
-        label: hub.settings.label.clone(),
-        integrations: hub
-            .registry
-            .all()
-            .iter()
-            .map(|a| a.definition(&hub))
-            .collect(),
-    };
-    json_response(StatusCode::OK, &list)
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(hub.list_body())
 }
 
 async fn definition(
@@ -238,7 +232,8 @@ async fn run_execute(
     let after = hub.settings.keepalive_after;
     let interval = hub.settings.keepalive_interval;
     let task_hub = hub.clone();
-    let mut handle = tokio::spawn(async move { action.execute(&task_hub, &meta, request).await });
+    let work = async move { action.execute(&task_hub, &meta, request).await };
+    let mut handle = tokio::spawn(work.instrument(tracing::Span::current()));
     tokio::select! {
         res = &mut handle => match flatten(res) {
             Ok(resp) => json_response(StatusCode::OK, &resp),
@@ -302,7 +297,14 @@ pub async fn log_request(
     let action = path
         .strip_prefix("/actions/")
         .map(|p| p.split('/').next().unwrap_or("").to_string());
-    let res = next.call(req).await;
+    let span = tracing::info_span!(
+        "request",
+        trace_id = meta.trace_id.as_deref().unwrap_or(""),
+        request_id = %meta.request_id,
+        webhook_id = meta.webhook_id.as_deref().unwrap_or(""),
+    );
+    let res = next.call(req).instrument(span.clone()).await;
+    let _entered = span.enter();
     let status = match &res {
         Ok(r) => r.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),
@@ -316,8 +318,6 @@ pub async fn log_request(
             action = action.as_deref().unwrap_or(""),
             looker_version = meta.looker_version.as_deref().unwrap_or(""),
             looker_instance = meta.looker_instance.as_deref().unwrap_or(""),
-            webhook_id = meta.webhook_id.as_deref().unwrap_or(""),
-            trace_id = meta.trace_id.as_deref().unwrap_or(""),
             "request"
         );
     }

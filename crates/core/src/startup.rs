@@ -25,6 +25,8 @@ pub struct Hub {
     pub registry: Registry,
     /// Outgoing HTTP client (rustls; shared connection pool).
     pub http: reqwest::Client,
+    /// The serialized list answer: definitions depend only on settings, so it is built once.
+    list_body: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// Why the hub cannot start.
@@ -57,7 +59,26 @@ impl Hub {
             sink,
             registry: Registry::new(),
             http,
+            list_body: Default::default(),
         })
+    }
+
+    /// The `POST /` answer as JSON bytes (built on first use).
+    pub fn list_body(&self) -> bytes::Bytes {
+        self.list_body
+            .get_or_init(|| {
+                let list = crate::api::ActionList {
+                    label: self.settings.label.clone(),
+                    integrations: self
+                        .registry
+                        .all()
+                        .iter()
+                        .map(|a| a.definition(self))
+                        .collect(),
+                };
+                serde_json::to_vec(&list).unwrap_or_default().into()
+            })
+            .clone()
     }
 }
 
