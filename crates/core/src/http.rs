@@ -141,8 +141,13 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
     )
 }
 
-async fn list(hub: web::Data<Hub>, req: HttpRequest) -> HttpResponse {
-    if let Err(e) = authorize(&hub, &req) {
+async fn list(hub: web::Data<Hub>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    // The body (Looker sends `{}`) is read so the connection can be reused.
+    let checked = async {
+        authorize(&hub, &req)?;
+        read_body(&hub, &req, payload).await
+    };
+    if let Err(e) = checked.await {
         return error_response(&e, Shape::Error);
     }
     HttpResponse::Ok()
@@ -154,9 +159,14 @@ async fn definition(
     hub: web::Data<Hub>,
     req: HttpRequest,
     name: web::Path<String>,
+    payload: web::Payload,
 ) -> HttpResponse {
-    let result = authorize(&hub, &req).and_then(|_| lookup(&hub, &name));
-    match result {
+    let result = async {
+        authorize(&hub, &req)?;
+        read_body(&hub, &req, payload).await?;
+        lookup(&hub, &name)
+    };
+    match result.await {
         Ok(action) => json_response(StatusCode::OK, &action.definition(&hub)),
         Err(e) => error_response(&e, Shape::Error),
     }
