@@ -164,7 +164,7 @@ view: suspicious_marks_batch {
   dimension: row_json {
     label: "Row (JSON)"
     type: string
-    sql: ${TABLE}.row_json ;;
+    sql: TO_JSON_STRING(${TABLE}.row_json) ;;
   }
 
   dimension_group: received {

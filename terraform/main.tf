@@ -8,9 +8,13 @@ locals {
 
   # The five functions: the keys are the core crate's service names
   # (routes::Function::service_name). `short` names the service account (30
-  # character limit); `secrets` is every secret the function may read (least
-  # privilege: only the callback reads the OAuth client secret, only execute
-  # writes BigQuery). Secrets that the identity mode does not create are skipped.
+  # character limit); `secrets` lists every secret the function may read, which
+  # is what it needs and no more:
+  # - HUB_TOKENS: every function (the hub's settings require it at start);
+  # - OAuth state keys: the functions that seal or open state and token bundles;
+  # - OAuth client secret: the callback (code exchange) and form / execute, which
+  #   refresh an expired user access token (issue 3) with it.
+  # Secrets the identity mode does not create are skipped (secrets.tf).
   functions = {
     actions_list = {
       short       = "list"
@@ -22,19 +26,19 @@ locals {
       short       = "form"
       timeout     = 60
       concurrency = var.concurrency
-      secrets     = ["looker_token", "state_key"]
+      secrets     = ["looker_token", "state_key", "oauth_client_secret"]
     }
     action_execute = {
       short       = "exec"
       timeout     = var.execute_timeout_seconds
       concurrency = var.execute_concurrency
-      secrets     = ["looker_token", "state_key"]
+      secrets     = ["looker_token", "state_key", "oauth_client_secret"]
     }
     oauth_initiate = {
       short       = "oinit"
       timeout     = 60
       concurrency = var.concurrency
-      secrets     = ["state_key"]
+      secrets     = ["looker_token", "state_key"]
     }
     oauth_callback = {
       short       = "ocb"

@@ -3,30 +3,36 @@ locals {
   # URL; scripts/deploy.sh applies again with the gateway's URL.
   public_base_url = var.public_base_url != "" ? var.public_base_url : "https://pending-first-apply.invalid"
 
-  # The hub's settings (README.md, "Settings"), the same for every function.
+  # The hub's settings (README.md, "Settings") every function gets.
   settings_env = {
     HUB_PUBLIC_URL       = local.public_base_url
     HUB_BEHIND_GATEWAY   = "true"
     HUB_LOG_FORMAT       = "json"
     RUST_LOG             = var.log_level
     GOOGLE_CLOUD_PROJECT = var.project
+    HUB_IDENTITY_MODE    = var.identity_mode
+    HUB_LOOKER_HOSTS     = join(",", var.looker_hosts)
+    OAUTH_CLIENT_ID      = var.oauth_client_id
   }
 
-  # Settings of the OAuth (issue 3) and BigQuery (issue 4) work, which is not
-  # merged yet: these names are proposals to be aligned with those branches.
-  pending_settings_env = {
-    HUB_IDENTITY_MODE   = var.identity_mode
-    HUB_OAUTH_CLIENT_ID = var.oauth_client_id
-    HUB_LOOKER_HOSTS    = join(",", var.looker_hosts)
-    HUB_BQ_DATASET      = var.bigquery_dataset
+  # Settings of one function only: BigQuery write-back is configured in execute
+  # alone (the other functions never write and have no access to the tables).
+  function_env = {
+    action_execute = {
+      HUB_GCP_PROJECT            = var.project
+      HUB_BIGQUERY_DATASET       = google_bigquery_dataset.writeback.dataset_id
+      HUB_BIGQUERY_MARKS_TABLE   = google_bigquery_table.writeback["suspicious_marks"].table_id
+      HUB_BIGQUERY_BATCH_TABLE   = google_bigquery_table.writeback["suspicious_marks_batch"].table_id
+      HUB_BIGQUERY_CREATE_TABLES = "false"
+    }
   }
 
-  # Secret settings, injected by Cloud Run from Secret Manager at instance start
-  # (version "latest"): the values never pass through terraform.
+  # Secret settings, injected by Cloud Run from Secret Manager when an instance
+  # starts (version "latest"): the values never pass through terraform.
   secret_env_names = {
     looker_token        = "HUB_TOKENS"
-    state_key           = "HUB_STATE_KEYS"          # pending: issue 3
-    oauth_client_secret = "HUB_OAUTH_CLIENT_SECRET" # pending: issue 3
+    state_key           = "OAUTH_STATE_KEYS"
+    oauth_client_secret = "OAUTH_CLIENT_SECRET"
   }
 }
 
@@ -68,7 +74,7 @@ resource "google_cloud_run_v2_service" "fn" {
       }
 
       dynamic "env" {
-        for_each = merge(local.settings_env, local.pending_settings_env)
+        for_each = merge(local.settings_env, lookup(local.function_env, each.key, {}))
         content {
           name  = env.key
           value = env.value
