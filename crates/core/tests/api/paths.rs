@@ -339,3 +339,52 @@ fn health_path_stays_off_the_gateways() {
         );
     }
 }
+
+/// The BigQuery tables terraform creates have the write-back tables' columns: same names, same
+/// order, REQUIRED exactly where the embedded store says NOT NULL (or primary key).
+#[test]
+fn terraform_table_schemas_match_the_write_back_tables() {
+    use hub_core::sinks::sqlite::{SqliteSink, BATCH_TABLE, MARKS_TABLE};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("schema.sqlite");
+    drop(SqliteSink::open(&path).expect("open the embedded store"));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let bigquery_tf = repo_file("terraform/bigquery.tf");
+    for table in [MARKS_TABLE, BATCH_TABLE] {
+        assert!(
+            bigquery_tf.contains(&format!("    {table} = {{"))
+                && bigquery_tf.contains(&format!("schemas/{table}.json")),
+            "terraform/bigquery.tf must create the table {table} from schemas/{table}.json"
+        );
+        let mut stmt = conn
+            .prepare(&format!("PRAGMA table_info({table})"))
+            .unwrap();
+        let store: Vec<(String, bool)> = stmt
+            .query_map([], |r| {
+                let notnull: i64 = r.get(3)?;
+                let pk: i64 = r.get(5)?;
+                Ok((r.get::<_, String>(1)?, notnull == 1 || pk > 0))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let schema: serde_json::Value =
+            serde_json::from_str(&repo_file(&format!("terraform/schemas/{table}.json"))).unwrap();
+        let terraform: Vec<(String, bool)> = schema
+            .as_array()
+            .expect("a BigQuery schema is a JSON array")
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    c["mode"] == "REQUIRED",
+                )
+            })
+            .collect();
+        assert_eq!(
+            terraform, store,
+            "terraform/schemas/{table}.json (name, required) differs from the write-back table"
+        );
+    }
+}
