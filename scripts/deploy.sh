@@ -84,7 +84,7 @@ tfvar() {
   elif [[ -f "$tfvars" ]] && grep -Eq "^[[:space:]]*${name}[[:space:]]*=" "$tfvars"; then
     :
   elif [[ "$required" == required ]]; then
-    die "missing variable: set $env (or $name in terraform/terraform.tfvars)"
+    die "missing variable: set ${env%_TF} (or $name in terraform/terraform.tfvars)"
   fi
 }
 tfvar project PROJECT required
@@ -94,11 +94,12 @@ tfvar oauth_client_id OAUTH_CLIENT_ID optional
 tfvar bigquery_dataset BIGQUERY_DATASET optional
 tfvar name_prefix NAME_PREFIX optional
 tfvar public_base_url PUBLIC_BASE_URL optional
+# LOOKER_HOSTS is a comma-separated list; terraform wants a list literal.
 if [[ -n "${LOOKER_HOSTS:-}" ]]; then
-  hosts_json="[$(printf '%s' "$LOOKER_HOSTS" | sed 's/[[:space:]]//g; s/[^,][^,]*/"&"/g')]"
-  export TF_VAR_looker_hosts="$hosts_json"
+  # shellcheck disable=SC2034 # read by tfvar through ${!env}
+  LOOKER_HOSTS_TF="[$(printf '%s' "$LOOKER_HOSTS" | sed 's/[[:space:]]//g; s/[^,][^,]*/"&"/g')]"
 fi
-tfvar looker_hosts LOOKER_HOSTS required
+tfvar looker_hosts LOOKER_HOSTS_TF required
 
 if [[ -z "${IMAGE_TAG:-}" ]]; then
   IMAGE_TAG="$(git -C "$ROOT" rev-parse --short=12 HEAD)"
