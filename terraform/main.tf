@@ -8,8 +8,9 @@ locals {
 
   # The five functions: the keys are the core crate's service names
   # (routes::Function::service_name). `short` names the service account (30
-  # character limit); `secrets` lists every secret the function may read, which
-  # is what it needs and no more:
+  # character limit). Execute gets more memory: it streams results with bounded
+  # buffers, `execute_concurrency` at once. `secrets` lists every secret the
+  # function may read, which is what it needs and no more:
   # - HUB_TOKENS: every function (the hub's settings require it at start);
   # - OAuth state keys: the functions that seal or open state and token bundles;
   # - OAuth client secret: the callback (code exchange) and form / execute, which
@@ -20,30 +21,35 @@ locals {
       short       = "list"
       timeout     = 60
       concurrency = var.concurrency
+      memory      = "256Mi"
       secrets     = ["looker_token"]
     }
     action_form = {
       short       = "form"
       timeout     = 60
       concurrency = var.concurrency
+      memory      = "256Mi"
       secrets     = ["looker_token", "state_key", "oauth_client_secret"]
     }
     action_execute = {
       short       = "exec"
       timeout     = var.execute_timeout_seconds
       concurrency = var.execute_concurrency
+      memory      = "512Mi"
       secrets     = ["looker_token", "state_key", "oauth_client_secret"]
     }
     oauth_initiate = {
       short       = "oinit"
       timeout     = 60
       concurrency = var.concurrency
+      memory      = "256Mi"
       secrets     = ["looker_token", "state_key"]
     }
     oauth_callback = {
       short       = "ocb"
       timeout     = 60
       concurrency = var.concurrency
+      memory      = "256Mi"
       secrets     = ["looker_token", "state_key", "oauth_client_secret"]
     }
   }

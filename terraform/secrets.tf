@@ -12,10 +12,15 @@ locals {
     } : {},
   )
 
-  # (function, secret) pairs from each function's `secrets` list.
+  # Each function's secrets among those this identity mode creates.
+  function_secrets = {
+    for f, cfg in local.functions : f => [for s in cfg.secrets : s if contains(keys(local.secrets), s)]
+  }
+
+  # (function, secret) pairs: one access grant each.
   secret_access = merge([
-    for f, cfg in local.functions : {
-      for s in cfg.secrets : "${f}/${s}" => { function = f, secret = s } if contains(keys(local.secrets), s)
+    for f, secrets in local.function_secrets : {
+      for s in secrets : "${f}/${s}" => { function = f, secret = s }
     }
   ]...)
 }

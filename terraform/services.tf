@@ -15,16 +15,17 @@ locals {
     OAUTH_CLIENT_ID      = var.oauth_client_id
   }
 
-  # Settings of one function only: BigQuery write-back is configured in execute
-  # alone (the other functions never write and have no access to the tables).
+  # BigQuery write-back is configured in execute alone: the other functions
+  # never write and have no access to the tables.
+  bigquery_env = {
+    HUB_GCP_PROJECT            = var.project
+    HUB_BIGQUERY_DATASET       = google_bigquery_dataset.writeback.dataset_id
+    HUB_BIGQUERY_MARKS_TABLE   = google_bigquery_table.writeback["suspicious_marks"].table_id
+    HUB_BIGQUERY_BATCH_TABLE   = google_bigquery_table.writeback["suspicious_marks_batch"].table_id
+    HUB_BIGQUERY_CREATE_TABLES = "false"
+  }
   function_env = {
-    action_execute = {
-      HUB_GCP_PROJECT            = var.project
-      HUB_BIGQUERY_DATASET       = google_bigquery_dataset.writeback.dataset_id
-      HUB_BIGQUERY_MARKS_TABLE   = google_bigquery_table.writeback["suspicious_marks"].table_id
-      HUB_BIGQUERY_BATCH_TABLE   = google_bigquery_table.writeback["suspicious_marks_batch"].table_id
-      HUB_BIGQUERY_CREATE_TABLES = "false"
-    }
+    for f, _ in local.functions : f => merge(local.settings_env, f == "action_execute" ? local.bigquery_env : {})
   }
 
   # Secret settings, injected by Cloud Run from Secret Manager when an instance
@@ -67,14 +68,14 @@ resource "google_cloud_run_v2_service" "fn" {
       resources {
         limits = {
           cpu    = "1"
-          memory = "256Mi"
+          memory = each.value.memory
         }
         cpu_idle          = true
         startup_cpu_boost = true
       }
 
       dynamic "env" {
-        for_each = merge(local.settings_env, lookup(local.function_env, each.key, {}))
+        for_each = local.function_env[each.key]
         content {
           name  = env.key
           value = env.value
@@ -82,7 +83,7 @@ resource "google_cloud_run_v2_service" "fn" {
       }
 
       dynamic "env" {
-        for_each = toset([for s in each.value.secrets : s if contains(keys(local.secrets), s)])
+        for_each = toset(local.function_secrets[each.key])
         content {
           name = local.secret_env_names[env.value]
           value_source {
