@@ -7,9 +7,10 @@
   declared, every variable and local is used, every variable has a description and
   a validation). `terraform validate` needs the Google provider, which cannot be
   fetched here: it is NOT run.
-- deploy/openapi.yaml: rendered like terraform's templatefile() with the names
-  terraform passes, then `openapi-spec-validator --schema 2.0`, plus the gateway
-  rules (x-google-backend on every operation, browser OAuth GETs unauthenticated).
+- deploy/openapi.yaml: rendered by Terraform's own templatefile() (in a throw-away
+  configuration without providers) with the names terraform/gateway.tf passes,
+  then `openapi-spec-validator --schema 2.0`, plus the gateway rules
+  (x-google-backend on every operation, browser OAuth GETs unauthenticated).
 - lookml/: every file parses with lkml; the tags the hub's actions rely on exist.
 
 Exits non-zero with one line per problem.
@@ -17,6 +18,7 @@ Exits non-zero with one line per problem.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -181,32 +183,35 @@ def check_terraform() -> dict:
 # --------------------------------------------------------------------------- openapi
 
 
-def render_template(text: str, values: dict[str, str]) -> str:
-    """Renders the subset of terraform's templatefile() the spec uses: ${name}, $${ escapes."""
-    missing = set()
-
-    def sub(m: re.Match) -> str:
-        if m.group(0).startswith("$$"):
-            return m.group(0)[1:]
-        name = m.group(1)
-        if name not in values:
-            missing.add(name)
-            return m.group(0)
-        return str(values[name])
-
-    out = re.sub(r"\$?\$\{([^}]*)\}", sub, text)
-    for name in sorted(missing):
-        problem(f"deploy/openapi.yaml uses ${{{name}}}, which terraform/gateway.tf does not pass")
-    if "%{" in text:
-        problem("deploy/openapi.yaml uses %{ } template directives; keep it to ${name} values")
-    return out
+def render_with_terraform(values: dict[str, object]) -> str | None:
+    """The spec as terraform/gateway.tf renders it: Terraform's own templatefile(), evaluated in a
+    throw-away configuration with no provider (so it runs offline)."""
+    with tempfile.TemporaryDirectory() as d:
+        args = "\n".join(f"    {k} = {json.dumps(v)}" for k, v in values.items())
+        Path(d, "main.tf").write_text(
+            f'output "spec" {{\n  value = templatefile({json.dumps(str(SPEC))}, {{\n{args}\n  }})\n}}\n'
+        )
+        for argv in (("init", "-input=false"), ("apply", "-auto-approve", "-input=false")):
+            rc, out, err = terraform(f"-chdir={d}", *argv, "-no-color")
+            if rc != 0:
+                problem(f"terraform templatefile() cannot render deploy/openapi.yaml:\n{err}{out}")
+                return None
+        rc, out, err = terraform(f"-chdir={d}", "output", "-raw", "spec")
+        if rc != 0:
+            problem(f"terraform output of the rendered spec failed:\n{err}")
+            return None
+        return out
 
 
 def check_openapi(functions: list[str], venv_bin: Path) -> None:
     print("deploy/openapi.yaml")
-    values = {f"{f}_url": f"https://{f.replace('_', '-')}-abc123-ew.a.run.app" for f in functions}
-    values.update(title="looker-hub Looker action hub", execute_deadline="900")
-    rendered = render_template(SPEC.read_text(), values)
+    # The same names terraform/gateway.tf passes, with dummy service URLs.
+    values: dict[str, object] = {f"{f}_url": f"https://{f.replace('_', '-')}-abc123-ew.a.run.app" for f in functions}
+    values.update(title="looker-hub Looker action hub", execute_deadline=900)
+    rendered = render_with_terraform(values)
+    if rendered is None:
+        return
+    ok("rendered by terraform's templatefile() with the values terraform/gateway.tf passes")
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write(rendered)
         rendered_path = f.name
