@@ -104,6 +104,7 @@ def check_terraform() -> dict:
 
     declared: dict[str, set[str]] = {"var": set(), "local": set(), "data": set(), "module": set(), "resource": set()}
     strings: list[str] = []
+    validation_strings: list[str] = []
     variables: dict[str, dict] = {}
     locals_values: dict[str, object] = {}
     for tf in sorted(TF_DIR.glob("*.tf")):
@@ -133,21 +134,23 @@ def check_terraform() -> dict:
             for name in block:
                 declared["module"].add(unquote(name))
         walk_strings({k: v for k, v in doc.items() if k != "variable"}, strings)
-        # Variable validations reference their own variable only.
+        # A variable's validation references it, but that is no use of the variable.
         for block in doc.get("variable", []):
             for name, body in block.items():
                 for v in body.get("validation", []):
-                    walk_strings(v, strings)
+                    walk_strings(v, validation_strings)
 
     used: dict[str, set[str]] = {k: set() for k in declared}
     undeclared: set[str] = set()
-    for s in strings:
+    tagged = [(s, True) for s in strings] + [(s, False) for s in validation_strings]
+    for s, counts_as_use in tagged:
         for expr in expressions(s):
             expr = STRING_LITERAL.sub('""', expr)
             for m in REF.finditer(expr):
                 kind, name, attr = m.group(1), m.group(2), m.group(3)
                 if kind in ("var", "local", "module"):
-                    used[kind].add(name)
+                    if counts_as_use:
+                        used[kind].add(name)
                     if name not in declared[kind]:
                         undeclared.add(f"{kind}.{name}")
                 elif kind == "data":
