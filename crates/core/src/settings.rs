@@ -175,14 +175,9 @@ impl Settings {
                 reason: "must be an http(s) URL".into(),
             });
         }
+        // Whether tokens are required depends on the functions served: see `check_for`.
         let mut hub_tokens = v.secret_list("HUB_TOKENS");
-        if hub_tokens.is_empty() {
-            if !local {
-                return Err(SettingsError::Missing(
-                    "HUB_TOKENS",
-                    "set the hub secret(s) Looker sends, comma-separated (or run with --local for a dev token)",
-                ));
-            }
+        if hub_tokens.is_empty() && local {
             hub_tokens.push(SecretString::from(LOCAL_DEV_TOKEN.to_string()));
         }
         let log_format = match v.get("HUB_LOG_FORMAT").as_deref() {
@@ -222,6 +217,22 @@ impl Settings {
             shutdown_grace: Duration::from_secs(v.num("HUB_SHUTDOWN_GRACE_SECS", 10)?),
             workers: (workers > 0).then_some(workers),
         })
+    }
+
+    /// Check that what the given functions need is configured: a function serving a route Looker
+    /// calls with the hub token cannot start without `HUB_TOKENS` (the browser-only
+    /// `oauth_initiate` can).
+    pub fn check_for(&self, functions: &[crate::routes::Function]) -> Result<(), SettingsError> {
+        let needs_token = functions
+            .iter()
+            .any(|f| crate::routes::routes_of(*f).any(|r| r.needs_hub_token));
+        if needs_token && self.hub_tokens.is_empty() {
+            return Err(SettingsError::Missing(
+                "HUB_TOKENS",
+                "set the hub secret(s) Looker sends, comma-separated (or run with --local for a dev token)",
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the hub runs with the well-known dev token (only possible in local mode).

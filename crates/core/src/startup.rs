@@ -110,6 +110,7 @@ impl Application {
         listener: TcpListener,
         functions: &[Function],
     ) -> Result<Application, StartError> {
+        hub.settings.check_for(functions)?;
         let port = listener
             .local_addr()
             .map_err(|e| StartError::Other(e.to_string()))?
