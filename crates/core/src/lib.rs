@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod http;
 pub mod meta;
+pub mod oauth;
 pub mod routes;
 pub mod rows;
 pub mod settings;

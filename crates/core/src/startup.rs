@@ -25,6 +25,8 @@ pub struct Hub {
     pub registry: Registry,
     /// Outgoing HTTP client (rustls; shared connection pool).
     pub http: reqwest::Client,
+    /// The OAuth client in user identity mode (`None`: writes use the hub's own identity).
+    pub oauth: Option<crate::oauth::OAuth>,
 }
 
 /// Why the hub cannot start.
@@ -51,12 +53,14 @@ impl Hub {
             .connect_timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| StartError::Other(format!("HTTP client: {e}")))?;
+        let oauth = crate::oauth::OAuth::new(&settings, http.clone());
         Ok(Hub {
             settings,
             tokens,
             sink,
             registry: Registry::new(),
             http,
+            oauth,
         })
     }
 }
