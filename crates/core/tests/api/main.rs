@@ -7,3 +7,4 @@ mod binaries;
 mod execute;
 mod form;
 mod list;
+mod oauth;
