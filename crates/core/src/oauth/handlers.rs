@@ -12,7 +12,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::pages::{page, redirect};
-use super::{LoginLinkError, LoginTarget, OAuth, ProviderError};
+use super::{LoginLinkError, LoginState, LoginTarget, OAuth, ProviderError};
 use crate::api::{value_as_text, ErrorBody};
 use crate::http::{authorize, json_response, read_body};
 use crate::startup::Hub;
@@ -37,15 +37,32 @@ enum NotReady {
 }
 
 impl NotReady {
-    fn page(self) -> HttpResponse {
+    fn status(&self) -> StatusCode {
         match self {
-            NotReady::UnknownAction => page(StatusCode::NOT_FOUND, "Unknown action", "This hub has no such action."),
-            NotReady::NotConfigured => page(
-                StatusCode::NOT_IMPLEMENTED,
-                "Login is not used here",
-                "OAuth is not configured on this hub: its actions write with the hub's own identity.",
-            ),
+            NotReady::UnknownAction => StatusCode::NOT_FOUND,
+            NotReady::NotConfigured => StatusCode::NOT_IMPLEMENTED,
         }
+    }
+
+    fn message(&self) -> &'static str {
+        match self {
+            NotReady::UnknownAction => "This hub has no such action.",
+            NotReady::NotConfigured => {
+                "OAuth is not configured on this hub: its actions write with the hub's own identity."
+            }
+        }
+    }
+
+    fn page(self) -> HttpResponse {
+        let title = match self {
+            NotReady::UnknownAction => "Unknown action",
+            NotReady::NotConfigured => "Login is not used here",
+        };
+        page(self.status(), title, self.message())
+    }
+
+    fn json(self) -> HttpResponse {
+        json_error(self.status(), self.message())
     }
 }
 
@@ -97,33 +114,64 @@ fn provider_failed(err: &ProviderError) -> HttpResponse {
     )
 }
 
+/// What both browser routes start from: the action, its OAuth client, the query and the login
+/// state, opened and checked.
+struct Opened<'h> {
+    oauth: &'h OAuth,
+    action: &'static str,
+    query: HashMap<String, String>,
+    state: String,
+    login: LoginState,
+}
+
+/// Open the login state of a browser request, or the page saying why not.
+fn open_request<'h>(
+    hub: &'h Hub,
+    name: &str,
+    req: &HttpRequest,
+) -> Result<Opened<'h>, Box<HttpResponse>> {
+    let (oauth, action) = ready(hub, name).map_err(|n| Box::new(n.page()))?;
+    let mut query = query(req);
+    let Some(state) = query.remove("state") else {
+        return Err(Box::new(page(
+            StatusCode::BAD_REQUEST,
+            "This login link is incomplete",
+            START_AGAIN,
+        )));
+    };
+    let login = oauth
+        .open_login(action, &state)
+        .map_err(|e| Box::new(state_refused(&e)))?;
+    Ok(Opened {
+        oauth,
+        action,
+        query,
+        state,
+        login,
+    })
+}
+
 /// `GET /actions/{name}/oauth?state=…`: check the login state, then send the browser to the provider.
 pub async fn initiate(
     hub: web::Data<Hub>,
     req: HttpRequest,
     name: web::Path<String>,
 ) -> HttpResponse {
-    let (oauth, action) = match ready(&hub, &name) {
-        Ok(r) => r,
-        Err(not_ready) => return not_ready.page(),
-    };
-    let q = query(&req);
-    let Some(state) = q.get("state") else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "This login link is incomplete",
-            START_AGAIN,
-        );
-    };
-    let login = match oauth.open_login(action, state) {
-        Ok(l) => l,
-        Err(e) => return state_refused(&e),
+    let Opened {
+        oauth,
+        action,
+        state,
+        login,
+        ..
+    } = match open_request(&hub, &name, &req) {
+        Ok(o) => o,
+        Err(page) => return *page,
     };
     if let Err(e) = oauth.login_target(&login) {
         return target_refused(&e);
     }
     tracing::info!(action, "login started: redirecting to the provider");
-    redirect(oauth.authorize_url(action, state).as_str())
+    redirect(oauth.authorize_url(action, &state).as_str())
 }
 
 /// `GET /actions/{name}/oauth_redirect?code=…&state=…` (or `?error=…`): finish the login.
@@ -132,21 +180,15 @@ pub async fn redirect_back(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> HttpResponse {
-    let (oauth, action) = match ready(&hub, &name) {
-        Ok(r) => r,
-        Err(not_ready) => return not_ready.page(),
-    };
-    let q = query(&req);
-    let Some(state) = q.get("state") else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "The login could not be completed",
-            &format!("The provider sent no state. {START_AGAIN}"),
-        );
-    };
-    let login = match oauth.open_login(action, state) {
-        Ok(l) => l,
-        Err(e) => return state_refused(&e),
+    let Opened {
+        oauth,
+        action,
+        query: q,
+        login,
+        ..
+    } = match open_request(&hub, &name, &req) {
+        Ok(o) => o,
+        Err(page) => return *page,
     };
     if let Some(error) = q.get("error") {
         let code = super::sanitize_code(error);
@@ -248,18 +290,9 @@ pub async fn token(
     if let Err(e) = authorize(&hub, &req) {
         return json_error(e.status(), e.to_string());
     }
-    let Some(action) = hub.registry.get(&name) else {
-        return json_error(
-            StatusCode::NOT_FOUND,
-            format!("unknown action {:?}", name.as_str()),
-        );
-    };
-    let action = action.name();
-    let Some(oauth) = &hub.oauth else {
-        return json_error(
-            StatusCode::NOT_IMPLEMENTED,
-            "OAuth is not configured on this hub",
-        );
+    let (oauth, action) = match ready(&hub, &name) {
+        Ok(r) => r,
+        Err(not_ready) => return not_ready.json(),
     };
     let body = match read_body(&hub, &req, payload).await {
         Ok(b) => b,

@@ -125,13 +125,16 @@ impl Provider {
 
     /// A code for `redirect_uri`, as the provider would send the browser back with it.
     async fn code_for(&self, c: &OAuthClient, redirect_uri: &str, state: &str) -> String {
-        let mut url = Url::parse(&format!("{}/authorize", self.url)).unwrap();
-        url.query_pairs_mut()
-            .append_pair("client_id", &c.id)
-            .append_pair("redirect_uri", redirect_uri)
-            .append_pair("response_type", "code")
-            .append_pair("state", state);
-        let back = get(&browser(), url.as_str()).await;
+        let url = with_query(
+            &format!("{}/authorize", self.url),
+            &[
+                ("client_id", &c.id),
+                ("redirect_uri", redirect_uri),
+                ("response_type", "code"),
+                ("state", state),
+            ],
+        );
+        let back = get(&browser(), &url).await;
         assert_eq!(back.status, 302, "{}", back.body);
         query_param(back.location.as_deref().unwrap(), "code").expect("a code")
     }
@@ -364,6 +367,13 @@ async fn get(b: &reqwest::Client, url: &str) -> Answer {
         location,
         body: r.text().await.unwrap(),
     }
+}
+
+/// `base` with query parameters appended.
+fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
+    let mut url = Url::parse(base).unwrap();
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.to_string()
 }
 
 fn query_param(url: &str, name: &str) -> Option<String> {
@@ -649,9 +659,10 @@ async fn tampered_expired_and_other_action_states_are_refused() {
     let state = query_param(&link, "state").unwrap();
     let b = browser();
     let initiate = |s: &str| {
-        let mut u = Url::parse(&format!("{}/actions/{ACTION}/oauth", uh.hub.address)).unwrap();
-        u.query_pairs_mut().append_pair("state", s);
-        u.to_string()
+        with_query(
+            &format!("{}/actions/{ACTION}/oauth", uh.hub.address),
+            &[("state", s)],
+        )
     };
 
     // One character changed.
@@ -702,11 +713,8 @@ async fn tampered_expired_and_other_action_states_are_refused() {
     // The provider's redirect with a real code but a forged state: the code is never exchanged.
     for forged in [&tampered, &other] {
         let code = p.code_for(&c, &uh.redirect_uri(), forged).await;
-        let mut cb = Url::parse(&uh.redirect_uri()).unwrap();
-        cb.query_pairs_mut()
-            .append_pair("code", &code)
-            .append_pair("state", forged);
-        assert_eq!(get(&b, cb.as_str()).await.status, 400);
+        let cb = with_query(&uh.redirect_uri(), &[("code", &code), ("state", forged)]);
+        assert_eq!(get(&b, &cb).await.status, 400);
     }
 
     // Expired (the TTL is one second here).
@@ -756,10 +764,11 @@ async fn a_state_url_on_a_foreign_host_is_refused_and_nothing_is_sent() {
     let (_, form) = lax.hub.form(ACTION, &form_req(&foreign_url, None)).await;
     let state = query_param(&login_link(&form), "state").unwrap();
     let b = browser();
-    let mut initiate =
-        Url::parse(&format!("{}/actions/{ACTION}/oauth", strict.hub.address)).unwrap();
-    initiate.query_pairs_mut().append_pair("state", &state);
-    let a = get(&b, initiate.as_str()).await;
+    let initiate = with_query(
+        &format!("{}/actions/{ACTION}/oauth", strict.hub.address),
+        &[("state", &state)],
+    );
+    let a = get(&b, &initiate).await;
     assert_eq!(a.status, 400);
     assert!(
         a.body.contains("localhost is not a configured Looker host"),
@@ -767,11 +776,11 @@ async fn a_state_url_on_a_foreign_host_is_refused_and_nothing_is_sent() {
         a.body
     );
     let code = p.code_for(&c, &strict.redirect_uri(), &state).await;
-    let mut cb = Url::parse(&strict.redirect_uri()).unwrap();
-    cb.query_pairs_mut()
-        .append_pair("code", &code)
-        .append_pair("state", &state);
-    let a = get(&b, cb.as_str()).await;
+    let cb = with_query(
+        &strict.redirect_uri(),
+        &[("code", &code), ("state", &state)],
+    );
+    let a = get(&b, &cb).await;
     assert_eq!(a.status, 400);
     assert!(a.body.contains("nothing was sent"), "{}", a.body);
 
@@ -1111,19 +1120,11 @@ async fn the_hub_binary_logs_neither_secrets_nor_tokens() {
     .await;
     assert!(resp.contains("\"success\":true"), "{resp}");
     seen.push(resp);
-    let code = p
-        .code_for(
-            &c,
-            &redirect_uri,
-            &query_param(authorize.as_str(), "state").unwrap(),
-        )
-        .await;
-    let mut cb = Url::parse(&redirect_uri).unwrap();
-    cb.query_pairs_mut()
-        .append_pair("code", &code)
-        .append_pair("state", &query_param(authorize.as_str(), "state").unwrap());
-    let first = get(&browser(), cb.as_str()).await;
-    let reused = get(&browser(), cb.as_str()).await;
+    let login_state = query_param(authorize.as_str(), "state").unwrap();
+    let code = p.code_for(&c, &redirect_uri, &login_state).await;
+    let cb = with_query(&redirect_uri, &[("code", &code), ("state", &login_state)]);
+    let first = get(&browser(), &cb).await;
+    let reused = get(&browser(), &cb).await;
     assert_eq!((first.status, reused.status), (200, 400), "{}", reused.body);
     seen.extend([first.body, reused.body]);
     let mut body = form_req(&looker.state_url(), None);
