@@ -1043,8 +1043,80 @@ async fn the_hub_binary_logs_neither_secrets_nor_tokens() {
     let looker = looker().await;
     let c = OAuthClient::generate();
     let key = random_key();
-    let port = crate::binaries::free_port();
-    let base = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("hub.log");
+    let bin = crate::binaries::bin_dir().join("hub");
+    assert!(
+        bin.exists(),
+        "build the binaries first (`cargo build --workspace --bins`, done by scripts/test.sh)"
+    );
+    let http = client();
+    // A free port can be taken by a parallel test before the binary binds it: then the binary
+    // exits, and another port is tried.
+    let mut started = None;
+    for _attempt in 0..5 {
+        let port = crate::binaries::free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut child = tokio::process::Command::new(&bin)
+            .env_clear()
+            .env("PORT", port.to_string())
+            .env("HUB_BIND", "127.0.0.1")
+            .env("HUB_PUBLIC_URL", &base)
+            .env("HUB_TOKENS", TOKEN)
+            .env("HUB_STORE_PATH", dir.path().join("s.sqlite"))
+            .env("HUB_WORKERS", "1")
+            .env("RUST_LOG", "debug")
+            .env("HUB_IDENTITY_MODE", "user")
+            .env("OAUTH_CLIENT_ID", &c.id)
+            .env("OAUTH_CLIENT_SECRET", &c.secret)
+            .env("OAUTH_AUTH_URL", format!("{}/authorize", p.url))
+            .env("OAUTH_TOKEN_URL", format!("{}/token", p.url))
+            .env("OAUTH_STATE_KEYS", &key)
+            .env("HUB_LOOKER_HOSTS", "127.0.0.1")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut answered = false;
+        for _ in 0..100 {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            if http.get(format!("{base}/healthz")).send().await.is_ok() {
+                answered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if answered && matches!(child.try_wait(), Ok(None)) {
+            started = Some((child, base));
+            break;
+        }
+    }
+    let (mut child, base) = started.unwrap_or_else(|| {
+        panic!(
+            "the hub binary did not start: {}",
+            std::fs::read_to_string(&log_path).unwrap()
+        )
+    });
+    let def: Value = looker_headers(http.post(format!("{base}/actions/{ACTION}")))
+        .header("Authorization", format!("Token token=\"{TOKEN}\""))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        def["uses_oauth"],
+        true,
+        "{} is not a build of this tree (does another worktree share CARGO_TARGET_DIR?): \
+         rebuild it with `cargo build --workspace --bins`",
+        bin.display()
+    );
     let redirect_uri = format!("{base}/actions/{ACTION}/oauth_redirect");
     p.register(
         &c,
@@ -1052,49 +1124,6 @@ async fn the_hub_binary_logs_neither_secrets_nor_tokens() {
         json!({"access_token_ttl": 0}),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let log_path = dir.path().join("hub.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let bin = crate::binaries::bin_dir().join("hub");
-    assert!(
-        bin.exists(),
-        "build the binaries first (`cargo build --workspace --bins`, done by scripts/test.sh)"
-    );
-    let mut child = tokio::process::Command::new(bin)
-        .env_clear()
-        .env("PORT", port.to_string())
-        .env("HUB_BIND", "127.0.0.1")
-        .env("HUB_PUBLIC_URL", &base)
-        .env("HUB_TOKENS", TOKEN)
-        .env("HUB_STORE_PATH", dir.path().join("s.sqlite"))
-        .env("HUB_WORKERS", "1")
-        .env("RUST_LOG", "debug")
-        .env("HUB_IDENTITY_MODE", "user")
-        .env("OAUTH_CLIENT_ID", &c.id)
-        .env("OAUTH_CLIENT_SECRET", &c.secret)
-        .env("OAUTH_AUTH_URL", format!("{}/authorize", p.url))
-        .env("OAUTH_TOKEN_URL", format!("{}/token", p.url))
-        .env("OAUTH_STATE_KEYS", &key)
-        .env("HUB_LOOKER_HOSTS", "127.0.0.1")
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let http = client();
-    let mut up = false;
-    for _ in 0..100 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        up,
-        "the hub binary did not start: {}",
-        std::fs::read_to_string(&log_path).unwrap()
-    );
     let post = |path: String, body: Value| {
         let req = looker_headers(http.post(format!("{base}{path}")))
             .header("Authorization", format!("Token token=\"{TOKEN}\""))
