@@ -791,14 +791,14 @@ impl OAuth {
     pub fn login_form(&self, action: &str, req: &ActionRequest) -> Form {
         match self.login_link(action, req) {
             Ok(url) => {
-                let (label, who) = if self.is_google() {
-                    ("Log in with Google", "Google")
+                let (label, identity) = if self.is_google() {
+                    ("Log in with Google", "your own Google identity")
                 } else {
-                    ("Log in", "your")
+                    ("Log in", "your own identity")
                 };
                 let mut link = FormField::new("login", label, FieldType::OauthLink);
                 link.description = Some(format!(
-                    "This action writes with your own {who} identity. Log in once, then open the action again."
+                    "This action writes with {identity}. Log in once, then open the action again."
                 ));
                 link.oauth_url = Some(url);
                 Form {

@@ -451,6 +451,10 @@ async fn v1_login_end_to_end_then_the_write_carries_the_users_token() {
     assert_eq!(status, 200);
     let link = login_link(&form);
     assert_eq!(form["fields"][0]["label"], "Log in");
+    assert_eq!(
+        form["fields"][0]["description"],
+        "This action writes with your own identity. Log in once, then open the action again."
+    );
     let prefix = format!("{}/actions/{ACTION}/oauth?state=", uh.hub.address);
     assert!(link.starts_with(&prefix), "{link}");
 
