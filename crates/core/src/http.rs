@@ -34,9 +34,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, functions: &[Function]) {
                 Handler::Definition => route.to(definition),
                 Handler::Form => route.to(form),
                 Handler::Execute => route.to(execute),
-                Handler::OauthInitiate | Handler::OauthRedirect | Handler::OauthToken => {
-                    route.to(oauth_not_configured)
-                }
+                Handler::OauthInitiate => route.to(crate::oauth::handlers::initiate),
+                Handler::OauthRedirect => route.to(crate::oauth::handlers::redirect_back),
+                Handler::OauthToken => route.to(crate::oauth::handlers::token),
             };
             cfg.route(r.path, route);
         }
@@ -53,7 +53,8 @@ enum Shape {
     Execute,
 }
 
-fn json_response<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+/// A JSON answer with the given status.
+pub(crate) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     match serde_json::to_vec(body) {
         Ok(bytes) => HttpResponse::build(status)
             .content_type("application/json")
@@ -76,7 +77,8 @@ fn error_response(err: &HubError, shape: Shape) -> HttpResponse {
     }
 }
 
-fn authorize(hub: &Hub, req: &HttpRequest) -> Result<(), HubError> {
+/// Check Looker's hub token (from `X-Forwarded-Authorization` behind the gateway).
+pub(crate) fn authorize(hub: &Hub, req: &HttpRequest) -> Result<(), HubError> {
     let name = if hub.settings.behind_gateway {
         "x-forwarded-authorization"
     } else {
@@ -86,7 +88,8 @@ fn authorize(hub: &Hub, req: &HttpRequest) -> Result<(), HubError> {
     hub.tokens.check_header(header).map_err(HubError::from)
 }
 
-async fn read_body(
+/// The request body, refused above the configured limit.
+pub(crate) async fn read_body(
     hub: &Hub,
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -285,13 +288,6 @@ fn flatten(
             "the action was cancelled".into()
         })),
     }
-}
-
-async fn oauth_not_configured() -> HttpResponse {
-    error_response(
-        &HubError::NotConfigured("OAuth is not configured on this hub".into()),
-        Shape::Error,
-    )
 }
 
 /// One log line per request: action, Looker version / instance / webhook id, status, latency.

@@ -27,6 +27,8 @@ pub struct Hub {
     pub http: reqwest::Client,
     /// The serialized list answer: definitions depend only on settings, so it is built once.
     list_body: std::sync::OnceLock<bytes::Bytes>,
+    /// The OAuth client in user identity mode (`None`: writes use the hub's own identity).
+    pub oauth: Option<crate::oauth::OAuth>,
 }
 
 /// Why the hub cannot start.
@@ -53,6 +55,7 @@ impl Hub {
             .connect_timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| StartError::Other(format!("HTTP client: {e}")))?;
+        let oauth = crate::oauth::OAuth::new(&settings, http.clone());
         Ok(Hub {
             settings,
             tokens,
@@ -60,6 +63,7 @@ impl Hub {
             registry: Registry::new(),
             http,
             list_body: Default::default(),
+            oauth,
         })
     }
 

@@ -7,4 +7,5 @@ mod binaries;
 mod execute;
 mod form;
 mod list;
+mod oauth;
 mod paths;
