@@ -117,7 +117,8 @@ pub(crate) async fn read_body(
     Ok(body.freeze())
 }
 
-fn parse_request(body: &[u8]) -> Result<ActionRequest, HubError> {
+/// Parse a form / execute request body (an empty body is an empty request).
+pub fn parse_request(body: &[u8]) -> Result<ActionRequest, HubError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(ActionRequest::default());
     }
