@@ -9,3 +9,4 @@ mod form;
 mod list;
 mod oauth;
 mod paths;
+mod properties;
