@@ -25,6 +25,9 @@ pub enum HubError {
     /// A bug or an unexpected failure (details are in the log).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The hub is shutting down and takes no new executes (Looker retries them).
+    #[error("the action hub is shutting down; please try again")]
+    ShuttingDown,
 }
 
 impl HubError {
@@ -37,6 +40,7 @@ impl HubError {
             HubError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HubError::NotConfigured(_) => StatusCode::NOT_IMPLEMENTED,
             HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            HubError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

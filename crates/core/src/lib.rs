@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod http;
+pub mod lifecycle;
 pub mod meta;
 pub mod oauth;
 pub mod routes;

@@ -73,7 +73,8 @@ impl TestHub {
         let mut hub = Hub::new(settings).await.expect("hub state");
         customize(&mut hub);
         let app = Application::with_hub(hub, listener, functions).expect("app");
-        tokio::spawn(app.run_until_stopped());
+        // Stopped with the test's runtime; the test process's signals stay the test runner's.
+        tokio::spawn(app.run_until(std::future::pending()));
         TestHub {
             address: format!("http://127.0.0.1:{port}"),
             client: client(),

@@ -10,3 +10,4 @@ mod list;
 mod oauth;
 mod paths;
 mod properties;
+mod shutdown;
