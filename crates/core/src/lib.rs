@@ -10,6 +10,7 @@ pub mod http;
 pub mod meta;
 pub mod routes;
 pub mod rows;
+pub mod rudder;
 pub mod settings;
 pub mod sinks;
 pub mod startup;

@@ -69,6 +69,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// HTTP worker threads (`HUB_WORKERS`, default: number of CPUs).
     pub workers: Option<usize>,
+    /// Batching and delivery of the RudderStack actions (`RUDDER_*`).
+    pub rudder: crate::rudder::RudderSettings,
 }
 
 /// Source of variables: the process environment, or a map in tests.
@@ -221,6 +223,7 @@ impl Settings {
             ),
             shutdown_grace: Duration::from_secs(v.num("HUB_SHUTDOWN_GRACE_SECS", 10)?),
             workers: (workers > 0).then_some(workers),
+            rudder: crate::rudder::RudderSettings::load(&v)?,
         })
     }
 
