@@ -184,7 +184,10 @@ impl RowStream {
                         resp.status().as_u16()
                     )));
                 }
-                let stream = resp.bytes_stream().map_err(std::io::Error::other);
+                // Keep the URL (a one-time credential) out of the error: reqwest prints it.
+                let stream = resp
+                    .bytes_stream()
+                    .map_err(|e| std::io::Error::other(describe_reqwest(&e)));
                 let reader = tokio_util::io::StreamReader::new(stream);
                 let bridge = tokio_util::io::SyncIoBridge::new(reader);
                 spawn_parser(bridge, tx)

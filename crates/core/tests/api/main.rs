@@ -1,9 +1,12 @@
 //! Black-box tests of the hub: the real app on a random port, called exactly as Looker calls it.
 
+mod download;
 mod helpers;
+mod receiver;
 
 mod auth;
 mod binaries;
 mod execute;
 mod form;
 mod list;
+mod rudder;
