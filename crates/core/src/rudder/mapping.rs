@@ -6,10 +6,10 @@
 
 use std::io::Write;
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use crate::rows::{FieldMeta, ResultHeader, Row};
+use crate::rows::{FieldMeta, RawCell, RawRow, ResultHeader};
 
 /// Tag of the field holding the user id.
 pub const TAG_USER_ID: &str = "user_id";
@@ -101,11 +101,19 @@ impl std::fmt::Display for Rejection {
     }
 }
 
+/// A field of the result and where it usually sits in a row.
+#[derive(Debug, Clone)]
+struct Field {
+    /// Name in the row (`view.field`).
+    name: String,
+    /// Its position in the header (rows list fields in that order).
+    hint: usize,
+}
+
 /// A field that becomes a trait / property.
 #[derive(Debug, Clone)]
 struct Prop {
-    /// Name in the row.
-    name: String,
+    field: Field,
     /// `"name":` pre-escaped.
     key: Vec<u8>,
 }
@@ -135,10 +143,11 @@ pub struct MapperInput<'a> {
 #[derive(Debug, Clone)]
 pub struct Mapper {
     call: Call,
-    user_id: Option<String>,
-    anonymous_id: Option<String>,
-    group_id: Option<String>,
-    email: Option<(String, usize)>,
+    user_id: Option<Field>,
+    anonymous_id: Option<Field>,
+    group_id: Option<Field>,
+    /// The email field and the position among the props where `email` goes.
+    email: Option<(Field, usize)>,
     props: Vec<Prop>,
     /// Bytes before the messageId: `{"type":"…","messageId":"`.
     head: Vec<u8>,
@@ -164,8 +173,11 @@ impl Mapper {
         let first = |tag: &str| {
             h.fields
                 .iter()
-                .find(|f| f.has_tag(tag))
-                .map(|f| f.name.clone())
+                .position(|f| f.has_tag(tag))
+                .map(|hint| Field {
+                    name: h.fields[hint].name.clone(),
+                    hint,
+                })
         };
         let user_id = first(TAG_USER_ID);
         let anonymous_id = first(TAG_ANONYMOUS_ID);
@@ -189,9 +201,9 @@ impl Mapper {
         };
         let mut props = Vec::new();
         let mut email = None;
-        for f in &h.fields {
-            if Some(&f.name) == email_name.as_ref() && email.is_none() {
-                email = Some((f.name.clone(), props.len()));
+        for (hint, f) in h.fields.iter().enumerate() {
+            if let Some(e) = email_name.as_ref().filter(|e| e.hint == hint) {
+                email = Some((e.clone(), props.len()));
             }
             if is_id(f) || input.hidden_fields.iter().any(|x| x == &f.name) {
                 continue;
@@ -199,7 +211,10 @@ impl Mapper {
             let mut key = json_string(&f.name);
             key.push(b':');
             props.push(Prop {
-                name: f.name.clone(),
+                field: Field {
+                    name: f.name.clone(),
+                    hint,
+                },
                 key,
             });
         }
@@ -262,27 +277,24 @@ impl Mapper {
     pub fn map(
         &self,
         index: u64,
-        row: &Row,
+        row: &RawRow<'_>,
         sent_at: &str,
         out: &mut Vec<u8>,
     ) -> Result<(), Rejection> {
+        let cell = |f: &Field| row.get(&f.name, f.hint);
         out.clear();
         out.extend_from_slice(&self.head);
         let id_at = out.len();
         out.extend_from_slice(&[b'0'; 36]);
         out.extend_from_slice(b"\",");
         let content_at = out.len();
-        let user_id = self.user_id.as_deref().and_then(|n| id_text(row.get(n)));
+        let user_id = self.user_id.as_ref().and_then(|f| id_text(cell(f)));
         if let Some(uid) = &user_id {
             out.extend_from_slice(b"\"userId\":");
             write_str(out, uid);
             out.push(b',');
         }
-        match self
-            .anonymous_id
-            .as_deref()
-            .and_then(|n| id_text(row.get(n)))
-        {
+        match self.anonymous_id.as_ref().and_then(|f| id_text(cell(f))) {
             Some(anon) => {
                 out.extend_from_slice(b"\"anonymousId\":");
                 write_str(out, &anon);
@@ -297,7 +309,7 @@ impl Mapper {
         }
         // groupId rides along on every call when present (as the reference hub did); a group
         // call without one is meaningless.
-        match self.group_id.as_deref().and_then(|n| id_text(row.get(n))) {
+        match self.group_id.as_ref().and_then(|f| id_text(cell(f))) {
             Some(gid) => {
                 out.extend_from_slice(b"\"groupId\":");
                 write_str(out, &gid);
@@ -323,25 +335,20 @@ impl Mapper {
                 out.push(b',');
             }
         };
+        let email_at = |i: usize| self.email.as_ref().filter(|(_, at)| *at == i);
         for (i, p) in self.props.iter().enumerate() {
-            if let Some((name, at)) = &self.email {
-                if *at == i {
-                    sep(out);
-                    write_email(out, row.get(name));
-                }
+            if let Some((f, _)) = email_at(i) {
+                sep(out);
+                write_email(out, cell(f));
             }
-            let Some(cell) = row.get(&p.name) else {
-                continue;
-            };
+            let Some(raw) = cell(&p.field) else { continue };
             sep(out);
             out.extend_from_slice(&p.key);
-            write_cell(out, cell);
+            write_cell(out, raw);
         }
-        if let Some((name, at)) = &self.email {
-            if *at == self.props.len() {
-                sep(out);
-                write_email(out, row.get(name));
-            }
+        if let Some((f, _)) = email_at(self.props.len()) {
+            sep(out);
+            write_email(out, cell(f));
         }
         out.push(b'}');
         let bag_end = out.len();
@@ -399,70 +406,64 @@ impl Mapper {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Serializing a str into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
-fn write_value(out: &mut Vec<u8>, v: &Value) {
-    // Writing a Value into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, v);
-}
-
-/// A cell as a trait value: its `value` with the JSON type kept, or for a pivoted measure
-/// (`{pivot_key: {value}}`) the list `[{pivot_key: value}, …]`.
-fn write_cell(out: &mut Vec<u8>, cell: &Value) {
-    match cell {
-        Value::Object(o) => match o.get("value") {
-            Some(v) => write_value(out, v),
-            None => {
-                out.push(b'[');
-                for (i, (k, sub)) in o.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    out.push(b'{');
-                    write_str(out, k);
-                    out.push(b':');
-                    match sub {
-                        Value::Object(so) => {
-                            write_value(out, so.get("value").unwrap_or(&Value::Null))
-                        }
-                        other => write_value(out, other),
-                    }
-                    out.push(b'}');
+/// A cell as a trait value: its `value`'s JSON text as Looker wrote it (so 0, false, "" and null
+/// stay what they are), or for a pivoted measure the list `[{pivot_key: value}, …]`.
+fn write_cell(out: &mut Vec<u8>, raw: &RawValue) {
+    match RawCell::parse(raw) {
+        RawCell::Value(v) | RawCell::Other(v) => out.extend_from_slice(v.get().as_bytes()),
+        RawCell::Pivot(entries) => {
+            out.push(b'[');
+            for (i, (k, sub)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
                 }
-                out.push(b']');
+                out.push(b'{');
+                write_str(out, &k.0);
+                out.push(b':');
+                // A pivot's cell is `{value, …}`; anything else goes through as it is.
+                let v = RawCell::parse(sub).value().unwrap_or(sub);
+                out.extend_from_slice(v.get().as_bytes());
+                out.push(b'}');
             }
-        },
-        // Not the json_detail shape: pass the value through rather than drop it.
-        other => write_value(out, other),
+            out.push(b']');
+        }
     }
 }
 
-fn write_email(out: &mut Vec<u8>, cell: Option<&Value>) {
+fn write_email(out: &mut Vec<u8>, raw: Option<&RawValue>) {
     out.extend_from_slice(b"\"email\":");
-    match cell {
-        Some(c) => write_value(out, crate::rows::cell_value(c).unwrap_or(&Value::Null)),
+    match raw.and_then(|r| RawCell::parse(r).value()) {
+        Some(v) => out.extend_from_slice(v.get().as_bytes()),
         None => out.extend_from_slice(b"null"),
     }
 }
 
-/// An identity cell as the string RudderStack expects: strings as they are, numbers and booleans
-/// in their JSON text (`42` → `"42"`), null / empty / pivoted → none.
-fn id_text(cell: Option<&Value>) -> Option<String> {
-    match crate::rows::cell_value(cell?)? {
-        Value::Null => None,
-        Value::String(s) if s.is_empty() => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        other => Some(other.to_string()),
+/// An identity cell as the string RudderStack expects: strings as they are; numbers, booleans
+/// (and anything else) in their JSON text (`42` → `"42"`); null, empty or pivoted → none.
+fn id_text(raw: Option<&RawValue>) -> Option<String> {
+    let v = RawCell::parse(raw?).value()?.get();
+    if v.starts_with('"') {
+        let s: String = serde_json::from_str(v).ok()?;
+        return (!s.is_empty()).then_some(s);
     }
+    (v != "null").then(|| v.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// Map a row given as a JSON value (serialized, then read back raw as the pipeline does).
+    fn try_map(m: &Mapper, i: u64, row: &Value, out: &mut Vec<u8>) -> Result<(), Rejection> {
+        let text = serde_json::to_vec(row).unwrap();
+        let raw = RawRow::parse(&text).unwrap();
+        m.map(i, &raw, "2024-01-01T00:00:00.000Z", out)
+    }
 
     fn header(fields: Value) -> ResultHeader {
         ResultHeader {
@@ -492,13 +493,7 @@ mod tests {
 
     fn event(m: &Mapper, i: u64, row: Value) -> Value {
         let mut out = vec![];
-        m.map(
-            i,
-            row.as_object().unwrap(),
-            "2024-01-01T00:00:00.000Z",
-            &mut out,
-        )
-        .unwrap();
+        try_map(m, i, &row, &mut out).unwrap();
         serde_json::from_slice(&out).unwrap()
     }
 
@@ -606,12 +601,10 @@ mod tests {
         assert_eq!(e["groupId"], "acme");
         assert_eq!(e["traits"], json!({"u.plan": "pro"}));
         let mut out = vec![];
-        let r = g.map(
+        let r = try_map(
+            &g,
             4,
-            json!({"u.anon": {"value": "a"}, "g.id": {"value": ""}, "u.plan": {"value": 1}})
-                .as_object()
-                .unwrap(),
-            "2024-01-01T00:00:00.000Z",
+            &json!({"u.anon": {"value": "a"}, "g.id": {"value": ""}, "u.plan": {"value": 1}}),
             &mut out,
         );
         assert_eq!(r.unwrap_err().to_string(), "row 5 has no group id");
@@ -638,12 +631,10 @@ mod tests {
         let m = mapper(Call::Track, &h, &[], Some("e")).unwrap();
         let big = "x".repeat(40_000);
         let mut out = vec![];
-        let r = m.map(
+        let r = try_map(
+            &m,
             0,
-            json!({"u.id": {"value": "1"}, "u.blob": {"value": big}})
-                .as_object()
-                .unwrap(),
-            "2024-01-01T00:00:00.000Z",
+            &json!({"u.id": {"value": "1"}, "u.blob": {"value": big}}),
             &mut out,
         );
         let err = r.unwrap_err();

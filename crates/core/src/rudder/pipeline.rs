@@ -10,7 +10,7 @@ use super::client::{DataPlane, Delivery};
 use super::mapping::{Call, Mapper, MapperInput, MappingError, MAX_EVENT_BYTES};
 use super::report::DeliveryReport;
 use super::RudderSettings;
-use crate::rows::RowStream;
+use crate::rows::{RawRow, RowStream, RowsError};
 
 /// Everything one delivery needs besides the rows.
 pub struct Job<'a> {
@@ -77,7 +77,7 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
     let mut sent_at = now_stamp();
     // Set once delivery stops: the rest is only counted.
     let mut stopped = false;
-    'read: while let Some(chunk) = rows.next_chunk().await {
+    'read: while let Some(chunk) = rows.next_raw_chunk().await {
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
@@ -85,14 +85,26 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
                 break 'read;
             }
         };
-        for row in &chunk {
+        for text in chunk.iter() {
             let index = report.rows;
-            report.rows += 1;
             if stopped {
+                report.rows += 1;
                 report.not_sent += 1;
                 continue;
             }
-            match mapper.map(index, row, &sent_at, &mut event) {
+            let row = match RawRow::parse(text) {
+                Ok(r) => r,
+                Err(e) => {
+                    let err = RowsError::Malformed {
+                        rows: index,
+                        detail: format!("row {}: {e}", index + 1),
+                    };
+                    report.input_error = Some(err.to_string());
+                    break 'read;
+                }
+            };
+            report.rows += 1;
+            match mapper.map(index, &row, &sent_at, &mut event) {
                 Ok(()) => {
                     if let Some(batch) = batcher.push(index, &event, &sent_at) {
                         sent_at = now_stamp();

@@ -927,6 +927,26 @@ async fn failing_or_cut_downloads_are_reported_with_what_was_sent() {
     );
     assert!(!message.contains("token=one-time"), "{message}");
 
+    // A row that is not valid JSON inside: the rows before it are sent, and it is named.
+    let rows = (0..5).map(|i| {
+        if i == 3 {
+            r#"{"users.id" 3}"#.to_string()
+        } else {
+            download::users_row(i, 3)
+        }
+    });
+    let doc = download::json_detail(RAN_AT, &download::users_dimensions(3), "[]", rows);
+    let body = request(&plane.url, Source::Base64(&doc), &[], None);
+    let (_, text) = execute_raw(&hub, "rudder_event", &body, "webhook-bad-row").await;
+    let (ok, message) = outcome(&parse(&text));
+    assert!(!ok);
+    assert!(
+        message.starts_with(
+            "sent 3 of 3 events to RudderStack; the query result is not valid json_detail after 3 row(s): row 4: expected `:`"
+        ),
+        "{message}"
+    );
+
     // Malformed half-way: the same, with the parser's words.
     let mut bad = download::users_result(1_000, 3);
     let at = bad.len() / 2;
