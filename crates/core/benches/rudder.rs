@@ -43,9 +43,22 @@ fn rss_kib(pid: u32) -> (u64, u64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
+/// CPU time (user + system) a process has used, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of /proc/PID/stat: 12 and 13 after the name.
+    // Linux reports them in clock ticks of 1/100 s (USER_HZ).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 struct Run {
     rows: usize,
     seconds: f64,
+    cpu_seconds: f64,
     peak_rss_mib: f64,
     idle_rss_mib: f64,
     received: u64,
@@ -88,6 +101,7 @@ async fn run(rows: usize, client: &reqwest::Client) -> Run {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (_, idle) = rss_kib(child.id());
+    let cpu_before = cpu_seconds(child.id());
 
     let body = serde_json::json!({
         "type": "query",
@@ -110,6 +124,7 @@ async fn run(rows: usize, client: &reqwest::Client) -> Run {
     let text = resp.text().await.expect("execute answer");
     let seconds = started.elapsed().as_secs_f64();
     let (peak, _) = rss_kib(child.id());
+    let cpu = cpu_seconds(child.id()) - cpu_before;
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
@@ -119,6 +134,7 @@ async fn run(rows: usize, client: &reqwest::Client) -> Run {
     Run {
         rows,
         seconds,
+        cpu_seconds: cpu,
         peak_rss_mib: peak as f64 / 1024.0,
         idle_rss_mib: idle as f64 / 1024.0,
         received: plane.counted(),
@@ -147,16 +163,17 @@ fn main() {
             .timeout(Duration::from_secs(600))
             .build()
             .unwrap();
-        println!("| rows | seconds | rows/s | hub peak RSS (MiB) | hub idle RSS (MiB) |");
-        println!("|---:|---:|---:|---:|---:|");
+        println!("| rows | seconds | rows/s | hub CPU µs/row | hub peak RSS (MiB) | hub idle RSS (MiB) |");
+        println!("|---:|---:|---:|---:|---:|---:|");
         for rows in sizes {
             let r = run(rows, &client).await;
             assert_eq!(r.received, r.rows as u64, "events received: {}", r.message);
             println!(
-                "| {} | {:.2} | {:.0} | {:.1} | {:.1} |",
+                "| {} | {:.2} | {:.0} | {:.2} | {:.1} | {:.1} |",
                 r.rows,
                 r.seconds,
                 r.rows as f64 / r.seconds,
+                r.cpu_seconds * 1e6 / r.rows as f64,
                 r.peak_rss_mib,
                 r.idle_rss_mib
             );
