@@ -64,21 +64,21 @@ impl Batcher {
         body
     }
 
-    /// Whether an event of `len` bytes fits in the open batch.
-    fn fits(&self, len: usize) -> bool {
-        let sep = usize::from(self.events > 0);
+    /// Whether an event of `len` bytes fits in the open batch; always true for an empty batch
+    /// when `len <= limits.max_event_bytes()`.
+    pub fn fits(&self, len: usize) -> bool {
+        if self.events == 0 {
+            return true;
+        }
         self.events < self.limits.max_events
-            && self.body.len() + sep + len + TAIL_LEN <= self.limits.max_bytes
+            && self.body.len() + 1 + len + TAIL_LEN <= self.limits.max_bytes
     }
 
-    /// Add one event (row position `row`); returns the batch it closed first when it did not fit.
-    /// The caller guarantees `event.len() <= limits.max_event_bytes()`.
-    pub fn push(&mut self, row: u64, event: &[u8], sent_at: &str) -> Option<Batch> {
-        let closed = if self.events > 0 && !self.fits(event.len()) {
-            self.close(sent_at)
-        } else {
-            None
-        };
+    /// Append one event (row position `row`). The caller checked [`Batcher::fits`] (closing the
+    /// batch with [`Batcher::finish`] when it did not) and keeps events within
+    /// `limits.max_event_bytes()`.
+    pub fn push(&mut self, row: u64, event: &[u8]) {
+        debug_assert!(self.fits(event.len()));
         if self.events == 0 {
             self.first_row = row;
         } else {
@@ -86,31 +86,25 @@ impl Batcher {
         }
         self.body.extend_from_slice(event);
         self.events += 1;
-        closed
     }
 
     /// Close the open batch, if it holds any event.
     pub fn finish(&mut self, sent_at: &str) -> Option<Batch> {
-        (self.events > 0).then(|| self.close(sent_at)).flatten()
+        (self.events > 0).then(|| self.close(sent_at))
     }
 
-    /// Events in the open batch.
-    pub fn pending(&self) -> usize {
-        self.events
-    }
-
-    fn close(&mut self, sent_at: &str) -> Option<Batch> {
+    fn close(&mut self, sent_at: &str) -> Batch {
         debug_assert_eq!(sent_at.len(), SENT_AT_LEN);
         let mut body = std::mem::replace(&mut self.body, Self::fresh(self.limits));
         body.extend_from_slice(b"],\"sentAt\":\"");
         body.extend_from_slice(sent_at.as_bytes());
         body.extend_from_slice(b"\"}");
         let events = std::mem::take(&mut self.events);
-        Some(Batch {
+        Batch {
             body,
             events,
             first_row: self.first_row,
-        })
+        }
     }
 }
 
@@ -137,9 +131,11 @@ mod tests {
         let mut b = Batcher::new(limits);
         let mut batches = vec![];
         for i in 0..100u64 {
-            if let Some(batch) = b.push(i, &event(60 + (i as usize % 50)), AT) {
-                batches.push(batch);
+            let e = event(60 + (i as usize % 50));
+            if !b.fits(e.len()) {
+                batches.extend(b.finish(AT));
             }
+            b.push(i, &e);
         }
         batches.extend(b.finish(AT));
         let mut total = 0;
@@ -166,11 +162,12 @@ mod tests {
         };
         let max = limits.max_event_bytes();
         let mut b = Batcher::new(limits);
-        assert!(b.push(0, &event(max), AT).is_none());
-        let closed = b
-            .push(1, &event(max), AT)
-            .expect("second one closes the first");
+        assert!(b.fits(max));
+        b.push(0, &event(max));
+        assert!(!b.fits(1));
+        let closed = b.finish(AT).unwrap();
         assert_eq!(closed.body.len(), 500);
+        b.push(1, &event(max));
         assert_eq!(closed.events, 1);
         let last = b.finish(AT).unwrap();
         assert_eq!(last.first_row, 1);

@@ -376,6 +376,16 @@ impl Mapper {
         Ok(())
     }
 
+    /// Replace the `sentAt` of an event written by [`Mapper::map`] (it is the last value).
+    pub fn restamp(&self, event: &mut [u8], sent_at: &str) {
+        // The event ends with `"sentAt":"<stamp>"}`.
+        let end = event.len().saturating_sub(2);
+        let start = end.saturating_sub(sent_at.len());
+        if event[..start].ends_with(b"\"sentAt\":\"") {
+            event[start..end].copy_from_slice(sent_at.as_bytes());
+        }
+    }
+
     /// A UUID-shaped (version 8, RFC 4122 variant) hash of this delivery, a purpose, the row
     /// position and the row's content.
     fn uuid(&self, purpose: &[u8], index: u64, content: &[u8]) -> [u8; 36] {
@@ -560,6 +570,14 @@ mod tests {
         let mut other = row.clone();
         other["u.zero"]["value"] = json!(1);
         assert_ne!(event(&m, 0, other)["messageId"], id.as_str());
+
+        // restamping touches only sentAt
+        let mut out = vec![];
+        try_map(&m, 0, &row, &mut out).unwrap();
+        m.restamp(&mut out, "2030-01-01T00:00:00.000Z");
+        let re: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(re["sentAt"], "2030-01-01T00:00:00.000Z");
+        assert_eq!(re["messageId"], e["messageId"]);
 
         // no user id: a stable generated anonymous id
         let mut anon = row.clone();

@@ -106,16 +106,21 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
             report.rows += 1;
             match mapper.map(index, &row, &sent_at, &mut event) {
                 Ok(()) => {
-                    if let Some(batch) = batcher.push(index, &event, &sent_at) {
-                        sent_at = now_stamp();
-                        let events = batch.events as u64;
-                        if !delivery.send(batch).await {
-                            // This batch and the event already in the next one stay unsent.
-                            report.not_sent += events + batcher.pending() as u64;
-                            batcher = Batcher::new(limits);
-                            stopped = true;
+                    if !batcher.fits(event.len()) {
+                        if let Some(batch) = batcher.finish(&sent_at) {
+                            let events = batch.events as u64;
+                            if !delivery.send(batch).await {
+                                // This batch and this event stay unsent.
+                                report.not_sent += events + 1;
+                                stopped = true;
+                                continue;
+                            }
                         }
+                        // The event opens the next batch: it carries that batch's sentAt.
+                        sent_at = now_stamp();
+                        mapper.restamp(&mut event, &sent_at);
                     }
+                    batcher.push(index, &event);
                 }
                 Err(rejection) => {
                     report.rejected += 1;

@@ -42,8 +42,6 @@ pub struct Faults {
     pub delay: Duration,
     /// Answer every request with this status (after recording it), e.g. 401.
     pub always: Option<u16>,
-    /// Answer the first `n` requests with this status (then the other faults apply).
-    pub first: Option<(u32, u16)>,
     /// Answer 503 to every batch holding an event with this `userId` (a batch that never gets
     /// through, to exercise "failed after all attempts").
     pub poison_user: Option<String>,
@@ -98,7 +96,6 @@ struct Inner {
     /// messageId -> userId of the first accepted copy (`Keep::Ids`).
     users: HashMap<String, String>,
     rng: u64,
-    seen: u32,
 }
 
 /// How much the receiver keeps of what it accepts.
@@ -193,7 +190,6 @@ impl Receiver {
         let mut g = self.shared.inner.lock().unwrap();
         g.faults = faults;
         g.rng = 42;
-        g.seen = 0;
     }
 
     /// Every request so far.
@@ -232,14 +228,8 @@ impl Receiver {
 }
 
 fn plan(inner: &mut Inner) -> Plan {
-    inner.seen += 1;
     if let Some(s) = inner.faults.always {
         return Plan::Status(s);
-    }
-    if let Some((n, s)) = inner.faults.first {
-        if inner.seen <= n {
-            return Plan::Status(s);
-        }
     }
     let f = inner.faults.clone();
     let x = splitmix(&mut inner.rng);
@@ -343,126 +333,24 @@ async fn handle(
             None,
         ));
     }
-    // Large runs only need the ids: a typed parse skips building every event.
-    if s.keep == Keep::Ids {
-        return ids_only(&s, &path, auth_ok, plan, json.as_deref(), rec, retry_after);
-    }
-    let parsed: Option<Value> = json.as_ref().and_then(|j| serde_json::from_slice(j).ok());
-    rec.json_bytes = json.as_ref().map_or(0, Vec::len);
-    rec.events = parsed
-        .as_ref()
-        .and_then(|v| v["batch"].as_array())
-        .map_or(0, Vec::len);
-    if s.keep == Keep::Bodies {
-        rec.body = parsed.clone();
-    }
-    let poisoned = {
-        let g = s.inner.lock().unwrap();
-        let events = parsed.as_ref().and_then(|v| v["batch"].as_array());
-        g.faults.poison_user.as_ref().is_some_and(|p| {
-            events.is_some_and(|evs| evs.iter().any(|e| e["userId"].as_str() == Some(p.as_str())))
-        })
-    };
-    let plan = if poisoned { Plan::Status(503) } else { plan };
-    if matches!(plan, Plan::DropBefore) {
-        rec.outcome = Outcome::DroppedBefore;
-        s.inner.lock().unwrap().requests.push(rec);
-        return Err(std::io::Error::other("injected: dropped without accepting"));
-    }
-    let mut g = s.inner.lock().unwrap();
-    let response = if path != "/v1/batch" {
-        rec.outcome = Outcome::Status(404);
-        Ok(answer(404, None))
-    } else if !auth_ok {
-        rec.outcome = Outcome::Unauthorized;
-        Ok(answer(401, None))
-    } else if parsed
-        .as_ref()
-        .and_then(|v| v["batch"].as_array())
-        .is_none()
-    {
+    let Some(json) = json else {
         rec.outcome = Outcome::BadBody;
-        Ok(answer(400, None))
-    } else {
-        match plan {
-            Plan::Status(code) => {
-                rec.outcome = Outcome::Status(code);
-                Ok(answer(
-                    code,
-                    if code == 429 {
-                        retry_after.as_deref()
-                    } else {
-                        None
-                    },
-                ))
-            }
-            Plan::Accept | Plan::DropAfter => {
-                for ev in parsed
-                    .as_ref()
-                    .and_then(|v| v["batch"].as_array())
-                    .into_iter()
-                    .flatten()
-                {
-                    let id = ev["messageId"].as_str().unwrap_or("").to_string();
-                    let copies = g.accepted.entry(id).or_insert(0);
-                    *copies += 1;
-                    if *copies > 1 {
-                        continue;
-                    }
-                    if s.keep == Keep::Bodies {
-                        g.events.push(ev.clone());
-                    }
-                }
-                if matches!(plan, Plan::DropAfter) {
-                    rec.outcome = Outcome::DroppedAfter;
-                    Err(std::io::Error::other("injected: drop after accepting"))
-                } else {
-                    Ok(answer(200, None))
-                }
-            }
-            Plan::DropBefore => unreachable!("handled above"),
-        }
+        s.inner.lock().unwrap().requests.push(rec);
+        return Ok(answer(400, None));
     };
-    g.requests.push(rec);
-    response
-}
-
-#[derive(serde::Deserialize)]
-struct IdsBatch {
-    batch: Vec<IdsEvent>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IdsEvent {
-    message_id: String,
-    #[serde(default)]
-    user_id: Option<String>,
-}
-
-/// `handle` for `Keep::Ids`: the same decisions, recording only ids.
-fn ids_only(
-    s: &Shared,
-    path: &str,
-    auth_ok: bool,
-    plan: Plan,
-    json: Option<&[u8]>,
-    mut rec: Recorded,
-    retry_after: Option<String>,
-) -> Result<Response<Full<Bytes>>, std::io::Error> {
-    let parsed: Option<IdsBatch> = json.and_then(|j| serde_json::from_slice(j).ok());
-    rec.json_bytes = json.map_or(0, <[u8]>::len);
-    rec.events = parsed.as_ref().map_or(0, |b| b.batch.len());
+    rec.json_bytes = json.len();
+    let (batch, body) = parse_batch(&json, s.keep);
+    rec.events = batch.as_ref().map_or(0, Vec::len);
+    rec.body = body;
     let mut g = s.inner.lock().unwrap();
     let poisoned = g.faults.poison_user.as_ref().is_some_and(|p| {
-        parsed.as_ref().is_some_and(|b| {
-            b.batch
-                .iter()
-                .any(|e| e.user_id.as_deref() == Some(p.as_str()))
-        })
+        batch
+            .iter()
+            .flatten()
+            .any(|e| e.user_id.as_deref() == Some(p.as_str()))
     });
     let plan = if poisoned { Plan::Status(503) } else { plan };
-    let response = match (path == "/v1/batch", auth_ok, parsed, plan) {
+    let response = match (path == "/v1/batch", auth_ok, batch, plan) {
         (false, ..) => {
             rec.outcome = Outcome::Status(404);
             Ok(answer(404, None))
@@ -481,27 +369,31 @@ fn ids_only(
         }
         (_, _, _, Plan::Status(code)) => {
             rec.outcome = Outcome::Status(code);
-            Ok(answer(
-                code,
-                if code == 429 {
-                    retry_after.as_deref()
-                } else {
-                    None
-                },
-            ))
+            let ra = if code == 429 {
+                retry_after.as_deref()
+            } else {
+                None
+            };
+            Ok(answer(code, ra))
         }
-        (_, _, Some(batch), plan) => {
-            for ev in batch.batch {
+        (_, _, Some(events), plan) => {
+            for ev in events {
                 let copies = g.accepted.entry(ev.message_id.clone()).or_insert(0);
                 *copies += 1;
-                if *copies == 1 {
-                    g.users
-                        .insert(ev.message_id, ev.user_id.unwrap_or_default());
+                if *copies > 1 {
+                    continue;
+                }
+                match ev.event {
+                    Some(full) => g.events.push(full),
+                    None => {
+                        g.users
+                            .insert(ev.message_id, ev.user_id.unwrap_or_default());
+                    }
                 }
             }
             if matches!(plan, Plan::DropAfter) {
                 rec.outcome = Outcome::DroppedAfter;
-                Err(std::io::Error::other("injected: drop after accepting"))
+                Err(std::io::Error::other("injected: dropped after accepting"))
             } else {
                 Ok(answer(200, None))
             }
@@ -509,4 +401,57 @@ fn ids_only(
     };
     g.requests.push(rec);
     response
+}
+
+/// One event of a batch, as much of it as the receiver keeps.
+struct Received {
+    message_id: String,
+    user_id: Option<String>,
+    /// The whole event (`Keep::Bodies`).
+    event: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct IdsBatch {
+    batch: Vec<IdsEvent>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdsEvent {
+    message_id: String,
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+/// The events of a `{"batch": [...]}` body (none when it is not one), and the whole body for
+/// `Keep::Bodies`; large runs (`Keep::Ids`) parse only the ids.
+fn parse_batch(json: &[u8], keep: Keep) -> (Option<Vec<Received>>, Option<Value>) {
+    if keep == Keep::Ids {
+        let events = serde_json::from_slice::<IdsBatch>(json).ok().map(|b| {
+            b.batch
+                .into_iter()
+                .map(|e| Received {
+                    message_id: e.message_id,
+                    user_id: e.user_id,
+                    event: None,
+                })
+                .collect()
+        });
+        return (events, None);
+    }
+    let body: Option<Value> = serde_json::from_slice(json).ok();
+    let events = body
+        .as_ref()
+        .and_then(|v| v.get("batch")?.as_array())
+        .map(|evs| {
+            evs.iter()
+                .map(|e| Received {
+                    message_id: e["messageId"].as_str().unwrap_or("").to_string(),
+                    user_id: e["userId"].as_str().map(str::to_string),
+                    event: Some(e.clone()),
+                })
+                .collect()
+        });
+    (events, body)
 }

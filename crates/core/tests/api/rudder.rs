@@ -431,10 +431,21 @@ async fn track_streams_a_download_url_in_bounded_batches() {
     assert!(reqs
         .iter()
         .all(|r| r.events <= 100 && r.json_bytes < 500_000));
+    // Every event carries the sentAt of its own batch.
+    let mut row0 = None;
+    for r in &reqs {
+        let body = r.body.as_ref().unwrap();
+        for e in body["batch"].as_array().unwrap() {
+            assert_eq!(e["sentAt"], body["sentAt"]);
+            if e["userId"] == "0" {
+                row0 = Some((e.clone(), body["sentAt"].as_str().unwrap().to_string()));
+            }
+        }
+    }
+    let (row0, sent_at) = row0.unwrap();
     let events = plane.events();
     assert_eq!(events.len(), rows);
-    let sent_at = reqs[0].body.as_ref().unwrap()["sentAt"].as_str().unwrap();
-    let first = stable(events[0].clone(), sent_at);
+    let first = stable(row0, &sent_at);
     assert_eq!(
         first,
         json!({"type": "track", "userId": "0", "event": "Looker Sync",
