@@ -204,6 +204,16 @@ impl RawRows {
     }
 }
 
+impl RowsError {
+    /// Row `index` (0-based; the rows before it were fine) is not a valid row object.
+    pub fn bad_row(index: u64, e: &serde_json::Error) -> RowsError {
+        RowsError::Malformed {
+            rows: index,
+            detail: format!("row {}: {e}", index + 1),
+        }
+    }
+}
+
 enum Msg {
     Header(ResultHeader),
     Rows(RawRows),
@@ -317,26 +327,18 @@ impl RowStream {
         e
     }
 
-    /// Parse one raw row into a [`Row`]; a row that is not a JSON object ends the stream.
-    fn parse_row(&mut self, raw: &[u8]) -> Result<Row, RowsError> {
-        serde_json::from_slice::<Row>(raw).map_err(|e| RowsError::Malformed {
-            rows: self.rows_read,
-            detail: format!("row {}: {e}", self.rows_read + 1),
-        })
-    }
-
     /// The next row; `None` at the end. An error ends the stream.
     pub async fn next_row(&mut self) -> Option<Result<Row, RowsError>> {
         loop {
             if let Some(raw) = self.chunk.get(self.pos) {
-                let raw = raw.to_vec();
+                let parsed = serde_json::from_slice::<Row>(raw);
                 self.pos += 1;
-                return match self.parse_row(&raw) {
+                return match parsed {
                     Ok(row) => {
                         self.rows_read += 1;
                         Some(Ok(row))
                     }
-                    Err(e) => Some(Err(self.fail(e))),
+                    Err(e) => Some(Err(self.fail(RowsError::bad_row(self.rows_read, &e)))),
                 };
             }
             if let Some(e) = self.pending_error.take() {
@@ -361,10 +363,7 @@ impl RowStream {
                         Ok(row) => rows.push(row),
                         Err(e) => {
                             self.rows_read = base + i as u64;
-                            let err = RowsError::Malformed {
-                                rows: self.rows_read,
-                                detail: format!("row {}: {e}", self.rows_read + 1),
-                            };
+                            let err = RowsError::bad_row(self.rows_read, &e);
                             if rows.is_empty() {
                                 return Some(Err(self.fail(err)));
                             }

@@ -70,7 +70,8 @@ pub enum DataPlaneError {
     /// Not http(s).
     #[error("the RudderStack data plane URL must start with http:// or https://")]
     NotHttp,
-    /// The write key cannot go in a header.
+    /// The write key cannot go in a header (cannot happen: it is sent base64-encoded; the
+    /// variant spares a panic).
     #[error("the RudderStack write key contains characters that cannot be sent")]
     BadKey,
 }

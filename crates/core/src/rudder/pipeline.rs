@@ -95,11 +95,7 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
             let row = match RawRow::parse(text) {
                 Ok(r) => r,
                 Err(e) => {
-                    let err = RowsError::Malformed {
-                        rows: index,
-                        detail: format!("row {}: {e}", index + 1),
-                    };
-                    report.input_error = Some(err.to_string());
+                    report.input_error = Some(RowsError::bad_row(index, &e).to_string());
                     break 'read;
                 }
             };
