@@ -28,6 +28,7 @@ for svc in scripts/services/*.sh; do
   source "$svc"
 done
 
+step "deployment files"; bash scripts/validate_deploy.sh
 step "format"
 cargo fmt --all -- --check
 step "lint"

@@ -11,9 +11,10 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::actions::Action;
-use crate::api::{ActionList, ActionRequest, ErrorBody, ExecuteResponse};
+use crate::api::{ActionRequest, ErrorBody, ExecuteResponse};
 use crate::error::HubError;
 use crate::meta::RequestMeta;
 use crate::routes::{routes_of, Function, Handler, Method, HEALTH_PATH};
@@ -33,9 +34,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, functions: &[Function]) {
                 Handler::Definition => route.to(definition),
                 Handler::Form => route.to(form),
                 Handler::Execute => route.to(execute),
-                Handler::OauthInitiate | Handler::OauthRedirect | Handler::OauthToken => {
-                    route.to(oauth_not_configured)
-                }
+                Handler::OauthInitiate => route.to(crate::oauth::handlers::initiate),
+                Handler::OauthRedirect => route.to(crate::oauth::handlers::redirect_back),
+                Handler::OauthToken => route.to(crate::oauth::handlers::token),
             };
             cfg.route(r.path, route);
         }
@@ -52,7 +53,8 @@ enum Shape {
     Execute,
 }
 
-fn json_response<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+/// A JSON answer with the given status.
+pub(crate) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     match serde_json::to_vec(body) {
         Ok(bytes) => HttpResponse::build(status)
             .content_type("application/json")
@@ -75,7 +77,8 @@ fn error_response(err: &HubError, shape: Shape) -> HttpResponse {
     }
 }
 
-fn authorize(hub: &Hub, req: &HttpRequest) -> Result<(), HubError> {
+/// Check Looker's hub token (from `X-Forwarded-Authorization` behind the gateway).
+pub(crate) fn authorize(hub: &Hub, req: &HttpRequest) -> Result<(), HubError> {
     let name = if hub.settings.behind_gateway {
         "x-forwarded-authorization"
     } else {
@@ -85,7 +88,8 @@ fn authorize(hub: &Hub, req: &HttpRequest) -> Result<(), HubError> {
     hub.tokens.check_header(header).map_err(HubError::from)
 }
 
-async fn read_body(
+/// The request body, refused above the configured limit.
+pub(crate) async fn read_body(
     hub: &Hub,
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -140,29 +144,32 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
     )
 }
 
-async fn list(hub: web::Data<Hub>, req: HttpRequest) -> HttpResponse {
-    if let Err(e) = authorize(&hub, &req) {
+async fn list(hub: web::Data<Hub>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    // The body (Looker sends `{}`) is read so the connection can be reused.
+    let checked = async {
+        authorize(&hub, &req)?;
+        read_body(&hub, &req, payload).await
+    };
+    if let Err(e) = checked.await {
         return error_response(&e, Shape::Error);
     }
-    let list = ActionList {
-        label: hub.settings.label.clone(),
-        integrations: hub
-            .registry
-            .all()
-            .iter()
-            .map(|a| a.definition(&hub))
-            .collect(),
-    };
-    json_response(StatusCode::OK, &list)
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(hub.list_body())
 }
 
 async fn definition(
     hub: web::Data<Hub>,
     req: HttpRequest,
     name: web::Path<String>,
+    payload: web::Payload,
 ) -> HttpResponse {
-    let result = authorize(&hub, &req).and_then(|_| lookup(&hub, &name));
-    match result {
+    let result = async {
+        authorize(&hub, &req)?;
+        read_body(&hub, &req, payload).await?;
+        lookup(&hub, &name)
+    };
+    match result.await {
         Ok(action) => json_response(StatusCode::OK, &action.definition(&hub)),
         Err(e) => error_response(&e, Shape::Error),
     }
@@ -238,7 +245,8 @@ async fn run_execute(
     let after = hub.settings.keepalive_after;
     let interval = hub.settings.keepalive_interval;
     let task_hub = hub.clone();
-    let mut handle = tokio::spawn(async move { action.execute(&task_hub, &meta, request).await });
+    let work = async move { action.execute(&task_hub, &meta, request).await };
+    let mut handle = tokio::spawn(work.instrument(tracing::Span::current()));
     tokio::select! {
         res = &mut handle => match flatten(res) {
             Ok(resp) => json_response(StatusCode::OK, &resp),
@@ -282,13 +290,6 @@ fn flatten(
     }
 }
 
-async fn oauth_not_configured() -> HttpResponse {
-    error_response(
-        &HubError::NotConfigured("OAuth is not configured on this hub".into()),
-        Shape::Error,
-    )
-}
-
 /// One log line per request: action, Looker version / instance / webhook id, status, latency.
 pub async fn log_request(
     req: ServiceRequest,
@@ -302,7 +303,14 @@ pub async fn log_request(
     let action = path
         .strip_prefix("/actions/")
         .map(|p| p.split('/').next().unwrap_or("").to_string());
-    let res = next.call(req).await;
+    let span = tracing::info_span!(
+        "request",
+        trace_id = meta.trace_id.as_deref().unwrap_or(""),
+        request_id = %meta.request_id,
+        webhook_id = meta.webhook_id.as_deref().unwrap_or(""),
+    );
+    let res = next.call(req).instrument(span.clone()).await;
+    let _entered = span.enter();
     let status = match &res {
         Ok(r) => r.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),
@@ -316,8 +324,6 @@ pub async fn log_request(
             action = action.as_deref().unwrap_or(""),
             looker_version = meta.looker_version.as_deref().unwrap_or(""),
             looker_instance = meta.looker_instance.as_deref().unwrap_or(""),
-            webhook_id = meta.webhook_id.as_deref().unwrap_or(""),
-            trace_id = meta.trace_id.as_deref().unwrap_or(""),
             "request"
         );
     }

@@ -8,12 +8,14 @@ pub mod auth;
 pub mod error;
 pub mod http;
 pub mod meta;
+pub mod oauth;
 pub mod routes;
 pub mod rows;
 pub mod rudder;
 pub mod settings;
 pub mod sinks;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 
 /// Name of this hub, sent to partners (e.g. RudderStack `context.library.name`).

@@ -69,6 +69,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// HTTP worker threads (`HUB_WORKERS`, default: number of CPUs).
     pub workers: Option<usize>,
+    /// Identity of write-backs and, in user mode, the OAuth provider and per-user state settings.
+    pub oauth: crate::oauth::OAuthSettings,
     /// Batching and delivery of the RudderStack actions (`RUDDER_*`).
     pub rudder: crate::rudder::RudderSettings,
 }
@@ -177,14 +179,9 @@ impl Settings {
                 reason: "must be an http(s) URL".into(),
             });
         }
+        // Whether tokens are required depends on the functions served: see `check_for`.
         let mut hub_tokens = v.secret_list("HUB_TOKENS");
-        if hub_tokens.is_empty() {
-            if !local {
-                return Err(SettingsError::Missing(
-                    "HUB_TOKENS",
-                    "set the hub secret(s) Looker sends, comma-separated (or run with --local for a dev token)",
-                ));
-            }
+        if hub_tokens.is_empty() && local {
             hub_tokens.push(SecretString::from(LOCAL_DEV_TOKEN.to_string()));
         }
         let log_format = match v.get("HUB_LOG_FORMAT").as_deref() {
@@ -223,8 +220,46 @@ impl Settings {
             ),
             shutdown_grace: Duration::from_secs(v.num("HUB_SHUTDOWN_GRACE_SECS", 10)?),
             workers: (workers > 0).then_some(workers),
+            oauth: crate::oauth::OAuthSettings::load(&v, local)?,
             rudder: crate::rudder::RudderSettings::load(&v)?,
         })
+    }
+
+    /// Check that what the given functions need is configured: a function serving a route Looker
+    /// calls with the hub token cannot start without `HUB_TOKENS` (the browser-only
+    /// `oauth_initiate` can).
+    pub fn check_for(&self, functions: &[crate::routes::Function]) -> Result<(), SettingsError> {
+        let needs_token = functions
+            .iter()
+            .any(|f| crate::routes::routes_of(*f).any(|r| r.needs_hub_token));
+        if needs_token && self.hub_tokens.is_empty() {
+            return Err(SettingsError::Missing(
+                "HUB_TOKENS",
+                "set the hub secret(s) Looker sends, comma-separated (or run with --local for a dev token)",
+            ));
+        }
+        if self.oauth.mode == crate::oauth::IdentityMode::User {
+            use crate::routes::Function::*;
+            let uses = |set: &[crate::routes::Function]| functions.iter().any(|f| set.contains(f));
+            if uses(&[ActionForm, ActionExecute, OauthCallback])
+                && self.oauth.client_secret.is_none()
+            {
+                return Err(SettingsError::Missing(
+                    "OAUTH_CLIENT_SECRET",
+                    "the OAuth client secret (or OAUTH_CLIENT_SECRET_FILE naming a file that holds it)",
+                ));
+            }
+            if uses(&[ActionForm, ActionExecute, OauthInitiate, OauthCallback])
+                && self.oauth.state_keys.is_none()
+                && !self.local
+            {
+                return Err(SettingsError::Missing(
+                    "OAUTH_STATE_KEYS",
+                    "base64 of 32 random bytes (`openssl rand -base64 32`), comma-separated for rotation",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether the hub runs with the well-known dev token (only possible in local mode).
@@ -235,5 +270,68 @@ impl Settings {
                 .hub_tokens
                 .iter()
                 .any(|t| t.expose_secret() == LOCAL_DEV_TOKEN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::Function;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn each_function_needs_only_its_own_secrets() {
+        let user = [
+            ("HUB_IDENTITY_MODE", "user"),
+            ("OAUTH_CLIENT_ID", "client"),
+            ("HUB_LOOKER_HOSTS", "looker.example.com"),
+        ];
+        let s = Settings::load(&vars(&user), false).unwrap();
+        // Browser-only login start: no hub token, no client secret, but state keys.
+        let err = s
+            .check_for(&[Function::OauthInitiate])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OAUTH_STATE_KEYS"), "{err}");
+        // The list needs the hub token only.
+        let err = s
+            .check_for(&[Function::ActionsList])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HUB_TOKENS"), "{err}");
+
+        let mut with_token = user.to_vec();
+        with_token.push(("HUB_TOKENS", "t"));
+        let s = Settings::load(&vars(&with_token), false).unwrap();
+        assert!(s.check_for(&[Function::ActionsList]).is_ok());
+        let err = s
+            .check_for(&[Function::ActionExecute])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OAUTH_CLIENT_SECRET"), "{err}");
+
+        with_token.push(("OAUTH_CLIENT_SECRET", "cs"));
+        with_token.push((
+            "OAUTH_STATE_KEYS",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        ));
+        let s = Settings::load(&vars(&with_token), false).unwrap();
+        assert!(s.check_for(Function::ALL).is_ok());
+    }
+
+    #[test]
+    fn bad_values_are_named_without_secret_values() {
+        let err = Settings::load(&vars(&[("HUB_BEHIND_GATEWAY", "maybe")]), false).unwrap_err();
+        assert!(err.to_string().contains("HUB_BEHIND_GATEWAY"));
+        let err = Settings::load(&vars(&[("HUB_PUBLIC_URL", "ftp://x")]), false).unwrap_err();
+        assert!(err.to_string().contains("HUB_PUBLIC_URL"));
+        let s = Settings::load(&vars(&[("HUB_TOKENS", "s3cret-value")]), false).unwrap();
+        assert!(!format!("{s:?}").contains("s3cret-value"));
     }
 }

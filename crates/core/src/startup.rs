@@ -25,6 +25,10 @@ pub struct Hub {
     pub registry: Registry,
     /// Outgoing HTTP client (rustls; shared connection pool).
     pub http: reqwest::Client,
+    /// The serialized list answer: definitions depend only on settings, so it is built once.
+    list_body: std::sync::OnceLock<bytes::Bytes>,
+    /// The OAuth client in user identity mode (`None`: writes use the hub's own identity).
+    pub oauth: Option<crate::oauth::OAuth>,
 }
 
 /// Why the hub cannot start.
@@ -51,13 +55,34 @@ impl Hub {
             .connect_timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| StartError::Other(format!("HTTP client: {e}")))?;
+        let oauth = crate::oauth::OAuth::new(&settings, http.clone());
         Ok(Hub {
             settings,
             tokens,
             sink,
             registry: Registry::new(),
             http,
+            list_body: Default::default(),
+            oauth,
         })
+    }
+
+    /// The `POST /` answer as JSON bytes (built on first use).
+    pub fn list_body(&self) -> bytes::Bytes {
+        self.list_body
+            .get_or_init(|| {
+                let list = crate::api::ActionList {
+                    label: self.settings.label.clone(),
+                    integrations: self
+                        .registry
+                        .all()
+                        .iter()
+                        .map(|a| a.definition(self))
+                        .collect(),
+                };
+                serde_json::to_vec(&list).unwrap_or_default().into()
+            })
+            .clone()
     }
 }
 
@@ -89,6 +114,7 @@ impl Application {
         listener: TcpListener,
         functions: &[Function],
     ) -> Result<Application, StartError> {
+        hub.settings.check_for(functions)?;
         let port = listener
             .local_addr()
             .map_err(|e| StartError::Other(e.to_string()))?

@@ -160,3 +160,59 @@ where
         let _ = self.make_writer.make_writer().write_all(&line);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buf {
+        type Writer = Buf;
+        fn make_writer(&'a self) -> Buf {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn events_are_cloud_logging_json_lines_with_span_fields_and_trace() {
+        let buf = Buf::default();
+        let sub = tracing_subscriber::registry()
+            .with(CloudLoggingLayer::new(Some("proj".into()), buf.clone()));
+        tracing::subscriber::with_default(sub, || {
+            let span = tracing::info_span!("req", trace_id = "abc123", action = "mark_suspicious");
+            let _g = span.enter();
+            tracing::warn!(status = 403u64, "refused {}", "call");
+            tracing::error!(trace_id = "", "no trace");
+        });
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["severity"], "WARNING");
+        assert_eq!(lines[0]["message"], "refused call");
+        assert_eq!(lines[0]["status"], 403);
+        assert_eq!(lines[0]["action"], "mark_suspicious");
+        assert_eq!(
+            lines[0]["logging.googleapis.com/trace"],
+            "projects/proj/traces/abc123"
+        );
+        assert_eq!(lines[1]["severity"], "ERROR");
+        assert!(lines[1].get("logging.googleapis.com/trace").is_none());
+    }
+}

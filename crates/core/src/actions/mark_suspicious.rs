@@ -13,7 +13,8 @@ use crate::api::{
 };
 use crate::error::HubError;
 use crate::meta::RequestMeta;
-use crate::sinks::{MarkRow, WriteCredential};
+use crate::oauth::{self, ExecuteGate, FormGate};
+use crate::sinks::MarkRow;
 use crate::startup::Hub;
 
 /// Action name.
@@ -48,15 +49,20 @@ impl Action for MarkSuspicious {
             any_tag: vec![TAG.into()],
         }];
         def.params = vec![user_email_param()];
+        oauth::apply_to_definition(hub, &mut def);
         def
     }
 
     async fn form(
         &self,
-        _hub: &Hub,
+        hub: &Hub,
         _meta: &RequestMeta,
         req: &ActionRequest,
     ) -> Result<Form, HubError> {
+        let state = match oauth::form_gate(hub, NAME, req).await {
+            FormGate::Proceed { state } => state,
+            FormGate::Answer(form) => return Ok(form),
+        };
         let mut id = FormField::new("id", "Order ID", FieldType::String);
         id.required = Some(true);
         id.interactive = Some(false);
@@ -65,6 +71,7 @@ impl Action for MarkSuspicious {
         fields.extend(classification_fields());
         Ok(Form {
             fields,
+            state,
             ..Default::default()
         })
     }
@@ -97,19 +104,26 @@ impl Action for MarkSuspicious {
         let Some(classified) = classified.filter(|_| errors.is_empty()) else {
             return Ok(ExecuteResponse::invalid(errors));
         };
+        let (cred, email, state) = match oauth::execute_gate(hub, NAME, &req).await {
+            ExecuteGate::Proceed {
+                credential,
+                email,
+                state,
+            } => (credential, email, state),
+            ExecuteGate::Answer(resp) => return Ok(resp),
+        };
         let row = MarkRow {
             request_id: meta.request_id.clone(),
             order_id: id,
             classification: classified.classification,
             comment: classified.comment,
-            acted_by: acting_user(&req),
+            acted_by: email.or_else(|| acting_user(&req)),
             looker_instance: meta.looker_instance.clone(),
             webhook_id: meta.webhook_id.clone(),
             action: NAME.into(),
             received_at: chrono::Utc::now(),
         };
-        let cred = WriteCredential::Service;
-        match hub.sink.append_mark(&row, &cred).await {
+        let mut resp = match hub.sink.append_mark(&row, &cred).await {
             Ok(()) => {
                 tracing::info!(action = NAME, request_id = %row.request_id, sink = hub.sink.name(), "write-back row appended");
                 let mut resp = ExecuteResponse::success(format!(
@@ -117,12 +131,15 @@ impl Action for MarkSuspicious {
                     row.order_id, row.classification
                 ));
                 resp.looker.refresh_query = true;
-                Ok(resp)
+                resp
             }
             Err(e) => {
                 tracing::error!(action = NAME, request_id = %row.request_id, sink = hub.sink.name(), error = %e, "write-back failed");
-                Ok(ExecuteResponse::failure(e.user_message(&cred)))
+                ExecuteResponse::failure(e.user_message(&cred))
             }
-        }
+        };
+        // A refreshed login goes back to Looker whether or not the write succeeded.
+        resp.looker.state = state;
+        Ok(resp)
     }
 }

@@ -8,13 +8,13 @@ use serde_json::json;
 
 use crate::helpers::{client, TOKEN};
 
-fn bin_dir() -> PathBuf {
+pub(crate) fn bin_dir() -> PathBuf {
     // tests run from target/<profile>/deps; the binaries are in target/<profile>.
     let exe = std::env::current_exe().unwrap();
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -29,6 +29,10 @@ struct Running {
 }
 
 async fn start(bin: &str) -> Running {
+    start_with(bin, Some(TOKEN)).await
+}
+
+async fn start_with(bin: &str, token: Option<&str>) -> Running {
     let path = bin_dir().join(bin);
     assert!(
         path.exists(),
@@ -37,11 +41,14 @@ async fn start(bin: &str) -> Running {
     );
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let child = tokio::process::Command::new(&path)
-        .env_clear()
+    let mut cmd = tokio::process::Command::new(&path);
+    cmd.env_clear();
+    if let Some(t) = token {
+        cmd.env("HUB_TOKENS", t);
+    }
+    let child = cmd
         .env("PORT", port.to_string())
         .env("HUB_BIND", "127.0.0.1")
-        .env("HUB_TOKENS", TOKEN)
         .env("HUB_STORE_PATH", dir.path().join("s.sqlite"))
         .env("HUB_WORKERS", "1")
         .stdout(Stdio::null())
@@ -134,4 +141,15 @@ async fn a_binary_without_tokens_refuses_to_start() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("HUB_TOKENS"), "{err}");
+}
+
+#[tokio::test]
+async fn the_browser_only_oauth_initiate_starts_without_hub_tokens() {
+    let running = start_with("oauth_initiate", None).await;
+    let r = client()
+        .get(format!("{}/healthz", running.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }

@@ -54,13 +54,24 @@ impl TestHub {
 
     /// A hub with extra settings, serving the given functions.
     pub async fn spawn_with(extra: &[(&str, &str)], functions: &[Function]) -> TestHub {
+        TestHub::spawn_custom(extra, functions, |_| {}).await
+    }
+
+    /// Like [`TestHub::spawn_with`], with a chance to change the hub's state (e.g. wrap its sink)
+    /// before it serves.
+    pub async fn spawn_custom(
+        extra: &[(&str, &str)],
+        functions: &[Function],
+        customize: impl FnOnce(&mut Hub),
+    ) -> TestHub {
         let dir = tempfile::tempdir().expect("temp dir");
         let store_path = dir.path().join("writeback.sqlite");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
         let vars = test_vars(port, &store_path, extra);
         let settings = Settings::load(&vars, false).expect("test settings");
-        let hub = Hub::new(settings).await.expect("hub state");
+        let mut hub = Hub::new(settings).await.expect("hub state");
+        customize(&mut hub);
         let app = Application::with_hub(hub, listener, functions).expect("app");
         tokio::spawn(app.run_until_stopped());
         TestHub {

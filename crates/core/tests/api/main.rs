@@ -9,4 +9,6 @@ mod binaries;
 mod execute;
 mod form;
 mod list;
+mod oauth;
+mod paths;
 mod rudder;

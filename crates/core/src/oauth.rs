@@ -1,0 +1,1137 @@
+//! Business users write back with their own identity: OAuth2 against Google (or any provider set
+//! by its authorization and token URLs), the per-user token bundle kept sealed in Looker's state,
+//! and the refresh of expired access tokens.
+//!
+//! The login, step by step (Looker's OAuth "v1"):
+//! 1. A form request arrives without a usable token in `data.state_json`: the form is a single
+//!    `oauth_link` to `{hub}/actions/{name}/oauth?state=<sealed {state_url}>` ([`OAuth::login_link`]).
+//! 2. `oauth` checks the state and redirects the browser to the provider ([`OAuth::authorize_url`]).
+//! 3. The provider redirects to `oauth_redirect?code&state`; the hub exchanges the code and POSTs the
+//!    sealed token bundle to the `state_url` — only if that URL is on a configured Looker host.
+//! 4. Later requests carry the bundle in `data.state_json`; an expired access token is refreshed and
+//!    the new bundle handed back (execute `state`, or a POST to the form request's `state_url`).
+//!
+//! Current Looker ("v2") sends `data.state_redir_url` as well: after the provider's redirect the
+//! browser goes back to Looker through it with the code sealed in `state`, and Looker exchanges it
+//! through `POST /actions/{name}/oauth_token`, whose answer becomes the user's state.
+
+pub mod handlers;
+mod pages;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::api::{
+    ActionRequest, ActionState, ExecuteResponse, FieldType, Form, FormField, Integration,
+};
+use crate::routes::{path_for, Handler};
+use crate::settings::{SettingsError, Vars};
+use crate::sinks::WriteCredential;
+use crate::startup::Hub;
+use crate::state::{Purpose, StateError, StateKeys, DEFAULT_TTL};
+
+/// Google's authorization endpoint (the default provider).
+pub const GOOGLE_AUTH_URL: &str = "https://accounts.google.com/o/oauth2/v2/auth";
+/// Google's token endpoint.
+pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// Default scopes: write to BigQuery, and the user's email to record who acted.
+pub const DEFAULT_SCOPES: &str = "https://www.googleapis.com/auth/bigquery openid email";
+/// An access token this close to its expiry is refreshed before use.
+const EXPIRY_MARGIN_SECS: i64 = 60;
+/// Used when the provider does not say how long an access token lives.
+const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 3600;
+
+/// Whose identity write-back actions use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityMode {
+    /// The hub's own identity; the acting user is recorded from a Looker user attribute.
+    Service,
+    /// Each user's own OAuth identity (the actions say `uses_oauth: true`).
+    User,
+}
+
+/// OAuth settings (only read in [`IdentityMode::User`]).
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    /// `HUB_IDENTITY_MODE`: `service` (default) or `user`.
+    pub mode: IdentityMode,
+    /// `OAUTH_CLIENT_ID`.
+    pub client_id: String,
+    /// `OAUTH_CLIENT_SECRET`, or the content of the file named by `OAUTH_CLIENT_SECRET_FILE`.
+    pub client_secret: Option<SecretString>,
+    /// `OAUTH_AUTH_URL` (Google's by default).
+    pub auth_url: Url,
+    /// `OAUTH_TOKEN_URL` (Google's by default).
+    pub token_url: Url,
+    /// `OAUTH_SCOPES`, space- or comma-separated.
+    pub scopes: Vec<String>,
+    /// `OAUTH_STATE_KEYS`: the first seals, any opens. `None` only in local mode (a random key).
+    pub state_keys: Option<StateKeys>,
+    /// `HUB_LOOKER_HOSTS`: the only hosts a `state_url` / `state_redir_url` may point at.
+    pub looker_hosts: LookerHosts,
+    /// `OAUTH_STATE_TTL_SECS`: how long a login link stays valid.
+    pub state_ttl: Duration,
+    /// `OAUTH_TIMEOUT_MS`: bound of every call to the provider and to Looker's `state_url`.
+    pub timeout: Duration,
+}
+
+impl OAuthSettings {
+    /// Service mode: nothing else is read.
+    pub fn service() -> OAuthSettings {
+        OAuthSettings {
+            mode: IdentityMode::Service,
+            client_id: String::new(),
+            client_secret: None,
+            auth_url: Url::parse(GOOGLE_AUTH_URL).expect("constant URL"),
+            token_url: Url::parse(GOOGLE_TOKEN_URL).expect("constant URL"),
+            scopes: split_scopes(DEFAULT_SCOPES),
+            state_keys: None,
+            looker_hosts: LookerHosts::default(),
+            state_ttl: DEFAULT_TTL,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Read the OAuth variables; in user mode the client, keys and Looker hosts are required
+    /// (local mode may go without keys and hosts).
+    pub fn load(v: &Vars<'_>, local: bool) -> Result<OAuthSettings, SettingsError> {
+        let mode = match v
+            .get("HUB_IDENTITY_MODE")
+            .map(|m| m.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("service") => IdentityMode::Service,
+            Some("user") => IdentityMode::User,
+            Some(other) => {
+                return Err(SettingsError::Invalid {
+                    name: "HUB_IDENTITY_MODE",
+                    reason: format!("expected service or user, got {other:?}"),
+                })
+            }
+        };
+        if mode == IdentityMode::Service {
+            return Ok(OAuthSettings::service());
+        }
+        let client_id = v.get("OAUTH_CLIENT_ID").ok_or(SettingsError::Missing(
+            "OAUTH_CLIENT_ID",
+            "the OAuth client id (user identity mode)",
+        ))?;
+        let client_secret = client_secret(v)?;
+        let url = |name: &'static str, default: &str| -> Result<Url, SettingsError> {
+            let raw = v.get(name).unwrap_or_else(|| default.to_string());
+            let url = Url::parse(&raw).map_err(|e| SettingsError::Invalid {
+                name,
+                reason: e.to_string(),
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(SettingsError::Invalid {
+                    name,
+                    reason: "must be an http(s) URL".into(),
+                });
+            }
+            Ok(url)
+        };
+        let state_keys = match v.secret_list("OAUTH_STATE_KEYS") {
+            // Required only by the functions that seal or open state: see `Settings::check_for`.
+            keys if keys.is_empty() => None,
+            keys => Some(StateKeys::parse(&keys).map_err(|e| SettingsError::Invalid {
+                name: "OAUTH_STATE_KEYS",
+                reason: e.to_string(),
+            })?),
+        };
+        let looker_hosts = match v.get("HUB_LOOKER_HOSTS") {
+            Some(list) => LookerHosts::parse(&list)
+                .map_err(|reason| SettingsError::Invalid { name: "HUB_LOOKER_HOSTS", reason })?,
+            None if local => LookerHosts::parse("localhost,127.0.0.1").expect("constant list"),
+            None => {
+                return Err(SettingsError::Missing(
+                    "HUB_LOOKER_HOSTS",
+                    "the Looker host name(s) the hub may send user tokens to, e.g. mycompany.looker.com",
+                ))
+            }
+        };
+        let scopes = split_scopes(
+            &v.get("OAUTH_SCOPES")
+                .unwrap_or_else(|| DEFAULT_SCOPES.into()),
+        );
+        if scopes.is_empty() {
+            return Err(SettingsError::Invalid {
+                name: "OAUTH_SCOPES",
+                reason: "no scope given".into(),
+            });
+        }
+        let ttl: u64 = v.num("OAUTH_STATE_TTL_SECS", DEFAULT_TTL.as_secs())?;
+        let timeout_ms: u64 = v.num("OAUTH_TIMEOUT_MS", 10_000)?;
+        Ok(OAuthSettings {
+            mode,
+            client_id,
+            client_secret,
+            auth_url: url("OAUTH_AUTH_URL", GOOGLE_AUTH_URL)?,
+            token_url: url("OAUTH_TOKEN_URL", GOOGLE_TOKEN_URL)?,
+            scopes,
+            state_keys,
+            looker_hosts,
+            state_ttl: Duration::from_secs(ttl.max(1)),
+            timeout: Duration::from_millis(timeout_ms.max(1)),
+        })
+    }
+}
+
+/// The client secret, if configured (only the functions that exchange or refresh codes need it:
+/// see `Settings::check_for`).
+fn client_secret(v: &Vars<'_>) -> Result<Option<SecretString>, SettingsError> {
+    if let Some(secret) = v.get("OAUTH_CLIENT_SECRET") {
+        return Ok(Some(SecretString::from(secret)));
+    }
+    if let Some(path) = v.get("OAUTH_CLIENT_SECRET_FILE") {
+        let text = std::fs::read_to_string(&path).map_err(|e| SettingsError::Invalid {
+            name: "OAUTH_CLIENT_SECRET_FILE",
+            reason: format!("cannot read {path}: {}", e.kind()),
+        })?;
+        let secret = text.trim();
+        if !secret.is_empty() {
+            return Ok(Some(SecretString::from(secret.to_string())));
+        }
+        return Err(SettingsError::Invalid {
+            name: "OAUTH_CLIENT_SECRET_FILE",
+            reason: format!("{path} is empty"),
+        });
+    }
+    Ok(None)
+}
+
+fn split_scopes(list: &str) -> Vec<String> {
+    list.split([' ', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The Looker hosts user tokens may be sent to (`HUB_LOOKER_HOSTS`): `host`, `host:port` or
+/// `*.domain` (any subdomain). URLs must be https, except on loopback hosts (local runs).
+#[derive(Debug, Clone, Default)]
+pub struct LookerHosts(Vec<HostPattern>);
+
+#[derive(Debug, Clone)]
+struct HostPattern {
+    /// Lower-case host, or the `.domain` suffix of a wildcard.
+    host: String,
+    wildcard: bool,
+    port: Option<u16>,
+}
+
+/// A Looker URL the hub refuses to call or redirect to. Safe to show (no URL parts but the host).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostRefused {
+    /// Not an absolute http(s) URL.
+    #[error("the Looker state URL is not a valid URL")]
+    NotAUrl,
+    /// http to a non-loopback host, or credentials in the URL.
+    #[error("the Looker state URL must use https")]
+    Insecure,
+    /// Not on a configured Looker host.
+    #[error("{0} is not a configured Looker host (HUB_LOOKER_HOSTS); nothing was sent there")]
+    Foreign(String),
+}
+
+impl LookerHosts {
+    /// Parse a comma-separated list; the error names the bad entry (host names are not secret).
+    pub fn parse(list: &str) -> Result<LookerHosts, String> {
+        let mut out = vec![];
+        for raw in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let entry = raw
+                .trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_ascii_lowercase();
+            let (wildcard, rest) = match entry.strip_prefix("*.") {
+                Some(rest) => (true, rest),
+                None => (false, entry.as_str()),
+            };
+            let (host, port) = match rest.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') || h.ends_with(']') => (
+                    h,
+                    Some(
+                        p.parse::<u16>()
+                            .map_err(|_| format!("bad port in {raw:?}"))?,
+                    ),
+                ),
+                _ => (rest, None),
+            };
+            if host.is_empty() || host.contains(['/', '@', '*', '?', '#']) {
+                return Err(format!("{raw:?} is not a host name"));
+            }
+            let host = if wildcard {
+                format!(".{host}")
+            } else {
+                host.to_string()
+            };
+            out.push(HostPattern {
+                host,
+                wildcard,
+                port,
+            });
+        }
+        if out.is_empty() {
+            return Err("no host given".into());
+        }
+        Ok(LookerHosts(out))
+    }
+
+    /// The URL, if the hub may send a user's tokens to it (or redirect a browser there).
+    pub fn check(&self, raw: &str) -> Result<Url, HostRefused> {
+        let url = Url::parse(raw).map_err(|_| HostRefused::NotAUrl)?;
+        let host = url
+            .host_str()
+            .ok_or(HostRefused::NotAUrl)?
+            .to_ascii_lowercase();
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(HostRefused::Insecure);
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(&host) => {}
+            "http" => return Err(HostRefused::Insecure),
+            _ => return Err(HostRefused::NotAUrl),
+        }
+        let port = url.port_or_known_default();
+        let allowed = self.0.iter().any(|p| {
+            let host_ok = if p.wildcard {
+                host.ends_with(&p.host)
+            } else {
+                host == p.host
+            };
+            host_ok && p.port.is_none_or(|want| Some(want) == port)
+        });
+        if allowed {
+            Ok(url)
+        } else {
+            Err(HostRefused::Foreign(host))
+        }
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A user's tokens, kept sealed in Looker's per-user state.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TokenBundle {
+    /// Bearer access token.
+    #[serde(rename = "at")]
+    pub access_token: String,
+    /// Refresh token (offline access), if the provider gave one.
+    #[serde(rename = "rt", default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// When the access token expires, Unix seconds.
+    #[serde(rename = "exp")]
+    pub expires_at: i64,
+    /// The user's email from the provider's ID token, if the scopes asked for it.
+    #[serde(rename = "em", default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl fmt::Debug for TokenBundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenBundle")
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| ".."))
+            .field("expires_at", &self.expires_at)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenBundle {
+    fn needs_refresh(&self, now: i64) -> bool {
+        now + EXPIRY_MARGIN_SECS >= self.expires_at
+    }
+}
+
+/// What Looker stores as the user's state: `{"hub_tokens": "<sealed TokenBundle>"}`.
+#[derive(Serialize, Deserialize)]
+struct StoredState {
+    hub_tokens: String,
+}
+
+/// Sealed in the login link: where the tokens go once the user has logged in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginState {
+    /// v1: Looker's one-time URL to POST the user's state to.
+    #[serde(rename = "su", default, skip_serializing_if = "Option::is_none")]
+    pub state_url: Option<String>,
+    /// v2: Looker's URL to send the browser back through with the code.
+    #[serde(rename = "sr", default, skip_serializing_if = "Option::is_none")]
+    pub state_redir_url: Option<String>,
+}
+
+/// Where a finished login goes.
+#[derive(Debug, Clone)]
+pub enum LoginTarget {
+    /// v1: exchange the code here and POST the state to this URL.
+    StateUrl(Url),
+    /// v2: send the browser back to Looker through this URL with the code sealed.
+    Redirect(Url),
+}
+
+impl LoginState {
+    /// The checked target of this login (v2 when Looker sent `state_redir_url`).
+    pub fn target(&self, hosts: &LookerHosts) -> Result<LoginTarget, LoginLinkError> {
+        match (&self.state_redir_url, &self.state_url) {
+            (Some(r), _) => Ok(LoginTarget::Redirect(hosts.check(r)?)),
+            (None, Some(s)) => Ok(LoginTarget::StateUrl(hosts.check(s)?)),
+            (None, None) => Err(LoginLinkError::NoStateUrl),
+        }
+    }
+}
+
+/// Why no login link can be made for a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginLinkError {
+    /// Looker sent neither `state_url` nor `state_redir_url`.
+    #[error("Looker did not send a state_url for this user, so the login cannot be stored. Check that the action is enabled with per-user state (uses_oauth) in Looker's admin page.")]
+    NoStateUrl,
+    /// The URL is not on a configured Looker host.
+    #[error(transparent)]
+    Refused(#[from] HostRefused),
+}
+
+/// The provider failed a code exchange or a refresh. Messages carry no secret and no token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// A 4xx answer: the code, refresh token or client was refused (OAuth `error` code).
+    #[error("the login provider refused the request ({0})")]
+    Rejected(String),
+    /// No answer in time.
+    #[error("the login provider did not answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    /// Connection failed.
+    #[error("the login provider could not be reached")]
+    Unreachable,
+    /// A 5xx (or otherwise unexpected) status.
+    #[error("the login provider failed (HTTP {0})")]
+    Failed(u16),
+    /// A 2xx answer without a usable token.
+    #[error("the login provider's answer had no usable access token")]
+    BadAnswer,
+}
+
+impl ProviderError {
+    /// Whether the grant itself was refused (log in again), as opposed to the provider being down.
+    pub fn is_rejection(&self) -> bool {
+        matches!(self, ProviderError::Rejected(_))
+    }
+}
+
+/// Sending the user's state to Looker's `state_url` failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The URL is not allowed; nothing was sent.
+    #[error(transparent)]
+    Refused(#[from] HostRefused),
+    /// Looker did not accept it (status) or could not be reached (`None`).
+    #[error("Looker did not accept the login ({})", .0.map_or("unreachable or no answer in time".to_string(), |s| format!("HTTP {s}")))]
+    Failed(Option<u16>),
+}
+
+/// Why a request has no usable token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginReason {
+    /// No state yet (first use).
+    NoState,
+    /// Looker's state is `"reset"`.
+    Reset,
+    /// The state cannot be opened (tampered, another hub's, old format).
+    Unreadable,
+    /// The access token expired and there is no refresh token.
+    NoRefreshToken,
+    /// The provider refused the refresh token (revoked, expired).
+    RefreshRejected,
+}
+
+impl LoginReason {
+    /// Whether Looker holds state that should be cleared.
+    pub fn clears_state(self) -> bool {
+        !matches!(self, LoginReason::NoState | LoginReason::Reset)
+    }
+}
+
+/// The user's credentials for one request.
+pub enum UserAuth {
+    /// A usable access token; `renewed` is the new state to hand back when it was refreshed.
+    Ready {
+        /// The (possibly refreshed) tokens.
+        bundle: TokenBundle,
+        /// New state data for Looker, when refreshed.
+        renewed: Option<String>,
+    },
+    /// The user has to log in (again).
+    LoginNeeded(LoginReason),
+    /// The provider could not renew the token right now (timeout / 5xx): try again later.
+    Unavailable(ProviderError),
+}
+
+/// The OAuth client of the hub (present in user identity mode).
+pub struct OAuth {
+    settings: OAuthSettings,
+    keys: StateKeys,
+    http: reqwest::Client,
+    public_url: String,
+}
+
+impl fmt::Debug for OAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuth")
+            .field("client_id", &self.settings.client_id)
+            .field("auth_url", &self.settings.auth_url.as_str())
+            .field("token_url", &self.settings.token_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl OAuth {
+    /// The client for user mode, `None` in service mode. Without configured keys (local mode only)
+    /// a random key is used and announced: login links then die with the process.
+    pub fn new(settings: &crate::settings::Settings, http: reqwest::Client) -> Option<OAuth> {
+        let s = &settings.oauth;
+        if s.mode != IdentityMode::User {
+            return None;
+        }
+        // Outside local mode `Settings::check_for` refuses to start a function that needs keys
+        // without them, so a random key here only serves functions that never seal or open state.
+        let keys = s.state_keys.clone().unwrap_or_else(|| {
+            if settings.local {
+                tracing::warn!(
+                    "LOCAL MODE: no OAUTH_STATE_KEYS set; using a random key for this process only. Set OAUTH_STATE_KEYS in production."
+                );
+            }
+            StateKeys::random()
+        });
+        Some(OAuth {
+            settings: s.clone(),
+            keys,
+            http,
+            public_url: settings.public_url.clone(),
+        })
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &OAuthSettings {
+        &self.settings
+    }
+
+    /// `{hub}/actions/{name}/oauth_redirect`, the redirect URI registered with the provider.
+    pub fn redirect_uri(&self, action: &str) -> String {
+        format!(
+            "{}{}",
+            self.public_url,
+            path_for(Handler::OauthRedirect, action)
+        )
+    }
+
+    /// `{hub}/actions/{name}/oauth_token` (OAuth v2, advertised as the definition's `token_url`).
+    pub fn token_url(&self, action: &str) -> String {
+        format!(
+            "{}{}",
+            self.public_url,
+            path_for(Handler::OauthToken, action)
+        )
+    }
+
+    /// Whether the provider is Google (for the button's wording).
+    fn is_google(&self) -> bool {
+        self.settings.auth_url.host_str() == Some("accounts.google.com")
+    }
+
+    /// The login link for a form request: the sealed `state_url` / `state_redir_url`, checked
+    /// against the Looker hosts first.
+    pub fn login_link(&self, action: &str, req: &ActionRequest) -> Result<String, LoginLinkError> {
+        let login = LoginState {
+            state_url: req.data_param("state_url").filter(|s| !s.is_empty()),
+            state_redir_url: req.data_param("state_redir_url").filter(|s| !s.is_empty()),
+        };
+        login.target(&self.settings.looker_hosts)?;
+        let sealed = self.keys.seal(
+            Purpose::Login,
+            action,
+            Some(self.settings.state_ttl),
+            now(),
+            &login,
+        );
+        Ok(format!(
+            "{}{}?state={sealed}",
+            self.public_url,
+            path_for(Handler::OauthInitiate, action)
+        ))
+    }
+
+    /// Open the `state` of a login link or of the provider's redirect.
+    pub fn open_login(&self, action: &str, sealed: &str) -> Result<LoginState, StateError> {
+        self.keys.open(Purpose::Login, action, sealed, now())
+    }
+
+    /// Check where a login may go.
+    pub fn login_target(&self, login: &LoginState) -> Result<LoginTarget, LoginLinkError> {
+        login.target(&self.settings.looker_hosts)
+    }
+
+    /// The provider's authorization URL for a login (offline access, consent prompt, the state).
+    pub fn authorize_url(&self, action: &str, sealed_state: &str) -> Url {
+        let mut url = self.settings.auth_url.clone();
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.settings.client_id)
+            .append_pair("redirect_uri", &self.redirect_uri(action))
+            .append_pair("response_type", "code")
+            .append_pair("scope", &self.settings.scopes.join(" "))
+            .append_pair("access_type", "offline")
+            .append_pair("prompt", "consent")
+            .append_pair("state", sealed_state);
+        url
+    }
+
+    /// v2: the URL that sends the browser back through Looker with the code sealed in `state`.
+    pub fn handoff_url(&self, action: &str, mut redir: Url, code: &str) -> Url {
+        let sealed = self.keys.seal(
+            Purpose::CodeHandoff,
+            action,
+            Some(self.settings.state_ttl),
+            now(),
+            &code,
+        );
+        redir.query_pairs_mut().append_pair("state", &sealed);
+        redir
+    }
+
+    /// v2: open the code Looker hands back to `oauth_token`.
+    pub fn open_handoff(&self, action: &str, sealed: &str) -> Result<String, StateError> {
+        self.keys.open(Purpose::CodeHandoff, action, sealed, now())
+    }
+
+    /// Exchange an authorization code for tokens.
+    pub async fn exchange_code(
+        &self,
+        action: &str,
+        code: &str,
+    ) -> Result<TokenBundle, ProviderError> {
+        let redirect_uri = self.redirect_uri(action);
+        let answer = self
+            .token_request(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &redirect_uri),
+            ])
+            .await?;
+        answer.into_bundle(None, None)
+    }
+
+    /// Renew the access token with the refresh token (which is kept when none comes back).
+    pub async fn refresh(&self, bundle: &TokenBundle) -> Result<TokenBundle, ProviderError> {
+        let Some(refresh_token) = bundle.refresh_token.as_deref() else {
+            return Err(ProviderError::Rejected("no_refresh_token".into()));
+        };
+        let answer = self
+            .token_request(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ])
+            .await?;
+        answer.into_bundle(bundle.refresh_token.clone(), bundle.email.clone())
+    }
+
+    async fn token_request(&self, params: &[(&str, &str)]) -> Result<TokenAnswer, ProviderError> {
+        let mut form: Vec<(&str, &str)> = params.to_vec();
+        form.push(("client_id", &self.settings.client_id));
+        if let Some(secret) = &self.settings.client_secret {
+            form.push(("client_secret", secret.expose_secret()));
+        }
+        let resp = self
+            .http
+            .post(self.settings.token_url.clone())
+            .timeout(self.settings.timeout)
+            .header("Accept", "application/json")
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let status = resp.status();
+        // The request timeout also bounds reading the body.
+        let body = resp.bytes().await.map_err(|e| self.transport_error(&e))?;
+        if status.is_success() {
+            return serde_json::from_slice::<TokenAnswer>(&body)
+                .map_err(|_| ProviderError::BadAnswer);
+        }
+        let code = serde_json::from_slice::<ErrorAnswer>(&body)
+            .ok()
+            .map(|e| e.error);
+        tracing::info!(
+            status = status.as_u16(),
+            error = code.as_deref().map(sanitize_code).unwrap_or_default(),
+            "token endpoint refused"
+        );
+        match (status.as_u16(), code) {
+            (400..=499, Some(code)) => Err(ProviderError::Rejected(sanitize_code(&code))),
+            (400..=499, None) => Err(ProviderError::Rejected(format!("HTTP {}", status.as_u16()))),
+            (s, _) => Err(ProviderError::Failed(s)),
+        }
+    }
+
+    fn transport_error(&self, e: &reqwest::Error) -> ProviderError {
+        if e.is_timeout() {
+            ProviderError::Timeout(self.settings.timeout)
+        } else {
+            ProviderError::Unreachable
+        }
+    }
+
+    /// The state Looker keeps for the user: the sealed bundle as JSON text.
+    pub fn seal_bundle(&self, action: &str, bundle: &TokenBundle) -> String {
+        let sealed = self
+            .keys
+            .seal(Purpose::TokenBundle, action, None, now(), bundle);
+        serde_json::to_string(&StoredState { hub_tokens: sealed }).unwrap_or_default()
+    }
+
+    /// The bundle in Looker's `state_json`, if there is a readable one.
+    pub fn open_bundle(
+        &self,
+        action: &str,
+        state_json: Option<&str>,
+    ) -> Result<TokenBundle, LoginReason> {
+        let text = state_json
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && *s != "null")
+            .ok_or(LoginReason::NoState)?;
+        if text == "reset" {
+            return Err(LoginReason::Reset);
+        }
+        let stored: StoredState =
+            serde_json::from_str(text).map_err(|_| LoginReason::Unreadable)?;
+        self.keys
+            .open(Purpose::TokenBundle, action, &stored.hub_tokens, now())
+            .map_err(|e| {
+                tracing::info!(action, error = %e, "user state refused");
+                LoginReason::Unreadable
+            })
+    }
+
+    /// The user's credentials from `state_json`, refreshed when the access token has expired.
+    pub async fn user_auth(&self, action: &str, state_json: Option<&str>) -> UserAuth {
+        let bundle = match self.open_bundle(action, state_json) {
+            Ok(b) => b,
+            Err(why) => return UserAuth::LoginNeeded(why),
+        };
+        if !bundle.needs_refresh(now()) {
+            return UserAuth::Ready {
+                bundle,
+                renewed: None,
+            };
+        }
+        if bundle.refresh_token.is_none() {
+            return UserAuth::LoginNeeded(LoginReason::NoRefreshToken);
+        }
+        match self.refresh(&bundle).await {
+            Ok(fresh) => {
+                tracing::info!(action, "access token refreshed");
+                let renewed = Some(self.seal_bundle(action, &fresh));
+                UserAuth::Ready {
+                    bundle: fresh,
+                    renewed,
+                }
+            }
+            Err(e) if e.is_rejection() => {
+                tracing::info!(action, error = %e, "refresh refused: the user must log in again");
+                UserAuth::LoginNeeded(LoginReason::RefreshRejected)
+            }
+            Err(e) => {
+                tracing::warn!(action, error = %e, "refresh failed");
+                UserAuth::Unavailable(e)
+            }
+        }
+    }
+
+    /// POST the user's state to Looker's one-time `state_url` (only on a configured Looker host).
+    pub async fn store_state(&self, state_url: &str, data: &str) -> Result<(), StoreError> {
+        let url = self.settings.looker_hosts.check(state_url)?;
+        let host = url.host_str().unwrap_or("").to_string();
+        let sent = self
+            .http
+            .post(url)
+            .timeout(self.settings.timeout)
+            .header("Content-Type", "application/json")
+            .body(data.to_string())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => {
+                tracing::warn!(looker_host = %host, status = r.status().as_u16(), "Looker refused the user state");
+                Err(StoreError::Failed(Some(r.status().as_u16())))
+            }
+            Err(e) => {
+                tracing::warn!(looker_host = %host, error = %e.without_url(), "could not send the user state to Looker");
+                Err(StoreError::Failed(None))
+            }
+        }
+    }
+
+    /// The form asking the user to log in (or saying why no login is possible).
+    pub fn login_form(&self, action: &str, req: &ActionRequest) -> Form {
+        match self.login_link(action, req) {
+            Ok(url) => {
+                let (label, identity) = if self.is_google() {
+                    ("Log in with Google", "your own Google identity")
+                } else {
+                    ("Log in", "your own identity")
+                };
+                let mut link = FormField::new("login", label, FieldType::OauthLink);
+                link.description = Some(format!(
+                    "This action writes with {identity}. Log in once, then open the action again."
+                ));
+                link.oauth_url = Some(url);
+                Form {
+                    fields: vec![link],
+                    ..Default::default()
+                }
+            }
+            Err(e) => {
+                tracing::warn!(action, error = %e, "no login link");
+                Form {
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                }
+            }
+        }
+    }
+}
+
+/// The parts of a token endpoint answer the hub uses (never logged).
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    id_token: Option<String>,
+}
+
+impl TokenAnswer {
+    fn into_bundle(
+        self,
+        old_refresh: Option<String>,
+        old_email: Option<String>,
+    ) -> Result<TokenBundle, ProviderError> {
+        if self.access_token.is_empty() {
+            return Err(ProviderError::BadAnswer);
+        }
+        // Some providers send expires_in as a string.
+        let lifetime = match &self.expires_in {
+            Some(serde_json::Value::Number(n)) => n.as_i64(),
+            Some(serde_json::Value::String(s)) => s.parse().ok(),
+            _ => None,
+        }
+        .unwrap_or(DEFAULT_TOKEN_LIFETIME_SECS)
+        .max(0);
+        let email = self
+            .id_token
+            .as_deref()
+            .and_then(id_token_email)
+            .or(old_email);
+        Ok(TokenBundle {
+            access_token: self.access_token,
+            refresh_token: self.refresh_token.filter(|t| !t.is_empty()).or(old_refresh),
+            expires_at: now().saturating_add(lifetime),
+            email,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorAnswer {
+    error: String,
+}
+
+/// The `email` claim of an ID token received directly from the token endpoint over TLS (OpenID
+/// Connect Core 3.1.3.7 allows skipping the signature check in that case).
+fn id_token_email(jwt: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Claims {
+        email: Option<String>,
+    }
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice::<Claims>(&bytes)
+        .ok()?
+        .email
+        .filter(|e| e.contains('@') && e.len() <= 320)
+}
+
+/// An OAuth error code reduced to what can be shown and logged safely.
+fn sanitize_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+        .take(64)
+        .collect()
+}
+
+/// Advertise OAuth in an action's definition (user mode): `uses_oauth` and the v2 `token_url`.
+pub fn apply_to_definition(hub: &Hub, def: &mut Integration) {
+    if let Some(oauth) = &hub.oauth {
+        def.uses_oauth = true;
+        def.token_url = Some(oauth.token_url(&def.name));
+    }
+}
+
+/// What an action's form does about the user's identity.
+pub enum FormGate {
+    /// Render the action's own form, with this new state for Looker (a refreshed bundle).
+    Proceed {
+        /// New per-user state, if the token was refreshed.
+        state: Option<ActionState>,
+    },
+    /// Answer this form instead (the login link, or an error).
+    Answer(Form),
+}
+
+/// The form gate of an OAuth action: in service mode always proceed; in user mode show the login
+/// link unless the request carries a usable token, and hand a refreshed bundle back to Looker
+/// (POSTed to the request's `state_url` and returned as the form's `state`).
+pub async fn form_gate(hub: &Hub, action: &str, req: &ActionRequest) -> FormGate {
+    let Some(oauth) = &hub.oauth else {
+        return FormGate::Proceed { state: None };
+    };
+    match oauth
+        .user_auth(action, req.data_param("state_json").as_deref())
+        .await
+    {
+        UserAuth::Ready { renewed, .. } => {
+            if let (Some(data), Some(url)) = (&renewed, req.data_param("state_url")) {
+                if let Err(e) = oauth.store_state(&url, data).await {
+                    tracing::warn!(action, error = %e, "refreshed login not stored through state_url; returned as form state only");
+                }
+            }
+            FormGate::Proceed {
+                state: renewed.map(|data| ActionState {
+                    data,
+                    refresh_time: None,
+                }),
+            }
+        }
+        UserAuth::LoginNeeded(_) => FormGate::Answer(oauth.login_form(action, req)),
+        UserAuth::Unavailable(e) => FormGate::Answer(Form {
+            error: Some(format!(
+                "Your login could not be renewed right now: {e}. Please try again in a moment."
+            )),
+            ..Default::default()
+        }),
+    }
+}
+
+/// What an action's execute does about the user's identity.
+pub enum ExecuteGate {
+    /// Write with this credential; record `email` as the acting user; return `state` to Looker.
+    Proceed {
+        /// Identity of the write.
+        credential: WriteCredential,
+        /// The user's email from the login, if known.
+        email: Option<String>,
+        /// New per-user state, if the token was refreshed.
+        state: Option<ActionState>,
+    },
+    /// Answer this instead (log in again / provider unavailable).
+    Answer(ExecuteResponse),
+}
+
+/// The execute gate of an OAuth action: the service identity in service mode; in user mode the
+/// user's (refreshed) access token, or a failure telling the user to log in again.
+pub async fn execute_gate(hub: &Hub, action: &str, req: &ActionRequest) -> ExecuteGate {
+    let Some(oauth) = &hub.oauth else {
+        return ExecuteGate::Proceed {
+            credential: WriteCredential::Service,
+            email: None,
+            state: None,
+        };
+    };
+    match oauth.user_auth(action, req.data_param("state_json").as_deref()).await {
+        UserAuth::Ready { bundle, renewed } => ExecuteGate::Proceed {
+            credential: WriteCredential::User { access_token: SecretString::from(bundle.access_token) },
+            email: bundle.email,
+            state: renewed.map(|data| ActionState { data, refresh_time: None }),
+        },
+        UserAuth::LoginNeeded(why) => {
+            let mut resp = ExecuteResponse::failure(
+                "You are not logged in (or your login has expired). Open the action again and use the login link, then retry. Nothing was written.",
+            );
+            if why.clears_state() {
+                resp.looker.state = Some(ActionState { data: "reset".into(), refresh_time: None });
+            }
+            ExecuteGate::Answer(resp)
+        }
+        UserAuth::Unavailable(e) => ExecuteGate::Answer(ExecuteResponse::failure(format!(
+            "Your login could not be renewed right now ({e}). Please try again in a moment. Nothing was written."
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn hosts(list: &str) -> LookerHosts {
+        LookerHosts::parse(list).unwrap()
+    }
+
+    #[test]
+    fn looker_hosts_allow_only_configured_hosts() {
+        let h = hosts(
+            "mycompany.looker.com, *.cloud.looker.com ,127.0.0.1:9999, https://other.example/",
+        );
+        assert!(h
+            .check("https://mycompany.looker.com/action_hub_state/abc")
+            .is_ok());
+        assert!(h.check("https://MyCompany.Looker.com:443/x").is_ok());
+        assert!(h.check("https://eu.cloud.looker.com/x").is_ok());
+        assert!(h.check("https://other.example/x").is_ok());
+        assert!(h.check("http://127.0.0.1:9999/x").is_ok());
+        assert_eq!(
+            h.check("http://127.0.0.1:9998/x"),
+            Err(HostRefused::Foreign("127.0.0.1".into()))
+        );
+        assert_eq!(
+            h.check("https://cloud.looker.com/x"),
+            Err(HostRefused::Foreign("cloud.looker.com".into()))
+        );
+        assert_eq!(
+            h.check("https://mycompany.looker.com.evil.com/x"),
+            Err(HostRefused::Foreign("mycompany.looker.com.evil.com".into()))
+        );
+        assert_eq!(
+            h.check("https://evil.com/mycompany.looker.com"),
+            Err(HostRefused::Foreign("evil.com".into()))
+        );
+        assert_eq!(
+            h.check("http://mycompany.looker.com/x"),
+            Err(HostRefused::Insecure)
+        );
+        assert_eq!(
+            h.check("https://u:p@mycompany.looker.com/x"),
+            Err(HostRefused::Insecure)
+        );
+        assert_eq!(
+            h.check("ftp://mycompany.looker.com/x"),
+            Err(HostRefused::NotAUrl)
+        );
+        assert_eq!(h.check("/relative"), Err(HostRefused::NotAUrl));
+        assert!(LookerHosts::parse("").is_err());
+        assert!(LookerHosts::parse("a/b").is_err());
+        assert!(LookerHosts::parse("host:notaport").is_err());
+        assert!(hosts("localhost").check("http://localhost:1234/x").is_ok());
+        assert!(hosts("[::1]").check("http://[::1]:1234/x").is_ok());
+    }
+
+    fn load(extra: &[(&str, &str)]) -> Result<OAuthSettings, SettingsError> {
+        let vars: HashMap<String, String> = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        OAuthSettings::load(&Vars(&vars), false)
+    }
+
+    const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+    #[test]
+    fn user_mode_requires_client_keys_and_hosts_and_never_echoes_secrets() {
+        assert_eq!(load(&[]).unwrap().mode, IdentityMode::Service);
+        let full = [
+            ("HUB_IDENTITY_MODE", "user"),
+            ("OAUTH_CLIENT_ID", "id"),
+            ("OAUTH_CLIENT_SECRET", "very-secret-value"),
+            ("OAUTH_STATE_KEYS", KEY),
+            ("HUB_LOOKER_HOSTS", "x.looker.com"),
+        ];
+        let s = load(&full).unwrap();
+        assert_eq!(s.mode, IdentityMode::User);
+        assert_eq!(s.token_url.as_str(), GOOGLE_TOKEN_URL);
+        assert_eq!(s.scopes[0], "https://www.googleapis.com/auth/bigquery");
+        assert!(!format!("{s:?}").contains("very-secret-value"));
+        // The client secret and state keys are required per function (Settings::check_for).
+        for optional in ["OAUTH_CLIENT_SECRET", "OAUTH_STATE_KEYS"] {
+            let vars: Vec<_> = full
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != optional)
+                .collect();
+            let s = load(&vars).unwrap();
+            assert!(s.client_secret.is_none() || s.state_keys.is_none());
+        }
+        for missing in ["OAUTH_CLIENT_ID", "HUB_LOOKER_HOSTS"] {
+            let vars: Vec<_> = full
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            let e = load(&vars).unwrap_err().to_string();
+            assert!(e.contains(missing), "{e}");
+        }
+        let mut bad = full.to_vec();
+        bad[3] = ("OAUTH_STATE_KEYS", "not-a-key-but-a-secret");
+        let e = load(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("OAUTH_STATE_KEYS") && !e.contains("not-a-key-but-a-secret"),
+            "{e}"
+        );
+        assert!(load(&[("HUB_IDENTITY_MODE", "nobody")]).is_err());
+    }
+
+    #[test]
+    fn id_token_email_is_read_from_the_payload() {
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"1","email":"ann@example.com"}"#);
+        assert_eq!(
+            id_token_email(&format!("h.{payload}.s")),
+            Some("ann@example.com".into())
+        );
+        assert_eq!(id_token_email("garbage"), None);
+        assert_eq!(id_token_email("a.!!!.c"), None);
+    }
+
+    #[test]
+    fn error_codes_are_sanitized() {
+        assert_eq!(sanitize_code("invalid_grant"), "invalid_grant");
+        assert_eq!(
+            sanitize_code("<script>alert(1)</script>"),
+            "scriptalert1script"
+        );
+    }
+
+    #[test]
+    fn bundles_debug_without_tokens() {
+        let b = TokenBundle {
+            access_token: "ya29.secret".into(),
+            refresh_token: Some("1//refresh".into()),
+            expires_at: 1,
+            email: None,
+        };
+        let d = format!("{b:?}");
+        assert!(!d.contains("ya29") && !d.contains("1//refresh"), "{d}");
+    }
+}

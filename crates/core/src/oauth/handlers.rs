@@ -1,0 +1,340 @@
+//! The OAuth routes: `GET /actions/{name}/oauth` (start a login), `GET
+//! /actions/{name}/oauth_redirect` (the provider's redirect back) and `POST
+//! /actions/{name}/oauth_token` (OAuth v2: Looker exchanges the code through the hub).
+//!
+//! The browser routes answer small HTML pages; nothing a user or a log sees carries a code, a
+//! token, the sealed state or the client secret.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::pages::{page, redirect};
+use super::{LoginLinkError, LoginState, LoginTarget, OAuth, ProviderError};
+use crate::api::{value_as_text, ErrorBody};
+use crate::http::{authorize, json_response, read_body};
+use crate::startup::Hub;
+use crate::state::StateError;
+
+const START_AGAIN: &str =
+    "Close this tab, go back to Looker and open the action again to get a new login link.";
+
+/// The first value of each query parameter.
+fn query(req: &HttpRequest) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    out
+}
+
+/// Why a login route cannot serve an action.
+enum NotReady {
+    UnknownAction,
+    NotConfigured,
+}
+
+impl NotReady {
+    fn status(&self) -> StatusCode {
+        match self {
+            NotReady::UnknownAction => StatusCode::NOT_FOUND,
+            NotReady::NotConfigured => StatusCode::NOT_IMPLEMENTED,
+        }
+    }
+
+    fn message(&self) -> &'static str {
+        match self {
+            NotReady::UnknownAction => "This hub has no such action.",
+            NotReady::NotConfigured => {
+                "OAuth is not configured on this hub: its actions write with the hub's own identity."
+            }
+        }
+    }
+
+    fn page(self) -> HttpResponse {
+        let title = match self {
+            NotReady::UnknownAction => "Unknown action",
+            NotReady::NotConfigured => "Login is not used here",
+        };
+        page(self.status(), title, self.message())
+    }
+
+    fn json(self) -> HttpResponse {
+        json_error(self.status(), self.message())
+    }
+}
+
+/// The OAuth client and the action's registered name.
+fn ready<'h>(hub: &'h Hub, name: &str) -> Result<(&'h OAuth, &'static str), NotReady> {
+    let action = hub.registry.get(name).ok_or(NotReady::UnknownAction)?;
+    let oauth = hub.oauth.as_ref().ok_or(NotReady::NotConfigured)?;
+    Ok((oauth, action.name()))
+}
+
+fn state_refused(err: &StateError) -> HttpResponse {
+    let title = match err {
+        StateError::Expired => "This login link has expired",
+        StateError::OtherAction => "This login link belongs to another action",
+        StateError::Tampered | StateError::Malformed => "This login link is not valid",
+    };
+    tracing::info!(error = %err, "login state refused");
+    page(
+        StatusCode::BAD_REQUEST,
+        title,
+        &format!("The link's state was refused: {err}. {START_AGAIN}"),
+    )
+}
+
+fn target_refused(err: &LoginLinkError) -> HttpResponse {
+    tracing::warn!(error = %err, "login target refused");
+    page(
+        StatusCode::BAD_REQUEST,
+        "Login refused",
+        &format!("{err}. Ask your Looker admin to check the hub's settings."),
+    )
+}
+
+/// A refused code is the caller's problem; a provider that is down or slow is a gateway problem.
+fn provider_status(err: &ProviderError) -> StatusCode {
+    match err {
+        ProviderError::Rejected(_) => StatusCode::BAD_REQUEST,
+        ProviderError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+fn provider_failed(err: &ProviderError) -> HttpResponse {
+    tracing::warn!(error = %err, "code exchange failed");
+    page(
+        provider_status(err),
+        "The login could not be completed",
+        &format!("{err}. {START_AGAIN}"),
+    )
+}
+
+/// What both browser routes start from: the action, its OAuth client, the query and the login
+/// state, opened and checked.
+struct Opened<'h> {
+    oauth: &'h OAuth,
+    action: &'static str,
+    query: HashMap<String, String>,
+    state: String,
+    login: LoginState,
+}
+
+/// Open the login state of a browser request, or the page saying why not.
+fn open_request<'h>(
+    hub: &'h Hub,
+    name: &str,
+    req: &HttpRequest,
+) -> Result<Opened<'h>, Box<HttpResponse>> {
+    let (oauth, action) = ready(hub, name).map_err(|n| Box::new(n.page()))?;
+    let mut query = query(req);
+    let Some(state) = query.remove("state") else {
+        return Err(Box::new(page(
+            StatusCode::BAD_REQUEST,
+            "This login link is incomplete",
+            START_AGAIN,
+        )));
+    };
+    let login = oauth
+        .open_login(action, &state)
+        .map_err(|e| Box::new(state_refused(&e)))?;
+    Ok(Opened {
+        oauth,
+        action,
+        query,
+        state,
+        login,
+    })
+}
+
+/// `GET /actions/{name}/oauth?state=…`: check the login state, then send the browser to the provider.
+pub async fn initiate(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> HttpResponse {
+    let Opened {
+        oauth,
+        action,
+        state,
+        login,
+        ..
+    } = match open_request(&hub, &name, &req) {
+        Ok(o) => o,
+        Err(page) => return *page,
+    };
+    if let Err(e) = oauth.login_target(&login) {
+        return target_refused(&e);
+    }
+    tracing::info!(action, "login started: redirecting to the provider");
+    redirect(oauth.authorize_url(action, &state).as_str())
+}
+
+/// `GET /actions/{name}/oauth_redirect?code=…&state=…` (or `?error=…`): finish the login.
+pub async fn redirect_back(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> HttpResponse {
+    let Opened {
+        oauth,
+        action,
+        query: q,
+        login,
+        ..
+    } = match open_request(&hub, &name, &req) {
+        Ok(o) => o,
+        Err(page) => return *page,
+    };
+    if let Some(error) = q.get("error") {
+        let code = super::sanitize_code(error);
+        tracing::info!(action, error = %code, "the provider reported a login error");
+        return if code == "access_denied" {
+            page(
+                StatusCode::FORBIDDEN,
+                "Access was not granted",
+                &format!("You declined the request, so the action cannot write with your identity. {START_AGAIN}"),
+            )
+        } else {
+            page(
+                StatusCode::BAD_REQUEST,
+                "The login could not be completed",
+                &format!("The provider reported an error ({code}). {START_AGAIN}"),
+            )
+        };
+    }
+    let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "The login could not be completed",
+            &format!("The provider sent no code. {START_AGAIN}"),
+        );
+    };
+    // The target is checked before the code is used: nothing is exchanged for a foreign host.
+    let target = match oauth.login_target(&login) {
+        Ok(t) => t,
+        Err(e) => return target_refused(&e),
+    };
+    match target {
+        LoginTarget::Redirect(redir) => {
+            tracing::info!(
+                action,
+                looker_host = redir.host_str().unwrap_or(""),
+                "login finished (v2): back to Looker"
+            );
+            redirect(oauth.handoff_url(action, redir, code).as_str())
+        }
+        LoginTarget::StateUrl(state_url) => {
+            let bundle = match oauth.exchange_code(action, code).await {
+                Ok(b) => b,
+                Err(e) => return provider_failed(&e),
+            };
+            let data = oauth.seal_bundle(action, &bundle);
+            match oauth.store_state(state_url.as_str(), &data).await {
+                Ok(()) => {
+                    tracing::info!(
+                        action,
+                        looker_host = state_url.host_str().unwrap_or(""),
+                        "login finished: user state stored in Looker"
+                    );
+                    page(
+                        StatusCode::OK,
+                        "You are logged in",
+                        "Close this tab and return to Looker: open the action again to use it.",
+                    )
+                }
+                Err(e) => page(
+                    StatusCode::BAD_GATEWAY,
+                    "The login could not be saved",
+                    &format!("{e}. {START_AGAIN}"),
+                ),
+            }
+        }
+    }
+}
+
+fn json_error(status: StatusCode, error: impl Into<String>) -> HttpResponse {
+    json_response(
+        status,
+        &ErrorBody {
+            error: error.into(),
+        },
+    )
+}
+
+/// The sealed code Looker passes on: `state` at the top level, in `data`, or in the query.
+fn handoff_state(body: &Value, req: &HttpRequest) -> Option<String> {
+    body.get("state")
+        .and_then(value_as_text)
+        .or_else(|| {
+            body.get("data")
+                .and_then(|d| d.get("state"))
+                .and_then(value_as_text)
+        })
+        .or_else(|| query(req).remove("state"))
+        .filter(|s| !s.is_empty())
+}
+
+/// `POST /actions/{name}/oauth_token` (hub token): exchange the code sealed in `state` and answer
+/// the user's new state, which Looker stores.
+pub async fn token(
+    hub: web::Data<Hub>,
+    req: HttpRequest,
+    name: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    if let Err(e) = authorize(&hub, &req) {
+        return json_error(e.status(), e.to_string());
+    }
+    let (oauth, action) = match ready(&hub, &name) {
+        Ok(r) => r,
+        Err(not_ready) => return not_ready.json(),
+    };
+    let body = match read_body(&hub, &req, payload).await {
+        Ok(b) => b,
+        Err(e) => return json_error(e.status(), e.to_string()),
+    };
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("malformed JSON request body: {e}"),
+                )
+            }
+        }
+    };
+    let Some(state) = handoff_state(&body, &req) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "missing state: expected the state Looker received from the login redirect",
+        );
+    };
+    let code = match oauth.open_handoff(action, &state) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!(action, error = %e, "code hand-off refused");
+            return json_error(StatusCode::BAD_REQUEST, format!("state refused: {e}"));
+        }
+    };
+    match oauth.exchange_code(action, &code).await {
+        Ok(bundle) => {
+            tracing::info!(action, "login finished (v2): user state returned to Looker");
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .insert_header(("Cache-Control", "no-store"))
+                .body(oauth.seal_bundle(action, &bundle))
+        }
+        Err(e) => {
+            tracing::warn!(action, error = %e, "code exchange failed (v2)");
+            json_error(provider_status(&e), e.to_string())
+        }
+    }
+}

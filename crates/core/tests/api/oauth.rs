@@ -1,0 +1,1234 @@
+//! User identity mode (OAuth) against the real OAuth2 server started by
+//! `scripts/services/oauth.sh` (`OAUTH_SERVER_URL`). The tests play Looker (a `state_url`
+//! receiver on 127.0.0.1), the user's browser (following redirects by hand) and the admin.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use async_trait::async_trait;
+use base64::Engine as _;
+use hub_core::routes::Function;
+use hub_core::sinks::{BatchRow, MarkRow, Sink, SinkError, WriteCredential};
+use hub_core::state::{Purpose, StateKeys};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use url::Url;
+
+use crate::helpers::{client, looker_headers, TestHub, TOKEN};
+
+const ACTION: &str = "mark_suspicious";
+
+// ---------------------------------------------------------------- the OAuth server
+
+/// The OAuth2 test server (oauth2-mock-server made strict by scripts/services/oauth/server.mjs).
+struct Provider {
+    url: String,
+    http: reqwest::Client,
+}
+
+fn provider() -> Provider {
+    let url = std::env::var("OAUTH_SERVER_URL").unwrap_or_else(|_| {
+        panic!(
+            "OAUTH_SERVER_URL is not set: these tests need the real OAuth2 test server. Run \
+             scripts/test.sh, or start it first: eval \"$(bash scripts/services/oauth.sh)\""
+        )
+    });
+    Provider {
+        url,
+        http: client(),
+    }
+}
+
+/// An OAuth client of the test server (each test has its own, so tests run in parallel).
+struct OAuthClient {
+    id: String,
+    secret: String,
+}
+
+impl OAuthClient {
+    fn generate() -> OAuthClient {
+        OAuthClient {
+            id: format!("hub-test-{}", uuid::Uuid::new_v4()),
+            secret: format!("client-secret-{}", uuid::Uuid::new_v4()),
+        }
+    }
+}
+
+impl Provider {
+    /// Register (or re-register) a client allowed to redirect to `redirect_uris`; `opts` adds
+    /// server behaviour (`access_token_ttl`, `deny`, `token_error`).
+    async fn register(&self, c: &OAuthClient, redirect_uris: &[String], opts: Value) {
+        let mut body =
+            json!({"client_id": c.id, "client_secret": c.secret, "redirect_uris": redirect_uris});
+        if let Value::Object(o) = opts {
+            body.as_object_mut().unwrap().extend(o);
+        }
+        let r = self
+            .http
+            .post(format!("{}/__test/clients", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("OAuth test server at {} does not answer: {e}", self.url));
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Counters: authorizations, codes_redeemed, refreshes, token_requests, rejected.
+    async fn stats(&self, c: &OAuthClient) -> Value {
+        self.get(&format!("/__test/clients/{}", c.id)).await.1
+    }
+
+    /// Every code / access token / refresh token issued to the client.
+    async fn issued(&self, c: &OAuthClient) -> Vec<String> {
+        let v = self
+            .get(&format!("/__test/clients/{}/issued", c.id))
+            .await
+            .1;
+        ["codes", "access_tokens", "refresh_tokens"]
+            .iter()
+            .flat_map(|k| v[k].as_array().cloned().unwrap_or_default())
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// What the server knows about an access token it issued (`Null` if it never issued it).
+    async fn token_info(&self, token: &str) -> Value {
+        let (status, v) = self.get(&format!("/__test/tokens/{token}")).await;
+        if status == 200 {
+            v
+        } else {
+            Value::Null
+        }
+    }
+
+    /// The user revokes the hub's access (every refresh token of the client).
+    async fn revoke_all(&self, c: &OAuthClient) {
+        let r = self
+            .http
+            .post(format!("{}/__test/clients/{}/revoke", self.url, c.id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    /// A code for `redirect_uri`, as the provider would send the browser back with it.
+    async fn code_for(&self, c: &OAuthClient, redirect_uri: &str, state: &str) -> String {
+        let url = with_query(
+            &format!("{}/authorize", self.url),
+            &[
+                ("client_id", &c.id),
+                ("redirect_uri", redirect_uri),
+                ("response_type", "code"),
+                ("state", state),
+            ],
+        );
+        let back = get(&browser(), &url).await;
+        assert_eq!(back.status, 302, "{}", back.body);
+        query_param(back.location.as_deref().unwrap(), "code").expect("a code")
+    }
+}
+
+// ---------------------------------------------------------------- Looker's side
+
+/// Looker's per-user state endpoint: records every POST to a `state_url`.
+struct Looker {
+    base: String,
+    posts: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+async fn looker() -> Looker {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let posts: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let recorded = posts.clone();
+    let server = HttpServer::new(move || {
+        let recorded = recorded.clone();
+        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            let recorded = recorded.clone();
+            async move {
+                recorded.lock().unwrap().push((
+                    req.uri().to_string(),
+                    String::from_utf8_lossy(&body).into_owned(),
+                ));
+                HttpResponse::Ok().finish()
+            }
+        }))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    Looker {
+        base: format!("http://127.0.0.1:{port}"),
+        posts,
+    }
+}
+
+impl Looker {
+    /// A fresh one-time state URL, as Looker sends with every request of an OAuth action.
+    fn state_url(&self) -> String {
+        format!("{}/action_hub_state/{}", self.base, uuid::Uuid::new_v4())
+    }
+
+    /// The bodies POSTed to one state URL.
+    fn posts_to(&self, state_url: &str) -> Vec<String> {
+        let path = Url::parse(state_url).unwrap().path().to_string();
+        self.posts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| *p == path)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    fn post_count(&self) -> usize {
+        self.posts.lock().unwrap().len()
+    }
+}
+
+// ---------------------------------------------------------------- the hub in user mode
+
+/// A sink that remembers the credential of every write, then writes to the embedded store.
+struct Recorder {
+    inner: Arc<dyn Sink>,
+    tokens: Mutex<Vec<Option<String>>>,
+}
+
+impl Recorder {
+    fn tokens(&self) -> Vec<Option<String>> {
+        self.tokens.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Sink for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+
+    async fn append_mark(&self, row: &MarkRow, cred: &WriteCredential) -> Result<(), SinkError> {
+        let token = match cred {
+            WriteCredential::Service => None,
+            WriteCredential::User { access_token } => {
+                Some(access_token.expose_secret().to_string())
+            }
+        };
+        self.tokens.lock().unwrap().push(token);
+        self.inner.append_mark(row, cred).await
+    }
+
+    async fn append_batch(
+        &self,
+        rows: &[BatchRow],
+        cred: &WriteCredential,
+    ) -> Result<u64, SinkError> {
+        self.inner.append_batch(rows, cred).await
+    }
+}
+
+struct UserHub {
+    hub: TestHub,
+    sink: Arc<Recorder>,
+}
+
+impl UserHub {
+    fn redirect_uri(&self) -> String {
+        format!("{}/actions/{ACTION}/oauth_redirect", self.hub.address)
+    }
+}
+
+/// 32 random bytes as base64, a valid `OAUTH_STATE_KEYS` entry.
+fn random_key() -> String {
+    let mut bytes = uuid::Uuid::new_v4().as_bytes().to_vec();
+    bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A hub in user identity mode for `client` at the test server; `extra` overrides settings.
+async fn user_hub(p: &Provider, c: &OAuthClient, key: &str, extra: &[(&str, &str)]) -> UserHub {
+    let auth_url = format!("{}/authorize", p.url);
+    let token_url = format!("{}/token", p.url);
+    let mut vars: Vec<(&str, &str)> = vec![
+        ("HUB_IDENTITY_MODE", "user"),
+        ("OAUTH_CLIENT_ID", &c.id),
+        ("OAUTH_CLIENT_SECRET", &c.secret),
+        ("OAUTH_AUTH_URL", &auth_url),
+        ("OAUTH_TOKEN_URL", &token_url),
+        ("OAUTH_STATE_KEYS", key),
+        ("HUB_LOOKER_HOSTS", "127.0.0.1"),
+        ("OAUTH_TIMEOUT_MS", "5000"),
+    ];
+    vars.extend_from_slice(extra);
+    let mut recorder = None;
+    let hub = TestHub::spawn_custom(&vars, Function::ALL, |hub| {
+        let r = Arc::new(Recorder {
+            inner: hub.sink.clone(),
+            tokens: Mutex::default(),
+        });
+        hub.sink = r.clone();
+        recorder = Some(r);
+    })
+    .await;
+    UserHub {
+        hub,
+        sink: recorder.unwrap(),
+    }
+}
+
+/// A client and a hub for it, registered with the hub's redirect URI.
+async fn setup(p: &Provider, opts: Value, extra: &[(&str, &str)]) -> (OAuthClient, UserHub) {
+    let c = OAuthClient::generate();
+    let uh = user_hub(p, &c, &random_key(), extra).await;
+    p.register(&c, &[uh.redirect_uri()], opts).await;
+    (c, uh)
+}
+
+fn form_req(state_url: &str, state_json: Option<&str>) -> Value {
+    let mut data =
+        json!({"value": "ORD-1", "user_email": "attribute@example.com", "state_url": state_url});
+    if let Some(s) = state_json {
+        data["state_json"] = json!(s);
+    }
+    json!({"type": "cell", "data": data})
+}
+
+fn execute_req(state_url: &str, state_json: Option<&str>) -> Value {
+    let mut body = form_req(state_url, state_json);
+    body["form_params"] =
+        json!({"id": "ORD-1", "classification": "Suspicious", "comment": "card mismatch"});
+    body
+}
+
+/// The login link of a login form.
+fn login_link(form: &Value) -> String {
+    let fields = form["fields"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no fields: {form}"));
+    assert_eq!(fields.len(), 1, "{form}");
+    assert_eq!(fields[0]["type"], "oauth_link", "{form}");
+    fields[0]["oauth_url"].as_str().unwrap().to_string()
+}
+
+fn field_names(form: &Value) -> Vec<String> {
+    form["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+// ---------------------------------------------------------------- the user's browser
+
+/// A browser that lets the test follow each redirect itself.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+async fn get(b: &reqwest::Client, url: &str) -> Answer {
+    let r = b
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
+    Answer {
+        status,
+        location,
+        body: r.text().await.unwrap(),
+    }
+}
+
+/// `base` with query parameters appended.
+fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
+    let mut url = Url::parse(base).unwrap();
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.to_string()
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The user clicks the login link, picks the account `user` at the provider, and comes back:
+/// returns the provider's authorization URL the hub chose and the hub's answer to the callback.
+async fn log_in(link: &str, user: &str) -> (Url, Answer) {
+    let b = browser();
+    let start = get(&b, link).await;
+    assert_eq!(start.status, 302, "initiate: {}", start.body);
+    let authorize = Url::parse(start.location.as_deref().unwrap()).unwrap();
+    let mut choose = authorize.clone();
+    choose.query_pairs_mut().append_pair("login_hint", user);
+    let consent = get(&b, choose.as_str()).await;
+    assert_eq!(consent.status, 302, "provider: {}", consent.body);
+    let back = get(&b, consent.location.as_deref().unwrap()).await;
+    (authorize, back)
+}
+
+/// A whole v1 login: the form's link, the browser round trip, the state Looker received.
+async fn login_v1(uh: &UserHub, looker: &Looker, user: &str) -> String {
+    let su = looker.state_url();
+    let (status, form) = uh.hub.form(ACTION, &form_req(&su, None)).await;
+    assert_eq!(status, 200, "{form}");
+    let (_, back) = log_in(&login_link(&form), user).await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    let posts = looker.posts_to(&su);
+    assert_eq!(posts.len(), 1, "exactly one state POST: {posts:?}");
+    posts[0].clone()
+}
+
+/// A TCP server that accepts connections and never answers.
+async fn blackhole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = vec![];
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    format!("http://{addr}/token")
+}
+
+// ---------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn v1_login_end_to_end_then_the_write_carries_the_users_token() {
+    let p = provider();
+    let looker = looker().await;
+    let (c, uh) = setup(&p, json!({}), &[]).await;
+
+    let def: Value = uh
+        .hub
+        .post(&format!("/actions/{ACTION}"), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(def["uses_oauth"], true, "{def}");
+    assert_eq!(
+        def["token_url"],
+        format!("{}/actions/{ACTION}/oauth_token", uh.hub.address)
+    );
+
+    // No state yet: the form is the login link.
+    let su = looker.state_url();
+    let (status, form) = uh.hub.form(ACTION, &form_req(&su, None)).await;
+    assert_eq!(status, 200);
+    let link = login_link(&form);
+    assert_eq!(form["fields"][0]["label"], "Log in");
+    assert_eq!(
+        form["fields"][0]["description"],
+        "This action writes with your own identity. Log in once, then open the action again."
+    );
+    let prefix = format!("{}/actions/{ACTION}/oauth?state=", uh.hub.address);
+    assert!(link.starts_with(&prefix), "{link}");
+
+    let (authorize, back) = log_in(&link, "ann@example.com").await;
+    assert_eq!(
+        authorize.as_str().split('?').next().unwrap(),
+        format!("{}/authorize", p.url)
+    );
+    let param = |k: &str| query_param(authorize.as_str(), k).unwrap_or_default();
+    assert_eq!(param("client_id"), c.id);
+    assert_eq!(param("redirect_uri"), uh.redirect_uri());
+    assert_eq!(param("response_type"), "code");
+    assert_eq!(param("access_type"), "offline");
+    assert_eq!(param("prompt"), "consent");
+    assert_eq!(
+        param("scope"),
+        "https://www.googleapis.com/auth/bigquery openid email"
+    );
+    assert_eq!(param("state"), link[prefix.len()..].to_string());
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert!(back.body.contains("You are logged in"), "{}", back.body);
+
+    // Looker received the sealed bundle once; no token readable in it.
+    let posts = looker.posts_to(&su);
+    assert_eq!(posts.len(), 1);
+    let state_json = posts[0].clone();
+    assert!(serde_json::from_str::<Value>(&state_json).unwrap()["hub_tokens"].is_string());
+    for secret in p.issued(&c).await {
+        assert!(
+            !state_json.contains(&secret),
+            "a token is readable in Looker's state"
+        );
+    }
+
+    // With the state, the form is the action's own.
+    let (_, form) = uh
+        .hub
+        .form(ACTION, &form_req(&looker.state_url(), Some(&state_json)))
+        .await;
+    assert_eq!(
+        field_names(&form),
+        ["id", "classification", "comment"],
+        "{form}"
+    );
+    assert!(form.get("state").is_none());
+
+    // Execute writes with the user's own access token.
+    let (status, resp) = uh
+        .hub
+        .execute(ACTION, &execute_req(&looker.state_url(), Some(&state_json)))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(resp["looker"]["success"], true, "{resp}");
+    assert!(
+        resp["looker"].get("state").is_none(),
+        "no refresh, no new state: {resp}"
+    );
+    let tokens = uh.sink.tokens();
+    assert_eq!(tokens.len(), 1);
+    let token = tokens[0]
+        .clone()
+        .expect("a user credential, not the service identity");
+    let info = p.token_info(&token).await;
+    assert_eq!(
+        info["client_id"], c.id,
+        "the provider issued this token to the hub's client: {info}"
+    );
+    assert_eq!(info["user"], "ann@example.com");
+    assert_eq!(info["expired"], false);
+    let marks = uh.hub.marks();
+    assert_eq!(marks.len(), 1);
+    assert_eq!(
+        marks[0]["acted_by"], "ann@example.com",
+        "the OAuth identity, not the user attribute"
+    );
+
+    let stats = p.stats(&c).await;
+    assert_eq!(stats["codes_redeemed"], 1, "{stats}");
+    assert_eq!(stats["refreshes"], 0, "{stats}");
+    assert_eq!(stats["rejected"], 0, "{stats}");
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_refreshed_and_the_new_state_handed_back() {
+    let p = provider();
+    let looker = looker().await;
+    // Access tokens that expire at once: every use needs a refresh.
+    let (c, uh) = setup(&p, json!({"access_token_ttl": 0}), &[]).await;
+    let state_json = login_v1(&uh, &looker, "bob@example.com").await;
+
+    let (_, resp) = uh
+        .hub
+        .execute(ACTION, &execute_req(&looker.state_url(), Some(&state_json)))
+        .await;
+    assert_eq!(resp["looker"]["success"], true, "{resp}");
+    let renewed = resp["looker"]["state"]["data"]
+        .as_str()
+        .expect("the refreshed bundle as new state")
+        .to_string();
+    assert_ne!(renewed, state_json);
+    let token = uh.sink.tokens()[0].clone().unwrap();
+    assert_eq!(p.token_info(&token).await["user"], "bob@example.com");
+    assert_eq!(p.stats(&c).await["refreshes"], 1);
+    for secret in p.issued(&c).await {
+        assert!(!renewed.contains(&secret));
+    }
+
+    // The renewed state still holds the refresh token (the provider sent no new one).
+    let (_, resp) = uh
+        .hub
+        .execute(ACTION, &execute_req(&looker.state_url(), Some(&renewed)))
+        .await;
+    assert_eq!(resp["looker"]["success"], true, "{resp}");
+    assert_eq!(p.stats(&c).await["refreshes"], 2);
+    let tokens = uh.sink.tokens();
+    assert_ne!(
+        tokens[0], tokens[1],
+        "each write used the token just refreshed"
+    );
+
+    // A form with an expired token: the action's form, and the renewed bundle goes back to
+    // Looker through the request's state_url (and as the form's state).
+    let su = looker.state_url();
+    let (_, form) = uh.hub.form(ACTION, &form_req(&su, Some(&renewed))).await;
+    assert_eq!(
+        field_names(&form),
+        ["id", "classification", "comment"],
+        "{form}"
+    );
+    let posted = looker.posts_to(&su);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(form["state"]["data"], posted[0]);
+    assert_eq!(p.stats(&c).await["refreshes"], 3);
+}
+
+#[tokio::test]
+async fn a_refused_refresh_or_an_unusable_state_asks_for_a_login_again() {
+    let p = provider();
+    let looker = looker().await;
+    let (c, uh) = setup(&p, json!({"access_token_ttl": 0}), &[]).await;
+    let state_json = login_v1(&uh, &looker, "cy@example.com").await;
+    // The user revokes the hub's access at the provider.
+    p.revoke_all(&c).await;
+
+    let su = looker.state_url();
+    let (_, form) = uh.hub.form(ACTION, &form_req(&su, Some(&state_json))).await;
+    login_link(&form);
+    assert!(looker.posts_to(&su).is_empty());
+
+    let (status, resp) = uh
+        .hub
+        .execute(ACTION, &execute_req(&looker.state_url(), Some(&state_json)))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(resp["looker"]["success"], false, "{resp}");
+    assert!(resp["message"].as_str().unwrap().contains("log"), "{resp}");
+    assert_eq!(
+        resp["looker"]["state"]["data"], "reset",
+        "Looker drops the dead bundle: {resp}"
+    );
+    assert!(uh.hub.marks().is_empty());
+    assert!(uh.sink.tokens().is_empty());
+    assert_eq!(
+        p.stats(&c).await["rejected"],
+        2,
+        "both refreshes were refused by the provider"
+    );
+
+    // Every kind of unusable state gets the login link; execute refuses without writing.
+    let login_state = query_param(&login_link(&form), "state").unwrap();
+    let other_purpose = json!({"hub_tokens": login_state}).to_string();
+    let reference_hub = json!({"tokens": {"access_token": "x"}, "redirect": "y"}).to_string();
+    for bad in [
+        "reset",
+        "",
+        "null",
+        "{not json",
+        &reference_hub,
+        &other_purpose,
+    ] {
+        let (_, form) = uh
+            .hub
+            .form(ACTION, &form_req(&looker.state_url(), Some(bad)))
+            .await;
+        login_link(&form);
+        let (_, resp) = uh
+            .hub
+            .execute(ACTION, &execute_req(&looker.state_url(), Some(bad)))
+            .await;
+        assert_eq!(resp["looker"]["success"], false, "{bad}: {resp}");
+    }
+    assert!(uh.hub.marks().is_empty());
+}
+
+#[tokio::test]
+async fn tampered_expired_and_other_action_states_are_refused() {
+    let p = provider();
+    let looker = looker().await;
+    let key = random_key();
+    let c = OAuthClient::generate();
+    let uh = user_hub(&p, &c, &key, &[("OAUTH_STATE_TTL_SECS", "1")]).await;
+    p.register(&c, &[uh.redirect_uri()], json!({})).await;
+    let su = looker.state_url();
+    let (_, form) = uh.hub.form(ACTION, &form_req(&su, None)).await;
+    let link = login_link(&form);
+    let state = query_param(&link, "state").unwrap();
+    let b = browser();
+    let initiate = |s: &str| {
+        with_query(
+            &format!("{}/actions/{ACTION}/oauth", uh.hub.address),
+            &[("state", s)],
+        )
+    };
+
+    // One character changed.
+    let mut chars: Vec<char> = state.chars().collect();
+    let i = chars.len() / 2;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    let tampered: String = chars.into_iter().collect();
+    let a = get(&b, &initiate(&tampered)).await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body.contains("not valid") && a.location.is_none(),
+        "{}",
+        a.body
+    );
+
+    // Sealed with the hub's own key, but for another action.
+    let keys = StateKeys::parse(&[SecretString::from(key.clone())]).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let other = keys.seal(
+        Purpose::Login,
+        "some_other_action",
+        Some(Duration::from_secs(600)),
+        now,
+        &json!({"su": su}),
+    );
+    let a = get(&b, &initiate(&other)).await;
+    assert_eq!(a.status, 400);
+    assert!(a.body.contains("another action"), "{}", a.body);
+
+    // Not a login state at all: garbage, missing.
+    assert_eq!(get(&b, &initiate("garbage")).await.status, 400);
+    assert_eq!(
+        get(&b, &format!("{}/actions/{ACTION}/oauth", uh.hub.address))
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        get(
+            &b,
+            &format!("{}/actions/nope/oauth?state={state}", uh.hub.address)
+        )
+        .await
+        .status,
+        404
+    );
+
+    // The provider's redirect with a real code but a forged state: the code is never exchanged.
+    for forged in [&tampered, &other] {
+        let code = p.code_for(&c, &uh.redirect_uri(), forged).await;
+        let cb = with_query(&uh.redirect_uri(), &[("code", &code), ("state", forged)]);
+        assert_eq!(get(&b, &cb).await.status, 400);
+    }
+
+    // Expired (the TTL is one second here).
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let a = get(&b, &link).await;
+    assert_eq!(a.status, 400);
+    assert!(a.body.contains("expired"), "{}", a.body);
+
+    assert_eq!(
+        p.stats(&c).await["token_requests"],
+        0,
+        "no code was exchanged"
+    );
+    assert_eq!(looker.post_count(), 0, "nothing was sent to Looker");
+}
+
+#[tokio::test]
+async fn a_state_url_on_a_foreign_host_is_refused_and_nothing_is_sent() {
+    let p = provider();
+    let looker = looker().await;
+    let key = random_key();
+    let c = OAuthClient::generate();
+    // `localhost` reaches the same receiver, but only hub B lists it as a Looker host.
+    let strict = user_hub(&p, &c, &key, &[("HUB_LOOKER_HOSTS", "127.0.0.1")]).await;
+    let lax = user_hub(&p, &c, &key, &[("HUB_LOOKER_HOSTS", "127.0.0.1,localhost")]).await;
+    p.register(&c, &[strict.redirect_uri(), lax.redirect_uri()], json!({}))
+        .await;
+    let foreign_url = looker.state_url().replace("127.0.0.1", "localhost");
+
+    // The form refuses to make a login link for it.
+    let (status, form) = strict.hub.form(ACTION, &form_req(&foreign_url, None)).await;
+    assert_eq!(status, 200);
+    assert!(
+        form["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a configured Looker host"),
+        "{form}"
+    );
+    assert!(
+        form["fields"].as_array().is_none_or(|f| f.is_empty()),
+        "{form}"
+    );
+
+    // A login state naming it (sealed by the other hub with the same key) is refused by
+    // initiate, and by the callback before the code is exchanged.
+    let (_, form) = lax.hub.form(ACTION, &form_req(&foreign_url, None)).await;
+    let state = query_param(&login_link(&form), "state").unwrap();
+    let b = browser();
+    let initiate = with_query(
+        &format!("{}/actions/{ACTION}/oauth", strict.hub.address),
+        &[("state", &state)],
+    );
+    let a = get(&b, &initiate).await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body.contains("localhost is not a configured Looker host"),
+        "{}",
+        a.body
+    );
+    let code = p.code_for(&c, &strict.redirect_uri(), &state).await;
+    let cb = with_query(
+        &strict.redirect_uri(),
+        &[("code", &code), ("state", &state)],
+    );
+    let a = get(&b, &cb).await;
+    assert_eq!(a.status, 400);
+    assert!(a.body.contains("nothing was sent"), "{}", a.body);
+
+    assert_eq!(
+        p.stats(&c).await["token_requests"],
+        0,
+        "the code was not exchanged"
+    );
+    assert_eq!(looker.post_count(), 0, "nothing reached the receiver");
+}
+
+#[tokio::test]
+async fn v2_login_end_to_end_through_oauth_token() {
+    let p = provider();
+    let looker = looker().await;
+    let (c, uh) = setup(&p, json!({}), &[]).await;
+    let redir = format!(
+        "{}/action_hub_oauth_redirect/{}",
+        looker.base,
+        uuid::Uuid::new_v4()
+    );
+    let mut body = form_req(&looker.state_url(), None);
+    body["data"]["state_redir_url"] = json!(redir);
+    let (_, form) = uh.hub.form(ACTION, &body).await;
+    let (_, back) = log_in(&login_link(&form), "dee@example.com").await;
+
+    // The browser goes back to Looker with the code sealed in `state`; nothing was exchanged yet.
+    assert_eq!(back.status, 302, "{}", back.body);
+    let location = back.location.unwrap();
+    assert!(
+        location.starts_with(&format!("{redir}?state=")),
+        "{location}"
+    );
+    let handoff = query_param(&location, "state").unwrap();
+    assert_eq!(p.stats(&c).await["token_requests"], 0);
+    for secret in p.issued(&c).await {
+        assert!(!location.contains(&secret), "the code is sealed");
+    }
+
+    // Looker exchanges it through the hub (hub token required).
+    let path = format!("/actions/{ACTION}/oauth_token");
+    let r = uh
+        .hub
+        .post_with_auth(&path, &json!({"state": handoff}), None)
+        .await;
+    assert_eq!(r.status(), 403);
+    let r = uh.hub.post(&path, &json!({"state": handoff})).await;
+    assert_eq!(r.status(), 200);
+    let state_json = r.text().await.unwrap();
+    assert!(
+        serde_json::from_str::<Value>(&state_json).unwrap()["hub_tokens"].is_string(),
+        "{state_json}"
+    );
+
+    let (_, resp) = uh
+        .hub
+        .execute(ACTION, &execute_req(&looker.state_url(), Some(&state_json)))
+        .await;
+    assert_eq!(resp["looker"]["success"], true, "{resp}");
+    let token = uh.sink.tokens()[0].clone().unwrap();
+    assert_eq!(p.token_info(&token).await["user"], "dee@example.com");
+    assert_eq!(looker.post_count(), 0, "v2 posts nothing to a state_url");
+
+    // The code is single-use at the provider; forged hand-offs never reach it.
+    let r = uh
+        .hub
+        .post(&path, &json!({"data": {"state": handoff}}))
+        .await;
+    assert_eq!(r.status(), 400);
+    let err: Value = r.json().await.unwrap();
+    assert!(
+        err["error"].as_str().unwrap().contains("invalid_grant"),
+        "{err}"
+    );
+    let r = uh.hub.post(&path, &json!({"state": "forged"})).await;
+    assert_eq!(r.status(), 400);
+    let r = uh.hub.post(&path, &json!({})).await;
+    assert_eq!(r.status(), 400);
+    let stats = p.stats(&c).await;
+    assert_eq!(stats["codes_redeemed"], 1, "{stats}");
+    assert_eq!(stats["token_requests"], 2, "{stats}");
+}
+
+#[tokio::test]
+async fn provider_errors_and_timeouts_are_answered_in_bounded_time() {
+    let p = provider();
+    let looker = looker().await;
+
+    // The user declines on the consent screen.
+    let (_, uh) = setup(&p, json!({"deny": true}), &[]).await;
+    let (_, form) = uh
+        .hub
+        .form(ACTION, &form_req(&looker.state_url(), None))
+        .await;
+    let (_, back) = log_in(&login_link(&form), "eve@example.com").await;
+    assert_eq!(back.status, 403);
+    assert!(
+        back.body.contains("Access was not granted"),
+        "{}",
+        back.body
+    );
+
+    // The token endpoint fails (503).
+    let (c, uh) = setup(
+        &p,
+        json!({"token_error": {"status": 503, "body": {"error": "backend_error"}}}),
+        &[],
+    )
+    .await;
+    let (_, form) = uh
+        .hub
+        .form(ACTION, &form_req(&looker.state_url(), None))
+        .await;
+    let (_, back) = log_in(&login_link(&form), "eve@example.com").await;
+    assert_eq!(back.status, 502, "{}", back.body);
+    assert!(
+        back.body.contains("HTTP 503") && !back.body.contains(&c.secret),
+        "{}",
+        back.body
+    );
+
+    // The hub has the wrong client secret: refused as invalid_client; neither secret shown.
+    let c = OAuthClient::generate();
+    let uh = user_hub(
+        &p,
+        &c,
+        &random_key(),
+        &[("OAUTH_CLIENT_SECRET", "the-wrong-secret")],
+    )
+    .await;
+    p.register(&c, &[uh.redirect_uri()], json!({})).await;
+    let (_, form) = uh
+        .hub
+        .form(ACTION, &form_req(&looker.state_url(), None))
+        .await;
+    let (_, back) = log_in(&login_link(&form), "eve@example.com").await;
+    assert_eq!(back.status, 400);
+    assert!(back.body.contains("invalid_client"), "{}", back.body);
+    assert!(!back.body.contains("the-wrong-secret") && !back.body.contains(&c.secret));
+
+    // Looker's state_url does not answer (nothing listens there).
+    let (_, uh) = setup(&p, json!({}), &[]).await;
+    let dead = format!(
+        "http://127.0.0.1:{}/action_hub_state/x",
+        crate::binaries::free_port()
+    );
+    let (_, form) = uh.hub.form(ACTION, &form_req(&dead, None)).await;
+    let (_, back) = log_in(&login_link(&form), "eve@example.com").await;
+    assert_eq!(back.status, 502);
+    assert!(back.body.contains("could not be saved"), "{}", back.body);
+
+    // The token endpoint never answers: the callback gives up after OAUTH_TIMEOUT_MS.
+    let hole = blackhole().await;
+    let (c, uh) = setup(
+        &p,
+        json!({}),
+        &[("OAUTH_TOKEN_URL", &hole), ("OAUTH_TIMEOUT_MS", "700")],
+    )
+    .await;
+    let (_, form) = uh
+        .hub
+        .form(ACTION, &form_req(&looker.state_url(), None))
+        .await;
+    let started = Instant::now();
+    let (_, back) = log_in(&login_link(&form), "eve@example.com").await;
+    assert_eq!(back.status, 504, "{}", back.body);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A refresh that never answers: execute and form answer in time, keep the state, write nothing.
+    let key = random_key();
+    let c2 = OAuthClient::generate();
+    let good = user_hub(&p, &c2, &key, &[]).await;
+    let stuck = user_hub(
+        &p,
+        &c2,
+        &key,
+        &[("OAUTH_TOKEN_URL", &hole), ("OAUTH_TIMEOUT_MS", "700")],
+    )
+    .await;
+    p.register(&c2, &[good.redirect_uri()], json!({"access_token_ttl": 0}))
+        .await;
+    let state_json = login_v1(&good, &looker, "eve@example.com").await;
+    let started = Instant::now();
+    let (status, resp) = stuck
+        .hub
+        .execute(ACTION, &execute_req(&looker.state_url(), Some(&state_json)))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(resp["looker"]["success"], false, "{resp}");
+    assert!(
+        resp["message"].as_str().unwrap().contains("try again"),
+        "{resp}"
+    );
+    assert!(
+        resp["looker"].get("state").is_none(),
+        "a provider outage does not drop the login: {resp}"
+    );
+    let (_, form) = stuck
+        .hub
+        .form(ACTION, &form_req(&looker.state_url(), Some(&state_json)))
+        .await;
+    assert!(
+        form["error"].as_str().unwrap().contains("did not answer"),
+        "{form}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(stuck.hub.marks().is_empty());
+    assert_eq!(
+        p.stats(&c).await["token_requests"],
+        0,
+        "the timed-out exchange never reached the provider"
+    );
+    assert_eq!(
+        p.stats(&c2).await["token_requests"],
+        1,
+        "only the good hub's code exchange did"
+    );
+}
+
+#[tokio::test]
+async fn service_mode_offers_no_login() {
+    let hub = TestHub::spawn().await;
+    let def: Value = hub
+        .post(&format!("/actions/{ACTION}"), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(def["uses_oauth"], false);
+    assert!(def.get("token_url").is_none());
+    let a = get(
+        &browser(),
+        &format!("{}/actions/{ACTION}/oauth?state=x", hub.address),
+    )
+    .await;
+    assert_eq!(a.status, 501);
+    assert!(a.body.contains("OAuth is not configured"), "{}", a.body);
+    let r = hub
+        .post(
+            &format!("/actions/{ACTION}/oauth_token"),
+            &json!({"state": "x"}),
+        )
+        .await;
+    assert_eq!(r.status(), 501);
+}
+
+#[tokio::test]
+async fn the_hub_binary_logs_neither_secrets_nor_tokens() {
+    use std::process::Stdio;
+
+    let p = provider();
+    let looker = looker().await;
+    let c = OAuthClient::generate();
+    let key = random_key();
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("hub.log");
+    let bin = crate::binaries::bin_dir().join("hub");
+    assert!(
+        bin.exists(),
+        "build the binaries first (`cargo build --workspace --bins`, done by scripts/test.sh)"
+    );
+    let http = client();
+    // A free port can be taken by a parallel test before the binary binds it: then the binary
+    // exits, and another port is tried.
+    let mut started = None;
+    for _attempt in 0..5 {
+        let port = crate::binaries::free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut child = tokio::process::Command::new(&bin)
+            .env_clear()
+            .env("PORT", port.to_string())
+            .env("HUB_BIND", "127.0.0.1")
+            .env("HUB_PUBLIC_URL", &base)
+            .env("HUB_TOKENS", TOKEN)
+            .env("HUB_STORE_PATH", dir.path().join("s.sqlite"))
+            .env("HUB_WORKERS", "1")
+            .env("RUST_LOG", "debug")
+            .env("HUB_IDENTITY_MODE", "user")
+            .env("OAUTH_CLIENT_ID", &c.id)
+            .env("OAUTH_CLIENT_SECRET", &c.secret)
+            .env("OAUTH_AUTH_URL", format!("{}/authorize", p.url))
+            .env("OAUTH_TOKEN_URL", format!("{}/token", p.url))
+            .env("OAUTH_STATE_KEYS", &key)
+            .env("HUB_LOOKER_HOSTS", "127.0.0.1")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut answered = false;
+        for _ in 0..100 {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            if http.get(format!("{base}/healthz")).send().await.is_ok() {
+                answered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if answered && matches!(child.try_wait(), Ok(None)) {
+            started = Some((child, base));
+            break;
+        }
+    }
+    let (mut child, base) = started.unwrap_or_else(|| {
+        panic!(
+            "the hub binary did not start: {}",
+            std::fs::read_to_string(&log_path).unwrap()
+        )
+    });
+    let def: Value = looker_headers(http.post(format!("{base}/actions/{ACTION}")))
+        .header("Authorization", format!("Token token=\"{TOKEN}\""))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        def["uses_oauth"],
+        true,
+        "{} is not a build of this tree (does another worktree share CARGO_TARGET_DIR?): \
+         rebuild it with `cargo build --workspace --bins`",
+        bin.display()
+    );
+    let redirect_uri = format!("{base}/actions/{ACTION}/oauth_redirect");
+    p.register(
+        &c,
+        std::slice::from_ref(&redirect_uri),
+        json!({"access_token_ttl": 0}),
+    )
+    .await;
+    let post = |path: String, body: Value| {
+        let req = looker_headers(http.post(format!("{base}{path}")))
+            .header("Authorization", format!("Token token=\"{TOKEN}\""))
+            .json(&body);
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+
+    // A v1 login, an execute that refreshes, a reused code, a v2 exchange, a forged state.
+    let mut seen = vec![]; // everything the user and Looker saw
+    let su = looker.state_url();
+    let form: Value =
+        serde_json::from_str(&post(format!("/actions/{ACTION}/form"), form_req(&su, None)).await)
+            .unwrap();
+    let link = login_link(&form);
+    let (authorize, back) = log_in(&link, "fay@example.com").await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    seen.push(back.body);
+    let state_json = looker.posts_to(&su)[0].clone();
+    let resp = post(
+        format!("/actions/{ACTION}/execute"),
+        execute_req(&looker.state_url(), Some(&state_json)),
+    )
+    .await;
+    assert!(resp.contains("\"success\":true"), "{resp}");
+    seen.push(resp);
+    let login_state = query_param(authorize.as_str(), "state").unwrap();
+    let code = p.code_for(&c, &redirect_uri, &login_state).await;
+    let cb = with_query(&redirect_uri, &[("code", &code), ("state", &login_state)]);
+    let first = get(&browser(), &cb).await;
+    let reused = get(&browser(), &cb).await;
+    assert_eq!((first.status, reused.status), (200, 400), "{}", reused.body);
+    seen.extend([first.body, reused.body]);
+    let mut body = form_req(&looker.state_url(), None);
+    body["data"]["state_redir_url"] = json!(format!("{}/redir", looker.base));
+    let form: Value =
+        serde_json::from_str(&post(format!("/actions/{ACTION}/form"), body).await).unwrap();
+    let (_, back) = log_in(&login_link(&form), "fay@example.com").await;
+    let handoff = query_param(back.location.as_deref().unwrap(), "state").unwrap();
+    let v2_state = post(
+        format!("/actions/{ACTION}/oauth_token"),
+        json!({"state": handoff}),
+    )
+    .await;
+    seen.push(
+        post(
+            format!("/actions/{ACTION}/oauth_token"),
+            json!({"state": "forged"}),
+        )
+        .await,
+    );
+    seen.push(
+        get(
+            &browser(),
+            &format!("{base}/actions/{ACTION}/oauth?state=forged"),
+        )
+        .await
+        .body,
+    );
+
+    let pid = child.id().unwrap();
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logs.contains("login finished"),
+        "the flows were logged: {logs}"
+    );
+
+    let sealed = |state: &str| {
+        serde_json::from_str::<Value>(state).unwrap()["hub_tokens"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mut secrets = vec![
+        c.secret.clone(),
+        key,
+        sealed(&state_json),
+        sealed(&v2_state),
+        handoff,
+    ];
+    secrets.push(query_param(&link, "state").unwrap());
+    secrets.extend(p.issued(&c).await);
+    assert!(
+        secrets.len() > 8,
+        "codes and tokens were issued: {secrets:?}"
+    );
+    for s in &secrets {
+        let needle = s.get(..24).unwrap_or(s);
+        assert!(
+            !logs.contains(needle),
+            "a secret or token is in the log: {needle}"
+        );
+        for page in &seen {
+            assert!(
+                !page.contains(needle),
+                "a secret or token is in a page: {needle}: {page}"
+            );
+        }
+    }
+}

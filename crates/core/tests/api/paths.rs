@@ -1,0 +1,390 @@
+//! One list of paths: the core crate's route table, the API Gateway spec (deploy/openapi.yaml),
+//! the Apigee bundle (apigee/apiproxy) and terraform (terraform/main.tf) name exactly the same
+//! routes, each served by the same function.
+//!
+//! The files are read as text with small purpose-built readers (no YAML/XML/HCL dependency); each
+//! reader fails loudly when the file no longer has the shape it expects. The files' full syntax is
+//! checked by scripts/validate_deploy.sh (openapi-spec-validator, apigeelint, terraform).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use hub_core::routes::{Function, Method, HEALTH_PATH, ROUTES};
+
+/// (method, path, function) — e.g. ("POST", "/actions/{name}/form", "action_form").
+type RouteSet = BTreeSet<(String, String, String)>;
+
+/// (method, path) of one route.
+type MethodPath = (String, String);
+
+/// A conditional flow of the Apigee proxy: the route it selects and its XML.
+type ApigeeFlow = (MethodPath, String);
+
+fn repo_file(rel: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Get => "GET",
+        Method::Post => "POST",
+    }
+}
+
+fn core_routes() -> RouteSet {
+    ROUTES
+        .iter()
+        .map(|r| {
+            (
+                method_name(r.method).to_string(),
+                r.path.to_string(),
+                r.function.service_name().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The routes without a hub token (browser-facing), as (method, path).
+fn core_browser_routes() -> BTreeSet<MethodPath> {
+    ROUTES
+        .iter()
+        .filter(|r| !r.needs_hub_token)
+        .map(|r| (method_name(r.method).to_string(), r.path.to_string()))
+        .collect()
+}
+
+fn assert_same(what: &str, expected: &RouteSet, actual: &RouteSet) {
+    let missing: Vec<_> = expected.difference(actual).collect();
+    let extra: Vec<_> = actual.difference(expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what} and the core route table (crates/core/src/routes.rs) differ:\n  \
+         missing from {what}: {missing:?}\n  only in {what}: {extra:?}"
+    );
+}
+
+fn quoted_after<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let start = text.find(key)? + key.len();
+    let rest = &text[start..];
+    let open = rest.find('"')? + 1;
+    let close = rest[open..].find('"')? + open;
+    Some(&rest[open..close])
+}
+
+fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = text.find(open)? + open.len();
+    let end = text[start..].find(close)? + start;
+    Some(text[start..end].trim())
+}
+
+/// `paths:` of the OpenAPI 2.0 spec: path keys at indent 2, methods at 4, `x-google-backend`
+/// fields at 8. Returns the routes (function from `address: ${<function>_url}`) and the operations
+/// with `security: []`.
+fn openapi_routes(spec: &str) -> (RouteSet, BTreeSet<MethodPath>) {
+    let mut routes = RouteSet::new();
+    let mut unauthenticated = BTreeSet::new();
+    let mut in_paths = false;
+    let mut path: Option<String> = None;
+    let mut method: Option<String> = None;
+    let mut ops_without_backend = Vec::new();
+    let mut backend_found = true;
+    for line in spec.lines() {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let t = line.trim();
+        if indent == 0 {
+            in_paths = t == "paths:";
+            continue;
+        }
+        if !in_paths {
+            continue;
+        }
+        match indent {
+            2 => {
+                path = Some(t.trim_end_matches(':').trim_matches('"').to_string());
+                method = None;
+            }
+            4 => {
+                if !backend_found {
+                    ops_without_backend.push(format!("{method:?} {path:?}"));
+                }
+                method = Some(t.trim_end_matches(':').to_ascii_uppercase());
+                backend_found = false;
+            }
+            6 if t == "security: []" => {
+                unauthenticated.insert((method.clone().unwrap(), path.clone().unwrap()));
+            }
+            8 if t.starts_with("address:") => {
+                let value = t["address:".len()..].trim();
+                let function = value
+                    .strip_prefix("${")
+                    .and_then(|v| v.strip_suffix("_url}"))
+                    .unwrap_or_else(|| {
+                        panic!("deploy/openapi.yaml: address {value:?} is not ${{<function>_url}}")
+                    });
+                let (m, p) = (method.clone(), path.clone());
+                routes.insert((
+                    m.expect("address outside an operation"),
+                    p.expect("address outside a path"),
+                    function.to_string(),
+                ));
+                backend_found = true;
+            }
+            _ => {}
+        }
+    }
+    if !backend_found {
+        ops_without_backend.push(format!("{method:?} {path:?}"));
+    }
+    assert!(
+        ops_without_backend.is_empty(),
+        "deploy/openapi.yaml: operations without x-google-backend address: {ops_without_backend:?}"
+    );
+    assert!(!routes.is_empty(), "deploy/openapi.yaml: no paths found");
+    (routes, unauthenticated)
+}
+
+/// Every `<tag ...>...</tag>` block of an XML text (tags not nested in themselves).
+fn xml_blocks<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+    let open = format!("<{tag} ");
+    let close = format!("</{tag}>");
+    let mut blocks = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start..];
+        let head_end = after.find('>').expect("unterminated tag");
+        if after[..head_end].ends_with('/') {
+            rest = &after[head_end..]; // <RouteRule name="none"/>: no route
+            continue;
+        }
+        let end = after.find(&close).expect("unclosed block") + close.len();
+        blocks.push(&after[..end]);
+        rest = &after[end..];
+    }
+    blocks
+}
+
+/// The (method, path) an Apigee condition selects, in route-table syntax.
+fn apigee_condition_route(condition: &str) -> MethodPath {
+    let verb = quoted_after(condition, "request.verb =")
+        .unwrap_or_else(|| panic!("apigee condition without request.verb: {condition}"));
+    let path = match quoted_after(condition, "MatchesPath") {
+        Some(p) => p.replace('*', "{name}"),
+        None if condition.contains(r#"proxy.pathsuffix = "/""#) => "/".to_string(),
+        None => panic!("apigee condition without a path: {condition}"),
+    };
+    (verb.to_string(), path)
+}
+
+/// Route rules of the proxy endpoint, plus the policies each conditional flow runs.
+fn apigee_routes(proxy: &str) -> (RouteSet, Vec<ApigeeFlow>) {
+    let mut routes = RouteSet::new();
+    for rule in xml_blocks(proxy, "RouteRule") {
+        let target = between(rule, "<TargetEndpoint>", "</TargetEndpoint>")
+            .unwrap_or_else(|| panic!("apigee route rule without target: {rule}"));
+        let condition = between(rule, "<Condition>", "</Condition>")
+            .unwrap_or_else(|| panic!("apigee route rule without condition: {rule}"));
+        let (m, p) = apigee_condition_route(condition);
+        routes.insert((m, p, target.replace('-', "_")));
+    }
+    let flows = xml_blocks(proxy, "Flow")
+        .into_iter()
+        .filter_map(|flow| {
+            // The flow's own condition is its last <Condition> (steps may carry conditions too).
+            let condition = flow
+                .rfind("<Condition>")
+                .map(|i| between(&flow[i..], "<Condition>", "</Condition>").unwrap())?;
+            Some((apigee_condition_route(condition), flow.to_string()))
+        })
+        .collect();
+    (routes, flows)
+}
+
+/// `routes = [ { method = "POST", path = "/", function = "actions_list" }, ... ]` in main.tf.
+fn terraform_routes(main_tf: &str) -> RouteSet {
+    let start = main_tf
+        .find("  routes = [")
+        .expect("terraform/main.tf: no `routes = [` in locals");
+    let block = &main_tf[start..start + main_tf[start..].find("\n  ]").unwrap()];
+    let routes: RouteSet = block
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(|l| {
+            let field = |k: &str| {
+                quoted_after(l, &format!("{k} ="))
+                    .unwrap_or_else(|| panic!("terraform route without {k}: {l}"))
+                    .to_string()
+            };
+            (field("method"), field("path"), field("function"))
+        })
+        .collect();
+    assert!(!routes.is_empty(), "terraform/main.tf: empty routes list");
+    routes
+}
+
+/// The keys of `functions = { ... }` in main.tf (one Cloud Run service each).
+fn terraform_functions(main_tf: &str) -> BTreeSet<String> {
+    let start = main_tf
+        .find("  functions = {")
+        .expect("terraform/main.tf: no `functions = {` in locals");
+    let block = &main_tf[start..start + main_tf[start..].find("\n  }").unwrap()];
+    block
+        .lines()
+        .filter(|l| l.starts_with("    ") && !l.starts_with("     ") && l.ends_with("= {"))
+        .map(|l| l.trim().trim_end_matches("= {").trim().to_string())
+        .collect()
+}
+
+#[test]
+fn openapi_spec_routes_every_core_path_to_its_function() {
+    let (routes, unauthenticated) = openapi_routes(&repo_file("deploy/openapi.yaml"));
+    assert_same("deploy/openapi.yaml", &core_routes(), &routes);
+    assert_eq!(
+        unauthenticated,
+        core_browser_routes(),
+        "deploy/openapi.yaml: exactly the browser-facing routes (no hub token) must have `security: []`"
+    );
+}
+
+#[test]
+fn apigee_bundle_routes_every_core_path_to_its_function() {
+    let proxy = repo_file("apigee/apiproxy/proxies/default.xml");
+    let (routes, flows) = apigee_routes(&proxy);
+    assert_same(
+        "apigee/apiproxy/proxies/default.xml",
+        &core_routes(),
+        &routes,
+    );
+
+    // Quota and spike arrest on exactly the Looker-facing routes.
+    let browser = core_browser_routes();
+    for route in ROUTES {
+        let key = (
+            method_name(route.method).to_string(),
+            route.path.to_string(),
+        );
+        let flow = flows
+            .iter()
+            .find(|(k, _)| *k == key)
+            .unwrap_or_else(|| panic!("apigee: no flow for {key:?}"));
+        let limited = flow.1.contains("<Name>SA-LookerCalls</Name>")
+            && flow.1.contains("<Name>Q-LookerCalls</Name>");
+        assert_eq!(
+            limited,
+            !browser.contains(&key),
+            "apigee flow for {key:?}: spike arrest + quota on Looker-facing routes only"
+        );
+    }
+
+    // Each target endpoint reaches its function's target server with its custom audience
+    // (both named by terraform/apigee.tf and terraform/main.tf).
+    for f in Function::ALL {
+        let name = f.service_name().replace('_', "-");
+        let target = repo_file(&format!("apigee/apiproxy/targets/{name}.xml"));
+        assert!(
+            target.contains(&format!("<Audience>looker-action-hub-{name}</Audience>")),
+            "apigee target {name}: audience must be looker-action-hub-{name}"
+        );
+        assert!(
+            target.contains(&format!(r#"<Server name="looker-action-hub-{name}"/>"#)),
+            "apigee target {name}: target server must be looker-action-hub-{name}"
+        );
+    }
+}
+
+#[test]
+fn terraform_routes_and_services_match_the_core() {
+    let main_tf = repo_file("terraform/main.tf");
+    assert_same(
+        "terraform/main.tf",
+        &core_routes(),
+        &terraform_routes(&main_tf),
+    );
+    let services: BTreeSet<String> = Function::ALL
+        .iter()
+        .map(|f| f.service_name().to_string())
+        .collect();
+    assert_eq!(
+        terraform_functions(&main_tf),
+        services,
+        "terraform/main.tf: one Cloud Run service per function of the core crate"
+    );
+    // The names the Apigee targets rely on: custom audience and target server per function.
+    assert!(
+        main_tf.contains(r#""looker-action-hub-${replace(f, "_", "-")}""#),
+        "terraform/main.tf: the custom audiences must stay looker-action-hub-<function>"
+    );
+    assert!(
+        repo_file("terraform/apigee.tf")
+            .contains(r#""looker-action-hub-${replace(each.key, "_", "-")}""#),
+        "terraform/apigee.tf: the target servers must stay looker-action-hub-<function>"
+    );
+}
+
+#[test]
+fn health_path_stays_off_the_gateways() {
+    for file in [
+        "deploy/openapi.yaml",
+        "apigee/apiproxy/proxies/default.xml",
+        "terraform/main.tf",
+    ] {
+        assert!(
+            !repo_file(file).contains(HEALTH_PATH),
+            "{file} names {HEALTH_PATH}: health checks go to each service directly, not through a gateway"
+        );
+    }
+}
+
+/// The BigQuery tables terraform creates have the write-back tables' columns: same names, same
+/// order, REQUIRED exactly where the embedded store says NOT NULL (or primary key).
+#[test]
+fn terraform_table_schemas_match_the_write_back_tables() {
+    use hub_core::sinks::sqlite::{SqliteSink, BATCH_TABLE, MARKS_TABLE};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("schema.sqlite");
+    drop(SqliteSink::open(&path).expect("open the embedded store"));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let bigquery_tf = repo_file("terraform/bigquery.tf");
+    for table in [MARKS_TABLE, BATCH_TABLE] {
+        assert!(
+            bigquery_tf.contains(&format!("    {table} = {{"))
+                && bigquery_tf.contains(&format!("schemas/{table}.json")),
+            "terraform/bigquery.tf must create the table {table} from schemas/{table}.json"
+        );
+        let mut stmt = conn
+            .prepare(&format!("PRAGMA table_info({table})"))
+            .unwrap();
+        let store: Vec<(String, bool)> = stmt
+            .query_map([], |r| {
+                let notnull: i64 = r.get(3)?;
+                let pk: i64 = r.get(5)?;
+                Ok((r.get::<_, String>(1)?, notnull == 1 || pk > 0))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let schema: serde_json::Value =
+            serde_json::from_str(&repo_file(&format!("terraform/schemas/{table}.json"))).unwrap();
+        let terraform: Vec<(String, bool)> = schema
+            .as_array()
+            .expect("a BigQuery schema is a JSON array")
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    c["mode"] == "REQUIRED",
+                )
+            })
+            .collect();
+        assert_eq!(
+            terraform, store,
+            "terraform/schemas/{table}.json (name, required) differs from the write-back table"
+        );
+    }
+}

@@ -1,0 +1,71 @@
+# The insert-only write-back tables. Schemas live in schemas/*.json: the same
+# columns as the embedded store's tables (README.md, "Write-back tables").
+
+locals {
+  writeback_tables = {
+    suspicious_marks = {
+      description = "One row per \"Mark as Suspicious\" execute (insert-only; the latest row per order wins)."
+      schema      = "${path.module}/schemas/suspicious_marks.json"
+      partition   = "received_at"
+      clustering  = ["order_id"]
+    }
+    suspicious_marks_batch = {
+      description = "One row per result row of a whole-query write-back (writeback_batch)."
+      schema      = "${path.module}/schemas/suspicious_marks_batch.json"
+      partition   = "received_at"
+      clustering  = ["key_value"]
+    }
+  }
+
+  # Who appends rows: the execute service account, plus the analysts themselves
+  # when they write with their own identity.
+  table_writers = concat(
+    [google_service_account.fn["action_execute"].member],
+    local.user_identity ? var.bigquery_writers : [],
+  )
+
+  table_grants = merge([
+    for t, _ in local.writeback_tables : {
+      for i, m in local.table_writers : "${t}/${i}" => { table = t, member = m }
+    }
+  ]...)
+}
+
+resource "google_bigquery_dataset" "writeback" {
+  project       = var.project
+  dataset_id    = var.bigquery_dataset
+  location      = var.bigquery_location
+  friendly_name = "Looker write-back"
+  description   = "Decisions taken by business users in Looker, appended by the action hub."
+  labels        = { app = "looker-action-hub" }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_bigquery_table" "writeback" {
+  for_each = local.writeback_tables
+
+  project             = var.project
+  dataset_id          = google_bigquery_dataset.writeback.dataset_id
+  table_id            = each.key
+  description         = each.value.description
+  schema              = file(each.value.schema)
+  clustering          = each.value.clustering
+  deletion_protection = var.table_deletion_protection
+
+  time_partitioning {
+    type  = "DAY"
+    field = each.value.partition
+  }
+}
+
+# Table-level grants: the writers can append to these two tables and nothing else.
+resource "google_bigquery_table_iam_member" "writer" {
+  for_each = local.table_grants
+
+  project    = var.project
+  dataset_id = google_bigquery_dataset.writeback.dataset_id
+  table_id   = google_bigquery_table.writeback[each.value.table].table_id
+  role       = "roles/bigquery.dataEditor"
+  member     = each.value.member
+}

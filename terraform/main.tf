@@ -1,0 +1,108 @@
+# One Cloud Run service per function of the hub, each with its own service account,
+# fronted by API Gateway (and optionally Apigee). See README.md, "Deployment".
+
+locals {
+  user_identity = var.identity_mode == "user"
+
+  image_repository = var.image_repository != "" ? var.image_repository : "${var.region}-docker.pkg.dev/${var.project}/${google_artifact_registry_repository.images.repository_id}"
+
+  # The five functions: the keys are the core crate's service names
+  # (routes::Function::service_name). `short` names the service account (30
+  # character limit). Execute gets more memory: it streams results with bounded
+  # buffers, `execute_concurrency` at once. `secrets` lists every secret the
+  # function may read, which is what it needs and no more:
+  # - HUB_TOKENS: every function (the hub's settings require it at start);
+  # - OAuth state keys: the functions that seal or open state and token bundles;
+  # - OAuth client secret: the callback (code exchange) and form / execute, which
+  #   refresh an expired user access token (issue 3) with it.
+  # Secrets the identity mode does not create are skipped (secrets.tf).
+  functions = {
+    actions_list = {
+      short       = "list"
+      timeout     = 60
+      concurrency = var.concurrency
+      memory      = "256Mi"
+      secrets     = ["looker_token"]
+    }
+    action_form = {
+      short       = "form"
+      timeout     = 60
+      concurrency = var.concurrency
+      memory      = "256Mi"
+      secrets     = ["looker_token", "state_key", "oauth_client_secret"]
+    }
+    action_execute = {
+      short       = "exec"
+      timeout     = var.execute_timeout_seconds
+      concurrency = var.execute_concurrency
+      memory      = "512Mi"
+      secrets     = ["looker_token", "state_key", "oauth_client_secret"]
+    }
+    oauth_initiate = {
+      short       = "oinit"
+      timeout     = 60
+      concurrency = var.concurrency
+      memory      = "256Mi"
+      secrets     = ["looker_token", "state_key"]
+    }
+    oauth_callback = {
+      short       = "ocb"
+      timeout     = 60
+      concurrency = var.concurrency
+      memory      = "256Mi"
+      secrets     = ["looker_token", "state_key", "oauth_client_secret"]
+    }
+  }
+
+  # The routes as terraform knows them: every path the gateway serves and the
+  # function behind it. The same list as the core crate's route table
+  # (crates/core/src/routes.rs), deploy/openapi.yaml and apigee/apiproxy, checked
+  # by crates/core/tests/api/paths.rs; the gateway config's precondition checks
+  # the spec against this list at plan time too.
+  routes = [
+    { method = "POST", path = "/", function = "actions_list" },
+    { method = "POST", path = "/actions/{name}", function = "actions_list" },
+    { method = "POST", path = "/actions/{name}/form", function = "action_form" },
+    { method = "POST", path = "/actions/{name}/execute", function = "action_execute" },
+    { method = "GET", path = "/actions/{name}/oauth", function = "oauth_initiate" },
+    { method = "GET", path = "/actions/{name}/oauth_redirect", function = "oauth_callback" },
+    { method = "POST", path = "/actions/{name}/oauth_token", function = "oauth_callback" },
+  ]
+
+  # Cloud Run service names use hyphens.
+  service_names = { for f, _ in local.functions : f => "${var.name_prefix}-${replace(f, "_", "-")}" }
+
+  # Custom audience of each service: the ID token audience the Apigee bundle asks
+  # for (a fixed string, so the bundle needs no per-deployment edits).
+  audiences = { for f, _ in local.functions : f => "looker-action-hub-${replace(f, "_", "-")}" }
+
+  required_apis = [
+    "apigateway.googleapis.com",
+    "artifactregistry.googleapis.com",
+    "bigquery.googleapis.com",
+    "bigquerystorage.googleapis.com",
+    "iam.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "servicecontrol.googleapis.com",
+    "servicemanagement.googleapis.com",
+  ]
+}
+
+resource "google_project_service" "apis" {
+  for_each = toset(local.required_apis)
+
+  project            = var.project
+  service            = each.value
+  disable_on_destroy = false
+}
+
+resource "google_artifact_registry_repository" "images" {
+  project       = var.project
+  location      = var.region
+  repository_id = "${var.name_prefix}-images"
+  format        = "DOCKER"
+  description   = "Container images of the Looker action hub, one per function."
+
+  depends_on = [google_project_service.apis]
+}

@@ -1,0 +1,49 @@
+output "looker_action_hub_url" {
+  description = "Paste this into Looker: Admin → Actions → Add Action Hub (with the token stored in the looker-token secret)."
+  value       = var.public_base_url != "" ? var.public_base_url : "https://${google_api_gateway_gateway.hub.default_hostname}"
+}
+
+output "gateway_url" {
+  description = "The API Gateway's own URL."
+  value       = "https://${google_api_gateway_gateway.hub.default_hostname}"
+}
+
+output "service_urls" {
+  description = "Cloud Run URL of each function (private: only the gateway and Apigee may invoke them)."
+  value       = { for f, s in google_cloud_run_v2_service.fn : f => s.uri }
+}
+
+output "secrets_to_fill" {
+  description = "Secret Manager secrets created empty; add their values with `gcloud secrets versions add NAME --data-file=-`."
+  value       = { for k, s in google_secret_manager_secret.hub : k => s.secret_id }
+}
+
+output "public_base_url_pending" {
+  description = "True while the services still carry a placeholder public URL: apply again with public_base_url set to looker_action_hub_url (scripts/deploy.sh does it)."
+  value       = var.public_base_url == ""
+}
+
+output "routes" {
+  description = "Every path the gateway serves and the function behind it."
+  value       = [for r in local.routes : "${r.method} ${r.path} -> ${local.service_names[r.function]}"]
+}
+
+output "bigquery_tables" {
+  description = "The write-back tables."
+  value       = { for t, tbl in google_bigquery_table.writeback : t => "${var.project}.${tbl.dataset_id}.${tbl.table_id}" }
+}
+
+output "project" {
+  description = "The project everything was created in."
+  value       = var.project
+}
+
+output "image_repository" {
+  description = "Where scripts/deploy.sh pushes the images (one per function, named after the binary)."
+  value       = local.image_repository
+}
+
+output "apigee_service_account" {
+  description = "Deploy the Apigee proxy revision with this service account (empty without Apigee)."
+  value       = local.apigee_enabled ? google_service_account.apigee[0].email : ""
+}

@@ -1,0 +1,53 @@
+# Secrets are created empty: values are added out of band
+# (`gcloud secrets versions add NAME --data-file=-`), so they never enter
+# terraform state or plan output. The OAuth ones exist only in identity_mode "user".
+locals {
+  secrets = merge(
+    {
+      looker_token = "Hub secret(s) Looker sends (Authorization: Token token=…); comma-separated values are all valid (rotation)."
+    },
+    local.user_identity ? {
+      state_key           = "Key(s) sealing OAuth state and token bundles (base64 of 32 random bytes; comma-separated, the first one seals)."
+      oauth_client_secret = "OAuth client secret of oauth_client_id."
+    } : {},
+  )
+
+  # Each function's secrets among those this identity mode creates.
+  function_secrets = {
+    for f, cfg in local.functions : f => [for s in cfg.secrets : s if contains(keys(local.secrets), s)]
+  }
+
+  # (function, secret) pairs: one access grant each.
+  secret_access = merge([
+    for f, secrets in local.function_secrets : {
+      for s in secrets : "${f}/${s}" => { function = f, secret = s }
+    }
+  ]...)
+}
+
+resource "google_secret_manager_secret" "hub" {
+  for_each = local.secrets
+
+  project   = var.project
+  secret_id = "${var.name_prefix}-${replace(each.key, "_", "-")}"
+  labels    = { app = "looker-action-hub" }
+
+  annotations = {
+    purpose = each.value
+  }
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret_iam_member" "access" {
+  for_each = local.secret_access
+
+  project   = var.project
+  secret_id = google_secret_manager_secret.hub[each.value.secret].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.fn[each.value.function].member
+}

@@ -1,0 +1,120 @@
+locals {
+  # Until the first apply has created the gateway, the services need some valid
+  # URL; scripts/deploy.sh applies again with the gateway's URL.
+  public_base_url = var.public_base_url != "" ? var.public_base_url : "https://pending-first-apply.invalid"
+
+  # The hub's settings (README.md, "Settings") every function gets.
+  settings_env = {
+    HUB_PUBLIC_URL       = local.public_base_url
+    HUB_BEHIND_GATEWAY   = "true"
+    HUB_LOG_FORMAT       = "json"
+    RUST_LOG             = var.log_level
+    GOOGLE_CLOUD_PROJECT = var.project
+    HUB_IDENTITY_MODE    = var.identity_mode
+    HUB_LOOKER_HOSTS     = join(",", var.looker_hosts)
+    OAUTH_CLIENT_ID      = var.oauth_client_id
+  }
+
+  # BigQuery write-back is configured in execute alone: the other functions
+  # never write and have no access to the tables.
+  bigquery_env = {
+    HUB_GCP_PROJECT            = var.project
+    HUB_BIGQUERY_DATASET       = google_bigquery_dataset.writeback.dataset_id
+    HUB_BIGQUERY_MARKS_TABLE   = google_bigquery_table.writeback["suspicious_marks"].table_id
+    HUB_BIGQUERY_BATCH_TABLE   = google_bigquery_table.writeback["suspicious_marks_batch"].table_id
+    HUB_BIGQUERY_CREATE_TABLES = "false"
+  }
+  function_env = {
+    for f, _ in local.functions : f => merge(local.settings_env, f == "action_execute" ? local.bigquery_env : {})
+  }
+
+  # Secret settings, injected by Cloud Run from Secret Manager when an instance
+  # starts (version "latest"): the values never pass through terraform.
+  secret_env_names = {
+    looker_token        = "HUB_TOKENS"
+    state_key           = "OAUTH_STATE_KEYS"
+    oauth_client_secret = "OAUTH_CLIENT_SECRET"
+  }
+}
+
+resource "google_cloud_run_v2_service" "fn" {
+  for_each = local.functions
+
+  project             = var.project
+  location            = var.region
+  name                = local.service_names[each.key]
+  description         = "Looker action hub: ${each.key}"
+  ingress             = var.ingress
+  deletion_protection = false
+  custom_audiences    = [local.audiences[each.key]]
+
+  template {
+    service_account                  = google_service_account.fn[each.key].email
+    timeout                          = "${each.value.timeout}s"
+    max_instance_request_concurrency = each.value.concurrency
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = var.max_instances
+    }
+
+    containers {
+      image = "${local.image_repository}/${each.key}:${var.image_tag}"
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = each.value.memory
+        }
+        cpu_idle          = true
+        startup_cpu_boost = true
+      }
+
+      dynamic "env" {
+        for_each = local.function_env[each.key]
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      dynamic "env" {
+        for_each = toset(local.function_secrets[each.key])
+        content {
+          name = local.secret_env_names[env.value]
+          value_source {
+            secret_key_ref {
+              secret  = google_secret_manager_secret.hub[env.value].secret_id
+              version = "latest"
+            }
+          }
+        }
+      }
+
+      startup_probe {
+        http_get {
+          path = "/healthz"
+        }
+        period_seconds    = 1
+        failure_threshold = 10
+        timeout_seconds   = 1
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.identity_mode != "user" || var.oauth_client_id != ""
+      error_message = "identity_mode \"user\" needs oauth_client_id."
+    }
+  }
+
+  depends_on = [
+    google_project_service.apis,
+    google_secret_manager_secret_iam_member.access,
+  ]
+}

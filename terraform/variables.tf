@@ -1,0 +1,221 @@
+variable "project" {
+  description = "Google Cloud project id that hosts the action hub (Cloud Run, API Gateway, Secret Manager, BigQuery)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project))
+    error_message = "project must be a Google Cloud project id: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "Region of the Cloud Run services and the API Gateway gateway, e.g. europe-west1 (it must be a region where API Gateway is offered)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must look like europe-west1 or us-central1."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (services, service accounts, secrets, API Gateway ids)."
+  type        = string
+  default     = "looker-hub"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,18}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-20 characters of lowercase letters, digits and hyphens, starting with a letter (service account ids are limited to 30 characters)."
+  }
+}
+
+variable "image_repository" {
+  description = "Artifact Registry repository holding one image per function, named after the binary (e.g. europe-west1-docker.pkg.dev/PROJECT/looker-action-hub). Empty: the repository this configuration creates."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.image_repository == "" || can(regex("^[a-z0-9-]+-docker\\.pkg\\.dev/[a-z0-9-]+/[a-z0-9._-]+$", var.image_repository))
+    error_message = "image_repository must be empty or REGION-docker.pkg.dev/PROJECT/REPOSITORY."
+  }
+}
+
+variable "image_tag" {
+  description = "Tag (or sha256:… digest) of the images to deploy; scripts/deploy.sh passes the tag it pushed."
+  type        = string
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|sha256:[a-f0-9]{64})$", var.image_tag))
+    error_message = "image_tag must be a Docker tag (letters, digits, _ . -, at most 128 characters) or sha256:<64 hex digits>."
+  }
+}
+
+variable "looker_hosts" {
+  description = "Host names of the Looker instance(s) allowed to call the hub and to receive OAuth user state, e.g. [\"example.cloud.looker.com\"]."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.looker_hosts) > 0 && alltrue([for h in var.looker_hosts : can(regex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", h))])
+    error_message = "looker_hosts must list at least one bare host name (no scheme, port or path), e.g. example.cloud.looker.com."
+  }
+}
+
+variable "identity_mode" {
+  description = "Whose identity write-back actions use: \"service\" (the execute service account; the acting user is recorded from a Looker user attribute) or \"user\" (each user's own Google identity through OAuth)."
+  type        = string
+  default     = "service"
+
+  validation {
+    condition     = contains(["service", "user"], var.identity_mode)
+    error_message = "identity_mode must be \"service\" or \"user\"."
+  }
+}
+
+variable "oauth_client_id" {
+  description = "OAuth 2.0 client id used in identity_mode \"user\" (Google: …apps.googleusercontent.com). Its secret goes into the Secret Manager secret this configuration creates, never into terraform."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]*$", var.oauth_client_id))
+    error_message = "oauth_client_id may only hold letters, digits, dots, underscores and hyphens."
+  }
+}
+
+variable "bigquery_dataset" {
+  description = "BigQuery dataset id of the write-back tables (created here)."
+  type        = string
+  default     = "looker_writeback"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_]{1,1024}$", var.bigquery_dataset))
+    error_message = "bigquery_dataset must be letters, digits and underscores only."
+  }
+}
+
+variable "bigquery_location" {
+  description = "Location of the BigQuery dataset (US, EU or a region); it should match the data Looker queries."
+  type        = string
+  default     = "US"
+
+  validation {
+    condition     = can(regex("^(US|EU|[a-z]+-[a-z]+[0-9]+)$", var.bigquery_location))
+    error_message = "bigquery_location must be US, EU or a region such as europe-west1."
+  }
+}
+
+variable "bigquery_writers" {
+  description = "IAM members (e.g. group:analysts@example.com) who may append to the write-back tables with their own identity; only used in identity_mode \"user\"."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.bigquery_writers : can(regex("^(user|group|serviceAccount|domain):.+$", m))])
+    error_message = "bigquery_writers entries must be IAM members such as group:analysts@example.com."
+  }
+}
+
+variable "table_deletion_protection" {
+  description = "Protect the write-back tables from terraform destroy (they hold business decisions)."
+  type        = bool
+  default     = true
+}
+
+variable "public_base_url" {
+  description = "Public base URL of the hub as Looker reaches it (used to build form, execute and OAuth links). Empty: the gateway's own https://…gateway.dev URL, filled in by a second apply (scripts/deploy.sh does it)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.public_base_url == "" || can(regex("^https://[^/?#]+(/[^?#]*[^/?#])?$", var.public_base_url))
+    error_message = "public_base_url must be empty or an https URL without a trailing slash, query or fragment."
+  }
+}
+
+variable "ingress" {
+  description = "Cloud Run ingress. API Gateway reaches Cloud Run from outside any VPC, so the services stay reachable on the network but private by IAM (only the gateway's and Apigee's service accounts may invoke them). Use INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER only behind Apigee with a load balancer."
+  type        = string
+  default     = "INGRESS_TRAFFIC_ALL"
+
+  validation {
+    condition     = contains(["INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", "INGRESS_TRAFFIC_INTERNAL_ONLY"], var.ingress)
+    error_message = "ingress must be one of INGRESS_TRAFFIC_ALL, INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER, INGRESS_TRAFFIC_INTERNAL_ONLY."
+  }
+}
+
+variable "execute_timeout_seconds" {
+  description = "Request timeout of the execute service and the gateway deadline for execute (streaming a large query result to a sink can take minutes)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.execute_timeout_seconds >= 60 && var.execute_timeout_seconds <= 3600
+    error_message = "execute_timeout_seconds must be between 60 and 3600 (the Cloud Run maximum)."
+  }
+}
+
+variable "concurrency" {
+  description = "Maximum concurrent requests per instance of the list, form and OAuth services."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.concurrency >= 1 && var.concurrency <= 1000
+    error_message = "concurrency must be between 1 and 1000."
+  }
+}
+
+variable "execute_concurrency" {
+  description = "Maximum concurrent executes per instance (each streaming execute holds a bounded buffer and outbound connections)."
+  type        = number
+  default     = 16
+
+  validation {
+    condition     = var.execute_concurrency >= 1 && var.execute_concurrency <= 1000
+    error_message = "execute_concurrency must be between 1 and 1000."
+  }
+}
+
+variable "max_instances" {
+  description = "Upper bound of instances per service (min instances is always 0: the hub starts in milliseconds)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_instances >= 1 && var.max_instances <= 1000
+    error_message = "max_instances must be between 1 and 1000."
+  }
+}
+
+variable "log_level" {
+  description = "Log filter of the services (RUST_LOG syntax, e.g. info or info,hub_core=debug)."
+  type        = string
+  default     = "info"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_:=,.-]+$", var.log_level))
+    error_message = "log_level must be a RUST_LOG filter such as info or info,hub_core=debug."
+  }
+}
+
+variable "apigee_organization" {
+  description = "Apigee organization (usually the project id) to create target servers and the proxy's service account in. Empty: no Apigee resources."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([a-z][a-z0-9-]{4,28}[a-z0-9])?$", var.apigee_organization))
+    error_message = "apigee_organization must be empty or an Apigee organization name (a project id)."
+  }
+}
+
+variable "apigee_environment" {
+  description = "Apigee environment the target servers are created in (required when apigee_organization is set)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([a-z][a-z0-9-]*)?$", var.apigee_environment))
+    error_message = "apigee_environment must be an Apigee environment name (lowercase letters, digits, hyphens)."
+  }
+}
