@@ -953,20 +953,22 @@ impl<'a> RawRow<'a> {
 }
 
 /// Where a request's result is: the pushed attachment or the scheduled plan's `download_url`.
-pub fn source_of(req: &crate::api::ActionRequest, client: &reqwest::Client) -> Option<RowSource> {
-    if let Some(att) = &req.attachment {
-        if let Some(data) = &att.data {
+pub fn source_of(
+    req: &mut crate::api::ActionRequest,
+    client: &reqwest::Client,
+) -> Option<RowSource> {
+    // The pushed payload is taken out of the request, not copied: it may be tens of megabytes.
+    if let Some(att) = req.attachment.as_mut() {
+        if let Some(data) = att.data.take() {
             let base64 = att
                 .mimetype
                 .as_deref()
                 .is_some_and(|m| m.trim().ends_with(";base64"));
             return Some(match data {
-                Value::String(s) if base64 => {
-                    RowSource::Base64(Bytes::from(s.clone().into_bytes()))
-                }
-                Value::String(s) => RowSource::Bytes(Bytes::from(s.clone().into_bytes())),
+                Value::String(s) if base64 => RowSource::Base64(Bytes::from(s.into_bytes())),
+                Value::String(s) => RowSource::Bytes(Bytes::from(s.into_bytes())),
                 other => {
-                    RowSource::Bytes(Bytes::from(serde_json::to_vec(other).unwrap_or_default()))
+                    RowSource::Bytes(Bytes::from(serde_json::to_vec(&other).unwrap_or_default()))
                 }
             });
         }

@@ -187,7 +187,7 @@ impl Action for RudderAction {
         &self,
         hub: &Hub,
         meta: &RequestMeta,
-        req: ActionRequest,
+        mut req: ActionRequest,
     ) -> Result<ExecuteResponse, HubError> {
         let plane = match data_plane(&req) {
             Ok(p) => p,
@@ -204,7 +204,7 @@ impl Action for RudderAction {
             )]);
             return Ok(ExecuteResponse::invalid(errors));
         }
-        let Some(source) = rows::source_of(&req, &hub.http) else {
+        let Some(source) = rows::source_of(&mut req, &hub.http) else {
             return Ok(ExecuteResponse::failure(
                 "Looker sent no query result (neither an attachment nor scheduled_plan.download_url): send the results as JSON detail.",
             ));

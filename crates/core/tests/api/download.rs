@@ -17,6 +17,8 @@ pub struct Serve {
     pub status: Option<u16>,
     /// Close the connection after this many body bytes (no final chunk).
     pub cut_after: Option<usize>,
+    /// Stop sending (connection left open) after this many body bytes.
+    pub stall_after: Option<usize>,
 }
 
 /// A running download server; stops when dropped.
@@ -69,7 +71,11 @@ impl DownloadServer {
                     let _ = sock
                         .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
                         .await;
-                    let end = serve.cut_after.unwrap_or(body.len()).min(body.len());
+                    let end = serve
+                        .cut_after
+                        .or(serve.stall_after)
+                        .unwrap_or(body.len())
+                        .min(body.len());
                     for chunk in body[..end].chunks(64 * 1024) {
                         let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
                         frame.extend_from_slice(chunk);
@@ -77,6 +83,11 @@ impl DownloadServer {
                         if sock.write_all(&frame).await.is_err() {
                             return;
                         }
+                    }
+                    if serve.stall_after.is_some() {
+                        let _ = sock.flush().await;
+                        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                        return;
                     }
                     if serve.cut_after.is_none() {
                         let _ = sock.write_all(b"0\r\n\r\n").await;

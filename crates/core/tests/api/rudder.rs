@@ -886,6 +886,36 @@ async fn bad_settings_and_inputs_are_clear_failures() {
 }
 
 #[tokio::test]
+async fn a_stalled_download_fails_after_the_read_timeout_with_what_was_sent() {
+    let mut settings = FAST_RETRIES.to_vec();
+    settings.push(("HUB_HTTP_READ_TIMEOUT_SECS", "1"));
+    let hub = TestHub::spawn_with(&settings, Function::ALL).await;
+    let plane = Receiver::start(WRITE_KEY, Keep::Ids).await;
+    let doc = download::users_result(2_000, 3);
+    let stalled = DownloadServer::start(
+        Arc::new(doc.clone()),
+        Serve {
+            stall_after: Some(doc.len() / 2),
+            ..Serve::default()
+        },
+    )
+    .await;
+    let body = request(&plane.url, Source::Url(&stalled.url), &[], None);
+    let started = std::time::Instant::now();
+    let (_, v) = hub.execute("rudder_event", &body).await;
+    let (ok, message) = outcome(&v);
+    assert!(!ok, "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let sent = plane.accepted_ids().len();
+    assert!(sent > 500 && sent < 1_500, "{sent}");
+    assert!(
+        message.contains("the query result download was cut off after"),
+        "{message}"
+    );
+    assert!(!message.contains("token=one-time"), "{message}");
+}
+
+#[tokio::test]
 async fn failing_or_cut_downloads_are_reported_with_what_was_sent() {
     let hub = hub().await;
     let plane = Receiver::start(WRITE_KEY, Keep::Ids).await;
