@@ -12,6 +12,7 @@ pub mod meta;
 pub mod oauth;
 pub mod routes;
 pub mod rows;
+pub mod rudder;
 pub mod settings;
 pub mod sinks;
 pub mod startup;

@@ -1,16 +1,19 @@
 //! Looker query results (`json_detail` / `json_detail_lite_stream`) as a stream of rows.
 //!
-//! The result is parsed on a blocking thread straight from its source (pushed bytes, base64 or a
-//! streamed `download_url`) and handed over in small chunks through a bounded channel, so memory
+//! The result is read on a blocking thread straight from its source (pushed bytes, base64 or a
+//! streamed `download_url`) by a structural scanner that splits the `data` array into the raw JSON
+//! text of each row; rows are handed over in small chunks through a bounded channel, so memory
 //! stays constant whatever the size of the result, and a slow consumer slows the download down.
+//! Rows are parsed by the consumer: into a [`Row`] map ([`RowStream::next_row`]), or borrowed
+//! straight from the raw text ([`RowStream::next_raw_chunk`]) where speed matters.
 
 use std::fmt;
 use std::io::Read;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
@@ -144,9 +147,76 @@ pub enum RowsError {
     },
 }
 
+/// The raw JSON text of a chunk of rows, back to back (one allocation per chunk).
+#[derive(Debug, Default, Clone)]
+pub struct RawRows {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl RawRows {
+    fn with_capacity(rows: usize) -> RawRows {
+        RawRows {
+            buf: Vec::with_capacity(rows * 256),
+            ends: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Rows in the chunk.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the chunk holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The JSON text of row `i` of the chunk (an object, not yet validated).
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.buf[start..end])
+    }
+
+    /// Each row's JSON text, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// The buffer a row is being captured into; `finish_row` marks its end.
+    fn row_buf(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    fn finish_row(&mut self) {
+        self.ends.push(self.buf.len());
+    }
+
+    /// Rows `from..` as a chunk of their own.
+    fn split_from(&self, from: usize) -> RawRows {
+        let mut rest = RawRows::with_capacity(self.len().saturating_sub(from));
+        for row in (from..self.len()).filter_map(|i| self.get(i)) {
+            rest.buf.extend_from_slice(row);
+            rest.finish_row();
+        }
+        rest
+    }
+}
+
+impl RowsError {
+    /// Row `index` (0-based; the rows before it were fine) is not a valid row object.
+    pub fn bad_row(index: u64, e: &serde_json::Error) -> RowsError {
+        RowsError::Malformed {
+            rows: index,
+            detail: format!("row {}: {e}", index + 1),
+        }
+    }
+}
+
 enum Msg {
     Header(ResultHeader),
-    Rows(Vec<Row>),
+    Rows(RawRows),
     Error(RowsError),
 }
 
@@ -154,7 +224,11 @@ enum Msg {
 pub struct RowStream {
     header: ResultHeader,
     rx: mpsc::Receiver<Msg>,
-    chunk: std::vec::IntoIter<Row>,
+    /// The chunk being handed out and the position in it.
+    chunk: RawRows,
+    pos: usize,
+    /// An error to report once the rows before it are handed out.
+    pending_error: Option<RowsError>,
     done: bool,
     rows_read: u64,
 }
@@ -184,7 +258,10 @@ impl RowStream {
                         resp.status().as_u16()
                     )));
                 }
-                let stream = resp.bytes_stream().map_err(std::io::Error::other);
+                // Keep the URL (a one-time credential) out of the error: reqwest prints it.
+                let stream = resp
+                    .bytes_stream()
+                    .map_err(|e| std::io::Error::other(describe_reqwest(&e)));
                 let reader = tokio_util::io::StreamReader::new(stream);
                 let bridge = tokio_util::io::SyncIoBridge::new(reader);
                 spawn_parser(bridge, tx)
@@ -194,7 +271,9 @@ impl RowStream {
             Some(Msg::Header(header)) => Ok(RowStream {
                 header,
                 rx,
-                chunk: Vec::new().into_iter(),
+                chunk: RawRows::default(),
+                pos: 0,
+                pending_error: None,
                 done: false,
                 rows_read: 0,
             }),
@@ -216,52 +295,111 @@ impl RowStream {
         self.rows_read
     }
 
+    /// Wait for the next chunk from the parser; `false` at the end (or after an error, which is
+    /// then pending).
+    async fn refill(&mut self) -> bool {
+        if self.done {
+            return false;
+        }
+        match self.rx.recv().await {
+            Some(Msg::Rows(rows)) => {
+                self.chunk = rows;
+                self.pos = 0;
+                true
+            }
+            Some(Msg::Error(e)) => {
+                self.done = true;
+                self.pending_error = Some(e);
+                false
+            }
+            Some(Msg::Header(_)) | None => {
+                self.done = true;
+                false
+            }
+        }
+    }
+
+    /// End the stream with an error.
+    fn fail(&mut self, e: RowsError) -> RowsError {
+        self.done = true;
+        self.chunk = RawRows::default();
+        self.pos = 0;
+        e
+    }
+
     /// The next row; `None` at the end. An error ends the stream.
     pub async fn next_row(&mut self) -> Option<Result<Row, RowsError>> {
         loop {
-            if let Some(row) = self.chunk.next() {
-                self.rows_read += 1;
-                return Some(Ok(row));
+            if let Some(raw) = self.chunk.get(self.pos) {
+                let parsed = serde_json::from_slice::<Row>(raw);
+                self.pos += 1;
+                return match parsed {
+                    Ok(row) => {
+                        self.rows_read += 1;
+                        Some(Ok(row))
+                    }
+                    Err(e) => Some(Err(self.fail(RowsError::bad_row(self.rows_read, &e)))),
+                };
             }
-            if self.done {
+            if let Some(e) = self.pending_error.take() {
+                return Some(Err(e));
+            }
+            if !self.refill().await && self.pending_error.is_none() {
                 return None;
-            }
-            match self.rx.recv().await {
-                Some(Msg::Rows(rows)) => self.chunk = rows.into_iter(),
-                Some(Msg::Error(e)) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-                Some(Msg::Header(_)) | None => {
-                    self.done = true;
-                    return None;
-                }
             }
         }
     }
 
     /// The next chunk of rows (up to a few hundred); `None` at the end.
     pub async fn next_chunk(&mut self) -> Option<Result<Vec<Row>, RowsError>> {
-        let rest: Vec<Row> = self.chunk.by_ref().collect();
-        if !rest.is_empty() {
-            self.rows_read += rest.len() as u64;
-            return Some(Ok(rest));
-        }
-        if self.done {
-            return None;
-        }
-        match self.rx.recv().await {
-            Some(Msg::Rows(rows)) => {
-                self.rows_read += rows.len() as u64;
+        match self.next_raw_chunk().await? {
+            Err(e) => Some(Err(e)),
+            Ok(raw) => {
+                let mut rows = Vec::with_capacity(raw.len());
+                // rows_read already counts the chunk: count back to the failing row.
+                let base = self.rows_read - raw.len() as u64;
+                for (i, r) in raw.iter().enumerate() {
+                    match serde_json::from_slice::<Row>(r) {
+                        Ok(row) => rows.push(row),
+                        Err(e) => {
+                            self.rows_read = base + i as u64;
+                            let err = RowsError::bad_row(self.rows_read, &e);
+                            if rows.is_empty() {
+                                return Some(Err(self.fail(err)));
+                            }
+                            self.done = true;
+                            self.pending_error = Some(err);
+                            return Some(Ok(rows));
+                        }
+                    }
+                }
                 Some(Ok(rows))
             }
-            Some(Msg::Error(e)) => {
-                self.done = true;
-                Some(Err(e))
+        }
+    }
+
+    /// The next chunk of rows as raw JSON text, for consumers that parse rows themselves
+    /// (borrowing from the text is much cheaper than building [`Row`] maps). A row the consumer
+    /// finds invalid should be reported as [`RowsError::Malformed`] after the rows before it.
+    pub async fn next_raw_chunk(&mut self) -> Option<Result<RawRows, RowsError>> {
+        loop {
+            if self.pos < self.chunk.len() {
+                let chunk = if self.pos == 0 {
+                    std::mem::take(&mut self.chunk)
+                } else {
+                    let rest = self.chunk.split_from(self.pos);
+                    self.chunk = RawRows::default();
+                    rest
+                };
+                self.pos = 0;
+                self.rows_read += chunk.len() as u64;
+                return Some(Ok(chunk));
             }
-            Some(Msg::Header(_)) | None => {
-                self.done = true;
-                None
+            if let Some(e) = self.pending_error.take() {
+                return Some(Err(e));
+            }
+            if !self.refill().await && self.pending_error.is_none() {
+                return None;
             }
         }
     }
@@ -308,21 +446,18 @@ impl<R: Read> Read for Base64Body<R> {
 
 fn spawn_parser<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender<Msg>) {
     tokio::task::spawn_blocking(move || {
-        let reader = std::io::BufReader::with_capacity(64 * 1024, reader);
-        let mut de = serde_json::Deserializer::from_reader(reader);
         let mut state = ParseState {
-            tx: tx.clone(),
+            tx,
             header_sent: false,
             ran_at: None,
             fields: None,
             rows: 0,
-            pending: Vec::new(),
+            pending: RawRows::with_capacity(CHUNK_ROWS),
             buffered: Vec::new(),
             cancelled: false,
         };
-        let result = (&mut de)
-            .deserialize_map(DocVisitor { state: &mut state })
-            .and_then(|_| de.end());
+        let mut scan = Scanner::new(reader);
+        let result = parse_document(&mut scan, &mut state);
         match result {
             Ok(()) => {
                 state.ensure_header();
@@ -333,26 +468,286 @@ fn spawn_parser<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender<Msg>) {
             Err(e) => {
                 state.flush();
                 let rows = state.rows;
-                let err = if e.is_io() {
-                    RowsError::Cut {
+                let err = match e {
+                    ScanError::Io(e) => RowsError::Cut {
                         rows,
                         detail: e.to_string(),
-                    }
-                } else if e.is_eof() {
-                    RowsError::Cut {
+                    },
+                    ScanError::Eof => RowsError::Cut {
                         rows,
                         detail: "the document ended early".into(),
-                    }
-                } else {
-                    RowsError::Malformed {
-                        rows,
-                        detail: e.to_string(),
-                    }
+                    },
+                    ScanError::Syntax(detail) => RowsError::Malformed { rows, detail },
                 };
-                let _ = tx.blocking_send(Msg::Error(err));
+                let _ = state.tx.blocking_send(Msg::Error(err));
             }
         }
     });
+}
+
+/// What stops the scanner.
+#[derive(Debug)]
+enum ScanError {
+    /// The source failed.
+    Io(std::io::Error),
+    /// The document ended in the middle.
+    Eof,
+    /// Not JSON of the expected shape (message names the byte offset).
+    Syntax(String),
+}
+
+/// Reads a JSON document in large blocks and splits it structurally: strings, nesting and scalar
+/// boundaries are tracked byte by byte in the buffer, without building values. Whatever it
+/// captures is parsed properly later (the header here, rows by the consumer), so it only has to
+/// find where values start and end.
+struct Scanner<R> {
+    r: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+    /// Document offset of `buf[0]`, for messages.
+    offset: u64,
+}
+
+const SCAN_BUF: usize = 64 * 1024;
+
+impl<R: Read> Scanner<R> {
+    fn new(r: R) -> Self {
+        Scanner {
+            r,
+            buf: vec![0; SCAN_BUF].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+            offset: 0,
+        }
+    }
+
+    /// Make sure at least one unread byte is buffered; `false` at the end of the source.
+    fn fill(&mut self) -> Result<bool, ScanError> {
+        if self.pos < self.len {
+            return Ok(true);
+        }
+        self.offset += self.len as u64;
+        self.pos = 0;
+        self.len = 0;
+        loop {
+            match self.r.read(&mut self.buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.len = n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ScanError::Io(e)),
+            }
+        }
+    }
+
+    fn at(&self) -> u64 {
+        self.offset + self.pos as u64
+    }
+
+    fn syntax(&self, what: &str) -> ScanError {
+        ScanError::Syntax(format!("expected {what} at byte {}", self.at()))
+    }
+
+    /// The next byte that is not whitespace (not consumed); `None` at the end.
+    fn peek_token(&mut self) -> Result<Option<u8>, ScanError> {
+        loop {
+            if !self.fill()? {
+                return Ok(None);
+            }
+            let b = self.buf[self.pos];
+            if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                self.pos += 1;
+            } else {
+                return Ok(Some(b));
+            }
+        }
+    }
+
+    /// Consume the next token byte, which must be `want`.
+    fn expect(&mut self, want: u8, what: &str) -> Result<(), ScanError> {
+        match self.peek_token()? {
+            Some(b) if b == want => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(_) => Err(self.syntax(what)),
+            None => Err(ScanError::Eof),
+        }
+    }
+
+    /// Capture one JSON value (after optional whitespace) into `out` (or skip it).
+    fn capture(&mut self, mut out: Option<&mut Vec<u8>>) -> Result<(), ScanError> {
+        let first = self.peek_token()?.ok_or(ScanError::Eof)?;
+        let mut depth = 0usize;
+        let mut in_string = false;
+        let mut escaped = false;
+        match first {
+            b'{' | b'[' | b'"' => {}
+            b',' | b':' | b'}' | b']' => return Err(self.syntax("a value")),
+            _ => {
+                // A scalar: up to the next delimiter.
+                loop {
+                    if !self.fill()? {
+                        return Ok(());
+                    }
+                    let chunk = &self.buf[self.pos..self.len];
+                    let n = chunk
+                        .iter()
+                        .position(|b| {
+                            matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+                        })
+                        .unwrap_or(chunk.len());
+                    if let Some(o) = out.as_deref_mut() {
+                        o.extend_from_slice(&chunk[..n]);
+                    }
+                    self.pos += n;
+                    if self.pos < self.len {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        loop {
+            if !self.fill()? {
+                return Err(ScanError::Eof);
+            }
+            let chunk = &self.buf[self.pos..self.len];
+            let mut end = None;
+            for (i, &b) in chunk.iter().enumerate() {
+                if in_string {
+                    if escaped {
+                        escaped = false;
+                    } else if b == b'\\' {
+                        escaped = true;
+                    } else if b == b'"' {
+                        in_string = false;
+                        if depth == 0 {
+                            end = Some(i + 1);
+                            break;
+                        }
+                    }
+                } else {
+                    match b {
+                        b'"' => in_string = true,
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth = depth.saturating_sub(1);
+                            if depth == 0 {
+                                end = Some(i + 1);
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            let n = end.unwrap_or(chunk.len());
+            if let Some(o) = out.as_deref_mut() {
+                o.extend_from_slice(&chunk[..n]);
+            }
+            self.pos += n;
+            if end.is_some() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The top level of a json_detail document: `ran_at` and `fields` are parsed, `data` rows are
+/// captured one by one, anything else is skipped.
+fn parse_document<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Result<(), ScanError> {
+    scan.expect(b'{', "a json_detail result object")?;
+    let mut value = Vec::new();
+    if scan.peek_token()? == Some(b'}') {
+        scan.pos += 1;
+        return end_of_document(scan);
+    }
+    loop {
+        value.clear();
+        match scan.peek_token()? {
+            Some(b'"') => {}
+            Some(_) => return Err(scan.syntax("a key")),
+            None => return Err(ScanError::Eof),
+        }
+        scan.capture(Some(&mut value))?;
+        let key: String =
+            serde_json::from_slice(&value).map_err(|e| ScanError::Syntax(e.to_string()))?;
+        scan.expect(b':', "`:`")?;
+        match key.as_str() {
+            "data" => parse_rows(scan, state)?,
+            "fields" | "ran_at" => {
+                value.clear();
+                scan.capture(Some(&mut value))?;
+                let bad = |e: serde_json::Error| ScanError::Syntax(format!("{key}: {e}"));
+                if key == "fields" {
+                    state.fields = Some(serde_json::from_slice(&value).map_err(bad)?);
+                } else {
+                    state.ran_at = serde_json::from_slice(&value).map_err(bad)?;
+                }
+            }
+            _ => scan.capture(None)?,
+        }
+        if state.cancelled {
+            return Err(ScanError::Syntax("reader gone".into()));
+        }
+        match scan.peek_token()? {
+            Some(b',') => scan.pos += 1,
+            Some(b'}') => {
+                scan.pos += 1;
+                return end_of_document(scan);
+            }
+            Some(_) => return Err(scan.syntax("`,` or `}`")),
+            None => return Err(ScanError::Eof),
+        }
+    }
+}
+
+fn end_of_document<R: Read>(scan: &mut Scanner<R>) -> Result<(), ScanError> {
+    match scan.peek_token()? {
+        None => Ok(()),
+        Some(_) => Err(scan.syntax("the end of the document")),
+    }
+}
+
+/// The `data` array: each element's text is captured straight into the pending chunk.
+fn parse_rows<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Result<(), ScanError> {
+    if state.fields.is_some() {
+        state.ensure_header();
+    }
+    match scan.peek_token()? {
+        Some(b'[') => scan.pos += 1,
+        // `"data": null`: no rows.
+        Some(b'n') => return scan.capture(None),
+        Some(_) => return Err(scan.syntax("an array of rows")),
+        None => return Err(ScanError::Eof),
+    }
+    if scan.peek_token()? == Some(b']') {
+        scan.pos += 1;
+        return Ok(());
+    }
+    loop {
+        match scan.peek_token()? {
+            Some(b'{') => {}
+            Some(_) => return Err(scan.syntax("a row object")),
+            None => return Err(ScanError::Eof),
+        }
+        scan.capture(Some(state.pending.row_buf()))?;
+        if !state.push_row() {
+            return Err(ScanError::Syntax("reader gone".into()));
+        }
+        match scan.peek_token()? {
+            Some(b',') => scan.pos += 1,
+            Some(b']') => {
+                scan.pos += 1;
+                return Ok(());
+            }
+            Some(_) => return Err(scan.syntax("`,` or `]`")),
+            None => return Err(ScanError::Eof),
+        }
+    }
 }
 
 struct ParseState {
@@ -361,9 +756,10 @@ struct ParseState {
     ran_at: Option<String>,
     fields: Option<RawFields>,
     rows: u64,
-    pending: Vec<Row>,
-    /// Rows seen before `fields` (plain json_detail may put data first): kept until the header.
-    buffered: Vec<Row>,
+    /// Rows captured since the last hand-over (the last one may be half-captured on error).
+    pending: RawRows,
+    /// Chunks seen before `fields` (plain json_detail may put data first): kept until the header.
+    buffered: Vec<RawRows>,
     cancelled: bool,
 }
 
@@ -397,120 +793,182 @@ impl ParseState {
         }
     }
 
-    fn push_row(&mut self, row: Row) -> bool {
+    /// The row just captured into `pending` is complete.
+    fn push_row(&mut self) -> bool {
         self.rows += 1;
-        if !self.header_sent {
-            self.buffered.push(row);
-            return true;
-        }
-        self.pending.push(row);
+        self.pending.finish_row();
         if self.pending.len() >= CHUNK_ROWS {
-            self.flush();
+            if self.header_sent {
+                self.flush();
+            } else {
+                let chunk =
+                    std::mem::replace(&mut self.pending, RawRows::with_capacity(CHUNK_ROWS));
+                self.buffered.push(chunk);
+            }
         }
         !self.cancelled
     }
 
     fn flush_buffered(&mut self) {
-        for row in std::mem::take(&mut self.buffered) {
-            self.pending.push(row);
-            if self.pending.len() >= CHUNK_ROWS {
-                self.flush();
-            }
+        for chunk in std::mem::take(&mut self.buffered) {
+            self.send(chunk);
         }
     }
 
-    fn flush(&mut self) {
-        if self.pending.is_empty() || self.cancelled {
+    fn send(&mut self, chunk: RawRows) {
+        if chunk.is_empty() || self.cancelled {
             return;
         }
-        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK_ROWS));
         if self.tx.blocking_send(Msg::Rows(chunk)).is_err() {
             self.cancelled = true;
         }
     }
-}
 
-struct DocVisitor<'s> {
-    state: &'s mut ParseState,
-}
-
-impl<'de> Visitor<'de> for DocVisitor<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a json_detail result object")
+    /// Hand over the complete rows captured so far.
+    fn flush(&mut self) {
+        let mut chunk = std::mem::replace(&mut self.pending, RawRows::with_capacity(CHUNK_ROWS));
+        // Drop the bytes of a row cut off half-way.
+        chunk.buf.truncate(chunk.ends.last().copied().unwrap_or(0));
+        if !self.header_sent {
+            self.buffered.push(chunk);
+            return;
+        }
+        self.flush_buffered();
+        self.send(chunk);
     }
+}
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match key.as_ref() {
-                "ran_at" => self.state.ran_at = map.next_value::<Option<String>>()?,
-                "fields" => self.state.fields = Some(map.next_value::<RawFields>()?),
-                "data" => {
-                    if self.state.fields.is_some() {
-                        self.state.ensure_header();
-                    }
-                    map.next_value_seed(DataSeed { state: self.state })?;
-                    if self.state.cancelled {
-                        return Err(serde::de::Error::custom("reader gone"));
-                    }
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+/// A row borrowed from its raw JSON text: each `"view.field"` with the raw text of its cell.
+/// Building it costs one allocation; nothing is copied.
+#[derive(Debug)]
+pub struct RawRow<'a> {
+    cells: Vec<(Key<'a>, &'a RawValue)>,
+}
+
+/// A key borrowed from the text when it has no escapes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key<'a>(pub std::borrow::Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(v.to_string().into()))
             }
         }
-        Ok(())
+        d.deserialize_str(V)
     }
 }
 
-struct DataSeed<'s> {
-    state: &'s mut ParseState,
-}
+/// Entries of a JSON object, borrowed.
+struct Entries<'a>(Vec<(Key<'a>, &'a RawValue)>);
 
-impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for DataSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of rows")
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(row) = seq.next_element::<Row>()? {
-            if !self.state.push_row(row) {
-                return Err(serde::de::Error::custom("reader gone"));
+impl<'de> Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Entries<'de>, A::Error> {
+                let mut v = Vec::with_capacity(m.size_hint().unwrap_or(16));
+                while let Some(k) = m.next_key::<Key<'de>>()? {
+                    v.push((k, m.next_value::<&'de RawValue>()?));
+                }
+                Ok(Entries(v))
             }
         }
-        Ok(())
+        d.deserialize_map(V)
+    }
+}
+
+/// A cell of a json_detail row, borrowed.
+#[derive(Debug)]
+pub enum RawCell<'a> {
+    /// `{"value": v, "rendered"?, "links"?}`: the raw text of `v`.
+    Value(&'a RawValue),
+    /// A pivoted measure: `{pivot_key: {"value": v, ...}, ...}`, each entry's raw cell.
+    Pivot(Vec<(Key<'a>, &'a RawValue)>),
+    /// Not the json_detail shape (a bare value): its raw text.
+    Other(&'a RawValue),
+}
+
+impl<'a> RawCell<'a> {
+    /// Read a cell's raw text (objects are parsed; their `value` taken when present).
+    pub fn parse(raw: &'a RawValue) -> RawCell<'a> {
+        if !raw.get().starts_with('{') {
+            return RawCell::Other(raw);
+        }
+        match serde_json::from_str::<Entries<'a>>(raw.get()) {
+            Ok(Entries(entries)) => match entries.iter().find(|(k, _)| k.0 == "value") {
+                Some((_, v)) => RawCell::Value(v),
+                None => RawCell::Pivot(entries),
+            },
+            // Cannot happen for text that parsed as a value; pass it through.
+            Err(_) => RawCell::Other(raw),
+        }
+    }
+
+    /// The plain value (`Value` or `Other`); `None` for a pivoted cell.
+    pub fn value(&self) -> Option<&'a RawValue> {
+        match self {
+            RawCell::Value(v) | RawCell::Other(v) => Some(v),
+            RawCell::Pivot(_) => None,
+        }
+    }
+}
+
+impl<'a> RawRow<'a> {
+    /// Parse a row's text (from [`RawRows`]); fails when it is not a JSON object.
+    pub fn parse(text: &'a [u8]) -> Result<RawRow<'a>, serde_json::Error> {
+        let Entries(cells) = serde_json::from_slice(text)?;
+        Ok(RawRow { cells })
+    }
+
+    /// The raw cell of a field, looked up from position `hint` first (rows list their fields in
+    /// the header's order, so the hint is almost always right).
+    pub fn get(&self, name: &str, hint: usize) -> Option<&'a RawValue> {
+        if let Some((k, v)) = self.cells.get(hint) {
+            if k.0 == name {
+                return Some(v);
+            }
+        }
+        self.cells
+            .iter()
+            .find(|(k, _)| k.0 == name)
+            .map(|(_, v)| *v)
     }
 }
 
 /// Where a request's result is: the pushed attachment or the scheduled plan's `download_url`.
-pub fn source_of(req: &crate::api::ActionRequest, client: &reqwest::Client) -> Option<RowSource> {
-    if let Some(att) = &req.attachment {
-        if let Some(data) = &att.data {
+pub fn source_of(
+    req: &mut crate::api::ActionRequest,
+    client: &reqwest::Client,
+) -> Option<RowSource> {
+    // The pushed payload is taken out of the request, not copied: it may be tens of megabytes.
+    if let Some(att) = req.attachment.as_mut() {
+        if let Some(data) = att.data.take() {
             let base64 = att
                 .mimetype
                 .as_deref()
                 .is_some_and(|m| m.trim().ends_with(";base64"));
             return Some(match data {
-                Value::String(s) if base64 => {
-                    RowSource::Base64(Bytes::from(s.clone().into_bytes()))
-                }
-                Value::String(s) => RowSource::Bytes(Bytes::from(s.clone().into_bytes())),
+                Value::String(s) if base64 => RowSource::Base64(Bytes::from(s.into_bytes())),
+                Value::String(s) => RowSource::Bytes(Bytes::from(s.into_bytes())),
                 other => {
-                    RowSource::Bytes(Bytes::from(serde_json::to_vec(other).unwrap_or_default()))
+                    RowSource::Bytes(Bytes::from(serde_json::to_vec(&other).unwrap_or_default()))
                 }
             });
         }
@@ -588,5 +1046,106 @@ mod tests {
         assert!(RowStream::open(RowSource::Bytes("[1,2]".into()))
             .await
             .is_err());
+    }
+
+    #[tokio::test]
+    async fn the_scanner_respects_strings_nesting_whitespace_and_buffer_boundaries() {
+        // Braces, brackets, quotes and backslashes inside strings; pivots; pretty printing;
+        // a row larger than the scanner's buffer; keys the parser must skip.
+        let big = "x".repeat(3 * SCAN_BUF);
+        let tricky = r#""{[\"}]\\""#;
+        let doc = format!(
+            "{{ \"extra\" : [ {{\"a\":\"}}]\"}} ] ,\n  \"ran_at\": \"2026-01-01T00:00:00Z\",\n  \
+             \"fields\": {{\"dimensions\": [{{\"name\": \"a.b\", \"tags\": []}}]}},\n  \"data\": [\n    \
+             {{\"a.b\": {{\"value\": {tricky}}}}},\n    \
+             {{\"a.b\": {{\"p1\": {{\"value\": 1}}, \"p2\": {{\"value\": null}}}}}} ,\n    \
+             {{\"a.b\": {{\"value\": \"{big}\"}}}},\n    \
+             {{\"a.b\": {{\"value\": -1.5e3}}}}\n  ]\n}}\n"
+        );
+        let (h, rows, err) = collect(RowSource::Bytes(doc.into())).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(h.fields[0].name, "a.b");
+        assert_eq!(h.ran_at.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0]["a.b"]["value"], "{[\"}]\\");
+        assert_eq!(rows[1]["a.b"]["p1"]["value"], 1);
+        assert_eq!(
+            rows[2]["a.b"]["value"].as_str().unwrap().len(),
+            3 * SCAN_BUF
+        );
+        assert_eq!(rows[3]["a.b"]["value"], -1500.0);
+    }
+
+    #[tokio::test]
+    async fn raw_chunks_hand_out_each_rows_text() {
+        let mut s = RowStream::open(RowSource::Bytes(doc(600, false).into()))
+            .await
+            .unwrap();
+        let mut n = 0;
+        while let Some(chunk) = s.next_raw_chunk().await {
+            let chunk = chunk.unwrap();
+            assert!(chunk.len() <= CHUNK_ROWS);
+            for raw in chunk.iter() {
+                let row: Row = serde_json::from_slice(raw).unwrap();
+                assert_eq!(row["o.id"]["value"], n);
+                n += 1;
+            }
+        }
+        assert_eq!(n, 600);
+        assert_eq!(s.rows_read(), 600);
+    }
+
+    #[tokio::test]
+    async fn empty_null_and_broken_documents() {
+        for text in [
+            r#"{"fields":{"dimensions":[]},"data":[]}"#,
+            r#"{"fields":{"dimensions":[]},"data":null}"#,
+            r#" { } "#,
+        ] {
+            let (_, r, err) = collect(RowSource::Bytes(text.into())).await;
+            assert!(err.is_none(), "{text}: {err:?}");
+            assert!(r.is_empty());
+        }
+        for (text, cut, rows) in [
+            (
+                r#"{"fields":{"dimensions":[]},"data":[{"a":{"value":1}},{"a":{"value":"x"#,
+                true,
+                1,
+            ),
+            (
+                r#"{"fields":{"dimensions":[]},"data":[{"a":{"value":1}};{"a":1}]}"#,
+                false,
+                1,
+            ),
+            (
+                r#"{"fields":{"dimensions":[]},"data":[{"a":{"value":1}},2]}"#,
+                false,
+                1,
+            ),
+            (
+                r#"{"fields":{"dimensions":[]},"data":[{"a":{"value":1}},{"a" 1}]}"#,
+                false,
+                1,
+            ),
+            (
+                r#"{"fields":{"dimensions":[]},"data":[]} trailing"#,
+                false,
+                0,
+            ),
+        ] {
+            let (_, r, err) = collect(RowSource::Bytes(text.into())).await;
+            assert_eq!(r.len(), rows, "{text}");
+            match err {
+                Some(RowsError::Cut { rows: n, .. }) if cut => assert_eq!(n, rows as u64),
+                Some(RowsError::Malformed { rows: n, .. }) if !cut => {
+                    assert_eq!(n, rows as u64)
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            RowStream::open(RowSource::Bytes(r#"{"fields": 3, "data": []}"#.into())).await,
+            Err(RowsError::Malformed { .. })
+        ));
     }
 }

@@ -67,10 +67,15 @@ pub struct Settings {
     pub keepalive_interval: Duration,
     /// Time in-flight requests get to finish after SIGTERM (`HUB_SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace: Duration,
+    /// Longest wait for the next bytes from a peer (download URLs, data planes)
+    /// (`HUB_HTTP_READ_TIMEOUT_SECS`).
+    pub http_read_timeout: Duration,
     /// HTTP worker threads (`HUB_WORKERS`, default: number of CPUs).
     pub workers: Option<usize>,
     /// Identity of write-backs and, in user mode, the OAuth provider and per-user state settings.
     pub oauth: crate::oauth::OAuthSettings,
+    /// Batching and delivery of the RudderStack actions (`RUDDER_*`).
+    pub rudder: crate::rudder::RudderSettings,
 }
 
 /// Source of variables: the process environment, or a map in tests.
@@ -217,8 +222,12 @@ impl Settings {
                 v.num("HUB_KEEPALIVE_INTERVAL_SECS", 20)?.max(1),
             ),
             shutdown_grace: Duration::from_secs(v.num("HUB_SHUTDOWN_GRACE_SECS", 10)?),
+            http_read_timeout: Duration::from_secs(
+                v.num("HUB_HTTP_READ_TIMEOUT_SECS", 120)?.max(1),
+            ),
             workers: (workers > 0).then_some(workers),
             oauth: crate::oauth::OAuthSettings::load(&v, local)?,
+            rudder: crate::rudder::RudderSettings::load(&v)?,
         })
     }
 

@@ -56,6 +56,8 @@ impl Hub {
         let http = reqwest::Client::builder()
             .user_agent(format!("{}/{}", crate::HUB_NAME, crate::HUB_VERSION))
             .connect_timeout(std::time::Duration::from_secs(10))
+            // A peer that stops sending (a stalled download_url) fails the read instead of hanging.
+            .read_timeout(settings.http_read_timeout)
             .build()
             .map_err(|e| StartError::Other(format!("HTTP client: {e}")))?;
         let oauth = crate::oauth::OAuth::new(&settings, http.clone());

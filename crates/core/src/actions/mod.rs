@@ -4,6 +4,7 @@
 //! [`Registry::new`].
 
 pub mod mark_suspicious;
+pub mod rudder;
 pub mod writeback_form;
 
 use std::sync::Arc;
@@ -52,7 +53,12 @@ impl Registry {
     /// The registry of this hub: one line per action.
     pub fn new() -> Registry {
         Registry {
-            actions: vec![Arc::new(mark_suspicious::MarkSuspicious)],
+            actions: vec![
+                Arc::new(mark_suspicious::MarkSuspicious),
+                Arc::new(rudder::IDENTIFY),
+                Arc::new(rudder::GROUP),
+                Arc::new(rudder::TRACK),
+            ],
         }
     }
 

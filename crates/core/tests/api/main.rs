@@ -1,6 +1,8 @@
 //! Black-box tests of the hub: the real app on a random port, called exactly as Looker calls it.
 
+mod download;
 mod helpers;
+mod receiver;
 
 mod auth;
 mod binaries;
@@ -10,4 +12,5 @@ mod list;
 mod oauth;
 mod paths;
 mod properties;
+mod rudder;
 mod shutdown;

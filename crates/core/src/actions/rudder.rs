@@ -1,0 +1,259 @@
+//! RudderStack Identify / Group / Track (`rudder_event`, `rudder_group`, `rudder_track`): every
+//! row of a query result becomes one event sent to a RudderStack data plane. The names, labels
+//! and params are those of RudderStack's own Looker integration, so admins moving from the
+//! hosted hub keep their configuration.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use crate::actions::{base_definition, svg_icon, Action};
+use crate::api::{
+    ActionFormat, ActionParam, ActionRequest, ActionType, DownloadSetting, ExecuteResponse,
+    FieldType, Form, FormField, Formatting, Integration, RequiredField, VisualizationFormatting,
+};
+use crate::error::HubError;
+use crate::meta::RequestMeta;
+use crate::rows::{self, RowStream};
+use crate::rudder::mapping::{IDENTITY_TAGS, TAG_GROUP_ID};
+use crate::rudder::pipeline::{self, Job};
+use crate::rudder::{Call, DataPlane};
+use crate::startup::Hub;
+
+/// Action param: the source write key.
+pub const WRITE_KEY_PARAM: &str = "rudder_write_key";
+/// Action param: the data plane URL.
+pub const SERVER_URL_PARAM: &str = "rudder_server_url";
+/// Track form field: the event name.
+pub const EVENT_FIELD: &str = "event";
+
+const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="14" fill="#1a1f36"/><path d="M20 48V16h14a9 9 0 0 1 2 17.8L45 48h-8l-8.2-14H27v14zm7-20h7a3 3 0 0 0 0-6h-7z" fill="#fff"/></svg>"##;
+
+/// One of the three RudderStack actions.
+pub struct RudderAction {
+    call: Call,
+}
+
+/// `rudder_event`: identify calls.
+pub const IDENTIFY: RudderAction = RudderAction {
+    call: Call::Identify,
+};
+/// `rudder_group`: group calls.
+pub const GROUP: RudderAction = RudderAction { call: Call::Group };
+/// `rudder_track`: track calls.
+pub const TRACK: RudderAction = RudderAction { call: Call::Track };
+
+impl RudderAction {
+    fn label(&self) -> &'static str {
+        match self.call {
+            Call::Identify => "Rudder Identify",
+            Call::Group => "Rudder Group",
+            Call::Track => "Rudder Track",
+        }
+    }
+
+    fn description(&self) -> &'static str {
+        match self.call {
+            Call::Identify => "Send each row to RudderStack as an identify call: the row's fields become the user's traits.",
+            Call::Group => "Send each row to RudderStack as a group call: the row's fields become the group's traits.",
+            Call::Track => "Send each row to RudderStack as a track event: the row's fields become its properties.",
+        }
+    }
+}
+
+fn params() -> Vec<ActionParam> {
+    vec![
+        ActionParam {
+            name: WRITE_KEY_PARAM.into(),
+            label: "Rudder Write Key".into(),
+            required: true,
+            sensitive: true,
+            description: Some("Write key of the Looker source in RudderStack.".into()),
+            ..ActionParam::default()
+        },
+        ActionParam {
+            name: SERVER_URL_PARAM.into(),
+            label: "Rudder Data Plane URL".into(),
+            required: true,
+            sensitive: false,
+            description: Some(
+                "Your RudderStack data plane URL, e.g. https://yourcompany.dataplane.rudderstack.com"
+                    .into(),
+            ),
+            ..ActionParam::default()
+        },
+    ]
+}
+
+/// The data plane from the action's params, or the message telling the admin what to fix.
+fn data_plane(req: &ActionRequest) -> Result<DataPlane, String> {
+    let key = req.data_param(WRITE_KEY_PARAM).unwrap_or_default();
+    if key.trim().is_empty() {
+        return Err(format!(
+            "The RudderStack write key is not set: fill in \"Rudder Write Key\" ({WRITE_KEY_PARAM}) in this action's settings in Looker."
+        ));
+    }
+    let url = req.data_param(SERVER_URL_PARAM).unwrap_or_default();
+    if url.trim().is_empty() {
+        return Err(format!(
+            "The RudderStack data plane URL is not set: fill in \"Rudder Data Plane URL\" ({SERVER_URL_PARAM}) in this action's settings in Looker."
+        ));
+    }
+    DataPlane::new(&url, key.trim()).map_err(|e| format!("{e}."))
+}
+
+/// What identifies this Looker delivery: the webhook id, else the scheduled plan id, else this
+/// request alone (then a Looker retry cannot be deduplicated).
+fn delivery_key(meta: &RequestMeta, req: &ActionRequest) -> String {
+    if let Some(w) = &meta.webhook_id {
+        return format!("webhook:{w}");
+    }
+    let plan = req
+        .scheduled_plan
+        .as_ref()
+        .and_then(|p| p.scheduled_plan_id.as_ref())
+        .and_then(crate::api::value_as_text);
+    match plan {
+        Some(p) => format!("plan:{p}"),
+        None => format!("request:{}", meta.request_id),
+    }
+}
+
+#[async_trait]
+impl Action for RudderAction {
+    fn name(&self) -> &'static str {
+        match self.call {
+            Call::Identify => "rudder_event",
+            Call::Group => "rudder_group",
+            Call::Track => "rudder_track",
+        }
+    }
+
+    fn definition(&self, hub: &Hub) -> Integration {
+        let mut d = base_definition(
+            hub,
+            self.name(),
+            self.label(),
+            self.description(),
+            self.call == Call::Track,
+        );
+        d.icon_data_uri = Some(svg_icon(ICON));
+        d.params = params();
+        d.required_fields = vec![match self.call {
+            Call::Group => RequiredField::Tag {
+                tag: TAG_GROUP_ID.into(),
+            },
+            Call::Identify | Call::Track => RequiredField::AnyTag {
+                any_tag: IDENTITY_TAGS.iter().map(|t| t.to_string()).collect(),
+            },
+        }];
+        d.supported_action_types = vec![ActionType::Query];
+        d.supported_formats = Some(vec![
+            ActionFormat::JsonDetailLiteStream,
+            ActionFormat::JsonDetail,
+        ]);
+        d.supported_formattings = Some(vec![Formatting::Unformatted]);
+        d.supported_visualization_formattings = Some(vec![VisualizationFormatting::Noapply]);
+        d.supported_download_settings = Some(vec![DownloadSetting::Url, DownloadSetting::Push]);
+        d
+    }
+
+    async fn form(
+        &self,
+        _hub: &Hub,
+        _meta: &RequestMeta,
+        req: &ActionRequest,
+    ) -> Result<Form, HubError> {
+        if let Err(message) = data_plane(req) {
+            return Ok(Form {
+                error: Some(message),
+                ..Form::default()
+            });
+        }
+        let mut fields = Vec::new();
+        if self.call == Call::Track {
+            let mut event = FormField::new(EVENT_FIELD, "Event", FieldType::String);
+            event.description = Some("The name of the event you are tracking.".into());
+            event.required = Some(true);
+            fields.push(event);
+        }
+        Ok(Form {
+            fields,
+            ..Form::default()
+        })
+    }
+
+    async fn execute(
+        &self,
+        hub: &Hub,
+        meta: &RequestMeta,
+        mut req: ActionRequest,
+    ) -> Result<ExecuteResponse, HubError> {
+        let plane = match data_plane(&req) {
+            Ok(p) => p,
+            Err(message) => return Ok(ExecuteResponse::failure(message)),
+        };
+        let event = req
+            .form_param(EVENT_FIELD)
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty());
+        if self.call == Call::Track && event.is_none() {
+            let errors = BTreeMap::from([(
+                EVENT_FIELD.to_string(),
+                "is required: the name of the event to track".to_string(),
+            )]);
+            return Ok(ExecuteResponse::invalid(errors));
+        }
+        let Some(source) = rows::source_of(&mut req, &hub.http) else {
+            return Ok(ExecuteResponse::failure(
+                "Looker sent no query result (neither an attachment nor scheduled_plan.download_url): send the results as JSON detail.",
+            ));
+        };
+        let stream = match RowStream::open(source).await {
+            Ok(s) => s,
+            Err(e) => return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent"))),
+        };
+        let key = delivery_key(meta, &req);
+        let hidden = req
+            .scheduled_plan
+            .as_ref()
+            .map(|p| p.hidden_fields())
+            .unwrap_or(&[]);
+        let job = Job {
+            call: self.call,
+            event: if self.call == Call::Track {
+                event.as_deref()
+            } else {
+                None
+            },
+            hidden_fields: hidden,
+            delivery_key: &key,
+            plane,
+            client: hub.http.clone(),
+            settings: &hub.settings.rudder,
+        };
+        let started = std::time::Instant::now();
+        let report = match pipeline::run(job, stream).await {
+            Ok(r) => r,
+            Err(e) => return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent"))),
+        };
+        let message = report.message();
+        tracing::info!(
+            action = self.name(),
+            rows = report.rows,
+            sent = report.tally.sent,
+            failed = report.tally.failed,
+            rejected = report.rejected,
+            not_sent = report.not_sent,
+            requests = report.tally.requests,
+            seconds = started.elapsed().as_secs_f64(),
+            success = report.success(),
+            "rudderstack delivery: {message}"
+        );
+        Ok(if report.success() {
+            ExecuteResponse::success(message)
+        } else {
+            ExecuteResponse::failure(message)
+        })
+    }
+}

@@ -1,0 +1,508 @@
+//! Delivery of batches to a data plane: gzip, Basic auth, a bounded number of batches in flight,
+//! retries with exponential backoff and jitter (honouring `Retry-After`) on 429 / 5xx / connection
+//! errors / timeouts, no retry on other 4xx, and a tally of what was accepted.
+
+use std::io::Write;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use tokio::task::JoinSet;
+
+use super::batcher::Batch;
+
+/// How batches are delivered (from the `RUDDER_*` settings).
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// Batches on the wire at once.
+    pub max_in_flight: usize,
+    /// Attempts per batch (first try included).
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles each time.
+    pub backoff_base: Duration,
+    /// Longest backoff.
+    pub backoff_max: Duration,
+    /// Longest wait a `Retry-After` can ask for.
+    pub retry_after_max: Duration,
+    /// Time limit of one request (connect + send + answer).
+    pub request_timeout: Duration,
+    /// Compress bodies with gzip.
+    pub gzip: bool,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            max_in_flight: 4,
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            retry_after_max: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            gzip: true,
+        }
+    }
+}
+
+/// Where batches go and the credential they carry.
+#[derive(Clone)]
+pub struct DataPlane {
+    endpoint: reqwest::Url,
+    /// `Basic base64("<write key>:")`, marked sensitive.
+    auth: HeaderValue,
+    /// `scheme://host[:port]` for messages (never credentials or the write key).
+    display: String,
+}
+
+impl std::fmt::Debug for DataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DataPlane({})", self.display)
+    }
+}
+
+/// Why a data plane URL or write key cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DataPlaneError {
+    /// The URL does not parse.
+    #[error("the RudderStack data plane URL is not a valid URL")]
+    BadUrl,
+    /// Not http(s).
+    #[error("the RudderStack data plane URL must start with http:// or https://")]
+    NotHttp,
+    /// The write key cannot go in a header (cannot happen: it is sent base64-encoded; the
+    /// variant spares a panic).
+    #[error("the RudderStack write key contains characters that cannot be sent")]
+    BadKey,
+}
+
+impl DataPlane {
+    /// Parse a data plane URL (`https://host[/prefix]`; `/v1/batch` is appended) and a write key.
+    pub fn new(url: &str, write_key: &str) -> Result<DataPlane, DataPlaneError> {
+        use base64::Engine;
+        let mut u = reqwest::Url::parse(url.trim()).map_err(|_| DataPlaneError::BadUrl)?;
+        if !matches!(u.scheme(), "http" | "https") {
+            return Err(DataPlaneError::NotHttp);
+        }
+        let host = u.host_str().ok_or(DataPlaneError::BadUrl)?.to_string();
+        let display = match u.port() {
+            Some(p) => format!("{}://{host}:{p}", u.scheme()),
+            None => format!("{}://{host}", u.scheme()),
+        };
+        // The write key is the only credential: drop any user:password and query from the URL.
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u.set_query(None);
+        u.set_fragment(None);
+        let path = format!("{}/v1/batch", u.path().trim_end_matches('/'));
+        u.set_path(&path);
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{write_key}:"));
+        let mut auth =
+            HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| DataPlaneError::BadKey)?;
+        auth.set_sensitive(true);
+        Ok(DataPlane {
+            endpoint: u,
+            auth,
+            display,
+        })
+    }
+
+    /// `scheme://host[:port]`, safe to show.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+}
+
+/// How one batch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Accepted (2xx).
+    Sent {
+        /// Attempts it took.
+        attempts: u32,
+    },
+    /// Given up on.
+    Failed {
+        /// Attempts made.
+        attempts: u32,
+        /// Last error, e.g. `HTTP 503`.
+        error: String,
+        /// The data plane refuses every request of this delivery (401 / 403 / 404): stop.
+        fatal: bool,
+    },
+}
+
+/// What a delivery did, batch by batch, added up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Events accepted by the data plane.
+    pub sent: u64,
+    /// Events in batches given up on.
+    pub failed: u64,
+    /// Batches accepted.
+    pub batches_sent: u64,
+    /// Batches given up on.
+    pub batches_failed: u64,
+    /// Requests made, retries included.
+    pub requests: u64,
+    /// Attempts of the last failed batch and its error.
+    pub last_failure: Option<(u32, String)>,
+    /// Why delivery stopped early, if it did.
+    pub stopped: Option<String>,
+}
+
+/// Batches failing in a row (after all their retries) before the delivery stops.
+const MAX_CONSECUTIVE_FAILED_BATCHES: u32 = 3;
+
+/// An ongoing delivery: hand it batches, then `finish` it.
+pub struct Delivery {
+    client: reqwest::Client,
+    plane: DataPlane,
+    settings: DeliverySettings,
+    tasks: JoinSet<(u64, BatchOutcome)>,
+    tally: Tally,
+    consecutive_failures: u32,
+}
+
+impl Delivery {
+    /// Start a delivery through a shared client.
+    pub fn new(client: reqwest::Client, plane: DataPlane, settings: DeliverySettings) -> Delivery {
+        Delivery {
+            client,
+            plane,
+            settings,
+            tasks: JoinSet::new(),
+            tally: Tally::default(),
+            consecutive_failures: 0,
+        }
+    }
+
+    /// Whether the delivery has stopped (the data plane refuses us or keeps failing).
+    pub fn stopped(&self) -> bool {
+        self.tally.stopped.is_some()
+    }
+
+    /// Queue a batch; waits while `max_in_flight` batches are on the wire. Returns `false` when the
+    /// delivery has stopped (the batch is then not sent: the caller counts it).
+    pub async fn send(&mut self, batch: Batch) -> bool {
+        while let Some(done) = self.tasks.try_join_next() {
+            self.record(done);
+        }
+        while self.tasks.len() >= self.settings.max_in_flight.max(1) && !self.stopped() {
+            if let Some(done) = self.tasks.join_next().await {
+                self.record(done);
+            }
+        }
+        if self.stopped() {
+            return false;
+        }
+        let (client, plane, settings) = (
+            self.client.clone(),
+            self.plane.clone(),
+            self.settings.clone(),
+        );
+        let events = batch.events as u64;
+        self.tasks
+            .spawn(async move { (events, deliver(client, plane, settings, batch.body).await) });
+        true
+    }
+
+    /// Wait for every batch on the wire and return the tally.
+    pub async fn finish(mut self) -> Tally {
+        while let Some(done) = self.tasks.join_next().await {
+            self.record(done);
+        }
+        self.tally
+    }
+
+    fn record(&mut self, done: Result<(u64, BatchOutcome), tokio::task::JoinError>) {
+        let (events, outcome) = match done {
+            Ok(r) => r,
+            // A batch task cannot panic by design; if one is lost anyway, count it as failed.
+            Err(_) => (
+                0,
+                BatchOutcome::Failed {
+                    attempts: 0,
+                    error: "a delivery task was lost".into(),
+                    fatal: false,
+                },
+            ),
+        };
+        match outcome {
+            BatchOutcome::Sent { attempts } => {
+                self.tally.sent += events;
+                self.tally.batches_sent += 1;
+                self.tally.requests += u64::from(attempts);
+                self.consecutive_failures = 0;
+            }
+            BatchOutcome::Failed {
+                attempts,
+                error,
+                fatal,
+            } => {
+                self.tally.failed += events;
+                self.tally.batches_failed += 1;
+                self.tally.requests += u64::from(attempts);
+                self.consecutive_failures += 1;
+                if self.tally.stopped.is_none() {
+                    if fatal {
+                        self.tally.stopped = Some(format!(
+                            "the data plane {} refused the delivery ({error})",
+                            self.plane.display
+                        ));
+                    } else if self.consecutive_failures >= MAX_CONSECUTIVE_FAILED_BATCHES {
+                        self.tally.stopped = Some(format!(
+                            "{MAX_CONSECUTIVE_FAILED_BATCHES} batches in a row failed after all their attempts"
+                        ));
+                    }
+                }
+                self.tally.last_failure = Some((attempts, error));
+            }
+        }
+    }
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 8 + 64),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(body);
+    enc.finish().unwrap_or_default()
+}
+
+/// One attempt's failure, and whether it is worth another.
+enum AttemptError {
+    Retry {
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    Final {
+        error: String,
+        fatal: bool,
+    },
+}
+
+async fn deliver(
+    client: reqwest::Client,
+    plane: DataPlane,
+    settings: DeliverySettings,
+    body: Vec<u8>,
+) -> BatchOutcome {
+    let gzip_on = settings.gzip;
+    let body = if gzip_on {
+        match tokio::task::spawn_blocking(move || gzip(&body)).await {
+            Ok(b) => Bytes::from(b),
+            Err(_) => {
+                return BatchOutcome::Failed {
+                    attempts: 0,
+                    error: "compression failed".into(),
+                    fatal: false,
+                }
+            }
+        }
+    } else {
+        Bytes::from(body)
+    };
+    let max = settings.max_attempts.max(1);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut req = client
+            .post(plane.endpoint.clone())
+            .timeout(settings.request_timeout)
+            .header(AUTHORIZATION, plane.auth.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.clone());
+        if gzip_on {
+            req = req.header(CONTENT_ENCODING, "gzip");
+        }
+        let err = match req.send().await {
+            Ok(resp) => match classify(resp).await {
+                Ok(()) => return BatchOutcome::Sent { attempts: attempt },
+                Err(e) => e,
+            },
+            Err(e) => classify_transport(&e),
+        };
+        match err {
+            AttemptError::Final { error, fatal } => {
+                return BatchOutcome::Failed {
+                    attempts: attempt,
+                    error,
+                    fatal,
+                }
+            }
+            AttemptError::Retry { error, retry_after } => {
+                if attempt >= max {
+                    return BatchOutcome::Failed {
+                        attempts: attempt,
+                        error,
+                        fatal: false,
+                    };
+                }
+                let wait = match retry_after {
+                    Some(ra) => ra.min(settings.retry_after_max),
+                    None => backoff(
+                        attempt,
+                        settings.backoff_base,
+                        settings.backoff_max,
+                        jitter(),
+                    ),
+                };
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// A status and a short, single-line extract of the answer (never request data).
+async fn classify(resp: reqwest::Response) -> Result<(), AttemptError> {
+    let status = resp.status();
+    if status.is_success() {
+        // Read the (small) answer so the connection can be reused.
+        let _ = resp.bytes().await;
+        return Ok(());
+    }
+    let retry_after = resp
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let text = resp.text().await.unwrap_or_default();
+    let snippet: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(120)
+        .collect();
+    let error = if snippet.is_empty() {
+        format!("HTTP {}", status.as_u16())
+    } else {
+        format!("HTTP {} ({snippet})", status.as_u16())
+    };
+    Err(match status {
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT => {
+            AttemptError::Retry { error, retry_after }
+        }
+        s if s.is_server_error() => AttemptError::Retry { error, retry_after },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
+            AttemptError::Final { error, fatal: true }
+        }
+        _ => AttemptError::Final {
+            error,
+            fatal: false,
+        },
+    })
+}
+
+fn classify_transport(e: &reqwest::Error) -> AttemptError {
+    let error = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "could not connect".to_string()
+    } else {
+        "connection lost".to_string()
+    };
+    if e.is_builder() {
+        AttemptError::Final {
+            error: "request could not be built".into(),
+            fatal: true,
+        }
+    } else {
+        AttemptError::Retry {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+/// `Retry-After`: delay-seconds or an HTTP date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    // An HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`) is RFC 2822 with the GMT zone.
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Backoff before attempt `attempt + 1`: `base * 2^(attempt-1)` capped at `max`, with "equal
+/// jitter" (`u` in 0..1 picks a point in the upper half) so retries of parallel batches spread.
+pub fn backoff(attempt: u32, base: Duration, max: Duration, u: f64) -> Duration {
+    let exp = base
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(max);
+    exp.mul_f64(0.5 + 0.5 * u.clamp(0.0, 1.0))
+}
+
+fn jitter() -> f64 {
+    (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_is_capped_and_jittered() {
+        let b = Duration::from_millis(100);
+        let m = Duration::from_secs(1);
+        assert_eq!(backoff(1, b, m, 1.0), Duration::from_millis(100));
+        assert_eq!(backoff(1, b, m, 0.0), Duration::from_millis(50));
+        assert_eq!(backoff(3, b, m, 1.0), Duration::from_millis(400));
+        assert_eq!(backoff(10, b, m, 1.0), m);
+        assert_eq!(backoff(u32::MAX, b, m, 0.0), m / 2);
+        for _ in 0..100 {
+            let j = jitter();
+            assert!((0.0..1.0).contains(&j));
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(30))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        let d = parse_retry_after(&later).unwrap();
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(31),
+            "{d:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn data_plane_urls() {
+        let p = DataPlane::new("https://hosted.rudderlabs.com", "k").unwrap();
+        assert_eq!(
+            p.endpoint.as_str(),
+            "https://hosted.rudderlabs.com/v1/batch"
+        );
+        let p = DataPlane::new("http://user:pw@127.0.0.1:8080/prefix/?x=1#f", "k").unwrap();
+        assert_eq!(p.endpoint.as_str(), "http://127.0.0.1:8080/prefix/v1/batch");
+        assert_eq!(p.display(), "http://127.0.0.1:8080");
+        assert!(format!("{p:?}").contains("127.0.0.1") && !format!("{p:?}").contains("pw"));
+        assert_eq!(
+            DataPlane::new("ftp://x", "k").unwrap_err(),
+            DataPlaneError::NotHttp
+        );
+        assert_eq!(
+            DataPlane::new("not a url", "k").unwrap_err(),
+            DataPlaneError::BadUrl
+        );
+        assert_eq!(
+            DataPlane::new("file:///etc/passwd", "k").unwrap_err(),
+            DataPlaneError::NotHttp
+        );
+    }
+}

@@ -1,0 +1,668 @@
+//! One result row → one RudderStack event, serialized straight into bytes.
+//!
+//! The roles of the fields (identity, group, email, traits) are worked out once from the result's
+//! metadata; each row is then written into a reused buffer with its JSON types kept, and gets a
+//! deterministic `messageId` so a repeated Looker delivery is deduplicated by RudderStack.
+
+use std::io::Write;
+
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::rows::{FieldMeta, RawCell, RawRow, ResultHeader};
+
+/// Tag of the field holding the user id.
+pub const TAG_USER_ID: &str = "user_id";
+/// Tag of the field holding the email.
+pub const TAG_EMAIL: &str = "email";
+/// Tag of the field holding the anonymous id.
+pub const TAG_ANONYMOUS_ID: &str = "rudder_anonymous_id";
+/// Tag of the field holding the group id.
+pub const TAG_GROUP_ID: &str = "rudder_group_id";
+/// Tags that identify a user.
+pub const IDENTITY_TAGS: [&str; 3] = [TAG_EMAIL, TAG_USER_ID, TAG_ANONYMOUS_ID];
+
+/// Largest serialized event RudderStack (Segment-compatible) accepts.
+pub const MAX_EVENT_BYTES: usize = 32 * 1024;
+
+/// The RudderStack call an action makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// `identify`: traits of a user.
+    Identify,
+    /// `group`: traits of a group, and the user's membership.
+    Group,
+    /// `track`: an event with properties.
+    Track,
+}
+
+impl Call {
+    /// The event `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Call::Identify => "identify",
+            Call::Group => "group",
+            Call::Track => "track",
+        }
+    }
+
+    fn bag(self) -> &'static str {
+        match self {
+            Call::Track => "properties",
+            Call::Identify | Call::Group => "traits",
+        }
+    }
+}
+
+/// Why a result cannot be mapped at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    /// No field carries an identity tag.
+    #[error("the query has no field tagged {0}: tag a dimension in LookML so RudderStack knows whom the rows describe")]
+    NoIdentity(String),
+}
+
+/// Why one row is not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Row position (1-based, as a person counts).
+    pub row: u64,
+    /// What is wrong with it.
+    pub reason: RejectReason,
+}
+
+/// What makes a row unsendable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RejectReason {
+    /// The event is over the size limit.
+    TooLarge {
+        /// Serialized size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A group call whose group id is empty.
+    NoGroupId,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use super::report::group_digits as g;
+        match &self.reason {
+            RejectReason::TooLarge { bytes, limit } => write!(
+                f,
+                "row {} makes an event of {} bytes, over the {}-byte limit",
+                g(self.row),
+                g(*bytes as u64),
+                g(*limit as u64)
+            ),
+            RejectReason::NoGroupId => write!(f, "row {} has no group id", g(self.row)),
+        }
+    }
+}
+
+/// A field of the result and where it usually sits in a row.
+#[derive(Debug, Clone)]
+struct Field {
+    /// Name in the row (`view.field`).
+    name: String,
+    /// Its position in the header (rows list fields in that order).
+    hint: usize,
+}
+
+/// A field that becomes a trait / property.
+#[derive(Debug, Clone)]
+struct Prop {
+    field: Field,
+    /// `"name":` pre-escaped.
+    key: Vec<u8>,
+}
+
+/// What is the same for every event of one delivery.
+#[derive(Debug, Clone)]
+pub struct MapperInput<'a> {
+    /// Which call.
+    pub call: Call,
+    /// The result's fields.
+    pub header: &'a ResultHeader,
+    /// `scheduled_plan.query.vis_config.hidden_fields`.
+    pub hidden_fields: &'a [String],
+    /// `event` of a track call.
+    pub event: Option<&'a str>,
+    /// What identifies this Looker delivery (webhook id / scheduled plan id).
+    pub delivery_key: &'a str,
+    /// `timestamp` of every event (RFC 3339, UTC, millis).
+    pub timestamp: &'a str,
+    /// `context.app` / `context.library` name and version.
+    pub app: (&'a str, &'a str),
+    /// Largest event to send.
+    pub max_event_bytes: usize,
+}
+
+/// Turns rows into events.
+#[derive(Debug, Clone)]
+pub struct Mapper {
+    call: Call,
+    user_id: Option<Field>,
+    anonymous_id: Option<Field>,
+    group_id: Option<Field>,
+    /// The email field and the position among the props where `email` goes.
+    email: Option<(Field, usize)>,
+    props: Vec<Prop>,
+    /// Bytes before the messageId: `{"type":"…","messageId":"`.
+    head: Vec<u8>,
+    /// `"event":"…",` for track.
+    event: Vec<u8>,
+    /// Everything after the bag up to `"sentAt":"`: context, channel, timestamps.
+    context_head: Vec<u8>,
+    context_tail: Vec<u8>,
+    /// Hash state after the delivery key, call and event name.
+    seed: Sha256,
+    max_event_bytes: usize,
+}
+
+fn json_string(s: &str) -> Vec<u8> {
+    // Serializing a str cannot fail.
+    serde_json::to_vec(s).unwrap_or_default()
+}
+
+impl Mapper {
+    /// Work out field roles; fails when no field identifies the rows.
+    pub fn new(input: MapperInput<'_>) -> Result<Mapper, MappingError> {
+        let h = input.header;
+        let first = |tag: &str| {
+            h.fields
+                .iter()
+                .position(|f| f.has_tag(tag))
+                .map(|hint| Field {
+                    name: h.fields[hint].name.clone(),
+                    hint,
+                })
+        };
+        let user_id = first(TAG_USER_ID);
+        let anonymous_id = first(TAG_ANONYMOUS_ID);
+        let group_id = first(TAG_GROUP_ID);
+        let email_name = first(TAG_EMAIL);
+        match input.call {
+            Call::Group if group_id.is_none() => {
+                return Err(MappingError::NoIdentity(TAG_GROUP_ID.into()))
+            }
+            Call::Identify | Call::Track
+                if user_id.is_none() && anonymous_id.is_none() && email_name.is_none() =>
+            {
+                return Err(MappingError::NoIdentity(IDENTITY_TAGS.join(" or ")))
+            }
+            _ => {}
+        }
+        let is_id = |f: &FieldMeta| {
+            f.tags
+                .iter()
+                .any(|t| IDENTITY_TAGS.contains(&t.as_str()) || t == TAG_GROUP_ID)
+        };
+        let mut props = Vec::new();
+        let mut email = None;
+        for (hint, f) in h.fields.iter().enumerate() {
+            if let Some(e) = email_name.as_ref().filter(|e| e.hint == hint) {
+                email = Some((e.clone(), props.len()));
+            }
+            if is_id(f) || input.hidden_fields.iter().any(|x| x == &f.name) {
+                continue;
+            }
+            let mut key = json_string(&f.name);
+            key.push(b':');
+            props.push(Prop {
+                field: Field {
+                    name: f.name.clone(),
+                    hint,
+                },
+                key,
+            });
+        }
+        let mut head = Vec::new();
+        let _ = write!(
+            head,
+            "{{\"type\":\"{}\",\"messageId\":\"",
+            input.call.as_str()
+        );
+        let mut event = Vec::new();
+        if let (Call::Track, Some(name)) = (input.call, input.event) {
+            event.extend_from_slice(b"\"event\":");
+            event.extend_from_slice(&json_string(name));
+            event.push(b',');
+        }
+        let (app_name, app_version) = (json_string(input.app.0), json_string(input.app.1));
+        let mut context_head = Vec::new();
+        context_head.extend_from_slice(b",\"context\":{\"app\":{\"name\":");
+        context_head.extend_from_slice(&app_name);
+        context_head.extend_from_slice(b",\"version\":");
+        context_head.extend_from_slice(&app_version);
+        context_head.extend_from_slice(b"},\"library\":{\"name\":");
+        context_head.extend_from_slice(&app_name);
+        context_head.extend_from_slice(b",\"version\":");
+        context_head.extend_from_slice(&app_version);
+        context_head.push(b'}');
+        let ts = json_string(input.timestamp);
+        let mut context_tail = Vec::new();
+        context_tail.extend_from_slice(b"},\"channel\":\"server\",\"timestamp\":");
+        context_tail.extend_from_slice(&ts);
+        context_tail.extend_from_slice(b",\"originalTimestamp\":");
+        context_tail.extend_from_slice(&ts);
+        context_tail.extend_from_slice(b",\"sentAt\":\"");
+        let mut seed = Sha256::new();
+        for part in [
+            input.delivery_key,
+            input.call.as_str(),
+            input.event.unwrap_or(""),
+        ] {
+            seed.update((part.len() as u64).to_le_bytes());
+            seed.update(part.as_bytes());
+        }
+        Ok(Mapper {
+            call: input.call,
+            user_id,
+            anonymous_id,
+            group_id,
+            email,
+            props,
+            head,
+            event,
+            context_head,
+            context_tail,
+            seed,
+            max_event_bytes: input.max_event_bytes,
+        })
+    }
+
+    /// Write the event for row `index` (0-based) into `out` (cleared first).
+    pub fn map(
+        &self,
+        index: u64,
+        row: &RawRow<'_>,
+        sent_at: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Rejection> {
+        let cell = |f: &Field| row.get(&f.name, f.hint);
+        out.clear();
+        out.extend_from_slice(&self.head);
+        let id_at = out.len();
+        out.extend_from_slice(&[b'0'; 36]);
+        out.extend_from_slice(b"\",");
+        let content_at = out.len();
+        let user_id = self.user_id.as_ref().and_then(|f| id_text(cell(f)));
+        if let Some(uid) = &user_id {
+            out.extend_from_slice(b"\"userId\":");
+            write_str(out, uid);
+            out.push(b',');
+        }
+        match self.anonymous_id.as_ref().and_then(|f| id_text(cell(f))) {
+            Some(anon) => {
+                out.extend_from_slice(b"\"anonymousId\":");
+                write_str(out, &anon);
+                out.push(b',');
+            }
+            None if user_id.is_none() => {
+                out.extend_from_slice(b"\"anonymousId\":\"");
+                out.extend_from_slice(&self.uuid(b"anonymousId", index, &[]));
+                out.extend_from_slice(b"\",");
+            }
+            None => {}
+        }
+        // groupId rides along on every call when present (as the reference hub did); a group
+        // call without one is meaningless.
+        match self.group_id.as_ref().and_then(|f| id_text(cell(f))) {
+            Some(gid) => {
+                out.extend_from_slice(b"\"groupId\":");
+                write_str(out, &gid);
+                out.push(b',');
+            }
+            None if self.call == Call::Group => {
+                return Err(Rejection {
+                    row: index + 1,
+                    reason: RejectReason::NoGroupId,
+                });
+            }
+            None => {}
+        }
+        out.extend_from_slice(&self.event);
+        out.push(b'"');
+        out.extend_from_slice(self.call.bag().as_bytes());
+        out.extend_from_slice(b"\":");
+        let bag_at = out.len();
+        out.push(b'{');
+        let mut first = true;
+        let mut sep = |out: &mut Vec<u8>| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+        };
+        let email_at = |i: usize| self.email.as_ref().filter(|(_, at)| *at == i);
+        for (i, p) in self.props.iter().enumerate() {
+            if let Some((f, _)) = email_at(i) {
+                sep(out);
+                write_email(out, cell(f));
+            }
+            let Some(raw) = cell(&p.field) else { continue };
+            sep(out);
+            out.extend_from_slice(&p.key);
+            write_cell(out, raw);
+        }
+        if let Some((f, _)) = email_at(self.props.len()) {
+            sep(out);
+            write_email(out, cell(f));
+        }
+        out.push(b'}');
+        let bag_end = out.len();
+        out.extend_from_slice(&self.context_head);
+        if self.call == Call::Identify {
+            // RudderStack's SDKs repeat identify traits in context.traits; some destinations read them there.
+            out.extend_from_slice(b",\"traits\":");
+            out.extend_from_within(bag_at..bag_end);
+        }
+        out.extend_from_slice(&self.context_tail);
+        out.extend_from_slice(sent_at.as_bytes());
+        out.extend_from_slice(b"\"}");
+        let id = self.uuid(b"messageId", index, &out[content_at..bag_end]);
+        out[id_at..id_at + 36].copy_from_slice(&id);
+        if out.len() > self.max_event_bytes {
+            let reason = RejectReason::TooLarge {
+                bytes: out.len(),
+                limit: self.max_event_bytes,
+            };
+            return Err(Rejection {
+                row: index + 1,
+                reason,
+            });
+        }
+        Ok(())
+    }
+
+    /// Replace the `sentAt` of an event written by [`Mapper::map`] (it is the last value).
+    pub fn restamp(&self, event: &mut [u8], sent_at: &str) {
+        // The event ends with `"sentAt":"<stamp>"}`.
+        let end = event.len().saturating_sub(2);
+        let start = end.saturating_sub(sent_at.len());
+        if event[..start].ends_with(b"\"sentAt\":\"") {
+            event[start..end].copy_from_slice(sent_at.as_bytes());
+        }
+    }
+
+    /// A UUID-shaped (version 8, RFC 4122 variant) hash of this delivery, a purpose, the row
+    /// position and the row's content.
+    fn uuid(&self, purpose: &[u8], index: u64, content: &[u8]) -> [u8; 36] {
+        let mut h = self.seed.clone();
+        h.update(purpose);
+        h.update(index.to_le_bytes());
+        h.update(content);
+        let d = h.finalize();
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&d[..16]);
+        b[6] = (b[6] & 0x0f) | 0x80;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        let mut out = [0u8; 36];
+        let mut o = 0;
+        for (i, byte) in b.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                out[o] = b'-';
+                o += 1;
+            }
+            out[o] = HEX[usize::from(byte >> 4)];
+            out[o + 1] = HEX[usize::from(byte & 0x0f)];
+            o += 2;
+        }
+        out
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Serializing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// A cell as a trait value: its `value`'s JSON text as Looker wrote it (so 0, false, "" and null
+/// stay what they are), or for a pivoted measure the list `[{pivot_key: value}, …]`.
+fn write_cell(out: &mut Vec<u8>, raw: &RawValue) {
+    match RawCell::parse(raw) {
+        RawCell::Value(v) | RawCell::Other(v) => out.extend_from_slice(v.get().as_bytes()),
+        RawCell::Pivot(entries) => {
+            out.push(b'[');
+            for (i, (k, sub)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.push(b'{');
+                write_str(out, &k.0);
+                out.push(b':');
+                // A pivot's cell is `{value, …}`; anything else goes through as it is.
+                let v = RawCell::parse(sub).value().unwrap_or(sub);
+                out.extend_from_slice(v.get().as_bytes());
+                out.push(b'}');
+            }
+            out.push(b']');
+        }
+    }
+}
+
+fn write_email(out: &mut Vec<u8>, raw: Option<&RawValue>) {
+    out.extend_from_slice(b"\"email\":");
+    match raw.and_then(|r| RawCell::parse(r).value()) {
+        Some(v) => out.extend_from_slice(v.get().as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// An identity cell as the string RudderStack expects: strings as they are; numbers, booleans
+/// (and anything else) in their JSON text (`42` → `"42"`); null, empty or pivoted → none.
+fn id_text(raw: Option<&RawValue>) -> Option<String> {
+    let v = RawCell::parse(raw?).value()?.get();
+    if v.starts_with('"') {
+        let s: String = serde_json::from_str(v).ok()?;
+        return (!s.is_empty()).then_some(s);
+    }
+    (v != "null").then(|| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// Map a row given as a JSON value (serialized, then read back raw as the pipeline does).
+    fn try_map(m: &Mapper, i: u64, row: &Value, out: &mut Vec<u8>) -> Result<(), Rejection> {
+        let text = serde_json::to_vec(row).unwrap();
+        let raw = RawRow::parse(&text).unwrap();
+        m.map(i, &raw, "2024-01-01T00:00:00.000Z", out)
+    }
+
+    fn header(fields: Value) -> ResultHeader {
+        ResultHeader {
+            ran_at: None,
+            fields: serde_json::from_value(fields).unwrap(),
+            pivots: vec![],
+        }
+    }
+
+    fn mapper(
+        call: Call,
+        h: &ResultHeader,
+        hidden: &[String],
+        event: Option<&str>,
+    ) -> Result<Mapper, MappingError> {
+        Mapper::new(MapperInput {
+            call,
+            header: h,
+            hidden_fields: hidden,
+            event,
+            delivery_key: "webhook-1",
+            timestamp: "2017-07-28T02:25:19.000Z",
+            app: ("hub", "1.0"),
+            max_event_bytes: MAX_EVENT_BYTES,
+        })
+    }
+
+    fn event(m: &Mapper, i: u64, row: Value) -> Value {
+        let mut out = vec![];
+        try_map(m, i, &row, &mut out).unwrap();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn identify_keeps_types_hides_hidden_and_generates_anonymous_ids() {
+        let h = header(json!([
+            {"name": "u.id", "tags": ["user_id"]},
+            {"name": "u.email", "tags": ["email"]},
+            {"name": "u.zero"}, {"name": "u.false"}, {"name": "u.empty"}, {"name": "u.null"},
+            {"name": "u.secret"},
+            {"name": "o.count"}
+        ]));
+        let m = mapper(Call::Identify, &h, &["u.secret".to_string()], None).unwrap();
+        let row = json!({
+            "u.id": {"value": 42}, "u.email": {"value": "a@b.c"},
+            "u.zero": {"value": 0}, "u.false": {"value": false}, "u.empty": {"value": ""}, "u.null": {"value": null},
+            "u.secret": {"value": "x"},
+            "o.count": {"f": {"value": 1}, "z": {"value": 3}}
+        });
+        let e = event(&m, 0, row.clone());
+        let traits = json!({"email": "a@b.c", "u.zero": 0, "u.false": false, "u.empty": "", "u.null": null,
+                            "o.count": [{"f": 1}, {"z": 3}]});
+        assert_eq!(e["type"], "identify");
+        assert_eq!(e["userId"], "42");
+        assert!(e.get("anonymousId").is_none());
+        assert_eq!(e["traits"], traits);
+        assert_eq!(e["context"]["traits"], traits);
+        assert_eq!(
+            e["context"]["app"],
+            json!({"name": "hub", "version": "1.0"})
+        );
+        assert_eq!(
+            e["context"]["library"],
+            json!({"name": "hub", "version": "1.0"})
+        );
+        assert_eq!(e["timestamp"], "2017-07-28T02:25:19.000Z");
+        assert_eq!(e["originalTimestamp"], "2017-07-28T02:25:19.000Z");
+        assert_eq!(e["sentAt"], "2024-01-01T00:00:00.000Z");
+        assert_eq!(e["channel"], "server");
+        // key order as documented
+        let keys: Vec<&String> = e.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "type",
+                "messageId",
+                "userId",
+                "traits",
+                "context",
+                "channel",
+                "timestamp",
+                "originalTimestamp",
+                "sentAt"
+            ]
+        );
+
+        // messageId: deterministic, UUID-shaped v8, changes with position and content
+        let id = e["messageId"].as_str().unwrap().to_string();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "8");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
+        assert_eq!(event(&m, 0, row.clone())["messageId"], id.as_str());
+        assert_ne!(event(&m, 1, row.clone())["messageId"], id.as_str());
+        let mut other = row.clone();
+        other["u.zero"]["value"] = json!(1);
+        assert_ne!(event(&m, 0, other)["messageId"], id.as_str());
+
+        // restamping touches only sentAt
+        let mut out = vec![];
+        try_map(&m, 0, &row, &mut out).unwrap();
+        m.restamp(&mut out, "2030-01-01T00:00:00.000Z");
+        let re: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(re["sentAt"], "2030-01-01T00:00:00.000Z");
+        assert_eq!(re["messageId"], e["messageId"]);
+
+        // no user id: a stable generated anonymous id
+        let mut anon = row.clone();
+        anon["u.id"]["value"] = json!(null);
+        let a = event(&m, 7, anon.clone());
+        assert!(a.get("userId").is_none());
+        assert_eq!(a["anonymousId"].as_str().unwrap().len(), 36);
+        assert_eq!(event(&m, 7, anon.clone())["anonymousId"], a["anonymousId"]);
+        assert_ne!(event(&m, 8, anon)["anonymousId"], a["anonymousId"]);
+    }
+
+    #[test]
+    fn track_and_group_shapes() {
+        let h = header(json!([
+            {"name": "u.anon", "tags": ["rudder_anonymous_id"]},
+            {"name": "g.id", "tags": ["rudder_group_id"]},
+            {"name": "u.plan"}
+        ]));
+        let t = mapper(Call::Track, &h, &[], Some("Looker \"Sync\"")).unwrap();
+        let e = event(
+            &t,
+            0,
+            json!({"u.anon": {"value": "a1"}, "g.id": {"value": 7}, "u.plan": {"value": "pro"}}),
+        );
+        assert_eq!(e["type"], "track");
+        assert_eq!(e["event"], "Looker \"Sync\"");
+        assert_eq!(e["anonymousId"], "a1");
+        assert_eq!(e["groupId"], "7");
+        assert_eq!(e["properties"], json!({"u.plan": "pro"}));
+        assert!(e["context"].get("traits").is_none());
+
+        let g = mapper(Call::Group, &h, &[], None).unwrap();
+        let e = event(
+            &g,
+            0,
+            json!({"u.anon": {"value": "a1"}, "g.id": {"value": "acme"}, "u.plan": {"value": "pro"}}),
+        );
+        assert_eq!(e["type"], "group");
+        assert_eq!(e["groupId"], "acme");
+        assert_eq!(e["traits"], json!({"u.plan": "pro"}));
+        let mut out = vec![];
+        let r = try_map(
+            &g,
+            4,
+            &json!({"u.anon": {"value": "a"}, "g.id": {"value": ""}, "u.plan": {"value": 1}}),
+            &mut out,
+        );
+        assert_eq!(r.unwrap_err().to_string(), "row 5 has no group id");
+    }
+
+    #[test]
+    fn missing_identity_and_oversized_events() {
+        let h = header(json!([{"name": "u.plan", "tags": ["other"]}]));
+        let e = mapper(Call::Identify, &h, &[], None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("email or user_id or rudder_anonymous_id"),
+            "{e}"
+        );
+        assert!(mapper(
+            Call::Group,
+            &header(json!([{"name": "u", "tags": ["user_id"]}])),
+            &[],
+            None
+        )
+        .is_err());
+
+        let h = header(json!([{"name": "u.id", "tags": ["user_id"]}, {"name": "u.blob"}]));
+        let m = mapper(Call::Track, &h, &[], Some("e")).unwrap();
+        let big = "x".repeat(40_000);
+        let mut out = vec![];
+        let r = try_map(
+            &m,
+            0,
+            &json!({"u.id": {"value": "1"}, "u.blob": {"value": big}}),
+            &mut out,
+        );
+        let err = r.unwrap_err();
+        assert!(
+            matches!(err.reason, RejectReason::TooLarge { limit: 32_768, .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().starts_with("row 1 makes an event of 40 "),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! A query result streamed to a data plane: rows are mapped one at a time into a reused buffer,
+//! appended to the open batch, and closed batches go to the delivery, which holds at most
+//! `max_in_flight` of them. Reading waits while the delivery is full, so memory stays bounded
+//! whatever the size of the result.
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+
+use super::batcher::Batcher;
+use super::client::{DataPlane, Delivery};
+use super::mapping::{Call, Mapper, MapperInput, MappingError, MAX_EVENT_BYTES};
+use super::report::DeliveryReport;
+use super::RudderSettings;
+use crate::rows::{RawRow, RowStream, RowsError};
+
+/// Everything one delivery needs besides the rows.
+pub struct Job<'a> {
+    /// Which call.
+    pub call: Call,
+    /// `event` of a track call.
+    pub event: Option<&'a str>,
+    /// Fields hidden in the visualization.
+    pub hidden_fields: &'a [String],
+    /// What identifies this Looker delivery (for deterministic message ids).
+    pub delivery_key: &'a str,
+    /// Where to send.
+    pub plane: DataPlane,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// Batching and delivery settings.
+    pub settings: &'a RudderSettings,
+}
+
+/// Now as RudderStack timestamps are written: RFC 3339, UTC, milliseconds (24 bytes).
+pub fn now_stamp() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The events' `timestamp`: the result's `ran_at` in RFC 3339 UTC, or now when it is absent or
+/// unreadable.
+pub fn event_timestamp(ran_at: Option<&str>) -> String {
+    let parsed = ran_at.map(str::trim).and_then(|s| {
+        DateTime::parse_from_rfc3339(s)
+            .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S %z"))
+            .map(|d| d.with_timezone(&Utc))
+            .ok()
+            .or_else(|| {
+                NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+                    .ok()
+                    .map(|n| n.and_utc())
+            })
+    });
+    parsed
+        .unwrap_or_else(Utc::now)
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Send every row of `rows`; fails only when the result cannot be mapped at all (no identity
+/// field). Everything else — refused batches, oversized rows, a result that breaks off — is in
+/// the report.
+pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, MappingError> {
+    let limits = job.settings.limits();
+    let timestamp = event_timestamp(rows.header().ran_at.as_deref());
+    let mapper = Mapper::new(MapperInput {
+        call: job.call,
+        header: rows.header(),
+        hidden_fields: job.hidden_fields,
+        event: job.event,
+        delivery_key: job.delivery_key,
+        timestamp: &timestamp,
+        app: (crate::HUB_NAME, crate::HUB_VERSION),
+        max_event_bytes: MAX_EVENT_BYTES.min(limits.max_event_bytes()),
+    })?;
+    let mut delivery = Delivery::new(job.client, job.plane, job.settings.delivery.clone());
+    let mut batcher = Batcher::new(limits);
+    let mut report = DeliveryReport::default();
+    let mut event = Vec::with_capacity(4096);
+    let mut sent_at = now_stamp();
+    // Set once delivery stops: the rest is only counted.
+    let mut stopped = false;
+    'read: while let Some(chunk) = rows.next_raw_chunk().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                report.input_error = Some(e.to_string());
+                break 'read;
+            }
+        };
+        for text in chunk.iter() {
+            let index = report.rows;
+            if stopped {
+                report.rows += 1;
+                report.not_sent += 1;
+                continue;
+            }
+            let row = match RawRow::parse(text) {
+                Ok(r) => r,
+                Err(e) => {
+                    report.input_error = Some(RowsError::bad_row(index, &e).to_string());
+                    break 'read;
+                }
+            };
+            report.rows += 1;
+            match mapper.map(index, &row, &sent_at, &mut event) {
+                Ok(()) => {
+                    if !batcher.fits(event.len()) {
+                        if let Some(batch) = batcher.finish(&sent_at) {
+                            let events = batch.events as u64;
+                            if !delivery.send(batch).await {
+                                // This batch and this event stay unsent.
+                                report.not_sent += events + 1;
+                                stopped = true;
+                                continue;
+                            }
+                        }
+                        // The event opens the next batch: it carries that batch's sentAt.
+                        sent_at = now_stamp();
+                        mapper.restamp(&mut event, &sent_at);
+                    }
+                    batcher.push(index, &event);
+                }
+                Err(rejection) => {
+                    report.rejected += 1;
+                    report.first_rejection.get_or_insert(rejection);
+                }
+            }
+        }
+    }
+    if let Some(batch) = batcher.finish(&sent_at) {
+        let events = batch.events as u64;
+        if !delivery.send(batch).await {
+            report.not_sent += events;
+        }
+    }
+    report.tally = delivery.finish().await;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_from_ran_at() {
+        assert_eq!(
+            event_timestamp(Some("2017-07-28T02:25:19+00:00")),
+            "2017-07-28T02:25:19.000Z"
+        );
+        assert_eq!(
+            event_timestamp(Some("2017-07-28T04:25:19.5+02:00")),
+            "2017-07-28T02:25:19.500Z"
+        );
+        assert_eq!(
+            event_timestamp(Some("2017-07-28 02:25:19 +0000")),
+            "2017-07-28T02:25:19.000Z"
+        );
+        assert_eq!(
+            event_timestamp(Some("2017-07-28 02:25:19")),
+            "2017-07-28T02:25:19.000Z"
+        );
+        for odd in [None, Some("yesterday"), Some("")] {
+            let t = event_timestamp(odd);
+            assert_eq!(t.len(), 24);
+            assert!(t.ends_with('Z'));
+        }
+        assert_eq!(now_stamp().len(), super::super::batcher::SENT_AT_LEN);
+    }
+}
