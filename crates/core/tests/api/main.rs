@@ -7,6 +7,7 @@ mod receiver;
 mod auth;
 mod binaries;
 mod execute;
+mod faults;
 mod form;
 mod list;
 mod oauth;
