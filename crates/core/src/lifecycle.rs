@@ -8,9 +8,9 @@
 //!
 //! 1. at once: no new connections are accepted, a new execute is refused (503, Looker retries it
 //!    elsewhere), everything in flight goes on;
-//! 2. at [`hurry_at`] (about 70 % of `G`): actions that can wind up early — stop reading rows,
-//!    deliver what was read — are told to, and report exactly how far they got;
-//! 3. at [`abandon_at`] (`G` − 1.2 s): an execute still running is answered `success:false`
+//! 2. at [`hurry_at`] (30 % of `G`, 1 to 5 s, before step 3): actions that can wind up early —
+//!    stop reading rows, deliver what was read — are told to, and report exactly how far they got;
+//! 3. at [`abandon_at`] (`G` − 1.1 s): an execute still running is answered `success:false`
 //!    ("stopped before it finished") so Looker hears the truth instead of a cut connection;
 //! 4. the HTTP server then stops gracefully (the final answers are flushed) and the process exits
 //!    within `G`.
@@ -38,18 +38,20 @@ pub struct Lifecycle {
     abandon: CancellationToken,
 }
 
-/// When the actions are asked to wind up, after the stop signal.
-pub fn hurry_at(grace: Duration) -> Duration {
-    grace.mul_f64(0.7)
+/// When executes still running are answered as interrupted, after the stop signal: early enough
+/// that the answer is flushed and the server stopped (it checks once a second) within the grace
+/// period.
+pub fn abandon_at(grace: Duration) -> Duration {
+    grace.saturating_sub(Duration::from_millis(1100))
 }
 
-/// When executes still running are answered as interrupted, after the stop signal: early enough
-/// that the answer is flushed and the server stopped (its last check runs a second later) within
-/// the grace period.
-pub fn abandon_at(grace: Duration) -> Duration {
-    grace
-        .saturating_sub(Duration::from_millis(1200))
-        .max(hurry_at(grace))
+/// When the actions are asked to wind up, after the stop signal: 30 % of the grace period (at
+/// least 1 s, at most 5 s) before [`abandon_at`], time to deliver what was read and answer.
+pub fn hurry_at(grace: Duration) -> Duration {
+    let wind_up = grace
+        .mul_f64(0.3)
+        .clamp(Duration::from_secs(1), Duration::from_secs(5));
+    abandon_at(grace).saturating_sub(wind_up)
 }
 
 /// What an execute stopped by the shutdown answers.
@@ -150,11 +152,11 @@ mod tests {
             assert!(hurry_at(g) <= abandon_at(g), "{secs}");
             assert!(abandon_at(g) < g, "{secs}");
         }
-        assert_eq!(hurry_at(Duration::from_secs(10)), Duration::from_secs(7));
-        assert_eq!(
-            abandon_at(Duration::from_secs(10)),
-            Duration::from_millis(8800)
-        );
+        let s = Duration::from_secs;
+        assert_eq!(abandon_at(s(10)), Duration::from_millis(8900));
+        assert_eq!(hurry_at(s(10)), Duration::from_millis(5900));
+        assert_eq!(hurry_at(s(4)), Duration::from_millis(1700));
+        assert_eq!(hurry_at(s(600)), Duration::from_millis(593_900));
     }
 
     #[tokio::test(start_paused = true)]

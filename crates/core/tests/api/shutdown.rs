@@ -1,8 +1,9 @@
 //! Graceful shutdown (see `hub_core::lifecycle`): an execute in flight at the stop signal finishes
 //! and its answer reaches Looker before the hub stops, even when the caller has hung up; one that
 //! would outlast the grace period is answered as interrupted; a new execute is refused.
-//! (The stop here is a trigger of the in-process app; the real binary on SIGTERM is tested with a
-//! streaming RudderStack execute.)
+//! The first tests stop the in-process app with a trigger (a slowed-down write-back store makes the
+//! execute long); the last ones send SIGTERM to the real `hub` binary during a `rudder_track`
+//! execute streaming a slow `download_url` to a local data plane.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -217,4 +218,126 @@ async fn an_idle_hub_stops_at_once() {
     let stopped_at = hub.stop();
     hub.stopped_within(Duration::from_secs(2)).await;
     assert!(stopped_at.elapsed() < Duration::from_secs(1));
+}
+
+// ------------------------------------------------------------------ the real binary, SIGTERM
+
+/// A `rudder_track` execute streamed from a slow `download_url`, started on the real binary.
+struct Streaming {
+    hub: crate::helpers::HubProcess,
+    plane: crate::receiver::Receiver,
+    _download: crate::download::DownloadServer,
+    answer: tokio::task::JoinHandle<(u16, String)>,
+    rows: usize,
+}
+
+/// `rows` rows served in 8 KB chunks every `pause`; the hub's grace period is `grace_secs`.
+async fn stream_slowly(grace_secs: &str, rows: usize, pause: Duration) -> Streaming {
+    use crate::download::{self, DownloadServer, Serve};
+    use crate::receiver::{Keep, Receiver};
+    use crate::rudder::{request, Source, WRITE_KEY};
+
+    let hub = crate::helpers::HubProcess::start(&[
+        ("HUB_SHUTDOWN_GRACE_SECS", grace_secs),
+        ("HUB_KEEPALIVE_AFTER_MS", "200"),
+        ("HUB_KEEPALIVE_INTERVAL_SECS", "1"),
+        ("RUDDER_MAX_BATCH_EVENTS", "100"),
+    ])
+    .await;
+    let plane = Receiver::start(WRITE_KEY, Keep::Ids).await;
+    let download = DownloadServer::start(
+        Arc::new(download::users_result(rows, 6)),
+        Serve {
+            pace: Some((8 * 1024, pause)),
+            ..Serve::default()
+        },
+    )
+    .await;
+    let body = request(&plane.url, Source::Url(&download.url), &[], Some("Sync"));
+    let req = looker_headers(client().post(format!("{}/actions/rudder_track/execute", hub.base)))
+        .header("Authorization", format!("Token token=\"{TOKEN}\""))
+        .json(&body);
+    let answer = tokio::spawn(async move {
+        let r = req.send().await.expect("the execute is answered");
+        let status = r.status().as_u16();
+        (status, r.text().await.expect("the whole answer arrives"))
+    });
+    Streaming {
+        hub,
+        plane,
+        _download: download,
+        answer,
+        rows,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_streaming_execute_delivers_every_event_before_the_exit() {
+    // About 450 KB in 8 KB chunks every 70 ms: the download takes about 4 s.
+    let mut s = stream_slowly("10", 3_000, Duration::from_millis(70)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        s.plane.accepted_ids().len() < s.rows,
+        "still streaming at the signal"
+    );
+    s.hub.sigterm();
+    let sent = Instant::now();
+    let status = s.hub.exit_within(Duration::from_secs(12)).await;
+    let took = sent.elapsed();
+    assert!(status.success(), "{status:?}\n{}", s.hub.logs());
+    assert!(
+        took < Duration::from_secs(10),
+        "exited within the grace period: {took:?}"
+    );
+    let (code, text) = s.answer.await.unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        text.starts_with('\n'),
+        "keep-alive newlines first: {text:?}"
+    );
+    let a = answer(&text);
+    assert_eq!(a["looker"]["success"], true, "{a}");
+    assert_eq!(a["message"], "sent 3 000 of 3 000 events to RudderStack");
+    assert_eq!(
+        s.plane.accepted_ids().len(),
+        s.rows,
+        "every event delivered"
+    );
+    assert!(s.hub.logs().contains("stop signal received"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_an_execute_longer_than_the_grace_period_reports_exact_progress() {
+    // The download would take about 11 s; the grace period is 4 s. (The reader hands rows over in
+    // chunks of 256, so some chunks must be complete before the wind-up, 1.7 s after the signal.)
+    let mut s = stream_slowly("4", 3_000, Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    s.hub.sigterm();
+    let sent = Instant::now();
+    let status = s.hub.exit_within(Duration::from_secs(6)).await;
+    let took = sent.elapsed();
+    assert!(status.success(), "{status:?}\n{}", s.hub.logs());
+    assert!(
+        took < Duration::from_secs(4),
+        "exited within the grace period: {took:?}"
+    );
+    let (code, text) = s.answer.await.unwrap();
+    assert_eq!(code, 200);
+    let a = answer(&text);
+    assert_eq!(a["looker"]["success"], false, "{a}");
+    // Exactly what was read was delivered, and the answer says how much.
+    let delivered = s.plane.accepted_ids().len();
+    assert!(delivered > 0 && delivered < s.rows, "{delivered}: {a}");
+    let k = hub_core::rudder::report::group_digits(delivered as u64);
+    assert_eq!(
+        a["message"],
+        format!(
+            "sent {k} of {k} events to RudderStack; the action hub was shut down after reading \
+             {k} rows of the result; only the rows read before that were sent"
+        )
+    );
+    assert_eq!(
+        s.plane.accepted_users(),
+        (0..delivered).map(|i| i.to_string()).collect()
+    );
 }
