@@ -9,6 +9,7 @@ mod binaries;
 mod execute;
 mod faults;
 mod form;
+mod hygiene;
 mod list;
 mod oauth;
 mod paths;
