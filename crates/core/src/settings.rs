@@ -69,6 +69,12 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// HTTP worker threads (`HUB_WORKERS`, default: number of CPUs).
     pub workers: Option<usize>,
+    /// Rows per chunk of a whole-query write-back (`HUB_WRITEBACK_BATCH_ROWS`).
+    pub writeback_batch_rows: usize,
+    /// Google Cloud: BigQuery write-back (when configured) and the hub's own Google identity.
+    pub gcp: crate::gcp::GcpSettings,
+    /// Where secret settings come from (Secret Manager references, refresh interval).
+    pub secrets: crate::secrets::SecretSettings,
 }
 
 /// Source of variables: the process environment, or a map in tests.
@@ -221,6 +227,9 @@ impl Settings {
             ),
             shutdown_grace: Duration::from_secs(v.num("HUB_SHUTDOWN_GRACE_SECS", 10)?),
             workers: (workers > 0).then_some(workers),
+            writeback_batch_rows: v.num("HUB_WRITEBACK_BATCH_ROWS", 1000)?.clamp(1, 50_000),
+            gcp: crate::gcp::GcpSettings::load(&v)?,
+            secrets: crate::secrets::SecretSettings::load(&v)?,
         })
     }
 

@@ -9,7 +9,9 @@ use actix_web::{web, App, HttpServer};
 use crate::actions::Registry;
 use crate::auth::HubTokens;
 use crate::routes::Function;
+use crate::secrets::Secrets;
 use crate::settings::Settings;
+use crate::sinks::bigquery::BigQuerySink;
 use crate::sinks::sqlite::SqliteSink;
 use crate::sinks::Sink;
 
@@ -25,6 +27,8 @@ pub struct Hub {
     pub registry: Registry,
     /// Outgoing HTTP client (rustls; shared connection pool).
     pub http: reqwest::Client,
+    /// Secret settings resolved from Secret Manager, kept fresh.
+    pub secrets: Arc<Secrets>,
 }
 
 /// Why the hub cannot start.
@@ -36,6 +40,9 @@ pub enum StartError {
     /// The write-back store cannot be opened.
     #[error("write-back store: {0}")]
     Sink(#[from] crate::sinks::SinkError),
+    /// A secret setting cannot be resolved.
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -44,8 +51,26 @@ pub enum StartError {
 impl Hub {
     /// Build the shared state from settings (opens the write-back store).
     pub async fn new(settings: Settings) -> Result<Hub, StartError> {
-        let tokens = HubTokens::new(settings.hub_tokens.clone());
-        let sink: Arc<dyn Sink> = Arc::new(SqliteSink::open(&settings.store_path)?);
+        crate::gcp::install_crypto();
+        let secrets = Arc::new(Secrets::new(
+            settings.secrets.clone(),
+            settings.gcp.access_token.clone(),
+        ));
+        let tokens = HubTokens::new(vec![]);
+        let live = tokens.clone();
+        secrets
+            .watch_list("HUB_TOKENS", &settings.hub_tokens, move |v| live.replace(v))
+            .await?;
+        let sink: Arc<dyn Sink> = match &settings.gcp.bigquery {
+            Some(bq) => {
+                let sink =
+                    BigQuerySink::start(bq.clone(), settings.gcp.access_token.as_ref()).await?;
+                tracing::info!(project = %bq.project, dataset = %bq.dataset, "write-back goes to BigQuery");
+                Arc::new(sink)
+            }
+            None => Arc::new(SqliteSink::open(&settings.store_path)?),
+        };
+        secrets.spawn_refresh();
         let http = reqwest::Client::builder()
             .user_agent(format!("{}/{}", crate::HUB_NAME, crate::HUB_VERSION))
             .connect_timeout(std::time::Duration::from_secs(10))
@@ -57,6 +82,7 @@ impl Hub {
             sink,
             registry: Registry::new(),
             http,
+            secrets,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! [`Registry::new`].
 
 pub mod mark_suspicious;
+pub mod writeback_batch;
 pub mod writeback_form;
 
 use std::sync::Arc;
@@ -52,7 +53,10 @@ impl Registry {
     /// The registry of this hub: one line per action.
     pub fn new() -> Registry {
         Registry {
-            actions: vec![Arc::new(mark_suspicious::MarkSuspicious)],
+            actions: vec![
+                Arc::new(mark_suspicious::MarkSuspicious),
+                Arc::new(writeback_batch::WritebackBatch),
+            ],
         }
     }
 
