@@ -98,7 +98,8 @@ if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
   if _bq_out="$( (_bq_main "$@" && printf '%s\n%s\n%s\n%s\n' "$BQ_EMULATOR_REST" "$BQ_EMULATOR_GRPC" \
     "$BQ_EMULATOR_PROJECT" "${BQ_EMULATOR_STARTED_PID:-}"))"; then
     if [[ "${1:-}" != "stop" ]]; then
-      { read -r BQ_EMULATOR_REST; read -r BQ_EMULATOR_GRPC; read -r BQ_EMULATOR_PROJECT; read -r _bq_pid; } <<<"$_bq_out"
+      # The pid line is empty when the emulator was already running ($(...) drops it): no `set -e` trip.
+      { read -r BQ_EMULATOR_REST; read -r BQ_EMULATOR_GRPC; read -r BQ_EMULATOR_PROJECT; read -r _bq_pid || true; } <<<"$_bq_out"
       export BQ_EMULATOR_REST BQ_EMULATOR_GRPC BQ_EMULATOR_PROJECT
       if [[ -n "${_bq_pid:-}" ]] && declare -p SERVICE_PIDS >/dev/null 2>&1; then
         SERVICE_PIDS+=("$_bq_pid")
