@@ -12,7 +12,7 @@ use hub_core::secrets::{crc32c, SecretSettings, Secrets};
 use hub_core::settings::Settings;
 use hub_core::startup::Hub;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::helpers::{test_vars, TestHub};
 
@@ -47,15 +47,9 @@ impl SecretManager {
                 };
                 let store = shared.clone();
                 tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    let mut seen = Vec::new();
-                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match socket.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(k) => seen.extend_from_slice(&buf[..k]),
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&seen).to_string();
+                    let Some(head) = crate::stand_ins::read_head(&mut socket).await else {
+                        return;
+                    };
                     let (status, body) = answer(&head, &store);
                     let resp = format!(
                         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",

@@ -229,6 +229,19 @@ pub async fn spawn_gate(upstream: &str) -> String {
     format!("http://{addr}")
 }
 
+/// Read an HTTP/1.1 request head (request line and headers); `None` if the peer went away.
+pub async fn read_head(socket: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut seen = Vec::new();
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(k) => seen.extend_from_slice(&buf[..k]),
+        }
+    }
+    Some(String::from_utf8_lossy(&seen).into_owned())
+}
+
 /// A free port nothing listens on (an emulator that is down).
 pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -281,13 +294,8 @@ pub async fn serve_result(n: usize, cut_after: Option<usize>, pause: Option<Paus
         let Ok((mut socket, _)) = listener.accept().await else {
             return;
         };
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut seen = Vec::new();
-        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-            match socket.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(k) => seen.extend_from_slice(&buf[..k]),
-            }
+        if read_head(&mut socket).await.is_none() {
+            return;
         }
         let head = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{{\"ran_at\":\"2026-11-23T10:00:00+00:00\",\"fields\":{},\"data\":[",
