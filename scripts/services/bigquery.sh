@@ -13,7 +13,7 @@
 
 _bq_main() {
   set -euo pipefail
-  local here root svc venv home log pidfile rest_port grpc_port project sp
+  local here root svc venv home log pidfile portsfile rest_port grpc_port project sp
   BQ_EMULATOR_STARTED_PID=""
   here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
   root="$(cd "$here/../.." && pwd)"
@@ -22,6 +22,7 @@ _bq_main() {
   home="$svc/bq-home" # DuckDB keeps installed extensions under $HOME/.duckdb
   log="$svc/bq-emulator.log"
   pidfile="$svc/bq-emulator.pid"
+  portsfile="$svc/bq-emulator.ports"
   rest_port="${BQ_EMULATOR_REST_PORT:-9050}"
   grpc_port="${BQ_EMULATOR_GRPC_PORT:-9060}"
   project="${BQ_EMULATOR_PROJECT:-hub-test}"
@@ -31,8 +32,13 @@ _bq_main() {
     if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
       kill "$(cat "$pidfile")" && echo "bigquery emulator stopped" >&2
     fi
-    rm -f "$pidfile"
+    rm -f "$pidfile" "$portsfile"
     return 0
+  fi
+
+  # An emulator this checkout started keeps the ports it got (they may not be the defaults).
+  if [[ -f "$pidfile" && -f "$portsfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    read -r rest_port grpc_port <"$portsfile" || true
   fi
 
   _bq_ready() {
@@ -64,11 +70,18 @@ PY
     if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
       echo "bigquery emulator: pid $(cat "$pidfile") is running but not ready yet" >&2
     else
+      # Something else holds a default port: take free ones instead of failing.
+      if (exec 3<>"/dev/tcp/127.0.0.1/$rest_port") 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$grpc_port") 2>/dev/null; then
+        rest_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+        grpc_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+        echo "bigquery emulator: default ports busy, using $rest_port / $grpc_port" >&2
+      fi
       echo "bigquery emulator: starting on REST $rest_port / gRPC $grpc_port (log: $log)" >&2
       HOME="$home" nohup "$venv/bin/python" "$here/bqemulator_compat.py" start \
         --rest-port "$rest_port" --grpc-port "$grpc_port" --project "$project" \
         --log-format json --log-level warning >"$log" 2>&1 </dev/null &
       echo $! >"$pidfile"
+      echo "$rest_port $grpc_port" >"$portsfile"
       BQ_EMULATOR_STARTED_PID=$!
     fi
     local i
