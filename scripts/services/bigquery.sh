@@ -30,7 +30,13 @@ _bq_main() {
 
   if [[ "${1:-}" == "stop" ]]; then
     if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      kill "$(cat "$pidfile")" && echo "bigquery emulator stopped" >&2
+      local pid i
+      pid="$(cat "$pidfile")"
+      kill "$pid"
+      # A wedged emulator ignores SIGTERM: give it 5 s, then SIGKILL.
+      for i in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+      echo "bigquery emulator stopped" >&2
     fi
     rm -f "$pidfile" "$portsfile"
     return 0

@@ -261,7 +261,7 @@ impl Action for WritebackBatch {
             (Some(e), _) => {
                 tracing::error!(action = NAME, request_id = %meta.request_id, sink = hub.sink.name(), rows_read = read, rows_written = written, error = %e, "batch write-back failed part-way");
                 Ok(ExecuteResponse::failure(format!(
-                    "Only {written} of the {read} {} read so far were written ({} not written). {}",
+                    "Only {written} of the {read} {} read so far were confirmed written ({} not confirmed). {}",
                     rows_word(read),
                     read - written.min(read),
                     e.user_message(&cred)

@@ -3,8 +3,9 @@
 //! IAM, and an HTTP server that streams a Looker query result from a `download_url`.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{combinators::BoxBody, BodyExt, Empty};
@@ -80,20 +81,6 @@ impl Emulator {
         assert!(r.status().is_success(), "{:?}", r.text().await);
     }
 
-    /// Delete a table over REST.
-    pub async fn delete_table(&self, dataset: &str, table: &str) {
-        let r = self
-            .client
-            .delete(format!(
-                "{}/bigquery/v2/projects/{}/datasets/{dataset}/tables/{table}",
-                self.rest, self.project
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{:?}", r.text().await);
-    }
-
     /// Run a query (jobs.query) and return its rows as objects keyed by column name.
     pub async fn query(&self, sql: &str) -> Vec<Map<String, Value>> {
         let r = self
@@ -150,7 +137,8 @@ impl Emulator {
 /// A token the gate lets through.
 pub const GOOD_TOKEN: &str = "good-service-token";
 
-type GateBody = BoxBody<Bytes, hyper::Error>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type GateBody = BoxBody<Bytes, BoxError>;
 
 fn grpc_status(code: u32, message: &str) -> Response<GateBody> {
     // A trailers-only gRPC answer: the status travels in the headers.
@@ -166,10 +154,40 @@ fn grpc_status(code: u32, message: &str) -> Response<GateBody> {
         .expect("static response")
 }
 
+/// A response body that breaks the connection after passing on `left` data frames (answers).
+struct CutAfter {
+    inner: Incoming,
+    left: usize,
+    tripped: Arc<AtomicBool>,
+}
+
+impl hyper::body::Body for CutAfter {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        if self.left == 0 {
+            self.tripped.store(true, Ordering::SeqCst);
+            return std::task::Poll::Ready(Some(Err("gate: connection lost".into())));
+        }
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled {
+            if frame.is_data() {
+                self.left -= 1;
+            }
+        }
+        polled.map(|o| o.map(|r| r.map_err(BoxError::from)))
+    }
+}
+
 /// An HTTP/2 gate in front of the emulator's gRPC port that answers like BigQuery's front end by
 /// bearer token (the emulator itself accepts any token): `good-*` passes through, `denied` →
 /// PERMISSION_DENIED, `quota` → RESOURCE_EXHAUSTED, `slow` → no answer for 60 s, anything else →
-/// UNAUTHENTICATED. Returns the gate's URL.
+/// UNAUTHENTICATED. `good-cut` passes two answers through, then the connection breaks and BigQuery
+/// stays UNAVAILABLE for that token. Returns the gate's URL.
 pub async fn spawn_gate(upstream: &str) -> String {
     let upstream: hyper::Uri = upstream.parse().expect("upstream URL");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -177,6 +195,7 @@ pub async fn spawn_gate(upstream: &str) -> String {
     let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .http2_only(true)
         .build_http::<Incoming>();
+    let tripped = Arc::new(AtomicBool::new(false));
     tokio::spawn(async move {
         loop {
             let Ok((socket, _)) = listener.accept().await else {
@@ -184,10 +203,12 @@ pub async fn spawn_gate(upstream: &str) -> String {
             };
             let client = client.clone();
             let upstream = upstream.clone();
+            let tripped = tripped.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                     let client = client.clone();
                     let upstream = upstream.clone();
+                    let tripped = tripped.clone();
                     async move {
                         let token = req
                             .headers()
@@ -196,13 +217,25 @@ pub async fn spawn_gate(upstream: &str) -> String {
                             .and_then(|v| v.strip_prefix("Bearer "))
                             .unwrap_or("")
                             .to_string();
+                        let cut = token == "good-cut";
                         let resp = match token.as_str() {
+                            _ if cut && tripped.load(Ordering::SeqCst) => {
+                                grpc_status(14, "The service is currently unavailable.")
+                            }
                             t if t.starts_with("good") => {
                                 let mut parts = upstream.into_parts();
                                 parts.path_and_query = req.uri().path_and_query().cloned();
                                 *req.uri_mut() = hyper::Uri::from_parts(parts).expect("uri");
                                 match client.request(req).await {
-                                    Ok(r) => r.map(|b| b.boxed()),
+                                    Ok(r) if cut => r.map(|inner| {
+                                        CutAfter {
+                                            inner,
+                                            left: 2,
+                                            tripped: tripped.clone(),
+                                        }
+                                        .boxed()
+                                    }),
+                                    Ok(r) => r.map(|b| b.map_err(BoxError::from).boxed()),
                                     Err(e) => grpc_status(14, &format!("gate upstream: {e}")),
                                 }
                             }
@@ -281,13 +314,9 @@ pub fn result_doc(n: usize) -> Value {
     })
 }
 
-/// Something to run while the result is being served (after `at` rows).
-pub type Pause = (usize, Pin<Box<dyn Future<Output = ()> + Send>>);
-
 /// Serve one json_detail_lite_stream result of `n` rows, generated while it is sent (the server holds
-/// no copy). `cut_after` closes the connection mid-document; `pause` runs a future after some rows.
-/// Returns the `download_url`.
-pub async fn serve_result(n: usize, cut_after: Option<usize>, pause: Option<Pause>) -> String {
+/// no copy). `cut_after` closes the connection mid-document. Returns the `download_url`.
+pub async fn serve_result(n: usize, cut_after: Option<usize>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -304,20 +333,11 @@ pub async fn serve_result(n: usize, cut_after: Option<usize>, pause: Option<Paus
         if socket.write_all(head.as_bytes()).await.is_err() {
             return;
         }
-        let mut pause = pause;
         let mut out = Vec::with_capacity(64 * 1024);
         for i in 0..n {
             if cut_after == Some(i) {
                 let _ = socket.write_all(&out).await;
                 return;
-            }
-            if pause.as_ref().is_some_and(|(at, _)| *at == i) {
-                if socket.write_all(&out).await.is_err() {
-                    return;
-                }
-                out.clear();
-                let (_, fut) = pause.take().expect("pause");
-                fut.await;
             }
             if i > 0 {
                 out.push(b',');

@@ -87,7 +87,7 @@ async fn pushed_plain_and_base64_results_are_written_row_by_row() {
 #[tokio::test]
 async fn a_streamed_result_is_written_and_counted() {
     let hub = TestHub::spawn().await;
-    let url = serve_result(5_000, None, None).await;
+    let url = serve_result(5_000, None).await;
     let (_, resp) = hub
         .execute("writeback_batch", &batch_from_url(&url, "Approved", "ok"))
         .await;
@@ -110,7 +110,7 @@ async fn a_cut_download_keeps_the_written_chunks_and_says_so() {
         hub_core::routes::Function::ALL,
     )
     .await;
-    let url = serve_result(1_000, Some(350), None).await;
+    let url = serve_result(1_000, Some(350)).await;
     let (_, resp) = hub
         .execute("writeback_batch", &batch_from_url(&url, "Approved", ""))
         .await;
