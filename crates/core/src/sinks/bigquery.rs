@@ -429,7 +429,7 @@ impl BigQuerySink {
     }
 
     async fn check_tables(&self) -> Result<(), SinkError> {
-        use google_cloud_bigquery_v2::client::{DatasetService, TableService};
+        use google_cloud_bigquery_v2::client::TableService;
         let s = &self.settings;
         let tables = TableService::builder()
             .with_endpoint(&s.endpoint)
@@ -474,15 +474,7 @@ impl BigQuerySink {
                         continue;
                     }
                     if !dataset_checked {
-                        self.ensure_dataset(
-                            &DatasetService::builder()
-                                .with_endpoint(&s.endpoint)
-                                .with_credentials(self.service_creds.clone())
-                                .build()
-                                .await
-                                .map_err(|e| SinkError::Other(format!("BigQuery client: {e}")))?,
-                        )
-                        .await?;
+                        self.ensure_dataset().await?;
                         dataset_checked = true;
                     }
                     self.create_table(&tables, table, columns).await?;
@@ -499,12 +491,17 @@ impl BigQuerySink {
         Ok(())
     }
 
-    async fn ensure_dataset(
-        &self,
-        datasets: &google_cloud_bigquery_v2::client::DatasetService,
-    ) -> Result<(), SinkError> {
+    async fn ensure_dataset(&self) -> Result<(), SinkError> {
+        use google_cloud_bigquery_v2::client::DatasetService;
         use google_cloud_bigquery_v2::model::{Dataset, DatasetReference};
         let s = &self.settings;
+        let datasets = DatasetService::builder()
+            .with_endpoint(&s.endpoint)
+            .with_credentials(self.service_creds.clone())
+            .with_retry_policy(self.rest_retry())
+            .build()
+            .await
+            .map_err(|e| SinkError::Other(format!("BigQuery client: {e}")))?;
         let got = datasets
             .get_dataset()
             .set_project_id(&s.project)
