@@ -3,8 +3,10 @@
 mod download;
 mod helpers;
 mod receiver;
+mod stand_ins;
 
 mod auth;
+mod bigquery;
 mod binaries;
 mod execute;
 mod form;
@@ -12,3 +14,5 @@ mod list;
 mod oauth;
 mod paths;
 mod rudder;
+mod secrets;
+mod writeback_batch;
