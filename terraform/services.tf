@@ -13,6 +13,8 @@ locals {
     HUB_IDENTITY_MODE    = var.identity_mode
     HUB_LOOKER_HOSTS     = join(",", var.looker_hosts)
     OAUTH_CLIENT_ID      = var.oauth_client_id
+    # Secret Manager references are re-read this often (rotation without redeploy).
+    HUB_SECRETS_REFRESH_SECS = "300"
   }
 
   # BigQuery write-back is configured in execute alone: the other functions
@@ -28,8 +30,8 @@ locals {
     for f, _ in local.functions : f => merge(local.settings_env, f == "action_execute" ? local.bigquery_env : {})
   }
 
-  # Secret settings, injected by Cloud Run from Secret Manager when an instance
-  # starts (version "latest"): the values never pass through terraform.
+  # Secret settings: each function gets Secret Manager references (resolved and
+  # refreshed by the hub itself) for the secrets it uses, and only those.
   secret_env_names = {
     looker_token        = "HUB_TOKENS"
     state_key           = "OAUTH_STATE_KEYS"
@@ -82,16 +84,14 @@ resource "google_cloud_run_v2_service" "fn" {
         }
       }
 
+      # Secret settings are Secret Manager references, not values: the hub resolves them at
+      # start with its service account and re-reads them every HUB_SECRETS_REFRESH_SECS, so a
+      # new version behind "latest" is live without a redeploy. No value passes through terraform.
       dynamic "env" {
         for_each = toset(local.function_secrets[each.key])
         content {
-          name = local.secret_env_names[env.value]
-          value_source {
-            secret_key_ref {
-              secret  = google_secret_manager_secret.hub[env.value].secret_id
-              version = "latest"
-            }
-          }
+          name  = local.secret_env_names[env.value]
+          value = "${google_secret_manager_secret.hub[env.value].id}/versions/latest"
         }
       }
 

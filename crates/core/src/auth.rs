@@ -24,15 +24,15 @@ pub enum AuthError {
     Invalid,
 }
 
-/// The set of currently valid hub secrets.
+/// The set of currently valid hub secrets (clones share it, so a rotation reaches every user).
 #[derive(Clone)]
 pub struct HubTokens {
-    secrets: Vec<SecretString>,
+    secrets: std::sync::Arc<std::sync::RwLock<Vec<SecretString>>>,
 }
 
 impl std::fmt::Debug for HubTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HubTokens({} secret(s))", self.secrets.len())
+        write!(f, "HubTokens({} secret(s))", self.len())
     }
 }
 
@@ -42,22 +42,34 @@ const MAX_TOKEN_LEN: usize = 4096;
 impl HubTokens {
     /// Valid secrets; empty strings are ignored.
     pub fn new(secrets: Vec<SecretString>) -> Self {
-        HubTokens {
-            secrets: secrets
-                .into_iter()
-                .filter(|s| !s.expose_secret().is_empty())
-                .collect(),
-        }
+        let tokens = HubTokens {
+            secrets: Default::default(),
+        };
+        tokens.replace(secrets);
+        tokens
+    }
+
+    /// Swap in a new set of valid secrets (a rotation read from Secret Manager).
+    pub fn replace(&self, secrets: Vec<SecretString>) {
+        let secrets = secrets
+            .into_iter()
+            .filter(|s| !s.expose_secret().is_empty())
+            .collect();
+        *self.secrets.write().unwrap_or_else(|p| p.into_inner()) = secrets;
+    }
+
+    fn current(&self) -> std::sync::RwLockReadGuard<'_, Vec<SecretString>> {
+        self.secrets.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Number of valid secrets.
     pub fn len(&self) -> usize {
-        self.secrets.len()
+        self.current().len()
     }
 
     /// Whether no secret is configured.
     pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
+        self.current().is_empty()
     }
 
     /// Check a raw `Authorization` header value.
@@ -74,7 +86,7 @@ impl HubTokens {
     /// Whether a token value (already taken out of the header) is valid.
     pub fn token_matches(&self, token: &[u8]) -> bool {
         let mut ok = subtle::Choice::from(0u8);
-        for secret in &self.secrets {
+        for secret in self.current().iter() {
             let secret = secret.expose_secret().as_bytes();
             // Compare digests so the comparison does not depend on the length of either side.
             ok |= Sha256::digest(token).ct_eq(&Sha256::digest(secret));

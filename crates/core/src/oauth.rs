@@ -20,6 +20,7 @@ mod pages;
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -32,6 +33,7 @@ use crate::api::{
     ActionRequest, ActionState, ExecuteResponse, FieldType, Form, FormField, Integration,
 };
 use crate::routes::{path_for, Handler};
+use crate::secrets::{LiveSecret, SecretError, Secrets};
 use crate::settings::{SettingsError, Vars};
 use crate::sinks::WriteCredential;
 use crate::startup::Hub;
@@ -72,8 +74,9 @@ pub struct OAuthSettings {
     pub token_url: Url,
     /// `OAUTH_SCOPES`, space- or comma-separated.
     pub scopes: Vec<String>,
-    /// `OAUTH_STATE_KEYS`: the first seals, any opens. `None` only in local mode (a random key).
-    pub state_keys: Option<StateKeys>,
+    /// `OAUTH_STATE_KEYS` as configured (values or Secret Manager references): the first seals,
+    /// any opens. Empty only where no served function needs them, or in local mode (random key).
+    pub state_keys: Vec<SecretString>,
     /// `HUB_LOOKER_HOSTS`: the only hosts a `state_url` / `state_redir_url` may point at.
     pub looker_hosts: LookerHosts,
     /// `OAUTH_STATE_TTL_SECS`: how long a login link stays valid.
@@ -92,7 +95,7 @@ impl OAuthSettings {
             auth_url: Url::parse(GOOGLE_AUTH_URL).expect("constant URL"),
             token_url: Url::parse(GOOGLE_TOKEN_URL).expect("constant URL"),
             scopes: split_scopes(DEFAULT_SCOPES),
-            state_keys: None,
+            state_keys: Vec::new(),
             looker_hosts: LookerHosts::default(),
             state_ttl: DEFAULT_TTL,
             timeout: Duration::from_secs(10),
@@ -138,14 +141,21 @@ impl OAuthSettings {
             }
             Ok(url)
         };
-        let state_keys = match v.secret_list("OAUTH_STATE_KEYS") {
-            // Required only by the functions that seal or open state: see `Settings::check_for`.
-            keys if keys.is_empty() => None,
-            keys => Some(StateKeys::parse(&keys).map_err(|e| SettingsError::Invalid {
+        // Required only by the functions that seal or open state: see `Settings::check_for`.
+        // Literal keys are checked now; Secret Manager references when the hub starts.
+        let state_keys = v.secret_list("OAUTH_STATE_KEYS");
+        let all_literal = state_keys.iter().all(|k| {
+            matches!(
+                crate::secrets::SecretSpec::parse("OAUTH_STATE_KEYS", k),
+                Ok(crate::secrets::SecretSpec::Literal(_))
+            )
+        });
+        if !state_keys.is_empty() && all_literal {
+            StateKeys::parse(&state_keys).map_err(|e| SettingsError::Invalid {
                 name: "OAUTH_STATE_KEYS",
                 reason: e.to_string(),
-            })?),
-        };
+            })?;
+        }
         let looker_hosts = match v.get("HUB_LOOKER_HOSTS") {
             Some(list) => LookerHosts::parse(&list)
                 .map_err(|reason| SettingsError::Invalid { name: "HUB_LOOKER_HOSTS", reason })?,
@@ -487,7 +497,10 @@ pub enum UserAuth {
 /// The OAuth client of the hub (present in user identity mode).
 pub struct OAuth {
     settings: OAuthSettings,
-    keys: StateKeys,
+    /// Current state keys (follow Secret Manager rotations).
+    keys: Arc<RwLock<StateKeys>>,
+    /// Current client secret (follows Secret Manager rotations).
+    client_secret: Option<LiveSecret>,
     http: reqwest::Client,
     public_url: String,
 }
@@ -507,29 +520,67 @@ fn now() -> i64 {
 }
 
 impl OAuth {
-    /// The client for user mode, `None` in service mode. Without configured keys (local mode only)
-    /// a random key is used and announced: login links then die with the process.
-    pub fn new(settings: &crate::settings::Settings, http: reqwest::Client) -> Option<OAuth> {
+    /// The client for user mode, `None` in service mode. The client secret and state keys may be
+    /// Secret Manager references: they are resolved now and follow rotations. Without configured
+    /// keys (allowed only where no function needs them, or in local mode) a random key is used.
+    pub async fn new(
+        settings: &crate::settings::Settings,
+        http: reqwest::Client,
+        secrets: &Secrets,
+    ) -> Result<Option<OAuth>, SecretError> {
         let s = &settings.oauth;
         if s.mode != IdentityMode::User {
-            return None;
+            return Ok(None);
         }
-        // Outside local mode `Settings::check_for` refuses to start a function that needs keys
-        // without them, so a random key here only serves functions that never seal or open state.
-        let keys = s.state_keys.clone().unwrap_or_else(|| {
+        let client_secret = match &s.client_secret {
+            Some(raw) => Some(secrets.watch("OAUTH_CLIENT_SECRET", raw).await?),
+            None => None,
+        };
+        let keys = Arc::new(RwLock::new(StateKeys::random()));
+        if s.state_keys.is_empty() {
             if settings.local {
                 tracing::warn!(
                     "LOCAL MODE: no OAUTH_STATE_KEYS set; using a random key for this process only. Set OAUTH_STATE_KEYS in production."
                 );
             }
-            StateKeys::random()
-        });
-        Some(OAuth {
+        } else {
+            let target = keys.clone();
+            let first_error: Arc<Mutex<Option<String>>> = Arc::default();
+            let report = first_error.clone();
+            let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let seen = started.clone();
+            secrets
+                .watch_list("OAUTH_STATE_KEYS", &s.state_keys, move |values| {
+                    match StateKeys::parse(&values) {
+                        Ok(k) => *target.write().unwrap_or_else(|p| p.into_inner()) = k,
+                        // At start this stops the hub; after a rotation the last good keys stay.
+                        Err(e) if !seen.load(std::sync::atomic::Ordering::Relaxed) => {
+                            *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string())
+                        }
+                        Err(e) => tracing::error!(error = %e, "rotated OAUTH_STATE_KEYS are not valid keys; keeping the previous ones"),
+                    }
+                })
+                .await?;
+            started.store(true, std::sync::atomic::Ordering::Relaxed);
+            let failed = first_error.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(reason) = failed {
+                return Err(SecretError::Invalid {
+                    setting: "OAUTH_STATE_KEYS",
+                    reason,
+                });
+            }
+        }
+        Ok(Some(OAuth {
             settings: s.clone(),
             keys,
+            client_secret,
             http,
             public_url: settings.public_url.clone(),
-        })
+        }))
+    }
+
+    fn keys(&self) -> StateKeys {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The settings in use.
@@ -568,7 +619,7 @@ impl OAuth {
             state_redir_url: req.data_param("state_redir_url").filter(|s| !s.is_empty()),
         };
         login.target(&self.settings.looker_hosts)?;
-        let sealed = self.keys.seal(
+        let sealed = self.keys().seal(
             Purpose::Login,
             action,
             Some(self.settings.state_ttl),
@@ -584,7 +635,7 @@ impl OAuth {
 
     /// Open the `state` of a login link or of the provider's redirect.
     pub fn open_login(&self, action: &str, sealed: &str) -> Result<LoginState, StateError> {
-        self.keys.open(Purpose::Login, action, sealed, now())
+        self.keys().open(Purpose::Login, action, sealed, now())
     }
 
     /// Check where a login may go.
@@ -608,7 +659,7 @@ impl OAuth {
 
     /// v2: the URL that sends the browser back through Looker with the code sealed in `state`.
     pub fn handoff_url(&self, action: &str, mut redir: Url, code: &str) -> Url {
-        let sealed = self.keys.seal(
+        let sealed = self.keys().seal(
             Purpose::CodeHandoff,
             action,
             Some(self.settings.state_ttl),
@@ -621,7 +672,8 @@ impl OAuth {
 
     /// v2: open the code Looker hands back to `oauth_token`.
     pub fn open_handoff(&self, action: &str, sealed: &str) -> Result<String, StateError> {
-        self.keys.open(Purpose::CodeHandoff, action, sealed, now())
+        self.keys()
+            .open(Purpose::CodeHandoff, action, sealed, now())
     }
 
     /// Exchange an authorization code for tokens.
@@ -658,7 +710,8 @@ impl OAuth {
     async fn token_request(&self, params: &[(&str, &str)]) -> Result<TokenAnswer, ProviderError> {
         let mut form: Vec<(&str, &str)> = params.to_vec();
         form.push(("client_id", &self.settings.client_id));
-        if let Some(secret) = &self.settings.client_secret {
+        let secret = self.client_secret.as_ref().map(LiveSecret::current);
+        if let Some(secret) = &secret {
             form.push(("client_secret", secret.expose_secret()));
         }
         let resp = self
@@ -703,7 +756,7 @@ impl OAuth {
     /// The state Looker keeps for the user: the sealed bundle as JSON text.
     pub fn seal_bundle(&self, action: &str, bundle: &TokenBundle) -> String {
         let sealed = self
-            .keys
+            .keys()
             .seal(Purpose::TokenBundle, action, None, now(), bundle);
         serde_json::to_string(&StoredState { hub_tokens: sealed }).unwrap_or_default()
     }
@@ -723,7 +776,7 @@ impl OAuth {
         }
         let stored: StoredState =
             serde_json::from_str(text).map_err(|_| LoginReason::Unreadable)?;
-        self.keys
+        self.keys()
             .open(Purpose::TokenBundle, action, &stored.hub_tokens, now())
             .map_err(|e| {
                 tracing::info!(action, error = %e, "user state refused");
@@ -1082,7 +1135,7 @@ mod tests {
                 .filter(|(k, _)| *k != optional)
                 .collect();
             let s = load(&vars).unwrap();
-            assert!(s.client_secret.is_none() || s.state_keys.is_none());
+            assert!(s.client_secret.is_none() || s.state_keys.is_empty());
         }
         for missing in ["OAUTH_CLIENT_ID", "HUB_LOOKER_HOSTS"] {
             let vars: Vec<_> = full

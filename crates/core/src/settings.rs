@@ -76,6 +76,12 @@ pub struct Settings {
     pub oauth: crate::oauth::OAuthSettings,
     /// Batching and delivery of the RudderStack actions (`RUDDER_*`).
     pub rudder: crate::rudder::RudderSettings,
+    /// Rows per chunk of a whole-query write-back (`HUB_WRITEBACK_BATCH_ROWS`).
+    pub writeback_batch_rows: usize,
+    /// Google Cloud: BigQuery write-back (when configured) and the hub's own Google identity.
+    pub gcp: crate::gcp::GcpSettings,
+    /// Where secret settings come from (Secret Manager references, refresh interval).
+    pub secrets: crate::secrets::SecretSettings,
 }
 
 /// Source of variables: the process environment, or a map in tests.
@@ -228,6 +234,9 @@ impl Settings {
             workers: (workers > 0).then_some(workers),
             oauth: crate::oauth::OAuthSettings::load(&v, local)?,
             rudder: crate::rudder::RudderSettings::load(&v)?,
+            writeback_batch_rows: v.num("HUB_WRITEBACK_BATCH_ROWS", 1000)?.clamp(1, 50_000),
+            gcp: crate::gcp::GcpSettings::load(&v)?,
+            secrets: crate::secrets::SecretSettings::load(&v)?,
         })
     }
 
@@ -256,7 +265,7 @@ impl Settings {
                 ));
             }
             if uses(&[ActionForm, ActionExecute, OauthInitiate, OauthCallback])
-                && self.oauth.state_keys.is_none()
+                && self.oauth.state_keys.is_empty()
                 && !self.local
             {
                 return Err(SettingsError::Missing(

@@ -10,7 +10,9 @@ use actix_web::{web, App, HttpServer};
 use crate::actions::Registry;
 use crate::auth::HubTokens;
 use crate::routes::Function;
+use crate::secrets::Secrets;
 use crate::settings::Settings;
+use crate::sinks::bigquery::BigQuerySink;
 use crate::sinks::sqlite::SqliteSink;
 use crate::sinks::Sink;
 
@@ -32,6 +34,8 @@ pub struct Hub {
     pub oauth: Option<crate::oauth::OAuth>,
     /// Requests and executes in flight, and the shutdown schedule.
     pub lifecycle: crate::lifecycle::Lifecycle,
+    /// Secret settings resolved from Secret Manager, kept fresh.
+    pub secrets: Arc<Secrets>,
 }
 
 /// Why the hub cannot start.
@@ -43,6 +47,9 @@ pub enum StartError {
     /// The write-back store cannot be opened.
     #[error("write-back store: {0}")]
     Sink(#[from] crate::sinks::SinkError),
+    /// A secret setting cannot be resolved.
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -51,8 +58,25 @@ pub enum StartError {
 impl Hub {
     /// Build the shared state from settings (opens the write-back store).
     pub async fn new(settings: Settings) -> Result<Hub, StartError> {
-        let tokens = HubTokens::new(settings.hub_tokens.clone());
-        let sink: Arc<dyn Sink> = Arc::new(SqliteSink::open(&settings.store_path)?);
+        crate::gcp::install_crypto();
+        let secrets = Arc::new(Secrets::new(
+            settings.secrets.clone(),
+            settings.gcp.access_token.clone(),
+        ));
+        let tokens = HubTokens::new(vec![]);
+        let live = tokens.clone();
+        secrets
+            .watch_list("HUB_TOKENS", &settings.hub_tokens, move |v| live.replace(v))
+            .await?;
+        let sink: Arc<dyn Sink> = match &settings.gcp.bigquery {
+            Some(bq) => {
+                let sink =
+                    BigQuerySink::start(bq.clone(), settings.gcp.access_token.as_ref()).await?;
+                tracing::info!(project = %bq.project, dataset = %bq.dataset, "write-back goes to BigQuery");
+                Arc::new(sink)
+            }
+            None => Arc::new(SqliteSink::open(&settings.store_path)?),
+        };
         let http = reqwest::Client::builder()
             .user_agent(format!("{}/{}", crate::HUB_NAME, crate::HUB_VERSION))
             .connect_timeout(std::time::Duration::from_secs(10))
@@ -60,7 +84,9 @@ impl Hub {
             .read_timeout(settings.http_read_timeout)
             .build()
             .map_err(|e| StartError::Other(format!("HTTP client: {e}")))?;
-        let oauth = crate::oauth::OAuth::new(&settings, http.clone());
+        let oauth = crate::oauth::OAuth::new(&settings, http.clone(), &secrets).await?;
+        // After every secret setting is registered: the refresh loop covers them all.
+        secrets.spawn_refresh();
         Ok(Hub {
             settings,
             tokens,
@@ -70,6 +96,7 @@ impl Hub {
             list_body: Default::default(),
             oauth,
             lifecycle: Default::default(),
+            secrets,
         })
     }
 

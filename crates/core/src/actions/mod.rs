@@ -5,6 +5,7 @@
 
 pub mod mark_suspicious;
 pub mod rudder;
+pub mod writeback_batch;
 pub mod writeback_form;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ impl Registry {
                 Arc::new(rudder::IDENTIFY),
                 Arc::new(rudder::GROUP),
                 Arc::new(rudder::TRACK),
+                Arc::new(writeback_batch::WritebackBatch),
             ],
         }
     }

@@ -1,5 +1,6 @@
 //! Write-back targets behind one trait: the embedded store (default) and BigQuery (production).
 
+pub mod bigquery;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -86,11 +87,14 @@ pub struct BatchRow {
 }
 
 /// Why a write failed; [`SinkError::user_message`] is what a business user sees.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SinkError {
     /// The identity used may not write the table.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// The credential was refused (expired or invalid token, unusable service identity).
+    #[error("not authenticated: {0}")]
+    Unauthenticated(String),
     /// The table or dataset does not exist.
     #[error("table not found: {0}")]
     TableMissing(String),
@@ -118,6 +122,12 @@ impl SinkError {
             (SinkError::PermissionDenied(_), WriteCredential::Service) => {
                 "The action hub is not allowed to write to the write-back table. Ask your Looker admin to check its permissions.".into()
             }
+            (SinkError::Unauthenticated(_), WriteCredential::User { .. }) => {
+                "Your Google sign-in is no longer valid. Open the action again and sign in with Google.".into()
+            }
+            (SinkError::Unauthenticated(_), WriteCredential::Service) => {
+                "The action hub could not sign in to the warehouse. Ask your Looker admin to check its credentials.".into()
+            }
             (SinkError::TableMissing(_), _) => {
                 "The write-back table does not exist. Ask your Looker admin to create it.".into()
             }
@@ -144,4 +154,47 @@ pub trait Sink: Send + Sync {
         rows: &[BatchRow],
         cred: &WriteCredential,
     ) -> Result<u64, SinkError>;
+
+    /// Start a whole-query write that receives its rows in bounded chunks. The default writes each
+    /// chunk with [`Sink::append_batch`] (one bounded transaction per chunk); a sink can pipeline.
+    async fn batch_writer<'a>(
+        &'a self,
+        cred: &'a WriteCredential,
+    ) -> Result<Box<dyn BatchWriter + 'a>, SinkError> {
+        Ok(Box::new(ChunkWriter {
+            sink: self,
+            cred,
+            written: 0,
+        }))
+    }
+}
+
+/// A whole-query write in progress: chunks go in one after the other; `finish` says how many rows
+/// are durably written. An error from `write` means this or an earlier chunk failed: stop sending.
+#[async_trait]
+pub trait BatchWriter: Send {
+    /// Hand over the next chunk of rows.
+    async fn write(&mut self, rows: Vec<BatchRow>) -> Result<(), SinkError>;
+
+    /// Wait for every chunk handed over; rows written and the first error, if any.
+    async fn finish(self: Box<Self>) -> (u64, Option<SinkError>);
+}
+
+/// The default [`BatchWriter`]: each chunk is one `append_batch` call, awaited in turn.
+struct ChunkWriter<'a, S: ?Sized> {
+    sink: &'a S,
+    cred: &'a WriteCredential,
+    written: u64,
+}
+
+#[async_trait]
+impl<S: Sink + ?Sized> BatchWriter for ChunkWriter<'_, S> {
+    async fn write(&mut self, rows: Vec<BatchRow>) -> Result<(), SinkError> {
+        self.written += self.sink.append_batch(&rows, self.cred).await?;
+        Ok(())
+    }
+
+    async fn finish(self: Box<Self>) -> (u64, Option<SinkError>) {
+        (self.written, None)
+    }
 }

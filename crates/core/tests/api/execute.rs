@@ -2,7 +2,8 @@ use serde_json::json;
 
 use crate::helpers::TestHub;
 
-fn cell(id: serde_json::Value, classification: &str, comment: &str) -> serde_json::Value {
+/// A `mark_suspicious` execute body for a clicked `id`.
+pub fn cell(id: serde_json::Value, classification: &str, comment: &str) -> serde_json::Value {
     json!({
         "type": "cell",
         "data": {"value": id, "user_email": "analyst@example.com"},

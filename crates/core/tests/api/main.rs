@@ -3,8 +3,10 @@
 mod download;
 mod helpers;
 mod receiver;
+mod stand_ins;
 
 mod auth;
+mod bigquery;
 mod binaries;
 mod execute;
 mod faults;
@@ -15,4 +17,6 @@ mod oauth;
 mod paths;
 mod properties;
 mod rudder;
+mod secrets;
 mod shutdown;
+mod writeback_batch;

@@ -1,0 +1,303 @@
+//! `writeback_batch`: a query action that appends a whole Explore / Look result to the batch
+//! write-back table, one row per result row, with the same classification / comment form as
+//! `mark_suspicious`.
+//!
+//! The result (`json_detail` or `json_detail_lite_stream`, pushed or from `download_url`) is read as
+//! a stream and written in bounded chunks, so memory stays flat whatever the result size. The answer
+//! says how many rows were written; when anything fails part-way it is `success:false` with the
+//! counts, never a silent partial write.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::mark_suspicious::TAG;
+use super::writeback_form::{self, acting_user, classification_fields, user_email_param};
+use super::{base_definition, svg_icon, Action};
+use crate::api::{
+    value_as_text, ActionFormat, ActionRequest, ActionType, DownloadSetting, ExecuteResponse, Form,
+    Formatting, Integration, VisualizationFormatting,
+};
+use crate::error::HubError;
+use crate::meta::RequestMeta;
+use crate::oauth::{self, ExecuteGate, FormGate};
+use crate::rows::{cell_value, source_of, FieldCategory, ResultHeader, Row, RowStream};
+use crate::sinks::{BatchRow, WriteCredential};
+use crate::startup::Hub;
+
+/// Action name.
+pub const NAME: &str = "writeback_batch";
+/// A chunk is also cut when its rows' JSON passes this many bytes (bounds memory per chunk).
+const MAX_CHUNK_JSON_BYTES: usize = 4 * 1024 * 1024;
+
+const ICON_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect x="6" y="8" width="40" height="8" rx="2" fill="#5f6368"/><rect x="6" y="22" width="40" height="8" rx="2" fill="#5f6368"/><rect x="6" y="36" width="40" height="8" rx="2" fill="#5f6368"/><path d="M46 30 60 44 46 58z" fill="#d93025"/></svg>"##;
+static ICON: LazyLock<String> = LazyLock::new(|| svg_icon(ICON_SVG));
+
+/// The `writeback_batch` query action.
+pub struct WritebackBatch;
+
+/// The field that identifies a row: the one tagged `mark-suspicious`, else the first dimension,
+/// else the first field.
+fn key_field(header: &ResultHeader) -> Option<&str> {
+    header
+        .field_with_tag(TAG)
+        .or_else(|| {
+            header
+                .fields
+                .iter()
+                .find(|f| f.category == FieldCategory::Dimension)
+        })
+        .or_else(|| header.fields.first())
+        .map(|f| f.name.as_str())
+}
+
+/// What every row of one execute shares.
+struct Common {
+    request_id: String,
+    key_field: String,
+    classification: String,
+    comment: String,
+    acted_by: Option<String>,
+    scheduled_plan_id: Option<String>,
+    query_id: Option<String>,
+    ran_at: Option<String>,
+    looker_instance: Option<String>,
+    webhook_id: Option<String>,
+    received_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Common {
+    fn row(&self, index: u64, row: &Row) -> BatchRow {
+        BatchRow {
+            request_id: self.request_id.clone(),
+            row_index: index,
+            key_field: self.key_field.clone(),
+            key_value: row
+                .get(&self.key_field)
+                .and_then(cell_value)
+                .and_then(value_as_text),
+            classification: self.classification.clone(),
+            comment: self.comment.clone(),
+            acted_by: self.acted_by.clone(),
+            scheduled_plan_id: self.scheduled_plan_id.clone(),
+            query_id: self.query_id.clone(),
+            // A map of JSON values always serializes.
+            row_json: serde_json::to_string(row).unwrap_or_else(|_| "{}".into()),
+            ran_at: self.ran_at.clone(),
+            looker_instance: self.looker_instance.clone(),
+            webhook_id: self.webhook_id.clone(),
+            action: NAME.into(),
+            received_at: self.received_at,
+        }
+    }
+}
+
+fn id_text(v: &Option<Value>) -> Option<String> {
+    v.as_ref().and_then(value_as_text)
+}
+
+fn rows_word(n: u64) -> &'static str {
+    if n == 1 {
+        "row"
+    } else {
+        "rows"
+    }
+}
+
+#[async_trait]
+impl Action for WritebackBatch {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn definition(&self, hub: &Hub) -> Integration {
+        let mut def = base_definition(
+            hub,
+            NAME,
+            "Classify all rows (write-back)",
+            "Classify every row of this result (Approved / Suspicious / Further Investigation) and record them in the batch write-back table.",
+            true,
+        );
+        def.icon_data_uri = Some(ICON.clone());
+        def.supported_action_types = vec![ActionType::Query];
+        def.supported_formats = Some(vec![
+            ActionFormat::JsonDetailLiteStream,
+            ActionFormat::JsonDetail,
+        ]);
+        def.supported_formattings = Some(vec![Formatting::Unformatted]);
+        def.supported_visualization_formattings = Some(vec![VisualizationFormatting::Noapply]);
+        def.supported_download_settings = Some(vec![DownloadSetting::Push, DownloadSetting::Url]);
+        def.params = vec![user_email_param()];
+        oauth::apply_to_definition(hub, &mut def);
+        def
+    }
+
+    async fn form(
+        &self,
+        hub: &Hub,
+        _meta: &RequestMeta,
+        req: &ActionRequest,
+    ) -> Result<Form, HubError> {
+        let state = match oauth::form_gate(hub, NAME, req).await {
+            FormGate::Proceed { state } => state,
+            FormGate::Answer(form) => return Ok(form),
+        };
+        Ok(Form {
+            fields: classification_fields(),
+            state,
+            ..Default::default()
+        })
+    }
+
+    async fn execute(
+        &self,
+        hub: &Hub,
+        meta: &RequestMeta,
+        mut req: ActionRequest,
+    ) -> Result<ExecuteResponse, HubError> {
+        let mut errors = BTreeMap::new();
+        let classified =
+            writeback_form::validate(&req, hub.settings.max_comment_chars, &mut errors);
+        let Some(classified) = classified.filter(|_| errors.is_empty()) else {
+            return Ok(ExecuteResponse::invalid(errors));
+        };
+        let (cred, email, state) = match oauth::execute_gate(hub, NAME, &req).await {
+            ExecuteGate::Proceed {
+                credential,
+                email,
+                state,
+            } => (credential, email, state),
+            ExecuteGate::Answer(resp) => return Ok(resp),
+        };
+        let acted_by = email.or_else(|| acting_user(&req));
+        let mut resp = write_all(hub, meta, &mut req, classified, cred, acted_by).await;
+        // A refreshed login goes back to Looker whether or not the write succeeded.
+        resp.looker.state = state;
+        Ok(resp)
+    }
+}
+
+/// Stream the result into the batch table; the answer says how many rows were written.
+async fn write_all(
+    hub: &Hub,
+    meta: &RequestMeta,
+    req: &mut ActionRequest,
+    classified: writeback_form::Classified,
+    cred: WriteCredential,
+    acted_by: Option<String>,
+) -> ExecuteResponse {
+    let Some(source) = source_of(req, &hub.http) else {
+        return ExecuteResponse::failure(
+            "No query result was sent with this action. Send it as JSON (detailed) from an Explore, Look or schedule.",
+        );
+    };
+    let mut stream = match RowStream::open(source).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(action = NAME, request_id = %meta.request_id, error = %e, "cannot read the query result");
+            return ExecuteResponse::failure(format!("Nothing was written: {e}."));
+        }
+    };
+    let Some(key) = key_field(stream.header()).map(str::to_string) else {
+        return ExecuteResponse::failure("Nothing was written: the query result has no fields.");
+    };
+    let plan = req.scheduled_plan.as_ref();
+    let common = Common {
+        request_id: meta.request_id.clone(),
+        key_field: key,
+        classification: classified.classification,
+        comment: classified.comment,
+        acted_by,
+        scheduled_plan_id: plan.and_then(|p| id_text(&p.scheduled_plan_id)),
+        query_id: plan.and_then(|p| id_text(&p.query_id)),
+        ran_at: stream.header().ran_at.clone(),
+        looker_instance: meta.looker_instance.clone(),
+        webhook_id: meta.webhook_id.clone(),
+        received_at: chrono::Utc::now(),
+    };
+
+    let chunk_rows = hub.settings.writeback_batch_rows;
+    let mut writer = match hub.sink.batch_writer(&cred).await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(action = NAME, request_id = %meta.request_id, sink = hub.sink.name(), error = %e, "write-back failed");
+            return ExecuteResponse::failure(format!(
+                "Nothing was written. {}",
+                e.user_message(&cred)
+            ));
+        }
+    };
+    let mut read: u64 = 0;
+    let mut chunk: Vec<BatchRow> = Vec::with_capacity(chunk_rows.min(4096));
+    let mut chunk_bytes = 0usize;
+    let mut read_error = None;
+    let mut write_error = None;
+    loop {
+        let rows = match stream.next_chunk().await {
+            None => break,
+            Some(Ok(rows)) => rows,
+            Some(Err(e)) => {
+                read_error = Some(e);
+                break;
+            }
+        };
+        for row in rows {
+            let r = common.row(read, &row);
+            read += 1;
+            chunk_bytes += r.row_json.len();
+            chunk.push(r);
+            if chunk.len() >= chunk_rows || chunk_bytes >= MAX_CHUNK_JSON_BYTES {
+                chunk_bytes = 0;
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_rows.min(4096)));
+                if let Err(e) = writer.write(full).await {
+                    write_error = Some(e);
+                    break;
+                }
+            }
+        }
+        if write_error.is_some() {
+            break;
+        }
+    }
+    if write_error.is_none() && !chunk.is_empty() {
+        if let Err(e) = writer.write(std::mem::take(&mut chunk)).await {
+            write_error = Some(e);
+        }
+    }
+    // Stop the download early when writing failed: dropping the stream cancels the parser.
+    drop(stream);
+    let (written, finish_error) = writer.finish().await;
+    let write_error = write_error.or(finish_error);
+
+    let what = format!("{} as {}", rows_word(written), common.classification);
+    match (write_error, read_error) {
+        (None, None) => {
+            tracing::info!(action = NAME, request_id = %meta.request_id, sink = hub.sink.name(), rows = written, "batch write-back done");
+            let message = if written == 0 {
+                "The query returned no rows; nothing was written.".to_string()
+            } else {
+                format!("Wrote {written} {what} to the write-back table.")
+            };
+            let mut resp = ExecuteResponse::success(message);
+            resp.looker.refresh_query = true;
+            resp
+        }
+        (Some(e), _) => {
+            tracing::error!(action = NAME, request_id = %meta.request_id, sink = hub.sink.name(), rows_read = read, rows_written = written, error = %e, "batch write-back failed part-way");
+            ExecuteResponse::failure(format!(
+                "Only {written} of the {read} {} read so far were confirmed written ({} not confirmed). {}",
+                rows_word(read),
+                read - written.min(read),
+                e.user_message(&cred)
+            ))
+        }
+        (None, Some(e)) => {
+            tracing::error!(action = NAME, request_id = %meta.request_id, rows_written = written, error = %e, "query result could not be read completely");
+            ExecuteResponse::failure(format!(
+                "Wrote {written} {what}, but {e}; the remaining rows were not written."
+            ))
+        }
+    }
+}

@@ -1,0 +1,815 @@
+//! The production write-back target: BigQuery, through Google's official client.
+//!
+//! Rows are appended to the tables' default streams with the Storage Write API as Arrow record
+//! batches (`google_cloud_bigquery::client::Write`). The hub's own identity (Application Default
+//! Credentials) shares one client and one writer per table; a user's OAuth token gets a client of
+//! its own for that one execute, since a Write client's credentials are fixed. Table checks and
+//! creation use the BigQuery REST API (`google_cloud_bigquery_v2`).
+//!
+//! The default stream is at-least-once: a retried append can store a row twice. Both tables carry
+//! `request_id` (and `row_index`) so readers can de-duplicate.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_ipc::writer::{write_message, DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use async_trait::async_trait;
+use google_cloud_auth::credentials::Credentials;
+use google_cloud_bigquery::client::Write;
+use google_cloud_bigquery::error::{AppendError, WriterBuilderError};
+use google_cloud_bigquery::model::{ArrowRecordBatch, ArrowSchema};
+use google_cloud_bigquery::write::format::Arrow;
+use google_cloud_bigquery::write::retry_policy::RetryableErrors;
+use google_cloud_bigquery::write::{AppendFuture, DefaultWriter};
+use google_cloud_gax::error::rpc::Code;
+use google_cloud_gax::retry_policy::RetryPolicyExt;
+use secrecy::SecretString;
+use tokio::sync::OnceCell;
+
+use super::{BatchRow, BatchWriter, MarkRow, Sink, SinkError, WriteCredential};
+use crate::settings::{SettingsError, Vars};
+
+/// Default REST endpoint (tables, datasets).
+pub const DEFAULT_ENDPOINT: &str = "https://bigquery.googleapis.com";
+/// Default Storage Write API endpoint (gRPC).
+pub const DEFAULT_STORAGE_ENDPOINT: &str = "https://bigquerystorage.googleapis.com";
+/// BigQuery refuses AppendRows requests over 10 MB; batches are split below this.
+const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+/// Appends of one whole-query write in flight at once (bounds memory, keeps the pipe full).
+const MAX_IN_FLIGHT: usize = 4;
+
+/// BigQuery write-back settings (present when `HUB_GCP_PROJECT` and `HUB_BIGQUERY_DATASET` are).
+#[derive(Debug, Clone)]
+pub struct BigQuerySettings {
+    /// Project holding the dataset (`HUB_GCP_PROJECT`).
+    pub project: String,
+    /// Dataset of the write-back tables (`HUB_BIGQUERY_DATASET`).
+    pub dataset: String,
+    /// Cell write-back table (`HUB_BIGQUERY_MARKS_TABLE`).
+    pub marks_table: String,
+    /// Whole-query write-back table (`HUB_BIGQUERY_BATCH_TABLE`).
+    pub batch_table: String,
+    /// REST endpoint (`HUB_BIGQUERY_ENDPOINT`).
+    pub endpoint: String,
+    /// Storage Write API endpoint (`HUB_BIGQUERY_STORAGE_ENDPOINT`).
+    pub storage_endpoint: String,
+    /// Longest time one write may take, retries included (`HUB_BIGQUERY_TIMEOUT_SECS`).
+    pub timeout: Duration,
+    /// Create the dataset and tables on start when missing (`HUB_BIGQUERY_CREATE_TABLES`).
+    pub create_tables: bool,
+    /// Location for a dataset created on start (`HUB_BIGQUERY_LOCATION`).
+    pub location: Option<String>,
+}
+
+fn name_ok(s: &str, extra: &[char]) -> bool {
+    !s.is_empty()
+        && s.len() <= 1024
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(&c))
+}
+
+impl BigQuerySettings {
+    /// Load from the environment; `None` when BigQuery is not configured.
+    pub fn load(v: &Vars) -> Result<Option<BigQuerySettings>, SettingsError> {
+        let project = v.get("HUB_GCP_PROJECT");
+        let dataset = v.get("HUB_BIGQUERY_DATASET");
+        let (project, dataset) = match (project, dataset) {
+            (None, None) => return Ok(None),
+            (Some(p), Some(d)) => (p, d),
+            (Some(_), None) => {
+                return Err(SettingsError::Missing(
+                    "HUB_BIGQUERY_DATASET",
+                    "HUB_GCP_PROJECT is set: name the dataset of the write-back tables too (or unset both for the embedded store)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(SettingsError::Missing(
+                    "HUB_GCP_PROJECT",
+                    "HUB_BIGQUERY_DATASET is set: name the project that holds it too",
+                ))
+            }
+        };
+        let invalid = |name: &'static str, reason: &str| SettingsError::Invalid {
+            name,
+            reason: reason.into(),
+        };
+        if !name_ok(&project, &['-', '.', ':']) {
+            return Err(invalid("HUB_GCP_PROJECT", "not a valid project id"));
+        }
+        if !name_ok(&dataset, &[]) {
+            return Err(invalid(
+                "HUB_BIGQUERY_DATASET",
+                "letters, digits and underscores only",
+            ));
+        }
+        let table = |name: &'static str, default: &str| -> Result<String, SettingsError> {
+            let t = v.get(name).unwrap_or_else(|| default.into());
+            if name_ok(&t, &[]) {
+                Ok(t)
+            } else {
+                Err(invalid(name, "letters, digits and underscores only"))
+            }
+        };
+        let endpoint = |name: &'static str, default: &str| {
+            v.get(name)
+                .unwrap_or_else(|| default.into())
+                .trim_end_matches('/')
+                .to_string()
+        };
+        Ok(Some(BigQuerySettings {
+            project,
+            dataset,
+            marks_table: table("HUB_BIGQUERY_MARKS_TABLE", super::sqlite::MARKS_TABLE)?,
+            batch_table: table("HUB_BIGQUERY_BATCH_TABLE", super::sqlite::BATCH_TABLE)?,
+            endpoint: endpoint("HUB_BIGQUERY_ENDPOINT", DEFAULT_ENDPOINT),
+            storage_endpoint: endpoint("HUB_BIGQUERY_STORAGE_ENDPOINT", DEFAULT_STORAGE_ENDPOINT),
+            timeout: Duration::from_secs(v.num("HUB_BIGQUERY_TIMEOUT_SECS", 30)?.max(1)),
+            create_tables: v.bool("HUB_BIGQUERY_CREATE_TABLES", false)?,
+            location: v.get("HUB_BIGQUERY_LOCATION"),
+        }))
+    }
+
+    fn table_path(&self, table: &str) -> String {
+        format!(
+            "projects/{}/datasets/{}/tables/{}",
+            self.project, self.dataset, table
+        )
+    }
+}
+
+/// A column of a write-back table: name, BigQuery type, required.
+struct Column(&'static str, &'static str, bool);
+
+/// `suspicious_marks`: one row per cell execute.
+const MARK_COLUMNS: &[Column] = &[
+    Column("request_id", "STRING", true),
+    Column("order_id", "STRING", true),
+    Column("classification", "STRING", true),
+    Column("comment", "STRING", true),
+    Column("acted_by", "STRING", false),
+    Column("looker_instance", "STRING", false),
+    Column("webhook_id", "STRING", false),
+    Column("action", "STRING", true),
+    Column("received_at", "TIMESTAMP", true),
+];
+
+/// `suspicious_marks_batch`: one row per result row of a whole-query write-back.
+const BATCH_COLUMNS: &[Column] = &[
+    Column("request_id", "STRING", true),
+    Column("row_index", "INT64", true),
+    Column("key_field", "STRING", true),
+    Column("key_value", "STRING", false),
+    Column("classification", "STRING", true),
+    Column("comment", "STRING", true),
+    Column("acted_by", "STRING", false),
+    Column("scheduled_plan_id", "STRING", false),
+    Column("query_id", "STRING", false),
+    Column("row_json", "JSON", true),
+    Column("ran_at", "STRING", false),
+    Column("looker_instance", "STRING", false),
+    Column("webhook_id", "STRING", false),
+    Column("action", "STRING", true),
+    Column("received_at", "TIMESTAMP", true),
+];
+
+fn arrow_schema(columns: &[Column]) -> Arc<Schema> {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|Column(name, ty, required)| {
+                let dt = match *ty {
+                    "INT64" => DataType::Int64,
+                    "TIMESTAMP" => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                    // STRING, and JSON (the Write API takes JSON columns as JSON text).
+                    _ => DataType::Utf8,
+                };
+                Field::new(*name, dt, !required)
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// The schema message the Write API wants: one encapsulated Arrow IPC schema message.
+fn ipc_schema(schema: &Schema) -> Vec<u8> {
+    let opts = IpcWriteOptions::default();
+    let mut tracker = DictionaryTracker::new(false);
+    let encoded = IpcDataGenerator::default().schema_to_bytes_with_dictionary_tracker(
+        schema,
+        &mut tracker,
+        &opts,
+    );
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write_message(&mut out, encoded, &opts);
+    out
+}
+
+/// One record batch as one encapsulated Arrow IPC message (no schema, no end marker).
+fn ipc_batch(batch: &RecordBatch) -> Result<Vec<u8>, SinkError> {
+    let opts = IpcWriteOptions::default();
+    let mut tracker = DictionaryTracker::new(false);
+    let (_dictionaries, encoded) = IpcDataGenerator::default()
+        .encode(batch, &mut tracker, &opts, &mut Default::default())
+        .map_err(|e| SinkError::Other(format!("arrow encoding: {e}")))?;
+    let mut out = Vec::with_capacity(encoded.arrow_data.len() + 256);
+    write_message(&mut out, encoded, &opts)
+        .map_err(|e| SinkError::Other(format!("arrow encoding: {e}")))?;
+    Ok(out)
+}
+
+fn micros(t: &chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn strings<'a>(it: impl Iterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(it))
+}
+
+fn opt_strings<'a>(it: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(StringArray::from_iter(it))
+}
+
+fn timestamps(it: impl Iterator<Item = i64>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from_iter_values(it).with_timezone("UTC"))
+}
+
+fn mark_batch(schema: &Arc<Schema>, rows: &[MarkRow]) -> Result<RecordBatch, SinkError> {
+    let cols = vec![
+        strings(rows.iter().map(|r| r.request_id.as_str())),
+        strings(rows.iter().map(|r| r.order_id.as_str())),
+        strings(rows.iter().map(|r| r.classification.as_str())),
+        strings(rows.iter().map(|r| r.comment.as_str())),
+        opt_strings(rows.iter().map(|r| r.acted_by.as_deref())),
+        opt_strings(rows.iter().map(|r| r.looker_instance.as_deref())),
+        opt_strings(rows.iter().map(|r| r.webhook_id.as_deref())),
+        strings(rows.iter().map(|r| r.action.as_str())),
+        timestamps(rows.iter().map(|r| micros(&r.received_at))),
+    ];
+    RecordBatch::try_new(schema.clone(), cols)
+        .map_err(|e| SinkError::Other(format!("arrow batch: {e}")))
+}
+
+fn batch_batch(schema: &Arc<Schema>, rows: &[BatchRow]) -> Result<RecordBatch, SinkError> {
+    let cols = vec![
+        strings(rows.iter().map(|r| r.request_id.as_str())),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.row_index as i64),
+        )) as ArrayRef,
+        strings(rows.iter().map(|r| r.key_field.as_str())),
+        opt_strings(rows.iter().map(|r| r.key_value.as_deref())),
+        strings(rows.iter().map(|r| r.classification.as_str())),
+        strings(rows.iter().map(|r| r.comment.as_str())),
+        opt_strings(rows.iter().map(|r| r.acted_by.as_deref())),
+        opt_strings(rows.iter().map(|r| r.scheduled_plan_id.as_deref())),
+        opt_strings(rows.iter().map(|r| r.query_id.as_deref())),
+        strings(rows.iter().map(|r| r.row_json.as_str())),
+        opt_strings(rows.iter().map(|r| r.ran_at.as_deref())),
+        opt_strings(rows.iter().map(|r| r.looker_instance.as_deref())),
+        opt_strings(rows.iter().map(|r| r.webhook_id.as_deref())),
+        strings(rows.iter().map(|r| r.action.as_str())),
+        timestamps(rows.iter().map(|r| micros(&r.received_at))),
+    ];
+    RecordBatch::try_new(schema.clone(), cols)
+        .map_err(|e| SinkError::Other(format!("arrow batch: {e}")))
+}
+
+/// Encode rows as Arrow messages under the request size limit, splitting when needed.
+fn encode_split<R>(
+    rows: &[R],
+    build: &dyn Fn(&[R]) -> Result<RecordBatch, SinkError>,
+    out: &mut Vec<(Vec<u8>, u64)>,
+) -> Result<(), SinkError> {
+    let bytes = ipc_batch(&build(rows)?)?;
+    if bytes.len() <= MAX_REQUEST_BYTES {
+        out.push((bytes, rows.len() as u64));
+        return Ok(());
+    }
+    if rows.len() == 1 {
+        return Err(SinkError::Other(format!(
+            "one row is {} bytes; BigQuery accepts at most 10 MB per request",
+            bytes.len()
+        )));
+    }
+    drop(bytes);
+    let (a, b) = rows.split_at(rows.len() / 2);
+    encode_split(a, build, out)?;
+    encode_split(b, build, out)
+}
+
+/// What one Google API error says, if it says something specific.
+fn kind_of(e: &google_cloud_gax::error::Error) -> Option<fn(String) -> SinkError> {
+    if let Some(status) = e.status() {
+        return Some(match status.code {
+            Code::PermissionDenied => SinkError::PermissionDenied,
+            Code::Unauthenticated => SinkError::Unauthenticated,
+            Code::NotFound => SinkError::TableMissing,
+            Code::ResourceExhausted => SinkError::Quota,
+            Code::DeadlineExceeded => SinkError::Timeout,
+            Code::Unavailable => SinkError::Unavailable,
+            _ => SinkError::Other,
+        });
+    }
+    match e.http_status_code() {
+        Some(401) => Some(SinkError::Unauthenticated),
+        Some(403) => Some(SinkError::PermissionDenied),
+        Some(404) => Some(SinkError::TableMissing),
+        Some(429) => Some(SinkError::Quota),
+        _ if e.is_timeout() => Some(SinkError::Timeout),
+        _ if e.is_connect() || e.is_io() || e.is_transport() => Some(SinkError::Unavailable),
+        _ if e.is_authentication() => Some(SinkError::Unauthenticated),
+        _ => None,
+    }
+}
+
+/// Map a Google API error to what the user is told (the detail goes to the log). When retries ran
+/// out, the last attempt's error (further down the source chain) says what went wrong.
+fn classify(e: &google_cloud_gax::error::Error) -> SinkError {
+    let detail = e.to_string();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(kind) = err
+            .downcast_ref::<google_cloud_gax::error::Error>()
+            .and_then(kind_of)
+        {
+            return kind(detail);
+        }
+        cur = err.source();
+    }
+    if e.is_exhausted() {
+        SinkError::Timeout(detail)
+    } else {
+        SinkError::Other(detail)
+    }
+}
+
+fn append_error(e: AppendError) -> SinkError {
+    match e {
+        AppendError::Rpc { source, .. } => classify(&source),
+        AppendError::RowErrors {
+            status, row_errors, ..
+        } => SinkError::Other(format!(
+            "BigQuery refused {} row(s) ({}): {:?}",
+            row_errors.len(),
+            status.message,
+            row_errors.first().map(|r| &r.message)
+        )),
+        other => SinkError::Unavailable(other.to_string()),
+    }
+}
+
+fn builder_error(e: WriterBuilderError) -> SinkError {
+    match e {
+        WriterBuilderError::Rpc { source, .. } => classify(&source),
+        other => SinkError::Other(other.to_string()),
+    }
+}
+
+/// Tables written by the sink.
+#[derive(Clone, Copy)]
+enum Table {
+    Marks,
+    Batch,
+}
+
+/// The BigQuery sink.
+pub struct BigQuerySink {
+    settings: BigQuerySettings,
+    service_creds: Credentials,
+    service_client: OnceCell<Write>,
+    marks_writer: OnceCell<Arc<DefaultWriter<Arrow>>>,
+    batch_writer: OnceCell<Arc<DefaultWriter<Arrow>>>,
+    marks_schema: Arc<Schema>,
+    batch_schema: Arc<Schema>,
+    marks_ipc_schema: Vec<u8>,
+    batch_ipc_schema: Vec<u8>,
+}
+
+impl BigQuerySink {
+    /// Set up the sink: check (and, when allowed, create) the dataset and tables with the hub's
+    /// own identity. A missing table is only a warning unless creation is allowed: executes then
+    /// answer that the table is missing.
+    pub async fn start(
+        settings: BigQuerySettings,
+        access_token: Option<&SecretString>,
+    ) -> Result<BigQuerySink, SinkError> {
+        let service_creds =
+            crate::gcp::service_credentials(access_token).map_err(SinkError::Unauthenticated)?;
+        let marks_schema = arrow_schema(MARK_COLUMNS);
+        let batch_schema = arrow_schema(BATCH_COLUMNS);
+        let sink = BigQuerySink {
+            marks_ipc_schema: ipc_schema(&marks_schema),
+            batch_ipc_schema: ipc_schema(&batch_schema),
+            marks_schema,
+            batch_schema,
+            settings,
+            service_creds,
+            service_client: OnceCell::new(),
+            marks_writer: OnceCell::new(),
+            batch_writer: OnceCell::new(),
+        };
+        if let Err(e) = crate::gcp::check_credentials(&sink.service_creds).await {
+            if sink.settings.create_tables {
+                return Err(SinkError::Unauthenticated(e));
+            }
+            tracing::warn!(error = %e, "BigQuery: the hub's own Google identity is not usable; writes with it will fail");
+            return Ok(sink);
+        }
+        sink.check_tables().await?;
+        Ok(sink)
+    }
+
+    /// Retries of the REST calls made on start: bounded by the write timeout.
+    fn rest_retry(&self) -> impl google_cloud_gax::retry_policy::RetryPolicy {
+        google_cloud_gax::retry_policy::Aip194Strict
+            .with_attempt_limit(3)
+            .with_time_limit(self.settings.timeout)
+    }
+
+    async fn check_tables(&self) -> Result<(), SinkError> {
+        use google_cloud_bigquery_v2::client::TableService;
+        let s = &self.settings;
+        let tables = TableService::builder()
+            .with_endpoint(&s.endpoint)
+            .with_credentials(self.service_creds.clone())
+            .with_retry_policy(self.rest_retry())
+            .build()
+            .await
+            .map_err(|e| SinkError::Other(format!("BigQuery client: {e}")))?;
+        let mut dataset_checked = false;
+        for (table, columns) in [
+            (&s.marks_table, MARK_COLUMNS),
+            (&s.batch_table, BATCH_COLUMNS),
+        ] {
+            let got = tables
+                .get_table()
+                .set_project_id(&s.project)
+                .set_dataset_id(&s.dataset)
+                .set_table_id(table)
+                .send()
+                .await;
+            match got {
+                Ok(t) => {
+                    let have: Vec<&str> = t
+                        .schema
+                        .as_ref()
+                        .map(|sc| sc.fields.iter().map(|f| f.name.as_str()).collect())
+                        .unwrap_or_default();
+                    let missing: Vec<&str> = columns
+                        .iter()
+                        .map(|c| c.0)
+                        .filter(|c| !have.contains(c))
+                        .collect();
+                    if missing.is_empty() {
+                        tracing::info!(table = %s.table_path(table), "BigQuery write-back table ready");
+                    } else {
+                        tracing::warn!(table = %s.table_path(table), missing = ?missing, "BigQuery write-back table lacks columns; writes will fail");
+                    }
+                }
+                Err(e) if matches!(classify(&e), SinkError::TableMissing(_)) => {
+                    if !s.create_tables {
+                        tracing::warn!(table = %s.table_path(table), "BigQuery write-back table does not exist; executes will fail until it is created (or set HUB_BIGQUERY_CREATE_TABLES=true)");
+                        continue;
+                    }
+                    if !dataset_checked {
+                        self.ensure_dataset().await?;
+                        dataset_checked = true;
+                    }
+                    self.create_table(&tables, table, columns).await?;
+                }
+                Err(e) => {
+                    let err = classify(&e);
+                    if s.create_tables {
+                        return Err(err);
+                    }
+                    tracing::warn!(table = %s.table_path(table), error = %err, "cannot check the BigQuery write-back table");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn ensure_dataset(&self) -> Result<(), SinkError> {
+        use google_cloud_bigquery_v2::client::DatasetService;
+        use google_cloud_bigquery_v2::model::{Dataset, DatasetReference};
+        let s = &self.settings;
+        let datasets = DatasetService::builder()
+            .with_endpoint(&s.endpoint)
+            .with_credentials(self.service_creds.clone())
+            .with_retry_policy(self.rest_retry())
+            .build()
+            .await
+            .map_err(|e| SinkError::Other(format!("BigQuery client: {e}")))?;
+        let got = datasets
+            .get_dataset()
+            .set_project_id(&s.project)
+            .set_dataset_id(&s.dataset)
+            .send()
+            .await;
+        match got {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(classify(&e), SinkError::TableMissing(_)) => {
+                let mut ds = Dataset::new().set_dataset_reference(
+                    DatasetReference::new()
+                        .set_project_id(&s.project)
+                        .set_dataset_id(&s.dataset),
+                );
+                if let Some(loc) = &s.location {
+                    ds = ds.set_location(loc);
+                }
+                datasets
+                    .insert_dataset()
+                    .set_project_id(&s.project)
+                    .set_dataset(ds)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                tracing::info!(project = %s.project, dataset = %s.dataset, "BigQuery dataset created");
+                Ok(())
+            }
+            Err(e) => Err(classify(&e)),
+        }
+    }
+
+    async fn create_table(
+        &self,
+        tables: &google_cloud_bigquery_v2::client::TableService,
+        table: &str,
+        columns: &[Column],
+    ) -> Result<(), SinkError> {
+        use google_cloud_bigquery_v2::model::{
+            Table as BqTable, TableFieldSchema, TableReference, TableSchema, TimePartitioning,
+        };
+        let s = &self.settings;
+        let fields = columns.iter().map(|Column(name, ty, required)| {
+            TableFieldSchema::new()
+                .set_name(*name)
+                .set_type(*ty)
+                .set_mode(if *required { "REQUIRED" } else { "NULLABLE" })
+        });
+        let t = BqTable::new()
+            .set_table_reference(
+                TableReference::new()
+                    .set_project_id(&s.project)
+                    .set_dataset_id(&s.dataset)
+                    .set_table_id(table),
+            )
+            .set_description("Insert-only write-back table of the Looker action hub.")
+            .set_schema(TableSchema::new().set_fields(fields))
+            .set_time_partitioning(
+                TimePartitioning::new()
+                    .set_type("DAY")
+                    .set_field("received_at"),
+            );
+        tables
+            .insert_table()
+            .set_project_id(&s.project)
+            .set_dataset_id(&s.dataset)
+            .set_table(t)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        tracing::info!(table = %s.table_path(table), "BigQuery write-back table created");
+        Ok(())
+    }
+
+    async fn client(&self, creds: Credentials) -> Result<Write, SinkError> {
+        Write::builder()
+            .with_endpoint(&self.settings.storage_endpoint)
+            .with_credentials(creds)
+            .build()
+            .await
+            .map_err(|e| SinkError::Unavailable(format!("BigQuery Write client: {e}")))
+    }
+
+    async fn open_writer(
+        &self,
+        client: &Write,
+        table: Table,
+    ) -> Result<DefaultWriter<Arrow>, SinkError> {
+        let s = &self.settings;
+        let (name, schema) = match table {
+            Table::Marks => (&s.marks_table, &self.marks_ipc_schema),
+            Table::Batch => (&s.batch_table, &self.batch_ipc_schema),
+        };
+        client
+            .open_default_stream(s.table_path(name))
+            .with_retry_policy(
+                RetryableErrors
+                    .with_attempt_limit(5)
+                    .with_time_limit(s.timeout),
+            )
+            .with_attempt_timeout(s.timeout)
+            .build_arrow(ArrowSchema::new().set_serialized_schema(schema.clone()))
+            .await
+            .map_err(builder_error)
+    }
+
+    /// The writer for a credential: shared for the service identity, fresh for a user token.
+    async fn writer(
+        &self,
+        cred: &WriteCredential,
+        table: Table,
+    ) -> Result<Arc<DefaultWriter<Arrow>>, SinkError> {
+        match cred {
+            WriteCredential::User { access_token } => {
+                let client = self
+                    .client(crate::gcp::bearer(access_token.clone()))
+                    .await?;
+                Ok(Arc::new(self.open_writer(&client, table).await?))
+            }
+            WriteCredential::Service => {
+                let cell = match table {
+                    Table::Marks => &self.marks_writer,
+                    Table::Batch => &self.batch_writer,
+                };
+                cell.get_or_try_init(|| async {
+                    let client = self
+                        .service_client
+                        .get_or_try_init(|| self.client(self.service_creds.clone()))
+                        .await?;
+                    Ok(Arc::new(self.open_writer(client, table).await?))
+                })
+                .await
+                .cloned()
+            }
+        }
+    }
+
+    async fn await_append(&self, fut: AppendFuture) -> Result<(), SinkError> {
+        // The writer's retry policy already stops at the timeout; this is the last guard.
+        match tokio::time::timeout(self.settings.timeout + Duration::from_secs(5), fut).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(append_error(e)),
+            Err(_) => Err(SinkError::Timeout(format!(
+                "no answer from BigQuery within {:?}",
+                self.settings.timeout
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for BigQuerySink {
+    fn name(&self) -> &'static str {
+        "bigquery"
+    }
+
+    async fn append_mark(&self, row: &MarkRow, cred: &WriteCredential) -> Result<(), SinkError> {
+        let bytes = ipc_batch(&mark_batch(&self.marks_schema, std::slice::from_ref(row))?)?;
+        let writer = self.writer(cred, Table::Marks).await?;
+        let fut = writer
+            .append(ArrowRecordBatch::new().set_serialized_record_batch(bytes))
+            .send();
+        self.await_append(fut).await
+    }
+
+    async fn append_batch(
+        &self,
+        rows: &[BatchRow],
+        cred: &WriteCredential,
+    ) -> Result<u64, SinkError> {
+        let mut w = self.batch_writer(cred).await?;
+        let sent = w.write(rows.to_vec()).await;
+        let (written, err) = w.finish().await;
+        match sent.err().or(err) {
+            Some(e) => Err(e),
+            None => Ok(written),
+        }
+    }
+
+    async fn batch_writer<'a>(
+        &'a self,
+        cred: &'a WriteCredential,
+    ) -> Result<Box<dyn BatchWriter + 'a>, SinkError> {
+        Ok(Box::new(BigQueryBatchWriter {
+            sink: self,
+            writer: self.writer(cred, Table::Batch).await?,
+            in_flight: VecDeque::new(),
+            written: 0,
+            error: None,
+        }))
+    }
+}
+
+/// A whole-query write: Arrow batches pipelined on one default-stream writer, a few in flight.
+struct BigQueryBatchWriter<'a> {
+    sink: &'a BigQuerySink,
+    writer: Arc<DefaultWriter<Arrow>>,
+    in_flight: VecDeque<(AppendFuture, u64)>,
+    written: u64,
+    error: Option<SinkError>,
+}
+
+impl BigQueryBatchWriter<'_> {
+    async fn settle_one(&mut self) {
+        if let Some((fut, n)) = self.in_flight.pop_front() {
+            match self.sink.await_append(fut).await {
+                Ok(()) => self.written += n,
+                Err(e) => {
+                    if self.error.is_none() {
+                        self.error = Some(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl BatchWriter for BigQueryBatchWriter<'_> {
+    async fn write(&mut self, rows: Vec<BatchRow>) -> Result<(), SinkError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let schema = self.sink.batch_schema.clone();
+        let mut parts = Vec::new();
+        encode_split(&rows, &|r| batch_batch(&schema, r), &mut parts)?;
+        drop(rows);
+        for (bytes, n) in parts {
+            while self.in_flight.len() >= MAX_IN_FLIGHT {
+                self.settle_one().await;
+            }
+            if let Some(e) = &self.error {
+                return Err(e.clone());
+            }
+            let fut = self
+                .writer
+                .append(ArrowRecordBatch::new().set_serialized_record_batch(bytes))
+                .send();
+            self.in_flight.push_back((fut, n));
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> (u64, Option<SinkError>) {
+        while !self.in_flight.is_empty() {
+            self.settle_one().await;
+        }
+        (self.written, self.error.take())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(i: u64, json_len: usize) -> BatchRow {
+        BatchRow {
+            request_id: "r".into(),
+            row_index: i,
+            key_field: "o.id".into(),
+            key_value: Some(i.to_string()),
+            classification: "Suspicious".into(),
+            comment: String::new(),
+            acted_by: None,
+            scheduled_plan_id: None,
+            query_id: None,
+            row_json: "x".repeat(json_len),
+            ran_at: None,
+            looker_instance: None,
+            webhook_id: None,
+            action: "writeback_batch".into(),
+            received_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn large_batches_are_split_under_the_request_limit() {
+        let schema = arrow_schema(BATCH_COLUMNS);
+        let rows: Vec<BatchRow> = (0..40).map(|i| row(i, 1024 * 1024)).collect();
+        let mut parts = Vec::new();
+        encode_split(&rows, &|r| batch_batch(&schema, r), &mut parts).unwrap();
+        assert!(parts.len() >= 5, "{}", parts.len());
+        assert!(parts.iter().all(|(b, _)| b.len() <= MAX_REQUEST_BYTES));
+        assert_eq!(parts.iter().map(|(_, n)| n).sum::<u64>(), 40);
+
+        let huge = vec![row(0, 11 * 1024 * 1024)];
+        assert!(encode_split(&huge, &|r| batch_batch(&schema, r), &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn settings_need_project_and_dataset_together() {
+        let vars = |pairs: &[(&str, &str)]| -> std::collections::HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let none = vars(&[]);
+        assert!(BigQuerySettings::load(&Vars(&none)).unwrap().is_none());
+        let half = vars(&[("HUB_GCP_PROJECT", "p")]);
+        assert!(BigQuerySettings::load(&Vars(&half)).is_err());
+        let bad = vars(&[("HUB_GCP_PROJECT", "p"), ("HUB_BIGQUERY_DATASET", "a-b")]);
+        assert!(BigQuerySettings::load(&Vars(&bad)).is_err());
+        let ok = vars(&[("HUB_GCP_PROJECT", "p"), ("HUB_BIGQUERY_DATASET", "ds")]);
+        let s = BigQuerySettings::load(&Vars(&ok)).unwrap().unwrap();
+        assert_eq!(
+            s.table_path(&s.marks_table),
+            "projects/p/datasets/ds/tables/suspicious_marks"
+        );
+        assert_eq!(s.storage_endpoint, DEFAULT_STORAGE_ENDPOINT);
+    }
+}
