@@ -685,13 +685,15 @@ async fn tampered_expired_and_other_action_states_are_refused() {
     // Sealed with the hub's own key, but for another action.
     let keys = StateKeys::parse(&[SecretString::from(key.clone())]).unwrap();
     let now = chrono::Utc::now().timestamp();
-    let other = keys.seal(
-        Purpose::Login,
-        "some_other_action",
-        Some(Duration::from_secs(600)),
-        now,
-        &json!({"su": su}),
-    );
+    let other = keys
+        .seal(
+            Purpose::Login,
+            "some_other_action",
+            Some(Duration::from_secs(600)),
+            now,
+            &json!({"su": su}),
+        )
+        .unwrap();
     let a = get(&b, &initiate(&other)).await;
     assert_eq!(a.status, 400);
     assert!(a.body.contains("another action"), "{}", a.body);
