@@ -49,8 +49,8 @@ for t in "${targets[@]}"; do
     failed+=("$t")
     tail -n 40 "$log"
   fi
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n1 | grep -o '[0-9]*')
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n1 || true)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n1 | grep -o '[0-9]*' || true)
   summary+=("$(printf '%-14s %-8s %6ss %12s runs  cov %s  corpus %s' "$t" "$result" "$SECS" \
     "${runs:-?}" "${cov:-?}" "$(find "$corpus" -type f | wc -l)")")
 done

@@ -15,8 +15,12 @@ fuzz_target!(|data: &[u8]| {
     match mode % 3 {
         // The document as pushed.
         0 => {
-            let got = hub_fuzz::drain(RowSource::Bytes(Bytes::copy_from_slice(doc)));
+            let bytes = Bytes::copy_from_slice(doc);
+            let got = hub_fuzz::drain(RowSource::Bytes(bytes.clone()));
             hub_fuzz::check_against_reference(doc, &got);
+            // The RudderStack pipeline's way: raw rows, each parsed on its own.
+            let raw = hub_fuzz::drain_raw(RowSource::Bytes(bytes));
+            hub_fuzz::check_against_reference(doc, &raw);
         }
         // The same document base64-encoded (`;base64` mimetype), wrapped at 76 columns.
         1 => {

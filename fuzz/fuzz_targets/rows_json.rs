@@ -142,6 +142,12 @@ fuzz_target!(|doc: Doc| {
     } else {
         RowSource::Bytes(Bytes::from(text.clone()))
     };
+    let raw = hub_fuzz::drain_raw(match &source {
+        RowSource::Bytes(b) => RowSource::Bytes(b.clone()),
+        RowSource::Base64(b) => RowSource::Base64(b.clone()),
+        RowSource::Url { .. } => unreachable!(),
+    });
+    hub_fuzz::check_against_reference(&text, &raw);
     let got = hub_fuzz::drain(source);
     let want = match hub_fuzz::reference(&text) {
         Ok(r) => r,

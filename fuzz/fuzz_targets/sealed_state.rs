@@ -6,13 +6,11 @@
 use std::sync::LazyLock;
 
 use arbitrary::Arbitrary;
-use hub_core::oauth::{OAuth, TokenBundle};
+use hub_core::oauth::TokenBundle;
+use hub_core::startup::Hub;
 use libfuzzer_sys::fuzz_target;
 
-static OAUTH: LazyLock<OAuth> = LazyLock::new(|| {
-    let hub = hub_fuzz::hub(true);
-    OAuth::new(&hub.settings, hub.http.clone()).expect("user mode")
-});
+static HUB: LazyLock<Hub> = LazyLock::new(|| hub_fuzz::hub(true));
 
 const ACTION: &str = "mark_suspicious";
 
@@ -52,7 +50,7 @@ fn state_json(sealed: &str) -> String {
 }
 
 fuzz_target!(|input: Input<'_>| {
-    let oauth = &*OAUTH;
+    let oauth = HUB.oauth.as_ref().expect("user mode");
     match input {
         Input::Open(text) => {
             assert!(oauth.open_login(ACTION, text).is_err());
@@ -73,7 +71,15 @@ fuzz_target!(|input: Input<'_>| {
                 expires_at,
                 email,
             };
-            let stored = oauth.seal_bundle(ACTION, &bundle);
+            // Too large to keep is refused at sealing (the hub then says so), never sealed into
+            // something that does not open.
+            let Ok(stored) = oauth.seal_bundle(ACTION, &bundle) else {
+                let size = bundle.access_token.len()
+                    + bundle.refresh_token.as_ref().map_or(0, String::len)
+                    + bundle.email.as_ref().map_or(0, String::len);
+                assert!(size > 3_000, "a small bundle was refused");
+                return;
+            };
             let sealed = serde_json::from_str::<serde_json::Value>(&stored).unwrap()["hub_tokens"]
                 .as_str()
                 .unwrap()
@@ -101,7 +107,10 @@ fuzz_target!(|input: Input<'_>| {
         }
         Input::Handoff { code, changes } => {
             let redir = url::Url::parse("http://127.0.0.1:9/redir").unwrap();
-            let url = oauth.handoff_url(ACTION, redir, &code);
+            let Ok(url) = oauth.handoff_url(ACTION, redir, &code) else {
+                assert!(code.len() > 3_000, "a small code was refused");
+                return;
+            };
             let sealed = url
                 .query_pairs()
                 .find(|(k, _)| k == "state")

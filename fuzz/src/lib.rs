@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
-use hub_core::rows::{ResultHeader, Row, RowSource, RowStream, RowsError};
+use hub_core::rows::{RawRow, ResultHeader, Row, RowSource, RowStream, RowsError};
 use hub_core::settings::Settings;
 use hub_core::sinks::{BatchRow, MarkRow, Sink, SinkError, WriteCredential};
 use hub_core::startup::Hub;
@@ -116,6 +116,53 @@ pub fn drain(source: RowSource) -> Drained {
             rows.len() as u64,
             "rows_read counts the rows handed out"
         );
+        Drained {
+            header: Some(stream.header().clone()),
+            rows,
+            error,
+        }
+    })
+}
+
+/// Read a whole result as the RudderStack pipeline does: raw row texts chunk by chunk, each
+/// parsed with [`RawRow::parse`]; a row it refuses ends the reading (as the pipeline reports it).
+/// The rows are returned as [`Row`]s for comparison.
+pub fn drain_raw(source: RowSource) -> Drained {
+    RT.block_on(async {
+        let mut stream = match RowStream::open(source).await {
+            Ok(s) => s,
+            Err(e) => {
+                return Drained {
+                    header: None,
+                    rows: vec![],
+                    error: Some(e),
+                }
+            }
+        };
+        let mut rows = vec![];
+        let mut error = None;
+        'read: while let Some(chunk) = stream.next_raw_chunk().await {
+            match chunk {
+                Ok(chunk) => {
+                    for text in chunk.iter() {
+                        match RawRow::parse(text) {
+                            Ok(_) => rows.push(
+                                serde_json::from_slice::<Row>(text)
+                                    .expect("a row RawRow accepts is a JSON object"),
+                            ),
+                            Err(e) => {
+                                error = Some(RowsError::bad_row(rows.len() as u64, &e));
+                                break 'read;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
         Drained {
             header: Some(stream.header().clone()),
             rows,
