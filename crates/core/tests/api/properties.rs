@@ -439,3 +439,156 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------------------------ RudderStack delivery
+
+/// A generated "users" result for the RudderStack pipeline: `users.id` (user_id, the row's
+/// position), extra fields of any JSON value, some hidden, some rows with a value too large for
+/// an event.
+#[derive(Debug, Clone)]
+struct UsersDoc {
+    extra: Vec<String>,
+    hidden: Vec<String>,
+    rows: Vec<Vec<Value>>,
+    /// Rows whose last extra field holds a value over 32 KB.
+    huge: Vec<bool>,
+}
+
+fn users_doc() -> impl Strategy<Value = UsersDoc> {
+    (1usize..5, 0usize..400).prop_flat_map(|(k, n)| {
+        let extra: Vec<String> = (0..k).map(|i| format!("users.f{i}")).collect();
+        (
+            Just(extra.clone()),
+            prop::sample::subsequence(extra, 0..k),
+            prop::collection::vec(prop::collection::vec(json_value(), k), n),
+            prop::collection::vec(prop::bool::weighted(0.02), n),
+        )
+            .prop_map(|(extra, hidden, rows, huge)| UsersDoc {
+                extra,
+                hidden,
+                rows,
+                huge,
+            })
+    })
+}
+
+impl UsersDoc {
+    fn text(&self) -> Vec<u8> {
+        let mut dims = vec![json!({"name": "users.id", "tags": ["user_id"]})];
+        dims.extend(self.extra.iter().map(|n| json!({"name": n, "tags": []})));
+        let data: Vec<Value> = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, values)| {
+                let mut row = Map::new();
+                row.insert("users.id".into(), json!({"value": i}));
+                for (j, (name, v)) in self.extra.iter().zip(values).enumerate() {
+                    let v = if self.huge[i] && j + 1 == self.extra.len() {
+                        json!("x".repeat(40_000))
+                    } else {
+                        v.clone()
+                    };
+                    row.insert(name.clone(), json!({"value": v}));
+                }
+                Value::Object(row)
+            })
+            .collect();
+        serde_json::to_vec(&json!({
+            "ran_at": "2024-05-01T10:00:00+00:00",
+            "fields": {"dimensions": dims, "measures": [], "table_calculations": [], "pivots": []},
+            "data": data,
+        }))
+        .unwrap()
+    }
+
+    /// Rows that cannot become an event (their huge field is sent).
+    fn oversized(&self) -> HashSet<usize> {
+        let last_hidden = self.extra.last().is_some_and(|l| self.hidden.contains(l));
+        (0..self.rows.len())
+            .filter(|&i| self.huge[i] && !last_hidden)
+            .collect()
+    }
+}
+
+/// Deliver `doc` through the real pipeline to a fresh local data plane; the report and the plane.
+async fn deliver(
+    doc: &UsersDoc,
+    key: &str,
+    settings: &hub_core::rudder::RudderSettings,
+) -> (hub_core::rudder::DeliveryReport, crate::receiver::Receiver) {
+    use crate::receiver::{Keep, Receiver};
+    use hub_core::rudder::pipeline::{run, Job};
+    let plane = Receiver::start("prop-key", Keep::Bodies).await;
+    let stream = RowStream::open(RowSource::Bytes(doc.text().into()))
+        .await
+        .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let job = Job {
+        call: hub_core::rudder::Call::Track,
+        event: Some("Prop"),
+        hidden_fields: &doc.hidden,
+        delivery_key: key,
+        plane: hub_core::rudder::DataPlane::new(&plane.url, "prop-key").unwrap(),
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
+        settings,
+        stop: &stop,
+    };
+    let report = run(job, stream).await.expect("the rows have a user id");
+    (report, plane)
+}
+
+use std::collections::{HashMap, HashSet};
+
+proptest! {
+    #![proptest_config(config(16))]
+
+    /// Through the real pipeline and a real local data plane: every row becomes exactly one event
+    /// (or is counted as rejected with its reason), no batch passes the byte or event limit, the
+    /// report's counts are exact, and messageIds are distinct across rows, identical when the same
+    /// Looker delivery is sent again and different for another delivery.
+    #[test]
+    fn every_row_is_one_event_in_bounded_batches_with_stable_ids(
+        doc in users_doc(),
+        max_events in 1usize..300,
+        max_bytes in 40_000usize..600_000,
+    ) {
+        let settings = hub_core::rudder::RudderSettings {
+            max_batch_bytes: max_bytes,
+            max_batch_events: max_events,
+            ..Default::default()
+        };
+        let n = doc.rows.len();
+        let oversized = doc.oversized();
+        let ids_of = |plane: &crate::receiver::Receiver| -> HashMap<String, String> {
+            plane
+                .events()
+                .iter()
+                .map(|e| (e["userId"].as_str().unwrap().to_string(), e["messageId"].as_str().unwrap().to_string()))
+                .collect()
+        };
+        let (report, plane) = RT.block_on(deliver(&doc, "webhook-1", &settings));
+        prop_assert_eq!(report.rows, n as u64);
+        prop_assert_eq!(report.rejected, oversized.len() as u64);
+        prop_assert_eq!(report.tally.sent, (n - oversized.len()) as u64);
+        prop_assert_eq!(report.success(), oversized.is_empty());
+        for r in plane.requests() {
+            prop_assert!(r.json_bytes <= max_bytes, "{} > {}", r.json_bytes, max_bytes);
+            prop_assert!(r.events <= max_events && r.events > 0);
+        }
+        // One event per row that fits, each accepted once, under one messageId.
+        let accepted = plane.accepted_ids();
+        prop_assert!(accepted.values().all(|&copies| copies == 1));
+        let first = ids_of(&plane);
+        let expected: HashSet<String> =
+            (0..n).filter(|i| !oversized.contains(i)).map(|i| i.to_string()).collect();
+        prop_assert_eq!(first.keys().cloned().collect::<HashSet<_>>(), expected);
+        prop_assert_eq!(first.values().collect::<HashSet<_>>().len(), first.len());
+        // Looker retries the same delivery: the same ids. Another delivery: other ids.
+        let (_, again) = RT.block_on(deliver(&doc, "webhook-1", &settings));
+        prop_assert_eq!(&ids_of(&again), &first);
+        let (_, other) = RT.block_on(deliver(&doc, "webhook-2", &settings));
+        let other = ids_of(&other);
+        prop_assert!(first.iter().all(|(user, id)| other.get(user) != Some(id)));
+    }
+}
