@@ -12,6 +12,9 @@ ROOT=$(pwd)
 SECS=${1:-60}
 shift || true
 SANITIZER=${FUZZ_SANITIZER:-none}
+# A target dir of its own: the instrumented build's host crates (proc macros, build scripts) would
+# otherwise be rebuilt back and forth with the normal build's.
+export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$ROOT/fuzz/target}
 # Bounded per-input time and memory: a hang or a blow-up is a finding too.
 LIBFUZZER_ARGS=(-max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
 
