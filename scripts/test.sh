@@ -29,6 +29,7 @@ for svc in scripts/services/*.sh; do
 done
 
 step "deployment files"; bash scripts/validate_deploy.sh
+step "dependencies (cargo-deny: licences, bans, sources)"; bash scripts/deny.sh
 step "format"
 cargo fmt --all -- --check
 step "lint"

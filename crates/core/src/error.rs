@@ -22,6 +22,9 @@ pub enum HubError {
     /// A bug or an unexpected failure (details are in the log).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The hub is shutting down and takes no new executes (Looker retries them).
+    #[error("the action hub is shutting down; please try again")]
+    ShuttingDown,
 }
 
 impl HubError {
@@ -33,6 +36,7 @@ impl HubError {
             HubError::UnknownAction(_) => StatusCode::NOT_FOUND,
             HubError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            HubError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

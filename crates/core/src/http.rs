@@ -117,7 +117,8 @@ pub(crate) async fn read_body(
     Ok(body.freeze())
 }
 
-fn parse_request(body: &[u8]) -> Result<ActionRequest, HubError> {
+/// Parse a form / execute request body (an empty body is an empty request).
+pub fn parse_request(body: &[u8]) -> Result<ActionRequest, HubError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(ActionRequest::default());
     }
@@ -230,12 +231,16 @@ async fn execute(
         Ok(p) => p,
         Err(e) => return error_response(&e, Shape::Execute),
     };
+    if hub.lifecycle.is_stopping() {
+        return error_response(&HubError::ShuttingDown, Shape::Execute);
+    }
     run_execute(hub.into_inner(), action, meta, request).await
 }
 
-/// Run an execute on its own task (it finishes even if Looker hangs up). When it takes longer
-/// than `keepalive_after`, answer 200 at once and write a newline every `keepalive_interval` before
-/// the final JSON, so proxies keep the connection open and errors can still be reported.
+/// Run an execute on its own task (it finishes even if Looker hangs up, and a shutdown waits for
+/// it: see [`crate::lifecycle`]). When it takes longer than `keepalive_after`, answer 200 at once
+/// and write a newline every `keepalive_interval` before the final JSON, so proxies keep the
+/// connection open and errors can still be reported.
 async fn run_execute(
     hub: Arc<Hub>,
     action: Arc<dyn Action>,
@@ -246,7 +251,9 @@ async fn run_execute(
     let interval = hub.settings.keepalive_interval;
     let task_hub = hub.clone();
     let work = async move { action.execute(&task_hub, &meta, request).await };
-    let mut handle = tokio::spawn(work.instrument(tracing::Span::current()));
+    let mut handle = hub
+        .lifecycle
+        .spawn_execute(work.instrument(tracing::Span::current()));
     tokio::select! {
         res = &mut handle => match flatten(res) {
             Ok(resp) => json_response(StatusCode::OK, &resp),
@@ -296,6 +303,10 @@ pub async fn log_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
+    // In flight until its handler returns (a streaming execute is tracked on its own).
+    let _in_flight = req
+        .app_data::<web::Data<Hub>>()
+        .map(|hub| hub.lifecycle.track_request());
     let meta = RequestMeta::from_request(req.request());
     req.extensions_mut().insert(meta.clone());
     let method = req.method().to_string();

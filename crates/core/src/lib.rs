@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod gcp;
 pub mod http;
+pub mod lifecycle;
 pub mod meta;
 pub mod oauth;
 pub mod routes;

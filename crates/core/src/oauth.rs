@@ -417,6 +417,9 @@ pub enum LoginLinkError {
     /// The URL is not on a configured Looker host.
     #[error(transparent)]
     Refused(#[from] HostRefused),
+    /// Looker's URLs are too long to be sealed into a login link.
+    #[error("Looker's state URL is too long for a login link")]
+    TooLong,
 }
 
 /// The provider failed a code exchange or a refresh. Messages carry no secret and no token.
@@ -619,13 +622,16 @@ impl OAuth {
             state_redir_url: req.data_param("state_redir_url").filter(|s| !s.is_empty()),
         };
         login.target(&self.settings.looker_hosts)?;
-        let sealed = self.keys().seal(
-            Purpose::Login,
-            action,
-            Some(self.settings.state_ttl),
-            now(),
-            &login,
-        );
+        let sealed = self
+            .keys()
+            .seal(
+                Purpose::Login,
+                action,
+                Some(self.settings.state_ttl),
+                now(),
+                &login,
+            )
+            .map_err(|_| LoginLinkError::TooLong)?;
         Ok(format!(
             "{}{}?state={sealed}",
             self.public_url,
@@ -657,17 +663,18 @@ impl OAuth {
         url
     }
 
-    /// v2: the URL that sends the browser back through Looker with the code sealed in `state`.
-    pub fn handoff_url(&self, action: &str, mut redir: Url, code: &str) -> Url {
+    /// v2: the URL that sends the browser back through Looker with the code sealed in `state`
+    /// (refused for a code too long to be sealed).
+    pub fn handoff_url(&self, action: &str, mut redir: Url, code: &str) -> Result<Url, StateError> {
         let sealed = self.keys().seal(
             Purpose::CodeHandoff,
             action,
             Some(self.settings.state_ttl),
             now(),
             &code,
-        );
+        )?;
         redir.query_pairs_mut().append_pair("state", &sealed);
-        redir
+        Ok(redir)
     }
 
     /// v2: open the code Looker hands back to `oauth_token`.
@@ -753,12 +760,13 @@ impl OAuth {
         }
     }
 
-    /// The state Looker keeps for the user: the sealed bundle as JSON text.
-    pub fn seal_bundle(&self, action: &str, bundle: &TokenBundle) -> String {
+    /// The state Looker keeps for the user: the sealed bundle as JSON text (refused for tokens
+    /// too large for Looker to keep).
+    pub fn seal_bundle(&self, action: &str, bundle: &TokenBundle) -> Result<String, StateError> {
         let sealed = self
             .keys()
-            .seal(Purpose::TokenBundle, action, None, now(), bundle);
-        serde_json::to_string(&StoredState { hub_tokens: sealed }).unwrap_or_default()
+            .seal(Purpose::TokenBundle, action, None, now(), bundle)?;
+        Ok(serde_json::to_string(&StoredState { hub_tokens: sealed }).unwrap_or_default())
     }
 
     /// The bundle in Looker's `state_json`, if there is a readable one.
@@ -802,7 +810,14 @@ impl OAuth {
         match self.refresh(&bundle).await {
             Ok(fresh) => {
                 tracing::info!(action, "access token refreshed");
-                let renewed = Some(self.seal_bundle(action, &fresh));
+                // Tokens too large to keep are used for this request only (refreshed again next
+                // time) rather than failing it.
+                let renewed = self
+                    .seal_bundle(action, &fresh)
+                    .inspect_err(
+                        |e| tracing::warn!(action, error = %e, "refreshed tokens not kept"),
+                    )
+                    .ok();
                 UserAuth::Ready {
                     bundle: fresh,
                     renewed,

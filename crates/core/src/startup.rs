@@ -1,5 +1,6 @@
 //! Building the hub: shared state, the HTTP server for a set of functions, and `main`.
 
+use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -31,6 +32,8 @@ pub struct Hub {
     list_body: std::sync::OnceLock<bytes::Bytes>,
     /// The OAuth client in user identity mode (`None`: writes use the hub's own identity).
     pub oauth: Option<crate::oauth::OAuth>,
+    /// Requests and executes in flight, and the shutdown schedule.
+    pub lifecycle: crate::lifecycle::Lifecycle,
     /// Secret settings resolved from Secret Manager, kept fresh.
     pub secrets: Arc<Secrets>,
 }
@@ -92,6 +95,7 @@ impl Hub {
             http,
             list_body: Default::default(),
             oauth,
+            lifecycle: Default::default(),
             secrets,
         })
     }
@@ -119,6 +123,7 @@ impl Hub {
 pub struct Application {
     port: u16,
     server: Server,
+    hub: Arc<Hub>,
 }
 
 impl Application {
@@ -148,17 +153,20 @@ impl Application {
             .local_addr()
             .map_err(|e| StartError::Other(e.to_string()))?
             .port();
-        let grace = hub.settings.shutdown_grace;
         let workers = hub.settings.workers;
-        let hub = web::Data::from(Arc::new(hub));
+        let hub = Arc::new(hub);
+        let data = web::Data::from(hub.clone());
         let functions: Arc<[Function]> = functions.into();
         let mut server = HttpServer::new(move || {
             App::new()
-                .app_data(hub.clone())
+                .app_data(data.clone())
                 .wrap(actix_web::middleware::from_fn(crate::http::log_request))
                 .configure(|cfg| crate::http::configure(cfg, &functions))
         })
-        .shutdown_timeout(grace.as_secs().max(1));
+        // The stop signal is handled by `run_until`: requests and executes in flight are waited
+        // for there (see `lifecycle`); the server's own graceful stop then only flushes answers.
+        .disable_signals()
+        .shutdown_timeout(1);
         if let Some(n) = workers {
             server = server.workers(n);
         }
@@ -166,7 +174,7 @@ impl Application {
             .listen(listener)
             .map_err(|e| StartError::Other(format!("cannot serve: {e}")))?
             .run();
-        Ok(Application { port, server })
+        Ok(Application { port, server, hub })
     }
 
     /// The bound port.
@@ -174,10 +182,59 @@ impl Application {
         self.port
     }
 
-    /// Serve until SIGTERM / SIGINT (in-flight requests get the grace period).
+    /// Serve until SIGTERM / SIGINT, then shut down gracefully (see [`crate::lifecycle`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.run_until(stop_signal()).await
     }
+
+    /// Serve until `stop` resolves, then shut down gracefully: stop accepting, let requests and
+    /// executes in flight finish within the grace period (`HUB_SHUTDOWN_GRACE_SECS`), flush the
+    /// answers and return.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Application { server, hub, .. } = self;
+        let handle = server.handle();
+        let stopper = tokio::spawn(async move {
+            stop.await;
+            let grace = hub.settings.shutdown_grace;
+            tracing::info!(
+                grace_secs = grace.as_secs_f64(),
+                "stop signal received: shutting down gracefully"
+            );
+            handle.pause().await;
+            hub.lifecycle.drain(grace).await;
+            handle.stop(true).await;
+        });
+        let result = server.await;
+        stopper.abort();
+        result
+    }
+}
+
+/// The first SIGTERM or SIGINT; a second one ends the process at once.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for stop signals: the hub stops only when killed");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::warn!("second stop signal: exiting now");
+        std::process::exit(1);
+    });
 }
 
 /// The whole `main` of every binary: settings, telemetry, serve the given functions on `$PORT`.

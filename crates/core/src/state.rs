@@ -23,8 +23,10 @@ use serde::{Deserialize, Serialize};
 /// How long a login state stays valid unless configured otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(10 * 60);
 
-/// Largest sealed value accepted for opening; anything longer is refused before decoding.
-pub const MAX_SEALED_LEN: usize = 16 * 1024;
+/// Largest sealed value: longer ones are refused before decoding when opening, and never produced
+/// when sealing (so whatever the hub seals opens again). It fits, with its JSON wrapper, in the
+/// 32 KB Looker keeps as a user's action state.
+pub const MAX_SEALED_LEN: usize = 32 * 1024 - 32;
 
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
@@ -66,6 +68,9 @@ pub enum StateError {
     /// It was sealed for another action.
     #[error("the state belongs to another action")]
     OtherAction,
+    /// Sealing refused: the sealed value would be longer than [`MAX_SEALED_LEN`].
+    #[error("the value is too large to be kept as state")]
+    TooLarge,
 }
 
 /// A state key setting that cannot be used. Never carries key material.
@@ -141,7 +146,7 @@ impl StateKeys {
     }
 
     /// Seal `body` for `purpose` and `action`, valid for `ttl` from `now` (Unix seconds), or
-    /// without expiry when `ttl` is `None`.
+    /// without expiry when `ttl` is `None`. Refused when the result would be too long to open.
     pub fn seal<T: Serialize>(
         &self,
         purpose: Purpose,
@@ -149,7 +154,7 @@ impl StateKeys {
         ttl: Option<Duration>,
         now: i64,
         body: &T,
-    ) -> String {
+    ) -> Result<String, StateError> {
         let envelope = EnvelopeOut {
             a: action,
             e: ttl.map(|t| now.saturating_add(i64::try_from(t.as_secs()).unwrap_or(i64::MAX))),
@@ -172,7 +177,11 @@ impl StateKeys {
         out.push(VERSION);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
-        URL_SAFE_NO_PAD.encode(out)
+        let text = URL_SAFE_NO_PAD.encode(out);
+        if text.len() > MAX_SEALED_LEN {
+            return Err(StateError::TooLarge);
+        }
+        Ok(text)
     }
 
     /// Open a value sealed for `purpose` and `action`; `now` is Unix seconds.
@@ -248,13 +257,15 @@ mod tests {
     #[test]
     fn round_trip() {
         let k = keys(&[K1]);
-        let s = k.seal(
-            Purpose::Login,
-            "mark",
-            Some(DEFAULT_TTL),
-            1000,
-            &"https://looker/x".to_string(),
-        );
+        let s = k
+            .seal(
+                Purpose::Login,
+                "mark",
+                Some(DEFAULT_TTL),
+                1000,
+                &"https://looker/x".to_string(),
+            )
+            .unwrap();
         assert!(!s.contains('=') && !s.contains('+') && !s.contains('/'));
         let v: String = k.open(Purpose::Login, "mark", &s, 1001).unwrap();
         assert_eq!(v, "https://looker/x");
@@ -264,8 +275,8 @@ mod tests {
     fn nonces_differ() {
         let k = keys(&[K1]);
         assert_ne!(
-            k.seal(Purpose::Login, "a", None, 0, &1),
-            k.seal(Purpose::Login, "a", None, 0, &1)
+            k.seal(Purpose::Login, "a", None, 0, &1).unwrap(),
+            k.seal(Purpose::Login, "a", None, 0, &1).unwrap()
         );
     }
 
@@ -273,9 +284,11 @@ mod tests {
     fn rotation_seals_with_first_opens_with_any() {
         let old = keys(&[K1]);
         let rotated = keys(&[K2, K1]);
-        let s = old.seal(Purpose::TokenBundle, "a", None, 0, &7u32);
+        let s = old.seal(Purpose::TokenBundle, "a", None, 0, &7u32).unwrap();
         assert_eq!(rotated.open::<u32>(Purpose::TokenBundle, "a", &s, 0), Ok(7));
-        let s2 = rotated.seal(Purpose::TokenBundle, "a", None, 0, &8u32);
+        let s2 = rotated
+            .seal(Purpose::TokenBundle, "a", None, 0, &8u32)
+            .unwrap();
         assert_eq!(
             old.open::<u32>(Purpose::TokenBundle, "a", &s2, 0),
             Err(StateError::Tampered)
@@ -289,7 +302,7 @@ mod tests {
     #[test]
     fn every_flipped_bit_is_refused() {
         let k = keys(&[K1]);
-        let s = k.seal(Purpose::Login, "a", None, 0, &"x");
+        let s = k.seal(Purpose::Login, "a", None, 0, &"x").unwrap();
         let raw = URL_SAFE_NO_PAD.decode(&s).unwrap();
         for i in 0..raw.len() * 8 {
             let mut t = raw.clone();
@@ -305,13 +318,15 @@ mod tests {
     #[test]
     fn purpose_action_and_expiry_are_enforced() {
         let k = keys(&[K1]);
-        let s = k.seal(
-            Purpose::Login,
-            "a",
-            Some(Duration::from_secs(600)),
-            1000,
-            &"x",
-        );
+        let s = k
+            .seal(
+                Purpose::Login,
+                "a",
+                Some(Duration::from_secs(600)),
+                1000,
+                &"x",
+            )
+            .unwrap();
         assert_eq!(
             k.open::<String>(Purpose::TokenBundle, "a", &s, 1000),
             Err(StateError::Tampered)
@@ -328,6 +343,23 @@ mod tests {
             k.open::<String>(Purpose::Login, "a", &s, 1600),
             Err(StateError::Expired)
         );
+    }
+
+    #[test]
+    fn whatever_is_sealed_opens_and_too_large_values_are_refused_at_sealing() {
+        // Found by fuzzing (fuzz/ sealed_state): a large enough value (here NULs, 6 bytes each in
+        // JSON) used to seal into a text longer than opening accepts, so it could never be used.
+        let k = keys(&[K1]);
+        let fits = "abcdefgh".repeat(2_500);
+        let s = k.seal(Purpose::TokenBundle, "a", None, 0, &fits).unwrap();
+        assert!(s.len() <= MAX_SEALED_LEN);
+        assert_eq!(k.open(Purpose::TokenBundle, "a", &s, 0), Ok(fits));
+        for too_large in ["\u{0}".repeat(6_000), "abcdefgh".repeat(4_000)] {
+            assert_eq!(
+                k.seal(Purpose::TokenBundle, "a", None, 0, &too_large),
+                Err(StateError::TooLarge)
+            );
+        }
     }
 
     #[test]

@@ -231,6 +231,7 @@ impl Action for RudderAction {
             plane,
             client: hub.http.clone(),
             settings: &hub.settings.rudder,
+            stop: hub.lifecycle.hurry(),
         };
         let started = std::time::Instant::now();
         let report = match pipeline::run(job, stream).await {

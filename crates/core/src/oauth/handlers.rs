@@ -77,13 +77,25 @@ fn state_refused(err: &StateError) -> HttpResponse {
     let title = match err {
         StateError::Expired => "This login link has expired",
         StateError::OtherAction => "This login link belongs to another action",
-        StateError::Tampered | StateError::Malformed => "This login link is not valid",
+        StateError::Tampered | StateError::Malformed | StateError::TooLarge => {
+            "This login link is not valid"
+        }
     };
     tracing::info!(error = %err, "login state refused");
     page(
         StatusCode::BAD_REQUEST,
         title,
         &format!("The link's state was refused: {err}. {START_AGAIN}"),
+    )
+}
+
+/// The provider's code or tokens are too large to be kept in Looker's state.
+fn too_large(err: &StateError) -> HttpResponse {
+    tracing::warn!(error = %err, "login not kept: the provider's answer is too large");
+    page(
+        StatusCode::BAD_GATEWAY,
+        "The login could not be saved",
+        &format!("The login provider's answer is too large to be kept by Looker ({err}). Ask your Looker admin."),
     )
 }
 
@@ -226,14 +238,20 @@ pub async fn redirect_back(
                 looker_host = redir.host_str().unwrap_or(""),
                 "login finished (v2): back to Looker"
             );
-            redirect(oauth.handoff_url(action, redir, code).as_str())
+            match oauth.handoff_url(action, redir, code) {
+                Ok(url) => redirect(url.as_str()),
+                Err(e) => too_large(&e),
+            }
         }
         LoginTarget::StateUrl(state_url) => {
             let bundle = match oauth.exchange_code(action, code).await {
                 Ok(b) => b,
                 Err(e) => return provider_failed(&e),
             };
-            let data = oauth.seal_bundle(action, &bundle);
+            let data = match oauth.seal_bundle(action, &bundle) {
+                Ok(d) => d,
+                Err(e) => return too_large(&e),
+            };
             match oauth.store_state(state_url.as_str(), &data).await {
                 Ok(()) => {
                     tracing::info!(
@@ -330,7 +348,10 @@ pub async fn token(
             HttpResponse::Ok()
                 .content_type("application/json")
                 .insert_header(("Cache-Control", "no-store"))
-                .body(oauth.seal_bundle(action, &bundle))
+                .body(match oauth.seal_bundle(action, &bundle) {
+                    Ok(data) => data,
+                    Err(e) => return json_error(StatusCode::BAD_GATEWAY, e.to_string()),
+                })
         }
         Err(e) => {
             tracing::warn!(action, error = %e, "code exchange failed (v2)");

@@ -28,6 +28,9 @@ pub struct Job<'a> {
     pub client: reqwest::Client,
     /// Batching and delivery settings.
     pub settings: &'a RudderSettings,
+    /// Cancelled when the hub is shutting down: stop reading, deliver what was read and report
+    /// how far the result was read (see `crate::lifecycle`).
+    pub stop: &'a tokio_util::sync::CancellationToken,
 }
 
 /// Now as RudderStack timestamps are written: RFC 3339, UTC, milliseconds (24 bytes).
@@ -77,7 +80,20 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
     let mut sent_at = now_stamp();
     // Set once delivery stops: the rest is only counted.
     let mut stopped = false;
-    'read: while let Some(chunk) = rows.next_raw_chunk().await {
+    'read: loop {
+        let next = tokio::select! {
+            biased;
+            _ = job.stop.cancelled() => {
+                report.input_error = Some(format!(
+                    "the action hub was shut down after reading {} of the result",
+                    super::report::plural(report.rows, "row", "rows")
+                ));
+                tracing::warn!(rows = report.rows, "shutdown: delivering the rows read so far");
+                break;
+            }
+            next = rows.next_raw_chunk() => next,
+        };
+        let Some(chunk) = next else { break };
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {

@@ -33,7 +33,8 @@ pub fn group_digits(n: u64) -> String {
     out
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+/// `1 row`, `2 345 rows`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", group_digits(n), if n == 1 { one } else { many })
 }
 

@@ -19,6 +19,8 @@ pub struct Serve {
     pub cut_after: Option<usize>,
     /// Stop sending (connection left open) after this many body bytes.
     pub stall_after: Option<usize>,
+    /// Send the body slowly: chunks of this many bytes, with this pause after each.
+    pub pace: Option<(usize, std::time::Duration)>,
 }
 
 /// A running download server; stops when dropped.
@@ -76,12 +78,16 @@ impl DownloadServer {
                         .or(serve.stall_after)
                         .unwrap_or(body.len())
                         .min(body.len());
-                    for chunk in body[..end].chunks(64 * 1024) {
+                    let chunk_size = serve.pace.map_or(64 * 1024, |(n, _)| n.max(1));
+                    for chunk in body[..end].chunks(chunk_size) {
                         let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
                         frame.extend_from_slice(chunk);
                         frame.extend_from_slice(b"\r\n");
                         if sock.write_all(&frame).await.is_err() {
                             return;
+                        }
+                        if let Some((_, pause)) = serve.pace {
+                            tokio::time::sleep(pause).await;
                         }
                     }
                     if serve.stall_after.is_some() {

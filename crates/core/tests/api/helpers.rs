@@ -73,7 +73,8 @@ impl TestHub {
         let mut hub = Hub::new(settings).await.expect("hub state");
         customize(&mut hub);
         let app = Application::with_hub(hub, listener, functions).expect("app");
-        tokio::spawn(app.run_until_stopped());
+        // Stopped with the test's runtime; the test process's signals stay the test runner's.
+        tokio::spawn(app.run_until(std::future::pending()));
         TestHub {
             address: format!("http://127.0.0.1:{port}"),
             client: client(),
@@ -190,4 +191,102 @@ pub fn read_table(path: &std::path::Path, table: &str) -> Vec<Value> {
         })
         .unwrap();
     rows.map(|r| r.unwrap()).collect()
+}
+
+/// The real `hub` binary running on 127.0.0.1, its stdout and stderr captured in one log file.
+pub struct HubProcess {
+    /// The process.
+    pub child: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// stdout + stderr of the process.
+    pub log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl HubProcess {
+    /// Start the hub binary with a cleared environment: test defaults (port, token, store, one
+    /// worker) overridden by `env`. A free port can be taken by a parallel test before the binary
+    /// binds it: then the binary exits, and another port is tried.
+    pub async fn start(env: &[(&str, &str)]) -> HubProcess {
+        use std::process::Stdio;
+        let bin = crate::binaries::bin_dir().join("hub");
+        assert!(
+            bin.exists(),
+            "build the binaries first (`cargo build --workspace --bins`, done by scripts/test.sh)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let log_path = dir.path().join("hub.log");
+        let http = client();
+        for _attempt in 0..5 {
+            let port = crate::binaries::free_port();
+            let base = format!("http://127.0.0.1:{port}");
+            let log = std::fs::File::create(&log_path).unwrap();
+            let mut cmd = tokio::process::Command::new(&bin);
+            cmd.env_clear()
+                .env("PORT", port.to_string())
+                .env("HUB_BIND", "127.0.0.1")
+                .env("HUB_PUBLIC_URL", &base)
+                .env("HUB_TOKENS", TOKEN)
+                .env("HUB_STORE_PATH", dir.path().join("s.sqlite"))
+                .env("HUB_WORKERS", "1");
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let mut child = cmd
+                .stdout(Stdio::from(log.try_clone().unwrap()))
+                .stderr(Stdio::from(log))
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            let mut answered = false;
+            for _ in 0..100 {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                if http.get(format!("{base}/healthz")).send().await.is_ok() {
+                    answered = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if answered && matches!(child.try_wait(), Ok(None)) {
+                return HubProcess {
+                    child,
+                    base,
+                    log_path,
+                    _dir: dir,
+                };
+            }
+        }
+        panic!(
+            "the hub binary did not start: {}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        )
+    }
+
+    /// Send SIGTERM, as Cloud Run does.
+    pub fn sigterm(&self) {
+        let pid = self.child.id().expect("running");
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Wait for the process to exit, at most `limit`.
+    pub async fn exit_within(&mut self, limit: std::time::Duration) -> std::process::ExitStatus {
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(status) => status.unwrap(),
+            Err(_) => panic!("the hub did not exit within {limit:?}:\n{}", self.logs()),
+        }
+    }
+
+    /// Everything the process wrote so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
 }

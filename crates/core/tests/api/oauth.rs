@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::helpers::{client, looker_headers, TestHub, TOKEN};
+use crate::helpers::{client, looker_headers, TestHub};
 
 const ACTION: &str = "mark_suspicious";
 
@@ -685,13 +685,15 @@ async fn tampered_expired_and_other_action_states_are_refused() {
     // Sealed with the hub's own key, but for another action.
     let keys = StateKeys::parse(&[SecretString::from(key.clone())]).unwrap();
     let now = chrono::Utc::now().timestamp();
-    let other = keys.seal(
-        Purpose::Login,
-        "some_other_action",
-        Some(Duration::from_secs(600)),
-        now,
-        &json!({"su": su}),
-    );
+    let other = keys
+        .seal(
+            Purpose::Login,
+            "some_other_action",
+            Some(Duration::from_secs(600)),
+            now,
+            &json!({"su": su}),
+        )
+        .unwrap();
     let a = get(&b, &initiate(&other)).await;
     assert_eq!(a.status, 400);
     assert!(a.body.contains("another action"), "{}", a.body);
@@ -1039,196 +1041,171 @@ async fn service_mode_offers_no_login() {
     assert_eq!(r.status(), 501);
 }
 
-#[tokio::test]
-async fn the_hub_binary_logs_neither_secrets_nor_tokens() {
-    use std::process::Stdio;
+/// A user-mode hub's OAuth world for a test of the real binary (`hygiene.rs`): the OAuth server
+/// with a client whose secret is `client_secret`, a state key, and Looker's `state_url` receiver.
+pub(crate) struct OAuthWorld {
+    p: Provider,
+    c: OAuthClient,
+    looker: Looker,
+    /// The `OAUTH_STATE_KEYS` value.
+    pub key: String,
+}
 
-    let p = provider();
-    let looker = looker().await;
-    let c = OAuthClient::generate();
-    let key = random_key();
-    let dir = tempfile::tempdir().unwrap();
-    let log_path = dir.path().join("hub.log");
-    let bin = crate::binaries::bin_dir().join("hub");
-    assert!(
-        bin.exists(),
-        "build the binaries first (`cargo build --workspace --bins`, done by scripts/test.sh)"
-    );
-    let http = client();
-    // A free port can be taken by a parallel test before the binary binds it: then the binary
-    // exits, and another port is tried.
-    let mut started = None;
-    for _attempt in 0..5 {
-        let port = crate::binaries::free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let log = std::fs::File::create(&log_path).unwrap();
-        let mut child = tokio::process::Command::new(&bin)
-            .env_clear()
-            .env("PORT", port.to_string())
-            .env("HUB_BIND", "127.0.0.1")
-            .env("HUB_PUBLIC_URL", &base)
-            .env("HUB_TOKENS", TOKEN)
-            .env("HUB_STORE_PATH", dir.path().join("s.sqlite"))
-            .env("HUB_WORKERS", "1")
-            .env("RUST_LOG", "debug")
-            .env("HUB_IDENTITY_MODE", "user")
-            .env("OAUTH_CLIENT_ID", &c.id)
-            .env("OAUTH_CLIENT_SECRET", &c.secret)
-            .env("OAUTH_AUTH_URL", format!("{}/authorize", p.url))
-            .env("OAUTH_TOKEN_URL", format!("{}/token", p.url))
-            .env("OAUTH_STATE_KEYS", &key)
-            .env("HUB_LOOKER_HOSTS", "127.0.0.1")
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut answered = false;
-        for _ in 0..100 {
-            if matches!(child.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            if http.get(format!("{base}/healthz")).send().await.is_ok() {
-                answered = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        if answered && matches!(child.try_wait(), Ok(None)) {
-            started = Some((child, base));
-            break;
+impl OAuthWorld {
+    /// Register nothing yet: the client is registered once the hub's address is known.
+    pub(crate) async fn new(client_secret: &str, key: &str) -> OAuthWorld {
+        let mut c = OAuthClient::generate();
+        c.secret = client_secret.to_string();
+        OAuthWorld {
+            p: provider(),
+            c,
+            looker: looker().await,
+            key: key.to_string(),
         }
     }
-    let (mut child, base) = started.unwrap_or_else(|| {
-        panic!(
-            "the hub binary did not start: {}",
-            std::fs::read_to_string(&log_path).unwrap()
-        )
-    });
-    let def: Value = looker_headers(http.post(format!("{base}/actions/{ACTION}")))
-        .header("Authorization", format!("Token token=\"{TOKEN}\""))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        def["uses_oauth"],
-        true,
-        "{} is not a build of this tree (does another worktree share CARGO_TARGET_DIR?): \
-         rebuild it with `cargo build --workspace --bins`",
-        bin.display()
-    );
-    let redirect_uri = format!("{base}/actions/{ACTION}/oauth_redirect");
-    p.register(
-        &c,
-        std::slice::from_ref(&redirect_uri),
-        json!({"access_token_ttl": 0}),
-    )
-    .await;
-    let post = |path: String, body: Value| {
-        let req = looker_headers(http.post(format!("{base}{path}")))
-            .header("Authorization", format!("Token token=\"{TOKEN}\""))
-            .json(&body);
-        async move { req.send().await.unwrap().text().await.unwrap() }
-    };
 
-    // A v1 login, an execute that refreshes, a reused code, a v2 exchange, a forged state.
-    let mut seen = vec![]; // everything the user and Looker saw
-    let su = looker.state_url();
-    let form: Value =
-        serde_json::from_str(&post(format!("/actions/{ACTION}/form"), form_req(&su, None)).await)
-            .unwrap();
-    let link = login_link(&form);
-    let (authorize, back) = log_in(&link, "fay@example.com").await;
-    assert_eq!(back.status, 200, "{}", back.body);
-    seen.push(back.body);
-    let state_json = looker.posts_to(&su)[0].clone();
-    let resp = post(
-        format!("/actions/{ACTION}/execute"),
-        execute_req(&looker.state_url(), Some(&state_json)),
-    )
-    .await;
-    assert!(resp.contains("\"success\":true"), "{resp}");
-    seen.push(resp);
-    let login_state = query_param(authorize.as_str(), "state").unwrap();
-    let code = p.code_for(&c, &redirect_uri, &login_state).await;
-    let cb = with_query(&redirect_uri, &[("code", &code), ("state", &login_state)]);
-    let first = get(&browser(), &cb).await;
-    let reused = get(&browser(), &cb).await;
-    assert_eq!((first.status, reused.status), (200, 400), "{}", reused.body);
-    seen.extend([first.body, reused.body]);
-    let mut body = form_req(&looker.state_url(), None);
-    body["data"]["state_redir_url"] = json!(format!("{}/redir", looker.base));
-    let form: Value =
-        serde_json::from_str(&post(format!("/actions/{ACTION}/form"), body).await).unwrap();
-    let (_, back) = log_in(&login_link(&form), "fay@example.com").await;
-    let handoff = query_param(back.location.as_deref().unwrap(), "state").unwrap();
-    let v2_state = post(
-        format!("/actions/{ACTION}/oauth_token"),
-        json!({"state": handoff}),
-    )
-    .await;
-    seen.push(
-        post(
-            format!("/actions/{ACTION}/oauth_token"),
-            json!({"state": "forged"}),
-        )
-        .await,
-    );
-    seen.push(
-        get(
-            &browser(),
-            &format!("{base}/actions/{ACTION}/oauth?state=forged"),
-        )
-        .await
-        .body,
-    );
+    /// The hub's settings for user identity mode with this world.
+    pub(crate) fn env(&self) -> Vec<(String, String)> {
+        [
+            ("HUB_IDENTITY_MODE", "user".to_string()),
+            ("OAUTH_CLIENT_ID", self.c.id.clone()),
+            ("OAUTH_CLIENT_SECRET", self.c.secret.clone()),
+            ("OAUTH_AUTH_URL", format!("{}/authorize", self.p.url)),
+            ("OAUTH_TOKEN_URL", format!("{}/token", self.p.url)),
+            ("OAUTH_STATE_KEYS", self.key.clone()),
+            ("HUB_LOOKER_HOSTS", "127.0.0.1".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
 
-    let pid = child.id().unwrap();
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status();
-    let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
-    let logs = std::fs::read_to_string(&log_path).unwrap();
-    assert!(
-        logs.contains("login finished"),
-        "the flows were logged: {logs}"
-    );
-
-    let sealed = |state: &str| {
-        serde_json::from_str::<Value>(state).unwrap()["hub_tokens"]
-            .as_str()
+    /// Every OAuth flow against the hub at `base` (Looker's calls signed with `auth`): a v1 login,
+    /// an execute that refreshes the token, a reused code, a v2 exchange, forged states. Returns
+    /// every page and answer seen, every secret value involved (codes, tokens, sealed states),
+    /// and the sealed states of the login links (shown to the user by design, in no log).
+    pub(crate) async fn run_flows(
+        &self,
+        base: &str,
+        auth: &str,
+    ) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let (p, c, looker) = (&self.p, &self.c, &self.looker);
+        let http = client();
+        let def: Value = looker_headers(http.post(format!("{base}/actions/{ACTION}")))
+            .header("Authorization", auth)
+            .send()
+            .await
             .unwrap()
-            .to_string()
-    };
-    let mut secrets = vec![
-        c.secret.clone(),
-        key,
-        sealed(&state_json),
-        sealed(&v2_state),
-        handoff,
-    ];
-    secrets.push(query_param(&link, "state").unwrap());
-    secrets.extend(p.issued(&c).await);
-    assert!(
-        secrets.len() > 8,
-        "codes and tokens were issued: {secrets:?}"
-    );
-    for s in &secrets {
-        let needle = s.get(..24).unwrap_or(s);
-        assert!(
-            !logs.contains(needle),
-            "a secret or token is in the log: {needle}"
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            def["uses_oauth"], true,
+            "the hub binary is not a build of this tree: rebuild it with `cargo build --workspace --bins`"
         );
-        for page in &seen {
-            assert!(
-                !page.contains(needle),
-                "a secret or token is in a page: {needle}: {page}"
-            );
-        }
+        let redirect_uri = format!("{base}/actions/{ACTION}/oauth_redirect");
+        p.register(
+            c,
+            std::slice::from_ref(&redirect_uri),
+            json!({"access_token_ttl": 0}),
+        )
+        .await;
+        let post = |path: String, body: Value| {
+            let req = looker_headers(http.post(format!("{base}{path}")))
+                .header("Authorization", auth)
+                .json(&body);
+            async move { req.send().await.unwrap().text().await.unwrap() }
+        };
+
+        let mut seen = vec![]; // everything the user and Looker saw
+        let su = looker.state_url();
+        let form_text = post(format!("/actions/{ACTION}/form"), form_req(&su, None)).await;
+        let form: Value = serde_json::from_str(&form_text).unwrap();
+        seen.push(form_text);
+        let link = login_link(&form);
+        let (authorize, back) = log_in(&link, "fay@example.com").await;
+        assert_eq!(back.status, 200, "{}", back.body);
+        seen.push(back.body);
+        let state_json = looker.posts_to(&su)[0].clone();
+        let resp = post(
+            format!("/actions/{ACTION}/execute"),
+            execute_req(&looker.state_url(), Some(&state_json)),
+        )
+        .await;
+        assert!(resp.contains("\"success\":true"), "{resp}");
+        seen.push(resp);
+        let login_state = query_param(authorize.as_str(), "state").unwrap();
+        let code = p.code_for(c, &redirect_uri, &login_state).await;
+        let cb = with_query(&redirect_uri, &[("code", &code), ("state", &login_state)]);
+        let first = get(&browser(), &cb).await;
+        let reused = get(&browser(), &cb).await;
+        assert_eq!((first.status, reused.status), (200, 400), "{}", reused.body);
+        seen.extend([first.body, reused.body]);
+        let mut body = form_req(&looker.state_url(), None);
+        body["data"]["state_redir_url"] = json!(format!("{}/redir", looker.base));
+        let form_text = post(format!("/actions/{ACTION}/form"), body).await;
+        let form: Value = serde_json::from_str(&form_text).unwrap();
+        seen.push(form_text);
+        let (_, back) = log_in(&login_link(&form), "fay@example.com").await;
+        let handoff = query_param(back.location.as_deref().unwrap(), "state").unwrap();
+        let v2_state = post(
+            format!("/actions/{ACTION}/oauth_token"),
+            json!({"state": handoff}),
+        )
+        .await;
+        seen.push(
+            post(
+                format!("/actions/{ACTION}/oauth_token"),
+                json!({"state": "forged"}),
+            )
+            .await,
+        );
+        seen.push(
+            get(
+                &browser(),
+                &format!("{base}/actions/{ACTION}/oauth?state=forged"),
+            )
+            .await
+            .body,
+        );
+        // A stored state that no longer opens, and "reset": the login form again.
+        seen.push(
+            post(
+                format!("/actions/{ACTION}/form"),
+                form_req(
+                    &looker.state_url(),
+                    Some("{\"hub_tokens\":\"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"),
+                ),
+            )
+            .await,
+        );
+
+        let sealed = |state: &str| {
+            serde_json::from_str::<Value>(state).unwrap()["hub_tokens"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let mut secrets = vec![
+            c.secret.clone(),
+            self.key.clone(),
+            sealed(&state_json),
+            sealed(&v2_state),
+            handoff,
+            code,
+        ];
+        secrets.extend(p.issued(c).await);
+        assert!(
+            secrets.len() > 8,
+            "codes and tokens were issued: {secrets:?}"
+        );
+        let links = seen
+            .iter()
+            .filter_map(|page| serde_json::from_str::<Value>(page).ok())
+            .filter_map(|form| form["fields"][0]["oauth_url"].as_str().map(String::from))
+            .filter_map(|url| query_param(&url, "state"))
+            .collect::<Vec<_>>();
+        assert_eq!(links.len(), 3, "three login forms");
+        (seen, secrets, links)
     }
 }

@@ -38,6 +38,11 @@ pub struct Faults {
     pub retry_after: Option<String>,
     /// Answer 400 (not retryable).
     pub status_400: f64,
+    /// Accept, but answer only after `slow_delay` (longer than the client's timeout: the client
+    /// gives up and retries; the events may arrive twice).
+    pub slow: f64,
+    /// How long a slow answer takes.
+    pub slow_delay: Duration,
     /// Wait this long before answering every request.
     pub delay: Duration,
     /// Answer every request with this status (after recording it), e.g. 401.
@@ -141,6 +146,7 @@ fn splitmix(state: &mut u64) -> f64 {
 
 enum Plan {
     Accept,
+    Slow,
     Status(u16),
     DropBefore,
     DropAfter,
@@ -241,6 +247,7 @@ fn plan(inner: &mut Inner) -> Plan {
         (f.status_503, Plan::Status(503)),
         (f.status_429, Plan::Status(429)),
         (f.status_400, Plan::Status(400)),
+        (f.slow, Plan::Slow),
     ] {
         edge += share;
         if x < edge {
@@ -284,7 +291,12 @@ async fn handle(
     let (delay, retry_after, plan) = {
         let mut g = s.inner.lock().unwrap();
         let p = plan(&mut g);
-        (g.faults.delay, g.faults.retry_after.clone(), p)
+        let delay = if matches!(p, Plan::Slow) {
+            g.faults.slow_delay
+        } else {
+            g.faults.delay
+        };
+        (delay, g.faults.retry_after.clone(), p)
     };
     let mut rec = Recorded {
         path: path.clone(),

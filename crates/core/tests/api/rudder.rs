@@ -13,12 +13,12 @@ use crate::download::{self, DownloadServer, Serve};
 use crate::helpers::{looker_headers, TestHub, TOKEN};
 use crate::receiver::{Faults, Keep, Outcome, Receiver};
 
-const WRITE_KEY: &str = "2PDbcSL0wJyKLmyHqG7D2kmDqsf";
+pub(crate) const WRITE_KEY: &str = "2PDbcSL0wJyKLmyHqG7D2kmDqsf";
 const RAN_AT: &str = "2017-07-28T02:25:19+00:00";
 const TIMESTAMP: &str = "2017-07-28T02:25:19.000Z";
 
 /// Settings that keep retries fast in tests.
-const FAST_RETRIES: &[(&str, &str)] =
+pub(crate) const FAST_RETRIES: &[(&str, &str)] =
     &[("RUDDER_RETRY_BASE_MS", "1"), ("RUDDER_RETRY_MAX_MS", "20")];
 
 async fn hub() -> TestHub {
@@ -26,7 +26,7 @@ async fn hub() -> TestHub {
 }
 
 /// Where the result comes from.
-enum Source<'a> {
+pub(crate) enum Source<'a> {
     /// Pushed, base64 (`application/json;base64`).
     Base64(&'a [u8]),
     /// Pushed, inline JSON text.
@@ -35,7 +35,12 @@ enum Source<'a> {
     Url(&'a str),
 }
 
-fn request(plane: &str, source: Source<'_>, hidden: &[&str], event: Option<&str>) -> Value {
+pub(crate) fn request(
+    plane: &str,
+    source: Source<'_>,
+    hidden: &[&str],
+    event: Option<&str>,
+) -> Value {
     let mut body = json!({
         "type": "query",
         "scheduled_plan": {
@@ -74,7 +79,12 @@ fn request(plane: &str, source: Source<'_>, hidden: &[&str], event: Option<&str>
 }
 
 /// Execute as Looker does, with a given webhook id; status and the raw body text.
-async fn execute_raw(hub: &TestHub, name: &str, body: &Value, webhook: &str) -> (u16, String) {
+pub(crate) async fn execute_raw(
+    hub: &TestHub,
+    name: &str,
+    body: &Value,
+    webhook: &str,
+) -> (u16, String) {
     let r = hub
         .client
         .post(format!("{}/actions/{name}/execute", hub.address))
@@ -89,12 +99,12 @@ async fn execute_raw(hub: &TestHub, name: &str, body: &Value, webhook: &str) -> 
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-fn parse(text: &str) -> Value {
+pub(crate) fn parse(text: &str) -> Value {
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
 }
 
 /// `(success, message)` of an execute answer.
-fn outcome(v: &Value) -> (bool, String) {
+pub(crate) fn outcome(v: &Value) -> (bool, String) {
     (
         v["looker"]["success"].as_bool().unwrap(),
         v["message"].as_str().unwrap_or("").to_string(),

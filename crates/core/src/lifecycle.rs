@@ -1,0 +1,199 @@
+//! Graceful shutdown: what the hub does between SIGTERM and its exit.
+//!
+//! Cloud Run sends SIGTERM and kills the instance a grace period later (10 s). An execute may be
+//! streaming a large result to a data plane at that moment, and Looker may already have hung up
+//! (the execute then runs on, detached): stopping the HTTP server alone would drop it half-way.
+//! So every request and every execute is tracked, and the shutdown follows a schedule within the
+//! grace period `G` (`HUB_SHUTDOWN_GRACE_SECS`):
+//!
+//! 1. at once: no new connections are accepted, a new execute is refused (503, Looker retries it
+//!    elsewhere), everything in flight goes on;
+//! 2. at [`hurry_at`] (30 % of `G`, 1 to 5 s, before step 3): actions that can wind up early —
+//!    stop reading rows, deliver what was read — are told to, and report exactly how far they got;
+//! 3. at [`abandon_at`] (`G` − 1.1 s): an execute still running is answered `success:false`
+//!    ("stopped before it finished") so Looker hears the truth instead of a cut connection;
+//! 4. the HTTP server then stops gracefully (the final answers are flushed) and the process exits
+//!    within `G`.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TaskTrackerToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::ExecuteResponse;
+use crate::error::HubError;
+
+/// The shutdown state shared by every request.
+#[derive(Debug, Default)]
+pub struct Lifecycle {
+    /// Requests being handled and executes running (detached ones too).
+    in_flight: TaskTracker,
+    /// Set at SIGTERM.
+    stopping: CancellationToken,
+    /// Actions should wind up now and report their progress.
+    hurry: CancellationToken,
+    /// Executes still running are answered as interrupted.
+    abandon: CancellationToken,
+}
+
+/// When executes still running are answered as interrupted, after the stop signal: early enough
+/// that the answer is flushed and the server stopped (it checks once a second) within the grace
+/// period.
+pub fn abandon_at(grace: Duration) -> Duration {
+    grace.saturating_sub(Duration::from_millis(1100))
+}
+
+/// When the actions are asked to wind up, after the stop signal: 30 % of the grace period (at
+/// least 1 s, at most 5 s) before [`abandon_at`], time to deliver what was read and answer.
+pub fn hurry_at(grace: Duration) -> Duration {
+    let wind_up = grace
+        .mul_f64(0.3)
+        .clamp(Duration::from_secs(1), Duration::from_secs(5));
+    abandon_at(grace).saturating_sub(wind_up)
+}
+
+/// What an execute stopped by the shutdown answers.
+pub const INTERRUPTED: &str =
+    "The action hub was stopped (the instance shut down) before this action finished. \
+     Whatever it had already done is kept; run the action again to finish it.";
+
+impl Lifecycle {
+    /// Whether the hub is shutting down.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.is_cancelled()
+    }
+
+    /// Cancelled when long-running actions should stop taking more work and report how far they
+    /// got (rows read so far delivered, the rest reported as not sent).
+    pub fn hurry(&self) -> &CancellationToken {
+        &self.hurry
+    }
+
+    /// Count a request as in flight until the token is dropped.
+    pub fn track_request(&self) -> TaskTrackerToken {
+        self.in_flight.token()
+    }
+
+    /// Run an execute on its own task (it goes on if the caller hangs up), tracked until it ends;
+    /// if the shutdown schedule reaches [`abandon_at`] first, it is dropped and answers
+    /// [`INTERRUPTED`].
+    pub fn spawn_execute<F>(
+        &self,
+        work: F,
+    ) -> tokio::task::JoinHandle<Result<ExecuteResponse, HubError>>
+    where
+        F: Future<Output = Result<ExecuteResponse, HubError>> + Send + 'static,
+    {
+        let abandon = self.abandon.clone();
+        self.in_flight.spawn(async move {
+            tokio::select! {
+                biased;
+                res = work => res,
+                _ = abandon.cancelled() => {
+                    tracing::warn!("execute interrupted by the shutdown");
+                    Ok(ExecuteResponse::failure(INTERRUPTED))
+                }
+            }
+        })
+    }
+
+    /// The shutdown schedule (steps 1–3 above): returns once nothing is in flight any more, or
+    /// at the grace period's end at the latest.
+    pub async fn drain(&self, grace: Duration) {
+        let start = tokio::time::Instant::now();
+        self.stopping.cancel();
+        self.in_flight.close();
+        let count = self.in_flight.len();
+        if count > 0 {
+            tracing::info!(
+                in_flight = count,
+                grace_secs = grace.as_secs_f64(),
+                "shutting down: waiting for requests and executes in flight"
+            );
+        }
+        if tokio::time::timeout_at(start + hurry_at(grace), self.in_flight.wait())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tracing::warn!(
+            in_flight = self.in_flight.len(),
+            "shutting down: asking running actions to wind up"
+        );
+        self.hurry.cancel();
+        if tokio::time::timeout_at(start + abandon_at(grace), self.in_flight.wait())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tracing::warn!(
+            in_flight = self.in_flight.len(),
+            "shutting down: answering executes still running as interrupted"
+        );
+        self.abandon.cancel();
+        // The interrupted executes answer at once; requests that are not executes get what is
+        // left of the grace period.
+        let _ = tokio::time::timeout_at(start + grace, self.in_flight.wait()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_fits_in_the_grace_period() {
+        for secs in [1u64, 2, 5, 10, 30, 600] {
+            let g = Duration::from_secs(secs);
+            assert!(hurry_at(g) <= abandon_at(g), "{secs}");
+            assert!(abandon_at(g) < g, "{secs}");
+        }
+        let s = Duration::from_secs;
+        assert_eq!(abandon_at(s(10)), Duration::from_millis(8900));
+        assert_eq!(hurry_at(s(10)), Duration::from_millis(5900));
+        assert_eq!(hurry_at(s(4)), Duration::from_millis(1700));
+        assert_eq!(hurry_at(s(600)), Duration::from_millis(593_900));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn executes_finish_or_are_answered_as_interrupted() {
+        let life = Lifecycle::default();
+        let quick = life.spawn_execute(async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Ok(ExecuteResponse::success("done"))
+        });
+        let hurry = life.hurry().clone();
+        let winds_up = life.spawn_execute(async move {
+            hurry.cancelled().await;
+            Ok(ExecuteResponse::failure("stopped after 10 of 20 rows"))
+        });
+        let stuck = life.spawn_execute(std::future::pending());
+        let start = tokio::time::Instant::now();
+        life.drain(Duration::from_secs(10)).await;
+        assert!(start.elapsed() <= Duration::from_secs(10));
+        assert!(life.is_stopping());
+        assert_eq!(
+            quick.await.unwrap().unwrap().message.as_deref(),
+            Some("done")
+        );
+        assert_eq!(
+            winds_up.await.unwrap().unwrap().message.as_deref(),
+            Some("stopped after 10 of 20 rows")
+        );
+        let r = stuck.await.unwrap().unwrap();
+        assert!(!r.looker.success);
+        assert_eq!(r.message.as_deref(), Some(INTERRUPTED));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_hub_stops_at_once() {
+        let life = Lifecycle::default();
+        let start = tokio::time::Instant::now();
+        life.drain(Duration::from_secs(10)).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+}

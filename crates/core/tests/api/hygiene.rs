@@ -1,0 +1,208 @@
+//! Secret hygiene: the real `hub` binary at `RUST_LOG=debug` runs every flow — list, definitions,
+//! forms, executes, OAuth logins (v1, v2), refresh, RudderStack deliveries, and failures of each —
+//! with the hub token, the OAuth client secret, the state key, the write key and the one-time
+//! download URL set to recognisable marker values. Its whole output (stdout + stderr) and every
+//! answer and page must contain none of them, nor any code, token or sealed value issued on the way.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::download::{self, DownloadServer, Serve};
+use crate::helpers::{client, looker_headers, HubProcess};
+use crate::oauth::OAuthWorld;
+use crate::receiver::{Faults, Keep, Receiver};
+use crate::rudder::{request, Source};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_a_log_an_answer_or_a_page() {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let hub_token = format!("MARKERhubtoken{run}");
+    let old_token = format!("MARKERoldtoken{run}");
+    let client_secret = format!("MARKERclientsecret{run}");
+    let write_key = format!("MARKERwritekey{run}");
+    let download_token = format!("MARKERdownloadtoken{run}");
+    let wrong_token = format!("MARKERwrongtoken{run}");
+    // A state key is 32 bytes of base64: 32 recognisable bytes.
+    let key_bytes = format!("MARKERstatekey{}", &run[..18]);
+    let key = base64::engine::general_purpose::STANDARD.encode(key_bytes.as_bytes());
+
+    let world = OAuthWorld::new(&client_secret, &key).await;
+    let mut env: Vec<(String, String)> = world.env();
+    env.extend(
+        [
+            ("RUST_LOG", "debug".to_string()),
+            ("HUB_LOG_FORMAT", "json".to_string()),
+            // Rotation: two valid tokens.
+            ("HUB_TOKENS", format!("{hub_token},{old_token}")),
+            ("RUDDER_RETRY_BASE_MS", "1".to_string()),
+            ("RUDDER_RETRY_MAX_MS", "5".to_string()),
+            ("RUDDER_MAX_ATTEMPTS", "2".to_string()),
+        ]
+        .map(|(k, v)| (k.to_string(), v)),
+    );
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut hub = HubProcess::start(&env_refs).await;
+    let base = hub.base.clone();
+    let auth = format!("Token token=\"{hub_token}\"");
+    let http = client();
+    let mut seen: Vec<String> = vec![];
+    let call = |path: String, auth: Option<String>, body: Value| {
+        let mut req = looker_headers(http.post(format!("{base}{path}"))).json(&body);
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+
+    // The list, a definition and forms, with the token and with the old one (rotation), in the
+    // reference hub's signed form too.
+    let signed = hub_core::auth::reference_hub_token(&old_token, "MARKERnonce");
+    for a in [
+        auth.clone(),
+        format!("Token token=\"{old_token}\""),
+        format!("Token token=\"{signed}\""),
+    ] {
+        let (status, text) = call("/".into(), Some(a), json!({})).await;
+        assert_eq!(status, 200, "{text}");
+        seen.push(text);
+    }
+    for path in ["/actions/rudder_track", "/actions/rudder_track/form"] {
+        let (status, text) = call(path.into(), Some(auth.clone()), json!({"data": {}})).await;
+        assert_eq!(status, 200, "{text}");
+        seen.push(text);
+    }
+
+    // Refused calls: a wrong token, a malformed header, none, an unknown action, a bad body.
+    for a in [
+        Some(format!("Token token=\"{wrong_token}\"")),
+        Some(format!("Bearer {wrong_token}")),
+        Some(format!("Token token=\"{wrong_token}/00ff\"")),
+        None,
+    ] {
+        let (status, text) = call("/actions/mark_suspicious/form".into(), a, json!({})).await;
+        assert_eq!(status, 403, "{text}");
+        seen.push(text);
+    }
+    let (status, text) = call(
+        "/actions/nope/execute".into(),
+        Some(auth.clone()),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    seen.push(text);
+    let r = looker_headers(http.post(format!("{base}/actions/rudder_track/execute")))
+        .header("Authorization", &auth)
+        .body(format!(
+            "{{\"data\": {{\"rudder_write_key\": \"{write_key}\""
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    seen.push(r.text().await.unwrap());
+
+    // OAuth: every login flow, refresh, reuse and forgery.
+    let (pages, mut secrets, login_links) = world.run_flows(&base, &auth).await;
+    seen.extend(pages);
+
+    // RudderStack: a delivery from a download_url, a refused write key, an unreachable data plane,
+    // a download URL that fails, one that is cut half-way.
+    let plane = Receiver::start(&write_key, Keep::Ids).await;
+    let doc = Arc::new(download::users_result(300, 4));
+    let served = DownloadServer::start(doc.clone(), Serve::default()).await;
+    let secret_url = |s: &DownloadServer| s.url.replace("one-time", &download_token);
+    let execute = |plane_url: String, source_url: String| {
+        let mut body = request(&plane_url, Source::Url(&source_url), &[], Some("Hygiene"));
+        body["data"]["rudder_write_key"] = json!(write_key);
+        let f = call(
+            "/actions/rudder_track/execute".into(),
+            Some(auth.clone()),
+            body,
+        );
+        async move {
+            let (status, text) = f.await;
+            assert_eq!(status, 200, "{text}");
+            text
+        }
+    };
+    let text = execute(plane.url.clone(), secret_url(&served)).await;
+    assert!(text.contains("\"success\":true"), "{text}");
+    seen.push(text);
+    plane.set_faults(Faults {
+        always: Some(401),
+        ..Faults::default()
+    });
+    let text = execute(plane.url.clone(), secret_url(&served)).await;
+    assert!(text.contains("\"success\":false"), "{text}");
+    seen.push(text);
+    let closed = format!("http://127.0.0.1:{}", crate::binaries::free_port());
+    seen.push(execute(closed, secret_url(&served)).await);
+    plane.set_faults(Faults::default());
+    for serve in [
+        Serve {
+            status: Some(403),
+            ..Serve::default()
+        },
+        Serve {
+            cut_after: Some(doc.len() / 2),
+            ..Serve::default()
+        },
+    ] {
+        let broken = DownloadServer::start(doc.clone(), serve).await;
+        let text = execute(plane.url.clone(), secret_url(&broken)).await;
+        assert!(text.contains("\"success\":false"), "{text}");
+        seen.push(text);
+    }
+
+    hub.sigterm();
+    hub.exit_within(std::time::Duration::from_secs(15)).await;
+    let logs = hub.logs();
+    assert!(
+        logs.contains("login finished"),
+        "the flows were logged: {logs}"
+    );
+    assert!(
+        logs.contains("\"level\":\"DEBUG\"") || logs.contains("\"severity\":\"DEBUG\""),
+        "debug logging was on"
+    );
+
+    secrets.extend([
+        hub_token.clone(),
+        old_token.clone(),
+        signed,
+        client_secret,
+        key,
+        key_bytes,
+        write_key.clone(),
+        base64::engine::general_purpose::STANDARD.encode(format!("{write_key}:")),
+        download_token,
+        wrong_token,
+    ]);
+    for s in &login_links {
+        // In the login form's link by design; never in the log.
+        assert!(
+            !logs.contains(s.get(..24).unwrap_or(s)),
+            "a login state is in the log"
+        );
+    }
+    for s in &secrets {
+        // A prefix of each value is enough to find a copy, whole or cut.
+        let needle = s.get(..24).unwrap_or(s);
+        assert!(
+            !logs.contains(needle),
+            "a secret or token is in the log: {needle}"
+        );
+        for page in &seen {
+            assert!(
+                !page.contains(needle),
+                "a secret or token is in an answer or page: {needle}: {page}"
+            );
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! Graceful shutdown (see `hub_core::lifecycle`): an execute in flight at the stop signal finishes
+//! and its answer reaches Looker before the hub stops, even when the caller has hung up; one that
+//! would outlast the grace period is answered as interrupted; a new execute is refused.
+//! The first tests stop the in-process app with a trigger (a slowed-down write-back store makes the
+//! execute long); the last ones send SIGTERM to the real `hub` binary during a `rudder_track`
+//! execute streaming a slow `download_url` to a local data plane.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use hub_core::lifecycle::INTERRUPTED;
+use hub_core::routes::Function;
+use hub_core::settings::Settings;
+use hub_core::sinks::{BatchRow, MarkRow, Sink, SinkError, WriteCredential};
+use hub_core::startup::{Application, Hub};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use crate::helpers::{client, looker_headers, read_table, test_vars, TOKEN};
+
+/// The embedded store, slowed down: each write waits first.
+struct SlowSink {
+    inner: Arc<dyn Sink>,
+    delay: Duration,
+}
+
+#[async_trait]
+impl Sink for SlowSink {
+    fn name(&self) -> &'static str {
+        "slow"
+    }
+    async fn append_mark(&self, row: &MarkRow, cred: &WriteCredential) -> Result<(), SinkError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.append_mark(row, cred).await
+    }
+    async fn append_batch(
+        &self,
+        rows: &[BatchRow],
+        cred: &WriteCredential,
+    ) -> Result<u64, SinkError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.append_batch(rows, cred).await
+    }
+}
+
+struct Stoppable {
+    base: String,
+    store: std::path::PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn spawn(grace_secs: u64, write_delay: Duration) -> Stoppable {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.sqlite");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let grace = grace_secs.to_string();
+    let vars = test_vars(
+        port,
+        &store,
+        &[
+            ("HUB_SHUTDOWN_GRACE_SECS", &grace),
+            ("HUB_KEEPALIVE_AFTER_MS", "200"),
+            ("HUB_KEEPALIVE_INTERVAL_SECS", "1"),
+        ],
+    );
+    let mut hub = Hub::new(Settings::load(&vars, false).unwrap())
+        .await
+        .unwrap();
+    hub.sink = Arc::new(SlowSink {
+        inner: hub.sink.clone(),
+        delay: write_delay,
+    });
+    let app = Application::with_hub(hub, listener, Function::ALL).unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    Stoppable {
+        base: format!("http://127.0.0.1:{port}"),
+        store,
+        stop: Some(tx),
+        server,
+        _dir: dir,
+    }
+}
+
+impl Stoppable {
+    fn stop(&mut self) -> Instant {
+        self.stop.take().unwrap().send(()).unwrap();
+        Instant::now()
+    }
+
+    async fn stopped_within(&mut self, limit: Duration) -> Duration {
+        let start = Instant::now();
+        tokio::time::timeout(limit, &mut self.server)
+            .await
+            .expect("the hub stops within the grace period")
+            .unwrap()
+            .unwrap();
+        start.elapsed()
+    }
+}
+
+fn execute(c: &reqwest::Client, base: &str, id: &str) -> reqwest::RequestBuilder {
+    looker_headers(c.post(format!("{base}/actions/mark_suspicious/execute")))
+        .header("Authorization", format!("Token token=\"{TOKEN}\""))
+        .json(&json!({
+            "type": "cell",
+            "data": {"value": id},
+            "form_params": {"id": id, "classification": "Suspicious", "comment": "shutdown test"}
+        }))
+}
+
+fn answer(text: &str) -> Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+}
+
+#[tokio::test]
+async fn an_execute_in_flight_finishes_and_answers_before_the_hub_stops() {
+    let mut hub = spawn(10, Duration::from_millis(1500)).await;
+    // A connection Looker already holds (kept alive after a list call).
+    let pooled = client();
+    let r = looker_headers(pooled.post(format!("{}/", hub.base)))
+        .header("Authorization", format!("Token token=\"{TOKEN}\""))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap();
+
+    let c = client();
+    let running = tokio::spawn(execute(&c, &hub.base, "ORD-S1").send());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let stopped_at = hub.stop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // A new execute during the shutdown is refused, in the execute shape, so Looker retries it.
+    let refused = execute(&pooled, &hub.base, "ORD-S2").send().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["looker"]["success"], false, "{body}");
+
+    // The execute in flight finishes; its answer (after keep-alive newlines) is complete.
+    let resp = running.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.starts_with('\n'),
+        "keep-alive newlines first: {text:?}"
+    );
+    let a = answer(&text);
+    assert_eq!(a["looker"]["success"], true, "{a}");
+    hub.stopped_within(Duration::from_secs(10)).await;
+    assert!(stopped_at.elapsed() < Duration::from_secs(10));
+    let rows = read_table(&hub.store, "suspicious_marks");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["order_id"], "ORD-S1");
+}
+
+#[tokio::test]
+async fn an_execute_whose_caller_hung_up_still_finishes_before_the_hub_stops() {
+    let mut hub = spawn(10, Duration::from_millis(2000)).await;
+    let impatient = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let gone = execute(&impatient, &hub.base, "ORD-D1").send().await;
+    assert!(
+        gone.is_err() || gone.unwrap().text().await.is_err(),
+        "the caller gave up"
+    );
+    let stopped_at = hub.stop();
+    hub.stopped_within(Duration::from_secs(10)).await;
+    let took = stopped_at.elapsed();
+    // It waited for the detached execute (about 1.7 s left of its write), not for the grace period.
+    assert!(
+        took >= Duration::from_millis(1200) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let rows = read_table(&hub.store, "suspicious_marks");
+    assert_eq!(
+        rows.len(),
+        1,
+        "the detached execute's row is written: {rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_execute_longer_than_the_grace_period_is_answered_as_interrupted() {
+    let mut hub = spawn(3, Duration::from_secs(60)).await;
+    let c = client();
+    let running = tokio::spawn(execute(&c, &hub.base, "ORD-L1").send());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let stopped_at = hub.stop();
+    let resp = running.await.unwrap().unwrap();
+    let a = answer(&resp.text().await.unwrap());
+    assert_eq!(a["looker"]["success"], false, "{a}");
+    assert_eq!(a["message"], INTERRUPTED);
+    hub.stopped_within(Duration::from_secs(5)).await;
+    let took = stopped_at.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "stopped within the grace period: {took:?}"
+    );
+    assert!(read_table(&hub.store, "suspicious_marks").is_empty());
+}
+
+#[tokio::test]
+async fn an_idle_hub_stops_at_once() {
+    let mut hub = spawn(10, Duration::ZERO).await;
+    let stopped_at = hub.stop();
+    hub.stopped_within(Duration::from_secs(2)).await;
+    assert!(stopped_at.elapsed() < Duration::from_secs(1));
+}
+
+// ------------------------------------------------------------------ the real binary, SIGTERM
+
+/// A `rudder_track` execute streamed from a slow `download_url`, started on the real binary.
+struct Streaming {
+    hub: crate::helpers::HubProcess,
+    plane: crate::receiver::Receiver,
+    _download: crate::download::DownloadServer,
+    answer: tokio::task::JoinHandle<(u16, String)>,
+    rows: usize,
+}
+
+/// `rows` rows served in 8 KB chunks every `pause`; the hub's grace period is `grace_secs`.
+async fn stream_slowly(grace_secs: &str, rows: usize, pause: Duration) -> Streaming {
+    use crate::download::{self, DownloadServer, Serve};
+    use crate::receiver::{Keep, Receiver};
+    use crate::rudder::{request, Source, WRITE_KEY};
+
+    let hub = crate::helpers::HubProcess::start(&[
+        ("HUB_SHUTDOWN_GRACE_SECS", grace_secs),
+        ("HUB_KEEPALIVE_AFTER_MS", "200"),
+        ("HUB_KEEPALIVE_INTERVAL_SECS", "1"),
+        ("RUDDER_MAX_BATCH_EVENTS", "100"),
+    ])
+    .await;
+    let plane = Receiver::start(WRITE_KEY, Keep::Ids).await;
+    let download = DownloadServer::start(
+        Arc::new(download::users_result(rows, 6)),
+        Serve {
+            pace: Some((8 * 1024, pause)),
+            ..Serve::default()
+        },
+    )
+    .await;
+    let body = request(&plane.url, Source::Url(&download.url), &[], Some("Sync"));
+    let req = looker_headers(client().post(format!("{}/actions/rudder_track/execute", hub.base)))
+        .header("Authorization", format!("Token token=\"{TOKEN}\""))
+        .json(&body);
+    let answer = tokio::spawn(async move {
+        let r = req.send().await.expect("the execute is answered");
+        let status = r.status().as_u16();
+        (status, r.text().await.expect("the whole answer arrives"))
+    });
+    Streaming {
+        hub,
+        plane,
+        _download: download,
+        answer,
+        rows,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_streaming_execute_delivers_every_event_before_the_exit() {
+    // About 450 KB in 8 KB chunks every 70 ms: the download takes about 4 s.
+    let mut s = stream_slowly("10", 3_000, Duration::from_millis(70)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        s.plane.accepted_ids().len() < s.rows,
+        "still streaming at the signal"
+    );
+    s.hub.sigterm();
+    let sent = Instant::now();
+    let status = s.hub.exit_within(Duration::from_secs(12)).await;
+    let took = sent.elapsed();
+    assert!(status.success(), "{status:?}\n{}", s.hub.logs());
+    assert!(
+        took < Duration::from_secs(10),
+        "exited within the grace period: {took:?}"
+    );
+    let (code, text) = s.answer.await.unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        text.starts_with('\n'),
+        "keep-alive newlines first: {text:?}"
+    );
+    let a = answer(&text);
+    assert_eq!(a["looker"]["success"], true, "{a}");
+    assert_eq!(a["message"], "sent 3 000 of 3 000 events to RudderStack");
+    assert_eq!(
+        s.plane.accepted_ids().len(),
+        s.rows,
+        "every event delivered"
+    );
+    assert!(s.hub.logs().contains("stop signal received"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_an_execute_longer_than_the_grace_period_reports_exact_progress() {
+    // The download would take about 11 s; the grace period is 4 s. (The reader hands rows over in
+    // chunks of 256, so some chunks must be complete before the wind-up, 1.7 s after the signal.)
+    let mut s = stream_slowly("4", 3_000, Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    s.hub.sigterm();
+    let sent = Instant::now();
+    let status = s.hub.exit_within(Duration::from_secs(6)).await;
+    let took = sent.elapsed();
+    assert!(status.success(), "{status:?}\n{}", s.hub.logs());
+    assert!(
+        took < Duration::from_secs(4),
+        "exited within the grace period: {took:?}"
+    );
+    let (code, text) = s.answer.await.unwrap();
+    assert_eq!(code, 200);
+    let a = answer(&text);
+    assert_eq!(a["looker"]["success"], false, "{a}");
+    // Exactly what was read was delivered, and the answer says how much.
+    let delivered = s.plane.accepted_ids().len();
+    assert!(delivered > 0 && delivered < s.rows, "{delivered}: {a}");
+    let k = hub_core::rudder::report::group_digits(delivered as u64);
+    assert_eq!(
+        a["message"],
+        format!(
+            "sent {k} of {k} events to RudderStack; the action hub was shut down after reading \
+             {k} rows of the result; only the rows read before that were sent"
+        )
+    );
+    assert_eq!(
+        s.plane.accepted_users(),
+        (0..delivered).map(|i| i.to_string()).collect()
+    );
+}
