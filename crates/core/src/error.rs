@@ -19,9 +19,6 @@ pub enum HubError {
     /// The body exceeds the configured limit.
     #[error("request body larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
-    /// A capability that this deployment has not configured.
-    #[error("{0}")]
-    NotConfigured(String),
     /// A bug or an unexpected failure (details are in the log).
     #[error("internal error: {0}")]
     Internal(String),
@@ -38,7 +35,6 @@ impl HubError {
             HubError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HubError::UnknownAction(_) => StatusCode::NOT_FOUND,
             HubError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            HubError::NotConfigured(_) => StatusCode::NOT_IMPLEMENTED,
             HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             HubError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }

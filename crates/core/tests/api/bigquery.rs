@@ -381,7 +381,8 @@ async fn a_connection_lost_mid_write_is_a_partial_failure_with_counts() {
     vars.retain(|(k, _)| *k != "HUB_GCP_ACCESS_TOKEN" && *k != "HUB_BIGQUERY_TIMEOUT_SECS");
     vars.extend([
         ("HUB_GCP_ACCESS_TOKEN", "good-cut"),
-        ("HUB_BIGQUERY_TIMEOUT_SECS", "3"),
+        // Long enough for a busy emulator to answer the first appends.
+        ("HUB_BIGQUERY_TIMEOUT_SECS", "15"),
         ("HUB_WRITEBACK_BATCH_ROWS", "500"),
     ]);
     let hub = TestHub::spawn_with(&vars, Function::ALL).await;

@@ -129,7 +129,7 @@ impl Emulator {
             ("HUB_BIGQUERY_ENDPOINT", self.rest.as_str()),
             ("HUB_BIGQUERY_STORAGE_ENDPOINT", storage_endpoint),
             ("HUB_GCP_ACCESS_TOKEN", GOOD_TOKEN),
-            ("HUB_BIGQUERY_TIMEOUT_SECS", "5"),
+            ("HUB_BIGQUERY_TIMEOUT_SECS", "30"),
         ]
     }
 }
