@@ -206,3 +206,82 @@ async fn no_secret_reaches_a_log_an_answer_or_a_page() {
         }
     }
 }
+
+/// BigQuery write-back with the hub's own access token set to marker values: one that BigQuery
+/// (the emulator behind a gate that plays its front end) accepts, and one it refuses. Cell and
+/// whole-query executes, and the refusal's message: no marker in the log or any answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_bigquery_credential_reaches_a_log_or_an_answer() {
+    use crate::stand_ins::{batch_pushed, result_doc, spawn_gate, Emulator};
+
+    let emu = Emulator::get().await;
+    let gate = spawn_gate(&emu.grpc).await;
+    let dataset = Emulator::dataset_name();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    // The gate lets `good-*` tokens through and refuses any other as UNAUTHENTICATED.
+    let accepted = format!("good-MARKERgcptoken{run}");
+    let refused = format!("MARKERrefusedgcptoken{run}");
+    let hub_token = format!("MARKERbqhubtoken{run}");
+    let mut seen = vec![];
+    let mut logs = String::new();
+    for (token, create, succeeds) in [(&accepted, "true", true), (&refused, "false", false)] {
+        let mut env = emu.hub_vars(&dataset, &gate);
+        env.retain(|(k, _)| !matches!(*k, "HUB_GCP_ACCESS_TOKEN" | "HUB_BIGQUERY_TIMEOUT_SECS"));
+        env.extend([
+            ("HUB_GCP_ACCESS_TOKEN", token.as_str()),
+            // The tables are created through the emulator itself (the gate passes only writes).
+            ("HUB_BIGQUERY_CREATE_TABLES", create),
+            ("HUB_BIGQUERY_TIMEOUT_SECS", "3"),
+            ("HUB_TOKENS", hub_token.as_str()),
+            ("RUST_LOG", "debug"),
+        ]);
+        let mut hub = HubProcess::start(&env).await;
+        let http = client();
+        let auth = format!("Token token=\"{hub_token}\"");
+        for (action, body) in [
+            (
+                "mark_suspicious",
+                crate::execute::cell(json!("ORD-H1"), "Suspicious", "hygiene"),
+            ),
+            (
+                "writeback_batch",
+                batch_pushed(&result_doc(50), true, "Suspicious"),
+            ),
+        ] {
+            let r = looker_headers(http.post(format!("{}/actions/{action}/execute", hub.base)))
+                .header("Authorization", &auth)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let text = r.text().await.unwrap();
+            assert_eq!(
+                text.contains("\"success\":true"),
+                succeeds,
+                "{action} with {}: {text}",
+                if succeeds {
+                    "an accepted token"
+                } else {
+                    "a refused token"
+                }
+            );
+            seen.push(text);
+        }
+        hub.sigterm();
+        hub.exit_within(std::time::Duration::from_secs(15)).await;
+        logs.push_str(&hub.logs());
+    }
+    for s in [&accepted, &refused, &hub_token] {
+        let needle = s.get(..24).unwrap_or(s);
+        assert!(
+            !logs.contains(needle),
+            "a credential is in the log: {needle}"
+        );
+        for page in &seen {
+            assert!(
+                !page.contains(needle),
+                "a credential is in an answer: {page}"
+            );
+        }
+    }
+}
