@@ -1,12 +1,11 @@
 //! The real binaries: each serves only its own routes on $PORT and stops on SIGTERM.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{client, TOKEN};
+use crate::helpers::{client, HubProcess, TOKEN};
 
 pub(crate) fn bin_dir() -> PathBuf {
     // tests run from target/<profile>/deps; the binaries are in target/<profile>.
@@ -22,53 +21,8 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-struct Running {
-    child: tokio::process::Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(bin: &str) -> Running {
-    start_with(bin, Some(TOKEN)).await
-}
-
-async fn start_with(bin: &str, token: Option<&str>) -> Running {
-    let path = bin_dir().join(bin);
-    assert!(
-        path.exists(),
-        "binary {} not found: build the binaries first (`cargo build --workspace --bins`, done by scripts/test.sh)",
-        path.display()
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut cmd = tokio::process::Command::new(&path);
-    cmd.env_clear();
-    if let Some(t) = token {
-        cmd.env("HUB_TOKENS", t);
-    }
-    let child = cmd
-        .env("PORT", port.to_string())
-        .env("HUB_BIND", "127.0.0.1")
-        .env("HUB_STORE_PATH", dir.path().join("s.sqlite"))
-        .env("HUB_WORKERS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let c = client();
-    for _ in 0..100 {
-        if c.get(format!("{base}/healthz")).send().await.is_ok() {
-            return Running {
-                child,
-                base,
-                _dir: dir,
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{bin} did not start on port {port}");
+async fn start(bin: &str) -> HubProcess {
+    HubProcess::start_bin(bin, &[]).await
 }
 
 async fn status(c: &reqwest::Client, method: &str, url: String) -> u16 {
@@ -115,15 +69,8 @@ async fn every_binary_serves_only_its_own_routes() {
             }
         }
         // SIGTERM: the process stops by itself, cleanly.
-        let pid = running.child.id().unwrap() as i32;
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .status();
-        let exit = tokio::time::timeout(Duration::from_secs(15), running.child.wait())
-            .await
-            .expect("exits after SIGTERM")
-            .unwrap();
+        running.sigterm();
+        let exit = running.exit_within(Duration::from_secs(15)).await;
         assert!(exit.success(), "{bin} exit status {exit:?}");
     }
 }
@@ -145,7 +92,8 @@ async fn a_binary_without_tokens_refuses_to_start() {
 
 #[tokio::test]
 async fn the_browser_only_oauth_initiate_starts_without_hub_tokens() {
-    let running = start_with("oauth_initiate", None).await;
+    // An empty value is no value.
+    let running = HubProcess::start_bin("oauth_initiate", &[("HUB_TOKENS", "")]).await;
     let r = client()
         .get(format!("{}/healthz", running.base))
         .send()

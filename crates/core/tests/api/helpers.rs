@@ -193,7 +193,7 @@ pub fn read_table(path: &std::path::Path, table: &str) -> Vec<Value> {
     rows.map(|r| r.unwrap()).collect()
 }
 
-/// The real `hub` binary running on 127.0.0.1, its stdout and stderr captured in one log file.
+/// A real hub binary running on 127.0.0.1, its stdout and stderr captured in one log file.
 pub struct HubProcess {
     /// The process.
     pub child: tokio::process::Child,
@@ -209,8 +209,13 @@ impl HubProcess {
     /// worker) overridden by `env`. A free port can be taken by a parallel test before the binary
     /// binds it: then the binary exits, and another port is tried.
     pub async fn start(env: &[(&str, &str)]) -> HubProcess {
+        HubProcess::start_bin("hub", env).await
+    }
+
+    /// Like [`HubProcess::start`], for any of the binaries (`actions_list`, …, `hub`).
+    pub async fn start_bin(bin: &str, env: &[(&str, &str)]) -> HubProcess {
         use std::process::Stdio;
-        let bin = crate::binaries::bin_dir().join("hub");
+        let bin = crate::binaries::bin_dir().join(bin);
         assert!(
             bin.exists(),
             "build the binaries first (`cargo build --workspace --bins`, done by scripts/test.sh)"
