@@ -87,18 +87,21 @@ pub struct Drained {
     pub error: Option<RowsError>,
 }
 
+/// Open a result; a failure is the whole (empty) reading.
+async fn open(source: RowSource) -> Result<RowStream, Drained> {
+    RowStream::open(source).await.map_err(|e| Drained {
+        header: None,
+        rows: vec![],
+        error: Some(e),
+    })
+}
+
 /// Read a whole result through [`RowStream`].
 pub fn drain(source: RowSource) -> Drained {
     RT.block_on(async {
-        let mut stream = match RowStream::open(source).await {
+        let mut stream = match open(source).await {
             Ok(s) => s,
-            Err(e) => {
-                return Drained {
-                    header: None,
-                    rows: vec![],
-                    error: Some(e),
-                }
-            }
+            Err(failed) => return failed,
         };
         let mut rows = vec![];
         let mut error = None;
@@ -129,15 +132,9 @@ pub fn drain(source: RowSource) -> Drained {
 /// The rows are returned as [`Row`]s for comparison.
 pub fn drain_raw(source: RowSource) -> Drained {
     RT.block_on(async {
-        let mut stream = match RowStream::open(source).await {
+        let mut stream = match open(source).await {
             Ok(s) => s,
-            Err(e) => {
-                return Drained {
-                    header: None,
-                    rows: vec![],
-                    error: Some(e),
-                }
-            }
+            Err(failed) => return failed,
         };
         let mut rows = vec![];
         let mut error = None;
