@@ -719,8 +719,17 @@ fn parse_rows<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Result<
     }
     match scan.peek_token()? {
         Some(b'[') => scan.pos += 1,
-        // `"data": null`: no rows.
-        Some(b'n') => return scan.capture(None),
+        // `"data": null`: no rows. (Only `null`: fuzzing found any word starting with `n` taken
+        // for it.)
+        Some(b'n') => {
+            let mut word = Vec::with_capacity(4);
+            scan.capture(Some(&mut word))?;
+            return if word == b"null" {
+                Ok(())
+            } else {
+                Err(scan.syntax("an array of rows or null"))
+            };
+        }
         Some(_) => return Err(scan.syntax("an array of rows")),
         None => return Err(ScanError::Eof),
     }
@@ -1012,6 +1021,24 @@ mod tests {
             format!(r#"{{"ran_at":"2026-01-01T00:00:00Z",{data},{fields}}}"#)
         } else {
             format!(r#"{{"ran_at":"2026-01-01T00:00:00Z",{fields},{data}}}"#)
+        }
+    }
+
+    #[tokio::test]
+    async fn data_is_an_array_of_rows_or_null_and_nothing_else() {
+        // Found by fuzzing (fuzz/ rows_bytes): any word starting with `n` was read as `null`.
+        let (_, rows, err) = collect(RowSource::Bytes(r#"{"data":null}"#.into())).await;
+        assert!(rows.is_empty() && err.is_none(), "{err:?}");
+        for bad in [
+            r#"{"data":nul}"#,
+            r#"{"data":nonsense}"#,
+            "{\"data\":nul\u{1}\u{ca}\u{9a};;}",
+        ] {
+            let failed = match RowStream::open(RowSource::Bytes(bad.to_string().into())).await {
+                Err(_) => true,
+                Ok(mut s) => matches!(s.next_row().await, Some(Err(_))),
+            };
+            assert!(failed, "{bad} was accepted");
         }
     }
 
