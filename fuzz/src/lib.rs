@@ -235,6 +235,11 @@ struct RefDoc {
 
 /// Read a document whole with serde.
 pub fn reference(doc: &[u8]) -> Result<Reference, RefError> {
+    // serde also reads a struct from an array (`[]` is a document with every field defaulted); a
+    // json_detail result is an object.
+    if doc.trim_ascii_start().first() != Some(&b'{') {
+        return Err(RefError::Invalid);
+    }
     let parsed: RefDoc = serde_json::from_slice(doc).map_err(|e| {
         if e.to_string().starts_with("duplicate field") {
             RefError::Duplicate
