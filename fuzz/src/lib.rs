@@ -211,15 +211,22 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Present<T> {
     }
 }
 
+/// A list written as `null` is empty (as the reader takes it).
+fn null_empty<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    Ok(<Option<Vec<T>> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
+}
+
 #[derive(serde::Deserialize, Default)]
 struct RefFields {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_empty")]
     dimensions: Vec<hub_core::rows::FieldMeta>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_empty")]
     measures: Vec<hub_core::rows::FieldMeta>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_empty")]
     table_calculations: Vec<hub_core::rows::FieldMeta>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_empty")]
     pivots: Vec<hub_core::rows::FieldMeta>,
 }
 
@@ -228,7 +235,7 @@ struct RefDoc {
     #[serde(default)]
     ran_at: Option<String>,
     #[serde(default)]
-    fields: Present<RefFields>,
+    fields: Present<Option<RefFields>>,
     #[serde(default)]
     data: Option<Vec<Row>>,
 }
@@ -247,7 +254,7 @@ pub fn reference(doc: &[u8]) -> Result<Reference, RefError> {
             RefError::Invalid
         }
     })?;
-    let f = parsed.fields.0.unwrap_or_default();
+    let f = parsed.fields.0.flatten().unwrap_or_default();
     use hub_core::rows::FieldCategory::*;
     let header = f
         .dimensions

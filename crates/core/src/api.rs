@@ -285,10 +285,10 @@ pub struct ActionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment: Option<Attachment>,
     /// Params, clicked value, state_url / state_json.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub data: RequestData,
     /// Values the user entered in the form.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub form_params: BTreeMap<String, Value>,
 }
 
@@ -302,6 +302,16 @@ impl ActionRequest {
     pub fn data_param(&self, name: &str) -> Option<String> {
         value_as_text(self.data.0.get(name)?)
     }
+}
+
+/// `null` read as the empty value: Looker (and proxies re-serializing its bodies) may send
+/// `"form_params": null`, `"data": null` or `"hidden_fields": null` where the field is empty.
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Text of a scalar JSON value; `None` for null, arrays and objects.
@@ -371,7 +381,7 @@ pub struct Query {
     #[serde(default)]
     pub view: Option<String>,
     /// Selected fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub fields: Vec<String>,
     /// Filters.
     #[serde(default)]
@@ -385,7 +395,7 @@ pub struct Query {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct VisConfig {
     /// Fields the user hid in the visualization.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub hidden_fields: Vec<String>,
     /// Everything else.
     #[serde(flatten)]

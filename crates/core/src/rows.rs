@@ -15,6 +15,8 @@ use futures_util::TryStreamExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use crate::api::null_as_default;
 use tokio::sync::mpsc;
 
 /// One result row: `"view.field" -> {value, rendered?, links?}` or, for pivoted measures,
@@ -72,10 +74,10 @@ pub struct FieldMeta {
     #[serde(default)]
     pub label: Option<String>,
     /// LookML tags.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub tags: Vec<String>,
     /// Whether the field is hidden in LookML.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub hidden: bool,
     /// Dimension / measure / table calculation.
     #[serde(skip, default = "default_category")]
@@ -95,13 +97,13 @@ impl FieldMeta {
 
 #[derive(Deserialize, Default)]
 struct RawFields {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     dimensions: Vec<FieldMeta>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     measures: Vec<FieldMeta>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     table_calculations: Vec<FieldMeta>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pivots: Vec<FieldMeta>,
 }
 
@@ -683,7 +685,9 @@ fn parse_document<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Res
                 scan.capture(Some(&mut value))?;
                 let bad = |e: serde_json::Error| ScanError::Syntax(format!("{key}: {e}"));
                 if key == "fields" {
-                    state.fields = Some(serde_json::from_slice(&value).map_err(bad)?);
+                    // `"fields": null` is a result without fields (the rows then carry no tags).
+                    let fields: Option<RawFields> = serde_json::from_slice(&value).map_err(bad)?;
+                    state.fields = Some(fields.unwrap_or_default());
                 } else {
                     state.ran_at = serde_json::from_slice(&value).map_err(bad)?;
                 }
@@ -1022,6 +1026,25 @@ mod tests {
         } else {
             format!(r#"{{"ran_at":"2026-01-01T00:00:00Z",{fields},{data}}}"#)
         }
+    }
+
+    #[tokio::test]
+    async fn null_field_lists_tags_and_fields_are_read_as_empty() {
+        let doc = r#"{"fields":{"dimensions":[{"name":"a.b","label":null,"tags":null,"hidden":null}],
+            "measures":null,"table_calculations":null,"pivots":null},
+            "data":[{"a.b":{"value":1}}]}"#;
+        let (header, rows, err) = collect(RowSource::Bytes(doc.into())).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(header.fields.len(), 1);
+        assert!(header.fields[0].tags.is_empty() && !header.fields[0].hidden);
+        assert!(header.pivots.is_empty());
+        assert_eq!(rows.len(), 1);
+
+        let doc = r#"{"fields":null,"data":[{"a.b":{"value":1}}]}"#;
+        let (header, rows, err) = collect(RowSource::Bytes(doc.into())).await;
+        assert!(err.is_none(), "{err:?}");
+        assert!(header.fields.is_empty());
+        assert_eq!(rows.len(), 1);
     }
 
     #[tokio::test]

@@ -119,3 +119,35 @@ async fn malformed_and_oversized_bodies() {
     assert_eq!(v["looker"]["success"], false);
     assert!(hub.marks().is_empty());
 }
+
+#[tokio::test]
+async fn nulls_where_a_value_can_be_empty_are_read_as_empty() {
+    // Looker and proxies that re-serialize its bodies may write `null` for an empty object or list.
+    let hub = TestHub::spawn().await;
+    let body = json!({
+        "type": "cell",
+        "data": {"value": "ORD-9"},
+        "form_params": {"id": "ORD-9", "classification": "Approved", "comment": null},
+        "attachment": null,
+        "scheduled_plan": {"scheduled_plan_id": null, "title": null, "query": {
+            "fields": null, "filters": null, "vis_config": {"hidden_fields": null}}}
+    });
+    let (status, resp) = hub.execute("mark_suspicious", &body).await;
+    assert_eq!(
+        (status, &resp["looker"]["success"]),
+        (200, &json!(true)),
+        "{resp}"
+    );
+    assert_eq!(hub.marks().len(), 1);
+
+    // No form values at all: the id is missing, reported on the form, nothing written.
+    let body = json!({"type": "cell", "data": null, "form_params": null});
+    let (status, resp) = hub.execute("mark_suspicious", &body).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["looker"]["success"], false, "{resp}");
+    assert!(
+        resp["looker"]["validation_errors"]["id"].is_string(),
+        "{resp}"
+    );
+    assert_eq!(hub.marks().len(), 1);
+}

@@ -52,3 +52,17 @@ async fn malformed_form_body_is_a_400_json_error() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn a_form_request_with_null_data_and_form_params_gets_the_empty_form() {
+    let hub = TestHub::spawn().await;
+    let (status, form) = hub
+        .form(
+            "mark_suspicious",
+            &json!({"type": "cell", "data": null, "form_params": null}),
+        )
+        .await;
+    assert_eq!(status, 200, "{form}");
+    assert_eq!(form["fields"][0]["name"], "id");
+    assert!(form["fields"][0].get("default").is_none(), "{form}");
+}
