@@ -10,6 +10,9 @@ if ! cargo deny --version >/dev/null 2>&1; then
   echo "==> installing cargo-deny (once)"
   cargo install cargo-deny --locked
 fi
+# cargo-deny reads the metadata of every platform's dependencies (wasm-only crates too), which a
+# build for this machine never downloads: fetch them first (crates.io), then check offline.
+cargo fetch --locked -q
 cargo deny --offline check licenses bans sources
 if [ "${DENY_ADVISORIES:-0}" = 1 ]; then
   cargo deny check advisories

@@ -158,6 +158,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
+        hub_core::gcp::install_crypto();
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(600))

@@ -176,6 +176,7 @@ async fn main() {
     let rest = env("BQ_EMULATOR_REST");
     let grpc = env("BQ_EMULATOR_GRPC");
     let project = env("BQ_EMULATOR_PROJECT");
+    hub_core::gcp::install_crypto();
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(1800))

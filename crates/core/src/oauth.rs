@@ -756,6 +756,10 @@ impl OAuth {
         if e.is_timeout() {
             ProviderError::Timeout(self.settings.timeout)
         } else {
+            if e.is_connect() {
+                let (cause, _) = crate::rows::connect_cause(e);
+                tracing::warn!(cause, "OAuth token endpoint unreachable");
+            }
             ProviderError::Unreachable
         }
     }

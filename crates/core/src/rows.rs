@@ -407,12 +407,50 @@ impl RowStream {
     }
 }
 
+/// Why a connection could not be made, named without any URL (a `download_url` is a one-time
+/// credential): `connection refused`, `TLS: invalid peer certificate: UnknownIssuer`, a DNS
+/// failure… The flag says whether the peer's TLS certificate was refused — a setting to fix
+/// (a wrong host name, a private CA), not worth retrying.
+pub fn connect_cause(e: &reqwest::Error) -> (String, bool) {
+    let mut cause: Option<&dyn std::error::Error> = Some(e);
+    let mut last = None;
+    while let Some(err) = cause {
+        // rustls' error arrives wrapped in an io::Error, itself wrapped in another.
+        let mut tls = err.downcast_ref::<rustls::Error>();
+        let mut io = err.downcast_ref::<std::io::Error>();
+        while let (None, Some(inner)) = (tls, io.and_then(|i| i.get_ref())) {
+            tls = inner.downcast_ref::<rustls::Error>();
+            io = inner.downcast_ref::<std::io::Error>();
+        }
+        if let Some(tls) = tls {
+            let certificate = matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+            return (format!("TLS: {tls}"), certificate);
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return ("connection refused".into(), false);
+            }
+        }
+        last = Some(err);
+        cause = err.source();
+    }
+    let text = last.map(|c| c.to_string()).unwrap_or_default();
+    if text.is_empty() || text.contains("://") || std::ptr::addr_eq(last.unwrap(), e) {
+        ("connection failed".into(), false)
+    } else {
+        (text.chars().take(160).collect(), false)
+    }
+}
+
 /// A reqwest error without its URL: a `download_url` is a one-time credential.
 pub fn describe_reqwest(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {
-        "connection failed".into()
+        format!("connection failed: {}", connect_cause(e).0)
     } else if let Some(status) = e.status() {
         format!("HTTP {}", status.as_u16())
     } else if e.is_body() || e.is_decode() {

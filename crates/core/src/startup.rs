@@ -77,6 +77,8 @@ impl Hub {
             }
             None => Arc::new(SqliteSink::open(&settings.store_path)?),
         };
+        // reqwest's rustls needs the process's crypto provider (ring) before a client is built.
+        crate::gcp::install_crypto();
         let http = reqwest::Client::builder()
             .user_agent(format!("{}/{}", crate::HUB_NAME, crate::HUB_VERSION))
             .connect_timeout(std::time::Duration::from_secs(10))

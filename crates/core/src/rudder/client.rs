@@ -401,7 +401,15 @@ fn classify_transport(e: &reqwest::Error) -> AttemptError {
     let error = if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {
-        "could not connect".to_string()
+        let (cause, certificate) = crate::rows::connect_cause(e);
+        if certificate {
+            // Every request would be refused the same way: stop and say why.
+            return AttemptError::Final {
+                error: format!("could not connect: {cause}"),
+                fatal: true,
+            };
+        }
+        format!("could not connect: {cause}")
     } else {
         "connection lost".to_string()
     };

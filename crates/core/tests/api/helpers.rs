@@ -146,9 +146,15 @@ impl TestHub {
     }
 }
 
+/// A client builder (reqwest's rustls needs the process's crypto provider installed first).
+pub fn client_builder() -> reqwest::ClientBuilder {
+    hub_core::gcp::install_crypto();
+    reqwest::Client::builder()
+}
+
 /// A client for tests: loopback only, bounded time.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    client_builder()
         .no_proxy()
         .timeout(std::time::Duration::from_secs(60))
         .build()

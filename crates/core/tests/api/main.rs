@@ -19,4 +19,5 @@ mod properties;
 mod rudder;
 mod secrets;
 mod shutdown;
+mod tls;
 mod writeback_batch;

@@ -337,7 +337,7 @@ fn field_names(form: &Value) -> Vec<String> {
 
 /// A browser that lets the test follow each redirect itself.
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::helpers::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .timeout(Duration::from_secs(30))

@@ -530,7 +530,7 @@ async fn deliver(
         hidden_fields: &doc.hidden,
         delivery_key: key,
         plane: hub_core::rudder::DataPlane::new(&plane.url, "prop-key").unwrap(),
-        client: reqwest::Client::builder().no_proxy().build().unwrap(),
+        client: crate::helpers::client_builder().no_proxy().build().unwrap(),
         settings,
         stop: &stop,
     };

@@ -695,7 +695,7 @@ async fn an_unreachable_data_plane_is_retried_then_reported() {
     assert!(!ok);
     assert_eq!(
         message,
-        "sent 0 of 100 events to RudderStack; 30 failed after 3 attempts: could not connect; \
+        "sent 0 of 100 events to RudderStack; 30 failed after 3 attempts: could not connect: connection refused; \
          70 not sent: delivery stopped because 3 batches in a row failed after all their attempts"
     );
 }

@@ -335,7 +335,7 @@ async fn oauth_client_secret_and_state_keys_can_be_secret_manager_references() {
         .await
         .unwrap();
     let link = form["fields"][0]["oauth_url"].as_str().expect("login link");
-    let no_redirects = reqwest::Client::builder()
+    let no_redirects = crate::helpers::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

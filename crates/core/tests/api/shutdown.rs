@@ -166,7 +166,7 @@ async fn an_execute_in_flight_finishes_and_answers_before_the_hub_stops() {
 #[tokio::test]
 async fn an_execute_whose_caller_hung_up_still_finishes_before_the_hub_stops() {
     let mut hub = spawn(10, Duration::from_millis(2000)).await;
-    let impatient = reqwest::Client::builder()
+    let impatient = crate::helpers::client_builder()
         .no_proxy()
         .timeout(Duration::from_millis(300))
         .build()
