@@ -25,6 +25,11 @@ pub type Row = Map<String, Value>;
 
 /// Rows handed over per channel message.
 const CHUNK_ROWS: usize = 256;
+/// Most raw row text kept while a result's rows come before its `fields` (plain json_detail may
+/// order them so): with the default body limit a pushed result always fits; a streamed one larger
+/// than this is refused rather than held whole (Cloud Run would stop the instance).
+pub const MAX_BYTES_BEFORE_FIELDS: usize = 128 << 20;
+
 /// Chunks buffered between the parser and the consumer.
 const CHANNEL_CHUNKS: usize = 4;
 
@@ -138,6 +143,17 @@ pub enum RowsError {
         rows: u64,
         /// What broke.
         detail: String,
+    },
+    /// The result lists more rows before its `fields` than the hub holds while waiting for them.
+    #[error(
+        "the query result lists more than {} MB of rows ({rows} rows) before its fields, more than \
+         the hub holds while waiting for them: send it as json_detail_lite_stream, which lists the \
+         fields first, so rows are handled as they arrive",
+        MAX_BYTES_BEFORE_FIELDS >> 20
+    )]
+    RowsBeforeFields {
+        /// Rows read (none of them handed over).
+        rows: u64,
     },
     /// The document is not a valid json_detail result.
     #[error("the query result is not valid json_detail after {rows} row(s): {detail}")]
@@ -494,6 +510,7 @@ fn spawn_parser<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender<Msg>) {
             rows: 0,
             pending: RawRows::with_capacity(CHUNK_ROWS),
             buffered: Vec::new(),
+            buffered_bytes: 0,
             cancelled: false,
         };
         let mut scan = Scanner::new(reader);
@@ -518,6 +535,7 @@ fn spawn_parser<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender<Msg>) {
                         detail: "the document ended early".into(),
                     },
                     ScanError::Syntax(detail) => RowsError::Malformed { rows, detail },
+                    ScanError::BeforeFields => RowsError::RowsBeforeFields { rows },
                 };
                 let _ = state.tx.blocking_send(Msg::Error(err));
             }
@@ -534,6 +552,8 @@ enum ScanError {
     Eof,
     /// Not JSON of the expected shape (message names the byte offset).
     Syntax(String),
+    /// Over [`MAX_BYTES_BEFORE_FIELDS`] of rows before the fields.
+    BeforeFields,
 }
 
 /// Reads a JSON document in large blocks and splits it structurally: strings, nesting and scalar
@@ -786,9 +806,7 @@ fn parse_rows<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Result<
             None => return Err(ScanError::Eof),
         }
         scan.capture(Some(state.pending.row_buf()))?;
-        if !state.push_row() {
-            return Err(ScanError::Syntax("reader gone".into()));
-        }
+        state.push_row()?;
         match scan.peek_token()? {
             Some(b',') => scan.pos += 1,
             Some(b']') => {
@@ -811,6 +829,8 @@ struct ParseState {
     pending: RawRows,
     /// Chunks seen before `fields` (plain json_detail may put data first): kept until the header.
     buffered: Vec<RawRows>,
+    /// Raw bytes in `buffered`.
+    buffered_bytes: usize,
     cancelled: bool,
 }
 
@@ -845,7 +865,7 @@ impl ParseState {
     }
 
     /// The row just captured into `pending` is complete.
-    fn push_row(&mut self) -> bool {
+    fn push_row(&mut self) -> Result<(), ScanError> {
         self.rows += 1;
         self.pending.finish_row();
         if self.pending.len() >= CHUNK_ROWS {
@@ -854,10 +874,18 @@ impl ParseState {
             } else {
                 let chunk =
                     std::mem::replace(&mut self.pending, RawRows::with_capacity(CHUNK_ROWS));
+                self.buffered_bytes += chunk.buf.len();
                 self.buffered.push(chunk);
+                if self.buffered_bytes > MAX_BYTES_BEFORE_FIELDS {
+                    self.buffered.clear();
+                    return Err(ScanError::BeforeFields);
+                }
             }
         }
-        !self.cancelled
+        if self.cancelled {
+            return Err(ScanError::Syntax("reader gone".into()));
+        }
+        Ok(())
     }
 
     fn flush_buffered(&mut self) {
@@ -1063,6 +1091,56 @@ mod tests {
             format!(r#"{{"ran_at":"2026-01-01T00:00:00Z",{data},{fields}}}"#)
         } else {
             format!(r#"{{"ran_at":"2026-01-01T00:00:00Z",{fields},{data}}}"#)
+        }
+    }
+
+    /// `{"data":[` and then rows of ~4 KB without end.
+    struct EndlessRows {
+        head: &'static [u8],
+        row: Vec<u8>,
+        at: usize,
+    }
+
+    impl Read for EndlessRows {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if !self.head.is_empty() {
+                let n = self.head.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.head[..n]);
+                self.head = &self.head[n..];
+                return Ok(n);
+            }
+            let n = (self.row.len() - self.at).min(buf.len());
+            buf[..n].copy_from_slice(&self.row[self.at..self.at + n]);
+            self.at = (self.at + n) % self.row.len();
+            Ok(n)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rows_before_fields_are_held_only_up_to_a_bound() {
+        let row = format!(r#"{{"a.b":{{"value":"{}"}}}},"#, "x".repeat(4000)).into_bytes();
+        let per_row = row.len() - 1;
+        let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
+        spawn_parser(
+            EndlessRows {
+                head: br#"{"data":["#,
+                row,
+                at: 0,
+            },
+            tx,
+        );
+        match rx.recv().await {
+            Some(Msg::Error(e @ RowsError::RowsBeforeFields { rows })) => {
+                assert!(rows as usize * per_row > MAX_BYTES_BEFORE_FIELDS, "{rows}");
+                assert!(
+                    rows as usize * per_row < MAX_BYTES_BEFORE_FIELDS + (8 << 20),
+                    "{rows}"
+                );
+                assert!(e.to_string().contains("json_detail_lite_stream"), "{e}");
+            }
+            Some(Msg::Error(e)) => panic!("{e}"),
+            Some(_) => panic!("rows were handed over before the fields"),
+            None => panic!("the parser ended without an answer"),
         }
     }
 
