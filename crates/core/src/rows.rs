@@ -453,11 +453,15 @@ pub fn connect_cause(e: &reqwest::Error) -> (String, bool) {
         last = Some(err);
         cause = err.source();
     }
-    let text = last.map(|c| c.to_string()).unwrap_or_default();
-    if text.is_empty() || text.contains("://") || std::ptr::addr_eq(last.unwrap(), e) {
-        ("connection failed".into(), false)
-    } else {
-        (text.chars().take(160).collect(), false)
+    // The innermost cause, unless it is the request error itself (whose text names the URL).
+    match last
+        .filter(|c| !std::ptr::addr_eq(*c, e))
+        .map(|c| c.to_string())
+    {
+        Some(text) if !text.is_empty() && !text.contains("://") => {
+            (text.chars().take(160).collect(), false)
+        }
+        _ => ("connection failed".into(), false),
     }
 }
 

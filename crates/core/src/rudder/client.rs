@@ -402,14 +402,12 @@ fn classify_transport(e: &reqwest::Error) -> AttemptError {
         "timed out".to_string()
     } else if e.is_connect() {
         let (cause, certificate) = crate::rows::connect_cause(e);
+        let error = format!("could not connect: {cause}");
         if certificate {
             // Every request would be refused the same way: stop and say why.
-            return AttemptError::Final {
-                error: format!("could not connect: {cause}"),
-                fatal: true,
-            };
+            return AttemptError::Final { error, fatal: true };
         }
-        format!("could not connect: {cause}")
+        error
     } else {
         "connection lost".to_string()
     };
