@@ -413,11 +413,16 @@ impl ScheduledPlan {
     }
 }
 
-/// The `looker` part of an execute answer.
+/// The `looker` part of an execute answer: everything Looker reads from it.
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct LookerResult {
     /// Whether the action succeeded.
     pub success: bool,
+    /// What Looker shows the user and writes into the schedule history. It belongs here, inside
+    /// `looker`: Looker ignores a top-level `message` (the reference hub moved it in its
+    /// "ActionResponse properly sets the `looker` key" change, #173).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// Per-field problems shown on the form.
     #[serde(default)]
     pub validation_errors: BTreeMap<String, String>,
@@ -429,14 +434,12 @@ pub struct LookerResult {
     pub state: Option<ActionState>,
 }
 
-/// An execute answer.
+/// An execute answer: `{"looker": {...}}` and nothing else (no client reads a top-level
+/// `message`, so none is written).
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct ExecuteResponse {
     /// Result for Looker.
     pub looker: LookerResult,
-    /// Message shown to the user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
 }
 
 impl ExecuteResponse {
@@ -445,18 +448,25 @@ impl ExecuteResponse {
         ExecuteResponse {
             looker: LookerResult {
                 success: true,
+                message: Some(message.into()),
                 ..Default::default()
             },
-            message: Some(message.into()),
         }
     }
 
     /// A failure with a message.
     pub fn failure(message: impl Into<String>) -> Self {
         ExecuteResponse {
-            looker: LookerResult::default(),
-            message: Some(message.into()),
+            looker: LookerResult {
+                message: Some(message.into()),
+                ..Default::default()
+            },
         }
+    }
+
+    /// The message Looker shows.
+    pub fn message(&self) -> Option<&str> {
+        self.looker.message.as_deref()
     }
 
     /// A failure with per-field problems.
@@ -469,10 +479,10 @@ impl ExecuteResponse {
         ExecuteResponse {
             looker: LookerResult {
                 success: false,
+                message: Some(message),
                 validation_errors: errors,
                 ..Default::default()
             },
-            message: Some(message),
         }
     }
 }

@@ -22,10 +22,11 @@ pub enum HubError {
     /// A bug or an unexpected failure (details are in the log).
     #[error("internal error: {0}")]
     Internal(String),
-    /// The hub is shutting down and takes no new executes (Looker retries them).
-    #[error("the action hub is shutting down; please try again")]
-    ShuttingDown,
 }
+
+/// Default of `HUB_MAX_BODY_BYTES`: 32 MiB, the request size API Gateway (and Cloud Run) accept,
+/// so the hub and the gateway in front of it refuse the same pushes.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 impl HubError {
     /// HTTP status for the error.
@@ -36,7 +37,27 @@ impl HubError {
             HubError::UnknownAction(_) => StatusCode::NOT_FOUND,
             HubError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            HubError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The error as an execute answer's `looker.message`: what a Looker user or admin reads in
+    /// the action's result and the schedule history, so it says what to change.
+    pub fn looker_message(&self) -> String {
+        match self {
+            HubError::PayloadTooLarge(limit) => format!(
+                "The request Looker sent is larger than this action hub accepts ({} bytes, \
+                 HUB_MAX_BODY_BYTES); nothing was done. Query results this large must be streamed: \
+                 the hub's query actions ask for a download URL (\"url\" download setting), so a \
+                 Looker admin should refresh the action hub in Admin → Actions to pick up the \
+                 current definition; HUB_MAX_BODY_BYTES can only be raised where no API gateway \
+                 (32 MB limit) sits in front of the hub.",
+                crate::rudder::report::group_digits(*limit as u64)
+            ),
+            HubError::Unauthorized(e) => format!(
+                "The action hub refused Looker's authorization token ({e}). A Looker admin should \
+                 check the hub's token in Admin → Actions."
+            ),
+            other => format!("{other}."),
         }
     }
 }

@@ -14,8 +14,9 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::actions::Action;
-use crate::api::{ActionRequest, ErrorBody, ExecuteResponse};
+use crate::api::{ActionRequest, ActionType, ErrorBody, ExecuteResponse};
 use crate::error::HubError;
+use crate::lifecycle::TOO_LATE;
 use crate::meta::RequestMeta;
 use crate::routes::{routes_of, Function, Handler, Method, HEALTH_PATH};
 use crate::startup::Hub;
@@ -35,7 +36,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, functions: &[Function]) {
                 Handler::Form => route.to(form),
                 Handler::Execute => route.to(execute),
                 Handler::OauthInitiate => route.to(crate::oauth::handlers::initiate),
-                Handler::OauthRedirect => route.to(crate::oauth::handlers::redirect_back),
+                Handler::OauthRedirect | Handler::OauthRedirectPerAction => {
+                    route.to(crate::oauth::handlers::redirect_back)
+                }
                 Handler::OauthToken => route.to(crate::oauth::handlers::token),
             };
             cfg.route(r.path, route);
@@ -49,7 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, functions: &[Function]) {
 enum Shape {
     /// `{error}`.
     Error,
-    /// `{looker:{success:false,...}, message}`.
+    /// `{looker:{success:false, message, ...}}`.
     Execute,
 }
 
@@ -73,7 +76,7 @@ fn error_response(err: &HubError, shape: Shape) -> HttpResponse {
     let message = err.to_string();
     match shape {
         Shape::Error => json_response(status, &ErrorBody { error: message }),
-        Shape::Execute => json_response(status, &ExecuteResponse::failure(message)),
+        Shape::Execute => json_response(status, &ExecuteResponse::failure(err.looker_message())),
     }
 }
 
@@ -231,8 +234,11 @@ async fn execute(
         Ok(p) => p,
         Err(e) => return error_response(&e, Shape::Execute),
     };
-    if hub.lifecycle.is_stopping() {
-        return error_response(&HubError::ShuttingDown, Shape::Execute);
+    // During a shutdown an execute is still run (see `crate::lifecycle`); only a query execute
+    // that could no longer read its result in time is turned away, with a message, not a 503.
+    if hub.lifecycle.too_late_for_long_work() && request.action_type != Some(ActionType::Cell) {
+        tracing::warn!("shutting down: query execute not started");
+        return json_response(StatusCode::OK, &ExecuteResponse::failure(TOO_LATE));
     }
     run_execute(hub.into_inner(), action, meta, request).await
 }
@@ -270,7 +276,7 @@ async fn run_execute(
                             Ok(resp) => resp,
                             Err(e) => {
                                 tracing::error!(error = %e, "execute failed after keep-alive");
-                                ExecuteResponse::failure(e.to_string())
+                                ExecuteResponse::failure(e.looker_message())
                             }
                         };
                         let body = serde_json::to_vec(&resp).unwrap_or_else(|_| b"{\"looker\":{\"success\":false}}".to_vec());

@@ -6,10 +6,13 @@
 //! So every request and every execute is tracked, and the shutdown follows a schedule within the
 //! grace period `G` (`HUB_SHUTDOWN_GRACE_SECS`):
 //!
-//! 1. at once: no new connections are accepted, a new execute is refused (503, Looker retries it
-//!    elsewhere), everything in flight goes on;
+//! 1. at once: no new connections are accepted; everything in flight goes on, and an execute that
+//!    still arrives on a kept-alive connection is run like any other (a cell execute takes
+//!    milliseconds; no source says Looker retries an execute, so refusing it would lose the click);
 //! 2. at [`hurry_at`] (30 % of `G`, 1 to 5 s, before step 3): actions that can wind up early —
 //!    stop reading rows, deliver what was read — are told to, and report exactly how far they got;
+//!    a query execute arriving from then on is not started (it could not read its result in
+//!    time) and is answered `success:false` with [`TOO_LATE`];
 //! 3. at [`abandon_at`] (`G` − 1.1 s): an execute still running is answered `success:false`
 //!    ("stopped before it finished") so Looker hears the truth instead of a cut connection;
 //! 4. the HTTP server then stops gracefully (the final answers are flushed) and the process exits
@@ -59,7 +62,18 @@ pub const INTERRUPTED: &str =
     "The action hub was stopped (the instance shut down) before this action finished. \
      Whatever it had already done is kept; run the action again to finish it.";
 
+/// What a query execute arriving too late in the shutdown answers (nothing was started).
+pub const TOO_LATE: &str =
+    "The action hub is restarting (a deployment or a scale-down) and could not take this query \
+     result in time; nothing was done. Please run the action again.";
+
 impl Lifecycle {
+    /// Whether long work (reading a query result) can no longer start: the shutdown has asked
+    /// running actions to wind up.
+    pub fn too_late_for_long_work(&self) -> bool {
+        self.hurry.is_cancelled()
+    }
+
     /// Whether the hub is shutting down.
     pub fn is_stopping(&self) -> bool {
         self.stopping.is_cancelled()
@@ -176,17 +190,14 @@ mod tests {
         life.drain(Duration::from_secs(10)).await;
         assert!(start.elapsed() <= Duration::from_secs(10));
         assert!(life.is_stopping());
+        assert_eq!(quick.await.unwrap().unwrap().message(), Some("done"));
         assert_eq!(
-            quick.await.unwrap().unwrap().message.as_deref(),
-            Some("done")
-        );
-        assert_eq!(
-            winds_up.await.unwrap().unwrap().message.as_deref(),
+            winds_up.await.unwrap().unwrap().message(),
             Some("stopped after 10 of 20 rows")
         );
         let r = stuck.await.unwrap().unwrap();
         assert!(!r.looker.success);
-        assert_eq!(r.message.as_deref(), Some(INTERRUPTED));
+        assert_eq!(r.message(), Some(INTERRUPTED));
     }
 
     #[tokio::test(start_paused = true)]

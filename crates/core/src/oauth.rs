@@ -83,6 +83,10 @@ pub struct OAuthSettings {
     pub state_ttl: Duration,
     /// `OAUTH_TIMEOUT_MS`: bound of every call to the provider and to Looker's `state_url`.
     pub timeout: Duration,
+    /// `OAUTH_REDIRECT_URI`: the redirect URI sent to the provider for every action, when it is
+    /// not the default `{HUB_PUBLIC_URL}/oauth_redirect` (e.g. an OAuth client that lists only
+    /// an older per-action `…/actions/{name}/oauth_redirect`).
+    pub redirect_uri: Option<Url>,
 }
 
 impl OAuthSettings {
@@ -99,6 +103,7 @@ impl OAuthSettings {
             looker_hosts: LookerHosts::default(),
             state_ttl: DEFAULT_TTL,
             timeout: Duration::from_secs(10),
+            redirect_uri: None,
         }
     }
 
@@ -178,6 +183,21 @@ impl OAuthSettings {
             });
         }
         let ttl: u64 = v.num("OAUTH_STATE_TTL_SECS", DEFAULT_TTL.as_secs())?;
+        let redirect_uri = match v.get("OAUTH_REDIRECT_URI") {
+            None => None,
+            Some(raw) => {
+                let u = url("OAUTH_REDIRECT_URI", &raw)?;
+                if !u.path().ends_with("/oauth_redirect") || u.query().is_some() {
+                    return Err(SettingsError::Invalid {
+                        name: "OAUTH_REDIRECT_URI",
+                        reason: "must be the hub's {HUB_PUBLIC_URL}/oauth_redirect or an \
+                                 {HUB_PUBLIC_URL}/actions/{name}/oauth_redirect, without a query"
+                            .into(),
+                    });
+                }
+                Some(u)
+            }
+        };
         let timeout_ms: u64 = v.num("OAUTH_TIMEOUT_MS", 10_000)?;
         Ok(OAuthSettings {
             mode,
@@ -190,6 +210,7 @@ impl OAuthSettings {
             looker_hosts,
             state_ttl: Duration::from_secs(ttl.max(1)),
             timeout: Duration::from_millis(timeout_ms.max(1)),
+            redirect_uri,
         })
     }
 }
@@ -573,13 +594,18 @@ impl OAuth {
                 });
             }
         }
-        Ok(Some(OAuth {
+        let oauth = OAuth {
             settings: s.clone(),
             keys,
             client_secret,
             http,
             public_url: settings.public_url.clone(),
-        }))
+        };
+        tracing::info!(
+            redirect_uri = %oauth.redirect_uri(),
+            "user identity mode: register this redirect URI with the OAuth client (one for every action)"
+        );
+        Ok(Some(oauth))
     }
 
     fn keys(&self) -> StateKeys {
@@ -591,13 +617,13 @@ impl OAuth {
         &self.settings
     }
 
-    /// `{hub}/actions/{name}/oauth_redirect`, the redirect URI registered with the provider.
-    pub fn redirect_uri(&self, action: &str) -> String {
-        format!(
-            "{}{}",
-            self.public_url,
-            path_for(Handler::OauthRedirect, action)
-        )
+    /// The one redirect URI registered with the provider, used by every action's login:
+    /// `{hub}/oauth_redirect` unless `OAUTH_REDIRECT_URI` says otherwise.
+    pub fn redirect_uri(&self) -> String {
+        match &self.settings.redirect_uri {
+            Some(u) => u.to_string(),
+            None => format!("{}{}", self.public_url, crate::routes::OAUTH_REDIRECT_PATH),
+        }
     }
 
     /// `{hub}/actions/{name}/oauth_token` (OAuth v2, advertised as the definition's `token_url`).
@@ -644,17 +670,23 @@ impl OAuth {
         self.keys().open(Purpose::Login, action, sealed, now())
     }
 
+    /// Open the `state` of the provider's redirect to the hub-wide callback: the login and the
+    /// action it was sealed for.
+    pub fn open_login_any(&self, sealed: &str) -> Result<(String, LoginState), StateError> {
+        self.keys().open_with_action(Purpose::Login, sealed, now())
+    }
+
     /// Check where a login may go.
     pub fn login_target(&self, login: &LoginState) -> Result<LoginTarget, LoginLinkError> {
         login.target(&self.settings.looker_hosts)
     }
 
     /// The provider's authorization URL for a login (offline access, consent prompt, the state).
-    pub fn authorize_url(&self, action: &str, sealed_state: &str) -> Url {
+    pub fn authorize_url(&self, sealed_state: &str) -> Url {
         let mut url = self.settings.auth_url.clone();
         url.query_pairs_mut()
             .append_pair("client_id", &self.settings.client_id)
-            .append_pair("redirect_uri", &self.redirect_uri(action))
+            .append_pair("redirect_uri", &self.redirect_uri())
             .append_pair("response_type", "code")
             .append_pair("scope", &self.settings.scopes.join(" "))
             .append_pair("access_type", "offline")
@@ -684,12 +716,8 @@ impl OAuth {
     }
 
     /// Exchange an authorization code for tokens.
-    pub async fn exchange_code(
-        &self,
-        action: &str,
-        code: &str,
-    ) -> Result<TokenBundle, ProviderError> {
-        let redirect_uri = self.redirect_uri(action);
+    pub async fn exchange_code(&self, code: &str) -> Result<TokenBundle, ProviderError> {
+        let redirect_uri = self.redirect_uri();
         let answer = self
             .token_request(&[
                 ("grant_type", "authorization_code"),
@@ -863,22 +891,35 @@ impl OAuth {
         }
     }
 
-    /// The form asking the user to log in (or saying why no login is possible).
-    pub fn login_form(&self, action: &str, req: &ActionRequest) -> Form {
+    /// The form asking the user to log in (or saying why no login is possible). With Google the
+    /// field is `oauth_link_google` (Looker's "Sign in with Google" button, as the official
+    /// Google actions use), else `oauth_link`. When Looker sent a state that is of no use
+    /// (`why` is not [`LoginReason::NoState`]), the form's `state` clears it, so Looker stops
+    /// sending a dead token.
+    pub fn login_form(&self, action: &str, req: &ActionRequest, why: LoginReason) -> Form {
+        let clear = (why != LoginReason::NoState).then(|| ActionState {
+            data: String::new(),
+            refresh_time: None,
+        });
         match self.login_link(action, req) {
             Ok(url) => {
-                let (label, identity) = if self.is_google() {
-                    ("Log in with Google", "your own Google identity")
+                let (label, identity, kind) = if self.is_google() {
+                    (
+                        "Log in with Google",
+                        "your own Google identity",
+                        FieldType::OauthLinkGoogle,
+                    )
                 } else {
-                    ("Log in", "your own identity")
+                    ("Log in", "your own identity", FieldType::OauthLink)
                 };
-                let mut link = FormField::new("login", label, FieldType::OauthLink);
+                let mut link = FormField::new("login", label, kind);
                 link.description = Some(format!(
                     "This action writes with {identity}. Log in once, then open the action again."
                 ));
                 link.oauth_url = Some(url);
                 Form {
                     fields: vec![link],
+                    state: clear,
                     ..Default::default()
                 }
             }
@@ -886,6 +927,7 @@ impl OAuth {
                 tracing::warn!(action, error = %e, "no login link");
                 Form {
                     error: Some(e.to_string()),
+                    state: clear,
                     ..Default::default()
                 }
             }
@@ -1007,7 +1049,7 @@ pub async fn form_gate(hub: &Hub, action: &str, req: &ActionRequest) -> FormGate
                 }),
             }
         }
-        UserAuth::LoginNeeded(_) => FormGate::Answer(oauth.login_form(action, req)),
+        UserAuth::LoginNeeded(why) => FormGate::Answer(oauth.login_form(action, req, why)),
         UserAuth::Unavailable(e) => FormGate::Answer(Form {
             error: Some(format!(
                 "Your login could not be renewed right now: {e}. Please try again in a moment."

@@ -12,6 +12,7 @@ pub enum Function {
     ActionExecute,
     /// `GET /actions/{name}/oauth`: start a user's login.
     OauthInitiate,
+    /// `GET /oauth_redirect` (the one redirect URI registered with the OAuth client), the older
     /// `GET /actions/{name}/oauth_redirect` and `POST /actions/{name}/oauth_token`.
     OauthCallback,
 }
@@ -60,8 +61,12 @@ pub enum Handler {
     Execute,
     /// Redirect the browser to the OAuth provider.
     OauthInitiate,
-    /// The provider's redirect back to the hub.
+    /// The provider's redirect back to the hub: `GET /oauth_redirect`, one URL for every action
+    /// (the action travels inside the sealed state).
     OauthRedirect,
+    /// The same, on the per-action path earlier versions registered
+    /// (`GET /actions/{name}/oauth_redirect`); kept for OAuth clients that list it.
+    OauthRedirectPerAction,
     /// OAuth v2: Looker exchanges the code through the hub.
     OauthToken,
 }
@@ -121,8 +126,15 @@ pub const ROUTES: &[Route] = &[
     Route {
         function: Function::OauthCallback,
         method: Method::Get,
-        path: "/actions/{name}/oauth_redirect",
+        path: OAUTH_REDIRECT_PATH,
         handler: Handler::OauthRedirect,
+        needs_hub_token: false,
+    },
+    Route {
+        function: Function::OauthCallback,
+        method: Method::Get,
+        path: "/actions/{name}/oauth_redirect",
+        handler: Handler::OauthRedirectPerAction,
         needs_hub_token: false,
     },
     Route {
@@ -133,6 +145,10 @@ pub const ROUTES: &[Route] = &[
         needs_hub_token: true,
     },
 ];
+
+/// The hub-wide OAuth callback: the one redirect URI an admin registers with the OAuth client
+/// (`{HUB_PUBLIC_URL}/oauth_redirect`).
+pub const OAUTH_REDIRECT_PATH: &str = "/oauth_redirect";
 
 /// Health check path, served by every binary (not routed through the gateway).
 pub const HEALTH_PATH: &str = "/healthz";

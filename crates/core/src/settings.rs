@@ -219,7 +219,7 @@ impl Settings {
                 .get("HUB_STORE_PATH")
                 .unwrap_or_else(|| "data/writeback.sqlite".into())
                 .into(),
-            max_body_bytes: v.num("HUB_MAX_BODY_BYTES", 64 * 1024 * 1024)?,
+            max_body_bytes: v.num("HUB_MAX_BODY_BYTES", crate::error::DEFAULT_MAX_BODY_BYTES)?,
             max_comment_chars: v.num("HUB_MAX_COMMENT_CHARS", 2000)?,
             log_format,
             log_filter: v.get("RUST_LOG").unwrap_or_else(|| "info".into()),

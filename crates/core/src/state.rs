@@ -192,6 +192,21 @@ impl StateKeys {
         sealed: &str,
         now: i64,
     ) -> Result<T, StateError> {
+        let (sealed_for, body) = self.open_with_action(purpose, sealed, now)?;
+        if sealed_for != action {
+            return Err(StateError::OtherAction);
+        }
+        Ok(body)
+    }
+
+    /// Open a value sealed for `purpose` and return it with the action it was sealed for (the
+    /// hub-wide OAuth callback learns the action from the state itself).
+    pub fn open_with_action<T: DeserializeOwned>(
+        &self,
+        purpose: Purpose,
+        sealed: &str,
+        now: i64,
+    ) -> Result<(String, T), StateError> {
         if sealed.len() > MAX_SEALED_LEN {
             return Err(StateError::Malformed);
         }
@@ -220,13 +235,10 @@ impl StateKeys {
         // Authentic but unreadable means a newer hub sealed it with a shape this one does not know.
         let envelope: EnvelopeIn<T> =
             serde_json::from_slice(&plain).map_err(|_| StateError::Malformed)?;
-        if envelope.a != action {
-            return Err(StateError::OtherAction);
-        }
         if envelope.e.is_some_and(|exp| now >= exp) {
             return Err(StateError::Expired);
         }
-        Ok(envelope.b)
+        Ok((envelope.a, envelope.b))
     }
 }
 
@@ -338,6 +350,14 @@ mod tests {
         assert_eq!(
             k.open::<String>(Purpose::Login, "a", &s, 1599),
             Ok("x".into())
+        );
+        assert_eq!(
+            k.open_with_action::<String>(Purpose::Login, &s, 1599),
+            Ok(("a".into(), "x".into()))
+        );
+        assert_eq!(
+            k.open_with_action::<String>(Purpose::Login, &s, 1600),
+            Err(StateError::Expired)
         );
         assert_eq!(
             k.open::<String>(Purpose::Login, "a", &s, 1600),

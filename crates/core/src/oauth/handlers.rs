@@ -1,5 +1,6 @@
-//! The OAuth routes: `GET /actions/{name}/oauth` (start a login), `GET
-//! /actions/{name}/oauth_redirect` (the provider's redirect back) and `POST
+//! The OAuth routes: `GET /actions/{name}/oauth` (start a login), `GET /oauth_redirect` (the
+//! provider's redirect back, one URL for every action; the older per-action
+//! `GET /actions/{name}/oauth_redirect` is served the same way) and `POST
 //! /actions/{name}/oauth_token` (OAuth v2: Looker exchanges the code through the hub).
 //!
 //! The browser routes answer small HTML pages; nothing a user or a log sees carries a code, a
@@ -131,7 +132,6 @@ fn provider_failed(err: &ProviderError) -> HttpResponse {
 struct Opened<'h> {
     oauth: &'h OAuth,
     action: &'static str,
-    query: HashMap<String, String>,
     state: String,
     login: LoginState,
 }
@@ -143,8 +143,7 @@ fn open_request<'h>(
     req: &HttpRequest,
 ) -> Result<Opened<'h>, Box<HttpResponse>> {
     let (oauth, action) = ready(hub, name).map_err(|n| Box::new(n.page()))?;
-    let mut query = query(req);
-    let Some(state) = query.remove("state") else {
+    let Some(state) = query(req).remove("state") else {
         return Err(Box::new(page(
             StatusCode::BAD_REQUEST,
             "This login link is incomplete",
@@ -157,7 +156,6 @@ fn open_request<'h>(
     Ok(Opened {
         oauth,
         action,
-        query,
         state,
         login,
     })
@@ -183,24 +181,36 @@ pub async fn initiate(
         return target_refused(&e);
     }
     tracing::info!(action, "login started: redirecting to the provider");
-    redirect(oauth.authorize_url(action, &state).as_str())
+    redirect(oauth.authorize_url(&state).as_str())
 }
 
-/// `GET /actions/{name}/oauth_redirect?code=…&state=…` (or `?error=…`): finish the login.
-pub async fn redirect_back(
-    hub: web::Data<Hub>,
-    req: HttpRequest,
-    name: web::Path<String>,
-) -> HttpResponse {
-    let Opened {
-        oauth,
-        action,
-        query: q,
-        login,
-        ..
-    } = match open_request(&hub, &name, &req) {
-        Ok(o) => o,
-        Err(page) => return *page,
+/// `GET /oauth_redirect?code=…&state=…` (or `?error=…`), also on the older per-action path
+/// `/actions/{name}/oauth_redirect`: finish the login. The action is the one sealed in the state,
+/// whichever of the two paths the provider was told to use.
+pub async fn redirect_back(hub: web::Data<Hub>, req: HttpRequest) -> HttpResponse {
+    if let Some(name) = req.match_info().get("name") {
+        if hub.registry.get(name).is_none() {
+            return NotReady::UnknownAction.page();
+        }
+    }
+    let Some(oauth) = hub.oauth.as_ref() else {
+        return NotReady::NotConfigured.page();
+    };
+    let q = query(&req);
+    let Some(state) = q.get("state") else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This login link is incomplete",
+            START_AGAIN,
+        );
+    };
+    let (sealed_for, login) = match oauth.open_login_any(state) {
+        Ok(opened) => opened,
+        Err(e) => return state_refused(&e),
+    };
+    // Authentic but for an action this hub does not host (another hub sharing the key).
+    let Some(action) = hub.registry.get(&sealed_for).map(|a| a.name()) else {
+        return state_refused(&StateError::OtherAction);
     };
     if let Some(error) = q.get("error") {
         let code = super::sanitize_code(error);
@@ -244,7 +254,7 @@ pub async fn redirect_back(
             }
         }
         LoginTarget::StateUrl(state_url) => {
-            let bundle = match oauth.exchange_code(action, code).await {
+            let bundle = match oauth.exchange_code(code).await {
                 Ok(b) => b,
                 Err(e) => return provider_failed(&e),
             };
@@ -342,7 +352,7 @@ pub async fn token(
             return json_error(StatusCode::BAD_REQUEST, format!("state refused: {e}"));
         }
     };
-    match oauth.exchange_code(action, &code).await {
+    match oauth.exchange_code(&code).await {
         Ok(bundle) => {
             tracing::info!(action, "login finished (v2): user state returned to Looker");
             HttpResponse::Ok()

@@ -86,7 +86,10 @@ async fn whole_query_writeback_streams_every_row_into_bigquery() {
         .await;
     assert_eq!(status, 200, "{resp}");
     assert_eq!(resp["looker"]["success"], true, "{resp}");
-    assert!(text(&resp["message"]).contains("Wrote 2500 rows"), "{resp}");
+    assert!(
+        text(&resp["looker"]["message"]).contains("Wrote 2500 rows"),
+        "{resp}"
+    );
 
     let t = format!("`{}.{ds}.suspicious_marks_batch`", emu.project);
     let stats = emu
@@ -138,7 +141,10 @@ async fn bigquery_and_the_embedded_store_get_the_same_rows() {
             .execute("writeback_batch", &batch_pushed(&doc, true, "Approved"))
             .await;
         assert_eq!(r["looker"]["success"], true, "{r}");
-        assert!(text(&r["message"]).contains("Wrote 30 rows"), "{r}");
+        assert!(
+            text(&r["looker"]["message"]).contains("Wrote 30 rows"),
+            "{r}"
+        );
     }
     let skip = ["request_id", "received_at"];
     let strip = |row: &serde_json::Map<String, Value>| -> Vec<(String, Value)> {
@@ -193,7 +199,7 @@ async fn a_missing_table_is_a_clear_failure_and_does_not_stop_the_hub() {
     assert_eq!(status, 200);
     assert_eq!(resp["looker"]["success"], false, "{resp}");
     assert_eq!(
-        resp["message"],
+        resp["looker"]["message"],
         "The write-back table does not exist. Ask your Looker admin to create it."
     );
     let (_, resp) = hub
@@ -203,7 +209,7 @@ async fn a_missing_table_is_a_clear_failure_and_does_not_stop_the_hub() {
         )
         .await;
     assert_eq!(resp["looker"]["success"], false, "{resp}");
-    let msg = text(&resp["message"]);
+    let msg = text(&resp["looker"]["message"]);
     assert!(msg.contains("Only 0 of the 5 rows"), "{msg}");
     assert!(msg.contains("does not exist"), "{msg}");
 }
@@ -228,7 +234,7 @@ async fn emulator_down_is_a_bounded_clear_failure() {
     assert_eq!(status, 200);
     assert_eq!(resp["looker"]["success"], false, "{resp}");
     assert_eq!(
-        resp["message"],
+        resp["looker"]["message"],
         "The warehouse could not be reached. Please try again later."
     );
     assert!(
@@ -274,7 +280,7 @@ async fn service_identity_refused_tokens_quota_and_timeouts_become_business_mess
             .await;
         assert_eq!(status, 200, "{token}");
         assert_eq!(resp["looker"]["success"], false, "{token}: {resp}");
-        assert_eq!(resp["message"], expected, "{token}");
+        assert_eq!(resp["looker"]["message"], expected, "{token}");
         assert!(started.elapsed() < Duration::from_secs(12), "{token}: {:?}", started.elapsed());
     }
     // The good token passes the gate: the row lands.
@@ -392,7 +398,7 @@ async fn a_connection_lost_mid_write_is_a_partial_failure_with_counts() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(resp["looker"]["success"], false, "{resp}");
-    let msg = text(&resp["message"]);
+    let msg = text(&resp["looker"]["message"]);
     let written: u64 = msg
         .strip_prefix("Only ")
         .and_then(|m| m.split(' ').next())
@@ -420,7 +426,7 @@ async fn a_cut_download_reports_what_was_written() {
         .execute("writeback_batch", &batch_from_url(&url, "Approved", ""))
         .await;
     assert_eq!(resp["looker"]["success"], false, "{resp}");
-    let msg = text(&resp["message"]);
+    let msg = text(&resp["looker"]["message"]);
     assert!(msg.starts_with("Wrote "), "{msg}");
     assert!(msg.contains("cut off"), "{msg}");
     let written: u64 = msg

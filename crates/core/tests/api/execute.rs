@@ -23,7 +23,10 @@ async fn execute_appends_exactly_one_row_and_asks_for_a_refresh() {
     assert_eq!(status, 200, "{resp}");
     assert_eq!(resp["looker"]["success"], true);
     assert_eq!(resp["looker"]["refresh_query"], true);
-    assert!(resp["message"].as_str().unwrap().contains("ORD-7"));
+    assert!(resp["looker"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("ORD-7"));
     let rows = hub.marks();
     assert_eq!(rows.len(), 1, "{rows:?}");
     let r = &rows[0];
@@ -81,7 +84,7 @@ async fn unsupported_action_type_is_a_400() {
     assert_eq!(status, 400);
     assert_eq!(resp["looker"]["success"], false);
     assert!(
-        resp["message"]
+        resp["looker"]["message"]
             .as_str()
             .unwrap()
             .contains("does not support query"),
@@ -105,18 +108,31 @@ async fn malformed_and_oversized_bodies() {
         .post_raw("/actions/mark_suspicious/execute", b"{not json".to_vec())
         .await;
     assert_eq!(r.status(), 400);
-    let v: serde_json::Value = r.json().await.unwrap();
+    let v = crate::helpers::execute_answer(&r.text().await.unwrap());
     assert_eq!(v["looker"]["success"], false);
     assert!(
-        v["message"].as_str().unwrap().contains("malformed JSON"),
+        v["looker"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("malformed JSON"),
         "{v}"
     );
 
     let big = serde_json::to_vec(&cell(json!("ORD-1"), "Approved", &"y".repeat(4000))).unwrap();
     let r = hub.post_raw("/actions/mark_suspicious/execute", big).await;
     assert_eq!(r.status(), 413);
-    let v: serde_json::Value = r.json().await.unwrap();
+    let v = crate::helpers::execute_answer(&r.text().await.unwrap());
     assert_eq!(v["looker"]["success"], false);
+    // What to change, in the message Looker shows (and keeps in the schedule history).
+    assert_eq!(
+        v["looker"]["message"],
+        "The request Looker sent is larger than this action hub accepts (1 024 bytes, \
+         HUB_MAX_BODY_BYTES); nothing was done. Query results this large must be streamed: the \
+         hub's query actions ask for a download URL (\"url\" download setting), so a Looker admin \
+         should refresh the action hub in Admin → Actions to pick up the current definition; \
+         HUB_MAX_BODY_BYTES can only be raised where no API gateway (32 MB limit) sits in front \
+         of the hub."
+    );
     assert!(hub.marks().is_empty());
 }
 

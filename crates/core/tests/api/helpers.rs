@@ -64,9 +64,20 @@ impl TestHub {
         functions: &[Function],
         customize: impl FnOnce(&mut Hub),
     ) -> TestHub {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        TestHub::spawn_on(listener, extra, functions, customize).await
+    }
+
+    /// Like [`TestHub::spawn_custom`], on a listener the caller bound (when a setting must name
+    /// the hub's address before it starts).
+    pub async fn spawn_on(
+        listener: TcpListener,
+        extra: &[(&str, &str)],
+        functions: &[Function],
+        customize: impl FnOnce(&mut Hub),
+    ) -> TestHub {
         let dir = tempfile::tempdir().expect("temp dir");
         let store_path = dir.path().join("writeback.sqlite");
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
         let vars = test_vars(port, &store_path, extra);
         let settings = Settings::load(&vars, false).expect("test settings");
@@ -132,18 +143,38 @@ impl TestHub {
     pub async fn execute(&self, name: &str, body: &Value) -> (u16, Value) {
         let r = self.post(&format!("/actions/{name}/execute"), body).await;
         let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(text.trim())
-                .unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}")),
-        )
+        (status, execute_answer(&r.text().await.unwrap()))
     }
 
     /// Every row of the cell write-back table, as JSON objects.
     pub fn marks(&self) -> Vec<Value> {
         read_table(&self.store_path, "suspicious_marks")
     }
+}
+
+/// An execute answer as Looker reads it, checked: `{"looker": {...}}` with a non-empty
+/// `looker.message` (what Looker shows the user and keeps in the schedule history) and nothing
+/// at the top level besides `looker` (Looker ignores a top-level `message`). Keep-alive newlines
+/// before the JSON are allowed.
+pub fn execute_answer(text: &str) -> Value {
+    let v: Value =
+        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
+    let obj = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"));
+    assert_eq!(
+        obj.keys().collect::<Vec<_>>(),
+        ["looker"],
+        "an execute answer has only the `looker` key: {v}"
+    );
+    assert!(
+        v["looker"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.trim().is_empty()),
+        "every execute answer has a non-empty looker.message: {v}"
+    );
+    assert!(v["looker"]["success"].is_boolean(), "{v}");
+    v
 }
 
 /// A client builder (reqwest's rustls needs the process's crypto provider installed first).

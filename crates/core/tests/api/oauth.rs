@@ -248,7 +248,7 @@ struct UserHub {
 
 impl UserHub {
     fn redirect_uri(&self) -> String {
-        format!("{}/actions/{ACTION}/oauth_redirect", self.hub.address)
+        format!("{}/oauth_redirect", self.hub.address)
     }
 }
 
@@ -261,6 +261,18 @@ fn random_key() -> String {
 
 /// A hub in user identity mode for `client` at the test server; `extra` overrides settings.
 async fn user_hub(p: &Provider, c: &OAuthClient, key: &str, extra: &[(&str, &str)]) -> UserHub {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    user_hub_on(listener, p, c, key, extra).await
+}
+
+/// [`user_hub`] on a listener the test bound.
+async fn user_hub_on(
+    listener: std::net::TcpListener,
+    p: &Provider,
+    c: &OAuthClient,
+    key: &str,
+    extra: &[(&str, &str)],
+) -> UserHub {
     let auth_url = format!("{}/authorize", p.url);
     let token_url = format!("{}/token", p.url);
     let mut vars: Vec<(&str, &str)> = vec![
@@ -275,7 +287,7 @@ async fn user_hub(p: &Provider, c: &OAuthClient, key: &str, extra: &[(&str, &str
     ];
     vars.extend_from_slice(extra);
     let mut recorder = None;
-    let hub = TestHub::spawn_custom(&vars, Function::ALL, |hub| {
+    let hub = TestHub::spawn_on(listener, &vars, Function::ALL, |hub| {
         let r = Arc::new(Recorder {
             inner: hub.sink.clone(),
             tokens: Mutex::default(),
@@ -602,6 +614,11 @@ async fn a_refused_refresh_or_an_unusable_state_asks_for_a_login_again() {
     let su = looker.state_url();
     let (_, form) = uh.hub.form(ACTION, &form_req(&su, Some(&state_json))).await;
     login_link(&form);
+    assert_eq!(
+        form["state"],
+        json!({"data": ""}),
+        "the dead bundle is cleared: {form}"
+    );
     assert!(looker.posts_to(&su).is_empty());
 
     let (status, resp) = uh
@@ -610,7 +627,10 @@ async fn a_refused_refresh_or_an_unusable_state_asks_for_a_login_again() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(resp["looker"]["success"], false, "{resp}");
-    assert!(resp["message"].as_str().unwrap().contains("log"), "{resp}");
+    assert!(
+        resp["looker"]["message"].as_str().unwrap().contains("log"),
+        "{resp}"
+    );
     assert_eq!(
         resp["looker"]["state"]["data"], "reset",
         "Looker drops the dead bundle: {resp}"
@@ -640,6 +660,12 @@ async fn a_refused_refresh_or_an_unusable_state_asks_for_a_login_again() {
             .form(ACTION, &form_req(&looker.state_url(), Some(bad)))
             .await;
         login_link(&form);
+        // A state of no use is cleared (empty data), so Looker stops sending it; no state, none.
+        if matches!(bad, "" | "null") {
+            assert!(form.get("state").is_none(), "{bad}: {form}");
+        } else {
+            assert_eq!(form["state"], json!({"data": ""}), "{bad}: {form}");
+        }
         let (_, resp) = uh
             .hub
             .execute(ACTION, &execute_req(&looker.state_url(), Some(bad)))
@@ -981,7 +1007,10 @@ async fn provider_errors_and_timeouts_are_answered_in_bounded_time() {
     assert_eq!(status, 200);
     assert_eq!(resp["looker"]["success"], false, "{resp}");
     assert!(
-        resp["message"].as_str().unwrap().contains("try again"),
+        resp["looker"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("try again"),
         "{resp}"
     );
     assert!(
@@ -1103,7 +1132,7 @@ impl OAuthWorld {
             def["uses_oauth"], true,
             "the hub binary is not a build of this tree: rebuild it with `cargo build --workspace --bins`"
         );
-        let redirect_uri = format!("{base}/actions/{ACTION}/oauth_redirect");
+        let redirect_uri = format!("{base}/oauth_redirect");
         p.register(
             c,
             std::slice::from_ref(&redirect_uri),
@@ -1208,4 +1237,148 @@ impl OAuthWorld {
         assert_eq!(links.len(), 3, "three login forms");
         (seen, secrets, links)
     }
+}
+
+/// The OAuth-using actions of the hub, from its list (what Looker sees).
+async fn oauth_actions(uh: &UserHub) -> Vec<String> {
+    let names: Vec<String> = uh.hub.list().await["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["uses_oauth"] == true)
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["mark_suspicious", "writeback_batch"]);
+    names
+}
+
+/// Log `user` in to `action` (v1) and return the state Looker received.
+async fn login_v1_to(uh: &UserHub, looker: &Looker, action: &str, user: &str) -> (Url, String) {
+    let su = looker.state_url();
+    let (status, form) = uh.hub.form(action, &form_req(&su, None)).await;
+    assert_eq!(status, 200, "{action}: {form}");
+    let (authorize, back) = log_in(&login_link(&form), user).await;
+    assert_eq!(back.status, 200, "{action}: {}", back.body);
+    assert!(back.body.contains("You are logged in"), "{}", back.body);
+    let posts = looker.posts_to(&su);
+    assert_eq!(
+        posts.len(),
+        1,
+        "{action}: exactly one state POST: {posts:?}"
+    );
+    (authorize, posts[0].clone())
+}
+
+#[tokio::test]
+async fn every_oauth_action_logs_in_through_the_one_registered_callback_url() {
+    // The OAuth client lists exactly one redirect URI: {hub}/oauth_redirect.
+    let p = provider();
+    let looker = looker().await;
+    let (_, uh) = setup(&p, json!({}), &[]).await;
+    for action in oauth_actions(&uh).await {
+        let (authorize, state_json) = login_v1_to(&uh, &looker, &action, "eve@example.com").await;
+        assert_eq!(
+            query_param(authorize.as_str(), "redirect_uri").unwrap(),
+            format!("{}/oauth_redirect", uh.hub.address)
+        );
+        // Logged in: the action's own form now, not the login link.
+        let (_, form) = uh
+            .hub
+            .form(&action, &form_req(&looker.state_url(), Some(&state_json)))
+            .await;
+        assert!(
+            field_names(&form).contains(&"classification".to_string()),
+            "{action}: {form}"
+        );
+        // The bundle is the action's own: another action does not accept it.
+        let other = if action == ACTION {
+            "writeback_batch"
+        } else {
+            ACTION
+        };
+        let (_, form) = uh
+            .hub
+            .form(other, &form_req(&looker.state_url(), Some(&state_json)))
+            .await;
+        login_link(&form);
+    }
+    // v2 goes through the same callback.
+    for action in oauth_actions(&uh).await {
+        let redir = format!(
+            "{}/action_hub_oauth_redirect/{}",
+            looker.base,
+            uuid::Uuid::new_v4()
+        );
+        let mut body = form_req(&looker.state_url(), None);
+        body["data"]["state_redir_url"] = json!(redir);
+        let (_, form) = uh.hub.form(&action, &body).await;
+        let (authorize, back) = log_in(&login_link(&form), "fay@example.com").await;
+        assert!(authorize.as_str().contains("redirect_uri="));
+        assert_eq!(back.status, 302, "{action}: {}", back.body);
+        let handoff = query_param(back.location.as_deref().unwrap(), "state").unwrap();
+        let r = uh
+            .hub
+            .post(
+                &format!("/actions/{action}/oauth_token"),
+                &json!({"state": handoff}),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{action}");
+    }
+}
+
+#[tokio::test]
+async fn an_oauth_client_that_lists_the_older_per_action_callback_keeps_working() {
+    // An admin who registered {hub}/actions/mark_suspicious/oauth_redirect earlier sets
+    // OAUTH_REDIRECT_URI to it: every action's login then comes back through that path.
+    let p = provider();
+    let looker = looker().await;
+    let c = OAuthClient::generate();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let legacy = format!("http://127.0.0.1:{port}/actions/{ACTION}/oauth_redirect");
+    let uh = user_hub_on(
+        listener,
+        &p,
+        &c,
+        &random_key(),
+        &[("OAUTH_REDIRECT_URI", &legacy)],
+    )
+    .await;
+    p.register(&c, std::slice::from_ref(&legacy), json!({}))
+        .await;
+    for action in oauth_actions(&uh).await {
+        let (authorize, _) = login_v1_to(&uh, &looker, &action, "gus@example.com").await;
+        assert_eq!(
+            query_param(authorize.as_str(), "redirect_uri").unwrap(),
+            legacy
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_google_the_login_field_is_the_sign_in_with_google_button() {
+    // The default provider is Google; the form is built without calling it.
+    let hub = TestHub::spawn_with(
+        &[
+            ("HUB_IDENTITY_MODE", "user"),
+            ("OAUTH_CLIENT_ID", "client.apps.googleusercontent.com"),
+            ("OAUTH_CLIENT_SECRET", "unused"),
+            ("OAUTH_STATE_KEYS", &random_key()),
+            ("HUB_LOOKER_HOSTS", "127.0.0.1"),
+        ],
+        Function::ALL,
+    )
+    .await;
+    let (status, form) = hub
+        .form(
+            ACTION,
+            &form_req("http://127.0.0.1:9/action_hub_state/x", None),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let field = &form["fields"][0];
+    assert_eq!(field["type"], "oauth_link_google", "{form}");
+    assert_eq!(field["label"], "Log in with Google", "{form}");
+    assert!(form.get("state").is_none(), "nothing to clear: {form}");
 }

@@ -99,15 +99,16 @@ pub(crate) async fn execute_raw(
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// An execute answer, checked as Looker reads it (see `helpers::execute_answer`).
 pub(crate) fn parse(text: &str) -> Value {
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+    crate::helpers::execute_answer(text)
 }
 
 /// `(success, message)` of an execute answer.
 pub(crate) fn outcome(v: &Value) -> (bool, String) {
     (
         v["looker"]["success"].as_bool().unwrap(),
-        v["message"].as_str().unwrap_or("").to_string(),
+        v["looker"]["message"].as_str().unwrap_or("").to_string(),
     )
 }
 

@@ -1,6 +1,7 @@
 //! Graceful shutdown (see `hub_core::lifecycle`): an execute in flight at the stop signal finishes
 //! and its answer reaches Looker before the hub stops, even when the caller has hung up; one that
-//! would outlast the grace period is answered as interrupted; a new execute is refused.
+//! would outlast the grace period is answered as interrupted; a new cell execute is still run
+//! (no click lost), a query execute too late to read its result is answered "run it again".
 //! The first tests stop the in-process app with a trigger (a slowed-down write-back store makes the
 //! execute long); the last ones send SIGTERM to the real `hub` binary during a `rudder_track`
 //! execute streaming a slow `download_url` to a local data plane.
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use hub_core::lifecycle::INTERRUPTED;
+use hub_core::lifecycle::{INTERRUPTED, TOO_LATE};
 use hub_core::routes::Function;
 use hub_core::settings::Settings;
 use hub_core::sinks::{BatchRow, MarkRow, Sink, SinkError, WriteCredential};
@@ -116,8 +117,9 @@ fn execute(c: &reqwest::Client, base: &str, id: &str) -> reqwest::RequestBuilder
         }))
 }
 
+/// An execute answer, checked as Looker reads it (see `helpers::execute_answer`).
 fn answer(text: &str) -> Value {
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+    crate::helpers::execute_answer(text)
 }
 
 #[tokio::test]
@@ -140,11 +142,16 @@ async fn an_execute_in_flight_finishes_and_answers_before_the_hub_stops() {
     let stopped_at = hub.stop();
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    // A new execute during the shutdown is refused, in the execute shape, so Looker retries it.
-    let refused = execute(&pooled, &hub.base, "ORD-S2").send().await.unwrap();
-    assert_eq!(refused.status(), 503);
-    let body: Value = refused.json().await.unwrap();
-    assert_eq!(body["looker"]["success"], false, "{body}");
+    // A new execute during the shutdown (on a connection Looker kept alive) is run, not refused:
+    // no source says Looker retries an execute, so a refusal would lose the user's click.
+    let late = execute(&pooled, &hub.base, "ORD-S2").send().await.unwrap();
+    assert_eq!(late.status(), 200);
+    let late = answer(&late.text().await.unwrap());
+    assert_eq!(late["looker"]["success"], true, "{late}");
+    assert_eq!(
+        late["looker"]["message"], "Order ORD-S2 marked as Suspicious.",
+        "{late}"
+    );
 
     // The execute in flight finishes; its answer (after keep-alive newlines) is complete.
     let resp = running.await.unwrap().unwrap();
@@ -159,8 +166,55 @@ async fn an_execute_in_flight_finishes_and_answers_before_the_hub_stops() {
     hub.stopped_within(Duration::from_secs(10)).await;
     assert!(stopped_at.elapsed() < Duration::from_secs(10));
     let rows = read_table(&hub.store, "suspicious_marks");
-    assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0]["order_id"], "ORD-S1");
+    let mut ids: Vec<_> = rows.iter().map(|r| r["order_id"].clone()).collect();
+    ids.sort_by_key(|v| v.to_string());
+    assert_eq!(ids, [json!("ORD-S1"), json!("ORD-S2")], "{rows:?}");
+}
+
+#[tokio::test]
+async fn late_in_the_shutdown_a_query_execute_is_answered_run_it_again_and_a_cell_one_still_runs() {
+    // Grace 3 s: actions are asked to wind up 0.9 s after the stop, executes still running are
+    // answered as interrupted at 1.9 s. Every write takes 60 s, so the cell executes never finish.
+    let mut hub = spawn(3, Duration::from_secs(60)).await;
+    let pooled = client();
+    let r = looker_headers(pooled.post(format!("{}/", hub.base)))
+        .header("Authorization", format!("Token token=\"{TOKEN}\""))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    r.bytes().await.unwrap();
+    let c = client();
+    let running = tokio::spawn(execute(&c, &hub.base, "ORD-T1").send());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped_at = hub.stop();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // A query result cannot be read any more: nothing is started, the user is told to run it again.
+    let query = looker_headers(pooled.post(format!("{}/actions/rudder_track/execute", hub.base)))
+        .header("Authorization", format!("Token token=\"{TOKEN}\""))
+        .json(&json!({
+            "type": "query",
+            "data": {"rudder_write_key": "k", "rudder_server_url": "http://127.0.0.1:9"},
+            "form_params": {"event": "E"},
+            "scheduled_plan": {"download_url": "http://127.0.0.1:9/never"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query.status(), 200);
+    let a = answer(&query.text().await.unwrap());
+    assert_eq!(a["looker"]["success"], false, "{a}");
+    assert_eq!(a["looker"]["message"], TOO_LATE);
+    // A cell click is still taken; this one cannot finish in time and is answered as interrupted.
+    let cell = execute(&pooled, &hub.base, "ORD-T2").send().await.unwrap();
+    assert_eq!(cell.status(), 200);
+    let a = answer(&cell.text().await.unwrap());
+    assert_eq!(a["looker"]["success"], false, "{a}");
+    assert_eq!(a["looker"]["message"], INTERRUPTED);
+    let a = answer(&running.await.unwrap().unwrap().text().await.unwrap());
+    assert_eq!(a["looker"]["message"], INTERRUPTED);
+    hub.stopped_within(Duration::from_secs(5)).await;
+    assert!(stopped_at.elapsed() < Duration::from_secs(3));
 }
 
 #[tokio::test]
@@ -202,7 +256,7 @@ async fn an_execute_longer_than_the_grace_period_is_answered_as_interrupted() {
     let resp = running.await.unwrap().unwrap();
     let a = answer(&resp.text().await.unwrap());
     assert_eq!(a["looker"]["success"], false, "{a}");
-    assert_eq!(a["message"], INTERRUPTED);
+    assert_eq!(a["looker"]["message"], INTERRUPTED);
     hub.stopped_within(Duration::from_secs(5)).await;
     let took = stopped_at.elapsed();
     assert!(
@@ -297,7 +351,10 @@ async fn sigterm_during_a_streaming_execute_delivers_every_event_before_the_exit
     );
     let a = answer(&text);
     assert_eq!(a["looker"]["success"], true, "{a}");
-    assert_eq!(a["message"], "sent 3 000 of 3 000 events to RudderStack");
+    assert_eq!(
+        a["looker"]["message"],
+        "sent 3 000 of 3 000 events to RudderStack"
+    );
     assert_eq!(
         s.plane.accepted_ids().len(),
         s.rows,
@@ -330,7 +387,7 @@ async fn sigterm_during_an_execute_longer_than_the_grace_period_reports_exact_pr
     assert!(delivered > 0 && delivered < s.rows, "{delivered}: {a}");
     let k = hub_core::rudder::report::group_digits(delivered as u64);
     assert_eq!(
-        a["message"],
+        a["looker"]["message"],
         format!(
             "sent {k} of {k} events to RudderStack; the action hub was shut down after reading \
              {k} rows of the result; only the rows read before that were sent"

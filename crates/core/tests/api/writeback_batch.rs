@@ -61,7 +61,7 @@ async fn pushed_plain_and_base64_results_are_written_row_by_row() {
         assert_eq!(status, 200);
         assert_eq!(resp["looker"]["success"], true, "{resp}");
         assert_eq!(
-            resp["message"],
+            resp["looker"]["message"],
             "Wrote 20 rows as Suspicious to the write-back table."
         );
     }
@@ -94,7 +94,7 @@ async fn a_streamed_result_is_written_and_counted() {
     assert_eq!(resp["looker"]["success"], true, "{resp}");
     assert_eq!(resp["looker"]["refresh_query"], true);
     assert_eq!(
-        resp["message"],
+        resp["looker"]["message"],
         "Wrote 5000 rows as Approved to the write-back table."
     );
     let rows = batch_rows(&hub);
@@ -117,7 +117,7 @@ async fn a_cut_download_keeps_the_written_chunks_and_says_so() {
     assert_eq!(resp["looker"]["success"], false, "{resp}");
     let written = batch_rows(&hub).len();
     assert!((300..=350).contains(&written), "{written}");
-    let msg = resp["message"].as_str().unwrap();
+    let msg = resp["looker"]["message"].as_str().unwrap();
     assert!(
         msg.starts_with(&format!(
             "Wrote {written} rows as Approved, but the query result download was cut off"
@@ -156,7 +156,7 @@ async fn bad_inputs_are_answered_and_nothing_is_written() {
     let (_, resp) = hub.execute("writeback_batch", &invalid).await;
     assert_eq!(resp["looker"]["success"], false, "{resp}");
     assert!(
-        resp["message"]
+        resp["looker"]["message"]
             .as_str()
             .unwrap()
             .starts_with("Nothing was written"),
@@ -168,7 +168,7 @@ async fn bad_inputs_are_answered_and_nothing_is_written() {
     let (_, resp) = hub.execute("writeback_batch", &no_result).await;
     assert_eq!(resp["looker"]["success"], false);
     assert!(
-        resp["message"]
+        resp["looker"]["message"]
             .as_str()
             .unwrap()
             .contains("No query result"),
@@ -183,7 +183,7 @@ async fn bad_inputs_are_answered_and_nothing_is_written() {
         .await;
     assert_eq!(resp["looker"]["success"], true, "{resp}");
     assert_eq!(
-        resp["message"],
+        resp["looker"]["message"],
         "The query returned no rows; nothing was written."
     );
 
