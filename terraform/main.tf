@@ -65,6 +65,7 @@ locals {
     { method = "POST", path = "/actions/{name}/form", function = "action_form" },
     { method = "POST", path = "/actions/{name}/execute", function = "action_execute" },
     { method = "GET", path = "/actions/{name}/oauth", function = "oauth_initiate" },
+    { method = "GET", path = "/oauth_redirect", function = "oauth_callback" },
     { method = "GET", path = "/actions/{name}/oauth_redirect", function = "oauth_callback" },
     { method = "POST", path = "/actions/{name}/oauth_token", function = "oauth_callback" },
   ]

@@ -3,6 +3,11 @@ output "looker_action_hub_url" {
   value       = var.public_base_url != "" ? var.public_base_url : "https://${google_api_gateway_gateway.hub.default_hostname}"
 }
 
+output "oauth_redirect_uri" {
+  description = "User identity mode: the one redirect URI to register with the OAuth client (every action's login comes back through it)."
+  value       = "${var.public_base_url != "" ? var.public_base_url : "https://${google_api_gateway_gateway.hub.default_hostname}"}/oauth_redirect"
+}
+
 output "gateway_url" {
   description = "The API Gateway's own URL."
   value       = "https://${google_api_gateway_gateway.hub.default_hostname}"
