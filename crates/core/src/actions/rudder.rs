@@ -102,9 +102,11 @@ fn data_plane(req: &ActionRequest) -> Result<DataPlane, String> {
     DataPlane::new(&url, key.trim()).map_err(|e| format!("{e}."))
 }
 
-/// What identifies this Looker delivery: the webhook id, else the scheduled plan id, else this
-/// request alone (then a Looker retry cannot be deduplicated).
-fn delivery_key(meta: &RequestMeta, req: &ActionRequest) -> String {
+/// What identifies this Looker delivery: the webhook id; without one, the scheduled plan id
+/// together with the result's `ran_at` (one run of the schedule: a re-delivery of that run has the
+/// same, the next run another, so its unchanged rows are not dropped as duplicates); else this
+/// request alone (then a Looker retry cannot be deduplicated, but nothing is dropped).
+fn delivery_key(meta: &RequestMeta, req: &ActionRequest, ran_at: Option<&str>) -> String {
     if let Some(w) = &meta.webhook_id {
         return format!("webhook:{w}");
     }
@@ -113,9 +115,9 @@ fn delivery_key(meta: &RequestMeta, req: &ActionRequest) -> String {
         .as_ref()
         .and_then(|p| p.scheduled_plan_id.as_ref())
         .and_then(crate::api::value_as_text);
-    match plan {
-        Some(p) => format!("plan:{p}"),
-        None => format!("request:{}", meta.request_id),
+    match (plan, ran_at.map(str::trim).filter(|r| !r.is_empty())) {
+        (Some(p), Some(ran_at)) => format!("plan:{p}:ran_at:{ran_at}"),
+        _ => format!("request:{}", meta.request_id),
     }
 }
 
@@ -148,13 +150,14 @@ impl Action for RudderAction {
             },
         }];
         d.supported_action_types = vec![ActionType::Query];
-        d.supported_formats = Some(vec![
-            ActionFormat::JsonDetailLiteStream,
-            ActionFormat::JsonDetail,
-        ]);
+        // A streaming action, as Looker expects one (the official hub's `usesStreaming`): only
+        // "url", so Looker hands over a one-time download URL and never pushes a result through
+        // a gateway's 32 MB limit, and only json_detail_lite_stream (fields before rows). A
+        // pushed attachment or plain json_detail from an older Looker is still read.
+        d.supported_formats = Some(vec![ActionFormat::JsonDetailLiteStream]);
         d.supported_formattings = Some(vec![Formatting::Unformatted]);
         d.supported_visualization_formattings = Some(vec![VisualizationFormatting::Noapply]);
-        d.supported_download_settings = Some(vec![DownloadSetting::Url, DownloadSetting::Push]);
+        d.supported_download_settings = Some(vec![DownloadSetting::Url]);
         d
     }
 
@@ -213,7 +216,7 @@ impl Action for RudderAction {
             Ok(s) => s,
             Err(e) => return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent"))),
         };
-        let key = delivery_key(meta, &req);
+        let key = delivery_key(meta, &req, stream.header().ran_at.as_deref());
         let hidden = req
             .scheduled_plan
             .as_ref()

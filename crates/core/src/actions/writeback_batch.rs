@@ -122,13 +122,14 @@ impl Action for WritebackBatch {
         );
         def.icon_data_uri = Some(ICON.clone());
         def.supported_action_types = vec![ActionType::Query];
-        def.supported_formats = Some(vec![
-            ActionFormat::JsonDetailLiteStream,
-            ActionFormat::JsonDetail,
-        ]);
+        // A streaming action, as Looker expects one (the official hub's `usesStreaming`): only
+        // "url", so Looker hands over a one-time download URL and never pushes a result through
+        // a gateway's 32 MB limit, and only json_detail_lite_stream (fields before rows). A
+        // pushed attachment or plain json_detail from an older Looker is still read.
+        def.supported_formats = Some(vec![ActionFormat::JsonDetailLiteStream]);
         def.supported_formattings = Some(vec![Formatting::Unformatted]);
         def.supported_visualization_formattings = Some(vec![VisualizationFormatting::Noapply]);
-        def.supported_download_settings = Some(vec![DownloadSetting::Push, DownloadSetting::Url]);
+        def.supported_download_settings = Some(vec![DownloadSetting::Url]);
         def.params = vec![user_email_param()];
         oauth::apply_to_definition(hub, &mut def);
         def

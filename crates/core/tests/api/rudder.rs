@@ -163,13 +163,10 @@ async fn definitions_match_rudderstacks_integration() {
         let d = &by_name[name];
         assert_eq!(d["label"], label);
         assert_eq!(d["supported_action_types"], json!(["query"]));
-        assert_eq!(
-            d["supported_formats"],
-            json!(["json_detail_lite_stream", "json_detail"])
-        );
+        assert_eq!(d["supported_formats"], json!(["json_detail_lite_stream"]));
         assert_eq!(d["supported_formattings"], json!(["unformatted"]));
         assert_eq!(d["supported_visualization_formattings"], json!(["noapply"]));
-        assert_eq!(d["supported_download_settings"], json!(["url", "push"]));
+        assert_eq!(d["supported_download_settings"], json!(["url"]));
         assert_eq!(
             d["url"],
             format!("{}/actions/{name}/execute", hub.address).as_str()
@@ -1018,5 +1015,54 @@ async fn failing_or_cut_downloads_are_reported_with_what_was_sent() {
             "sent {n} of {n} events to RudderStack; the query result is not valid json_detail after {sent} row(s)"
         )),
         "{message}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_webhook_id_each_schedule_run_gets_its_own_message_ids() {
+    // Without X-Looker-Webhook-Id the delivery is the scheduled plan's run (plan id + ran_at): a
+    // re-delivery of the same run keeps its ids (deduplicated), the next run of the same schedule
+    // with unchanged rows gets new ones (not dropped as duplicates).
+    let hub = hub().await;
+    let plane = Receiver::start(WRITE_KEY, Keep::Ids).await;
+    let run = |ran_at: &str| {
+        download::json_detail(
+            ran_at,
+            r#"[{"name":"users.id","tags":["user_id"]},{"name":"users.plan","tags":[]}]"#,
+            "[]",
+            [
+                r#"{"users.id":{"value":1},"users.plan":{"value":"pro"}}"#,
+                r#"{"users.id":{"value":2},"users.plan":{"value":"free"}}"#,
+            ]
+            .into_iter()
+            .map(String::from),
+        )
+    };
+    let send = |doc: Vec<u8>| {
+        let body = request(&plane.url, Source::Base64(&doc), &[], Some("Synced"));
+        let req = hub
+            .client
+            .post(format!("{}/actions/rudder_track/execute", hub.address))
+            .header("User-Agent", "LookerOutgoingWebhook/25.4.12")
+            .header("Authorization", format!("Token token=\"{TOKEN}\""))
+            .json(&body);
+        async move {
+            let text = req.send().await.unwrap().text().await.unwrap();
+            let (ok, message) = outcome(&parse(&text));
+            assert!(ok, "{message}");
+            assert_eq!(message, "sent 2 of 2 events to RudderStack");
+        }
+    };
+    send(run("2026-11-30T06:00:00+00:00")).await;
+    send(run("2026-11-30T06:00:00+00:00")).await; // the same run delivered again
+    send(run("2026-12-01T06:00:00+00:00")).await; // the next run, same rows
+    let ids = plane.accepted_ids();
+    assert_eq!(ids.len(), 4, "two runs of two rows: {ids:?}");
+    let mut counts: Vec<_> = ids.values().copied().collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [1, 1, 2, 2],
+        "the re-delivered run repeats its ids, the next run has its own"
     );
 }

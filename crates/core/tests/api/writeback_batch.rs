@@ -22,11 +22,8 @@ async fn it_is_listed_as_a_streaming_query_action_with_the_classification_form()
         .expect("listed")
         .clone();
     assert_eq!(def["supported_action_types"], json!(["query"]));
-    assert_eq!(
-        def["supported_formats"],
-        json!(["json_detail_lite_stream", "json_detail"])
-    );
-    assert_eq!(def["supported_download_settings"], json!(["push", "url"]));
+    assert_eq!(def["supported_formats"], json!(["json_detail_lite_stream"]));
+    assert_eq!(def["supported_download_settings"], json!(["url"]));
     assert!(def["icon_data_uri"]
         .as_str()
         .unwrap()
