@@ -1382,3 +1382,157 @@ async fn with_google_the_login_field_is_the_sign_in_with_google_button() {
     assert_eq!(field["label"], "Log in with Google", "{form}");
     assert!(form.get("state").is_none(), "nothing to clear: {form}");
 }
+
+// ---------------------------------------------------------------- a real browser
+
+/// What headless Chromium saw on the page a login ended on (scripts/browser/oauth_login.mjs).
+struct Landing {
+    url: String,
+    status: u64,
+    title: String,
+    text: String,
+    screenshots: Vec<String>,
+}
+
+/// Open `link` as Looker does (a login button opening a new tab) in headless Chromium and follow
+/// it to the end; screenshots of each page go to `HUB_ARTEFACTS_DIR` as `<name>-*.png`.
+async fn browse_login(link: &str, name: &str) -> Landing {
+    let modules = std::env::var("HUB_BROWSER_MODULES").unwrap_or_else(|_| {
+        panic!(
+            "HUB_BROWSER_MODULES is not set: the browser tests need headless Chromium and \
+             playwright-core. Run scripts/test.sh, or first: eval \"$(bash scripts/services/browser.sh)\""
+        )
+    });
+    let artefacts = std::env::var("HUB_ARTEFACTS_DIR")
+        .unwrap_or_else(|_| format!("{}/../../.services/artefacts", env!("CARGO_MANIFEST_DIR")));
+    let script = format!(
+        "{}/../../scripts/browser/oauth_login.mjs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = tokio::time::timeout(
+        Duration::from_secs(90),
+        tokio::process::Command::new("node")
+            .arg(&script)
+            .arg(link)
+            .arg(format!("{artefacts}/browser"))
+            .arg(name)
+            .env("HUB_BROWSER_MODULES", modules)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the browser finishes within 90 s")
+    .expect("node runs (is it installed?)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser script failed ({}): {}\n{stdout}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let f = &v["final"];
+    Landing {
+        url: f["url"].as_str().unwrap().to_string(),
+        status: f["status"].as_u64().unwrap_or(0),
+        title: f["title"].as_str().unwrap().to_string(),
+        text: f["text"].as_str().unwrap().to_string(),
+        screenshots: v["pages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["screenshot"].as_str().unwrap().to_string())
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn in_a_real_browser_every_oauth_action_logs_in_v1_and_v2_through_the_one_callback() {
+    let p = provider();
+    let looker = looker().await;
+    let (_, uh) = setup(&p, json!({}), &[]).await;
+    for action in oauth_actions(&uh).await {
+        // v1: the hub stores the user's state through Looker's state_url and shows its page.
+        let su = looker.state_url();
+        let (_, form) = uh.hub.form(&action, &form_req(&su, None)).await;
+        let page = browse_login(&login_link(&form), &format!("{action}-v1")).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        assert!(
+            page.url
+                .starts_with(&format!("{}/oauth_redirect?", uh.hub.address)),
+            "{}",
+            page.url
+        );
+        assert_eq!(page.title, "You are logged in");
+        assert_eq!(
+            page.text.trim(),
+            "You are logged in\n\nClose this tab and return to Looker: open the action again to use it."
+        );
+        let posts = looker.posts_to(&su);
+        assert_eq!(posts.len(), 1, "{action}: one state POST: {posts:?}");
+        let state: Value = serde_json::from_str(&posts[0]).unwrap();
+        assert!(state["hub_tokens"].is_string(), "{state}");
+        let (_, form) = uh
+            .hub
+            .form(&action, &form_req(&looker.state_url(), Some(&posts[0])))
+            .await;
+        assert!(
+            field_names(&form).contains(&"classification".to_string()),
+            "{form}"
+        );
+        for shot in &page.screenshots {
+            assert!(
+                std::fs::metadata(shot)
+                    .map(|m| m.len() > 1000)
+                    .unwrap_or(false),
+                "{shot}"
+            );
+        }
+
+        // v2: the browser lands on Looker's state_redir_url with the sealed code; Looker then
+        // exchanges it through the hub.
+        let redir = format!(
+            "{}/action_hub_oauth_redirect/{}",
+            looker.base,
+            uuid::Uuid::new_v4()
+        );
+        let mut body = form_req(&looker.state_url(), None);
+        body["data"]["state_redir_url"] = json!(redir);
+        let (_, form) = uh.hub.form(&action, &body).await;
+        let page = browse_login(&login_link(&form), &format!("{action}-v2")).await;
+        assert!(
+            page.url.starts_with(&format!("{redir}?state=")),
+            "{}",
+            page.url
+        );
+        let handoff = query_param(&page.url, "state").unwrap();
+        let received = looker
+            .posts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(uri, _)| uri.starts_with(&Url::parse(&redir).unwrap().path().to_string()))
+            .count();
+        assert_eq!(
+            received, 1,
+            "{action}: Looker's state_redir_url was opened once"
+        );
+        let r = uh
+            .hub
+            .post(
+                &format!("/actions/{action}/oauth_token"),
+                &json!({"state": handoff}),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{action}");
+        let state_json = r.text().await.unwrap();
+        let (_, form) = uh
+            .hub
+            .form(&action, &form_req(&looker.state_url(), Some(&state_json)))
+            .await;
+        assert!(
+            field_names(&form).contains(&"classification".to_string()),
+            "{form}"
+        );
+    }
+}
