@@ -1536,3 +1536,36 @@ async fn in_a_real_browser_every_oauth_action_logs_in_v1_and_v2_through_the_one_
         );
     }
 }
+
+#[tokio::test]
+async fn in_a_real_browser_a_declined_consent_and_an_altered_link_show_what_to_do() {
+    let p = provider();
+    let looker = looker().await;
+    let (_, uh) = setup(&p, json!({"deny": true}), &[]).await;
+    let su = looker.state_url();
+    let (_, form) = uh.hub.form(ACTION, &form_req(&su, None)).await;
+    let link = login_link(&form);
+
+    let page = browse_login(&link, "declined").await;
+    assert_eq!(page.status, 403, "{}", page.text);
+    assert_eq!(page.title, "Access was not granted");
+    assert_eq!(
+        page.text.trim(),
+        "Access was not granted\n\nYou declined the request, so the action cannot write with your \
+         identity. Close this tab, go back to Looker and open the action again to get a new login link."
+    );
+
+    let mut altered = link.clone();
+    altered.pop();
+    altered.push(if link.ends_with('A') { 'B' } else { 'A' });
+    let page = browse_login(&altered, "altered-link").await;
+    assert_eq!(page.status, 400, "{}", page.text);
+    assert_eq!(page.title, "This login link is not valid");
+    assert!(
+        page.text
+            .contains("open the action again to get a new login link"),
+        "{}",
+        page.text
+    );
+    assert_eq!(looker.post_count(), 0, "nothing reached Looker");
+}
