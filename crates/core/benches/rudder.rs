@@ -138,7 +138,10 @@ async fn run(rows: usize, client: &reqwest::Client) -> Run {
         peak_rss_mib: peak as f64 / 1024.0,
         idle_rss_mib: idle as f64 / 1024.0,
         received: plane.counted(),
-        message: answer["looker"]["message"].as_str().unwrap_or("").to_string(),
+        message: answer["looker"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
     }
 }
 

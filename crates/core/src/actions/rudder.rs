@@ -24,6 +24,10 @@ use crate::startup::Hub;
 pub const WRITE_KEY_PARAM: &str = "rudder_write_key";
 /// Action param: the data plane URL.
 pub const SERVER_URL_PARAM: &str = "rudder_server_url";
+/// Appended to the answer of a delivery the shutdown stopped part-way.
+pub const RUN_AGAIN: &str =
+    "; run the action again to send every row (the rows already sent are sent again)";
+
 /// Track form field: the event name.
 pub const EVENT_FIELD: &str = "event";
 
@@ -241,7 +245,11 @@ impl Action for RudderAction {
             Ok(r) => r,
             Err(e) => return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent"))),
         };
-        let message = report.message();
+        let mut message = report.message();
+        if report.input_error.is_some() && hub.lifecycle.too_late_for_long_work() {
+            // Stopped by the shutdown: the user has to run it again (Looker does not retry).
+            message.push_str(RUN_AGAIN);
+        }
         tracing::info!(
             action = self.name(),
             rows = report.rows,

@@ -390,7 +390,8 @@ async fn sigterm_during_an_execute_longer_than_the_grace_period_reports_exact_pr
         a["looker"]["message"],
         format!(
             "sent {k} of {k} events to RudderStack; the action hub was shut down after reading \
-             {k} rows of the result; only the rows read before that were sent"
+             {k} rows of the result; only the rows read before that were sent{}",
+            hub_core::actions::rudder::RUN_AGAIN
         )
     );
     assert_eq!(
