@@ -341,6 +341,39 @@ mod tests {
     }
 
     #[test]
+    fn the_body_limit_defaults_to_api_gateways_32_mib_and_the_redirect_uri_is_checked() {
+        let s = Settings::load(&vars(&[("HUB_TOKENS", "t")]), false).unwrap();
+        assert_eq!(s.max_body_bytes, 32 * 1024 * 1024);
+        let user = |redirect: &str| {
+            Settings::load(
+                &vars(&[
+                    ("HUB_TOKENS", "t"),
+                    ("HUB_IDENTITY_MODE", "user"),
+                    ("OAUTH_CLIENT_ID", "client"),
+                    ("HUB_LOOKER_HOSTS", "looker.example.com"),
+                    ("OAUTH_REDIRECT_URI", redirect),
+                ]),
+                false,
+            )
+        };
+        for ok in [
+            "https://hub.example.com/oauth_redirect",
+            "https://hub.example.com/base/actions/mark_suspicious/oauth_redirect",
+        ] {
+            let s = user(ok).unwrap();
+            assert_eq!(s.oauth.redirect_uri.unwrap().as_str(), ok);
+        }
+        for bad in [
+            "https://hub.example.com/",
+            "https://h/oauth_redirect?x=1",
+            "ftp://h/oauth_redirect",
+        ] {
+            let e = user(bad).unwrap_err().to_string();
+            assert!(e.contains("OAUTH_REDIRECT_URI"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn bad_values_are_named_without_secret_values() {
         let err = Settings::load(&vars(&[("HUB_BEHIND_GATEWAY", "maybe")]), false).unwrap_err();
         assert!(err.to_string().contains("HUB_BEHIND_GATEWAY"));

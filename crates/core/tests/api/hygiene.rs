@@ -167,6 +167,15 @@ async fn no_secret_reaches_a_log_an_answer_or_a_page() {
         logs.contains("login finished"),
         "the flows were logged: {logs}"
     );
+    // The start says which redirect URI to register with the OAuth client (user mode).
+    let told = logs.lines().any(|l| {
+        l.contains("register this redirect URI with the OAuth client")
+            && l.contains(&format!("{base}/oauth_redirect"))
+    });
+    assert!(
+        told,
+        "the redirect URI to register is logged at start: {logs}"
+    );
     assert!(
         logs.contains("\"level\":\"DEBUG\"") || logs.contains("\"severity\":\"DEBUG\""),
         "debug logging was on"
