@@ -39,22 +39,43 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TF_DIR = ROOT / "terraform"
 
 problems: list[str] = []
+# The two scenarios run at once (each in its own directory); each prints into its own buffer.
+_out = threading.local()
+
+
+def say(line: str) -> None:
+    buf = getattr(_out, "lines", None)
+    if buf is None:
+        print(line)
+    else:
+        buf.append(line)
 
 
 def problem(msg: str) -> None:
     problems.append(msg)
-    print(f"  FAIL {msg}")
+    say(f"  FAIL {msg}")
 
 
 def ok(msg: str) -> None:
-    print(f"  ok   {msg}")
+    say(f"  ok   {msg}")
+
+
+def buffered(fn, *args) -> list[str]:
+    _out.lines = []
+    try:
+        fn(*args)
+    except (ValueError, RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        problem(f"rehearsal: {e}")
+    return _out.lines
 
 
 # --------------------------------------------------------------------------- a small HCL reader
@@ -527,12 +548,11 @@ class Rehearsal:
             raise RuntimeError(f"terraform show -json failed: {r.stderr}")
         return json.loads(r.stdout)
 
-    def output(self, name: str) -> object:
-        r = subprocess.run(
-            [str(self.bin / "terraform"), f"-chdir={self.root / 'terraform'}", "output", "-json", name],
-            capture_output=True, text=True, check=False,
-        )
-        return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def output(state: dict, name: str) -> object:
+    """An output's value in a `terraform show -json` state (None when absent)."""
+    return state.get("values", {}).get("outputs", {}).get(name, {}).get("value")
 
 
 def standins(state: dict) -> list[tuple[str, dict]]:
@@ -573,7 +593,7 @@ def full_applies(calls: list[str]) -> int:
 
 
 def rehearse_first_deploy(work: Path, script: Path) -> None:
-    print("deploy rehearsal: scripts/deploy.sh on an empty project (stand-in resources, user mode)")
+    say("deploy rehearsal: scripts/deploy.sh on an empty project (stand-in resources, user mode)")
     rh = Rehearsal(work, script)
 
     # 1. First run: bootstrap, then stop naming every secret to fill.
@@ -619,13 +639,13 @@ def rehearse_first_deploy(work: Path, script: Path) -> None:
         ok("5 images built --platform linux/amd64 and pushed")
     if full_applies(calls) != 2:
         problem(f"expected a full apply and a second apply with the gateway URL, got {full_applies(calls)} full applies")
-    gateway_url = rh.output("gateway_url")
-    hub_url = rh.output("looker_action_hub_url")
+    state = rh.state()
+    gateway_url = output(state, "gateway_url")
+    hub_url = output(state, "looker_action_hub_url")
     if not (isinstance(gateway_url, str) and gateway_url.startswith("https://") and hub_url == gateway_url):
         problem(f"outputs: gateway_url={gateway_url!r} looker_action_hub_url={hub_url!r}")
     if f"URL:   {gateway_url}" not in r.stderr or f"secret {SECRETS[0]}" not in r.stderr:
         problem("the run did not print the URL and the token's secret for Looker")
-    state = rh.state()
     envs = {}
     for rtype, value in standins(state):
         if rtype == "google_cloud_run_v2_service":
@@ -636,6 +656,7 @@ def rehearse_first_deploy(work: Path, script: Path) -> None:
     else:
         ok("second apply: all 5 services carry HUB_PUBLIC_URL = the gateway URL; URL and token secret printed")
     check_iam("first deployment (user mode, API Gateway)", state, {"always", "user mode", "API Gateway"})
+    check_startup_probe(state)
 
     # 4. A later run: one apply, the gateway URL known from the state.
     r = rh.deploy(USER_ENV, "--skip-build")
@@ -643,6 +664,33 @@ def rehearse_first_deploy(work: Path, script: Path) -> None:
         fail_output("a later run must apply once (the gateway URL is known from the state)", r)
     else:
         ok("later run: one apply, the gateway URL kept")
+
+
+# The hub's Secret Manager timeout: one more read may start just before the retry window ends.
+SECRET_MANAGER_TIMEOUT_SECS = 10
+
+
+def check_startup_probe(state: dict) -> None:
+    """The first revision starts: the startup probe waits out the hub's bounded start retries."""
+    before = len(problems)
+    for rtype, v in standins(state):
+        if rtype != "google_cloud_run_v2_service":
+            continue
+        container = v["template"][0]["containers"][0]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        probe = container["startup_probe"][0]
+        retry = int(env.get("HUB_STARTUP_RETRY_SECS", "0"))
+        window = probe["period_seconds"] * probe["failure_threshold"]
+        if retry <= 0:
+            problem(f"{v['name']}: no HUB_STARTUP_RETRY_SECS (the first revision fails while IAM grants propagate)")
+        elif window < retry + SECRET_MANAGER_TIMEOUT_SECS:
+            problem(f"{v['name']}: startup probe window {window} s is shorter than the start retries ({retry} s) plus one Secret Manager timeout")
+        if probe["timeout_seconds"] > probe["period_seconds"]:
+            problem(f"{v['name']}: startup probe timeout_seconds must not exceed period_seconds (Cloud Run)")
+        if window > 240:
+            problem(f"{v['name']}: startup probe window {window} s is over Cloud Run's 240 s")
+    if len(problems) == before:
+        ok("startup probe window (period x failure_threshold) covers HUB_STARTUP_RETRY_SECS + one Secret Manager timeout")
 
 
 # --------------------------------------------------------------------------- IAM vs README
@@ -716,7 +764,7 @@ def check_iam(what: str, state: dict, when: set[str]) -> None:
 
 
 def rehearse_apigee(work: Path, script: Path) -> None:
-    print("deploy rehearsal: Apigee as the front door (service mode)")
+    say("deploy rehearsal: Apigee as the front door (service mode)")
     rh = Rehearsal(work, script)
     add_secret_version(rh.secrets, SECRETS[0], "t0k3n-good")
     env = {
@@ -741,8 +789,8 @@ def rehearse_apigee(work: Path, script: Path) -> None:
         ok("no API Gateway, no gateway service account: Apigee's quota and spike arrest cannot be bypassed")
     if full_applies(rh.calls()) != 1:
         problem("with public_base_url set, deploy.sh must apply once")
-    if rh.output("looker_action_hub_url") != env["PUBLIC_BASE_URL"]:
-        problem(f"looker_action_hub_url is {rh.output('looker_action_hub_url')!r}, expected the Apigee URL")
+    if output(state, "looker_action_hub_url") != env["PUBLIC_BASE_URL"]:
+        problem(f"looker_action_hub_url is {output(state, 'looker_action_hub_url')!r}, expected the Apigee URL")
     check_iam("Apigee deployment (service mode)", state, {"always", "Apigee"})
 
 
@@ -766,11 +814,14 @@ def main() -> int:
         required = re.findall(r'"([a-z.]+googleapis\.com)"', main_tf[at:at + 1500]) if at >= 0 else []
         print("terraform/ API ordering")
         check_api_dependencies(resources, required)
-        try:
-            rehearse_first_deploy(Path(d) / "first", script)
-            rehearse_apigee(Path(d) / "apigee", script)
-        except (ValueError, RuntimeError, subprocess.TimeoutExpired) as e:
-            problem(f"rehearsal: {e}")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            runs = [
+                pool.submit(buffered, rehearse_first_deploy, Path(d) / "first", script),
+                pool.submit(buffered, rehearse_apigee, Path(d) / "apigee", script),
+            ]
+            for run in runs:
+                for line in run.result():
+                    print(line)
     print(f"deploy_rehearsal.py: {time.monotonic() - start:.1f} s")
     if problems:
         print(f"deploy_rehearsal.py: {len(problems)} problem(s)")
