@@ -793,6 +793,24 @@ def rehearse_apigee(work: Path, script: Path) -> None:
         problem(f"looker_action_hub_url is {output(state, 'looker_action_hub_url')!r}, expected the Apigee URL")
     check_iam("Apigee deployment (service mode)", state, {"always", "Apigee"})
 
+    # Inputs that cannot work are refused at plan time.
+    tf = [str(rh.bin / "terraform"), f"-chdir={rh.root / 'terraform'}", "plan", "-input=false", "-no-color"]
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TF_VAR_")}
+    base.update(TF_VAR_project="acme-looker-hub", TF_VAR_region="europe-west1", TF_VAR_image_tag="rehearsal1",
+                TF_VAR_looker_hosts='["acme.cloud.looker.com"]')
+    for what, extra, message in (
+        ("ingress the gateway cannot reach", {"TF_VAR_ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY"},
+         "with the gateway on, ingress must be INGRESS_TRAFFIC_ALL"),
+        ("Apigee without public_base_url", {"TF_VAR_apigee_organization": "acme-looker-hub", "TF_VAR_apigee_environment": "prod"},
+         "set public_base_url to the URL Looker calls"),
+    ):
+        r = subprocess.run(tf, env={**base, **extra}, capture_output=True, text=True, check=False)
+        flat = " ".join(ANSI.sub("", r.stderr).replace("│", " ").split())
+        if r.returncode == 0 or message not in flat:
+            problem(f"{what}: terraform plan must be refused with \"{message}\" (exit {r.returncode})")
+        else:
+            ok(f"{what}: refused at plan time by a precondition")
+
 
 def main() -> int:
     start = time.monotonic()
