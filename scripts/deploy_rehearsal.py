@@ -451,7 +451,8 @@ sys.stderr.write(err)
 sys.exit(rc)
 '''
 
-# gcloud: Secret Manager versions live in $FAKE_SECRETS/<secret>/<n> (content) and <n>.state.
+# gcloud: Secret Manager versions live in <store>/<secret>/<n> (content) and <n>.state; every
+# secrets call must name the deployment's project.
 FAKE_GCLOUD = r'''#!/usr/bin/env bash
 set -euo pipefail
 printf 'gcloud %s\n' "$*" >>"{log}"
@@ -465,6 +466,7 @@ case "$1 $2" in
     case "$verb" in
       describe|access)
         version="$1"; secret="$(arg_after --secret "$@")"
+        [[ "$(arg_after --project "$@")" == "{project}" ]] || {{ echo "fake gcloud: --project must be {project}: $*" >&2; exit 3; }}
         [[ -d "$store/$secret" ]] || {{ echo "NOT_FOUND: Secret [$secret] not found" >&2; exit 1; }}
         [[ "$version" == latest ]] && version="$(newest "$secret")"
         [[ -n "$version" && -f "$store/$secret/$version" ]] || {{ echo "NOT_FOUND: Secret Version [$secret/$version] not found" >&2; exit 1; }}
@@ -521,7 +523,7 @@ class Rehearsal:
         # The real script, byte for byte: it finds terraform/ next to itself.
         shutil.copy2(script, root / "scripts" / "deploy.sh")
         write_exe(self.bin / "terraform", FAKE_TERRAFORM.format(python=sys.executable, log=str(self.log)))
-        write_exe(self.bin / "gcloud", FAKE_GCLOUD.format(log=self.log, secrets=self.secrets))
+        write_exe(self.bin / "gcloud", FAKE_GCLOUD.format(log=self.log, secrets=self.secrets, project=PROJECT))
         write_exe(self.bin / "docker", FAKE_DOCKER.format(log=self.log))
         write_exe(self.bin / "curl", FAKE_CURL.format(log=self.log))
 
@@ -575,10 +577,12 @@ def fail_output(what: str, r: subprocess.CompletedProcess) -> None:
     problem(f"{what} (exit {r.returncode}):\n{tail}")
 
 
+PROJECT = "acme-looker-hub"
+
 # The first deployment runs in user mode: three secrets, so one run shows a missing, a disabled
 # and an empty newest version side by side.
 USER_ENV = {
-    "PROJECT": "acme-looker-hub",
+    "PROJECT": PROJECT,
     "REGION": "europe-west1",
     "LOOKER_HOSTS": "acme.cloud.looker.com",
     "IDENTITY_MODE": "user",
