@@ -384,6 +384,9 @@ def generate_standin(dest: Path) -> dict[str, tuple[str, str, list]]:
                 out.append(standin_resource(labels[0], labels[1], parse_body(body), rw))
             elif kind == "provider":
                 pass
+            elif kind == "moved":
+                attrs = "\n".join(f"  {i[1]} = {rw(i[2], bare=True)}" for i in parse_body(body) if i[0] == "attr")
+                out.append(f"moved {{\n{attrs}\n}}\n")
             elif kind == "terraform":
                 out.append('terraform {\n  required_version = ">= 1.6"\n}\n')
             else:

@@ -68,3 +68,20 @@ resource "google_api_gateway_gateway" "hub" {
 
   depends_on = [google_project_service.apis]
 }
+
+# The gateway became optional (count): existing deployments keep their gateway,
+# and with it the URL Looker has, instead of a new one.
+moved {
+  from = google_api_gateway_api.hub
+  to   = google_api_gateway_api.hub[0]
+}
+
+moved {
+  from = google_api_gateway_api_config.hub
+  to   = google_api_gateway_api_config.hub[0]
+}
+
+moved {
+  from = google_api_gateway_gateway.hub
+  to   = google_api_gateway_gateway.hub[0]
+}

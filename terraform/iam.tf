@@ -35,3 +35,8 @@ resource "google_cloud_run_v2_service_iam_member" "gateway_invoker" {
 
   depends_on = [google_project_service.apis]
 }
+
+moved {
+  from = google_service_account.gateway
+  to   = google_service_account.gateway[0]
+}
