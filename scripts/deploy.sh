@@ -2,6 +2,8 @@
 # Build the hub's images, push them to Artifact Registry and `terraform apply`.
 # Run `scripts/deploy.sh --help` for the walkthrough; README.md, "Deployment", has more.
 set -euo pipefail
+# Runs on macOS's bash 3.2 too: no arrays that may be empty ("${a[@]}" fails under
+# set -u there), no mapfile, no ${var,,}.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TF_DIR="$ROOT/terraform"
@@ -37,9 +39,10 @@ Steps:
   1. checks the tools (terraform, gcloud, docker, git) and variables; stops early
   2. terraform apply of the bootstrap resources: APIs, the image repository, the
      (empty) secrets
-  3. stops with the commands to run if a secret still has no value:
+  3. stops with the commands to run if a secret's newest version is missing,
+     not ENABLED or empty (the hub refuses to start on any of these):
        printf %s "$TOKEN" | gcloud secrets versions add NAME --data-file=-
-  4. docker build + push of each function's image
+  4. docker build --platform linux/amd64 + push of each function's image
   5. terraform apply of everything; when PUBLIC_BASE_URL is not set, a second
      apply gives the services the gateway's URL
 EOF
@@ -50,13 +53,13 @@ log() { printf 'deploy.sh: %s\n' "$*" >&2; }
 
 skip_build=0
 plan_only=0
-approve=()
+approve=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --skip-build) skip_build=1 ;;
     --plan) plan_only=1 ;;
-    --auto-approve) approve=(-auto-approve) ;;
+    --auto-approve) approve=-auto-approve ;;
     *) usage >&2; die "unknown option: $1" ;;
   esac
   shift
@@ -111,17 +114,25 @@ export TF_VAR_image_tag="$IMAGE_TAG"
 
 tf() { terraform -chdir="$TF_DIR" "$@"; }
 tf_out() { tf output -raw "$1"; }
+tf_apply() { tf apply -input=false ${approve:+"$approve"} "$@"; }
 
 # --- 2. bootstrap --------------------------------------------------------------
 log "terraform init"
 tf init -input=false >/dev/null
 log "bootstrap: APIs, image repository, empty secrets"
-tf apply -input=false "${approve[@]}" \
+tf_apply \
   -target=google_project_service.apis \
   -target=google_artifact_registry_repository.images \
   -target=google_secret_manager_secret.hub
 
-project="$(tf_out project)"
+# A targeted apply writes only the outputs that depend on targeted resources: read
+# the one output built for this step (terraform/outputs.tf, "bootstrap"), nothing else.
+bootstrap="$(tf output -json bootstrap)" || die "terraform output bootstrap failed (see above)"
+bootstrap_field() { printf '%s' "$bootstrap" | python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print("\n".join(f"{k}\t{x}" for k, x in sorted(v.items())) if isinstance(v, dict) else v)' "$1"; }
+project="$(bootstrap_field project)"
+repo="$(bootstrap_field image_repository)"
+secrets="$(bootstrap_field secrets)"
+[[ -n "$project" && -n "$repo" && -n "$secrets" ]] || die "terraform output bootstrap is incomplete: $bootstrap"
 # Once a gateway exists, keep the services on its URL from the first apply on.
 if [[ -z "$(printenv TF_VAR_public_base_url || true)" ]] && ! grep -Eq '^[[:space:]]*public_base_url[[:space:]]*=' "$tfvars" 2>/dev/null; then
   if gateway_url="$(tf_out gateway_url 2>/dev/null)" && [[ "$gateway_url" == https://* ]]; then
@@ -130,30 +141,60 @@ if [[ -z "$(printenv TF_VAR_public_base_url || true)" ]] && ! grep -Eq '^[[:spac
 fi
 
 # --- 3. secrets have values ----------------------------------------------------
-missing=()
+# The hub reads "latest" of each secret at start and refuses to start when it is
+# missing, not ENABLED or empty: check exactly that. The value only passes through
+# a pipe into wc (never printed, never stored).
+secret_problem() {
+  local id="$1" state n
+  if ! state="$(gcloud secrets versions describe latest --secret "$id" --project "$project" --format='value(state)' 2>/dev/null)"; then
+    echo "has no version"
+    return
+  fi
+  if [[ "$state" != ENABLED ]]; then
+    echo "newest version is $state, not ENABLED"
+    return
+  fi
+  if ! n="$(gcloud secrets versions access latest --secret "$id" --project "$project" 2>/dev/null | tr -d '[:space:]' | wc -c)"; then
+    echo "newest version cannot be read"
+    return
+  fi
+  if [[ "${n//[[:space:]]/}" -eq 0 ]]; then
+    echo "newest version is empty"
+  fi
+}
+missing=""
+tab=$'\t'
+nl=$'\n'
 while IFS=$'\t' read -r _ secret_id; do
   [[ -z "$secret_id" ]] && continue
-  if [[ -z "$(gcloud secrets versions list "$secret_id" --project "$project" --filter=state=enabled --limit=1 --format='value(name)' 2>/dev/null)" ]]; then
-    missing+=("$secret_id")
+  why="$(secret_problem "$secret_id")"
+  if [[ -n "$why" ]]; then
+    missing="$missing$secret_id$tab$why$nl"
   fi
-done < <(tf output -json secrets_to_fill | python3 -c 'import json,sys; [print(f"{k}\t{v}") for k, v in json.load(sys.stdin).items()]')
-if [[ ${#missing[@]} -gt 0 ]]; then
-  log "these secrets have no value yet; add them (values never pass through terraform), then run again:"
-  for s in "${missing[@]}"; do
+done <<EOF
+$secrets
+EOF
+if [[ -n "$missing" ]]; then
+  log "these secrets need a value; add one (values never pass through terraform), then run again:"
+  while IFS=$'\t' read -r s why; do
+    [[ -z "$s" ]] && continue
+    printf '  # %s: %s\n' "$s" "$why" >&2
     # shellcheck disable=SC2016 # $VALUE is for the reader's shell
     printf '  printf %%s "$VALUE" | gcloud secrets versions add %s --project %s --data-file=-\n' "$s" "$project" >&2
-  done
+  done <<EOF
+$missing
+EOF
   exit 2
 fi
 
 # --- 4. images -----------------------------------------------------------------
-repo="$(tf_out image_repository)"
 if [[ $skip_build -eq 0 ]]; then
   gcloud auth configure-docker "${repo%%/*}" --quiet >/dev/null
   for bin in "${FUNCTIONS[@]}"; do
     image="$repo/$bin:$IMAGE_TAG"
     log "build $image"
-    docker build -f "$ROOT/deploy/Dockerfile" --build-arg "BIN=$bin" -t "$image" "$ROOT"
+    # Cloud Run runs linux/amd64 images; Apple Silicon would build arm64 by default.
+    docker build --platform linux/amd64 -f "$ROOT/deploy/Dockerfile" --build-arg "BIN=$bin" -t "$image" "$ROOT"
     docker push "$image"
   done
 fi
@@ -163,15 +204,19 @@ if [[ $plan_only -eq 1 ]]; then
   tf plan -input=false
   exit 0
 fi
-tf apply -input=false "${approve[@]}"
+tf_apply
 if [[ "$(tf_out public_base_url_pending)" == "true" ]]; then
   TF_VAR_public_base_url="$(tf_out gateway_url)"
   export TF_VAR_public_base_url
   log "second apply: the services learn their public URL $TF_VAR_public_base_url"
   log "(set public_base_url = \"$TF_VAR_public_base_url\" in terraform.tfvars to skip this next time)"
-  tf apply -input=false "${approve[@]}"
+  tf_apply
 fi
 
 log "done. In Looker: Admin → Actions → Add Action Hub"
 log "  URL:   $(tf_out looker_action_hub_url)"
-log "  token: the value of secret $(tf output -json secrets_to_fill | python3 -c 'import json,sys; print(json.load(sys.stdin)["looker_token"])')"
+log "  token: the value of secret $(printf '%s\n' "$secrets" | awk -F'\t' '$1 == "looker_token" { print $2 }')"
+redirect_uri="$(tf_out oauth_redirect_uri)"
+if [[ -n "$redirect_uri" ]]; then
+  log "  OAuth (user identity): the one redirect URI to register with the OAuth client: $redirect_uri"
+fi

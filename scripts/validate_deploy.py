@@ -12,6 +12,10 @@
   then `openapi-spec-validator --schema 2.0`, plus the gateway rules
   (x-google-backend on every operation, browser OAuth GETs unauthenticated).
 - lookml/: every file parses with lkml; the tags the hub's actions rely on exist.
+- apigee/apiproxy: quota and spike arrest keyed on the hub token's hash (not a header the caller
+  chooses); every target's idle timeout outlasts the hub's keep-alive interval.
+- .dockerignore: terraform state, tfvars, .terraform/ and the build output stay out of the context.
+- scripts/deploy.sh: no expansion of a possibly empty array (fails on macOS's bash 3.2 under set -u).
 
 Exits non-zero with one line per problem.
 """
@@ -293,6 +297,109 @@ def check_lookml() -> None:
         problem("no derived table (latest classification per order)")
 
 
+# --------------------------------------------------------------------------- apigee
+
+APIGEE = ROOT / "apigee" / "apiproxy"
+KEEPALIVE_INTERVAL_SECS = 20  # the hub's HUB_KEEPALIVE_INTERVAL_SECS default (terraform keeps it)
+
+
+def check_apigee() -> None:
+    print("apigee/apiproxy (quota key, timeouts)")
+    before = len(problems)
+    for f in sorted((APIGEE / "policies").glob("*.xml")):
+        text = f.read_text()
+        if re.search(r"<(Quota|SpikeArrest)\b", text):
+            refs = re.findall(r'<Identifier ref="([^"]+)"', text)
+            if refs != ["hub.caller_id"]:
+                problem(f"{f.name}: Identifier {refs} must be hub.caller_id (a hash of the hub token); a request header is chosen by the caller")
+    identity = (APIGEE / "policies" / "AM-CallerIdentity.xml").read_text() if (APIGEE / "policies" / "AM-CallerIdentity.xml").exists() else ""
+    if "<Name>hub.caller_id</Name>" not in identity or "{sha256Hex(request.header.authorization)}" not in identity:
+        problem("AM-CallerIdentity.xml must set hub.caller_id to {sha256Hex(request.header.authorization)}")
+    proxy = (APIGEE / "proxies" / "default.xml").read_text()
+    preflow = proxy[proxy.find("<PreFlow"):proxy.find("</PreFlow>")]
+    if "<Name>AM-CallerIdentity</Name>" not in preflow:
+        problem("proxies/default.xml: the PreFlow must run AM-CallerIdentity (before any quota)")
+    if len(problems) == before:
+        ok("quota and spike arrest keyed on hub.caller_id = sha256 of the hub token, set in the PreFlow")
+    before = len(problems)
+    for f in sorted((APIGEE / "targets").glob("*.xml")):
+        m = re.search(r'<Property name="io.timeout.millis">(\d+)</Property>', f.read_text())
+        if not m:
+            problem(f"targets/{f.name}: no io.timeout.millis (Apigee's default is 55 s)")
+        elif int(m.group(1)) < 1500 * KEEPALIVE_INTERVAL_SECS:
+            problem(f"targets/{f.name}: io.timeout.millis {m.group(1)} must be at least 1.5 x the hub's keep-alive interval ({KEEPALIVE_INTERVAL_SECS} s)")
+    if len(problems) == before:
+        ok(f"every target's io.timeout.millis (an idle timeout) outlasts the hub's {KEEPALIVE_INTERVAL_SECS} s keep-alive")
+
+
+# --------------------------------------------------------------------------- .dockerignore
+
+
+def dockerignore_excludes(patterns: list[str], path: str) -> bool:
+    """Docker's rule: the last matching pattern wins; a pattern matching a parent matches."""
+    def rx(p: str) -> re.Pattern:
+        out, i = "", 0
+        while i < len(p):
+            if p.startswith("**/", i):
+                out += "(?:.*/)?"
+                i += 3
+            elif p.startswith("**", i):
+                out += ".*"
+                i += 2
+            elif p[i] == "*":
+                out += "[^/]*"
+                i += 1
+            elif p[i] == "?":
+                out += "[^/]"
+                i += 1
+            else:
+                out += re.escape(p[i])
+                i += 1
+        return re.compile(out + "(?:/.*)?$")
+    excluded = False
+    for raw in patterns:
+        neg = raw.startswith("!")
+        pat = raw[1:] if neg else raw
+        pat = pat.strip().strip("/")
+        if pat and rx(pat).match(path):
+            excluded = not neg
+    return excluded
+
+
+def check_dockerignore() -> None:
+    print(".dockerignore")
+    f = ROOT / ".dockerignore"
+    patterns = [ln.strip() for ln in f.read_text().splitlines() if ln.strip() and not ln.startswith("#")] if f.exists() else []
+    out = ["terraform/terraform.tfstate", "terraform/terraform.tfstate.backup", "terraform/terraform.tfvars",
+           "terraform/prod.auto.tfvars", "terraform/.terraform/providers/x", "target/release/hub", ".git/HEAD",
+           ".services/deploy-tools/x", "data/writeback.sqlite", "looker-action-hub.zip"]
+    inside = ["Cargo.toml", "Cargo.lock", "crates/core/src/lib.rs", "deploy/Dockerfile"]
+    before = len(problems)
+    for p in out:
+        if not dockerignore_excludes(patterns, p):
+            problem(f".dockerignore does not keep {p} out of the image build context")
+    for p in inside:
+        if dockerignore_excludes(patterns, p):
+            problem(f".dockerignore excludes {p}, which the build needs")
+    if len(problems) == before:
+        ok(f"state, tfvars, .terraform/, target/, .git/ out of the build context; sources in ({len(patterns)} patterns)")
+
+
+# --------------------------------------------------------------------------- deploy.sh
+
+
+def check_deploy_script() -> None:
+    print("scripts/deploy.sh (bash 3.2)")
+    text = "\n".join(ln for ln in (ROOT / "scripts" / "deploy.sh").read_text().splitlines() if not ln.lstrip().startswith("#"))
+    # "${a[@]}" of an empty array is an unbound-variable error under set -u before bash 4.4.
+    nonempty = {"FUNCTIONS"}
+    bad = sorted({m for m in re.findall(r"\$\{([A-Za-z_]\w*)\[@\]\}", text)} - nonempty)
+    if bad:
+        problem(f"scripts/deploy.sh expands arrays that may be empty (fails on macOS's bash 3.2 with set -u): {bad}")
+    else:
+        ok("no expansion of a possibly empty array (macOS bash 3.2, set -u)")
+
+
 def main() -> int:
     venv_bin = Path(sys.executable).parent
     locals_values = check_terraform()
@@ -301,6 +408,9 @@ def main() -> int:
         problem("terraform/main.tf: local.functions not found")
     check_openapi(functions, venv_bin)
     check_lookml()
+    check_apigee()
+    check_dockerignore()
+    check_deploy_script()
     if problems:
         print(f"validate_deploy.py: {len(problems)} problem(s)")
         return 1

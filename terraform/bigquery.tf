@@ -42,6 +42,20 @@ resource "google_bigquery_dataset" "writeback" {
   depends_on = [google_project_service.apis]
 }
 
+# Append-only: exactly what the hub uses. tables.get for the start check and the
+# Storage Write API's table lookup, tables.updateData for appending to the default
+# stream. No tables.getData (reading rows), tables.update (schema), tables.delete,
+# nor jobs.create (DML). roles/bigquery.dataEditor would hold all of those.
+resource "google_project_iam_custom_role" "bigquery_append" {
+  project     = var.project
+  role_id     = "${replace(var.name_prefix, "-", "_")}_bigquery_append"
+  title       = "Looker action hub: append to the write-back tables"
+  description = "Append rows (Storage Write API default stream) to the tables it is granted on; no reads, no schema changes, no deletes."
+  permissions = ["bigquery.tables.get", "bigquery.tables.updateData"]
+
+  depends_on = [google_project_service.apis]
+}
+
 resource "google_bigquery_table" "writeback" {
   for_each = local.writeback_tables
 
@@ -57,6 +71,8 @@ resource "google_bigquery_table" "writeback" {
     type  = "DAY"
     field = each.value.partition
   }
+
+  depends_on = [google_project_service.apis]
 }
 
 # Table-level grants: the writers can append to these two tables and nothing else.
@@ -66,6 +82,8 @@ resource "google_bigquery_table_iam_member" "writer" {
   project    = var.project
   dataset_id = google_bigquery_dataset.writeback.dataset_id
   table_id   = google_bigquery_table.writeback[each.value.table].table_id
-  role       = "roles/bigquery.dataEditor"
+  role       = google_project_iam_custom_role.bigquery_append.name
   member     = each.value.member
+
+  depends_on = [google_project_service.apis]
 }

@@ -8,9 +8,12 @@ locals {
     },
   ))
   openapi_paths = keys(yamldecode(local.openapi_spec).paths)
+  gateway_url   = local.gateway_enabled ? "https://${google_api_gateway_gateway.hub[0].default_hostname}" : ""
 }
 
+# API Gateway: the front door unless Apigee is (local.gateway_enabled, main.tf).
 resource "google_api_gateway_api" "hub" {
+  count    = local.gateway_enabled ? 1 : 0
   provider = google-beta
 
   project      = var.project
@@ -21,10 +24,11 @@ resource "google_api_gateway_api" "hub" {
 }
 
 resource "google_api_gateway_api_config" "hub" {
+  count    = local.gateway_enabled ? 1 : 0
   provider = google-beta
 
   project              = var.project
-  api                  = google_api_gateway_api.hub.api_id
+  api                  = google_api_gateway_api.hub[0].api_id
   api_config_id_prefix = "${var.name_prefix}-"
 
   openapi_documents {
@@ -36,7 +40,7 @@ resource "google_api_gateway_api_config" "hub" {
 
   gateway_config {
     backend_config {
-      google_service_account = google_service_account.gateway.email
+      google_service_account = google_service_account.gateway[0].email
     }
   }
 
@@ -48,14 +52,36 @@ resource "google_api_gateway_api_config" "hub" {
       error_message = "deploy/openapi.yaml and local.routes in terraform/main.tf must name the same paths."
     }
   }
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_api_gateway_gateway" "hub" {
+  count    = local.gateway_enabled ? 1 : 0
   provider = google-beta
 
   project      = var.project
   region       = var.region
   gateway_id   = var.name_prefix
-  api_config   = google_api_gateway_api_config.hub.id
+  api_config   = google_api_gateway_api_config.hub[0].id
   display_name = "Looker action hub"
+
+  depends_on = [google_project_service.apis]
+}
+
+# The gateway became optional (count): existing deployments keep their gateway,
+# and with it the URL Looker has, instead of a new one.
+moved {
+  from = google_api_gateway_api.hub
+  to   = google_api_gateway_api.hub[0]
+}
+
+moved {
+  from = google_api_gateway_api_config.hub
+  to   = google_api_gateway_api_config.hub[0]
+}
+
+moved {
+  from = google_api_gateway_gateway.hub
+  to   = google_api_gateway_gateway.hub[0]
 }

@@ -11,7 +11,8 @@ locals {
   # character limit). Execute gets more memory: it streams results with bounded
   # buffers, `execute_concurrency` at once. `secrets` lists every secret the
   # function may read, which is what it needs and no more:
-  # - HUB_TOKENS: every function (the hub's settings require it at start);
+  # - HUB_TOKENS: every function Looker calls with the hub token (not oauth_initiate,
+  #   which only browsers reach with a sealed state: the hub starts it without one);
   # - OAuth state keys: the functions that seal or open state and token bundles;
   # - OAuth client secret: the callback (code exchange) and form / execute, which
   #   refresh an expired user access token (issue 3) with it.
@@ -43,7 +44,7 @@ locals {
       timeout     = 60
       concurrency = var.concurrency
       memory      = "256Mi"
-      secrets     = ["looker_token", "state_key"]
+      secrets     = ["state_key"]
     }
     oauth_callback = {
       short       = "ocb"
@@ -77,17 +78,29 @@ locals {
   # for (a fixed string, so the bundle needs no per-deployment edits).
   audiences = { for f, _ in local.functions : f => "looker-action-hub-${replace(f, "_", "-")}" }
 
-  required_apis = [
-    "apigateway.googleapis.com",
-    "artifactregistry.googleapis.com",
-    "bigquery.googleapis.com",
-    "bigquerystorage.googleapis.com",
-    "iam.googleapis.com",
-    "run.googleapis.com",
-    "secretmanager.googleapis.com",
-    "servicecontrol.googleapis.com",
-    "servicemanagement.googleapis.com",
-  ]
+  # The front door: API Gateway unless Apigee is (then only when asked for with
+  # api_gateway = true, which opens a second way in that skips Apigee's quota).
+  gateway_enabled = var.api_gateway != null ? var.api_gateway : !local.apigee_enabled
+
+  # Every API a resource here calls. Each resource depends on google_project_service.apis
+  # (the provider does not retry SERVICE_DISABLED on an empty project); checked by
+  # scripts/deploy_rehearsal.py.
+  required_apis = concat(
+    [
+      "artifactregistry.googleapis.com",
+      "bigquery.googleapis.com",
+      "bigquerystorage.googleapis.com",
+      "iam.googleapis.com",
+      "run.googleapis.com",
+      "secretmanager.googleapis.com",
+    ],
+    local.gateway_enabled ? [
+      "apigateway.googleapis.com",
+      "servicecontrol.googleapis.com",
+      "servicemanagement.googleapis.com",
+    ] : [],
+    local.apigee_enabled ? ["apigee.googleapis.com"] : [],
+  )
 }
 
 resource "google_project_service" "apis" {

@@ -1,16 +1,16 @@
 output "looker_action_hub_url" {
   description = "Paste this into Looker: Admin → Actions → Add Action Hub (with the token stored in the looker-token secret)."
-  value       = var.public_base_url != "" ? var.public_base_url : "https://${google_api_gateway_gateway.hub.default_hostname}"
+  value       = var.public_base_url != "" ? var.public_base_url : local.gateway_url
 }
 
 output "oauth_redirect_uri" {
   description = "User identity mode: the one redirect URI to register with the OAuth client (every action's login comes back through it)."
-  value       = "${var.public_base_url != "" ? var.public_base_url : "https://${google_api_gateway_gateway.hub.default_hostname}"}/oauth_redirect"
+  value       = local.user_identity ? "${var.public_base_url != "" ? var.public_base_url : local.gateway_url}/oauth_redirect" : ""
 }
 
 output "gateway_url" {
-  description = "The API Gateway's own URL."
-  value       = "https://${google_api_gateway_gateway.hub.default_hostname}"
+  description = "The API Gateway's own URL (empty without the gateway)."
+  value       = local.gateway_url
 }
 
 output "service_urls" {
@@ -25,7 +25,7 @@ output "secrets_to_fill" {
 
 output "public_base_url_pending" {
   description = "True while the services still carry a placeholder public URL: apply again with public_base_url set to looker_action_hub_url (scripts/deploy.sh does it)."
-  value       = var.public_base_url == ""
+  value       = var.public_base_url == "" && local.gateway_enabled
 }
 
 output "routes" {
@@ -46,6 +46,19 @@ output "project" {
 output "image_repository" {
   description = "Where scripts/deploy.sh pushes the images (one per function, named after the binary)."
   value       = local.image_repository
+}
+
+# What scripts/deploy.sh reads after its bootstrap apply, which targets only the APIs,
+# the image repository and the secrets: a targeted apply writes only the outputs
+# that depend on targeted resources, so every value here hangs on one of them
+# (the project and repository from the repository, the secrets from the secrets).
+output "bootstrap" {
+  description = "Read by scripts/deploy.sh after its bootstrap apply: project, image repository, secrets to fill."
+  value = {
+    project          = google_artifact_registry_repository.images.project
+    image_repository = local.image_repository
+    secrets          = { for k, s in google_secret_manager_secret.hub : k => s.secret_id }
+  }
 }
 
 output "apigee_service_account" {

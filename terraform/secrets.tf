@@ -50,4 +50,6 @@ resource "google_secret_manager_secret_iam_member" "access" {
   secret_id = google_secret_manager_secret.hub[each.value.secret].secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.fn[each.value.function].member
+
+  depends_on = [google_project_service.apis]
 }

@@ -15,7 +15,17 @@ locals {
     OAUTH_CLIENT_ID      = var.oauth_client_id
     # Secret Manager references are re-read this often (rotation without redeploy).
     HUB_SECRETS_REFRESH_SECS = "300"
+    # At start, secret reads and the BigQuery table check are retried this long: the
+    # IAM grants made seconds before the first revision may not have propagated yet.
+    HUB_STARTUP_RETRY_SECS = tostring(local.startup_retry_secs)
   }
+
+  # The startup probe's window must outlast the hub's bounded start retries plus one
+  # more attempt (a Secret Manager read may take HUB_SECRET_MANAGER_TIMEOUT_SECS, 10 s)
+  # and the listener coming up: 5 s x 24 = 120 s for 90 s of retries.
+  startup_retry_secs      = 90
+  startup_probe_period    = 5
+  startup_probe_threshold = ceil((local.startup_retry_secs + 30) / local.startup_probe_period)
 
   # BigQuery write-back is configured in execute alone: the other functions
   # never write and have no access to the tables.
@@ -99,9 +109,9 @@ resource "google_cloud_run_v2_service" "fn" {
         http_get {
           path = "/healthz"
         }
-        period_seconds    = 1
-        failure_threshold = 10
-        timeout_seconds   = 1
+        period_seconds    = local.startup_probe_period
+        failure_threshold = local.startup_probe_threshold
+        timeout_seconds   = local.startup_probe_period
       }
     }
   }
@@ -110,6 +120,14 @@ resource "google_cloud_run_v2_service" "fn" {
     precondition {
       condition     = var.identity_mode != "user" || var.oauth_client_id != ""
       error_message = "identity_mode \"user\" needs oauth_client_id."
+    }
+    precondition {
+      condition     = !local.gateway_enabled || var.ingress == "INGRESS_TRAFFIC_ALL"
+      error_message = "API Gateway reaches Cloud Run from outside any VPC: with the gateway on, ingress must be INGRESS_TRAFFIC_ALL (the services stay private by IAM)."
+    }
+    precondition {
+      condition     = local.gateway_enabled || var.public_base_url != ""
+      error_message = "Without API Gateway (Apigee is the front door) set public_base_url to the URL Looker calls, e.g. https://api.example.com/looker-action-hub."
     }
   }
 

@@ -88,7 +88,8 @@ variable "bigquery_dataset" {
   default     = "looker_writeback"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_]{1,1024}$", var.bigquery_dataset))
+    # Not regex("{1,1024}"): RE2 refuses repeat counts above 1000, so can() was always false.
+    condition     = length(var.bigquery_dataset) <= 1024 && can(regex("^[A-Za-z0-9_]+$", var.bigquery_dataset))
     error_message = "bigquery_dataset must be letters, digits and underscores only."
   }
 }
@@ -133,7 +134,7 @@ variable "public_base_url" {
 }
 
 variable "ingress" {
-  description = "Cloud Run ingress. API Gateway reaches Cloud Run from outside any VPC, so the services stay reachable on the network but private by IAM (only the gateway's and Apigee's service accounts may invoke them). Use INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER only behind Apigee with a load balancer."
+  description = "Cloud Run ingress. API Gateway reaches Cloud Run from outside any VPC, so with the gateway on it must be INGRESS_TRAFFIC_ALL (refused otherwise): the services stay private by IAM (only the gateway's and Apigee's service accounts may invoke them). INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER only with api_gateway off, behind Apigee reaching the services through an internal load balancer."
   type        = string
   default     = "INGRESS_TRAFFIC_ALL"
 
@@ -143,8 +144,14 @@ variable "ingress" {
   }
 }
 
+variable "api_gateway" {
+  description = "Create the API Gateway in front of the services. null (default): yes, unless Apigee is the front door (apigee_organization set); a second front door would let callers skip Apigee's quota and spike arrest."
+  type        = bool
+  default     = null
+}
+
 variable "execute_timeout_seconds" {
-  description = "Request timeout of the execute service and the gateway deadline for execute (streaming a large query result to a sink can take minutes)."
+  description = "Request timeout of the execute service, and the API Gateway deadline for execute (streaming a large query result to a sink can take minutes). At most 3600: Cloud Run's and API Gateway's maximum (README.md, \"Deadlines\")."
   type        = number
   default     = 900
 
