@@ -1044,7 +1044,10 @@ pub async fn execute_gate(hub: &Hub, action: &str, req: &ActionRequest) -> Execu
     };
     match oauth.user_auth(action, req.data_param("state_json").as_deref()).await {
         UserAuth::Ready { bundle, renewed } => ExecuteGate::Proceed {
-            credential: WriteCredential::User { access_token: SecretString::from(bundle.access_token) },
+            credential: WriteCredential::User {
+                access_token: SecretString::from(bundle.access_token),
+                expires_at: Some(bundle.expires_at),
+            },
             email: bundle.email,
             state: renewed.map(|data| ActionState { data, refresh_time: None }),
         },

@@ -11,6 +11,7 @@ mod binaries;
 mod execute;
 mod faults;
 mod form;
+mod google;
 mod hygiene;
 mod list;
 mod oauth;

@@ -224,7 +224,7 @@ impl Sink for Recorder {
     async fn append_mark(&self, row: &MarkRow, cred: &WriteCredential) -> Result<(), SinkError> {
         let token = match cred {
             WriteCredential::Service => None,
-            WriteCredential::User { access_token } => {
+            WriteCredential::User { access_token, .. } => {
                 Some(access_token.expose_secret().to_string())
             }
         };
