@@ -14,6 +14,7 @@ mod form;
 mod google;
 mod hygiene;
 mod list;
+mod logins;
 mod oauth;
 mod paths;
 mod properties;

@@ -32,6 +32,8 @@ pub struct Store {
     pub requests: usize,
     /// Every version name asked for, in order.
     pub asked: Vec<String>,
+    /// The bearer token accepted (default [`SM_TOKEN`]).
+    pub token: Option<String>,
     /// `Some(L)`: the regional endpoint of location L (other names → 400); `None`: the global
     /// endpoint, which answers 400 for regional names as the real one does.
     pub location: Option<String>,
@@ -110,9 +112,9 @@ fn answer(head: &str, store: &Mutex<Store>) -> (String, String) {
     let mut store = store.lock().unwrap();
     store.requests += 1;
     let line = head.lines().next().unwrap_or("");
+    let expected = format!("Bearer {}", store.token.as_deref().unwrap_or(SM_TOKEN));
     let authorized = head.lines().any(|l| {
-        l.to_ascii_lowercase().starts_with("authorization:")
-            && l.trim_end().ends_with(&format!("Bearer {SM_TOKEN}"))
+        l.to_ascii_lowercase().starts_with("authorization:") && l.trim_end().ends_with(&expected)
     });
     let path = line.split_whitespace().nth(1).unwrap_or("");
     let Some(name) = path
@@ -379,7 +381,7 @@ async fn oauth_client_secret_and_state_keys_can_be_secret_manager_references() {
     let form: serde_json::Value = hub
         .post_with_auth(
             "/actions/mark_suspicious/form",
-            &json!({"data": {"value": "1", "state_url": "http://127.0.0.1:9/state/abc"}}),
+            &json!({"data": {"value": "1", "user_email": "ann@example.com", "state_url": "http://127.0.0.1:9/state/abc"}}),
             Some("Token token=\"hub-token\""),
         )
         .await
