@@ -860,7 +860,17 @@ impl BigQuerySink {
         loop {
             attempt += 1;
             let conn = self.connection(cred).await?;
-            let result = match self.writer(&conn, table).await {
+            let opened = tokio::time::timeout(
+                self.attempt_timeout() + Duration::from_secs(1),
+                self.writer(&conn, table),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(SinkError::Timeout(
+                    "no answer from BigQuery when opening the write stream".into(),
+                ))
+            });
+            let result = match opened {
                 Ok(writer) => {
                     let left = deadline.saturating_duration_since(std::time::Instant::now());
                     let fut = writer
