@@ -26,9 +26,11 @@ enum Input<'a> {
         email: Option<String>,
         changes: Vec<(u16, u8)>,
     },
-    /// A genuine code hand-off, then changes.
+    /// A genuine code hand-off (with the Looker user's email it is bound to, if any), then
+    /// changes.
     Handoff {
         code: String,
+        email: Option<String>,
         changes: Vec<(u16, u8)>,
     },
 }
@@ -105,10 +107,17 @@ fuzz_target!(|input: Input<'_>| {
                 }
             }
         }
-        Input::Handoff { code, changes } => {
+        Input::Handoff {
+            code,
+            email,
+            changes,
+        } => {
             let redir = url::Url::parse("http://127.0.0.1:9/redir").unwrap();
-            let Ok(url) = oauth.handoff_url(ACTION, redir, &code) else {
-                assert!(code.len() > 3_000, "a small code was refused");
+            let Ok(url) = oauth.handoff_url(ACTION, redir, &code, email.as_deref()) else {
+                assert!(
+                    code.len() + email.as_ref().map_or(0, String::len) > 3_000,
+                    "a small code was refused"
+                );
                 return;
             };
             let sealed = url
@@ -116,10 +125,7 @@ fuzz_target!(|input: Input<'_>| {
                 .find(|(k, _)| k == "state")
                 .map(|(_, v)| v.into_owned())
                 .expect("state in the hand-off URL");
-            assert_eq!(
-                oauth.open_handoff(ACTION, &sealed).as_deref(),
-                Ok(code.as_str())
-            );
+            assert_eq!(oauth.open_handoff(ACTION, &sealed), Ok((code, email)));
             assert!(oauth
                 .open_bundle(ACTION, Some(&state_json(&sealed)))
                 .is_err());

@@ -18,6 +18,7 @@
 pub mod handlers;
 mod pages;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -181,6 +182,16 @@ impl OAuthSettings {
                 name: "OAUTH_SCOPES",
                 reason: "no scope given".into(),
             });
+        }
+        // A login is bound to the Looker user who asked for it: the provider's ID token must say
+        // who logged in (OpenID Connect, `email` claim).
+        for needed in ["openid", "email"] {
+            if !scopes.iter().any(|s| s == needed) {
+                return Err(SettingsError::Invalid {
+                    name: "OAUTH_SCOPES",
+                    reason: format!("must include `openid email` (missing `{needed}`): a login is checked against the Looker user's email from the provider's ID token"),
+                });
+            }
         }
         let ttl: u64 = v.num("OAUTH_STATE_TTL_SECS", DEFAULT_TTL.as_secs())?;
         let redirect_uri = match v.get("OAUTH_REDIRECT_URI") {
@@ -398,7 +409,7 @@ struct StoredState {
     hub_tokens: String,
 }
 
-/// Sealed in the login link: where the tokens go once the user has logged in.
+/// Sealed in the login link: where the tokens go once the user has logged in, and who asked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginState {
     /// v1: Looker's one-time URL to POST the user's state to.
@@ -407,6 +418,96 @@ pub struct LoginState {
     /// v2: Looker's URL to send the browser back through with the code.
     #[serde(rename = "sr", default, skip_serializing_if = "Option::is_none")]
     pub state_redir_url: Option<String>,
+    /// The Looker user's email (the `user_email` param Looker fills from the user attribute): the
+    /// provider's ID token must name the same account, or the login is refused. Required for v1.
+    #[serde(rename = "em", default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Random id making the state single-use (see [`UsedLogins`]).
+    #[serde(rename = "id")]
+    pub id: String,
+    /// Expiry (Unix seconds), also the sealed envelope's: how long the id must be remembered.
+    #[serde(rename = "x")]
+    pub expires_at: i64,
+}
+
+/// What the v2 code hand-off carries through Looker: the code, and who the login is for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Handoff {
+    #[serde(rename = "c")]
+    code: String,
+    #[serde(rename = "em", default, skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+}
+
+/// Most login states remembered as used at once per instance (a bounded set; see
+/// [`UsedLogins`]). At the default lifetime of 10 minutes that is 160 logins a second.
+pub const MAX_USED_LOGINS: usize = 100_000;
+
+/// The ids of login states already used at the callback on this instance, until they expire.
+/// Per process: with several instances (Cloud Run scales out) a state may be used once per
+/// instance — the email binding, not this set, is what stops a link from serving someone else.
+#[derive(Default)]
+pub struct UsedLogins(Mutex<HashMap<String, i64>>);
+
+/// Why a login state cannot be used (again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UseRefused {
+    /// It was used before.
+    AlreadyUsed,
+    /// The set is full of unexpired ids: too many logins at once.
+    Busy,
+}
+
+impl UsedLogins {
+    /// Mark `login` as used; refused when it was used before (or the set is full).
+    pub fn use_once(&self, login: &LoginState, now: i64) -> Result<(), UseRefused> {
+        let mut used = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if used.contains_key(&login.id) {
+            return Err(UseRefused::AlreadyUsed);
+        }
+        if used.len() >= MAX_USED_LOGINS {
+            used.retain(|_, exp| *exp >= now);
+            if used.len() >= MAX_USED_LOGINS {
+                return Err(UseRefused::Busy);
+            }
+        }
+        used.insert(login.id.clone(), login.expires_at);
+        Ok(())
+    }
+}
+
+/// The same account, whatever the case of the address (Google's addresses are case-insensitive).
+pub fn same_email(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+/// A login finished with another account than the one of the Looker user who asked for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BindingError {
+    /// The ID token names another account (`signed_in_as`, shown only to the person who just
+    /// signed in with it).
+    #[error("this login link was made for another Looker user, and you signed in as {signed_in_as}. Nothing was saved. Open the action in Looker yourself to get your own login link")]
+    OtherUser {
+        /// The account the provider says signed in.
+        signed_in_as: String,
+    },
+    /// The provider's answer did not say who signed in.
+    #[error("the login provider did not say which account signed in (no ID token with an email; the hub asks for the `openid email` scopes). Nothing was saved")]
+    Unknown,
+}
+
+/// Check a finished login against the Looker user it was made for (`None`: nothing to check).
+pub fn check_binding(expected: Option<&str>, bundle: &TokenBundle) -> Result<(), BindingError> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    match bundle.email.as_deref() {
+        Some(got) if same_email(got, expected) => Ok(()),
+        Some(got) => Err(BindingError::OtherUser {
+            signed_in_as: got.to_string(),
+        }),
+        None => Err(BindingError::Unknown),
+    }
 }
 
 /// Where a finished login goes.
@@ -441,6 +542,9 @@ pub enum LoginLinkError {
     /// Looker's URLs are too long to be sealed into a login link.
     #[error("Looker's state URL is too long for a login link")]
     TooLong,
+    /// v1 without the Looker user's email: the login could not be bound to its user.
+    #[error("Looker did not send the user's email (the action's `user_email` param, filled from the `email` user attribute), so a login cannot be bound to its user. Ask your Looker admin to set that param to the user attribute.")]
+    NoUserEmail,
 }
 
 /// The provider failed a code exchange or a refresh. Messages carry no secret and no token.
@@ -494,6 +598,8 @@ pub enum LoginReason {
     NoRefreshToken,
     /// The provider refused the refresh token (revoked, expired).
     RefreshRejected,
+    /// The stored login is another account's than the Looker user's (`user_email`).
+    OtherUser,
 }
 
 impl LoginReason {
@@ -527,6 +633,8 @@ pub struct OAuth {
     client_secret: Option<LiveSecret>,
     http: reqwest::Client,
     public_url: String,
+    /// Login states used at the callback on this instance (single use).
+    used_logins: UsedLogins,
 }
 
 impl fmt::Debug for OAuth {
@@ -600,6 +708,7 @@ impl OAuth {
             client_secret,
             http,
             public_url: settings.public_url.clone(),
+            used_logins: UsedLogins::default(),
         };
         tracing::info!(
             redirect_uri = %oauth.redirect_uri(),
@@ -643,18 +752,33 @@ impl OAuth {
     /// The login link for a form request: the sealed `state_url` / `state_redir_url`, checked
     /// against the Looker hosts first.
     pub fn login_link(&self, action: &str, req: &ActionRequest) -> Result<String, LoginLinkError> {
+        let now = now();
         let login = LoginState {
             state_url: req.data_param("state_url").filter(|s| !s.is_empty()),
             state_redir_url: req.data_param("state_redir_url").filter(|s| !s.is_empty()),
+            email: req
+                .data_param(crate::actions::writeback_form::USER_EMAIL_PARAM)
+                .map(|e| e.trim().to_string())
+                .filter(|e| e.contains('@') && e.len() <= 320),
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            expires_at: now.saturating_add(
+                i64::try_from(self.settings.state_ttl.as_secs()).unwrap_or(i64::MAX),
+            ),
         };
-        login.target(&self.settings.looker_hosts)?;
+        let target = login.target(&self.settings.looker_hosts)?;
+        // v1 stores whatever login comes back in the state_url's user's state: it must be bound to
+        // that user. (v2 goes back through Looker, whose session binds it; its email is checked
+        // too when Looker sent one.)
+        if matches!(target, LoginTarget::StateUrl(_)) && login.email.is_none() {
+            return Err(LoginLinkError::NoUserEmail);
+        }
         let sealed = self
             .keys()
             .seal(
                 Purpose::Login,
                 action,
                 Some(self.settings.state_ttl),
-                now(),
+                now,
                 &login,
             )
             .map_err(|_| LoginLinkError::TooLong)?;
@@ -681,38 +805,65 @@ impl OAuth {
         login.target(&self.settings.looker_hosts)
     }
 
-    /// The provider's authorization URL for a login (offline access, consent prompt, the state).
-    pub fn authorize_url(&self, sealed_state: &str) -> Url {
+    /// Use a login state at the callback: refused when this instance has seen it before.
+    pub fn use_login(&self, login: &LoginState) -> Result<(), UseRefused> {
+        self.used_logins.use_once(login, now())
+    }
+
+    /// The provider's authorization URL for a login (offline access, consent prompt, the state;
+    /// `login_hint` preselects the Looker user's account at Google).
+    pub fn authorize_url(&self, sealed_state: &str, login: &LoginState) -> Url {
         let mut url = self.settings.auth_url.clone();
-        url.query_pairs_mut()
-            .append_pair("client_id", &self.settings.client_id)
-            .append_pair("redirect_uri", &self.redirect_uri())
-            .append_pair("response_type", "code")
-            .append_pair("scope", &self.settings.scopes.join(" "))
-            .append_pair("access_type", "offline")
-            .append_pair("prompt", "consent")
-            .append_pair("state", sealed_state);
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("client_id", &self.settings.client_id)
+                .append_pair("redirect_uri", &self.redirect_uri())
+                .append_pair("response_type", "code")
+                .append_pair("scope", &self.settings.scopes.join(" "))
+                .append_pair("access_type", "offline")
+                .append_pair("prompt", "consent");
+            if let Some(email) = &login.email {
+                q.append_pair("login_hint", email);
+            }
+            q.append_pair("state", sealed_state);
+        }
         url
     }
 
-    /// v2: the URL that sends the browser back through Looker with the code sealed in `state`
-    /// (refused for a code too long to be sealed).
-    pub fn handoff_url(&self, action: &str, mut redir: Url, code: &str) -> Result<Url, StateError> {
+    /// v2: the URL that sends the browser back through Looker with the code (and the Looker
+    /// user's email, when known) sealed in `state` (refused for a code too long to be sealed).
+    pub fn handoff_url(
+        &self,
+        action: &str,
+        mut redir: Url,
+        code: &str,
+        email: Option<&str>,
+    ) -> Result<Url, StateError> {
+        let handoff = Handoff {
+            code: code.to_string(),
+            email: email.map(String::from),
+        };
         let sealed = self.keys().seal(
             Purpose::CodeHandoff,
             action,
             Some(self.settings.state_ttl),
             now(),
-            &code,
+            &handoff,
         )?;
         redir.query_pairs_mut().append_pair("state", &sealed);
         Ok(redir)
     }
 
-    /// v2: open the code Looker hands back to `oauth_token`.
-    pub fn open_handoff(&self, action: &str, sealed: &str) -> Result<String, StateError> {
-        self.keys()
-            .open(Purpose::CodeHandoff, action, sealed, now())
+    /// v2: open the code Looker hands back to `oauth_token`, and the email it must belong to.
+    pub fn open_handoff(
+        &self,
+        action: &str,
+        sealed: &str,
+    ) -> Result<(String, Option<String>), StateError> {
+        let h: Handoff = self
+            .keys()
+            .open(Purpose::CodeHandoff, action, sealed, now())?;
+        Ok((h.code, h.email))
     }
 
     /// Exchange an authorization code for tokens.
@@ -824,12 +975,27 @@ impl OAuth {
             })
     }
 
-    /// The user's credentials from `state_json`, refreshed when the access token has expired.
-    pub async fn user_auth(&self, action: &str, state_json: Option<&str>) -> UserAuth {
+    /// The user's credentials from `state_json`, refreshed when the access token has expired. A
+    /// login of another account than the Looker user's (`user_email`, when Looker sends it) is
+    /// not used: the user logs in again.
+    pub async fn user_auth(
+        &self,
+        action: &str,
+        state_json: Option<&str>,
+        user_email: Option<&str>,
+    ) -> UserAuth {
         let bundle = match self.open_bundle(action, state_json) {
             Ok(b) => b,
             Err(why) => return UserAuth::LoginNeeded(why),
         };
+        let user_email = user_email.map(str::trim).filter(|e| !e.is_empty());
+        if check_binding(user_email, &bundle).is_err() {
+            tracing::warn!(
+                action,
+                "stored login is not the Looker user's account; asking for a login again"
+            );
+            return UserAuth::LoginNeeded(LoginReason::OtherUser);
+        }
         if !bundle.needs_refresh(now()) {
             return UserAuth::Ready {
                 bundle,
@@ -1033,7 +1199,12 @@ pub async fn form_gate(hub: &Hub, action: &str, req: &ActionRequest) -> FormGate
         return FormGate::Proceed { state: None };
     };
     match oauth
-        .user_auth(action, req.data_param("state_json").as_deref())
+        .user_auth(
+            action,
+            req.data_param("state_json").as_deref(),
+            req.data_param(crate::actions::writeback_form::USER_EMAIL_PARAM)
+                .as_deref(),
+        )
         .await
     {
         UserAuth::Ready { renewed, .. } => {
@@ -1084,9 +1255,16 @@ pub async fn execute_gate(hub: &Hub, action: &str, req: &ActionRequest) -> Execu
             state: None,
         };
     };
-    match oauth.user_auth(action, req.data_param("state_json").as_deref()).await {
+    let user_email = req.data_param(crate::actions::writeback_form::USER_EMAIL_PARAM);
+    match oauth
+        .user_auth(action, req.data_param("state_json").as_deref(), user_email.as_deref())
+        .await
+    {
         UserAuth::Ready { bundle, renewed } => ExecuteGate::Proceed {
-            credential: WriteCredential::User { access_token: SecretString::from(bundle.access_token) },
+            credential: WriteCredential::User {
+                access_token: SecretString::from(bundle.access_token),
+                expires_at: Some(bundle.expires_at),
+            },
             email: bundle.email,
             state: renewed.map(|data| ActionState { data, refresh_time: None }),
         },
@@ -1215,6 +1393,74 @@ mod tests {
             "{e}"
         );
         assert!(load(&[("HUB_IDENTITY_MODE", "nobody")]).is_err());
+        // Logins are bound to their user through the ID token's email: the scopes must ask for it.
+        let mut no_email = full.to_vec();
+        no_email.push((
+            "OAUTH_SCOPES",
+            "https://www.googleapis.com/auth/bigquery openid",
+        ));
+        let e = load(&no_email).unwrap_err().to_string();
+        assert!(e.contains("OAUTH_SCOPES") && e.contains("`email`"), "{e}");
+        assert_eq!(load(&full).unwrap().state_ttl, Duration::from_secs(600));
+    }
+
+    fn login(id: &str, expires_at: i64) -> LoginState {
+        LoginState {
+            state_url: None,
+            state_redir_url: None,
+            email: None,
+            id: id.into(),
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn a_login_state_is_used_once() {
+        let used = UsedLogins::default();
+        assert_eq!(used.use_once(&login("a", 100), 0), Ok(()));
+        assert_eq!(
+            used.use_once(&login("a", 100), 0),
+            Err(UseRefused::AlreadyUsed)
+        );
+        assert_eq!(used.use_once(&login("b", 100), 0), Ok(()));
+    }
+
+    #[test]
+    fn the_used_set_is_bounded_and_forgets_only_expired_ids() {
+        let used = UsedLogins::default();
+        for i in 0..MAX_USED_LOGINS {
+            used.use_once(&login(&i.to_string(), 10), 0).unwrap();
+        }
+        // Full of unexpired ids: refused rather than forgetting one that could be replayed.
+        assert_eq!(used.use_once(&login("new", 100), 5), Err(UseRefused::Busy));
+        // Once they expired they are dropped.
+        assert_eq!(used.use_once(&login("new", 100), 11), Ok(()));
+        assert_eq!(used.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_binding_compares_emails_without_case() {
+        let bundle = |email: Option<&str>| TokenBundle {
+            access_token: "t".into(),
+            refresh_token: None,
+            expires_at: 0,
+            email: email.map(String::from),
+        };
+        assert_eq!(check_binding(None, &bundle(None)), Ok(()));
+        assert_eq!(
+            check_binding(Some("Ann@Example.com"), &bundle(Some("ann@example.com"))),
+            Ok(())
+        );
+        assert_eq!(
+            check_binding(Some("ann@example.com"), &bundle(Some("bob@example.com"))),
+            Err(BindingError::OtherUser {
+                signed_in_as: "bob@example.com".into()
+            })
+        );
+        assert_eq!(
+            check_binding(Some("ann@example.com"), &bundle(None)),
+            Err(BindingError::Unknown)
+        );
     }
 
     #[test]

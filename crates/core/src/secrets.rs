@@ -1,9 +1,13 @@
 //! Where secret settings come from.
 //!
 //! Every secret setting (hub tokens, state keys, OAuth client secret, …) is either the value itself
-//! (local runs) or a Secret Manager reference `projects/P/secrets/S/versions/V` (production). All
-//! references are resolved when the hub starts — a missing secret or a missing permission stops
-//! the start with a message naming the setting and the reference — then re-read every
+//! (local runs) or a Secret Manager reference `projects/P/secrets/S/versions/V` (production), or a
+//! regional one `projects/P/locations/L/secrets/S/versions/V`, which only the regional endpoint
+//! `secretmanager.L.rep.googleapis.com` serves (one client per endpoint). All references are
+//! resolved when the hub starts — failures that may heal right after a deploy (permission denied
+//! or not found while IAM propagates, Secret Manager unavailable) are retried within
+//! `HUB_STARTUP_RETRY_SECS`; then a missing secret or a missing permission stops the start with a
+//! message naming the setting and the reference — then re-read every
 //! `HUB_SECRETS_REFRESH_SECS`, so a rotation (a new version behind `versions/latest`) needs no
 //! redeploy. A failed re-read keeps the last good values and says so in the log.
 
@@ -14,12 +18,14 @@ use std::time::Duration;
 use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_secretmanager_v1::client::SecretManagerService;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::OnceCell;
 
 use crate::settings::{SettingsError, Vars};
+use crate::startup::StartBudget;
 
 /// Default Secret Manager endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://secretmanager.googleapis.com";
+/// Default endpoint of regional secrets; `{location}` is the reference's location.
+pub const DEFAULT_REGIONAL_ENDPOINT: &str = "https://secretmanager.{location}.rep.googleapis.com";
 
 /// Where secrets come from and how often they are re-read.
 #[derive(Debug, Clone)]
@@ -29,6 +35,9 @@ pub struct SecretSettings {
     pub refresh: Duration,
     /// Secret Manager endpoint (`HUB_SECRET_MANAGER_ENDPOINT`).
     pub endpoint: String,
+    /// Endpoint of regional secrets, `{location}` replaced by the reference's location
+    /// (`HUB_SECRET_MANAGER_REGIONAL_ENDPOINT`).
+    pub regional_endpoint: String,
     /// Longest time one resolution may take, retries included (`HUB_SECRET_MANAGER_TIMEOUT_SECS`).
     pub timeout: Duration,
 }
@@ -41,6 +50,11 @@ impl SecretSettings {
             endpoint: v
                 .get("HUB_SECRET_MANAGER_ENDPOINT")
                 .unwrap_or_else(|| DEFAULT_ENDPOINT.into())
+                .trim_end_matches('/')
+                .to_string(),
+            regional_endpoint: v
+                .get("HUB_SECRET_MANAGER_REGIONAL_ENDPOINT")
+                .unwrap_or_else(|| DEFAULT_REGIONAL_ENDPOINT.into())
                 .trim_end_matches('/')
                 .to_string(),
             timeout: Duration::from_secs(v.num("HUB_SECRET_MANAGER_TIMEOUT_SECS", 10)?.max(1)),
@@ -56,6 +70,23 @@ impl SecretRef {
     /// The full version name.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The location of a regional secret (`projects/P/locations/L/…`), `None` for a global one.
+    pub fn location(&self) -> Option<&str> {
+        let mut parts = self.0.split('/');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some("projects"), Some(_), Some("locations"), Some(l)) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The endpoint that serves this secret: the global one, or the regional one of its location.
+    pub fn endpoint(&self, settings: &SecretSettings) -> String {
+        match self.location() {
+            None => settings.endpoint.clone(),
+            Some(l) => settings.regional_endpoint.replace("{location}", l),
+        }
     }
 }
 
@@ -101,7 +132,11 @@ impl SecretSpec {
         let shape_ok = match parts.as_slice() {
             ["projects", p, "secrets", s, "versions", v] => [p, s, v].iter().all(|x| segment_ok(x)),
             ["projects", p, "locations", l, "secrets", s, "versions", v] => {
-                [p, l, s, v].iter().all(|x| segment_ok(x))
+                [p, s, v].iter().all(|x| segment_ok(x))
+                    && !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             }
             _ => false,
         };
@@ -117,15 +152,13 @@ impl SecretSpec {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SecretError {
     /// A value that looks like a reference but is not `projects/P/secrets/S/versions/V`.
-    #[error("{setting}: not a valid Secret Manager reference; expected projects/PROJECT/secrets/SECRET/versions/VERSION (or versions/latest)")]
+    #[error("{setting}: not a valid Secret Manager reference; expected projects/PROJECT/secrets/SECRET/versions/VERSION (or versions/latest), or projects/PROJECT/locations/LOCATION/secrets/SECRET/versions/VERSION")]
     InvalidReference {
         /// Setting name.
         setting: &'static str,
     },
-    /// The secret or version does not exist (or is disabled / destroyed).
-    #[error(
-        "{setting}: Secret Manager secret {reference} was not found (or that version is disabled)"
-    )]
+    /// The secret or version does not exist.
+    #[error("{setting}: Secret Manager secret {reference} was not found")]
     NotFound {
         /// Setting name.
         setting: &'static str,
@@ -139,6 +172,19 @@ pub enum SecretError {
         setting: &'static str,
         /// The version name.
         reference: SecretRef,
+    },
+    /// The version (for `latest`: the newest version) is disabled or destroyed: Secret Manager
+    /// answers FAILED_PRECONDITION, and `latest` does not fall back to an older version.
+    #[error("{setting}: Secret Manager version {version} of {reference} is {state}; `latest` always means the newest version, even a {state} one. Roll back by adding a new version with the previous value (gcloud secrets versions add), never by disabling the newest")]
+    VersionNotEnabled {
+        /// Setting name.
+        setting: &'static str,
+        /// The version name as configured.
+        reference: SecretRef,
+        /// The version Secret Manager names (the newest one for `latest`), if it said.
+        version: String,
+        /// `disabled` or `destroyed` (or `not enabled` when Secret Manager did not say).
+        state: String,
     },
     /// Secret Manager could not be reached or failed.
     #[error("{setting}: could not read {reference} from Secret Manager: {detail}")]
@@ -207,18 +253,26 @@ struct Watch {
 pub struct Secrets {
     settings: SecretSettings,
     access_token: Option<SecretString>,
-    client: OnceCell<SecretManagerService>,
+    /// One client per endpoint (the global one and each regional one in use).
+    clients: tokio::sync::Mutex<HashMap<String, SecretManagerService>>,
     watches: Mutex<Vec<Arc<Watch>>>,
+    start: StartBudget,
 }
 
 impl Secrets {
-    /// A resolver; Secret Manager is only contacted when a reference is configured.
-    pub fn new(settings: SecretSettings, access_token: Option<SecretString>) -> Secrets {
+    /// A resolver; Secret Manager is only contacted when a reference is configured. Reads when a
+    /// setting is first watched are retried within `start` (see [`StartBudget`]); re-reads are not.
+    pub fn new(
+        settings: SecretSettings,
+        access_token: Option<SecretString>,
+        start: StartBudget,
+    ) -> Secrets {
         Secrets {
             settings,
             access_token,
-            client: OnceCell::new(),
+            clients: tokio::sync::Mutex::new(HashMap::new()),
             watches: Mutex::new(Vec::new()),
+            start,
         }
     }
 
@@ -255,8 +309,17 @@ impl Secrets {
             specs,
             apply: Box::new(apply),
         };
-        let mut cache = HashMap::new();
-        let values = self.resolve_all(&watch, &mut cache).await?;
+        let values = self
+            .start
+            .retry(
+                setting,
+                || async {
+                    let mut cache = HashMap::new();
+                    self.resolve_all(&watch, &mut cache).await
+                },
+                SecretError::may_heal,
+            )
+            .await?;
         (watch.apply)(values);
         if watch
             .specs
@@ -333,27 +396,35 @@ impl Secrets {
         Ok(out)
     }
 
-    async fn client(&self, setting: &'static str) -> Result<&SecretManagerService, SecretError> {
-        self.client
-            .get_or_try_init(|| async {
-                let creds = crate::gcp::service_credentials(self.access_token.as_ref())
-                    .map_err(|detail| SecretError::Credentials { setting, detail })?;
-                SecretManagerService::builder()
-                    .with_endpoint(&self.settings.endpoint)
-                    .with_credentials(creds)
-                    .with_retry_policy(
-                        Aip194Strict
-                            .with_attempt_limit(3)
-                            .with_time_limit(self.settings.timeout),
-                    )
-                    .build()
-                    .await
-                    .map_err(|e| SecretError::Credentials {
-                        setting,
-                        detail: e.to_string(),
-                    })
-            })
+    /// The client of the endpoint serving `reference` (built on first use, then shared).
+    async fn client(
+        &self,
+        setting: &'static str,
+        reference: &SecretRef,
+    ) -> Result<SecretManagerService, SecretError> {
+        let endpoint = reference.endpoint(&self.settings);
+        let mut clients = self.clients.lock().await;
+        if let Some(c) = clients.get(&endpoint) {
+            return Ok(c.clone());
+        }
+        let creds = crate::gcp::service_credentials(self.access_token.as_ref())
+            .map_err(|detail| SecretError::Credentials { setting, detail })?;
+        let client = SecretManagerService::builder()
+            .with_endpoint(&endpoint)
+            .with_credentials(creds)
+            .with_retry_policy(
+                Aip194Strict
+                    .with_attempt_limit(3)
+                    .with_time_limit(self.settings.timeout),
+            )
+            .build()
             .await
+            .map_err(|e| SecretError::Credentials {
+                setting,
+                detail: e.to_string(),
+            })?;
+        clients.insert(endpoint, client.clone());
+        Ok(client)
     }
 
     async fn access(
@@ -361,7 +432,7 @@ impl Secrets {
         setting: &'static str,
         reference: &SecretRef,
     ) -> Result<SecretString, SecretError> {
-        let client = self.client(setting).await?;
+        let client = self.client(setting, reference).await?;
         let call = client
             .access_secret_version()
             .set_name(reference.as_str())
@@ -386,6 +457,16 @@ impl Secrets {
                         setting,
                         reference: reference.clone(),
                     },
+                    (Some(Code::FailedPrecondition), _) => {
+                        let message = e.status().map(|s| s.message.as_str()).unwrap_or("");
+                        let (version, state) = version_state(message);
+                        SecretError::VersionNotEnabled {
+                            setting,
+                            reference: reference.clone(),
+                            version: version.unwrap_or_else(|| reference.to_string()),
+                            state,
+                        }
+                    }
                     _ if e.is_authentication() => SecretError::Credentials {
                         setting,
                         detail: e.to_string(),
@@ -413,6 +494,46 @@ impl Secrets {
         tracing::info!(setting, reference = %reference, version = %resp.name, "secret resolved from Secret Manager");
         Ok(SecretString::from(text.to_string()))
     }
+}
+
+impl SecretError {
+    /// Whether the failure may heal on its own within minutes after a deploy (IAM propagation,
+    /// a secret being created, Secret Manager unavailable): retried at start.
+    pub fn may_heal(&self) -> bool {
+        matches!(
+            self,
+            SecretError::NotFound { .. }
+                | SecretError::PermissionDenied { .. }
+                | SecretError::Unavailable { .. }
+        )
+    }
+}
+
+/// What Secret Manager's FAILED_PRECONDITION message says: `Secret Version [projects/…/versions/3]
+/// is in DISABLED state.` → the version named, and its state in lower case. Only a version name
+/// (validated like a reference) and a known state word are taken from the message.
+fn version_state(message: &str) -> (Option<String>, String) {
+    let version = message
+        .split_once('[')
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(name, _)| name)
+        .filter(|name| {
+            name.starts_with("projects/")
+                && name.len() <= 1024
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'))
+        })
+        .map(String::from);
+    let upper = message.to_ascii_uppercase();
+    let state = if upper.contains("DESTROYED") {
+        "destroyed"
+    } else if upper.contains("DISABLED") {
+        "disabled"
+    } else {
+        "not enabled"
+    };
+    (version, state.into())
 }
 
 /// CRC-32C (Castagnoli), as Secret Manager computes `dataCrc32c`.
@@ -471,6 +592,64 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn regional_references_go_to_their_regional_endpoint() {
+        let settings = SecretSettings {
+            refresh: Duration::ZERO,
+            endpoint: DEFAULT_ENDPOINT.into(),
+            regional_endpoint: DEFAULT_REGIONAL_ENDPOINT.into(),
+            timeout: Duration::from_secs(1),
+        };
+        let reference = |v: &str| match SecretSpec::parse("X", &s(v)) {
+            Ok(SecretSpec::Reference(r)) => r,
+            other => panic!("{v}: {other:?}"),
+        };
+        let global = reference("projects/p/secrets/s/versions/1");
+        assert_eq!(global.location(), None);
+        assert_eq!(global.endpoint(&settings), DEFAULT_ENDPOINT);
+        let regional = reference("projects/p/locations/europe-west1/secrets/s/versions/latest");
+        assert_eq!(regional.location(), Some("europe-west1"));
+        assert_eq!(
+            regional.endpoint(&settings),
+            "https://secretmanager.europe-west1.rep.googleapis.com"
+        );
+        // The location becomes part of a host name: nothing but a-z, 0-9 and '-'.
+        for bad in [
+            "projects/p/locations/evil.com#/secrets/s/versions/1",
+            "projects/p/locations/x.y/secrets/s/versions/1",
+            "projects/p/locations/EU/secrets/s/versions/1",
+            "projects/p/locations//secrets/s/versions/1",
+        ] {
+            assert!(SecretSpec::parse("X", &s(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn failed_precondition_messages_name_the_version_and_its_state() {
+        assert_eq!(
+            version_state(
+                "Secret Version [projects/123/secrets/t/versions/4] is in DISABLED state."
+            ),
+            (
+                Some("projects/123/secrets/t/versions/4".into()),
+                "disabled".into()
+            )
+        );
+        assert_eq!(
+            version_state(
+                "Secret Version [projects/1/secrets/t/versions/2] is in DESTROYED state."
+            ),
+            (
+                Some("projects/1/secrets/t/versions/2".into()),
+                "destroyed".into()
+            )
+        );
+        assert_eq!(
+            version_state("[<script>] odd"),
+            (None, "not enabled".into())
+        );
     }
 
     #[test]

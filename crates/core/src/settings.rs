@@ -82,6 +82,9 @@ pub struct Settings {
     pub gcp: crate::gcp::GcpSettings,
     /// Where secret settings come from (Secret Manager references, refresh interval).
     pub secrets: crate::secrets::SecretSettings,
+    /// How long start-up calls that may heal (IAM propagation, a table being created by another
+    /// instance) are retried before the start fails (`HUB_STARTUP_RETRY_SECS`).
+    pub startup_retry: Duration,
 }
 
 /// Source of variables: the process environment, or a map in tests.
@@ -237,6 +240,7 @@ impl Settings {
             writeback_batch_rows: v.num("HUB_WRITEBACK_BATCH_ROWS", 1000)?.clamp(1, 50_000),
             gcp: crate::gcp::GcpSettings::load(&v)?,
             secrets: crate::secrets::SecretSettings::load(&v)?,
+            startup_retry: Duration::from_secs(v.num("HUB_STARTUP_RETRY_SECS", 90)?),
         })
     }
 

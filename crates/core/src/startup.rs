@@ -55,13 +55,70 @@ pub enum StartError {
     Other(String),
 }
 
+/// The bounded start (`HUB_STARTUP_RETRY_SECS`): right after a deploy, IAM grants take seconds
+/// to minutes to reach Secret Manager and BigQuery, and a second instance may be creating the same
+/// table. Start-up calls that fail in a way that may heal (permission denied, not found,
+/// unavailable) are retried with exponential backoff and jitter until the budget, shared by every
+/// start-up call, is spent; then the start fails with the last clear error.
+#[derive(Debug, Clone, Copy)]
+pub struct StartBudget {
+    deadline: std::time::Instant,
+}
+
+impl StartBudget {
+    /// A budget of `total` from now (zero: one attempt, no retry).
+    pub fn new(total: std::time::Duration) -> StartBudget {
+        StartBudget {
+            deadline: std::time::Instant::now() + total,
+        }
+    }
+
+    /// Run `op` until it succeeds, fails for good (`transient` says no), or the budget is spent.
+    pub async fn retry<T, E: std::fmt::Display, F, Fut>(
+        &self,
+        what: &str,
+        mut op: F,
+        transient: impl Fn(&E) -> bool,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let err = match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let left = self
+                .deadline
+                .saturating_duration_since(std::time::Instant::now());
+            if !transient(&err) || left.is_zero() {
+                return Err(err);
+            }
+            let wait = crate::rudder::client::backoff(
+                attempt,
+                std::time::Duration::from_millis(500),
+                std::time::Duration::from_secs(10),
+                crate::rudder::client::jitter(),
+            )
+            .min(left);
+            tracing::warn!(what, attempt, error = %err, retry_in_ms = wait.as_millis() as u64, "start-up call failed; retrying (HUB_STARTUP_RETRY_SECS)");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
 impl Hub {
     /// Build the shared state from settings (opens the write-back store).
     pub async fn new(settings: Settings) -> Result<Hub, StartError> {
         crate::gcp::install_crypto();
+        let budget = StartBudget::new(settings.startup_retry);
         let secrets = Arc::new(Secrets::new(
             settings.secrets.clone(),
             settings.gcp.access_token.clone(),
+            budget,
         ));
         let tokens = HubTokens::new(vec![]);
         let live = tokens.clone();
@@ -71,7 +128,8 @@ impl Hub {
         let sink: Arc<dyn Sink> = match &settings.gcp.bigquery {
             Some(bq) => {
                 let sink =
-                    BigQuerySink::start(bq.clone(), settings.gcp.access_token.as_ref()).await?;
+                    BigQuerySink::start(bq.clone(), settings.gcp.access_token.as_ref(), budget)
+                        .await?;
                 tracing::info!(project = %bq.project, dataset = %bq.dataset, "write-back goes to BigQuery");
                 Arc::new(sink)
             }

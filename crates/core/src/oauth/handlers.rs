@@ -13,7 +13,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::pages::{page, redirect};
-use super::{LoginLinkError, LoginState, LoginTarget, OAuth, ProviderError};
+use super::{
+    check_binding, BindingError, LoginLinkError, LoginState, LoginTarget, OAuth, ProviderError,
+    UseRefused,
+};
 use crate::api::{value_as_text, ErrorBody};
 use crate::http::{authorize, json_response, read_body};
 use crate::startup::Hub;
@@ -181,7 +184,56 @@ pub async fn initiate(
         return target_refused(&e);
     }
     tracing::info!(action, "login started: redirecting to the provider");
-    redirect(oauth.authorize_url(&state).as_str())
+    redirect(oauth.authorize_url(&state, &login).as_str())
+}
+
+/// The login state was used before (single use), or too many logins are under way.
+fn use_refused(refused: UseRefused) -> HttpResponse {
+    tracing::info!(?refused, "login state refused at the callback");
+    match refused {
+        UseRefused::AlreadyUsed => page(
+            StatusCode::BAD_REQUEST,
+            "This login link has already been used",
+            &format!("A login link works once. {START_AGAIN}"),
+        ),
+        UseRefused::Busy => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many logins at once",
+            &format!("The hub is finishing too many logins right now. {START_AGAIN}"),
+        ),
+    }
+}
+
+/// The provider says another account signed in than the Looker user's: nothing is stored.
+fn binding_refused(err: &BindingError) -> HttpResponse {
+    match err {
+        BindingError::OtherUser { .. } => {
+            tracing::warn!("login refused: the account that signed in is not the Looker user's (the link was used by someone else)");
+            page(
+                StatusCode::FORBIDDEN,
+                "This login link belongs to another user",
+                &format!("{}.", capitalize(&err.to_string())),
+            )
+        }
+        BindingError::Unknown => {
+            tracing::warn!(
+                "login refused: the provider's answer does not say which account signed in"
+            );
+            page(
+                StatusCode::BAD_GATEWAY,
+                "The login could not be checked",
+                &format!("{}. Ask your Looker admin.", capitalize(&err.to_string())),
+            )
+        }
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// `GET /oauth_redirect?code=…&state=…` (or `?error=…`), also on the older per-action path
@@ -241,6 +293,10 @@ pub async fn redirect_back(hub: web::Data<Hub>, req: HttpRequest) -> HttpRespons
         Ok(t) => t,
         Err(e) => return target_refused(&e),
     };
+    // Single use: a second callback with this state (a replayed or leaked URL) goes no further.
+    if let Err(refused) = oauth.use_login(&login) {
+        return use_refused(refused);
+    }
     match target {
         LoginTarget::Redirect(redir) => {
             tracing::info!(
@@ -248,7 +304,7 @@ pub async fn redirect_back(hub: web::Data<Hub>, req: HttpRequest) -> HttpRespons
                 looker_host = redir.host_str().unwrap_or(""),
                 "login finished (v2): back to Looker"
             );
-            match oauth.handoff_url(action, redir, code) {
+            match oauth.handoff_url(action, redir, code, login.email.as_deref()) {
                 Ok(url) => redirect(url.as_str()),
                 Err(e) => too_large(&e),
             }
@@ -258,6 +314,12 @@ pub async fn redirect_back(hub: web::Data<Hub>, req: HttpRequest) -> HttpRespons
                 Ok(b) => b,
                 Err(e) => return provider_failed(&e),
             };
+            // Only the Looker user who asked for this link may finish it: a colleague who
+            // consents through a forwarded link would otherwise put their identity (and their
+            // warehouse permissions) into the first user's state.
+            if let Err(e) = check_binding(login.email.as_deref(), &bundle) {
+                return binding_refused(&e);
+            }
             let data = match oauth.seal_bundle(action, &bundle) {
                 Ok(d) => d,
                 Err(e) => return too_large(&e),
@@ -345,7 +407,7 @@ pub async fn token(
             "missing state: expected the state Looker received from the login redirect",
         );
     };
-    let code = match oauth.open_handoff(action, &state) {
+    let (code, email) = match oauth.open_handoff(action, &state) {
         Ok(c) => c,
         Err(e) => {
             tracing::info!(action, error = %e, "code hand-off refused");
@@ -354,6 +416,18 @@ pub async fn token(
     };
     match oauth.exchange_code(&code).await {
         Ok(bundle) => {
+            if let Err(e) = check_binding(email.as_deref(), &bundle) {
+                tracing::warn!(
+                    action,
+                    "login refused (v2): the account that signed in is not the Looker user's"
+                );
+                let status = match e {
+                    BindingError::OtherUser { .. } => StatusCode::FORBIDDEN,
+                    BindingError::Unknown => StatusCode::BAD_GATEWAY,
+                };
+                // Looker shows this to the user whose session finished the login.
+                return json_error(status, capitalize(&e.to_string()));
+            }
             tracing::info!(action, "login finished (v2): user state returned to Looker");
             HttpResponse::Ok()
                 .content_type("application/json")

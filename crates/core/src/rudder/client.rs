@@ -445,7 +445,8 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration, u: f64) -> Duration 
     exp.mul_f64(0.5 + 0.5 * u.clamp(0.0, 1.0))
 }
 
-fn jitter() -> f64 {
+/// A uniform random number in 0..1 for [`backoff`].
+pub fn jitter() -> f64 {
     (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
 }
 

@@ -324,6 +324,16 @@ fn kind_of(e: &google_cloud_gax::error::Error) -> Option<fn(String) -> SinkError
     }
 }
 
+/// Whether an append that failed this way may succeed on a new connection.
+fn retry_on_new_connection(err: &SinkError) -> bool {
+    matches!(err, SinkError::Timeout(_) | SinkError::Unavailable(_))
+}
+
+/// 409 / ALREADY_EXISTS: a dataset or table created by someone else in the meantime.
+fn already_exists(e: &google_cloud_gax::error::Error) -> bool {
+    e.status().is_some_and(|s| s.code == Code::AlreadyExists) || e.http_status_code() == Some(409)
+}
+
 /// Map a Google API error to what the user is told (the detail goes to the log). When retries ran
 /// out, the last attempt's error (further down the source chain) says what went wrong.
 fn classify(e: &google_cloud_gax::error::Error) -> SinkError {
@@ -374,13 +384,82 @@ enum Table {
     Batch,
 }
 
+/// Most users whose Write client (one HTTP/2 connection each) is kept between executes.
+pub const MAX_USER_CLIENTS: usize = 64;
+/// A user's client is dropped this long before the user's access token expires.
+const USER_CLIENT_MARGIN: Duration = Duration::from_secs(60);
+/// How long a user's client is kept when the token's expiry is unknown.
+const USER_CLIENT_DEFAULT_TTL: Duration = Duration::from_secs(300);
+/// Attempts of one append (each on a fresh connection after a timeout), within the timeout.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// One Write client (one HTTP/2 connection) and its default-stream writers, opened on first use.
+struct Connection {
+    client: Write,
+    marks: OnceCell<Arc<DefaultWriter<Arrow>>>,
+    batch: OnceCell<Arc<DefaultWriter<Arrow>>>,
+}
+
+/// A user's connection, kept until shortly before the user's token expires.
+struct UserConnection {
+    conn: Arc<Connection>,
+    until: std::time::Instant,
+    last_used: std::time::Instant,
+}
+
+/// Users' connections by the SHA-256 of their access token (the token itself is never a key, so
+/// it cannot end up in a debug print), at most [`MAX_USER_CLIENTS`].
+#[derive(Default)]
+struct UserConnections(std::collections::HashMap<[u8; 32], UserConnection>);
+
+impl UserConnections {
+    fn get(&mut self, key: &[u8; 32], now: std::time::Instant) -> Option<Arc<Connection>> {
+        match self.0.get_mut(key) {
+            Some(u) if u.until > now => {
+                u.last_used = now;
+                Some(u.conn.clone())
+            }
+            Some(_) => {
+                self.0.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn insert(&mut self, key: [u8; 32], conn: Arc<Connection>, until: std::time::Instant) {
+        let now = std::time::Instant::now();
+        self.0.retain(|_, u| u.until > now);
+        while self.0.len() >= MAX_USER_CLIENTS {
+            let Some(oldest) = self
+                .0
+                .iter()
+                .min_by_key(|(_, u)| u.last_used)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            self.0.remove(&oldest);
+        }
+        self.0.insert(
+            key,
+            UserConnection {
+                conn,
+                until,
+                last_used: now,
+            },
+        );
+    }
+}
+
 /// The BigQuery sink.
 pub struct BigQuerySink {
     settings: BigQuerySettings,
     service_creds: Credentials,
-    service_client: OnceCell<Write>,
-    marks_writer: OnceCell<Arc<DefaultWriter<Arrow>>>,
-    batch_writer: OnceCell<Arc<DefaultWriter<Arrow>>>,
+    /// The hub's own connection; replaced after an attempt that got no answer in time.
+    service: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    /// Users' connections (user identity mode), reused until their tokens expire.
+    users: std::sync::Mutex<UserConnections>,
     marks_schema: Arc<Schema>,
     batch_schema: Arc<Schema>,
     marks_ipc_schema: Vec<u8>,
@@ -394,6 +473,7 @@ impl BigQuerySink {
     pub async fn start(
         settings: BigQuerySettings,
         access_token: Option<&SecretString>,
+        budget: crate::startup::StartBudget,
     ) -> Result<BigQuerySink, SinkError> {
         let service_creds =
             crate::gcp::service_credentials(access_token).map_err(SinkError::Unauthenticated)?;
@@ -406,9 +486,8 @@ impl BigQuerySink {
             batch_schema,
             settings,
             service_creds,
-            service_client: OnceCell::new(),
-            marks_writer: OnceCell::new(),
-            batch_writer: OnceCell::new(),
+            service: tokio::sync::Mutex::new(None),
+            users: std::sync::Mutex::new(UserConnections::default()),
         };
         if let Err(e) = crate::gcp::check_credentials(&sink.service_creds).await {
             if sink.settings.create_tables {
@@ -417,7 +496,20 @@ impl BigQuerySink {
             tracing::warn!(error = %e, "BigQuery: the hub's own Google identity is not usable; writes with it will fail");
             return Ok(sink);
         }
-        sink.check_tables().await?;
+        if sink.settings.create_tables {
+            // Creation must succeed for the start to: what may heal right after a deploy (IAM
+            // propagation, the dataset another instance is creating, BigQuery unavailable) is
+            // retried within the start budget.
+            budget
+                .retry(
+                    "BigQuery tables",
+                    || sink.check_tables(),
+                    SinkError::may_heal,
+                )
+                .await?;
+        } else {
+            sink.check_tables().await?;
+        }
         Ok(sink)
     }
 
@@ -484,7 +576,11 @@ impl BigQuerySink {
                     if s.create_tables {
                         return Err(err);
                     }
-                    tracing::warn!(table = %s.table_path(table), error = %err, "cannot check the BigQuery write-back table");
+                    if err.may_be_missing() {
+                        tracing::warn!(table = %s.table_path(table), error = %err, "the hub's identity may not read the BigQuery write-back table, or the table does not exist; executes will fail until both are fixed");
+                    } else {
+                        tracing::warn!(table = %s.table_path(table), error = %err, "cannot check the BigQuery write-back table");
+                    }
                 }
             }
         }
@@ -519,14 +615,22 @@ impl BigQuerySink {
                 if let Some(loc) = &s.location {
                     ds = ds.set_location(loc);
                 }
-                datasets
+                match datasets
                     .insert_dataset()
                     .set_project_id(&s.project)
                     .set_dataset(ds)
                     .send()
                     .await
-                    .map_err(|e| classify(&e))?;
-                tracing::info!(project = %s.project, dataset = %s.dataset, "BigQuery dataset created");
+                {
+                    Ok(_) => {
+                        tracing::info!(project = %s.project, dataset = %s.dataset, "BigQuery dataset created")
+                    }
+                    // Another instance created it between our check and our insert: that is the goal.
+                    Err(e) if already_exists(&e) => {
+                        tracing::info!(project = %s.project, dataset = %s.dataset, "BigQuery dataset created meanwhile by another instance")
+                    }
+                    Err(e) => return Err(classify(&e)),
+                }
                 Ok(())
             }
             Err(e) => Err(classify(&e)),
@@ -563,25 +667,47 @@ impl BigQuerySink {
                     .set_type("DAY")
                     .set_field("received_at"),
             );
-        tables
+        match tables
             .insert_table()
             .set_project_id(&s.project)
             .set_dataset_id(&s.dataset)
             .set_table(t)
             .send()
             .await
-            .map_err(|e| classify(&e))?;
-        tracing::info!(table = %s.table_path(table), "BigQuery write-back table created");
+        {
+            Ok(_) => {
+                tracing::info!(table = %s.table_path(table), "BigQuery write-back table created")
+            }
+            // Two instances starting at once both saw it missing; the other one won the race.
+            Err(e) if already_exists(&e) => {
+                tracing::info!(table = %s.table_path(table), "BigQuery write-back table created meanwhile by another instance")
+            }
+            Err(e) => return Err(classify(&e)),
+        }
         Ok(())
     }
 
-    async fn client(&self, creds: Credentials) -> Result<Write, SinkError> {
-        Write::builder()
+    /// One attempt's time: a third of the budget (at least 1 s), so that after an attempt on a
+    /// half-dead connection (TCP up, no answer; the Google client has no HTTP/2 keepalive to notice
+    /// it) a retry on a fresh connection still fits in `HUB_BIGQUERY_TIMEOUT_SECS`.
+    fn attempt_timeout(&self) -> Duration {
+        (self.settings.timeout / MAX_ATTEMPTS)
+            .max(Duration::from_secs(1))
+            .min(self.settings.timeout)
+    }
+
+    async fn connect(&self, creds: Credentials) -> Result<Arc<Connection>, SinkError> {
+        let client = Write::builder()
             .with_endpoint(&self.settings.storage_endpoint)
             .with_credentials(creds)
             .build()
             .await
-            .map_err(|e| SinkError::Unavailable(format!("BigQuery Write client: {e}")))
+            .map_err(|e| SinkError::Unavailable(format!("BigQuery Write client: {e}")))?;
+        Ok(Arc::new(Connection {
+            client,
+            marks: OnceCell::new(),
+            batch: OnceCell::new(),
+        }))
     }
 
     async fn open_writer(
@@ -594,59 +720,185 @@ impl BigQuerySink {
             Table::Marks => (&s.marks_table, &self.marks_ipc_schema),
             Table::Batch => (&s.batch_table, &self.batch_ipc_schema),
         };
+        let attempt = self.attempt_timeout();
         client
             .open_default_stream(s.table_path(name))
+            // The client's own retries (a new stream on the same connection) stay within one
+            // attempt; a retry on a new connection is the sink's (see `append`).
             .with_retry_policy(
                 RetryableErrors
                     .with_attempt_limit(5)
-                    .with_time_limit(s.timeout),
+                    .with_time_limit(attempt),
             )
-            .with_attempt_timeout(s.timeout)
+            .with_attempt_timeout(attempt)
             .build_arrow(ArrowSchema::new().set_serialized_schema(schema.clone()))
             .await
             .map_err(builder_error)
     }
 
-    /// The writer for a credential: shared for the service identity, fresh for a user token.
-    async fn writer(
-        &self,
-        cred: &WriteCredential,
-        table: Table,
-    ) -> Result<Arc<DefaultWriter<Arrow>>, SinkError> {
+    /// The connection for a credential: the shared one of the hub's identity, or the user's
+    /// (reused until shortly before the token expires, see [`MAX_USER_CLIENTS`]).
+    async fn connection(&self, cred: &WriteCredential) -> Result<Arc<Connection>, SinkError> {
         match cred {
-            WriteCredential::User { access_token } => {
-                let client = self
-                    .client(crate::gcp::bearer(access_token.clone()))
-                    .await?;
-                Ok(Arc::new(self.open_writer(&client, table).await?))
-            }
             WriteCredential::Service => {
-                let cell = match table {
-                    Table::Marks => &self.marks_writer,
-                    Table::Batch => &self.batch_writer,
-                };
-                cell.get_or_try_init(|| async {
-                    let client = self
-                        .service_client
-                        .get_or_try_init(|| self.client(self.service_creds.clone()))
-                        .await?;
-                    Ok(Arc::new(self.open_writer(client, table).await?))
-                })
-                .await
-                .cloned()
+                let mut slot = self.service.lock().await;
+                if let Some(conn) = slot.as_ref() {
+                    return Ok(conn.clone());
+                }
+                let conn = self.connect(self.service_creds.clone()).await?;
+                *slot = Some(conn.clone());
+                Ok(conn)
+            }
+            WriteCredential::User {
+                access_token,
+                expires_at,
+            } => {
+                use sha2::Digest;
+                let key: [u8; 32] =
+                    sha2::Sha256::digest(secrecy::ExposeSecret::expose_secret(access_token)).into();
+                let now = std::time::Instant::now();
+                if let Some(conn) = self
+                    .users
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&key, now)
+                {
+                    return Ok(conn);
+                }
+                let conn = self
+                    .connect(crate::gcp::bearer(access_token.clone()))
+                    .await?;
+                let left = expires_at
+                    .map(|exp| {
+                        let secs = exp.saturating_sub(chrono::Utc::now().timestamp()).max(0);
+                        Duration::from_secs(secs as u64).saturating_sub(USER_CLIENT_MARGIN)
+                    })
+                    .unwrap_or(USER_CLIENT_DEFAULT_TTL);
+                if !left.is_zero() {
+                    self.users.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                        key,
+                        conn.clone(),
+                        now + left,
+                    );
+                }
+                Ok(conn)
             }
         }
     }
 
-    async fn await_append(&self, fut: AppendFuture) -> Result<(), SinkError> {
-        // The writer's retry policy already stops at the timeout; this is the last guard.
-        match tokio::time::timeout(self.settings.timeout + Duration::from_secs(5), fut).await {
+    /// Forget a connection that failed in a way a new one may not (no answer in time, connection
+    /// lost, credentials refused): the next write opens a fresh one.
+    async fn discard(&self, cred: &WriteCredential, conn: &Arc<Connection>) {
+        match cred {
+            WriteCredential::Service => {
+                let mut slot = self.service.lock().await;
+                if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+                    *slot = None;
+                }
+            }
+            WriteCredential::User { .. } => {
+                self.users
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+                    .retain(|_, u| !Arc::ptr_eq(&u.conn, conn));
+            }
+        }
+    }
+
+    /// The writer of `table` on `conn` (opened once per connection).
+    async fn writer(
+        &self,
+        conn: &Connection,
+        table: Table,
+    ) -> Result<Arc<DefaultWriter<Arrow>>, SinkError> {
+        let cell = match table {
+            Table::Marks => &conn.marks,
+            Table::Batch => &conn.batch,
+        };
+        cell.get_or_try_init(|| async {
+            Ok(Arc::new(self.open_writer(&conn.client, table).await?))
+        })
+        .await
+        .cloned()
+    }
+
+    /// Wait for one append, at most `limit`.
+    async fn await_append(&self, fut: AppendFuture, limit: Duration) -> Result<(), SinkError> {
+        match tokio::time::timeout(limit, fut).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(append_error(e)),
             Err(_) => Err(SinkError::Timeout(format!(
-                "no answer from BigQuery within {:?}",
-                self.settings.timeout
+                "no answer from BigQuery within {limit:?}"
             ))),
+        }
+    }
+
+    /// Append one serialized record batch to `table`: each attempt is bounded by
+    /// [`Self::attempt_timeout`]; after a timeout or a lost connection the connection is replaced
+    /// and the append tried again while the budget lasts (the default stream is at-least-once:
+    /// a row whose first answer was lost may be stored twice, see `request_id`).
+    async fn append(
+        &self,
+        cred: &WriteCredential,
+        table: Table,
+        bytes: bytes::Bytes,
+    ) -> Result<(), SinkError> {
+        let deadline = std::time::Instant::now() + self.settings.timeout;
+        self.append_until(cred, table, bytes, deadline, 0).await
+    }
+
+    /// [`Self::append`] with a given deadline, `attempt` attempts having been made already.
+    async fn append_until(
+        &self,
+        cred: &WriteCredential,
+        table: Table,
+        bytes: bytes::Bytes,
+        deadline: std::time::Instant,
+        mut attempt: u32,
+    ) -> Result<(), SinkError> {
+        loop {
+            attempt += 1;
+            let conn = self.connection(cred).await?;
+            let opened = tokio::time::timeout(
+                self.attempt_timeout() + Duration::from_secs(1),
+                self.writer(&conn, table),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(SinkError::Timeout(
+                    "no answer from BigQuery when opening the write stream".into(),
+                ))
+            });
+            let result = match opened {
+                Ok(writer) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    let fut = writer
+                        .append(ArrowRecordBatch::new().set_serialized_record_batch(bytes.clone()))
+                        .send();
+                    self.await_append(
+                        fut,
+                        self.attempt_timeout()
+                            .min(left)
+                            .max(Duration::from_millis(1)),
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            let err = match result {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let fresh_may_help = retry_on_new_connection(&err);
+            if fresh_may_help || matches!(err, SinkError::Unauthenticated(_)) {
+                self.discard(cred, &conn).await;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if !fresh_may_help || attempt >= MAX_ATTEMPTS || left < Duration::from_millis(100) {
+                return Err(err);
+            }
+            tracing::warn!(attempt, error = %err, "BigQuery append failed; retrying on a new connection");
         }
     }
 }
@@ -659,11 +911,7 @@ impl Sink for BigQuerySink {
 
     async fn append_mark(&self, row: &MarkRow, cred: &WriteCredential) -> Result<(), SinkError> {
         let bytes = ipc_batch(&mark_batch(&self.marks_schema, std::slice::from_ref(row))?)?;
-        let writer = self.writer(cred, Table::Marks).await?;
-        let fut = writer
-            .append(ArrowRecordBatch::new().set_serialized_record_batch(bytes))
-            .send();
-        self.await_append(fut).await
+        self.append(cred, Table::Marks, bytes.into()).await
     }
 
     async fn append_batch(
@@ -684,9 +932,21 @@ impl Sink for BigQuerySink {
         &'a self,
         cred: &'a WriteCredential,
     ) -> Result<Box<dyn BatchWriter + 'a>, SinkError> {
+        let conn = self.connection(cred).await?;
+        let writer = match self.writer(&conn, Table::Batch).await {
+            Ok(w) => w,
+            Err(e) => {
+                if retry_on_new_connection(&e) || matches!(e, SinkError::Unauthenticated(_)) {
+                    self.discard(cred, &conn).await;
+                }
+                return Err(e);
+            }
+        };
         Ok(Box::new(BigQueryBatchWriter {
             sink: self,
-            writer: self.writer(cred, Table::Batch).await?,
+            cred,
+            conn,
+            writer,
             in_flight: VecDeque::new(),
             written: 0,
             error: None,
@@ -694,24 +954,58 @@ impl Sink for BigQuerySink {
     }
 }
 
+/// One append of a whole-query write on its way: its rows are kept (shared bytes, no copy) so it
+/// can be sent again on a new connection.
+struct InFlight {
+    fut: AppendFuture,
+    rows: u64,
+    bytes: bytes::Bytes,
+    sent: std::time::Instant,
+}
+
 /// A whole-query write: Arrow batches pipelined on one default-stream writer, a few in flight.
 struct BigQueryBatchWriter<'a> {
     sink: &'a BigQuerySink,
+    cred: &'a WriteCredential,
+    conn: Arc<Connection>,
     writer: Arc<DefaultWriter<Arrow>>,
-    in_flight: VecDeque<(AppendFuture, u64)>,
+    in_flight: VecDeque<InFlight>,
     written: u64,
     error: Option<SinkError>,
 }
 
 impl BigQueryBatchWriter<'_> {
     async fn settle_one(&mut self) {
-        if let Some((fut, n)) = self.in_flight.pop_front() {
-            match self.sink.await_append(fut).await {
-                Ok(()) => self.written += n,
-                Err(e) => {
-                    if self.error.is_none() {
-                        self.error = Some(e);
+        let Some(f) = self.in_flight.pop_front() else {
+            return;
+        };
+        // The client bounds each attempt itself (attempt timeout); this is the last guard.
+        let guard = self.sink.attempt_timeout() + Duration::from_secs(5);
+        let mut result = self.sink.await_append(f.fut, guard).await;
+        if let Err(e) = &result {
+            if retry_on_new_connection(e) && self.error.is_none() {
+                // The connection is half-dead or lost: this append (and the ones behind it,
+                // when they fail the same way) goes again on a new connection within its budget.
+                tracing::warn!(error = %e, "BigQuery append failed; retrying on a new connection");
+                self.sink.discard(self.cred, &self.conn).await;
+                let deadline = f.sent + self.sink.settings.timeout;
+                result = self
+                    .sink
+                    .append_until(self.cred, Table::Batch, f.bytes, deadline, 1)
+                    .await;
+                if let Ok(conn) = self.sink.connection(self.cred).await {
+                    if let Ok(writer) = self.sink.writer(&conn, Table::Batch).await {
+                        self.conn = conn;
+                        self.writer = writer;
                     }
+                }
+            }
+        }
+        match result {
+            Ok(()) => self.written += f.rows,
+            Err(e) => {
+                if self.error.is_none() {
+                    self.error = Some(e);
                 }
             }
         }
@@ -735,11 +1029,17 @@ impl BatchWriter for BigQueryBatchWriter<'_> {
             if let Some(e) = &self.error {
                 return Err(e.clone());
             }
+            let bytes = bytes::Bytes::from(bytes);
             let fut = self
                 .writer
-                .append(ArrowRecordBatch::new().set_serialized_record_batch(bytes))
+                .append(ArrowRecordBatch::new().set_serialized_record_batch(bytes.clone()))
                 .send();
-            self.in_flight.push_back((fut, n));
+            self.in_flight.push_back(InFlight {
+                fut,
+                rows: n,
+                bytes,
+                sent: std::time::Instant::now(),
+            });
         }
         Ok(())
     }

@@ -16,6 +16,9 @@ pub enum WriteCredential {
     User {
         /// Bearer token.
         access_token: SecretString,
+        /// When the token expires (Unix seconds), if known: how long a sink may keep a client
+        /// built on it.
+        expires_at: Option<i64>,
     },
 }
 
@@ -113,9 +116,33 @@ pub enum SinkError {
 }
 
 impl SinkError {
+    /// Whether a start-up failure may heal within minutes (IAM propagation, a dataset another
+    /// instance is creating, the service unavailable): retried within `HUB_STARTUP_RETRY_SECS`.
+    pub fn may_heal(&self) -> bool {
+        matches!(
+            self,
+            SinkError::PermissionDenied(_)
+                | SinkError::TableMissing(_)
+                | SinkError::Unavailable(_)
+                | SinkError::Timeout(_)
+        )
+    }
+
+    /// BigQuery answers 403 "… denied on table … (or it may not exist)" for a table the caller
+    /// may not see: the table may just as well be missing.
+    pub fn may_be_missing(&self) -> bool {
+        matches!(self, SinkError::PermissionDenied(d) if d.contains("or it may not exist"))
+    }
+
     /// A message for the business user (details go to the log, not here).
     pub fn user_message(&self, cred: &WriteCredential) -> String {
         match (self, cred) {
+            (SinkError::PermissionDenied(_), WriteCredential::User { .. }) if self.may_be_missing() => {
+                "You do not have write access to the write-back table, or the table does not exist. Ask your data team to check both.".into()
+            }
+            (SinkError::PermissionDenied(_), WriteCredential::Service) if self.may_be_missing() => {
+                "The action hub is not allowed to write to the write-back table, or the table does not exist. Ask your Looker admin to check both.".into()
+            }
             (SinkError::PermissionDenied(_), WriteCredential::User { .. }) => {
                 "You do not have write access to the write-back table. Ask your data team to grant it.".into()
             }

@@ -333,11 +333,16 @@ async fn user_tokens_write_as_the_user_and_their_refusals_say_so() {
         &emu.hub_vars(&dataset, &gate),
     );
     let settings: BigQuerySettings = Settings::load(&env, false).unwrap().gcp.bigquery.unwrap();
-    let sink = BigQuerySink::start(settings, Some(&GOOD_TOKEN.to_string().into()))
-        .await
-        .unwrap();
+    let sink = BigQuerySink::start(
+        settings,
+        Some(&GOOD_TOKEN.to_string().into()),
+        hub_core::startup::StartBudget::new(Duration::ZERO),
+    )
+    .await
+    .unwrap();
     let user = |t: &str| WriteCredential::User {
         access_token: t.to_string().into(),
+        expires_at: None,
     };
 
     sink.append_mark(&mark("ORD-USER"), &user("good-user-token"))

@@ -36,6 +36,8 @@ pub fn test_vars(
         ("HUB_TOKENS", TOKEN.to_string()),
         ("HUB_STORE_PATH", store.display().to_string()),
         ("HUB_WORKERS", "2".to_string()),
+        // Start-up failures are what most start tests look at: no retry unless a test asks.
+        ("HUB_STARTUP_RETRY_SECS", "0".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -271,7 +273,8 @@ impl HubProcess {
                 .env("HUB_PUBLIC_URL", &base)
                 .env("HUB_TOKENS", TOKEN)
                 .env("HUB_STORE_PATH", dir.path().join("s.sqlite"))
-                .env("HUB_WORKERS", "1");
+                .env("HUB_WORKERS", "1")
+                .env("HUB_STARTUP_RETRY_SECS", "0");
             for (k, v) in env {
                 cmd.env(k, v);
             }

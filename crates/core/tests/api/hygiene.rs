@@ -294,3 +294,84 @@ async fn no_bigquery_credential_reaches_a_log_or_an_answer() {
         }
     }
 }
+
+/// Secret Manager references (issue 12): the real binary resolves a global and a regional
+/// reference whose values are markers, after its first reads were refused (start-up retries
+/// logged), then keeps running while the newest regional version is disabled (refresh warnings
+/// logged). Neither the values nor the hub's access token reach the log or an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_manager_value_reaches_a_log() {
+    use crate::secrets::SecretManager;
+
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let global_value = format!("MARKERsmglobal{run}");
+    let regional_value = format!("MARKERsmregional{run}");
+    let sm_token = format!("MARKERsmaccesstoken{run}");
+    const GLOBAL: &str = "projects/acme/secrets/hub-token/versions/1";
+    const REGIONAL: &str = "projects/acme/locations/europe-west1/secrets/hub-token/versions/latest";
+    let global = SecretManager::spawn().await;
+    let regional = SecretManager::spawn_at("127.0.0.2:0", Some("europe-west1")).await;
+    global.set(GLOBAL, &global_value);
+    regional.set(REGIONAL, &regional_value);
+    global.store.lock().unwrap().deny_first = 2;
+    // The stand-ins accept one token; the hub sends the marker.
+    for sm in [&global, &regional] {
+        sm.store.lock().unwrap().token = Some(sm_token.clone());
+    }
+    let tokens = format!("{GLOBAL},{REGIONAL}");
+    let env = [
+        ("HUB_TOKENS", tokens.as_str()),
+        ("HUB_SECRET_MANAGER_ENDPOINT", global.url.as_str()),
+        (
+            "HUB_SECRET_MANAGER_REGIONAL_ENDPOINT",
+            regional.url.as_str(),
+        ),
+        ("HUB_GCP_ACCESS_TOKEN", sm_token.as_str()),
+        ("HUB_STARTUP_RETRY_SECS", "30"),
+        ("HUB_SECRETS_REFRESH_SECS", "1"),
+        ("RUST_LOG", "debug"),
+    ];
+    let mut hub = HubProcess::start(&env).await;
+    let http = client();
+    let mut seen = vec![];
+    for value in [&global_value, &regional_value] {
+        let r = looker_headers(http.post(format!("{}/", hub.base)))
+            .header("Authorization", format!("Token token=\"{value}\""))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        seen.push(r.text().await.unwrap());
+    }
+    regional.store.lock().unwrap().states.insert(
+        REGIONAL.into(),
+        (
+            "projects/acme/locations/europe-west1/secrets/hub-token/versions/2".into(),
+            "DISABLED",
+        ),
+    );
+    let asked = regional.requests();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while regional.requests() < asked + 2 {
+        assert!(std::time::Instant::now() < deadline, "no refresh");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    hub.sigterm();
+    hub.exit_within(std::time::Duration::from_secs(15)).await;
+    let logs = hub.logs();
+    assert!(
+        logs.contains("start-up call failed; retrying"),
+        "the start-up retries are logged"
+    );
+    assert!(
+        logs.contains("is disabled"),
+        "the disabled version is logged"
+    );
+    for needle in [&global_value, &regional_value, &sm_token] {
+        assert!(!logs.contains(needle.as_str()), "in the log: {needle}");
+        for page in &seen {
+            assert!(!page.contains(needle.as_str()), "in an answer: {needle}");
+        }
+    }
+}

@@ -17,17 +17,21 @@ use url::Url;
 
 use crate::helpers::{client, looker_headers, TestHub};
 
-const ACTION: &str = "mark_suspicious";
+pub(crate) const ACTION: &str = "mark_suspicious";
+/// The account the tests log in with at the provider.
+pub(crate) const USER: &str = "ann@example.com";
+/// The Looker user's `user_email` attribute: the same account (addresses are case-insensitive).
+pub(crate) const USER_ATTRIBUTE: &str = "Ann@Example.com";
 
 // ---------------------------------------------------------------- the OAuth server
 
 /// The OAuth2 test server (oauth2-mock-server made strict by scripts/services/oauth/server.mjs).
-struct Provider {
-    url: String,
+pub(crate) struct Provider {
+    pub(crate) url: String,
     http: reqwest::Client,
 }
 
-fn provider() -> Provider {
+pub(crate) fn provider() -> Provider {
     let url = std::env::var("OAUTH_SERVER_URL").unwrap_or_else(|_| {
         panic!(
             "OAUTH_SERVER_URL is not set: these tests need the real OAuth2 test server. Run \
@@ -41,13 +45,13 @@ fn provider() -> Provider {
 }
 
 /// An OAuth client of the test server (each test has its own, so tests run in parallel).
-struct OAuthClient {
-    id: String,
-    secret: String,
+pub(crate) struct OAuthClient {
+    pub(crate) id: String,
+    pub(crate) secret: String,
 }
 
 impl OAuthClient {
-    fn generate() -> OAuthClient {
+    pub(crate) fn generate() -> OAuthClient {
         OAuthClient {
             id: format!("hub-test-{}", uuid::Uuid::new_v4()),
             secret: format!("client-secret-{}", uuid::Uuid::new_v4()),
@@ -58,7 +62,7 @@ impl OAuthClient {
 impl Provider {
     /// Register (or re-register) a client allowed to redirect to `redirect_uris`; `opts` adds
     /// server behaviour (`access_token_ttl`, `deny`, `token_error`).
-    async fn register(&self, c: &OAuthClient, redirect_uris: &[String], opts: Value) {
+    pub(crate) async fn register(&self, c: &OAuthClient, redirect_uris: &[String], opts: Value) {
         let mut body =
             json!({"client_id": c.id, "client_secret": c.secret, "redirect_uris": redirect_uris});
         if let Value::Object(o) = opts {
@@ -85,12 +89,12 @@ impl Provider {
     }
 
     /// Counters: authorizations, codes_redeemed, refreshes, token_requests, rejected.
-    async fn stats(&self, c: &OAuthClient) -> Value {
+    pub(crate) async fn stats(&self, c: &OAuthClient) -> Value {
         self.get(&format!("/__test/clients/{}", c.id)).await.1
     }
 
     /// Every code / access token / refresh token issued to the client.
-    async fn issued(&self, c: &OAuthClient) -> Vec<String> {
+    pub(crate) async fn issued(&self, c: &OAuthClient) -> Vec<String> {
         let v = self
             .get(&format!("/__test/clients/{}/issued", c.id))
             .await
@@ -103,7 +107,7 @@ impl Provider {
     }
 
     /// What the server knows about an access token it issued (`Null` if it never issued it).
-    async fn token_info(&self, token: &str) -> Value {
+    pub(crate) async fn token_info(&self, token: &str) -> Value {
         let (status, v) = self.get(&format!("/__test/tokens/{token}")).await;
         if status == 200 {
             v
@@ -123,14 +127,21 @@ impl Provider {
         assert_eq!(r.status(), 200);
     }
 
-    /// A code for `redirect_uri`, as the provider would send the browser back with it.
-    async fn code_for(&self, c: &OAuthClient, redirect_uri: &str, state: &str) -> String {
+    /// A code for `redirect_uri` (the account [`USER`]), as the provider would send the browser
+    /// back with it.
+    pub(crate) async fn code_for(
+        &self,
+        c: &OAuthClient,
+        redirect_uri: &str,
+        state: &str,
+    ) -> String {
         let url = with_query(
             &format!("{}/authorize", self.url),
             &[
                 ("client_id", &c.id),
                 ("redirect_uri", redirect_uri),
                 ("response_type", "code"),
+                ("login_hint", USER),
                 ("state", state),
             ],
         );
@@ -143,12 +154,12 @@ impl Provider {
 // ---------------------------------------------------------------- Looker's side
 
 /// Looker's per-user state endpoint: records every POST to a `state_url`.
-struct Looker {
-    base: String,
+pub(crate) struct Looker {
+    pub(crate) base: String,
     posts: Arc<Mutex<Vec<(String, String)>>>,
 }
 
-async fn looker() -> Looker {
+pub(crate) async fn looker() -> Looker {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let posts: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
@@ -180,12 +191,12 @@ async fn looker() -> Looker {
 
 impl Looker {
     /// A fresh one-time state URL, as Looker sends with every request of an OAuth action.
-    fn state_url(&self) -> String {
+    pub(crate) fn state_url(&self) -> String {
         format!("{}/action_hub_state/{}", self.base, uuid::Uuid::new_v4())
     }
 
     /// The bodies POSTed to one state URL.
-    fn posts_to(&self, state_url: &str) -> Vec<String> {
+    pub(crate) fn posts_to(&self, state_url: &str) -> Vec<String> {
         let path = Url::parse(state_url).unwrap().path().to_string();
         self.posts
             .lock()
@@ -196,7 +207,7 @@ impl Looker {
             .collect()
     }
 
-    fn post_count(&self) -> usize {
+    pub(crate) fn post_count(&self) -> usize {
         self.posts.lock().unwrap().len()
     }
 }
@@ -204,13 +215,13 @@ impl Looker {
 // ---------------------------------------------------------------- the hub in user mode
 
 /// A sink that remembers the credential of every write, then writes to the embedded store.
-struct Recorder {
+pub(crate) struct Recorder {
     inner: Arc<dyn Sink>,
     tokens: Mutex<Vec<Option<String>>>,
 }
 
 impl Recorder {
-    fn tokens(&self) -> Vec<Option<String>> {
+    pub(crate) fn tokens(&self) -> Vec<Option<String>> {
         self.tokens.lock().unwrap().clone()
     }
 }
@@ -224,7 +235,7 @@ impl Sink for Recorder {
     async fn append_mark(&self, row: &MarkRow, cred: &WriteCredential) -> Result<(), SinkError> {
         let token = match cred {
             WriteCredential::Service => None,
-            WriteCredential::User { access_token } => {
+            WriteCredential::User { access_token, .. } => {
                 Some(access_token.expose_secret().to_string())
             }
         };
@@ -241,26 +252,31 @@ impl Sink for Recorder {
     }
 }
 
-struct UserHub {
-    hub: TestHub,
-    sink: Arc<Recorder>,
+pub(crate) struct UserHub {
+    pub(crate) hub: TestHub,
+    pub(crate) sink: Arc<Recorder>,
 }
 
 impl UserHub {
-    fn redirect_uri(&self) -> String {
+    pub(crate) fn redirect_uri(&self) -> String {
         format!("{}/oauth_redirect", self.hub.address)
     }
 }
 
 /// 32 random bytes as base64, a valid `OAUTH_STATE_KEYS` entry.
-fn random_key() -> String {
+pub(crate) fn random_key() -> String {
     let mut bytes = uuid::Uuid::new_v4().as_bytes().to_vec();
     bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// A hub in user identity mode for `client` at the test server; `extra` overrides settings.
-async fn user_hub(p: &Provider, c: &OAuthClient, key: &str, extra: &[(&str, &str)]) -> UserHub {
+pub(crate) async fn user_hub(
+    p: &Provider,
+    c: &OAuthClient,
+    key: &str,
+    extra: &[(&str, &str)],
+) -> UserHub {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     user_hub_on(listener, p, c, key, extra).await
 }
@@ -303,23 +319,26 @@ async fn user_hub_on(
 }
 
 /// A client and a hub for it, registered with the hub's redirect URI.
-async fn setup(p: &Provider, opts: Value, extra: &[(&str, &str)]) -> (OAuthClient, UserHub) {
+pub(crate) async fn setup(
+    p: &Provider,
+    opts: Value,
+    extra: &[(&str, &str)],
+) -> (OAuthClient, UserHub) {
     let c = OAuthClient::generate();
     let uh = user_hub(p, &c, &random_key(), extra).await;
     p.register(&c, &[uh.redirect_uri()], opts).await;
     (c, uh)
 }
 
-fn form_req(state_url: &str, state_json: Option<&str>) -> Value {
-    let mut data =
-        json!({"value": "ORD-1", "user_email": "attribute@example.com", "state_url": state_url});
+pub(crate) fn form_req(state_url: &str, state_json: Option<&str>) -> Value {
+    let mut data = json!({"value": "ORD-1", "user_email": USER_ATTRIBUTE, "state_url": state_url});
     if let Some(s) = state_json {
         data["state_json"] = json!(s);
     }
     json!({"type": "cell", "data": data})
 }
 
-fn execute_req(state_url: &str, state_json: Option<&str>) -> Value {
+pub(crate) fn execute_req(state_url: &str, state_json: Option<&str>) -> Value {
     let mut body = form_req(state_url, state_json);
     body["form_params"] =
         json!({"id": "ORD-1", "classification": "Suspicious", "comment": "card mismatch"});
@@ -327,7 +346,7 @@ fn execute_req(state_url: &str, state_json: Option<&str>) -> Value {
 }
 
 /// The login link of a login form.
-fn login_link(form: &Value) -> String {
+pub(crate) fn login_link(form: &Value) -> String {
     let fields = form["fields"]
         .as_array()
         .unwrap_or_else(|| panic!("no fields: {form}"));
@@ -336,7 +355,7 @@ fn login_link(form: &Value) -> String {
     fields[0]["oauth_url"].as_str().unwrap().to_string()
 }
 
-fn field_names(form: &Value) -> Vec<String> {
+pub(crate) fn field_names(form: &Value) -> Vec<String> {
     form["fields"]
         .as_array()
         .unwrap()
@@ -348,7 +367,7 @@ fn field_names(form: &Value) -> Vec<String> {
 // ---------------------------------------------------------------- the user's browser
 
 /// A browser that lets the test follow each redirect itself.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     crate::helpers::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
@@ -357,13 +376,13 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) location: Option<String>,
+    pub(crate) body: String,
 }
 
-async fn get(b: &reqwest::Client, url: &str) -> Answer {
+pub(crate) async fn get(b: &reqwest::Client, url: &str) -> Answer {
     let r = b
         .get(url)
         .send()
@@ -382,13 +401,13 @@ async fn get(b: &reqwest::Client, url: &str) -> Answer {
 }
 
 /// `base` with query parameters appended.
-fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
+pub(crate) fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
     let mut url = Url::parse(base).unwrap();
     url.query_pairs_mut().extend_pairs(pairs);
     url.to_string()
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(url: &str, name: &str) -> Option<String> {
     Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -398,13 +417,23 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 
 /// The user clicks the login link, picks the account `user` at the provider, and comes back:
 /// returns the provider's authorization URL the hub chose and the hub's answer to the callback.
-async fn log_in(link: &str, user: &str) -> (Url, Answer) {
+pub(crate) async fn log_in(link: &str, user: &str) -> (Url, Answer) {
     let b = browser();
     let start = get(&b, link).await;
     assert_eq!(start.status, 302, "initiate: {}", start.body);
     let authorize = Url::parse(start.location.as_deref().unwrap()).unwrap();
+    // The user picks an account in the provider's chooser (whatever `login_hint` suggested).
     let mut choose = authorize.clone();
-    choose.query_pairs_mut().append_pair("login_hint", user);
+    let pairs: Vec<(String, String)> = authorize
+        .query_pairs()
+        .filter(|(k, _)| k != "login_hint")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    choose
+        .query_pairs_mut()
+        .clear()
+        .extend_pairs(pairs)
+        .append_pair("login_hint", user);
     let consent = get(&b, choose.as_str()).await;
     assert_eq!(consent.status, 302, "provider: {}", consent.body);
     let back = get(&b, consent.location.as_deref().unwrap()).await;
@@ -412,7 +441,7 @@ async fn log_in(link: &str, user: &str) -> (Url, Answer) {
 }
 
 /// A whole v1 login: the form's link, the browser round trip, the state Looker received.
-async fn login_v1(uh: &UserHub, looker: &Looker, user: &str) -> String {
+pub(crate) async fn login_v1(uh: &UserHub, looker: &Looker, user: &str) -> String {
     let su = looker.state_url();
     let (status, form) = uh.hub.form(ACTION, &form_req(&su, None)).await;
     assert_eq!(status, 200, "{form}");
@@ -470,7 +499,7 @@ async fn v1_login_end_to_end_then_the_write_carries_the_users_token() {
     let prefix = format!("{}/actions/{ACTION}/oauth?state=", uh.hub.address);
     assert!(link.starts_with(&prefix), "{link}");
 
-    let (authorize, back) = log_in(&link, "ann@example.com").await;
+    let (authorize, back) = log_in(&link, USER).await;
     assert_eq!(
         authorize.as_str().split('?').next().unwrap(),
         format!("{}/authorize", p.url)
@@ -534,12 +563,12 @@ async fn v1_login_end_to_end_then_the_write_carries_the_users_token() {
         info["client_id"], c.id,
         "the provider issued this token to the hub's client: {info}"
     );
-    assert_eq!(info["user"], "ann@example.com");
+    assert_eq!(info["user"], USER);
     assert_eq!(info["expired"], false);
     let marks = uh.hub.marks();
     assert_eq!(marks.len(), 1);
     assert_eq!(
-        marks[0]["acted_by"], "ann@example.com",
+        marks[0]["acted_by"], USER,
         "the OAuth identity, not the user attribute"
     );
 
@@ -555,7 +584,7 @@ async fn an_expired_access_token_is_refreshed_and_the_new_state_handed_back() {
     let looker = looker().await;
     // Access tokens that expire at once: every use needs a refresh.
     let (c, uh) = setup(&p, json!({"access_token_ttl": 0}), &[]).await;
-    let state_json = login_v1(&uh, &looker, "bob@example.com").await;
+    let state_json = login_v1(&uh, &looker, USER).await;
 
     let (_, resp) = uh
         .hub
@@ -568,7 +597,7 @@ async fn an_expired_access_token_is_refreshed_and_the_new_state_handed_back() {
         .to_string();
     assert_ne!(renewed, state_json);
     let token = uh.sink.tokens()[0].clone().unwrap();
-    assert_eq!(p.token_info(&token).await["user"], "bob@example.com");
+    assert_eq!(p.token_info(&token).await["user"], USER);
     assert_eq!(p.stats(&c).await["refreshes"], 1);
     for secret in p.issued(&c).await {
         assert!(!renewed.contains(&secret));
@@ -607,7 +636,7 @@ async fn a_refused_refresh_or_an_unusable_state_asks_for_a_login_again() {
     let p = provider();
     let looker = looker().await;
     let (c, uh) = setup(&p, json!({"access_token_ttl": 0}), &[]).await;
-    let state_json = login_v1(&uh, &looker, "cy@example.com").await;
+    let state_json = login_v1(&uh, &looker, USER).await;
     // The user revokes the hub's access at the provider.
     p.revoke_all(&c).await;
 
@@ -717,7 +746,7 @@ async fn tampered_expired_and_other_action_states_are_refused() {
             "some_other_action",
             Some(Duration::from_secs(600)),
             now,
-            &json!({"su": su}),
+            &json!({"su": su, "em": USER, "id": "other-action-login", "x": now + 600}),
         )
         .unwrap();
     let a = get(&b, &initiate(&other)).await;
@@ -837,7 +866,7 @@ async fn v2_login_end_to_end_through_oauth_token() {
     let mut body = form_req(&looker.state_url(), None);
     body["data"]["state_redir_url"] = json!(redir);
     let (_, form) = uh.hub.form(ACTION, &body).await;
-    let (_, back) = log_in(&login_link(&form), "dee@example.com").await;
+    let (_, back) = log_in(&login_link(&form), USER).await;
 
     // The browser goes back to Looker with the code sealed in `state`; nothing was exchanged yet.
     assert_eq!(back.status, 302, "{}", back.body);
@@ -873,7 +902,7 @@ async fn v2_login_end_to_end_through_oauth_token() {
         .await;
     assert_eq!(resp["looker"]["success"], true, "{resp}");
     let token = uh.sink.tokens()[0].clone().unwrap();
-    assert_eq!(p.token_info(&token).await["user"], "dee@example.com");
+    assert_eq!(p.token_info(&token).await["user"], USER);
     assert_eq!(looker.post_count(), 0, "v2 posts nothing to a state_url");
 
     // The code is single-use at the provider; forged hand-offs never reach it.
@@ -907,7 +936,7 @@ async fn provider_errors_and_timeouts_are_answered_in_bounded_time() {
         .hub
         .form(ACTION, &form_req(&looker.state_url(), None))
         .await;
-    let (_, back) = log_in(&login_link(&form), "eve@example.com").await;
+    let (_, back) = log_in(&login_link(&form), USER).await;
     assert_eq!(back.status, 403);
     assert!(
         back.body.contains("Access was not granted"),
@@ -926,7 +955,7 @@ async fn provider_errors_and_timeouts_are_answered_in_bounded_time() {
         .hub
         .form(ACTION, &form_req(&looker.state_url(), None))
         .await;
-    let (_, back) = log_in(&login_link(&form), "eve@example.com").await;
+    let (_, back) = log_in(&login_link(&form), USER).await;
     assert_eq!(back.status, 502, "{}", back.body);
     assert!(
         back.body.contains("HTTP 503") && !back.body.contains(&c.secret),
@@ -948,7 +977,7 @@ async fn provider_errors_and_timeouts_are_answered_in_bounded_time() {
         .hub
         .form(ACTION, &form_req(&looker.state_url(), None))
         .await;
-    let (_, back) = log_in(&login_link(&form), "eve@example.com").await;
+    let (_, back) = log_in(&login_link(&form), USER).await;
     assert_eq!(back.status, 400);
     assert!(back.body.contains("invalid_client"), "{}", back.body);
     assert!(!back.body.contains("the-wrong-secret") && !back.body.contains(&c.secret));
@@ -960,7 +989,7 @@ async fn provider_errors_and_timeouts_are_answered_in_bounded_time() {
         crate::binaries::free_port()
     );
     let (_, form) = uh.hub.form(ACTION, &form_req(&dead, None)).await;
-    let (_, back) = log_in(&login_link(&form), "eve@example.com").await;
+    let (_, back) = log_in(&login_link(&form), USER).await;
     assert_eq!(back.status, 502);
     assert!(back.body.contains("could not be saved"), "{}", back.body);
 
@@ -977,7 +1006,7 @@ async fn provider_errors_and_timeouts_are_answered_in_bounded_time() {
         .form(ACTION, &form_req(&looker.state_url(), None))
         .await;
     let started = Instant::now();
-    let (_, back) = log_in(&login_link(&form), "eve@example.com").await;
+    let (_, back) = log_in(&login_link(&form), USER).await;
     assert_eq!(back.status, 504, "{}", back.body);
     assert!(
         started.elapsed() < Duration::from_secs(5),
@@ -998,7 +1027,7 @@ async fn provider_errors_and_timeouts_are_answered_in_bounded_time() {
     .await;
     p.register(&c2, &[good.redirect_uri()], json!({"access_token_ttl": 0}))
         .await;
-    let state_json = login_v1(&good, &looker, "eve@example.com").await;
+    let state_json = login_v1(&good, &looker, USER).await;
     let started = Instant::now();
     let (status, resp) = stuck
         .hub
@@ -1152,7 +1181,7 @@ impl OAuthWorld {
         let form: Value = serde_json::from_str(&form_text).unwrap();
         seen.push(form_text);
         let link = login_link(&form);
-        let (authorize, back) = log_in(&link, "fay@example.com").await;
+        let (authorize, back) = log_in(&link, USER).await;
         assert_eq!(back.status, 200, "{}", back.body);
         seen.push(back.body);
         let state_json = looker.posts_to(&su)[0].clone();
@@ -1163,19 +1192,42 @@ impl OAuthWorld {
         .await;
         assert!(resp.contains("\"success\":true"), "{resp}");
         seen.push(resp);
-        let login_state = query_param(authorize.as_str(), "state").unwrap();
+        // The used login state again (single use), then a fresh one whose callback is replayed.
+        let used_state = query_param(authorize.as_str(), "state").unwrap();
+        let code = p.code_for(c, &redirect_uri, &used_state).await;
+        let cb = with_query(&redirect_uri, &[("code", &code), ("state", &used_state)]);
+        let used = get(&browser(), &cb).await;
+        assert_eq!(used.status, 400, "{}", used.body);
+        seen.push(used.body);
+        let form_text = post(
+            format!("/actions/{ACTION}/form"),
+            form_req(&looker.state_url(), None),
+        )
+        .await;
+        let form: Value = serde_json::from_str(&form_text).unwrap();
+        seen.push(form_text);
+        let login_state = query_param(&login_link(&form), "state").unwrap();
         let code = p.code_for(c, &redirect_uri, &login_state).await;
         let cb = with_query(&redirect_uri, &[("code", &code), ("state", &login_state)]);
         let first = get(&browser(), &cb).await;
         let reused = get(&browser(), &cb).await;
         assert_eq!((first.status, reused.status), (200, 400), "{}", reused.body);
         seen.extend([first.body, reused.body]);
+        // A forwarded link finished by another account: refused, nothing stored.
+        let su_other = looker.state_url();
+        let form_text = post(format!("/actions/{ACTION}/form"), form_req(&su_other, None)).await;
+        let form: Value = serde_json::from_str(&form_text).unwrap();
+        seen.push(form_text);
+        let (_, other) = log_in(&login_link(&form), "colleague@example.com").await;
+        assert_eq!(other.status, 403, "{}", other.body);
+        assert!(looker.posts_to(&su_other).is_empty());
+        seen.push(other.body);
         let mut body = form_req(&looker.state_url(), None);
         body["data"]["state_redir_url"] = json!(format!("{}/redir", looker.base));
         let form_text = post(format!("/actions/{ACTION}/form"), body).await;
         let form: Value = serde_json::from_str(&form_text).unwrap();
         seen.push(form_text);
-        let (_, back) = log_in(&login_link(&form), "fay@example.com").await;
+        let (_, back) = log_in(&login_link(&form), USER).await;
         let handoff = query_param(back.location.as_deref().unwrap(), "state").unwrap();
         let v2_state = post(
             format!("/actions/{ACTION}/oauth_token"),
@@ -1234,7 +1286,7 @@ impl OAuthWorld {
             .filter_map(|form| form["fields"][0]["oauth_url"].as_str().map(String::from))
             .filter_map(|url| query_param(&url, "state"))
             .collect::<Vec<_>>();
-        assert_eq!(links.len(), 3, "three login forms");
+        assert_eq!(links.len(), 5, "five login forms");
         (seen, secrets, links)
     }
 }
@@ -1276,7 +1328,7 @@ async fn every_oauth_action_logs_in_through_the_one_registered_callback_url() {
     let looker = looker().await;
     let (_, uh) = setup(&p, json!({}), &[]).await;
     for action in oauth_actions(&uh).await {
-        let (authorize, state_json) = login_v1_to(&uh, &looker, &action, "eve@example.com").await;
+        let (authorize, state_json) = login_v1_to(&uh, &looker, &action, USER).await;
         assert_eq!(
             query_param(authorize.as_str(), "redirect_uri").unwrap(),
             format!("{}/oauth_redirect", uh.hub.address)
@@ -1312,7 +1364,7 @@ async fn every_oauth_action_logs_in_through_the_one_registered_callback_url() {
         let mut body = form_req(&looker.state_url(), None);
         body["data"]["state_redir_url"] = json!(redir);
         let (_, form) = uh.hub.form(&action, &body).await;
-        let (authorize, back) = log_in(&login_link(&form), "fay@example.com").await;
+        let (authorize, back) = log_in(&login_link(&form), USER).await;
         assert!(authorize.as_str().contains("redirect_uri="));
         assert_eq!(back.status, 302, "{action}: {}", back.body);
         let handoff = query_param(back.location.as_deref().unwrap(), "state").unwrap();
@@ -1348,7 +1400,7 @@ async fn an_oauth_client_that_lists_the_older_per_action_callback_keeps_working(
     p.register(&c, std::slice::from_ref(&legacy), json!({}))
         .await;
     for action in oauth_actions(&uh).await {
-        let (authorize, _) = login_v1_to(&uh, &looker, &action, "gus@example.com").await;
+        let (authorize, _) = login_v1_to(&uh, &looker, &action, USER).await;
         assert_eq!(
             query_param(authorize.as_str(), "redirect_uri").unwrap(),
             legacy

@@ -17,28 +17,47 @@ use tokio::io::AsyncWriteExt;
 use crate::helpers::{test_vars, TestHub};
 
 /// The token the stand-in expects from the hub.
-const SM_TOKEN: &str = "sm-access-token";
+pub const SM_TOKEN: &str = "sm-access-token";
 
 /// Secret versions the stand-in knows, by full version name; `denied` ones answer 403.
 #[derive(Default)]
-struct Store {
-    secrets: HashMap<String, String>,
-    denied: Vec<String>,
-    bad_checksum: Vec<String>,
-    requests: usize,
+pub struct Store {
+    pub secrets: HashMap<String, String>,
+    pub denied: Vec<String>,
+    pub bad_checksum: Vec<String>,
+    /// Versions in a state other than ENABLED (`DISABLED`, `DESTROYED`): FAILED_PRECONDITION.
+    pub states: HashMap<String, (String, &'static str)>,
+    /// Answer this many requests with 403, then as usual (IAM still propagating).
+    pub deny_first: usize,
+    pub requests: usize,
+    /// Every version name asked for, in order.
+    pub asked: Vec<String>,
+    /// The bearer token accepted (default [`SM_TOKEN`]).
+    pub token: Option<String>,
+    /// `Some(L)`: the regional endpoint of location L (other names → 400); `None`: the global
+    /// endpoint, which answers 400 for regional names as the real one does.
+    pub location: Option<String>,
 }
 
 #[derive(Clone)]
-struct SecretManager {
-    url: String,
-    store: Arc<Mutex<Store>>,
+pub struct SecretManager {
+    pub url: String,
+    pub store: Arc<Mutex<Store>>,
 }
 
 impl SecretManager {
-    async fn spawn() -> SecretManager {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    pub async fn spawn() -> SecretManager {
+        SecretManager::spawn_at("127.0.0.1:0", None).await
+    }
+
+    /// A stand-in on `addr` (e.g. `127.0.0.2:0`), global or regional (`location`).
+    pub async fn spawn_at(addr: &str, location: Option<&str>) -> SecretManager {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let store = Arc::new(Mutex::new(Store::default()));
+        let store = Arc::new(Mutex::new(Store {
+            location: location.map(String::from),
+            ..Store::default()
+        }));
         let shared = store.clone();
         tokio::spawn(async move {
             loop {
@@ -63,7 +82,7 @@ impl SecretManager {
         SecretManager { url, store }
     }
 
-    fn set(&self, name: &str, value: &str) {
+    pub fn set(&self, name: &str, value: &str) {
         self.store
             .lock()
             .unwrap()
@@ -71,12 +90,12 @@ impl SecretManager {
             .insert(name.into(), value.into());
     }
 
-    fn requests(&self) -> usize {
+    pub fn requests(&self) -> usize {
         self.store.lock().unwrap().requests
     }
 }
 
-fn error(code: u16, status: &str, message: &str) -> (String, String) {
+pub fn error(code: u16, status: &str, message: &str) -> (String, String) {
     let reason = match code {
         403 => "Forbidden",
         404 => "Not Found",
@@ -93,9 +112,9 @@ fn answer(head: &str, store: &Mutex<Store>) -> (String, String) {
     let mut store = store.lock().unwrap();
     store.requests += 1;
     let line = head.lines().next().unwrap_or("");
+    let expected = format!("Bearer {}", store.token.as_deref().unwrap_or(SM_TOKEN));
     let authorized = head.lines().any(|l| {
-        l.to_ascii_lowercase().starts_with("authorization:")
-            && l.trim_end().ends_with(&format!("Bearer {SM_TOKEN}"))
+        l.to_ascii_lowercase().starts_with("authorization:") && l.trim_end().ends_with(&expected)
     });
     let path = line.split_whitespace().nth(1).unwrap_or("");
     let Some(name) = path
@@ -109,11 +128,41 @@ fn answer(head: &str, store: &Mutex<Store>) -> (String, String) {
     if !line.starts_with("GET ") {
         return error(400, "INVALID_ARGUMENT", "expected GET");
     }
+    store.asked.push(name.to_string());
+    let regional = name.split('/').nth(2) == Some("locations");
+    match &store.location {
+        None if regional => {
+            return error(
+                400,
+                "INVALID_ARGUMENT",
+                "Regional secrets are served by the regional endpoint secretmanager.LOCATION.rep.googleapis.com.",
+            )
+        }
+        Some(l) if name.split('/').nth(3) != Some(l.as_str()) => {
+            return error(400, "INVALID_ARGUMENT", "Wrong endpoint for this resource.")
+        }
+        _ => {}
+    }
+    if store.deny_first > 0 {
+        store.deny_first -= 1;
+        return error(
+            403,
+            "PERMISSION_DENIED",
+            &format!("Permission 'secretmanager.versions.access' denied for resource '{name}'"),
+        );
+    }
     if !authorized || store.denied.iter().any(|d| d == name) {
         return error(
             403,
             "PERMISSION_DENIED",
             &format!("Permission 'secretmanager.versions.access' denied for resource '{name}'"),
+        );
+    }
+    if let Some((version, state)) = store.states.get(name) {
+        return error(
+            400,
+            "FAILED_PRECONDITION",
+            &format!("Secret Version [{version}] is in {state} state."),
         );
     }
     let Some(value) = store.secrets.get(name) else {
@@ -137,7 +186,7 @@ fn answer(head: &str, store: &Mutex<Store>) -> (String, String) {
     ("200 OK".into(), body.to_string())
 }
 
-fn sm_vars<'a>(sm: &'a SecretManager, tokens: &'a str) -> Vec<(&'a str, &'a str)> {
+pub fn sm_vars<'a>(sm: &'a SecretManager, tokens: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("HUB_TOKENS", tokens),
         ("HUB_SECRET_MANAGER_ENDPOINT", sm.url.as_str()),
@@ -193,7 +242,7 @@ async fn hub_tokens_from_secret_manager_are_resolved_at_start_and_follow_rotatio
     assert_eq!(list_status(&hub, "literal-token").await, 200);
 }
 
-async fn start_error(vars: &[(&str, &str)]) -> String {
+pub async fn start_error(vars: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let env = test_vars(0, &dir.path().join("s.sqlite"), vars);
     let settings = Settings::load(&env, false).unwrap();
@@ -274,9 +323,14 @@ async fn any_secret_setting_can_be_watched_and_literals_need_no_secret_manager()
     let settings = SecretSettings {
         refresh: Duration::ZERO,
         endpoint: sm.url.clone(),
+        regional_endpoint: sm.url.clone(),
         timeout: Duration::from_secs(3),
     };
-    let secrets = Secrets::new(settings, Some(SM_TOKEN.to_string().into()));
+    let secrets = Secrets::new(
+        settings,
+        Some(SM_TOKEN.to_string().into()),
+        hub_core::startup::StartBudget::new(Duration::ZERO),
+    );
     let literal = secrets
         .watch("HUB_STATE_KEY", &"plain-value".to_string().into())
         .await
@@ -327,7 +381,7 @@ async fn oauth_client_secret_and_state_keys_can_be_secret_manager_references() {
     let form: serde_json::Value = hub
         .post_with_auth(
             "/actions/mark_suspicious/form",
-            &json!({"data": {"value": "1", "state_url": "http://127.0.0.1:9/state/abc"}}),
+            &json!({"data": {"value": "1", "user_email": "ann@example.com", "state_url": "http://127.0.0.1:9/state/abc"}}),
             Some("Token token=\"hub-token\""),
         )
         .await

@@ -187,8 +187,15 @@ impl hyper::body::Body for CutAfter {
 /// bearer token (the emulator itself accepts any token): `good-*` passes through, `denied` →
 /// PERMISSION_DENIED, `quota` → RESOURCE_EXHAUSTED, `slow` → no answer for 60 s, anything else →
 /// UNAUTHENTICATED. `good-cut` passes two answers through, then the connection breaks and BigQuery
-/// stays UNAVAILABLE for that token. Returns the gate's URL.
+/// stays UNAVAILABLE for that token. `good-halfdead…` never answers on the first connection that
+/// carries it (TCP stays up: a half-dead connection) and passes through on later ones.
+/// `denied-or-missing` → PERMISSION_DENIED "… (or it may not exist)". Returns the gate's URL.
 pub async fn spawn_gate(upstream: &str) -> String {
+    spawn_gate_counted(upstream).await.0
+}
+
+/// [`spawn_gate`], and the number of connections it has accepted.
+pub async fn spawn_gate_counted(upstream: &str) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     let upstream: hyper::Uri = upstream.parse().expect("upstream URL");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -196,19 +203,29 @@ pub async fn spawn_gate(upstream: &str) -> String {
         .http2_only(true)
         .build_http::<Incoming>();
     let tripped = Arc::new(AtomicBool::new(false));
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    // Tokens whose half-dead connection has been played already.
+    let half_dead: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Arc::default();
     tokio::spawn(async move {
         loop {
             let Ok((socket, _)) = listener.accept().await else {
                 return;
             };
+            counted.fetch_add(1, Ordering::SeqCst);
             let client = client.clone();
             let upstream = upstream.clone();
             let tripped = tripped.clone();
+            let half_dead = half_dead.clone();
+            // Set when this connection plays dead: every later request on it hangs too.
+            let this_dead = Arc::new(AtomicBool::new(false));
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                     let client = client.clone();
                     let upstream = upstream.clone();
                     let tripped = tripped.clone();
+                    let half_dead = half_dead.clone();
+                    let this_dead = this_dead.clone();
                     async move {
                         let token = req
                             .headers()
@@ -218,6 +235,13 @@ pub async fn spawn_gate(upstream: &str) -> String {
                             .unwrap_or("")
                             .to_string();
                         let cut = token == "good-cut";
+                        if token.starts_with("good-halfdead")
+                            && (this_dead.load(Ordering::SeqCst)
+                                || half_dead.lock().unwrap().insert(token.clone()))
+                        {
+                            this_dead.store(true, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_secs(300)).await;
+                        }
                         let resp = match token.as_str() {
                             _ if cut && tripped.load(Ordering::SeqCst) => {
                                 grpc_status(14, "The service is currently unavailable.")
@@ -244,6 +268,10 @@ pub async fn spawn_gate(upstream: &str) -> String {
                                 "Permission bigquery.tables.updateData denied on table",
                             ),
                             "quota" => grpc_status(8, "Exceeded rate limits: too many requests"),
+                            "denied-or-missing" => grpc_status(
+                                7,
+                                "Permission 'TABLES_UPDATE_DATA' denied on resource 'projects/p/datasets/d/tables/suspicious_marks' (or it may not exist).",
+                            ),
                             "slow" => {
                                 tokio::time::sleep(Duration::from_secs(60)).await;
                                 grpc_status(4, "late")
@@ -259,7 +287,7 @@ pub async fn spawn_gate(upstream: &str) -> String {
             });
         }
     });
-    format!("http://{addr}")
+    (format!("http://{addr}"), connections)
 }
 
 /// Read an HTTP/1.1 request head (request line and headers); `None` if the peer went away.
