@@ -42,9 +42,11 @@ pub enum RowSource {
     /// A one-time URL to stream the document from.
     Url {
         /// HTTP client to use.
-        client: reqwest::Client,
+        client: crate::net::Http,
         /// The `download_url`.
         url: String,
+        /// Longest the whole download may take.
+        deadline: std::time::Duration,
     },
 }
 
@@ -264,22 +266,39 @@ impl RowStream {
                 );
                 spawn_parser(reader, tx)
             }
-            RowSource::Url { client, url } => {
+            RowSource::Url {
+                client,
+                url,
+                deadline,
+            } => {
+                let url = url::Url::parse(url.trim())
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| {
+                        RowsError::Download("the download_url is not an http(s) URL".into())
+                    })?;
                 let resp = client
-                    .get(&url)
+                    .get(url)
+                    .map_err(|r| RowsError::Download(r.to_string()))?
+                    // The whole download, body included; the read timeout bounds each wait.
+                    .timeout(deadline)
                     .send()
                     .await
-                    .map_err(|e| RowsError::Download(describe_reqwest(&e)))?;
-                if !resp.status().is_success() {
-                    return Err(RowsError::Download(format!(
-                        "HTTP {}",
-                        resp.status().as_u16()
+                    .map_err(|e| RowsError::Download(describe_download(&e, deadline)))?;
+                let status = resp.status();
+                if status.is_redirection() {
+                    return Err(RowsError::Download(crate::net::redirect_message(
+                        status.as_u16(),
                     )));
+                }
+                if !status.is_success() {
+                    crate::net::log_reply_body("download_url", resp).await;
+                    return Err(RowsError::Download(format!("HTTP {}", status.as_u16())));
                 }
                 // Keep the URL (a one-time credential) out of the error: reqwest prints it.
                 let stream = resp
                     .bytes_stream()
-                    .map_err(|e| std::io::Error::other(describe_reqwest(&e)));
+                    .map_err(move |e| std::io::Error::other(describe_download(&e, deadline)));
                 let reader = tokio_util::io::StreamReader::new(stream);
                 let bridge = tokio_util::io::SyncIoBridge::new(reader);
                 spawn_parser(bridge, tx)
@@ -425,9 +444,14 @@ impl RowStream {
 
 /// Why a connection could not be made, named without any URL (a `download_url` is a one-time
 /// credential): `connection refused`, `TLS: invalid peer certificate: UnknownIssuer`, a DNS
-/// failure… The flag says whether the peer's TLS certificate was refused — a setting to fix
-/// (a wrong host name, a private CA), not worth retrying.
+/// failure… The flag says whether the peer's TLS certificate was refused, or the address policy
+/// refused the address — a setting to fix (a wrong host name, a private CA, `HUB_OUTBOUND_ALLOW`),
+/// not worth retrying.
 pub fn connect_cause(e: &reqwest::Error) -> (String, bool) {
+    if let Some(refused) = crate::net::refusal(e) {
+        // The address policy refused the connection: a setting to change, not worth retrying.
+        return (refused.to_string(), true);
+    }
     let mut cause: Option<&dyn std::error::Error> = Some(e);
     let mut last = None;
     while let Some(err) = cause {
@@ -462,6 +486,19 @@ pub fn connect_cause(e: &reqwest::Error) -> (String, bool) {
             (text.chars().take(160).collect(), false)
         }
         _ => ("connection failed".into(), false),
+    }
+}
+
+/// A download error without its URL; a timeout names both settings that can cause it.
+fn describe_download(e: &reqwest::Error, deadline: std::time::Duration) -> String {
+    if e.is_timeout() {
+        format!(
+            "timed out (no data for HUB_HTTP_READ_TIMEOUT_SECS, or the whole download took longer \
+             than HUB_DOWNLOAD_DEADLINE_SECS = {} s)",
+            deadline.as_secs()
+        )
+    } else {
+        describe_reqwest(e)
     }
 }
 
@@ -1038,7 +1075,8 @@ impl<'a> RawRow<'a> {
 /// Where a request's result is: the pushed attachment or the scheduled plan's `download_url`.
 pub fn source_of(
     req: &mut crate::api::ActionRequest,
-    client: &reqwest::Client,
+    client: &crate::net::Http,
+    deadline: std::time::Duration,
 ) -> Option<RowSource> {
     // The pushed payload is taken out of the request, not copied: it may be tens of megabytes.
     if let Some(att) = req.attachment.as_mut() {
@@ -1060,6 +1098,7 @@ pub fn source_of(
     Some(RowSource::Url {
         client: client.clone(),
         url: url.clone(),
+        deadline,
     })
 }
 

@@ -193,6 +193,11 @@ impl Action for RudderAction {
             Ok(p) => p,
             Err(message) => return Ok(ExecuteResponse::failure(message)),
         };
+        if let Err(refused) = hub.http.preflight(plane.endpoint()).await {
+            return Ok(ExecuteResponse::failure(format!(
+                "the RudderStack data plane is not called: {refused}; nothing was sent"
+            )));
+        }
         let event = req
             .form_param(EVENT_FIELD)
             .map(|e| e.trim().to_string())
@@ -204,7 +209,8 @@ impl Action for RudderAction {
             )]);
             return Ok(ExecuteResponse::invalid(errors));
         }
-        let Some(source) = rows::source_of(&mut req, &hub.http) else {
+        let Some(source) = rows::source_of(&mut req, &hub.http, hub.settings.download_deadline)
+        else {
             return Ok(ExecuteResponse::failure(
                 "Looker sent no query result (neither an attachment nor scheduled_plan.download_url): send the results as JSON detail.",
             ));

@@ -188,7 +188,7 @@ async fn write_all(
     cred: WriteCredential,
     acted_by: Option<String>,
 ) -> ExecuteResponse {
-    let Some(source) = source_of(req, &hub.http) else {
+    let Some(source) = source_of(req, &hub.http, hub.settings.download_deadline) else {
         return ExecuteResponse::failure(
             "No query result was sent with this action. Send it as JSON (detailed) from an Explore, Look or schedule.",
         );

@@ -25,7 +25,7 @@ pub struct Job<'a> {
     /// Where to send.
     pub plane: DataPlane,
     /// HTTP client.
-    pub client: reqwest::Client,
+    pub client: crate::net::Http,
     /// Batching and delivery settings.
     pub settings: &'a RudderSettings,
     /// Cancelled when the hub is shutting down: stop reading, deliver what was read and report

@@ -14,6 +14,7 @@ mod form;
 mod hygiene;
 mod list;
 mod oauth;
+mod outbound;
 mod paths;
 mod properties;
 mod rudder;
