@@ -226,12 +226,32 @@ impl RawRows {
 
 impl RowsError {
     /// Row `index` (0-based; the rows before it were fine) is not a valid row object.
-    pub fn bad_row(index: u64, e: &serde_json::Error) -> RowsError {
+    pub fn bad_row(index: u64, e: &serde_json::Error, text: &[u8]) -> RowsError {
         RowsError::Malformed {
             rows: index,
-            detail: format!("row {}: {e}", index + 1),
+            detail: format!("row {}: {}", index + 1, json_error(e, text)),
         }
     }
+}
+
+/// A JSON error as its kind and byte offset in `text`: serde_json's own message can quote the
+/// document (a fetched document's values never go into an answer).
+pub fn json_error(e: &serde_json::Error, text: &[u8]) -> String {
+    use serde_json::error::Category;
+    let kind = match e.classify() {
+        Category::Syntax => "invalid JSON",
+        Category::Data => "a value of the wrong type",
+        Category::Eof => "JSON that ends early",
+        Category::Io => "a read error",
+    };
+    // serde_json counts lines and columns from 1.
+    let line_start = text
+        .split_inclusive(|b| *b == b'\n')
+        .take(e.line().saturating_sub(1))
+        .map(<[u8]>::len)
+        .sum::<usize>();
+    let offset = (line_start + e.column().saturating_sub(1)).min(text.len());
+    format!("{kind} at byte {offset}")
 }
 
 enum Msg {
@@ -375,7 +395,7 @@ impl RowStream {
                         self.rows_read += 1;
                         Some(Ok(row))
                     }
-                    Err(e) => Some(Err(self.fail(RowsError::bad_row(self.rows_read, &e)))),
+                    Err(e) => Some(Err(self.fail(RowsError::bad_row(self.rows_read, &e, raw)))),
                 };
             }
             if let Some(e) = self.pending_error.take() {
@@ -400,7 +420,7 @@ impl RowStream {
                         Ok(row) => rows.push(row),
                         Err(e) => {
                             self.rows_read = base + i as u64;
-                            let err = RowsError::bad_row(self.rows_read, &e);
+                            let err = RowsError::bad_row(self.rows_read, &e, r);
                             if rows.is_empty() {
                                 return Some(Err(self.fail(err)));
                             }
@@ -774,15 +794,17 @@ fn parse_document<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Res
             None => return Err(ScanError::Eof),
         }
         scan.capture(Some(&mut value))?;
-        let key: String =
-            serde_json::from_slice(&value).map_err(|e| ScanError::Syntax(e.to_string()))?;
+        let key: String = serde_json::from_slice(&value)
+            .map_err(|e| ScanError::Syntax(format!("a key: {}", json_error(&e, &value))))?;
         scan.expect(b':', "`:`")?;
         match key.as_str() {
             "data" => parse_rows(scan, state)?,
             "fields" | "ran_at" => {
                 value.clear();
                 scan.capture(Some(&mut value))?;
-                let bad = |e: serde_json::Error| ScanError::Syntax(format!("{key}: {e}"));
+                let bad = |e: serde_json::Error| {
+                    ScanError::Syntax(format!("{key}: {}", json_error(&e, &value)))
+                };
                 if key == "fields" {
                     // `"fields": null` is a result without fields (the rows then carry no tags).
                     let fields: Option<RawFields> = serde_json::from_slice(&value).map_err(bad)?;

@@ -111,7 +111,7 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
             let row = match RawRow::parse(text) {
                 Ok(r) => r,
                 Err(e) => {
-                    report.input_error = Some(RowsError::bad_row(index, &e).to_string());
+                    report.input_error = Some(RowsError::bad_row(index, &e, text).to_string());
                     break 'read;
                 }
             };
