@@ -325,6 +325,12 @@ impl Http {
     /// connection): a refused address gives a clear error before any work is done. A name that
     /// does not resolve passes: the request itself reports that.
     pub async fn preflight(&self, url: &url::Url) -> Result<(), Refused> {
+        self.preflight_inner(url)
+            .await
+            .inspect_err(|r| tracing::warn!(refused = %r, "outgoing connection refused"))
+    }
+
+    async fn preflight_inner(&self, url: &url::Url) -> Result<(), Refused> {
         let host = match url.host() {
             Some(url::Host::Ipv4(ip)) => return self.policy.check(&ip.to_string(), IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => return self.policy.check(&ip.to_string(), IpAddr::V6(ip)),
