@@ -13,6 +13,7 @@ mod faults;
 mod form;
 mod hygiene;
 mod list;
+mod memory;
 mod oauth;
 mod outbound;
 mod paths;
