@@ -1107,12 +1107,19 @@ pub fn source_of(
                 .mimetype
                 .as_deref()
                 .is_some_and(|m| m.trim().ends_with(";base64"));
-            return Some(match data {
-                Value::String(s) if base64 => RowSource::Base64(Bytes::from(s.into_bytes())),
-                Value::String(s) => RowSource::Bytes(Bytes::from(s.into_bytes())),
-                other => {
-                    RowSource::Bytes(Bytes::from(serde_json::to_vec(&other).unwrap_or_default()))
-                }
+            let text = String::from(Box::<str>::from(data));
+            if !text.starts_with('"') {
+                // An inline JSON document: its text as it came.
+                return Some(RowSource::Bytes(Bytes::from(text.into_bytes())));
+            }
+            // A JSON string (valid: the request parsed) holding the document or its base64.
+            let inner: String = serde_json::from_str(&text).unwrap_or_default();
+            drop(text);
+            let bytes = Bytes::from(inner.into_bytes());
+            return Some(if base64 {
+                RowSource::Base64(bytes)
+            } else {
+                RowSource::Bytes(bytes)
             });
         }
     }

@@ -112,7 +112,7 @@ fn delivery_key(meta: &RequestMeta, req: &ActionRequest) -> String {
         .scheduled_plan
         .as_ref()
         .and_then(|p| p.scheduled_plan_id.as_ref())
-        .and_then(crate::api::value_as_text);
+        .and_then(|s| s.0.clone());
     match plan {
         Some(p) => format!("plan:{p}"),
         None => format!("request:{}", meta.request_id),

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use serde_json::Value;
 
 use super::mark_suspicious::TAG;
 use super::writeback_form::{self, acting_user, classification_fields, user_email_param};
@@ -94,8 +93,8 @@ impl Common {
     }
 }
 
-fn id_text(v: &Option<Value>) -> Option<String> {
-    v.as_ref().and_then(value_as_text)
+fn id_text(v: &Option<crate::api::Scalar>) -> Option<String> {
+    v.as_ref().and_then(|s| s.0.clone())
 }
 
 fn rows_word(n: u64) -> &'static str {

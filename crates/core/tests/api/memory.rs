@@ -116,3 +116,78 @@ async fn a_huge_data_plane_error_reply_is_not_read_whole() {
     assert!(peak < 100, "peak RSS {peak} MiB");
     eprintln!("peak RSS of the hub: {peak} MiB");
 }
+
+/// POST a body to the hub binary as Looker does; status and text.
+async fn post(hub: &HubProcess, path: &str, body: Vec<u8>) -> (u16, String) {
+    let r = crate::helpers::looker_headers(
+        crate::helpers::client().post(format!("{}{path}", hub.base)),
+    )
+    .header(
+        "Authorization",
+        format!("Token token=\"{}\"", crate::helpers::TOKEN),
+    )
+    .header("Content-Type", "application/json")
+    .body(body)
+    .send()
+    .await
+    .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn nested_values_in_a_request_are_not_built_into_a_tree() {
+    // 45 MB of empty arrays in data.value and in a form param: before, the body was parsed into
+    // a value tree about 26 times its size (1.17 GB).
+    let arrays = "[],".repeat(15 << 19);
+    let nested = format!("[{arrays}[]]");
+    let body = format!(
+        r#"{{"type":"cell","data":{{"value":{nested},"user_email":"ana@example.com"}},
+            "form_params":{{"id":"ORD-1","classification":"Suspicious","comment":"ok","x":{nested}}}}}"#
+    );
+    drop((arrays, nested));
+    assert!(body.len() > 45 << 20 && body.len() < 64 << 20);
+    let hub = HubProcess::start(&[]).await;
+    let (status, text) = post(&hub, "/actions/mark_suspicious/execute", body.into_bytes()).await;
+    assert_eq!(status, 200, "{text}");
+    let (ok, message) = outcome(&parse(&text));
+    assert!(ok, "{message}");
+    assert_eq!(message, "Order ORD-1 marked as Suspicious.");
+    let peak = peak_rss_mib(hub.child.id().unwrap());
+    eprintln!("peak RSS of the hub: {peak} MiB");
+    // The body itself is held (47 MB) while it is read and parsed.
+    assert!(peak < 150, "peak RSS {peak} MiB");
+}
+
+#[tokio::test]
+async fn oversized_emails_and_ids_are_refused_with_the_limit() {
+    let hub = HubProcess::start(&[]).await;
+    let long = "a".repeat(400);
+    for (body, want) in [
+        (
+            serde_json::json!({"type":"cell","data":{"value":"ORD-1","user_email": format!("{long}@example.com")},
+                "form_params":{"id":"ORD-1","classification":"Suspicious"}}),
+            "data.user_email is 412 characters long; the limit is 320",
+        ),
+        (
+            serde_json::json!({"type":"query","scheduled_plan":{"scheduled_plan_id": long},
+                "form_params":{"classification":"Suspicious"}}),
+            "scheduled_plan.scheduled_plan_id is 400 characters long; the limit is 128",
+        ),
+        (
+            serde_json::json!({"type":"query","scheduled_plan":{"query_id": long},
+                "form_params":{"classification":"Suspicious"}}),
+            "scheduled_plan.query_id is 400 characters long; the limit is 128",
+        ),
+    ] {
+        let (status, text) = post(
+            &hub,
+            "/actions/writeback_batch/execute",
+            serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+        assert_eq!(status, 400, "{text}");
+        let (ok, message) = outcome(&parse(&text));
+        assert!(!ok);
+        assert!(message.contains(want), "{message}");
+    }
+}
