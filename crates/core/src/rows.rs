@@ -32,6 +32,14 @@ pub const MAX_BYTES_BEFORE_FIELDS: usize = 128 << 20;
 
 /// Chunks buffered between the parser and the consumer.
 const CHANNEL_CHUNKS: usize = 4;
+/// A chunk is handed over once it holds this many bytes of rows (or [`CHUNK_ROWS`] rows).
+const CHUNK_BYTES: usize = 1 << 20;
+/// Largest row of a result, as JSON text. A longer row is skipped as it is read (never held) and
+/// counted ([`RowStream::rows_too_large`]; an empty row text for raw readers): a Looker row is a
+/// few kilobytes, a RudderStack event at most 32 KB.
+pub const MAX_ROW_BYTES: usize = 1 << 20;
+/// Largest `fields` / `ran_at` value or key of a result document.
+const MAX_HEADER_BYTES: usize = 16 << 20;
 
 /// Where a query result comes from.
 pub enum RowSource {
@@ -271,6 +279,7 @@ pub struct RowStream {
     pending_error: Option<RowsError>,
     done: bool,
     rows_read: u64,
+    too_large: u64,
 }
 
 impl RowStream {
@@ -333,6 +342,7 @@ impl RowStream {
                 pending_error: None,
                 done: false,
                 rows_read: 0,
+                too_large: 0,
             }),
             Some(Msg::Error(e)) => Err(e),
             Some(Msg::Rows(_)) | None => Err(RowsError::Malformed {
@@ -350,6 +360,12 @@ impl RowStream {
     /// Rows handed out so far.
     pub fn rows_read(&self) -> u64 {
         self.rows_read
+    }
+
+    /// Rows skipped by [`RowStream::next_row`] / [`RowStream::next_chunk`] for being over
+    /// [`MAX_ROW_BYTES`].
+    pub fn rows_too_large(&self) -> u64 {
+        self.too_large
     }
 
     /// Wait for the next chunk from the parser; `false` at the end (or after an error, which is
@@ -388,6 +404,13 @@ impl RowStream {
     pub async fn next_row(&mut self) -> Option<Result<Row, RowsError>> {
         loop {
             if let Some(raw) = self.chunk.get(self.pos) {
+                if raw.is_empty() {
+                    // A row over MAX_ROW_BYTES (skipped by the parser).
+                    self.pos += 1;
+                    self.rows_read += 1;
+                    self.too_large += 1;
+                    continue;
+                }
                 let parsed = serde_json::from_slice::<Row>(raw);
                 self.pos += 1;
                 return match parsed {
@@ -416,6 +439,10 @@ impl RowStream {
                 // rows_read already counts the chunk: count back to the failing row.
                 let base = self.rows_read - raw.len() as u64;
                 for (i, r) in raw.iter().enumerate() {
+                    if r.is_empty() {
+                        self.too_large += 1;
+                        continue;
+                    }
                     match serde_json::from_slice::<Row>(r) {
                         Ok(row) => rows.push(row),
                         Err(e) => {
@@ -672,6 +699,19 @@ impl<R: Read> Scanner<R> {
         ScanError::Syntax(format!("expected {what} at byte {}", self.at()))
     }
 
+    /// Capture one value into `out` unless it is longer than `limit` bytes: then it is skipped
+    /// (nothing of it stays in `out`) and `Ok(false)` says so.
+    fn capture_at_most(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<bool, ScanError> {
+        let start = out.len();
+        self.capture_inner(Some(out), start, limit)
+    }
+
+    /// Capture one value (after optional whitespace) into `out` (or skip it).
+    fn capture(&mut self, out: Option<&mut Vec<u8>>) -> Result<(), ScanError> {
+        let start = out.as_ref().map_or(0, |o| o.len());
+        self.capture_inner(out, start, usize::MAX).map(|_| ())
+    }
+
     /// The next byte that is not whitespace (not consumed); `None` at the end.
     fn peek_token(&mut self) -> Result<Option<u8>, ScanError> {
         loop {
@@ -699,8 +739,23 @@ impl<R: Read> Scanner<R> {
         }
     }
 
-    /// Capture one JSON value (after optional whitespace) into `out` (or skip it).
-    fn capture(&mut self, mut out: Option<&mut Vec<u8>>) -> Result<(), ScanError> {
+    fn capture_inner(
+        &mut self,
+        mut out: Option<&mut Vec<u8>>,
+        start: usize,
+        limit: usize,
+    ) -> Result<bool, ScanError> {
+        let mut kept = true;
+        // Past the limit: drop what was captured and skip the rest.
+        let over = |out: &mut Option<&mut Vec<u8>>, kept: &mut bool| {
+            if let Some(o) = out.as_deref_mut() {
+                if o.len() - start > limit {
+                    o.truncate(start);
+                    *out = None;
+                    *kept = false;
+                }
+            }
+        };
         let first = self.peek_token()?.ok_or(ScanError::Eof)?;
         let mut depth = 0usize;
         let mut in_string = false;
@@ -712,7 +767,7 @@ impl<R: Read> Scanner<R> {
                 // A scalar: up to the next delimiter.
                 loop {
                     if !self.fill()? {
-                        return Ok(());
+                        return Ok(kept);
                     }
                     let chunk = &self.buf[self.pos..self.len];
                     let n = chunk
@@ -724,9 +779,10 @@ impl<R: Read> Scanner<R> {
                     if let Some(o) = out.as_deref_mut() {
                         o.extend_from_slice(&chunk[..n]);
                     }
+                    over(&mut out, &mut kept);
                     self.pos += n;
                     if self.pos < self.len {
-                        return Ok(());
+                        return Ok(kept);
                     }
                 }
             }
@@ -769,9 +825,10 @@ impl<R: Read> Scanner<R> {
             if let Some(o) = out.as_deref_mut() {
                 o.extend_from_slice(&chunk[..n]);
             }
+            over(&mut out, &mut kept);
             self.pos += n;
             if end.is_some() {
-                return Ok(());
+                return Ok(kept);
             }
         }
     }
@@ -793,7 +850,12 @@ fn parse_document<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Res
             Some(_) => return Err(scan.syntax("a key")),
             None => return Err(ScanError::Eof),
         }
-        scan.capture(Some(&mut value))?;
+        if !scan.capture_at_most(&mut value, MAX_HEADER_BYTES)? {
+            return Err(ScanError::Syntax(format!(
+                "a key longer than {} MB",
+                MAX_HEADER_BYTES >> 20
+            )));
+        }
         let key: String = serde_json::from_slice(&value)
             .map_err(|e| ScanError::Syntax(format!("a key: {}", json_error(&e, &value))))?;
         scan.expect(b':', "`:`")?;
@@ -801,7 +863,12 @@ fn parse_document<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Res
             "data" => parse_rows(scan, state)?,
             "fields" | "ran_at" => {
                 value.clear();
-                scan.capture(Some(&mut value))?;
+                if !scan.capture_at_most(&mut value, MAX_HEADER_BYTES)? {
+                    return Err(ScanError::Syntax(format!(
+                        "{key} longer than {} MB",
+                        MAX_HEADER_BYTES >> 20
+                    )));
+                }
                 let bad = |e: serde_json::Error| {
                     ScanError::Syntax(format!("{key}: {}", json_error(&e, &value)))
                 };
@@ -848,8 +915,8 @@ fn parse_rows<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Result<
         // for it.)
         Some(b'n') => {
             let mut word = Vec::with_capacity(4);
-            scan.capture(Some(&mut word))?;
-            return if word == b"null" {
+            let short = scan.capture_at_most(&mut word, 4)?;
+            return if short && word == b"null" {
                 Ok(())
             } else {
                 Err(scan.syntax("an array of rows or null"))
@@ -868,7 +935,8 @@ fn parse_rows<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Result<
             Some(_) => return Err(scan.syntax("a row object")),
             None => return Err(ScanError::Eof),
         }
-        scan.capture(Some(state.pending.row_buf()))?;
+        // An oversized row stays in the chunk as an empty text: counted, never held.
+        scan.capture_at_most(state.pending.row_buf(), MAX_ROW_BYTES)?;
         state.push_row()?;
         match scan.peek_token()? {
             Some(b',') => scan.pos += 1,
@@ -931,7 +999,7 @@ impl ParseState {
     fn push_row(&mut self) -> Result<(), ScanError> {
         self.rows += 1;
         self.pending.finish_row();
-        if self.pending.len() >= CHUNK_ROWS {
+        if self.pending.len() >= CHUNK_ROWS || self.pending.buf.len() >= CHUNK_BYTES {
             if self.header_sent {
                 self.flush();
             } else {

@@ -108,6 +108,20 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
                 report.not_sent += 1;
                 continue;
             }
+            if text.is_empty() {
+                // Over the reader's row limit: skipped unread, counted as rejected.
+                report.rows += 1;
+                report.rejected += 1;
+                report
+                    .first_rejection
+                    .get_or_insert(super::mapping::Rejection {
+                        row: index + 1,
+                        reason: super::mapping::RejectReason::RowTooLarge {
+                            limit: crate::rows::MAX_ROW_BYTES,
+                        },
+                    });
+                continue;
+            }
             let row = match RawRow::parse(text) {
                 Ok(r) => r,
                 Err(e) => {

@@ -191,3 +191,176 @@ async fn oversized_emails_and_ids_are_refused_with_the_limit() {
         assert!(message.contains(want), "{message}");
     }
 }
+
+/// Serves one generated json_detail result, streamed: `before` rows, one row whose text is
+/// `huge` bytes, `after` rows (the big row is written in 1 MiB pieces, never held).
+async fn huge_row_server(before: usize, huge: usize, after: usize) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/download?token=one-time",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = download::json_detail(
+                    "2024-05-01T10:00:00+00:00",
+                    &download::users_dimensions(3),
+                    "[]",
+                    (0..before).map(|i| download::users_row(i, 3)),
+                );
+                // json_detail closes the document: reopen it after the rows.
+                let mut start = head[..head.len() - 2].to_vec();
+                start.extend_from_slice(
+                    br#",{"users.id":{"value":999},"users.email":{"value":"big@example.com"},"users.f2":{"value":""#,
+                );
+                let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n".to_vec();
+                out.extend_from_slice(&start);
+                if sock.write_all(&out).await.is_err() {
+                    return;
+                }
+                let block = vec![b'x'; 1 << 20];
+                let mut left = huge;
+                while left > 0 {
+                    let n = left.min(block.len());
+                    if sock.write_all(&block[..n]).await.is_err() {
+                        return;
+                    }
+                    left -= n;
+                }
+                let mut tail = br#""}}"#.to_vec();
+                for i in 0..after {
+                    tail.push(b',');
+                    tail.extend_from_slice(download::users_row(before + 1 + i, 3).as_bytes());
+                }
+                tail.extend_from_slice(b"]}");
+                let _ = sock.write_all(&tail).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_huge_row_is_skipped_and_counted_not_held() {
+    // One row of 300 MB among 20: before, it was buffered whole (RSS ~750 MB) and written as a
+    // 300 MB row_json.
+    let hub = HubProcess::start(&[]).await;
+    let url = huge_row_server(10, 300 << 20, 10).await;
+    let body = serde_json::json!({
+        "type": "query",
+        "scheduled_plan": {"scheduled_plan_id": 5, "download_url": url},
+        "form_params": {"classification": "Suspicious", "comment": "bulk"},
+    });
+    let (status, text) = post(
+        &hub,
+        "/actions/writeback_batch/execute",
+        serde_json::to_vec(&body).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let (ok, message) = outcome(&parse(&text));
+    assert!(!ok, "a row not written is not a success: {message}");
+    assert_eq!(
+        message,
+        "Wrote 20 rows as Suspicious to the write-back table. 1 row over the 1048576-byte row \
+         limit was skipped unread and not written."
+    );
+    let peak = peak_rss_mib(hub.child.id().unwrap());
+    eprintln!("peak RSS of the hub (write-back): {peak} MiB");
+    assert!(peak < 100, "peak RSS {peak} MiB");
+
+    // RudderStack: the row is rejected and counted like an oversized event.
+    let plane =
+        crate::receiver::Receiver::start(crate::rudder::WRITE_KEY, crate::receiver::Keep::Ids)
+            .await;
+    let url = huge_row_server(10, 300 << 20, 10).await;
+    let body = request(&plane.url, Source::Url(&url), &[], Some("Big"));
+    let (status, text) = post(
+        &hub,
+        "/actions/rudder_track/execute",
+        serde_json::to_vec(&body).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let (ok, message) = outcome(&parse(&text));
+    assert!(!ok);
+    assert_eq!(
+        message,
+        "sent 20 of 21 events to RudderStack; 1 rejected before sending (e.g. row 11 is over the \
+         1 048 576-byte row limit)"
+    );
+    assert_eq!(plane.accepted_ids().len(), 20);
+    let peak = peak_rss_mib(hub.child.id().unwrap());
+    eprintln!("peak RSS of the hub (both): {peak} MiB");
+    assert!(peak < 100, "peak RSS {peak} MiB");
+}
+
+#[tokio::test]
+async fn a_download_has_a_total_deadline() {
+    // A peer that sends a byte every 200 ms never trips the read timeout; the deadline ends it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/slow", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = sock.read(&mut buf).await;
+                let head = br#"HTTP/1.1 200 OK
+Content-Type: application/json
+Connection: close
+
+{"fields":{"dimensions":[{"name":"users.id"}]},"data":["#;
+                let head = String::from_utf8_lossy(head).replace('\n', "\r\n");
+                let (h, body) = head.split_once("\r\n\r\n").unwrap();
+                let _ = sock
+                    .write_all(format!("{h}\r\n\r\n{body}").as_bytes())
+                    .await;
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    if sock.write_all(b" ").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let hub = HubProcess::start(&[
+        ("HUB_DOWNLOAD_DEADLINE_SECS", "2"),
+        ("HUB_HTTP_READ_TIMEOUT_SECS", "5"),
+    ])
+    .await;
+    let body = serde_json::json!({
+        "type": "query",
+        "scheduled_plan": {"download_url": url},
+        "form_params": {"classification": "Suspicious"},
+    });
+    let started = std::time::Instant::now();
+    let (status, text) = post(
+        &hub,
+        "/actions/writeback_batch/execute",
+        serde_json::to_vec(&body).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let (ok, message) = outcome(&parse(&text));
+    assert!(!ok);
+    assert!(
+        message.contains("HUB_DOWNLOAD_DEADLINE_SECS = 2 s") && message.contains("Wrote 0 rows"),
+        "{message}"
+    );
+    // Not a timing assertion on the hub's speed: only that it did not wait forever.
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}

@@ -993,7 +993,7 @@ async fn failing_or_cut_downloads_are_reported_with_what_was_sent() {
     assert!(!ok);
     assert!(
         message.starts_with(
-            "sent 3 of 3 events to RudderStack; the query result is not valid json_detail after 3 row(s): row 4: expected `:`"
+            "sent 3 of 3 events to RudderStack; the query result is not valid json_detail after 3 row(s): row 4: invalid JSON at byte 12;"
         ),
         "{message}"
     );
