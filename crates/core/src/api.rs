@@ -494,9 +494,8 @@ pub struct Query {
     /// Selected fields.
     #[serde(default, deserialize_with = "null_as_default")]
     pub fields: Vec<String>,
-    /// Filters (`field: expression`; arrays and objects are skipped).
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub filters: BTreeMap<String, Scalar>,
+    // `filters` and the rest of the query are not read: unknown fields are skipped as they are
+    // read, never built.
     /// Visualization config.
     #[serde(default)]
     pub vis_config: Option<VisConfig>,
@@ -590,4 +589,34 @@ impl ExecuteResponse {
 pub struct ErrorBody {
     /// What went wrong.
     pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_keep_text_and_skip_nested_values() {
+        let req: ActionRequest = serde_json::from_str(
+            r#"{"data":{"value":"ORD-1","n":12,"f":1.5,"b":true,"z":null,"deep":[[],[[{"a":[]}]]],
+                "obj":{"x":{"y":[1,2]}}},
+                "form_params":{"comment":"hi","list":["a","b"]},
+                "scheduled_plan":{"scheduled_plan_id":77,"query_id":"991",
+                    "query":{"filters":{"a":[1,{"b":2}]},"vis_config":{"hidden_fields":["x"],"type":"t"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(req.data_param("value").as_deref(), Some("ORD-1"));
+        assert_eq!(req.data_param("n").as_deref(), Some("12"));
+        assert_eq!(req.data_param("f").as_deref(), Some("1.5"));
+        assert_eq!(req.data_param("b").as_deref(), Some("true"));
+        for none in ["z", "deep", "obj", "missing"] {
+            assert_eq!(req.data_param(none), None, "{none}");
+        }
+        assert_eq!(req.form_param("comment").as_deref(), Some("hi"));
+        assert_eq!(req.form_param("list"), None);
+        let plan = req.scheduled_plan.as_ref().unwrap();
+        assert_eq!(plan.scheduled_plan_id, Some(Scalar::from("77")));
+        assert_eq!(plan.hidden_fields(), ["x".to_string()]);
+        assert!(req.check_limits().is_ok());
+    }
 }
