@@ -344,3 +344,41 @@ async fn a_bad_allowlist_stops_the_hub_naming_the_setting() {
         .check_ip("127.0.0.1".parse().unwrap())
         .is_err());
 }
+
+#[tokio::test]
+async fn looker_state_url_and_token_endpoint_redirects_are_not_followed() {
+    use hub_core::oauth::{ProviderError, StoreError};
+    // Where a followed redirect would carry the user's sealed tokens or the client secret.
+    let elsewhere = Scripted::start(answer(200, "application/json", "{}", "")).await;
+    let looker = Scripted::redirect(307, &format!("{}/collect", elsewhere.url)).await;
+    let provider = Scripted::redirect(307, &format!("{}/token", elsewhere.url)).await;
+    let token_url = format!("{}/token", provider.url);
+    let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let mut oauth = None;
+    let _hub = TestHub::spawn_custom(
+        &[
+            ("HUB_IDENTITY_MODE", "user"),
+            ("OAUTH_CLIENT_ID", "client"),
+            ("OAUTH_CLIENT_SECRET", "client-secret-never-sent-on"),
+            ("OAUTH_TOKEN_URL", &token_url),
+            ("OAUTH_STATE_KEYS", key),
+            ("HUB_LOOKER_HOSTS", "127.0.0.1"),
+        ],
+        Function::ALL,
+        |hub| oauth = hub.oauth.take(),
+    )
+    .await;
+    let oauth = oauth.expect("user mode");
+    let err = oauth
+        .store_state(&format!("{}/state/abc", looker.url), r#"{"sealed":"x"}"#)
+        .await
+        .unwrap_err();
+    assert_eq!(err, StoreError::Failed(Some(307)));
+    let err = oauth
+        .exchange_code("mark_suspicious", "code-1")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Failed(307)), "{err:?}");
+    assert_eq!((looker.hits(), provider.hits()), (1, 1));
+    assert_eq!(elsewhere.hits(), 0, "no redirect was followed");
+}
