@@ -160,11 +160,20 @@ impl Action for RudderAction {
 
     async fn form(
         &self,
-        _hub: &Hub,
+        hub: &Hub,
         _meta: &RequestMeta,
         req: &ActionRequest,
     ) -> Result<Form, HubError> {
-        if let Err(message) = data_plane(req) {
+        let refused = match data_plane(req) {
+            Err(message) => Some(message),
+            Ok(plane) => hub
+                .http
+                .preflight(plane.endpoint())
+                .await
+                .err()
+                .map(|r| format!("the RudderStack data plane is not called: {r}")),
+        };
+        if let Some(message) = refused {
             return Ok(Form {
                 error: Some(message),
                 ..Form::default()

@@ -278,6 +278,19 @@ async fn non_public_addresses_are_refused_unless_allowed() {
         );
     }
     assert_eq!(plane.requests().len(), 0);
+    // The form says so before anyone runs the action.
+    let (status, form) = hub
+        .form(
+            "rudder_track",
+            &request(&plane.url, Source::Base64(&doc), &[], None),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        form["error"],
+        "the RudderStack data plane is not called: 127.0.0.1 is a loopback address, which the \
+         hub does not call unless HUB_OUTBOUND_ALLOW names it"
+    );
 
     // A download URL by name is checked where the connection is made (the resolver: every new
     // connection, so a name re-pointed inside is refused then too).
