@@ -24,7 +24,7 @@ PLANE="http://127.0.0.1:$(cat "$TMP/plane.port")"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 HUB="http://127.0.0.1:$PORT"
-HUB_TOKENS=load-secret HUB_BIND=127.0.0.1 PORT=$PORT HUB_STORE_PATH="$TMP/s.sqlite" \
+HUB_TOKENS=load-secret HUB_OUTBOUND_ALLOW=127.0.0.1 HUB_BIND=127.0.0.1 PORT=$PORT HUB_STORE_PATH="$TMP/s.sqlite" \
   RUST_LOG=warn "$TARGET/release/hub" >"$TMP/hub.log" 2>&1 &
 HUB_PID=$!
 PIDS+=($HUB_PID)

@@ -27,7 +27,7 @@ fuzz_target!(|body: &[u8]| {
         .map(|p| p.hidden_fields().len());
     for hub in HUBS.iter() {
         if let Some(source @ (RowSource::Bytes(_) | RowSource::Base64(_))) =
-            source_of(&mut request.clone(), &hub.http)
+            source_of(&mut request.clone(), &hub.http, hub.settings.download_deadline)
         {
             hub_fuzz::drain(source);
         }

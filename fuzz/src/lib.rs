@@ -148,7 +148,7 @@ pub fn drain_raw(source: RowSource) -> Drained {
                                     .expect("a row RawRow accepts is a JSON object"),
                             ),
                             Err(e) => {
-                                error = Some(RowsError::bad_row(rows.len() as u64, &e));
+                                error = Some(RowsError::bad_row(rows.len() as u64, &e, text));
                                 break 'read;
                             }
                         }

@@ -11,7 +11,7 @@ cargo build --release --workspace --bins -q
 BIN="$TARGET/release/hub"
 TMP=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
-export HUB_TOKENS=bench-secret HUB_BIND=127.0.0.1 HUB_STORE_PATH="$TMP/s.sqlite" RUST_LOG=warn
+export HUB_TOKENS=bench-secret HUB_OUTBOUND_ALLOW=127.0.0.1 HUB_BIND=127.0.0.1 HUB_STORE_PATH="$TMP/s.sqlite" RUST_LOG=warn
 
 echo "== start-up: process start -> first successful POST / (20 runs)"
 python3 - "$BIN" <<'PY'

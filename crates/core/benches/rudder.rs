@@ -83,6 +83,8 @@ async fn run(rows: usize, client: &reqwest::Client) -> Run {
         .env("PORT", port.to_string())
         .env("HUB_BIND", "127.0.0.1")
         .env("HUB_TOKENS", TOKEN)
+        // The data plane and download server of the bench listen on 127.0.0.1.
+        .env("HUB_OUTBOUND_ALLOW", "127.0.0.1")
         .env("HUB_STORE_PATH", dir.join("writeback.sqlite"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -128,6 +128,8 @@ async fn start_hub(bin: &str, vars: &[(&str, String)], client: &reqwest::Client)
         .env("PORT", port.to_string())
         .env("HUB_BIND", "127.0.0.1")
         .env("HUB_TOKENS", "bench-token")
+        // The download server of the bench listens on 127.0.0.1.
+        .env("HUB_OUTBOUND_ALLOW", "127.0.0.1")
         .env("HUB_STORE_PATH", dir.join("store.sqlite"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

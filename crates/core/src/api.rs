@@ -289,18 +289,128 @@ pub struct ActionRequest {
     pub data: RequestData,
     /// Values the user entered in the form.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub form_params: BTreeMap<String, Value>,
+    pub form_params: BTreeMap<String, Scalar>,
 }
 
 impl ActionRequest {
     /// A form value as text (Looker sends strings; numbers and booleans are rendered).
     pub fn form_param(&self, name: &str) -> Option<String> {
-        value_as_text(self.form_params.get(name)?)
+        self.form_params.get(name)?.0.clone()
     }
 
     /// A `data` entry as text.
     pub fn data_param(&self, name: &str) -> Option<String> {
-        value_as_text(self.data.0.get(name)?)
+        self.data.0.get(name)?.0.clone()
+    }
+
+    /// Check the sizes of what the hub stores or sends on from the request: the acting user's
+    /// email and the plan and query ids (the result itself is bounded row by row).
+    pub fn check_limits(&self) -> Result<(), String> {
+        let too_long = |what: &str, text: Option<&str>, max: usize| match text {
+            Some(t) if t.chars().count() > max => Err(format!(
+                "{what} is {} characters long; the limit is {max}",
+                t.chars().count()
+            )),
+            _ => Ok(()),
+        };
+        let email = self
+            .data
+            .0
+            .get(USER_EMAIL_PARAM)
+            .and_then(|v| v.0.as_deref());
+        too_long("data.user_email", email, MAX_EMAIL_CHARS)?;
+        if let Some(plan) = &self.scheduled_plan {
+            let id = |v: &Option<Scalar>| v.as_ref().and_then(|s| s.0.clone());
+            too_long(
+                "scheduled_plan.scheduled_plan_id",
+                id(&plan.scheduled_plan_id).as_deref(),
+                MAX_ID_CHARS,
+            )?;
+            too_long(
+                "scheduled_plan.query_id",
+                id(&plan.query_id).as_deref(),
+                MAX_ID_CHARS,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The `data` param carrying the acting user's email.
+pub const USER_EMAIL_PARAM: &str = "user_email";
+/// Longest accepted `user_email` (an address has at most 254 characters).
+pub const MAX_EMAIL_CHARS: usize = 320;
+/// Longest accepted scheduled plan or query id (Looker's are short numbers).
+pub const MAX_ID_CHARS: usize = 128;
+
+/// A JSON scalar as text (strings as they are, numbers and booleans rendered; `None` for null).
+/// Arrays and objects are skipped as they are read, never built: no body of nested values can
+/// take memory (a value tree is many times its text).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scalar(pub Option<String>);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(Some(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar(Some(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(Some(v.to_string())))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(Some(v.to_string())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(Some(v.to_string())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(
+                    serde_json::Number::from_f64(v).map(|n| n.to_string()),
+                ))
+            }
+            fn visit_unit<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar(None))
+            }
+            fn visit_none<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar(None))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
+                Scalar::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Scalar, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Scalar, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Scalar(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for Scalar {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl From<&str> for Scalar {
+    fn from(v: &str) -> Scalar {
+        Scalar(Some(v.to_string()))
     }
 }
 
@@ -326,7 +436,7 @@ pub fn value_as_text(v: &Value) -> Option<String> {
 
 /// The `data` object: admin params plus `value`, `state_url`, `state_json`, user attributes.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct RequestData(pub serde_json::Map<String, Value>);
+pub struct RequestData(pub BTreeMap<String, Scalar>);
 
 /// Pushed result.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -337,9 +447,10 @@ pub struct Attachment {
     /// e.g. `json`.
     #[serde(default)]
     pub extension: Option<String>,
-    /// The payload (base64 when the mimetype ends in `;base64`), or an inline JSON value.
+    /// The payload (base64 when the mimetype ends in `;base64`), or an inline JSON value: kept
+    /// as its text (the row reader streams it; a value tree would be many times its size).
     #[serde(default)]
-    pub data: Option<Value>,
+    pub data: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// Schedule details sent with query actions.
@@ -347,7 +458,7 @@ pub struct Attachment {
 pub struct ScheduledPlan {
     /// Scheduled plan id (absent for one-off sends).
     #[serde(default)]
-    pub scheduled_plan_id: Option<Value>,
+    pub scheduled_plan_id: Option<Scalar>,
     /// Title of the Look / schedule.
     #[serde(default)]
     pub title: Option<String>,
@@ -359,7 +470,7 @@ pub struct ScheduledPlan {
     pub url: Option<String>,
     /// Query id.
     #[serde(default)]
-    pub query_id: Option<Value>,
+    pub query_id: Option<Scalar>,
     /// The query.
     #[serde(default)]
     pub query: Option<Query>,
@@ -383,23 +494,19 @@ pub struct Query {
     /// Selected fields.
     #[serde(default, deserialize_with = "null_as_default")]
     pub fields: Vec<String>,
-    /// Filters.
-    #[serde(default)]
-    pub filters: Option<Value>,
+    // `filters` and the rest of the query are not read: unknown fields are skipped as they are
+    // read, never built.
     /// Visualization config.
     #[serde(default)]
     pub vis_config: Option<VisConfig>,
 }
 
-/// Visualization config (only what the hub reads; the rest is kept).
+/// Visualization config (only what the hub reads: the rest is skipped as it is read).
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct VisConfig {
     /// Fields the user hid in the visualization.
     #[serde(default, deserialize_with = "null_as_default")]
     pub hidden_fields: Vec<String>,
-    /// Everything else.
-    #[serde(flatten)]
-    pub other: serde_json::Map<String, Value>,
 }
 
 impl ScheduledPlan {
@@ -492,4 +599,34 @@ impl ExecuteResponse {
 pub struct ErrorBody {
     /// What went wrong.
     pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_keep_text_and_skip_nested_values() {
+        let req: ActionRequest = serde_json::from_str(
+            r#"{"data":{"value":"ORD-1","n":12,"f":1.5,"b":true,"z":null,"deep":[[],[[{"a":[]}]]],
+                "obj":{"x":{"y":[1,2]}}},
+                "form_params":{"comment":"hi","list":["a","b"]},
+                "scheduled_plan":{"scheduled_plan_id":77,"query_id":"991",
+                    "query":{"filters":{"a":[1,{"b":2}]},"vis_config":{"hidden_fields":["x"],"type":"t"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(req.data_param("value").as_deref(), Some("ORD-1"));
+        assert_eq!(req.data_param("n").as_deref(), Some("12"));
+        assert_eq!(req.data_param("f").as_deref(), Some("1.5"));
+        assert_eq!(req.data_param("b").as_deref(), Some("true"));
+        for none in ["z", "deep", "obj", "missing"] {
+            assert_eq!(req.data_param(none), None, "{none}");
+        }
+        assert_eq!(req.form_param("comment").as_deref(), Some("hi"));
+        assert_eq!(req.form_param("list"), None);
+        let plan = req.scheduled_plan.as_ref().unwrap();
+        assert_eq!(plan.scheduled_plan_id, Some(Scalar::from("77")));
+        assert_eq!(plan.hidden_fields(), ["x".to_string()]);
+        assert!(req.check_limits().is_ok());
+    }
 }

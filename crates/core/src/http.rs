@@ -125,8 +125,10 @@ pub fn parse_request(body: &[u8]) -> Result<ActionRequest, HubError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(ActionRequest::default());
     }
-    serde_json::from_slice(body)
-        .map_err(|e| HubError::BadRequest(format!("malformed JSON request body: {e}")))
+    let req: ActionRequest = serde_json::from_slice(body)
+        .map_err(|e| HubError::BadRequest(format!("malformed JSON request body: {e}")))?;
+    req.check_limits().map_err(HubError::BadRequest)?;
+    Ok(req)
 }
 
 fn lookup(hub: &Hub, name: &str) -> Result<Arc<dyn Action>, HubError> {

@@ -10,6 +10,7 @@ pub mod gcp;
 pub mod http;
 pub mod lifecycle;
 pub mod meta;
+pub mod net;
 pub mod oauth;
 pub mod routes;
 pub mod rows;

@@ -574,6 +574,9 @@ impl ProviderError {
     }
 }
 
+/// Longest token endpoint answer read (a real one is a few kilobytes).
+const TOKEN_ANSWER_MAX: usize = 64 * 1024;
+
 /// Sending the user's state to Looker's `state_url` failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -631,7 +634,7 @@ pub struct OAuth {
     keys: Arc<RwLock<StateKeys>>,
     /// Current client secret (follows Secret Manager rotations).
     client_secret: Option<LiveSecret>,
-    http: reqwest::Client,
+    http: crate::net::Http,
     public_url: String,
     /// Login states used at the callback on this instance (single use).
     used_logins: UsedLogins,
@@ -657,7 +660,7 @@ impl OAuth {
     /// keys (allowed only where no function needs them, or in local mode) a random key is used.
     pub async fn new(
         settings: &crate::settings::Settings,
-        http: reqwest::Client,
+        http: crate::net::Http,
         secrets: &Secrets,
     ) -> Result<Option<OAuth>, SecretError> {
         let s = &settings.oauth;
@@ -903,6 +906,7 @@ impl OAuth {
         let resp = self
             .http
             .post(self.settings.token_url.clone())
+            .map_err(|_| ProviderError::Unreachable)?
             .timeout(self.settings.timeout)
             .header("Accept", "application/json")
             .form(&form)
@@ -910,12 +914,15 @@ impl OAuth {
             .await
             .map_err(|e| self.transport_error(&e))?;
         let status = resp.status();
-        // The request timeout also bounds reading the body.
-        let body = resp.bytes().await.map_err(|e| self.transport_error(&e))?;
+        // The request timeout also bounds reading the body, and so does its size: a token answer
+        // is small, a longer one is not read whole.
+        let body = crate::net::read_limited(resp, TOKEN_ANSWER_MAX).await;
         if status.is_success() {
-            return serde_json::from_slice::<TokenAnswer>(&body)
-                .map_err(|_| ProviderError::BadAnswer);
+            return body
+                .and_then(|b| serde_json::from_slice::<TokenAnswer>(&b).ok())
+                .ok_or(ProviderError::BadAnswer);
         }
+        let body = body.unwrap_or_default();
         let code = serde_json::from_slice::<ErrorAnswer>(&body)
             .ok()
             .map(|e| e.error);
@@ -1036,9 +1043,11 @@ impl OAuth {
     pub async fn store_state(&self, state_url: &str, data: &str) -> Result<(), StoreError> {
         let url = self.settings.looker_hosts.check(state_url)?;
         let host = url.host_str().unwrap_or("").to_string();
-        let sent = self
-            .http
-            .post(url)
+        let request = self.http.post(url).map_err(|r| {
+            tracing::warn!(looker_host = %host, refused = %r, "the user state was not sent");
+            StoreError::Failed(None)
+        })?;
+        let sent = request
             .timeout(self.settings.timeout)
             .header("Content-Type", "application/json")
             .body(data.to_string())

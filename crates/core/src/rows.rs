@@ -32,6 +32,14 @@ pub const MAX_BYTES_BEFORE_FIELDS: usize = 128 << 20;
 
 /// Chunks buffered between the parser and the consumer.
 const CHANNEL_CHUNKS: usize = 4;
+/// A chunk is handed over once it holds this many bytes of rows (or [`CHUNK_ROWS`] rows).
+const CHUNK_BYTES: usize = 1 << 20;
+/// Largest row of a result, as JSON text. A longer row is skipped as it is read (never held) and
+/// counted ([`RowStream::rows_too_large`]; an empty row text for raw readers): a Looker row is a
+/// few kilobytes, a RudderStack event at most 32 KB.
+pub const MAX_ROW_BYTES: usize = 1 << 20;
+/// Largest `fields` / `ran_at` value or key of a result document.
+const MAX_HEADER_BYTES: usize = 16 << 20;
 
 /// Where a query result comes from.
 pub enum RowSource {
@@ -42,9 +50,11 @@ pub enum RowSource {
     /// A one-time URL to stream the document from.
     Url {
         /// HTTP client to use.
-        client: reqwest::Client,
+        client: crate::net::Http,
         /// The `download_url`.
         url: String,
+        /// Longest the whole download may take.
+        deadline: std::time::Duration,
     },
 }
 
@@ -224,12 +234,32 @@ impl RawRows {
 
 impl RowsError {
     /// Row `index` (0-based; the rows before it were fine) is not a valid row object.
-    pub fn bad_row(index: u64, e: &serde_json::Error) -> RowsError {
+    pub fn bad_row(index: u64, e: &serde_json::Error, text: &[u8]) -> RowsError {
         RowsError::Malformed {
             rows: index,
-            detail: format!("row {}: {e}", index + 1),
+            detail: format!("row {}: {}", index + 1, json_error(e, text)),
         }
     }
+}
+
+/// A JSON error as its kind and byte offset in `text`: serde_json's own message can quote the
+/// document (a fetched document's values never go into an answer).
+pub fn json_error(e: &serde_json::Error, text: &[u8]) -> String {
+    use serde_json::error::Category;
+    let kind = match e.classify() {
+        Category::Syntax => "invalid JSON",
+        Category::Data => "a value of the wrong type",
+        Category::Eof => "JSON that ends early",
+        Category::Io => "a read error",
+    };
+    // serde_json counts lines and columns from 1.
+    let line_start = text
+        .split_inclusive(|b| *b == b'\n')
+        .take(e.line().saturating_sub(1))
+        .map(<[u8]>::len)
+        .sum::<usize>();
+    let offset = (line_start + e.column().saturating_sub(1)).min(text.len());
+    format!("{kind} at byte {offset}")
 }
 
 enum Msg {
@@ -249,6 +279,7 @@ pub struct RowStream {
     pending_error: Option<RowsError>,
     done: bool,
     rows_read: u64,
+    too_large: u64,
 }
 
 impl RowStream {
@@ -264,22 +295,39 @@ impl RowStream {
                 );
                 spawn_parser(reader, tx)
             }
-            RowSource::Url { client, url } => {
+            RowSource::Url {
+                client,
+                url,
+                deadline,
+            } => {
+                let url = url::Url::parse(url.trim())
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| {
+                        RowsError::Download("the download_url is not an http(s) URL".into())
+                    })?;
                 let resp = client
-                    .get(&url)
+                    .get(url)
+                    .map_err(|r| RowsError::Download(r.to_string()))?
+                    // The whole download, body included; the read timeout bounds each wait.
+                    .timeout(deadline)
                     .send()
                     .await
-                    .map_err(|e| RowsError::Download(describe_reqwest(&e)))?;
-                if !resp.status().is_success() {
-                    return Err(RowsError::Download(format!(
-                        "HTTP {}",
-                        resp.status().as_u16()
+                    .map_err(|e| RowsError::Download(describe_download(&e, deadline)))?;
+                let status = resp.status();
+                if status.is_redirection() {
+                    return Err(RowsError::Download(crate::net::redirect_message(
+                        status.as_u16(),
                     )));
+                }
+                if !status.is_success() {
+                    crate::net::log_reply_body("download_url", resp).await;
+                    return Err(RowsError::Download(format!("HTTP {}", status.as_u16())));
                 }
                 // Keep the URL (a one-time credential) out of the error: reqwest prints it.
                 let stream = resp
                     .bytes_stream()
-                    .map_err(|e| std::io::Error::other(describe_reqwest(&e)));
+                    .map_err(move |e| std::io::Error::other(describe_download(&e, deadline)));
                 let reader = tokio_util::io::StreamReader::new(stream);
                 let bridge = tokio_util::io::SyncIoBridge::new(reader);
                 spawn_parser(bridge, tx)
@@ -294,6 +342,7 @@ impl RowStream {
                 pending_error: None,
                 done: false,
                 rows_read: 0,
+                too_large: 0,
             }),
             Some(Msg::Error(e)) => Err(e),
             Some(Msg::Rows(_)) | None => Err(RowsError::Malformed {
@@ -311,6 +360,12 @@ impl RowStream {
     /// Rows handed out so far.
     pub fn rows_read(&self) -> u64 {
         self.rows_read
+    }
+
+    /// Rows skipped by [`RowStream::next_row`] / [`RowStream::next_chunk`] for being over
+    /// [`MAX_ROW_BYTES`].
+    pub fn rows_too_large(&self) -> u64 {
+        self.too_large
     }
 
     /// Wait for the next chunk from the parser; `false` at the end (or after an error, which is
@@ -349,6 +404,13 @@ impl RowStream {
     pub async fn next_row(&mut self) -> Option<Result<Row, RowsError>> {
         loop {
             if let Some(raw) = self.chunk.get(self.pos) {
+                if raw.is_empty() {
+                    // A row over MAX_ROW_BYTES (skipped by the parser).
+                    self.pos += 1;
+                    self.rows_read += 1;
+                    self.too_large += 1;
+                    continue;
+                }
                 let parsed = serde_json::from_slice::<Row>(raw);
                 self.pos += 1;
                 return match parsed {
@@ -356,7 +418,7 @@ impl RowStream {
                         self.rows_read += 1;
                         Some(Ok(row))
                     }
-                    Err(e) => Some(Err(self.fail(RowsError::bad_row(self.rows_read, &e)))),
+                    Err(e) => Some(Err(self.fail(RowsError::bad_row(self.rows_read, &e, raw)))),
                 };
             }
             if let Some(e) = self.pending_error.take() {
@@ -377,11 +439,15 @@ impl RowStream {
                 // rows_read already counts the chunk: count back to the failing row.
                 let base = self.rows_read - raw.len() as u64;
                 for (i, r) in raw.iter().enumerate() {
+                    if r.is_empty() {
+                        self.too_large += 1;
+                        continue;
+                    }
                     match serde_json::from_slice::<Row>(r) {
                         Ok(row) => rows.push(row),
                         Err(e) => {
                             self.rows_read = base + i as u64;
-                            let err = RowsError::bad_row(self.rows_read, &e);
+                            let err = RowsError::bad_row(self.rows_read, &e, r);
                             if rows.is_empty() {
                                 return Some(Err(self.fail(err)));
                             }
@@ -425,9 +491,14 @@ impl RowStream {
 
 /// Why a connection could not be made, named without any URL (a `download_url` is a one-time
 /// credential): `connection refused`, `TLS: invalid peer certificate: UnknownIssuer`, a DNS
-/// failure… The flag says whether the peer's TLS certificate was refused — a setting to fix
-/// (a wrong host name, a private CA), not worth retrying.
+/// failure… The flag says whether the peer's TLS certificate was refused, or the address policy
+/// refused the address — a setting to fix (a wrong host name, a private CA, `HUB_OUTBOUND_ALLOW`),
+/// not worth retrying.
 pub fn connect_cause(e: &reqwest::Error) -> (String, bool) {
+    if let Some(refused) = crate::net::refusal(e) {
+        // The address policy refused the connection: a setting to change, not worth retrying.
+        return (refused.to_string(), true);
+    }
     let mut cause: Option<&dyn std::error::Error> = Some(e);
     let mut last = None;
     while let Some(err) = cause {
@@ -462,6 +533,19 @@ pub fn connect_cause(e: &reqwest::Error) -> (String, bool) {
             (text.chars().take(160).collect(), false)
         }
         _ => ("connection failed".into(), false),
+    }
+}
+
+/// A download error without its URL; a timeout names both settings that can cause it.
+fn describe_download(e: &reqwest::Error, deadline: std::time::Duration) -> String {
+    if e.is_timeout() {
+        format!(
+            "timed out (no data for HUB_HTTP_READ_TIMEOUT_SECS, or the whole download took longer \
+             than HUB_DOWNLOAD_DEADLINE_SECS = {} s)",
+            deadline.as_secs()
+        )
+    } else {
+        describe_reqwest(e)
     }
 }
 
@@ -615,6 +699,19 @@ impl<R: Read> Scanner<R> {
         ScanError::Syntax(format!("expected {what} at byte {}", self.at()))
     }
 
+    /// Capture one value into `out` unless it is longer than `limit` bytes: then it is skipped
+    /// (nothing of it stays in `out`) and `Ok(false)` says so.
+    fn capture_at_most(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<bool, ScanError> {
+        let start = out.len();
+        self.capture_inner(Some(out), start, limit)
+    }
+
+    /// Capture one value (after optional whitespace) into `out` (or skip it).
+    fn capture(&mut self, out: Option<&mut Vec<u8>>) -> Result<(), ScanError> {
+        let start = out.as_ref().map_or(0, |o| o.len());
+        self.capture_inner(out, start, usize::MAX).map(|_| ())
+    }
+
     /// The next byte that is not whitespace (not consumed); `None` at the end.
     fn peek_token(&mut self) -> Result<Option<u8>, ScanError> {
         loop {
@@ -642,8 +739,23 @@ impl<R: Read> Scanner<R> {
         }
     }
 
-    /// Capture one JSON value (after optional whitespace) into `out` (or skip it).
-    fn capture(&mut self, mut out: Option<&mut Vec<u8>>) -> Result<(), ScanError> {
+    fn capture_inner(
+        &mut self,
+        mut out: Option<&mut Vec<u8>>,
+        start: usize,
+        limit: usize,
+    ) -> Result<bool, ScanError> {
+        let mut kept = true;
+        // Past the limit: drop what was captured and skip the rest.
+        let over = |out: &mut Option<&mut Vec<u8>>, kept: &mut bool| {
+            if let Some(o) = out.as_deref_mut() {
+                if o.len() - start > limit {
+                    o.truncate(start);
+                    *out = None;
+                    *kept = false;
+                }
+            }
+        };
         let first = self.peek_token()?.ok_or(ScanError::Eof)?;
         let mut depth = 0usize;
         let mut in_string = false;
@@ -655,7 +767,7 @@ impl<R: Read> Scanner<R> {
                 // A scalar: up to the next delimiter.
                 loop {
                     if !self.fill()? {
-                        return Ok(());
+                        return Ok(kept);
                     }
                     let chunk = &self.buf[self.pos..self.len];
                     let n = chunk
@@ -667,9 +779,10 @@ impl<R: Read> Scanner<R> {
                     if let Some(o) = out.as_deref_mut() {
                         o.extend_from_slice(&chunk[..n]);
                     }
+                    over(&mut out, &mut kept);
                     self.pos += n;
                     if self.pos < self.len {
-                        return Ok(());
+                        return Ok(kept);
                     }
                 }
             }
@@ -712,9 +825,10 @@ impl<R: Read> Scanner<R> {
             if let Some(o) = out.as_deref_mut() {
                 o.extend_from_slice(&chunk[..n]);
             }
+            over(&mut out, &mut kept);
             self.pos += n;
             if end.is_some() {
-                return Ok(());
+                return Ok(kept);
             }
         }
     }
@@ -736,16 +850,28 @@ fn parse_document<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Res
             Some(_) => return Err(scan.syntax("a key")),
             None => return Err(ScanError::Eof),
         }
-        scan.capture(Some(&mut value))?;
-        let key: String =
-            serde_json::from_slice(&value).map_err(|e| ScanError::Syntax(e.to_string()))?;
+        if !scan.capture_at_most(&mut value, MAX_HEADER_BYTES)? {
+            return Err(ScanError::Syntax(format!(
+                "a key longer than {} MB",
+                MAX_HEADER_BYTES >> 20
+            )));
+        }
+        let key: String = serde_json::from_slice(&value)
+            .map_err(|e| ScanError::Syntax(format!("a key: {}", json_error(&e, &value))))?;
         scan.expect(b':', "`:`")?;
         match key.as_str() {
             "data" => parse_rows(scan, state)?,
             "fields" | "ran_at" => {
                 value.clear();
-                scan.capture(Some(&mut value))?;
-                let bad = |e: serde_json::Error| ScanError::Syntax(format!("{key}: {e}"));
+                if !scan.capture_at_most(&mut value, MAX_HEADER_BYTES)? {
+                    return Err(ScanError::Syntax(format!(
+                        "{key} longer than {} MB",
+                        MAX_HEADER_BYTES >> 20
+                    )));
+                }
+                let bad = |e: serde_json::Error| {
+                    ScanError::Syntax(format!("{key}: {}", json_error(&e, &value)))
+                };
                 if key == "fields" {
                     // `"fields": null` is a result without fields (the rows then carry no tags).
                     let fields: Option<RawFields> = serde_json::from_slice(&value).map_err(bad)?;
@@ -789,8 +915,8 @@ fn parse_rows<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Result<
         // for it.)
         Some(b'n') => {
             let mut word = Vec::with_capacity(4);
-            scan.capture(Some(&mut word))?;
-            return if word == b"null" {
+            let short = scan.capture_at_most(&mut word, 4)?;
+            return if short && word == b"null" {
                 Ok(())
             } else {
                 Err(scan.syntax("an array of rows or null"))
@@ -809,7 +935,8 @@ fn parse_rows<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Result<
             Some(_) => return Err(scan.syntax("a row object")),
             None => return Err(ScanError::Eof),
         }
-        scan.capture(Some(state.pending.row_buf()))?;
+        // An oversized row stays in the chunk as an empty text: counted, never held.
+        scan.capture_at_most(state.pending.row_buf(), MAX_ROW_BYTES)?;
         state.push_row()?;
         match scan.peek_token()? {
             Some(b',') => scan.pos += 1,
@@ -872,7 +999,7 @@ impl ParseState {
     fn push_row(&mut self) -> Result<(), ScanError> {
         self.rows += 1;
         self.pending.finish_row();
-        if self.pending.len() >= CHUNK_ROWS {
+        if self.pending.len() >= CHUNK_ROWS || self.pending.buf.len() >= CHUNK_BYTES {
             if self.header_sent {
                 self.flush();
             } else {
@@ -1038,7 +1165,8 @@ impl<'a> RawRow<'a> {
 /// Where a request's result is: the pushed attachment or the scheduled plan's `download_url`.
 pub fn source_of(
     req: &mut crate::api::ActionRequest,
-    client: &reqwest::Client,
+    client: &crate::net::Http,
+    deadline: std::time::Duration,
 ) -> Option<RowSource> {
     // The pushed payload is taken out of the request, not copied: it may be tens of megabytes.
     if let Some(att) = req.attachment.as_mut() {
@@ -1047,12 +1175,19 @@ pub fn source_of(
                 .mimetype
                 .as_deref()
                 .is_some_and(|m| m.trim().ends_with(";base64"));
-            return Some(match data {
-                Value::String(s) if base64 => RowSource::Base64(Bytes::from(s.into_bytes())),
-                Value::String(s) => RowSource::Bytes(Bytes::from(s.into_bytes())),
-                other => {
-                    RowSource::Bytes(Bytes::from(serde_json::to_vec(&other).unwrap_or_default()))
-                }
+            let text = String::from(Box::<str>::from(data));
+            if !text.starts_with('"') {
+                // An inline JSON document: its text as it came.
+                return Some(RowSource::Bytes(Bytes::from(text.into_bytes())));
+            }
+            // A JSON string (valid: the request parsed) holding the document or its base64.
+            let inner: String = serde_json::from_str(&text).unwrap_or_default();
+            drop(text);
+            let bytes = Bytes::from(inner.into_bytes());
+            return Some(if base64 {
+                RowSource::Base64(bytes)
+            } else {
+                RowSource::Bytes(bytes)
             });
         }
     }
@@ -1060,6 +1195,7 @@ pub fn source_of(
     Some(RowSource::Url {
         client: client.clone(),
         url: url.clone(),
+        deadline,
     })
 }
 

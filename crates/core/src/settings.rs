@@ -70,6 +70,10 @@ pub struct Settings {
     /// Longest wait for the next bytes from a peer (download URLs, data planes)
     /// (`HUB_HTTP_READ_TIMEOUT_SECS`).
     pub http_read_timeout: Duration,
+    /// Longest a whole `download_url` download may take (`HUB_DOWNLOAD_DEADLINE_SECS`).
+    pub download_deadline: Duration,
+    /// Non-public addresses outgoing calls may reach (`HUB_OUTBOUND_ALLOW`; loopback in local mode).
+    pub outbound_allow: crate::net::OutboundPolicy,
     /// HTTP worker threads (`HUB_WORKERS`, default: number of CPUs).
     pub workers: Option<usize>,
     /// Identity of write-backs and, in user mode, the OAuth provider and per-user state settings.
@@ -208,6 +212,17 @@ impl Settings {
             }
         };
         let workers: usize = v.num("HUB_WORKERS", 0)?;
+        let mut outbound_allow = crate::net::OutboundPolicy::parse(
+            &v.get(crate::net::ALLOW_SETTING).unwrap_or_default(),
+        )
+        .map_err(|e| SettingsError::Invalid {
+            name: crate::net::ALLOW_SETTING,
+            reason: e.to_string(),
+        })?;
+        if local {
+            // A local run talks to local stand-ins (a data plane, an OAuth server).
+            outbound_allow = outbound_allow.union(&crate::net::OutboundPolicy::loopback());
+        }
         Ok(Settings {
             port,
             bind: v.get("HUB_BIND").unwrap_or_else(|| "0.0.0.0".into()),
@@ -234,6 +249,10 @@ impl Settings {
             http_read_timeout: Duration::from_secs(
                 v.num("HUB_HTTP_READ_TIMEOUT_SECS", 120)?.max(1),
             ),
+            download_deadline: Duration::from_secs(
+                v.num("HUB_DOWNLOAD_DEADLINE_SECS", 3600)?.max(1),
+            ),
+            outbound_allow,
             workers: (workers > 0).then_some(workers),
             oauth: crate::oauth::OAuthSettings::load(&v, local)?,
             rudder: crate::rudder::RudderSettings::load(&v)?,

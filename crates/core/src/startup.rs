@@ -26,8 +26,8 @@ pub struct Hub {
     pub sink: Arc<dyn Sink>,
     /// Hosted actions.
     pub registry: Registry,
-    /// Outgoing HTTP client (rustls; shared connection pool).
-    pub http: reqwest::Client,
+    /// Outgoing HTTP client (rustls; shared connection pool; the address policy).
+    pub http: crate::net::Http,
     /// The serialized list answer: definitions depend only on settings, so it is built once.
     list_body: std::sync::OnceLock<bytes::Bytes>,
     /// The OAuth client in user identity mode (`None`: writes use the hub's own identity).
@@ -135,15 +135,9 @@ impl Hub {
             }
             None => Arc::new(SqliteSink::open(&settings.store_path)?),
         };
-        // reqwest's rustls needs the process's crypto provider (ring) before a client is built.
-        crate::gcp::install_crypto();
-        let http = reqwest::Client::builder()
-            .user_agent(format!("{}/{}", crate::HUB_NAME, crate::HUB_VERSION))
-            .connect_timeout(std::time::Duration::from_secs(10))
-            // A peer that stops sending (a stalled download_url) fails the read instead of hanging.
-            .read_timeout(settings.http_read_timeout)
-            .build()
-            .map_err(|e| StartError::Other(format!("HTTP client: {e}")))?;
+        let http =
+            crate::net::Http::new(settings.outbound_allow.clone(), settings.http_read_timeout)
+                .map_err(StartError::Other)?;
         let oauth = crate::oauth::OAuth::new(&settings, http.clone(), &secrets).await?;
         // After every secret setting is registered: the refresh loop covers them all.
         secrets.spawn_refresh();

@@ -118,7 +118,7 @@ fn delivery_key(meta: &RequestMeta, req: &ActionRequest, ran_at: Option<&str>) -
         .scheduled_plan
         .as_ref()
         .and_then(|p| p.scheduled_plan_id.as_ref())
-        .and_then(crate::api::value_as_text);
+        .and_then(|s| s.0.clone());
     match (plan, ran_at.map(str::trim).filter(|r| !r.is_empty())) {
         (Some(p), Some(ran_at)) => format!("plan:{p}:ran_at:{ran_at}"),
         _ => format!("request:{}", meta.request_id),
@@ -167,11 +167,20 @@ impl Action for RudderAction {
 
     async fn form(
         &self,
-        _hub: &Hub,
+        hub: &Hub,
         _meta: &RequestMeta,
         req: &ActionRequest,
     ) -> Result<Form, HubError> {
-        if let Err(message) = data_plane(req) {
+        let refused = match data_plane(req) {
+            Err(message) => Some(message),
+            Ok(plane) => hub
+                .http
+                .preflight(plane.endpoint())
+                .await
+                .err()
+                .map(|r| format!("the RudderStack data plane is not called: {r}")),
+        };
+        if let Some(message) = refused {
             return Ok(Form {
                 error: Some(message),
                 ..Form::default()
@@ -200,6 +209,11 @@ impl Action for RudderAction {
             Ok(p) => p,
             Err(message) => return Ok(ExecuteResponse::failure(message)),
         };
+        if let Err(refused) = hub.http.preflight(plane.endpoint()).await {
+            return Ok(ExecuteResponse::failure(format!(
+                "the RudderStack data plane is not called: {refused}; nothing was sent"
+            )));
+        }
         let event = req
             .form_param(EVENT_FIELD)
             .map(|e| e.trim().to_string())
@@ -211,7 +225,8 @@ impl Action for RudderAction {
             )]);
             return Ok(ExecuteResponse::invalid(errors));
         }
-        let Some(source) = rows::source_of(&mut req, &hub.http) else {
+        let Some(source) = rows::source_of(&mut req, &hub.http, hub.settings.download_deadline)
+        else {
             return Ok(ExecuteResponse::failure(
                 "Looker sent no query result (neither an attachment nor scheduled_plan.download_url): send the results as JSON detail.",
             ));

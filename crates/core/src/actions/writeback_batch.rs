@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use serde_json::Value;
 
 use super::mark_suspicious::TAG;
 use super::writeback_form::{self, acting_user, classification_fields, user_email_param};
@@ -94,8 +93,8 @@ impl Common {
     }
 }
 
-fn id_text(v: &Option<Value>) -> Option<String> {
-    v.as_ref().and_then(value_as_text)
+fn id_text(v: &Option<crate::api::Scalar>) -> Option<String> {
+    v.as_ref().and_then(|s| s.0.clone())
 }
 
 fn rows_word(n: u64) -> &'static str {
@@ -189,7 +188,7 @@ async fn write_all(
     cred: WriteCredential,
     acted_by: Option<String>,
 ) -> ExecuteResponse {
-    let Some(source) = source_of(req, &hub.http) else {
+    let Some(source) = source_of(req, &hub.http, hub.settings.download_deadline) else {
         return ExecuteResponse::failure(
             "No query result was sent with this action. Send it as JSON (detailed) from an Explore, Look or schedule.",
         );
@@ -267,8 +266,19 @@ async fn write_all(
             write_error = Some(e);
         }
     }
+    let too_large = stream.rows_too_large();
     // Stop the download early when writing failed: dropping the stream cancels the parser.
     drop(stream);
+    let skipped = if too_large > 0 {
+        format!(
+            " {too_large} {} over the {}-byte row limit {} skipped unread and not written.",
+            rows_word(too_large),
+            crate::rows::MAX_ROW_BYTES,
+            if too_large == 1 { "was" } else { "were" }
+        )
+    } else {
+        String::new()
+    };
     let (written, finish_error) = writer.finish().await;
     let write_error = write_error.or(finish_error);
 
@@ -276,13 +286,18 @@ async fn write_all(
     match (write_error, read_error) {
         (None, None) => {
             tracing::info!(action = NAME, request_id = %meta.request_id, sink = hub.sink.name(), rows = written, "batch write-back done");
-            let message = if written == 0 {
+            let message = if written == 0 && too_large == 0 {
                 "The query returned no rows; nothing was written.".to_string()
             } else {
-                format!("Wrote {written} {what} to the write-back table.")
+                format!("Wrote {written} {what} to the write-back table.{skipped}")
             };
-            let mut resp = ExecuteResponse::success(message);
-            resp.looker.refresh_query = true;
+            // Rows not written are not a success, even if every other row was.
+            let mut resp = if too_large == 0 {
+                ExecuteResponse::success(message)
+            } else {
+                ExecuteResponse::failure(message)
+            };
+            resp.looker.refresh_query = written > 0;
             resp
         }
         (Some(e), _) => {
@@ -297,7 +312,7 @@ async fn write_all(
         (None, Some(e)) => {
             tracing::error!(action = NAME, request_id = %meta.request_id, rows_written = written, error = %e, "query result could not be read completely");
             ExecuteResponse::failure(format!(
-                "Wrote {written} {what}, but {e}; the remaining rows were not written."
+                "Wrote {written} {what}, but {e}; the remaining rows were not written.{skipped}"
             ))
         }
     }

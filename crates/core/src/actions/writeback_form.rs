@@ -9,7 +9,7 @@ pub const CLASSIFICATIONS: &[&str] = &["Approved", "Suspicious", "Further Invest
 /// Default classification.
 pub const DEFAULT_CLASSIFICATION: &str = "Suspicious";
 /// Name of the action param that receives the acting user's email from a Looker user attribute.
-pub const USER_EMAIL_PARAM: &str = "user_email";
+pub use crate::api::USER_EMAIL_PARAM;
 
 /// The optional param that records who acted (Looker fills it from the `email` user attribute).
 pub fn user_email_param() -> ActionParam {

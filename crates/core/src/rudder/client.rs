@@ -107,6 +107,11 @@ impl DataPlane {
         })
     }
 
+    /// The URL batches are posted to.
+    pub fn endpoint(&self) -> &reqwest::Url {
+        &self.endpoint
+    }
+
     /// `scheme://host[:port]`, safe to show.
     pub fn display(&self) -> &str {
         &self.display
@@ -156,7 +161,7 @@ const MAX_CONSECUTIVE_FAILED_BATCHES: u32 = 3;
 
 /// An ongoing delivery: hand it batches, then `finish` it.
 pub struct Delivery {
-    client: reqwest::Client,
+    client: crate::net::Http,
     plane: DataPlane,
     settings: DeliverySettings,
     tasks: JoinSet<(u64, BatchOutcome)>,
@@ -166,7 +171,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// Start a delivery through a shared client.
-    pub fn new(client: reqwest::Client, plane: DataPlane, settings: DeliverySettings) -> Delivery {
+    pub fn new(client: crate::net::Http, plane: DataPlane, settings: DeliverySettings) -> Delivery {
         Delivery {
             client,
             plane,
@@ -245,7 +250,12 @@ impl Delivery {
                 self.tally.requests += u64::from(attempts);
                 self.consecutive_failures += 1;
                 if self.tally.stopped.is_none() {
-                    if fatal {
+                    if fatal && error.contains(crate::net::ALLOW_SETTING) {
+                        self.tally.stopped = Some(format!(
+                            "the data plane {} was not called: {error}",
+                            self.plane.display
+                        ));
+                    } else if fatal {
                         self.tally.stopped = Some(format!(
                             "the data plane {} refused the delivery ({error})",
                             self.plane.display
@@ -285,7 +295,7 @@ enum AttemptError {
 }
 
 async fn deliver(
-    client: reqwest::Client,
+    client: crate::net::Http,
     plane: DataPlane,
     settings: DeliverySettings,
     body: Vec<u8>,
@@ -309,8 +319,17 @@ async fn deliver(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut req = client
-            .post(plane.endpoint.clone())
+        let req = match client.post(plane.endpoint.clone()) {
+            Ok(req) => req,
+            Err(refused) => {
+                return BatchOutcome::Failed {
+                    attempts: attempt,
+                    error: refused.to_string(),
+                    fatal: true,
+                }
+            }
+        };
+        let mut req = req
             .timeout(settings.request_timeout)
             .header(AUTHORIZATION, plane.auth.clone())
             .header(CONTENT_TYPE, "application/json")
@@ -356,7 +375,8 @@ async fn deliver(
     }
 }
 
-/// A status and a short, single-line extract of the answer (never request data).
+/// The status of the answer. Its body (a peer's text, possibly anything it could reach) is read
+/// up to a cap and only logged: it never reaches Looker.
 async fn classify(resp: reqwest::Response) -> Result<(), AttemptError> {
     let status = resp.status();
     if status.is_success() {
@@ -369,19 +389,15 @@ async fn classify(resp: reqwest::Response) -> Result<(), AttemptError> {
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_retry_after);
-    let text = resp.text().await.unwrap_or_default();
-    let snippet: String = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(120)
-        .collect();
-    let error = if snippet.is_empty() {
-        format!("HTTP {}", status.as_u16())
-    } else {
-        format!("HTTP {} ({snippet})", status.as_u16())
-    };
+    if status.is_redirection() {
+        // Following it could reach any address (the policy is not the redirect target's).
+        return Err(AttemptError::Final {
+            error: crate::net::redirect_message(status.as_u16()),
+            fatal: true,
+        });
+    }
+    crate::net::log_reply_body("data plane", resp).await;
+    let error = format!("HTTP {}", status.as_u16());
     Err(match status {
         StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT => {
             AttemptError::Retry { error, retry_after }

@@ -83,6 +83,11 @@ pub enum RejectReason {
     },
     /// A group call whose group id is empty.
     NoGroupId,
+    /// The row itself is over the result reader's row limit (it was skipped unread).
+    RowTooLarge {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl std::fmt::Display for Rejection {
@@ -97,6 +102,12 @@ impl std::fmt::Display for Rejection {
                 g(*limit as u64)
             ),
             RejectReason::NoGroupId => write!(f, "row {} has no group id", g(self.row)),
+            RejectReason::RowTooLarge { limit } => write!(
+                f,
+                "row {} is over the {}-byte row limit",
+                g(self.row),
+                g(*limit as u64)
+            ),
         }
     }
 }

@@ -25,7 +25,7 @@ pub struct Job<'a> {
     /// Where to send.
     pub plane: DataPlane,
     /// HTTP client.
-    pub client: reqwest::Client,
+    pub client: crate::net::Http,
     /// Batching and delivery settings.
     pub settings: &'a RudderSettings,
     /// Cancelled when the hub is shutting down: stop reading, deliver what was read and report
@@ -108,10 +108,24 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
                 report.not_sent += 1;
                 continue;
             }
+            if text.is_empty() {
+                // Over the reader's row limit: skipped unread, counted as rejected.
+                report.rows += 1;
+                report.rejected += 1;
+                report
+                    .first_rejection
+                    .get_or_insert(super::mapping::Rejection {
+                        row: index + 1,
+                        reason: super::mapping::RejectReason::RowTooLarge {
+                            limit: crate::rows::MAX_ROW_BYTES,
+                        },
+                    });
+                continue;
+            }
             let row = match RawRow::parse(text) {
                 Ok(r) => r,
                 Err(e) => {
-                    report.input_error = Some(RowsError::bad_row(index, &e).to_string());
+                    report.input_error = Some(RowsError::bad_row(index, &e, text).to_string());
                     break 'read;
                 }
             };

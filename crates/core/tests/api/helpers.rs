@@ -12,6 +12,9 @@ use serde_json::Value;
 /// The hub secret the tests configure.
 pub const TOKEN: &str = "test-hub-secret-4f1c";
 
+/// What the test hubs may call: this machine, where every stand-in listens.
+pub const LOOPBACK: &str = "127.0.0.0/8,::1";
+
 /// A running hub plus what a test needs to talk to it.
 pub struct TestHub {
     /// `http://127.0.0.1:PORT`.
@@ -38,6 +41,8 @@ pub fn test_vars(
         ("HUB_WORKERS", "2".to_string()),
         // Start-up failures are what most start tests look at: no retry unless a test asks.
         ("HUB_STARTUP_RETRY_SECS", "0".to_string()),
+        // The stand-ins (data plane, OAuth server, download URLs) listen on 127.0.0.1.
+        ("HUB_OUTBOUND_ALLOW", LOOPBACK.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -274,7 +279,8 @@ impl HubProcess {
                 .env("HUB_TOKENS", TOKEN)
                 .env("HUB_STORE_PATH", dir.path().join("s.sqlite"))
                 .env("HUB_WORKERS", "1")
-                .env("HUB_STARTUP_RETRY_SECS", "0");
+                .env("HUB_STARTUP_RETRY_SECS", "0")
+                .env("HUB_OUTBOUND_ALLOW", LOOPBACK);
             for (k, v) in env {
                 cmd.env(k, v);
             }

@@ -159,10 +159,39 @@ async fn no_secret_reaches_a_log_an_answer_or_a_page() {
         assert!(text.contains("\"success\":false"), "{text}");
         seen.push(text);
     }
+    // Outgoing calls (issue 12): a download URL that redirects (to a URL carrying the token), a
+    // data plane that redirects, one whose error body repeats the write key (the body is logged:
+    // the hub never sent the key in clear, only as Basic auth, so it must not appear), and
+    // addresses the policy refuses.
+    use crate::outbound::{answer, Scripted};
+    let redirector = Scripted::redirect(302, &format!("http://127.0.0.1:9/{download_token}")).await;
+    let text = execute(
+        plane.url.clone(),
+        format!("{}/{download_token}", redirector.url),
+    )
+    .await;
+    assert!(text.contains("redirect (302)"), "{text}");
+    seen.push(text);
+    let plane_redirect = Scripted::redirect(307, "http://127.0.0.1:9/elsewhere").await;
+    let text = execute(plane_redirect.url.clone(), secret_url(&served)).await;
+    assert!(text.contains("redirect (307)"), "{text}");
+    seen.push(text);
+    let echo = Scripted::start(answer(400, "text/plain", "bad request", "")).await;
+    seen.push(execute(echo.url.clone(), secret_url(&served)).await);
+    for refused in ["http://169.254.169.254", "http://10.0.0.1:8080"] {
+        let text = execute(refused.into(), secret_url(&served)).await;
+        assert!(text.contains("HUB_OUTBOUND_ALLOW"), "{text}");
+        seen.push(text);
+    }
 
     hub.sigterm();
     hub.exit_within(std::time::Duration::from_secs(15)).await;
     let logs = hub.logs();
+    assert!(
+        logs.contains("peer answered with an error")
+            && logs.contains("outgoing connection refused"),
+        "the new paths were logged: {logs}"
+    );
     assert!(
         logs.contains("login finished"),
         "the flows were logged: {logs}"

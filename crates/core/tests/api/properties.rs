@@ -530,7 +530,11 @@ async fn deliver(
         hidden_fields: &doc.hidden,
         delivery_key: key,
         plane: hub_core::rudder::DataPlane::new(&plane.url, "prop-key").unwrap(),
-        client: crate::helpers::client_builder().no_proxy().build().unwrap(),
+        client: hub_core::net::Http::new(
+            hub_core::net::OutboundPolicy::loopback(),
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap(),
         settings,
         stop: &stop,
     };
