@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod api;
 pub mod auth;
+pub mod declared;
 pub mod error;
 pub mod gcp;
 pub mod http;

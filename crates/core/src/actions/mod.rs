@@ -90,7 +90,17 @@ pub fn base_definition(
     description: &str,
     has_form: bool,
 ) -> Integration {
-    let base = &hub.settings.public_url;
+    base_definition_at(&hub.settings.public_url, name, label, description, has_form)
+}
+
+/// [`base_definition`] for a hub at `base` (its public URL).
+pub fn base_definition_at(
+    base: &str,
+    name: &str,
+    label: &str,
+    description: &str,
+    has_form: bool,
+) -> Integration {
     Integration {
         name: name.to_string(),
         label: label.to_string(),

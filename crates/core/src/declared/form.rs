@@ -1,0 +1,355 @@
+//! The form of a declared action and the check of what a user submitted: typed values, or one
+//! message per field that a business user understands. Looker only hints (`required`); the hub
+//! enforces.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+
+use super::model::{ActionDef, DefaultValue, Field, Template, ValueType};
+use crate::api::{ActionRequest, FieldType, FormField};
+
+/// Digits BigQuery's NUMERIC keeps after the decimal point.
+pub const NUMERIC_SCALE: usize = 9;
+/// Digits BigQuery's NUMERIC keeps before the decimal point.
+pub const NUMERIC_INTEGER_DIGITS: usize = 29;
+/// Longest email address (RFC 5321 path limit).
+pub const MAX_EMAIL_CHARS: usize = 254;
+
+/// A checked answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypedValue {
+    /// No answer (optional field left empty).
+    Null,
+    /// Text, trimmed (text, email and text selects).
+    Text(String),
+    /// A whole number.
+    Integer(i64),
+    /// A decimal number: its canonical text (exact, for NUMERIC) and its value.
+    Number {
+        /// Canonical decimal text (no exponent, no `+`).
+        text: String,
+        /// The value as a double.
+        value: f64,
+    },
+    /// A date.
+    Date(NaiveDate),
+    /// Yes / no.
+    Bool(bool),
+}
+
+impl TypedValue {
+    /// The value as it appears in a message (`{field}` placeholders).
+    pub fn display(&self) -> String {
+        match self {
+            TypedValue::Null => String::new(),
+            TypedValue::Text(t) => t.clone(),
+            TypedValue::Integer(i) => i.to_string(),
+            TypedValue::Number { text, .. } => text.clone(),
+            TypedValue::Date(d) => d.format("%Y-%m-%d").to_string(),
+            TypedValue::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        }
+    }
+}
+
+/// Parse a non-empty, trimmed text as a value of `value` (no limits checked). The error says
+/// what is expected.
+pub fn parse_typed(value: ValueType, text: &str) -> Result<TypedValue, String> {
+    match value {
+        ValueType::Text => Ok(TypedValue::Text(text.to_string())),
+        ValueType::Email => {
+            if is_email(text) {
+                Ok(TypedValue::Text(text.to_string()))
+            } else {
+                Err("is not an email address (like name@example.com)".into())
+            }
+        }
+        ValueType::Integer => text
+            .parse::<i64>()
+            .map(TypedValue::Integer)
+            .map_err(|_| "must be a whole number (like 42)".into()),
+        ValueType::Number => parse_number(text),
+        ValueType::Date => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .filter(|_| text.len() == 10)
+            .map(TypedValue::Date)
+            .ok_or_else(|| "must be a date written as YYYY-MM-DD (like 2024-03-31)".into()),
+        ValueType::Boolean => match text.to_ascii_lowercase().as_str() {
+            "yes" | "true" => Ok(TypedValue::Bool(true)),
+            "no" | "false" => Ok(TypedValue::Bool(false)),
+            _ => Err("must be yes or no".into()),
+        },
+    }
+}
+
+fn parse_number(text: &str) -> Result<TypedValue, String> {
+    let bad = || "must be a number (like 12.5)".to_string();
+    let body = text.strip_prefix('-').unwrap_or(text);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if int.is_empty() && frac.is_empty() || !digits(int) || !digits(frac) {
+        return Err(bad());
+    }
+    if frac.len() > NUMERIC_SCALE {
+        return Err(format!(
+            "has more than {NUMERIC_SCALE} digits after the decimal point"
+        ));
+    }
+    let int_trim = int.trim_start_matches('0');
+    if int_trim.len() > NUMERIC_INTEGER_DIGITS {
+        return Err("is too large".into());
+    }
+    let value: f64 = text.parse().map_err(|_| bad())?;
+    let frac = frac.trim_end_matches('0');
+    let neg = text.starts_with('-') && !(int_trim.is_empty() && frac.is_empty());
+    let int = if int_trim.is_empty() { "0" } else { int_trim };
+    let canon = match (neg, frac.is_empty()) {
+        (false, true) => int.to_string(),
+        (false, false) => format!("{int}.{frac}"),
+        (true, true) => format!("-{int}"),
+        (true, false) => format!("-{int}.{frac}"),
+    };
+    Ok(TypedValue::Number { text: canon, value })
+}
+
+/// A plausible address: one `@`, a non-empty local part, a dotted domain, no spaces.
+fn is_email(s: &str) -> bool {
+    if s.chars().count() > MAX_EMAIL_CHARS || s.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return false;
+    }
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains("..")
+        }
+        None => false,
+    }
+}
+
+fn message(custom: &Option<String>, default: String, vars: &[(&str, String)]) -> String {
+    match custom.as_deref().map(Template::parse) {
+        Some(Ok(t)) => t.render(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())),
+        _ => default,
+    }
+}
+
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        v.to_string()
+    }
+}
+
+/// Check one answer (the submitted text, or the default when nothing was submitted). A problem
+/// goes into `errors` under the field's name; `max_text` bounds text fields without `max_length`.
+pub fn check_value(
+    field: &Field,
+    raw: &str,
+    max_text: usize,
+    errors: &mut BTreeMap<String, String>,
+) -> Option<TypedValue> {
+    let text = raw.trim();
+    let m = &field.messages;
+    let mut fail = |msg: String| {
+        errors.insert(field.name.clone(), msg);
+        None
+    };
+    if field.field_type == FieldType::Select {
+        let options = field
+            .options
+            .iter()
+            .map(|o| o.label.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if text.is_empty() && !field.required {
+            return Some(TypedValue::Null);
+        }
+        let Some(opt) = field
+            .options
+            .iter()
+            .find(|o| o.name.eq_ignore_ascii_case(text) || o.label.eq_ignore_ascii_case(text))
+        else {
+            return fail(message(
+                &m.options,
+                format!("must be one of {options}"),
+                &[("options", options.clone()), ("value", text.to_string())],
+            ));
+        };
+        return match parse_typed(field.value, &opt.name) {
+            Ok(v) => Some(v),
+            Err(e) => fail(e),
+        };
+    }
+    if text.is_empty() {
+        if field.required {
+            return fail(message(&m.required, "is required".into(), &[]));
+        }
+        return Some(if field.column_required_empty {
+            TypedValue::Text(String::new())
+        } else {
+            TypedValue::Null
+        });
+    }
+    if matches!(field.value, ValueType::Text | ValueType::Email) {
+        let length = text.chars().count();
+        let max = field.max_length.unwrap_or(max_text);
+        if length > max {
+            return fail(message(
+                &m.max_length,
+                format!("is {length} characters long; the limit is {max}"),
+                &[("max", max.to_string()), ("length", length.to_string())],
+            ));
+        }
+        if let Some(min) = field.min_length {
+            if length < min {
+                return fail(message(
+                    &m.min_length,
+                    format!("is {length} characters long; write at least {min}"),
+                    &[("min", min.to_string()), ("length", length.to_string())],
+                ));
+            }
+        }
+        if let Some(p) = &field.pattern {
+            if !p.is_match(text) {
+                return fail(message(
+                    &m.pattern,
+                    "does not have the expected format".into(),
+                    &[("value", text.to_string())],
+                ));
+            }
+        }
+    }
+    let v = match parse_typed(field.value, text) {
+        Ok(v) => v,
+        Err(e) => return fail(message(&m.invalid, e, &[("value", text.to_string())])),
+    };
+    let n = match &v {
+        TypedValue::Integer(i) => Some(*i as f64),
+        TypedValue::Number { value, .. } => Some(*value),
+        _ => None,
+    };
+    if let Some(n) = n {
+        if let Some(min) = field.min.filter(|min| n < *min) {
+            return fail(message(
+                &m.min,
+                format!("must be at least {}", num(min)),
+                &[("min", num(min)), ("value", text.to_string())],
+            ));
+        }
+        if let Some(max) = field.max.filter(|max| n > *max) {
+            return fail(message(
+                &m.max,
+                format!("must be at most {}", num(max)),
+                &[("max", num(max)), ("value", text.to_string())],
+            ));
+        }
+    }
+    Some(v)
+}
+
+/// A default's text for this request, if it has one.
+fn default_text(d: &DefaultValue, req: &ActionRequest, today: NaiveDate) -> Option<String> {
+    match d {
+        DefaultValue::Literal(s) => Some(s.clone()),
+        DefaultValue::ClickedValue => req.data_param("value"),
+        DefaultValue::Today => Some(today.format("%Y-%m-%d").to_string()),
+        DefaultValue::Param(p) => req.data_param(p),
+    }
+}
+
+/// The form fields of an action for one request (defaults resolved).
+pub fn form_fields(def: &ActionDef, req: &ActionRequest, today: NaiveDate) -> Vec<FormField> {
+    def.fields
+        .iter()
+        .map(|f| {
+            let mut ff = FormField::new(&f.name, &f.label, f.field_type);
+            ff.description = f.description.clone();
+            ff.required = f.required.then_some(true);
+            ff.interactive = f.interactive;
+            ff.default = f.default.as_ref().and_then(|d| default_text(d, req, today));
+            if f.field_type == FieldType::Select {
+                ff.options = Some(f.options.clone());
+            }
+            ff
+        })
+        .collect()
+}
+
+/// Checked answers of one execute, by field name.
+pub type Answers = BTreeMap<String, TypedValue>;
+
+/// Check every field of an execute: all answers, or every field's problem (nothing is written
+/// then). An absent answer takes the field's default (the clicked value, a param, a literal or
+/// today), as the form showed it.
+pub fn validate(
+    def: &ActionDef,
+    req: &ActionRequest,
+    max_text: usize,
+    today: NaiveDate,
+) -> Result<Answers, BTreeMap<String, String>> {
+    let mut errors = BTreeMap::new();
+    let mut answers = Answers::new();
+    for f in &def.fields {
+        let raw = req
+            .form_param(&f.name)
+            .or_else(|| f.default.as_ref().and_then(|d| default_text(d, req, today)))
+            .unwrap_or_default();
+        if let Some(v) = check_value(f, &raw, max_text, &mut errors) {
+            answers.insert(f.name.clone(), v);
+        }
+    }
+    if errors.is_empty() {
+        Ok(answers)
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_parsed_exactly() {
+        let n = |s| parse_typed(ValueType::Number, s);
+        assert_eq!(
+            n("012.50").unwrap(),
+            TypedValue::Number {
+                text: "12.5".into(),
+                value: 12.5
+            }
+        );
+        assert_eq!(
+            n("-0.0").unwrap(),
+            TypedValue::Number {
+                text: "0".into(),
+                value: -0.0
+            }
+        );
+        assert!(n("1e5").is_err());
+        assert!(n(".").is_err());
+        assert!(n("NaN").is_err());
+        assert!(n("1.0000000001").unwrap_err().contains("9 digits"));
+        assert_eq!(
+            parse_typed(ValueType::Integer, "+7").unwrap(),
+            TypedValue::Integer(7)
+        );
+        assert!(parse_typed(ValueType::Integer, "7.0").is_err());
+        assert!(parse_typed(ValueType::Date, "2024-2-1").is_err());
+        assert_eq!(
+            parse_typed(ValueType::Date, "2024-02-29").unwrap(),
+            TypedValue::Date(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap())
+        );
+        assert!(parse_typed(ValueType::Date, "2023-02-29").is_err());
+        assert!(parse_typed(ValueType::Email, "a@b.co").is_ok());
+        for bad in ["a@b", "@b.co", "a b@c.de", "a@@b.co", "a@b..co"] {
+            assert!(parse_typed(ValueType::Email, bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Write-back actions declared in one YAML file (issue 15): the file's schema, its typed model,
+//! the forms and the validation of answers, and the generators of terraform table schemas and
+//! LookML. Everything here is pure: the hub, `hub check-actions` and the tests share it.
+//!
+//! Without `HUB_ACTIONS_FILE` the hub serves [`builtin`], which reproduces the coded
+//! `mark_suspicious` and `writeback_batch` actions exactly (proven by the tests below).
+
+pub mod form;
+pub mod generate;
+pub mod model;
+pub mod names;
+mod raw;
+
+use std::path::Path;
+
+pub use model::{ActionDef, Column, ColumnSource, ColumnType, Field, Kind, Mode, Table};
+
+use crate::actions::base_definition_at;
+use crate::api::{
+    ActionFormat, ActionType, DownloadSetting, Formatting, Integration, VisualizationFormatting,
+};
+
+/// The built-in actions file.
+pub const BUILTIN_YAML: &str = include_str!("default_actions.yaml");
+/// Name under which problems of the built-in file are reported.
+pub const BUILTIN_NAME: &str = "<built-in actions>";
+/// Largest actions file read (a file of hundreds of actions is a few hundred KB).
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// One problem in an actions file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<u64>,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Every problem found in an actions file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct Problems(pub Vec<Problem>);
+
+/// A loaded, checked actions file.
+#[derive(Debug, Clone)]
+pub struct ActionsFile {
+    /// Where it came from (a path, or [`BUILTIN_NAME`]).
+    pub source: String,
+    /// The actions, in file order.
+    pub actions: Vec<ActionDef>,
+}
+
+impl ActionsFile {
+    /// An action by name.
+    pub fn get(&self, name: &str) -> Option<&ActionDef> {
+        self.actions.iter().find(|a| a.name == name)
+    }
+}
+
+/// Parse and check an actions file's text. `source` names it in problems; icon paths are read
+/// relative to `base_dir` (none: only inline SVG and data URIs).
+pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<ActionsFile, Problems> {
+    let problem = |line: Option<u64>, message: String| {
+        Problems(vec![Problem {
+            file: source.to_string(),
+            line,
+            message,
+        }])
+    };
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(problem(
+            None,
+            format!(
+                "the file is {} bytes; the limit is {MAX_FILE_BYTES}",
+                text.len()
+            ),
+        ));
+    }
+    let raw: raw::RawFile = serde_saphyr::from_str(text).map_err(|e| {
+        let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
+        // The first line of the message is the reason; the rest is a source snippet.
+        let msg = e.to_string();
+        let reason = msg
+            .lines()
+            .next()
+            .unwrap_or("invalid YAML")
+            .trim()
+            .to_string();
+        problem(
+            line,
+            format!("{reason} (the YAML is read up to this first problem; fix it and check again)"),
+        )
+    })?;
+    let mut ck = model::Checker {
+        file: source,
+        problems: vec![],
+    };
+    let actions = model::build(raw, base_dir, &mut ck);
+    if ck.problems.is_empty() {
+        Ok(ActionsFile {
+            source: source.to_string(),
+            actions,
+        })
+    } else {
+        ck.problems.sort_by_key(|p| p.line);
+        Err(Problems(ck.problems))
+    }
+}
+
+/// Read and check the actions file at `path` (icons relative to its folder).
+pub fn load(path: &Path) -> Result<ActionsFile, Problems> {
+    let source = path.display().to_string();
+    let fail = |message: String| {
+        Problems(vec![Problem {
+            file: source.clone(),
+            line: None,
+            message,
+        }])
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(fail(format!(
+            "the file is {} bytes; the limit is {MAX_FILE_BYTES}",
+            meta.len()
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    parse(&text, &source, path.parent())
+}
+
+/// The built-in actions (`mark_suspicious`, `writeback_batch`).
+pub fn builtin() -> ActionsFile {
+    // The unit tests parse this very text: it cannot fail in a build that passed them.
+    parse(BUILTIN_YAML, BUILTIN_NAME, None).expect("the built-in actions file is valid")
+}
+
+impl ActionDef {
+    /// The definition Looker lists, for a hub at `public_url`. OAuth fields are the caller's
+    /// (`oauth::apply_to_definition` for [`model::Identity::Hub`] / `User`).
+    pub fn definition(&self, public_url: &str) -> Integration {
+        let mut def =
+            base_definition_at(public_url, &self.name, &self.label, &self.description, true);
+        def.icon_data_uri = self.icon_data_uri.clone();
+        def.required_fields = self.required_fields.clone();
+        def.params = self.params.clone();
+        if self.kind == Kind::Query {
+            // Streamed as writeback_batch is: a one-time download URL, fields before rows.
+            def.supported_action_types = vec![ActionType::Query];
+            def.supported_formats = Some(vec![ActionFormat::JsonDetailLiteStream]);
+            def.supported_formattings = Some(vec![Formatting::Unformatted]);
+            def.supported_visualization_formattings = Some(vec![VisualizationFormatting::Noapply]);
+            def.supported_download_settings = Some(vec![DownloadSetting::Url]);
+        }
+        def
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// `hub check-actions FILE...`: check actions files without starting the hub. Prints every
+/// problem (`file:line: message`) to `err` and a summary per good file to `out`; the exit code is
+/// 1 when any file has a problem, 2 on a usage error.
+pub fn check_actions_command(
+    args: &[String],
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> i32 {
+    if args.is_empty() || args.iter().any(|a| a == "-h" || a == "--help") {
+        let _ = writeln!(
+            err,
+            "usage: hub check-actions FILE...\n  Checks write-back actions files (HUB_ACTIONS_FILE) and lists every problem; exit 1 on any."
+        );
+        return 2;
+    }
+    let mut code = 0;
+    for a in args {
+        match load(Path::new(a)) {
+            Ok(file) => {
+                let _ = writeln!(out, "{a}: ok, {} action(s)", file.actions.len());
+                for d in &file.actions {
+                    let _ = writeln!(
+                        out,
+                        "  {} ({}) -> table {} ({} columns)",
+                        d.name,
+                        match d.kind {
+                            Kind::Cell => "cell",
+                            Kind::Query => "query",
+                        },
+                        d.table.name,
+                        d.table.columns.len()
+                    );
+                }
+            }
+            Err(problems) => {
+                code = 1;
+                for p in &problems.0 {
+                    let _ = writeln!(err, "{p}");
+                }
+                let _ = writeln!(err, "{a}: {} problem(s)", problems.0.len());
+            }
+        }
+    }
+    code
+}

@@ -1,0 +1,548 @@
+//! The built-in file against the coded actions (definitions, forms, validation, tables), the
+//! example file, and every configuration error with its line.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use serde_json::json;
+
+use super::form::{self, TypedValue};
+use super::model::{ColumnSource, Kind};
+use super::*;
+use crate::actions::{mark_suspicious::MarkSuspicious, writeback_batch::WritebackBatch, Action};
+use crate::api::{ActionRequest, Scalar};
+use crate::meta::RequestMeta;
+use crate::settings::Settings;
+use crate::startup::Hub;
+
+const EXAMPLE: &str = include_str!("../../../../examples/actions/retail.yaml");
+
+fn example_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/actions")
+}
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 3, 31).unwrap()
+}
+
+async fn service_hub(dir: &tempfile::TempDir) -> Hub {
+    let vars: HashMap<String, String> = [
+        ("HUB_TOKENS", "test-token"),
+        ("HUB_PUBLIC_URL", "https://hub.example.com"),
+        (
+            "HUB_STORE_PATH",
+            dir.path().join("store.db").to_str().unwrap(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Hub::new(Settings::load(&vars, false).unwrap())
+        .await
+        .unwrap()
+}
+
+fn request(value: Option<&str>, form: &[(&str, &str)]) -> ActionRequest {
+    let mut req: ActionRequest = serde_json::from_value(json!({"data": {}})).unwrap();
+    if let Some(v) = value {
+        req.data.0.insert("value".into(), Scalar::from(v));
+    }
+    for (k, v) in form {
+        req.form_params.insert((*k).into(), Scalar::from(*v));
+    }
+    req
+}
+
+fn meta() -> RequestMeta {
+    RequestMeta {
+        looker_instance: None,
+        webhook_id: None,
+        looker_version: None,
+        trace_id: None,
+        request_id: uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+#[tokio::test]
+async fn builtin_definitions_and_forms_are_those_of_the_coded_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = service_hub(&dir).await;
+    let file = builtin();
+    assert_eq!(
+        file.actions
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>(),
+        ["mark_suspicious", "writeback_batch"]
+    );
+    let coded: [&dyn Action; 2] = [&MarkSuspicious, &WritebackBatch];
+    for (def, coded) in file.actions.iter().zip(coded) {
+        assert_eq!(
+            serde_json::to_value(def.definition(&hub.settings.public_url)).unwrap(),
+            serde_json::to_value(coded.definition(&hub)).unwrap(),
+            "definition of {}",
+            def.name
+        );
+        for value in [None, Some("42"), Some("")] {
+            let req = request(value, &[]);
+            let want = coded.form(&hub, &meta(), &req).await.unwrap();
+            assert_eq!(
+                serde_json::to_value(form::form_fields(def, &req, today())).unwrap(),
+                serde_json::to_value(&want.fields).unwrap(),
+                "form of {} for value {value:?}",
+                def.name
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn builtin_validation_is_that_of_the_coded_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = service_hub(&dir).await;
+    let file = builtin();
+    let max = hub.settings.max_comment_chars;
+    let long = "x".repeat(max + 1);
+    let long_id = "7".repeat(1025);
+    type Case<'a> = (Option<&'a str>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
+        (Some("42"), vec![]),
+        (None, vec![]),
+        (Some("  "), vec![]),
+        (Some("42"), vec![("id", "")]),
+        (Some("42"), vec![("id", long_id.as_str())]),
+        (
+            Some("42"),
+            vec![("classification", "bogus"), ("comment", long.as_str())],
+        ),
+        (Some("42"), vec![("classification", "")]),
+        (
+            None,
+            vec![
+                ("id", "43"),
+                ("classification", " approved "),
+                ("comment", " ok "),
+            ],
+        ),
+    ];
+    let coded: [&dyn Action; 2] = [&MarkSuspicious, &WritebackBatch];
+    for (def, coded) in file.actions.iter().zip(coded) {
+        for (value, form) in &cases {
+            let req = request(*value, form);
+            let got = form::validate(def, &req, max, today());
+            let want = coded.execute(&hub, &meta(), req).await.unwrap();
+            match got {
+                Err(errors) => {
+                    assert!(!errors.is_empty());
+                    assert_eq!(
+                        errors, want.looker.validation_errors,
+                        "{} {value:?} {form:?}",
+                        def.name
+                    );
+                }
+                Ok(answers) => {
+                    assert!(
+                        want.looker.validation_errors.is_empty(),
+                        "{} {value:?} {form:?}: coded action refused {:?}",
+                        def.name,
+                        want.looker.validation_errors
+                    );
+                    if def.kind == Kind::Cell {
+                        // The coded action wrote the row; the message is the template's.
+                        let msg = def
+                            .success_message
+                            .render(|p| answers.get(p).map(TypedValue::display));
+                        assert_eq!(want.looker.message.as_deref(), Some(msg.as_str()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn builtin_tables_are_the_terraform_schemas() {
+    let file = builtin();
+    let files: BTreeMap<String, String> = generate::terraform_files(&file).into_iter().collect();
+    assert_eq!(
+        files["suspicious_marks.json"],
+        include_str!("../../../../terraform/schemas/suspicious_marks.json")
+    );
+    assert_eq!(
+        files["suspicious_marks_batch.json"],
+        include_str!("../../../../terraform/schemas/suspicious_marks_batch.json")
+    );
+    let tables: serde_json::Value = serde_json::from_str(&files["tables.json"]).unwrap();
+    assert_eq!(
+        tables["suspicious_marks"],
+        json!({"action": "mark_suspicious", "description": "One row per \"Mark as Suspicious\" execute (insert-only; the latest row per order wins).",
+               "schema": "suspicious_marks.json", "partition": "received_at", "clustering": ["order_id"]})
+    );
+    assert_eq!(
+        tables["suspicious_marks_batch"]["clustering"],
+        json!(["key_value"])
+    );
+    let ms = file.get("mark_suspicious").unwrap();
+    assert_eq!(ms.table.key_column, "order_id");
+    assert_eq!(ms.table.columns[1].source, ColumnSource::Field("id".into()));
+}
+
+#[test]
+fn batch_success_message_renders_like_the_coded_one() {
+    let file = builtin();
+    let wb = file.get("writeback_batch").unwrap();
+    let msg = wb.success_message.render(|p| match p {
+        "count" => Some("3".into()),
+        "rows" => Some("rows".into()),
+        "classification" => Some("Approved".into()),
+        _ => None,
+    });
+    assert_eq!(msg, "Wrote 3 rows as Approved to the write-back table.");
+}
+
+#[test]
+fn example_file_parses_with_typed_columns() {
+    let file = parse(
+        EXAMPLE,
+        "examples/actions/retail.yaml",
+        Some(&example_dir()),
+    )
+    .unwrap();
+    assert!(file.actions.len() >= 3);
+    let kinds: Vec<Kind> = file.actions.iter().map(|a| a.kind).collect();
+    assert!(kinds.contains(&Kind::Cell) && kinds.contains(&Kind::Query));
+    let reorder = file.get("reorder_stock").unwrap();
+    let cols: Vec<(&str, &str, &str)> = reorder
+        .table
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.column_type.as_str(), c.mode.as_str()))
+        .collect();
+    assert!(cols.contains(&("quantity", "INT64", "REQUIRED")));
+    assert!(cols.contains(&("deliver_by", "DATE", "REQUIRED")));
+    assert!(cols.contains(&("product_id", "INT64", "NULLABLE")));
+    assert!(cols.contains(&("row_json", "JSON", "REQUIRED")));
+    let discount = file.get("approve_discount").unwrap();
+    let d = discount
+        .table
+        .columns
+        .iter()
+        .find(|c| c.name == "discount_pct")
+        .unwrap();
+    assert_eq!(d.column_type.as_str(), "NUMERIC");
+}
+
+#[test]
+fn example_forms_resolve_defaults_and_validate_types() {
+    let file = parse(
+        EXAMPLE,
+        "examples/actions/retail.yaml",
+        Some(&example_dir()),
+    )
+    .unwrap();
+    let reorder = file.get("reorder_stock").unwrap();
+    let fields = form::form_fields(reorder, &request(None, &[]), today());
+    let deliver = fields.iter().find(|f| f.name == "deliver_by").unwrap();
+    assert_eq!(deliver.default.as_deref(), Some("2026-03-31"));
+
+    let ok = form::validate(
+        reorder,
+        &request(
+            None,
+            &[
+                ("quantity", " 12 "),
+                ("deliver_by", "2026-04-02"),
+                ("urgent", "Yes"),
+            ],
+        ),
+        2000,
+        today(),
+    )
+    .unwrap();
+    assert_eq!(ok["quantity"], TypedValue::Integer(12));
+    assert_eq!(
+        ok["deliver_by"],
+        TypedValue::Date(NaiveDate::from_ymd_opt(2026, 4, 2).unwrap())
+    );
+    assert_eq!(ok["urgent"], TypedValue::Bool(true));
+
+    let errors = form::validate(
+        reorder,
+        &request(
+            None,
+            &[
+                ("quantity", "0"),
+                ("deliver_by", "02/04/2026"),
+                ("urgent", "maybe"),
+            ],
+        ),
+        2000,
+        today(),
+    )
+    .unwrap_err();
+    assert_eq!(errors["quantity"], "must be at least 1");
+    assert_eq!(
+        errors["deliver_by"],
+        "must be a date written as YYYY-MM-DD (like 2024-03-31)"
+    );
+    assert_eq!(errors["urgent"], "must be one of Yes, No");
+
+    let discount = file.get("approve_discount").unwrap();
+    let errors = form::validate(
+        discount,
+        &request(Some("1001"), &[("discount_pct", "12.5x"), ("reason", "")]),
+        2000,
+        today(),
+    )
+    .unwrap_err();
+    assert_eq!(errors["discount_pct"], "must be a number (like 12.5)");
+    assert_eq!(
+        errors["reason"],
+        "must be one of Loyal customer, Price match, Damaged item"
+    );
+    let errors = form::validate(
+        discount,
+        &request(Some("1001"), &[("discount_pct", "55")]),
+        2000,
+        today(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        errors["discount_pct"],
+        "A discount above 50 % needs a manager: enter at most 50"
+    );
+
+    let flag = file.get("flag_for_review").unwrap();
+    let errors = form::validate(
+        flag,
+        &request(
+            Some("1001"),
+            &[("reviewer", "not an email"), ("ticket", "JIRA 12")],
+        ),
+        2000,
+        today(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        errors["reviewer"],
+        "is not an email address (like name@example.com)"
+    );
+    assert_eq!(errors["ticket"], "must look like OPS-1234");
+    let ok = form::validate(
+        flag,
+        &request(
+            Some("1001"),
+            &[("reviewer", "ann@example.com"), ("ticket", "OPS-77")],
+        ),
+        2000,
+        today(),
+    )
+    .unwrap();
+    assert_eq!(ok["note"], TypedValue::Null);
+    assert_eq!(ok["order_id"], TypedValue::Integer(1001));
+}
+
+/// Parse a broken file: its problems as `line: message` strings.
+fn problems(yaml: &str) -> Vec<String> {
+    match parse(yaml, "t.yaml", None) {
+        Ok(_) => panic!("accepted:\n{yaml}"),
+        Err(Problems(ps)) => ps
+            .into_iter()
+            .map(|p| {
+                assert_eq!(p.file, "t.yaml");
+                format!("{}: {}", p.line.unwrap_or(0), p.message)
+            })
+            .collect(),
+    }
+}
+
+const GOOD: &str = r#"actions:
+  - name: approve
+    label: Approve
+    kind: cell
+    required_fields: [{tag: approve}]
+    table: {name: approvals}
+    fields:
+      - name: id
+        required: true
+        default: {from: value}
+    success_message: "Approved {key}"
+"#;
+
+#[test]
+fn a_minimal_file_gets_the_defaults() {
+    let f = parse(GOOD, "t.yaml", None).unwrap();
+    let a = &f.actions[0];
+    assert_eq!(a.key_field.as_deref(), Some("id"));
+    assert_eq!(a.table.key_column, "id");
+    assert_eq!(a.table.clustering, ["id"]);
+    assert_eq!(a.fields[0].label, "id");
+    let names: Vec<&str> = a.table.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "request_id",
+            "id",
+            "acted_by",
+            "looker_instance",
+            "webhook_id",
+            "action",
+            "received_at"
+        ]
+    );
+}
+
+#[test]
+fn structural_errors_name_the_line() {
+    let p = problems(&GOOD.replace("    label: Approve\n", "    label: Approve\n    lable: x\n"));
+    assert_eq!(p.len(), 1);
+    assert!(p[0].starts_with("4: "), "{p:?}");
+    assert!(p[0].contains("lable"), "{p:?}");
+    let p = problems(&GOOD.replace("kind: cell", "kind: row"));
+    assert!(p[0].starts_with("4: ") && p[0].contains("row"), "{p:?}");
+    let p = problems("actions: [\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    let p = problems(&GOOD.replace("    label: Approve\n", ""));
+    assert!(p[0].contains("label"), "{p:?}");
+}
+
+#[test]
+fn every_semantic_problem_is_listed_at_once() {
+    let yaml = r#"version: 2
+actions:
+  - name: Approve Discount
+    label: Approve
+    kind: cell
+    required_fields: [{tag: "bad tag"}]
+    table: {name: approvals}
+    fields:
+      - name: id
+        required: true
+        default: {from: value}
+      - name: pct
+        value: number
+        min: 10
+        max: 5
+        column: {type: DATE}
+      - name: level
+        type: select
+        options: [low, high]
+        default: medium
+      - name: code
+        pattern: "([a-z"
+      - name: select
+        column: {name: select}
+      - name: id
+      - name: when
+        value: integer
+        default: {from: today}
+      - name: request_id
+    success_message: "Done {nope}"
+  - name: rudder_track
+    label: X
+    kind: query
+    key: id
+    table: {name: approvals}
+    result_columns:
+      - {field: orders.id, column: _partition_x, type: INT64}
+    success_message: "{count"
+"#;
+    let p = problems(yaml);
+    let want: &[(u64, &str)] = &[
+        (1, "version 2 is not known"),
+        (3, "write `name: approve_discount`"),
+        (6, "tag \"bad tag\""),
+        (15, "`max` (5) is below `min` (10)"),
+        (16, "a number value cannot be stored in a DATE column; write `type: NUMERIC` or `type: FLOAT64` or `type: STRING`"),
+        (20, "default \"medium\" is not among its options; write one of low, high"),
+        (22, "`pattern` is not a valid regular expression"),
+        (23, "column name \"select\" is a reserved word"),
+        (25, "duplicate field \"id\""),
+        (28, "`from: today` is for date fields"),
+        (29, "column \"request_id\" (field request_id) is one of the audit columns"),
+        (30, "success_message uses {nope}, which this action does not have: use one of {key}, {id}, {select}, {request_id}"),
+        (31, "is the name of one of the hub's own actions"),
+        (34, "`key` is for cell actions"),
+        (35, "table \"approvals\" is already written by the action at line 7"),
+        (37, "column name \"_partition_x\" must be lowercase letters, digits and underscores and start with a letter (BigQuery and LookML identifiers); write `partition_x`"),
+        (38, "success_message: unclosed `{count`"),
+    ];
+    for (line, text) in want {
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with(&format!("{line}: ")) && m.contains(text)),
+            "missing {line}: {text}\nin {p:#?}"
+        );
+    }
+    assert_eq!(p.len(), want.len(), "{p:#?}");
+}
+
+#[test]
+fn type_and_mode_rules() {
+    let p = problems(&GOOD.replace(
+        "        default: {from: value}\n",
+        "        default: {from: value}\n      - name: n\n        value: integer\n        column: {mode: REQUIRED}\n      - name: b\n        value: boolean\n        type: textarea\n      - name: t\n        type: textarea\n        value: date\n      - name: m\n        max_length: 3\n        value: integer\n",
+    ));
+    assert!(p.iter().any(|m| m.contains("must be NULLABLE")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|m| m.contains("boolean field is a yes/no select")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|m| m.contains("a textarea holds text")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.contains("`max_length` is for text and email fields")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn builtin_file_text_is_the_one_served() {
+    // The embedded text parses, and a copy on disk gives the same model.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("actions.yaml");
+    std::fs::write(&path, BUILTIN_YAML).unwrap();
+    let loaded = load(&path).unwrap();
+    assert_eq!(loaded.actions.len(), builtin().actions.len());
+    assert_eq!(loaded.actions[0].table, builtin().actions[0].table);
+    let missing = load(&dir.path().join("nope.yaml")).unwrap_err();
+    assert!(missing.to_string().contains("cannot read it"), "{missing}");
+}
+
+#[test]
+fn check_actions_command_lists_problems_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, GOOD.replace("Approved {key}", "{nope} {nada}")).unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, GOOD).unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let args = vec![good.display().to_string(), bad.display().to_string()];
+    assert_eq!(check_actions_command(&args, &mut out, &mut err), 1);
+    let out = String::from_utf8(out).unwrap();
+    let err = String::from_utf8(err).unwrap();
+    assert!(out.contains("good.yaml: ok, 1 action(s)"), "{out}");
+    assert!(
+        out.contains("approve (cell) -> table approvals (7 columns)"),
+        "{out}"
+    );
+    assert!(
+        err.contains("bad.yaml:11: success_message uses {nope}"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.yaml:11: success_message uses {nada}"),
+        "{err}"
+    );
+    assert!(err.contains("bad.yaml: 2 problem(s)"), "{err}");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(
+        check_actions_command(&[good.display().to_string()], &mut out, &mut err),
+        0
+    );
+    assert_eq!(check_actions_command(&[], &mut out, &mut err), 2);
+}
