@@ -1,0 +1,31 @@
+//! The actions file parser (`HUB_ACTIONS_FILE`, `hub check-actions`): no text panics or hangs;
+//! a refusal lists at least one problem, each naming the file; an accepted file's actions all
+//! have a table with its audit columns, a key column among them, and forms and answers that can
+//! be built for an empty request without panicking.
+#![no_main]
+
+use hub_core::api::ActionRequest;
+use hub_core::declared::{form, parse};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|text: &str| {
+    match parse(text, "fuzz.yaml", None) {
+        Err(problems) => {
+            assert!(!problems.0.is_empty());
+            assert!(problems.0.iter().all(|p| p.file == "fuzz.yaml"));
+        }
+        Ok(file) => {
+            let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+            let req = ActionRequest::default();
+            for a in &file.actions {
+                assert!(a.table.columns.iter().any(|c| c.name == "request_id"));
+                assert!(a.table.columns.iter().any(|c| c.name == a.table.key_column));
+                let _ = a.definition("http://localhost");
+                let _ = form::form_fields(a, &req, today);
+                let _ = form::validate(a, &req, 100, today);
+                let _ = hub_core::declared::generate::lookml_view(a, "fuzz.yaml");
+                let _ = hub_core::declared::generate::bigquery_schema(a);
+            }
+        }
+    }
+});
