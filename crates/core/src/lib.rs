@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod meta;
 pub mod net;
 pub mod oauth;
+pub mod playground;
 pub mod routes;
 pub mod rows;
 pub mod rudder;

@@ -210,11 +210,13 @@ impl Application {
         let workers = hub.settings.workers;
         let hub = Arc::new(hub);
         let data = web::Data::from(hub.clone());
+        let playground = crate::playground::for_hub(&hub.settings, functions);
         let functions: Arc<[Function]> = functions.into();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .wrap(actix_web::middleware::from_fn(crate::http::log_request))
+                .configure(|cfg| crate::playground::configure(cfg, playground.clone()))
                 .configure(|cfg| crate::http::configure(cfg, &functions))
         })
         // The stop signal is handled by `run_until`: requests and executes in flight are waited
