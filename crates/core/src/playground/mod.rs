@@ -405,7 +405,10 @@ mod tests {
         s.put(half.clone()).unwrap();
         s.put(half).unwrap();
         assert!(s.bytes <= MAX_SAMPLE_BYTES_TOTAL);
-        assert_eq!(s.bytes, s.entries.values().map(|(_, b)| b.len()).sum::<usize>());
+        assert_eq!(
+            s.bytes,
+            s.entries.values().map(|(_, b)| b.len()).sum::<usize>()
+        );
     }
 
     #[test]
@@ -427,6 +430,9 @@ mod tests {
         assert_eq!(t[1]["name"], "odd \"name");
         assert_eq!(t[1]["columns"], json!(["a", "b"]));
         assert_eq!(t[1]["count"], 3);
-        assert_eq!(t[1]["rows"], json!([{"a": "z", "b": 3}, {"a": "y", "b": 2}]));
+        assert_eq!(
+            t[1]["rows"],
+            json!([{"a": "z", "b": 3}, {"a": "y", "b": 2}])
+        );
     }
 }

@@ -504,7 +504,7 @@ async function loadRows() {
   }
   const parts = [];
   for (const t of j.tables || []) {
-    parts.push(el("h3", { text: `${t.name} (${t.count} rows)`, "data-table": t.name, "data-count": t.count }));
+    parts.push(el("h3", { text: `${t.name} (${t.count} ${t.count === 1 ? "row" : "rows"})`, "data-table": t.name, "data-count": t.count }));
     if (!t.rows.length) {
       parts.push(el("p", { class: "hint", text: "No rows yet." }));
       continue;

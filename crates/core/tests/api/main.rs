@@ -19,6 +19,7 @@ mod memory;
 mod oauth;
 mod outbound;
 mod paths;
+mod playground;
 mod properties;
 mod rudder;
 mod secrets;
