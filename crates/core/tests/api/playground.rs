@@ -392,3 +392,51 @@ async fn in_a_real_browser_the_playground_lists_renders_runs_and_shows_the_rows(
         .unwrap();
     assert_eq!(n, 1005);
 }
+
+#[tokio::test]
+async fn in_a_real_browser_a_user_identity_action_logs_in_and_writes_from_the_playground() {
+    use crate::oauth::{provider, random_key, OAuthClient, USER_ATTRIBUTE};
+    let p = provider();
+    let c = OAuthClient::generate();
+    let auth_url = format!("{}/authorize", p.url);
+    let token_url = format!("{}/token", p.url);
+    let key = random_key();
+    let hub = HubProcess::start_bin(
+        "hub",
+        &[
+            ("HUB_LOCAL", "true"),
+            ("HUB_TOKENS", DEV_TOKEN),
+            ("HUB_IDENTITY_MODE", "user"),
+            ("OAUTH_CLIENT_ID", &c.id),
+            ("OAUTH_CLIENT_SECRET", &c.secret),
+            ("OAUTH_AUTH_URL", &auth_url),
+            ("OAUTH_TOKEN_URL", &token_url),
+            ("OAUTH_STATE_KEYS", &key),
+            ("HUB_LOOKER_HOSTS", "127.0.0.1"),
+        ],
+    )
+    .await;
+    p.register(&c, &[format!("{}/oauth_redirect", hub.base)], json!({}))
+        .await;
+    let dir = format!("{}/browser", artefacts());
+    let v = run_browser_script("playground_oauth.mjs", &[&hub.base, &dir, USER_ATTRIBUTE]).await;
+    assert_eq!(v["oauth_badge"], 1);
+    assert_eq!(v["login_target"], "_blank");
+    assert_eq!(v["landing_title"], "You are logged in");
+    assert_eq!(v["first_form_state"], Value::Null);
+    assert!(v["state_url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}/playground/state/", hub.base)));
+    assert_eq!(v["last_form_has_state"], true);
+    assert_eq!(
+        v["fields_after_login"],
+        json!(["id", "classification", "comment"])
+    );
+    assert_eq!(v["success"], "success: true");
+    assert_eq!(v["message"], "message: Order O-77 marked as Suspicious.");
+    assert_eq!(v["row"]["order_id"], "O-77");
+    // The identity the provider returned: the test server signs in the `login_hint` account, which
+    // the hub sets from the Looker user's email attribute.
+    assert_eq!(v["row"]["acted_by"], USER_ATTRIBUTE);
+}
