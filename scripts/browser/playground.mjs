@@ -92,6 +92,11 @@ try {
   await waitCount("suspicious_marks", 1);
   out.marks_row = await page.$$eval('.table-wrap[aria-label="Rows of suspicious_marks"] tbody tr:first-child td', (tds) => tds.map((t) => t.textContent));
   out.marks_columns = await page.$$eval('.table-wrap[aria-label="Rows of suspicious_marks"] th', (ths) => ths.map((t) => t.textContent));
+  // The README's picture (docs/playground.png): one 1280×800 window, zoomed out to show the
+  // answer and the row.
+  await page.evaluate(() => { document.body.style.zoom = "0.66"; window.scrollTo(0, 0); });
+  await page.screenshot({ path: join(artefacts, "playground-readme.png") });
+  await page.evaluate(() => { document.body.style.zoom = ""; });
   await page.locator("#rows-panel").scrollIntoViewIfNeeded();
   await shot("4-valid-and-row");
 

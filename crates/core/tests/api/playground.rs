@@ -72,13 +72,25 @@ async fn the_dev_token_is_written_into_the_page_only_in_local_mode() {
     assert!(html.contains(r#"<meta name="hub-token" content="">"#));
     assert!(!html.contains(TOKEN) && !html.contains(DEV_TOKEN));
     // Nothing is loaded from elsewhere: the page works offline.
-    for needle in ["http://", "https://"] {
-        let outside: Vec<&str> = html
-            .match_indices(needle)
-            .map(|(i, _)| &html[i..(i + 40).min(html.len())])
-            .filter(|s| !s.starts_with(&format!("{}", asked.base)))
-            .collect();
-        assert!(outside.is_empty(), "{outside:?}");
+    let mut texts = vec![html.clone()];
+    for asset in ["page.js", "page.css"] {
+        let r = c
+            .get(format!("{}/playground/{asset}", asked.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        texts.push(r.text().await.unwrap());
+    }
+    for text in &texts {
+        for needle in ["http://", "https://", "//cdn", "@import"] {
+            let outside: Vec<&str> = text
+                .match_indices(needle)
+                .map(|(i, _)| &text[i..(i + 40).min(text.len())])
+                .filter(|s| !s.starts_with(asked.base.as_str()))
+                .collect();
+            assert!(outside.is_empty(), "{outside:?}");
+        }
     }
     // Local mode with the dev token: injected.
     let local =
