@@ -107,16 +107,39 @@ try {
     const body = route.request().postDataJSON();
     asked.push(body);
     const mode = body.form_params?.mode || "";
-    const fields = [{ name: "mode", label: "Mode", type: "select", interactive: true, options: [{ name: "a", label: "A" }, { name: "b", label: "B" }], default: "a" }];
+    if (mode === "c") {
+      await route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ error: "C is not available today." }) });
+      return;
+    }
+    const fields = [
+      { name: "note", type: "message", value: "Read this before you choose." },
+      { name: "mode", label: "Mode", description: "B asks one more thing", type: "select", interactive: true, options: [{ name: "a", label: "A" }, { name: "b", label: "B" }, { name: "c", label: "C" }], default: "a" },
+      { name: "why", label: "Why", type: "textarea", default: "because" },
+    ];
     if (mode === "b") fields.push({ name: "extra", label: "Shown for B", type: "string", required: true });
     await route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ fields }) });
   });
   await page.click("#get-form");
   await page.waitForSelector("#field-mode");
+  const before = await page.$$eval("#form-fields [data-field]", (fs) => fs.map((f) => f.innerText.replace(/\s+/g, " ").trim()));
+  const whyDefault = await page.inputValue("#field-why");
+  await page.fill("#field-why", "kept");
   await page.selectOption("#field-mode", "b");
   await page.waitForSelector("#field-extra");
-  out.interactive = { requests: asked.length, form_params: asked[asked.length - 1]?.form_params, mode_kept: await page.inputValue("#field-mode") };
+  out.interactive = {
+    requests: asked.length,
+    form_params: asked[asked.length - 1]?.form_params,
+    mode_kept: await page.inputValue("#field-mode"),
+    why_default: whyDefault,
+    why_kept: await page.inputValue("#field-why"),
+    rendered: before,
+    tag_why: await page.$eval("#field-why", (e) => e.tagName),
+    extra_label: await page.textContent('label[for="field-extra"]'),
+  };
   await shot("5-interactive");
+  await page.selectOption("#field-mode", "c");
+  await page.waitForSelector("#form-error:not([hidden])");
+  out.form_error = await page.textContent("#form-error");
   await page.unroute("**/actions/mark_suspicious/form");
 
   // 7. A query action on a generated 1 000-row sample, sent as a download_url the hub serves.

@@ -271,13 +271,14 @@ function renderField(f, kept) {
       input = el("input", { ...common, type: "text" });
       input.value = value;
   }
+  parts.push(el("label", { for: id }, label, f.required ? el("span", { class: "required", "aria-hidden": "true", text: " *" }) : null));
+  if (desc) parts.push(desc);
+  parts.push(input);
   if (f.interactive) {
     input.addEventListener("change", () => askForm(formValues()));
     parts.push(el("p", { class: "description", text: "Changing this field asks the form again." }));
   }
-  parts.push(el("label", { for: id }, label, f.required ? el("span", { class: "required", "aria-hidden": "true", text: " *" }) : null));
-  if (desc) parts.push(desc);
-  parts.push(input, error);
+  parts.push(error);
   return el("div", { class: "field", "data-field": f.name }, parts);
 }
 

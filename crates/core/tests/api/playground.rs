@@ -351,10 +351,18 @@ async fn in_a_real_browser_the_playground_lists_renders_runs_and_shows_the_rows(
     );
 
     // An interactive field re-asks the form with the current values.
+    // Every field type renders with its label, description and default (`message` as text).
     assert_eq!(
         v["interactive"],
-        json!({"requests": 2, "form_params": {"mode": "b"}, "mode_kept": "b"})
+        json!({"requests": 2, "form_params": {"mode": "b", "why": "kept"}, "mode_kept": "b",
+               "why_default": "because", "why_kept": "kept", "tag_why": "TEXTAREA",
+               "extra_label": "Shown for B *",
+               "rendered": ["Read this before you choose.",
+                            "Mode B asks one more thing A B C Changing this field asks the form again.",
+                            "Why"]})
     );
+    // A form `error` is shown.
+    assert_eq!(v["form_error"], "C is not available today.");
 
     // A query action on a generated 1 000-row sample via download_url, then 5 rows pushed.
     assert_eq!(v["default_delivery"], "url");
