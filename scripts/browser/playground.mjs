@@ -163,7 +163,23 @@ try {
   await page.waitForFunction(() => /5 rows/.test(document.querySelector("#answer .message")?.textContent || ""), null, { timeout: 30_000 });
   out.query_push = { message: await page.textContent("#answer .message") };
   await waitCount("suspicious_marks_batch", 1005);
+
+  // 8b. A pasted json_detail (2 rows), pushed.
+  await page.check("#source-pasted");
+  await page.fill("#pasted", JSON.stringify({
+    fields: { dimensions: [{ name: "orders.ref", label: "Ref", tags: ["mark-suspicious"] }], measures: [], table_calculations: [], pivots: [] },
+    data: [{ "orders.ref": { value: "P-1" } }, { "orders.ref": { value: "P-2" } }],
+  }));
+  await page.click("#send");
+  await page.waitForFunction(() => /2 rows/.test(document.querySelector("#answer .message")?.textContent || ""), null, { timeout: 30_000 });
+  out.query_pasted = { message: await page.textContent("#answer .message") };
+  await waitCount("suspicious_marks_batch", 1007);
+  out.pasted_newest = await page.$$eval('.table-wrap[aria-label="Rows of suspicious_marks_batch"] tbody tr', (trs) => trs.slice(0, 2).map((tr) => tr.children[3].textContent));
   out.batch_count = await tableCount("suspicious_marks_batch");
+
+  // 8c. Sensitive params are masked.
+  await page.click('.action[data-action="rudder_event"]');
+  out.param_types = await page.$$eval("[data-param]", (is) => Object.fromEntries(is.map((i) => [i.dataset.param, i.type])));
 
   // 9. Every visible control has a label; the page fits the window at 1280×800 and 420 wide.
   const unlabelled = () =>

@@ -374,7 +374,17 @@ async fn in_a_real_browser_the_playground_lists_renders_runs_and_shows_the_rows(
         v["query_push"]["message"],
         "message: Wrote 5 rows as Approved to the write-back table."
     );
-    assert_eq!(v["batch_count"], 1005);
+    assert_eq!(
+        v["query_pasted"]["message"],
+        "message: Wrote 2 rows as Approved to the write-back table."
+    );
+    // Newest first: the pasted rows lead, key_value from the tagged field.
+    assert_eq!(v["pasted_newest"], json!(["P-2", "P-1"]));
+    assert_eq!(v["batch_count"], 1007);
+    assert_eq!(
+        v["param_types"],
+        json!({"rudder_write_key": "password", "rudder_server_url": "text"})
+    );
 
     // Every call went out as Looker sends it.
     let calls = v["looker_calls"].as_array().unwrap();
@@ -394,7 +404,14 @@ async fn in_a_real_browser_the_playground_lists_renders_runs_and_shows_the_rows(
             )
         })
         .collect();
-    assert_eq!(executes, [("query", true, false), ("query", false, true)]);
+    assert_eq!(
+        executes,
+        [
+            ("query", true, false),
+            ("query", false, true),
+            ("query", false, true)
+        ]
+    );
 
     // Labelled controls; no sideways scrolling at 1280×800 nor 420 px wide.
     assert_eq!(v["unlabelled"], json!([]));
@@ -410,7 +427,7 @@ async fn in_a_real_browser_the_playground_lists_renders_runs_and_shows_the_rows(
             r.get(0)
         })
         .unwrap();
-    assert_eq!(n, 1005);
+    assert_eq!(n, 1007);
 }
 
 #[tokio::test]
