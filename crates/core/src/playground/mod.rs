@@ -49,7 +49,7 @@ const PAGE_JS: &str = include_str!("page.js");
 pub fn enabled(settings: &Settings, functions: &[Function]) -> bool {
     let all = Function::ALL.iter().all(|f| functions.contains(f));
     let asked = std::env::var("HUB_PLAYGROUND")
-        .map(|v| matches!(v.trim(), "true" | "1" | "yes"))
+        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
         .unwrap_or(false);
     all && (settings.local || asked)
 }
@@ -134,7 +134,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, playground: Option<web::Data<Play
 
 /// The playground state for a hub serving `functions` (`None` when it is not served).
 pub fn for_hub(settings: &Settings, functions: &[Function]) -> Option<web::Data<Playground>> {
-    enabled(settings, functions).then(|| web::Data::new(Playground::default()))
+    let on = enabled(settings, functions);
+    if on {
+        tracing::warn!(
+            "PLAYGROUND: open {}{PAGE_PATH} (for local use; never turn it on in production)",
+            settings.public_url
+        );
+    }
+    on.then(|| web::Data::new(Playground::default()))
 }
 
 fn escape_attr(s: &str) -> String {
