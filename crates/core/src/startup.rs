@@ -158,13 +158,15 @@ impl Hub {
     pub fn list_body(&self) -> bytes::Bytes {
         self.list_body
             .get_or_init(|| {
+                let meta = crate::meta::RequestMeta::default();
+                let ctx = self.action_context(&meta);
                 let list = crate::api::ActionList {
                     label: self.settings.label.clone(),
                     integrations: self
                         .registry
                         .all()
                         .iter()
-                        .map(|a| a.definition(self))
+                        .map(|a| a.definition(&ctx))
                         .collect(),
                 };
                 serde_json::to_vec(&list).unwrap_or_default().into()

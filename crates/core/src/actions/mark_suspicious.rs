@@ -7,15 +7,11 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 
 use super::writeback_form::{self, acting_user, classification_fields, user_email_param};
-use super::{base_definition, svg_icon, Action};
+use super::{base_definition, svg_icon, Action, ActionContext, ActionError, ExecuteGate, FormGate};
 use crate::api::{
     ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration, RequiredField,
 };
-use crate::error::HubError;
-use crate::meta::RequestMeta;
-use crate::oauth::{self, ExecuteGate, FormGate};
 use crate::sinks::MarkRow;
-use crate::startup::Hub;
 
 /// Action name.
 pub const NAME: &str = "mark_suspicious";
@@ -32,13 +28,13 @@ pub struct MarkSuspicious;
 
 #[async_trait]
 impl Action for MarkSuspicious {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 
-    fn definition(&self, hub: &Hub) -> Integration {
+    fn definition(&self, ctx: &ActionContext<'_>) -> Integration {
         let mut def = base_definition(
-            hub,
+            ctx,
             NAME,
             "Mark as Suspicious",
             "Classify an order (Approved / Suspicious / Further Investigation) and record it in the write-back table.",
@@ -49,17 +45,16 @@ impl Action for MarkSuspicious {
             any_tag: vec![TAG.into()],
         }];
         def.params = vec![user_email_param()];
-        oauth::apply_to_definition(hub, &mut def);
+        ctx.gate.apply_to_definition(&mut def);
         def
     }
 
     async fn form(
         &self,
-        hub: &Hub,
-        _meta: &RequestMeta,
+        ctx: &ActionContext<'_>,
         req: &ActionRequest,
-    ) -> Result<Form, HubError> {
-        let state = match oauth::form_gate(hub, NAME, req).await {
+    ) -> Result<Form, ActionError> {
+        let state = match ctx.gate.form_gate(NAME, req).await {
             FormGate::Proceed { state } => state,
             FormGate::Answer(form) => return Ok(form),
         };
@@ -78,10 +73,9 @@ impl Action for MarkSuspicious {
 
     async fn execute(
         &self,
-        hub: &Hub,
-        meta: &RequestMeta,
+        ctx: &ActionContext<'_>,
         req: ActionRequest,
-    ) -> Result<ExecuteResponse, HubError> {
+    ) -> Result<ExecuteResponse, ActionError> {
         let mut errors = BTreeMap::new();
         let id = req
             .form_param("id")
@@ -100,11 +94,11 @@ impl Action for MarkSuspicious {
             );
         }
         let classified =
-            writeback_form::validate(&req, hub.settings.max_comment_chars, &mut errors);
+            writeback_form::validate(&req, ctx.limits.max_comment_chars, &mut errors);
         let Some(classified) = classified.filter(|_| errors.is_empty()) else {
             return Ok(ExecuteResponse::invalid(errors));
         };
-        let (cred, email, state) = match oauth::execute_gate(hub, NAME, &req).await {
+        let (cred, email, state) = match ctx.gate.execute_gate(NAME, &req).await {
             ExecuteGate::Proceed {
                 credential,
                 email,
@@ -113,19 +107,19 @@ impl Action for MarkSuspicious {
             ExecuteGate::Answer(resp) => return Ok(resp),
         };
         let row = MarkRow {
-            request_id: meta.request_id.clone(),
+            request_id: ctx.meta.request_id.clone(),
             order_id: id,
             classification: classified.classification,
             comment: classified.comment,
             acted_by: email.or_else(|| acting_user(&req)),
-            looker_instance: meta.looker_instance.clone(),
-            webhook_id: meta.webhook_id.clone(),
+            looker_instance: ctx.meta.looker_instance.clone(),
+            webhook_id: ctx.meta.webhook_id.clone(),
             action: NAME.into(),
             received_at: chrono::Utc::now(),
         };
-        let mut resp = match hub.sink.append_mark(&row, &cred).await {
+        let mut resp = match ctx.sink.append_mark(&row, &cred).await {
             Ok(()) => {
-                tracing::info!(action = NAME, request_id = %row.request_id, sink = hub.sink.name(), "write-back row appended");
+                tracing::info!(action = NAME, request_id = %row.request_id, sink = ctx.sink.name(), "write-back row appended");
                 let mut resp = ExecuteResponse::success(format!(
                     "Order {} marked as {}.",
                     row.order_id, row.classification
@@ -134,7 +128,7 @@ impl Action for MarkSuspicious {
                 resp
             }
             Err(e) => {
-                tracing::error!(action = NAME, request_id = %row.request_id, sink = hub.sink.name(), error = %e, "write-back failed");
+                tracing::error!(action = NAME, request_id = %row.request_id, sink = ctx.sink.name(), error = %e, "write-back failed");
                 ExecuteResponse::failure(e.user_message(&cred))
             }
         };
