@@ -15,7 +15,6 @@
 //! browser goes back to Looker through it with the code sealed in `state`, and Looker exchanges it
 //! through `POST /actions/{name}/oauth_token`, whose answer becomes the user's state.
 
-
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -28,14 +27,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::actions::{ExecuteGate, FormGate, OAuthGate};
 use crate::api::{
     ActionRequest, ActionState, ExecuteResponse, FieldType, Form, FormField, Integration,
 };
+use crate::config::{SettingsError, Vars};
 use crate::routes::{path_for, Handler};
 use crate::secrets::{LiveSecret, SecretError, Secrets};
-use crate::settings::{SettingsError, Vars};
 use crate::sinks::WriteCredential;
-use crate::actions::{ExecuteGate, FormGate, OAuthGate};
 use crate::state::{Purpose, StateError, StateKeys, DEFAULT_TTL};
 
 /// Google's authorization endpoint (the default provider).
@@ -657,11 +656,12 @@ impl OAuth {
     /// Secret Manager references: they are resolved now and follow rotations. Without configured
     /// keys (allowed only where no function needs them, or in local mode) a random key is used.
     pub async fn new(
-        settings: &crate::settings::Settings,
+        s: &OAuthSettings,
+        local: bool,
+        public_url: &str,
         http: crate::net::Http,
         secrets: &Secrets,
     ) -> Result<Option<OAuth>, SecretError> {
-        let s = &settings.oauth;
         if s.mode != IdentityMode::User {
             return Ok(None);
         }
@@ -671,7 +671,7 @@ impl OAuth {
         };
         let keys = Arc::new(RwLock::new(StateKeys::random()));
         if s.state_keys.is_empty() {
-            if settings.local {
+            if local {
                 tracing::warn!(
                     "LOCAL MODE: no OAUTH_STATE_KEYS set; using a random key for this process only. Set OAUTH_STATE_KEYS in production."
                 );
@@ -708,7 +708,7 @@ impl OAuth {
             keys,
             client_secret,
             http,
-            public_url: settings.public_url.clone(),
+            public_url: public_url.to_string(),
             used_logins: UsedLogins::default(),
         };
         tracing::info!(
@@ -1196,8 +1196,7 @@ impl OAuthGate for OAuth {
             .user_auth(
                 action,
                 req.data_param("state_json").as_deref(),
-                req.data_param(crate::api::USER_EMAIL_PARAM)
-                    .as_deref(),
+                req.data_param(crate::api::USER_EMAIL_PARAM).as_deref(),
             )
             .await
         {

@@ -93,8 +93,7 @@ impl Action for MarkSuspicious {
                 format!("is longer than {MAX_ID_CHARS} characters"),
             );
         }
-        let classified =
-            writeback_form::validate(&req, ctx.limits.max_comment_chars, &mut errors);
+        let classified = writeback_form::validate(&req, ctx.limits.max_comment_chars, &mut errors);
         let Some(classified) = classified.filter(|_| errors.is_empty()) else {
             return Ok(ExecuteResponse::invalid(errors));
         };

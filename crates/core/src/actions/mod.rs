@@ -232,3 +232,93 @@ pub fn svg_icon(svg: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(svg)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    //! An action runs without a server: a context of stand-ins is all it needs.
+
+    use super::*;
+    use crate::sinks::sqlite::SqliteSink;
+
+    struct Calm(CancellationToken);
+
+    impl WindUp for Calm {
+        fn hurry(&self) -> &CancellationToken {
+            &self.0
+        }
+        fn too_late_for_long_work(&self) -> bool {
+            false
+        }
+    }
+
+    fn request(form: serde_json::Value) -> ActionRequest {
+        serde_json::from_value(serde_json::json!({
+            "type": "cell",
+            "data": {"value": "ORD-7"},
+            "form_params": form,
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn mark_suspicious_runs_on_a_context_of_stand_ins() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink: Arc<dyn Sink> = Arc::new(SqliteSink::open(&dir.path().join("wb.db")).unwrap());
+        let http = crate::net::Http::new(
+            crate::net::OutboundPolicy::loopback(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let windup = Calm(CancellationToken::new());
+        let rudder = crate::rudder::RudderSettings::default();
+        let meta = RequestMeta {
+            request_id: "req-1".into(),
+            ..Default::default()
+        };
+        let ctx = ActionContext {
+            public_url: "https://hub.example",
+            sink: &sink,
+            http: &http,
+            gate: &ServiceIdentity,
+            meta: &meta,
+            windup: &windup,
+            limits: ActionLimits {
+                max_comment_chars: 10,
+                download_deadline: Duration::from_secs(1),
+                writeback_batch_rows: 100,
+            },
+            rudder: &rudder,
+        };
+        let action = Registry::new().get(mark_suspicious::NAME).unwrap();
+        let def = action.definition(&ctx);
+        assert_eq!(
+            def.url,
+            "https://hub.example/actions/mark_suspicious/execute"
+        );
+        assert!(!def.uses_oauth);
+
+        let done = action
+            .execute(
+                &ctx,
+                request(serde_json::json!({"classification": "approved"})),
+            )
+            .await
+            .unwrap();
+        assert!(done.looker.success);
+        assert_eq!(done.message(), Some("Order ORD-7 marked as Approved."));
+        assert!(done.looker.refresh_query);
+
+        let refused = action
+            .execute(
+                &ctx,
+                request(serde_json::json!({"classification": "maybe", "comment": "x".repeat(11)})),
+            )
+            .await
+            .unwrap();
+        assert!(!refused.looker.success);
+        assert_eq!(
+            refused.looker.validation_errors.keys().collect::<Vec<_>>(),
+            ["classification", "comment"]
+        );
+    }
+}

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use crate::meta::RequestMeta;
 use crate::actions::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{
     ActionFormat, ActionParam, ActionRequest, ActionType, DownloadSetting, ExecuteResponse,
     FieldType, Form, FormField, Formatting, Integration, RequiredField, VisualizationFormatting,
 };
+use crate::meta::RequestMeta;
 use crate::rows::{self, RowStream};
 use crate::rudder::mapping::{IDENTITY_TAGS, TAG_GROUP_ID};
 use crate::rudder::pipeline::{self, Job};

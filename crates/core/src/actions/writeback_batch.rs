@@ -152,8 +152,7 @@ impl Action for WritebackBatch {
         mut req: ActionRequest,
     ) -> Result<ExecuteResponse, ActionError> {
         let mut errors = BTreeMap::new();
-        let classified =
-            writeback_form::validate(&req, ctx.limits.max_comment_chars, &mut errors);
+        let classified = writeback_form::validate(&req, ctx.limits.max_comment_chars, &mut errors);
         let Some(classified) = classified.filter(|_| errors.is_empty()) else {
             return Ok(ExecuteResponse::invalid(errors));
         };

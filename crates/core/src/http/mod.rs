@@ -4,6 +4,9 @@
 //! client know nothing of this module.
 
 mod meta;
+mod state;
+
+pub use state::Hub;
 pub mod oauth;
 mod pages;
 
@@ -20,13 +23,14 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::actions::{Action, ActionContext, ActionError, ActionLimits, OAuthGate, ServiceIdentity};
+use crate::actions::{
+    Action, ActionContext, ActionError, ActionLimits, OAuthGate, ServiceIdentity,
+};
 use crate::api::{ActionRequest, ActionType, ErrorBody, ExecuteResponse};
 use crate::error::HubError;
 use crate::lifecycle::TOO_LATE;
 use crate::meta::RequestMeta;
 use crate::routes::{routes_of, Function, Handler, Method, HEALTH_PATH};
-use crate::startup::Hub;
 
 /// Register the routes of the given functions (from the one route table) plus `/healthz`.
 pub fn configure(cfg: &mut web::ServiceConfig, functions: &[Function]) {

@@ -14,15 +14,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::pages::{page, redirect};
+use crate::actions::Action;
+use crate::api::{value_as_text, ErrorBody};
+use crate::error::HubError;
+use crate::http::Hub;
+use crate::http::{json_response, status_of, LookerCall};
 use crate::oauth::{
     check_binding, BindingError, LoginLinkError, LoginState, LoginTarget, OAuth, ProviderError,
     UseRefused,
 };
-use crate::actions::Action;
-use crate::api::{value_as_text, ErrorBody};
-use crate::error::HubError;
-use crate::http::{json_response, status_of, LookerCall};
-use crate::startup::Hub;
 use crate::state::StateError;
 
 const START_AGAIN: &str =
