@@ -758,7 +758,7 @@ impl OAuth {
             state_url: req.data_param("state_url").filter(|s| !s.is_empty()),
             state_redir_url: req.data_param("state_redir_url").filter(|s| !s.is_empty()),
             email: req
-                .data_param(crate::actions::writeback_form::USER_EMAIL_PARAM)
+                .data_param(crate::api::USER_EMAIL_PARAM)
                 .map(|e| e.trim().to_string())
                 .filter(|e| e.contains('@') && e.len() <= 320),
             id: uuid::Uuid::new_v4().simple().to_string(),

@@ -1,7 +1,6 @@
 //! `mark_suspicious`: a cell action that records a classification of one order in the insert-only
 //! write-back table and asks Looker to refresh the query so the mark shows at once.
 
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
@@ -22,6 +21,35 @@ const MAX_ID_CHARS: usize = 1024;
 
 const ICON_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><path d="M32 4 8 14v16c0 15 10 26 24 30 14-4 24-15 24-30V14z" fill="#d93025"/><path d="M29 18h6v20h-6zm0 24h6v6h-6z" fill="#fff"/></svg>"##;
 static ICON: LazyLock<String> = LazyLock::new(|| svg_icon(ICON_SVG));
+
+/// The order id of a mark: the clicked cell's value (or the form's), trimmed, non-empty, at most
+/// [`MAX_ID_CHARS`] characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderId(String);
+
+impl OrderId {
+    /// Check a submitted id; the error says what is wrong with the field.
+    pub fn parse(raw: Option<String>) -> Result<OrderId, String> {
+        let id = raw.map(|s| s.trim().to_string()).unwrap_or_default();
+        if id.is_empty() {
+            Err("is required: the order id of the clicked cell".into())
+        } else if id.chars().count() > MAX_ID_CHARS {
+            Err(format!("is longer than {MAX_ID_CHARS} characters"))
+        } else {
+            Ok(OrderId(id))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id as an owned string.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
 
 /// The `mark_suspicious` cell action.
 pub struct MarkSuspicious;
@@ -76,26 +104,17 @@ impl Action for MarkSuspicious {
         ctx: &ActionContext<'_>,
         req: ActionRequest,
     ) -> Result<ExecuteResponse, ActionError> {
-        let mut errors = BTreeMap::new();
-        let id = req
-            .form_param("id")
-            .or_else(|| req.data_param("value"))
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
-        if id.is_empty() {
-            errors.insert(
-                "id".into(),
-                "is required: the order id of the clicked cell".into(),
-            );
-        } else if id.chars().count() > MAX_ID_CHARS {
-            errors.insert(
-                "id".into(),
-                format!("is longer than {MAX_ID_CHARS} characters"),
-            );
-        }
-        let classified = writeback_form::validate(&req, ctx.limits.max_comment_chars, &mut errors);
-        let Some(classified) = classified.filter(|_| errors.is_empty()) else {
-            return Ok(ExecuteResponse::invalid(errors));
+        let id = OrderId::parse(req.form_param("id").or_else(|| req.data_param("value")));
+        let classified = writeback_form::validate(&req, ctx.limits.max_comment_chars);
+        let (id, classified) = match (id, classified) {
+            (Ok(id), Ok(classified)) => (id, classified),
+            (id, classified) => {
+                let mut errors = classified.err().unwrap_or_default();
+                if let Err(problem) = id {
+                    errors.insert("id".into(), problem);
+                }
+                return Ok(ExecuteResponse::invalid(errors));
+            }
         };
         let (cred, email, state) = match ctx.gate.execute_gate(NAME, &req).await {
             ExecuteGate::Proceed {
@@ -107,8 +126,8 @@ impl Action for MarkSuspicious {
         };
         let row = MarkRow {
             request_id: ctx.meta.request_id.clone(),
-            order_id: id,
-            classification: classified.classification,
+            order_id: id.into_string(),
+            classification: classified.classification.to_string(),
             comment: classified.comment,
             acted_by: email.or_else(|| acting_user(&req)),
             looker_instance: ctx.meta.looker_instance.clone(),

@@ -116,7 +116,7 @@ fn delivery_key(meta: &RequestMeta, req: &ActionRequest, ran_at: Option<&str>) -
         .scheduled_plan
         .as_ref()
         .and_then(|p| p.scheduled_plan_id.as_ref())
-        .and_then(|s| s.0.clone());
+        .map(|id| id.to_string());
     match (plan, ran_at.map(str::trim).filter(|r| !r.is_empty())) {
         (Some(p), Some(ran_at)) => format!("plan:{p}:ran_at:{ran_at}"),
         _ => format!("request:{}", meta.request_id),
@@ -221,8 +221,7 @@ impl Action for RudderAction {
             )]);
             return Ok(ExecuteResponse::invalid(errors));
         }
-        let Some(source) = rows::source_of(&mut req, &ctx.http, ctx.limits.download_deadline)
-        else {
+        let Some(source) = rows::source_of(&mut req, ctx.http, ctx.limits.download_deadline) else {
             return Ok(ExecuteResponse::failure(
                 "Looker sent no query result (neither an attachment nor scheduled_plan.download_url): send the results as JSON detail.",
             ));
@@ -248,7 +247,7 @@ impl Action for RudderAction {
             delivery_key: &key,
             plane,
             client: ctx.http.clone(),
-            settings: &ctx.rudder,
+            settings: ctx.rudder,
             stop: ctx.windup.hurry(),
         };
         let started = std::time::Instant::now();

@@ -7,7 +7,6 @@
 //! says how many rows were written; when anything fails part-way it is `success:false` with the
 //! counts, never a silent partial write.
 
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
@@ -89,8 +88,8 @@ impl Common {
     }
 }
 
-fn id_text(v: &Option<crate::api::Scalar>) -> Option<String> {
-    v.as_ref().and_then(|s| s.0.clone())
+fn id_text(v: &Option<crate::api::LookerId>) -> Option<String> {
+    v.as_ref().map(|id| id.to_string())
 }
 
 fn rows_word(n: u64) -> &'static str {
@@ -151,10 +150,9 @@ impl Action for WritebackBatch {
         ctx: &ActionContext<'_>,
         mut req: ActionRequest,
     ) -> Result<ExecuteResponse, ActionError> {
-        let mut errors = BTreeMap::new();
-        let classified = writeback_form::validate(&req, ctx.limits.max_comment_chars, &mut errors);
-        let Some(classified) = classified.filter(|_| errors.is_empty()) else {
-            return Ok(ExecuteResponse::invalid(errors));
+        let classified = match writeback_form::validate(&req, ctx.limits.max_comment_chars) {
+            Ok(c) => c,
+            Err(errors) => return Ok(ExecuteResponse::invalid(errors)),
         };
         let (cred, email, state) = match ctx.gate.execute_gate(NAME, &req).await {
             ExecuteGate::Proceed {
@@ -180,7 +178,7 @@ async fn write_all(
     cred: WriteCredential,
     acted_by: Option<String>,
 ) -> ExecuteResponse {
-    let Some(source) = source_of(req, &ctx.http, ctx.limits.download_deadline) else {
+    let Some(source) = source_of(req, ctx.http, ctx.limits.download_deadline) else {
         return ExecuteResponse::failure(
             "No query result was sent with this action. Send it as JSON (detailed) from an Explore, Look or schedule.",
         );
@@ -199,7 +197,7 @@ async fn write_all(
     let common = Common {
         request_id: ctx.meta.request_id.clone(),
         key_field: key,
-        classification: classified.classification,
+        classification: classified.classification.to_string(),
         comment: classified.comment,
         acted_by,
         scheduled_plan_id: plan.and_then(|p| id_text(&p.scheduled_plan_id)),
