@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 
-use super::writeback_form::{self, acting_user, classification_fields, user_email_param};
-use super::{base_definition, svg_icon, Action, ActionContext, ActionError, ExecuteGate, FormGate};
+use super::writeback_form;
+use super::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{
     ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration, RequiredField,
 };
@@ -72,8 +72,7 @@ impl Action for MarkSuspicious {
         def.required_fields = vec![RequiredField::AnyTag {
             any_tag: vec![TAG.into()],
         }];
-        def.params = vec![user_email_param()];
-        ctx.gate.apply_to_definition(&mut def);
+        writeback_form::finish_definition(ctx, &mut def);
         def
     }
 
@@ -82,21 +81,11 @@ impl Action for MarkSuspicious {
         ctx: &ActionContext<'_>,
         req: &ActionRequest,
     ) -> Result<Form, ActionError> {
-        let state = match ctx.gate.form_gate(NAME, req).await {
-            FormGate::Proceed { state } => state,
-            FormGate::Answer(form) => return Ok(form),
-        };
         let mut id = FormField::new("id", "Order ID", FieldType::String);
         id.required = Some(true);
         id.interactive = Some(false);
         id.default = req.data_param("value");
-        let mut fields = vec![id];
-        fields.extend(classification_fields());
-        Ok(Form {
-            fields,
-            state,
-            ..Default::default()
-        })
+        Ok(writeback_form::gated_form(ctx, NAME, req, vec![id]).await)
     }
 
     async fn execute(
@@ -116,20 +105,17 @@ impl Action for MarkSuspicious {
                 return Ok(ExecuteResponse::invalid(errors));
             }
         };
-        let (cred, email, state) = match ctx.gate.execute_gate(NAME, &req).await {
-            ExecuteGate::Proceed {
-                credential,
-                email,
-                state,
-            } => (credential, email, state),
-            ExecuteGate::Answer(resp) => return Ok(resp),
+        let writer = match writeback_form::writer(ctx, NAME, &req).await {
+            Ok(w) => w,
+            Err(answer) => return Ok(answer),
         };
+        let (cred, state) = (writer.credential, writer.state);
         let row = MarkRow {
             request_id: ctx.meta.request_id.clone(),
             order_id: id.into_string(),
             classification: classified.classification.to_string(),
             comment: classified.comment,
-            acted_by: email.or_else(|| acting_user(&req)),
+            acted_by: writer.acted_by,
             looker_instance: ctx.meta.looker_instance.clone(),
             webhook_id: ctx.meta.webhook_id.clone(),
             action: NAME.into(),

@@ -12,8 +12,8 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 
 use super::mark_suspicious::TAG;
-use super::writeback_form::{self, acting_user, classification_fields, user_email_param};
-use super::{base_definition, svg_icon, Action, ActionContext, ActionError, ExecuteGate, FormGate};
+use super::writeback_form;
+use super::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{
     value_as_text, ActionFormat, ActionRequest, ActionType, DownloadSetting, ExecuteResponse, Form,
     Formatting, Integration, VisualizationFormatting,
@@ -124,8 +124,7 @@ impl Action for WritebackBatch {
         def.supported_formattings = Some(vec![Formatting::Unformatted]);
         def.supported_visualization_formattings = Some(vec![VisualizationFormatting::Noapply]);
         def.supported_download_settings = Some(vec![DownloadSetting::Url]);
-        def.params = vec![user_email_param()];
-        ctx.gate.apply_to_definition(&mut def);
+        writeback_form::finish_definition(ctx, &mut def);
         def
     }
 
@@ -134,15 +133,7 @@ impl Action for WritebackBatch {
         ctx: &ActionContext<'_>,
         req: &ActionRequest,
     ) -> Result<Form, ActionError> {
-        let state = match ctx.gate.form_gate(NAME, req).await {
-            FormGate::Proceed { state } => state,
-            FormGate::Answer(form) => return Ok(form),
-        };
-        Ok(Form {
-            fields: classification_fields(),
-            state,
-            ..Default::default()
-        })
+        Ok(writeback_form::gated_form(ctx, NAME, req, vec![]).await)
     }
 
     async fn execute(
@@ -154,15 +145,11 @@ impl Action for WritebackBatch {
             Ok(c) => c,
             Err(errors) => return Ok(ExecuteResponse::invalid(errors)),
         };
-        let (cred, email, state) = match ctx.gate.execute_gate(NAME, &req).await {
-            ExecuteGate::Proceed {
-                credential,
-                email,
-                state,
-            } => (credential, email, state),
-            ExecuteGate::Answer(resp) => return Ok(resp),
+        let writer = match writeback_form::writer(ctx, NAME, &req).await {
+            Ok(w) => w,
+            Err(answer) => return Ok(answer),
         };
-        let acted_by = email.or_else(|| acting_user(&req));
+        let (cred, state, acted_by) = (writer.credential, writer.state, writer.acted_by);
         let mut resp = write_all(ctx, &mut req, classified, cred, acted_by).await;
         // A refreshed login goes back to Looker whether or not the write succeeded.
         resp.looker.state = state;

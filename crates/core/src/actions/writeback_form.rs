@@ -2,7 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::{ActionParam, ActionRequest, FieldType, FormField, SelectOption};
+use super::{ActionContext, ExecuteGate, FormGate};
+use crate::api::{
+    ActionParam, ActionRequest, ActionState, ExecuteResponse, FieldType, Form, FormField,
+    Integration, SelectOption,
+};
+use crate::sinks::WriteCredential;
 
 /// The classifications a user can choose, in form order.
 pub const CLASSIFICATIONS: &[&str] = &["Approved", "Suspicious", "Further Investigation"];
@@ -139,4 +144,60 @@ pub fn acting_user(req: &ActionRequest) -> Option<String> {
     req.data_param(USER_EMAIL_PARAM)
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// Finish a write-back action's definition: the acting-user param and the login, if any.
+pub fn finish_definition(ctx: &ActionContext<'_>, def: &mut Integration) {
+    def.params = vec![user_email_param()];
+    ctx.gate.apply_to_definition(def);
+}
+
+/// A write-back action's form: `fields` then the classification and comment, behind the login
+/// (the login link instead when the user must log in; a refreshed login handed back as state).
+pub async fn gated_form(
+    ctx: &ActionContext<'_>,
+    action: &str,
+    req: &ActionRequest,
+    mut fields: Vec<FormField>,
+) -> Form {
+    let state = match ctx.gate.form_gate(action, req).await {
+        FormGate::Proceed { state } => state,
+        FormGate::Answer(form) => return form,
+    };
+    fields.extend(classification_fields());
+    Form {
+        fields,
+        state,
+        ..Default::default()
+    }
+}
+
+/// Who a write-back acts as.
+pub struct Writer {
+    /// The identity of the write.
+    pub credential: WriteCredential,
+    /// The acting user's email: from the login, else from the user attribute.
+    pub acted_by: Option<String>,
+    /// A refreshed login to hand back to Looker, whether or not the write succeeds.
+    pub state: Option<ActionState>,
+}
+
+/// The identity a write-back executes with, or the answer telling the user to log in.
+pub async fn writer(
+    ctx: &ActionContext<'_>,
+    action: &str,
+    req: &ActionRequest,
+) -> Result<Writer, ExecuteResponse> {
+    match ctx.gate.execute_gate(action, req).await {
+        ExecuteGate::Proceed {
+            credential,
+            email,
+            state,
+        } => Ok(Writer {
+            credential,
+            acted_by: email.or_else(|| acting_user(req)),
+            state,
+        }),
+        ExecuteGate::Answer(resp) => Err(resp),
+    }
 }
