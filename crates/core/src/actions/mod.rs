@@ -224,6 +224,19 @@ pub fn base_definition(
     }
 }
 
+/// Make a definition a streaming query action, as Looker expects one (the official hub's
+/// `usesStreaming`): only "url", so Looker hands over a one-time download URL and never pushes a
+/// result through a gateway's 32 MB limit, and only json_detail_lite_stream (fields before rows).
+/// A pushed attachment or plain json_detail from an older Looker is still read.
+pub fn streaming_query(def: &mut Integration) {
+    use crate::api::{ActionFormat, DownloadSetting, Formatting, VisualizationFormatting};
+    def.supported_action_types = vec![ActionType::Query];
+    def.supported_formats = Some(vec![ActionFormat::JsonDetailLiteStream]);
+    def.supported_formattings = Some(vec![Formatting::Unformatted]);
+    def.supported_visualization_formattings = Some(vec![VisualizationFormatting::Noapply]);
+    def.supported_download_settings = Some(vec![DownloadSetting::Url]);
+}
+
 /// Turn an SVG into a `data:` URI for `icon_data_uri`.
 pub fn svg_icon(svg: &str) -> String {
     use base64::Engine;

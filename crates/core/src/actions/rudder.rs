@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use crate::actions::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{
-    ActionFormat, ActionParam, ActionRequest, ActionType, DownloadSetting, ExecuteResponse,
-    FieldType, Form, FormField, Formatting, Integration, RequiredField, VisualizationFormatting,
+    ActionParam, ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration,
+    RequiredField,
 };
 use crate::meta::RequestMeta;
 use crate::rows::{self, RowStream};
@@ -151,15 +151,7 @@ impl Action for RudderAction {
                 any_tag: IDENTITY_TAGS.iter().map(|t| t.to_string()).collect(),
             },
         }];
-        d.supported_action_types = vec![ActionType::Query];
-        // A streaming action, as Looker expects one (the official hub's `usesStreaming`): only
-        // "url", so Looker hands over a one-time download URL and never pushes a result through
-        // a gateway's 32 MB limit, and only json_detail_lite_stream (fields before rows). A
-        // pushed attachment or plain json_detail from an older Looker is still read.
-        d.supported_formats = Some(vec![ActionFormat::JsonDetailLiteStream]);
-        d.supported_formattings = Some(vec![Formatting::Unformatted]);
-        d.supported_visualization_formattings = Some(vec![VisualizationFormatting::Noapply]);
-        d.supported_download_settings = Some(vec![DownloadSetting::Url]);
+        crate::actions::streaming_query(&mut d);
         d
     }
 

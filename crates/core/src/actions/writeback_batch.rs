@@ -14,10 +14,7 @@ use async_trait::async_trait;
 use super::mark_suspicious::TAG;
 use super::writeback_form;
 use super::{base_definition, svg_icon, Action, ActionContext, ActionError};
-use crate::api::{
-    value_as_text, ActionFormat, ActionRequest, ActionType, DownloadSetting, ExecuteResponse, Form,
-    Formatting, Integration, VisualizationFormatting,
-};
+use crate::api::{value_as_text, ActionRequest, ExecuteResponse, Form, Integration};
 use crate::rows::{cell_value, source_of, FieldCategory, ResultHeader, Row, RowStream};
 use crate::sinks::{BatchRow, WriteCredential};
 
@@ -115,15 +112,7 @@ impl Action for WritebackBatch {
             true,
         );
         def.icon_data_uri = Some(ICON.clone());
-        def.supported_action_types = vec![ActionType::Query];
-        // A streaming action, as Looker expects one (the official hub's `usesStreaming`): only
-        // "url", so Looker hands over a one-time download URL and never pushes a result through
-        // a gateway's 32 MB limit, and only json_detail_lite_stream (fields before rows). A
-        // pushed attachment or plain json_detail from an older Looker is still read.
-        def.supported_formats = Some(vec![ActionFormat::JsonDetailLiteStream]);
-        def.supported_formattings = Some(vec![Formatting::Unformatted]);
-        def.supported_visualization_formattings = Some(vec![VisualizationFormatting::Noapply]);
-        def.supported_download_settings = Some(vec![DownloadSetting::Url]);
+        super::streaming_query(&mut def);
         writeback_form::finish_definition(ctx, &mut def);
         def
     }
