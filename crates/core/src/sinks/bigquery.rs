@@ -30,7 +30,7 @@ use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
 use super::{BatchRow, BatchWriter, MarkRow, Sink, SinkError, WriteCredential};
-use crate::settings::{SettingsError, Vars};
+use crate::config::{SettingsError, Vars};
 
 /// Default REST endpoint (tables, datasets).
 pub const DEFAULT_ENDPOINT: &str = "https://bigquery.googleapis.com";
@@ -473,7 +473,7 @@ impl BigQuerySink {
     pub async fn start(
         settings: BigQuerySettings,
         access_token: Option<&SecretString>,
-        budget: crate::startup::StartBudget,
+        budget: crate::retry::StartBudget,
     ) -> Result<BigQuerySink, SinkError> {
         let service_creds =
             crate::gcp::service_credentials(access_token).map_err(SinkError::Unauthenticated)?;
