@@ -14,7 +14,7 @@ use crate::api::{
 use crate::error::HubError;
 use crate::meta::RequestMeta;
 use crate::oauth::{self, ExecuteGate, FormGate};
-use crate::sinks::MarkRow;
+use crate::sinks::{table, SinkError};
 use crate::startup::Hub;
 
 /// Action name.
@@ -112,29 +112,38 @@ impl Action for MarkSuspicious {
             } => (credential, email, state),
             ExecuteGate::Answer(resp) => return Ok(resp),
         };
-        let row = MarkRow {
-            request_id: meta.request_id.clone(),
-            order_id: id,
-            classification: classified.classification,
-            comment: classified.comment,
-            acted_by: email.or_else(|| acting_user(&req)),
-            looker_instance: meta.looker_instance.clone(),
-            webhook_id: meta.webhook_id.clone(),
-            action: NAME.into(),
-            received_at: chrono::Utc::now(),
+        let done = format!("Order {id} marked as {}.", classified.classification);
+        let marks = &*table::MARKS;
+        let row = marks
+            .row()
+            .set("request_id", meta.request_id.as_str())
+            .and_then(|r| r.set("order_id", id))
+            .and_then(|r| r.set("classification", classified.classification))
+            .and_then(|r| r.set("comment", classified.comment))
+            .and_then(|r| r.set("acted_by", email.or_else(|| acting_user(&req))))
+            .and_then(|r| r.set("looker_instance", meta.looker_instance.clone()))
+            .and_then(|r| r.set("webhook_id", meta.webhook_id.clone()))
+            .and_then(|r| r.set("action", NAME))
+            .and_then(|r| r.set("received_at", chrono::Utc::now()))
+            .and_then(|r| r.build())
+            .map_err(|e| SinkError::Other(e.to_string()));
+        let written = match row {
+            Ok(row) => hub
+                .sink
+                .append(marks, std::slice::from_ref(&row), &cred)
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
         };
-        let mut resp = match hub.sink.append_mark(&row, &cred).await {
+        let mut resp = match written {
             Ok(()) => {
-                tracing::info!(action = NAME, request_id = %row.request_id, sink = hub.sink.name(), "write-back row appended");
-                let mut resp = ExecuteResponse::success(format!(
-                    "Order {} marked as {}.",
-                    row.order_id, row.classification
-                ));
+                tracing::info!(action = NAME, request_id = %meta.request_id, sink = hub.sink.name(), "write-back row appended");
+                let mut resp = ExecuteResponse::success(done);
                 resp.looker.refresh_query = true;
                 resp
             }
             Err(e) => {
-                tracing::error!(action = NAME, request_id = %row.request_id, sink = hub.sink.name(), error = %e, "write-back failed");
+                tracing::error!(action = NAME, request_id = %meta.request_id, sink = hub.sink.name(), error = %e, "write-back failed");
                 ExecuteResponse::failure(e.user_message(&cred))
             }
         };

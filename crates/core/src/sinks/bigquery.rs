@@ -13,7 +13,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_array::{
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, RecordBatch,
+    StringArray, TimestampMicrosecondArray,
+};
 use arrow_ipc::writer::{write_message, DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use async_trait::async_trait;
@@ -29,7 +32,8 @@ use google_cloud_gax::retry_policy::RetryPolicyExt;
 use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
-use super::{BatchRow, BatchWriter, MarkRow, Sink, SinkError, WriteCredential};
+use super::table::{CellValue, ColumnType, Mode, Row, TableDef};
+use super::{BatchWriter, Sink, SinkError, WriteCredential};
 use crate::settings::{SettingsError, Vars};
 
 /// Default REST endpoint (tables, datasets).
@@ -122,8 +126,8 @@ impl BigQuerySettings {
         Ok(Some(BigQuerySettings {
             project,
             dataset,
-            marks_table: table("HUB_BIGQUERY_MARKS_TABLE", super::sqlite::MARKS_TABLE)?,
-            batch_table: table("HUB_BIGQUERY_BATCH_TABLE", super::sqlite::BATCH_TABLE)?,
+            marks_table: table("HUB_BIGQUERY_MARKS_TABLE", &super::table::MARKS.name)?,
+            batch_table: table("HUB_BIGQUERY_BATCH_TABLE", &super::table::BATCH.name)?,
             endpoint: endpoint("HUB_BIGQUERY_ENDPOINT", DEFAULT_ENDPOINT),
             storage_endpoint: endpoint("HUB_BIGQUERY_STORAGE_ENDPOINT", DEFAULT_STORAGE_ENDPOINT),
             timeout: Duration::from_secs(v.num("HUB_BIGQUERY_TIMEOUT_SECS", 30)?.max(1)),
@@ -140,53 +144,29 @@ impl BigQuerySettings {
     }
 }
 
-/// A column of a write-back table: name, BigQuery type, required.
-struct Column(&'static str, &'static str, bool);
+/// BigQuery's NUMERIC in Arrow: 128-bit decimal, precision 38, scale 9.
+const NUMERIC_SCALE: u32 = 9;
 
-/// `suspicious_marks`: one row per cell execute.
-const MARK_COLUMNS: &[Column] = &[
-    Column("request_id", "STRING", true),
-    Column("order_id", "STRING", true),
-    Column("classification", "STRING", true),
-    Column("comment", "STRING", true),
-    Column("acted_by", "STRING", false),
-    Column("looker_instance", "STRING", false),
-    Column("webhook_id", "STRING", false),
-    Column("action", "STRING", true),
-    Column("received_at", "TIMESTAMP", true),
-];
-
-/// `suspicious_marks_batch`: one row per result row of a whole-query write-back.
-const BATCH_COLUMNS: &[Column] = &[
-    Column("request_id", "STRING", true),
-    Column("row_index", "INT64", true),
-    Column("key_field", "STRING", true),
-    Column("key_value", "STRING", false),
-    Column("classification", "STRING", true),
-    Column("comment", "STRING", true),
-    Column("acted_by", "STRING", false),
-    Column("scheduled_plan_id", "STRING", false),
-    Column("query_id", "STRING", false),
-    Column("row_json", "JSON", true),
-    Column("ran_at", "STRING", false),
-    Column("looker_instance", "STRING", false),
-    Column("webhook_id", "STRING", false),
-    Column("action", "STRING", true),
-    Column("received_at", "TIMESTAMP", true),
-];
-
-fn arrow_schema(columns: &[Column]) -> Arc<Schema> {
+/// The Arrow schema of a table, as the Write API expects it for each BigQuery type.
+pub fn arrow_schema(table: &TableDef) -> Arc<Schema> {
     Arc::new(Schema::new(
-        columns
+        table
+            .columns
             .iter()
-            .map(|Column(name, ty, required)| {
-                let dt = match *ty {
-                    "INT64" => DataType::Int64,
-                    "TIMESTAMP" => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            .map(|c| {
+                let dt = match c.ty {
+                    ColumnType::Int64 => DataType::Int64,
+                    ColumnType::Float64 => DataType::Float64,
+                    ColumnType::Bool => DataType::Boolean,
+                    ColumnType::Date => DataType::Date32,
+                    ColumnType::Numeric => DataType::Decimal128(38, NUMERIC_SCALE as i8),
+                    ColumnType::Timestamp => {
+                        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+                    }
                     // STRING, and JSON (the Write API takes JSON columns as JSON text).
-                    _ => DataType::Utf8,
+                    ColumnType::String | ColumnType::Json => DataType::Utf8,
                 };
-                Field::new(*name, dt, !required)
+                Field::new(&c.name, dt, c.mode == Mode::Nullable)
             })
             .collect::<Vec<_>>(),
     ))
@@ -220,58 +200,104 @@ fn ipc_batch(batch: &RecordBatch) -> Result<Vec<u8>, SinkError> {
     Ok(out)
 }
 
-fn micros(t: &chrono::DateTime<chrono::Utc>) -> i64 {
-    t.timestamp_micros()
+/// A NUMERIC's decimal text as its Decimal128 value at scale 9 (the text was checked when the
+/// value was converted; a value that still does not fit is refused here).
+fn decimal(text: &str) -> Result<i128, SinkError> {
+    let bad = || SinkError::Other(format!("not a NUMERIC value: {text:?}"));
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if frac.len() > NUMERIC_SCALE as usize {
+        return Err(bad());
+    }
+    let int: i128 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| bad())?
+    };
+    let frac_v: i128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| bad())?
+    };
+    let v = int
+        .checked_mul(10i128.pow(NUMERIC_SCALE))
+        .and_then(|v| v.checked_add(frac_v * 10i128.pow(NUMERIC_SCALE - frac.len() as u32)))
+        .ok_or_else(bad)?;
+    Ok(if neg { -v } else { v })
 }
 
-fn strings<'a>(it: impl Iterator<Item = &'a str>) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(it))
+/// One column of `rows` as an Arrow array of the column's type (rows were checked against the
+/// table when built, so a value of another type is an error, not a guess).
+fn column_array(rows: &[Row], i: usize, ty: ColumnType) -> Result<ArrayRef, SinkError> {
+    let wrong =
+        |v: &CellValue| SinkError::Other(format!("a {} column got {v:?}", ty.bigquery_name()));
+    let cells = rows.iter().map(|r| &r.cells()[i]);
+    macro_rules! typed {
+        ($arr:ty, $pat:pat => $val:expr) => {{
+            let vals = cells
+                .map(|c| match c {
+                    CellValue::Null => Ok(None),
+                    $pat => Ok(Some($val)),
+                    other => Err(wrong(other)),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            <$arr>::from(vals)
+        }};
+    }
+    Ok(match ty {
+        ColumnType::String | ColumnType::Json => {
+            let vals = cells
+                .map(|c| match c {
+                    CellValue::Null => Ok(None),
+                    CellValue::String(s) | CellValue::Json(s) => Ok(Some(s.as_str())),
+                    other => Err(wrong(other)),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Arc::new(StringArray::from(vals)) as ArrayRef
+        }
+        ColumnType::Int64 => Arc::new(typed!(Int64Array, CellValue::Int64(v) => *v)),
+        ColumnType::Float64 => Arc::new(typed!(Float64Array, CellValue::Float64(v) => *v)),
+        ColumnType::Bool => Arc::new(typed!(BooleanArray, CellValue::Bool(v) => *v)),
+        ColumnType::Date => {
+            let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+            Arc::new(typed!(Date32Array, CellValue::Date(d) => (*d - epoch).num_days() as i32))
+        }
+        ColumnType::Timestamp => Arc::new(
+            typed!(TimestampMicrosecondArray, CellValue::Timestamp(t) => t.timestamp_micros())
+                .with_timezone("UTC"),
+        ),
+        ColumnType::Numeric => {
+            let vals = cells
+                .map(|c| match c {
+                    CellValue::Null => Ok(None),
+                    CellValue::Numeric(s) => decimal(s).map(Some),
+                    other => Err(wrong(other)),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Arc::new(
+                Decimal128Array::from(vals)
+                    .with_precision_and_scale(38, NUMERIC_SCALE as i8)
+                    .map_err(|e| SinkError::Other(format!("arrow decimal: {e}")))?,
+            ) as ArrayRef
+        }
+    })
 }
 
-fn opt_strings<'a>(it: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
-    Arc::new(StringArray::from_iter(it))
-}
-
-fn timestamps(it: impl Iterator<Item = i64>) -> ArrayRef {
-    Arc::new(TimestampMicrosecondArray::from_iter_values(it).with_timezone("UTC"))
-}
-
-fn mark_batch(schema: &Arc<Schema>, rows: &[MarkRow]) -> Result<RecordBatch, SinkError> {
-    let cols = vec![
-        strings(rows.iter().map(|r| r.request_id.as_str())),
-        strings(rows.iter().map(|r| r.order_id.as_str())),
-        strings(rows.iter().map(|r| r.classification.as_str())),
-        strings(rows.iter().map(|r| r.comment.as_str())),
-        opt_strings(rows.iter().map(|r| r.acted_by.as_deref())),
-        opt_strings(rows.iter().map(|r| r.looker_instance.as_deref())),
-        opt_strings(rows.iter().map(|r| r.webhook_id.as_deref())),
-        strings(rows.iter().map(|r| r.action.as_str())),
-        timestamps(rows.iter().map(|r| micros(&r.received_at))),
-    ];
-    RecordBatch::try_new(schema.clone(), cols)
-        .map_err(|e| SinkError::Other(format!("arrow batch: {e}")))
-}
-
-fn batch_batch(schema: &Arc<Schema>, rows: &[BatchRow]) -> Result<RecordBatch, SinkError> {
-    let cols = vec![
-        strings(rows.iter().map(|r| r.request_id.as_str())),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| r.row_index as i64),
-        )) as ArrayRef,
-        strings(rows.iter().map(|r| r.key_field.as_str())),
-        opt_strings(rows.iter().map(|r| r.key_value.as_deref())),
-        strings(rows.iter().map(|r| r.classification.as_str())),
-        strings(rows.iter().map(|r| r.comment.as_str())),
-        opt_strings(rows.iter().map(|r| r.acted_by.as_deref())),
-        opt_strings(rows.iter().map(|r| r.scheduled_plan_id.as_deref())),
-        opt_strings(rows.iter().map(|r| r.query_id.as_deref())),
-        strings(rows.iter().map(|r| r.row_json.as_str())),
-        opt_strings(rows.iter().map(|r| r.ran_at.as_deref())),
-        opt_strings(rows.iter().map(|r| r.looker_instance.as_deref())),
-        opt_strings(rows.iter().map(|r| r.webhook_id.as_deref())),
-        strings(rows.iter().map(|r| r.action.as_str())),
-        timestamps(rows.iter().map(|r| micros(&r.received_at))),
-    ];
+/// Rows of `table` as one Arrow record batch of `schema` (see [`arrow_schema`]).
+pub fn record_batch(
+    schema: &Arc<Schema>,
+    table: &TableDef,
+    rows: &[Row],
+) -> Result<RecordBatch, SinkError> {
+    let cols = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| column_array(rows, i, c.ty))
+        .collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new(schema.clone(), cols)
         .map_err(|e| SinkError::Other(format!("arrow batch: {e}")))
 }
@@ -377,12 +403,36 @@ fn builder_error(e: WriterBuilderError) -> SinkError {
     }
 }
 
-/// Tables written by the sink.
-#[derive(Clone, Copy)]
-enum Table {
-    Marks,
-    Batch,
+/// A table as the sink writes it: its description, its BigQuery name and its Arrow schema.
+struct Prepared {
+    def: TableDef,
+    /// The BigQuery table name (settings may rename the built-in tables).
+    bq_name: String,
+    schema: Arc<Schema>,
+    ipc_schema: Vec<u8>,
 }
+
+impl Prepared {
+    fn new(def: &TableDef, settings: &BigQuerySettings) -> Prepared {
+        let bq_name = if def.name == super::table::MARKS.name {
+            settings.marks_table.clone()
+        } else if def.name == super::table::BATCH.name {
+            settings.batch_table.clone()
+        } else {
+            def.name.clone()
+        };
+        let schema = arrow_schema(def);
+        Prepared {
+            def: def.clone(),
+            bq_name,
+            ipc_schema: ipc_schema(&schema),
+            schema,
+        }
+    }
+}
+
+/// A writer opened once per connection and table.
+type WriterCell = Arc<OnceCell<Arc<DefaultWriter<Arrow>>>>;
 
 /// Most users whose Write client (one HTTP/2 connection each) is kept between executes.
 pub const MAX_USER_CLIENTS: usize = 64;
@@ -396,8 +446,8 @@ const MAX_ATTEMPTS: u32 = 3;
 /// One Write client (one HTTP/2 connection) and its default-stream writers, opened on first use.
 struct Connection {
     client: Write,
-    marks: OnceCell<Arc<DefaultWriter<Arrow>>>,
-    batch: OnceCell<Arc<DefaultWriter<Arrow>>>,
+    /// Default-stream writers by table name.
+    writers: std::sync::Mutex<std::collections::HashMap<String, WriterCell>>,
 }
 
 /// A user's connection, kept until shortly before the user's token expires.
@@ -460,30 +510,52 @@ pub struct BigQuerySink {
     service: tokio::sync::Mutex<Option<Arc<Connection>>>,
     /// Users' connections (user identity mode), reused until their tokens expire.
     users: std::sync::Mutex<UserConnections>,
-    marks_schema: Arc<Schema>,
-    batch_schema: Arc<Schema>,
-    marks_ipc_schema: Vec<u8>,
-    batch_ipc_schema: Vec<u8>,
+    /// Tables written so far (and the declared ones), by table name.
+    tables: std::sync::Mutex<std::collections::HashMap<String, Arc<Prepared>>>,
+    /// Tables checked (and, when allowed, created) on start.
+    declared: Vec<Arc<Prepared>>,
 }
 
 impl BigQuerySink {
-    /// Set up the sink: check (and, when allowed, create) the dataset and tables with the hub's
-    /// own identity. A missing table is only a warning unless creation is allowed: executes then
-    /// answer that the table is missing.
+    /// Set up the sink for the built-in tables, see [`BigQuerySink::start_with`].
     pub async fn start(
         settings: BigQuerySettings,
         access_token: Option<&SecretString>,
         budget: crate::startup::StartBudget,
     ) -> Result<BigQuerySink, SinkError> {
+        Self::start_with(
+            settings,
+            &super::table::builtin_tables(),
+            access_token,
+            budget,
+        )
+        .await
+    }
+
+    /// Set up the sink: check (and, when allowed, create) the dataset and `tables` with the hub's
+    /// own identity. A missing table is only a warning unless creation is allowed: executes then
+    /// answer that the table is missing.
+    pub async fn start_with(
+        settings: BigQuerySettings,
+        tables: &[Arc<TableDef>],
+        access_token: Option<&SecretString>,
+        budget: crate::startup::StartBudget,
+    ) -> Result<BigQuerySink, SinkError> {
         let service_creds =
             crate::gcp::service_credentials(access_token).map_err(SinkError::Unauthenticated)?;
-        let marks_schema = arrow_schema(MARK_COLUMNS);
-        let batch_schema = arrow_schema(BATCH_COLUMNS);
+        let mut declared = Vec::new();
+        for t in tables {
+            t.validate().map_err(|e| SinkError::Other(e.to_string()))?;
+            declared.push(Arc::new(Prepared::new(t, &settings)));
+        }
         let sink = BigQuerySink {
-            marks_ipc_schema: ipc_schema(&marks_schema),
-            batch_ipc_schema: ipc_schema(&batch_schema),
-            marks_schema,
-            batch_schema,
+            tables: std::sync::Mutex::new(
+                declared
+                    .iter()
+                    .map(|p| (p.def.name.clone(), p.clone()))
+                    .collect(),
+            ),
+            declared,
             settings,
             service_creds,
             service: tokio::sync::Mutex::new(None),
@@ -531,10 +603,8 @@ impl BigQuerySink {
             .await
             .map_err(|e| SinkError::Other(format!("BigQuery client: {e}")))?;
         let mut dataset_checked = false;
-        for (table, columns) in [
-            (&s.marks_table, MARK_COLUMNS),
-            (&s.batch_table, BATCH_COLUMNS),
-        ] {
+        for prepared in &self.declared {
+            let table = &prepared.bq_name;
             let got = tables
                 .get_table()
                 .set_project_id(&s.project)
@@ -549,9 +619,11 @@ impl BigQuerySink {
                         .as_ref()
                         .map(|sc| sc.fields.iter().map(|f| f.name.as_str()).collect())
                         .unwrap_or_default();
-                    let missing: Vec<&str> = columns
+                    let missing: Vec<&str> = prepared
+                        .def
+                        .columns
                         .iter()
-                        .map(|c| c.0)
+                        .map(|c| c.name.as_str())
                         .filter(|c| !have.contains(c))
                         .collect();
                     if missing.is_empty() {
@@ -569,7 +641,7 @@ impl BigQuerySink {
                         self.ensure_dataset().await?;
                         dataset_checked = true;
                     }
-                    self.create_table(&tables, table, columns).await?;
+                    self.create_table(&tables, prepared).await?;
                 }
                 Err(e) => {
                     let err = classify(&e);
@@ -640,33 +712,33 @@ impl BigQuerySink {
     async fn create_table(
         &self,
         tables: &google_cloud_bigquery_v2::client::TableService,
-        table: &str,
-        columns: &[Column],
+        prepared: &Prepared,
     ) -> Result<(), SinkError> {
         use google_cloud_bigquery_v2::model::{
             Table as BqTable, TableFieldSchema, TableReference, TableSchema, TimePartitioning,
         };
         let s = &self.settings;
-        let fields = columns.iter().map(|Column(name, ty, required)| {
+        let table = prepared.bq_name.as_str();
+        let def = &prepared.def;
+        let fields = def.columns.iter().map(|c| {
             TableFieldSchema::new()
-                .set_name(*name)
-                .set_type(*ty)
-                .set_mode(if *required { "REQUIRED" } else { "NULLABLE" })
+                .set_name(&c.name)
+                .set_type(c.ty.bigquery_name())
+                .set_mode(c.mode.bigquery_name())
+                .set_description(&c.description)
         });
-        let t = BqTable::new()
+        let mut t = BqTable::new()
             .set_table_reference(
                 TableReference::new()
                     .set_project_id(&s.project)
                     .set_dataset_id(&s.dataset)
                     .set_table_id(table),
             )
-            .set_description("Insert-only write-back table of the Looker action hub.")
-            .set_schema(TableSchema::new().set_fields(fields))
-            .set_time_partitioning(
-                TimePartitioning::new()
-                    .set_type("DAY")
-                    .set_field("received_at"),
-            );
+            .set_description(&def.description)
+            .set_schema(TableSchema::new().set_fields(fields));
+        if let Some(field) = &def.partition_by_day {
+            t = t.set_time_partitioning(TimePartitioning::new().set_type("DAY").set_field(field));
+        }
         match tables
             .insert_table()
             .set_project_id(&s.project)
@@ -687,6 +759,21 @@ impl BigQuerySink {
         Ok(())
     }
 
+    /// The prepared form of a table: declared on start, or prepared on its first write (a table
+    /// not declared is not created; a missing one is reported as such by the append).
+    fn prepared(&self, table: &TableDef) -> Result<Arc<Prepared>, SinkError> {
+        let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = tables.get(&table.name) {
+            return Ok(p.clone());
+        }
+        table
+            .validate()
+            .map_err(|e| SinkError::Other(e.to_string()))?;
+        let p = Arc::new(Prepared::new(table, &self.settings));
+        tables.insert(table.name.clone(), p.clone());
+        Ok(p)
+    }
+
     /// One attempt's time: a third of the budget (at least 1 s), so that after an attempt on a
     /// half-dead connection (TCP up, no answer; the Google client has no HTTP/2 keepalive to notice
     /// it) a retry on a fresh connection still fits in `HUB_BIGQUERY_TIMEOUT_SECS`.
@@ -705,21 +792,17 @@ impl BigQuerySink {
             .map_err(|e| SinkError::Unavailable(format!("BigQuery Write client: {e}")))?;
         Ok(Arc::new(Connection {
             client,
-            marks: OnceCell::new(),
-            batch: OnceCell::new(),
+            writers: Default::default(),
         }))
     }
 
     async fn open_writer(
         &self,
         client: &Write,
-        table: Table,
+        table: &Prepared,
     ) -> Result<DefaultWriter<Arrow>, SinkError> {
         let s = &self.settings;
-        let (name, schema) = match table {
-            Table::Marks => (&s.marks_table, &self.marks_ipc_schema),
-            Table::Batch => (&s.batch_table, &self.batch_ipc_schema),
-        };
+        let (name, schema) = (&table.bq_name, &table.ipc_schema);
         let attempt = self.attempt_timeout();
         client
             .open_default_stream(s.table_path(name))
@@ -807,15 +890,18 @@ impl BigQuerySink {
     }
 
     /// The writer of `table` on `conn` (opened once per connection).
-    async fn writer(
+    async fn stream_writer(
         &self,
         conn: &Connection,
-        table: Table,
+        table: &Prepared,
     ) -> Result<Arc<DefaultWriter<Arrow>>, SinkError> {
-        let cell = match table {
-            Table::Marks => &conn.marks,
-            Table::Batch => &conn.batch,
-        };
+        let cell = conn
+            .writers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(table.def.name.clone())
+            .or_default()
+            .clone();
         cell.get_or_try_init(|| async {
             Ok(Arc::new(self.open_writer(&conn.client, table).await?))
         })
@@ -841,7 +927,7 @@ impl BigQuerySink {
     async fn append(
         &self,
         cred: &WriteCredential,
-        table: Table,
+        table: &Prepared,
         bytes: bytes::Bytes,
     ) -> Result<(), SinkError> {
         let deadline = std::time::Instant::now() + self.settings.timeout;
@@ -852,7 +938,7 @@ impl BigQuerySink {
     async fn append_until(
         &self,
         cred: &WriteCredential,
-        table: Table,
+        table: &Prepared,
         bytes: bytes::Bytes,
         deadline: std::time::Instant,
         mut attempt: u32,
@@ -862,7 +948,7 @@ impl BigQuerySink {
             let conn = self.connection(cred).await?;
             let opened = tokio::time::timeout(
                 self.attempt_timeout() + Duration::from_secs(1),
-                self.writer(&conn, table),
+                self.stream_writer(&conn, table),
             )
             .await
             .unwrap_or_else(|_| {
@@ -909,17 +995,21 @@ impl Sink for BigQuerySink {
         "bigquery"
     }
 
-    async fn append_mark(&self, row: &MarkRow, cred: &WriteCredential) -> Result<(), SinkError> {
-        let bytes = ipc_batch(&mark_batch(&self.marks_schema, std::slice::from_ref(row))?)?;
-        self.append(cred, Table::Marks, bytes.into()).await
-    }
-
-    async fn append_batch(
+    async fn append(
         &self,
-        rows: &[BatchRow],
+        table: &TableDef,
+        rows: &[Row],
         cred: &WriteCredential,
     ) -> Result<u64, SinkError> {
-        let mut w = self.batch_writer(cred).await?;
+        let prepared = self.prepared(table)?;
+        if rows.len() == 1 {
+            // One row (a cell execute): one append, retried on a new connection.
+            let batch = record_batch(&prepared.schema, &prepared.def, rows)?;
+            let bytes = ipc_batch(&batch)?;
+            self.append(cred, &prepared, bytes.into()).await?;
+            return Ok(1);
+        }
+        let mut w = self.writer(table, cred).await?;
         let sent = w.write(rows.to_vec()).await;
         let (written, err) = w.finish().await;
         match sent.err().or(err) {
@@ -928,12 +1018,14 @@ impl Sink for BigQuerySink {
         }
     }
 
-    async fn batch_writer<'a>(
+    async fn writer<'a>(
         &'a self,
+        table: &'a TableDef,
         cred: &'a WriteCredential,
     ) -> Result<Box<dyn BatchWriter + 'a>, SinkError> {
+        let prepared = self.prepared(table)?;
         let conn = self.connection(cred).await?;
-        let writer = match self.writer(&conn, Table::Batch).await {
+        let writer = match self.stream_writer(&conn, &prepared).await {
             Ok(w) => w,
             Err(e) => {
                 if retry_on_new_connection(&e) || matches!(e, SinkError::Unauthenticated(_)) {
@@ -944,6 +1036,7 @@ impl Sink for BigQuerySink {
         };
         Ok(Box::new(BigQueryBatchWriter {
             sink: self,
+            table: prepared,
             cred,
             conn,
             writer,
@@ -966,6 +1059,7 @@ struct InFlight {
 /// A whole-query write: Arrow batches pipelined on one default-stream writer, a few in flight.
 struct BigQueryBatchWriter<'a> {
     sink: &'a BigQuerySink,
+    table: Arc<Prepared>,
     cred: &'a WriteCredential,
     conn: Arc<Connection>,
     writer: Arc<DefaultWriter<Arrow>>,
@@ -991,10 +1085,10 @@ impl BigQueryBatchWriter<'_> {
                 let deadline = f.sent + self.sink.settings.timeout;
                 result = self
                     .sink
-                    .append_until(self.cred, Table::Batch, f.bytes, deadline, 1)
+                    .append_until(self.cred, &self.table, f.bytes, deadline, 1)
                     .await;
                 if let Ok(conn) = self.sink.connection(self.cred).await {
-                    if let Ok(writer) = self.sink.writer(&conn, Table::Batch).await {
+                    if let Ok(writer) = self.sink.stream_writer(&conn, &self.table).await {
                         self.conn = conn;
                         self.writer = writer;
                     }
@@ -1014,13 +1108,13 @@ impl BigQueryBatchWriter<'_> {
 
 #[async_trait]
 impl BatchWriter for BigQueryBatchWriter<'_> {
-    async fn write(&mut self, rows: Vec<BatchRow>) -> Result<(), SinkError> {
+    async fn write(&mut self, rows: Vec<Row>) -> Result<(), SinkError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        let schema = self.sink.batch_schema.clone();
+        let t = &self.table;
         let mut parts = Vec::new();
-        encode_split(&rows, &|r| batch_batch(&schema, r), &mut parts)?;
+        encode_split(&rows, &|r| record_batch(&t.schema, &t.def, r), &mut parts)?;
         drop(rows);
         for (bytes, n) in parts {
             while self.in_flight.len() >= MAX_IN_FLIGHT {
@@ -1056,38 +1150,105 @@ impl BatchWriter for BigQueryBatchWriter<'_> {
 mod tests {
     use super::*;
 
-    fn row(i: u64, json_len: usize) -> BatchRow {
-        BatchRow {
-            request_id: "r".into(),
-            row_index: i,
-            key_field: "o.id".into(),
-            key_value: Some(i.to_string()),
-            classification: "Suspicious".into(),
-            comment: String::new(),
-            acted_by: None,
-            scheduled_plan_id: None,
-            query_id: None,
-            row_json: "x".repeat(json_len),
-            ran_at: None,
-            looker_instance: None,
-            webhook_id: None,
-            action: "writeback_batch".into(),
-            received_at: chrono::Utc::now(),
-        }
+    fn row(i: u64, json_len: usize) -> Row {
+        let t = &*super::super::table::BATCH;
+        super::super::table::row_of(
+            t,
+            vec![
+                "r".into(),
+                CellValue::Int64(i as i64),
+                "o.id".into(),
+                Some(i.to_string()).into(),
+                "Suspicious".into(),
+                "".into(),
+                CellValue::Null,
+                CellValue::Null,
+                CellValue::Null,
+                CellValue::Json("x".repeat(json_len)),
+                CellValue::Null,
+                CellValue::Null,
+                CellValue::Null,
+                "writeback_batch".into(),
+                chrono::Utc::now().into(),
+            ],
+        )
+        .unwrap()
     }
 
     #[test]
     fn large_batches_are_split_under_the_request_limit() {
-        let schema = arrow_schema(BATCH_COLUMNS);
-        let rows: Vec<BatchRow> = (0..40).map(|i| row(i, 1024 * 1024)).collect();
+        let t = &*super::super::table::BATCH;
+        let schema = arrow_schema(t);
+        let rows: Vec<Row> = (0..40).map(|i| row(i, 1024 * 1024)).collect();
         let mut parts = Vec::new();
-        encode_split(&rows, &|r| batch_batch(&schema, r), &mut parts).unwrap();
+        encode_split(&rows, &|r| record_batch(&schema, t, r), &mut parts).unwrap();
         assert!(parts.len() >= 5, "{}", parts.len());
         assert!(parts.iter().all(|(b, _)| b.len() <= MAX_REQUEST_BYTES));
         assert_eq!(parts.iter().map(|(_, n)| n).sum::<u64>(), 40);
 
         let huge = vec![row(0, 11 * 1024 * 1024)];
-        assert!(encode_split(&huge, &|r| batch_batch(&schema, r), &mut Vec::new()).is_err());
+        assert!(encode_split(&huge, &|r| record_batch(&schema, t, r), &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn every_column_type_encodes_as_the_write_api_expects() {
+        use super::super::table::{ColumnDef, TableDef};
+        let c = |n: &str, ty| ColumnDef::new(n, ty, Mode::Nullable, "");
+        let t = TableDef {
+            name: "all_types".into(),
+            description: String::new(),
+            columns: vec![
+                c("s", ColumnType::String),
+                c("i", ColumnType::Int64),
+                c("n", ColumnType::Numeric),
+                c("f", ColumnType::Float64),
+                c("b", ColumnType::Bool),
+                c("d", ColumnType::Date),
+                c("t", ColumnType::Timestamp),
+                c("j", ColumnType::Json),
+            ],
+            partition_by_day: None,
+            clustering: vec![],
+            key: vec![],
+        };
+        let schema = arrow_schema(&t);
+        let full = super::super::table::row_of(
+            &t,
+            [
+                "x",
+                "-7",
+                "-12.5",
+                "1.25",
+                "true",
+                "2026-01-02",
+                "2026-01-02T03:04:05Z",
+                "{\"a\":1}",
+            ]
+            .iter()
+            .zip(&t.columns)
+            .map(|(v, c)| c.ty.convert_text(v).unwrap())
+            .collect(),
+        )
+        .unwrap();
+        let empty = super::super::table::row_of(&t, vec![CellValue::Null; 8]).unwrap();
+        let batch = record_batch(&schema, &t, &[full, empty]).unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        let n = batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<Decimal128Array>()
+            .unwrap();
+        assert_eq!(n.value(0), -12_500_000_000);
+        let d = batch
+            .column(5)
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .unwrap();
+        assert_eq!(d.value(0), 20455);
+        assert!(batch.columns().iter().all(|c| c.is_null(1)));
+        assert!(ipc_batch(&batch).is_ok());
+        assert_eq!(decimal("0.000000001").unwrap(), 1);
+        assert!(decimal("1.0000000001").is_err());
     }
 
     #[test]
