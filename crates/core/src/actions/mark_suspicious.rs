@@ -10,7 +10,7 @@ use super::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{
     ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration, RequiredField,
 };
-use crate::sinks::MarkRow;
+use crate::sinks::{table, SinkError};
 
 /// Action name.
 pub const NAME: &str = "mark_suspicious";
@@ -110,29 +110,43 @@ impl Action for MarkSuspicious {
             Err(answer) => return Ok(answer),
         };
         let (cred, state) = (writer.credential, writer.state);
-        let row = MarkRow {
-            request_id: ctx.meta.request_id.clone(),
-            order_id: id.into_string(),
-            classification: classified.classification.to_string(),
-            comment: classified.comment,
-            acted_by: writer.acted_by,
-            looker_instance: ctx.meta.looker_instance.clone(),
-            webhook_id: ctx.meta.webhook_id.clone(),
-            action: NAME.into(),
-            received_at: chrono::Utc::now(),
+        let done = format!(
+            "Order {} marked as {}.",
+            id.as_str(),
+            classified.classification
+        );
+        let meta = &ctx.meta;
+        let marks = &*table::MARKS;
+        let row = marks
+            .row()
+            .set("request_id", meta.request_id.as_str())
+            .and_then(|r| r.set("order_id", id.into_string()))
+            .and_then(|r| r.set("classification", classified.classification.to_string()))
+            .and_then(|r| r.set("comment", classified.comment))
+            .and_then(|r| r.set("acted_by", writer.acted_by))
+            .and_then(|r| r.set("looker_instance", meta.looker_instance.clone()))
+            .and_then(|r| r.set("webhook_id", meta.webhook_id.clone()))
+            .and_then(|r| r.set("action", NAME))
+            .and_then(|r| r.set("received_at", chrono::Utc::now()))
+            .and_then(|r| r.build())
+            .map_err(|e| SinkError::Other(e.to_string()));
+        let written = match row {
+            Ok(row) => ctx
+                .sink
+                .append(marks, std::slice::from_ref(&row), &cred)
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
         };
-        let mut resp = match ctx.sink.append_mark(&row, &cred).await {
+        let mut resp = match written {
             Ok(()) => {
-                tracing::info!(action = NAME, request_id = %row.request_id, sink = ctx.sink.name(), "write-back row appended");
-                let mut resp = ExecuteResponse::success(format!(
-                    "Order {} marked as {}.",
-                    row.order_id, row.classification
-                ));
+                tracing::info!(action = NAME, request_id = %meta.request_id, sink = ctx.sink.name(), "write-back row appended");
+                let mut resp = ExecuteResponse::success(done);
                 resp.looker.refresh_query = true;
                 resp
             }
             Err(e) => {
-                tracing::error!(action = NAME, request_id = %row.request_id, sink = ctx.sink.name(), error = %e, "write-back failed");
+                tracing::error!(action = NAME, request_id = %meta.request_id, sink = ctx.sink.name(), error = %e, "write-back failed");
                 ExecuteResponse::failure(e.user_message(&cred))
             }
         };

@@ -16,7 +16,7 @@ use super::writeback_form;
 use super::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{value_as_text, ActionRequest, ExecuteResponse, Form, Integration};
 use crate::rows::{cell_value, source_of, FieldCategory, ResultHeader, Row, RowStream};
-use crate::sinks::{BatchRow, WriteCredential};
+use crate::sinks::{table, CellValue, Row as TableRow, SinkError, WriteCredential};
 
 /// Action name.
 pub const NAME: &str = "writeback_batch";
@@ -60,28 +60,35 @@ struct Common {
 }
 
 impl Common {
-    fn row(&self, index: u64, row: &Row) -> BatchRow {
-        BatchRow {
-            request_id: self.request_id.clone(),
-            row_index: index,
-            key_field: self.key_field.clone(),
-            key_value: row
-                .get(&self.key_field)
-                .and_then(cell_value)
-                .and_then(value_as_text),
-            classification: self.classification.clone(),
-            comment: self.comment.clone(),
-            acted_by: self.acted_by.clone(),
-            scheduled_plan_id: self.scheduled_plan_id.clone(),
-            query_id: self.query_id.clone(),
-            // A map of JSON values always serializes.
-            row_json: serde_json::to_string(row).unwrap_or_else(|_| "{}".into()),
-            ran_at: self.ran_at.clone(),
-            looker_instance: self.looker_instance.clone(),
-            webhook_id: self.webhook_id.clone(),
-            action: NAME.into(),
-            received_at: self.received_at,
-        }
+    /// The table row of result row `index`, and the size of its JSON.
+    fn row(&self, index: u64, row: &Row) -> Result<(TableRow, usize), SinkError> {
+        // A map of JSON values always serializes.
+        let row_json = serde_json::to_string(row).unwrap_or_else(|_| "{}".into());
+        let json_len = row_json.len();
+        let key_value = row
+            .get(&self.key_field)
+            .and_then(cell_value)
+            .and_then(value_as_text);
+        table::BATCH
+            .row()
+            .set("request_id", self.request_id.as_str())
+            .and_then(|r| r.set("row_index", index as i64))
+            .and_then(|r| r.set("key_field", self.key_field.as_str()))
+            .and_then(|r| r.set("key_value", key_value))
+            .and_then(|r| r.set("classification", self.classification.as_str()))
+            .and_then(|r| r.set("comment", self.comment.as_str()))
+            .and_then(|r| r.set("acted_by", self.acted_by.clone()))
+            .and_then(|r| r.set("scheduled_plan_id", self.scheduled_plan_id.clone()))
+            .and_then(|r| r.set("query_id", self.query_id.clone()))
+            .and_then(|r| r.set("row_json", CellValue::Json(row_json)))
+            .and_then(|r| r.set("ran_at", self.ran_at.clone()))
+            .and_then(|r| r.set("looker_instance", self.looker_instance.clone()))
+            .and_then(|r| r.set("webhook_id", self.webhook_id.clone()))
+            .and_then(|r| r.set("action", NAME))
+            .and_then(|r| r.set("received_at", self.received_at))
+            .and_then(|r| r.build())
+            .map(|r| (r, json_len))
+            .map_err(|e| SinkError::Other(e.to_string()))
     }
 }
 
@@ -185,7 +192,7 @@ async fn write_all(
     };
 
     let chunk_rows = ctx.limits.writeback_batch_rows;
-    let mut writer = match ctx.sink.batch_writer(&cred).await {
+    let mut writer = match ctx.sink.writer(&table::BATCH, &cred).await {
         Ok(w) => w,
         Err(e) => {
             tracing::error!(action = NAME, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), error = %e, "write-back failed");
@@ -196,7 +203,7 @@ async fn write_all(
         }
     };
     let mut read: u64 = 0;
-    let mut chunk: Vec<BatchRow> = Vec::with_capacity(chunk_rows.min(4096));
+    let mut chunk: Vec<TableRow> = Vec::with_capacity(chunk_rows.min(4096));
     let mut chunk_bytes = 0usize;
     let mut read_error = None;
     let mut write_error = None;
@@ -210,9 +217,15 @@ async fn write_all(
             }
         };
         for row in rows {
-            let r = common.row(read, &row);
+            let (r, json_len) = match common.row(read, &row) {
+                Ok(r) => r,
+                Err(e) => {
+                    write_error = Some(e);
+                    break;
+                }
+            };
             read += 1;
-            chunk_bytes += r.row_json.len();
+            chunk_bytes += json_len;
             chunk.push(r);
             if chunk.len() >= chunk_rows || chunk_bytes >= MAX_CHUNK_JSON_BYTES {
                 chunk_bytes = 0;
