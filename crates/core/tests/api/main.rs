@@ -4,6 +4,7 @@ mod download;
 mod helpers;
 mod receiver;
 mod stand_ins;
+mod support;
 
 mod auth;
 mod bigquery;

@@ -18,11 +18,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
+use super::Hub;
+use super::{authorize, json_response, read_body};
 use crate::error::HubError;
-use crate::http::{authorize, json_response, read_body};
 use crate::routes::Function;
 use crate::settings::{Settings, LOCAL_DEV_TOKEN};
-use crate::startup::Hub;
 
 /// Path of the page.
 pub const PAGE_PATH: &str = "/playground";
@@ -187,7 +187,7 @@ async fn js() -> HttpResponse {
 }
 
 fn error(err: HubError) -> HttpResponse {
-    json_response(err.status(), &json!({"error": err.to_string()}))
+    json_response(super::status_of(&err), &json!({"error": err.to_string()}))
 }
 
 /// Keep a sample result (the page's hub token required); answers its one-time `download_url`.
