@@ -7,18 +7,16 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use crate::actions::{base_definition, svg_icon, Action};
+use crate::actions::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{
-    ActionFormat, ActionParam, ActionRequest, ActionType, DownloadSetting, ExecuteResponse,
-    FieldType, Form, FormField, Formatting, Integration, RequiredField, VisualizationFormatting,
+    ActionParam, ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration,
+    RequiredField,
 };
-use crate::error::HubError;
 use crate::meta::RequestMeta;
 use crate::rows::{self, RowStream};
 use crate::rudder::mapping::{IDENTITY_TAGS, TAG_GROUP_ID};
 use crate::rudder::pipeline::{self, Job};
 use crate::rudder::{Call, DataPlane};
-use crate::startup::Hub;
 
 /// Action param: the source write key.
 pub const WRITE_KEY_PARAM: &str = "rudder_write_key";
@@ -118,7 +116,7 @@ fn delivery_key(meta: &RequestMeta, req: &ActionRequest, ran_at: Option<&str>) -
         .scheduled_plan
         .as_ref()
         .and_then(|p| p.scheduled_plan_id.as_ref())
-        .and_then(|s| s.0.clone());
+        .map(|id| id.to_string());
     match (plan, ran_at.map(str::trim).filter(|r| !r.is_empty())) {
         (Some(p), Some(ran_at)) => format!("plan:{p}:ran_at:{ran_at}"),
         _ => format!("request:{}", meta.request_id),
@@ -127,7 +125,7 @@ fn delivery_key(meta: &RequestMeta, req: &ActionRequest, ran_at: Option<&str>) -
 
 #[async_trait]
 impl Action for RudderAction {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         match self.call {
             Call::Identify => "rudder_event",
             Call::Group => "rudder_group",
@@ -135,9 +133,9 @@ impl Action for RudderAction {
         }
     }
 
-    fn definition(&self, hub: &Hub) -> Integration {
+    fn definition(&self, ctx: &ActionContext<'_>) -> Integration {
         let mut d = base_definition(
-            hub,
+            ctx,
             self.name(),
             self.label(),
             self.description(),
@@ -153,27 +151,18 @@ impl Action for RudderAction {
                 any_tag: IDENTITY_TAGS.iter().map(|t| t.to_string()).collect(),
             },
         }];
-        d.supported_action_types = vec![ActionType::Query];
-        // A streaming action, as Looker expects one (the official hub's `usesStreaming`): only
-        // "url", so Looker hands over a one-time download URL and never pushes a result through
-        // a gateway's 32 MB limit, and only json_detail_lite_stream (fields before rows). A
-        // pushed attachment or plain json_detail from an older Looker is still read.
-        d.supported_formats = Some(vec![ActionFormat::JsonDetailLiteStream]);
-        d.supported_formattings = Some(vec![Formatting::Unformatted]);
-        d.supported_visualization_formattings = Some(vec![VisualizationFormatting::Noapply]);
-        d.supported_download_settings = Some(vec![DownloadSetting::Url]);
+        crate::actions::streaming_query(&mut d);
         d
     }
 
     async fn form(
         &self,
-        hub: &Hub,
-        _meta: &RequestMeta,
+        ctx: &ActionContext<'_>,
         req: &ActionRequest,
-    ) -> Result<Form, HubError> {
+    ) -> Result<Form, ActionError> {
         let refused = match data_plane(req) {
             Err(message) => Some(message),
-            Ok(plane) => hub
+            Ok(plane) => ctx
                 .http
                 .preflight(plane.endpoint())
                 .await
@@ -201,15 +190,14 @@ impl Action for RudderAction {
 
     async fn execute(
         &self,
-        hub: &Hub,
-        meta: &RequestMeta,
+        ctx: &ActionContext<'_>,
         mut req: ActionRequest,
-    ) -> Result<ExecuteResponse, HubError> {
+    ) -> Result<ExecuteResponse, ActionError> {
         let plane = match data_plane(&req) {
             Ok(p) => p,
             Err(message) => return Ok(ExecuteResponse::failure(message)),
         };
-        if let Err(refused) = hub.http.preflight(plane.endpoint()).await {
+        if let Err(refused) = ctx.http.preflight(plane.endpoint()).await {
             return Ok(ExecuteResponse::failure(format!(
                 "the RudderStack data plane is not called: {refused}; nothing was sent"
             )));
@@ -225,8 +213,7 @@ impl Action for RudderAction {
             )]);
             return Ok(ExecuteResponse::invalid(errors));
         }
-        let Some(source) = rows::source_of(&mut req, &hub.http, hub.settings.download_deadline)
-        else {
+        let Some(source) = rows::source_of(&mut req, ctx.http, ctx.limits.download_deadline) else {
             return Ok(ExecuteResponse::failure(
                 "Looker sent no query result (neither an attachment nor scheduled_plan.download_url): send the results as JSON detail.",
             ));
@@ -235,7 +222,7 @@ impl Action for RudderAction {
             Ok(s) => s,
             Err(e) => return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent"))),
         };
-        let key = delivery_key(meta, &req, stream.header().ran_at.as_deref());
+        let key = delivery_key(ctx.meta, &req, stream.header().ran_at.as_deref());
         let hidden = req
             .scheduled_plan
             .as_ref()
@@ -251,9 +238,9 @@ impl Action for RudderAction {
             hidden_fields: hidden,
             delivery_key: &key,
             plane,
-            client: hub.http.clone(),
-            settings: &hub.settings.rudder,
-            stop: hub.lifecycle.hurry(),
+            client: ctx.http.clone(),
+            settings: ctx.rudder,
+            stop: ctx.windup.hurry(),
         };
         let started = std::time::Instant::now();
         let report = match pipeline::run(job, stream).await {
@@ -261,7 +248,7 @@ impl Action for RudderAction {
             Err(e) => return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent"))),
         };
         let mut message = report.message();
-        if report.input_error.is_some() && hub.lifecycle.too_late_for_long_work() {
+        if report.input_error.is_some() && ctx.windup.too_late_for_long_work() {
             // Stopped by the shutdown: the user has to run it again (Looker does not retry).
             message.push_str(RUN_AGAIN);
         }

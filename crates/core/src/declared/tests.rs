@@ -79,13 +79,14 @@ async fn builtin_definitions_and_forms_are_those_of_the_coded_actions() {
     for (def, coded) in file.actions.iter().zip(coded) {
         assert_eq!(
             serde_json::to_value(def.definition(&hub.settings.public_url)).unwrap(),
-            serde_json::to_value(coded.definition(&hub)).unwrap(),
+            serde_json::to_value(coded.definition(&hub.action_context(&meta()))).unwrap(),
             "definition of {}",
             def.name
         );
         for value in [None, Some("42"), Some("")] {
             let req = request(value, &[]);
-            let want = coded.form(&hub, &meta(), &req).await.unwrap();
+            let m = meta();
+            let want = coded.form(&hub.action_context(&m), &req).await.unwrap();
             assert_eq!(
                 serde_json::to_value(form::form_fields(def, &req, today())).unwrap(),
                 serde_json::to_value(&want.fields).unwrap(),
@@ -130,7 +131,8 @@ async fn builtin_validation_is_that_of_the_coded_actions() {
         for (value, form) in &cases {
             let req = request(*value, form);
             let got = form::validate(def, &req, max, today());
-            let want = coded.execute(&hub, &meta(), req).await.unwrap();
+            let m = meta();
+            let want = coded.execute(&hub.action_context(&m), req).await.unwrap();
             match got {
                 Err(errors) => {
                     assert!(!errors.is_empty());
