@@ -16,7 +16,7 @@ use super::writeback_form;
 use super::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{value_as_text, ActionRequest, ExecuteResponse, Form, Integration};
 use crate::rows::{cell_value, source_of, FieldCategory, ResultHeader, Row, RowStream};
-use crate::sinks::{table, CellValue, Row as TableRow, SinkError, WriteCredential};
+use crate::sinks::{table, CellValue, Row as TableRow, SinkError, TableDef, WriteCredential};
 
 /// Action name.
 pub const NAME: &str = "writeback_batch";
@@ -161,6 +161,114 @@ async fn write_all(
     cred: WriteCredential,
     acted_by: Option<String>,
 ) -> ExecuteResponse {
+    let classification = classified.classification.to_string();
+    let what = |n: u64| format!("{} as {classification}", rows_word(n));
+    let spec = StreamSpec {
+        action: NAME,
+        table: &table::BATCH,
+        key_tag: TAG,
+        what: &what,
+        done: &|n| format!("Wrote {n} {} to the write-back table.", what(n)),
+    };
+    let comment = classified.comment.clone();
+    let cls = classification.clone();
+    stream_rows(ctx, req, cred, spec, |started| BatchRows {
+        common: Common {
+            request_id: ctx.meta.request_id.clone(),
+            key_field: started.key_field,
+            classification: cls,
+            comment,
+            acted_by,
+            scheduled_plan_id: started.scheduled_plan_id,
+            query_id: started.query_id,
+            ran_at: started.ran_at,
+            looker_instance: ctx.meta.looker_instance.clone(),
+            webhook_id: ctx.meta.webhook_id.clone(),
+            received_at: chrono::Utc::now(),
+        },
+    })
+    .await
+}
+
+struct BatchRows {
+    common: Common,
+}
+
+impl RowMaker for BatchRows {
+    fn row(&mut self, index: u64, row: &Row) -> Result<Made, SinkError> {
+        self.common
+            .row(index, row)
+            .map(|(r, len)| Made::Row(r, len))
+    }
+}
+
+/// What a streamed query execute knows once the result's fields are read.
+pub struct Started {
+    /// The identifying field (tagged `key_tag`, else the first dimension, else the first field).
+    pub key_field: String,
+    /// `ran_at` of the result.
+    pub ran_at: Option<String>,
+    /// The scheduled plan's id.
+    pub scheduled_plan_id: Option<String>,
+    /// The query's id.
+    pub query_id: Option<String>,
+}
+
+/// One result row made into a table row, or rejected (counted and reported, never written).
+pub enum Made {
+    /// The row and the size of its JSON (bounds a chunk's memory).
+    Row(TableRow, usize),
+    /// Why the row was not written.
+    Rejected(String),
+}
+
+/// Makes the table rows of one streamed execute.
+pub trait RowMaker: Send {
+    /// The table row of result row `index`; an error stops the write.
+    fn row(&mut self, index: u64, row: &Row) -> Result<Made, SinkError>;
+}
+
+/// What a streamed query execute writes and how its answer reads.
+pub struct StreamSpec<'a> {
+    /// The action's name (logs).
+    pub action: &'a str,
+    /// The table written.
+    pub table: &'a TableDef,
+    /// The tag marking the identifying field.
+    pub key_tag: &'a str,
+    /// `n` rows as what (`"rows as Approved"`), for partial answers.
+    pub what: &'a (dyn Fn(u64) -> String + Sync),
+    /// The success sentence for `n` written rows.
+    pub done: &'a (dyn Fn(u64) -> String + Sync),
+}
+
+fn key_field_tagged<'h>(header: &'h ResultHeader, tag: &str) -> Option<&'h str> {
+    if tag == TAG {
+        return key_field(header);
+    }
+    header
+        .field_with_tag(tag)
+        .or_else(|| {
+            header
+                .fields
+                .iter()
+                .find(|f| f.category == FieldCategory::Dimension)
+        })
+        .or_else(|| header.fields.first())
+        .map(|f| f.name.as_str())
+}
+
+/// Stream a query result into `spec.table` in bounded chunks (constant memory); the answer says
+/// how many rows were written, rejected and skipped, and is `success:false` unless all were
+/// written.
+pub async fn stream_rows<M: RowMaker>(
+    ctx: &ActionContext<'_>,
+    req: &mut ActionRequest,
+    cred: WriteCredential,
+    spec: StreamSpec<'_>,
+    make: impl FnOnce(Started) -> M,
+) -> ExecuteResponse {
+    let action = spec.action;
     let Some(source) = source_of(req, ctx.http, ctx.limits.download_deadline) else {
         return ExecuteResponse::failure(
             "No query result was sent with this action. Send it as JSON (detailed) from an Explore, Look or schedule.",
@@ -169,33 +277,26 @@ async fn write_all(
     let mut stream = match RowStream::open(source).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!(action = NAME, request_id = %ctx.meta.request_id, error = %e, "cannot read the query result");
+            tracing::error!(action, request_id = %ctx.meta.request_id, error = %e, "cannot read the query result");
             return ExecuteResponse::failure(format!("Nothing was written: {e}."));
         }
     };
-    let Some(key) = key_field(stream.header()).map(str::to_string) else {
+    let Some(key) = key_field_tagged(stream.header(), spec.key_tag).map(str::to_string) else {
         return ExecuteResponse::failure("Nothing was written: the query result has no fields.");
     };
     let plan = req.scheduled_plan.as_ref();
-    let common = Common {
-        request_id: ctx.meta.request_id.clone(),
+    let mut maker = make(Started {
         key_field: key,
-        classification: classified.classification.to_string(),
-        comment: classified.comment,
-        acted_by,
+        ran_at: stream.header().ran_at.clone(),
         scheduled_plan_id: plan.and_then(|p| id_text(&p.scheduled_plan_id)),
         query_id: plan.and_then(|p| id_text(&p.query_id)),
-        ran_at: stream.header().ran_at.clone(),
-        looker_instance: ctx.meta.looker_instance.clone(),
-        webhook_id: ctx.meta.webhook_id.clone(),
-        received_at: chrono::Utc::now(),
-    };
+    });
 
     let chunk_rows = ctx.limits.writeback_batch_rows;
-    let mut writer = match ctx.sink.writer(&table::BATCH, &cred).await {
+    let mut writer = match ctx.sink.writer(spec.table, &cred).await {
         Ok(w) => w,
         Err(e) => {
-            tracing::error!(action = NAME, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), error = %e, "write-back failed");
+            tracing::error!(action, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), error = %e, "write-back failed");
             return ExecuteResponse::failure(format!(
                 "Nothing was written. {}",
                 e.user_message(&cred)
@@ -203,6 +304,8 @@ async fn write_all(
         }
     };
     let mut read: u64 = 0;
+    let mut rejected: u64 = 0;
+    let mut first_rejection: Option<String> = None;
     let mut chunk: Vec<TableRow> = Vec::with_capacity(chunk_rows.min(4096));
     let mut chunk_bytes = 0usize;
     let mut read_error = None;
@@ -217,8 +320,14 @@ async fn write_all(
             }
         };
         for row in rows {
-            let (r, json_len) = match common.row(read, &row) {
-                Ok(r) => r,
+            let (r, json_len) = match maker.row(read, &row) {
+                Ok(Made::Row(r, len)) => (r, len),
+                Ok(Made::Rejected(why)) => {
+                    read += 1;
+                    rejected += 1;
+                    first_rejection.get_or_insert(why);
+                    continue;
+                }
                 Err(e) => {
                     write_error = Some(e);
                     break;
@@ -248,7 +357,7 @@ async fn write_all(
     let too_large = stream.rows_too_large();
     // Stop the download early when writing failed: dropping the stream cancels the parser.
     drop(stream);
-    let skipped = if too_large > 0 {
+    let mut skipped = if too_large > 0 {
         format!(
             " {too_large} {} over the {}-byte row limit {} skipped unread and not written.",
             rows_word(too_large),
@@ -258,20 +367,31 @@ async fn write_all(
     } else {
         String::new()
     };
+    let rejections = if rejected > 0 {
+        format!(
+            " {rejected} {} rejected and not written (first: {}).",
+            rows_word(rejected),
+            first_rejection.unwrap_or_default()
+        )
+    } else {
+        String::new()
+    };
+    skipped.push_str(&rejections);
     let (written, finish_error) = writer.finish().await;
     let write_error = write_error.or(finish_error);
+    let read_ok = read - rejected;
 
-    let what = format!("{} as {}", rows_word(written), common.classification);
+    let what = (spec.what)(written);
     match (write_error, read_error) {
         (None, None) => {
-            tracing::info!(action = NAME, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), rows = written, "batch write-back done");
-            let message = if written == 0 && too_large == 0 {
+            tracing::info!(action, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), rows = written, rejected, "batch write-back done");
+            let message = if written == 0 && too_large == 0 && rejected == 0 {
                 "The query returned no rows; nothing was written.".to_string()
             } else {
-                format!("Wrote {written} {what} to the write-back table.{skipped}")
+                format!("{}{skipped}", (spec.done)(written))
             };
             // Rows not written are not a success, even if every other row was.
-            let mut resp = if too_large == 0 {
+            let mut resp = if too_large == 0 && rejected == 0 {
                 ExecuteResponse::success(message)
             } else {
                 ExecuteResponse::failure(message)
@@ -280,16 +400,16 @@ async fn write_all(
             resp
         }
         (Some(e), _) => {
-            tracing::error!(action = NAME, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), rows_read = read, rows_written = written, error = %e, "batch write-back failed part-way");
+            tracing::error!(action, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), rows_read = read, rows_written = written, error = %e, "batch write-back failed part-way");
             ExecuteResponse::failure(format!(
-                "Only {written} of the {read} {} read so far were confirmed written ({} not confirmed). {}",
-                rows_word(read),
-                read - written.min(read),
+                "Only {written} of the {read_ok} {} read so far were confirmed written ({} not confirmed).{rejections} {}",
+                rows_word(read_ok),
+                read_ok - written.min(read_ok),
                 e.user_message(&cred)
             ))
         }
         (None, Some(e)) => {
-            tracing::error!(action = NAME, request_id = %ctx.meta.request_id, rows_written = written, error = %e, "query result could not be read completely");
+            tracing::error!(action, request_id = %ctx.meta.request_id, rows_written = written, error = %e, "query result could not be read completely");
             ExecuteResponse::failure(format!(
                 "Wrote {written} {what}, but {e}; the remaining rows were not written.{skipped}"
             ))

@@ -5,6 +5,7 @@
 //! Without `HUB_ACTIONS_FILE` the hub serves [`builtin`], which reproduces the coded
 //! `mark_suspicious` and `writeback_batch` actions exactly (proven by the tests below).
 
+pub mod action;
 pub mod form;
 pub mod generate;
 pub mod model;

@@ -1,0 +1,356 @@
+//! A declared action served by the hub: [`DeclaredAction`] implements [`Action`] over an
+//! [`ActionContext`] from an [`ActionDef`]. Its table is a [`TableDef`] built once from the
+//! model; cell actions write one row per click, query actions stream the result exactly as
+//! `writeback_batch` does (the same [`stream_rows`], constant memory), and a result value that
+//! does not convert into its column is a counted, reported row rejection (never a NULL).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::form::{self, TypedValue};
+use super::model::{ActionDef, Audit, ColumnSource, Identity, Kind};
+use crate::actions::writeback_batch::{stream_rows, Made, RowMaker, Started, StreamSpec};
+use crate::actions::{writeback_form, Action, ActionContext, ActionError, FormGate};
+use crate::api::{value_as_text, ActionRequest, ExecuteResponse, Form, Integration};
+use crate::rows::{cell_value, Row};
+use crate::sinks::{CellValue, ColumnDef, ColumnType, Mode, Row as TableRow, SinkError, TableDef, WriteCredential};
+
+/// A write-back action declared in the actions file.
+pub struct DeclaredAction {
+    def: Arc<ActionDef>,
+    table: Arc<TableDef>,
+}
+
+/// The sink's table of a declared table (names, types, modes, partitioning, clustering; the
+/// embedded store's key is the request id, plus the row index for query actions).
+pub fn table_def(def: &ActionDef) -> TableDef {
+    let t = &def.table;
+    let columns = t
+        .columns
+        .iter()
+        .map(|c| ColumnDef {
+            name: c.name.clone(),
+            ty: column_type(c.column_type),
+            mode: match c.mode {
+                super::Mode::Nullable => Mode::Nullable,
+                super::Mode::Required => Mode::Required,
+            },
+            description: c.description.clone(),
+        })
+        .collect();
+    let mut key = vec!["request_id".to_string()];
+    if def.kind == Kind::Query {
+        key.push("row_index".into());
+    }
+    TableDef {
+        name: t.name.clone(),
+        description: t.description.clone(),
+        columns,
+        partition_by_day: Some(t.partition.clone()),
+        clustering: t.clustering.clone(),
+        key,
+    }
+}
+
+fn column_type(t: super::ColumnType) -> ColumnType {
+    use super::ColumnType as D;
+    match t {
+        D::String => ColumnType::String,
+        D::Int64 => ColumnType::Int64,
+        D::Numeric => ColumnType::Numeric,
+        D::Float64 => ColumnType::Float64,
+        D::Bool => ColumnType::Bool,
+        D::Date => ColumnType::Date,
+        D::Timestamp => ColumnType::Timestamp,
+        D::Json => ColumnType::Json,
+    }
+}
+
+/// A checked answer as a value of its column's type.
+fn answer_cell(ty: ColumnType, v: Option<&TypedValue>) -> Result<CellValue, String> {
+    let converted = match v {
+        None | Some(TypedValue::Null) => return Ok(CellValue::Null),
+        Some(TypedValue::Text(t)) => ty.convert_text(t),
+        Some(TypedValue::Integer(i)) => ty.convert_json(&serde_json::json!(i)),
+        Some(TypedValue::Number { text, .. }) => ty.convert_text(text),
+        Some(TypedValue::Date(d)) => ty.convert_text(&d.format("%Y-%m-%d").to_string()),
+        Some(TypedValue::Bool(b)) => ty.convert_json(&serde_json::json!(b)),
+    };
+    converted.map_err(|e| e.to_string())
+}
+
+fn rows_word(n: u64) -> &'static str {
+    if n == 1 {
+        "row"
+    } else {
+        "rows"
+    }
+}
+
+/// What every row of one execute shares.
+struct Shared<'a> {
+    action: &'a str,
+    request_id: String,
+    acted_by: Option<String>,
+    looker_instance: Option<String>,
+    webhook_id: Option<String>,
+    received_at: chrono::DateTime<chrono::Utc>,
+    answers: form::Answers,
+}
+
+/// The per-row values of a query execute.
+struct QueryRow<'r> {
+    index: u64,
+    row: &'r Row,
+    started: &'r Started,
+    row_json: String,
+}
+
+impl Shared<'_> {
+    /// One row of `table`; `Err` says which column could not be filled and why.
+    fn row(
+        &self,
+        def: &ActionDef,
+        table: &TableDef,
+        q: Option<&QueryRow<'_>>,
+    ) -> Result<TableRow, String> {
+        let mut values = Vec::with_capacity(table.columns.len());
+        for (c, tc) in def.table.columns.iter().zip(&table.columns) {
+            let v = match &c.source {
+                ColumnSource::Audit(a) => match a {
+                    Audit::RequestId => CellValue::String(self.request_id.clone()),
+                    Audit::ActedBy => self.acted_by.clone().into(),
+                    Audit::LookerInstance => self.looker_instance.clone().into(),
+                    Audit::WebhookId => self.webhook_id.clone().into(),
+                    Audit::Action => CellValue::String(self.action.to_string()),
+                    Audit::ReceivedAt => CellValue::Timestamp(self.received_at),
+                    Audit::RowIndex => q.map_or(CellValue::Null, |q| CellValue::Int64(q.index as i64)),
+                    Audit::KeyField => q.map_or(CellValue::Null, |q| {
+                        CellValue::String(q.started.key_field.clone())
+                    }),
+                    Audit::KeyValue => q
+                        .and_then(|q| q.row.get(&q.started.key_field))
+                        .and_then(cell_value)
+                        .and_then(value_as_text)
+                        .into(),
+                    Audit::ScheduledPlanId => q.and_then(|q| q.started.scheduled_plan_id.clone()).into(),
+                    Audit::QueryId => q.and_then(|q| q.started.query_id.clone()).into(),
+                    Audit::RanAt => q.and_then(|q| q.started.ran_at.clone()).into(),
+                    Audit::RowJson => q.map_or(CellValue::Null, |q| CellValue::Json(q.row_json.clone())),
+                },
+                ColumnSource::Field(f) => answer_cell(tc.ty, self.answers.get(f))
+                    .map_err(|e| format!("column {}: {e}", c.name))?,
+                ColumnSource::Result { field, required } => {
+                    let value = q
+                        .and_then(|q| q.row.get(field))
+                        .and_then(cell_value)
+                        .filter(|v| !v.is_null());
+                    match value {
+                        None if *required => {
+                            return Err(format!("{field} has no value (column {} is required)", c.name))
+                        }
+                        None => CellValue::Null,
+                        Some(v) => tc
+                            .ty
+                            .convert_json(v)
+                            .map_err(|e| format!("{field} → {}: {e}", c.name))?,
+                    }
+                }
+            };
+            values.push(v);
+        }
+        crate::sinks::table::row_of(table, values).map_err(|e| e.to_string())
+    }
+}
+
+impl DeclaredAction {
+    /// The action of a checked definition (its table built once).
+    pub fn new(def: ActionDef) -> DeclaredAction {
+        let table = Arc::new(table_def(&def));
+        DeclaredAction {
+            def: Arc::new(def),
+            table,
+        }
+    }
+
+    /// The table it writes.
+    pub fn table(&self) -> &Arc<TableDef> {
+        &self.table
+    }
+
+    /// Who writes: the gate's answer (identity `hub` / `user`), or the hub's own identity.
+    async fn writer(
+        &self,
+        ctx: &ActionContext<'_>,
+        req: &ActionRequest,
+    ) -> Result<writeback_form::Writer, ExecuteResponse> {
+        match self.def.identity {
+            Identity::Service => Ok(writeback_form::Writer {
+                credential: WriteCredential::Service,
+                acted_by: writeback_form::acting_user(req),
+                state: None,
+            }),
+            Identity::Hub | Identity::User => writeback_form::writer(ctx, &self.def.name, req).await,
+        }
+    }
+
+    fn message(&self, answers: &form::Answers, key: Option<&str>, count: u64) -> String {
+        self.def.success_message.render(|p| match p {
+            "count" => Some(count.to_string()),
+            "rows" => Some(rows_word(count).to_string()),
+            "key" => key.map(str::to_string),
+            _ => answers.get(p).map(TypedValue::display),
+        })
+    }
+}
+
+struct DeclaredRows<'a> {
+    action: &'a DeclaredAction,
+    shared: Shared<'a>,
+    started: Started,
+}
+
+impl RowMaker for DeclaredRows<'_> {
+    fn row(&mut self, index: u64, row: &Row) -> Result<Made, SinkError> {
+        // A map of JSON values always serializes.
+        let row_json = serde_json::to_string(row).unwrap_or_else(|_| "{}".into());
+        let len = row_json.len();
+        let q = QueryRow {
+            index,
+            row,
+            started: &self.started,
+            row_json,
+        };
+        Ok(
+            match self
+                .shared
+                .row(&self.action.def, &self.action.table, Some(&q))
+            {
+                Ok(r) => Made::Row(r, len),
+                Err(why) => Made::Rejected(format!("row {index}: {why}")),
+            },
+        )
+    }
+}
+
+#[async_trait]
+impl Action for DeclaredAction {
+    fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    fn definition(&self, ctx: &ActionContext<'_>) -> Integration {
+        let mut def = self.def.definition(ctx.public_url);
+        if self.def.identity != Identity::Service {
+            ctx.gate.apply_to_definition(&mut def);
+        }
+        def
+    }
+
+    async fn form(
+        &self,
+        ctx: &ActionContext<'_>,
+        req: &ActionRequest,
+    ) -> Result<Form, ActionError> {
+        let state = if self.def.identity == Identity::Service {
+            None
+        } else {
+            match ctx.gate.form_gate(&self.def.name, req).await {
+                FormGate::Proceed { state } => state,
+                FormGate::Answer(form) => return Ok(form),
+            }
+        };
+        Ok(Form {
+            fields: form::form_fields(&self.def, req, chrono::Utc::now().date_naive()),
+            state,
+            ..Default::default()
+        })
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ActionContext<'_>,
+        mut req: ActionRequest,
+    ) -> Result<ExecuteResponse, ActionError> {
+        let def = &*self.def;
+        let answers = match form::validate(
+            def,
+            &req,
+            ctx.limits.max_comment_chars,
+            chrono::Utc::now().date_naive(),
+        ) {
+            Ok(a) => a,
+            Err(errors) => return Ok(ExecuteResponse::invalid(errors)),
+        };
+        let writer = match self.writer(ctx, &req).await {
+            Ok(w) => w,
+            Err(answer) => return Ok(answer),
+        };
+        let (cred, state) = (writer.credential, writer.state);
+        let shared = Shared {
+            action: &def.name,
+            request_id: ctx.meta.request_id.clone(),
+            acted_by: writer.acted_by,
+            looker_instance: ctx.meta.looker_instance.clone(),
+            webhook_id: ctx.meta.webhook_id.clone(),
+            received_at: chrono::Utc::now(),
+            answers,
+        };
+        let mut resp = match def.kind {
+            Kind::Cell => {
+                let key = def
+                    .key_field
+                    .as_deref()
+                    .and_then(|k| shared.answers.get(k))
+                    .map(TypedValue::display);
+                let done = self.message(&shared.answers, key.as_deref(), 1);
+                let written = match shared.row(def, &self.table, None) {
+                    Ok(row) => ctx
+                        .sink
+                        .append(&self.table, std::slice::from_ref(&row), &cred)
+                        .await
+                        .map(|_| ()),
+                    Err(e) => Err(SinkError::Other(e)),
+                };
+                match written {
+                    Ok(()) => {
+                        tracing::info!(action = %def.name, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), "write-back row appended");
+                        let mut resp = ExecuteResponse::success(done);
+                        resp.looker.refresh_query = def.refresh_query;
+                        resp
+                    }
+                    Err(e) => {
+                        tracing::error!(action = %def.name, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), error = %e, "write-back failed");
+                        ExecuteResponse::failure(e.user_message(&cred))
+                    }
+                }
+            }
+            Kind::Query => {
+                let answers = shared.answers.clone();
+                let what = |n: u64| rows_word(n).to_string();
+                let done = |n: u64| self.message(&answers, None, n);
+                let spec = StreamSpec {
+                    action: &def.name,
+                    table: &self.table,
+                    key_tag: def.key_tag.as_deref().unwrap_or(""),
+                    what: &what,
+                    done: &done,
+                };
+                let mut resp = stream_rows(ctx, &mut req, cred, spec, |started| DeclaredRows {
+                    action: self,
+                    shared,
+                    started,
+                })
+                .await;
+                if !def.refresh_query {
+                    resp.looker.refresh_query = false;
+                }
+                resp
+            }
+        };
+        // A refreshed login goes back to Looker whether or not the write succeeded.
+        resp.looker.state = state;
+        Ok(resp)
+    }
+}
