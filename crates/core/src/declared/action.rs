@@ -14,7 +14,9 @@ use crate::actions::writeback_batch::{stream_rows, Made, RowMaker, Started, Stre
 use crate::actions::{writeback_form, Action, ActionContext, ActionError, FormGate};
 use crate::api::{value_as_text, ActionRequest, ExecuteResponse, Form, Integration};
 use crate::rows::{cell_value, Row};
-use crate::sinks::{CellValue, ColumnDef, ColumnType, Mode, Row as TableRow, SinkError, TableDef, WriteCredential};
+use crate::sinks::{
+    CellValue, ColumnDef, ColumnType, Mode, Row as TableRow, SinkError, TableDef, WriteCredential,
+};
 
 /// A write-back action declared in the actions file.
 pub struct DeclaredAction {
@@ -125,7 +127,9 @@ impl Shared<'_> {
                     Audit::WebhookId => self.webhook_id.clone().into(),
                     Audit::Action => CellValue::String(self.action.to_string()),
                     Audit::ReceivedAt => CellValue::Timestamp(self.received_at),
-                    Audit::RowIndex => q.map_or(CellValue::Null, |q| CellValue::Int64(q.index as i64)),
+                    Audit::RowIndex => {
+                        q.map_or(CellValue::Null, |q| CellValue::Int64(q.index as i64))
+                    }
                     Audit::KeyField => q.map_or(CellValue::Null, |q| {
                         CellValue::String(q.started.key_field.clone())
                     }),
@@ -134,10 +138,14 @@ impl Shared<'_> {
                         .and_then(cell_value)
                         .and_then(value_as_text)
                         .into(),
-                    Audit::ScheduledPlanId => q.and_then(|q| q.started.scheduled_plan_id.clone()).into(),
+                    Audit::ScheduledPlanId => {
+                        q.and_then(|q| q.started.scheduled_plan_id.clone()).into()
+                    }
                     Audit::QueryId => q.and_then(|q| q.started.query_id.clone()).into(),
                     Audit::RanAt => q.and_then(|q| q.started.ran_at.clone()).into(),
-                    Audit::RowJson => q.map_or(CellValue::Null, |q| CellValue::Json(q.row_json.clone())),
+                    Audit::RowJson => {
+                        q.map_or(CellValue::Null, |q| CellValue::Json(q.row_json.clone()))
+                    }
                 },
                 ColumnSource::Field(f) => answer_cell(tc.ty, self.answers.get(f))
                     .map_err(|e| format!("column {}: {e}", c.name))?,
@@ -148,7 +156,10 @@ impl Shared<'_> {
                         .filter(|v| !v.is_null());
                     match value {
                         None if *required => {
-                            return Err(format!("{field} has no value (column {} is required)", c.name))
+                            return Err(format!(
+                                "{field} has no value (column {} is required)",
+                                c.name
+                            ))
                         }
                         None => CellValue::Null,
                         Some(v) => tc
@@ -191,7 +202,9 @@ impl DeclaredAction {
                 acted_by: writeback_form::acting_user(req),
                 state: None,
             }),
-            Identity::Hub | Identity::User => writeback_form::writer(ctx, &self.def.name, req).await,
+            Identity::Hub | Identity::User => {
+                writeback_form::writer(ctx, &self.def.name, req).await
+            }
         }
     }
 

@@ -548,3 +548,249 @@ fn check_actions_command_lists_problems_and_exits_1() {
     );
     assert_eq!(check_actions_command(&[], &mut out, &mut err), 2);
 }
+
+mod served {
+    //! The example file's actions run on a context of stand-ins against the embedded store:
+    //! rows read back with their typed columns.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::{json, Value};
+    use tokio_util::sync::CancellationToken;
+
+    use super::super::action::DeclaredAction;
+    use super::super::parse;
+    use crate::actions::{Action, ActionContext, ActionLimits, ServiceIdentity, WindUp};
+    use crate::api::ActionRequest;
+    use crate::meta::RequestMeta;
+    use crate::sinks::sqlite::SqliteSink;
+    use crate::sinks::Sink;
+
+    struct Calm(CancellationToken);
+
+    impl WindUp for Calm {
+        fn hurry(&self) -> &CancellationToken {
+            &self.0
+        }
+        fn too_late_for_long_work(&self) -> bool {
+            false
+        }
+    }
+
+    fn actions() -> Vec<DeclaredAction> {
+        parse(super::EXAMPLE, "retail.yaml", Some(&super::example_dir()))
+            .unwrap()
+            .actions
+            .into_iter()
+            .map(DeclaredAction::new)
+            .collect()
+    }
+
+    async fn run(
+        dir: &std::path::Path,
+        action: &DeclaredAction,
+        all: &[DeclaredAction],
+        body: Value,
+    ) -> Value {
+        let tables: Vec<_> = all.iter().map(|a| a.table().clone()).collect();
+        let sink: Arc<dyn Sink> =
+            Arc::new(SqliteSink::open_with(&dir.join("wb.db"), &tables).unwrap());
+        let http = crate::net::Http::new(
+            crate::net::OutboundPolicy::loopback(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let windup = Calm(CancellationToken::new());
+        let rudder = crate::rudder::RudderSettings::default();
+        let meta = RequestMeta {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            looker_instance: Some("looker-1".into()),
+            ..Default::default()
+        };
+        let ctx = ActionContext {
+            public_url: "https://hub.example",
+            sink: &sink,
+            http: &http,
+            gate: &ServiceIdentity,
+            meta: &meta,
+            windup: &windup,
+            limits: ActionLimits {
+                max_comment_chars: 500,
+                download_deadline: Duration::from_secs(5),
+                writeback_batch_rows: 2,
+            },
+            rudder: &rudder,
+        };
+        let req: ActionRequest = serde_json::from_value(body).unwrap();
+        let resp = action.execute(&ctx, req).await.unwrap();
+        serde_json::to_value(resp).unwrap()
+    }
+
+    fn read(dir: &std::path::Path, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
+        let conn = rusqlite::Connection::open(dir.join("wb.db")).unwrap();
+        let mut stmt = conn.prepare(sql).unwrap();
+        let n = stmt.column_count();
+        stmt.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    use rusqlite::types::Value as S;
+
+    #[tokio::test]
+    async fn a_cell_action_writes_one_typed_row_and_refuses_bad_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = actions();
+        let approve = all.iter().find(|a| a.name() == "approve_discount").unwrap();
+        let resp = run(
+            dir.path(),
+            approve,
+            &all,
+            json!({"type": "cell", "data": {"value": "42", "user_email": "m@example.com"},
+                   "form_params": {"discount_pct": "12.50", "reason": "loyalty", "valid_until": "2026-12-31"}}),
+        )
+        .await;
+        assert_eq!(resp["looker"]["success"], true, "{resp}");
+        assert_eq!(
+            resp["looker"]["message"],
+            "Discount of 12.5 % approved for order 42."
+        );
+        assert_eq!(resp["looker"]["refresh_query"], true);
+        let rows = read(
+            dir.path(),
+            "SELECT order_id, typeof(order_id), discount_pct, reason, valid_until, acted_by, looker_instance, action FROM discount_approvals",
+        );
+        assert_eq!(
+            rows,
+            vec![vec![
+                S::Integer(42),
+                S::Text("integer".into()),
+                S::Text("12.5".into()),
+                S::Text("loyalty".into()),
+                S::Text("2026-12-31".into()),
+                S::Text("m@example.com".into()),
+                S::Text("looker-1".into()),
+                S::Text("approve_discount".into()),
+            ]]
+        );
+
+        // Invalid input: per-field errors, nothing written.
+        let resp = run(
+            dir.path(),
+            approve,
+            &all,
+            json!({"type": "cell", "data": {"value": "x42"},
+                   "form_params": {"discount_pct": "60", "reason": "bogus"}}),
+        )
+        .await;
+        assert_eq!(resp["looker"]["success"], false, "{resp}");
+        let errors = resp["looker"]["validation_errors"].as_object().unwrap();
+        let mut keys: Vec<_> = errors.keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["discount_pct", "order_id", "reason"], "{resp}");
+        assert_eq!(
+            errors["discount_pct"],
+            "A discount above 50 % needs a manager: enter at most 50"
+        );
+        assert_eq!(
+            read(dir.path(), "SELECT count(*) FROM discount_approvals"),
+            vec![vec![S::Integer(1)]]
+        );
+    }
+
+    fn stock_doc(rows: Value) -> Value {
+        let doc = json!({
+            "ran_at": "2026-11-23T10:00:00+00:00",
+            "fields": {
+                "dimensions": [
+                    {"name": "products.name", "label": "Name", "tags": []},
+                    {"name": "products.id", "label": "ID", "tags": ["product-id"]}
+                ],
+                "measures": [{"name": "inventory.stock", "label": "Stock", "tags": []}],
+                "table_calculations": [], "pivots": []
+            },
+            "data": rows
+        });
+        json!({
+            "type": "query",
+            "scheduled_plan": {"query_id": 42},
+            "attachment": {"mimetype": "application/json", "extension": "json", "data": doc.to_string()},
+            "data": {"user_email": "buyer@example.com"},
+            "form_params": {"quantity": "25", "deliver_by": "2026-12-01", "urgent": "yes"}
+        })
+    }
+
+    #[tokio::test]
+    async fn a_query_action_streams_typed_rows_and_counts_rejections() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = actions();
+        let reorder = all.iter().find(|a| a.name() == "reorder_stock").unwrap();
+        let row = |id: Value, name: &str, stock: Value| json!({"products.id": {"value": id}, "products.name": {"value": name}, "inventory.stock": {"value": stock}});
+        let resp = run(
+            dir.path(),
+            reorder,
+            &all,
+            stock_doc(json!([
+                row(json!(7), "Mug", json!(3)),
+                row(json!("8"), "Cup", json!(null)),
+                row(json!(9), "Pot", json!(1)),
+            ])),
+        )
+        .await;
+        assert_eq!(resp["looker"]["success"], true, "{resp}");
+        assert_eq!(
+            resp["looker"]["message"],
+            "Reorder of 25 each placed for 3 rows, delivery by 2026-12-01."
+        );
+        assert_eq!(resp["looker"]["refresh_query"], false);
+        let rows = read(
+            dir.path(),
+            "SELECT row_index, key_field, key_value, product_id, typeof(product_id), product_name, stock_level, quantity, deliver_by, urgent, query_id, acted_by FROM stock_reorders ORDER BY row_index",
+        );
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[1],
+            vec![
+                S::Integer(1),
+                S::Text("products.id".into()),
+                S::Text("8".into()),
+                S::Integer(8),
+                S::Text("integer".into()),
+                S::Text("Cup".into()),
+                S::Null,
+                S::Integer(25),
+                S::Text("2026-12-01".into()),
+                S::Integer(1),
+                S::Text("42".into()),
+                S::Text("buyer@example.com".into()),
+            ]
+        );
+
+        // A value that does not convert, a missing required one: counted, reported, not written.
+        let resp = run(
+            dir.path(),
+            reorder,
+            &all,
+            stock_doc(json!([
+                row(json!(10), "Jar", json!("many")),
+                row(json!(null), "Lid", json!(2)),
+                row(json!(11), "Pan", json!(4)),
+            ])),
+        )
+        .await;
+        assert_eq!(resp["looker"]["success"], false, "{resp}");
+        assert_eq!(
+            resp["looker"]["message"],
+            "Reorder of 25 each placed for 1 row, delivery by 2026-12-01. 2 rows rejected and not written (first: row 0: inventory.stock → stock_level: expected INT64, got text \"many\")."
+        );
+        assert_eq!(
+            read(
+                dir.path(),
+                "SELECT count(*), max(product_id) FROM stock_reorders"
+            ),
+            vec![vec![S::Integer(4), S::Integer(11)]]
+        );
+    }
+}
