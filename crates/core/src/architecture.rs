@@ -25,7 +25,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "actions",
         &["api", "meta", "net", "routes", "rows", "rudder", "sinks"],
     ),
-    ("declared", &["actions", "api", "sinks"]),
+    ("declared", &["actions", "api", "rows", "sinks"]),
     ("error", &["auth", "rudder"]),
     ("lifecycle", &["actions", "api", "error"]),
     (
@@ -64,6 +64,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "actions",
             "auth",
+            "declared",
             "gcp",
             "http",
             "net",

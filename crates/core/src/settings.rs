@@ -42,6 +42,8 @@ pub struct Settings {
     pub behind_gateway: bool,
     /// Embedded write-back store file (`HUB_STORE_PATH`).
     pub store_path: PathBuf,
+    /// The declared write-back actions (`HUB_ACTIONS_FILE`); none: the coded write-back actions.
+    pub actions_file: Option<PathBuf>,
     /// Largest accepted request body in bytes (`HUB_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
     /// Longest accepted comment in characters (`HUB_MAX_COMMENT_CHARS`).
@@ -149,6 +151,10 @@ impl Settings {
                 .get("HUB_STORE_PATH")
                 .unwrap_or_else(|| "data/writeback.sqlite".into())
                 .into(),
+            actions_file: v
+                .get("HUB_ACTIONS_FILE")
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from),
             max_body_bytes: v.num("HUB_MAX_BODY_BYTES", crate::error::DEFAULT_MAX_BODY_BYTES)?,
             max_comment_chars: v.num("HUB_MAX_COMMENT_CHARS", 2000)?,
             log_format,

@@ -52,15 +52,27 @@ impl Hub {
         secrets
             .watch_list("HUB_TOKENS", &settings.hub_tokens, move |v| live.replace(v))
             .await?;
+        let (registry, tables, wants_user) = match &settings.actions_file {
+            None => (
+                Registry::new(),
+                crate::sinks::table::builtin_tables(),
+                vec![],
+            ),
+            Some(path) => declared_registry(path)?,
+        };
         let sink: Arc<dyn Sink> = match &settings.gcp.bigquery {
             Some(bq) => {
-                let sink =
-                    BigQuerySink::start(bq.clone(), settings.gcp.access_token.as_ref(), budget)
-                        .await?;
+                let sink = BigQuerySink::start_with(
+                    bq.clone(),
+                    &tables,
+                    settings.gcp.access_token.as_ref(),
+                    budget,
+                )
+                .await?;
                 tracing::info!(project = %bq.project, dataset = %bq.dataset, "write-back goes to BigQuery");
                 Arc::new(sink)
             }
-            None => Arc::new(SqliteSink::open(&settings.store_path)?),
+            None => Arc::new(SqliteSink::open_with(&settings.store_path, &tables)?),
         };
         let http =
             crate::net::Http::new(settings.outbound_allow.clone(), settings.http_read_timeout)
@@ -73,13 +85,19 @@ impl Hub {
             &secrets,
         )
         .await?;
+        if oauth.is_none() && !wants_user.is_empty() {
+            return Err(StartError::Other(format!(
+                "HUB_ACTIONS_FILE: {} declare identity: user, which needs the hub's OAuth settings (HUB_IDENTITY_MODE=user and its OAuth client); write identity: service or hub, or configure OAuth",
+                wants_user.join(", ")
+            )));
+        }
         // After every secret setting is registered: the refresh loop covers them all.
         secrets.spawn_refresh();
         Ok(Hub {
             settings,
             tokens,
             sink,
-            registry: Registry::new(),
+            registry,
             http,
             list_body: Default::default(),
             oauth,
@@ -87,6 +105,42 @@ impl Hub {
             secrets,
         })
     }
+}
+
+/// A registry, the tables its actions write, and the names of the actions needing OAuth.
+type DeclaredRegistry = (Registry, Vec<Arc<crate::sinks::TableDef>>, Vec<String>);
+
+/// The registry of a declared actions file (its actions, then the coded RudderStack ones), the
+/// tables they write, and the actions that need the users' OAuth identity. Every problem of the
+/// file refuses the start, all listed at once.
+fn declared_registry(path: &std::path::Path) -> Result<DeclaredRegistry, StartError> {
+    let file = crate::declared::load(path).map_err(|problems| {
+        StartError::Other(format!(
+            "HUB_ACTIONS_FILE {}: {} {}:\n{problems}",
+            path.display(),
+            problems.0.len(),
+            if problems.0.len() == 1 {
+                "problem"
+            } else {
+                "problems"
+            }
+        ))
+    })?;
+    let mut actions: Vec<Arc<dyn crate::actions::Action>> = Vec::new();
+    let mut tables = Vec::new();
+    let mut wants_user = Vec::new();
+    for def in file.actions {
+        if def.identity == crate::declared::model::Identity::User {
+            wants_user.push(def.name.clone());
+        }
+        let action = crate::declared::action::DeclaredAction::new(def);
+        tables.push(action.table().clone());
+        actions.push(Arc::new(action));
+    }
+    actions.push(Arc::new(crate::actions::rudder::IDENTIFY));
+    actions.push(Arc::new(crate::actions::rudder::GROUP));
+    actions.push(Arc::new(crate::actions::rudder::TRACK));
+    Ok((Registry::with(actions), tables, wants_user))
 }
 
 /// A hub server bound to a port, serving some functions.

@@ -9,6 +9,7 @@ mod support;
 mod auth;
 mod bigquery;
 mod binaries;
+mod declared;
 mod execute;
 mod faults;
 mod form;

@@ -1,0 +1,191 @@
+//! Declared actions (`HUB_ACTIONS_FILE`) through the real hub against the embedded store: the
+//! example file's actions listed, executed and read back with typed columns; a bad file or a
+//! `user` identity without OAuth refuses the start with every problem listed.
+
+use std::path::{Path, PathBuf};
+
+use hub_core::settings::Settings;
+use hub_core::startup::Hub;
+use serde_json::json;
+
+use crate::helpers::{read_table, test_vars, TestHub};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/actions")
+}
+
+/// The example file with `flag_for_review` writing as the hub (a hub without OAuth serves it),
+/// next to its icon.
+fn service_copy(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(examples().join("retail.yaml")).unwrap();
+    assert!(text.contains("identity: user"));
+    std::fs::create_dir_all(dir.join("icons")).unwrap();
+    std::fs::copy(
+        examples().join("icons/reorder.svg"),
+        dir.join("icons/reorder.svg"),
+    )
+    .unwrap();
+    let path = dir.join("retail.yaml");
+    std::fs::write(&path, text.replace("identity: user", "identity: service")).unwrap();
+    path
+}
+
+async fn start_error(file: &Path) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let vars = test_vars(
+        1,
+        &dir.path().join("wb.sqlite"),
+        &[("HUB_ACTIONS_FILE", file.to_str().unwrap())],
+    );
+    match Hub::new(Settings::load(&vars, false).unwrap()).await {
+        Ok(_) => panic!("the hub started with {}", file.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn the_example_file_is_served_and_written_with_typed_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = service_copy(dir.path());
+    let hub = TestHub::spawn_with(
+        &[("HUB_ACTIONS_FILE", file.to_str().unwrap())],
+        hub_core::routes::Function::ALL,
+    )
+    .await;
+    let list = hub.list().await;
+    let names: Vec<&str> = list["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "approve_discount",
+            "reorder_stock",
+            "flag_for_review",
+            "rudder_event",
+            "rudder_group",
+            "rudder_track"
+        ]
+    );
+
+    let (_, form) = hub
+        .form(
+            "approve_discount",
+            &json!({"type": "cell", "data": {"value": "42"}}),
+        )
+        .await;
+    assert_eq!(form["fields"][0]["name"], "order_id");
+    assert_eq!(form["fields"][0]["default"], "42");
+
+    let (status, resp) = hub
+        .execute(
+            "approve_discount",
+            &json!({"type": "cell", "data": {"value": "42", "user_email": "m@example.com"},
+                    "form_params": {"discount_pct": "7.25", "reason": "price_match"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        resp["looker"]["message"], "Discount of 7.25 % approved for order 42.",
+        "{resp}"
+    );
+    let rows = read_table(&hub.store_path, "discount_approvals");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["order_id"], 42);
+    assert_eq!(rows[0]["discount_pct"], "7.25");
+    assert_eq!(rows[0]["reason"], "price_match");
+    assert!(rows[0]["valid_until"].is_null());
+    assert_eq!(rows[0]["acted_by"], "m@example.com");
+    assert_eq!(rows[0]["looker_instance"], "looker-test-instance");
+
+    let (status, resp) = hub
+        .execute(
+            "flag_for_review",
+            &json!({"type": "cell", "data": {"value": "42", "user_email": "r@example.com"},
+                    "form_params": {"ticket": "ops-1"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        resp["looker"]["validation_errors"],
+        json!({"ticket": "must look like OPS-1234"})
+    );
+    assert!(read_table(&hub.store_path, "review_flags").is_empty());
+
+    let doc = json!({
+        "ran_at": "2026-11-23T10:00:00+00:00",
+        "fields": {
+            "dimensions": [
+                {"name": "products.id", "label": "ID", "tags": ["product-id"]},
+                {"name": "products.name", "label": "Name", "tags": []}
+            ],
+            "measures": [{"name": "inventory.stock", "label": "Stock", "tags": []}],
+            "table_calculations": [], "pivots": []
+        },
+        "data": (0..50).map(|i| json!({
+            "products.id": {"value": 100 + i},
+            "products.name": {"value": format!("P{i}")},
+            "inventory.stock": {"value": i % 3}
+        })).collect::<Vec<_>>()
+    });
+    let (status, resp) = hub
+        .execute(
+            "reorder_stock",
+            &json!({
+                "type": "query",
+                "scheduled_plan": {"query_id": 9},
+                "attachment": {"mimetype": "application/json", "extension": "json", "data": doc.to_string()},
+                "data": {"user_email": "buyer@example.com"},
+                "form_params": {"quantity": "5", "deliver_by": "2026-12-24"}
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(resp["looker"]["success"], true, "{resp}");
+    assert_eq!(
+        resp["looker"]["message"],
+        "Reorder of 5 each placed for 50 rows, delivery by 2026-12-24."
+    );
+    let rows = read_table(&hub.store_path, "stock_reorders");
+    assert_eq!(rows.len(), 50);
+    assert_eq!(rows[49]["row_index"], 49);
+    assert_eq!(rows[49]["product_id"], 149);
+    assert_eq!(rows[49]["stock_level"], 1);
+    assert_eq!(rows[49]["product_name"], "P49");
+    assert_eq!(rows[49]["key_value"], "149");
+    assert_eq!(rows[49]["quantity"], 5);
+    assert_eq!(rows[49]["urgent"], 0);
+    assert_eq!(rows[49]["deliver_by"], "2026-12-24");
+    assert_eq!(rows[49]["query_id"], "9");
+}
+
+#[tokio::test]
+async fn a_bad_file_or_a_user_identity_without_oauth_refuses_the_start() {
+    let err = start_error(&examples().join("retail.yaml")).await;
+    assert!(
+        err.contains("flag_for_review declare identity: user"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    let text = std::fs::read_to_string(examples().join("retail.yaml"))
+        .unwrap()
+        .replace("name: reorder_stock", "name: approve_discount")
+        .replace("pattern: \"[A-Z]+-[0-9]+\"", "pattern: \"[A-Z\"");
+    std::fs::write(&bad, text).unwrap();
+    let err = start_error(&bad).await;
+    assert!(
+        err.starts_with(&format!("HUB_ACTIONS_FILE {}: ", bad.display())),
+        "{err}"
+    );
+    assert!(err.contains("problems:"), "{err}");
+    assert!(err.contains("approve_discount"), "{err}");
+    assert!(err.contains("pattern"), "{err}");
+
+    let err = start_error(&dir.path().join("missing.yaml")).await;
+    assert!(err.contains("missing.yaml"), "{err}");
+}
