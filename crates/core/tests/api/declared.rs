@@ -189,3 +189,74 @@ async fn a_bad_file_or_a_user_identity_without_oauth_refuses_the_start() {
     let err = start_error(&dir.path().join("missing.yaml")).await;
     assert!(err.contains("missing.yaml"), "{err}");
 }
+
+#[tokio::test]
+async fn the_example_file_writes_typed_columns_to_bigquery() {
+    let emu = crate::stand_ins::Emulator::get().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = service_copy(dir.path());
+    let dataset = crate::stand_ins::Emulator::dataset_name();
+    let mut vars = emu.hub_vars(&dataset, &emu.grpc);
+    vars.push(("HUB_BIGQUERY_CREATE_TABLES", "true"));
+    vars.push(("HUB_ACTIONS_FILE", file.to_str().unwrap()));
+    let hub = TestHub::spawn_with(&vars, hub_core::routes::Function::ALL).await;
+
+    let (_, resp) = hub
+        .execute(
+            "approve_discount",
+            &json!({"type": "cell", "data": {"value": "42", "user_email": "m@example.com"},
+                    "form_params": {"discount_pct": "7.25", "reason": "loyalty", "valid_until": "2026-12-31"}}),
+        )
+        .await;
+    assert_eq!(resp["looker"]["success"], true, "{resp}");
+    let doc = json!({
+        "fields": {
+            "dimensions": [{"name": "products.id", "label": "ID", "tags": ["product-id"]}],
+            "measures": [{"name": "inventory.stock", "label": "Stock", "tags": []}],
+            "table_calculations": [], "pivots": []
+        },
+        "data": [
+            {"products.id": {"value": 7}, "inventory.stock": {"value": 3}},
+            {"products.id": {"value": 8}, "inventory.stock": {"value": "lots"}}
+        ]
+    });
+    let (_, resp) = hub
+        .execute(
+            "reorder_stock",
+            &json!({
+                "type": "query",
+                "attachment": {"mimetype": "application/json", "extension": "json", "data": doc.to_string()},
+                "form_params": {"quantity": "5", "deliver_by": "2026-12-24", "urgent": "yes"}
+            }),
+        )
+        .await;
+    assert_eq!(resp["looker"]["success"], false, "{resp}");
+    assert_eq!(
+        resp["looker"]["message"],
+        "Reorder of 5 each placed for 1 row, delivery by 2026-12-24. 1 row rejected and not written (first: row 1: inventory.stock → stock_level: expected INT64, got text \"lots\")."
+    );
+
+    let p = &emu.project;
+    let rows = emu
+        .query(&format!(
+            "SELECT order_id, discount_pct, reason, valid_until, acted_by FROM `{p}.{dataset}.discount_approvals` \
+             WHERE order_id = 42 AND discount_pct = 7.25 AND valid_until = DATE '2026-12-31'"
+        ))
+        .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["reason"], "loyalty");
+    assert_eq!(rows[0]["acted_by"], "m@example.com");
+    let rows = emu
+        .query(&format!(
+            "SELECT product_id, stock_level, quantity, urgent, deliver_by FROM `{p}.{dataset}.stock_reorders` \
+             WHERE product_id = 7 AND stock_level = 3 AND quantity = 5 AND urgent AND deliver_by = DATE '2026-12-24'"
+        ))
+        .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let all = emu
+        .query(&format!(
+            "SELECT COUNT(*) AS n FROM `{p}.{dataset}.stock_reorders`"
+        ))
+        .await;
+    assert_eq!(all[0]["n"].to_string().trim_matches('"'), "1", "{all:?}");
+}
