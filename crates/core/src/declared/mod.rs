@@ -215,3 +215,50 @@ pub fn check_actions_command(
     }
     code
 }
+
+/// `hub generate-actions FILE DIR`: write the terraform table schemas (`DIR/terraform/`) and the
+/// LookML views (`DIR/lookml/`) of an actions file. Exit 1 when the file has a problem or a file
+/// cannot be written, 2 on a usage error.
+pub fn generate_actions_command(
+    args: &[String],
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> i32 {
+    let [file, dir] = args else {
+        let _ = writeln!(
+            err,
+            "usage: hub generate-actions FILE DIR\n  Writes DIR/terraform/*.json (table schemas, tables.json) and DIR/lookml/*.view.lkml for the actions file."
+        );
+        return 2;
+    };
+    let actions = match load(Path::new(file)) {
+        Ok(a) => a,
+        Err(problems) => {
+            for p in &problems.0 {
+                let _ = writeln!(err, "{p}");
+            }
+            return 1;
+        }
+    };
+    let dir = Path::new(dir);
+    let sets = [
+        ("terraform", generate::terraform_files(&actions)),
+        ("lookml", generate::lookml_files(&actions)),
+    ];
+    for (sub, files) in sets {
+        let target = dir.join(sub);
+        if let Err(e) = std::fs::create_dir_all(&target) {
+            let _ = writeln!(err, "{}: {e}", target.display());
+            return 1;
+        }
+        for (name, text) in files {
+            let path = target.join(&name);
+            if let Err(e) = std::fs::write(&path, text) {
+                let _ = writeln!(err, "{}: {e}", path.display());
+                return 1;
+            }
+            let _ = writeln!(out, "wrote {}", path.display());
+        }
+    }
+    0
+}
