@@ -36,6 +36,8 @@ pub struct Hub {
     pub lifecycle: crate::lifecycle::Lifecycle,
     /// Secret settings resolved from Secret Manager, kept fresh.
     pub secrets: Arc<Secrets>,
+    /// The named RudderStack sources (`RUDDER_SOURCES`), write keys kept fresh.
+    pub rudder_sources: crate::rudder::sources::Sources,
 }
 
 /// Why the hub cannot start.
@@ -139,6 +141,9 @@ impl Hub {
             crate::net::Http::new(settings.outbound_allow.clone(), settings.http_read_timeout)
                 .map_err(StartError::Other)?;
         let oauth = crate::oauth::OAuth::new(&settings, http.clone(), &secrets).await?;
+        let rudder_sources =
+            crate::rudder::sources::Sources::start(&settings.rudder.sources, &secrets, &http)
+                .await?;
         // After every secret setting is registered: the refresh loop covers them all.
         secrets.spawn_refresh();
         Ok(Hub {
@@ -151,6 +156,7 @@ impl Hub {
             oauth,
             lifecycle: Default::default(),
             secrets,
+            rudder_sources,
         })
     }
 

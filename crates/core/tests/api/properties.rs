@@ -529,6 +529,7 @@ async fn deliver(
         event: Some("Prop"),
         hidden_fields: &doc.hidden,
         delivery_key: key,
+        naming: Default::default(),
         plane: hub_core::rudder::DataPlane::new(&plane.url, "prop-key").unwrap(),
         client: hub_core::net::Http::new(
             hub_core::net::OutboundPolicy::loopback(),
