@@ -21,6 +21,7 @@ mod outbound;
 mod paths;
 mod properties;
 mod rudder;
+mod rudder_sources;
 mod secrets;
 mod shutdown;
 mod tls;
