@@ -121,7 +121,11 @@ fn target(hub: &Hub, req: &ActionRequest) -> Target {
         };
     }
     let chosen = req.form_param(SOURCE_FIELD).unwrap_or_default();
-    let chosen = chosen.trim();
+    let mut chosen = chosen.trim();
+    if let ("", [only]) = (chosen, sources.all()) {
+        // One source: schedules made before sources were declared keep working.
+        chosen = only.name.as_str();
+    }
     if chosen.is_empty() {
         return Target::Invalid(BTreeMap::from([(
             SOURCE_FIELD.to_string(),

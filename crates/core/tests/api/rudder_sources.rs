@@ -207,7 +207,7 @@ async fn each_source_gets_its_own_looks_with_its_own_write_key() {
 }
 
 #[tokio::test]
-async fn a_single_source_is_preselected_and_a_default_data_plane_applies() {
+async fn a_single_source_is_preselected_used_by_old_schedules_and_a_default_data_plane_applies() {
     let ra = Receiver::start(KEY_A, Keep::Bodies).await;
     let sources = format!("main={KEY_A}");
     let mut vars = FAST_RETRIES.to_vec();
@@ -234,6 +234,14 @@ async fn a_single_source_is_preselected_and_a_default_data_plane_applies() {
         (true, "sent 1 of 1 event to RudderStack".into())
     );
     assert_eq!(ra.events().len(), 1);
+    // A schedule made before the source was declared (no source in its form params) goes to the
+    // only source.
+    let v = run(&hub, "rudder_event", &body(&doc(2), None, None), "w2").await;
+    assert_eq!(
+        outcome(&v),
+        (true, "sent 2 of 2 events to RudderStack".into())
+    );
+    assert_eq!(ra.events().len(), 3);
 }
 
 /// Why the hub refuses to start with these settings.
