@@ -439,7 +439,7 @@ async fn no_source_write_key_reaches_a_log_or_an_answer() {
     let http = client();
     let auth = format!("Token token=\"{}\"", crate::helpers::TOKEN);
     let mut seen: Vec<String> = vec![];
-    let mut call = |path: String, body: Value| {
+    let call = |path: String, body: Value| {
         let req = looker_headers(http.post(format!("{}{path}", hub.base)))
             .header("Authorization", auth.clone())
             .json(&body);
