@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 use async_trait::async_trait;
 use hub_core::rows::{RawRow, ResultHeader, Row, RowSource, RowStream, RowsError};
 use hub_core::settings::Settings;
-use hub_core::sinks::{BatchRow, MarkRow, Sink, SinkError, WriteCredential};
+use hub_core::sinks::{Row, Sink, SinkError, TableDef, WriteCredential};
 use hub_core::startup::Hub;
 
 /// One runtime for every iteration (the row reader parses on its blocking pool).
@@ -29,12 +29,10 @@ impl Sink for NullSink {
     fn name(&self) -> &'static str {
         "null"
     }
-    async fn append_mark(&self, _row: &MarkRow, _cred: &WriteCredential) -> Result<(), SinkError> {
-        Ok(())
-    }
-    async fn append_batch(
+    async fn append(
         &self,
-        rows: &[BatchRow],
+        _table: &TableDef,
+        rows: &[Row],
         _cred: &WriteCredential,
     ) -> Result<u64, SinkError> {
         Ok(rows.len() as u64)

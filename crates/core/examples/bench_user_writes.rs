@@ -9,26 +9,20 @@
 use std::time::{Duration, Instant};
 
 use hub_core::sinks::bigquery::{BigQuerySettings, BigQuerySink};
-use hub_core::sinks::{MarkRow, Sink, WriteCredential};
+use hub_core::sinks::{Row, WriteCredential};
+
+#[path = "../tests/api/support/mod.rs"]
+mod support;
 use hub_core::startup::StartBudget;
+use support::rows::{mark_by, AppendMark};
 
 fn env(name: &str) -> String {
     std::env::var(name)
         .unwrap_or_else(|_| panic!("{name} is not set (source scripts/services/bigquery.sh)"))
 }
 
-fn row(i: usize) -> MarkRow {
-    MarkRow {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        order_id: format!("ORD-{i}"),
-        classification: "Suspicious".into(),
-        comment: String::new(),
-        acted_by: Some("ann@example.com".into()),
-        looker_instance: None,
-        webhook_id: None,
-        action: "mark_suspicious".into(),
-        received_at: chrono::Utc::now(),
-    }
+fn row(i: usize) -> Row {
+    mark_by(&format!("ORD-{i}"), "ann@example.com")
 }
 
 fn report(label: &str, mut ms: Vec<f64>) {

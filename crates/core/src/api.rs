@@ -320,7 +320,7 @@ impl ActionRequest {
             .and_then(|v| v.0.as_deref());
         too_long("data.user_email", email, MAX_EMAIL_CHARS)?;
         if let Some(plan) = &self.scheduled_plan {
-            let id = |v: &Option<Scalar>| v.as_ref().and_then(|s| s.0.clone());
+            let id = |v: &Option<LookerId>| v.as_ref().map(|i| i.as_str().to_string());
             too_long(
                 "scheduled_plan.scheduled_plan_id",
                 id(&plan.scheduled_plan_id).as_deref(),
@@ -438,6 +438,36 @@ pub fn value_as_text(v: &Value) -> Option<String> {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct RequestData(pub BTreeMap<String, Scalar>);
 
+/// A Looker id (`scheduled_plan_id`, `query_id`): Looker sends numbers, proxies and older
+/// versions strings; both are read as the same id (one deserializer: [`looker_id`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct LookerId(String);
+
+impl LookerId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for LookerId {
+    fn from(v: &str) -> LookerId {
+        LookerId(v.to_string())
+    }
+}
+
+impl std::fmt::Display for LookerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Read a Looker id given as a number or a string (null, arrays and objects: no id).
+pub fn looker_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<LookerId>, D::Error> {
+    Ok(Scalar::deserialize(d)?.0.map(LookerId))
+}
+
 /// Pushed result.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Attachment {
@@ -458,7 +488,8 @@ pub struct Attachment {
 pub struct ScheduledPlan {
     /// Scheduled plan id (absent for one-off sends).
     #[serde(default)]
-    pub scheduled_plan_id: Option<Scalar>,
+    #[serde(deserialize_with = "looker_id")]
+    pub scheduled_plan_id: Option<LookerId>,
     /// Title of the Look / schedule.
     #[serde(default)]
     pub title: Option<String>,
@@ -470,7 +501,8 @@ pub struct ScheduledPlan {
     pub url: Option<String>,
     /// Query id.
     #[serde(default)]
-    pub query_id: Option<Scalar>,
+    #[serde(deserialize_with = "looker_id")]
+    pub query_id: Option<LookerId>,
     /// The query.
     #[serde(default)]
     pub query: Option<Query>,
@@ -625,7 +657,8 @@ mod tests {
         assert_eq!(req.form_param("comment").as_deref(), Some("hi"));
         assert_eq!(req.form_param("list"), None);
         let plan = req.scheduled_plan.as_ref().unwrap();
-        assert_eq!(plan.scheduled_plan_id, Some(Scalar::from("77")));
+        assert_eq!(plan.scheduled_plan_id, Some(LookerId::from("77")));
+        assert_eq!(plan.query_id, Some(LookerId::from("991")));
         assert_eq!(plan.hidden_fields(), ["x".to_string()]);
         assert!(req.check_limits().is_ok());
     }

@@ -1,6 +1,4 @@
-//! The hub's request errors and how each becomes a Looker answer.
-
-use actix_web::http::StatusCode;
+//! The hub's request errors and how each reads in a Looker answer (statuses: `crate::http`).
 
 use crate::auth::AuthError;
 
@@ -29,17 +27,6 @@ pub enum HubError {
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 impl HubError {
-    /// HTTP status for the error.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            HubError::Unauthorized(_) => StatusCode::FORBIDDEN,
-            HubError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            HubError::UnknownAction(_) => StatusCode::NOT_FOUND,
-            HubError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
     /// The error as an execute answer's `looker.message`: what a Looker user or admin reads in
     /// the action's result and the schedule history, so it says what to change.
     pub fn looker_message(&self) -> String {

@@ -1,8 +1,6 @@
 //! The hub's own Google identity (Application Default Credentials, or a fixed token for local
 //! emulators) and the bearer-token credentials used to act as a Looker user.
 
-use std::sync::Once;
-
 use google_cloud_auth::credentials::{
     CacheableResource, Credentials, CredentialsProvider, EntityTag,
 };
@@ -10,37 +8,7 @@ use google_cloud_auth::errors::CredentialsError;
 use http::{Extensions, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::settings::{SettingsError, Vars};
-
-/// Google Cloud settings shared by the BigQuery sink and Secret Manager.
-#[derive(Debug, Clone, Default)]
-pub struct GcpSettings {
-    /// A fixed OAuth access token used instead of Application Default Credentials for the hub's
-    /// own calls (`HUB_GCP_ACCESS_TOKEN`; local emulators and tests only).
-    pub access_token: Option<SecretString>,
-    /// BigQuery write-back, when a project and a dataset are configured.
-    pub bigquery: Option<crate::sinks::bigquery::BigQuerySettings>,
-}
-
-impl GcpSettings {
-    /// Load from the environment.
-    pub fn load(v: &Vars) -> Result<GcpSettings, SettingsError> {
-        Ok(GcpSettings {
-            access_token: v.get("HUB_GCP_ACCESS_TOKEN").map(SecretString::from),
-            bigquery: crate::sinks::bigquery::BigQuerySettings::load(v)?,
-        })
-    }
-}
-
-/// Install rustls' ring crypto provider once. The Google crates are built without their default
-/// provider (aws-lc, a C build) and use whichever provider the process installed.
-pub fn install_crypto() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // An error only means another provider is installed already: that one is used.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
+pub use crate::net::install_crypto;
 
 /// The hub's own identity: the fixed token when configured, else Application Default Credentials
 /// (the Cloud Run service account in production).

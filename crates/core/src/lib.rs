@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod api;
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod gcp;
 pub mod http;
@@ -12,6 +13,7 @@ pub mod lifecycle;
 pub mod meta;
 pub mod net;
 pub mod oauth;
+pub mod retry;
 pub mod routes;
 pub mod rows;
 pub mod rudder;
@@ -26,3 +28,6 @@ pub mod telemetry;
 pub const HUB_NAME: &str = "looker-action-hub-rs";
 /// Version of this hub (the crate version).
 pub const HUB_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod architecture;

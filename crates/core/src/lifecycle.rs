@@ -67,6 +67,16 @@ pub const TOO_LATE: &str =
     "The action hub is restarting (a deployment or a scale-down) and could not take this query \
      result in time; nothing was done. Please run the action again.";
 
+impl crate::actions::WindUp for Lifecycle {
+    fn hurry(&self) -> &CancellationToken {
+        &self.hurry
+    }
+
+    fn too_late_for_long_work(&self) -> bool {
+        self.hurry.is_cancelled()
+    }
+}
+
 impl Lifecycle {
     /// Whether long work (reading a query result) can no longer start: the shutdown has asked
     /// running actions to wind up.

@@ -1,6 +1,5 @@
-//! What the hub learns about a call from its headers (who called, which webhook, which trace).
-
-use actix_web::HttpRequest;
+//! What the hub learns about a call from its headers (who called, which webhook, which trace): a
+//! plain struct, read from the headers by `crate::http`.
 
 /// Looker's identifying headers and the Cloud Trace context of one request.
 #[derive(Debug, Clone, Default)]
@@ -15,50 +14,4 @@ pub struct RequestMeta {
     pub trace_id: Option<String>,
     /// A unique id for this request (also the write-back row id).
     pub request_id: String,
-}
-
-/// Longest header value the hub keeps (values are logged and stored; Looker's are short).
-const MAX_HEADER_LEN: usize = 256;
-
-fn header(req: &HttpRequest, name: &str) -> Option<String> {
-    let v = req.headers().get(name)?.to_str().ok()?.trim();
-    if v.is_empty() {
-        return None;
-    }
-    let mut end = v.len().min(MAX_HEADER_LEN);
-    while !v.is_char_boundary(end) {
-        end -= 1;
-    }
-    Some(v[..end].to_string())
-}
-
-impl RequestMeta {
-    /// The metadata the logging middleware already read for this request (or read it now).
-    pub fn of(req: &HttpRequest) -> Self {
-        use actix_web::HttpMessage;
-        if let Some(meta) = req.extensions().get::<RequestMeta>() {
-            return meta.clone();
-        }
-        RequestMeta::from_request(req)
-    }
-
-    /// Read the metadata headers of a request (never fails: odd values are dropped).
-    pub fn from_request(req: &HttpRequest) -> Self {
-        let looker_version = header(req, "user-agent").and_then(|ua| {
-            ua.strip_prefix("LookerOutgoingWebhook/")
-                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
-                .filter(|v| !v.is_empty())
-        });
-        let trace_id = header(req, "x-cloud-trace-context").and_then(|t| {
-            let id = t.split('/').next().unwrap_or("");
-            (!id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit())).then(|| id.to_string())
-        });
-        RequestMeta {
-            looker_instance: header(req, "x-looker-instance"),
-            webhook_id: header(req, "x-looker-webhook-id"),
-            looker_version,
-            trace_id,
-            request_id: uuid::Uuid::new_v4().to_string(),
-        }
-    }
 }

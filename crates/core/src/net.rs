@@ -279,7 +279,7 @@ impl Http {
     /// Build the client: rustls, no redirects, no `Referer`, the policy's resolver, timeouts.
     pub fn new(policy: OutboundPolicy, read_timeout: Duration) -> Result<Http, String> {
         // reqwest's rustls needs the process's crypto provider (ring) before a client is built.
-        crate::gcp::install_crypto();
+        install_crypto();
         let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
             .user_agent(format!("{}/{}", crate::HUB_NAME, crate::HUB_VERSION))
@@ -429,6 +429,16 @@ pub async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Option<V
             Err(_) => return None,
         }
     }
+}
+
+/// Install rustls' ring crypto provider once. The Google crates are built without their default
+/// provider (aws-lc, a C build) and use whichever provider the process installed.
+pub fn install_crypto() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // An error only means another provider is installed already: that one is used.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 #[cfg(test)]

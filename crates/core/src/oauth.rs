@@ -15,9 +15,6 @@
 //! browser goes back to Looker through it with the code sealed in `state`, and Looker exchanges it
 //! through `POST /actions/{name}/oauth_token`, whose answer becomes the user's state.
 
-pub mod handlers;
-mod pages;
-
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -30,14 +27,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::actions::{ExecuteGate, FormGate, OAuthGate};
 use crate::api::{
     ActionRequest, ActionState, ExecuteResponse, FieldType, Form, FormField, Integration,
 };
+use crate::config::{SettingsError, Vars};
 use crate::routes::{path_for, Handler};
 use crate::secrets::{LiveSecret, SecretError, Secrets};
-use crate::settings::{SettingsError, Vars};
 use crate::sinks::WriteCredential;
-use crate::startup::Hub;
 use crate::state::{Purpose, StateError, StateKeys, DEFAULT_TTL};
 
 /// Google's authorization endpoint (the default provider).
@@ -659,11 +656,12 @@ impl OAuth {
     /// Secret Manager references: they are resolved now and follow rotations. Without configured
     /// keys (allowed only where no function needs them, or in local mode) a random key is used.
     pub async fn new(
-        settings: &crate::settings::Settings,
+        s: &OAuthSettings,
+        local: bool,
+        public_url: &str,
         http: crate::net::Http,
         secrets: &Secrets,
     ) -> Result<Option<OAuth>, SecretError> {
-        let s = &settings.oauth;
         if s.mode != IdentityMode::User {
             return Ok(None);
         }
@@ -673,7 +671,7 @@ impl OAuth {
         };
         let keys = Arc::new(RwLock::new(StateKeys::random()));
         if s.state_keys.is_empty() {
-            if settings.local {
+            if local {
                 tracing::warn!(
                     "LOCAL MODE: no OAUTH_STATE_KEYS set; using a random key for this process only. Set OAUTH_STATE_KEYS in production."
                 );
@@ -710,7 +708,7 @@ impl OAuth {
             keys,
             client_secret,
             http,
-            public_url: settings.public_url.clone(),
+            public_url: public_url.to_string(),
             used_logins: UsedLogins::default(),
         };
         tracing::info!(
@@ -760,7 +758,7 @@ impl OAuth {
             state_url: req.data_param("state_url").filter(|s| !s.is_empty()),
             state_redir_url: req.data_param("state_redir_url").filter(|s| !s.is_empty()),
             email: req
-                .data_param(crate::actions::writeback_form::USER_EMAIL_PARAM)
+                .data_param(crate::api::USER_EMAIL_PARAM)
                 .map(|e| e.trim().to_string())
                 .filter(|e| e.contains('@') && e.len() <= 320),
             id: uuid::Uuid::new_v4().simple().to_string(),
@@ -1174,121 +1172,86 @@ fn id_token_email(jwt: &str) -> Option<String> {
 }
 
 /// An OAuth error code reduced to what can be shown and logged safely.
-fn sanitize_code(code: &str) -> String {
+pub(crate) fn sanitize_code(code: &str) -> String {
     code.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
         .take(64)
         .collect()
 }
 
-/// Advertise OAuth in an action's definition (user mode): `uses_oauth` and the v2 `token_url`.
-pub fn apply_to_definition(hub: &Hub, def: &mut Integration) {
-    if let Some(oauth) = &hub.oauth {
+/// The gate of a hub in user identity mode: the Looker user's own OAuth login.
+#[async_trait::async_trait]
+impl OAuthGate for OAuth {
+    /// `uses_oauth` and the v2 `token_url`.
+    fn apply_to_definition(&self, def: &mut Integration) {
         def.uses_oauth = true;
-        def.token_url = Some(oauth.token_url(&def.name));
+        def.token_url = Some(self.token_url(&def.name));
     }
-}
 
-/// What an action's form does about the user's identity.
-pub enum FormGate {
-    /// Render the action's own form, with this new state for Looker (a refreshed bundle).
-    Proceed {
-        /// New per-user state, if the token was refreshed.
-        state: Option<ActionState>,
-    },
-    /// Answer this form instead (the login link, or an error).
-    Answer(Form),
-}
-
-/// The form gate of an OAuth action: in service mode always proceed; in user mode show the login
-/// link unless the request carries a usable token, and hand a refreshed bundle back to Looker
-/// (POSTed to the request's `state_url` and returned as the form's `state`).
-pub async fn form_gate(hub: &Hub, action: &str, req: &ActionRequest) -> FormGate {
-    let Some(oauth) = &hub.oauth else {
-        return FormGate::Proceed { state: None };
-    };
-    match oauth
-        .user_auth(
-            action,
-            req.data_param("state_json").as_deref(),
-            req.data_param(crate::actions::writeback_form::USER_EMAIL_PARAM)
-                .as_deref(),
-        )
-        .await
-    {
-        UserAuth::Ready { renewed, .. } => {
-            if let (Some(data), Some(url)) = (&renewed, req.data_param("state_url")) {
-                if let Err(e) = oauth.store_state(&url, data).await {
-                    tracing::warn!(action, error = %e, "refreshed login not stored through state_url; returned as form state only");
+    /// Show the login link unless the request carries a usable token, and hand a refreshed bundle
+    /// back to Looker (POSTed to the request's `state_url` and returned as the form's `state`).
+    async fn form_gate(&self, action: &str, req: &ActionRequest) -> FormGate {
+        let oauth = self;
+        match oauth
+            .user_auth(
+                action,
+                req.data_param("state_json").as_deref(),
+                req.data_param(crate::api::USER_EMAIL_PARAM).as_deref(),
+            )
+            .await
+        {
+            UserAuth::Ready { renewed, .. } => {
+                if let (Some(data), Some(url)) = (&renewed, req.data_param("state_url")) {
+                    if let Err(e) = oauth.store_state(&url, data).await {
+                        tracing::warn!(action, error = %e, "refreshed login not stored through state_url; returned as form state only");
+                    }
+                }
+                FormGate::Proceed {
+                    state: renewed.map(|data| ActionState {
+                        data,
+                        refresh_time: None,
+                    }),
                 }
             }
-            FormGate::Proceed {
-                state: renewed.map(|data| ActionState {
-                    data,
-                    refresh_time: None,
-                }),
-            }
+            UserAuth::LoginNeeded(why) => FormGate::Answer(oauth.login_form(action, req, why)),
+            UserAuth::Unavailable(e) => FormGate::Answer(Form {
+                error: Some(format!(
+                    "Your login could not be renewed right now: {e}. Please try again in a moment."
+                )),
+                ..Default::default()
+            }),
         }
-        UserAuth::LoginNeeded(why) => FormGate::Answer(oauth.login_form(action, req, why)),
-        UserAuth::Unavailable(e) => FormGate::Answer(Form {
-            error: Some(format!(
-                "Your login could not be renewed right now: {e}. Please try again in a moment."
-            )),
-            ..Default::default()
-        }),
     }
-}
 
-/// What an action's execute does about the user's identity.
-pub enum ExecuteGate {
-    /// Write with this credential; record `email` as the acting user; return `state` to Looker.
-    Proceed {
-        /// Identity of the write.
-        credential: WriteCredential,
-        /// The user's email from the login, if known.
-        email: Option<String>,
-        /// New per-user state, if the token was refreshed.
-        state: Option<ActionState>,
-    },
-    /// Answer this instead (log in again / provider unavailable).
-    Answer(ExecuteResponse),
-}
-
-/// The execute gate of an OAuth action: the service identity in service mode; in user mode the
-/// user's (refreshed) access token, or a failure telling the user to log in again.
-pub async fn execute_gate(hub: &Hub, action: &str, req: &ActionRequest) -> ExecuteGate {
-    let Some(oauth) = &hub.oauth else {
-        return ExecuteGate::Proceed {
-            credential: WriteCredential::Service,
-            email: None,
-            state: None,
-        };
-    };
-    let user_email = req.data_param(crate::actions::writeback_form::USER_EMAIL_PARAM);
-    match oauth
-        .user_auth(action, req.data_param("state_json").as_deref(), user_email.as_deref())
-        .await
-    {
-        UserAuth::Ready { bundle, renewed } => ExecuteGate::Proceed {
-            credential: WriteCredential::User {
-                access_token: SecretString::from(bundle.access_token),
-                expires_at: Some(bundle.expires_at),
+    /// The user's (refreshed) access token, or a failure telling the user to log in again.
+    async fn execute_gate(&self, action: &str, req: &ActionRequest) -> ExecuteGate {
+        let oauth = self;
+        let user_email = req.data_param(crate::api::USER_EMAIL_PARAM);
+        match oauth
+            .user_auth(action, req.data_param("state_json").as_deref(), user_email.as_deref())
+            .await
+        {
+            UserAuth::Ready { bundle, renewed } => ExecuteGate::Proceed {
+                credential: WriteCredential::User {
+                    access_token: SecretString::from(bundle.access_token),
+                    expires_at: Some(bundle.expires_at),
+                },
+                email: bundle.email,
+                state: renewed.map(|data| ActionState { data, refresh_time: None }),
             },
-            email: bundle.email,
-            state: renewed.map(|data| ActionState { data, refresh_time: None }),
-        },
-        UserAuth::LoginNeeded(why) => {
-            let mut resp = ExecuteResponse::failure(
-                "You are not logged in (or your login has expired). Open the action again and use the login link, then retry. Nothing was written.",
-            );
-            if why.clears_state() {
-                resp.looker.state = Some(ActionState { data: "reset".into(), refresh_time: None });
+            UserAuth::LoginNeeded(why) => {
+                let mut resp = ExecuteResponse::failure(
+                    "You are not logged in (or your login has expired). Open the action again and use the login link, then retry. Nothing was written.",
+                );
+                if why.clears_state() {
+                    resp.looker.state = Some(ActionState { data: "reset".into(), refresh_time: None });
+                }
+                ExecuteGate::Answer(resp)
             }
-            ExecuteGate::Answer(resp)
+            UserAuth::Unavailable(e) => ExecuteGate::Answer(ExecuteResponse::failure(format!(
+                "Your login could not be renewed right now ({e}). Please try again in a moment. Nothing was written."
+            ))),
         }
-        UserAuth::Unavailable(e) => ExecuteGate::Answer(ExecuteResponse::failure(format!(
-            "Your login could not be renewed right now ({e}). Please try again in a moment. Nothing was written."
-        ))),
     }
 }
 

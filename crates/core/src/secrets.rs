@@ -19,8 +19,8 @@ use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_secretmanager_v1::client::SecretManagerService;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::settings::{SettingsError, Vars};
-use crate::startup::StartBudget;
+use crate::config::{SettingsError, Vars};
+use crate::retry::StartBudget;
 
 /// Default Secret Manager endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://secretmanager.googleapis.com";

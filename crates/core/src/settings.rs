@@ -1,29 +1,18 @@
 //! Typed settings, loaded once from the environment. Secrets are `SecretString`s: they never print.
+//!
+//! This module only composes: each module owns its settings type and parser (`OAuthSettings` in
+//! `oauth`, `RudderSettings` in `rudder`, `BigQuerySettings` in `sinks`, ...), all reading
+//! variables through [`crate::config`].
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
 
+pub use crate::config::{ProcessEnv, SettingsError, VarSource, Vars};
+
 /// Token used only in explicit local mode when no `HUB_TOKENS` is given.
 pub const LOCAL_DEV_TOKEN: &str = "local-dev-token";
-
-/// A settings problem that stops the hub from starting.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    /// A required variable is missing.
-    #[error("{0} is required: {1}")]
-    Missing(&'static str, &'static str),
-    /// A variable has a value that cannot be used.
-    #[error("{name} is invalid: {reason}")]
-    Invalid {
-        /// Variable name.
-        name: &'static str,
-        /// Why (never the value of a secret).
-        reason: String,
-    },
-}
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,89 +72,12 @@ pub struct Settings {
     /// Rows per chunk of a whole-query write-back (`HUB_WRITEBACK_BATCH_ROWS`).
     pub writeback_batch_rows: usize,
     /// Google Cloud: BigQuery write-back (when configured) and the hub's own Google identity.
-    pub gcp: crate::gcp::GcpSettings,
+    pub gcp: GcpSettings,
     /// Where secret settings come from (Secret Manager references, refresh interval).
     pub secrets: crate::secrets::SecretSettings,
     /// How long start-up calls that may heal (IAM propagation, a table being created by another
     /// instance) are retried before the start fails (`HUB_STARTUP_RETRY_SECS`).
     pub startup_retry: Duration,
-}
-
-/// Source of variables: the process environment, or a map in tests.
-pub trait VarSource {
-    /// The value of a variable, if set.
-    fn var(&self, name: &str) -> Option<String>;
-}
-
-/// The process environment.
-pub struct ProcessEnv;
-
-impl VarSource for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
-}
-
-impl VarSource for HashMap<String, String> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.get(name).cloned()
-    }
-}
-
-/// Typed access to a [`VarSource`]: empty values count as unset.
-pub struct Vars<'a>(pub &'a dyn VarSource);
-
-impl Vars<'_> {
-    /// A non-empty, trimmed value.
-    pub fn get(&self, name: &str) -> Option<String> {
-        self.0
-            .var(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// A boolean (`true/false/1/0/yes/no/on/off`).
-    pub fn bool(&self, name: &'static str, default: bool) -> Result<bool, SettingsError> {
-        match self.get(name).map(|v| v.to_ascii_lowercase()) {
-            None => Ok(default),
-            Some(v) => match v.as_str() {
-                "1" | "true" | "yes" | "on" => Ok(true),
-                "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(SettingsError::Invalid {
-                    name,
-                    reason: format!("expected true or false, got {v:?}"),
-                }),
-            },
-        }
-    }
-
-    /// A number.
-    pub fn num<T: std::str::FromStr>(
-        &self,
-        name: &'static str,
-        default: T,
-    ) -> Result<T, SettingsError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| SettingsError::Invalid {
-                name,
-                reason: format!("expected a number, got {v:?}"),
-            }),
-        }
-    }
-
-    /// A comma-separated list of secrets (values never appear in errors).
-    pub fn secret_list(&self, name: &str) -> Vec<SecretString> {
-        self.get(name)
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| SecretString::from(s.to_string()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
 }
 
 impl Settings {
@@ -257,7 +169,7 @@ impl Settings {
             oauth: crate::oauth::OAuthSettings::load(&v, local)?,
             rudder: crate::rudder::RudderSettings::load(&v)?,
             writeback_batch_rows: v.num("HUB_WRITEBACK_BATCH_ROWS", 1000)?.clamp(1, 50_000),
-            gcp: crate::gcp::GcpSettings::load(&v)?,
+            gcp: GcpSettings::load(&v)?,
             secrets: crate::secrets::SecretSettings::load(&v)?,
             startup_retry: Duration::from_secs(v.num("HUB_STARTUP_RETRY_SECS", 90)?),
         })
@@ -315,6 +227,7 @@ impl Settings {
 mod tests {
     use super::*;
     use crate::routes::Function;
+    use std::collections::HashMap;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -404,5 +317,25 @@ mod tests {
         assert!(err.to_string().contains("HUB_PUBLIC_URL"));
         let s = Settings::load(&vars(&[("HUB_TOKENS", "s3cret-value")]), false).unwrap();
         assert!(!format!("{s:?}").contains("s3cret-value"));
+    }
+}
+
+/// Google Cloud settings shared by the BigQuery sink and Secret Manager.
+#[derive(Debug, Clone, Default)]
+pub struct GcpSettings {
+    /// A fixed OAuth access token used instead of Application Default Credentials for the hub's
+    /// own calls (`HUB_GCP_ACCESS_TOKEN`; local emulators and tests only).
+    pub access_token: Option<SecretString>,
+    /// BigQuery write-back, when a project and a dataset are configured.
+    pub bigquery: Option<crate::sinks::bigquery::BigQuerySettings>,
+}
+
+impl GcpSettings {
+    /// Load from the environment.
+    pub fn load(v: &Vars) -> Result<GcpSettings, SettingsError> {
+        Ok(GcpSettings {
+            access_token: v.get("HUB_GCP_ACCESS_TOKEN").map(SecretString::from),
+            bigquery: crate::sinks::bigquery::BigQuerySettings::load(v)?,
+        })
     }
 }

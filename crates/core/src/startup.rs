@@ -16,29 +16,7 @@ use crate::sinks::bigquery::BigQuerySink;
 use crate::sinks::sqlite::SqliteSink;
 use crate::sinks::Sink;
 
-/// State shared by every request.
-pub struct Hub {
-    /// Settings, loaded once.
-    pub settings: Settings,
-    /// Valid hub tokens.
-    pub tokens: HubTokens,
-    /// Where write-back rows go.
-    pub sink: Arc<dyn Sink>,
-    /// Hosted actions.
-    pub registry: Registry,
-    /// Outgoing HTTP client (rustls; shared connection pool; the address policy).
-    pub http: crate::net::Http,
-    /// The serialized list answer: definitions depend only on settings, so it is built once.
-    list_body: std::sync::OnceLock<bytes::Bytes>,
-    /// The OAuth client in user identity mode (`None`: writes use the hub's own identity).
-    pub oauth: Option<crate::oauth::OAuth>,
-    /// Requests and executes in flight, and the shutdown schedule.
-    pub lifecycle: crate::lifecycle::Lifecycle,
-    /// Secret settings resolved from Secret Manager, kept fresh.
-    pub secrets: Arc<Secrets>,
-    /// The named RudderStack sources (`RUDDER_SOURCES`), write keys kept fresh.
-    pub rudder_sources: crate::rudder::sources::Sources,
-}
+pub use crate::http::Hub;
 
 /// Why the hub cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -57,60 +35,16 @@ pub enum StartError {
     Other(String),
 }
 
-/// The bounded start (`HUB_STARTUP_RETRY_SECS`): right after a deploy, IAM grants take seconds
-/// to minutes to reach Secret Manager and BigQuery, and a second instance may be creating the same
-/// table. Start-up calls that fail in a way that may heal (permission denied, not found,
-/// unavailable) are retried with exponential backoff and jitter until the budget, shared by every
-/// start-up call, is spent; then the start fails with the last clear error.
-#[derive(Debug, Clone, Copy)]
-pub struct StartBudget {
-    deadline: std::time::Instant,
-}
-
-impl StartBudget {
-    /// A budget of `total` from now (zero: one attempt, no retry).
-    pub fn new(total: std::time::Duration) -> StartBudget {
-        StartBudget {
-            deadline: std::time::Instant::now() + total,
-        }
-    }
-
-    /// Run `op` until it succeeds, fails for good (`transient` says no), or the budget is spent.
-    pub async fn retry<T, E: std::fmt::Display, F, Fut>(
-        &self,
-        what: &str,
-        mut op: F,
-        transient: impl Fn(&E) -> bool,
-    ) -> Result<T, E>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            let err = match op().await {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
-            };
-            let left = self
-                .deadline
-                .saturating_duration_since(std::time::Instant::now());
-            if !transient(&err) || left.is_zero() {
-                return Err(err);
-            }
-            let wait = crate::rudder::client::backoff(
-                attempt,
-                std::time::Duration::from_millis(500),
-                std::time::Duration::from_secs(10),
-                crate::rudder::client::jitter(),
-            )
-            .min(left);
-            tracing::warn!(what, attempt, error = %err, retry_in_ms = wait.as_millis() as u64, "start-up call failed; retrying (HUB_STARTUP_RETRY_SECS)");
-            tokio::time::sleep(wait).await;
+impl From<crate::rudder::sources::SourcesError> for StartError {
+    fn from(e: crate::rudder::sources::SourcesError) -> Self {
+        match e {
+            crate::rudder::sources::SourcesError::Settings(e) => StartError::Settings(e),
+            crate::rudder::sources::SourcesError::Secret(e) => StartError::Secret(e),
         }
     }
 }
+
+pub use crate::retry::StartBudget;
 
 impl Hub {
     /// Build the shared state from settings (opens the write-back store).
@@ -140,7 +74,14 @@ impl Hub {
         let http =
             crate::net::Http::new(settings.outbound_allow.clone(), settings.http_read_timeout)
                 .map_err(StartError::Other)?;
-        let oauth = crate::oauth::OAuth::new(&settings, http.clone(), &secrets).await?;
+        let oauth = crate::oauth::OAuth::new(
+            &settings.oauth,
+            settings.local,
+            &settings.public_url,
+            http.clone(),
+            &secrets,
+        )
+        .await?;
         let rudder_sources =
             crate::rudder::sources::Sources::start(&settings.rudder.sources, &secrets, &http)
                 .await?;
@@ -158,24 +99,6 @@ impl Hub {
             secrets,
             rudder_sources,
         })
-    }
-
-    /// The `POST /` answer as JSON bytes (built on first use).
-    pub fn list_body(&self) -> bytes::Bytes {
-        self.list_body
-            .get_or_init(|| {
-                let list = crate::api::ActionList {
-                    label: self.settings.label.clone(),
-                    integrations: self
-                        .registry
-                        .all()
-                        .iter()
-                        .map(|a| a.definition(self))
-                        .collect(),
-                };
-                serde_json::to_vec(&list).unwrap_or_default().into()
-            })
-            .clone()
     }
 }
 
@@ -216,11 +139,13 @@ impl Application {
         let workers = hub.settings.workers;
         let hub = Arc::new(hub);
         let data = web::Data::from(hub.clone());
+        let playground = crate::http::playground::for_hub(&hub.settings, functions);
         let functions: Arc<[Function]> = functions.into();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .wrap(actix_web::middleware::from_fn(crate::http::log_request))
+                .configure(|cfg| crate::http::playground::configure(cfg, playground.clone()))
                 .configure(|cfg| crate::http::configure(cfg, &functions))
         })
         // The stop signal is handled by `run_until`: requests and executes in flight are waited

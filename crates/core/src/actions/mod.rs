@@ -9,39 +9,149 @@ pub mod writeback_batch;
 pub mod writeback_form;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 
-use crate::api::{ActionRequest, ActionType, ExecuteResponse, Form, Integration};
-use crate::error::HubError;
+use crate::api::{ActionRequest, ActionState, ActionType, ExecuteResponse, Form, Integration};
 use crate::meta::RequestMeta;
 use crate::routes::{path_for, Handler};
-use crate::startup::Hub;
+use crate::sinks::{Sink, WriteCredential};
 
-/// One action: its definition, its form and what it does.
+/// One action: its definition, its form and what it does. It knows no HTTP: everything it may use
+/// comes in its [`ActionContext`], and it answers with Looker's types or an [`ActionError`] (the
+/// `http` module turns that into a status). The trait is object-safe, so the registry can hold
+/// actions built at run time from data.
 #[async_trait]
 pub trait Action: Send + Sync {
     /// Unique name (the `{name}` path segment).
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
 
     /// The definition Looker lists.
-    fn definition(&self, hub: &Hub) -> Integration;
+    fn definition(&self, ctx: &ActionContext<'_>) -> Integration;
 
     /// The form for a request (`Form.error` for a form-level problem).
-    async fn form(
-        &self,
-        hub: &Hub,
-        meta: &RequestMeta,
-        req: &ActionRequest,
-    ) -> Result<Form, HubError>;
+    async fn form(&self, ctx: &ActionContext<'_>, req: &ActionRequest)
+        -> Result<Form, ActionError>;
 
     /// Run the action. Failures the user should see are `success:false` answers, not errors.
     async fn execute(
         &self,
-        hub: &Hub,
-        meta: &RequestMeta,
+        ctx: &ActionContext<'_>,
         req: ActionRequest,
-    ) -> Result<ExecuteResponse, HubError>;
+    ) -> Result<ExecuteResponse, ActionError>;
+}
+
+/// Why an action could not answer at all (no HTTP status: the `http` module maps it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    /// The request cannot be acted on as sent.
+    #[error("{0}")]
+    Invalid(String),
+    /// A bug or an unexpected failure (details are in the log).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The limits the hub's settings put on actions.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionLimits {
+    /// Longest accepted comment (`HUB_MAX_COMMENT_CHARS`).
+    pub max_comment_chars: usize,
+    /// Time allowed to read a query result from its download URL.
+    pub download_deadline: Duration,
+    /// Rows per write-back chunk of a query action.
+    pub writeback_batch_rows: usize,
+}
+
+/// Everything an action may use for one request: narrow on purpose, so an action can be
+/// unit-tested without a server (build one with stand-ins for the sink, gate and wind-up).
+pub struct ActionContext<'a> {
+    /// The hub's public URL (no trailing slash), for the definition's URLs.
+    pub public_url: &'a str,
+    /// Where write-back rows go.
+    pub sink: &'a Arc<dyn Sink>,
+    /// The outgoing HTTP client (address policy, timeouts).
+    pub http: &'a crate::net::Http,
+    /// The user-identity gate (OAuth in user mode, the service identity otherwise).
+    pub gate: &'a dyn OAuthGate,
+    /// What Looker's headers said about this call.
+    pub meta: &'a RequestMeta,
+    /// The shutdown wind-up signal.
+    pub windup: &'a dyn WindUp,
+    /// Limits from the settings.
+    pub limits: ActionLimits,
+    /// RudderStack delivery settings.
+    pub rudder: &'a crate::rudder::RudderSettings,
+    /// The named RudderStack sources (`RUDDER_SOURCES`), write keys kept fresh.
+    pub rudder_sources: &'a crate::rudder::sources::Sources,
+}
+
+/// The shutdown schedule as an action sees it.
+pub trait WindUp: Send + Sync {
+    /// Cancelled when a long execute should stop reading and report what it did.
+    fn hurry(&self) -> &CancellationToken;
+    /// Whether a long execute started now could no longer finish before the shutdown.
+    fn too_late_for_long_work(&self) -> bool;
+}
+
+/// What an action's form does about the user's identity.
+pub enum FormGate {
+    /// Render the action's own form, with this new state for Looker (a refreshed bundle).
+    Proceed {
+        /// New per-user state, if the token was refreshed.
+        state: Option<ActionState>,
+    },
+    /// Answer this form instead (the login link, or an error).
+    Answer(Form),
+}
+
+/// What an action's execute does about the user's identity.
+pub enum ExecuteGate {
+    /// Write with this credential; record `email` as the acting user; return `state` to Looker.
+    Proceed {
+        /// Identity of the write.
+        credential: WriteCredential,
+        /// The user's email from the login, if known.
+        email: Option<String>,
+        /// New per-user state, if the token was refreshed.
+        state: Option<ActionState>,
+    },
+    /// Answer this instead (log in again / provider unavailable).
+    Answer(ExecuteResponse),
+}
+
+/// Who a write acts as: the OAuth login of the Looker user (user mode, `crate::oauth`) or the
+/// hub's own identity ([`ServiceIdentity`]).
+#[async_trait]
+pub trait OAuthGate: Send + Sync {
+    /// Advertise the login in an action's definition (`uses_oauth`, the v2 `token_url`).
+    fn apply_to_definition(&self, def: &mut Integration);
+    /// The form side: proceed (maybe with a refreshed state) or answer the login link.
+    async fn form_gate(&self, action: &str, req: &ActionRequest) -> FormGate;
+    /// The execute side: the credential to write with, or an answer telling the user to log in.
+    async fn execute_gate(&self, action: &str, req: &ActionRequest) -> ExecuteGate;
+}
+
+/// The gate of a hub without OAuth: every write uses the hub's own identity.
+pub struct ServiceIdentity;
+
+#[async_trait]
+impl OAuthGate for ServiceIdentity {
+    fn apply_to_definition(&self, _def: &mut Integration) {}
+
+    async fn form_gate(&self, _action: &str, _req: &ActionRequest) -> FormGate {
+        FormGate::Proceed { state: None }
+    }
+
+    async fn execute_gate(&self, _action: &str, _req: &ActionRequest) -> ExecuteGate {
+        ExecuteGate::Proceed {
+            credential: WriteCredential::Service,
+            email: None,
+            state: None,
+        }
+    }
 }
 
 /// Every hosted action, in list order.
@@ -64,6 +174,11 @@ impl Registry {
         }
     }
 
+    /// A registry of the given actions (e.g. built at run time from configuration).
+    pub fn with(actions: Vec<Arc<dyn Action>>) -> Registry {
+        Registry { actions }
+    }
+
     /// Look an action up by name.
     pub fn get(&self, name: &str) -> Option<Arc<dyn Action>> {
         self.actions.iter().find(|a| a.name() == name).cloned()
@@ -84,13 +199,13 @@ impl Default for Registry {
 /// A definition with the fields every action shares filled in (`url` / `form_url` from the
 /// hub's public URL).
 pub fn base_definition(
-    hub: &Hub,
+    ctx: &ActionContext<'_>,
     name: &str,
     label: &str,
     description: &str,
     has_form: bool,
 ) -> Integration {
-    let base = &hub.settings.public_url;
+    let base = ctx.public_url;
     Integration {
         name: name.to_string(),
         label: label.to_string(),
@@ -111,6 +226,19 @@ pub fn base_definition(
     }
 }
 
+/// Make a definition a streaming query action, as Looker expects one (the official hub's
+/// `usesStreaming`): only "url", so Looker hands over a one-time download URL and never pushes a
+/// result through a gateway's 32 MB limit, and only json_detail_lite_stream (fields before rows).
+/// A pushed attachment or plain json_detail from an older Looker is still read.
+pub fn streaming_query(def: &mut Integration) {
+    use crate::api::{ActionFormat, DownloadSetting, Formatting, VisualizationFormatting};
+    def.supported_action_types = vec![ActionType::Query];
+    def.supported_formats = Some(vec![ActionFormat::JsonDetailLiteStream]);
+    def.supported_formattings = Some(vec![Formatting::Unformatted]);
+    def.supported_visualization_formattings = Some(vec![VisualizationFormatting::Noapply]);
+    def.supported_download_settings = Some(vec![DownloadSetting::Url]);
+}
+
 /// Turn an SVG into a `data:` URI for `icon_data_uri`.
 pub fn svg_icon(svg: &str) -> String {
     use base64::Engine;
@@ -118,4 +246,96 @@ pub fn svg_icon(svg: &str) -> String {
         "data:image/svg+xml;base64,{}",
         base64::engine::general_purpose::STANDARD.encode(svg)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    //! An action runs without a server: a context of stand-ins is all it needs.
+
+    use super::*;
+    use crate::sinks::sqlite::SqliteSink;
+
+    struct Calm(CancellationToken);
+
+    impl WindUp for Calm {
+        fn hurry(&self) -> &CancellationToken {
+            &self.0
+        }
+        fn too_late_for_long_work(&self) -> bool {
+            false
+        }
+    }
+
+    fn request(form: serde_json::Value) -> ActionRequest {
+        serde_json::from_value(serde_json::json!({
+            "type": "cell",
+            "data": {"value": "ORD-7"},
+            "form_params": form,
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn mark_suspicious_runs_on_a_context_of_stand_ins() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink: Arc<dyn Sink> = Arc::new(SqliteSink::open(&dir.path().join("wb.db")).unwrap());
+        let http = crate::net::Http::new(
+            crate::net::OutboundPolicy::loopback(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let windup = Calm(CancellationToken::new());
+        let rudder = crate::rudder::RudderSettings::default();
+        let rudder_sources = crate::rudder::sources::Sources::default();
+        let meta = RequestMeta {
+            request_id: "req-1".into(),
+            ..Default::default()
+        };
+        let ctx = ActionContext {
+            public_url: "https://hub.example",
+            sink: &sink,
+            http: &http,
+            gate: &ServiceIdentity,
+            meta: &meta,
+            windup: &windup,
+            limits: ActionLimits {
+                max_comment_chars: 10,
+                download_deadline: Duration::from_secs(1),
+                writeback_batch_rows: 100,
+            },
+            rudder: &rudder,
+            rudder_sources: &rudder_sources,
+        };
+        let action = Registry::new().get(mark_suspicious::NAME).unwrap();
+        let def = action.definition(&ctx);
+        assert_eq!(
+            def.url,
+            "https://hub.example/actions/mark_suspicious/execute"
+        );
+        assert!(!def.uses_oauth);
+
+        let done = action
+            .execute(
+                &ctx,
+                request(serde_json::json!({"classification": "approved"})),
+            )
+            .await
+            .unwrap();
+        assert!(done.looker.success);
+        assert_eq!(done.message(), Some("Order ORD-7 marked as Approved."));
+        assert!(done.looker.refresh_query);
+
+        let refused = action
+            .execute(
+                &ctx,
+                request(serde_json::json!({"classification": "maybe", "comment": "x".repeat(11)})),
+            )
+            .await
+            .unwrap();
+        assert!(!refused.looker.success);
+        assert_eq!(
+            refused.looker.validation_errors.keys().collect::<Vec<_>>(),
+            ["classification", "comment"]
+        );
+    }
 }

@@ -7,20 +7,18 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use crate::actions::{base_definition, svg_icon, Action};
+use crate::actions::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{
-    ActionFormat, ActionParam, ActionRequest, ActionType, DownloadSetting, ExecuteResponse,
-    FieldType, Form, FormField, Formatting, Integration, RequiredField, SelectOption,
-    VisualizationFormatting,
+    ActionParam, ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration,
+    RequiredField, SelectOption,
 };
-use crate::error::HubError;
 use crate::meta::RequestMeta;
 use crate::rows::{self, RowStream};
 use crate::rudder::mapping::{IDENTITY_TAGS, TAG_GROUP_ID};
 use crate::rudder::naming::{self, Naming};
 use crate::rudder::pipeline::{self, Job};
+use crate::rudder::sources::Sources;
 use crate::rudder::{Call, DataPlane};
-use crate::startup::Hub;
 
 /// Action param: the source write key.
 pub const WRITE_KEY_PARAM: &str = "rudder_write_key";
@@ -109,8 +107,7 @@ enum Target {
 
 /// The data plane of this request: with sources declared, the one the form's `source` names
 /// (the params are ignored: the write key never passes through Looker); else the params'.
-fn target(hub: &Hub, req: &ActionRequest) -> Target {
-    let sources = &hub.rudder_sources;
+fn target(sources: &Sources, req: &ActionRequest) -> Target {
     if sources.is_empty() {
         return match data_plane(req) {
             Ok(plane) => Target::Plane {
@@ -199,7 +196,7 @@ fn delivery_key(meta: &RequestMeta, req: &ActionRequest, ran_at: Option<&str>) -
         .scheduled_plan
         .as_ref()
         .and_then(|p| p.scheduled_plan_id.as_ref())
-        .and_then(|s| s.0.clone());
+        .map(|id| id.to_string());
     match (plan, ran_at.map(str::trim).filter(|r| !r.is_empty())) {
         (Some(p), Some(ran_at)) => format!("plan:{p}:ran_at:{ran_at}"),
         _ => format!("request:{}", meta.request_id),
@@ -208,7 +205,7 @@ fn delivery_key(meta: &RequestMeta, req: &ActionRequest, ran_at: Option<&str>) -
 
 #[async_trait]
 impl Action for RudderAction {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         match self.call {
             Call::Identify => "rudder_event",
             Call::Group => "rudder_group",
@@ -216,9 +213,9 @@ impl Action for RudderAction {
         }
     }
 
-    fn definition(&self, hub: &Hub) -> Integration {
+    fn definition(&self, ctx: &ActionContext<'_>) -> Integration {
         let mut d = base_definition(
-            hub,
+            ctx,
             self.name(),
             self.label(),
             self.description(),
@@ -226,7 +223,7 @@ impl Action for RudderAction {
         );
         d.icon_data_uri = Some(svg_icon(ICON));
         // Named sources: the hub holds the write keys, Looker holds none.
-        d.params = if hub.rudder_sources.is_empty() {
+        d.params = if ctx.rudder_sources.is_empty() {
             params()
         } else {
             Vec::new()
@@ -239,29 +236,20 @@ impl Action for RudderAction {
                 any_tag: IDENTITY_TAGS.iter().map(|t| t.to_string()).collect(),
             },
         }];
-        d.supported_action_types = vec![ActionType::Query];
-        // A streaming action, as Looker expects one (the official hub's `usesStreaming`): only
-        // "url", so Looker hands over a one-time download URL and never pushes a result through
-        // a gateway's 32 MB limit, and only json_detail_lite_stream (fields before rows). A
-        // pushed attachment or plain json_detail from an older Looker is still read.
-        d.supported_formats = Some(vec![ActionFormat::JsonDetailLiteStream]);
-        d.supported_formattings = Some(vec![Formatting::Unformatted]);
-        d.supported_visualization_formattings = Some(vec![VisualizationFormatting::Noapply]);
-        d.supported_download_settings = Some(vec![DownloadSetting::Url]);
+        crate::actions::streaming_query(&mut d);
         d
     }
 
     async fn form(
         &self,
-        hub: &Hub,
-        _meta: &RequestMeta,
+        ctx: &ActionContext<'_>,
         req: &ActionRequest,
-    ) -> Result<Form, HubError> {
+    ) -> Result<Form, ActionError> {
         let mut fields = Vec::new();
-        if hub.rudder_sources.is_empty() {
+        if ctx.rudder_sources.is_empty() {
             let refused = match data_plane(req) {
                 Err(message) => Some(message),
-                Ok(plane) => hub
+                Ok(plane) => ctx
                     .http
                     .preflight(plane.endpoint())
                     .await
@@ -275,7 +263,7 @@ impl Action for RudderAction {
                 });
             }
         } else {
-            let all = hub.rudder_sources.all();
+            let all = ctx.rudder_sources.all();
             let mut source = FormField::new(SOURCE_FIELD, "RudderStack source", FieldType::Select);
             source.description = Some("Where the rows are sent.".into());
             source.required = Some(true);
@@ -307,11 +295,10 @@ impl Action for RudderAction {
 
     async fn execute(
         &self,
-        hub: &Hub,
-        meta: &RequestMeta,
+        ctx: &ActionContext<'_>,
         mut req: ActionRequest,
-    ) -> Result<ExecuteResponse, HubError> {
-        let (plane, source_name) = match target(hub, &req) {
+    ) -> Result<ExecuteResponse, ActionError> {
+        let (plane, source_name) = match target(ctx.rudder_sources, &req) {
             Target::Plane { plane, source } => (plane, source),
             Target::Invalid(errors) => return Ok(ExecuteResponse::invalid(errors)),
             Target::Failure(message) => return Ok(ExecuteResponse::failure(message)),
@@ -323,7 +310,7 @@ impl Action for RudderAction {
             )]);
             return Ok(ExecuteResponse::invalid(errors));
         };
-        if let Err(refused) = hub.http.preflight(plane.endpoint()).await {
+        if let Err(refused) = ctx.http.preflight(plane.endpoint()).await {
             return Ok(ExecuteResponse::failure(format!(
                 "the RudderStack data plane is not called: {refused}; nothing was sent"
             )));
@@ -339,8 +326,7 @@ impl Action for RudderAction {
             )]);
             return Ok(ExecuteResponse::invalid(errors));
         }
-        let Some(source) = rows::source_of(&mut req, &hub.http, hub.settings.download_deadline)
-        else {
+        let Some(source) = rows::source_of(&mut req, ctx.http, ctx.limits.download_deadline) else {
             return Ok(ExecuteResponse::failure(
                 "Looker sent no query result (neither an attachment nor scheduled_plan.download_url): send the results as JSON detail.",
             ));
@@ -349,7 +335,7 @@ impl Action for RudderAction {
             Ok(s) => s,
             Err(e) => return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent"))),
         };
-        let mut key = delivery_key(meta, &req, stream.header().ran_at.as_deref());
+        let mut key = delivery_key(ctx.meta, &req, stream.header().ran_at.as_deref());
         if let Some(name) = &source_name {
             // The source is part of the delivery identity: the same rows sent to two sources
             // are two deliveries (distinct messageIds); a re-delivery to one source is not.
@@ -371,9 +357,9 @@ impl Action for RudderAction {
             delivery_key: &key,
             naming,
             plane,
-            client: hub.http.clone(),
-            settings: &hub.settings.rudder,
-            stop: hub.lifecycle.hurry(),
+            client: ctx.http.clone(),
+            settings: ctx.rudder,
+            stop: ctx.windup.hurry(),
         };
         let started = std::time::Instant::now();
         let report = match pipeline::run(job, stream).await {
@@ -381,7 +367,7 @@ impl Action for RudderAction {
             Err(e) => return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent"))),
         };
         let mut message = report.message();
-        if report.input_error.is_some() && hub.lifecycle.too_late_for_long_work() {
+        if report.input_error.is_some() && ctx.windup.too_late_for_long_work() {
             // Stopped by the shutdown: the user has to run it again (Looker does not retry).
             message.push_str(RUN_AGAIN);
         }

@@ -7,24 +7,16 @@
 //! says how many rows were written; when anything fails part-way it is `success:false` with the
 //! counts, never a silent partial write.
 
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
 
 use super::mark_suspicious::TAG;
-use super::writeback_form::{self, acting_user, classification_fields, user_email_param};
-use super::{base_definition, svg_icon, Action};
-use crate::api::{
-    value_as_text, ActionFormat, ActionRequest, ActionType, DownloadSetting, ExecuteResponse, Form,
-    Formatting, Integration, VisualizationFormatting,
-};
-use crate::error::HubError;
-use crate::meta::RequestMeta;
-use crate::oauth::{self, ExecuteGate, FormGate};
+use super::writeback_form;
+use super::{base_definition, svg_icon, Action, ActionContext, ActionError};
+use crate::api::{value_as_text, ActionRequest, ExecuteResponse, Form, Integration};
 use crate::rows::{cell_value, source_of, FieldCategory, ResultHeader, Row, RowStream};
-use crate::sinks::{BatchRow, WriteCredential};
-use crate::startup::Hub;
+use crate::sinks::{table, CellValue, Row as TableRow, SinkError, WriteCredential};
 
 /// Action name.
 pub const NAME: &str = "writeback_batch";
@@ -68,33 +60,40 @@ struct Common {
 }
 
 impl Common {
-    fn row(&self, index: u64, row: &Row) -> BatchRow {
-        BatchRow {
-            request_id: self.request_id.clone(),
-            row_index: index,
-            key_field: self.key_field.clone(),
-            key_value: row
-                .get(&self.key_field)
-                .and_then(cell_value)
-                .and_then(value_as_text),
-            classification: self.classification.clone(),
-            comment: self.comment.clone(),
-            acted_by: self.acted_by.clone(),
-            scheduled_plan_id: self.scheduled_plan_id.clone(),
-            query_id: self.query_id.clone(),
-            // A map of JSON values always serializes.
-            row_json: serde_json::to_string(row).unwrap_or_else(|_| "{}".into()),
-            ran_at: self.ran_at.clone(),
-            looker_instance: self.looker_instance.clone(),
-            webhook_id: self.webhook_id.clone(),
-            action: NAME.into(),
-            received_at: self.received_at,
-        }
+    /// The table row of result row `index`, and the size of its JSON.
+    fn row(&self, index: u64, row: &Row) -> Result<(TableRow, usize), SinkError> {
+        // A map of JSON values always serializes.
+        let row_json = serde_json::to_string(row).unwrap_or_else(|_| "{}".into());
+        let json_len = row_json.len();
+        let key_value = row
+            .get(&self.key_field)
+            .and_then(cell_value)
+            .and_then(value_as_text);
+        table::BATCH
+            .row()
+            .set("request_id", self.request_id.as_str())
+            .and_then(|r| r.set("row_index", index as i64))
+            .and_then(|r| r.set("key_field", self.key_field.as_str()))
+            .and_then(|r| r.set("key_value", key_value))
+            .and_then(|r| r.set("classification", self.classification.as_str()))
+            .and_then(|r| r.set("comment", self.comment.as_str()))
+            .and_then(|r| r.set("acted_by", self.acted_by.clone()))
+            .and_then(|r| r.set("scheduled_plan_id", self.scheduled_plan_id.clone()))
+            .and_then(|r| r.set("query_id", self.query_id.clone()))
+            .and_then(|r| r.set("row_json", CellValue::Json(row_json)))
+            .and_then(|r| r.set("ran_at", self.ran_at.clone()))
+            .and_then(|r| r.set("looker_instance", self.looker_instance.clone()))
+            .and_then(|r| r.set("webhook_id", self.webhook_id.clone()))
+            .and_then(|r| r.set("action", NAME))
+            .and_then(|r| r.set("received_at", self.received_at))
+            .and_then(|r| r.build())
+            .map(|r| (r, json_len))
+            .map_err(|e| SinkError::Other(e.to_string()))
     }
 }
 
-fn id_text(v: &Option<crate::api::Scalar>) -> Option<String> {
-    v.as_ref().and_then(|s| s.0.clone())
+fn id_text(v: &Option<crate::api::LookerId>) -> Option<String> {
+    v.as_ref().map(|id| id.to_string())
 }
 
 fn rows_word(n: u64) -> &'static str {
@@ -107,72 +106,47 @@ fn rows_word(n: u64) -> &'static str {
 
 #[async_trait]
 impl Action for WritebackBatch {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 
-    fn definition(&self, hub: &Hub) -> Integration {
+    fn definition(&self, ctx: &ActionContext<'_>) -> Integration {
         let mut def = base_definition(
-            hub,
+            ctx,
             NAME,
             "Classify all rows (write-back)",
             "Classify every row of this result (Approved / Suspicious / Further Investigation) and record them in the batch write-back table.",
             true,
         );
         def.icon_data_uri = Some(ICON.clone());
-        def.supported_action_types = vec![ActionType::Query];
-        // A streaming action, as Looker expects one (the official hub's `usesStreaming`): only
-        // "url", so Looker hands over a one-time download URL and never pushes a result through
-        // a gateway's 32 MB limit, and only json_detail_lite_stream (fields before rows). A
-        // pushed attachment or plain json_detail from an older Looker is still read.
-        def.supported_formats = Some(vec![ActionFormat::JsonDetailLiteStream]);
-        def.supported_formattings = Some(vec![Formatting::Unformatted]);
-        def.supported_visualization_formattings = Some(vec![VisualizationFormatting::Noapply]);
-        def.supported_download_settings = Some(vec![DownloadSetting::Url]);
-        def.params = vec![user_email_param()];
-        oauth::apply_to_definition(hub, &mut def);
+        super::streaming_query(&mut def);
+        writeback_form::finish_definition(ctx, &mut def);
         def
     }
 
     async fn form(
         &self,
-        hub: &Hub,
-        _meta: &RequestMeta,
+        ctx: &ActionContext<'_>,
         req: &ActionRequest,
-    ) -> Result<Form, HubError> {
-        let state = match oauth::form_gate(hub, NAME, req).await {
-            FormGate::Proceed { state } => state,
-            FormGate::Answer(form) => return Ok(form),
-        };
-        Ok(Form {
-            fields: classification_fields(),
-            state,
-            ..Default::default()
-        })
+    ) -> Result<Form, ActionError> {
+        Ok(writeback_form::gated_form(ctx, NAME, req, vec![]).await)
     }
 
     async fn execute(
         &self,
-        hub: &Hub,
-        meta: &RequestMeta,
+        ctx: &ActionContext<'_>,
         mut req: ActionRequest,
-    ) -> Result<ExecuteResponse, HubError> {
-        let mut errors = BTreeMap::new();
-        let classified =
-            writeback_form::validate(&req, hub.settings.max_comment_chars, &mut errors);
-        let Some(classified) = classified.filter(|_| errors.is_empty()) else {
-            return Ok(ExecuteResponse::invalid(errors));
+    ) -> Result<ExecuteResponse, ActionError> {
+        let classified = match writeback_form::validate(&req, ctx.limits.max_comment_chars) {
+            Ok(c) => c,
+            Err(errors) => return Ok(ExecuteResponse::invalid(errors)),
         };
-        let (cred, email, state) = match oauth::execute_gate(hub, NAME, &req).await {
-            ExecuteGate::Proceed {
-                credential,
-                email,
-                state,
-            } => (credential, email, state),
-            ExecuteGate::Answer(resp) => return Ok(resp),
+        let writer = match writeback_form::writer(ctx, NAME, &req).await {
+            Ok(w) => w,
+            Err(answer) => return Ok(answer),
         };
-        let acted_by = email.or_else(|| acting_user(&req));
-        let mut resp = write_all(hub, meta, &mut req, classified, cred, acted_by).await;
+        let (cred, state, acted_by) = (writer.credential, writer.state, writer.acted_by);
+        let mut resp = write_all(ctx, &mut req, classified, cred, acted_by).await;
         // A refreshed login goes back to Looker whether or not the write succeeded.
         resp.looker.state = state;
         Ok(resp)
@@ -181,14 +155,13 @@ impl Action for WritebackBatch {
 
 /// Stream the result into the batch table; the answer says how many rows were written.
 async fn write_all(
-    hub: &Hub,
-    meta: &RequestMeta,
+    ctx: &ActionContext<'_>,
     req: &mut ActionRequest,
     classified: writeback_form::Classified,
     cred: WriteCredential,
     acted_by: Option<String>,
 ) -> ExecuteResponse {
-    let Some(source) = source_of(req, &hub.http, hub.settings.download_deadline) else {
+    let Some(source) = source_of(req, ctx.http, ctx.limits.download_deadline) else {
         return ExecuteResponse::failure(
             "No query result was sent with this action. Send it as JSON (detailed) from an Explore, Look or schedule.",
         );
@@ -196,7 +169,7 @@ async fn write_all(
     let mut stream = match RowStream::open(source).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!(action = NAME, request_id = %meta.request_id, error = %e, "cannot read the query result");
+            tracing::error!(action = NAME, request_id = %ctx.meta.request_id, error = %e, "cannot read the query result");
             return ExecuteResponse::failure(format!("Nothing was written: {e}."));
         }
     };
@@ -205,24 +178,24 @@ async fn write_all(
     };
     let plan = req.scheduled_plan.as_ref();
     let common = Common {
-        request_id: meta.request_id.clone(),
+        request_id: ctx.meta.request_id.clone(),
         key_field: key,
-        classification: classified.classification,
+        classification: classified.classification.to_string(),
         comment: classified.comment,
         acted_by,
         scheduled_plan_id: plan.and_then(|p| id_text(&p.scheduled_plan_id)),
         query_id: plan.and_then(|p| id_text(&p.query_id)),
         ran_at: stream.header().ran_at.clone(),
-        looker_instance: meta.looker_instance.clone(),
-        webhook_id: meta.webhook_id.clone(),
+        looker_instance: ctx.meta.looker_instance.clone(),
+        webhook_id: ctx.meta.webhook_id.clone(),
         received_at: chrono::Utc::now(),
     };
 
-    let chunk_rows = hub.settings.writeback_batch_rows;
-    let mut writer = match hub.sink.batch_writer(&cred).await {
+    let chunk_rows = ctx.limits.writeback_batch_rows;
+    let mut writer = match ctx.sink.writer(&table::BATCH, &cred).await {
         Ok(w) => w,
         Err(e) => {
-            tracing::error!(action = NAME, request_id = %meta.request_id, sink = hub.sink.name(), error = %e, "write-back failed");
+            tracing::error!(action = NAME, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), error = %e, "write-back failed");
             return ExecuteResponse::failure(format!(
                 "Nothing was written. {}",
                 e.user_message(&cred)
@@ -230,7 +203,7 @@ async fn write_all(
         }
     };
     let mut read: u64 = 0;
-    let mut chunk: Vec<BatchRow> = Vec::with_capacity(chunk_rows.min(4096));
+    let mut chunk: Vec<TableRow> = Vec::with_capacity(chunk_rows.min(4096));
     let mut chunk_bytes = 0usize;
     let mut read_error = None;
     let mut write_error = None;
@@ -244,9 +217,15 @@ async fn write_all(
             }
         };
         for row in rows {
-            let r = common.row(read, &row);
+            let (r, json_len) = match common.row(read, &row) {
+                Ok(r) => r,
+                Err(e) => {
+                    write_error = Some(e);
+                    break;
+                }
+            };
             read += 1;
-            chunk_bytes += r.row_json.len();
+            chunk_bytes += json_len;
             chunk.push(r);
             if chunk.len() >= chunk_rows || chunk_bytes >= MAX_CHUNK_JSON_BYTES {
                 chunk_bytes = 0;
@@ -285,7 +264,7 @@ async fn write_all(
     let what = format!("{} as {}", rows_word(written), common.classification);
     match (write_error, read_error) {
         (None, None) => {
-            tracing::info!(action = NAME, request_id = %meta.request_id, sink = hub.sink.name(), rows = written, "batch write-back done");
+            tracing::info!(action = NAME, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), rows = written, "batch write-back done");
             let message = if written == 0 && too_large == 0 {
                 "The query returned no rows; nothing was written.".to_string()
             } else {
@@ -301,7 +280,7 @@ async fn write_all(
             resp
         }
         (Some(e), _) => {
-            tracing::error!(action = NAME, request_id = %meta.request_id, sink = hub.sink.name(), rows_read = read, rows_written = written, error = %e, "batch write-back failed part-way");
+            tracing::error!(action = NAME, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), rows_read = read, rows_written = written, error = %e, "batch write-back failed part-way");
             ExecuteResponse::failure(format!(
                 "Only {written} of the {read} {} read so far were confirmed written ({} not confirmed). {}",
                 rows_word(read),
@@ -310,7 +289,7 @@ async fn write_all(
             ))
         }
         (None, Some(e)) => {
-            tracing::error!(action = NAME, request_id = %meta.request_id, rows_written = written, error = %e, "query result could not be read completely");
+            tracing::error!(action = NAME, request_id = %ctx.meta.request_id, rows_written = written, error = %e, "query result could not be read completely");
             ExecuteResponse::failure(format!(
                 "Wrote {written} {what}, but {e}; the remaining rows were not written.{skipped}"
             ))

@@ -2,12 +2,62 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::{ActionParam, ActionRequest, FieldType, FormField, SelectOption};
+use super::{ActionContext, ExecuteGate, FormGate};
+use crate::api::{
+    ActionParam, ActionRequest, ActionState, ExecuteResponse, FieldType, Form, FormField,
+    Integration, SelectOption,
+};
+use crate::sinks::WriteCredential;
 
 /// The classifications a user can choose, in form order.
 pub const CLASSIFICATIONS: &[&str] = &["Approved", "Suspicious", "Further Investigation"];
 /// Default classification.
 pub const DEFAULT_CLASSIFICATION: &str = "Suspicious";
+
+/// A classification of an order or row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Classification {
+    /// "Approved".
+    Approved,
+    /// "Suspicious" (the default).
+    Suspicious,
+    /// "Further Investigation".
+    FurtherInvestigation,
+}
+
+impl Classification {
+    /// Every classification, in form order.
+    pub const ALL: [Classification; 3] = [
+        Classification::Approved,
+        Classification::Suspicious,
+        Classification::FurtherInvestigation,
+    ];
+
+    /// The canonical spelling (what is stored).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Classification::Approved => CLASSIFICATIONS[0],
+            Classification::Suspicious => CLASSIFICATIONS[1],
+            Classification::FurtherInvestigation => CLASSIFICATIONS[2],
+        }
+    }
+
+    /// Read a submitted value (trimmed, any letter case).
+    pub fn parse(text: &str) -> Option<Classification> {
+        Classification::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+impl std::fmt::Display for Classification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Per-field problems of a submitted form (field name → what is wrong), as Looker shows them.
+pub type FieldErrors = BTreeMap<String, String>;
 /// Name of the action param that receives the acting user's email from a Looker user attribute.
 pub use crate::api::USER_EMAIL_PARAM;
 
@@ -49,25 +99,19 @@ pub fn classification_fields() -> Vec<FormField> {
 /// A validated classification and comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classified {
-    /// One of [`CLASSIFICATIONS`], canonical spelling.
-    pub classification: String,
+    /// The chosen classification.
+    pub classification: Classification,
     /// The comment, trimmed.
     pub comment: String,
 }
 
-/// Check the form values; per-field problems go into `errors`.
-pub fn validate(
-    req: &ActionRequest,
-    max_comment_chars: usize,
-    errors: &mut BTreeMap<String, String>,
-) -> Option<Classified> {
-    let raw = req
-        .form_param("classification")
-        .unwrap_or_else(|| DEFAULT_CLASSIFICATION.into());
-    let classification = CLASSIFICATIONS
-        .iter()
-        .find(|c| c.eq_ignore_ascii_case(raw.trim()))
-        .map(|c| c.to_string());
+/// Check the form values: the typed values, or every per-field problem.
+pub fn validate(req: &ActionRequest, max_comment_chars: usize) -> Result<Classified, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let classification = match req.form_param("classification") {
+        None => Some(Classification::Suspicious),
+        Some(raw) => Classification::parse(&raw),
+    };
     if classification.is_none() {
         errors.insert(
             "classification".into(),
@@ -87,11 +131,11 @@ pub fn validate(
         );
     }
     match classification {
-        Some(classification) if chars <= max_comment_chars => Some(Classified {
+        Some(classification) if errors.is_empty() => Ok(Classified {
             classification,
             comment,
         }),
-        _ => None,
+        _ => Err(errors),
     }
 }
 
@@ -100,4 +144,60 @@ pub fn acting_user(req: &ActionRequest) -> Option<String> {
     req.data_param(USER_EMAIL_PARAM)
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// Finish a write-back action's definition: the acting-user param and the login, if any.
+pub fn finish_definition(ctx: &ActionContext<'_>, def: &mut Integration) {
+    def.params = vec![user_email_param()];
+    ctx.gate.apply_to_definition(def);
+}
+
+/// A write-back action's form: `fields` then the classification and comment, behind the login
+/// (the login link instead when the user must log in; a refreshed login handed back as state).
+pub async fn gated_form(
+    ctx: &ActionContext<'_>,
+    action: &str,
+    req: &ActionRequest,
+    mut fields: Vec<FormField>,
+) -> Form {
+    let state = match ctx.gate.form_gate(action, req).await {
+        FormGate::Proceed { state } => state,
+        FormGate::Answer(form) => return form,
+    };
+    fields.extend(classification_fields());
+    Form {
+        fields,
+        state,
+        ..Default::default()
+    }
+}
+
+/// Who a write-back acts as.
+pub struct Writer {
+    /// The identity of the write.
+    pub credential: WriteCredential,
+    /// The acting user's email: from the login, else from the user attribute.
+    pub acted_by: Option<String>,
+    /// A refreshed login to hand back to Looker, whether or not the write succeeds.
+    pub state: Option<ActionState>,
+}
+
+/// The identity a write-back executes with, or the answer telling the user to log in.
+pub async fn writer(
+    ctx: &ActionContext<'_>,
+    action: &str,
+    req: &ActionRequest,
+) -> Result<Writer, ExecuteResponse> {
+    match ctx.gate.execute_gate(action, req).await {
+        ExecuteGate::Proceed {
+            credential,
+            email,
+            state,
+        } => Ok(Writer {
+            credential,
+            acted_by: email.or_else(|| acting_user(req)),
+            state,
+        }),
+        ExecuteGate::Answer(resp) => Err(resp),
+    }
 }

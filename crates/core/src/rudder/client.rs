@@ -452,19 +452,7 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
-/// Backoff before attempt `attempt + 1`: `base * 2^(attempt-1)` capped at `max`, with "equal
-/// jitter" (`u` in 0..1 picks a point in the upper half) so retries of parallel batches spread.
-pub fn backoff(attempt: u32, base: Duration, max: Duration, u: f64) -> Duration {
-    let exp = base
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-        .min(max);
-    exp.mul_f64(0.5 + 0.5 * u.clamp(0.0, 1.0))
-}
-
-/// A uniform random number in 0..1 for [`backoff`].
-pub fn jitter() -> f64 {
-    (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
-}
+pub use crate::retry::{backoff, jitter};
 
 #[cfg(test)]
 mod tests {

@@ -20,7 +20,7 @@ pub mod sources;
 
 use std::time::Duration;
 
-use crate::settings::{SettingsError, Vars};
+use crate::config::{SettingsError, Vars};
 
 pub use batcher::BatchLimits;
 pub use client::{DataPlane, DataPlaneError, DeliverySettings};

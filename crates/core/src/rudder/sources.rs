@@ -16,8 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::client::{DataPlane, DataPlaneError};
+use crate::config::{SettingsError, Vars};
 use crate::secrets::{LiveSecret, SecretSpec, Secrets};
-use crate::settings::{SettingsError, Vars};
 
 /// The setting declaring the sources.
 pub const SETTING: &str = "RUDDER_SOURCES";
@@ -63,6 +63,17 @@ struct JsonSource {
     write_key: String,
     #[serde(default)]
     data_plane_url: Option<String>,
+}
+
+/// Why the declared sources cannot be used at start.
+#[derive(Debug, thiserror::Error)]
+pub enum SourcesError {
+    /// A source is declared wrongly (its data plane URL, the outbound policy).
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// A write key cannot be resolved.
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
 }
 
 fn invalid(reason: String) -> SettingsError {
@@ -239,7 +250,7 @@ impl Sources {
         settings: &SourcesSettings,
         secrets: &Secrets,
         http: &crate::net::Http,
-    ) -> Result<Sources, crate::startup::StartError> {
+    ) -> Result<Sources, SourcesError> {
         let mut list = Vec::with_capacity(settings.sources.len());
         for s in &settings.sources {
             let plane = DataPlane::new(&s.data_plane_url, "k")

@@ -2,10 +2,12 @@
 
 pub mod bigquery;
 pub mod sqlite;
+pub mod table;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+
+pub use table::{CellValue, ColumnDef, ColumnType, Mode, Row, TableDef};
 
 /// Whose identity a write uses.
 #[derive(Clone)]
@@ -29,64 +31,6 @@ impl std::fmt::Debug for WriteCredential {
             WriteCredential::User { .. } => f.write_str("User(..)"),
         }
     }
-}
-
-/// One row of the insert-only cell write-back table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MarkRow {
-    /// Unique id of the request that wrote the row.
-    pub request_id: String,
-    /// The clicked order id.
-    pub order_id: String,
-    /// Approved / Suspicious / Further Investigation.
-    pub classification: String,
-    /// Free text.
-    pub comment: String,
-    /// Who acted (user attribute / OAuth identity), if known.
-    pub acted_by: Option<String>,
-    /// `X-Looker-Instance`.
-    pub looker_instance: Option<String>,
-    /// `X-Looker-Webhook-Id`.
-    pub webhook_id: Option<String>,
-    /// Action name.
-    pub action: String,
-    /// When the hub received the request.
-    pub received_at: DateTime<Utc>,
-}
-
-/// One row of the whole-query write-back table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BatchRow {
-    /// Unique id of the request that wrote the row.
-    pub request_id: String,
-    /// Position of the row in the result (0-based).
-    pub row_index: u64,
-    /// Name of the identifying field (`view.field`).
-    pub key_field: String,
-    /// Its value as text, if any.
-    pub key_value: Option<String>,
-    /// Classification chosen in the form.
-    pub classification: String,
-    /// Comment from the form.
-    pub comment: String,
-    /// Who acted, if known.
-    pub acted_by: Option<String>,
-    /// Scheduled plan id, if any.
-    pub scheduled_plan_id: Option<String>,
-    /// Query id, if any.
-    pub query_id: Option<String>,
-    /// The whole result row as JSON.
-    pub row_json: String,
-    /// `ran_at` of the result.
-    pub ran_at: Option<String>,
-    /// `X-Looker-Instance`.
-    pub looker_instance: Option<String>,
-    /// `X-Looker-Webhook-Id`.
-    pub webhook_id: Option<String>,
-    /// Action name.
-    pub action: String,
-    /// When the hub received the request.
-    pub received_at: DateTime<Utc>,
 }
 
 /// Why a write failed; [`SinkError::user_message`] is what a business user sees.
@@ -166,58 +110,60 @@ impl SinkError {
     }
 }
 
-/// An insert-only write-back target.
+/// An insert-only write-back target for any described table (see [`table`]).
 #[async_trait]
 pub trait Sink: Send + Sync {
     /// Short name for logs (`sqlite`, `bigquery`).
     fn name(&self) -> &'static str;
 
-    /// Append one cell write-back row.
-    async fn append_mark(&self, row: &MarkRow, cred: &WriteCredential) -> Result<(), SinkError>;
-
-    /// Append whole-query rows atomically; returns how many were written.
-    async fn append_batch(
+    /// Append rows of `table` atomically; returns how many were written.
+    async fn append(
         &self,
-        rows: &[BatchRow],
+        table: &TableDef,
+        rows: &[Row],
         cred: &WriteCredential,
     ) -> Result<u64, SinkError>;
 
-    /// Start a whole-query write that receives its rows in bounded chunks. The default writes each
-    /// chunk with [`Sink::append_batch`] (one bounded transaction per chunk); a sink can pipeline.
-    async fn batch_writer<'a>(
+    /// Start a write of many rows of `table` that receives them in bounded chunks. The default
+    /// writes each chunk with [`Sink::append`] (one bounded transaction per chunk); a sink can
+    /// pipeline.
+    async fn writer<'a>(
         &'a self,
+        table: &'a TableDef,
         cred: &'a WriteCredential,
     ) -> Result<Box<dyn BatchWriter + 'a>, SinkError> {
         Ok(Box::new(ChunkWriter {
             sink: self,
+            table,
             cred,
             written: 0,
         }))
     }
 }
 
-/// A whole-query write in progress: chunks go in one after the other; `finish` says how many rows
+/// A write of many rows in progress: chunks go in one after the other; `finish` says how many rows
 /// are durably written. An error from `write` means this or an earlier chunk failed: stop sending.
 #[async_trait]
 pub trait BatchWriter: Send {
     /// Hand over the next chunk of rows.
-    async fn write(&mut self, rows: Vec<BatchRow>) -> Result<(), SinkError>;
+    async fn write(&mut self, rows: Vec<Row>) -> Result<(), SinkError>;
 
     /// Wait for every chunk handed over; rows written and the first error, if any.
     async fn finish(self: Box<Self>) -> (u64, Option<SinkError>);
 }
 
-/// The default [`BatchWriter`]: each chunk is one `append_batch` call, awaited in turn.
+/// The default [`BatchWriter`]: each chunk is one `append` call, awaited in turn.
 struct ChunkWriter<'a, S: ?Sized> {
     sink: &'a S,
+    table: &'a TableDef,
     cred: &'a WriteCredential,
     written: u64,
 }
 
 #[async_trait]
 impl<S: Sink + ?Sized> BatchWriter for ChunkWriter<'_, S> {
-    async fn write(&mut self, rows: Vec<BatchRow>) -> Result<(), SinkError> {
-        self.written += self.sink.append_batch(&rows, self.cred).await?;
+    async fn write(&mut self, rows: Vec<Row>) -> Result<(), SinkError> {
+        self.written += self.sink.append(self.table, &rows, self.cred).await?;
         Ok(())
     }
 

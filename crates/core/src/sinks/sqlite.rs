@@ -1,66 +1,114 @@
 //! The embedded write-back store: an SQLite file, insert-only (triggers refuse updates and deletes).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection};
+use rusqlite::types::{ToSqlOutput, Value};
+use rusqlite::{Connection, ToSql};
 
-use super::{BatchRow, MarkRow, Sink, SinkError, WriteCredential};
+use super::table::{builtin_tables, CellValue, Mode, Row, TableDef};
+use super::{Sink, SinkError, WriteCredential};
 
-/// Cell write-back table.
-pub const MARKS_TABLE: &str = "suspicious_marks";
-/// Whole-query write-back table.
-pub const BATCH_TABLE: &str = "suspicious_marks_batch";
+/// The DDL of a table: columns with their modes, the key as primary key, and triggers that refuse
+/// updates and deletes.
+pub fn create_sql(t: &TableDef) -> String {
+    let mut cols: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| {
+            let null = if c.mode == Mode::Required {
+                " NOT NULL"
+            } else {
+                ""
+            };
+            format!("    {} {}{null}", c.name, c.ty.sqlite_name())
+        })
+        .collect();
+    if !t.key.is_empty() {
+        cols.push(format!("    PRIMARY KEY ({})", t.key.join(", ")));
+    }
+    let n = &t.name;
+    format!(
+        "CREATE TABLE IF NOT EXISTS {n} (\n{}\n);\n\
+         CREATE TRIGGER IF NOT EXISTS {n}_no_update BEFORE UPDATE ON {n}\n\
+         BEGIN SELECT RAISE(ABORT, '{n} is insert-only'); END;\n\
+         CREATE TRIGGER IF NOT EXISTS {n}_no_delete BEFORE DELETE ON {n}\n\
+         BEGIN SELECT RAISE(ABORT, '{n} is insert-only'); END;\n",
+        cols.join(",\n")
+    )
+}
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS suspicious_marks (
-    request_id      TEXT PRIMARY KEY,
-    order_id        TEXT NOT NULL,
-    classification  TEXT NOT NULL,
-    comment         TEXT NOT NULL,
-    acted_by        TEXT,
-    looker_instance TEXT,
-    webhook_id      TEXT,
-    action          TEXT NOT NULL,
-    received_at     TEXT NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS suspicious_marks_no_update BEFORE UPDATE ON suspicious_marks
-BEGIN SELECT RAISE(ABORT, 'suspicious_marks is insert-only'); END;
-CREATE TRIGGER IF NOT EXISTS suspicious_marks_no_delete BEFORE DELETE ON suspicious_marks
-BEGIN SELECT RAISE(ABORT, 'suspicious_marks is insert-only'); END;
-CREATE TABLE IF NOT EXISTS suspicious_marks_batch (
-    request_id        TEXT NOT NULL,
-    row_index         INTEGER NOT NULL,
-    key_field         TEXT NOT NULL,
-    key_value         TEXT,
-    classification    TEXT NOT NULL,
-    comment           TEXT NOT NULL,
-    acted_by          TEXT,
-    scheduled_plan_id TEXT,
-    query_id          TEXT,
-    row_json          TEXT NOT NULL,
-    ran_at            TEXT,
-    looker_instance   TEXT,
-    webhook_id        TEXT,
-    action            TEXT NOT NULL,
-    received_at       TEXT NOT NULL,
-    PRIMARY KEY (request_id, row_index)
-);
-CREATE TRIGGER IF NOT EXISTS suspicious_marks_batch_no_update BEFORE UPDATE ON suspicious_marks_batch
-BEGIN SELECT RAISE(ABORT, 'suspicious_marks_batch is insert-only'); END;
-CREATE TRIGGER IF NOT EXISTS suspicious_marks_batch_no_delete BEFORE DELETE ON suspicious_marks_batch
-BEGIN SELECT RAISE(ABORT, 'suspicious_marks_batch is insert-only'); END;
-"#;
+fn insert_sql(t: &TableDef) -> String {
+    let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+    let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        t.name,
+        names.join(", "),
+        marks.join(", ")
+    )
+}
+
+/// Create `t` if missing and check that an existing one has its columns; the INSERT statement.
+fn ensure(c: &Connection, t: &TableDef) -> Result<String, SinkError> {
+    c.execute_batch(&create_sql(t)).map_err(other)?;
+    let mut stmt = c
+        .prepare(&format!("PRAGMA table_info({})", t.name))
+        .map_err(other)?;
+    let have: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(1))
+        .and_then(|r| r.collect())
+        .map_err(other)?;
+    let missing: Vec<&str> = t
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|n| !have.iter().any(|h| h == n))
+        .collect();
+    if !missing.is_empty() {
+        return Err(SinkError::Other(format!(
+            "sqlite: table {} lacks columns {missing:?}",
+            t.name
+        )));
+    }
+    Ok(insert_sql(t))
+}
+
+impl ToSql for CellValue {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            CellValue::Null => ToSqlOutput::Owned(Value::Null),
+            CellValue::String(s) | CellValue::Numeric(s) | CellValue::Json(s) => {
+                ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes()))
+            }
+            CellValue::Int64(i) => ToSqlOutput::Owned(Value::Integer(*i)),
+            CellValue::Float64(f) => ToSqlOutput::Owned(Value::Real(*f)),
+            CellValue::Bool(b) => ToSqlOutput::Owned(Value::Integer(*b as i64)),
+            CellValue::Date(d) => ToSqlOutput::Owned(Value::Text(d.format("%Y-%m-%d").to_string())),
+            CellValue::Timestamp(t) => ToSqlOutput::Owned(Value::Text(
+                t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            )),
+        })
+    }
+}
 
 /// The embedded SQLite store.
 pub struct SqliteSink {
     conn: Arc<Mutex<Connection>>,
+    /// INSERT statements of the tables created or checked so far, by table name.
+    inserts: Arc<Mutex<HashMap<String, Arc<str>>>>,
 }
 
 impl SqliteSink {
-    /// Open (creating the file, its folder and the tables if needed).
+    /// Open (creating the file, its folder and the built-in tables if needed).
     pub fn open(path: &Path) -> Result<SqliteSink, SinkError> {
+        Self::open_with(path, &builtin_tables())
+    }
+
+    /// Open, creating (or checking) `tables`; other described tables are created on first write.
+    pub fn open_with(path: &Path, tables: &[Arc<TableDef>]) -> Result<SqliteSink, SinkError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 SinkError::Unavailable(format!("cannot create {}: {e}", dir.display()))
@@ -74,23 +122,15 @@ impl SqliteSink {
             .map_err(other)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(other)?;
-        conn.execute_batch(SCHEMA).map_err(other)?;
+        let mut inserts = HashMap::new();
+        for t in tables {
+            t.validate().map_err(|e| SinkError::Other(e.to_string()))?;
+            inserts.insert(t.name.clone(), Arc::from(ensure(&conn, t)?));
+        }
         Ok(SqliteSink {
             conn: Arc::new(Mutex::new(conn)),
+            inserts: Arc::new(Mutex::new(inserts)),
         })
-    }
-
-    async fn with_conn<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
-    ) -> Result<T, SinkError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard).map_err(other)
-        })
-        .await
-        .map_err(|e| SinkError::Other(format!("write task failed: {e}")))?
     }
 }
 
@@ -104,67 +144,56 @@ impl Sink for SqliteSink {
         "sqlite"
     }
 
-    async fn append_mark(&self, row: &MarkRow, _cred: &WriteCredential) -> Result<(), SinkError> {
-        let r = row.clone();
-        self.with_conn(move |c| {
-            c.execute(
-                "INSERT INTO suspicious_marks (request_id, order_id, classification, comment, acted_by, \
-                 looker_instance, webhook_id, action, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    r.request_id,
-                    r.order_id,
-                    r.classification,
-                    r.comment,
-                    r.acted_by,
-                    r.looker_instance,
-                    r.webhook_id,
-                    r.action,
-                    r.received_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-                ],
-            )
-            .map(|_| ())
-        })
-        .await
-    }
-
-    async fn append_batch(
+    async fn append(
         &self,
-        rows: &[BatchRow],
+        table: &TableDef,
+        rows: &[Row],
         _cred: &WriteCredential,
     ) -> Result<u64, SinkError> {
+        let known = self
+            .inserts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&table.name)
+            .cloned();
+        // A table not seen yet is created (or checked) on this first write.
+        let known = match known {
+            Some(sql) => Ok(sql),
+            None => {
+                table
+                    .validate()
+                    .map_err(|e| SinkError::Other(e.to_string()))?;
+                Err(table.clone())
+            }
+        };
+        let inserts = self.inserts.clone();
         let rows = rows.to_vec();
-        self.with_conn(move |c| {
-            let tx = c.transaction()?;
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
+            let sql: Arc<str> = match known {
+                Ok(sql) => sql,
+                Err(t) => {
+                    let sql: Arc<str> = Arc::from(ensure(&c, &t)?);
+                    inserts
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(t.name.clone(), sql.clone());
+                    sql
+                }
+            };
+            let tx = c.transaction().map_err(other)?;
             {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO suspicious_marks_batch (request_id, row_index, key_field, key_value, \
-                     classification, comment, acted_by, scheduled_plan_id, query_id, row_json, ran_at, \
-                     looker_instance, webhook_id, action, received_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                )?;
+                let mut stmt = tx.prepare_cached(&sql).map_err(other)?;
                 for r in &rows {
-                    stmt.execute(params![
-                        r.request_id,
-                        r.row_index as i64,
-                        r.key_field,
-                        r.key_value,
-                        r.classification,
-                        r.comment,
-                        r.acted_by,
-                        r.scheduled_plan_id,
-                        r.query_id,
-                        r.row_json,
-                        r.ran_at,
-                        r.looker_instance,
-                        r.webhook_id,
-                        r.action,
-                        r.received_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-                    ])?;
+                    stmt.execute(rusqlite::params_from_iter(r.cells()))
+                        .map_err(other)?;
                 }
             }
-            tx.commit()?;
+            tx.commit().map_err(other)?;
             Ok(rows.len() as u64)
         })
         .await
+        .map_err(|e| SinkError::Other(format!("write task failed: {e}")))?
     }
 }

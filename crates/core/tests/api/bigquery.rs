@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use hub_core::routes::Function;
 use hub_core::settings::Settings;
 use hub_core::sinks::bigquery::{BigQuerySettings, BigQuerySink};
-use hub_core::sinks::{MarkRow, Sink, SinkError, WriteCredential};
+use hub_core::sinks::{SinkError, WriteCredential};
+
+use crate::support::rows::{mark, AppendMark};
 use serde_json::{json, Value};
 
 use crate::execute::cell;
@@ -301,20 +303,6 @@ async fn service_identity_refused_tokens_quota_and_timeouts_become_business_mess
         .await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["order_id"], "ORD-GATE");
-}
-
-fn mark(order: &str) -> MarkRow {
-    MarkRow {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        order_id: order.into(),
-        classification: "Suspicious".into(),
-        comment: String::new(),
-        acted_by: Some("user@example.com".into()),
-        looker_instance: None,
-        webhook_id: None,
-        action: "mark_suspicious".into(),
-        received_at: chrono::Utc::now(),
-    }
 }
 
 #[tokio::test]

@@ -11,7 +11,9 @@ use std::time::Duration;
 use hub_core::routes::Function;
 use hub_core::settings::Settings;
 use hub_core::sinks::bigquery::{BigQuerySettings, BigQuerySink};
-use hub_core::sinks::{MarkRow, Sink, WriteCredential};
+use hub_core::sinks::WriteCredential;
+
+use crate::support::rows::{mark, AppendMark};
 use hub_core::startup::StartBudget;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
@@ -309,20 +311,6 @@ async fn a_permission_error_that_may_mean_a_missing_table_says_both() {
 }
 
 // ---- item 9: a user's write client is reused until the token expires -----------------------------
-
-fn mark(order: &str) -> MarkRow {
-    MarkRow {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        order_id: order.into(),
-        classification: "Suspicious".into(),
-        comment: String::new(),
-        acted_by: Some("user@example.com".into()),
-        looker_instance: None,
-        webhook_id: None,
-        action: "mark_suspicious".into(),
-        received_at: chrono::Utc::now(),
-    }
-}
 
 #[tokio::test]
 async fn a_users_write_client_is_reused_until_the_token_expires() {

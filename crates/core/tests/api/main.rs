@@ -4,6 +4,7 @@ mod download;
 mod helpers;
 mod receiver;
 mod stand_ins;
+mod support;
 
 mod auth;
 mod bigquery;
@@ -19,6 +20,7 @@ mod memory;
 mod oauth;
 mod outbound;
 mod paths;
+mod playground;
 mod properties;
 mod rudder;
 mod rudder_sources;

@@ -9,7 +9,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use async_trait::async_trait;
 use base64::Engine as _;
 use hub_core::routes::Function;
-use hub_core::sinks::{BatchRow, MarkRow, Sink, SinkError, WriteCredential};
+use hub_core::sinks::{Row, Sink, SinkError, TableDef, WriteCredential};
 use hub_core::state::{Purpose, StateKeys};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -232,23 +232,23 @@ impl Sink for Recorder {
         "recorder"
     }
 
-    async fn append_mark(&self, row: &MarkRow, cred: &WriteCredential) -> Result<(), SinkError> {
-        let token = match cred {
-            WriteCredential::Service => None,
-            WriteCredential::User { access_token, .. } => {
-                Some(access_token.expose_secret().to_string())
-            }
-        };
-        self.tokens.lock().unwrap().push(token);
-        self.inner.append_mark(row, cred).await
-    }
-
-    async fn append_batch(
+    /// Records the credential of each cell write (`suspicious_marks`).
+    async fn append(
         &self,
-        rows: &[BatchRow],
+        table: &TableDef,
+        rows: &[Row],
         cred: &WriteCredential,
     ) -> Result<u64, SinkError> {
-        self.inner.append_batch(rows, cred).await
+        if table.name == hub_core::sinks::table::MARKS.name {
+            let token = match cred {
+                WriteCredential::Service => None,
+                WriteCredential::User { access_token, .. } => {
+                    Some(access_token.expose_secret().to_string())
+                }
+            };
+            self.tokens.lock().unwrap().push(token);
+        }
+        self.inner.append(table, rows, cred).await
     }
 }
 

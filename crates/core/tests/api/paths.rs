@@ -340,23 +340,66 @@ fn health_path_stays_off_the_gateways() {
     }
 }
 
-/// The BigQuery tables terraform creates have the write-back tables' columns: same names, same
-/// order, REQUIRED exactly where the embedded store says NOT NULL (or primary key).
+/// The BigQuery tables terraform creates are the table descriptions (`sinks::table`): same columns
+/// (name, type, mode, description) in the same order, the same partitioning and clustering; and the
+/// embedded store's tables have the described columns, NOT NULL (or key) exactly where REQUIRED.
 #[test]
 fn terraform_table_schemas_match_the_write_back_tables() {
-    use hub_core::sinks::sqlite::{SqliteSink, BATCH_TABLE, MARKS_TABLE};
+    use hub_core::sinks::sqlite::SqliteSink;
+    use hub_core::sinks::table::builtin_tables;
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("schema.sqlite");
     drop(SqliteSink::open(&path).expect("open the embedded store"));
     let conn = rusqlite::Connection::open(&path).unwrap();
     let bigquery_tf = repo_file("terraform/bigquery.tf");
-    for table in [MARKS_TABLE, BATCH_TABLE] {
+    for def in builtin_tables() {
+        let table = def.name.as_str();
+        let start = bigquery_tf
+            .find(&format!("    {table} = {{"))
+            .unwrap_or_else(|| panic!("terraform/bigquery.tf must create the table {table}"));
+        let block = &bigquery_tf[start..];
+        let block = &block[..block.find("\n    }").expect("end of the table's block")];
         assert!(
-            bigquery_tf.contains(&format!("    {table} = {{"))
-                && bigquery_tf.contains(&format!("schemas/{table}.json")),
+            block.contains(&format!("schemas/{table}.json")),
             "terraform/bigquery.tf must create the table {table} from schemas/{table}.json"
         );
+        assert!(
+            block.contains(&format!("description = {:?}", def.description)),
+            "terraform/bigquery.tf: the description of {table} differs from its table description"
+        );
+        let partition = def.partition_by_day.as_deref().unwrap_or("");
+        assert!(
+            block.contains(&format!("partition   = \"{partition}\"")),
+            "terraform/bigquery.tf: {table} must be partitioned on {partition:?}"
+        );
+        let clustering: Vec<String> = def.clustering.iter().map(|c| format!("{c:?}")).collect();
+        assert!(
+            block.contains(&format!("clustering  = [{}]", clustering.join(", "))),
+            "terraform/bigquery.tf: {table} must be clustered by {:?}",
+            def.clustering
+        );
+
+        let schema: serde_json::Value =
+            serde_json::from_str(&repo_file(&format!("terraform/schemas/{table}.json"))).unwrap();
+        let described: Vec<serde_json::Value> = def
+            .columns
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name,
+                    "type": c.ty.bigquery_name(),
+                    "mode": c.mode.bigquery_name(),
+                    "description": c.description,
+                })
+            })
+            .collect();
+        assert_eq!(
+            schema,
+            serde_json::Value::Array(described),
+            "terraform/schemas/{table}.json differs from the table description"
+        );
+
         let mut stmt = conn
             .prepare(&format!("PRAGMA table_info({table})"))
             .unwrap();
@@ -369,22 +412,70 @@ fn terraform_table_schemas_match_the_write_back_tables() {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        let schema: serde_json::Value =
-            serde_json::from_str(&repo_file(&format!("terraform/schemas/{table}.json"))).unwrap();
-        let terraform: Vec<(String, bool)> = schema
-            .as_array()
-            .expect("a BigQuery schema is a JSON array")
+        let required: Vec<(String, bool)> = def
+            .columns
             .iter()
-            .map(|c| {
-                (
-                    c["name"].as_str().unwrap().to_string(),
-                    c["mode"] == "REQUIRED",
-                )
-            })
+            .map(|c| (c.name.clone(), c.mode == hub_core::sinks::Mode::Required))
             .collect();
         assert_eq!(
-            terraform, store,
-            "terraform/schemas/{table}.json (name, required) differs from the write-back table"
+            store, required,
+            "the embedded store's {table} differs from the table description"
         );
+    }
+}
+
+/// The LookML views of the write-back tables read only described columns, with a matching
+/// LookML type (string / number / yesno / time), so a renamed or retyped column cannot leave a
+/// view pointing at nothing.
+#[test]
+fn lookml_views_read_only_described_columns() {
+    use hub_core::sinks::table::builtin_tables;
+    use hub_core::sinks::ColumnType;
+
+    let lookml = repo_file("lookml/writeback.view.lkml");
+    for def in builtin_tables() {
+        let table = def.name.as_str();
+        let head = format!("sql_table_name: `@{{writeback_dataset}}.{table}` ;;");
+        let start = lookml
+            .find(&head)
+            .unwrap_or_else(|| panic!("lookml/writeback.view.lkml has no view of {table}"));
+        let view = &lookml[start..];
+        let view = &view[..view.find("\nview:").unwrap_or(view.len())];
+        let mut read = 0;
+        // Each field: its kind line (`dimension: x {`), its type, its sql.
+        for field in view.split("\n  dimension").skip(1) {
+            let ty = field
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("type: "))
+                .unwrap_or("string");
+            for (i, _) in field.match_indices("${TABLE}.") {
+                let rest = &field[i + "${TABLE}.".len()..];
+                let col: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                let (_, c) = def.column(&col).unwrap_or_else(|| {
+                    panic!("the LookML view of {table} reads {col}, which the table does not have")
+                });
+                read += 1;
+                // A plain `sql: ${TABLE}.col ;;` shows the column as it is: its type must fit.
+                if field.contains(&format!("sql: ${{TABLE}}.{col} ;;")) {
+                    let fits = match c.ty {
+                        ColumnType::String | ColumnType::Json => ty == "string",
+                        ColumnType::Int64 | ColumnType::Numeric | ColumnType::Float64 => {
+                            ty == "number"
+                        }
+                        ColumnType::Bool => ty == "yesno",
+                        ColumnType::Date | ColumnType::Timestamp => ty == "time",
+                    };
+                    assert!(
+                        fits,
+                        "the LookML view of {table} shows {col} ({}) as type {ty}",
+                        c.ty.bigquery_name()
+                    );
+                }
+            }
+        }
+        assert!(read > 0, "the LookML view of {table} reads no column");
     }
 }

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use hub_core::lifecycle::{INTERRUPTED, TOO_LATE};
 use hub_core::routes::Function;
 use hub_core::settings::Settings;
-use hub_core::sinks::{BatchRow, MarkRow, Sink, SinkError, WriteCredential};
+use hub_core::sinks::{Row, Sink, SinkError, TableDef, WriteCredential};
 use hub_core::startup::{Application, Hub};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -32,17 +32,14 @@ impl Sink for SlowSink {
     fn name(&self) -> &'static str {
         "slow"
     }
-    async fn append_mark(&self, row: &MarkRow, cred: &WriteCredential) -> Result<(), SinkError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.append_mark(row, cred).await
-    }
-    async fn append_batch(
+    async fn append(
         &self,
-        rows: &[BatchRow],
+        table: &TableDef,
+        rows: &[Row],
         cred: &WriteCredential,
     ) -> Result<u64, SinkError> {
         tokio::time::sleep(self.delay).await;
-        self.inner.append_batch(rows, cred).await
+        self.inner.append(table, rows, cred).await
     }
 }
 

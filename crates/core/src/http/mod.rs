@@ -1,4 +1,15 @@
-//! actix handlers for the hub's routes and the mapping of errors to Looker answers.
+//! Everything HTTP: the app state ([`Hub`]), actix handlers for the hub's routes, the one
+//! extractor of Looker calls ([`LookerCall`]), the request metadata read from headers, the mapping
+//! of errors to statuses and Looker answers, and the OAuth browser pages. Actions and the OAuth
+//! client know nothing of this module.
+
+mod meta;
+mod state;
+
+pub use state::Hub;
+pub mod oauth;
+mod pages;
+pub mod playground;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,13 +24,14 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::actions::Action;
+use crate::actions::{
+    Action, ActionContext, ActionError, ActionLimits, OAuthGate, ServiceIdentity,
+};
 use crate::api::{ActionRequest, ActionType, ErrorBody, ExecuteResponse};
 use crate::error::HubError;
 use crate::lifecycle::TOO_LATE;
 use crate::meta::RequestMeta;
 use crate::routes::{routes_of, Function, Handler, Method, HEALTH_PATH};
-use crate::startup::Hub;
 
 /// Register the routes of the given functions (from the one route table) plus `/healthz`.
 pub fn configure(cfg: &mut web::ServiceConfig, functions: &[Function]) {
@@ -35,11 +47,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, functions: &[Function]) {
                 Handler::Definition => route.to(definition),
                 Handler::Form => route.to(form),
                 Handler::Execute => route.to(execute),
-                Handler::OauthInitiate => route.to(crate::oauth::handlers::initiate),
+                Handler::OauthInitiate => route.to(oauth::initiate),
                 Handler::OauthRedirect | Handler::OauthRedirectPerAction => {
-                    route.to(crate::oauth::handlers::redirect_back)
+                    route.to(oauth::redirect_back)
                 }
-                Handler::OauthToken => route.to(crate::oauth::handlers::token),
+                Handler::OauthToken => route.to(oauth::token),
             };
             cfg.route(r.path, route);
         }
@@ -67,7 +79,7 @@ pub(crate) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> HttpR
 }
 
 fn error_response(err: &HubError, shape: Shape) -> HttpResponse {
-    let status = err.status();
+    let status = status_of(err);
     if status.is_server_error() {
         tracing::error!(error = %err, "request failed");
     } else {
@@ -77,6 +89,91 @@ fn error_response(err: &HubError, shape: Shape) -> HttpResponse {
     match shape {
         Shape::Error => json_response(status, &ErrorBody { error: message }),
         Shape::Execute => json_response(status, &ExecuteResponse::failure(err.looker_message())),
+    }
+}
+
+/// The HTTP status of an error.
+pub(crate) fn status_of(err: &HubError) -> StatusCode {
+    match err {
+        HubError::Unauthorized(_) => StatusCode::FORBIDDEN,
+        HubError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        HubError::UnknownAction(_) => StatusCode::NOT_FOUND,
+        HubError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<ActionError> for HubError {
+    fn from(e: ActionError) -> HubError {
+        match e {
+            ActionError::Invalid(m) => HubError::BadRequest(m),
+            ActionError::Internal(m) => HubError::Internal(m),
+        }
+    }
+}
+
+/// A Looker call to one action, checked in the one order every such route uses: hub token →
+/// action lookup → body (bounded) → metadata. Parsing the body is the caller's ([`LookerCall::request`]
+/// for form / execute; the OAuth token route reads its own shape).
+pub(crate) struct LookerCall {
+    /// The action named in the path.
+    pub action: Arc<dyn Action>,
+    /// The request body, within `HUB_MAX_BODY_BYTES`.
+    pub body: Bytes,
+    /// What the headers said.
+    pub meta: RequestMeta,
+}
+
+impl LookerCall {
+    /// Check and read a call to the action `name`.
+    pub async fn extract(
+        hub: &Hub,
+        req: &HttpRequest,
+        name: &str,
+        payload: web::Payload,
+    ) -> Result<LookerCall, HubError> {
+        authorize(hub, req)?;
+        let action = lookup(hub, name)?;
+        let body = read_body(hub, req, payload).await?;
+        Ok(LookerCall {
+            action,
+            body,
+            meta: meta::of(req),
+        })
+    }
+
+    /// The body as a form / execute request.
+    pub fn request(&self) -> Result<ActionRequest, HubError> {
+        parse_request(&self.body)
+    }
+}
+
+impl Hub {
+    /// The identity gate of this hub: OAuth in user mode, the hub's own identity otherwise.
+    pub fn gate(&self) -> &dyn OAuthGate {
+        match &self.oauth {
+            Some(oauth) => oauth,
+            None => &ServiceIdentity,
+        }
+    }
+
+    /// What an action may use for one call.
+    pub fn action_context<'a>(&'a self, meta: &'a RequestMeta) -> ActionContext<'a> {
+        ActionContext {
+            public_url: &self.settings.public_url,
+            sink: &self.sink,
+            http: &self.http,
+            gate: self.gate(),
+            meta,
+            windup: &self.lifecycle,
+            limits: ActionLimits {
+                max_comment_chars: self.settings.max_comment_chars,
+                download_deadline: self.settings.download_deadline,
+                writeback_batch_rows: self.settings.writeback_batch_rows,
+            },
+            rudder: &self.settings.rudder,
+            rudder_sources: &self.rudder_sources,
+        }
     }
 }
 
@@ -170,13 +267,11 @@ async fn definition(
     name: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let result = async {
-        authorize(&hub, &req)?;
-        read_body(&hub, &req, payload).await?;
-        lookup(&hub, &name)
-    };
-    match result.await {
-        Ok(action) => json_response(StatusCode::OK, &action.definition(&hub)),
+    match LookerCall::extract(&hub, &req, &name, payload).await {
+        Ok(call) => json_response(
+            StatusCode::OK,
+            &call.action.definition(&hub.action_context(&call.meta)),
+        ),
         Err(e) => error_response(&e, Shape::Error),
     }
 }
@@ -187,13 +282,11 @@ async fn form(
     name: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let meta = RequestMeta::of(&req);
     let result = async {
-        authorize(&hub, &req)?;
-        let action = lookup(&hub, &name)?;
-        let body = read_body(&hub, &req, payload).await?;
-        let request = parse_request(&body)?;
-        action.form(&hub, &meta, &request).await
+        let call = LookerCall::extract(&hub, &req, &name, payload).await?;
+        let request = call.request()?;
+        let ctx = hub.action_context(&call.meta);
+        Ok::<_, HubError>(call.action.form(&ctx, &request).await?)
     }
     .await;
     match result {
@@ -208,13 +301,10 @@ async fn execute(
     name: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let meta = RequestMeta::of(&req);
     let prepared = async {
-        authorize(&hub, &req)?;
-        let action = lookup(&hub, &name)?;
-        let body = read_body(&hub, &req, payload).await?;
-        let request = parse_request(&body)?;
-        let def = action.definition(&hub);
+        let call = LookerCall::extract(&hub, &req, &name, payload).await?;
+        let request = call.request()?;
+        let def = call.action.definition(&hub.action_context(&call.meta));
         if let Some(t) = request.action_type {
             if !def.supported_action_types.contains(&t) {
                 return Err(HubError::BadRequest(format!(
@@ -229,10 +319,10 @@ async fn execute(
                 )));
             }
         }
-        Ok((action, request))
+        Ok((call, request))
     }
     .await;
-    let (action, request) = match prepared {
+    let (call, request) = match prepared {
         Ok(p) => p,
         Err(e) => return error_response(&e, Shape::Execute),
     };
@@ -242,7 +332,7 @@ async fn execute(
         tracing::warn!("shutting down: query execute not started");
         return json_response(StatusCode::OK, &ExecuteResponse::failure(TOO_LATE));
     }
-    run_execute(hub.into_inner(), action, meta, request).await
+    run_execute(hub.into_inner(), call.action, call.meta, request).await
 }
 
 /// Run an execute on its own task (it finishes even if Looker hangs up, and a shutdown waits for
@@ -258,7 +348,10 @@ async fn run_execute(
     let after = hub.settings.keepalive_after;
     let interval = hub.settings.keepalive_interval;
     let task_hub = hub.clone();
-    let work = async move { action.execute(&task_hub, &meta, request).await };
+    let work = async move {
+        let ctx = task_hub.action_context(&meta);
+        action.execute(&ctx, request).await.map_err(HubError::from)
+    };
     let mut handle = hub
         .lifecycle
         .spawn_execute(work.instrument(tracing::Span::current()));
@@ -315,7 +408,7 @@ pub async fn log_request(
     let _in_flight = req
         .app_data::<web::Data<Hub>>()
         .map(|hub| hub.lifecycle.track_request());
-    let meta = RequestMeta::from_request(req.request());
+    let meta = meta::from_request(req.request());
     req.extensions_mut().insert(meta.clone());
     let method = req.method().to_string();
     let path = req.path().to_string();

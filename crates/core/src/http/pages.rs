@@ -20,7 +20,7 @@ fn escape(text: &str) -> String {
 }
 
 /// A page with a title and one message (both plain text, escaped here).
-pub(super) fn page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+pub(crate) fn page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
     let (title, message) = (escape(title), escape(message));
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -35,7 +35,7 @@ h1{{font-size:1.4rem}}p{{line-height:1.5}}</style></head>\
 }
 
 /// A 302 to `location`.
-pub(super) fn redirect(location: &str) -> HttpResponse {
+pub(crate) fn redirect(location: &str) -> HttpResponse {
     with_safety_headers(HttpResponse::Found())
         .insert_header(("Location", location))
         .finish()

@@ -7,19 +7,22 @@
 //! token, the sealed state or the client secret.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::pages::{page, redirect};
-use super::{
+use crate::actions::Action;
+use crate::api::{value_as_text, ErrorBody};
+use crate::error::HubError;
+use crate::http::Hub;
+use crate::http::{json_response, status_of, LookerCall};
+use crate::oauth::{
     check_binding, BindingError, LoginLinkError, LoginState, LoginTarget, OAuth, ProviderError,
     UseRefused,
 };
-use crate::api::{value_as_text, ErrorBody};
-use crate::http::{authorize, json_response, read_body};
-use crate::startup::Hub;
 use crate::state::StateError;
 
 const START_AGAIN: &str =
@@ -71,10 +74,10 @@ impl NotReady {
 }
 
 /// The OAuth client and the action's registered name.
-fn ready<'h>(hub: &'h Hub, name: &str) -> Result<(&'h OAuth, &'static str), NotReady> {
+fn ready<'h>(hub: &'h Hub, name: &str) -> Result<(&'h OAuth, Arc<dyn Action>), NotReady> {
     let action = hub.registry.get(name).ok_or(NotReady::UnknownAction)?;
     let oauth = hub.oauth.as_ref().ok_or(NotReady::NotConfigured)?;
-    Ok((oauth, action.name()))
+    Ok((oauth, action))
 }
 
 fn state_refused(err: &StateError) -> HttpResponse {
@@ -134,7 +137,7 @@ fn provider_failed(err: &ProviderError) -> HttpResponse {
 /// state, opened and checked.
 struct Opened<'h> {
     oauth: &'h OAuth,
-    action: &'static str,
+    action: Arc<dyn Action>,
     state: String,
     login: LoginState,
 }
@@ -154,7 +157,7 @@ fn open_request<'h>(
         )));
     };
     let login = oauth
-        .open_login(action, &state)
+        .open_login(action.name(), &state)
         .map_err(|e| Box::new(state_refused(&e)))?;
     Ok(Opened {
         oauth,
@@ -180,6 +183,7 @@ pub async fn initiate(
         Ok(o) => o,
         Err(page) => return *page,
     };
+    let action = action.name();
     if let Err(e) = oauth.login_target(&login) {
         return target_refused(&e);
     }
@@ -261,11 +265,12 @@ pub async fn redirect_back(hub: web::Data<Hub>, req: HttpRequest) -> HttpRespons
         Err(e) => return state_refused(&e),
     };
     // Authentic but for an action this hub does not host (another hub sharing the key).
-    let Some(action) = hub.registry.get(&sealed_for).map(|a| a.name()) else {
+    let Some(found) = hub.registry.get(&sealed_for) else {
         return state_refused(&StateError::OtherAction);
     };
+    let action = found.name();
     if let Some(error) = q.get("error") {
-        let code = super::sanitize_code(error);
+        let code = crate::oauth::sanitize_code(error);
         tracing::info!(action, error = %code, "the provider reported a login error");
         return if code == "access_denied" {
             page(
@@ -377,17 +382,16 @@ pub async fn token(
     name: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    if let Err(e) = authorize(&hub, &req) {
-        return json_error(e.status(), e.to_string());
-    }
-    let (oauth, action) = match ready(&hub, &name) {
-        Ok(r) => r,
-        Err(not_ready) => return not_ready.json(),
+    let call = match LookerCall::extract(&hub, &req, &name, payload).await {
+        Ok(call) => call,
+        Err(HubError::UnknownAction(_)) => return NotReady::UnknownAction.json(),
+        Err(e) => return json_error(status_of(&e), e.to_string()),
     };
-    let body = match read_body(&hub, &req, payload).await {
-        Ok(b) => b,
-        Err(e) => return json_error(e.status(), e.to_string()),
+    let Some(oauth) = hub.oauth.as_ref() else {
+        return NotReady::NotConfigured.json();
     };
+    let action = call.action.name();
+    let body = call.body;
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {

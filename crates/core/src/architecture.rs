@@ -1,0 +1,260 @@
+//! Checks of the module structure (the README's "Architecture" section): actions and the OAuth
+//! client know no HTTP, and the top-level modules import each other only as the module map allows,
+//! with no cycle.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The module map: each top-level module of `crates/core/src` and the modules it may import
+/// (`crate::<module>`). The README's module map says the same.
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("api", &[]),
+    ("config", &[]),
+    ("routes", &[]),
+    ("meta", &[]),
+    ("state", &[]),
+    ("auth", &[]),
+    ("retry", &[]),
+    ("net", &[]),
+    ("gcp", &["net"]),
+    ("rows", &["api", "net"]),
+    ("sinks", &["config", "gcp", "retry"]),
+    ("rudder", &["config", "net", "retry", "rows", "secrets"]),
+    ("secrets", &["config", "gcp", "retry"]),
+    (
+        "actions",
+        &["api", "meta", "net", "routes", "rows", "rudder", "sinks"],
+    ),
+    ("error", &["auth", "rudder"]),
+    ("lifecycle", &["actions", "api", "error"]),
+    (
+        "oauth",
+        &[
+            "actions", "api", "config", "net", "routes", "rows", "secrets", "sinks", "state",
+        ],
+    ),
+    (
+        "settings",
+        &[
+            "config", "error", "net", "oauth", "routes", "rudder", "secrets",
+        ],
+    ),
+    ("telemetry", &["settings"]),
+    (
+        "http",
+        &[
+            "actions",
+            "api",
+            "auth",
+            "error",
+            "lifecycle",
+            "meta",
+            "net",
+            "oauth",
+            "routes",
+            "rudder",
+            "secrets",
+            "settings",
+            "sinks",
+            "state",
+        ],
+    ),
+    (
+        "startup",
+        &[
+            "actions",
+            "auth",
+            "gcp",
+            "http",
+            "net",
+            "oauth",
+            "retry",
+            "routes",
+            "rudder",
+            "secrets",
+            "settings",
+            "sinks",
+            "telemetry",
+        ],
+    ),
+];
+
+fn src_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("source directory") {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level module a source file belongs to (`actions/rudder.rs` → `actions`).
+fn top_module(path: &Path) -> String {
+    let rel = path.strip_prefix(src_dir()).expect("under src");
+    let first = rel.components().next().expect("a component");
+    let name = first.as_os_str().to_string_lossy();
+    name.trim_end_matches(".rs").to_string()
+}
+
+/// The code of a file without comment lines and without its `#[cfg(test)] mod tests`.
+fn code_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("readable source");
+    let text = match text.find("#[cfg(test)]\nmod tests") {
+        Some(i) => &text[..i],
+        None => &text[..],
+    };
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `crate::<module>` references of a piece of code, including `use crate::{a, b::c}`.
+fn crate_refs(code: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    for (i, _) in code.match_indices("crate::") {
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for item in group[..end].split(',') {
+                let name = ident(item.trim());
+                if !name.is_empty() {
+                    out.insert(name);
+                }
+            }
+        } else {
+            out.insert(ident(rest));
+        }
+    }
+    out
+}
+
+/// The import graph among the top-level modules (constants like `crate::HUB_NAME` are skipped).
+fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    rust_files(&src_dir(), &mut files);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in files {
+        let module = top_module(&file);
+        if module == "lib" || module == "architecture" {
+            continue;
+        }
+        let refs = crate_refs(&code_of(&file));
+        let entry = graph.entry(module.clone()).or_default();
+        for r in refs {
+            if r != module && r.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
+                entry.insert(r);
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn actions_and_oauth_name_no_http_framework() {
+    let mut files = Vec::new();
+    rust_files(&src_dir().join("actions"), &mut files);
+    files.push(src_dir().join("oauth.rs"));
+    if src_dir().join("oauth").is_dir() {
+        rust_files(&src_dir().join("oauth"), &mut files);
+    }
+    let mut offenders = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("readable source");
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("actix")
+                || line.contains("HttpRequest")
+                || line.contains("HttpResponse")
+            {
+                offenders.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "actions/ and oauth must not know the HTTP framework (that is `crate::http`'s):\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn top_level_modules_import_only_what_the_module_map_allows() {
+    let allowed: BTreeMap<&str, BTreeSet<&str>> = ALLOWED
+        .iter()
+        .map(|(m, deps)| (*m, deps.iter().copied().collect()))
+        .collect();
+    let graph = import_graph();
+    let mut problems = Vec::new();
+    for (module, deps) in &graph {
+        let Some(ok) = allowed.get(module.as_str()) else {
+            problems.push(format!("module {module} is not in the module map"));
+            continue;
+        };
+        for d in deps {
+            if !ok.contains(d.as_str()) {
+                problems.push(format!(
+                    "{module} imports {d}, which the module map does not allow"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_module_map_has_no_import_cycle() {
+    // Kahn's algorithm on the allowed imports: a cycle leaves modules that never reach in-degree 0.
+    let mut pending: BTreeMap<&str, BTreeSet<&str>> = ALLOWED
+        .iter()
+        .map(|(m, deps)| (*m, deps.iter().copied().collect()))
+        .collect();
+    for deps in pending.values() {
+        for d in deps {
+            assert!(
+                ALLOWED.iter().any(|(m, _)| m == d),
+                "{d} is allowed as an import but is not in the module map"
+            );
+        }
+    }
+    loop {
+        let ready: Vec<&str> = pending
+            .iter()
+            .filter(|(_, deps)| deps.is_empty())
+            .map(|(m, _)| *m)
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        for m in ready {
+            pending.remove(m);
+            for deps in pending.values_mut() {
+                deps.remove(m);
+            }
+        }
+    }
+    assert!(
+        pending.is_empty(),
+        "import cycle among: {:?}",
+        pending.keys().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn the_import_scanner_sees_grouped_and_path_imports() {
+    let refs = crate_refs("use crate::{api::X, sinks};\nlet a = crate::net::Http::new();");
+    assert_eq!(
+        refs.into_iter().collect::<Vec<_>>(),
+        ["api", "net", "sinks"]
+    );
+}

@@ -1,0 +1,671 @@
+//! Write-back tables described once: columns (name, type, mode, description), partitioning,
+//! clustering and the key the embedded store enforces. Every sink creates, checks and appends
+//! any [`TableDef`]; a row is a [`Row`] of [`CellValue`]s in column order, checked against its
+//! table when built ([`RowBuilder`]) so sinks can encode without re-checking.
+
+use std::sync::{Arc, LazyLock};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// The column types a write-back table may use (BigQuery's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColumnType {
+    /// Text.
+    String,
+    /// 64-bit integer.
+    Int64,
+    /// Exact decimal (kept as its decimal text).
+    Numeric,
+    /// 64-bit float.
+    Float64,
+    /// true / false.
+    Bool,
+    /// Calendar date.
+    Date,
+    /// Instant in UTC (microseconds).
+    Timestamp,
+    /// JSON document (kept as its text).
+    Json,
+}
+
+impl ColumnType {
+    /// BigQuery's name of the type.
+    pub fn bigquery_name(self) -> &'static str {
+        match self {
+            ColumnType::String => "STRING",
+            ColumnType::Int64 => "INT64",
+            ColumnType::Numeric => "NUMERIC",
+            ColumnType::Float64 => "FLOAT64",
+            ColumnType::Bool => "BOOL",
+            ColumnType::Date => "DATE",
+            ColumnType::Timestamp => "TIMESTAMP",
+            ColumnType::Json => "JSON",
+        }
+    }
+
+    /// The type of a BigQuery name (`STRING`, `INT64`, … as in a schema file or configuration).
+    pub fn from_bigquery_name(name: &str) -> Option<ColumnType> {
+        Some(match name {
+            "STRING" => ColumnType::String,
+            "INT64" | "INTEGER" => ColumnType::Int64,
+            "NUMERIC" => ColumnType::Numeric,
+            "FLOAT64" | "FLOAT" => ColumnType::Float64,
+            "BOOL" | "BOOLEAN" => ColumnType::Bool,
+            "DATE" => ColumnType::Date,
+            "TIMESTAMP" => ColumnType::Timestamp,
+            "JSON" => ColumnType::Json,
+            _ => return None,
+        })
+    }
+
+    /// The embedded store's column type.
+    pub fn sqlite_name(self) -> &'static str {
+        match self {
+            ColumnType::Int64 | ColumnType::Bool => "INTEGER",
+            ColumnType::Float64 => "REAL",
+            _ => "TEXT",
+        }
+    }
+
+    /// Convert a JSON value (a Looker cell, a form field) into a value of this type. Strings
+    /// are parsed (`"42"` is a valid INT64); `null` is [`CellValue::Null`] (the mode is checked
+    /// when the row is built).
+    pub fn convert_json(self, v: &serde_json::Value) -> Result<CellValue, ConvertError> {
+        use serde_json::Value as J;
+        let bad = || ConvertError {
+            expected: self,
+            got: describe(v),
+        };
+        Ok(match (self, v) {
+            (_, J::Null) => CellValue::Null,
+            (ColumnType::Json, v) => CellValue::Json(v.to_string()),
+            (_, J::String(s)) => return self.convert_text(s),
+            (ColumnType::String, J::Number(n)) => CellValue::String(n.to_string()),
+            (ColumnType::String, J::Bool(b)) => CellValue::String(b.to_string()),
+            (ColumnType::Int64, J::Number(n)) => CellValue::Int64(n.as_i64().ok_or_else(bad)?),
+            (ColumnType::Numeric, J::Number(n)) => return self.convert_text(&n.to_string()),
+            (ColumnType::Float64, J::Number(n)) => CellValue::Float64(n.as_f64().ok_or_else(bad)?),
+            (ColumnType::Bool, J::Bool(b)) => CellValue::Bool(*b),
+            _ => return Err(bad()),
+        })
+    }
+
+    /// Convert text (a form field, a CSV cell) into a value of this type.
+    pub fn convert_text(self, s: &str) -> Result<CellValue, ConvertError> {
+        let bad = || ConvertError {
+            expected: self,
+            got: format!("text {:?}", truncate(s)),
+        };
+        let t = s.trim();
+        Ok(match self {
+            ColumnType::String => CellValue::String(s.to_string()),
+            ColumnType::Int64 => CellValue::Int64(t.parse().map_err(|_| bad())?),
+            ColumnType::Numeric => {
+                if !numeric_ok(t) {
+                    return Err(bad());
+                }
+                CellValue::Numeric(t.to_string())
+            }
+            ColumnType::Float64 => match t.parse::<f64>() {
+                Ok(f) if f.is_finite() => CellValue::Float64(f),
+                _ => return Err(bad()),
+            },
+            ColumnType::Bool => match t.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => CellValue::Bool(true),
+                "false" | "no" | "0" => CellValue::Bool(false),
+                _ => return Err(bad()),
+            },
+            ColumnType::Date => {
+                CellValue::Date(NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| bad())?)
+            }
+            ColumnType::Timestamp => {
+                let ts = DateTime::parse_from_rfc3339(t)
+                    .map(|d| d.with_timezone(&Utc))
+                    .or_else(|_| {
+                        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f")
+                            .map(|n| n.and_utc())
+                    })
+                    .map_err(|_| bad())?;
+                CellValue::Timestamp(ts)
+            }
+            ColumnType::Json => {
+                let v: serde_json::Value = serde_json::from_str(t).map_err(|_| bad())?;
+                CellValue::Json(v.to_string())
+            }
+        })
+    }
+}
+
+fn numeric_ok(t: &str) -> bool {
+    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    !(int.is_empty() && frac.is_empty())
+        && int.len() <= 29
+        && frac.len() <= 9
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+fn describe(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "null".into(),
+        serde_json::Value::Bool(_) => "a boolean".into(),
+        serde_json::Value::Number(n) => format!("the number {n}"),
+        serde_json::Value::String(s) => format!("text {:?}", truncate(s)),
+        serde_json::Value::Array(_) => "a list".into(),
+        serde_json::Value::Object(_) => "an object".into(),
+    }
+}
+
+/// A value that does not convert into a column's type.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("expected {}, got {got}", expected.bigquery_name())]
+pub struct ConvertError {
+    /// The column type.
+    pub expected: ColumnType,
+    /// What was given (short, never a whole value).
+    pub got: String,
+}
+
+/// NULLABLE or REQUIRED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// May be null.
+    Nullable,
+    /// Never null.
+    Required,
+}
+
+impl Mode {
+    /// BigQuery's name of the mode.
+    pub fn bigquery_name(self) -> &'static str {
+        match self {
+            Mode::Nullable => "NULLABLE",
+            Mode::Required => "REQUIRED",
+        }
+    }
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnDef {
+    /// Column name (letters, digits, `_`).
+    pub name: String,
+    /// Type.
+    pub ty: ColumnType,
+    /// NULLABLE / REQUIRED.
+    pub mode: Mode,
+    /// What the column holds (BigQuery column description).
+    pub description: String,
+}
+
+impl ColumnDef {
+    /// A column.
+    pub fn new(name: &str, ty: ColumnType, mode: Mode, description: &str) -> ColumnDef {
+        ColumnDef {
+            name: name.into(),
+            ty,
+            mode,
+            description: description.into(),
+        }
+    }
+}
+
+/// A write-back table, described once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableDef {
+    /// Table name (the BigQuery table name unless settings rename it).
+    pub name: String,
+    /// What one row is.
+    pub description: String,
+    /// Columns in order.
+    pub columns: Vec<ColumnDef>,
+    /// TIMESTAMP or DATE column the BigQuery table is partitioned on by day, if any.
+    pub partition_by_day: Option<String>,
+    /// Columns the BigQuery table is clustered by.
+    pub clustering: Vec<String>,
+    /// Columns identifying a row, enforced as the embedded store's primary key.
+    pub key: Vec<String>,
+}
+
+/// A table description that does not hold together.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("table {table}: {problem}")]
+pub struct TableDefError {
+    /// Table name.
+    pub table: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+fn ident_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 300
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl TableDef {
+    /// Check names, uniqueness and that partitioning, clustering and key name columns.
+    pub fn validate(&self) -> Result<(), TableDefError> {
+        let err = |problem: String| TableDefError {
+            table: self.name.clone(),
+            problem,
+        };
+        if !ident_ok(&self.name) {
+            return Err(err("the name must be letters, digits and _".into()));
+        }
+        if self.columns.is_empty() {
+            return Err(err("no columns".into()));
+        }
+        for (i, c) in self.columns.iter().enumerate() {
+            if !ident_ok(&c.name) {
+                return Err(err(format!(
+                    "column {:?}: the name must be letters, digits and _",
+                    c.name
+                )));
+            }
+            if self.columns[..i].iter().any(|o| o.name == c.name) {
+                return Err(err(format!("column {} appears twice", c.name)));
+            }
+        }
+        if let Some(p) = &self.partition_by_day {
+            match self.column(p) {
+                Some((_, c)) if matches!(c.ty, ColumnType::Timestamp | ColumnType::Date) => {}
+                _ => {
+                    return Err(err(format!(
+                        "partitioning column {p} must be a TIMESTAMP or DATE column"
+                    )))
+                }
+            }
+        }
+        for c in self.clustering.iter().chain(&self.key) {
+            if self.column(c).is_none() {
+                return Err(err(format!("no column {c} (clustering / key)")));
+            }
+        }
+        Ok(())
+    }
+
+    /// A column and its position.
+    pub fn column(&self, name: &str) -> Option<(usize, &ColumnDef)> {
+        self.columns
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.name == name)
+    }
+
+    /// A builder of one row of this table.
+    pub fn row(&self) -> RowBuilder<'_> {
+        RowBuilder {
+            table: self,
+            cells: Vec::with_capacity(self.columns.len()),
+        }
+    }
+}
+
+/// One value of a row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellValue {
+    /// No value (NULLABLE columns only).
+    Null,
+    /// STRING.
+    String(String),
+    /// INT64.
+    Int64(i64),
+    /// NUMERIC as decimal text.
+    Numeric(String),
+    /// FLOAT64.
+    Float64(f64),
+    /// BOOL.
+    Bool(bool),
+    /// DATE.
+    Date(NaiveDate),
+    /// TIMESTAMP.
+    Timestamp(DateTime<Utc>),
+    /// JSON as its text.
+    Json(String),
+}
+
+impl CellValue {
+    /// Whether the value fits a column type (null fits every type).
+    pub fn fits(&self, ty: ColumnType) -> bool {
+        matches!(
+            (self, ty),
+            (CellValue::Null, _)
+                | (CellValue::String(_), ColumnType::String)
+                | (CellValue::Int64(_), ColumnType::Int64)
+                | (CellValue::Numeric(_), ColumnType::Numeric)
+                | (CellValue::Float64(_), ColumnType::Float64)
+                | (CellValue::Bool(_), ColumnType::Bool)
+                | (CellValue::Date(_), ColumnType::Date)
+                | (CellValue::Timestamp(_), ColumnType::Timestamp)
+                | (CellValue::Json(_), ColumnType::Json)
+        )
+    }
+
+    /// The text of a text-like value (STRING, NUMERIC, JSON), `None` otherwise and for null.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            CellValue::String(s) | CellValue::Numeric(s) | CellValue::Json(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl From<String> for CellValue {
+    fn from(s: String) -> CellValue {
+        CellValue::String(s)
+    }
+}
+
+impl From<&str> for CellValue {
+    fn from(s: &str) -> CellValue {
+        CellValue::String(s.to_string())
+    }
+}
+
+impl From<Option<String>> for CellValue {
+    fn from(s: Option<String>) -> CellValue {
+        s.map_or(CellValue::Null, CellValue::String)
+    }
+}
+
+impl From<i64> for CellValue {
+    fn from(v: i64) -> CellValue {
+        CellValue::Int64(v)
+    }
+}
+
+impl From<DateTime<Utc>> for CellValue {
+    fn from(v: DateTime<Utc>) -> CellValue {
+        CellValue::Timestamp(v)
+    }
+}
+
+/// A row of a table: its values in column order, checked when built.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row(Vec<CellValue>);
+
+impl Row {
+    /// The values in column order.
+    pub fn cells(&self) -> &[CellValue] {
+        &self.0
+    }
+}
+
+/// A row that does not fit its table.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("table {table}, column {column}: {problem}")]
+pub struct RowError {
+    /// Table name.
+    pub table: String,
+    /// Column name (or the position when past the last column).
+    pub column: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// Builds a [`Row`] column by column, in order: names, types and modes are checked.
+pub struct RowBuilder<'t> {
+    table: &'t TableDef,
+    cells: Vec<CellValue>,
+}
+
+impl RowBuilder<'_> {
+    /// The next column's value; `name` must be that column's name.
+    pub fn set(mut self, name: &str, value: impl Into<CellValue>) -> Result<Self, RowError> {
+        let i = self.cells.len();
+        let value = value.into();
+        let err = |column: &str, problem: String| RowError {
+            table: self.table.name.clone(),
+            column: column.to_string(),
+            problem,
+        };
+        let Some(col) = self.table.columns.get(i) else {
+            return Err(err(name, "the table has no more columns".into()));
+        };
+        if col.name != name {
+            return Err(err(name, format!("expected column {} here", col.name)));
+        }
+        if !value.fits(col.ty) {
+            return Err(err(
+                name,
+                format!("a {} column cannot hold {value:?}", col.ty.bigquery_name()),
+            ));
+        }
+        if col.mode == Mode::Required && value == CellValue::Null {
+            return Err(err(name, "REQUIRED column cannot be null".into()));
+        }
+        self.cells.push(value);
+        Ok(self)
+    }
+
+    /// The row, once every column has its value.
+    pub fn build(self) -> Result<Row, RowError> {
+        if let Some(col) = self.table.columns.get(self.cells.len()) {
+            return Err(RowError {
+                table: self.table.name.clone(),
+                column: col.name.clone(),
+                problem: "no value given".into(),
+            });
+        }
+        Ok(Row(self.cells))
+    }
+}
+
+/// Build a row of a table from values in column order (checked like [`RowBuilder`]).
+pub fn row_of(table: &TableDef, values: Vec<CellValue>) -> Result<Row, RowError> {
+    let mut b = table.row();
+    for (c, v) in table.columns.iter().zip(values.iter()) {
+        b = b.set(&c.name, v.clone())?;
+    }
+    if values.len() > table.columns.len() {
+        return Err(RowError {
+            table: table.name.clone(),
+            column: format!("#{}", table.columns.len() + 1),
+            problem: "the table has no more columns".into(),
+        });
+    }
+    b.build()
+}
+
+use ColumnType as T;
+use Mode::{Nullable as N, Required as R};
+
+const REQUEST_ID: &str = "request_id";
+const RECEIVED_AT: &str = "received_at";
+const CLASSIFICATION: &str = "Approved, Suspicious or Further Investigation.";
+const COMMENT: &str = "Free text from the form (empty when none).";
+const INSTANCE: &str = "X-Looker-Instance of the request.";
+const WEBHOOK: &str = "X-Looker-Webhook-Id of the request.";
+const ACTION: &str = "Name of the action that wrote the row.";
+const RECEIVED: &str = "When the hub received the execute (UTC).";
+
+/// `suspicious_marks`: one row per cell execute of "Mark as Suspicious".
+pub static MARKS: LazyLock<Arc<TableDef>> = LazyLock::new(|| {
+    let c = ColumnDef::new;
+    Arc::new(TableDef {
+        name: "suspicious_marks".into(),
+        description: "One row per \"Mark as Suspicious\" execute (insert-only; the latest row per order wins).".into(),
+        columns: vec![
+            c(REQUEST_ID, T::String, R, "Unique id of the execute request (one row per request)."),
+            c("order_id", T::String, R, "The clicked value: the order id."),
+            c("classification", T::String, R, CLASSIFICATION),
+            c("comment", T::String, R, COMMENT),
+            c("acted_by", T::String, N, "Email of the Looker user who acted (user attribute or OAuth identity)."),
+            c("looker_instance", T::String, N, INSTANCE),
+            c("webhook_id", T::String, N, WEBHOOK),
+            c("action", T::String, R, ACTION),
+            c(RECEIVED_AT, T::Timestamp, R, RECEIVED),
+        ],
+        partition_by_day: Some(RECEIVED_AT.into()),
+        clustering: vec!["order_id".into()],
+        key: vec![REQUEST_ID.into()],
+    })
+});
+
+/// `suspicious_marks_batch`: one row per result row of a whole-query write-back.
+pub static BATCH: LazyLock<Arc<TableDef>> = LazyLock::new(|| {
+    let c = ColumnDef::new;
+    Arc::new(TableDef {
+        name: "suspicious_marks_batch".into(),
+        description: "One row per result row of a whole-query write-back (writeback_batch).".into(),
+        columns: vec![
+            c(
+                REQUEST_ID,
+                T::String,
+                R,
+                "Unique id of the execute request.",
+            ),
+            c(
+                "row_index",
+                T::Int64,
+                R,
+                "Position of the row in the query result (0-based).",
+            ),
+            c(
+                "key_field",
+                T::String,
+                R,
+                "The identifying field: the one tagged mark-suspicious, else the first dimension.",
+            ),
+            c("key_value", T::String, N, "Its value in this row."),
+            c("classification", T::String, R, CLASSIFICATION),
+            c("comment", T::String, R, COMMENT),
+            c(
+                "acted_by",
+                T::String,
+                N,
+                "Email of the Looker user who acted.",
+            ),
+            c(
+                "scheduled_plan_id",
+                T::String,
+                N,
+                "Looker scheduled plan id, when sent by a schedule.",
+            ),
+            c("query_id", T::String, N, "Looker query id."),
+            c("row_json", T::Json, R, "The whole result row as JSON."),
+            c(
+                "ran_at",
+                T::String,
+                N,
+                "When Looker ran the query, as Looker sent it (ran_at of the result).",
+            ),
+            c("looker_instance", T::String, N, INSTANCE),
+            c("webhook_id", T::String, N, WEBHOOK),
+            c("action", T::String, R, ACTION),
+            c(RECEIVED_AT, T::Timestamp, R, RECEIVED),
+        ],
+        partition_by_day: Some(RECEIVED_AT.into()),
+        clustering: vec!["key_value".into()],
+        key: vec![REQUEST_ID.into(), "row_index".into()],
+    })
+});
+
+/// The tables of the built-in actions.
+pub fn builtin_tables() -> Vec<Arc<TableDef>> {
+    vec![MARKS.clone(), BATCH.clone()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_tables_are_valid() {
+        for t in builtin_tables() {
+            t.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn rows_are_checked_against_their_table() {
+        let t = &*MARKS;
+        let e = t.row().set("order_id", "x").err().unwrap();
+        assert_eq!(e.column, "order_id");
+        assert_eq!(e.problem, "expected column request_id here");
+        let e = t.row().set("request_id", CellValue::Null).err().unwrap();
+        assert_eq!(e.problem, "REQUIRED column cannot be null");
+        let e = t.row().set("request_id", 3i64).err().unwrap();
+        assert!(e.problem.starts_with("a STRING column cannot hold"), "{e}");
+        let e = t.row().set("request_id", "r").unwrap().build().unwrap_err();
+        assert_eq!(
+            (e.column.as_str(), e.problem.as_str()),
+            ("order_id", "no value given")
+        );
+    }
+
+    #[test]
+    fn values_convert_by_column_type() {
+        use serde_json::json;
+        assert_eq!(
+            T::Int64.convert_json(&json!("42")),
+            Ok(CellValue::Int64(42))
+        );
+        assert_eq!(T::Int64.convert_json(&json!(42)), Ok(CellValue::Int64(42)));
+        assert_eq!(
+            T::Int64.convert_json(&json!(4.5)).unwrap_err().to_string(),
+            "expected INT64, got the number 4.5"
+        );
+        assert_eq!(
+            T::String.convert_json(&json!(7)),
+            Ok(CellValue::String("7".into()))
+        );
+        assert_eq!(
+            T::Numeric.convert_json(&json!("12.50")),
+            Ok(CellValue::Numeric("12.50".into()))
+        );
+        assert!(T::Numeric.convert_text("1e5").is_err());
+        assert_eq!(
+            T::Float64.convert_json(&json!(1.5)),
+            Ok(CellValue::Float64(1.5))
+        );
+        assert!(T::Float64.convert_text("NaN").is_err());
+        assert_eq!(
+            T::Bool.convert_json(&json!("yes")),
+            Ok(CellValue::Bool(true))
+        );
+        assert!(T::Bool.convert_json(&json!(1)).is_err());
+        assert_eq!(
+            T::Date.convert_json(&json!("2026-02-03")),
+            Ok(CellValue::Date(
+                NaiveDate::from_ymd_opt(2026, 2, 3).unwrap()
+            ))
+        );
+        assert!(T::Date.convert_text("03/02/2026").is_err());
+        let ts = T::Timestamp.convert_text("2026-02-03 04:05:06").unwrap();
+        assert_eq!(
+            ts,
+            CellValue::Timestamp("2026-02-03T04:05:06Z".parse().unwrap())
+        );
+        assert_eq!(
+            T::Json.convert_json(&json!({"a": 1})),
+            Ok(CellValue::Json("{\"a\":1}".into()))
+        );
+        assert!(T::Json.convert_text("{").is_err());
+        assert_eq!(T::Date.convert_json(&json!(null)), Ok(CellValue::Null));
+        assert_eq!(
+            T::Date.convert_json(&json!([1])).unwrap_err().to_string(),
+            "expected DATE, got a list"
+        );
+    }
+
+    #[test]
+    fn bad_descriptions_are_refused() {
+        let mut t = (**BATCH).clone();
+        t.clustering.push("nope".into());
+        assert!(t.validate().is_err());
+        let mut t = (**BATCH).clone();
+        t.partition_by_day = Some("row_index".into());
+        assert!(t.validate().is_err());
+        let mut t = (**MARKS).clone();
+        t.columns.push(t.columns[0].clone());
+        assert!(t.validate().is_err());
+    }
+}

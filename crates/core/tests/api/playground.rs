@@ -1,0 +1,479 @@
+//! The local playground (`GET /playground`): served only by the all-in-one `hub` binary in local
+//! mode or with `HUB_PLAYGROUND=true`; its sample downloads and state URL; and the page itself,
+//! driven in headless Chromium as a user would (scripts/browser/playground.mjs).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{client, HubProcess, TOKEN};
+
+const DEV_TOKEN: &str = "local-dev-token";
+
+fn auth(token: &str) -> String {
+    format!("Token token=\"{token}\"")
+}
+
+async fn get_status(c: &reqwest::Client, url: String) -> u16 {
+    c.get(url).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn the_five_function_binaries_never_serve_the_playground() {
+    let c = client();
+    let on = [("HUB_LOCAL", "true"), ("HUB_PLAYGROUND", "true")];
+    for bin in [
+        "actions_list",
+        "action_form",
+        "action_execute",
+        "oauth_initiate",
+        "oauth_callback",
+    ] {
+        let running = HubProcess::start_bin(bin, &on).await;
+        for path in ["/playground", "/playground/page.js", "/playground/rows"] {
+            let s = get_status(&c, format!("{}{path}", running.base)).await;
+            assert_eq!(s, 404, "{bin} must not serve {path}");
+        }
+        let s = c
+            .post(format!("{}/playground/samples", running.base))
+            .header("Authorization", auth(TOKEN))
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(s, 404, "{bin} must not keep samples");
+    }
+    // The hub itself: not outside local mode unless asked for.
+    let off = HubProcess::start_bin("hub", &[]).await;
+    assert_eq!(
+        get_status(&c, format!("{}/playground", off.base)).await,
+        404
+    );
+}
+
+#[tokio::test]
+async fn the_dev_token_is_written_into_the_page_only_in_local_mode() {
+    let c = client();
+    // Asked for outside local mode: served, but the page asks for the token.
+    let asked = HubProcess::start_bin("hub", &[("HUB_PLAYGROUND", "true")]).await;
+    let page = c
+        .get(format!("{}/playground", asked.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<meta name="hub-token" content="">"#));
+    assert!(!html.contains(TOKEN) && !html.contains(DEV_TOKEN));
+    // Nothing is loaded from elsewhere: the page works offline.
+    let mut texts = vec![html.clone()];
+    for asset in ["page.js", "page.css"] {
+        let r = c
+            .get(format!("{}/playground/{asset}", asked.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        texts.push(r.text().await.unwrap());
+    }
+    for text in &texts {
+        for needle in ["http://", "https://", "//cdn", "@import"] {
+            let outside: Vec<&str> = text
+                .match_indices(needle)
+                .map(|(i, _)| &text[i..(i + 40).min(text.len())])
+                .filter(|s| !s.starts_with(asked.base.as_str()))
+                .collect();
+            assert!(outside.is_empty(), "{outside:?}");
+        }
+    }
+    // Local mode with the dev token: injected.
+    let local =
+        HubProcess::start_bin("hub", &[("HUB_LOCAL", "true"), ("HUB_TOKENS", DEV_TOKEN)]).await;
+    let html = c
+        .get(format!("{}/playground", local.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&format!(r#"<meta name="hub-token" content="{DEV_TOKEN}">"#)));
+    // Local mode with a real token: not injected.
+    let own = HubProcess::start_bin("hub", &[("HUB_LOCAL", "true")]).await;
+    let html = c
+        .get(format!("{}/playground", own.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"<meta name="hub-token" content="">"#) && !html.contains(TOKEN));
+}
+
+#[tokio::test]
+async fn a_sample_download_url_needs_the_token_to_create_and_works_once() {
+    let c = client();
+    let hub = HubProcess::start_bin("hub", &[("HUB_LOCAL", "true")]).await;
+    let samples = format!("{}/playground/samples", hub.base);
+    let no_token = c.post(&samples).body("{}").send().await.unwrap();
+    assert_eq!(no_token.status(), 403);
+    let not_json = c
+        .post(&samples)
+        .header("Authorization", auth(TOKEN))
+        .body("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 400);
+    let doc = json!({"fields": {"dimensions": [{"name": "a.b"}]}, "data": [{"a.b": {"value": 1}}]})
+        .to_string();
+    let made: Value = c
+        .post(&samples)
+        .header("Authorization", auth(TOKEN))
+        .body(doc.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = made["download_url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/playground/samples/", hub.base)),
+        "{url}"
+    );
+    let first = c.get(url).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.text().await.unwrap(), doc);
+    assert_eq!(get_status(&c, url.to_string()).await, 404, "used once");
+    assert_eq!(
+        get_status(&c, format!("{samples}/..%2F..%2Fetc%2Fpasswd")).await,
+        404
+    );
+    // Rows and stored states need the token too.
+    assert_eq!(
+        get_status(&c, format!("{}/playground/rows", hub.base)).await,
+        403
+    );
+    assert_eq!(
+        get_status(&c, format!("{}/playground/state/abc", hub.base)).await,
+        403
+    );
+}
+
+#[tokio::test]
+async fn the_state_url_keeps_what_the_hub_posts_for_the_page() {
+    let c = client();
+    let hub = HubProcess::start_bin("hub", &[("HUB_LOCAL", "true")]).await;
+    let slot = format!("{}/playground/state/s1", hub.base);
+    let read = || async {
+        c.get(&slot)
+            .header("Authorization", auth(TOKEN))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(read().await, json!({"state": null}));
+    let posted = c.post(&slot).body("sealed-state").send().await.unwrap();
+    assert_eq!(posted.status(), 200);
+    assert_eq!(read().await, json!({"state": "sealed-state"}));
+    let bad = c
+        .post(format!("{}/playground/state/a-b", hub.base))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let big = c
+        .post(&slot)
+        .body(vec![b'x'; 65 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 413);
+    assert_eq!(read().await, json!({"state": "sealed-state"}));
+}
+
+/// Run a browser script against `base`; its one JSON line.
+pub(crate) async fn run_browser_script(script: &str, args: &[&str]) -> Value {
+    let modules = std::env::var("HUB_BROWSER_MODULES").unwrap_or_else(|_| {
+        panic!(
+            "HUB_BROWSER_MODULES is not set: the browser tests need headless Chromium and \
+             playwright-core. Run scripts/test.sh, or first: eval \"$(bash scripts/services/browser.sh)\""
+        )
+    });
+    let script = format!(
+        "{}/../../scripts/browser/{script}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = tokio::time::timeout(
+        Duration::from_secs(150),
+        tokio::process::Command::new("node")
+            .arg(&script)
+            .args(args)
+            .env("HUB_BROWSER_MODULES", modules)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the browser finishes within 150 s")
+    .expect("node runs (is it installed?)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser script failed ({}): {}\n{stdout}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn artefacts() -> String {
+    std::env::var("HUB_ARTEFACTS_DIR")
+        .unwrap_or_else(|_| format!("{}/../../.services/artefacts", env!("CARGO_MANIFEST_DIR")))
+}
+
+#[tokio::test]
+async fn in_a_real_browser_the_playground_lists_renders_runs_and_shows_the_rows() {
+    let store = tempfile::tempdir().unwrap();
+    let store_path = store.path().join("playground.sqlite");
+    let hub = HubProcess::start_bin(
+        "hub",
+        &[
+            ("HUB_LOCAL", "true"),
+            ("HUB_TOKENS", DEV_TOKEN),
+            ("HUB_STORE_PATH", store_path.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let dir = format!("{}/browser", artefacts());
+    let v = run_browser_script("playground.mjs", &[&hub.base, &dir]).await;
+
+    // The list as Looker sees it: every action, icon, kind, tags, params (sensitive marked).
+    let names: Vec<&str> = v["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "mark_suspicious",
+            "rudder_event",
+            "rudder_group",
+            "rudder_track",
+            "writeback_batch"
+        ]
+    );
+    assert!(v["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["icon"] == true));
+    assert_eq!(
+        v["actions"][0]["badges"],
+        json!(["cell", "tag: mark-suspicious", "param: user_email"])
+    );
+    assert_eq!(
+        v["actions"][1]["badges"],
+        json!([
+            "query",
+            "tag: email | user_id | rudder_anonymous_id",
+            "param: rudder_write_key (sensitive)",
+            "param: rudder_server_url"
+        ])
+    );
+    assert_eq!(v["token_injected"], DEV_TOKEN);
+
+    // Keyboard: token, reload, then the actions; Enter chooses one.
+    assert_eq!(
+        v["tab_order"],
+        json!(["hub-token", "reload", "mark_suspicious", "rudder_event"])
+    );
+    assert_eq!(v["title_after_enter"], "Mark as Suspicious");
+
+    // The form, asked as Looker asks it, with the clicked value as the default.
+    assert_eq!(v["form_fields"], json!(["id", "classification", "comment"]));
+    assert_eq!(v["id_default"], "A-1001");
+
+    // Invalid submit: the hub's validation error beside its field, focused.
+    assert_eq!(
+        v["invalid"],
+        json!({"field_error": "is required: the order id of the clicked cell",
+               "focused": "field-id", "success": "success: false"})
+    );
+    // Valid submit: looker.message, refresh_query, and the row that landed.
+    assert_eq!(
+        v["valid"]["message"],
+        "message: Order A-1001 marked as Suspicious."
+    );
+    assert!(v["valid"]["refresh"]
+        .as_str()
+        .unwrap()
+        .contains("refresh_query: true"));
+    assert_eq!(
+        v["marks_columns"],
+        json!([
+            "request_id",
+            "order_id",
+            "classification",
+            "comment",
+            "acted_by",
+            "looker_instance",
+            "webhook_id",
+            "action",
+            "received_at"
+        ])
+    );
+    let row = v["marks_row"].as_array().unwrap();
+    assert_eq!(
+        row[1..8],
+        [
+            json!("A-1001"),
+            json!("Suspicious"),
+            json!("seen in the playground"),
+            json!("null"),
+            json!("playground"),
+            v["looker_calls"][3]["webhook"].clone(),
+            json!("mark_suspicious")
+        ]
+    );
+
+    // An interactive field re-asks the form with the current values.
+    // Every field type renders with its label, description and default (`message` as text).
+    assert_eq!(
+        v["interactive"],
+        json!({"requests": 2, "form_params": {"mode": "b", "why": "kept"}, "mode_kept": "b",
+               "why_default": "because", "why_kept": "kept", "tag_why": "TEXTAREA",
+               "extra_label": "Shown for B *",
+               "rendered": ["Read this before you choose.",
+                            "Mode B asks one more thing A B C Changing this field asks the form again.",
+                            "Why"]})
+    );
+    // A form `error` is shown.
+    assert_eq!(v["form_error"], "C is not available today.");
+
+    // A query action on a generated 1 000-row sample via download_url, then 5 rows pushed.
+    assert_eq!(v["default_delivery"], "url");
+    assert_eq!(
+        v["query_url"]["message"],
+        "message: Wrote 1000 rows as Approved to the write-back table."
+    );
+    assert_eq!(
+        v["query_push"]["message"],
+        "message: Wrote 5 rows as Approved to the write-back table."
+    );
+    assert_eq!(
+        v["query_pasted"]["message"],
+        "message: Wrote 2 rows as Approved to the write-back table."
+    );
+    // Newest first: the pasted rows lead, key_value from the tagged field.
+    assert_eq!(v["pasted_newest"], json!(["P-2", "P-1"]));
+    assert_eq!(v["batch_count"], 1007);
+    assert_eq!(
+        v["param_types"],
+        json!({"rudder_write_key": "password", "rudder_server_url": "text"})
+    );
+
+    // Every call went out as Looker sends it.
+    let calls = v["looker_calls"].as_array().unwrap();
+    for c in calls {
+        assert_eq!(c["authorization"], auth(DEV_TOKEN));
+        assert_eq!(c["instance"], "playground");
+        assert!(c["webhook"].as_str().unwrap().starts_with("playground-"));
+    }
+    let executes: Vec<(&str, bool, bool)> = calls
+        .iter()
+        .filter(|c| c["path"] == "/actions/writeback_batch/execute")
+        .map(|c| {
+            (
+                c["type"].as_str().unwrap(),
+                c["has_download_url"] == true,
+                c["has_attachment"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        executes,
+        [
+            ("query", true, false),
+            ("query", false, true),
+            ("query", false, true)
+        ]
+    );
+
+    // Labelled controls; no sideways scrolling at 1280×800 nor 420 px wide.
+    assert_eq!(v["unlabelled"], json!([]));
+    assert_eq!(v["wide_overflow"], 0);
+    assert_eq!(v["narrow_overflow"], 0);
+    assert_eq!(v["console_errors"], json!([]));
+    assert_eq!(v["steps"].as_array().unwrap().len(), 7);
+
+    // The store agrees with the page.
+    let conn = rusqlite::Connection::open(&store_path).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM suspicious_marks_batch", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 1007);
+}
+
+#[tokio::test]
+async fn in_a_real_browser_a_user_identity_action_logs_in_and_writes_from_the_playground() {
+    use crate::oauth::{provider, random_key, OAuthClient, USER_ATTRIBUTE};
+    let p = provider();
+    let c = OAuthClient::generate();
+    let auth_url = format!("{}/authorize", p.url);
+    let token_url = format!("{}/token", p.url);
+    let key = random_key();
+    let hub = HubProcess::start_bin(
+        "hub",
+        &[
+            ("HUB_LOCAL", "true"),
+            ("HUB_TOKENS", DEV_TOKEN),
+            ("HUB_IDENTITY_MODE", "user"),
+            ("OAUTH_CLIENT_ID", &c.id),
+            ("OAUTH_CLIENT_SECRET", &c.secret),
+            ("OAUTH_AUTH_URL", &auth_url),
+            ("OAUTH_TOKEN_URL", &token_url),
+            ("OAUTH_STATE_KEYS", &key),
+            ("HUB_LOOKER_HOSTS", "127.0.0.1"),
+        ],
+    )
+    .await;
+    p.register(&c, &[format!("{}/oauth_redirect", hub.base)], json!({}))
+        .await;
+    let dir = format!("{}/browser", artefacts());
+    let v = run_browser_script("playground_oauth.mjs", &[&hub.base, &dir, USER_ATTRIBUTE]).await;
+    assert_eq!(v["oauth_badge"], 1);
+    assert_eq!(v["login_target"], "_blank");
+    assert_eq!(v["landing_title"], "You are logged in");
+    assert_eq!(v["first_form_state"], Value::Null);
+    assert!(v["state_url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}/playground/state/", hub.base)));
+    assert_eq!(v["last_form_has_state"], true);
+    assert_eq!(
+        v["fields_after_login"],
+        json!(["id", "classification", "comment"])
+    );
+    assert_eq!(v["success"], "success: true");
+    assert_eq!(v["message"], "message: Order O-77 marked as Suspicious.");
+    assert_eq!(v["row"]["order_id"], "O-77");
+    // The identity the provider returned: the test server signs in the `login_hint` account, which
+    // the hub sets from the Looker user's email attribute.
+    assert_eq!(v["row"]["acted_by"], USER_ATTRIBUTE);
+}
