@@ -12,7 +12,6 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("config", &[]),
     ("routes", &[]),
     ("meta", &[]),
-    ("state", &[]),
     ("auth", &[]),
     ("retry", &[]),
     ("net", &[]),
@@ -30,7 +29,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "oauth",
         &[
-            "actions", "api", "config", "net", "routes", "rows", "secrets", "sinks", "state",
+            "actions", "api", "config", "net", "routes", "rows", "secrets", "sinks",
         ],
     ),
     (
@@ -55,7 +54,6 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "secrets",
             "settings",
             "sinks",
-            "state",
         ],
     ),
     (

@@ -35,7 +35,9 @@ use crate::config::{SettingsError, Vars};
 use crate::routes::{path_for, Handler};
 use crate::secrets::{LiveSecret, SecretError, Secrets};
 use crate::sinks::WriteCredential;
-use crate::state::{Purpose, StateError, StateKeys, DEFAULT_TTL};
+pub mod seal;
+
+use seal::{Purpose, StateError, StateKeys, DEFAULT_TTL};
 
 /// Google's authorization endpoint (the default provider).
 pub const GOOGLE_AUTH_URL: &str = "https://accounts.google.com/o/oauth2/v2/auth";
