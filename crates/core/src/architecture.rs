@@ -29,7 +29,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "oauth",
         &[
-            "actions", "api", "config", "net", "routes", "rows", "secrets", "sinks",
+            "actions", "api", "config", "net", "routes", "secrets", "sinks",
         ],
     ),
     (

@@ -119,7 +119,7 @@ impl OAuth {
             ProviderError::Timeout(self.settings.timeout)
         } else {
             if e.is_connect() {
-                let (cause, _) = crate::rows::connect_cause(e);
+                let (cause, _) = crate::net::connect_cause(e);
                 tracing::warn!(cause, "OAuth token endpoint unreachable");
             }
             ProviderError::Unreachable
