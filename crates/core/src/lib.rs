@@ -22,7 +22,6 @@ pub mod secrets;
 pub mod settings;
 pub mod sinks;
 pub mod startup;
-pub mod state;
 pub mod telemetry;
 
 /// Name of this hub, sent to partners (e.g. RudderStack `context.library.name`).

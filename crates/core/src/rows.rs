@@ -489,53 +489,6 @@ impl RowStream {
     }
 }
 
-/// Why a connection could not be made, named without any URL (a `download_url` is a one-time
-/// credential): `connection refused`, `TLS: invalid peer certificate: UnknownIssuer`, a DNS
-/// failure… The flag says whether the peer's TLS certificate was refused, or the address policy
-/// refused the address — a setting to fix (a wrong host name, a private CA, `HUB_OUTBOUND_ALLOW`),
-/// not worth retrying.
-pub fn connect_cause(e: &reqwest::Error) -> (String, bool) {
-    if let Some(refused) = crate::net::refusal(e) {
-        // The address policy refused the connection: a setting to change, not worth retrying.
-        return (refused.to_string(), true);
-    }
-    let mut cause: Option<&dyn std::error::Error> = Some(e);
-    let mut last = None;
-    while let Some(err) = cause {
-        // rustls' error arrives wrapped in an io::Error, itself wrapped in another.
-        let mut tls = err.downcast_ref::<rustls::Error>();
-        let mut io = err.downcast_ref::<std::io::Error>();
-        while let (None, Some(inner)) = (tls, io.and_then(|i| i.get_ref())) {
-            tls = inner.downcast_ref::<rustls::Error>();
-            io = inner.downcast_ref::<std::io::Error>();
-        }
-        if let Some(tls) = tls {
-            let certificate = matches!(
-                tls,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            );
-            return (format!("TLS: {tls}"), certificate);
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::ConnectionRefused {
-                return ("connection refused".into(), false);
-            }
-        }
-        last = Some(err);
-        cause = err.source();
-    }
-    // The innermost cause, unless it is the request error itself (whose text names the URL).
-    match last
-        .filter(|c| !std::ptr::addr_eq(*c, e))
-        .map(|c| c.to_string())
-    {
-        Some(text) if !text.is_empty() && !text.contains("://") => {
-            (text.chars().take(160).collect(), false)
-        }
-        _ => ("connection failed".into(), false),
-    }
-}
-
 /// A download error without its URL; a timeout names both settings that can cause it.
 fn describe_download(e: &reqwest::Error, deadline: std::time::Duration) -> String {
     if e.is_timeout() {
@@ -545,22 +498,7 @@ fn describe_download(e: &reqwest::Error, deadline: std::time::Duration) -> Strin
             deadline.as_secs()
         )
     } else {
-        describe_reqwest(e)
-    }
-}
-
-/// A reqwest error without its URL: a `download_url` is a one-time credential.
-pub fn describe_reqwest(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        format!("connection failed: {}", connect_cause(e).0)
-    } else if let Some(status) = e.status() {
-        format!("HTTP {}", status.as_u16())
-    } else if e.is_body() || e.is_decode() {
-        "the response body could not be read".into()
-    } else {
-        "request failed".into()
+        crate::net::describe_reqwest(e)
     }
 }
 

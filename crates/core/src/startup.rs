@@ -35,6 +35,15 @@ pub enum StartError {
     Other(String),
 }
 
+impl From<crate::rudder::sources::SourcesError> for StartError {
+    fn from(e: crate::rudder::sources::SourcesError) -> Self {
+        match e {
+            crate::rudder::sources::SourcesError::Settings(e) => StartError::Settings(e),
+            crate::rudder::sources::SourcesError::Secret(e) => StartError::Secret(e),
+        }
+    }
+}
+
 pub use crate::retry::StartBudget;
 
 impl Hub {
@@ -91,6 +100,9 @@ impl Hub {
                 wants_user.join(", ")
             )));
         }
+        let rudder_sources =
+            crate::rudder::sources::Sources::start(&settings.rudder.sources, &secrets, &http)
+                .await?;
         // After every secret setting is registered: the refresh loop covers them all.
         secrets.spawn_refresh();
         Ok(Hub {
@@ -103,6 +115,7 @@ impl Hub {
             oauth,
             lifecycle: Default::default(),
             secrets,
+            rudder_sources,
         })
     }
 }

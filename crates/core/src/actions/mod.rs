@@ -84,6 +84,8 @@ pub struct ActionContext<'a> {
     pub limits: ActionLimits,
     /// RudderStack delivery settings.
     pub rudder: &'a crate::rudder::RudderSettings,
+    /// The named RudderStack sources (`RUDDER_SOURCES`), write keys kept fresh.
+    pub rudder_sources: &'a crate::rudder::sources::Sources,
 }
 
 /// The shutdown schedule as an action sees it.
@@ -294,6 +296,7 @@ mod tests {
         .unwrap();
         let windup = Calm(CancellationToken::new());
         let rudder = crate::rudder::RudderSettings::default();
+        let rudder_sources = crate::rudder::sources::Sources::default();
         let meta = RequestMeta {
             request_id: "req-1".into(),
             ..Default::default()
@@ -311,6 +314,7 @@ mod tests {
                 writeback_batch_rows: 100,
             },
             rudder: &rudder,
+            rudder_sources: &rudder_sources,
         };
         let action = Registry::new().get(mark_suspicious::NAME).unwrap();
         let def = action.definition(&ctx);

@@ -10,12 +10,14 @@ use async_trait::async_trait;
 use crate::actions::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{
     ActionParam, ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration,
-    RequiredField,
+    RequiredField, SelectOption,
 };
 use crate::meta::RequestMeta;
 use crate::rows::{self, RowStream};
 use crate::rudder::mapping::{IDENTITY_TAGS, TAG_GROUP_ID};
+use crate::rudder::naming::{self, Naming};
 use crate::rudder::pipeline::{self, Job};
+use crate::rudder::sources::Sources;
 use crate::rudder::{Call, DataPlane};
 
 /// Action param: the source write key.
@@ -28,6 +30,8 @@ pub const RUN_AGAIN: &str =
 
 /// Track form field: the event name.
 pub const EVENT_FIELD: &str = "event";
+/// Form field naming the source (when `RUDDER_SOURCES` declares sources).
+pub const SOURCE_FIELD: &str = "source";
 
 const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="14" fill="#1a1f36"/><path d="M20 48V16h14a9 9 0 0 1 2 17.8L45 48h-8l-8.2-14H27v14zm7-20h7a3 3 0 0 0 0-6h-7z" fill="#fff"/></svg>"##;
 
@@ -87,6 +91,82 @@ fn params() -> Vec<ActionParam> {
     ]
 }
 
+/// Where a delivery goes: a named source, or the action's params.
+enum Target {
+    /// The data plane is ready.
+    Plane {
+        plane: DataPlane,
+        /// The named source, if any (logs and the delivery identity use it).
+        source: Option<String>,
+    },
+    /// The form lacks a field: a validation error.
+    Invalid(BTreeMap<String, String>),
+    /// Nothing can be sent: the message says why.
+    Failure(String),
+}
+
+/// The data plane of this request: with sources declared, the one the form's `source` names
+/// (the params are ignored: the write key never passes through Looker); else the params'.
+fn target(sources: &Sources, req: &ActionRequest) -> Target {
+    if sources.is_empty() {
+        return match data_plane(req) {
+            Ok(plane) => Target::Plane {
+                plane,
+                source: None,
+            },
+            Err(message) => Target::Failure(message),
+        };
+    }
+    let chosen = req.form_param(SOURCE_FIELD).unwrap_or_default();
+    let mut chosen = chosen.trim();
+    if let ("", [only]) = (chosen, sources.all()) {
+        // One source: schedules made before sources were declared keep working.
+        chosen = only.name.as_str();
+    }
+    if chosen.is_empty() {
+        return Target::Invalid(BTreeMap::from([(
+            SOURCE_FIELD.to_string(),
+            "is required: choose the RudderStack source to send to".to_string(),
+        )]));
+    }
+    let Some(source) = sources.get(chosen) else {
+        let shown: String = chosen.chars().take(64).collect();
+        return Target::Failure(format!(
+            "the RudderStack source {shown:?} is not configured on this action hub any more (it has: {}); nothing was sent. Edit this schedule and choose another source, or ask the hub admin to add {shown:?} back to RUDDER_SOURCES",
+            sources.names()
+        ));
+    };
+    match source.data_plane() {
+        Ok(plane) => Target::Plane {
+            plane,
+            source: Some(source.name.clone()),
+        },
+        Err(e) => Target::Failure(format!(
+            "the RudderStack source {:?} cannot be used: {e}; nothing was sent",
+            source.name
+        )),
+    }
+}
+
+/// The `naming` select.
+fn naming_field() -> FormField {
+    let mut f = FormField::new(naming::FIELD, "Property names", FieldType::Select);
+    f.description = Some(
+        "How the columns are named in RudderStack: view.field (as RudderStack's hosted hub), the field name alone, or the field's label in snake_case. Names that would collide keep view.field.".into(),
+    );
+    f.options = Some(
+        Naming::OPTIONS
+            .iter()
+            .map(|(_, name, label)| SelectOption {
+                name: name.to_string(),
+                label: label.to_string(),
+            })
+            .collect(),
+    );
+    f.default = Some(Naming::ViewField.as_str().into());
+    f
+}
+
 /// The data plane from the action's params, or the message telling the admin what to fix.
 fn data_plane(req: &ActionRequest) -> Result<DataPlane, String> {
     let key = req.data_param(WRITE_KEY_PARAM).unwrap_or_default();
@@ -142,7 +222,12 @@ impl Action for RudderAction {
             self.call == Call::Track,
         );
         d.icon_data_uri = Some(svg_icon(ICON));
-        d.params = params();
+        // Named sources: the hub holds the write keys, Looker holds none.
+        d.params = if ctx.rudder_sources.is_empty() {
+            params()
+        } else {
+            Vec::new()
+        };
         d.required_fields = vec![match self.call {
             Call::Group => RequiredField::Tag {
                 tag: TAG_GROUP_ID.into(),
@@ -160,28 +245,48 @@ impl Action for RudderAction {
         ctx: &ActionContext<'_>,
         req: &ActionRequest,
     ) -> Result<Form, ActionError> {
-        let refused = match data_plane(req) {
-            Err(message) => Some(message),
-            Ok(plane) => ctx
-                .http
-                .preflight(plane.endpoint())
-                .await
-                .err()
-                .map(|r| format!("the RudderStack data plane is not called: {r}")),
-        };
-        if let Some(message) = refused {
-            return Ok(Form {
-                error: Some(message),
-                ..Form::default()
-            });
-        }
         let mut fields = Vec::new();
+        if ctx.rudder_sources.is_empty() {
+            let refused = match data_plane(req) {
+                Err(message) => Some(message),
+                Ok(plane) => ctx
+                    .http
+                    .preflight(plane.endpoint())
+                    .await
+                    .err()
+                    .map(|r| format!("the RudderStack data plane is not called: {r}")),
+            };
+            if let Some(message) = refused {
+                return Ok(Form {
+                    error: Some(message),
+                    ..Form::default()
+                });
+            }
+        } else {
+            let all = ctx.rudder_sources.all();
+            let mut source = FormField::new(SOURCE_FIELD, "RudderStack source", FieldType::Select);
+            source.description = Some("Where the rows are sent.".into());
+            source.required = Some(true);
+            source.options = Some(
+                all.iter()
+                    .map(|s| SelectOption {
+                        name: s.name.clone(),
+                        label: s.label.clone(),
+                    })
+                    .collect(),
+            );
+            if let [only] = all {
+                source.default = Some(only.name.clone());
+            }
+            fields.push(source);
+        }
         if self.call == Call::Track {
             let mut event = FormField::new(EVENT_FIELD, "Event", FieldType::String);
             event.description = Some("The name of the event you are tracking.".into());
             event.required = Some(true);
             fields.push(event);
         }
+        fields.push(naming_field());
         Ok(Form {
             fields,
             ..Form::default()
@@ -193,9 +298,17 @@ impl Action for RudderAction {
         ctx: &ActionContext<'_>,
         mut req: ActionRequest,
     ) -> Result<ExecuteResponse, ActionError> {
-        let plane = match data_plane(&req) {
-            Ok(p) => p,
-            Err(message) => return Ok(ExecuteResponse::failure(message)),
+        let (plane, source_name) = match target(ctx.rudder_sources, &req) {
+            Target::Plane { plane, source } => (plane, source),
+            Target::Invalid(errors) => return Ok(ExecuteResponse::invalid(errors)),
+            Target::Failure(message) => return Ok(ExecuteResponse::failure(message)),
+        };
+        let Some(naming) = Naming::parse(req.form_param(naming::FIELD).as_deref()) else {
+            let errors = BTreeMap::from([(
+                naming::FIELD.to_string(),
+                "must be view.field, field or label".to_string(),
+            )]);
+            return Ok(ExecuteResponse::invalid(errors));
         };
         if let Err(refused) = ctx.http.preflight(plane.endpoint()).await {
             return Ok(ExecuteResponse::failure(format!(
@@ -222,7 +335,12 @@ impl Action for RudderAction {
             Ok(s) => s,
             Err(e) => return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent"))),
         };
-        let key = delivery_key(ctx.meta, &req, stream.header().ran_at.as_deref());
+        let mut key = delivery_key(ctx.meta, &req, stream.header().ran_at.as_deref());
+        if let Some(name) = &source_name {
+            // The source is part of the delivery identity: the same rows sent to two sources
+            // are two deliveries (distinct messageIds); a re-delivery to one source is not.
+            key = format!("source:{name}:{key}");
+        }
         let hidden = req
             .scheduled_plan
             .as_ref()
@@ -237,6 +355,7 @@ impl Action for RudderAction {
             },
             hidden_fields: hidden,
             delivery_key: &key,
+            naming,
             plane,
             client: ctx.http.clone(),
             settings: ctx.rudder,
@@ -254,6 +373,7 @@ impl Action for RudderAction {
         }
         tracing::info!(
             action = self.name(),
+            source = source_name.as_deref().unwrap_or("(action params)"),
             rows = report.rows,
             sent = report.tally.sent,
             failed = report.tally.failed,

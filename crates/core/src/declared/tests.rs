@@ -603,6 +603,7 @@ mod served {
         .unwrap();
         let windup = Calm(CancellationToken::new());
         let rudder = crate::rudder::RudderSettings::default();
+        let rudder_sources = crate::rudder::sources::Sources::default();
         let meta = RequestMeta {
             request_id: uuid::Uuid::new_v4().to_string(),
             looker_instance: Some("looker-1".into()),
@@ -621,6 +622,7 @@ mod served {
                 writeback_batch_rows: 2,
             },
             rudder: &rudder,
+            rudder_sources: &rudder_sources,
         };
         let req: ActionRequest = serde_json::from_value(body).unwrap();
         let resp = action.execute(&ctx, req).await.unwrap();

@@ -172,6 +172,7 @@ impl Hub {
                 writeback_batch_rows: self.settings.writeback_batch_rows,
             },
             rudder: &self.settings.rudder,
+            rudder_sources: &self.rudder_sources,
         }
     }
 }

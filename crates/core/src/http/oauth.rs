@@ -19,11 +19,11 @@ use crate::api::{value_as_text, ErrorBody};
 use crate::error::HubError;
 use crate::http::Hub;
 use crate::http::{json_response, status_of, LookerCall};
+use crate::oauth::seal::StateError;
 use crate::oauth::{
     check_binding, BindingError, LoginLinkError, LoginState, LoginTarget, OAuth, ProviderError,
     UseRefused,
 };
-use crate::state::StateError;
 
 const START_AGAIN: &str =
     "Close this tab, go back to Looker and open the action again to get a new login link.";

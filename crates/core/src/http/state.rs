@@ -29,6 +29,8 @@ pub struct Hub {
     pub lifecycle: crate::lifecycle::Lifecycle,
     /// Secret settings resolved from Secret Manager, kept fresh.
     pub secrets: Arc<Secrets>,
+    /// The named RudderStack sources (`RUDDER_SOURCES`), write keys kept fresh.
+    pub rudder_sources: crate::rudder::sources::Sources,
 }
 
 impl Hub {

@@ -417,7 +417,7 @@ fn classify_transport(e: &reqwest::Error) -> AttemptError {
     let error = if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {
-        let (cause, certificate) = crate::rows::connect_cause(e);
+        let (cause, certificate) = crate::net::connect_cause(e);
         let error = format!("could not connect: {cause}");
         if certificate {
             // Every request would be refused the same way: stop and say why.

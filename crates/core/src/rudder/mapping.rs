@@ -148,6 +148,8 @@ pub struct MapperInput<'a> {
     pub app: (&'a str, &'a str),
     /// Largest event to send.
     pub max_event_bytes: usize,
+    /// How traits / properties are named.
+    pub naming: super::naming::Naming,
 }
 
 /// Turns rows into events.
@@ -170,6 +172,8 @@ pub struct Mapper {
     /// Hash state after the delivery key, call and event name.
     seed: Sha256,
     max_event_bytes: usize,
+    /// Which fields kept their `view.field` name because of a collision (for the answer).
+    pub naming_note: Option<String>,
 }
 
 fn json_string(s: &str) -> Vec<u8> {
@@ -212,6 +216,7 @@ impl Mapper {
         };
         let mut props = Vec::new();
         let mut email = None;
+        let mut named = Vec::new();
         for (hint, f) in h.fields.iter().enumerate() {
             if let Some(e) = email_name.as_ref().filter(|e| e.hint == hint) {
                 email = Some((e.clone(), props.len()));
@@ -219,15 +224,25 @@ impl Mapper {
             if is_id(f) || input.hidden_fields.iter().any(|x| x == &f.name) {
                 continue;
             }
-            let mut key = json_string(&f.name);
-            key.push(b':');
+            named.push(f);
             props.push(Prop {
                 field: Field {
                     name: f.name.clone(),
                     hint,
                 },
-                key,
+                key: Vec::new(),
             });
+        }
+        // The `email` trait is written whenever an email field exists: no property may take it.
+        let reserved: &[&str] = if email_name.is_some() {
+            &[TAG_EMAIL]
+        } else {
+            &[]
+        };
+        let (keys, naming_note) = input.naming.keys(&named, reserved);
+        for (p, k) in props.iter_mut().zip(keys) {
+            p.key = json_string(&k);
+            p.key.push(b':');
         }
         let mut head = Vec::new();
         let _ = write!(
@@ -281,6 +296,7 @@ impl Mapper {
             context_tail,
             seed,
             max_event_bytes: input.max_event_bytes,
+            naming_note,
         })
     }
 
@@ -509,6 +525,7 @@ mod tests {
             timestamp: "2017-07-28T02:25:19.000Z",
             app: ("hub", "1.0"),
             max_event_bytes: MAX_EVENT_BYTES,
+            naming: Default::default(),
         })
     }
 

@@ -7,12 +7,16 @@
 //! - [`client`]: gzip, Basic auth, bounded in-flight batches, retries, the tally.
 //! - [`pipeline`]: a row stream through all of the above, in constant memory.
 //! - [`report`]: counts and the message Looker shows.
+//! - [`sources`]: the named sources of `RUDDER_SOURCES`, their write keys kept fresh.
+//! - [`naming`]: how fields are named in traits and properties.
 
 pub mod batcher;
 pub mod client;
 pub mod mapping;
+pub mod naming;
 pub mod pipeline;
 pub mod report;
+pub mod sources;
 
 use std::time::Duration;
 
@@ -35,6 +39,8 @@ pub struct RudderSettings {
     pub max_batch_events: usize,
     /// In-flight batches, retries, timeouts, gzip.
     pub delivery: DeliverySettings,
+    /// The named sources (`RUDDER_SOURCES`); none: the actions' params say where to send.
+    pub sources: sources::SourcesSettings,
 }
 
 impl Default for RudderSettings {
@@ -43,6 +49,7 @@ impl Default for RudderSettings {
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             max_batch_events: 1000,
             delivery: DeliverySettings::default(),
+            sources: Default::default(),
         }
     }
 }
@@ -106,6 +113,7 @@ impl RudderSettings {
                 )?),
                 gzip: v.bool("RUDDER_GZIP", dd.gzip)?,
             },
+            sources: sources::SourcesSettings::load(v)?,
         })
     }
 

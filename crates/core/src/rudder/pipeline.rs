@@ -22,6 +22,8 @@ pub struct Job<'a> {
     pub hidden_fields: &'a [String],
     /// What identifies this Looker delivery (for deterministic message ids).
     pub delivery_key: &'a str,
+    /// How traits / properties are named.
+    pub naming: super::naming::Naming,
     /// Where to send.
     pub plane: DataPlane,
     /// HTTP client.
@@ -72,10 +74,14 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
         timestamp: &timestamp,
         app: (crate::HUB_NAME, crate::HUB_VERSION),
         max_event_bytes: MAX_EVENT_BYTES.min(limits.max_event_bytes()),
+        naming: job.naming,
     })?;
     let mut delivery = Delivery::new(job.client, job.plane, job.settings.delivery.clone());
     let mut batcher = Batcher::new(limits);
-    let mut report = DeliveryReport::default();
+    let mut report = DeliveryReport {
+        naming_note: mapper.naming_note.clone(),
+        ..DeliveryReport::default()
+    };
     let mut event = Vec::with_capacity(4096);
     let mut sent_at = now_stamp();
     // Set once delivery stops: the rest is only counted.

@@ -18,6 +18,8 @@ pub struct DeliveryReport {
     pub not_sent: u64,
     /// The result could not be read to its end (cut / malformed), with the reader's words.
     pub input_error: Option<String>,
+    /// Fields that kept their `view.field` name (naming collisions).
+    pub naming_note: Option<String>,
 }
 
 /// `1234567` → `1 234 567` (the digit grouping of the messages).
@@ -95,6 +97,9 @@ impl DeliveryReport {
         if let Some(e) = &self.input_error {
             parts.push(format!("{e}; only the rows read before that were sent"));
         }
+        if let Some(note) = &self.naming_note {
+            parts.push(note.clone());
+        }
         parts.join("; ")
     }
 }
@@ -159,6 +164,7 @@ mod tests {
             }),
             not_sent: 5,
             input_error: Some("the query result download was cut off after 10 row(s): eof".into()),
+            naming_note: None,
         };
         assert!(!mixed.success());
         let m = mixed.message();

@@ -404,3 +404,135 @@ async fn no_secret_manager_value_reaches_a_log() {
         }
     }
 }
+
+/// Named RudderStack sources (`RUDDER_SOURCES`): one write key from the Secret Manager stand-in
+/// (then rotated), one literal that its data plane refuses. List, definitions, forms, a delivery,
+/// a refused delivery, a removed source and a missing choice at `RUST_LOG=debug`: the log names
+/// the sources, never a key; no answer carries one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_source_write_key_reaches_a_log_or_an_answer() {
+    use crate::rudder::{outcome, parse};
+    use crate::secrets::{SecretManager, SM_TOKEN};
+
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let sm_key = format!("MARKERsourcekeyone{run}");
+    let sm_key_2 = format!("MARKERsourcekeytwo{run}");
+    let literal_key = format!("MARKERsourceliteral{run}");
+    const REF: &str = "projects/acme/secrets/rs-alpha/versions/latest";
+    let sm = SecretManager::spawn().await;
+    sm.set(REF, &sm_key);
+    let alpha = Receiver::start(&sm_key, Keep::Bodies).await;
+    // Beta's data plane expects another key: the delivery is refused (401).
+    let beta = Receiver::start("the-key-beta-expects", Keep::Bodies).await;
+    let sources = format!("alpha={REF}@{},beta={literal_key}@{}", alpha.url, beta.url);
+    let env = [
+        ("RUDDER_SOURCES", sources.as_str()),
+        ("HUB_SECRET_MANAGER_ENDPOINT", sm.url.as_str()),
+        ("HUB_GCP_ACCESS_TOKEN", SM_TOKEN),
+        ("HUB_SECRETS_REFRESH_SECS", "1"),
+        ("RUDDER_RETRY_BASE_MS", "1"),
+        ("RUDDER_MAX_ATTEMPTS", "2"),
+        ("RUST_LOG", "debug"),
+        ("HUB_LOG_FORMAT", "json"),
+    ];
+    let mut hub = HubProcess::start(&env).await;
+    let http = client();
+    let auth = format!("Token token=\"{}\"", crate::helpers::TOKEN);
+    let mut seen: Vec<String> = vec![];
+    let call = |path: String, body: Value| {
+        let req = looker_headers(http.post(format!("{}{path}", hub.base)))
+            .header("Authorization", auth.clone())
+            .json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let doc = crate::download::json_detail(
+        "2024-05-01T10:00:00+00:00",
+        r#"[{"name":"users.id","tags":["user_id"]},{"name":"users.plan"}]"#,
+        "[]",
+        ["{\"users.id\":{\"value\":\"u1\"},\"users.plan\":{\"value\":\"pro\"}}".to_string()]
+            .into_iter(),
+    );
+    let execute = |source: Option<&str>| {
+        let mut b = request("unused", Source::Inline(&doc), &[], Some("Synced"));
+        b["data"] = json!({});
+        if let Some(s) = source {
+            b["form_params"]["source"] = json!(s);
+        }
+        b
+    };
+    let mut answers = vec![call("/".into(), json!({})).await];
+    for name in ["rudder_event", "rudder_group", "rudder_track"] {
+        answers.push(call(format!("/actions/{name}"), json!({})).await);
+        answers.push(
+            call(
+                format!("/actions/{name}/form"),
+                json!({"type": "query", "data": {}}),
+            )
+            .await,
+        );
+    }
+    let (_, ok) = call(
+        "/actions/rudder_track/execute".into(),
+        execute(Some("alpha")),
+    )
+    .await;
+    assert!(outcome(&parse(&ok)).0, "{ok}");
+    let (_, refused) = call(
+        "/actions/rudder_track/execute".into(),
+        execute(Some("beta")),
+    )
+    .await;
+    assert!(
+        outcome(&parse(&refused)).1.contains("HTTP 401"),
+        "{refused}"
+    );
+    let (_, removed) = call(
+        "/actions/rudder_track/execute".into(),
+        execute(Some("gone")),
+    )
+    .await;
+    assert!(
+        outcome(&parse(&removed)).1.contains("\"gone\""),
+        "{removed}"
+    );
+    let (_, missing) = call("/actions/rudder_track/execute".into(), execute(None)).await;
+    assert!(missing.contains("validation_errors"), "{missing}");
+    // Rotation: the next refresh reads the second key.
+    sm.set(REF, &sm_key_2);
+    let asked = sm.requests();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sm.requests() < asked + 1 {
+        assert!(std::time::Instant::now() < deadline, "no refresh");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (_, after) = call(
+        "/actions/rudder_track/execute".into(),
+        execute(Some("alpha")),
+    )
+    .await;
+    seen.extend(answers.into_iter().map(|(_, a)| a));
+    seen.extend([ok, refused, removed, missing, after]);
+    hub.sigterm();
+    hub.exit_within(std::time::Duration::from_secs(15)).await;
+    let logs = hub.logs();
+    assert!(
+        logs.contains("\"source\":\"alpha\""),
+        "the log names the source"
+    );
+    assert!(
+        logs.contains("\"source\":\"beta\""),
+        "the log names the source"
+    );
+    for needle in [&sm_key, &sm_key_2, &literal_key] {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{needle}:"));
+        for n in [needle.as_str(), &b64[..24]] {
+            assert!(!logs.contains(n), "in the log: {n}");
+            for page in &seen {
+                assert!(!page.contains(n), "in an answer: {n}: {page}");
+            }
+        }
+    }
+}

@@ -24,6 +24,7 @@ mod paths;
 mod playground;
 mod properties;
 mod rudder;
+mod rudder_sources;
 mod secrets;
 mod shutdown;
 mod tls;

@@ -7,8 +7,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use bytes::Bytes;
 use hub_core::auth::{parse_token_header, reference_hub_token, AuthError, HubTokens};
+use hub_core::oauth::seal::{Purpose, StateError, StateKeys};
 use hub_core::rows::{FieldCategory, Row, RowSource, RowStream, RowsError};
-use hub_core::state::{Purpose, StateError, StateKeys};
 use proptest::prelude::*;
 use secrecy::SecretString;
 use serde_json::{json, Map, Value};
@@ -529,6 +529,7 @@ async fn deliver(
         event: Some("Prop"),
         hidden_fields: &doc.hidden,
         delivery_key: key,
+        naming: Default::default(),
         plane: hub_core::rudder::DataPlane::new(&plane.url, "prop-key").unwrap(),
         client: hub_core::net::Http::new(
             hub_core::net::OutboundPolicy::loopback(),

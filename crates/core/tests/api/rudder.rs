@@ -211,7 +211,8 @@ async fn track_form_asks_for_the_event_and_reports_bad_settings() {
     assert_eq!(form["fields"][0]["name"], "event");
     assert_eq!(form["fields"][0]["type"], "string");
     assert_eq!(form["fields"][0]["required"], true);
-    assert_eq!(form["fields"].as_array().unwrap().len(), 1);
+    assert_eq!(form["fields"][1]["name"], "naming");
+    assert_eq!(form["fields"].as_array().unwrap().len(), 2);
     assert!(form.get("error").is_none());
 
     for (data, expected) in [
