@@ -15,7 +15,7 @@ use crate::actions::{writeback_form, Action, ActionContext, ActionError, FormGat
 use crate::api::{value_as_text, ActionRequest, ExecuteResponse, Form, Integration};
 use crate::rows::{cell_value, Row};
 use crate::sinks::{
-    CellValue, ColumnDef, ColumnType, Mode, Row as TableRow, SinkError, TableDef, WriteCredential,
+    CellValue, ColumnDef, ColumnType, Row as TableRow, SinkError, TableDef, WriteCredential,
 };
 
 /// A write-back action declared in the actions file.
@@ -33,11 +33,8 @@ pub fn table_def(def: &ActionDef) -> TableDef {
         .iter()
         .map(|c| ColumnDef {
             name: c.name.clone(),
-            ty: column_type(c.column_type),
-            mode: match c.mode {
-                super::Mode::Nullable => Mode::Nullable,
-                super::Mode::Required => Mode::Required,
-            },
+            ty: c.column_type,
+            mode: c.mode,
             description: c.description.clone(),
         })
         .collect();
@@ -52,20 +49,6 @@ pub fn table_def(def: &ActionDef) -> TableDef {
         partition_by_day: Some(t.partition.clone()),
         clustering: t.clustering.clone(),
         key,
-    }
-}
-
-fn column_type(t: super::ColumnType) -> ColumnType {
-    use super::ColumnType as D;
-    match t {
-        D::String => ColumnType::String,
-        D::Int64 => ColumnType::Int64,
-        D::Numeric => ColumnType::Numeric,
-        D::Float64 => ColumnType::Float64,
-        D::Bool => ColumnType::Bool,
-        D::Date => ColumnType::Date,
-        D::Timestamp => ColumnType::Timestamp,
-        D::Json => ColumnType::Json,
     }
 }
 

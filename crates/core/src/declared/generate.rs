@@ -30,8 +30,8 @@ pub fn bigquery_schema(def: &ActionDef) -> String {
         .iter()
         .map(|c| SchemaColumn {
             name: &c.name,
-            column_type: c.column_type.as_str(),
-            mode: c.mode.as_str(),
+            column_type: c.column_type.bigquery_name(),
+            mode: c.mode.bigquery_name(),
             description: &c.description,
         })
         .collect();

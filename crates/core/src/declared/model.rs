@@ -36,42 +36,8 @@ pub enum Identity {
     User,
 }
 
-/// A column type (the names BigQuery uses; the embedded store maps them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnType {
-    /// Text.
-    String,
-    /// 64-bit integer.
-    Int64,
-    /// Exact decimal (38 digits, 9 after the point).
-    Numeric,
-    /// Double.
-    Float64,
-    /// Boolean.
-    Bool,
-    /// Calendar date.
-    Date,
-    /// Instant (UTC).
-    Timestamp,
-    /// JSON document.
-    Json,
-}
-
-impl ColumnType {
-    /// The BigQuery name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ColumnType::String => "STRING",
-            ColumnType::Int64 => "INT64",
-            ColumnType::Numeric => "NUMERIC",
-            ColumnType::Float64 => "FLOAT64",
-            ColumnType::Bool => "BOOL",
-            ColumnType::Date => "DATE",
-            ColumnType::Timestamp => "TIMESTAMP",
-            ColumnType::Json => "JSON",
-        }
-    }
-}
+/// Column types and modes are the sink's own: a declared table is a [`crate::sinks::table::TableDef`].
+pub use crate::sinks::table::{ColumnType, Mode};
 
 impl From<RawColumnType> for ColumnType {
     fn from(t: RawColumnType) -> Self {
@@ -84,25 +50,6 @@ impl From<RawColumnType> for ColumnType {
             RawColumnType::Date => ColumnType::Date,
             RawColumnType::Timestamp => ColumnType::Timestamp,
             RawColumnType::Json => ColumnType::Json,
-        }
-    }
-}
-
-/// Column mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// May be NULL.
-    Nullable,
-    /// Never NULL.
-    Required,
-}
-
-impl Mode {
-    /// The BigQuery name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Nullable => "NULLABLE",
-            Mode::Required => "REQUIRED",
         }
     }
 }
@@ -712,7 +659,7 @@ fn build_action(
             rc.column_type.value,
             RawColumnType::Json | RawColumnType::Timestamp
         ) {
-            ck.at(line(&rc.column_type), format!("a result field cannot be stored as {}: write STRING, INT64, NUMERIC, FLOAT64, BOOL or DATE", ColumnType::from(rc.column_type.value).as_str()));
+            ck.at(line(&rc.column_type), format!("a result field cannot be stored as {}: write STRING, INT64, NUMERIC, FLOAT64, BOOL or DATE", ColumnType::from(rc.column_type.value).bigquery_name()));
         }
         let _ = rl;
         result_columns.push((
@@ -1253,8 +1200,8 @@ fn build_field(f: RawField, fl: u64, params: &[ActionParam], ck: &mut Checker) -
                 ck.at(opt_line(&col_type, fl), format!(
                     "field {name:?}: a {} value cannot be stored in a {} column; write `type: {}`",
                     value.word(),
-                    t.as_str(),
-                    value.allowed_columns().iter().map(|c| c.as_str()).collect::<Vec<_>>().join("` or `type: ")
+                    t.bigquery_name(),
+                    value.allowed_columns().iter().map(|c| c.bigquery_name()).collect::<Vec<_>>().join("` or `type: ")
                 ));
             }
             t

@@ -218,7 +218,13 @@ fn example_file_parses_with_typed_columns() {
         .table
         .columns
         .iter()
-        .map(|c| (c.name.as_str(), c.column_type.as_str(), c.mode.as_str()))
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.column_type.bigquery_name(),
+                c.mode.bigquery_name(),
+            )
+        })
         .collect();
     assert!(cols.contains(&("quantity", "INT64", "REQUIRED")));
     assert!(cols.contains(&("deliver_by", "DATE", "REQUIRED")));
@@ -231,7 +237,7 @@ fn example_file_parses_with_typed_columns() {
         .iter()
         .find(|c| c.name == "discount_pct")
         .unwrap();
-    assert_eq!(d.column_type.as_str(), "NUMERIC");
+    assert_eq!(d.column_type.bigquery_name(), "NUMERIC");
 }
 
 #[test]
