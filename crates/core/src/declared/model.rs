@@ -689,6 +689,39 @@ fn build_action(
     };
     use ColumnType as T;
     use Mode::{Nullable as N, Required as R};
+    // The columns both kinds end with: where the request came from and when.
+    let request_tail = || {
+        [
+            audit(
+                "looker_instance",
+                T::String,
+                N,
+                "X-Looker-Instance of the request.",
+                Audit::LookerInstance,
+            ),
+            audit(
+                "webhook_id",
+                T::String,
+                N,
+                "X-Looker-Webhook-Id of the request.",
+                Audit::WebhookId,
+            ),
+            audit(
+                "action",
+                T::String,
+                R,
+                "Name of the action that wrote the row.",
+                Audit::Action,
+            ),
+            audit(
+                "received_at",
+                T::Timestamp,
+                R,
+                "When the hub received the execute (UTC).",
+                Audit::ReceivedAt,
+            ),
+        ]
+    };
     let mut columns = Vec::new();
     let (head, tail): (Vec<Column>, Vec<Column>) = match kind {
         Kind::Cell => (
@@ -699,43 +732,16 @@ fn build_action(
                 "Unique id of the execute request (one row per request).",
                 Audit::RequestId,
             )],
-            vec![
-                audit(
-                    "acted_by",
-                    T::String,
-                    N,
-                    "Email of the Looker user who acted (user attribute or OAuth identity).",
-                    Audit::ActedBy,
-                ),
-                audit(
-                    "looker_instance",
-                    T::String,
-                    N,
-                    "X-Looker-Instance of the request.",
-                    Audit::LookerInstance,
-                ),
-                audit(
-                    "webhook_id",
-                    T::String,
-                    N,
-                    "X-Looker-Webhook-Id of the request.",
-                    Audit::WebhookId,
-                ),
-                audit(
-                    "action",
-                    T::String,
-                    R,
-                    "Name of the action that wrote the row.",
-                    Audit::Action,
-                ),
-                audit(
-                    "received_at",
-                    T::Timestamp,
-                    R,
-                    "When the hub received the execute (UTC).",
-                    Audit::ReceivedAt,
-                ),
-            ],
+            vec![audit(
+                "acted_by",
+                T::String,
+                N,
+                "Email of the Looker user who acted (user attribute or OAuth identity).",
+                Audit::ActedBy,
+            )]
+            .into_iter()
+            .chain(request_tail())
+            .collect(),
         ),
         Kind::Query => {
             let key_desc = match &key_tag {
@@ -799,35 +805,10 @@ fn build_action(
                         "When Looker ran the query, as Looker sent it (ran_at of the result).",
                         Audit::RanAt,
                     ),
-                    audit(
-                        "looker_instance",
-                        T::String,
-                        N,
-                        "X-Looker-Instance of the request.",
-                        Audit::LookerInstance,
-                    ),
-                    audit(
-                        "webhook_id",
-                        T::String,
-                        N,
-                        "X-Looker-Webhook-Id of the request.",
-                        Audit::WebhookId,
-                    ),
-                    audit(
-                        "action",
-                        T::String,
-                        R,
-                        "Name of the action that wrote the row.",
-                        Audit::Action,
-                    ),
-                    audit(
-                        "received_at",
-                        T::Timestamp,
-                        R,
-                        "When the hub received the execute (UTC).",
-                        Audit::ReceivedAt,
-                    ),
-                ],
+                ]
+                .into_iter()
+                .chain(request_tail())
+                .collect(),
             )
         }
     };
