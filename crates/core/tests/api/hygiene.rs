@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 
 use crate::download::{self, DownloadServer, Serve};
 use crate::helpers::{client, looker_headers, HubProcess};
-use crate::oauth::OAuthWorld;
 use crate::receiver::{Faults, Keep, Receiver};
 use crate::rudder::{request, Source};
+use crate::support::oauth::OAuthWorld;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_an_answer_or_a_page() {

@@ -432,7 +432,7 @@ async fn in_a_real_browser_the_playground_lists_renders_runs_and_shows_the_rows(
 
 #[tokio::test]
 async fn in_a_real_browser_a_user_identity_action_logs_in_and_writes_from_the_playground() {
-    use crate::oauth::{provider, random_key, OAuthClient, USER_ATTRIBUTE};
+    use crate::support::oauth::{provider, random_key, OAuthClient, USER_ATTRIBUTE};
     let p = provider();
     let c = OAuthClient::generate();
     let auth_url = format!("{}/authorize", p.url);
