@@ -1,5 +1,6 @@
 //! Fixtures shared by the API tests: rows of the write-back tables and the sink calls that write
-//! them (`rows`), the OAuth server, Looker's state receiver and login flows (`oauth`).
+//! them (`rows`); the OAuth server, Looker's state receiver and login flows (`oauth`); Looker's
+//! requests to the RudderStack actions and checks of the events delivered (`rudder`).
 //! The benchmarks (`examples/`) include the files that stand alone (those using nothing of
 //! `crate::helpers`) one by one by path. Each user takes what it needs, so parts are unused in
 //! some of them.
@@ -7,3 +8,4 @@
 
 pub mod oauth;
 pub mod rows;
+pub mod rudder;
