@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::helpers::{client, looker_headers, TestHub};
+use crate::support::browser::{artefacts, run_browser_script};
 
 pub(crate) const ACTION: &str = "mark_suspicious";
 /// The account the tests log in with at the provider.
@@ -708,40 +709,8 @@ pub(crate) struct Landing {
 /// Open `link` as Looker does (a login button opening a new tab) in headless Chromium and follow
 /// it to the end; screenshots of each page go to `HUB_ARTEFACTS_DIR` as `<name>-*.png`.
 pub(crate) async fn browse_login(link: &str, name: &str) -> Landing {
-    let modules = std::env::var("HUB_BROWSER_MODULES").unwrap_or_else(|_| {
-        panic!(
-            "HUB_BROWSER_MODULES is not set: the browser tests need headless Chromium and \
-             playwright-core. Run scripts/test.sh, or first: eval \"$(bash scripts/services/browser.sh)\""
-        )
-    });
-    let artefacts = std::env::var("HUB_ARTEFACTS_DIR")
-        .unwrap_or_else(|_| format!("{}/../../.services/artefacts", env!("CARGO_MANIFEST_DIR")));
-    let script = format!(
-        "{}/../../scripts/browser/oauth_login.mjs",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let out = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::process::Command::new("node")
-            .arg(&script)
-            .arg(link)
-            .arg(format!("{artefacts}/browser"))
-            .arg(name)
-            .env("HUB_BROWSER_MODULES", modules)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the browser finishes within 90 s")
-    .expect("node runs (is it installed?)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the browser script failed ({}): {}\n{stdout}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let dir = format!("{}/browser", artefacts());
+    let v = run_browser_script("oauth_login.mjs", &[link, &dir, name], 90).await;
     let f = &v["final"];
     Landing {
         url: f["url"].as_str().unwrap().to_string(),
