@@ -11,17 +11,16 @@
 //!                        [--form NAME=VALUE]... [ROWS...]
 //! `BENCH_ACTIONS_FILE`, `BENCH_ACTION` and `BENCH_SINKS` give the same options. The result has
 //! the test result's fields (order id, created, email, total) plus every result field the action
-//! maps to a column, with values of the column's type; the tagged key field carries the action's
-//! `key_tag` and required tags. Form values are the field's default, else a valid value of its
-//! type (`--form` for a text field with a pattern). BigQuery needs BQ_EMULATOR_REST / _GRPC /
-//! _PROJECT (source scripts/services/bigquery.sh).
+//! maps to a column, with values of the column's type; the key field (the first mapped one, else
+//! `orders.id`) carries the action's `key_tag`. Form values are the field's default, else a valid
+//! value of its type (`--form` for a text field with a pattern). BigQuery needs BQ_EMULATOR_REST /
+//! _GRPC / _PROJECT (source scripts/services/bigquery.sh).
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hub_core::api::RequiredField;
 use hub_core::declared::model::{DefaultValue, Identity, ValueType};
 use hub_core::declared::{ActionDef, ColumnType, Field, Kind};
 use serde_json::{json, Map, Value};
@@ -174,15 +173,8 @@ fn result_fields(def: &ActionDef) -> (Value, Vec<(String, ColumnType)>) {
         .result_columns
         .first()
         .map_or("orders.id".to_string(), |c| c.field.clone());
-    let mut tags: Vec<String> = def.key_tag.iter().cloned().collect();
-    for r in &def.required_fields {
-        match r {
-            RequiredField::Tag { tag } => tags.push(tag.clone()),
-            RequiredField::AnyTag { any_tag } => tags.extend(any_tag.first().cloned()),
-            RequiredField::AllTags { all_tags } => tags.extend(all_tags.iter().cloned()),
-        }
-    }
-    tags.dedup();
+    // The tag the hub finds the key field by (what the generated LookML puts on it, too).
+    let tags: Vec<String> = def.key_tag.iter().cloned().collect();
     let dims = fields["dimensions"].as_array_mut().unwrap();
     let mut extra = vec![];
     for c in &def.result_columns {
