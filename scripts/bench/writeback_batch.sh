@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
-# Benchmark of the whole-query write-back: the release `hub` binary writes a streamed result of
-# N rows (default 10 000 and 100 000) to the BigQuery emulator and to the embedded store, and the
-# bench reports rows/s and the hub's peak RSS. Usage: scripts/bench/writeback_batch.sh [ROWS...]
+# Benchmark of a whole-query write-back: the release `hub` binary runs a query action (the built-in
+# writeback_batch, or any query action of an actions file) over a streamed result of N rows
+# (default 10 000 and 100 000) into the BigQuery emulator and / or the embedded store; the bench
+# reports rows/s, the hub's CPU time per row, its idle and peak RSS and the rows in the table.
+# Usage: scripts/bench/writeback_batch.sh [--actions-file FILE --action NAME]
+#          [--sinks bigquery,sqlite] [--form NAME=VALUE]... [ROWS...]
+# (or BENCH_ACTIONS_FILE / BENCH_ACTION / BENCH_SINKS). The emulator is started only for BigQuery.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-# shellcheck source=/dev/null
-source scripts/services/bigquery.sh
+sinks="${BENCH_SINKS:-bigquery,sqlite}"
+prev=""
+for a in "$@"; do
+  if [ "$prev" = "--sinks" ]; then sinks="$a"; fi
+  prev="$a"
+done
+if [[ ",$sinks," == *",bigquery,"* ]]; then
+  # shellcheck source=/dev/null
+  source scripts/services/bigquery.sh
+fi
 mkdir -p .services/bench
 # Copy right after each build: a target dir shared between work trees may be rebuilt meanwhile.
 cargo build --release -q -p hub --bin hub

@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 use hub_core::sinks::bigquery::{BigQuerySettings, BigQuerySink};
 use hub_core::sinks::{Row, WriteCredential};
 
-#[path = "../tests/api/support/mod.rs"]
-mod support;
+/// The test fixtures this benchmark uses (`tests/api/support/`), included by path.
+#[allow(dead_code)]
+#[path = "../tests/api/support/rows.rs"]
+mod rows;
 use hub_core::startup::StartBudget;
-use support::rows::{mark_by, AppendMark};
+use rows::{mark_by, AppendMark};
 
 fn env(name: &str) -> String {
     std::env::var(name)

@@ -8,7 +8,7 @@ use hub_core::settings::Settings;
 use hub_core::sinks::bigquery::{BigQuerySettings, BigQuerySink};
 use hub_core::sinks::{SinkError, WriteCredential};
 
-use crate::support::rows::{mark, AppendMark};
+use crate::support::rows::{assert_batch_row, assert_mark_row, mark, AppendMark};
 use serde_json::{json, Value};
 
 use crate::execute::cell;
@@ -57,15 +57,14 @@ async fn cell_writeback_appends_one_row_per_execute_to_bigquery() {
         ))
         .await;
     assert_eq!(rows.len(), 2, "{rows:?}");
-    let r = &rows[0];
-    assert_eq!(r["order_id"], "ORD-7");
-    assert_eq!(r["classification"], "Further Investigation");
-    assert_eq!(r["comment"], "card mismatch");
-    assert_eq!(r["acted_by"], "analyst@example.com");
-    assert_eq!(r["looker_instance"], "looker-test-instance");
-    assert_eq!(r["webhook_id"], "webhook-123");
-    assert_eq!(r["action"], "mark_suspicious");
-    assert_eq!(text(&r["request_id"]).len(), 36);
+    let r = &Value::Object(rows[0].clone());
+    assert_mark_row(
+        r,
+        "ORD-7",
+        "Further Investigation",
+        "card mismatch",
+        "analyst@example.com",
+    );
     assert!(!r["received_at"].is_null());
     assert_eq!(rows[1]["classification"], "Approved");
     assert_eq!(rows[1]["comment"], "");
@@ -108,17 +107,15 @@ async fn whole_query_writeback_streams_every_row_into_bigquery() {
         .query(&format!("SELECT * FROM {t} WHERE row_index = 7"))
         .await;
     let r = &rows[0];
-    assert_eq!(
-        r["key_field"], "orders.id",
-        "the tagged field identifies rows"
+    assert_batch_row(
+        &Value::Object(r.clone()),
+        "1007",
+        "Suspicious",
+        "bulk review",
+        "analyst@example.com",
     );
-    assert_eq!(r["key_value"], "1007");
-    assert_eq!(r["classification"], "Suspicious");
-    assert_eq!(r["comment"], "bulk review");
-    assert_eq!(r["acted_by"], "analyst@example.com");
     assert_eq!(r["scheduled_plan_id"], "77");
     assert_eq!(r["query_id"], "q-123");
-    assert_eq!(r["ran_at"], "2026-11-23T10:00:00+00:00");
     assert_eq!(r["action"], "writeback_batch");
     let row: Value = serde_json::from_str(text(&r["row_json"])).unwrap();
     assert_eq!(row["users.email"]["value"], "u7@example.com");

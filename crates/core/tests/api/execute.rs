@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use crate::helpers::TestHub;
+use crate::support::rows::assert_mark_row;
 
 /// A `mark_suspicious` execute body for a clicked `id`.
 pub fn cell(id: serde_json::Value, classification: &str, comment: &str) -> serde_json::Value {
@@ -30,14 +31,13 @@ async fn execute_appends_exactly_one_row_and_asks_for_a_refresh() {
     let rows = hub.marks();
     assert_eq!(rows.len(), 1, "{rows:?}");
     let r = &rows[0];
-    assert_eq!(r["order_id"], "ORD-7");
-    assert_eq!(r["classification"], "Further Investigation");
-    assert_eq!(r["comment"], "card mismatch");
-    assert_eq!(r["acted_by"], "analyst@example.com");
-    assert_eq!(r["looker_instance"], "looker-test-instance");
-    assert_eq!(r["webhook_id"], "webhook-123");
-    assert_eq!(r["action"], "mark_suspicious");
-    assert_eq!(r["request_id"].as_str().unwrap().len(), 36);
+    assert_mark_row(
+        r,
+        "ORD-7",
+        "Further Investigation",
+        "card mismatch",
+        "analyst@example.com",
+    );
     assert!(r["received_at"].as_str().unwrap().ends_with('Z'));
 
     let (_, resp) = hub

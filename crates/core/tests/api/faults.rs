@@ -17,7 +17,7 @@ use hub_core::routes::Function;
 use crate::download::{self, DownloadServer, Serve};
 use crate::helpers::TestHub;
 use crate::receiver::{Faults, Keep, Outcome, Receiver};
-use crate::rudder::{execute_raw, outcome, parse, request, Source, WRITE_KEY};
+use crate::support::rudder::{execute_raw, outcome, parse, request, Source, WRITE_KEY};
 
 fn rows() -> usize {
     std::env::var("HUB_FAULT_ROWS")

@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 
 use crate::download::{self, DownloadServer, Serve};
 use crate::helpers::{client, looker_headers, HubProcess};
-use crate::oauth::OAuthWorld;
 use crate::receiver::{Faults, Keep, Receiver};
-use crate::rudder::{request, Source};
+use crate::support::oauth::OAuthWorld;
+use crate::support::rudder::{request, Source};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_an_answer_or_a_page() {
@@ -411,8 +411,8 @@ async fn no_secret_manager_value_reaches_a_log() {
 /// the sources, never a key; no answer carries one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_source_write_key_reaches_a_log_or_an_answer() {
-    use crate::rudder::{outcome, parse};
     use crate::secrets::{SecretManager, SM_TOKEN};
+    use crate::support::rudder::{outcome, parse};
 
     let run = uuid::Uuid::new_v4().simple().to_string();
     let sm_key = format!("MARKERsourcekeyone{run}");

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::oauth::{
+use crate::support::oauth::{
     browser, execute_req, form_req, get, log_in, login_link, login_v1, looker, provider,
     query_param, setup, with_query, ACTION, USER,
 };

@@ -5,7 +5,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::download;
 use crate::helpers::HubProcess;
-use crate::rudder::{outcome, parse, request, Source};
+use crate::support::rudder::{outcome, parse, request, Source};
 
 /// Peak resident memory of a process, in MiB.
 fn peak_rss_mib(pid: u32) -> u64 {
@@ -284,9 +284,11 @@ async fn a_huge_row_is_skipped_and_counted_not_held() {
     assert!(peak < 100, "peak RSS {peak} MiB");
 
     // RudderStack: the row is rejected and counted like an oversized event.
-    let plane =
-        crate::receiver::Receiver::start(crate::rudder::WRITE_KEY, crate::receiver::Keep::Ids)
-            .await;
+    let plane = crate::receiver::Receiver::start(
+        crate::support::rudder::WRITE_KEY,
+        crate::receiver::Keep::Ids,
+    )
+    .await;
     let url = huge_row_server(10, 300 << 20, 10).await;
     let body = request(&plane.url, Source::Url(&url), &[], Some("Big"));
     let (status, text) = post(

@@ -12,7 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::download;
 use crate::helpers::TestHub;
 use crate::receiver::{Keep, Receiver};
-use crate::rudder::{execute_raw, outcome, parse, request, Source, FAST_RETRIES, WRITE_KEY};
+use crate::support::rudder::{
+    execute_raw, outcome, parse, request, Source, FAST_RETRIES, WRITE_KEY,
+};
 
 /// What an internal service would answer, and must never reach Looker.
 const INTERNAL_SECRET: &str = "db_password=hunter2-internal";

@@ -2,11 +2,10 @@
 //! mode or with `HUB_PLAYGROUND=true`; its sample downloads and state URL; and the page itself,
 //! driven in headless Chromium as a user would (scripts/browser/playground.mjs).
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
 use crate::helpers::{client, HubProcess, TOKEN};
+use crate::support::browser::{artefacts, run_browser_script};
 
 const DEV_TOKEN: &str = "local-dev-token";
 
@@ -204,45 +203,6 @@ async fn the_state_url_keeps_what_the_hub_posts_for_the_page() {
     assert_eq!(read().await, json!({"state": "sealed-state"}));
 }
 
-/// Run a browser script against `base`; its one JSON line.
-pub(crate) async fn run_browser_script(script: &str, args: &[&str]) -> Value {
-    let modules = std::env::var("HUB_BROWSER_MODULES").unwrap_or_else(|_| {
-        panic!(
-            "HUB_BROWSER_MODULES is not set: the browser tests need headless Chromium and \
-             playwright-core. Run scripts/test.sh, or first: eval \"$(bash scripts/services/browser.sh)\""
-        )
-    });
-    let script = format!(
-        "{}/../../scripts/browser/{script}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let out = tokio::time::timeout(
-        Duration::from_secs(150),
-        tokio::process::Command::new("node")
-            .arg(&script)
-            .args(args)
-            .env("HUB_BROWSER_MODULES", modules)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the browser finishes within 150 s")
-    .expect("node runs (is it installed?)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the browser script failed ({}): {}\n{stdout}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-fn artefacts() -> String {
-    std::env::var("HUB_ARTEFACTS_DIR")
-        .unwrap_or_else(|_| format!("{}/../../.services/artefacts", env!("CARGO_MANIFEST_DIR")))
-}
-
 #[tokio::test]
 async fn in_a_real_browser_the_playground_lists_renders_runs_and_shows_the_rows() {
     let store = tempfile::tempdir().unwrap();
@@ -257,7 +217,7 @@ async fn in_a_real_browser_the_playground_lists_renders_runs_and_shows_the_rows(
     )
     .await;
     let dir = format!("{}/browser", artefacts());
-    let v = run_browser_script("playground.mjs", &[&hub.base, &dir]).await;
+    let v = run_browser_script("playground.mjs", &[&hub.base, &dir], 150).await;
 
     // The list as Looker sees it: every action, icon, kind, tags, params (sensitive marked).
     let names: Vec<&str> = v["actions"]
@@ -432,7 +392,7 @@ async fn in_a_real_browser_the_playground_lists_renders_runs_and_shows_the_rows(
 
 #[tokio::test]
 async fn in_a_real_browser_a_user_identity_action_logs_in_and_writes_from_the_playground() {
-    use crate::oauth::{provider, random_key, OAuthClient, USER_ATTRIBUTE};
+    use crate::support::oauth::{provider, random_key, OAuthClient, USER_ATTRIBUTE};
     let p = provider();
     let c = OAuthClient::generate();
     let auth_url = format!("{}/authorize", p.url);
@@ -456,7 +416,12 @@ async fn in_a_real_browser_a_user_identity_action_logs_in_and_writes_from_the_pl
     p.register(&c, &[format!("{}/oauth_redirect", hub.base)], json!({}))
         .await;
     let dir = format!("{}/browser", artefacts());
-    let v = run_browser_script("playground_oauth.mjs", &[&hub.base, &dir, USER_ATTRIBUTE]).await;
+    let v = run_browser_script(
+        "playground_oauth.mjs",
+        &[&hub.base, &dir, USER_ATTRIBUTE],
+        150,
+    )
+    .await;
     assert_eq!(v["oauth_badge"], 1);
     assert_eq!(v["login_target"], "_blank");
     assert_eq!(v["landing_title"], "You are logged in");

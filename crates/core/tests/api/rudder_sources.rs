@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use crate::download;
 use crate::helpers::{test_vars, TestHub};
 use crate::receiver::{Keep, Receiver};
-use crate::rudder::{execute_raw, outcome, parse, request, Source, FAST_RETRIES};
 use crate::secrets::{sm_vars, SecretManager};
+use crate::support::rudder::{execute_raw, outcome, parse, request, Source, FAST_RETRIES};
 
 const KEY_A: &str = "alpha-write-key-1";
 const KEY_B: &str = "beta-write-key-2";
@@ -349,7 +349,7 @@ async fn one_sources_key_rotates_through_secret_manager() {
 
 #[tokio::test]
 async fn naming_modes_with_collisions_and_labels() {
-    let plane = Receiver::start(crate::rudder::WRITE_KEY, Keep::Bodies).await;
+    let plane = Receiver::start(crate::support::rudder::WRITE_KEY, Keep::Bodies).await;
     let hub = TestHub::spawn_with(FAST_RETRIES, Function::ALL).await;
     let doc = download::json_detail(
         "2024-05-01T10:00:00+00:00",

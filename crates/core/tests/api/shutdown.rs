@@ -286,7 +286,7 @@ struct Streaming {
 async fn stream_slowly(grace_secs: &str, rows: usize, pause: Duration) -> Streaming {
     use crate::download::{self, DownloadServer, Serve};
     use crate::receiver::{Keep, Receiver};
-    use crate::rudder::{request, Source, WRITE_KEY};
+    use crate::support::rudder::{request, Source, WRITE_KEY};
 
     let hub = crate::helpers::HubProcess::start(&[
         ("HUB_SHUTDOWN_GRACE_SECS", grace_secs),

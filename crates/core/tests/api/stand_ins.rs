@@ -1,6 +1,7 @@
 //! Real local stand-ins the write-back tests talk to: the BigQuery emulator (started by
 //! `scripts/services/bigquery.sh`), an HTTP/2 gate in front of its gRPC port that plays BigQuery's
-//! IAM, and an HTTP server that streams a Looker query result from a `download_url`.
+//! IAM, and an HTTP server that streams a Looker query result from a `download_url`. The emulator
+//! and the results live in `support/` (the benchmarks use them too).
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -12,130 +13,10 @@ use http_body_util::{combinators::BoxBody, BodyExt, Empty};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use serde_json::{json, Map, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use serde_json::{json, Value};
 
-/// The BigQuery emulator's addresses, from the variables `scripts/services/bigquery.sh` exports.
-#[derive(Clone)]
-pub struct Emulator {
-    /// REST base URL.
-    pub rest: String,
-    /// Storage API (gRPC) URL.
-    pub grpc: String,
-    /// Default project.
-    pub project: String,
-    client: reqwest::Client,
-}
-
-fn required_env(name: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
-        panic!(
-            "{name} is not set: the BigQuery tests need the emulator. Run them through scripts/test.sh, \
-             or `source scripts/services/bigquery.sh` first."
-        )
-    })
-}
-
-impl Emulator {
-    /// The running emulator; panics (never skips) when it is not there.
-    pub async fn get() -> Emulator {
-        let emu = Emulator {
-            rest: required_env("BQ_EMULATOR_REST"),
-            grpc: required_env("BQ_EMULATOR_GRPC"),
-            project: required_env("BQ_EMULATOR_PROJECT"),
-            client: crate::helpers::client(),
-        };
-        let probe = emu
-            .client
-            .get(format!(
-                "{}/bigquery/v2/projects/{}/datasets",
-                emu.rest, emu.project
-            ))
-            .send()
-            .await;
-        assert!(
-            probe.as_ref().is_ok_and(|r| r.status().is_success()),
-            "the BigQuery emulator at {} does not answer: {probe:?}",
-            emu.rest
-        );
-        emu
-    }
-
-    /// A fresh dataset name (the emulator is shared by all tests).
-    pub fn dataset_name() -> String {
-        format!("t_{}", uuid::Uuid::new_v4().simple())
-    }
-
-    /// Create a dataset over REST.
-    pub async fn create_dataset(&self, dataset: &str) {
-        let r = self
-            .client
-            .post(format!(
-                "{}/bigquery/v2/projects/{}/datasets",
-                self.rest, self.project
-            ))
-            .json(&json!({"datasetReference": {"projectId": self.project, "datasetId": dataset}}))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{:?}", r.text().await);
-    }
-
-    /// Run a query (jobs.query) and return its rows as objects keyed by column name.
-    pub async fn query(&self, sql: &str) -> Vec<Map<String, Value>> {
-        let r = self
-            .client
-            .post(format!(
-                "{}/bigquery/v2/projects/{}/queries",
-                self.rest, self.project
-            ))
-            .json(&json!({"query": sql, "useLegacySql": false, "timeoutMs": 30000, "maxResults": 100000}))
-            .send()
-            .await
-            .unwrap();
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body["jobComplete"], true, "{body}");
-        let names: Vec<String> = body["schema"]["fields"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no schema: {body}"))
-            .iter()
-            .map(|f| f["name"].as_str().unwrap().to_string())
-            .collect();
-        body["rows"]
-            .as_array()
-            .map(|rows| {
-                rows.iter()
-                    .map(|row| {
-                        names
-                            .iter()
-                            .cloned()
-                            .zip(row["f"].as_array().unwrap().iter().map(|c| c["v"].clone()))
-                            .collect()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Settings of a hub writing to `dataset` through this emulator (extra ones appended).
-    pub fn hub_vars<'a>(
-        &'a self,
-        dataset: &'a str,
-        storage_endpoint: &'a str,
-    ) -> Vec<(&'a str, &'a str)> {
-        vec![
-            ("HUB_GCP_PROJECT", self.project.as_str()),
-            ("HUB_BIGQUERY_DATASET", dataset),
-            ("HUB_BIGQUERY_ENDPOINT", self.rest.as_str()),
-            ("HUB_BIGQUERY_STORAGE_ENDPOINT", storage_endpoint),
-            ("HUB_GCP_ACCESS_TOKEN", GOOD_TOKEN),
-            ("HUB_BIGQUERY_TIMEOUT_SECS", "30"),
-        ]
-    }
-}
-
-/// A token the gate lets through.
-pub const GOOD_TOKEN: &str = "good-service-token";
+pub use crate::support::emulator::{Emulator, GOOD_TOKEN};
+pub use crate::support::results::{read_head, result_doc, serve_result};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type GateBody = BoxBody<Bytes, BoxError>;
@@ -290,99 +171,10 @@ pub async fn spawn_gate_counted(upstream: &str) -> (String, Arc<std::sync::atomi
     (format!("http://{addr}"), connections)
 }
 
-/// Read an HTTP/1.1 request head (request line and headers); `None` if the peer went away.
-pub async fn read_head(socket: &mut tokio::net::TcpStream) -> Option<String> {
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut seen = Vec::new();
-    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-        match socket.read(&mut buf).await {
-            Ok(0) | Err(_) => return None,
-            Ok(k) => seen.extend_from_slice(&buf[..k]),
-        }
-    }
-    Some(String::from_utf8_lossy(&seen).into_owned())
-}
-
 /// A free port nothing listens on (an emulator that is down).
 pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
-}
-
-/// The fields of the test results: `orders.id` carries the `mark-suspicious` tag.
-pub fn fields() -> Value {
-    json!({
-        "dimensions": [
-            {"name": "orders.created", "label": "Created", "tags": []},
-            {"name": "orders.id", "label": "Order ID", "tags": ["mark-suspicious"]},
-            {"name": "users.email", "label": "Email", "tags": ["email"]}
-        ],
-        "measures": [{"name": "orders.total", "label": "Total", "tags": []}],
-        "table_calculations": [],
-        "pivots": []
-    })
-}
-
-/// Result row `i`.
-pub fn result_row(i: usize) -> Value {
-    json!({
-        "orders.created": {"value": "2026-01-02"},
-        "orders.id": {"value": 1000 + i},
-        "users.email": {"value": format!("u{i}@example.com")},
-        "orders.total": {"value": (i as f64) * 1.5}
-    })
-}
-
-/// A whole json_detail document of `n` rows (`fields` before `data`, as the lite stream has it).
-pub fn result_doc(n: usize) -> Value {
-    json!({
-        "ran_at": "2026-11-23T10:00:00+00:00",
-        "fields": fields(),
-        "data": (0..n).map(result_row).collect::<Vec<_>>()
-    })
-}
-
-/// Serve one json_detail_lite_stream result of `n` rows, generated while it is sent (the server holds
-/// no copy). `cut_after` closes the connection mid-document. Returns the `download_url`.
-pub async fn serve_result(n: usize, cut_after: Option<usize>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let Ok((mut socket, _)) = listener.accept().await else {
-            return;
-        };
-        if read_head(&mut socket).await.is_none() {
-            return;
-        }
-        let head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{{\"ran_at\":\"2026-11-23T10:00:00+00:00\",\"fields\":{},\"data\":[",
-            fields()
-        );
-        if socket.write_all(head.as_bytes()).await.is_err() {
-            return;
-        }
-        let mut out = Vec::with_capacity(64 * 1024);
-        for i in 0..n {
-            if cut_after == Some(i) {
-                let _ = socket.write_all(&out).await;
-                return;
-            }
-            if i > 0 {
-                out.push(b',');
-            }
-            serde_json::to_writer(&mut out, &result_row(i)).expect("row");
-            if out.len() > 32 * 1024 {
-                if socket.write_all(&out).await.is_err() {
-                    return;
-                }
-                out.clear();
-            }
-        }
-        out.extend_from_slice(b"]}");
-        let _ = socket.write_all(&out).await;
-        let _ = socket.shutdown().await;
-    });
-    format!("http://{addr}/download/one-time-token")
 }
 
 /// A `writeback_batch` execute body whose result comes from `download_url`.

@@ -12,7 +12,7 @@ use hub_core::routes::Function;
 
 use crate::download;
 use crate::helpers::TestHub;
-use crate::rudder::{execute_raw, outcome, parse, request, Source, FAST_RETRIES};
+use crate::support::rudder::{execute_raw, outcome, parse, request, Source, FAST_RETRIES};
 
 /// A data plane behind TLS: answers `200 OK` to every request and counts the events it got.
 struct TlsPlane {

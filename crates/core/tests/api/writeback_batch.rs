@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{read_table, TestHub};
 use crate::stand_ins::{batch_from_url, batch_pushed, result_doc, serve_result};
+use crate::support::rows::assert_batch_row;
 
 fn batch_rows(hub: &TestHub) -> Vec<Value> {
     read_table(&hub.store_path, "suspicious_marks_batch")
@@ -66,14 +67,15 @@ async fn pushed_plain_and_base64_results_are_written_row_by_row() {
     assert_eq!(rows.len(), 40);
     let r = &rows[3];
     assert_eq!(r["row_index"], 3);
-    assert_eq!(r["key_field"], "orders.id");
-    assert_eq!(r["key_value"], "1003");
-    assert_eq!(r["classification"], "Suspicious");
-    assert_eq!(r["comment"], "batch review");
-    assert_eq!(r["acted_by"], "analyst@example.com");
+    assert_batch_row(
+        r,
+        "1003",
+        "Suspicious",
+        "batch review",
+        "analyst@example.com",
+    );
     assert_eq!(r["query_id"], "42");
     assert!(r["scheduled_plan_id"].is_null());
-    assert_eq!(r["ran_at"], "2026-11-23T10:00:00+00:00");
     assert_eq!(r["looker_instance"], "looker-test-instance");
     assert_eq!(r["webhook_id"], "webhook-123");
     let json: Value = serde_json::from_str(r["row_json"].as_str().unwrap()).unwrap();
