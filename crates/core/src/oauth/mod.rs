@@ -834,16 +834,4 @@ mod tests {
             "scriptalert1script"
         );
     }
-
-    #[test]
-    fn bundles_debug_without_tokens() {
-        let b = TokenBundle {
-            access_token: "ya29.secret".into(),
-            refresh_token: Some("1//refresh".into()),
-            expires_at: 1,
-            email: None,
-        };
-        let d = format!("{b:?}");
-        assert!(!d.contains("ya29") && !d.contains("1//refresh"), "{d}");
-    }
 }
