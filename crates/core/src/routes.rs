@@ -166,3 +166,151 @@ pub fn path_for(handler: Handler, action: &str) -> String {
         .expect("every handler has a route");
     route.path.replace("{name}", action)
 }
+
+/// The hub's public base URL (`HUB_PUBLIC_URL`): an absolute http(s) URL, possibly with a path
+/// prefix, without query, fragment or user info. Every URL the hub hands out is `{base}{path}`,
+/// the base written without trailing slash, so `https://hub.example/base/` and
+/// `https://hub.example/base` give the same URLs. Reads as that base text (`&str`, `Display`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    url: url::Url,
+    /// `url` without its trailing slash(es), built once.
+    base: String,
+}
+
+/// Why a text is not a usable public base URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublicUrlError {
+    /// Not an absolute URL.
+    #[error("not an absolute URL ({0}); write the address Looker and browsers reach the hub at, like https://hub.example.com or https://gateway.example.com/hub")]
+    NotAUrl(url::ParseError),
+    /// Not http(s).
+    #[error("must be an http(s) URL")]
+    NotHttp,
+    /// A query, fragment or user info, which no route URL can carry after it.
+    #[error(
+        "must be a base URL without query, fragment or user info (route paths are appended to it)"
+    )]
+    NotABase,
+}
+
+impl PublicUrl {
+    /// Parse a public base URL (surrounding whitespace ignored).
+    pub fn parse(text: &str) -> Result<PublicUrl, PublicUrlError> {
+        let url = url::Url::parse(text.trim()).map_err(PublicUrlError::NotAUrl)?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(PublicUrlError::NotHttp);
+        }
+        if url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err(PublicUrlError::NotABase);
+        }
+        let base = url.as_str().trim_end_matches('/').to_string();
+        Ok(PublicUrl { url, base })
+    }
+
+    /// The URL as parsed.
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+
+    /// The base every URL of the hub starts with (no trailing slash).
+    pub fn as_str(&self) -> &str {
+        &self.base
+    }
+
+    /// `{base}{path}` for a path starting with `/`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The public URL of a route of an action (`{base}/actions/{name}/form`, ...).
+    pub fn route(&self, handler: Handler, action: &str) -> String {
+        self.at(&path_for(handler, action))
+    }
+}
+
+impl std::ops::Deref for PublicUrl {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.base
+    }
+}
+
+impl std::fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.base)
+    }
+}
+
+impl std::fmt::Debug for PublicUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PublicUrl").field(&self.base).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_give_route_urls_with_or_without_a_path_prefix_and_trailing_slash() {
+        for (text, base) in [
+            ("https://hub.example.com", "https://hub.example.com"),
+            ("https://hub.example.com/", "https://hub.example.com"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("https://gw.example.com/hub", "https://gw.example.com/hub"),
+            ("https://gw.example.com/hub/", "https://gw.example.com/hub"),
+            (
+                "https://gw.example.com/a/hub//",
+                "https://gw.example.com/a/hub",
+            ),
+            (" https://hub.example.com/ ", "https://hub.example.com"),
+        ] {
+            let u = PublicUrl::parse(text).unwrap();
+            assert_eq!(u.as_str(), base, "{text}");
+            assert_eq!(u.to_string(), base, "{text}");
+            assert_eq!(
+                u.route(Handler::Form, "mark_suspicious"),
+                format!("{base}/actions/mark_suspicious/form"),
+                "{text}"
+            );
+            assert_eq!(u.at(OAUTH_REDIRECT_PATH), format!("{base}/oauth_redirect"));
+        }
+    }
+
+    #[test]
+    fn what_is_not_a_public_base_url_is_refused_with_the_reason() {
+        for (text, want) in [
+            (
+                "",
+                PublicUrlError::NotAUrl(url::ParseError::RelativeUrlWithoutBase),
+            ),
+            (
+                "hub.example.com",
+                PublicUrlError::NotAUrl(url::ParseError::RelativeUrlWithoutBase),
+            ),
+            (
+                "https://",
+                PublicUrlError::NotAUrl(url::ParseError::EmptyHost),
+            ),
+            ("ftp://hub.example.com", PublicUrlError::NotHttp),
+            ("mailto:hub@example.com", PublicUrlError::NotHttp),
+            ("https://hub.example.com/?x=1", PublicUrlError::NotABase),
+            ("https://hub.example.com/#top", PublicUrlError::NotABase),
+            ("https://user:pw@hub.example.com", PublicUrlError::NotABase),
+        ] {
+            assert_eq!(PublicUrl::parse(text), Err(want), "{text:?}");
+        }
+        assert_eq!(
+            PublicUrl::parse("hub.example.com").unwrap_err().to_string(),
+            "not an absolute URL (relative URL without a base); write the address Looker and \
+             browsers reach the hub at, like https://hub.example.com or \
+             https://gateway.example.com/hub"
+        );
+    }
+}

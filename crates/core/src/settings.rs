@@ -30,8 +30,8 @@ pub struct Settings {
     pub port: u16,
     /// Address to bind (`HUB_BIND`, default 0.0.0.0).
     pub bind: String,
-    /// Public base URL Looker and browsers reach the hub at (`HUB_PUBLIC_URL`), no trailing slash.
-    pub public_url: String,
+    /// Public base URL Looker and browsers reach the hub at (`HUB_PUBLIC_URL`).
+    pub public_url: crate::routes::PublicUrl,
     /// Label of the hub in Looker (`HUB_LABEL`).
     pub label: String,
     /// Valid hub secrets (`HUB_TOKENS`, comma-separated).
@@ -94,21 +94,14 @@ impl Settings {
         let v = Vars(src);
         let local = local_flag || v.bool("HUB_LOCAL", false)?;
         let port: u16 = v.num("PORT", 8080)?;
-        let public_url = v
-            .get("HUB_PUBLIC_URL")
-            .unwrap_or_else(|| format!("http://localhost:{port}"))
-            .trim_end_matches('/')
-            .to_string();
-        let parsed = url::Url::parse(&public_url).map_err(|e| SettingsError::Invalid {
+        let public_url = crate::routes::PublicUrl::parse(
+            &v.get("HUB_PUBLIC_URL")
+                .unwrap_or_else(|| format!("http://localhost:{port}")),
+        )
+        .map_err(|e| SettingsError::Invalid {
             name: "HUB_PUBLIC_URL",
             reason: e.to_string(),
         })?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(SettingsError::Invalid {
-                name: "HUB_PUBLIC_URL",
-                reason: "must be an http(s) URL".into(),
-            });
-        }
         // Whether tokens are required depends on the functions served: see `check_for`.
         let mut hub_tokens = v.secret_list("HUB_TOKENS");
         if hub_tokens.is_empty() && local {
@@ -312,6 +305,40 @@ mod tests {
         ] {
             let e = user(bad).unwrap_err().to_string();
             assert!(e.contains("OAUTH_REDIRECT_URI"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_public_url_is_a_base_url_and_anything_else_is_refused_with_the_reason() {
+        let s = Settings::load(&vars(&[]), false).unwrap();
+        assert_eq!(s.public_url.as_str(), "http://localhost:8080");
+        let s = Settings::load(
+            &vars(&[("HUB_PUBLIC_URL", "https://gw.example.com/hub/")]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(s.public_url.as_str(), "https://gw.example.com/hub");
+        assert_eq!(s.public_url.url().path(), "/hub/");
+        for (text, reason) in [
+            ("ftp://x", "must be an http(s) URL"),
+            (
+                "https://hub.example.com/?x=1",
+                "must be a base URL without query, fragment or user info (route paths are \
+                 appended to it)",
+            ),
+            (
+                "hub.example.com",
+                "not an absolute URL (relative URL without a base); write the address Looker and \
+                 browsers reach the hub at, like https://hub.example.com or \
+                 https://gateway.example.com/hub",
+            ),
+        ] {
+            let err = Settings::load(&vars(&[("HUB_PUBLIC_URL", text)]), false).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("HUB_PUBLIC_URL is invalid: {reason}"),
+                "{text}"
+            );
         }
     }
 

@@ -68,8 +68,8 @@ pub struct ActionLimits {
 /// Everything an action may use for one request: narrow on purpose, so an action can be
 /// unit-tested without a server (build one with stand-ins for the sink, gate and wind-up).
 pub struct ActionContext<'a> {
-    /// The hub's public URL (no trailing slash), for the definition's URLs.
-    pub public_url: &'a str,
+    /// The hub's public URL, for the definition's URLs.
+    pub public_url: &'a crate::routes::PublicUrl,
     /// Where write-back rows go.
     pub sink: &'a Arc<dyn Sink>,
     /// The outgoing HTTP client (address policy, timeouts).
@@ -205,7 +205,7 @@ pub fn base_definition(
     description: &str,
     has_form: bool,
 ) -> Integration {
-    base_definition_at(ctx.public_url, name, label, description, has_form)
+    base_definition_at(ctx.public_url.as_str(), name, label, description, has_form)
 }
 
 /// [`base_definition`] for a hub at `base` (its public URL).
@@ -302,7 +302,7 @@ mod tests {
             ..Default::default()
         };
         let ctx = ActionContext {
-            public_url: "https://hub.example",
+            public_url: &crate::routes::PublicUrl::parse("https://hub.example").unwrap(),
             sink: &sink,
             http: &http,
             gate: &ServiceIdentity,

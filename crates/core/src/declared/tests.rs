@@ -616,7 +616,7 @@ mod served {
             ..Default::default()
         };
         let ctx = ActionContext {
-            public_url: "https://hub.example",
+            public_url: &crate::routes::PublicUrl::parse("https://hub.example").unwrap(),
             sink: &sink,
             http: &http,
             gate: &ServiceIdentity,

@@ -1,7 +1,5 @@
 //! The OAuth gate of a hub in user identity mode (implements `OAuthGate`).
 
-use secrecy::SecretString;
-
 use crate::actions::{ExecuteGate, FormGate, OAuthGate};
 use crate::api::{ActionRequest, ActionState, ExecuteResponse, Form, Integration};
 use crate::sinks::WriteCredential;
@@ -62,7 +60,7 @@ impl OAuthGate for OAuth {
         {
             UserAuth::Ready { bundle, renewed } => ExecuteGate::Proceed {
                 credential: WriteCredential::User {
-                    access_token: SecretString::from(bundle.access_token),
+                    access_token: bundle.access_token,
                     expires_at: Some(bundle.expires_at),
                 },
                 email: bundle.email,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::secrets::LiveSecret;
@@ -60,13 +60,14 @@ impl OAuth {
 
     /// Renew the access token with the refresh token (which is kept when none comes back).
     pub async fn refresh(&self, bundle: &TokenBundle) -> Result<TokenBundle, ProviderError> {
-        let Some(refresh_token) = bundle.refresh_token.as_deref() else {
+        let Some(refresh_token) = bundle.refresh_token.as_ref() else {
             return Err(ProviderError::Rejected("no_refresh_token".into()));
         };
         let answer = self
             .token_request(&[
                 ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token),
+                // The one place a refresh token leaves the hub: to the provider that issued it.
+                ("refresh_token", refresh_token.expose_secret()),
             ])
             .await?;
         answer.into_bundle(bundle.refresh_token.clone(), bundle.email.clone())
@@ -130,11 +131,12 @@ impl OAuth {
 /// The parts of a token endpoint answer the hub uses (never logged).
 #[derive(Deserialize)]
 struct TokenAnswer {
-    access_token: String,
+    #[serde(deserialize_with = "super::token::secret")]
+    access_token: SecretString,
     #[serde(default)]
     expires_in: Option<serde_json::Value>,
-    #[serde(default)]
-    refresh_token: Option<String>,
+    #[serde(default, deserialize_with = "super::token::secret_some")]
+    refresh_token: Option<SecretString>,
     #[serde(default)]
     id_token: Option<String>,
 }
@@ -142,10 +144,10 @@ struct TokenAnswer {
 impl TokenAnswer {
     fn into_bundle(
         self,
-        old_refresh: Option<String>,
+        old_refresh: Option<SecretString>,
         old_email: Option<String>,
     ) -> Result<TokenBundle, ProviderError> {
-        if self.access_token.is_empty() {
+        if self.access_token.expose_secret().is_empty() {
             return Err(ProviderError::BadAnswer);
         }
         // Some providers send expires_in as a string.
@@ -163,7 +165,10 @@ impl TokenAnswer {
             .or(old_email);
         Ok(TokenBundle {
             access_token: self.access_token,
-            refresh_token: self.refresh_token.filter(|t| !t.is_empty()).or(old_refresh),
+            refresh_token: self
+                .refresh_token
+                .filter(|t| !t.expose_secret().is_empty())
+                .or(old_refresh),
             expires_at: now().saturating_add(lifetime),
             email,
         })

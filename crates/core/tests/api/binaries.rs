@@ -91,6 +91,38 @@ async fn a_binary_without_tokens_refuses_to_start() {
 }
 
 #[tokio::test]
+async fn an_invalid_public_url_refuses_the_start_with_what_to_write() {
+    let path = bin_dir().join("hub");
+    assert!(path.exists(), "build the binaries first");
+    for (public_url, reason) in [
+        (
+            "hub.example.com",
+            "not an absolute URL (relative URL without a base)",
+        ),
+        ("ftp://hub.example.com", "must be an http(s) URL"),
+        (
+            "https://hub.example.com/?x=1",
+            "must be a base URL without query, fragment or user info",
+        ),
+    ] {
+        let out = tokio::process::Command::new(&path)
+            .env_clear()
+            .env("PORT", free_port().to_string())
+            .env("HUB_TOKENS", TOKEN)
+            .env("HUB_PUBLIC_URL", public_url)
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "{public_url}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("HUB_PUBLIC_URL is invalid: {reason}")),
+            "{public_url}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_browser_only_oauth_initiate_starts_without_hub_tokens() {
     // An empty value is no value.
     let running = HubProcess::start_bin("oauth_initiate", &[("HUB_TOKENS", "")]).await;

@@ -79,3 +79,54 @@ async fn healthz_answers_without_a_token() {
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["status"], "ok");
 }
+
+#[tokio::test]
+async fn urls_follow_the_public_url_with_or_without_a_path_prefix_and_trailing_slash() {
+    for (public_url, base) in [
+        ("https://hub.example.com", "https://hub.example.com"),
+        ("https://hub.example.com/", "https://hub.example.com"),
+        (
+            "https://gw.example.com/looker/hub",
+            "https://gw.example.com/looker/hub",
+        ),
+        (
+            "https://gw.example.com/looker/hub/",
+            "https://gw.example.com/looker/hub",
+        ),
+    ] {
+        let hub = TestHub::spawn_with(
+            &[("HUB_PUBLIC_URL", public_url)],
+            hub_core::routes::Function::ALL,
+        )
+        .await;
+        let list = hub.list().await;
+        let ints = list["integrations"].as_array().unwrap();
+        assert!(ints.len() >= 2, "{list}");
+        for listed in ints {
+            let name = listed["name"].as_str().unwrap();
+            let r = hub.post(&format!("/actions/{name}"), &json!({})).await;
+            assert_eq!(r.status(), 200, "{public_url} {name}");
+            let def: serde_json::Value = r.json().await.unwrap();
+            for answer in [listed, &def] {
+                assert_eq!(
+                    answer["url"],
+                    format!("{base}/actions/{name}/execute"),
+                    "{public_url}"
+                );
+                if !answer["form_url"].is_null() {
+                    assert_eq!(
+                        answer["form_url"],
+                        format!("{base}/actions/{name}/form"),
+                        "{public_url}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            ints.iter()
+                .find(|i| i["name"] == "mark_suspicious")
+                .unwrap()["form_url"],
+            format!("{base}/actions/mark_suspicious/form")
+        );
+    }
+}

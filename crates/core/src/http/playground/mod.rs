@@ -161,7 +161,10 @@ async fn page(hub: web::Data<Hub>) -> HttpResponse {
     };
     let body = PAGE_HTML
         .replace("{{TOKEN}}", &escape_attr(token))
-        .replace("{{PUBLIC_URL}}", &escape_attr(&hub.settings.public_url))
+        .replace(
+            "{{PUBLIC_URL}}",
+            &escape_attr(hub.settings.public_url.as_str()),
+        )
         .replace("{{VERSION}}", crate::HUB_VERSION);
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -216,7 +219,7 @@ async fn put_sample(
         Ok((id, len)) => json_response(
             StatusCode::OK,
             &json!({
-                "download_url": format!("{}/playground/samples/{id}", hub.settings.public_url),
+                "download_url": hub.settings.public_url.at(&format!("/playground/samples/{id}")),
                 "bytes": len,
             }),
         ),

@@ -1,0 +1,322 @@
+//! The document read on a blocking thread: the header parsed, each row's text captured into a
+//! chunk, chunks handed over through a bounded channel (rows before the fields held up to a bound).
+
+use std::io::Read;
+
+use tokio::sync::mpsc;
+
+use super::header::{RawFields, ResultHeader};
+use super::raw::RawRows;
+use super::scanner::{ScanError, Scanner};
+use super::{json_error, RowsError, MAX_BYTES_BEFORE_FIELDS, MAX_ROW_BYTES};
+
+/// Rows handed over per channel message.
+pub(super) const CHUNK_ROWS: usize = 256;
+/// Chunks buffered between the parser and the consumer.
+pub(super) const CHANNEL_CHUNKS: usize = 4;
+/// A chunk is handed over once it holds this many bytes of rows (or [`CHUNK_ROWS`] rows).
+const CHUNK_BYTES: usize = 1 << 20;
+/// Largest `fields` / `ran_at` value or key of a result document.
+const MAX_HEADER_BYTES: usize = 16 << 20;
+
+/// What the parser hands the reader: the header once, then chunks of rows, or an error.
+pub(super) enum Msg {
+    Header(ResultHeader),
+    Rows(RawRows),
+    Error(RowsError),
+}
+
+/// Read a document from `reader` on a blocking thread, sending what it finds to `tx`.
+pub(super) fn spawn_parser<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender<Msg>) {
+    tokio::task::spawn_blocking(move || {
+        let mut state = ParseState {
+            tx,
+            header_sent: false,
+            ran_at: None,
+            fields: None,
+            rows: 0,
+            pending: RawRows::with_capacity(CHUNK_ROWS),
+            buffered: Vec::new(),
+            buffered_bytes: 0,
+            cancelled: false,
+        };
+        let mut scan = Scanner::new(reader);
+        let result = parse_document(&mut scan, &mut state);
+        match result {
+            Ok(()) => {
+                state.ensure_header();
+                state.flush_buffered();
+                state.flush();
+            }
+            Err(_) if state.cancelled => {}
+            Err(e) => {
+                state.flush();
+                let rows = state.rows;
+                let err = match e {
+                    ScanError::Io(e) => RowsError::Cut {
+                        rows,
+                        detail: e.to_string(),
+                    },
+                    ScanError::Eof => RowsError::Cut {
+                        rows,
+                        detail: "the document ended early".into(),
+                    },
+                    ScanError::Syntax(detail) => RowsError::Malformed { rows, detail },
+                    ScanError::BeforeFields => RowsError::RowsBeforeFields { rows },
+                };
+                let _ = state.tx.blocking_send(Msg::Error(err));
+            }
+        }
+    });
+}
+
+/// The top level of a json_detail document: `ran_at` and `fields` are parsed, `data` rows are
+/// captured one by one, anything else is skipped.
+fn parse_document<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Result<(), ScanError> {
+    scan.expect(b'{', "a json_detail result object")?;
+    let mut value = Vec::new();
+    if scan.peek_token()? == Some(b'}') {
+        scan.skip();
+        return end_of_document(scan);
+    }
+    loop {
+        value.clear();
+        match scan.peek_token()? {
+            Some(b'"') => {}
+            Some(_) => return Err(scan.syntax("a key")),
+            None => return Err(ScanError::Eof),
+        }
+        if !scan.capture_at_most(&mut value, MAX_HEADER_BYTES)? {
+            return Err(ScanError::Syntax(format!(
+                "a key longer than {} MB",
+                MAX_HEADER_BYTES >> 20
+            )));
+        }
+        let key: String = serde_json::from_slice(&value)
+            .map_err(|e| ScanError::Syntax(format!("a key: {}", json_error(&e, &value))))?;
+        scan.expect(b':', "`:`")?;
+        match key.as_str() {
+            "data" => parse_rows(scan, state)?,
+            "fields" | "ran_at" => {
+                value.clear();
+                if !scan.capture_at_most(&mut value, MAX_HEADER_BYTES)? {
+                    return Err(ScanError::Syntax(format!(
+                        "{key} longer than {} MB",
+                        MAX_HEADER_BYTES >> 20
+                    )));
+                }
+                let bad = |e: serde_json::Error| {
+                    ScanError::Syntax(format!("{key}: {}", json_error(&e, &value)))
+                };
+                if key == "fields" {
+                    // `"fields": null` is a result without fields (the rows then carry no tags).
+                    let fields: Option<RawFields> = serde_json::from_slice(&value).map_err(bad)?;
+                    state.fields = Some(fields.unwrap_or_default());
+                } else {
+                    state.ran_at = serde_json::from_slice(&value).map_err(bad)?;
+                }
+            }
+            _ => scan.capture(None)?,
+        }
+        if state.cancelled {
+            return Err(ScanError::Syntax("reader gone".into()));
+        }
+        match scan.peek_token()? {
+            Some(b',') => scan.skip(),
+            Some(b'}') => {
+                scan.skip();
+                return end_of_document(scan);
+            }
+            Some(_) => return Err(scan.syntax("`,` or `}`")),
+            None => return Err(ScanError::Eof),
+        }
+    }
+}
+
+fn end_of_document<R: Read>(scan: &mut Scanner<R>) -> Result<(), ScanError> {
+    match scan.peek_token()? {
+        None => Ok(()),
+        Some(_) => Err(scan.syntax("the end of the document")),
+    }
+}
+
+/// The `data` array: each element's text is captured straight into the pending chunk.
+fn parse_rows<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Result<(), ScanError> {
+    if state.fields.is_some() {
+        state.ensure_header();
+    }
+    match scan.peek_token()? {
+        Some(b'[') => scan.skip(),
+        // `"data": null`: no rows. (Only `null`: fuzzing found any word starting with `n` taken
+        // for it.)
+        Some(b'n') => {
+            let mut word = Vec::with_capacity(4);
+            let short = scan.capture_at_most(&mut word, 4)?;
+            return if short && word == b"null" {
+                Ok(())
+            } else {
+                Err(scan.syntax("an array of rows or null"))
+            };
+        }
+        Some(_) => return Err(scan.syntax("an array of rows")),
+        None => return Err(ScanError::Eof),
+    }
+    if scan.peek_token()? == Some(b']') {
+        scan.skip();
+        return Ok(());
+    }
+    loop {
+        match scan.peek_token()? {
+            Some(b'{') => {}
+            Some(_) => return Err(scan.syntax("a row object")),
+            None => return Err(ScanError::Eof),
+        }
+        // An oversized row stays in the chunk as an empty text: counted, never held.
+        scan.capture_at_most(state.pending.row_buf(), MAX_ROW_BYTES)?;
+        state.push_row()?;
+        match scan.peek_token()? {
+            Some(b',') => scan.skip(),
+            Some(b']') => {
+                scan.skip();
+                return Ok(());
+            }
+            Some(_) => return Err(scan.syntax("`,` or `]`")),
+            None => return Err(ScanError::Eof),
+        }
+    }
+}
+
+struct ParseState {
+    tx: mpsc::Sender<Msg>,
+    header_sent: bool,
+    ran_at: Option<String>,
+    fields: Option<RawFields>,
+    rows: u64,
+    /// Rows captured since the last hand-over (the last one may be half-captured on error).
+    pending: RawRows,
+    /// Chunks seen before `fields` (plain json_detail may put data first): kept until the header.
+    buffered: Vec<RawRows>,
+    /// Raw bytes in `buffered`.
+    buffered_bytes: usize,
+    cancelled: bool,
+}
+
+impl ParseState {
+    /// Send the header (once), from the `ran_at` and `fields` read so far.
+    fn ensure_header(&mut self) {
+        if self.header_sent {
+            return;
+        }
+        let header = ResultHeader::new(self.ran_at.clone(), self.fields.take().unwrap_or_default());
+        self.header_sent = true;
+        if self.tx.blocking_send(Msg::Header(header)).is_err() {
+            self.cancelled = true;
+        }
+    }
+
+    /// The row just captured into `pending` is complete.
+    fn push_row(&mut self) -> Result<(), ScanError> {
+        self.rows += 1;
+        self.pending.finish_row();
+        if self.pending.len() >= CHUNK_ROWS || self.pending.byte_len() >= CHUNK_BYTES {
+            if self.header_sent {
+                self.flush();
+            } else {
+                let chunk =
+                    std::mem::replace(&mut self.pending, RawRows::with_capacity(CHUNK_ROWS));
+                self.buffered_bytes += chunk.byte_len();
+                self.buffered.push(chunk);
+                if self.buffered_bytes > MAX_BYTES_BEFORE_FIELDS {
+                    self.buffered.clear();
+                    return Err(ScanError::BeforeFields);
+                }
+            }
+        }
+        if self.cancelled {
+            return Err(ScanError::Syntax("reader gone".into()));
+        }
+        Ok(())
+    }
+
+    fn flush_buffered(&mut self) {
+        for chunk in std::mem::take(&mut self.buffered) {
+            self.send(chunk);
+        }
+    }
+
+    fn send(&mut self, chunk: RawRows) {
+        if chunk.is_empty() || self.cancelled {
+            return;
+        }
+        if self.tx.blocking_send(Msg::Rows(chunk)).is_err() {
+            self.cancelled = true;
+        }
+    }
+
+    /// Hand over the complete rows captured so far.
+    fn flush(&mut self) {
+        let mut chunk = std::mem::replace(&mut self.pending, RawRows::with_capacity(CHUNK_ROWS));
+        chunk.drop_unfinished_row();
+        if !self.header_sent {
+            self.buffered.push(chunk);
+            return;
+        }
+        self.flush_buffered();
+        self.send(chunk);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `{"data":[` and then rows of ~4 KB without end.
+    struct EndlessRows {
+        head: &'static [u8],
+        row: Vec<u8>,
+        at: usize,
+    }
+
+    impl Read for EndlessRows {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if !self.head.is_empty() {
+                let n = self.head.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.head[..n]);
+                self.head = &self.head[n..];
+                return Ok(n);
+            }
+            let n = (self.row.len() - self.at).min(buf.len());
+            buf[..n].copy_from_slice(&self.row[self.at..self.at + n]);
+            self.at = (self.at + n) % self.row.len();
+            Ok(n)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rows_before_fields_are_held_only_up_to_a_bound() {
+        let row = format!(r#"{{"a.b":{{"value":"{}"}}}},"#, "x".repeat(4000)).into_bytes();
+        let per_row = row.len() - 1;
+        let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
+        spawn_parser(
+            EndlessRows {
+                head: br#"{"data":["#,
+                row,
+                at: 0,
+            },
+            tx,
+        );
+        match rx.recv().await {
+            Some(Msg::Error(e @ RowsError::RowsBeforeFields { rows })) => {
+                assert!(rows as usize * per_row > MAX_BYTES_BEFORE_FIELDS, "{rows}");
+                assert!(
+                    rows as usize * per_row < MAX_BYTES_BEFORE_FIELDS + (8 << 20),
+                    "{rows}"
+                );
+                assert!(e.to_string().contains("json_detail_lite_stream"), "{e}");
+            }
+            Some(Msg::Error(e)) => panic!("{e}"),
+            Some(_) => panic!("rows were handed over before the fields"),
+            None => panic!("the parser ended without an answer"),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Where a query result comes from: the pushed attachment (JSON or base64) or a streamed
+//! `download_url`; each is read by the parser on its own thread.
+
+use std::fmt;
+use std::io::Read;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use tokio::sync::mpsc;
+
+use super::parser::{spawn_parser, Msg};
+use super::RowsError;
+
+/// Where a query result comes from.
+pub enum RowSource {
+    /// The JSON document itself (a pushed attachment that was not base64).
+    Bytes(Bytes),
+    /// A base64-encoded JSON document (`;base64` mimetype).
+    Base64(Bytes),
+    /// A one-time URL to stream the document from.
+    Url {
+        /// HTTP client to use.
+        client: crate::net::Http,
+        /// The `download_url`.
+        url: String,
+        /// Longest the whole download may take.
+        deadline: std::time::Duration,
+    },
+}
+
+impl fmt::Debug for RowSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RowSource::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            RowSource::Base64(b) => write!(f, "Base64({} bytes)", b.len()),
+            // The download URL is a one-time credential: do not print it.
+            RowSource::Url { .. } => write!(f, "Url(..)"),
+        }
+    }
+}
+
+/// Start reading `source` (for a URL: once the download answered with success), its header,
+/// rows and error sent to `tx`.
+pub(super) async fn start(source: RowSource, tx: mpsc::Sender<Msg>) -> Result<(), RowsError> {
+    match source {
+        RowSource::Bytes(b) => spawn_parser(std::io::Cursor::new(b), tx),
+        RowSource::Base64(b) => {
+            let reader = base64::read::DecoderReader::new(
+                Base64Body(std::io::Cursor::new(b)),
+                &base64::engine::general_purpose::STANDARD,
+            );
+            spawn_parser(reader, tx)
+        }
+        RowSource::Url {
+            client,
+            url,
+            deadline,
+        } => {
+            let url = url::Url::parse(url.trim())
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or_else(|| {
+                    RowsError::Download("the download_url is not an http(s) URL".into())
+                })?;
+            let resp = client
+                .get(url)
+                .map_err(|r| RowsError::Download(r.to_string()))?
+                // The whole download, body included; the read timeout bounds each wait.
+                .timeout(deadline)
+                .send()
+                .await
+                .map_err(|e| RowsError::Download(describe_download(&e, deadline)))?;
+            let status = resp.status();
+            if status.is_redirection() {
+                return Err(RowsError::Download(crate::net::redirect_message(
+                    status.as_u16(),
+                )));
+            }
+            if !status.is_success() {
+                crate::net::log_reply_body("download_url", resp).await;
+                return Err(RowsError::Download(format!("HTTP {}", status.as_u16())));
+            }
+            // Keep the URL (a one-time credential) out of the error: reqwest prints it.
+            let stream = resp
+                .bytes_stream()
+                .map_err(move |e| std::io::Error::other(describe_download(&e, deadline)));
+            let reader = tokio_util::io::StreamReader::new(stream);
+            let bridge = tokio_util::io::SyncIoBridge::new(reader);
+            spawn_parser(bridge, tx)
+        }
+    }
+    Ok(())
+}
+
+/// A download error without its URL; a timeout names both settings that can cause it.
+fn describe_download(e: &reqwest::Error, deadline: std::time::Duration) -> String {
+    if e.is_timeout() {
+        format!(
+            "timed out (no data for HUB_HTTP_READ_TIMEOUT_SECS, or the whole download took longer \
+             than HUB_DOWNLOAD_DEADLINE_SECS = {} s)",
+            deadline.as_secs()
+        )
+    } else {
+        crate::net::describe_reqwest(e)
+    }
+}
+
+/// Skips ASCII whitespace in base64 text (some producers wrap lines).
+struct Base64Body<R>(R);
+
+impl<R: Read> Read for Base64Body<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.0.read(buf)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut w = 0;
+            for r in 0..n {
+                if !buf[r].is_ascii_whitespace() {
+                    buf[w] = buf[r];
+                    w += 1;
+                }
+            }
+            if w > 0 {
+                return Ok(w);
+            }
+        }
+    }
+}
+
+/// Where a request's result is: the pushed attachment or the scheduled plan's `download_url`.
+pub fn source_of(
+    req: &mut crate::api::ActionRequest,
+    client: &crate::net::Http,
+    deadline: std::time::Duration,
+) -> Option<RowSource> {
+    // The pushed payload is taken out of the request, not copied: it may be tens of megabytes.
+    if let Some(att) = req.attachment.as_mut() {
+        if let Some(data) = att.data.take() {
+            let base64 = att
+                .mimetype
+                .as_deref()
+                .is_some_and(|m| m.trim().ends_with(";base64"));
+            let text = String::from(Box::<str>::from(data));
+            if !text.starts_with('"') {
+                // An inline JSON document: its text as it came.
+                return Some(RowSource::Bytes(Bytes::from(text.into_bytes())));
+            }
+            // A JSON string (valid: the request parsed) holding the document or its base64.
+            let inner: String = serde_json::from_str(&text).unwrap_or_default();
+            drop(text);
+            let bytes = Bytes::from(inner.into_bytes());
+            return Some(if base64 {
+                RowSource::Base64(bytes)
+            } else {
+                RowSource::Bytes(bytes)
+            });
+        }
+    }
+    let url = req.scheduled_plan.as_ref()?.download_url.as_ref()?;
+    Some(RowSource::Url {
+        client: client.clone(),
+        url: url.clone(),
+        deadline,
+    })
+}
