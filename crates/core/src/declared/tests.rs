@@ -1,5 +1,5 @@
-//! The built-in file against the coded actions (definitions, forms, validation, tables), the
-//! example file, and every configuration error with its line.
+//! The built-in file's answers (definitions, forms, validation, tables) as the coded actions gave
+//! them, the example file, and every configuration error with its line.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -9,9 +9,7 @@ use serde_json::json;
 use super::form::{self, TypedValue};
 use super::model::{ColumnSource, Kind};
 use super::*;
-use crate::actions::{mark_suspicious::MarkSuspicious, writeback_batch::WritebackBatch, Action};
 use crate::api::{ActionRequest, Scalar};
-use crate::meta::RequestMeta;
 use crate::settings::Settings;
 use crate::startup::Hub;
 
@@ -53,55 +51,16 @@ fn request(value: Option<&str>, form: &[(&str, &str)]) -> ActionRequest {
     req
 }
 
-fn meta() -> RequestMeta {
-    RequestMeta {
-        looker_instance: None,
-        webhook_id: None,
-        looker_version: None,
-        trace_id: None,
-        request_id: uuid::Uuid::new_v4().to_string(),
-    }
-}
+/// What the built-in actions answer: definitions, forms for three clicked values, and the outcome
+/// of every validation case (field errors, or the success message). Recorded from the built-in
+/// file at commit daef4ac, whose tests proved these answers equal to the coded `mark_suspicious` /
+/// `writeback_batch` actions' (since removed); `HUB_RECORD_BUILTIN=1` rewrites it after a
+/// deliberate change.
+const BUILTIN_ANSWERS: &str = include_str!("testdata/builtin_answers.json");
 
-#[tokio::test]
-async fn builtin_definitions_and_forms_are_those_of_the_coded_actions() {
+async fn builtin_answers() -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let hub = service_hub(&dir).await;
-    let file = builtin();
-    assert_eq!(
-        file.actions
-            .iter()
-            .map(|a| a.name.as_str())
-            .collect::<Vec<_>>(),
-        ["mark_suspicious", "writeback_batch"]
-    );
-    let coded: [&dyn Action; 2] = [&MarkSuspicious, &WritebackBatch];
-    for (def, coded) in file.actions.iter().zip(coded) {
-        assert_eq!(
-            serde_json::to_value(def.definition(&hub.settings.public_url)).unwrap(),
-            serde_json::to_value(coded.definition(&hub.action_context(&meta()))).unwrap(),
-            "definition of {}",
-            def.name
-        );
-        for value in [None, Some("42"), Some("")] {
-            let req = request(value, &[]);
-            let m = meta();
-            let want = coded.form(&hub.action_context(&m), &req).await.unwrap();
-            assert_eq!(
-                serde_json::to_value(form::form_fields(def, &req, today())).unwrap(),
-                serde_json::to_value(&want.fields).unwrap(),
-                "form of {} for value {value:?}",
-                def.name
-            );
-        }
-    }
-}
-
-#[tokio::test]
-async fn builtin_validation_is_that_of_the_coded_actions() {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = service_hub(&dir).await;
-    let file = builtin();
     let max = hub.settings.max_comment_chars;
     let long = "x".repeat(max + 1);
     let long_id = "7".repeat(1025);
@@ -126,40 +85,74 @@ async fn builtin_validation_is_that_of_the_coded_actions() {
             ],
         ),
     ];
-    let coded: [&dyn Action; 2] = [&MarkSuspicious, &WritebackBatch];
-    for (def, coded) in file.actions.iter().zip(coded) {
+    let mut out = serde_json::Map::new();
+    for def in &builtin().actions {
+        let mut forms = vec![];
+        for value in [None, Some("42"), Some("")] {
+            let fields = form::form_fields(def, &request(value, &[]), today());
+            forms.push(json!({"value": value, "fields": fields}));
+        }
+        let mut outcomes = vec![];
         for (value, form) in &cases {
-            let req = request(*value, form);
-            let got = form::validate(def, &req, max, today());
-            let m = meta();
-            let want = coded.execute(&hub.action_context(&m), req).await.unwrap();
-            match got {
-                Err(errors) => {
-                    assert!(!errors.is_empty());
-                    assert_eq!(
-                        errors, want.looker.validation_errors,
-                        "{} {value:?} {form:?}",
-                        def.name
-                    );
-                }
-                Ok(answers) => {
-                    assert!(
-                        want.looker.validation_errors.is_empty(),
-                        "{} {value:?} {form:?}: coded action refused {:?}",
-                        def.name,
-                        want.looker.validation_errors
-                    );
-                    if def.kind == Kind::Cell {
-                        // The coded action wrote the row; the message is the template's.
-                        let msg = def
-                            .success_message
-                            .render(|p| answers.get(p).map(TypedValue::display));
-                        assert_eq!(want.looker.message.as_deref(), Some(msg.as_str()));
-                    }
-                }
-            }
+            let outcome = match form::validate(def, &request(*value, form), max, today()) {
+                Err(errors) => json!({"validation_errors": errors}),
+                Ok(answers) => json!({"message": def.success_message.render(|p| match p {
+                    "count" => Some("3".into()),
+                    "rows" => Some("rows".into()),
+                    _ => answers.get(p).map(TypedValue::display),
+                })}),
+            };
+            outcomes.push(outcome);
+        }
+        out.insert(
+            def.name.clone(),
+            json!({
+                "definition": def.definition(&hub.settings.public_url),
+                "forms": forms,
+                "outcomes": outcomes,
+            }),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
+#[tokio::test]
+async fn builtin_definitions_forms_and_validation_are_the_coded_actions_own() {
+    let got = builtin_answers().await;
+    if std::env::var_os("HUB_RECORD_BUILTIN").is_some() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/declared/testdata/builtin_answers.json");
+        std::fs::write(path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+        return;
+    }
+    let want: serde_json::Value = serde_json::from_str(BUILTIN_ANSWERS).unwrap();
+    for name in ["mark_suspicious", "writeback_batch"] {
+        for part in ["definition", "forms", "outcomes"] {
+            assert_eq!(got[name][part], want[name][part], "{part} of {name}");
         }
     }
+    assert_eq!(got, want);
+    // The recording is not empty: two definitions, six forms, sixteen outcomes.
+    assert_eq!(
+        want["mark_suspicious"]["outcomes"][3],
+        json!({"validation_errors": {"id": "is required: the order id of the clicked cell"}})
+    );
+    assert_eq!(
+        want["writeback_batch"]["outcomes"][7],
+        json!({"message": "Wrote 3 rows as Approved to the write-back table."})
+    );
+}
+
+#[test]
+fn builtin_tables_are_the_sinks_builtin_tables() {
+    // The store's and BigQuery's default tables (sinks::table) are the built-in file's.
+    let file = builtin();
+    let declared: Vec<_> = file.actions.iter().map(action::table_def).collect();
+    let sinks: Vec<_> = crate::sinks::table::builtin_tables()
+        .iter()
+        .map(|t| (**t).clone())
+        .collect();
+    assert_eq!(declared, sinks);
 }
 
 #[test]
@@ -646,6 +639,56 @@ mod served {
     }
 
     use rusqlite::types::Value as S;
+
+    #[tokio::test]
+    async fn the_builtin_mark_suspicious_runs_on_a_context_of_stand_ins() {
+        let dir = tempfile::tempdir().unwrap();
+        let all: Vec<_> = crate::declared::builtin()
+            .actions
+            .into_iter()
+            .map(DeclaredAction::new)
+            .collect();
+        let ms = &all[0];
+        assert_eq!(ms.name(), "mark_suspicious");
+        let resp = run(
+            dir.path(),
+            ms,
+            &all,
+            json!({"type": "cell", "data": {"value": "ORD-7"},
+                   "form_params": {"classification": "approved"}}),
+        )
+        .await;
+        assert_eq!(resp["looker"]["success"], true, "{resp}");
+        assert_eq!(resp["looker"]["message"], "Order ORD-7 marked as Approved.");
+        assert_eq!(resp["looker"]["refresh_query"], true);
+        let rows = read(
+            dir.path(),
+            "SELECT order_id, classification, comment, action FROM suspicious_marks",
+        );
+        assert_eq!(
+            rows,
+            [vec![
+                S::Text("ORD-7".into()),
+                S::Text("Approved".into()),
+                S::Text(String::new()),
+                S::Text("mark_suspicious".into())
+            ]]
+        );
+        let refused = run(
+            dir.path(),
+            ms,
+            &all,
+            json!({"type": "cell", "data": {"value": "ORD-7"},
+                   "form_params": {"classification": "maybe", "comment": "x".repeat(501)}}),
+        )
+        .await;
+        assert_eq!(refused["looker"]["success"], false);
+        assert_eq!(
+            refused["looker"]["validation_errors"],
+            json!({"classification": "must be one of Approved, Suspicious, Further Investigation",
+                   "comment": "is 501 characters long; the limit is 500"})
+        );
+    }
 
     #[tokio::test]
     async fn a_cell_action_writes_one_typed_row_and_refuses_bad_input() {
