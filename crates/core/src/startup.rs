@@ -108,7 +108,7 @@ impl Hub {
             sink,
             registry,
             http,
-            list_body: Default::default(),
+            prepared: Default::default(),
             oauth,
             lifecycle: Default::default(),
             secrets,

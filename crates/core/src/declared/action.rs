@@ -19,10 +19,12 @@ use crate::sinks::{
     CellValue, ColumnDef, ColumnType, Row as TableRow, SinkError, TableDef, WriteCredential,
 };
 
-/// A write-back action declared in the actions file.
+/// A write-back action declared in the actions file, with what its answers need prepared once:
+/// its table and its form's static parts (the definition is prepared by the hub, once).
 pub struct DeclaredAction {
     def: Arc<ActionDef>,
     table: Arc<TableDef>,
+    form: form::FormTemplate,
 }
 
 /// The sink's table of a declared table (names, types, modes, partitioning, clustering; the
@@ -152,12 +154,14 @@ impl Shared<'_> {
 }
 
 impl DeclaredAction {
-    /// The action of a checked definition (its table built once).
+    /// The action of a checked definition (its table and form template built once).
     pub fn new(def: ActionDef) -> DeclaredAction {
         let table = Arc::new(table_def(&def));
+        let form = form::FormTemplate::new(&def);
         DeclaredAction {
             def: Arc::new(def),
             table,
+            form,
         }
     }
 
@@ -190,7 +194,7 @@ impl DeclaredAction {
     /// message up to its last placeholder ("Wrote {count} {rows} as {classification}" of
     /// "Wrote {count} {rows} as {classification} to the write-back table."), so the partial answer
     /// reads like the success one; "Wrote 3 rows" when that part would not say the count.
-    fn partial(&self, answers: &form::Answers, count: u64) -> String {
+    pub(crate) fn partial(&self, answers: &form::Answers, count: u64) -> String {
         let pieces = &self.def.success_message.0;
         let end = pieces
             .iter()
@@ -272,7 +276,7 @@ impl Action for DeclaredAction {
             }
         };
         Ok(Form {
-            fields: form::form_fields(&self.def, req, chrono::Utc::now().date_naive()),
+            fields: self.form.fields(req, chrono::Utc::now().date_naive()),
             state,
             ..Default::default()
         })

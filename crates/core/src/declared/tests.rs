@@ -143,6 +143,97 @@ async fn builtin_definitions_forms_and_validation_are_the_coded_actions_own() {
     );
 }
 
+#[tokio::test]
+async fn definitions_and_the_list_are_prepared_once_per_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = service_hub(&dir).await;
+    // The same bytes every time: built once, not per request.
+    let list = hub.list_body();
+    assert_eq!(list.as_ptr(), hub.list_body().as_ptr());
+    let (def, body) = hub.definition_of("mark_suspicious").unwrap();
+    let (_, again) = hub.definition_of("mark_suspicious").unwrap();
+    assert_eq!(body.as_ptr(), again.as_ptr());
+    assert_eq!(
+        serde_json::to_value(def).unwrap(),
+        serde_json::from_slice::<serde_json::Value>(body).unwrap()
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&list).unwrap();
+    assert_eq!(
+        listed["integrations"][0],
+        serde_json::to_value(builtin().actions[0].definition(&hub.settings.public_url)).unwrap()
+    );
+    assert!(hub.definition_of("nope").is_none());
+}
+
+#[test]
+fn a_prepared_form_resolves_only_the_per_request_defaults() {
+    let file = parse(EXAMPLE, "retail.yaml", Some(&example_dir())).unwrap();
+    for def in &file.actions {
+        let template = form::FormTemplate::new(def);
+        for value in [None, Some("42")] {
+            let mut req = request(value, &[]);
+            req.data
+                .0
+                .insert("user_email".into(), Scalar::from("m@example.com"));
+            let fields = template.fields(&req, today());
+            assert_eq!(fields.len(), def.fields.len());
+            for (f, ff) in def.fields.iter().zip(&fields) {
+                let want = match &f.default {
+                    None => None,
+                    Some(model::DefaultValue::Literal(s)) => Some(s.clone()),
+                    Some(model::DefaultValue::ClickedValue) => value.map(str::to_string),
+                    Some(model::DefaultValue::Today) => Some("2026-03-31".into()),
+                    Some(model::DefaultValue::Param(p)) => req.data_param(p),
+                };
+                assert_eq!(ff.default, want, "{}.{}", def.name, f.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_partial_answer_reads_like_the_success_message() {
+    let all = |yaml: &str| {
+        parse(yaml, "t.yaml", Some(&example_dir()))
+            .unwrap()
+            .actions
+            .into_iter()
+            .map(action::DeclaredAction::new)
+            .collect::<Vec<_>>()
+    };
+    let answers: form::Answers = [(
+        "classification".to_string(),
+        TypedValue::Text("Approved".into()),
+    )]
+    .into();
+    let builtin = all(BUILTIN_YAML);
+    assert_eq!(builtin[1].partial(&answers, 3), "Wrote 3 rows as Approved");
+    assert_eq!(builtin[1].partial(&answers, 1), "Wrote 1 row as Approved");
+    let example = all(EXAMPLE);
+    let reorder = example
+        .iter()
+        .find(|a| crate::actions::Action::name(*a) == "reorder_stock")
+        .unwrap();
+    let answers: form::Answers = [
+        ("quantity".to_string(), TypedValue::Integer(5)),
+        (
+            "deliver_by".to_string(),
+            TypedValue::Date(NaiveDate::from_ymd_opt(2026, 12, 24).unwrap()),
+        ),
+    ]
+    .into();
+    assert_eq!(
+        reorder.partial(&answers, 2),
+        "Reorder of 5 each placed for 2 rows, delivery by 2026-12-24"
+    );
+    // A message whose placeholders do not say the count: the count is said plainly.
+    let quiet = all(&BUILTIN_YAML.replace(
+        "Wrote {count} {rows} as {classification} to the write-back table.",
+        "Rows classified as {classification}.",
+    ));
+    assert_eq!(quiet[1].partial(&answers, 2), "Wrote 2 rows");
+}
+
 #[test]
 fn builtin_tables_are_the_sinks_builtin_tables() {
     // The store's and BigQuery's default tables (sinks::table) are the built-in file's.
