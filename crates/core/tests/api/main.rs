@@ -10,6 +10,7 @@ mod auth;
 mod bigquery;
 mod binaries;
 mod declared;
+mod drift;
 mod execute;
 mod faults;
 mod form;
