@@ -10,6 +10,7 @@ mod auth;
 mod bigquery;
 mod binaries;
 mod declared;
+mod declared_user;
 mod drift;
 mod execute;
 mod faults;
