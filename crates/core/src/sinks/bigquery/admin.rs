@@ -48,6 +48,12 @@ impl BigQuerySink {
                                 .collect()
                         })
                         .unwrap_or_default();
+                    if live.is_empty() {
+                        // A table without a schema yet (created empty): nothing written can
+                        // conflict; its whole schema is terraform's to set.
+                        tracing::warn!(table = %s.table_path(table), "BigQuery write-back table has no schema yet; writes to it fail until terraform apply sets it");
+                        continue;
+                    }
                     let drift = drift::compare(&prepared.def, &live, Store::BigQuery);
                     if !drift.refused.is_empty() {
                         refused.extend(drift.refused.into_iter().map(|r| {
