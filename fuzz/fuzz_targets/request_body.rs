@@ -1,12 +1,12 @@
 //! The form / execute request body: arbitrary bytes through the same parser the handlers use, and
-//! whatever parses through `mark_suspicious`'s form and execute (service and user identity mode,
-//! writing to a sink that keeps nothing) and through the pushed-attachment row reader.
+//! whatever parses through the built-in `mark_suspicious`'s form and execute (a declared action;
+//! service and user identity mode, writing to a sink that keeps nothing) and through the
+//! pushed-attachment row reader.
 #![no_main]
 
 use std::sync::LazyLock;
 
-use hub_core::actions::mark_suspicious::MarkSuspicious;
-use hub_core::actions::Action;
+use hub_core::actions::Action as _;
 use hub_core::meta::RequestMeta;
 use hub_core::rows::{source_of, RowSource};
 use hub_core::startup::Hub;
@@ -32,9 +32,13 @@ fuzz_target!(|body: &[u8]| {
             hub_fuzz::drain(source);
         }
         let meta = RequestMeta::default();
+        let ctx = hub.action_context(&meta);
+        let Some(action) = hub.registry.get("mark_suspicious") else {
+            return;
+        };
         hub_fuzz::RT.block_on(async {
-            let _ = MarkSuspicious.form(hub, &meta, &request).await;
-            let _ = MarkSuspicious.execute(hub, &meta, request.clone()).await;
+            let _ = action.form(&ctx, &request).await;
+            let _ = action.execute(&ctx, request.clone()).await;
         });
     }
 });

@@ -61,14 +61,11 @@ impl Hub {
         secrets
             .watch_list("HUB_TOKENS", &settings.hub_tokens, move |v| live.replace(v))
             .await?;
-        let (registry, tables, wants_user) = match &settings.actions_file {
-            None => (
-                Registry::new(),
-                crate::sinks::table::builtin_tables(),
-                vec![],
-            ),
-            Some(path) => declared_registry(path)?,
+        let actions = match &settings.actions_file {
+            None => crate::declared::builtin(),
+            Some(path) => load_actions(path)?,
         };
+        let (registry, tables, wants_user) = declared_registry(actions);
         let sink: Arc<dyn Sink> = match &settings.gcp.bigquery {
             Some(bq) => {
                 let sink = BigQuerySink::start_with(
@@ -111,7 +108,7 @@ impl Hub {
             sink,
             registry,
             http,
-            list_body: Default::default(),
+            prepared: Default::default(),
             oauth,
             lifecycle: Default::default(),
             secrets,
@@ -123,11 +120,10 @@ impl Hub {
 /// A registry, the tables its actions write, and the names of the actions needing OAuth.
 type DeclaredRegistry = (Registry, Vec<Arc<crate::sinks::TableDef>>, Vec<String>);
 
-/// The registry of a declared actions file (its actions, then the coded RudderStack ones), the
-/// tables they write, and the actions that need the users' OAuth identity. Every problem of the
-/// file refuses the start, all listed at once.
-fn declared_registry(path: &std::path::Path) -> Result<DeclaredRegistry, StartError> {
-    let file = crate::declared::load(path).map_err(|problems| {
+/// Read and check `HUB_ACTIONS_FILE`: every problem of the file refuses the start, all listed at
+/// once.
+fn load_actions(path: &std::path::Path) -> Result<crate::declared::ActionsFile, StartError> {
+    crate::declared::load(path).map_err(|problems| {
         StartError::Other(format!(
             "HUB_ACTIONS_FILE {}: {} {}:\n{problems}",
             path.display(),
@@ -138,7 +134,14 @@ fn declared_registry(path: &std::path::Path) -> Result<DeclaredRegistry, StartEr
                 "problems"
             }
         ))
-    })?;
+    })
+}
+
+/// The registry of a declared actions file, the tables they write, and the actions that need the
+/// users' OAuth identity. The list keeps the file's order; each coded RudderStack action goes
+/// before the first declared action whose name sorts after its own (so the built-in list reads
+/// mark_suspicious, rudder_event, rudder_group, rudder_track, writeback_batch, as it always has).
+fn declared_registry(file: crate::declared::ActionsFile) -> DeclaredRegistry {
     let mut actions: Vec<Arc<dyn crate::actions::Action>> = Vec::new();
     let mut tables = Vec::new();
     let mut wants_user = Vec::new();
@@ -150,10 +153,20 @@ fn declared_registry(path: &std::path::Path) -> Result<DeclaredRegistry, StartEr
         tables.push(action.table().clone());
         actions.push(Arc::new(action));
     }
-    actions.push(Arc::new(crate::actions::rudder::IDENTIFY));
-    actions.push(Arc::new(crate::actions::rudder::GROUP));
-    actions.push(Arc::new(crate::actions::rudder::TRACK));
-    Ok((Registry::with(actions), tables, wants_user))
+    let coded: [Arc<dyn crate::actions::Action>; 3] = [
+        Arc::new(crate::actions::rudder::IDENTIFY),
+        Arc::new(crate::actions::rudder::GROUP),
+        Arc::new(crate::actions::rudder::TRACK),
+    ];
+    let declared = actions.len();
+    for (n, action) in coded.into_iter().enumerate() {
+        let at = actions[..declared + n]
+            .iter()
+            .position(|a| a.name() > action.name())
+            .unwrap_or(declared + n);
+        actions.insert(at, action);
+    }
+    (Registry::with(actions), tables, wants_user)
 }
 
 /// A hub server bound to a port, serving some functions.

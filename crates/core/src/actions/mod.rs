@@ -1,12 +1,13 @@
 //! The actions this hub hosts and the one registry that lists them.
 //!
-//! An action is one module implementing [`Action`]; adding one is that file plus one line in
-//! [`Registry::new`].
+//! The write-back actions are declared (`crate::declared`: the built-in file or
+//! `HUB_ACTIONS_FILE`) and share the engines here: [`stream`] writes a query result in bounded
+//! chunks, [`writer`] decides who a write acts as. A coded action (the RudderStack ones) is one
+//! module implementing [`Action`], added to the registry where `crate::startup` builds it.
 
-pub mod mark_suspicious;
 pub mod rudder;
-pub mod writeback_batch;
-pub mod writeback_form;
+pub mod stream;
+pub mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,20 +162,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The registry of this hub: one line per action.
-    pub fn new() -> Registry {
-        Registry {
-            actions: vec![
-                Arc::new(mark_suspicious::MarkSuspicious),
-                Arc::new(rudder::IDENTIFY),
-                Arc::new(rudder::GROUP),
-                Arc::new(rudder::TRACK),
-                Arc::new(writeback_batch::WritebackBatch),
-            ],
-        }
-    }
-
-    /// A registry of the given actions (e.g. built at run time from configuration).
+    /// A registry of the given actions, in list order (built at start from the configuration).
     pub fn with(actions: Vec<Arc<dyn Action>>) -> Registry {
         Registry { actions }
     }
@@ -187,12 +175,6 @@ impl Registry {
     /// All actions.
     pub fn all(&self) -> &[Arc<dyn Action>] {
         &self.actions
-    }
-}
-
-impl Default for Registry {
-    fn default() -> Self {
-        Registry::new()
     }
 }
 
@@ -256,96 +238,4 @@ pub fn svg_icon(svg: &str) -> String {
         "data:image/svg+xml;base64,{}",
         base64::engine::general_purpose::STANDARD.encode(svg)
     )
-}
-
-#[cfg(test)]
-mod tests {
-    //! An action runs without a server: a context of stand-ins is all it needs.
-
-    use super::*;
-    use crate::sinks::sqlite::SqliteSink;
-
-    struct Calm(CancellationToken);
-
-    impl WindUp for Calm {
-        fn hurry(&self) -> &CancellationToken {
-            &self.0
-        }
-        fn too_late_for_long_work(&self) -> bool {
-            false
-        }
-    }
-
-    fn request(form: serde_json::Value) -> ActionRequest {
-        serde_json::from_value(serde_json::json!({
-            "type": "cell",
-            "data": {"value": "ORD-7"},
-            "form_params": form,
-        }))
-        .unwrap()
-    }
-
-    #[tokio::test]
-    async fn mark_suspicious_runs_on_a_context_of_stand_ins() {
-        let dir = tempfile::tempdir().unwrap();
-        let sink: Arc<dyn Sink> = Arc::new(SqliteSink::open(&dir.path().join("wb.db")).unwrap());
-        let http = crate::net::Http::new(
-            crate::net::OutboundPolicy::loopback(),
-            Duration::from_secs(1),
-        )
-        .unwrap();
-        let windup = Calm(CancellationToken::new());
-        let rudder = crate::rudder::RudderSettings::default();
-        let rudder_sources = crate::rudder::sources::Sources::default();
-        let meta = RequestMeta {
-            request_id: "req-1".into(),
-            ..Default::default()
-        };
-        let ctx = ActionContext {
-            public_url: &crate::routes::PublicUrl::parse("https://hub.example").unwrap(),
-            sink: &sink,
-            http: &http,
-            gate: &ServiceIdentity,
-            meta: &meta,
-            windup: &windup,
-            limits: ActionLimits {
-                max_comment_chars: 10,
-                download_deadline: Duration::from_secs(1),
-                writeback_batch_rows: 100,
-            },
-            rudder: &rudder,
-            rudder_sources: &rudder_sources,
-        };
-        let action = Registry::new().get(mark_suspicious::NAME).unwrap();
-        let def = action.definition(&ctx);
-        assert_eq!(
-            def.url,
-            "https://hub.example/actions/mark_suspicious/execute"
-        );
-        assert!(!def.uses_oauth);
-
-        let done = action
-            .execute(
-                &ctx,
-                request(serde_json::json!({"classification": "approved"})),
-            )
-            .await
-            .unwrap();
-        assert!(done.looker.success);
-        assert_eq!(done.message(), Some("Order ORD-7 marked as Approved."));
-        assert!(done.looker.refresh_query);
-
-        let refused = action
-            .execute(
-                &ctx,
-                request(serde_json::json!({"classification": "maybe", "comment": "x".repeat(11)})),
-            )
-            .await
-            .unwrap();
-        assert!(!refused.looker.success);
-        assert_eq!(
-            refused.looker.validation_errors.keys().collect::<Vec<_>>(),
-            ["classification", "comment"]
-        );
-    }
 }

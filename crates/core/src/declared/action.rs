@@ -1,27 +1,30 @@
 //! A declared action served by the hub: [`DeclaredAction`] implements [`Action`] over an
 //! [`ActionContext`] from an [`ActionDef`]. Its table is a [`TableDef`] built once from the
-//! model; cell actions write one row per click, query actions stream the result exactly as
-//! `writeback_batch` does (the same [`stream_rows`], constant memory), and a result value that
-//! does not convert into its column is a counted, reported row rejection (never a NULL).
+//! model; cell actions write one row per click, query actions stream the result through the one
+//! streaming engine ([`stream_rows`], constant memory), and a result value that does not convert
+//! into its column is a counted, reported row rejection (never a NULL).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use super::form::{self, TypedValue};
-use super::model::{ActionDef, Audit, ColumnSource, Identity, Kind};
-use crate::actions::writeback_batch::{stream_rows, Made, RowMaker, Started, StreamSpec};
-use crate::actions::{writeback_form, Action, ActionContext, ActionError, FormGate};
+use super::model::{ActionDef, Audit, ColumnSource, Identity, Kind, Piece, Template};
+use crate::actions::stream::{rows_word, stream_rows, Made, RowMaker, Started, StreamSpec};
+use crate::actions::writer::{self, Writer};
+use crate::actions::{Action, ActionContext, ActionError, FormGate};
 use crate::api::{value_as_text, ActionRequest, ExecuteResponse, Form, Integration};
 use crate::rows::{cell_value, Row};
 use crate::sinks::{
     CellValue, ColumnDef, ColumnType, Row as TableRow, SinkError, TableDef, WriteCredential,
 };
 
-/// A write-back action declared in the actions file.
+/// A write-back action declared in the actions file, with what its answers need prepared once:
+/// its table and its form's static parts (the definition is prepared by the hub, once).
 pub struct DeclaredAction {
     def: Arc<ActionDef>,
     table: Arc<TableDef>,
+    form: form::FormTemplate,
 }
 
 /// The sink's table of a declared table (names, types, modes, partitioning, clustering; the
@@ -63,14 +66,6 @@ fn answer_cell(ty: ColumnType, v: Option<&TypedValue>) -> Result<CellValue, Stri
         Some(TypedValue::Bool(b)) => ty.convert_json(&serde_json::json!(b)),
     };
     converted.map_err(|e| e.to_string())
-}
-
-fn rows_word(n: u64) -> &'static str {
-    if n == 1 {
-        "row"
-    } else {
-        "rows"
-    }
 }
 
 /// What every row of one execute shares.
@@ -159,12 +154,14 @@ impl Shared<'_> {
 }
 
 impl DeclaredAction {
-    /// The action of a checked definition (its table built once).
+    /// The action of a checked definition (its table and form template built once).
     pub fn new(def: ActionDef) -> DeclaredAction {
         let table = Arc::new(table_def(&def));
+        let form = form::FormTemplate::new(&def);
         DeclaredAction {
             def: Arc::new(def),
             table,
+            form,
         }
     }
 
@@ -178,27 +175,48 @@ impl DeclaredAction {
         &self,
         ctx: &ActionContext<'_>,
         req: &ActionRequest,
-    ) -> Result<writeback_form::Writer, ExecuteResponse> {
+    ) -> Result<Writer, ExecuteResponse> {
         match self.def.identity {
-            Identity::Service => Ok(writeback_form::Writer {
+            Identity::Service => Ok(Writer {
                 credential: WriteCredential::Service,
-                acted_by: writeback_form::acting_user(req),
+                acted_by: writer::acting_user(req),
                 state: None,
             }),
-            Identity::Hub | Identity::User => {
-                writeback_form::writer(ctx, &self.def.name, req).await
-            }
+            Identity::Hub | Identity::User => writer::writer(ctx, &self.def.name, req).await,
         }
     }
 
     fn message(&self, answers: &form::Answers, key: Option<&str>, count: u64) -> String {
-        self.def.success_message.render(|p| match p {
-            "count" => Some(count.to_string()),
-            "rows" => Some(rows_word(count).to_string()),
-            "key" => key.map(str::to_string),
-            _ => answers.get(p).map(TypedValue::display),
-        })
+        render(&self.def.success_message, answers, key, count)
     }
+
+    /// What was done with `count` rows when the result could not be read completely: the success
+    /// message up to its last placeholder ("Wrote {count} {rows} as {classification}" of
+    /// "Wrote {count} {rows} as {classification} to the write-back table."), so the partial answer
+    /// reads like the success one; "Wrote 3 rows" when that part would not say the count.
+    pub(crate) fn partial(&self, answers: &form::Answers, count: u64) -> String {
+        let pieces = &self.def.success_message.0;
+        let end = pieces
+            .iter()
+            .rposition(|p| matches!(p, Piece::Placeholder(_)))
+            .map_or(0, |i| i + 1);
+        let head = Template(pieces[..end].to_vec());
+        if head.placeholders().any(|p| p == "count") {
+            render(&head, answers, None, count)
+        } else {
+            format!("Wrote {count} {}", rows_word(count))
+        }
+    }
+}
+
+/// A message template filled for one execute.
+fn render(t: &Template, answers: &form::Answers, key: Option<&str>, count: u64) -> String {
+    t.render(|p| match p {
+        "count" => Some(count.to_string()),
+        "rows" => Some(rows_word(count).to_string()),
+        "key" => key.map(str::to_string),
+        _ => answers.get(p).map(TypedValue::display),
+    })
 }
 
 struct DeclaredRows<'a> {
@@ -258,7 +276,7 @@ impl Action for DeclaredAction {
             }
         };
         Ok(Form {
-            fields: form::form_fields(&self.def, req, chrono::Utc::now().date_naive()),
+            fields: self.form.fields(req, chrono::Utc::now().date_naive()),
             state,
             ..Default::default()
         })
@@ -324,13 +342,13 @@ impl Action for DeclaredAction {
             }
             Kind::Query => {
                 let answers = shared.answers.clone();
-                let what = |n: u64| rows_word(n).to_string();
+                let partial = |n: u64| self.partial(&answers, n);
                 let done = |n: u64| self.message(&answers, None, n);
                 let spec = StreamSpec {
                     action: &def.name,
                     table: &self.table,
                     key_tag: def.key_tag.as_deref().unwrap_or(""),
-                    what: &what,
+                    partial: &partial,
                     done: &done,
                 };
                 let mut resp = stream_rows(ctx, &mut req, cred, spec, |started| DeclaredRows {

@@ -263,22 +263,58 @@ fn default_text(d: &DefaultValue, req: &ActionRequest, today: NaiveDate) -> Opti
     }
 }
 
+/// An action's form prepared once: every field with what never changes (names, labels, options,
+/// literal defaults), and the defaults that depend on the request (the clicked value, a user
+/// attribute, today) resolved per request.
+#[derive(Debug, Clone)]
+pub struct FormTemplate {
+    fields: Vec<FormField>,
+    per_request: Vec<(usize, DefaultValue)>,
+}
+
+impl FormTemplate {
+    /// The template of an action's form.
+    pub fn new(def: &ActionDef) -> FormTemplate {
+        let mut per_request = Vec::new();
+        let fields = def
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut ff = FormField::new(&f.name, &f.label, f.field_type);
+                ff.description = f.description.clone();
+                ff.required = f.required.then_some(true);
+                ff.interactive = f.interactive;
+                match &f.default {
+                    Some(DefaultValue::Literal(s)) => ff.default = Some(s.clone()),
+                    Some(d) => per_request.push((i, d.clone())),
+                    None => {}
+                }
+                if f.field_type == FieldType::Select {
+                    ff.options = Some(f.options.clone());
+                }
+                ff
+            })
+            .collect();
+        FormTemplate {
+            fields,
+            per_request,
+        }
+    }
+
+    /// The form fields for one request (defaults resolved).
+    pub fn fields(&self, req: &ActionRequest, today: NaiveDate) -> Vec<FormField> {
+        let mut fields = self.fields.clone();
+        for (i, d) in &self.per_request {
+            fields[*i].default = default_text(d, req, today);
+        }
+        fields
+    }
+}
+
 /// The form fields of an action for one request (defaults resolved).
 pub fn form_fields(def: &ActionDef, req: &ActionRequest, today: NaiveDate) -> Vec<FormField> {
-    def.fields
-        .iter()
-        .map(|f| {
-            let mut ff = FormField::new(&f.name, &f.label, f.field_type);
-            ff.description = f.description.clone();
-            ff.required = f.required.then_some(true);
-            ff.interactive = f.interactive;
-            ff.default = f.default.as_ref().and_then(|d| default_text(d, req, today));
-            if f.field_type == FieldType::Select {
-                ff.options = Some(f.options.clone());
-            }
-            ff
-        })
-        .collect()
+    FormTemplate::new(def).fields(req, today)
 }
 
 /// Checked answers of one execute, by field name.

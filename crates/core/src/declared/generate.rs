@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::model::{ActionDef, Column, ColumnType, Kind, Mode};
+use super::model::{ActionDef, Column, ColumnType, Kind};
 use super::ActionsFile;
 use crate::api::RequiredField;
 
@@ -201,9 +201,4 @@ pub fn lookml_files(file: &ActionsFile) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-/// Whether a column can be added to an existing insert-only table without rewriting it.
-pub fn can_be_added(c: &Column) -> bool {
-    c.mode == Mode::Nullable
 }

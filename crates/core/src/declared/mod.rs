@@ -2,8 +2,9 @@
 //! the forms and the validation of answers, and the generators of terraform table schemas and
 //! LookML. Everything here is pure: the hub, `hub check-actions` and the tests share it.
 //!
-//! Without `HUB_ACTIONS_FILE` the hub serves [`builtin`], which reproduces the coded
-//! `mark_suspicious` and `writeback_batch` actions exactly (proven by the tests below).
+//! Without `HUB_ACTIONS_FILE` the hub serves [`builtin`]: `mark_suspicious` and `writeback_batch`,
+//! once coded, now this file's actions (their answers are pinned by the tests below and the API
+//! tests).
 
 pub mod action;
 pub mod form;
@@ -17,9 +18,7 @@ use std::path::Path;
 pub use model::{ActionDef, Column, ColumnSource, ColumnType, Field, Kind, Mode, Table};
 
 use crate::actions::base_definition_at;
-use crate::api::{
-    ActionFormat, ActionType, DownloadSetting, Formatting, Integration, VisualizationFormatting,
-};
+use crate::api::Integration;
 
 /// The built-in actions file.
 pub const BUILTIN_YAML: &str = include_str!("default_actions.yaml");
@@ -156,12 +155,8 @@ impl ActionDef {
         def.required_fields = self.required_fields.clone();
         def.params = self.params.clone();
         if self.kind == Kind::Query {
-            // Streamed as writeback_batch is: a one-time download URL, fields before rows.
-            def.supported_action_types = vec![ActionType::Query];
-            def.supported_formats = Some(vec![ActionFormat::JsonDetailLiteStream]);
-            def.supported_formattings = Some(vec![Formatting::Unformatted]);
-            def.supported_visualization_formattings = Some(vec![VisualizationFormatting::Noapply]);
-            def.supported_download_settings = Some(vec![DownloadSetting::Url]);
+            // Streamed: a one-time download URL, fields before rows.
+            crate::actions::streaming_query(&mut def);
         }
         def
     }

@@ -410,7 +410,7 @@ impl ActionDef {
 
 /// The `user_email` param every declared action has (who acted).
 pub fn user_email_param() -> ActionParam {
-    crate::actions::writeback_form::user_email_param()
+    crate::actions::writer::user_email_param()
 }
 
 /// Collects problems with their lines.

@@ -1,5 +1,5 @@
-//! The built-in file against the coded actions (definitions, forms, validation, tables), the
-//! example file, and every configuration error with its line.
+//! The built-in file's answers (definitions, forms, validation, tables) as the coded actions gave
+//! them, the example file, and every configuration error with its line.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -9,9 +9,7 @@ use serde_json::json;
 use super::form::{self, TypedValue};
 use super::model::{ColumnSource, Kind};
 use super::*;
-use crate::actions::{mark_suspicious::MarkSuspicious, writeback_batch::WritebackBatch, Action};
 use crate::api::{ActionRequest, Scalar};
-use crate::meta::RequestMeta;
 use crate::settings::Settings;
 use crate::startup::Hub;
 
@@ -53,55 +51,16 @@ fn request(value: Option<&str>, form: &[(&str, &str)]) -> ActionRequest {
     req
 }
 
-fn meta() -> RequestMeta {
-    RequestMeta {
-        looker_instance: None,
-        webhook_id: None,
-        looker_version: None,
-        trace_id: None,
-        request_id: uuid::Uuid::new_v4().to_string(),
-    }
-}
+/// What the built-in actions answer: definitions, forms for three clicked values, and the outcome
+/// of every validation case (field errors, or the success message). Recorded from the built-in
+/// file at commit daef4ac, whose tests proved these answers equal to the coded `mark_suspicious` /
+/// `writeback_batch` actions' (since removed); `HUB_RECORD_BUILTIN=1` rewrites it after a
+/// deliberate change.
+const BUILTIN_ANSWERS: &str = include_str!("testdata/builtin_answers.json");
 
-#[tokio::test]
-async fn builtin_definitions_and_forms_are_those_of_the_coded_actions() {
+async fn builtin_answers() -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let hub = service_hub(&dir).await;
-    let file = builtin();
-    assert_eq!(
-        file.actions
-            .iter()
-            .map(|a| a.name.as_str())
-            .collect::<Vec<_>>(),
-        ["mark_suspicious", "writeback_batch"]
-    );
-    let coded: [&dyn Action; 2] = [&MarkSuspicious, &WritebackBatch];
-    for (def, coded) in file.actions.iter().zip(coded) {
-        assert_eq!(
-            serde_json::to_value(def.definition(&hub.settings.public_url)).unwrap(),
-            serde_json::to_value(coded.definition(&hub.action_context(&meta()))).unwrap(),
-            "definition of {}",
-            def.name
-        );
-        for value in [None, Some("42"), Some("")] {
-            let req = request(value, &[]);
-            let m = meta();
-            let want = coded.form(&hub.action_context(&m), &req).await.unwrap();
-            assert_eq!(
-                serde_json::to_value(form::form_fields(def, &req, today())).unwrap(),
-                serde_json::to_value(&want.fields).unwrap(),
-                "form of {} for value {value:?}",
-                def.name
-            );
-        }
-    }
-}
-
-#[tokio::test]
-async fn builtin_validation_is_that_of_the_coded_actions() {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = service_hub(&dir).await;
-    let file = builtin();
     let max = hub.settings.max_comment_chars;
     let long = "x".repeat(max + 1);
     let long_id = "7".repeat(1025);
@@ -126,40 +85,165 @@ async fn builtin_validation_is_that_of_the_coded_actions() {
             ],
         ),
     ];
-    let coded: [&dyn Action; 2] = [&MarkSuspicious, &WritebackBatch];
-    for (def, coded) in file.actions.iter().zip(coded) {
+    let mut out = serde_json::Map::new();
+    for def in &builtin().actions {
+        let mut forms = vec![];
+        for value in [None, Some("42"), Some("")] {
+            let fields = form::form_fields(def, &request(value, &[]), today());
+            forms.push(json!({"value": value, "fields": fields}));
+        }
+        let mut outcomes = vec![];
         for (value, form) in &cases {
-            let req = request(*value, form);
-            let got = form::validate(def, &req, max, today());
-            let m = meta();
-            let want = coded.execute(&hub.action_context(&m), req).await.unwrap();
-            match got {
-                Err(errors) => {
-                    assert!(!errors.is_empty());
-                    assert_eq!(
-                        errors, want.looker.validation_errors,
-                        "{} {value:?} {form:?}",
-                        def.name
-                    );
-                }
-                Ok(answers) => {
-                    assert!(
-                        want.looker.validation_errors.is_empty(),
-                        "{} {value:?} {form:?}: coded action refused {:?}",
-                        def.name,
-                        want.looker.validation_errors
-                    );
-                    if def.kind == Kind::Cell {
-                        // The coded action wrote the row; the message is the template's.
-                        let msg = def
-                            .success_message
-                            .render(|p| answers.get(p).map(TypedValue::display));
-                        assert_eq!(want.looker.message.as_deref(), Some(msg.as_str()));
-                    }
-                }
+            let outcome = match form::validate(def, &request(*value, form), max, today()) {
+                Err(errors) => json!({"validation_errors": errors}),
+                Ok(answers) => json!({"message": def.success_message.render(|p| match p {
+                    "count" => Some("3".into()),
+                    "rows" => Some("rows".into()),
+                    _ => answers.get(p).map(TypedValue::display),
+                })}),
+            };
+            outcomes.push(outcome);
+        }
+        out.insert(
+            def.name.clone(),
+            json!({
+                "definition": def.definition(&hub.settings.public_url),
+                "forms": forms,
+                "outcomes": outcomes,
+            }),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
+#[tokio::test]
+async fn builtin_definitions_forms_and_validation_are_the_coded_actions_own() {
+    let got = builtin_answers().await;
+    if std::env::var_os("HUB_RECORD_BUILTIN").is_some() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/declared/testdata/builtin_answers.json");
+        std::fs::write(path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+        return;
+    }
+    let want: serde_json::Value = serde_json::from_str(BUILTIN_ANSWERS).unwrap();
+    for name in ["mark_suspicious", "writeback_batch"] {
+        for part in ["definition", "forms", "outcomes"] {
+            assert_eq!(got[name][part], want[name][part], "{part} of {name}");
+        }
+    }
+    assert_eq!(got, want);
+    // The recording is not empty: two definitions, six forms, sixteen outcomes.
+    assert_eq!(
+        want["mark_suspicious"]["outcomes"][3],
+        json!({"validation_errors": {"id": "is required: the order id of the clicked cell"}})
+    );
+    assert_eq!(
+        want["writeback_batch"]["outcomes"][7],
+        json!({"message": "Wrote 3 rows as Approved to the write-back table."})
+    );
+}
+
+#[tokio::test]
+async fn definitions_and_the_list_are_prepared_once_per_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = service_hub(&dir).await;
+    // The same bytes every time: built once, not per request.
+    let list = hub.list_body();
+    assert_eq!(list.as_ptr(), hub.list_body().as_ptr());
+    let (def, body) = hub.definition_of("mark_suspicious").unwrap();
+    let (_, again) = hub.definition_of("mark_suspicious").unwrap();
+    assert_eq!(body.as_ptr(), again.as_ptr());
+    assert_eq!(
+        serde_json::to_value(def).unwrap(),
+        serde_json::from_slice::<serde_json::Value>(body).unwrap()
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&list).unwrap();
+    assert_eq!(
+        listed["integrations"][0],
+        serde_json::to_value(builtin().actions[0].definition(&hub.settings.public_url)).unwrap()
+    );
+    assert!(hub.definition_of("nope").is_none());
+}
+
+#[test]
+fn a_prepared_form_resolves_only_the_per_request_defaults() {
+    let file = parse(EXAMPLE, "retail.yaml", Some(&example_dir())).unwrap();
+    for def in &file.actions {
+        let template = form::FormTemplate::new(def);
+        for value in [None, Some("42")] {
+            let mut req = request(value, &[]);
+            req.data
+                .0
+                .insert("user_email".into(), Scalar::from("m@example.com"));
+            let fields = template.fields(&req, today());
+            assert_eq!(fields.len(), def.fields.len());
+            for (f, ff) in def.fields.iter().zip(&fields) {
+                let want = match &f.default {
+                    None => None,
+                    Some(model::DefaultValue::Literal(s)) => Some(s.clone()),
+                    Some(model::DefaultValue::ClickedValue) => value.map(str::to_string),
+                    Some(model::DefaultValue::Today) => Some("2026-03-31".into()),
+                    Some(model::DefaultValue::Param(p)) => req.data_param(p),
+                };
+                assert_eq!(ff.default, want, "{}.{}", def.name, f.name);
             }
         }
     }
+}
+
+#[test]
+fn a_partial_answer_reads_like_the_success_message() {
+    let all = |yaml: &str| {
+        parse(yaml, "t.yaml", Some(&example_dir()))
+            .unwrap()
+            .actions
+            .into_iter()
+            .map(action::DeclaredAction::new)
+            .collect::<Vec<_>>()
+    };
+    let answers: form::Answers = [(
+        "classification".to_string(),
+        TypedValue::Text("Approved".into()),
+    )]
+    .into();
+    let builtin = all(BUILTIN_YAML);
+    assert_eq!(builtin[1].partial(&answers, 3), "Wrote 3 rows as Approved");
+    assert_eq!(builtin[1].partial(&answers, 1), "Wrote 1 row as Approved");
+    let example = all(EXAMPLE);
+    let reorder = example
+        .iter()
+        .find(|a| crate::actions::Action::name(*a) == "reorder_stock")
+        .unwrap();
+    let answers: form::Answers = [
+        ("quantity".to_string(), TypedValue::Integer(5)),
+        (
+            "deliver_by".to_string(),
+            TypedValue::Date(NaiveDate::from_ymd_opt(2026, 12, 24).unwrap()),
+        ),
+    ]
+    .into();
+    assert_eq!(
+        reorder.partial(&answers, 2),
+        "Reorder of 5 each placed for 2 rows, delivery by 2026-12-24"
+    );
+    // A message whose placeholders do not say the count: the count is said plainly.
+    let quiet = all(&BUILTIN_YAML.replace(
+        "Wrote {count} {rows} as {classification} to the write-back table.",
+        "Rows classified as {classification}.",
+    ));
+    assert_eq!(quiet[1].partial(&answers, 2), "Wrote 2 rows");
+}
+
+#[test]
+fn builtin_tables_are_the_sinks_builtin_tables() {
+    // The store's and BigQuery's default tables (sinks::table) are the built-in file's.
+    let file = builtin();
+    let declared: Vec<_> = file.actions.iter().map(action::table_def).collect();
+    let sinks: Vec<_> = crate::sinks::table::builtin_tables()
+        .iter()
+        .map(|t| (**t).clone())
+        .collect();
+    assert_eq!(declared, sinks);
 }
 
 #[test]
@@ -646,6 +730,56 @@ mod served {
     }
 
     use rusqlite::types::Value as S;
+
+    #[tokio::test]
+    async fn the_builtin_mark_suspicious_runs_on_a_context_of_stand_ins() {
+        let dir = tempfile::tempdir().unwrap();
+        let all: Vec<_> = crate::declared::builtin()
+            .actions
+            .into_iter()
+            .map(DeclaredAction::new)
+            .collect();
+        let ms = &all[0];
+        assert_eq!(ms.name(), "mark_suspicious");
+        let resp = run(
+            dir.path(),
+            ms,
+            &all,
+            json!({"type": "cell", "data": {"value": "ORD-7"},
+                   "form_params": {"classification": "approved"}}),
+        )
+        .await;
+        assert_eq!(resp["looker"]["success"], true, "{resp}");
+        assert_eq!(resp["looker"]["message"], "Order ORD-7 marked as Approved.");
+        assert_eq!(resp["looker"]["refresh_query"], true);
+        let rows = read(
+            dir.path(),
+            "SELECT order_id, classification, comment, action FROM suspicious_marks",
+        );
+        assert_eq!(
+            rows,
+            [vec![
+                S::Text("ORD-7".into()),
+                S::Text("Approved".into()),
+                S::Text(String::new()),
+                S::Text("mark_suspicious".into())
+            ]]
+        );
+        let refused = run(
+            dir.path(),
+            ms,
+            &all,
+            json!({"type": "cell", "data": {"value": "ORD-7"},
+                   "form_params": {"classification": "maybe", "comment": "x".repeat(501)}}),
+        )
+        .await;
+        assert_eq!(refused["looker"]["success"], false);
+        assert_eq!(
+            refused["looker"]["validation_errors"],
+            json!({"classification": "must be one of Approved, Suspicious, Further Investigation",
+                   "comment": "is 501 characters long; the limit is 500"})
+        );
+    }
 
     #[tokio::test]
     async fn a_cell_action_writes_one_typed_row_and_refuses_bad_input() {

@@ -268,10 +268,15 @@ async fn definition(
     payload: web::Payload,
 ) -> HttpResponse {
     match LookerCall::extract(&hub, &req, &name, payload).await {
-        Ok(call) => json_response(
-            StatusCode::OK,
-            &call.action.definition(&hub.action_context(&call.meta)),
-        ),
+        Ok(call) => match hub.definition_of(call.action.name()) {
+            Some((_, body)) => HttpResponse::Ok()
+                .content_type("application/json")
+                .body(body.clone()),
+            None => error_response(
+                &HubError::UnknownAction(call.action.name().to_string()),
+                Shape::Error,
+            ),
+        },
         Err(e) => error_response(&e, Shape::Error),
     }
 }
@@ -304,8 +309,11 @@ async fn execute(
     let prepared = async {
         let call = LookerCall::extract(&hub, &req, &name, payload).await?;
         let request = call.request()?;
-        let def = call.action.definition(&hub.action_context(&call.meta));
         if let Some(t) = request.action_type {
+            // Every registered action has a prepared definition.
+            let (def, _) = hub
+                .definition_of(call.action.name())
+                .ok_or_else(|| HubError::UnknownAction(call.action.name().to_string()))?;
             if !def.supported_action_types.contains(&t) {
                 return Err(HubError::BadRequest(format!(
                     "action {} does not support {} actions (supported: {})",

@@ -21,8 +21,9 @@ pub struct Hub {
     pub registry: Registry,
     /// Outgoing HTTP client (rustls; shared connection pool; the address policy).
     pub http: crate::net::Http,
-    /// The serialized list answer: definitions depend only on settings, so it is built once.
-    pub(crate) list_body: std::sync::OnceLock<bytes::Bytes>,
+    /// The definitions and the list answer: they depend only on the configuration (settings,
+    /// actions file, identity gate), so they are built and serialized once.
+    pub(crate) prepared: std::sync::OnceLock<Prepared>,
     /// The OAuth client in user identity mode (`None`: writes use the hub's own identity).
     pub oauth: Option<crate::oauth::OAuth>,
     /// Requests and executes in flight, and the shutdown schedule.
@@ -33,24 +34,51 @@ pub struct Hub {
     pub rudder_sources: crate::rudder::sources::Sources,
 }
 
+/// Every action's definition, and the serialized answers that only the configuration decides.
+pub(crate) struct Prepared {
+    /// The `POST /` answer as JSON bytes.
+    list_body: bytes::Bytes,
+    /// Per action name: its definition and that definition as JSON bytes.
+    definitions: std::collections::HashMap<String, (crate::api::Integration, bytes::Bytes)>,
+}
+
 impl Hub {
-    /// The `POST /` answer as JSON bytes (built on first use).
+    /// The definitions and list answer, built on first use.
+    fn prepared(&self) -> &Prepared {
+        self.prepared.get_or_init(|| {
+            let meta = crate::meta::RequestMeta::default();
+            let ctx = self.action_context(&meta);
+            let integrations: Vec<_> = self
+                .registry
+                .all()
+                .iter()
+                .map(|a| a.definition(&ctx))
+                .collect();
+            let definitions = integrations
+                .iter()
+                .map(|d| {
+                    let body = serde_json::to_vec(d).unwrap_or_default().into();
+                    (d.name.clone(), (d.clone(), body))
+                })
+                .collect();
+            let list = crate::api::ActionList {
+                label: self.settings.label.clone(),
+                integrations,
+            };
+            Prepared {
+                list_body: serde_json::to_vec(&list).unwrap_or_default().into(),
+                definitions,
+            }
+        })
+    }
+
+    /// The `POST /` answer as JSON bytes.
     pub fn list_body(&self) -> bytes::Bytes {
-        self.list_body
-            .get_or_init(|| {
-                let meta = crate::meta::RequestMeta::default();
-                let ctx = self.action_context(&meta);
-                let list = crate::api::ActionList {
-                    label: self.settings.label.clone(),
-                    integrations: self
-                        .registry
-                        .all()
-                        .iter()
-                        .map(|a| a.definition(&ctx))
-                        .collect(),
-                };
-                serde_json::to_vec(&list).unwrap_or_default().into()
-            })
-            .clone()
+        self.prepared().list_body.clone()
+    }
+
+    /// An action's definition and its JSON bytes (`None`: no such action).
+    pub fn definition_of(&self, name: &str) -> Option<&(crate::api::Integration, bytes::Bytes)> {
+        self.prepared().definitions.get(name)
     }
 }

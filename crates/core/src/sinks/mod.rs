@@ -1,6 +1,7 @@
 //! Write-back targets behind one trait: the embedded store (default) and BigQuery (production).
 
 pub mod bigquery;
+pub mod drift;
 pub mod sqlite;
 pub mod table;
 

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, ToSql};
 
+use super::drift::{self, LiveColumn, Store};
 use super::table::{builtin_tables, CellValue, Mode, Row, TableDef};
 use super::{Sink, SinkError, WriteCredential};
 
@@ -51,27 +52,42 @@ fn insert_sql(t: &TableDef) -> String {
     )
 }
 
-/// Create `t` if missing and check that an existing one has its columns; the INSERT statement.
+/// Create `t` if missing, compare an existing one with its description (see [`super::drift`]):
+/// a declared NULLABLE column the table lacks is added in place, any other difference is refused
+/// with what to declare instead. The INSERT statement.
 fn ensure(c: &Connection, t: &TableDef) -> Result<String, SinkError> {
     c.execute_batch(&create_sql(t)).map_err(other)?;
     let mut stmt = c
         .prepare(&format!("PRAGMA table_info({})", t.name))
         .map_err(other)?;
-    let have: Vec<String> = stmt
-        .query_map([], |r| r.get::<_, String>(1))
+    let live: Vec<LiveColumn> = stmt
+        .query_map([], |r| {
+            Ok(LiveColumn {
+                name: r.get(1)?,
+                ty: r.get(2)?,
+                required: r.get::<_, i64>(3)? != 0,
+            })
+        })
         .and_then(|r| r.collect())
         .map_err(other)?;
-    let missing: Vec<&str> = t
-        .columns
-        .iter()
-        .map(|c| c.name.as_str())
-        .filter(|n| !have.iter().any(|h| h == n))
-        .collect();
-    if !missing.is_empty() {
+    let drift = drift::compare(t, &live, Store::Sqlite);
+    if !drift.refused.is_empty() {
         return Err(SinkError::Other(format!(
-            "sqlite: table {} lacks columns {missing:?}",
-            t.name
+            "the embedded store's table {} differs from its declaration:\n{}",
+            t.name,
+            drift.refused.join("\n")
         )));
+    }
+    for col in &drift.added {
+        // A NULLABLE column: SQLite adds it without touching the rows (they read NULL).
+        c.execute_batch(&format!(
+            "ALTER TABLE {} ADD COLUMN {} {}",
+            t.name,
+            col.name,
+            col.ty.sqlite_name()
+        ))
+        .map_err(other)?;
+        tracing::info!(table = %t.name, column = %col.name, r#type = col.ty.bigquery_name(), "embedded store: declared NULLABLE column added to the existing table (earlier rows have no value)");
     }
     Ok(insert_sql(t))
 }

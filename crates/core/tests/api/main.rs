@@ -10,6 +10,8 @@ mod auth;
 mod bigquery;
 mod binaries;
 mod declared;
+mod declared_user;
+mod drift;
 mod execute;
 mod faults;
 mod form;

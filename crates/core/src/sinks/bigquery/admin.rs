@@ -1,6 +1,7 @@
 //! Checking and creating the dataset and the described tables on start (BigQuery REST API).
 
 use super::*;
+use crate::sinks::drift::{self, LiveColumn, Store};
 
 impl BigQuerySink {
     /// Retries of the REST calls made on start: bounded by the write timeout.
@@ -21,6 +22,7 @@ impl BigQuerySink {
             .await
             .map_err(|e| SinkError::Other(format!("BigQuery client: {e}")))?;
         let mut dataset_checked = false;
+        let mut refused = Vec::new();
         for prepared in &self.declared {
             let table = &prepared.bq_name;
             let got = tables
@@ -32,22 +34,46 @@ impl BigQuerySink {
                 .await;
             match got {
                 Ok(t) => {
-                    let have: Vec<&str> = t
+                    let live: Vec<LiveColumn> = t
                         .schema
                         .as_ref()
-                        .map(|sc| sc.fields.iter().map(|f| f.name.as_str()).collect())
+                        .map(|sc| {
+                            sc.fields
+                                .iter()
+                                .map(|f| LiveColumn {
+                                    name: f.name.clone(),
+                                    ty: f.r#type.clone(),
+                                    required: f.mode.eq_ignore_ascii_case("REQUIRED"),
+                                })
+                                .collect()
+                        })
                         .unwrap_or_default();
-                    let missing: Vec<&str> = prepared
-                        .def
-                        .columns
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .filter(|c| !have.contains(c))
-                        .collect();
-                    if missing.is_empty() {
+                    if live.is_empty() {
+                        // A table without a schema yet (created empty): nothing written can
+                        // conflict; its whole schema is terraform's to set.
+                        tracing::warn!(table = %s.table_path(table), "BigQuery write-back table has no schema yet; writes to it fail until terraform apply sets it");
+                        continue;
+                    }
+                    let drift = drift::compare(&prepared.def, &live, Store::BigQuery);
+                    if !drift.refused.is_empty() {
+                        refused.extend(drift.refused.into_iter().map(|r| {
+                            r.replacen(
+                                &format!("table {}", prepared.def.name),
+                                &format!("table {}", s.table_path(table)),
+                                1,
+                            )
+                        }));
+                    } else if drift.added.is_empty() {
                         tracing::info!(table = %s.table_path(table), "BigQuery write-back table ready");
                     } else {
-                        tracing::warn!(table = %s.table_path(table), missing = ?missing, "BigQuery write-back table lacks columns; writes will fail");
+                        // The hub never alters a BigQuery table (terraform owns it, or created it
+                        // once): a new NULLABLE column is added in place by `terraform apply`.
+                        let columns: Vec<String> = drift
+                            .added
+                            .iter()
+                            .map(|c| format!("{} {}", c.name, c.ty.bigquery_name()))
+                            .collect();
+                        tracing::warn!(table = %s.table_path(table), new_columns = ?columns, "BigQuery write-back table lacks declared NULLABLE columns; writes to it fail until they are added: run terraform apply (it adds NULLABLE columns in place, no rows rewritten) or bq update with the generated schema");
                     }
                 }
                 Err(e) if matches!(classify(&e), SinkError::TableMissing(_)) => {
@@ -73,6 +99,12 @@ impl BigQuerySink {
                     }
                 }
             }
+        }
+        if !refused.is_empty() {
+            return Err(SinkError::Other(format!(
+                "BigQuery write-back tables differ from their declaration:\n{}",
+                refused.join("\n")
+            )));
         }
         Ok(())
     }
