@@ -1,7 +1,9 @@
 //! A live table against its description, checked at start by both stores. Write-back tables are
 //! insert-only logs: they evolve by adding NULLABLE columns (old rows simply have no value there;
-//! neither SQLite nor BigQuery rewrites anything). Any other change — a column's type or mode, a
-//! column removed or renamed, a new REQUIRED column — would need the table rewritten (or
+//! neither SQLite nor BigQuery rewrites anything). A REQUIRED declaration over a NULLABLE live
+//! column is compatible (every row the hub writes has the value). Any other change — a column's
+//! type, a REQUIRED live column declared NULLABLE, a column removed or renamed, a new REQUIRED
+//! column — would need the table rewritten (or
 //! replaced, losing its history), so the hub refuses to start and says what to declare instead.
 
 use super::table::{ColumnDef, ColumnType, Mode, TableDef};
@@ -100,20 +102,13 @@ pub fn compare(t: &TableDef, live: &[LiveColumn], store: Store) -> Drift {
                 "table {name}, column {}: the table has type {}, the declaration says {}. An insert-only table keeps its columns' types: declare {} with its type again, and put values of the new type in a new NULLABLE column (e.g. {}_v2)",
                 c.name, l.ty, store.declared_type(c), c.name, c.name
             ));
-        } else if l.required != (c.mode == Mode::Required) {
-            let instead = if l.required {
-                format!("Declare {} with mode: REQUIRED again (or relax the live column to NULLABLE first: terraform apply / bq update can, the embedded store cannot)", c.name)
-            } else {
-                format!(
-                    "Declare {} with mode: NULLABLE (a NULLABLE column cannot become REQUIRED)",
-                    c.name
-                )
-            };
+        } else if l.required && c.mode == Mode::Nullable {
+            // The other way round is compatible: a NULLABLE live column takes every value of a
+            // REQUIRED declaration (the hub fills a REQUIRED column in every row it writes). The
+            // embedded stores of the first release have request_id without NOT NULL.
             drift.refused.push(format!(
-                "table {name}, column {}: the table has it {}, the declaration says {}. {instead}",
-                c.name,
-                mode_word(l.required),
-                c.mode.bigquery_name()
+                "table {name}, column {}: the table has it REQUIRED, the declaration says NULLABLE. Declare {} with mode: REQUIRED again (or relax the live column to NULLABLE first: terraform apply / bq update can, the embedded store cannot)",
+                c.name, c.name
             ));
         }
     }
@@ -210,9 +205,13 @@ mod tests {
             [
                 "table suspicious_marks, column order_id: the table has type STRING, the declaration says INT64. An insert-only table keeps its columns' types: declare order_id with its type again, and put values of the new type in a new NULLABLE column (e.g. order_id_v2)",
                 "table suspicious_marks, column classification: the table has it REQUIRED, the declaration says NULLABLE. Declare classification with mode: REQUIRED again (or relax the live column to NULLABLE first: terraform apply / bq update can, the embedded store cannot)",
-                "table suspicious_marks, column acted_by: the table has it NULLABLE, the declaration says REQUIRED. Declare acted_by with mode: NULLABLE (a NULLABLE column cannot become REQUIRED)",
             ]
         );
+
+        // A REQUIRED declaration over a NULLABLE live column is compatible: nothing to report.
+        let mut declared = (**MARKS).clone();
+        declared.columns[4].mode = Mode::Required;
+        assert!(compare(&declared, &live, Store::BigQuery).is_empty());
 
         let mut declared = (**MARKS).clone();
         declared.columns[4].name = "decided_by".into();

@@ -146,3 +146,80 @@ async fn bigquery_reports_a_new_nullable_column_and_refuses_a_changed_one() {
         )
     );
 }
+
+/// The tables the embedded store of the first release created (its `CREATE TABLE` text as it was):
+/// `request_id TEXT PRIMARY KEY` carries no `NOT NULL`, so SQLite reports it NULLABLE.
+const FIRST_RELEASE_STORE: &str = "
+CREATE TABLE suspicious_marks (
+    request_id      TEXT PRIMARY KEY,
+    order_id        TEXT NOT NULL,
+    classification  TEXT NOT NULL,
+    comment         TEXT NOT NULL,
+    acted_by        TEXT,
+    looker_instance TEXT,
+    webhook_id      TEXT,
+    action          TEXT NOT NULL,
+    received_at     TEXT NOT NULL
+);
+CREATE TABLE suspicious_marks_batch (
+    request_id        TEXT NOT NULL,
+    row_index         INTEGER NOT NULL,
+    key_field         TEXT NOT NULL,
+    key_value         TEXT,
+    classification    TEXT NOT NULL,
+    comment           TEXT NOT NULL,
+    acted_by          TEXT,
+    scheduled_plan_id TEXT,
+    query_id          TEXT,
+    row_json          TEXT NOT NULL,
+    ran_at            TEXT,
+    looker_instance   TEXT,
+    webhook_id        TEXT,
+    action            TEXT NOT NULL,
+    received_at       TEXT NOT NULL,
+    PRIMARY KEY (request_id, row_index)
+);
+INSERT INTO suspicious_marks VALUES
+    ('old-1', 'ORD-1', 'fraud', '', NULL, NULL, NULL, 'mark_suspicious', '2026-11-01T10:00:00Z');
+";
+
+#[tokio::test]
+async fn an_embedded_store_of_the_first_release_is_used_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("wb.sqlite");
+    rusqlite::Connection::open(&store)
+        .unwrap()
+        .execute_batch(FIRST_RELEASE_STORE)
+        .unwrap();
+    let hub = start(test_vars(1, &store, &[]))
+        .await
+        .expect("a store of the first release starts the hub");
+    let meta = hub_core::meta::RequestMeta {
+        request_id: "req-new".into(),
+        ..Default::default()
+    };
+    let req = serde_json::from_value(json!({
+        "type": "cell",
+        "data": {"value": "ORD-2"},
+        "form_params": {"classification": "approved"},
+    }))
+    .unwrap();
+    let resp = hub
+        .registry
+        .get("mark_suspicious")
+        .unwrap()
+        .execute(&hub.action_context(&meta), req)
+        .await
+        .unwrap();
+    assert!(resp.looker.success, "{:?}", resp.message());
+    let rows = read_table(&store, "suspicious_marks");
+    assert_eq!(
+        rows.iter()
+            .map(|r| (
+                r["request_id"].as_str().unwrap(),
+                r["order_id"].as_str().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        [("old-1", "ORD-1"), ("req-new", "ORD-2")]
+    );
+}
