@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Benchmark of the hub's foundation (not a test): start-up time, requests/s and p99 of `POST /` and
 # the form call under wrk on 127.0.0.1, release binary sizes and idle RSS.
-# Usage: scripts/bench/hub.sh [seconds per load run, default 10]
+# Usage: scripts/bench/hub.sh [seconds per load run, default 10]; HUB_BIN=path skips the build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${1:-10}
 TARGET=${CARGO_TARGET_DIR:-target}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release --workspace --bins -q
-BIN="$TARGET/release/hub"
+# HUB_BIN=path runs an already built hub (e.g. two commits side by side) and skips the build.
+if [ -n "${HUB_BIN:-}" ]; then
+  BIN=$HUB_BIN
+else
+  cargo build --release --workspace --bins -q
+  BIN="$TARGET/release/hub"
+fi
 TMP=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
 export HUB_TOKENS=bench-secret HUB_OUTBOUND_ALLOW=127.0.0.1 HUB_BIND=127.0.0.1 HUB_STORE_PATH="$TMP/s.sqlite" RUST_LOG=warn
@@ -67,6 +72,7 @@ for what in list form; do
 done
 echo "== peak RSS under load: $(awk '/VmHWM/ {print $2, $3}' /proc/$PID/status)"
 echo "== release binary sizes"
+[ -n "${HUB_BIN:-}" ] && { du -h "$BIN"; exit 0; }
 for b in actions_list action_form action_execute oauth_initiate oauth_callback hub; do
   printf '%-16s %s\n' "$b" "$(du -h "$TARGET/release/$b" | cut -f1)"
 done

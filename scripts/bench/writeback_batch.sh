@@ -6,6 +6,7 @@
 # Usage: scripts/bench/writeback_batch.sh [--actions-file FILE --action NAME]
 #          [--sinks bigquery,sqlite] [--form NAME=VALUE]... [ROWS...]
 # (or BENCH_ACTIONS_FILE / BENCH_ACTION / BENCH_SINKS). The emulator is started only for BigQuery.
+# HUB_BIN / BENCH_BIN run already built binaries instead of building them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -21,8 +22,13 @@ if [[ ",$sinks," == *",bigquery,"* ]]; then
 fi
 mkdir -p .services/bench
 # Copy right after each build: a target dir shared between work trees may be rebuilt meanwhile.
-cargo build --release -q -p hub --bin hub
-cp "$CARGO_TARGET_DIR/release/hub" .services/bench/hub
-cargo build --release -q -p hub_core --example bench_writeback
-cp "$CARGO_TARGET_DIR/release/examples/bench_writeback" .services/bench/bench_writeback
+# HUB_BIN / BENCH_BIN: already built binaries (e.g. two commits side by side), no build.
+if [ -n "${HUB_BIN:-}" ]; then cp "$HUB_BIN" .services/bench/hub; else
+  cargo build --release -q -p hub --bin hub
+  cp "$CARGO_TARGET_DIR/release/hub" .services/bench/hub
+fi
+if [ -n "${BENCH_BIN:-}" ]; then cp "$BENCH_BIN" .services/bench/bench_writeback; else
+  cargo build --release -q -p hub_core --example bench_writeback
+  cp "$CARGO_TARGET_DIR/release/examples/bench_writeback" .services/bench/bench_writeback
+fi
 .services/bench/bench_writeback .services/bench/hub "$@"
