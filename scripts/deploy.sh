@@ -125,6 +125,8 @@ if [[ -n "${HUB_ACTIONS_FILE:-}" ]]; then
   log "hub check-actions $HUB_ACTIONS_FILE"
   hub_cmd check-actions "$HUB_ACTIONS_FILE" >&2 || die "$HUB_ACTIONS_FILE has problems (listed above); fix them and run again"
   actions_dir="$TF_DIR/generated-actions"
+  # Regenerated whole: nothing of an earlier file (a removed table's view) stays behind.
+  rm -rf "$actions_dir"
   hub_cmd generate-actions "$HUB_ACTIONS_FILE" "$actions_dir" >/dev/null || die "hub generate-actions failed (see above)"
   size="$(wc -c <"$actions_dir/actions.yaml" | tr -d '[:space:]')"
   [[ "$size" -le 65536 ]] || die "$HUB_ACTIONS_FILE is $size bytes with its icons inlined; Secret Manager (which Cloud Run mounts it from) holds at most 65536: use smaller icons"
