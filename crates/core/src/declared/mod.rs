@@ -88,6 +88,23 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Action
             ),
         ));
     }
+    // Every unknown key and unknown value at once (the typed read below stops at the first).
+    // A text that is not YAML at all is left to the typed read, which names its first error.
+    if let Ok(tree) = serde_saphyr::from_str::<serde_saphyr::Spanned<raw::Node>>(text) {
+        let shape = raw::shape_problems(&tree);
+        if !shape.is_empty() {
+            return Err(Problems(
+                shape
+                    .into_iter()
+                    .map(|(line, message)| Problem {
+                        file: source.to_string(),
+                        line: Some(line).filter(|l| *l > 0),
+                        message,
+                    })
+                    .collect(),
+            ));
+        }
+    }
     let raw: raw::RawFile = serde_saphyr::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
         // The first line of the message is the reason; the rest is a source snippet.
