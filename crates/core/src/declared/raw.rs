@@ -325,6 +325,28 @@ impl<'de> serde::Deserializer<'de> for Probe {
 /// The keys of a `required_fields` entry (`api::RequiredField`, an untagged enum serde cannot
 /// be asked about).
 const REQUIRED_FIELD_KEYS: &[&str] = &["tag", "any_tag", "all_tags"];
+/// The keys without a default (not an `Option` in the structs above; a test removes each from a
+/// valid file). Checked here so that all of them are listed at once, not the first alone.
+pub(crate) const REQUIRED_KEYS: &[(&str, &[&str])] = &[
+    ("the file", &["actions"]),
+    (
+        "an action",
+        &["name", "label", "kind", "table", "success_message"],
+    ),
+    ("a param", &["name", "label"]),
+    ("table", &["name"]),
+    ("a field", &["name"]),
+    ("a result column", &["field", "column", "type"]),
+];
+
+fn required(what: &str) -> &'static [&'static str] {
+    REQUIRED_KEYS
+        .iter()
+        .find(|(w, _)| *w == what)
+        .map(|(_, r)| *r)
+        .unwrap_or(&[])
+}
+
 /// The keys of a select option written in full (`RawOption::Full`, untagged).
 const OPTION_KEYS: &[&str] = &["name", "label"];
 
@@ -385,9 +407,32 @@ impl ShapeCheck {
         what: &str,
         valid: &[&str],
     ) -> Vec<(&'n str, &'n Spanned<Node>)> {
+        self.keys_with(node, what, valid, &[])
+    }
+
+    /// [`Self::keys`], and each of `required` must be there.
+    fn keys_with<'n>(
+        &mut self,
+        node: &'n Spanned<Node>,
+        what: &str,
+        valid: &[&str],
+        required: &[&str],
+    ) -> Vec<(&'n str, &'n Spanned<Node>)> {
         let Node::Map(entries) = &node.value else {
             return vec![];
         };
+        for r in required {
+            // A misspelt key already says "did you mean" this one.
+            let misspelt = entries.iter().any(|(k, _)| {
+                !valid.contains(&k.value.as_str()) && closest(&k.value, valid) == Some(r)
+            });
+            if !misspelt && !entries.iter().any(|(k, _)| k.value == *r) {
+                self.0.push((
+                    node.referenced.line(),
+                    format!("{what} has no `{r}`: it is required"),
+                ));
+            }
+        }
         let mut known = vec![];
         for (k, v) in entries {
             if valid.contains(&k.value.as_str()) {
@@ -433,7 +478,12 @@ impl ShapeCheck {
 /// Every unknown key and unknown enum value of a file: `(line, message)`, in file order.
 pub(crate) fn shape_problems(file: &Spanned<Node>) -> Vec<(u64, String)> {
     let mut ck = ShapeCheck(vec![]);
-    for (k, actions) in ck.keys(file, "the file", names_of::<RawFile>()) {
+    for (k, actions) in ck.keys_with(
+        file,
+        "the file",
+        names_of::<RawFile>(),
+        required("the file"),
+    ) {
         if k != "actions" {
             continue;
         }
@@ -446,7 +496,12 @@ pub(crate) fn shape_problems(file: &Spanned<Node>) -> Vec<(u64, String)> {
 }
 
 fn action_shape(ck: &mut ShapeCheck, action: &Spanned<Node>) {
-    for (k, v) in ck.keys(action, "an action", names_of::<RawAction>()) {
+    for (k, v) in ck.keys_with(
+        action,
+        "an action",
+        names_of::<RawAction>(),
+        required("an action"),
+    ) {
         match k {
             "kind" => ck.word(v, k, names_of::<RawKind>()),
             "identity" => ck.word(v, k, names_of::<RawIdentity>()),
@@ -457,11 +512,11 @@ fn action_shape(ck: &mut ShapeCheck, action: &Spanned<Node>) {
             }
             "params" => {
                 for p in ck.items(v) {
-                    ck.keys(p, "a param", names_of::<RawParam>());
+                    ck.keys_with(p, "a param", names_of::<RawParam>(), required("a param"));
                 }
             }
             "table" => {
-                ck.keys(v, "table", names_of::<RawTable>());
+                ck.keys_with(v, "table", names_of::<RawTable>(), required("table"));
             }
             "fields" => {
                 for f in ck.items(v) {
@@ -470,7 +525,12 @@ fn action_shape(ck: &mut ShapeCheck, action: &Spanned<Node>) {
             }
             "result_columns" => {
                 for r in ck.items(v) {
-                    for (k, v) in ck.keys(r, "a result column", names_of::<RawResultColumn>()) {
+                    for (k, v) in ck.keys_with(
+                        r,
+                        "a result column",
+                        names_of::<RawResultColumn>(),
+                        required("a result column"),
+                    ) {
                         if k == "type" {
                             ck.word(v, k, names_of::<RawColumnType>());
                         }
@@ -483,7 +543,12 @@ fn action_shape(ck: &mut ShapeCheck, action: &Spanned<Node>) {
 }
 
 fn field_shape(ck: &mut ShapeCheck, field: &Spanned<Node>) {
-    for (k, v) in ck.keys(field, "a field", names_of::<RawField>()) {
+    for (k, v) in ck.keys_with(
+        field,
+        "a field",
+        names_of::<RawField>(),
+        required("a field"),
+    ) {
         match k {
             "type" => ck.word(v, k, names_of::<RawFieldType>()),
             "value" => ck.word(v, k, names_of::<RawValueType>()),
@@ -509,5 +574,148 @@ fn field_shape(ck: &mut ShapeCheck, field: &Spanned<Node>) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every map of the file with exactly its required keys (REQUIRED_KEYS), line per key.
+    const MINIMAL: &str = "actions:
+  - name: a
+    label: A
+    kind: query
+    table:
+      name: t
+    params:
+      - name: p
+        label: P
+    fields:
+      - name: f
+    result_columns:
+      - field: x.y
+        column: y
+        type: STRING
+    success_message: m
+";
+
+    /// REQUIRED_KEYS is exactly what the typed read requires: a file with only those keys reads,
+    /// and one without any single one of them does not ("missing field").
+    #[test]
+    fn required_keys_are_those_the_typed_read_requires() {
+        serde_saphyr::from_str::<RawFile>(MINIMAL).expect("only the required keys: it reads");
+        let keys: Vec<&str> = REQUIRED_KEYS
+            .iter()
+            .flat_map(|(_, ks)| ks.iter().copied())
+            .collect();
+        let lines: Vec<&str> = MINIMAL.lines().collect();
+        let mut removed = 0;
+        for (i, line) in lines.iter().enumerate() {
+            let key = line
+                .trim_start_matches([' ', '-'])
+                .split(':')
+                .next()
+                .unwrap();
+            if !keys.contains(&key) || key == "actions" {
+                continue;
+            }
+            // The line, and the block under it when its value is one.
+            let key_col = line.len() - line.trim_start_matches([' ', '-']).len();
+            let mut rest: Vec<String> = lines[..i].iter().map(|l| l.to_string()).collect();
+            let mut j = i + 1;
+            while j < lines.len() && lines[j].len() - lines[j].trim_start().len() > key_col {
+                j += 1;
+            }
+            if line.trim_start().starts_with("- ") {
+                // Keep the list item: its next key takes the dash, or it is an empty map.
+                let next = lines
+                    .get(j)
+                    .filter(|n| n.len() - n.trim_start().len() == key_col);
+                match next {
+                    Some(n) => {
+                        rest.push(format!("{}{}", &line[..key_col], n.trim_start()));
+                        j += 1;
+                    }
+                    None => rest.push(format!("{}{{}}", &line[..key_col])),
+                }
+            }
+            // A map left with no key (`table:` without its name) is an empty map, not null.
+            let ind = |l: &str| l.len() - l.trim_start().len();
+            if rest.last().is_some_and(|p| p.ends_with(':'))
+                && lines
+                    .get(j)
+                    .is_none_or(|n| ind(n) <= ind(rest.last().unwrap()))
+            {
+                rest.last_mut().unwrap().push_str(" {}");
+            }
+            rest.extend(lines[j..].iter().map(|l| l.to_string()));
+            let text = rest.join("\n");
+            let err = serde_saphyr::from_str::<RawFile>(&text)
+                .expect_err(&format!("without {key}:\n{text}"));
+            assert!(
+                err.to_string().contains("missing field"),
+                "without {key}: {err}"
+            );
+            let tree: Spanned<Node> = serde_saphyr::from_str(&text).unwrap();
+            let shape = shape_problems(&tree);
+            assert!(
+                shape.len() == 1 && shape[0].1.contains(&format!("has no `{key}`")),
+                "without {key}: {shape:?}"
+            );
+            removed += 1;
+        }
+        assert_eq!(
+            removed,
+            keys.len() - 1,
+            "every required key was removed once"
+        );
+    }
+
+    #[test]
+    fn every_missing_key_is_listed() {
+        let text = "actions:
+  - name: a
+    kind: cell
+    table: {description: no name}
+    fields:
+      - label: no name
+  - label: B
+    kind: query
+    table: {name: b}
+    result_columns:
+      - {field: x.y, column: y}
+    success_message: m
+";
+        let tree: Spanned<Node> = serde_saphyr::from_str(text).unwrap();
+        let got: Vec<String> = shape_problems(&tree)
+            .into_iter()
+            .map(|(l, m)| format!("{l}: {m}"))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "2: an action has no `label`: it is required",
+                "2: an action has no `success_message`: it is required",
+                "4: table has no `name`: it is required",
+                "6: a field has no `name`: it is required",
+                "7: an action has no `name`: it is required",
+                "11: a result column has no `type`: it is required",
+            ]
+        );
+    }
+
+    #[test]
+    fn closest_words() {
+        assert_eq!(closest("lable", &["name", "label", "table"]), Some("label"));
+        assert_eq!(closest("INT46", &["INT64", "STRING"]), Some("INT64"));
+        assert_eq!(
+            closest("nullable", &["NULLABLE", "REQUIRED"]),
+            Some("NULLABLE")
+        );
+        assert_eq!(closest("zzz", &["name", "label"]), None);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 }

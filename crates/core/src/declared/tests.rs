@@ -834,8 +834,8 @@ fn generate_actions_writes_the_generators_files() {
     assert_eq!(generate_actions_command(&args[..1], &mut out, &mut err), 2);
 }
 
-/// Unknown keys at every level and unknown values of every enum are all listed at once, each
-/// with its line and the closest valid word (or the valid ones when none is close).
+/// Unknown keys at every level, unknown values of every enum and missing keys are all listed at
+/// once, each with its line and the closest valid word (or the valid ones when none is close).
 #[test]
 fn every_unknown_key_and_value_is_listed_at_once_with_a_suggestion() {
     let yaml = r#"version: 1
@@ -872,6 +872,7 @@ actions:
         problems(yaml),
         [
             "2: unknown key `actoins` in the file: did you mean `actions`?",
+            "4: an action has no `success_message`: it is required",
             "5: unknown key `lable` in an action: did you mean `label`?",
             "6: kind: `cel` is not a valid value: did you mean `cell`?",
             "7: unknown key `tags` in a required_fields entry: did you mean `tag`?",
