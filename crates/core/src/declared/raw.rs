@@ -400,28 +400,18 @@ fn valid_list(valid: &[&str]) -> String {
 struct ShapeCheck(Vec<(u64, String)>);
 
 impl ShapeCheck {
-    /// The entries of a map whose keys must be among `valid` (`what` names the map).
+    /// The entries of a map whose keys must be among `valid` (`what` names the map), with every
+    /// key REQUIRED_KEYS gives for `what`.
     fn keys<'n>(
         &mut self,
         node: &'n Spanned<Node>,
         what: &str,
         valid: &[&str],
     ) -> Vec<(&'n str, &'n Spanned<Node>)> {
-        self.keys_with(node, what, valid, &[])
-    }
-
-    /// [`Self::keys`], and each of `required` must be there.
-    fn keys_with<'n>(
-        &mut self,
-        node: &'n Spanned<Node>,
-        what: &str,
-        valid: &[&str],
-        required: &[&str],
-    ) -> Vec<(&'n str, &'n Spanned<Node>)> {
         let Node::Map(entries) = &node.value else {
             return vec![];
         };
-        for r in required {
+        for r in required(what) {
             // A misspelt key already says "did you mean" this one.
             let misspelt = entries.iter().any(|(k, _)| {
                 !valid.contains(&k.value.as_str()) && closest(&k.value, valid) == Some(r)
@@ -478,12 +468,7 @@ impl ShapeCheck {
 /// Every unknown key and unknown enum value of a file: `(line, message)`, in file order.
 pub(crate) fn shape_problems(file: &Spanned<Node>) -> Vec<(u64, String)> {
     let mut ck = ShapeCheck(vec![]);
-    for (k, actions) in ck.keys_with(
-        file,
-        "the file",
-        names_of::<RawFile>(),
-        required("the file"),
-    ) {
+    for (k, actions) in ck.keys(file, "the file", names_of::<RawFile>()) {
         if k != "actions" {
             continue;
         }
@@ -496,12 +481,7 @@ pub(crate) fn shape_problems(file: &Spanned<Node>) -> Vec<(u64, String)> {
 }
 
 fn action_shape(ck: &mut ShapeCheck, action: &Spanned<Node>) {
-    for (k, v) in ck.keys_with(
-        action,
-        "an action",
-        names_of::<RawAction>(),
-        required("an action"),
-    ) {
+    for (k, v) in ck.keys(action, "an action", names_of::<RawAction>()) {
         match k {
             "kind" => ck.word(v, k, names_of::<RawKind>()),
             "identity" => ck.word(v, k, names_of::<RawIdentity>()),
@@ -512,11 +492,11 @@ fn action_shape(ck: &mut ShapeCheck, action: &Spanned<Node>) {
             }
             "params" => {
                 for p in ck.items(v) {
-                    ck.keys_with(p, "a param", names_of::<RawParam>(), required("a param"));
+                    ck.keys(p, "a param", names_of::<RawParam>());
                 }
             }
             "table" => {
-                ck.keys_with(v, "table", names_of::<RawTable>(), required("table"));
+                ck.keys(v, "table", names_of::<RawTable>());
             }
             "fields" => {
                 for f in ck.items(v) {
@@ -525,12 +505,7 @@ fn action_shape(ck: &mut ShapeCheck, action: &Spanned<Node>) {
             }
             "result_columns" => {
                 for r in ck.items(v) {
-                    for (k, v) in ck.keys_with(
-                        r,
-                        "a result column",
-                        names_of::<RawResultColumn>(),
-                        required("a result column"),
-                    ) {
+                    for (k, v) in ck.keys(r, "a result column", names_of::<RawResultColumn>()) {
                         if k == "type" {
                             ck.word(v, k, names_of::<RawColumnType>());
                         }
@@ -543,12 +518,7 @@ fn action_shape(ck: &mut ShapeCheck, action: &Spanned<Node>) {
 }
 
 fn field_shape(ck: &mut ShapeCheck, field: &Spanned<Node>) {
-    for (k, v) in ck.keys_with(
-        field,
-        "a field",
-        names_of::<RawField>(),
-        required("a field"),
-    ) {
+    for (k, v) in ck.keys(field, "a field", names_of::<RawField>()) {
         match k {
             "type" => ck.word(v, k, names_of::<RawFieldType>()),
             "value" => ck.word(v, k, names_of::<RawValueType>()),
