@@ -612,6 +612,25 @@ def hub_binary() -> Path:
     return (ROOT / target / "debug" / "hub").resolve()
 
 
+# terraform/bigquery.tf's tables as they were written by hand before they were generated: a
+# deployment made then must see no table change (same addresses, same schemas and settings).
+HAND_WRITTEN_TABLES = """  writeback_tables = {
+    suspicious_marks = {
+      description = "One row per \\"Mark as Suspicious\\" execute (insert-only; the latest row per order wins)."
+      schema      = "${path.module}/schemas/suspicious_marks.json"
+      partition   = "received_at"
+      clustering  = ["order_id"]
+    }
+    suspicious_marks_batch = {
+      description = "One row per result row of a whole-query write-back (writeback_batch)."
+      schema      = "${path.module}/schemas/suspicious_marks_batch.json"
+      partition   = "received_at"
+      clustering  = ["key_value"]
+    }
+  }
+"""
+
+
 def tables_of(state: dict) -> dict[str, dict]:
     """table_id -> stand-in input of every google_bigquery_table.writeback instance (by key)."""
     out = {}
@@ -870,6 +889,34 @@ def rehearse_apigee(work: Path, script: Path) -> None:
     check_tables("built-in actions", state, BUILTIN_TABLES, TF_DIR / "schemas")
     if any(t.startswith("google_secret_manager_secret_version") for t, _ in standins(state)) or "HUB_ACTIONS_FILE" in str(state):
         problem("built-in actions: no actions file may be deployed")
+
+    # The same state under the hand-written tables of before: terraform plans no table change.
+    bq = rh.root / "terraform" / "bigquery.tf"
+    text = bq.read_text()
+    start, end = text.find("  writeback_tables = {"), text.find("\n  # Who appends rows")
+    if start < 0 or end < 0:
+        problem("terraform/bigquery.tf: no writeback_tables local to compare with the hand-written one")
+        return
+    bq.write_text(text[:start] + HAND_WRITTEN_TABLES + text[end:])
+    plan_env = {k: v for k, v in os.environ.items() if not k.startswith("TF_VAR_")}
+    plan_env.update(TF_VAR_project=env["PROJECT"], TF_VAR_region=env["REGION"], TF_VAR_image_tag="rehearsal1",
+                    TF_VAR_looker_hosts=f'["{env["LOOKER_HOSTS"]}"]', TF_VAR_apigee_organization="acme-looker-hub",
+                    TF_VAR_apigee_environment="prod", TF_VAR_public_base_url=env["PUBLIC_BASE_URL"])
+    tf = [str(rh.bin / "terraform"), f"-chdir={rh.root / 'terraform'}"]
+    r = subprocess.run([*tf, "plan", "-input=false", "-no-color", "-out=hand.plan"], env=plan_env,
+                       capture_output=True, text=True, check=False)
+    shown = subprocess.run([*tf, "show", "-json", "hand.plan"], env=plan_env, capture_output=True, text=True, check=False)
+    bq.write_text(text)
+    if r.returncode != 0 or shown.returncode != 0:
+        fail_output("terraform plan under the hand-written tables", r if r.returncode else shown)
+        return
+    changes = json.loads(shown.stdout).get("resource_changes", [])
+    tables = [c for c in changes if c["address"].startswith("terraform_data.google_bigquery_table__writeback[")]
+    changed = [f"{c['address']}: {c['change']['actions']}" for c in tables if c["change"]["actions"] != ["no-op"]]
+    if len(tables) != 2 or changed:
+        problem(f"a deployment with the hand-written tables would see table changes: {changed or tables}")
+    else:
+        ok("a deployment made with the hand-written tables plans no change to its 2 tables (same addresses, schemas, settings)")
 
     # Inputs that cannot work are refused at plan time.
     tf = [str(rh.bin / "terraform"), f"-chdir={rh.root / 'terraform'}", "plan", "-input=false", "-no-color"]

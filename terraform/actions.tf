@@ -39,6 +39,10 @@ resource "google_secret_manager_secret_version" "actions" {
   secret_data = local.actions_yaml
 
   lifecycle {
+    # A changed file is a new version (the old one goes): create the new one first, so an
+    # instance starting meanwhile still finds the version its revision mounts.
+    create_before_destroy = true
+
     precondition {
       # length() counts characters: the file is ASCII but for free text, whose UTF-8 bytes
       # scripts/deploy.sh checks before terraform runs.
