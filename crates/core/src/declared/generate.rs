@@ -341,6 +341,73 @@ mod tests {
         );
     }
 
+    fn run(args: &[&str]) -> (i32, String, String) {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (mut out, mut err) = (vec![], vec![]);
+        let code = super::super::generate_actions_command(&args, &mut out, &mut err);
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    /// `hub generate-actions`: FILE DIR writes the three parts; --builtin with --terraform /
+    /// --lookml writes only those; a second run leaves unchanged files alone; usage errors exit 2,
+    /// a file with problems 1 (its problems on stderr, nothing written).
+    #[test]
+    fn generate_actions_command_writes_what_it_is_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = |p: &str| dir.path().join(p).display().to_string();
+        let retail = repo()
+            .join("examples/actions/retail.yaml")
+            .display()
+            .to_string();
+        let (code, out, err) = run(&[&retail, &d("r")]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.matches("wrote ").count(), 8, "{out}");
+        for f in [
+            "terraform/tables.json",
+            "lookml/review_flags.view.lkml",
+            "actions.yaml",
+        ] {
+            assert!(dir.path().join("r").join(f).is_file(), "{f}");
+        }
+        let (code, out, _) = run(&[&retail, &d("r")]);
+        assert_eq!((code, out.matches("unchanged ").count()), (0, 8), "{out}");
+
+        let (code, out, err) = run(&["--builtin", "--terraform", &d("tf")]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.matches("wrote ").count(), 3, "{out}");
+        assert!(!dir.path().join("lookml").exists() && !dir.path().join("actions.yaml").exists());
+
+        for bad in [
+            &[][..],
+            &["--builtin"][..],
+            &["--builtin", "--terraform"][..],
+            &["--builtin", "--terraform", "a", "--terraform", "b"][..],
+            &["--builtin", "--what", "a"][..],
+            &["--builtin", "a", "b"][..],
+        ] {
+            let (code, _, err) = run(bad);
+            assert_eq!(code, 2, "{bad:?}");
+            assert!(
+                err.starts_with("usage: hub generate-actions"),
+                "{bad:?}: {err}"
+            );
+        }
+
+        let broken = dir.path().join("broken.yaml");
+        std::fs::write(&broken, "actions:\n  - name: a\n    lable: A\n").unwrap();
+        let (code, out, err) = run(&[broken.to_str().unwrap(), &d("b")]);
+        assert_eq!(code, 1);
+        assert!(
+            out.is_empty() && err.contains(":3: unknown key `lable`"),
+            "{err}"
+        );
+        assert!(!dir.path().join("b").exists());
+    }
+
     /// The deployable copy stands alone: read with no folder next to it, it is the same actions
     /// (the icon file became its data URI), and only the icon values changed.
     #[test]
