@@ -455,7 +455,8 @@ def check_dockerignore() -> None:
     patterns = [ln.strip() for ln in f.read_text().splitlines() if ln.strip() and not ln.startswith("#")] if f.exists() else []
     out = ["terraform/terraform.tfstate", "terraform/terraform.tfstate.backup", "terraform/terraform.tfvars",
            "terraform/prod.auto.tfvars", "terraform/.terraform/providers/x", "target/release/hub", ".git/HEAD",
-           ".services/deploy-tools/x", "data/writeback.sqlite", "looker-action-hub.zip"]
+           ".services/deploy-tools/x", "data/writeback.sqlite", "looker-action-hub.zip",
+           "terraform/generated-actions/actions.yaml"]
     inside = ["Cargo.toml", "Cargo.lock", "crates/core/src/lib.rs", "deploy/Dockerfile"]
     before = len(problems)
     for p in out:
