@@ -28,6 +28,9 @@ Terraform variables come from terraform/terraform.tfvars or from the environment
   NAME_PREFIX       resource name prefix                         (default: looker-hub)
   PUBLIC_BASE_URL   public URL of the hub if not the gateway's own
   IMAGE_TAG         image tag to build and deploy                (default: git commit)
+  HUB_ACTIONS_FILE  your write-back actions file (YAML)          (default: the built-in actions)
+  HUB_BIN           the hub binary for check-actions / generate-actions
+                    (default: `cargo run -p hub`; not `hub` on PATH, which may be GitHub's)
 
 Options:
   --skip-build       deploy IMAGE_TAG as already pushed (no docker needed)
@@ -36,7 +39,10 @@ Options:
   -h, --help         this text
 
 Steps:
-  1. checks the tools (terraform, gcloud, docker, git) and variables; stops early
+  1. checks the tools (terraform, gcloud, docker, git) and variables; stops early;
+     with HUB_ACTIONS_FILE: `hub check-actions` (every problem listed, then stops),
+     `hub generate-actions` into terraform/generated-actions/ (tables, LookML, the
+     file to deploy), and terraform's actions_dir points there
   2. terraform apply of the bootstrap resources: APIs, the image repository, the
      (empty) secrets
   3. stops with the commands to run if a secret's newest version is missing,
@@ -103,6 +109,30 @@ if [[ -n "${LOOKER_HOSTS:-}" ]]; then
   LOOKER_HOSTS_TF="[$(printf '%s' "$LOOKER_HOSTS" | sed 's/[[:space:]]//g; s/[^,][^,]*/"&"/g')]"
 fi
 tfvar looker_hosts LOOKER_HOSTS_TF required
+
+# The actions file: checked, then generated into what terraform reads (its tables and the
+# copy every service mounts) and the LookML for the Looker project.
+if [[ -n "${HUB_ACTIONS_FILE:-}" ]]; then
+  [[ -f "$HUB_ACTIONS_FILE" ]] || die "HUB_ACTIONS_FILE: no file $HUB_ACTIONS_FILE"
+  hub_cmd() {
+    if [[ -n "${HUB_BIN:-}" ]]; then
+      "$HUB_BIN" "$@"
+    else
+      need cargo "https://rustup.rs (or set HUB_BIN to a built hub binary)"
+      cargo run --quiet --locked --manifest-path "$ROOT/Cargo.toml" -p hub -- "$@"
+    fi
+  }
+  log "hub check-actions $HUB_ACTIONS_FILE"
+  hub_cmd check-actions "$HUB_ACTIONS_FILE" >&2 || die "$HUB_ACTIONS_FILE has problems (listed above); fix them and run again"
+  actions_dir="$TF_DIR/generated-actions"
+  # Regenerated whole: nothing of an earlier file (a removed table's view) stays behind.
+  rm -rf "$actions_dir"
+  hub_cmd generate-actions "$HUB_ACTIONS_FILE" "$actions_dir" >/dev/null || die "hub generate-actions failed (see above)"
+  size="$(wc -c <"$actions_dir/actions.yaml" | tr -d '[:space:]')"
+  [[ "$size" -le 65536 ]] || die "$HUB_ACTIONS_FILE is $size bytes with its icons inlined; Secret Manager (which Cloud Run mounts it from) holds at most 65536: use smaller icons"
+  export TF_VAR_actions_dir="$actions_dir"
+  log "actions: tables from $actions_dir/terraform/tables.json; LookML for your Looker project in $actions_dir/lookml/"
+fi
 
 if [[ -z "${IMAGE_TAG:-}" ]]; then
   IMAGE_TAG="$(git -C "$ROOT" rev-parse --short=12 HEAD)"

@@ -12,6 +12,11 @@
   then `openapi-spec-validator --schema 2.0`, plus the gateway rules
   (x-google-backend on every operation, browser OAuth GETs unauthenticated).
 - lookml/: every file parses with lkml; the tags the hub's actions rely on exist.
+- generated LookML (lookml/suspicious_marks*.view.lkml from the built-in actions,
+  examples/actions/retail/lookml/ from the example): per table of the generated tables.json, a
+  log view and a `<table>_current` view whose every field reads a column of the table's schema
+  with a fitting LookML type, the log view shows every column, and the key dimension carries
+  tags that satisfy the action's required_fields (and its key_tag).
 - apigee/apiproxy: quota and spike arrest keyed on the hub token's hash (not a header the caller
   chooses); every target's idle timeout outlasts the hub's keep-alive interval.
 - .dockerignore: terraform state, tfvars, .terraform/ and the build output stay out of the context.
@@ -297,6 +302,84 @@ def check_lookml() -> None:
         problem("no derived table (latest classification per order)")
 
 
+# --------------------------------------------------------------------------- generated LookML
+
+LOOKML_TYPE = {"STRING": "string", "JSON": "string", "INT64": "number", "NUMERIC": "number",
+               "FLOAT64": "number", "BOOL": "yesno", "DATE": "time", "TIMESTAMP": "time"}
+# Columns the current-state view leaves out: the row's identity in the log, not a decision.
+LOG_ONLY = {"request_id", "row_index", "row_json"}
+COLUMN_REF = re.compile(r"\$\{TABLE\}\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def satisfied(required: list[dict], tags: set[str]) -> bool:
+    """Whether a field with `tags` meets every required_fields entry (as Looker matches them)."""
+    for r in required:
+        if "tag" in r and r["tag"] not in tags:
+            return False
+        if "any_tag" in r and not tags & set(r["any_tag"]):
+            return False
+        if "all_tags" in r and not set(r["all_tags"]) <= tags:
+            return False
+    return True
+
+
+def check_generated_lookml(actions_file: Path, tables_dir: Path, lookml_dir: Path) -> None:
+    where = f"{lookml_dir.relative_to(ROOT)} ({actions_file.relative_to(ROOT)})"
+    before = len(problems)
+    actions = {a["name"]: a for a in yaml.safe_load(actions_file.read_text())["actions"]}
+    tables = json.loads((tables_dir / "tables.json").read_text())
+    fields_seen = 0
+    for table, entry in tables.items():
+        schema = {c["name"]: c for c in json.loads((tables_dir / entry["schema"]).read_text())}
+        action = actions.get(entry["action"])
+        if action is None:
+            problem(f"{where}: tables.json names action {entry['action']}, which the file does not declare")
+            continue
+        f = lookml_dir / f"{table}.view.lkml"
+        try:
+            views = {v["name"]: v for v in lkml.load(f.read_text()).get("views", [])}
+        except Exception as e:  # noqa: BLE001 - any parse error is a finding
+            problem(f"{f.relative_to(ROOT)}: lkml cannot parse it: {e}")
+            continue
+        if sorted(views) != sorted([table, f"{table}_current"]):
+            problem(f"{f.relative_to(ROOT)}: views {sorted(views)}, expected {table} and {table}_current")
+            continue
+        for name, view in views.items():
+            if name == table and view.get("sql_table_name") != f"`@{{writeback_dataset}}.{table}`":
+                problem(f"{name}: sql_table_name must be the table {table}")
+            if name != table and f"`@{{writeback_dataset}}.{table}`" not in view.get("derived_table", {}).get("sql", ""):
+                problem(f"{name}: the derived table must read {table}")
+            shown: set[str] = set()
+            tagged: list[tuple[str, set[str]]] = []
+            for kind in ("dimensions", "dimension_groups"):
+                for field in view.get(kind, []):
+                    fields_seen += 1
+                    cols = COLUMN_REF.findall(field.get("sql", ""))
+                    if not cols:
+                        problem(f"{name}.{field['name']}: reads no column")
+                    for col in cols:
+                        if col not in schema:
+                            problem(f"{name}.{field['name']}: reads {col}, which {entry['schema']} does not have")
+                            continue
+                        shown.add(col)
+                        plain = field.get("sql", "").strip() == f"${{TABLE}}.{col}"
+                        if plain and LOOKML_TYPE[schema[col]["type"]] != field.get("type", "string"):
+                            problem(f"{name}.{field['name']}: type {field.get('type')} does not fit the column {col} ({schema[col]['type']})")
+                    if field.get("tags"):
+                        tagged.append((field["name"], set(field["tags"])))
+            want = set(schema) if name == table else set(schema) - LOG_ONLY
+            if shown != want:
+                problem(f"{name}: shows columns {sorted(shown)}, the schema has {sorted(want)}")
+            required = action.get("required_fields") or []
+            key_tag = action.get("key_tag")
+            if len(tagged) != 1:
+                problem(f"{name}: exactly the key dimension must carry the action's tags, found {tagged}")
+            elif not satisfied(required, tagged[0][1]) or (key_tag and key_tag not in tagged[0][1]):
+                problem(f"{name}.{tagged[0][0]}: tags {sorted(tagged[0][1])} do not make {action['name']} appear (required_fields {required}, key_tag {key_tag})")
+    if len(problems) == before:
+        ok(f"{where}: {len(tables)} tables, 2 views each, {fields_seen} fields: each reads a schema column with a fitting type; key dimension tagged for its action")
+
+
 # --------------------------------------------------------------------------- apigee
 
 APIGEE = ROOT / "apigee" / "apiproxy"
@@ -372,7 +455,8 @@ def check_dockerignore() -> None:
     patterns = [ln.strip() for ln in f.read_text().splitlines() if ln.strip() and not ln.startswith("#")] if f.exists() else []
     out = ["terraform/terraform.tfstate", "terraform/terraform.tfstate.backup", "terraform/terraform.tfvars",
            "terraform/prod.auto.tfvars", "terraform/.terraform/providers/x", "target/release/hub", ".git/HEAD",
-           ".services/deploy-tools/x", "data/writeback.sqlite", "looker-action-hub.zip"]
+           ".services/deploy-tools/x", "data/writeback.sqlite", "looker-action-hub.zip",
+           "terraform/generated-actions/actions.yaml"]
     inside = ["Cargo.toml", "Cargo.lock", "crates/core/src/lib.rs", "deploy/Dockerfile"]
     before = len(problems)
     for p in out:
@@ -408,6 +492,10 @@ def main() -> int:
         problem("terraform/main.tf: local.functions not found")
     check_openapi(functions, venv_bin)
     check_lookml()
+    print("generated LookML")
+    check_generated_lookml(ROOT / "crates/core/src/declared/default_actions.yaml", TF_DIR / "schemas", LOOKML_DIR)
+    check_generated_lookml(ROOT / "examples/actions/retail.yaml", ROOT / "examples/actions/retail/terraform",
+                           ROOT / "examples/actions/retail/lookml")
     check_apigee()
     check_dockerignore()
     check_deploy_script()

@@ -1,19 +1,19 @@
-# The insert-only write-back tables. Schemas live in schemas/*.json: the same
-# columns as the embedded store's tables (README.md, "Write-back tables").
+# The insert-only write-back tables: those of the actions the hub serves, as
+# `hub generate-actions` writes them (README.md, "Your own actions"): tables.json
+# (description, partitioning, clustering, schema file of each table) and one
+# BigQuery JSON schema per table, the same columns as the hub's own tables.
+# Without actions_dir: the built-in actions' tables, generated into schemas/
+# (`hub generate-actions --builtin --terraform terraform/schemas`; a test fails
+# when that copy is stale).
 
 locals {
+  tables_dir = var.actions_dir != "" ? "${var.actions_dir}/terraform" : "${path.module}/schemas"
   writeback_tables = {
-    suspicious_marks = {
-      description = "One row per \"Mark as Suspicious\" execute (insert-only; the latest row per order wins)."
-      schema      = "${path.module}/schemas/suspicious_marks.json"
-      partition   = "received_at"
-      clustering  = ["order_id"]
-    }
-    suspicious_marks_batch = {
-      description = "One row per result row of a whole-query write-back (writeback_batch)."
-      schema      = "${path.module}/schemas/suspicious_marks_batch.json"
-      partition   = "received_at"
-      clustering  = ["key_value"]
+    for t, v in jsondecode(file("${local.tables_dir}/tables.json")) : t => {
+      description = v.description
+      schema      = "${local.tables_dir}/${v.schema}"
+      partition   = v.partition
+      clustering  = v.clustering
     }
   }
 
@@ -75,7 +75,7 @@ resource "google_bigquery_table" "writeback" {
   depends_on = [google_project_service.apis]
 }
 
-# Table-level grants: the writers can append to these two tables and nothing else.
+# Table-level grants: the writers can append to these tables and nothing else.
 resource "google_bigquery_table_iam_member" "writer" {
   for_each = local.table_grants
 

@@ -20,6 +20,10 @@ locals {
     HUB_STARTUP_RETRY_SECS = tostring(local.startup_retry_secs)
   }
 
+  # The actions file (actions_dir): mounted from Secret Manager (terraform/actions.tf)
+  # in every function, which all build their actions from it.
+  actions_env = local.actions_file ? { HUB_ACTIONS_FILE = "${local.actions_mount}/actions.yaml" } : {}
+
   # The startup probe's window must outlast the hub's bounded start retries plus one
   # more attempt (a Secret Manager read may take HUB_SECRET_MANAGER_TIMEOUT_SECS, 10 s)
   # and the listener coming up: 5 s x 24 = 120 s for 90 s of retries.
@@ -32,12 +36,19 @@ locals {
   bigquery_env = {
     HUB_GCP_PROJECT            = var.project
     HUB_BIGQUERY_DATASET       = google_bigquery_dataset.writeback.dataset_id
-    HUB_BIGQUERY_MARKS_TABLE   = google_bigquery_table.writeback["suspicious_marks"].table_id
-    HUB_BIGQUERY_BATCH_TABLE   = google_bigquery_table.writeback["suspicious_marks_batch"].table_id
     HUB_BIGQUERY_CREATE_TABLES = "false"
   }
+  # The built-in actions' table names (a declared action names its table in the file).
+  builtin_table_env = local.actions_file ? {} : {
+    HUB_BIGQUERY_MARKS_TABLE = google_bigquery_table.writeback["suspicious_marks"].table_id
+    HUB_BIGQUERY_BATCH_TABLE = google_bigquery_table.writeback["suspicious_marks_batch"].table_id
+  }
   function_env = {
-    for f, _ in local.functions : f => merge(local.settings_env, f == "action_execute" ? local.bigquery_env : {})
+    for f, _ in local.functions : f => merge(
+      local.settings_env,
+      local.actions_env,
+      f == "action_execute" ? merge(local.bigquery_env, local.builtin_table_env) : {},
+    )
   }
 
   # Secret settings: each function gets Secret Manager references (resolved and
@@ -61,7 +72,21 @@ resource "google_cloud_run_v2_service" "fn" {
   custom_audiences    = [local.audiences[each.key]]
 
   template {
-    service_account                  = google_service_account.fn[each.key].email
+    service_account = google_service_account.fn[each.key].email
+    # A new version of the actions file is a new revision: every function serves the same file.
+    dynamic "volumes" {
+      for_each = local.actions_file ? { actions = google_secret_manager_secret_version.actions[0].version } : {}
+      content {
+        name = volumes.key
+        secret {
+          secret = google_secret_manager_secret.actions[0].secret_id
+          items {
+            version = volumes.value
+            path    = "actions.yaml"
+          }
+        }
+      }
+    }
     timeout                          = "${each.value.timeout}s"
     max_instance_request_concurrency = each.value.concurrency
 
@@ -84,6 +109,14 @@ resource "google_cloud_run_v2_service" "fn" {
         }
         cpu_idle          = true
         startup_cpu_boost = true
+      }
+
+      dynamic "volume_mounts" {
+        for_each = local.actions_file ? toset(["actions"]) : toset([])
+        content {
+          name       = volume_mounts.value
+          mount_path = local.actions_mount
+        }
       }
 
       dynamic "env" {
@@ -134,5 +167,6 @@ resource "google_cloud_run_v2_service" "fn" {
   depends_on = [
     google_project_service.apis,
     google_secret_manager_secret_iam_member.access,
+    google_secret_manager_secret_iam_member.actions,
   ]
 }

@@ -116,6 +116,17 @@ variable "bigquery_writers" {
   }
 }
 
+variable "actions_dir" {
+  description = "Folder written by `hub generate-actions FILE DIR` for your own actions file (its DIR; scripts/deploy.sh sets it from HUB_ACTIONS_FILE): terraform creates the tables of DIR/terraform/tables.json and every function serves DIR/actions.yaml. Empty: the hub's built-in actions (tables from terraform/schemas/). Keep it set on every later apply: without it terraform would remove your tables (table_deletion_protection refuses)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.actions_dir == "" || (fileexists("${var.actions_dir}/terraform/tables.json") && fileexists("${var.actions_dir}/actions.yaml"))
+    error_message = "actions_dir must be a folder written by `hub generate-actions FILE DIR`: DIR/terraform/tables.json and DIR/actions.yaml are missing."
+  }
+}
+
 variable "table_deletion_protection" {
   description = "Protect the write-back tables from terraform destroy (they hold business decisions)."
   type        = bool

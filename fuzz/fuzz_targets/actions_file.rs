@@ -1,7 +1,7 @@
 //! The actions file parser (`HUB_ACTIONS_FILE`, `hub check-actions`): no text panics or hangs;
 //! a refusal lists at least one problem, each naming the file; an accepted file's actions all
 //! have a table with its audit columns, a key column among them, and forms and answers that can
-//! be built for an empty request without panicking.
+//! be built for an empty request without panicking, and its deployable copy is itself.
 #![no_main]
 
 use hub_core::api::ActionRequest;
@@ -26,6 +26,9 @@ fuzz_target!(|text: &str| {
                 let _ = hub_core::declared::generate::lookml_view(a, "fuzz.yaml");
                 let _ = hub_core::declared::generate::bigquery_schema(a);
             }
+            // Without a folder no icon is a file: the deployable copy is the text itself.
+            let copy = hub_core::declared::generate::deployable_file(text, &file);
+            assert_eq!(copy.as_deref(), Ok(text));
         }
     }
 });

@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 use async_trait::async_trait;
 use hub_core::rows::{RawRow, ResultHeader, Row, RowSource, RowStream, RowsError};
 use hub_core::settings::Settings;
-use hub_core::sinks::{Row, Sink, SinkError, TableDef, WriteCredential};
+use hub_core::sinks::{Row as SinkRow, Sink, SinkError, TableDef, WriteCredential};
 use hub_core::startup::Hub;
 
 /// One runtime for every iteration (the row reader parses on its blocking pool).
@@ -32,7 +32,7 @@ impl Sink for NullSink {
     async fn append(
         &self,
         _table: &TableDef,
-        rows: &[Row],
+        rows: &[SinkRow],
         _cred: &WriteCredential,
     ) -> Result<u64, SinkError> {
         Ok(rows.len() as u64)

@@ -87,6 +87,23 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Action
             ),
         ));
     }
+    // Every unknown key and unknown value at once (the typed read below stops at the first).
+    // A text that is not YAML at all is left to the typed read, which names its first error.
+    if let Ok(tree) = serde_saphyr::from_str::<serde_saphyr::Spanned<raw::Node>>(text) {
+        let shape = raw::shape_problems(&tree);
+        if !shape.is_empty() {
+            return Err(Problems(
+                shape
+                    .into_iter()
+                    .map(|(line, message)| Problem {
+                        file: source.to_string(),
+                        line: Some(line).filter(|l| *l > 0),
+                        message,
+                    })
+                    .collect(),
+            ));
+        }
+    }
     let raw: raw::RawFile = serde_saphyr::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
         // The first line of the message is the reason; the rest is a source snippet.
@@ -211,22 +228,84 @@ pub fn check_actions_command(
     code
 }
 
-/// `hub generate-actions FILE DIR`: write the terraform table schemas (`DIR/terraform/`) and the
-/// LookML views (`DIR/lookml/`) of an actions file. Exit 1 when the file has a problem or a file
-/// cannot be written, 2 on a usage error.
+/// Where `hub generate-actions` writes.
+struct GenerateTargets {
+    terraform: Option<std::path::PathBuf>,
+    lookml: Option<std::path::PathBuf>,
+    /// The deployable copy of the file (`DIR/actions.yaml`), when generating into one DIR.
+    bundle: Option<std::path::PathBuf>,
+}
+
+const GENERATE_USAGE: &str = "usage: hub generate-actions (FILE | --builtin) DIR\n       hub generate-actions (FILE | --builtin) [--terraform TF_DIR] [--lookml LOOKML_DIR]\n  DIR: writes DIR/terraform/ (tables.json and one BigQuery JSON schema per table, read by\n  terraform's actions_dir), DIR/lookml/ (a log view and a <table>_current view per table) and\n  DIR/actions.yaml (the file to deploy: icon files inlined). --builtin: the hub's built-in actions.";
+
+/// `hub generate-actions (FILE | --builtin) DIR`: write the terraform table schemas
+/// (`DIR/terraform/`), the LookML views (`DIR/lookml/`) and the deployable copy of the file
+/// (`DIR/actions.yaml`, icon files inlined as data URIs); or, with `--terraform` / `--lookml`,
+/// only those into the folders given (how the repository's own copies of the built-in's are
+/// written). Exit 1 when the file has a problem or a file cannot be written, 2 on a usage error.
 pub fn generate_actions_command(
     args: &[String],
     out: &mut dyn std::io::Write,
     err: &mut dyn std::io::Write,
 ) -> i32 {
-    let [file, dir] = args else {
-        let _ = writeln!(
-            err,
-            "usage: hub generate-actions FILE DIR\n  Writes DIR/terraform/*.json (table schemas, tables.json) and DIR/lookml/*.view.lkml for the actions file."
-        );
-        return 2;
+    let usage = |err: &mut dyn std::io::Write| {
+        let _ = writeln!(err, "{GENERATE_USAGE}");
+        2
     };
-    let actions = match load(Path::new(file)) {
+    let Some((file, rest)) = args.split_first() else {
+        return usage(err);
+    };
+    if file == "-h" || file == "--help" {
+        return usage(err);
+    }
+    let targets = match rest {
+        [dir] if !dir.starts_with("--") => {
+            let dir = Path::new(dir);
+            GenerateTargets {
+                terraform: Some(dir.join("terraform")),
+                lookml: Some(dir.join("lookml")),
+                bundle: (file != "--builtin").then(|| dir.join("actions.yaml")),
+            }
+        }
+        _ => {
+            let mut t = GenerateTargets {
+                terraform: None,
+                lookml: None,
+                bundle: None,
+            };
+            let mut it = rest.iter();
+            while let Some(flag) = it.next() {
+                let slot = match flag.as_str() {
+                    "--terraform" => &mut t.terraform,
+                    "--lookml" => &mut t.lookml,
+                    _ => return usage(err),
+                };
+                match it.next() {
+                    Some(d) if slot.is_none() => *slot = Some(d.into()),
+                    _ => return usage(err),
+                }
+            }
+            if t.terraform.is_none() && t.lookml.is_none() {
+                return usage(err);
+            }
+            t
+        }
+    };
+    let loaded = if file == "--builtin" {
+        Ok((builtin(), None))
+    } else {
+        let path = Path::new(file);
+        std::fs::read_to_string(path)
+            .map_err(|e| {
+                Problems(vec![Problem {
+                    file: file.clone(),
+                    line: None,
+                    message: format!("cannot read it: {e}"),
+                }])
+            })
+            .and_then(|text| load(path).map(|a| (a, Some(text))))
+    };
+    let (actions, text) = match loaded {
         Ok(a) => a,
         Err(problems) => {
             for p in &problems.0 {
@@ -235,19 +314,37 @@ pub fn generate_actions_command(
             return 1;
         }
     };
-    let dir = Path::new(dir);
-    let sets = [
-        ("terraform", generate::terraform_files(&actions)),
-        ("lookml", generate::lookml_files(&actions)),
-    ];
-    for (sub, files) in sets {
-        let target = dir.join(sub);
+    let mut sets = vec![];
+    if let Some(d) = targets.terraform {
+        sets.push((d, generate::terraform_files(&actions)));
+    }
+    if let Some(d) = targets.lookml {
+        sets.push((d, generate::lookml_files(&actions)));
+    }
+    if let (Some(path), Some(text)) = (targets.bundle, text) {
+        match generate::deployable_file(&text, &actions) {
+            Ok(bundle) => {
+                let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+                sets.push((dir, vec![("actions.yaml".to_string(), bundle)]));
+            }
+            Err(e) => {
+                let _ = writeln!(err, "{file}: {e}");
+                return 1;
+            }
+        }
+    }
+    for (target, files) in sets {
         if let Err(e) = std::fs::create_dir_all(&target) {
             let _ = writeln!(err, "{}: {e}", target.display());
             return 1;
         }
         for (name, text) in files {
             let path = target.join(&name);
+            // Unchanged files are left alone (no new mtime for make-like tools and editors).
+            if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+                let _ = writeln!(out, "unchanged {}", path.display());
+                continue;
+            }
             if let Err(e) = std::fs::write(&path, text) {
                 let _ = writeln!(err, "{}: {e}", path.display());
                 return 1;

@@ -198,3 +198,494 @@ pub(crate) struct RawResultColumn {
     pub required: Option<bool>,
     pub description: Option<String>,
 }
+
+// ---------------------------------------------------------------------------------------------
+// The file's shape, read before its types: every unknown key and every unknown enum value of the
+// whole file, each with its line and the closest valid word. The typed structs above stop at the
+// first problem (serde stops there); this pass lets the hub list all of them at once.
+
+/// A YAML node, keys and values with their lines; scalars as text.
+#[derive(Debug)]
+pub(crate) enum Node {
+    Map(Vec<(Spanned<String>, Spanned<Node>)>),
+    Seq(Vec<Spanned<Node>>),
+    Scalar(String),
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Scalar(v.to_string()))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Scalar(v.to_string()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::Scalar(v.to_string()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Scalar(v.to_string()))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Scalar(v.to_string()))
+    }
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Scalar(String::new()))
+    }
+    fn visit_none<E>(self) -> Result<Node, E> {
+        Ok(Node::Scalar(String::new()))
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut out = vec![];
+        while let Some(v) = seq.next_element::<Spanned<Node>>()? {
+            out.push(v);
+        }
+        Ok(Node::Seq(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut out = vec![];
+        while let Some(k) = map.next_key::<Spanned<String>>()? {
+            out.push((k, map.next_value::<Spanned<Node>>()?));
+        }
+        Ok(Node::Map(out))
+    }
+}
+
+/// The names serde accepts for a struct's fields or an enum's variants, asked of the derived
+/// `Deserialize` itself (so this pass cannot drift from the structs above).
+fn names_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    match T::deserialize(Probe) {
+        Err(ProbeAnswer(Some(names))) => names,
+        _ => &[],
+    }
+}
+
+struct Probe;
+
+#[derive(Debug)]
+struct ProbeAnswer(Option<&'static [&'static str]>);
+
+impl std::fmt::Display for ProbeAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("probe")
+    }
+}
+
+impl std::error::Error for ProbeAnswer {}
+
+impl serde::de::Error for ProbeAnswer {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        ProbeAnswer(None)
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for Probe {
+    type Error = ProbeAnswer;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, ProbeAnswer> {
+        Err(ProbeAnswer(None))
+    }
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, ProbeAnswer> {
+        Err(ProbeAnswer(Some(fields)))
+    }
+    fn deserialize_enum<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        variants: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, ProbeAnswer> {
+        Err(ProbeAnswer(Some(variants)))
+    }
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map identifier ignored_any
+    }
+}
+
+/// The keys of a `required_fields` entry (`api::RequiredField`, an untagged enum serde cannot
+/// be asked about).
+const REQUIRED_FIELD_KEYS: &[&str] = &["tag", "any_tag", "all_tags"];
+/// The keys without a default (not an `Option` in the structs above; a test removes each from a
+/// valid file). Checked here so that all of them are listed at once, not the first alone.
+pub(crate) const REQUIRED_KEYS: &[(&str, &[&str])] = &[
+    ("the file", &["actions"]),
+    (
+        "an action",
+        &["name", "label", "kind", "table", "success_message"],
+    ),
+    ("a param", &["name", "label"]),
+    ("table", &["name"]),
+    ("a field", &["name"]),
+    ("a result column", &["field", "column", "type"]),
+];
+
+fn required(what: &str) -> &'static [&'static str] {
+    REQUIRED_KEYS
+        .iter()
+        .find(|(w, _)| *w == what)
+        .map(|(_, r)| *r)
+        .unwrap_or(&[])
+}
+
+/// The keys of a select option written in full (`RawOption::Full`, untagged).
+const OPTION_KEYS: &[&str] = &["name", "label"];
+
+/// The closest of `valid` to `word` (case aside), when close enough to be a typo.
+fn closest<'a>(word: &str, valid: &[&'a str]) -> Option<&'a str> {
+    let w = word.to_ascii_lowercase();
+    valid
+        .iter()
+        .map(|v| (edit_distance(&w, &v.to_ascii_lowercase()), *v))
+        .filter(|(d, v)| *d <= (v.len().max(w.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v)
+}
+
+/// Edits (insert, delete, replace, swap two neighbours) from `a` to `b`: the optimal string
+/// alignment distance, so `lable` is one edit from `label`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+fn valid_list(valid: &[&str]) -> String {
+    valid
+        .iter()
+        .map(|v| format!("`{v}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Collects `(line, message)` of every shape problem.
+struct ShapeCheck(Vec<(u64, String)>);
+
+impl ShapeCheck {
+    /// The entries of a map whose keys must be among `valid` (`what` names the map), with every
+    /// key REQUIRED_KEYS gives for `what`.
+    fn keys<'n>(
+        &mut self,
+        node: &'n Spanned<Node>,
+        what: &str,
+        valid: &[&str],
+    ) -> Vec<(&'n str, &'n Spanned<Node>)> {
+        let Node::Map(entries) = &node.value else {
+            return vec![];
+        };
+        for r in required(what) {
+            // A misspelt key already says "did you mean" this one.
+            let misspelt = entries.iter().any(|(k, _)| {
+                !valid.contains(&k.value.as_str()) && closest(&k.value, valid) == Some(r)
+            });
+            if !misspelt && !entries.iter().any(|(k, _)| k.value == *r) {
+                self.0.push((
+                    node.referenced.line(),
+                    format!("{what} has no `{r}`: it is required"),
+                ));
+            }
+        }
+        let mut known = vec![];
+        for (k, v) in entries {
+            if valid.contains(&k.value.as_str()) {
+                known.push((k.value.as_str(), v));
+                continue;
+            }
+            let hint = match closest(&k.value, valid) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => format!("the keys of {what} are {}", valid_list(valid)),
+            };
+            self.0.push((
+                k.referenced.line(),
+                format!("unknown key `{}` in {what}: {hint}", k.value),
+            ));
+        }
+        known
+    }
+
+    /// A scalar that must be one of `valid` (`key` names it).
+    fn word(&mut self, node: &Spanned<Node>, key: &str, valid: &[&str]) {
+        let Node::Scalar(v) = &node.value else { return };
+        if valid.contains(&v.as_str()) {
+            return;
+        }
+        let hint = match closest(v, valid) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None => format!("write one of {}", valid_list(valid)),
+        };
+        self.0.push((
+            node.referenced.line(),
+            format!("{key}: `{v}` is not a valid value: {hint}"),
+        ));
+    }
+
+    fn items<'n>(&mut self, node: &'n Spanned<Node>) -> &'n [Spanned<Node>] {
+        match &node.value {
+            Node::Seq(items) => items,
+            _ => &[],
+        }
+    }
+}
+
+/// Every unknown key and unknown enum value of a file: `(line, message)`, in file order.
+pub(crate) fn shape_problems(file: &Spanned<Node>) -> Vec<(u64, String)> {
+    let mut ck = ShapeCheck(vec![]);
+    for (k, actions) in ck.keys(file, "the file", names_of::<RawFile>()) {
+        if k != "actions" {
+            continue;
+        }
+        for action in ck.items(actions) {
+            action_shape(&mut ck, action);
+        }
+    }
+    ck.0.sort_by_key(|(l, _)| *l);
+    ck.0
+}
+
+fn action_shape(ck: &mut ShapeCheck, action: &Spanned<Node>) {
+    for (k, v) in ck.keys(action, "an action", names_of::<RawAction>()) {
+        match k {
+            "kind" => ck.word(v, k, names_of::<RawKind>()),
+            "identity" => ck.word(v, k, names_of::<RawIdentity>()),
+            "required_fields" => {
+                for r in ck.items(v) {
+                    ck.keys(r, "a required_fields entry", REQUIRED_FIELD_KEYS);
+                }
+            }
+            "params" => {
+                for p in ck.items(v) {
+                    ck.keys(p, "a param", names_of::<RawParam>());
+                }
+            }
+            "table" => {
+                ck.keys(v, "table", names_of::<RawTable>());
+            }
+            "fields" => {
+                for f in ck.items(v) {
+                    field_shape(ck, f);
+                }
+            }
+            "result_columns" => {
+                for r in ck.items(v) {
+                    for (k, v) in ck.keys(r, "a result column", names_of::<RawResultColumn>()) {
+                        if k == "type" {
+                            ck.word(v, k, names_of::<RawColumnType>());
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn field_shape(ck: &mut ShapeCheck, field: &Spanned<Node>) {
+    for (k, v) in ck.keys(field, "a field", names_of::<RawField>()) {
+        match k {
+            "type" => ck.word(v, k, names_of::<RawFieldType>()),
+            "value" => ck.word(v, k, names_of::<RawValueType>()),
+            "default" => {
+                ck.keys(v, "default", names_of::<RawDefaultSource>());
+            }
+            "options" => {
+                for o in ck.items(v) {
+                    ck.keys(o, "an option", OPTION_KEYS);
+                }
+            }
+            "messages" => {
+                ck.keys(v, "messages", names_of::<RawMessages>());
+            }
+            "column" => {
+                for (k, v) in ck.keys(v, "column", names_of::<RawColumn>()) {
+                    match k {
+                        "type" => ck.word(v, k, names_of::<RawColumnType>()),
+                        "mode" => ck.word(v, k, names_of::<RawMode>()),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every map of the file with exactly its required keys (REQUIRED_KEYS), line per key.
+    const MINIMAL: &str = "actions:
+  - name: a
+    label: A
+    kind: query
+    table:
+      name: t
+    params:
+      - name: p
+        label: P
+    fields:
+      - name: f
+    result_columns:
+      - field: x.y
+        column: y
+        type: STRING
+    success_message: m
+";
+
+    /// REQUIRED_KEYS is exactly what the typed read requires: a file with only those keys reads,
+    /// and one without any single one of them does not ("missing field").
+    #[test]
+    fn required_keys_are_those_the_typed_read_requires() {
+        serde_saphyr::from_str::<RawFile>(MINIMAL).expect("only the required keys: it reads");
+        let keys: Vec<&str> = REQUIRED_KEYS
+            .iter()
+            .flat_map(|(_, ks)| ks.iter().copied())
+            .collect();
+        let lines: Vec<&str> = MINIMAL.lines().collect();
+        let mut removed = 0;
+        for (i, line) in lines.iter().enumerate() {
+            let key = line
+                .trim_start_matches([' ', '-'])
+                .split(':')
+                .next()
+                .unwrap();
+            if !keys.contains(&key) || key == "actions" {
+                continue;
+            }
+            // The line, and the block under it when its value is one.
+            let key_col = line.len() - line.trim_start_matches([' ', '-']).len();
+            let mut rest: Vec<String> = lines[..i].iter().map(|l| l.to_string()).collect();
+            let mut j = i + 1;
+            while j < lines.len() && lines[j].len() - lines[j].trim_start().len() > key_col {
+                j += 1;
+            }
+            if line.trim_start().starts_with("- ") {
+                // Keep the list item: its next key takes the dash, or it is an empty map.
+                let next = lines
+                    .get(j)
+                    .filter(|n| n.len() - n.trim_start().len() == key_col);
+                match next {
+                    Some(n) => {
+                        rest.push(format!("{}{}", &line[..key_col], n.trim_start()));
+                        j += 1;
+                    }
+                    None => rest.push(format!("{}{{}}", &line[..key_col])),
+                }
+            }
+            // A map left with no key (`table:` without its name) is an empty map, not null.
+            let ind = |l: &str| l.len() - l.trim_start().len();
+            if rest.last().is_some_and(|p| p.ends_with(':'))
+                && lines
+                    .get(j)
+                    .is_none_or(|n| ind(n) <= ind(rest.last().unwrap()))
+            {
+                rest.last_mut().unwrap().push_str(" {}");
+            }
+            rest.extend(lines[j..].iter().map(|l| l.to_string()));
+            let text = rest.join("\n");
+            let err = serde_saphyr::from_str::<RawFile>(&text)
+                .expect_err(&format!("without {key}:\n{text}"));
+            assert!(
+                err.to_string().contains("missing field"),
+                "without {key}: {err}"
+            );
+            let tree: Spanned<Node> = serde_saphyr::from_str(&text).unwrap();
+            let shape = shape_problems(&tree);
+            assert!(
+                shape.len() == 1 && shape[0].1.contains(&format!("has no `{key}`")),
+                "without {key}: {shape:?}"
+            );
+            removed += 1;
+        }
+        assert_eq!(
+            removed,
+            keys.len() - 1,
+            "every required key was removed once"
+        );
+    }
+
+    #[test]
+    fn every_missing_key_is_listed() {
+        let text = "actions:
+  - name: a
+    kind: cell
+    table: {description: no name}
+    fields:
+      - label: no name
+  - label: B
+    kind: query
+    table: {name: b}
+    result_columns:
+      - {field: x.y, column: y}
+    success_message: m
+";
+        let tree: Spanned<Node> = serde_saphyr::from_str(text).unwrap();
+        let got: Vec<String> = shape_problems(&tree)
+            .into_iter()
+            .map(|(l, m)| format!("{l}: {m}"))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "2: an action has no `label`: it is required",
+                "2: an action has no `success_message`: it is required",
+                "4: table has no `name`: it is required",
+                "6: a field has no `name`: it is required",
+                "7: an action has no `name`: it is required",
+                "11: a result column has no `type`: it is required",
+            ]
+        );
+    }
+
+    #[test]
+    fn closest_words() {
+        assert_eq!(closest("lable", &["name", "label", "table"]), Some("label"));
+        assert_eq!(closest("INT46", &["INT64", "STRING"]), Some("INT64"));
+        assert_eq!(
+            closest("nullable", &["NULLABLE", "REQUIRED"]),
+            Some("NULLABLE")
+        );
+        assert_eq!(closest("zzz", &["name", "label"]), None);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}

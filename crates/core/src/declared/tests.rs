@@ -967,3 +967,86 @@ fn generate_actions_writes_the_generators_files() {
     }
     assert_eq!(generate_actions_command(&args[..1], &mut out, &mut err), 2);
 }
+
+/// Unknown keys at every level, unknown values of every enum and missing keys are all listed at
+/// once, each with its line and the closest valid word (or the valid ones when none is close).
+#[test]
+fn every_unknown_key_and_value_is_listed_at_once_with_a_suggestion() {
+    let yaml = r#"version: 1
+actoins: []
+actions:
+  - name: approve
+    lable: Approve
+    kind: cel
+    required_fields: [{tags: approve}]
+    table: {name: approvals, clusterin: [id]}
+    params:
+      - {name: user_email, label: Email, user_atribute: email}
+    fields:
+      - name: id
+        requird: true
+        default: {from: value, parm: x}
+        type: selct
+        value: integr
+        options: [{name: a, lable: A}]
+        messages: {requried: x}
+        column: {name: x, type: INT46, mode: nullable, descripton: d}
+      - name: other
+        whatever: 3
+  - name: batch
+    label: Batch
+    kind: query
+    identity: usr
+    result_columns:
+      - {field: a, column: b, type: STRNG, requird: true}
+    table: {name: batch}
+    succes_message: "x"
+"#;
+    assert_eq!(
+        problems(yaml),
+        [
+            "2: unknown key `actoins` in the file: did you mean `actions`?",
+            "4: an action has no `success_message`: it is required",
+            "5: unknown key `lable` in an action: did you mean `label`?",
+            "6: kind: `cel` is not a valid value: did you mean `cell`?",
+            "7: unknown key `tags` in a required_fields entry: did you mean `tag`?",
+            "8: unknown key `clusterin` in table: did you mean `clustering`?",
+            "10: unknown key `user_atribute` in a param: did you mean `user_attribute`?",
+            "13: unknown key `requird` in a field: did you mean `required`?",
+            "14: unknown key `parm` in default: did you mean `param`?",
+            "15: type: `selct` is not a valid value: did you mean `select`?",
+            "16: value: `integr` is not a valid value: did you mean `integer`?",
+            "17: unknown key `lable` in an option: did you mean `label`?",
+            "18: unknown key `requried` in messages: did you mean `required`?",
+            "19: unknown key `descripton` in column: did you mean `description`?",
+            "19: type: `INT46` is not a valid value: did you mean `INT64`?",
+            "19: mode: `nullable` is not a valid value: did you mean `NULLABLE`?",
+            "21: unknown key `whatever` in a field: the keys of a field are `name`, `label`, `description`, `type`, `value`, `required`, `interactive`, `default`, `min_length`, `max_length`, `min`, `max`, `pattern`, `options`, `messages`, `column`",
+            "25: identity: `usr` is not a valid value: did you mean `user`?",
+            "27: unknown key `requird` in a result column: did you mean `required`?",
+            "27: type: `STRNG` is not a valid value: did you mean `STRING`?",
+            "29: unknown key `succes_message` in an action: did you mean `success_message`?",
+        ]
+    );
+}
+
+/// A word far from every valid one gets the list instead of a guess; a YAML syntax error is
+/// still named alone (nothing after it can be read reliably).
+#[test]
+fn unknown_words_without_a_close_match_list_the_valid_ones() {
+    let p = problems(&GOOD.replace("kind: cell", "kind: spreadsheet"));
+    assert_eq!(
+        p,
+        ["4: kind: `spreadsheet` is not a valid value: write one of `cell`, `query`"]
+    );
+    let p = problems(&GOOD.replace(
+        "    table: {name: approvals}\n",
+        "    table: {name: approvals, partition_by: day}\n",
+    ));
+    assert_eq!(
+        p,
+        ["6: unknown key `partition_by` in table: the keys of table are `name`, `description`, `clustering`"]
+    );
+    let p = problems(&format!("{GOOD}  - name: [unclosed\n    lable: x\n"));
+    assert_eq!(p.len(), 1, "{p:?}");
+}

@@ -352,31 +352,42 @@ fn terraform_table_schemas_match_the_write_back_tables() {
     let path = dir.path().join("schema.sqlite");
     drop(SqliteSink::open(&path).expect("open the embedded store"));
     let conn = rusqlite::Connection::open(&path).unwrap();
+    // terraform/bigquery.tf creates the tables of terraform/schemas/tables.json (generated from
+    // the built-in actions, fresh by declared::generate's tests) under these same keys.
     let bigquery_tf = repo_file("terraform/bigquery.tf");
+    assert!(
+        bigquery_tf.contains(r#"jsondecode(file("${local.tables_dir}/tables.json"))"#)
+            && bigquery_tf.contains(r#""${path.module}/schemas""#),
+        "terraform/bigquery.tf must read its tables from schemas/tables.json"
+    );
+    let tables: serde_json::Value =
+        serde_json::from_str(&repo_file("terraform/schemas/tables.json")).unwrap();
+    assert_eq!(
+        tables.as_object().unwrap().len(),
+        builtin_tables().len(),
+        "terraform/schemas/tables.json must hold exactly the built-in tables"
+    );
     for def in builtin_tables() {
         let table = def.name.as_str();
-        let start = bigquery_tf
-            .find(&format!("    {table} = {{"))
-            .unwrap_or_else(|| panic!("terraform/bigquery.tf must create the table {table}"));
-        let block = &bigquery_tf[start..];
-        let block = &block[..block.find("\n    }").expect("end of the table's block")];
-        assert!(
-            block.contains(&format!("schemas/{table}.json")),
-            "terraform/bigquery.tf must create the table {table} from schemas/{table}.json"
+        let entry = &tables[table];
+        assert_eq!(
+            entry["schema"],
+            format!("{table}.json"),
+            "tables.json: {table} must be created from schemas/{table}.json"
         );
-        assert!(
-            block.contains(&format!("description = {:?}", def.description)),
-            "terraform/bigquery.tf: the description of {table} differs from its table description"
+        assert_eq!(
+            entry["description"], def.description,
+            "tables.json: the description of {table} differs from its table description"
         );
         let partition = def.partition_by_day.as_deref().unwrap_or("");
-        assert!(
-            block.contains(&format!("partition   = \"{partition}\"")),
-            "terraform/bigquery.tf: {table} must be partitioned on {partition:?}"
+        assert_eq!(
+            entry["partition"], partition,
+            "tables.json: {table} must be partitioned on {partition:?}"
         );
-        let clustering: Vec<String> = def.clustering.iter().map(|c| format!("{c:?}")).collect();
-        assert!(
-            block.contains(&format!("clustering  = [{}]", clustering.join(", "))),
-            "terraform/bigquery.tf: {table} must be clustered by {:?}",
+        assert_eq!(
+            entry["clustering"],
+            serde_json::json!(def.clustering),
+            "tables.json: {table} must be clustered by {:?}",
             def.clustering
         );
 
@@ -432,13 +443,13 @@ fn lookml_views_read_only_described_columns() {
     use hub_core::sinks::table::builtin_tables;
     use hub_core::sinks::ColumnType;
 
-    let lookml = repo_file("lookml/writeback.view.lkml");
     for def in builtin_tables() {
         let table = def.name.as_str();
+        let lookml = repo_file(&format!("lookml/{table}.view.lkml"));
         let head = format!("sql_table_name: `@{{writeback_dataset}}.{table}` ;;");
         let start = lookml
             .find(&head)
-            .unwrap_or_else(|| panic!("lookml/writeback.view.lkml has no view of {table}"));
+            .unwrap_or_else(|| panic!("lookml/{table}.view.lkml has no view of {table}"));
         let view = &lookml[start..];
         let view = &view[..view.find("\nview:").unwrap_or(view.len())];
         let mut read = 0;
