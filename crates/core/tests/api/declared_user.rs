@@ -4,51 +4,16 @@
 //! `oauth_token`), and the row is written with that user's access token; acted_by is the user.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
-use hub_core::routes::Function;
-use hub_core::sinks::{Row, Sink, SinkError, TableDef, WriteCredential};
-use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
-use crate::helpers::TestHub;
 use crate::stand_ins::Emulator;
 use crate::support::oauth::{
-    log_in, login_link, looker, provider, query_param, random_key, OAuthClient, USER,
-    USER_ATTRIBUTE,
+    log_in, login_link, looker, provider, query_param, random_key, user_hub, OAuthClient, UserHub,
+    USER, USER_ATTRIBUTE,
 };
 
 const ACTION: &str = "flag_for_review";
-
-/// Records the credential of every write, then writes to the hub's own sink (BigQuery here).
-struct Tokens {
-    inner: Arc<dyn Sink>,
-    seen: Mutex<Vec<(String, Option<String>)>>,
-}
-
-#[async_trait]
-impl Sink for Tokens {
-    fn name(&self) -> &'static str {
-        "tokens"
-    }
-
-    async fn append(
-        &self,
-        table: &TableDef,
-        rows: &[Row],
-        cred: &WriteCredential,
-    ) -> Result<u64, SinkError> {
-        let token = match cred {
-            WriteCredential::Service => None,
-            WriteCredential::User { access_token, .. } => {
-                Some(access_token.expose_secret().to_string())
-            }
-        };
-        self.seen.lock().unwrap().push((table.name.clone(), token));
-        self.inner.append(table, rows, cred).await
-    }
-}
 
 fn body(state_url: &str, redir: &str, state_json: Option<&str>) -> Value {
     let mut data = json!({"value": "42", "user_email": USER_ATTRIBUTE, "state_url": state_url,
@@ -66,37 +31,16 @@ async fn a_declared_user_identity_action_logs_in_and_writes_with_the_users_token
     let looker = looker().await;
     let c = OAuthClient::generate();
     let key = random_key();
-    let auth_url = format!("{}/authorize", p.url);
-    let token_url = format!("{}/token", p.url);
     let dataset = Emulator::dataset_name();
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/actions/retail.yaml");
     let file = file.to_str().unwrap();
-    let mut vars: Vec<(&str, &str)> = vec![
-        ("HUB_IDENTITY_MODE", "user"),
-        ("OAUTH_CLIENT_ID", &c.id),
-        ("OAUTH_CLIENT_SECRET", &c.secret),
-        ("OAUTH_AUTH_URL", &auth_url),
-        ("OAUTH_TOKEN_URL", &token_url),
-        ("OAUTH_STATE_KEYS", &key),
-        ("HUB_LOOKER_HOSTS", "127.0.0.1"),
-        ("OAUTH_TIMEOUT_MS", "5000"),
+    let mut extra: Vec<(&str, &str)> = vec![
         ("HUB_ACTIONS_FILE", file),
         ("HUB_BIGQUERY_CREATE_TABLES", "true"),
     ];
     // Straight to the emulator (it accepts any bearer token; the recorder shows which one).
-    vars.extend(emu.hub_vars(&dataset, &emu.grpc));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut tokens = None;
-    let hub = TestHub::spawn_on(listener, &vars, Function::ALL, |hub| {
-        let t = Arc::new(Tokens {
-            inner: hub.sink.clone(),
-            seen: Mutex::default(),
-        });
-        hub.sink = t.clone();
-        tokens = Some(t);
-    })
-    .await;
-    let tokens = tokens.unwrap();
+    extra.extend(emu.hub_vars(&dataset, &emu.grpc));
+    let UserHub { hub, sink: tokens } = user_hub(&p, &c, &key, &extra).await;
     p.register(&c, &[format!("{}/oauth_redirect", hub.address)], json!({}))
         .await;
 
@@ -135,7 +79,7 @@ async fn a_declared_user_identity_action_logs_in_and_writes_with_the_users_token
     refused["form_params"] = json!({"ticket": "OPS-7"});
     let (_, resp) = hub.execute(ACTION, &refused).await;
     assert_eq!(resp["looker"]["success"], false, "{resp}");
-    assert!(tokens.seen.lock().unwrap().is_empty());
+    assert!(tokens.writes().is_empty());
 
     // The login, handed back to Looker sealed, exchanged through oauth_token.
     let (_, back) = log_in(&link, USER).await;
@@ -183,7 +127,7 @@ async fn a_declared_user_identity_action_logs_in_and_writes_with_the_users_token
     );
 
     // Written with the user's own token, which the provider issued to that user.
-    let seen = tokens.seen.lock().unwrap().clone();
+    let seen = tokens.writes();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].0, "review_flags");
     let token = seen[0].1.clone().expect("the user's token, not the hub's");

@@ -215,15 +215,27 @@ impl Looker {
 
 // ---------------------------------------------------------------- the hub in user mode
 
-/// A sink that remembers the credential of every write, then writes to the embedded store.
+/// A sink that remembers the credential of every write, then writes to the hub's own sink.
 pub(crate) struct Recorder {
     inner: Arc<dyn Sink>,
-    tokens: Mutex<Vec<Option<String>>>,
+    writes: Mutex<Vec<(String, Option<String>)>>,
 }
 
 impl Recorder {
+    /// The user token (or none: the service identity) of each cell write (`suspicious_marks`).
     pub(crate) fn tokens(&self) -> Vec<Option<String>> {
-        self.tokens.lock().unwrap().clone()
+        self.writes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(table, _)| *table == hub_core::sinks::table::MARKS.name)
+            .map(|(_, token)| token.clone())
+            .collect()
+    }
+
+    /// The table and user token of every write, whatever the table.
+    pub(crate) fn writes(&self) -> Vec<(String, Option<String>)> {
+        self.writes.lock().unwrap().clone()
     }
 }
 
@@ -233,22 +245,22 @@ impl Sink for Recorder {
         "recorder"
     }
 
-    /// Records the credential of each cell write (`suspicious_marks`).
     async fn append(
         &self,
         table: &TableDef,
         rows: &[Row],
         cred: &WriteCredential,
     ) -> Result<u64, SinkError> {
-        if table.name == hub_core::sinks::table::MARKS.name {
-            let token = match cred {
-                WriteCredential::Service => None,
-                WriteCredential::User { access_token, .. } => {
-                    Some(access_token.expose_secret().to_string())
-                }
-            };
-            self.tokens.lock().unwrap().push(token);
-        }
+        let token = match cred {
+            WriteCredential::Service => None,
+            WriteCredential::User { access_token, .. } => {
+                Some(access_token.expose_secret().to_string())
+            }
+        };
+        self.writes
+            .lock()
+            .unwrap()
+            .push((table.name.clone(), token));
         self.inner.append(table, rows, cred).await
     }
 }
@@ -307,7 +319,7 @@ pub(crate) async fn user_hub_on(
     let hub = TestHub::spawn_on(listener, &vars, Function::ALL, |hub| {
         let r = Arc::new(Recorder {
             inner: hub.sink.clone(),
-            tokens: Mutex::default(),
+            writes: Mutex::default(),
         });
         hub.sink = r.clone();
         recorder = Some(r);
