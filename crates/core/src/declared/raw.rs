@@ -204,12 +204,22 @@ pub(crate) struct RawResultColumn {
 // whole file, each with its line and the closest valid word. The typed structs above stop at the
 // first problem (serde stops there); this pass lets the hub list all of them at once.
 
-/// A YAML node, keys and values with their lines; scalars as text.
+/// A YAML node, keys and values with their lines; scalars as text, with what YAML read them as.
 #[derive(Debug)]
 pub(crate) enum Node {
     Map(Vec<(Spanned<String>, Spanned<Node>)>),
     Seq(Vec<Spanned<Node>>),
-    Scalar(String),
+    Scalar(String, ScalarKind),
+}
+
+/// What YAML read a scalar as (`true` is a boolean, `"true"` text, `12` an integer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScalarKind {
+    Bool,
+    Int,
+    Float,
+    Text,
+    Null,
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -227,25 +237,25 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
         f.write_str("any YAML value")
     }
     fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
-        Ok(Node::Scalar(v.to_string()))
+        Ok(Node::Scalar(v.to_string(), ScalarKind::Bool))
     }
     fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
-        Ok(Node::Scalar(v.to_string()))
+        Ok(Node::Scalar(v.to_string(), ScalarKind::Int))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
-        Ok(Node::Scalar(v.to_string()))
+        Ok(Node::Scalar(v.to_string(), ScalarKind::Int))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
-        Ok(Node::Scalar(v.to_string()))
+        Ok(Node::Scalar(v.to_string(), ScalarKind::Float))
     }
     fn visit_str<E>(self, v: &str) -> Result<Node, E> {
-        Ok(Node::Scalar(v.to_string()))
+        Ok(Node::Scalar(v.to_string(), ScalarKind::Text))
     }
     fn visit_unit<E>(self) -> Result<Node, E> {
-        Ok(Node::Scalar(String::new()))
+        Ok(Node::Scalar(String::new(), ScalarKind::Null))
     }
     fn visit_none<E>(self) -> Result<Node, E> {
-        Ok(Node::Scalar(String::new()))
+        Ok(Node::Scalar(String::new(), ScalarKind::Null))
     }
     fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
         Node::deserialize(d)
@@ -339,6 +349,98 @@ pub(crate) const REQUIRED_KEYS: &[(&str, &[&str])] = &[
     ("a result column", &["field", "column", "type"]),
 ];
 
+/// What the value of a key must be, where the typed read would stop at a wrong one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// Any scalar (a map or a list is wrong).
+    Text,
+    /// `true` / `false`.
+    Bool,
+    /// A whole number from 0 to 4 294 967 295.
+    Count,
+    /// A number.
+    Number,
+    /// A list.
+    List,
+    /// A map.
+    Map,
+    /// Checked by the typed read (a default is a literal or a map; an option a scalar or a map).
+    Any,
+}
+
+/// What the value of `key` in `what` (a map named as in REQUIRED_KEYS) must be.
+fn expect(what: &str, key: &str) -> Expect {
+    match (what, key) {
+        ("the file", "version") => Expect::Count,
+        ("the file", "actions") => Expect::List,
+        ("an action", "required_fields" | "params" | "fields" | "result_columns") => Expect::List,
+        ("an action", "refresh_query") => Expect::Bool,
+        ("an action", "table") => Expect::Map,
+        ("a param" | "a field" | "a result column", "required") => Expect::Bool,
+        ("a field", "interactive") => Expect::Bool,
+        ("a field", "min_length" | "max_length") => Expect::Count,
+        ("a field", "min" | "max") => Expect::Number,
+        ("a field", "options") | ("table", "clustering") => Expect::List,
+        ("a required_fields entry", "any_tag" | "all_tags") => Expect::List,
+        ("a field", "messages" | "column") => Expect::Map,
+        ("a field", "default") | ("an option", "name") => Expect::Any,
+        _ => Expect::Text,
+    }
+}
+
+/// Whether the text of a quoted scalar reads as a `T` (what the typed read does with it).
+fn reads_as<T: serde::de::DeserializeOwned>(v: &str) -> bool {
+    // A quoted scalar's text is not YAML: only a plain word can be read again as one.
+    !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-._".contains(c))
+        && serde_saphyr::from_str::<T>(v).is_ok()
+}
+
+/// Why `node` is not what `want` asks for (`None`: it is, or the typed read decides).
+fn wrong_value(node: &Node, want: Expect) -> Option<String> {
+    let shown = |v: &str| {
+        let v: String = v.chars().take(40).collect();
+        format!("`{v}`")
+    };
+    let found = match node {
+        Node::Map(_) => "a map".to_string(),
+        Node::Seq(_) => "a list".to_string(),
+        Node::Scalar(v, ScalarKind::Text) if v.is_empty() => "empty text".to_string(),
+        Node::Scalar(v, ScalarKind::Text) => format!("the text {}", shown(v)),
+        Node::Scalar(v, _) => shown(v),
+    };
+    let ok = match (want, node) {
+        (Expect::Any, _) => true,
+        // An empty value is absent: the missing-key checks and the typed read speak of it.
+        (_, Node::Scalar(_, ScalarKind::Null)) => true,
+        (Expect::Text, n) => matches!(n, Node::Scalar(..)),
+        // Quoted text is read by its content, as the typed read does (`"true"` is true).
+        (Expect::Bool, Node::Scalar(_, ScalarKind::Bool)) => true,
+        (Expect::Bool, Node::Scalar(v, ScalarKind::Text)) => reads_as::<bool>(v),
+        (Expect::Count, Node::Scalar(v, ScalarKind::Int)) => v.parse::<u32>().is_ok(),
+        (Expect::Count, Node::Scalar(v, ScalarKind::Text)) => reads_as::<u32>(v),
+        (Expect::Number, Node::Scalar(_, ScalarKind::Int | ScalarKind::Float)) => true,
+        (Expect::Number, Node::Scalar(v, ScalarKind::Text)) => reads_as::<f64>(v),
+        (Expect::Bool | Expect::Count | Expect::Number, _) => false,
+        (Expect::List, n) => matches!(n, Node::Seq(_)),
+        (Expect::Map, n) => matches!(n, Node::Map(_)),
+    };
+    if ok {
+        return None;
+    }
+    let wanted = match want {
+        Expect::Text => "text (a single value)",
+        Expect::Bool => "true or false",
+        Expect::Count => "a whole number from 0 to 4294967295",
+        Expect::Number => "a number",
+        Expect::List => "a list (items starting with `- `, or `[a, b]`)",
+        Expect::Map => "a map (`key: value` lines indented under it)",
+        Expect::Any => "",
+    };
+    Some(format!("{wanted} is expected here, not {found}"))
+}
+
 fn required(what: &str) -> &'static [&'static str] {
     REQUIRED_KEYS
         .iter()
@@ -426,6 +528,12 @@ impl ShapeCheck {
         let mut known = vec![];
         for (k, v) in entries {
             if valid.contains(&k.value.as_str()) {
+                if let Some(why) = wrong_value(&v.value, expect(what, &k.value)) {
+                    self.0.push((
+                        v.referenced.line(),
+                        format!("`{}` in {what}: {why}", k.value),
+                    ));
+                }
                 known.push((k.value.as_str(), v));
                 continue;
             }
@@ -443,7 +551,9 @@ impl ShapeCheck {
 
     /// A scalar that must be one of `valid` (`key` names it).
     fn word(&mut self, node: &Spanned<Node>, key: &str, valid: &[&str]) {
-        let Node::Scalar(v) = &node.value else { return };
+        let Node::Scalar(v, _) = &node.value else {
+            return;
+        };
         if valid.contains(&v.as_str()) {
             return;
         }
@@ -671,6 +781,137 @@ mod tests {
                 "6: a field has no `name`: it is required",
                 "7: an action has no `name`: it is required",
                 "11: a result column has no `type`: it is required",
+            ]
+        );
+    }
+
+    /// The shape pass and the typed read agree on scalars: what the pass refuses as a boolean, a
+    /// count, a number or a list, serde refuses too (so listing it early never refuses a file the
+    /// hub would have read), and what it lets through, serde reads (hex / octal aside).
+    #[test]
+    fn value_checks_agree_with_the_typed_read() {
+        #[derive(Deserialize)]
+        struct B {
+            #[allow(dead_code)]
+            v: Option<bool>,
+        }
+        #[derive(Deserialize)]
+        struct C {
+            #[allow(dead_code)]
+            v: Option<u32>,
+        }
+        #[derive(Deserialize)]
+        struct N {
+            #[allow(dead_code)]
+            v: Option<f64>,
+        }
+        #[derive(Deserialize)]
+        struct L {
+            #[allow(dead_code)]
+            v: Option<Vec<String>>,
+        }
+        let samples = [
+            "true",
+            "false",
+            "yes",
+            "no",
+            "True",
+            "TRUE",
+            "on",
+            "off",
+            "y",
+            "\"true\"",
+            "'false'",
+            "1",
+            "0",
+            "-1",
+            "1.5",
+            "1e3",
+            "\"3\"",
+            "'7'",
+            "0x10",
+            "0o7",
+            "4294967295",
+            "4294967296",
+            ".inf",
+            "-.inf",
+            ".nan",
+            "abc",
+            "~",
+            "null",
+            "[a]",
+            "{a: 1}",
+            "[]",
+            "''",
+        ];
+        for sample in samples {
+            let text = format!("v: {sample}\n");
+            // `.inf` / `.nan`: the untyped read refuses them, so the shape pass is skipped and
+            // the typed read alone decides (nothing refused early).
+            let Ok(tree) = serde_saphyr::from_str::<Spanned<Node>>(&text) else {
+                continue;
+            };
+            let Node::Map(entries) = &tree.value else {
+                panic!("{text}")
+            };
+            let node = &entries[0].1.value;
+            for (want, reads) in [
+                (Expect::Bool, serde_saphyr::from_str::<B>(&text).is_ok()),
+                (Expect::Count, serde_saphyr::from_str::<C>(&text).is_ok()),
+                (Expect::Number, serde_saphyr::from_str::<N>(&text).is_ok()),
+                (Expect::List, serde_saphyr::from_str::<L>(&text).is_ok()),
+            ] {
+                let passes = wrong_value(node, want).is_none();
+                // Never refuse what the hub reads; and agree exactly, but for hex / octal
+                // numbers (YAML reads `0x10` as 16; serde refuses it for a float, so the typed
+                // read names that one later).
+                assert!(passes || !reads, "{want:?} of `{sample}` ({node:?})");
+                if !sample.starts_with("0x") && !sample.starts_with("0o") {
+                    assert_eq!(passes, reads, "{want:?} of `{sample}` ({node:?})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_value_of_the_wrong_kind_is_listed_at_once() {
+        let text = "version: one
+actions:
+  - name: a
+    label: [A]
+    kind: cell
+    refresh_query: maybe
+    required_fields: {tag: t}
+    table: orders
+    fields:
+      - name: f
+        required: \"sure\"
+        min_length: -1
+        max_length: 1.5
+        min: ten
+        options: Approved
+        column: {description: [x]}
+    success_message: m
+";
+        let tree: Spanned<Node> = serde_saphyr::from_str(text).unwrap();
+        let got: Vec<String> = shape_problems(&tree)
+            .into_iter()
+            .map(|(l, m)| format!("{l}: {m}"))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "1: `version` in the file: a whole number from 0 to 4294967295 is expected here, not the text `one`",
+                "4: `label` in an action: text (a single value) is expected here, not a list",
+                "6: `refresh_query` in an action: true or false is expected here, not the text `maybe`",
+                "7: `required_fields` in an action: a list (items starting with `- `, or `[a, b]`) is expected here, not a map",
+                "8: `table` in an action: a map (`key: value` lines indented under it) is expected here, not the text `orders`",
+                "11: `required` in a field: true or false is expected here, not the text `sure`",
+                "12: `min_length` in a field: a whole number from 0 to 4294967295 is expected here, not `-1`",
+                "13: `max_length` in a field: a whole number from 0 to 4294967295 is expected here, not `1.5`",
+                "14: `min` in a field: a number is expected here, not the text `ten`",
+                "15: `options` in a field: a list (items starting with `- `, or `[a, b]`) is expected here, not the text `Approved`",
+                "16: `description` in column: text (a single value) is expected here, not a list",
             ]
         );
     }
