@@ -188,6 +188,9 @@ impl Application {
                 settings.bind, settings.port
             ))
         })?;
+        // Settings these functions cannot run without are refused before anything is touched
+        // (no store file created, no Secret Manager call).
+        settings.check_for(functions)?;
         let hub = Hub::new(settings).await?;
         Self::with_hub(hub, listener, functions)
     }

@@ -79,15 +79,23 @@ async fn every_binary_serves_only_its_own_routes() {
 async fn a_binary_without_tokens_refuses_to_start() {
     let path = bin_dir().join("hub");
     assert!(path.exists(), "build the binaries first");
+    let dir = tempfile::tempdir().unwrap();
     let out = tokio::process::Command::new(&path)
         .env_clear()
         .env("PORT", free_port().to_string())
+        .current_dir(dir.path())
         .output()
         .await
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("HUB_TOKENS"), "{err}");
+    // Refused before anything was touched: no embedded store (data/writeback.sqlite) created.
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "the refused start left files behind"
+    );
 }
 
 #[tokio::test]
