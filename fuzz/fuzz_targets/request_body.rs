@@ -6,7 +6,6 @@
 
 use std::sync::LazyLock;
 
-use hub_core::actions::Action as _;
 use hub_core::meta::RequestMeta;
 use hub_core::rows::{source_of, RowSource};
 use hub_core::startup::Hub;

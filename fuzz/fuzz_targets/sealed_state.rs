@@ -9,6 +9,7 @@ use arbitrary::Arbitrary;
 use hub_core::oauth::TokenBundle;
 use hub_core::startup::Hub;
 use libfuzzer_sys::fuzz_target;
+use secrecy::{ExposeSecret, SecretString};
 
 static HUB: LazyLock<Hub> = LazyLock::new(|| hub_fuzz::hub(true));
 
@@ -68,16 +69,16 @@ fuzz_target!(|input: Input<'_>| {
             changes,
         } => {
             let bundle = TokenBundle {
-                access_token,
-                refresh_token,
+                access_token: SecretString::from(access_token.clone()),
+                refresh_token: refresh_token.clone().map(SecretString::from),
                 expires_at,
                 email,
             };
             // Too large to keep is refused at sealing (the hub then says so), never sealed into
             // something that does not open.
             let Ok(stored) = oauth.seal_bundle(ACTION, &bundle) else {
-                let size = bundle.access_token.len()
-                    + bundle.refresh_token.as_ref().map_or(0, String::len)
+                let size = access_token.len()
+                    + refresh_token.as_ref().map_or(0, String::len)
                     + bundle.email.as_ref().map_or(0, String::len);
                 assert!(size > 3_000, "a small bundle was refused");
                 return;
@@ -89,8 +90,11 @@ fuzz_target!(|input: Input<'_>| {
             let opened = oauth
                 .open_bundle(ACTION, Some(&stored))
                 .expect("genuine bundle opens");
-            assert_eq!(opened.access_token, bundle.access_token);
-            assert_eq!(opened.refresh_token, bundle.refresh_token);
+            assert_eq!(opened.access_token.expose_secret(), access_token);
+            assert_eq!(
+                opened.refresh_token.as_ref().map(|t| t.expose_secret()),
+                refresh_token.as_deref()
+            );
             assert_eq!(opened.expires_at, bundle.expires_at);
             assert_eq!(opened.email, bundle.email);
             assert!(oauth.open_bundle("another_action", Some(&stored)).is_err());
