@@ -434,6 +434,99 @@ fn example_forms_resolve_defaults_and_validate_types() {
     assert_eq!(ok["order_id"], TypedValue::Integer(1001));
 }
 
+/// The rules the example file does not exercise: required, text length, a whole number that is
+/// not one, a number below its minimum, yes/no; all wrong at once: every field named, typed values
+/// for none.
+#[test]
+fn every_validation_rule_names_its_field() {
+    let file = parse(
+        r#"version: 1
+actions:
+  - name: rules
+    label: Rules
+    kind: cell
+    identity: service
+    required_fields: [{tag: rules}]
+    table: {name: rules}
+    key: id
+    fields:
+      - name: id
+        required: true
+        default: {from: value}
+      - name: must
+        required: true
+      - name: code
+        min_length: 3
+        max_length: 5
+      - name: note
+        max_length: 4
+      - name: count
+        value: integer
+      - name: share
+        value: number
+        min: 0.5
+      - name: ok
+        value: boolean
+    success_message: "Done {key}"
+"#,
+        "rules.yaml",
+        None,
+    )
+    .unwrap();
+    let rules = file.get("rules").unwrap();
+    let errors = form::validate(
+        rules,
+        &request(
+            Some("1"),
+            &[
+                ("must", "  "),
+                ("code", "ab"),
+                ("note", "hello"),
+                ("count", "1.5"),
+                ("share", "0.25"),
+                ("ok", "perhaps"),
+            ],
+        ),
+        2000,
+        today(),
+    )
+    .unwrap_err();
+    let got: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("code", "is 2 characters long; write at least 3"),
+            ("count", "must be a whole number (like 42)"),
+            ("must", "is required"),
+            ("note", "is 5 characters long; the limit is 4"),
+            ("ok", "must be one of Yes, No"),
+            ("share", "must be at least 0.5"),
+        ]
+    );
+    let ok = form::validate(
+        rules,
+        &request(
+            Some("1"),
+            &[
+                ("must", "x"),
+                ("code", "abcde"),
+                ("count", "-3"),
+                ("share", "0.5"),
+                ("ok", "No"),
+            ],
+        ),
+        2000,
+        today(),
+    )
+    .unwrap();
+    assert_eq!(ok["count"], TypedValue::Integer(-3));
+    assert_eq!(ok["ok"], TypedValue::Bool(false));
+    assert_eq!(ok["note"], TypedValue::Null);
+}
+
 /// Parse a broken file: its problems as `line: message` strings.
 fn problems(yaml: &str) -> Vec<String> {
     match parse(yaml, "t.yaml", None) {
