@@ -200,7 +200,9 @@ pub enum DefaultValue {
 }
 
 /// Messages shown to the business user; `{max}`, `{min}`, `{length}`, `{options}` are filled in.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Read from the file as written (a field's `messages:`), its placeholders checked at load.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Messages {
     /// A required field is empty.
     pub required: Option<String>,
@@ -1254,16 +1256,7 @@ fn build_field(f: RawField, fl: u64, params: &[ActionParam], ck: &mut Checker) -
                 }
             }
         }
-        field.messages = Messages {
-            required: m.required,
-            min_length: m.min_length,
-            max_length: m.max_length,
-            pattern: m.pattern,
-            options: m.options,
-            invalid: m.invalid,
-            min: m.min,
-            max: m.max,
-        };
+        field.messages = m;
     }
 
     // Default.

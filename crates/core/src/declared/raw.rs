@@ -134,7 +134,7 @@ pub(crate) struct RawField {
     pub max: Option<Spanned<f64>>,
     pub pattern: Option<Spanned<String>>,
     pub options: Option<Vec<Spanned<RawOption>>>,
-    pub messages: Option<Spanned<RawMessages>>,
+    pub messages: Option<Spanned<super::model::Messages>>,
     pub column: Option<Spanned<RawColumn>>,
 }
 
@@ -160,20 +160,6 @@ pub(crate) struct RawDefaultSource {
 pub(crate) enum RawOption {
     Full { name: Scalar, label: String },
     Short(Scalar),
-}
-
-/// Messages a business user sees instead of the hub's defaults.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawMessages {
-    pub required: Option<String>,
-    pub min_length: Option<String>,
-    pub max_length: Option<String>,
-    pub pattern: Option<String>,
-    pub options: Option<String>,
-    pub invalid: Option<String>,
-    pub min: Option<String>,
-    pub max: Option<String>,
 }
 
 /// Where a field is stored.
@@ -641,7 +627,7 @@ fn field_shape(ck: &mut ShapeCheck, field: &Spanned<Node>) {
                 }
             }
             "messages" => {
-                ck.keys(v, "messages", names_of::<RawMessages>());
+                ck.keys(v, "messages", names_of::<super::model::Messages>());
             }
             "column" => {
                 for (k, v) in ck.keys(v, "column", names_of::<RawColumn>()) {
