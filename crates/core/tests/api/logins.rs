@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::support::oauth::{
     browser, execute_req, form_req, get, log_in, login_link, login_v1, looker, provider,
-    query_param, setup, with_query, ACTION, USER,
+    query_param, setup, v2_form_req, with_query, ACTION, USER,
 };
 
 const COLLEAGUE: &str = "colleague@example.com";
@@ -130,8 +130,7 @@ async fn a_v2_login_finished_by_another_account_is_refused_at_the_token_exchange
     let looker = looker().await;
     let (_c, uh) = setup(&p, json!({}), &[]).await;
     let redir = format!("{}/action_hub_oauth_redirect/x", looker.base);
-    let mut body = form_req(&looker.state_url(), None);
-    body["data"]["state_redir_url"] = json!(redir);
+    let body = v2_form_req(&looker.state_url(), &redir);
     let (_, form) = uh.hub.form(ACTION, &body).await;
     let (_, back) = log_in(&login_link(&form), COLLEAGUE).await;
     assert_eq!(back.status, 302, "{}", back.body);

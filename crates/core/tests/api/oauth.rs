@@ -14,7 +14,7 @@ use crate::helpers::TestHub;
 use crate::support::oauth::{
     blackhole, browse_login, browser, execute_req, field_names, form_req, get, log_in, login_link,
     login_v1, login_v1_to, looker, oauth_actions, provider, query_param, random_key, setup,
-    user_hub, user_hub_on, with_query, OAuthClient, ACTION, USER,
+    user_hub, user_hub_on, v2_form_req, with_query, OAuthClient, ACTION, USER,
 };
 
 #[tokio::test]
@@ -413,8 +413,7 @@ async fn v2_login_end_to_end_through_oauth_token() {
         looker.base,
         uuid::Uuid::new_v4()
     );
-    let mut body = form_req(&looker.state_url(), None);
-    body["data"]["state_redir_url"] = json!(redir);
+    let body = v2_form_req(&looker.state_url(), &redir);
     let (_, form) = uh.hub.form(ACTION, &body).await;
     let (_, back) = log_in(&login_link(&form), USER).await;
 
@@ -689,8 +688,7 @@ async fn every_oauth_action_logs_in_through_the_one_registered_callback_url() {
             looker.base,
             uuid::Uuid::new_v4()
         );
-        let mut body = form_req(&looker.state_url(), None);
-        body["data"]["state_redir_url"] = json!(redir);
+        let body = v2_form_req(&looker.state_url(), &redir);
         let (_, form) = uh.hub.form(&action, &body).await;
         let (authorize, back) = log_in(&login_link(&form), USER).await;
         assert!(authorize.as_str().contains("redirect_uri="));
@@ -813,8 +811,7 @@ async fn in_a_real_browser_every_oauth_action_logs_in_v1_and_v2_through_the_one_
             looker.base,
             uuid::Uuid::new_v4()
         );
-        let mut body = form_req(&looker.state_url(), None);
-        body["data"]["state_redir_url"] = json!(redir);
+        let body = v2_form_req(&looker.state_url(), &redir);
         let (_, form) = uh.hub.form(&action, &body).await;
         let page = browse_login(&login_link(&form), &format!("{action}-v2")).await;
         assert!(

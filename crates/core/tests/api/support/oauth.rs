@@ -351,6 +351,13 @@ pub(crate) fn form_req(state_url: &str, state_json: Option<&str>) -> Value {
     json!({"type": "cell", "data": data})
 }
 
+/// A v2 form request: Looker sends where the browser lands after the login (`state_redir_url`).
+pub(crate) fn v2_form_req(state_url: &str, state_redir_url: &str) -> Value {
+    let mut body = form_req(state_url, None);
+    body["data"]["state_redir_url"] = json!(state_redir_url);
+    body
+}
+
 pub(crate) fn execute_req(state_url: &str, state_json: Option<&str>) -> Value {
     let mut body = form_req(state_url, state_json);
     body["form_params"] =
@@ -601,8 +608,7 @@ impl OAuthWorld {
         assert_eq!(other.status, 403, "{}", other.body);
         assert!(looker.posts_to(&su_other).is_empty());
         seen.push(other.body);
-        let mut body = form_req(&looker.state_url(), None);
-        body["data"]["state_redir_url"] = json!(format!("{}/redir", looker.base));
+        let body = v2_form_req(&looker.state_url(), &format!("{}/redir", looker.base));
         let form_text = post(format!("/actions/{ACTION}/form"), body).await;
         let form: Value = serde_json::from_str(&form_text).unwrap();
         seen.push(form_text);
