@@ -18,6 +18,29 @@ use crate::stand_ins::{
     GOOD_TOKEN,
 };
 
+/// The hub's BigQuery sink on `dataset` (its tables exist), writing through `storage_endpoint`
+/// (the emulator's gRPC or a gate in front of it), started with the service token.
+pub(crate) async fn sink_through(
+    emu: &Emulator,
+    dataset: &str,
+    storage_endpoint: &str,
+) -> BigQuerySink {
+    let dir = tempfile::tempdir().unwrap();
+    let env = test_vars(
+        0,
+        &dir.path().join("s.sqlite"),
+        &emu.hub_vars(dataset, storage_endpoint),
+    );
+    let settings: BigQuerySettings = Settings::load(&env, false).unwrap().gcp.bigquery.unwrap();
+    BigQuerySink::start(
+        settings,
+        Some(&GOOD_TOKEN.to_string().into()),
+        hub_core::startup::StartBudget::new(Duration::ZERO),
+    )
+    .await
+    .unwrap()
+}
+
 /// A hub writing to a fresh dataset that it creates on start.
 async fn bq_hub(emu: &Emulator, extra: &[(&str, &str)]) -> (TestHub, String) {
     let dataset = Emulator::dataset_name();
@@ -311,20 +334,7 @@ async fn user_tokens_write_as_the_user_and_their_refusals_say_so() {
     vars.push(("HUB_BIGQUERY_CREATE_TABLES", "true"));
     let _creator = TestHub::spawn_with(&vars, Function::ALL).await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let env = test_vars(
-        0,
-        &dir.path().join("s.sqlite"),
-        &emu.hub_vars(&dataset, &gate),
-    );
-    let settings: BigQuerySettings = Settings::load(&env, false).unwrap().gcp.bigquery.unwrap();
-    let sink = BigQuerySink::start(
-        settings,
-        Some(&GOOD_TOKEN.to_string().into()),
-        hub_core::startup::StartBudget::new(Duration::ZERO),
-    )
-    .await
-    .unwrap();
+    let sink = sink_through(&emu, &dataset, &gate).await;
     let user = |t: &str| WriteCredential::User {
         access_token: t.to_string().into(),
         expires_at: None,

@@ -6,20 +6,16 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use hub_core::routes::Function;
-use hub_core::settings::Settings;
-use hub_core::sinks::bigquery::{BigQuerySettings, BigQuerySink};
 use hub_core::sinks::WriteCredential;
 
 use crate::support::rows::{mark, AppendMark};
-use hub_core::startup::StartBudget;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use crate::execute::cell;
-use crate::helpers::{test_vars, TestHub};
+use crate::helpers::TestHub;
 use crate::secrets::{sm_vars, start_error, SecretManager};
 use crate::stand_ins::{spawn_gate, spawn_gate_counted, Emulator, GOOD_TOKEN};
 
@@ -317,20 +313,7 @@ async fn a_users_write_client_is_reused_until_the_token_expires() {
     let emu = Emulator::get().await;
     let (gate, connections) = spawn_gate_counted(&emu.grpc).await;
     let (dataset, _creator) = tables(&emu).await;
-    let dir = tempfile::tempdir().unwrap();
-    let env = test_vars(
-        0,
-        &dir.path().join("s.sqlite"),
-        &emu.hub_vars(&dataset, &gate),
-    );
-    let settings: BigQuerySettings = Settings::load(&env, false).unwrap().gcp.bigquery.unwrap();
-    let sink = BigQuerySink::start(
-        settings,
-        Some(&GOOD_TOKEN.to_string().into()),
-        StartBudget::new(Duration::ZERO),
-    )
-    .await
-    .unwrap();
+    let sink = crate::bigquery::sink_through(&emu, &dataset, &gate).await;
     let now = chrono::Utc::now().timestamp();
     let user = |t: &str, expires_in: i64| WriteCredential::User {
         access_token: t.to_string().into(),
