@@ -104,6 +104,20 @@ impl Stoppable {
     }
 }
 
+/// A client holding a connection Looker keeps alive after a list call.
+async fn kept_alive(base: &str) -> reqwest::Client {
+    let pooled = client();
+    let r = looker_headers(pooled.post(format!("{base}/")))
+        .header("Authorization", format!("Token token=\"{TOKEN}\""))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap();
+    pooled
+}
+
 fn execute(c: &reqwest::Client, base: &str, id: &str) -> reqwest::RequestBuilder {
     looker_headers(c.post(format!("{base}/actions/mark_suspicious/execute")))
         .header("Authorization", format!("Token token=\"{TOKEN}\""))
@@ -123,15 +137,7 @@ fn answer(text: &str) -> Value {
 async fn an_execute_in_flight_finishes_and_answers_before_the_hub_stops() {
     let mut hub = spawn(10, Duration::from_millis(1500)).await;
     // A connection Looker already holds (kept alive after a list call).
-    let pooled = client();
-    let r = looker_headers(pooled.post(format!("{}/", hub.base)))
-        .header("Authorization", format!("Token token=\"{TOKEN}\""))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.bytes().await.unwrap();
+    let pooled = kept_alive(&hub.base).await;
 
     let c = client();
     let running = tokio::spawn(execute(&c, &hub.base, "ORD-S1").send());
@@ -173,14 +179,7 @@ async fn late_in_the_shutdown_a_query_execute_is_answered_run_it_again_and_a_cel
     // Grace 3 s: actions are asked to wind up 0.9 s after the stop, executes still running are
     // answered as interrupted at 1.9 s. Every write takes 60 s, so the cell executes never finish.
     let mut hub = spawn(3, Duration::from_secs(60)).await;
-    let pooled = client();
-    let r = looker_headers(pooled.post(format!("{}/", hub.base)))
-        .header("Authorization", format!("Token token=\"{TOKEN}\""))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    r.bytes().await.unwrap();
+    let pooled = kept_alive(&hub.base).await;
     let c = client();
     let running = tokio::spawn(execute(&c, &hub.base, "ORD-T1").send());
     tokio::time::sleep(Duration::from_millis(300)).await;
