@@ -288,7 +288,7 @@ async fn a_half_dead_bigquery_connection_is_replaced_within_the_write_budget() {
 }
 
 #[tokio::test]
-async fn a_permission_error_that_may_mean_a_missing_table_says_both() {
+async fn a_bigquery_permission_error_that_may_mean_a_missing_table_says_both() {
     let emu = Emulator::get().await;
     let gate = spawn_gate(&emu.grpc).await;
     let (dataset, _creator) = tables(&emu).await;
@@ -309,7 +309,7 @@ async fn a_permission_error_that_may_mean_a_missing_table_says_both() {
 // ---- item 9: a user's write client is reused until the token expires -----------------------------
 
 #[tokio::test]
-async fn a_users_write_client_is_reused_until_the_token_expires() {
+async fn a_users_bigquery_write_client_is_reused_until_the_token_expires() {
     let emu = Emulator::get().await;
     let (gate, connections) = spawn_gate_counted(&emu.grpc).await;
     let (dataset, _creator) = tables(&emu).await;

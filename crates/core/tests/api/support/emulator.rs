@@ -26,7 +26,17 @@ fn required_env(name: &str) -> String {
 
 impl Emulator {
     /// The running emulator; panics (never skips) when it is not there.
+    ///
+    /// A test that uses it carries "bigquery" in its name: `.config/nextest.toml` runs those one
+    /// at a time (the emulator is one Python process on a 2-core machine).
     pub async fn get() -> Emulator {
+        if let Some(test) = std::thread::current().name().filter(|n| *n != "main") {
+            assert!(
+                test.contains("bigquery"),
+                "{test} uses the BigQuery emulator: put \"bigquery\" in its name so that \
+                 .config/nextest.toml runs it in the bigquery-emulator group"
+            );
+        }
         let emu = Emulator {
             rest: required_env("BQ_EMULATOR_REST"),
             grpc: required_env("BQ_EMULATOR_GRPC"),
