@@ -179,7 +179,7 @@ pub struct Application {
 impl Application {
     /// Bind `settings.bind:settings.port` (port 0 picks a free port) and build the server.
     pub async fn build(
-        settings: Settings,
+        mut settings: Settings,
         functions: &[Function],
     ) -> Result<Application, StartError> {
         let listener = TcpListener::bind((settings.bind.as_str(), settings.port)).map_err(|e| {
@@ -191,6 +191,9 @@ impl Application {
         // Settings these functions cannot run without are refused before anything is touched
         // (no store file created, no Secret Manager call).
         settings.check_for(functions)?;
+        // Only a process that runs executes sends to RudderStack: the others read no write key
+        // (their service accounts have no access to them).
+        settings.rudder.sources.names_only = !functions.contains(&Function::ActionExecute);
         let hub = Hub::new(settings).await?;
         Self::with_hub(hub, listener, functions)
     }

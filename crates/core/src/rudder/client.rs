@@ -74,6 +74,10 @@ pub enum DataPlaneError {
     /// variant spares a panic).
     #[error("the RudderStack write key contains characters that cannot be sent")]
     BadKey,
+    /// A named source's write key was not read: this service does not send (see
+    /// `SourcesSettings::names_only`; cannot happen in the execute service).
+    #[error("this service does not send to RudderStack, so it holds no write key")]
+    NoKey,
 }
 
 impl DataPlane {

@@ -52,6 +52,10 @@ impl std::fmt::Debug for SourceSpec {
 pub struct SourcesSettings {
     /// In the order declared (the form lists them so).
     pub sources: Vec<SourceSpec>,
+    /// Names and labels only: the write keys are not read and the data planes not checked. For a
+    /// process that lists the actions or serves their forms but never sends (the `actions_list` and
+    /// `action_form` services): its service account needs no access to any write key.
+    pub names_only: bool,
 }
 
 #[derive(Deserialize)]
@@ -214,7 +218,10 @@ impl SourcesSettings {
                 data_plane_url: url.trim().to_string(),
             });
         }
-        Ok(SourcesSettings { sources })
+        Ok(SourcesSettings {
+            sources,
+            names_only: false,
+        })
     }
 }
 
@@ -226,13 +233,15 @@ pub struct Source {
     /// Its label.
     pub label: String,
     url: String,
-    key: LiveSecret,
+    /// `None` in a process that never sends ([`SourcesSettings::names_only`]).
+    key: Option<LiveSecret>,
 }
 
 impl Source {
     /// Where to send, with the write key as it is now.
     pub fn data_plane(&self) -> Result<DataPlane, DataPlaneError> {
-        DataPlane::new(&self.url, self.key.current().expose_secret())
+        let key = self.key.as_ref().ok_or(DataPlaneError::NoKey)?;
+        DataPlane::new(&self.url, key.current().expose_secret())
     }
 }
 
@@ -255,6 +264,15 @@ impl Sources {
         for s in &settings.sources {
             let plane = DataPlane::new(&s.data_plane_url, "k")
                 .map_err(|e| invalid(format!("source {:?}: {e}", s.name)))?;
+            if settings.names_only {
+                list.push(Source {
+                    name: s.name.clone(),
+                    label: s.label.clone(),
+                    url: s.data_plane_url.clone(),
+                    key: None,
+                });
+                continue;
+            }
             http.preflight(plane.endpoint()).await.map_err(|r| {
                 invalid(format!(
                     "source {:?}: its data plane may not be called: {r}",
@@ -270,7 +288,7 @@ impl Sources {
                 name: s.name.clone(),
                 label: s.label.clone(),
                 url: s.data_plane_url.clone(),
-                key,
+                key: Some(key),
             });
         }
         if !list.is_empty() {

@@ -430,3 +430,104 @@ async fn naming_modes_with_collisions_and_labels() {
         "must be view.field, field or label"
     );
 }
+
+/// Only the execute service reads the write keys. `actions_list` and `action_form` (the real
+/// binaries) start with named sources whose secrets their service accounts may not read — the
+/// deployment grants the keys to execute alone — list the actions without key params and offer
+/// the source select; `action_execute` with the same settings refuses to start, naming the source.
+#[tokio::test]
+async fn only_the_execute_service_reads_the_write_keys() {
+    use crate::helpers::{client, HubProcess, TOKEN};
+    let sm = SecretManager::spawn().await;
+    let reference = "projects/acme/secrets/rs-marketing/versions/latest";
+    sm.set(reference, KEY_A);
+    sm.store.lock().unwrap().denied.push(reference.into());
+    let sources = json!([{"name": "marketing", "label": "Marketing (EU)",
+        "write_key": reference, "data_plane_url": "http://127.0.0.1:9"}])
+    .to_string();
+    let mut vars = sm_vars(&sm, TOKEN);
+    vars.push(("RUDDER_SOURCES", &sources));
+    let auth = format!("Token token=\"{TOKEN}\"");
+    let c = client();
+
+    let list = HubProcess::start_bin("actions_list", &vars).await;
+    let listed: Value = c
+        .post(format!("{}/", list.base))
+        .header("Authorization", &auth)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let track = listed["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "rudder_track")
+        .expect("rudder_track listed");
+    assert_eq!(
+        track["params"],
+        json!([]),
+        "no key params with named sources"
+    );
+
+    let form = HubProcess::start_bin("action_form", &vars).await;
+    let fields: Value = c
+        .post(format!("{}/actions/rudder_track/form", form.base))
+        .header("Authorization", &auth)
+        .json(&json!({"data": {}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let source = fields["fields"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{fields}"))
+        .iter()
+        .find(|f| f["name"] == "source")
+        .expect("the source select");
+    assert_eq!(
+        source["options"],
+        json!([{"name": "marketing", "label": "Marketing (EU)"}])
+    );
+    assert!(
+        sm.store
+            .lock()
+            .unwrap()
+            .asked
+            .iter()
+            .all(|n| n != reference),
+        "list or form read a write key"
+    );
+
+    let out = tokio::process::Command::new(crate::binaries::bin_dir().join("action_execute"))
+        .env_clear()
+        .env("PORT", crate::binaries::free_port().to_string())
+        .env("HUB_BIND", "127.0.0.1")
+        .env("HUB_STARTUP_RETRY_SECS", "0")
+        .env("HUB_OUTBOUND_ALLOW", crate::helpers::LOOPBACK)
+        .envs(vars.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "RUDDER_SOURCES[marketing]: the hub's service account may not read {reference}; grant it roles/secretmanager.secretAccessor"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains(KEY_A), "{err}");
+    assert!(sm
+        .store
+        .lock()
+        .unwrap()
+        .asked
+        .iter()
+        .any(|n| n == reference));
+}
