@@ -1,7 +1,14 @@
 # Secrets are created empty: values are added out of band
 # (`gcloud secrets versions add NAME --data-file=-`), so they never enter
-# terraform state or plan output. The OAuth ones exist only in identity_mode "user".
+# terraform state or plan output. The OAuth ones exist only in identity_mode "user";
+# one per RudderStack source (its write key) only with rudder_sources.
 locals {
+  # rudder_sources by secret key (rudder_<name>, lower case, _ for -): the secret id is
+  # <name_prefix>-rudder-<name>.
+  rudder_sources = {
+    for s in var.rudder_sources : "rudder_${replace(lower(s.name), "-", "_")}" => s
+  }
+
   secrets = merge(
     {
       looker_token = "Hub secret(s) Looker sends (Authorization: Token token=…); comma-separated values are all valid (rotation)."
@@ -10,17 +17,21 @@ locals {
       state_key           = "Key(s) sealing OAuth state and token bundles (base64 of 32 random bytes; comma-separated, the first one seals)."
       oauth_client_secret = "OAuth client secret of oauth_client_id."
     } : {},
+    { for k, s in local.rudder_sources : k => "Write key of the RudderStack source ${s.name} (RUDDER_SOURCES)." },
   )
 
-  # Each function's secrets among those this identity mode creates.
+  # Each function's secret settings among those this identity mode creates (each becomes an
+  # environment variable holding the secret's reference).
   function_secrets = {
     for f, cfg in local.functions : f => [for s in cfg.secrets : s if contains(keys(local.secrets), s)]
   }
 
-  # (function, secret) pairs: one access grant each.
+  # (function, secret) pairs: one access grant each. The write keys are read by the service
+  # that sends alone (list and form show the sources' names and labels, never read a key).
   secret_access = merge([
     for f, secrets in local.function_secrets : {
-      for s in secrets : "${f}/${s}" => { function = f, secret = s }
+      for s in concat(secrets, f == "action_execute" ? keys(local.rudder_sources) : []) :
+      "${f}/${s}" => { function = f, secret = s }
     }
   ]...)
 }

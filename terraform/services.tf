@@ -43,10 +43,32 @@ locals {
     HUB_BIGQUERY_MARKS_TABLE = google_bigquery_table.writeback["suspicious_marks"].table_id
     HUB_BIGQUERY_BATCH_TABLE = google_bigquery_table.writeback["suspicious_marks_batch"].table_id
   }
+  # RudderStack sources (rudder_sources): the services that serve the RudderStack actions
+  # (list, form, execute) get RUDDER_SOURCES, with each write key as its secret's reference; only
+  # execute may read them (secrets.tf). Without sources the actions take Looker action params.
+  rudder_env = length(local.rudder_sources) == 0 ? {} : merge(
+    {
+      # In the order declared: the form lists them so.
+      RUDDER_SOURCES = jsonencode([
+        for s in var.rudder_sources : {
+          for field, value in {
+            name           = s.name
+            label          = s.label
+            write_key      = "${google_secret_manager_secret.hub["rudder_${replace(lower(s.name), "-", "_")}"].id}/versions/latest"
+            data_plane_url = s.data_plane_url
+          } : field => value if value != null
+        }
+      ])
+    },
+    var.rudder_data_plane_url != "" ? { RUDDER_DATA_PLANE_URL = var.rudder_data_plane_url } : {},
+  )
+  rudder_functions = ["actions_list", "action_form", "action_execute"]
+
   function_env = {
     for f, _ in local.functions : f => merge(
       local.settings_env,
       local.actions_env,
+      contains(local.rudder_functions, f) ? local.rudder_env : {},
       f == "action_execute" ? merge(local.bigquery_env, local.builtin_table_env) : {},
     )
   }
@@ -157,6 +179,10 @@ resource "google_cloud_run_v2_service" "fn" {
     precondition {
       condition     = !local.gateway_enabled || var.ingress == "INGRESS_TRAFFIC_ALL"
       error_message = "API Gateway reaches Cloud Run from outside any VPC: with the gateway on, ingress must be INGRESS_TRAFFIC_ALL (the services stay private by IAM)."
+    }
+    precondition {
+      condition     = var.rudder_data_plane_url != "" || alltrue([for s in var.rudder_sources : s.data_plane_url != null])
+      error_message = "Every RudderStack source needs a data plane URL: set data_plane_url on each of rudder_sources, or rudder_data_plane_url for those without one."
     }
     precondition {
       condition     = local.gateway_enabled || var.public_base_url != ""

@@ -237,3 +237,55 @@ variable "apigee_environment" {
     error_message = "apigee_environment must be an Apigee environment name (lowercase letters, digits, hyphens)."
   }
 }
+
+variable "rudder_sources" {
+  description = "RudderStack sources the hub may send to (README.md, \"Several RudderStack sources\"): name (what schedules store: letters, digits, _ and -, at most 64), optional label (what the form shows), optional data_plane_url (else rudder_data_plane_url). Terraform creates one empty secret per source, <name_prefix>-rudder-<name>, for its write key (add the value with gcloud, like the other secrets), readable by the execute service alone. Empty: the RudderStack actions take the write key and data plane URL as action params in Looker, as RudderStack's hosted hub does."
+  type = list(object({
+    name           = string
+    label          = optional(string)
+    data_plane_url = optional(string)
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for s in var.rudder_sources : can(regex("^[A-Za-z0-9_-]{1,64}$", s.name))])
+    error_message = "rudder_sources: each name is 1 to 64 letters, digits, _ or - (schedules store it)."
+  }
+
+  validation {
+    # The hub compares names ignoring case; the secret ids also write _ as -.
+    condition     = length(distinct([for s in var.rudder_sources : replace(lower(s.name), "_", "-")])) == length(var.rudder_sources)
+    error_message = "rudder_sources: two sources have the same name (names are compared ignoring case, and _ and - give the same secret id)."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.rudder_sources : s.data_plane_url == null || can(regex("^https?://[^/?#\\s]+(/[^?#\\s]*)?$", s.data_plane_url))])
+    error_message = "rudder_sources: a data_plane_url is an http(s) URL such as https://acme.dataplane.rudderstack.com."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.rudder_sources : s.label == null || (length(trimspace(s.label)) <= 200)])
+    error_message = "rudder_sources: a label is at most 200 characters."
+  }
+
+  validation {
+    condition     = length(distinct([for s in var.rudder_sources : trimspace(s.label) if s.label != null])) == length([for s in var.rudder_sources : s.label if s.label != null])
+    error_message = "rudder_sources: two sources have the same label; a business user could not tell them apart."
+  }
+
+  validation {
+    condition     = length(var.rudder_sources) <= 100
+    error_message = "rudder_sources: at most 100 sources (the form lists them in one select)."
+  }
+}
+
+variable "rudder_data_plane_url" {
+  description = "Data plane URL of the rudder_sources that name none (RUDDER_DATA_PLANE_URL), e.g. https://acme.dataplane.rudderstack.com."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.rudder_data_plane_url == "" || can(regex("^https?://[^/?#\\s]+(/[^?#\\s]*)?$", var.rudder_data_plane_url))
+    error_message = "rudder_data_plane_url must be empty or an http(s) URL such as https://acme.dataplane.rudderstack.com."
+  }
+}

@@ -366,6 +366,44 @@ mod tests {
         assert!(!format!("{j:?}").contains(REF_A));
     }
 
+    /// What the repository's terraform writes for `rudder_sources` (jsonencode: keys sorted, no
+    /// spaces, absent optional fields left out; `scripts/deploy_rehearsal.py` checks it is this).
+    #[test]
+    fn the_terraform_spelling() {
+        let text = r#"[{"data_plane_url":"https://acme-eu.dataplane.rudderstack.com","label":"Marketing (EU)","name":"marketing_eu","write_key":"projects/acme-looker-hub/secrets/looker-hub-rudder-marketing-eu/versions/latest"},{"name":"Product","write_key":"projects/acme-looker-hub/secrets/looker-hub-rudder-product/versions/latest"}]"#;
+        let s =
+            SourcesSettings::parse(text, Some("https://acme.dataplane.rudderstack.com")).unwrap();
+        let got: Vec<(&str, &str, &str, &str)> = s
+            .sources
+            .iter()
+            .map(|s| {
+                (
+                    s.name.as_str(),
+                    s.label.as_str(),
+                    s.write_key.expose_secret(),
+                    s.data_plane_url.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "marketing_eu",
+                    "Marketing (EU)",
+                    "projects/acme-looker-hub/secrets/looker-hub-rudder-marketing-eu/versions/latest",
+                    "https://acme-eu.dataplane.rudderstack.com"
+                ),
+                (
+                    "Product",
+                    "Product",
+                    "projects/acme-looker-hub/secrets/looker-hub-rudder-product/versions/latest",
+                    "https://acme.dataplane.rudderstack.com"
+                )
+            ]
+        );
+    }
+
     #[test]
     fn mistakes_are_refused_with_the_source_named_and_no_key() {
         let cases = [
