@@ -67,9 +67,13 @@ resource "google_bigquery_table" "writeback" {
   clustering          = each.value.clustering
   deletion_protection = var.table_deletion_protection
 
-  time_partitioning {
-    type  = "DAY"
-    field = each.value.partition
+  # Every declared table is partitioned by day; a coded action's table may not be.
+  dynamic "time_partitioning" {
+    for_each = each.value.partition != "" ? [each.value.partition] : []
+    content {
+      type  = "DAY"
+      field = time_partitioning.value
+    }
   }
 
   depends_on = [google_project_service.apis]

@@ -137,11 +137,20 @@ fn load_actions(path: &std::path::Path) -> Result<crate::declared::ActionsFile, 
     })
 }
 
-/// The registry of a declared actions file, the tables they write, and the actions that need the
-/// users' OAuth identity. The list keeps the file's order; each coded RudderStack action goes
-/// before the first declared action whose name sorts after its own (so the built-in list reads
-/// mark_suspicious, rudder_event, rudder_group, rudder_track, writeback_batch, as it always has).
+/// The registry of a declared actions file and the coded actions ([`crate::actions::coded`]), the
+/// tables they write, and the actions that need the users' OAuth identity.
 fn declared_registry(file: crate::declared::ActionsFile) -> DeclaredRegistry {
+    registry_of(file, crate::actions::coded())
+}
+
+/// [`declared_registry`] with these coded actions. The list keeps the file's order; each coded
+/// action goes before the first declared action whose name sorts after its own (so the built-in
+/// list reads mark_suspicious, rudder_event, rudder_group, rudder_track, writeback_batch, as it
+/// always has). The tables are every action's [`crate::actions::Action::tables`], declared first.
+fn registry_of(
+    file: crate::declared::ActionsFile,
+    coded: Vec<Arc<dyn crate::actions::Action>>,
+) -> DeclaredRegistry {
     let mut actions: Vec<Arc<dyn crate::actions::Action>> = Vec::new();
     let mut tables = Vec::new();
     let mut wants_user = Vec::new();
@@ -153,11 +162,7 @@ fn declared_registry(file: crate::declared::ActionsFile) -> DeclaredRegistry {
         tables.push(action.table().clone());
         actions.push(Arc::new(action));
     }
-    let coded: [Arc<dyn crate::actions::Action>; 3] = [
-        Arc::new(crate::actions::rudder::IDENTIFY),
-        Arc::new(crate::actions::rudder::GROUP),
-        Arc::new(crate::actions::rudder::TRACK),
-    ];
+    tables.extend(coded.iter().flat_map(|a| a.tables()));
     let declared = actions.len();
     for (n, action) in coded.into_iter().enumerate() {
         let at = actions[..declared + n]
@@ -343,5 +348,49 @@ fn bound_heap_growth() {
         if ok != 1 {
             eprintln!("action hub: could not set the allocator's mmap threshold");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::fake;
+    use crate::sinks::WriteCredential;
+
+    /// A coded action's table is one description: the registry hands it to the sink with the
+    /// declared ones, and the embedded store creates it and takes its rows.
+    #[tokio::test]
+    async fn a_coded_actions_table_reaches_the_sink() {
+        let (registry, tables, _) = registry_of(
+            crate::declared::builtin(),
+            vec![Arc::new(fake::TableWriter)],
+        );
+        assert!(registry.get("coded_audit").is_some());
+        let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["suspicious_marks", "suspicious_marks_batch", "coded_audit"]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let sink = SqliteSink::open_with(&path, &tables).unwrap();
+        let table = fake::table();
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let row = table
+            .row()
+            .set("id", "r-1")
+            .and_then(|r| r.set("at", at))
+            .and_then(|r| r.build())
+            .unwrap();
+        let written = sink
+            .append(&table, &[row], &WriteCredential::Service)
+            .await
+            .unwrap();
+        assert_eq!(written, 1);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let id: String = conn
+            .query_row("SELECT id FROM coded_audit", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(id, "r-1");
     }
 }

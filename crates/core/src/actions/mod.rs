@@ -42,6 +42,24 @@ pub trait Action: Send + Sync {
         ctx: &ActionContext<'_>,
         req: ActionRequest,
     ) -> Result<ExecuteResponse, ActionError>;
+
+    /// The tables this action writes: the hub hands every registered action's tables to the sink
+    /// at start (the embedded store creates them, BigQuery checks or creates them), and
+    /// `hub generate-actions` writes their terraform schemas. A declared action writes its one
+    /// table; the RudderStack actions write none.
+    fn tables(&self) -> Vec<Arc<crate::sinks::table::TableDef>> {
+        Vec::new()
+    }
+}
+
+/// The coded actions every hub serves next to the declared ones (`crate::startup` merges them
+/// into the registry; `hub generate-actions` includes their tables).
+pub fn coded() -> Vec<Arc<dyn Action>> {
+    vec![
+        Arc::new(rudder::IDENTIFY),
+        Arc::new(rudder::GROUP),
+        Arc::new(rudder::TRACK),
+    ]
 }
 
 /// Why an action could not answer at all (no HTTP status: the `http` module maps it).
@@ -238,4 +256,62 @@ pub fn svg_icon(svg: &str) -> String {
         "data:image/svg+xml;base64,{}",
         base64::engine::general_purpose::STANDARD.encode(svg)
     )
+}
+
+/// A coded action for tests: it writes one table of its own and does nothing else.
+#[cfg(test)]
+pub(crate) mod fake {
+    use super::*;
+    use crate::sinks::table::{ColumnDef, ColumnType, Mode, TableDef};
+
+    /// The fake action's table.
+    pub fn table() -> Arc<TableDef> {
+        Arc::new(TableDef {
+            name: "coded_audit".into(),
+            description: "One row per coded execute.".into(),
+            columns: vec![
+                ColumnDef::new("id", ColumnType::String, Mode::Required, "The id."),
+                ColumnDef::new("at", ColumnType::Timestamp, Mode::Required, "When."),
+            ],
+            partition_by_day: Some("at".into()),
+            clustering: vec!["id".into()],
+            key: vec!["id".into()],
+        })
+    }
+
+    /// An action named `coded_audit` writing [`table`].
+    pub struct TableWriter;
+
+    #[async_trait]
+    impl Action for TableWriter {
+        fn name(&self) -> &str {
+            "coded_audit"
+        }
+        fn definition(&self, ctx: &ActionContext<'_>) -> Integration {
+            base_definition(
+                ctx,
+                "coded_audit",
+                "Coded audit",
+                "Writes its own table.",
+                false,
+            )
+        }
+        async fn form(
+            &self,
+            _: &ActionContext<'_>,
+            _: &ActionRequest,
+        ) -> Result<Form, ActionError> {
+            Ok(Form::default())
+        }
+        async fn execute(
+            &self,
+            _: &ActionContext<'_>,
+            _: ActionRequest,
+        ) -> Result<ExecuteResponse, ActionError> {
+            Err(ActionError::Internal("not run in these tests".into()))
+        }
+        fn tables(&self) -> Vec<Arc<TableDef>> {
+            vec![table()]
+        }
+    }
 }

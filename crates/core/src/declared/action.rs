@@ -254,6 +254,10 @@ impl Action for DeclaredAction {
         &self.def.name
     }
 
+    fn tables(&self) -> Vec<Arc<TableDef>> {
+        vec![self.table.clone()]
+    }
+
     fn definition(&self, ctx: &ActionContext<'_>) -> Integration {
         let mut def = self.def.definition(ctx.public_url);
         if self.def.identity != Identity::Service {
