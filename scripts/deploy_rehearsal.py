@@ -983,6 +983,9 @@ def rehearse_apigee(work: Path, script: Path) -> None:
          "two sources have the same name"),
         ("a RudderStack source name the hub refuses", {"TF_VAR_rudder_sources": '[{"name": "sales team", "data_plane_url": "https://a.example"}]'},
          "each name is 1 to 64 letters, digits, _ or -"),
+        ("a RudderStack label equal to another source's readable name",
+         {"TF_VAR_rudder_sources": '[{"name": "marketing_eu", "data_plane_url": "https://a.example"}, {"name": "x", "label": "MARKETING EU", "data_plane_url": "https://a.example"}]'},
+         "two sources show the same label"),
     ):
         r = subprocess.run(tf, env={**base, **extra}, capture_output=True, text=True, check=False)
         flat = " ".join(ANSI.sub("", r.stderr).replace("│", " ").split())

@@ -264,13 +264,18 @@ variable "rudder_sources" {
   }
 
   validation {
-    condition     = alltrue([for s in var.rudder_sources : s.label == null || (length(trimspace(s.label)) <= 200)])
+    # try(): Terraform before 1.12 evaluates both sides of ||, and length(null) fails.
+    condition     = alltrue([for s in var.rudder_sources : try(length(trimspace(s.label)), 0) <= 200])
     error_message = "rudder_sources: a label is at most 200 characters."
   }
 
   validation {
-    condition     = length(distinct([for s in var.rudder_sources : trimspace(s.label) if s.label != null])) == length([for s in var.rudder_sources : s.label if s.label != null])
-    error_message = "rudder_sources: two sources have the same label; a business user could not tell them apart."
+    # The label the form shows, compared ignoring case as the hub does: the one given, else the
+    # name made readable (marketing_eu shows "Marketing eu").
+    condition = length(distinct([
+      for s in var.rudder_sources : lower(try(trimspace(s.label), "") != "" ? trimspace(s.label) : join(" ", compact(split(" ", replace(replace(s.name, "_", " "), "-", " ")))))
+    ])) == length(var.rudder_sources)
+    error_message = "rudder_sources: two sources show the same label (its label, or without one its name made readable: marketing_eu shows \"Marketing eu\"); a business user could not tell them apart."
   }
 
   validation {

@@ -219,7 +219,9 @@ impl Action for RudderAction {
             self.name(),
             self.label(),
             self.description(),
-            self.call == Call::Track,
+            // Every call has a form: the source (with named sources) and the property names;
+            // Looker asks for a form only when the definition names one.
+            true,
         );
         d.icon_data_uri = Some(svg_icon(ICON));
         // Named sources: the hub holds the write keys, Looker holds none.

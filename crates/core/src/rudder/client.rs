@@ -116,9 +116,16 @@ impl DataPlane {
         &self.endpoint
     }
 
-    /// `scheme://host[:port]`, safe to show.
+    /// `scheme://host[:port]`, safe to show; for a named source, `of the source "name"`.
     pub fn display(&self) -> &str {
         &self.display
+    }
+
+    /// The data plane of a named source (`RUDDER_SOURCES`): answers name the source, not its URL
+    /// (the data plane stays out of Looker's hands like the write key).
+    pub fn of_source(mut self, name: &str) -> DataPlane {
+        self.display = format!("of the source {name:?}");
+        self
     }
 }
 
@@ -507,6 +514,7 @@ mod tests {
         assert_eq!(p.endpoint.as_str(), "http://127.0.0.1:8080/prefix/v1/batch");
         assert_eq!(p.display(), "http://127.0.0.1:8080");
         assert!(format!("{p:?}").contains("127.0.0.1") && !format!("{p:?}").contains("pw"));
+        assert_eq!(p.of_source("alpha").display(), "of the source \"alpha\"");
         assert_eq!(
             DataPlane::new("ftp://x", "k").unwrap_err(),
             DataPlaneError::NotHttp

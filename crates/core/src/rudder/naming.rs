@@ -82,8 +82,9 @@ impl Naming {
             if kept.len() > SHOWN {
                 list.push_str(&format!(" and {} more", kept.len() - SHOWN));
             }
+            let their = if kept.len() == 1 { "its" } else { "their" };
             format!(
-                "{} kept their view.field name because their {} name would collide: {list}",
+                "{} kept {their} view.field name because {their} {} name would collide: {list}",
                 super::report::plural(kept.len() as u64, "field", "fields"),
                 self.as_str()
             )
@@ -188,5 +189,17 @@ mod tests {
         assert_eq!(Naming::parse(None), Some(Naming::ViewField));
         assert_eq!(Naming::parse(Some("label")), Some(Naming::Label));
         assert_eq!(Naming::parse(Some("LABEL")), None);
+    }
+
+    #[test]
+    fn one_kept_field_is_told_in_the_singular() {
+        let f = [field("users.plan", None), field("orders.email", None)];
+        let refs: Vec<&FieldMeta> = f.iter().collect();
+        let (keys, note) = Naming::Field.keys(&refs, &["email"]);
+        assert_eq!(keys, ["plan", "orders.email"]);
+        assert_eq!(
+            note.unwrap(),
+            "1 field kept its view.field name because its field name would collide: orders.email"
+        );
     }
 }

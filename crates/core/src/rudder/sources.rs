@@ -189,7 +189,10 @@ impl SourcesSettings {
                     "source {name:?}: the label is over 200 characters"
                 )));
             }
-            if let Some(o) = sources.iter().find(|o| o.label == label) {
+            if let Some(o) = sources
+                .iter()
+                .find(|o| o.label.to_lowercase() == label.to_lowercase())
+            {
                 return Err(invalid(format!(
                     "sources {:?} and {name:?} have the same label {label:?}: a business user could not tell them apart",
                     o.name
@@ -241,7 +244,7 @@ impl Source {
     /// Where to send, with the write key as it is now.
     pub fn data_plane(&self) -> Result<DataPlane, DataPlaneError> {
         let key = self.key.as_ref().ok_or(DataPlaneError::NoKey)?;
-        DataPlane::new(&self.url, key.current().expose_secret())
+        Ok(DataPlane::new(&self.url, key.current().expose_secret())?.of_source(&self.name))
     }
 }
 
@@ -308,9 +311,10 @@ impl Sources {
         &self.list
     }
 
-    /// The source of that name (exact, as stored in a schedule).
+    /// The source of that name as stored in a schedule (names are unique ignoring case, so a
+    /// schedule made before a source's name changed case still finds it).
     pub fn get(&self, name: &str) -> Option<&Source> {
-        self.list.iter().find(|s| s.name == name)
+        self.list.iter().find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     /// `a, b, c`: for messages.
@@ -419,6 +423,10 @@ mod tests {
             (
                 "[{\"name\":\"a_b\",\"write_key\":\"SECRETKEY\",\"data_plane_url\":\"https://x.example\"},{\"name\":\"a-b\",\"write_key\":\"SECRETKEY\",\"data_plane_url\":\"https://x.example\"}]",
                 "have the same label \"A b\"",
+            ),
+            (
+                "[{\"name\":\"a\",\"label\":\"Same\",\"write_key\":\"SECRETKEY\",\"data_plane_url\":\"https://x.example\"},{\"name\":\"b\",\"label\":\"same\",\"write_key\":\"SECRETKEY\",\"data_plane_url\":\"https://x.example\"}]",
+                "sources \"a\" and \"b\" have the same label \"same\"",
             ),
         ];
         for (text, expected) in cases {

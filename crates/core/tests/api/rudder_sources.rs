@@ -204,6 +204,19 @@ async fn each_source_gets_its_own_looks_with_its_own_write_key() {
         )
     );
     assert_eq!((ra.requests().len(), rb.requests().len()), sent);
+
+    // Names are unique ignoring case: a schedule that stored the name in another case still
+    // finds its source (and its messageIds: the declared name is the delivery identity).
+    let v = run(
+        &hub,
+        "rudder_track",
+        &body(&d3, Some("MARKETING_EU"), Some("Synced")),
+        "wh-1",
+    )
+    .await;
+    assert!(outcome(&v).0, "{v}");
+    assert_eq!(ids(&ra), a_ids);
+    assert!(ra.accepted_ids().values().all(|n| *n == 3));
 }
 
 #[tokio::test]
@@ -329,6 +342,9 @@ async fn one_sources_key_rotates_through_secret_manager() {
         "{message}"
     );
     assert!(message.contains("HTTP 401"), "{message}");
+    // The data plane stays out of Looker's hands (a stopped delivery names the source:
+    // `rudder::client` unit test `data_plane_urls`).
+    assert!(!message.contains("127.0.0.1"), "{message}");
     assert!(!message.contains("alpha-v1"));
 
     sm.set(REF, "alpha-v2");
@@ -461,17 +477,25 @@ async fn only_the_execute_service_reads_the_write_keys() {
         .json()
         .await
         .unwrap();
-    let track = listed["integrations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "rudder_track")
-        .expect("rudder_track listed");
-    assert_eq!(
-        track["params"],
-        json!([]),
-        "no key params with named sources"
-    );
+    for name in ["rudder_event", "rudder_group", "rudder_track"] {
+        let d = listed["integrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap_or_else(|| panic!("{name} listed"));
+        assert_eq!(
+            d["params"],
+            json!([]),
+            "{name}: no key params with named sources"
+        );
+        // Looker shows the source select only to an action whose definition names its form.
+        assert_eq!(
+            d["form_url"],
+            format!("{}/actions/{name}/form", list.base).as_str(),
+            "{name}"
+        );
+    }
 
     let form = HubProcess::start_bin("action_form", &vars).await;
     let fields: Value = c
