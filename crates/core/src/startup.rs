@@ -66,20 +66,6 @@ impl Hub {
             Some(path) => load_actions(path)?,
         };
         let (registry, tables, wants_user) = declared_registry(actions);
-        let sink: Arc<dyn Sink> = match &settings.gcp.bigquery {
-            Some(bq) => {
-                let sink = BigQuerySink::start_with(
-                    bq.clone(),
-                    &tables,
-                    settings.gcp.access_token.as_ref(),
-                    budget,
-                )
-                .await?;
-                tracing::info!(project = %bq.project, dataset = %bq.dataset, "write-back goes to BigQuery");
-                Arc::new(sink)
-            }
-            None => Arc::new(SqliteSink::open_with(&settings.store_path, &tables)?),
-        };
         let http =
             crate::net::Http::new(settings.outbound_allow.clone(), settings.http_read_timeout)
                 .map_err(StartError::Other)?;
@@ -100,6 +86,21 @@ impl Hub {
         let rudder_sources =
             crate::rudder::sources::Sources::start(&settings.rudder.sources, &secrets, &http)
                 .await?;
+        // The store last: a start refused for anything above leaves it untouched.
+        let sink: Arc<dyn Sink> = match &settings.gcp.bigquery {
+            Some(bq) => {
+                let sink = BigQuerySink::start_with(
+                    bq.clone(),
+                    &tables,
+                    settings.gcp.access_token.as_ref(),
+                    budget,
+                )
+                .await?;
+                tracing::info!(project = %bq.project, dataset = %bq.dataset, "write-back goes to BigQuery");
+                Arc::new(sink)
+            }
+            None => Arc::new(SqliteSink::open_with(&settings.store_path, &tables)?),
+        };
         // After every secret setting is registered: the refresh loop covers them all.
         secrets.spawn_refresh();
         Ok(Hub {

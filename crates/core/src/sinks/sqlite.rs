@@ -55,7 +55,13 @@ fn insert_sql(t: &TableDef) -> String {
 /// Create `t` if missing, compare an existing one with its description (see [`super::drift`]):
 /// a declared NULLABLE column the table lacks is added in place, any other difference is refused
 /// with what to declare instead. The INSERT statement.
-fn ensure(c: &Connection, t: &TableDef) -> Result<String, SinkError> {
+/// What checking one table gave: its INSERT statement and the NULLABLE columns added in place,
+/// or the problems that refuse it.
+type Checked = Result<(String, Vec<String>), Vec<String>>;
+
+/// Create `t` if needed and compare it with its description. Run inside the opening transaction:
+/// a refusal of any table rolls every change back.
+fn ensure(c: &Connection, t: &TableDef) -> Result<Checked, SinkError> {
     c.execute_batch(&create_sql(t)).map_err(other)?;
     let mut stmt = c
         .prepare(&format!("PRAGMA table_info({})", t.name))
@@ -72,12 +78,9 @@ fn ensure(c: &Connection, t: &TableDef) -> Result<String, SinkError> {
         .map_err(other)?;
     let drift = drift::compare(t, &live, Store::Sqlite);
     if !drift.refused.is_empty() {
-        return Err(SinkError::Other(format!(
-            "the embedded store's table {} differs from its declaration:\n{}",
-            t.name,
-            drift.refused.join("\n")
-        )));
+        return Ok(Err(drift.refused));
     }
+    let mut added = Vec::new();
     for col in &drift.added {
         // A NULLABLE column: SQLite adds it without touching the rows (they read NULL).
         c.execute_batch(&format!(
@@ -87,9 +90,41 @@ fn ensure(c: &Connection, t: &TableDef) -> Result<String, SinkError> {
             col.ty.sqlite_name()
         ))
         .map_err(other)?;
-        tracing::info!(table = %t.name, column = %col.name, r#type = col.ty.bigquery_name(), "embedded store: declared NULLABLE column added to the existing table (earlier rows have no value)");
+        added.push(col.name.clone());
     }
-    Ok(insert_sql(t))
+    Ok(Ok((insert_sql(t), added)))
+}
+
+/// Create or check every table in one transaction: all of them, or none (a refused start leaves
+/// the store as it was). The INSERT statements by table, and the (table, column) pairs added.
+type Ensured = (HashMap<String, Arc<str>>, Vec<(String, String)>);
+
+fn ensure_all(conn: &mut Connection, tables: &[Arc<TableDef>]) -> Result<Ensured, SinkError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(other)?;
+    let mut inserts = HashMap::new();
+    let mut added = Vec::new();
+    let mut refused = Vec::new();
+    for t in tables {
+        t.validate().map_err(|e| SinkError::Other(e.to_string()))?;
+        match ensure(&tx, t)? {
+            Ok((insert, columns)) => {
+                inserts.insert(t.name.clone(), Arc::from(insert));
+                added.extend(columns.into_iter().map(|c| (t.name.clone(), c)));
+            }
+            Err(problems) => refused.extend(problems),
+        }
+    }
+    if !refused.is_empty() {
+        // Dropping the transaction rolls back every table created and column added.
+        return Err(SinkError::Other(format!(
+            "the embedded store differs from the declaration (nothing was changed):\n{}",
+            refused.join("\n")
+        )));
+    }
+    tx.commit().map_err(other)?;
+    Ok((inserts, added))
 }
 
 impl ToSql for CellValue {
@@ -130,18 +165,35 @@ impl SqliteSink {
                 SinkError::Unavailable(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let conn = Connection::open(path)
-            .map_err(|e| SinkError::Unavailable(format!("{}: {e}", path.display())))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(other)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(other)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(other)?;
-        let mut inserts = HashMap::new();
-        for t in tables {
-            t.validate().map_err(|e| SinkError::Other(e.to_string()))?;
-            inserts.insert(t.name.clone(), Arc::from(ensure(&conn, t)?));
+        let existed = path.exists();
+        let opened = Connection::open(path)
+            .map_err(|e| SinkError::Unavailable(format!("{}: {e}", path.display())))
+            .and_then(|mut conn| {
+                conn.busy_timeout(std::time::Duration::from_secs(5))
+                    .map_err(other)?;
+                conn.pragma_update(None, "journal_mode", "WAL")
+                    .map_err(other)?;
+                conn.pragma_update(None, "synchronous", "NORMAL")
+                    .map_err(other)?;
+                let ensured = ensure_all(&mut conn, tables)?;
+                Ok((conn, ensured))
+            });
+        let (conn, (inserts, added)) = match opened {
+            Ok(done) => done,
+            Err(e) => {
+                // A store this refused start created is removed again: nothing half-made stays.
+                if !existed {
+                    for suffix in ["", "-wal", "-shm"] {
+                        let mut p = path.as_os_str().to_owned();
+                        p.push(suffix);
+                        let _ = std::fs::remove_file(p);
+                    }
+                }
+                return Err(e);
+            }
+        };
+        for (table, column) in &added {
+            tracing::info!(table = %table, column = %column, "embedded store: declared NULLABLE column added to the existing table (earlier rows have no value)");
         }
         Ok(SqliteSink {
             conn: Arc::new(Mutex::new(conn)),
@@ -190,7 +242,11 @@ impl Sink for SqliteSink {
             let sql: Arc<str> = match known {
                 Ok(sql) => sql,
                 Err(t) => {
-                    let sql: Arc<str> = Arc::from(ensure(&c, &t)?);
+                    let t = Arc::new(t);
+                    let (mut sql, _) = ensure_all(&mut c, std::slice::from_ref(&t))?;
+                    let sql = sql
+                        .remove(&t.name)
+                        .unwrap_or_else(|| Arc::from(insert_sql(&t)));
                     inserts
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -211,5 +267,99 @@ impl Sink for SqliteSink {
         })
         .await
         .map_err(|e| SinkError::Other(format!("write task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::table::{ColumnDef, ColumnType, Mode};
+
+    fn table(name: &str, columns: &[(&str, ColumnType, Mode)]) -> Arc<TableDef> {
+        Arc::new(TableDef {
+            name: name.into(),
+            description: "t".into(),
+            columns: columns
+                .iter()
+                .map(|(n, t, m)| ColumnDef::new(n, *t, *m, "c"))
+                .collect(),
+            partition_by_day: None,
+            clustering: vec![],
+            key: vec!["id".into()],
+        })
+    }
+
+    fn columns(path: &Path, table: &str) -> Vec<String> {
+        let c = Connection::open(path).unwrap();
+        let mut stmt = c.prepare(&format!("PRAGMA table_info({table})")).unwrap();
+        stmt.query_map([], |r| r.get::<_, String>(1))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    /// A start refused for one table changes no table: no column added to another, no new table
+    /// created, so going back to the previous declaration still starts.
+    #[test]
+    fn a_refused_open_changes_nothing_and_the_previous_declaration_still_opens() {
+        use ColumnType::*;
+        use Mode::*;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let a1 = table("a", &[("id", String, Required)]);
+        let b1 = table("b", &[("id", String, Required), ("w", Float64, Nullable)]);
+        drop(SqliteSink::open_with(&path, &[a1.clone(), b1.clone()]).unwrap());
+
+        // `a` gains a NULLABLE column (fine alone), `b` changes a type (refused), `c` is new.
+        let a2 = table("a", &[("id", String, Required), ("zone", String, Nullable)]);
+        let b2 = table("b", &[("id", String, Required), ("w", Numeric, Nullable)]);
+        let c2 = table("c", &[("id", String, Required)]);
+        let err = SqliteSink::open_with(&path, &[a2, b2, c2])
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("nothing was changed"), "{err}");
+        assert!(err.contains("table b"), "{err}");
+        assert_eq!(columns(&path, "a"), ["id"]);
+        assert!(columns(&path, "c").is_empty(), "table c was created");
+
+        SqliteSink::open_with(&path, &[a1, b1]).expect("the previous declaration opens");
+    }
+
+    /// Every refused table is listed at once.
+    #[test]
+    fn every_refused_table_is_listed() {
+        use ColumnType::*;
+        use Mode::*;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let a1 = table("a", &[("id", String, Required), ("n", Int64, Nullable)]);
+        let b1 = table("b", &[("id", String, Required), ("w", Float64, Nullable)]);
+        drop(SqliteSink::open_with(&path, &[a1, b1]).unwrap());
+        let a2 = table("a", &[("id", String, Required), ("n", String, Nullable)]);
+        let b2 = table("b", &[("id", String, Required), ("w", Int64, Nullable)]);
+        let err = SqliteSink::open_with(&path, &[a2, b2])
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("table a") && err.contains("table b"), "{err}");
+    }
+
+    /// A store file a refused open created is removed again.
+    #[test]
+    fn a_refused_open_leaves_no_new_store_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.sqlite");
+        // An invalid description (no columns) refuses the open after the file was created.
+        let bad = Arc::new(TableDef {
+            name: "bad".into(),
+            description: "t".into(),
+            columns: vec![],
+            partition_by_day: None,
+            clustering: vec![],
+            key: vec![],
+        });
+        assert!(SqliteSink::open_with(&path, &[bad]).is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -94,12 +94,53 @@ async fn the_embedded_store_adds_a_new_nullable_column_and_refuses_other_changes
         .expect("the start is refused");
     assert_eq!(
         err,
-        "write-back store: the embedded store's table approvals differs from its declaration:\n\
+        "write-back store: the embedded store differs from the declaration (nothing was changed):\n\
          table approvals, column note: the table has type INTEGER, the declaration says STRING (stored as TEXT). An insert-only table keeps its columns' types: declare note with its type again, and put values of the new type in a new NULLABLE column (e.g. note_v2)\n\
          table approvals: the declared column because (STRING REQUIRED) is not in the table (reason renamed to because?). An insert-only table evolves by adding NULLABLE columns only (its old rows have no value): declare because with mode: NULLABLE\n\
          table approvals, column reason (TEXT, NULLABLE): the table has it, the declaration no longer does (reason renamed to because?). An insert-only table keeps its columns: declare reason again; to rename it, keep it and add the new name as a NULLABLE column"
     );
     // Nothing was changed by the refused start.
+    let v2_again = write(dir.path(), &v2);
+    drop(start(vars(&v2_again)).await.unwrap());
+
+    // A file that adds an optional field (fine alone) and a second action whose table is new,
+    // refused for something else (identity: user without OAuth): the store is left as it was —
+    // no column added, no table created — so the previous file still starts.
+    let v4 = v2.replace(
+        "      - name: reason\n",
+        "      - name: reason\n      - name: zone\n",
+    ) + r#"  - name: user_note
+    label: Note as me
+    kind: cell
+    identity: user
+    required_fields: [{tag: approve}]
+    table: {name: user_notes}
+    fields:
+      - name: order_id
+        required: true
+        default: {from: value}
+    success_message: "Noted {key}"
+"#;
+    let file = write(dir.path(), &v4);
+    let err = start(vars(&file)).await.err().expect("refused");
+    assert!(err.contains("identity: user"), "{err}");
+    let c = rusqlite::Connection::open(&store).unwrap();
+    let tables: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'user_notes'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0, "the refused start created a table");
+    let zone: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('approvals') WHERE name = 'zone'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(zone, 0, "the refused start added a column");
     let v2_again = write(dir.path(), &v2);
     drop(start(vars(&v2_again)).await.unwrap());
 }

@@ -21,8 +21,10 @@ impl BigQuerySink {
             .build()
             .await
             .map_err(|e| SinkError::Other(format!("BigQuery client: {e}")))?;
-        let mut dataset_checked = false;
         let mut refused = Vec::new();
+        // Created only once every table is known to be compatible: a refused start creates
+        // nothing.
+        let mut missing = Vec::new();
         for prepared in &self.declared {
             let table = &prepared.bq_name;
             let got = tables
@@ -81,11 +83,7 @@ impl BigQuerySink {
                         tracing::warn!(table = %s.table_path(table), "BigQuery write-back table does not exist; executes will fail until it is created (or set HUB_BIGQUERY_CREATE_TABLES=true)");
                         continue;
                     }
-                    if !dataset_checked {
-                        self.ensure_dataset().await?;
-                        dataset_checked = true;
-                    }
-                    self.create_table(&tables, prepared).await?;
+                    missing.push(prepared);
                 }
                 Err(e) => {
                     let err = classify(&e);
@@ -105,6 +103,12 @@ impl BigQuerySink {
                 "BigQuery write-back tables differ from their declaration:\n{}",
                 refused.join("\n")
             )));
+        }
+        if !missing.is_empty() {
+            self.ensure_dataset().await?;
+            for prepared in missing {
+                self.create_table(&tables, prepared).await?;
+            }
         }
         Ok(())
     }
