@@ -98,11 +98,17 @@ impl QueryRow<'_> {
     }
 }
 
-/// Why a pivoted field cannot fill a column.
-fn pivoted(field: &str) -> String {
-    format!(
-        "{field} is pivoted (a value per pivot column); map a field that is not pivoted, or remove the pivot"
-    )
+/// Why pivoted fields cannot fill their columns.
+fn pivoted(fields: &[&str]) -> String {
+    match fields {
+        [field] => format!(
+            "{field} is pivoted (a value per pivot column); map a field that is not pivoted, or remove the pivot"
+        ),
+        _ => format!(
+            "{} are pivoted (a value per pivot column); map fields that are not pivoted, or remove the pivot",
+            fields.join(", ")
+        ),
+    }
 }
 
 impl Shared<'_> {
@@ -151,7 +157,7 @@ impl Shared<'_> {
                     let value = match q.and_then(|q| q.row.get(field)) {
                         Some(serde_json::Value::Object(cell)) => match cell.get("value") {
                             Some(v) => Some(v),
-                            None => return Err(pivoted(field)),
+                            None => return Err(pivoted(&[field])),
                         },
                         other => other,
                     }
@@ -259,6 +265,7 @@ impl RowMaker for DeclaredRows<'_> {
     /// required column, stops the execute before anything is written; an absent one for an
     /// optional column is named in the answer (its column is empty).
     fn check(&self, header: &ResultHeader) -> Result<String, String> {
+        let mut pivoted_fields: Vec<&str> = vec![];
         let mut problems: Vec<String> = vec![];
         let mut empty: Vec<String> = vec![];
         for c in &self.action.def.table.columns {
@@ -270,7 +277,10 @@ impl RowMaker for DeclaredRows<'_> {
                 || (!header.pivots.is_empty()
                     && meta.is_some_and(|f| f.category == FieldCategory::Measure));
             let problem = if is_pivoted {
-                pivoted(field)
+                if !pivoted_fields.contains(&field.as_str()) {
+                    pivoted_fields.push(field);
+                }
+                continue;
             } else if meta.is_some() {
                 continue;
             } else if *required {
@@ -288,6 +298,9 @@ impl RowMaker for DeclaredRows<'_> {
             if !problems.contains(&problem) {
                 problems.push(problem);
             }
+        }
+        if !pivoted_fields.is_empty() {
+            problems.insert(0, pivoted(&pivoted_fields));
         }
         if !problems.is_empty() {
             return Err(problems.join("; "));
