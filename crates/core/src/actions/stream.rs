@@ -47,8 +47,15 @@ pub enum Made {
 
 /// Makes the table rows of one streamed execute.
 pub trait RowMaker: Send {
-    /// The table row of result row `index`; an error stops the write.
-    fn row(&mut self, index: u64, row: &Row) -> Result<Made, SinkError>;
+    /// What the result's header says before anything is written: `Err` is why nothing can be
+    /// written (the execute fails before writing), `Ok` a sentence for the answer (empty: none).
+    fn check(&self, _header: &ResultHeader) -> Result<String, String> {
+        Ok(String::new())
+    }
+
+    /// The table row of result row `index`, given parsed and as its JSON text (for what the
+    /// parsed row cannot give, such as a number as written); an error stops the write.
+    fn row(&mut self, index: u64, row: &Row, text: &[u8]) -> Result<Made, SinkError>;
 }
 
 /// What a streamed query execute writes and how its answer reads.
@@ -114,6 +121,10 @@ pub async fn stream_rows<M: RowMaker>(
         scheduled_plan_id: plan.and_then(|p| id_text(&p.scheduled_plan_id)),
         query_id: plan.and_then(|p| id_text(&p.query_id)),
     });
+    let note = match maker.check(stream.header()) {
+        Ok(note) => note,
+        Err(why) => return ExecuteResponse::failure(format!("Nothing was written: {why}.")),
+    };
 
     let chunk_rows = ctx.limits.writeback_batch_rows;
     let mut writer = match ctx.sink.writer(spec.table, &cred).await {
@@ -134,16 +145,17 @@ pub async fn stream_rows<M: RowMaker>(
     let mut read_error = None;
     let mut write_error = None;
     loop {
-        let rows = match stream.next_chunk().await {
+        let (texts, rows) = match stream.next_chunk_with_text().await {
             None => break,
-            Some(Ok(rows)) => rows,
+            Some(Ok(chunk)) => chunk,
             Some(Err(e)) => {
                 read_error = Some(e);
                 break;
             }
         };
-        for row in rows {
-            let (r, json_len) = match maker.row(read, &row) {
+        for (i, row) in rows {
+            let text = texts.get(i).unwrap_or_default();
+            let (r, json_len) = match maker.row(read, &row, text) {
                 Ok(Made::Row(r, len)) => (r, len),
                 Ok(Made::Rejected(why)) => {
                     read += 1;
@@ -211,7 +223,7 @@ pub async fn stream_rows<M: RowMaker>(
             let message = if written == 0 && too_large == 0 && rejected == 0 {
                 "The query returned no rows; nothing was written.".to_string()
             } else {
-                format!("{}{skipped}", (spec.done)(written))
+                format!("{}{note}{skipped}", (spec.done)(written))
             };
             // Rows not written are not a success, even if every other row was.
             let mut resp = if too_large == 0 && rejected == 0 {

@@ -14,7 +14,7 @@ use crate::actions::stream::{rows_word, stream_rows, Made, RowMaker, Started, St
 use crate::actions::writer::{self, Writer};
 use crate::actions::{Action, ActionContext, ActionError, FormGate};
 use crate::api::{value_as_text, ActionRequest, ExecuteResponse, Form, Integration};
-use crate::rows::{cell_value, Row};
+use crate::rows::{cell_value, FieldCategory, RawCell, RawRow, ResultHeader, Row};
 use crate::sinks::{
     CellValue, ColumnDef, ColumnType, Row as TableRow, SinkError, TableDef, WriteCredential,
 };
@@ -83,8 +83,32 @@ struct Shared<'a> {
 struct QueryRow<'r> {
     index: u64,
     row: &'r Row,
+    /// The row's JSON text (numbers as written).
+    text: &'r [u8],
     started: &'r Started,
     row_json: String,
+}
+
+impl QueryRow<'_> {
+    /// The JSON text of a field's plain value, as written in the result.
+    fn value_text(&self, field: &str) -> Option<&str> {
+        let row = RawRow::parse(self.text).ok()?;
+        let raw = RawCell::parse(row.get(field, 0)?).value()?;
+        Some(raw.get())
+    }
+}
+
+/// Why pivoted fields cannot fill their columns.
+fn pivoted(fields: &[&str]) -> String {
+    match fields {
+        [field] => format!(
+            "{field} is pivoted (a value per pivot column); map a field that is not pivoted, or remove the pivot"
+        ),
+        _ => format!(
+            "{} are pivoted (a value per pivot column); map fields that are not pivoted, or remove the pivot",
+            fields.join(", ")
+        ),
+    }
 }
 
 impl Shared<'_> {
@@ -128,23 +152,34 @@ impl Shared<'_> {
                 ColumnSource::Field(f) => answer_cell(tc.ty, self.answers.get(f))
                     .map_err(|e| format!("column {}: {e}", c.name))?,
                 ColumnSource::Result { field, required } => {
-                    let value = q
-                        .and_then(|q| q.row.get(field))
-                        .and_then(cell_value)
-                        .filter(|v| !v.is_null());
-                    match value {
+                    // `{"value": v}`, or a bare value; an object without `value` is a pivoted
+                    // measure (a value per pivot column), which no column holds.
+                    let value = match q.and_then(|q| q.row.get(field)) {
+                        Some(serde_json::Value::Object(cell)) => match cell.get("value") {
+                            Some(v) => Some(v),
+                            None => return Err(pivoted(&[field])),
+                        },
+                        other => other,
+                    }
+                    .filter(|v| !v.is_null());
+                    let converted = match value {
                         None if *required => {
                             return Err(format!(
                                 "{field} has no value (column {} is required)",
                                 c.name
                             ))
                         }
-                        None => CellValue::Null,
-                        Some(v) => tc
-                            .ty
-                            .convert_json(v)
-                            .map_err(|e| format!("{field} → {}: {e}", c.name))?,
-                    }
+                        None => Ok(CellValue::Null),
+                        // A number as written (a parsed number is already a float).
+                        Some(v @ serde_json::Value::Number(_)) => {
+                            match q.and_then(|q| q.value_text(field)) {
+                                Some(text) => tc.ty.convert_number(text),
+                                None => tc.ty.convert_json(v),
+                            }
+                        }
+                        Some(v) => tc.ty.convert_json(v),
+                    };
+                    converted.map_err(|e| format!("{field} → {}: {e}", c.name))?
                 }
             };
             values.push(v);
@@ -226,13 +261,64 @@ struct DeclaredRows<'a> {
 }
 
 impl RowMaker for DeclaredRows<'_> {
-    fn row(&mut self, index: u64, row: &Row) -> Result<Made, SinkError> {
+    /// Mapped result fields the result cannot fill: a pivoted one, or an absent one for a
+    /// required column, stops the execute before anything is written; an absent one for an
+    /// optional column is named in the answer (its column is empty).
+    fn check(&self, header: &ResultHeader) -> Result<String, String> {
+        let mut pivoted_fields: Vec<&str> = vec![];
+        let mut problems: Vec<String> = vec![];
+        let mut empty: Vec<String> = vec![];
+        for c in &self.action.def.table.columns {
+            let ColumnSource::Result { field, required } = &c.source else {
+                continue;
+            };
+            let meta = header.fields.iter().find(|f| &f.name == field);
+            let is_pivoted = header.pivots.iter().any(|p| &p.name == field)
+                || (!header.pivots.is_empty()
+                    && meta.is_some_and(|f| f.category == FieldCategory::Measure));
+            let problem = if is_pivoted {
+                if !pivoted_fields.contains(&field.as_str()) {
+                    pivoted_fields.push(field);
+                }
+                continue;
+            } else if meta.is_some() {
+                continue;
+            } else if *required {
+                format!(
+                    "the result has no field {field} (column {} is required)",
+                    c.name
+                )
+            } else {
+                empty.push(format!(
+                    "the result has no field {field}, so column {} is empty",
+                    c.name
+                ));
+                continue;
+            };
+            if !problems.contains(&problem) {
+                problems.push(problem);
+            }
+        }
+        if !pivoted_fields.is_empty() {
+            problems.insert(0, pivoted(&pivoted_fields));
+        }
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        Ok(match empty.join("; ") {
+            e if e.is_empty() => e,
+            e => format!(" T{}.", &e[1..]),
+        })
+    }
+
+    fn row(&mut self, index: u64, row: &Row, text: &[u8]) -> Result<Made, SinkError> {
         // A map of JSON values always serializes.
         let row_json = serde_json::to_string(row).unwrap_or_else(|_| "{}".into());
         let len = row_json.len();
         let q = QueryRow {
             index,
             row,
+            text,
             started: &self.started,
             row_json,
         };

@@ -1028,6 +1028,158 @@ mod served {
             vec![vec![S::Integer(4), S::Integer(11)]]
         );
     }
+
+    const MAPPED: &str = r#"
+version: 1
+actions:
+  - name: mapped
+    label: Mapped
+    kind: query
+    table: {name: mapped_rows}
+    result_columns:
+      - {field: orders.id, column: order_id, type: INT64, required: true}
+      - {field: orders.amount, column: amount, type: NUMERIC}
+      - {field: orders.n, column: n, type: INT64}
+      - {field: orders.discount, column: discount, type: NUMERIC}
+    success_message: "Wrote {count} {rows}."
+"#;
+
+    fn mapped() -> Vec<DeclaredAction> {
+        parse(MAPPED, "mapped.yaml", None)
+            .unwrap()
+            .actions
+            .into_iter()
+            .map(DeclaredAction::new)
+            .collect()
+    }
+
+    /// A query request whose result has `dimensions`, `measures` and `pivots` (names) and `rows`
+    /// as raw JSON text (numbers exactly as written).
+    fn mapped_request(
+        dimensions: &[&str],
+        measures: &[&str],
+        pivots: &[&str],
+        rows: &str,
+    ) -> Value {
+        let names = |n: &[&str]| -> Value { n.iter().map(|n| json!({"name": n})).collect() };
+        let doc = format!(
+            r#"{{"fields": {{"dimensions": {}, "measures": {}, "table_calculations": [], "pivots": {}}}, "data": {rows}}}"#,
+            names(dimensions),
+            names(measures),
+            names(pivots)
+        );
+        json!({
+            "type": "query",
+            "attachment": {"mimetype": "application/json", "extension": "json", "data": doc},
+        })
+    }
+
+    #[tokio::test]
+    async fn mapped_numbers_in_exponent_notation_convert_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = mapped();
+        let rows = r#"[
+            {"orders.id": {"value": 1E2}, "orders.amount": {"value": -1e-09}, "orders.n": {"value": 2.5e1}, "orders.discount": {"value": 12345678.123456789}},
+            {"orders.id": {"value": 2}, "orders.amount": {"value": 0.30000000000000004}, "orders.n": {"value": 1}, "orders.discount": {"value": 1}}
+        ]"#;
+        let body = mapped_request(
+            &["orders.id"],
+            &["orders.amount", "orders.n", "orders.discount"],
+            &[],
+            rows,
+        );
+        let resp = run(dir.path(), &all[0], &all, body).await;
+        assert_eq!(resp["looker"]["success"], false, "{resp}");
+        assert_eq!(
+            resp["looker"]["message"],
+            "Wrote 1 row. 1 row rejected and not written (first: row 1: orders.amount → amount: expected NUMERIC, got the number 0.30000000000000004: more than 9 digits after the decimal point)."
+        );
+        assert_eq!(
+            read(
+                dir.path(),
+                "SELECT order_id, amount, n, discount FROM mapped_rows"
+            ),
+            [vec![
+                S::Integer(100),
+                S::Text("-0.000000001".into()),
+                S::Integer(25),
+                S::Text("12345678.123456789".into()),
+            ]]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pivoted_mapped_field_is_never_a_null() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = mapped();
+        let row = r#"{"orders.id": {"value": 1}, "orders.n": {"2024": {"value": 3}, "2025": {"value": 4}}}"#;
+        // The header shows the pivot: nothing is written.
+        let body = mapped_request(
+            &["orders.id"],
+            &["orders.n"],
+            &["orders.year"],
+            &format!("[{row}]"),
+        );
+        let resp = run(dir.path(), &all[0], &all, body).await;
+        assert_eq!(resp["looker"]["success"], false, "{resp}");
+        assert_eq!(
+            resp["looker"]["message"],
+            "Nothing was written: orders.n is pivoted (a value per pivot column); map a field that is not pivoted, or remove the pivot."
+        );
+        // A pivoted cell the header does not announce: a counted row rejection.
+        let body = mapped_request(
+            &["orders.id"],
+            &["orders.n", "orders.amount", "orders.discount"],
+            &[],
+            &format!(r#"[{row}, {{"orders.id": {{"value": 2}}, "orders.n": {{"value": 5}}}}]"#),
+        );
+        let resp = run(dir.path(), &all[0], &all, body).await;
+        assert_eq!(resp["looker"]["success"], false, "{resp}");
+        assert_eq!(
+            resp["looker"]["message"],
+            "Wrote 1 row. 1 row rejected and not written (first: row 0: orders.n is pivoted (a value per pivot column); map a field that is not pivoted, or remove the pivot)."
+        );
+        assert_eq!(
+            read(dir.path(), "SELECT order_id, n FROM mapped_rows"),
+            [vec![S::Integer(2), S::Integer(5)]]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_mapped_field_the_result_lacks_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = mapped();
+        // Optional columns: written, and the answer says which are empty and why.
+        let body = mapped_request(
+            &["orders.id"],
+            &["orders.n"],
+            &[],
+            r#"[{"orders.id": {"value": 1}, "orders.n": {"value": 3}}]"#,
+        );
+        let resp = run(dir.path(), &all[0], &all, body).await;
+        assert_eq!(resp["looker"]["success"], true, "{resp}");
+        assert_eq!(
+            resp["looker"]["message"],
+            "Wrote 1 row. The result has no field orders.amount, so column amount is empty; the result has no field orders.discount, so column discount is empty."
+        );
+        // A required column: nothing is written.
+        let body = mapped_request(
+            &["orders.code"],
+            &["orders.n", "orders.amount", "orders.discount"],
+            &[],
+            r#"[{"orders.code": {"value": "A"}, "orders.n": {"value": 3}}]"#,
+        );
+        let resp = run(dir.path(), &all[0], &all, body).await;
+        assert_eq!(resp["looker"]["success"], false, "{resp}");
+        assert_eq!(
+            resp["looker"]["message"],
+            "Nothing was written: the result has no field orders.id (column order_id is required)."
+        );
+        assert_eq!(
+            read(dir.path(), "SELECT count(*) FROM mapped_rows"),
+            [vec![S::Integer(1)]]
+        );
+    }
 }
 
 #[test]

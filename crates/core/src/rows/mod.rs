@@ -217,19 +217,33 @@ impl RowStream {
 
     /// The next chunk of rows (up to a few hundred); `None` at the end.
     pub async fn next_chunk(&mut self) -> Option<Result<Vec<Row>, RowsError>> {
+        Some(
+            self.next_chunk_with_text()
+                .await?
+                .map(|(_, rows)| rows.into_iter().map(|(_, r)| r).collect()),
+        )
+    }
+
+    /// The next chunk of rows with their JSON text: each row with its index in the [`RawRows`]
+    /// (rows over [`MAX_ROW_BYTES`] are left out and counted, as by [`RowStream::next_chunk`]).
+    /// The text gives what the parsed row cannot, such as a number exactly as written.
+    pub async fn next_chunk_with_text(
+        &mut self,
+    ) -> Option<Result<(RawRows, Vec<(usize, Row)>), RowsError>> {
         match self.next_raw_chunk().await? {
             Err(e) => Some(Err(e)),
             Ok(raw) => {
                 let mut rows = Vec::with_capacity(raw.len());
                 // rows_read already counts the chunk: count back to the failing row.
                 let base = self.rows_read - raw.len() as u64;
-                for (i, r) in raw.iter().enumerate() {
+                for i in 0..raw.len() {
+                    let r = raw.get(i).unwrap_or_default();
                     if r.is_empty() {
                         self.too_large += 1;
                         continue;
                     }
                     match serde_json::from_slice::<Row>(r) {
-                        Ok(row) => rows.push(row),
+                        Ok(row) => rows.push((i, row)),
                         Err(e) => {
                             self.rows_read = base + i as u64;
                             let err = RowsError::bad_row(self.rows_read, &e, r);
@@ -238,11 +252,11 @@ impl RowStream {
                             }
                             self.done = true;
                             self.pending_error = Some(err);
-                            return Some(Ok(rows));
+                            return Some(Ok((raw, rows)));
                         }
                     }
                 }
-                Some(Ok(rows))
+                Some(Ok((raw, rows)))
             }
         }
     }

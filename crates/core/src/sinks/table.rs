@@ -80,13 +80,68 @@ impl ColumnType {
             (_, J::Null) => CellValue::Null,
             (ColumnType::Json, v) => CellValue::Json(v.to_string()),
             (_, J::String(s)) => return self.convert_text(s),
-            (ColumnType::String, J::Number(n)) => CellValue::String(n.to_string()),
+            (_, J::Number(n)) => return self.convert_number(&n.to_string()),
             (ColumnType::String, J::Bool(b)) => CellValue::String(b.to_string()),
-            (ColumnType::Int64, J::Number(n)) => CellValue::Int64(n.as_i64().ok_or_else(bad)?),
-            (ColumnType::Numeric, J::Number(n)) => return self.convert_text(&n.to_string()),
-            (ColumnType::Float64, J::Number(n)) => CellValue::Float64(n.as_f64().ok_or_else(bad)?),
             (ColumnType::Bool, J::Bool(b)) => CellValue::Bool(*b),
             _ => return Err(bad()),
+        })
+    }
+
+    /// Convert a JSON number, given as its JSON text (`1E2`, `-1e-09`, `12.50`), into a value
+    /// of this type. INT64 and NUMERIC take it exactly (exponent notation is expanded as decimal
+    /// text, never through a float): a number that does not fit is refused with the reason
+    /// (`expected NUMERIC, got the number 0.30000000000000004: more than 9 digits after the
+    /// decimal point`). STRING keeps the text as written. Pass the raw text of the number when
+    /// there is one: a `serde_json::Number` read from JSON without it is already a float.
+    pub fn convert_number(self, text: &str) -> Result<CellValue, ConvertError> {
+        let t = text.trim();
+        let bad = |why: &str| ConvertError {
+            expected: self,
+            got: if why.is_empty() {
+                format!("the number {}", truncate(t))
+            } else {
+                format!("the number {}: {why}", truncate(t))
+            },
+        };
+        let decimal = |small: &str, large: &str| {
+            exact_decimal(t).map_err(|e| match e {
+                Inexact::NotNumber => bad("not a JSON number"),
+                Inexact::Small => bad(small),
+                Inexact::Large => bad(large),
+            })
+        };
+        Ok(match self {
+            ColumnType::String => CellValue::String(t.to_string()),
+            ColumnType::Json => {
+                let v: serde_json::Value =
+                    serde_json::from_str(t).map_err(|_| bad("not a JSON number"))?;
+                CellValue::Json(v.to_string())
+            }
+            ColumnType::Int64 => {
+                let (small, large) = ("not a whole number", "out of INT64's range");
+                let d = decimal(small, large)?;
+                if !d.frac.is_empty() {
+                    return Err(bad(small));
+                }
+                CellValue::Int64(d.to_string().parse().map_err(|_| bad(large))?)
+            }
+            ColumnType::Numeric => {
+                let small = "more than 9 digits after the decimal point";
+                let large = "more than 29 digits before the decimal point";
+                let d = decimal(small, large)?;
+                if d.frac.len() > 9 {
+                    return Err(bad(small));
+                }
+                if d.int.len() > 29 {
+                    return Err(bad(large));
+                }
+                CellValue::Numeric(d.to_string())
+            }
+            ColumnType::Float64 => match t.parse::<f64>() {
+                Ok(f) if f.is_finite() => CellValue::Float64(f),
+                _ => return Err(bad("out of FLOAT64's range")),
+            },
+            ColumnType::Bool | ColumnType::Date | ColumnType::Timestamp => return Err(bad("")),
         })
     }
 
@@ -144,6 +199,111 @@ fn numeric_ok(t: &str) -> bool {
         && frac.len() <= 9
         && int.bytes().all(|b| b.is_ascii_digit())
         && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A decimal number as digits: the integer part without leading zeros (empty for 0), the
+/// fraction without trailing zeros.
+#[derive(Debug, PartialEq)]
+struct Decimal {
+    negative: bool,
+    int: String,
+    frac: String,
+}
+
+impl std::fmt::Display for Decimal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let zero = self.int.is_empty() && self.frac.is_empty();
+        if self.negative && !zero {
+            f.write_str("-")?;
+        }
+        f.write_str(if self.int.is_empty() { "0" } else { &self.int })?;
+        if !self.frac.is_empty() {
+            write!(f, ".{}", self.frac)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a JSON number's text has no [`Decimal`].
+#[derive(Debug, PartialEq)]
+enum Inexact {
+    /// Not JSON number text.
+    NotNumber,
+    /// Its first digit is more than 100 places after the decimal point.
+    Small,
+    /// It has more than 100 digits before the decimal point.
+    Large,
+}
+
+/// The exact decimal value of a JSON number's text (`-1e-09` → `-0.000000001`, `1E2` → `100`).
+/// Numbers beyond 100 places either side of the point are refused before any long text is built
+/// (they fit neither a NUMERIC nor an INT64).
+fn exact_decimal(t: &str) -> Result<Decimal, Inexact> {
+    use Inexact::NotNumber;
+    let (negative, rest) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t),
+    };
+    let (mantissa, exp) = match rest.find(['e', 'E']) {
+        Some(i) => {
+            let e = &rest[i + 1..];
+            let e = e.strip_prefix('+').unwrap_or(e);
+            let magnitude = e.strip_prefix('-').unwrap_or(e);
+            if magnitude.is_empty() || !magnitude.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(NotNumber);
+            }
+            // An exponent of more than 6 digits is out of range either way.
+            let magnitude = magnitude.trim_start_matches('0');
+            if magnitude.len() > 6 {
+                return Err(if e.starts_with('-') {
+                    Inexact::Small
+                } else {
+                    Inexact::Large
+                });
+            }
+            (&rest[..i], e.parse::<i64>().map_err(|_| NotNumber)?)
+        }
+        None => (rest, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty()
+        || (mantissa.contains('.') && frac.is_empty())
+        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
+        return Err(NotNumber);
+    }
+    // All digits, with the decimal point after `point` of them.
+    let digits = format!("{int}{frac}");
+    let point = int.len() as i64 + exp;
+    let significant = digits.trim_matches('0');
+    if significant.is_empty() {
+        return Ok(Decimal {
+            negative,
+            int: String::new(),
+            frac: String::new(),
+        });
+    }
+    let lead = (digits.len() - digits.trim_start_matches('0').len()) as i64;
+    if point - lead > 100 {
+        return Err(Inexact::Large);
+    }
+    if point - lead < -100 {
+        return Err(Inexact::Small);
+    }
+    let padded = if point < 0 {
+        format!("{}{digits}", "0".repeat((-point) as usize))
+    } else if point as usize > digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        digits
+    };
+    let point = point.max(0) as usize;
+    let (i, f) = padded.split_at(point);
+    Ok(Decimal {
+        negative,
+        int: i.trim_start_matches('0').to_string(),
+        frac: f.trim_end_matches('0').to_string(),
+    })
 }
 
 fn truncate(s: &str) -> String {
@@ -611,7 +771,7 @@ mod tests {
         assert_eq!(T::Int64.convert_json(&json!(42)), Ok(CellValue::Int64(42)));
         assert_eq!(
             T::Int64.convert_json(&json!(4.5)).unwrap_err().to_string(),
-            "expected INT64, got the number 4.5"
+            "expected INT64, got the number 4.5: not a whole number"
         );
         assert_eq!(
             T::String.convert_json(&json!(7)),
@@ -653,6 +813,79 @@ mod tests {
         assert_eq!(
             T::Date.convert_json(&json!([1])).unwrap_err().to_string(),
             "expected DATE, got a list"
+        );
+    }
+
+    #[test]
+    fn json_numbers_convert_exactly() {
+        let num = |t: &str| T::Numeric.convert_number(t).map_err(|e| e.to_string());
+        let ok = |s: &str| Ok(CellValue::Numeric(s.into()));
+        assert_eq!(num("1E2"), ok("100"));
+        assert_eq!(num("-1e-09"), ok("-0.000000001"));
+        assert_eq!(num("1.5e+3"), ok("1500"));
+        assert_eq!(num("12.50"), ok("12.5"));
+        assert_eq!(num("-0"), ok("0"));
+        assert_eq!(num("0.0e5"), ok("0"));
+        assert_eq!(num("123e-2"), ok("1.23"));
+        // 17 significant digits with 9 decimals: exact, no float in between.
+        assert_eq!(num("12345678.123456789"), ok("12345678.123456789"));
+        assert_eq!(
+            num("12345678901234567890123456789"),
+            ok("12345678901234567890123456789")
+        );
+        assert_eq!(
+            num("0.30000000000000004").unwrap_err(),
+            "expected NUMERIC, got the number 0.30000000000000004: more than 9 digits after the decimal point"
+        );
+        assert_eq!(
+            num("1e-10").unwrap_err(),
+            "expected NUMERIC, got the number 1e-10: more than 9 digits after the decimal point"
+        );
+        assert_eq!(
+            num("1e29").unwrap_err(),
+            "expected NUMERIC, got the number 1e29: more than 29 digits before the decimal point"
+        );
+        assert_eq!(
+            num("1e999999999").unwrap_err(),
+            "expected NUMERIC, got the number 1e999999999: more than 29 digits before the decimal point"
+        );
+        assert_eq!(
+            num("1e-300").unwrap_err(),
+            "expected NUMERIC, got the number 1e-300: more than 9 digits after the decimal point"
+        );
+        let int = |t: &str| T::Int64.convert_number(t).map_err(|e| e.to_string());
+        assert_eq!(int("1E2"), Ok(CellValue::Int64(100)));
+        assert_eq!(int("-2.50e1"), Ok(CellValue::Int64(-25)));
+        assert_eq!(int("-0.0"), Ok(CellValue::Int64(0)));
+        assert_eq!(int("9223372036854775807"), Ok(CellValue::Int64(i64::MAX)));
+        assert_eq!(
+            int("1.5").unwrap_err(),
+            "expected INT64, got the number 1.5: not a whole number"
+        );
+        assert_eq!(
+            int("1e19").unwrap_err(),
+            "expected INT64, got the number 1e19: out of INT64's range"
+        );
+        assert_eq!(
+            T::Float64.convert_number("1E2"),
+            Ok(CellValue::Float64(100.0))
+        );
+        assert_eq!(
+            T::String.convert_number("-1e-09"),
+            Ok(CellValue::String("-1e-09".into()))
+        );
+        assert_eq!(
+            T::Date.convert_number("3").unwrap_err().to_string(),
+            "expected DATE, got the number 3"
+        );
+        // A parsed JSON value goes the same way (a float's shortest text).
+        assert_eq!(
+            T::Numeric.convert_json(&serde_json::json!(-1e-9)),
+            Ok(CellValue::Numeric("-0.000000001".into()))
+        );
+        assert_eq!(
+            T::Int64.convert_json(&serde_json::json!(1e2)),
+            Ok(CellValue::Int64(100))
         );
     }
 

@@ -260,3 +260,95 @@ async fn the_example_file_writes_typed_columns_to_bigquery() {
         .await;
     assert_eq!(all[0]["n"].to_string().trim_matches('"'), "1", "{all:?}");
 }
+
+#[tokio::test]
+async fn declared_result_columns_take_exact_numbers_and_name_what_the_result_cannot_fill() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mapped.yaml");
+    std::fs::write(
+        &file,
+        r#"version: 1
+actions:
+  - name: mapped
+    label: Mapped
+    kind: query
+    identity: service
+    table: {name: mapped_rows}
+    result_columns:
+      - {field: orders.id, column: order_id, type: INT64, required: true}
+      - {field: orders.amount, column: amount, type: NUMERIC}
+      - {field: inventory.count, column: cnt, type: INT64}
+      - {field: orders.discount, column: discount, type: NUMERIC}
+    success_message: "Wrote {count} {rows}."
+"#,
+    )
+    .unwrap();
+    let hub = TestHub::spawn_with(
+        &[("HUB_ACTIONS_FILE", file.to_str().unwrap())],
+        hub_core::routes::Function::ALL,
+    )
+    .await;
+    // The result document as Looker writes it, numbers as written (not through a float).
+    let execute = |dimension: &str, measures: &str, pivots: &str, rows: &str| {
+        let doc = format!(
+            r#"{{"fields": {{"dimensions": [{{"name": "{dimension}"}}], "measures": {measures}, "table_calculations": [], "pivots": {pivots}}}, "data": {rows}}}"#
+        );
+        let body = json!({
+            "type": "query",
+            "attachment": {"mimetype": "application/json", "extension": "json", "data": doc},
+        });
+        let hub = &hub;
+        async move { hub.execute("mapped", &body).await.1 }
+    };
+
+    // Exponent notation converts exactly; orders.discount is not in the result: named.
+    let resp = execute(
+        "orders.id",
+        r#"[{"name": "orders.amount"}, {"name": "inventory.count"}]"#,
+        "[]",
+        r#"[{"orders.id": {"value": 1E2}, "orders.amount": {"value": -1e-09}, "inventory.count": {"value": 3}},
+            {"orders.id": {"value": 2}, "orders.amount": {"value": 0.30000000000000004}, "inventory.count": {"value": 4}}]"#,
+    )
+    .await;
+    assert_eq!(resp["looker"]["success"], false, "{resp}");
+    assert_eq!(
+        resp["looker"]["message"],
+        "Wrote 1 row. The result has no field orders.discount, so column discount is empty. 1 row rejected and not written (first: row 1: orders.amount → amount: expected NUMERIC, got the number 0.30000000000000004: more than 9 digits after the decimal point)."
+    );
+    let rows = read_table(&hub.store_path, "mapped_rows");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["order_id"], 100);
+    assert_eq!(rows[0]["amount"], "-0.000000001");
+    assert_eq!(rows[0]["cnt"], 3);
+    assert!(rows[0]["discount"].is_null());
+
+    // A pivoted measure: nothing written.
+    let resp = execute(
+        "orders.id",
+        r#"[{"name": "orders.amount"}, {"name": "inventory.count"}, {"name": "orders.discount"}]"#,
+        r#"[{"name": "inventory.year"}]"#,
+        r#"[{"orders.id": {"value": 3}, "orders.amount": {"value": 1}, "orders.discount": {"value": 0},
+             "inventory.count": {"2024": {"value": 3}, "2025": {"value": 4}}}]"#,
+    )
+    .await;
+    assert_eq!(resp["looker"]["success"], false, "{resp}");
+    assert_eq!(
+        resp["looker"]["message"],
+        "Nothing was written: orders.amount, inventory.count, orders.discount are pivoted (a value per pivot column); map fields that are not pivoted, or remove the pivot."
+    );
+
+    // The required column's field is missing: nothing written.
+    let resp = execute(
+        "orders.code",
+        r#"[{"name": "orders.amount"}]"#,
+        "[]",
+        r#"[{"orders.code": {"value": 3}, "orders.amount": {"value": 1}}]"#,
+    )
+    .await;
+    assert_eq!(resp["looker"]["success"], false, "{resp}");
+    assert_eq!(
+        resp["looker"]["message"],
+        "Nothing was written: the result has no field orders.id (column order_id is required)."
+    );
+    assert_eq!(read_table(&hub.store_path, "mapped_rows").len(), 1);
+}
