@@ -281,7 +281,9 @@ impl RowMaker for DeclaredRows<'_> {
                     pivoted_fields.push(field);
                 }
                 continue;
-            } else if meta.is_some() {
+            } else if meta.is_some() || header.fields.is_empty() {
+                // Present, or a result that lists no fields at all (nothing to tell from: each
+                // row says for itself).
                 continue;
             } else if *required {
                 format!(
