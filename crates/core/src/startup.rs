@@ -303,6 +303,18 @@ async fn stop_signal() {
 
 /// The whole `main` of every binary: settings, telemetry, serve the given functions on `$PORT`.
 pub fn run_main(functions: &[Function]) -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{}", usage(functions));
+        std::process::exit(0);
+    }
+    if let Some(unknown) = args.iter().find(|a| *a != "--local") {
+        eprintln!(
+            "action hub: unknown argument {unknown:?}\n\n{}",
+            usage(functions)
+        );
+        std::process::exit(2);
+    }
     bound_heap_growth();
     let settings = match Settings::from_env() {
         Ok(s) => s,
@@ -333,6 +345,31 @@ pub fn run_main(functions: &[Function]) -> std::io::Result<()> {
             }
         }
     })
+}
+
+/// What `--help` prints for a binary serving `functions`.
+fn usage(functions: &[Function]) -> String {
+    let names: Vec<&str> = functions.iter().map(|f| f.service_name()).collect();
+    let all = functions == Function::ALL;
+    let mut text = format!(
+        "Looker action hub ({}): serves the Looker Action API on $PORT (default 8080).\n\n\
+         usage: {} [--local]\n",
+        names.join(", "),
+        if all { "hub" } else { names[0] },
+    );
+    if all {
+        text.push_str(
+            "       hub check-actions FILE...       check write-back actions files, list every problem\n\
+             \x20      hub generate-actions FILE DIR   their terraform table schemas, LookML and deployable file\n",
+        );
+    }
+    text.push_str(
+        "\n  --local   local mode: a well-known dev hub token when HUB_TOKENS is unset, the embedded\n\
+         \x20           store, the playground at /playground (hub only; never in production)\n\n\
+         Settings are environment variables (README.md, \"Settings\"): HUB_TOKENS (the secret(s)\n\
+         Looker sends), HUB_PUBLIC_URL, HUB_ACTIONS_FILE, HUB_BIGQUERY_DATASET, RUDDER_SOURCES, ...\n",
+    );
+    text
 }
 
 /// Keep the resident memory of a busy hub bounded. glibc's malloc raises its mmap threshold each

@@ -141,3 +141,45 @@ async fn the_browser_only_oauth_initiate_starts_without_hub_tokens() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn help_prints_the_usage_and_an_unknown_argument_refuses_the_start() {
+    for (bin, args, code, stream, wanted) in [
+        (
+            "hub",
+            "--help",
+            0,
+            "stdout",
+            "usage: hub [--local]\n       hub check-actions FILE...",
+        ),
+        (
+            "action_form",
+            "-h",
+            0,
+            "stdout",
+            "usage: action_form [--local]\n",
+        ),
+        (
+            "hub",
+            "--locl",
+            2,
+            "stderr",
+            "action hub: unknown argument \"--locl\"",
+        ),
+    ] {
+        let out = tokio::process::Command::new(bin_dir().join(bin))
+            .env_clear()
+            .arg(args)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{bin} {args}");
+        let text = String::from_utf8_lossy(if stream == "stdout" {
+            &out.stdout
+        } else {
+            &out.stderr
+        })
+        .to_string();
+        assert!(text.contains(wanted), "{bin} {args}: {text}");
+    }
+}
