@@ -13,7 +13,6 @@
 //! A source without a data plane URL uses `RUDDER_DATA_PLANE_URL`.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 
 use super::client::{DataPlane, DataPlaneError};
 use crate::config::{SettingsError, Vars};
@@ -58,15 +57,61 @@ pub struct SourcesSettings {
     pub names_only: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One source as written, in either spelling.
 struct JsonSource {
     name: String,
-    #[serde(default)]
     label: Option<String>,
     write_key: String,
-    #[serde(default)]
     data_plane_url: Option<String>,
+}
+
+/// The JSON spelling: a list of objects with the known keys, each a string. Errors name the
+/// source's position and the key, never a value (which may be a write key).
+fn json_sources(text: &str) -> Result<Vec<JsonSource>, SettingsError> {
+    const SHAPE: &str =
+        "a JSON list of {\"name\", \"write_key\", \"data_plane_url\"?, \"label\"?} objects";
+    let list: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
+        // serde's message may quote a value: give only the position.
+        invalid(format!(
+            "not {SHAPE} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let mut out = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        let n = i + 1;
+        let Some(obj) = entry.as_object() else {
+            return Err(invalid(format!(
+                "source {n} is not an object: write {SHAPE}"
+            )));
+        };
+        for key in obj.keys() {
+            if !["name", "label", "write_key", "data_plane_url"].contains(&key.as_str()) {
+                let shown: String = key.chars().take(64).collect();
+                return Err(invalid(format!(
+                    "source {n}: unknown key {shown:?} (the keys are name, label, write_key, data_plane_url)"
+                )));
+            }
+        }
+        let text = |key: &str, required: bool| -> Result<Option<String>, SettingsError> {
+            match obj.get(key) {
+                None | Some(serde_json::Value::Null) if !required => Ok(None),
+                None | Some(serde_json::Value::Null) => {
+                    Err(invalid(format!("source {n} has no {key:?}")))
+                }
+                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(invalid(format!("source {n}: {key:?} must be a string"))),
+            }
+        };
+        out.push(JsonSource {
+            name: text("name", true)?.unwrap_or_default(),
+            label: text("label", false)?,
+            write_key: text("write_key", true)?.unwrap_or_default(),
+            data_plane_url: text("data_plane_url", false)?,
+        });
+    }
+    Ok(out)
 }
 
 /// Why the declared sources cannot be used at start.
@@ -118,14 +163,7 @@ impl SourcesSettings {
     pub fn parse(text: &str, default_url: Option<&str>) -> Result<SourcesSettings, SettingsError> {
         let text = text.trim();
         let raw: Vec<JsonSource> = if text.starts_with('[') {
-            serde_json::from_str(text).map_err(|e| {
-                // serde's message may quote a value: give only the position.
-                invalid(format!(
-                    "not a valid JSON list of {{\"name\", \"write_key\", \"data_plane_url\"?, \"label\"?}} objects (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ))
-            })?
+            json_sources(text)?
         } else {
             let mut out = Vec::new();
             for (i, entry) in text.split(',').map(str::trim).enumerate() {
@@ -419,7 +457,12 @@ mod tests {
             ("a.b=SECRETKEY@https://x.example", "source 1 has the name \"a.b\""),
             ("a=@https://x.example", "source \"a\" has no write key"),
             (" , ", "declares no source"),
-            ("[{\"name\":\"a\",\"write_key\":\"SECRETKEY\",\"extra\":1}]", "not a valid JSON list"),
+            ("[{\"name\":\"a\",\"write_key\":\"SECRETKEY\",\"extra\":1}]", "source 1: unknown key \"extra\" (the keys are name, label, write_key, data_plane_url)"),
+            ("[{\"name\":\"a\",\"write_key\":\"SECRETKEY\"},{\"name\":\"b\",\"write_key\":\"SECRETKEY\",\"dataplane_url\":\"https://x.example\"}]", "source 2: unknown key \"dataplane_url\""),
+            ("[{\"name\":\"a\",\"write_key\":[\"SECRETKEY\"]}]", "source 1: \"write_key\" must be a string"),
+            ("[{\"name\":\"a\"}]", "source 1 has no \"write_key\""),
+            ("[\"SECRETKEY\"]", "source 1 is not an object"),
+            ("[{\"name\":\"a\",\"write_key\":\"SECRETKEY\"", "not a JSON list of"),
             (
                 "[{\"name\":\"a_b\",\"write_key\":\"SECRETKEY\",\"data_plane_url\":\"https://x.example\"},{\"name\":\"a-b\",\"write_key\":\"SECRETKEY\",\"data_plane_url\":\"https://x.example\"}]",
                 "have the same label \"A b\"",
