@@ -1143,3 +1143,45 @@ fn unknown_words_without_a_close_match_list_the_valid_ones() {
     let p = problems(&format!("{GOOD}  - name: [unclosed\n    lable: x\n"));
     assert_eq!(p.len(), 1, "{p:?}");
 }
+
+/// A key written twice and a list item of the wrong kind are listed with the other shape
+/// problems, in the project's words: which key, where it was first, what to write instead.
+#[test]
+fn repeated_keys_and_items_of_the_wrong_kind_say_what_to_write() {
+    let yaml = r#"version: 1
+actions:
+  - name: approve
+    label: Approve
+    label: Approve again
+    kind: cell
+    required_fields: [{tag: approve}, approve]
+    table: {name: approvals, name: approvals2}
+    fields:
+      - name: id
+        required: true
+        default: {from: value}
+        column: {type: STRING, type: INT64}
+      - just a string
+    success_message: "Approved {key}"
+  - 17
+"#;
+    assert_eq!(
+        problems(yaml),
+        [
+            "5: the key `label` is written twice in an action (first at line 4): keep one",
+            "7: a required_fields entry is expected here, not `approve`: write a map (`key: value` lines indented under the `- `) with `tag:` or `any_tag:` or `all_tags:`",
+            "8: the key `name` is written twice in table (first at line 8): keep one",
+            "13: the key `type` is written twice in column (first at line 13): keep one",
+            "14: a field is expected here, not `just a string`: write a map (`key: value` lines indented under the `- `) with `name:`",
+            "16: an action is expected here, not `17`: write a map (`key: value` lines indented under the `- `) with `name:`, `label:`, `kind:`, `table:`, `success_message:`",
+        ]
+    );
+    // Where the shape pass cannot read the file, the typed read's refusal is reworded too.
+    let p = problems("version: 1\nversion: 1\nactions: [{name: .inf}]\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("2: the key `version` is written twice in this mapping: keep one")
+            && !p[0].contains("DuplicateKeyPolicy"),
+        "{p:?}"
+    );
+}
