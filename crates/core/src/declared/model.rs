@@ -588,9 +588,9 @@ fn build_action(
             );
             continue;
         }
-        if let Some(field) = build_field(f.value, fl, &params, ck) {
-            fields.push(field);
-        }
+        // A field with a problem of its own is still a field: later checks (the key, the
+        // success message, columns) see it, so its problem is not followed by false ones.
+        fields.push(build_field(f.value, fl, kind, &params, ck));
     }
 
     // The key.
@@ -831,6 +831,10 @@ fn build_action(
         }
     };
     for f in &fields {
+        // A column named after a refused field name: the field's problem already says it.
+        if f.column == f.name && names::field_name_problem(&f.name).is_some() {
+            continue;
+        }
         own_column(&f.column, format!("field {}", f.name), f.line, ck);
     }
     for (rc, _, l) in &result_columns {
@@ -986,8 +990,13 @@ fn icon(spec: &str, base_dir: Option<&Path>) -> Result<String, String> {
     ))
 }
 
-fn build_field(f: RawField, fl: u64, params: &[ActionParam], ck: &mut Checker) -> Option<Field> {
-    let before = ck.problems.len();
+fn build_field(
+    f: RawField,
+    fl: u64,
+    kind: Kind,
+    params: &[ActionParam],
+    ck: &mut Checker,
+) -> Field {
     let name = f.name.value.clone();
     if let Some(p) = names::field_name_problem(&name) {
         ck.at(line(&f.name), p);
@@ -1268,6 +1277,10 @@ fn build_field(f: RawField, fl: u64, params: &[ActionParam], ck: &mut Checker) -
                 from: Some(from),
                 param: None,
             }) => match from.as_str() {
+                "value" if kind == Kind::Query => {
+                    ck.at(dl, format!("field {name:?}: `default: {{from: value}}` is the clicked value, which a query action does not have (it acts on a whole result); write a literal (`default: some text`), `default: {{from: today}}` or `default: {{param: {USER_EMAIL_PARAM}}}`, or remove `default`"));
+                    None
+                }
                 "value" => Some(DefaultValue::ClickedValue),
                 "today" => Some(DefaultValue::Today),
                 other => {
@@ -1318,5 +1331,5 @@ fn build_field(f: RawField, fl: u64, params: &[ActionParam], ck: &mut Checker) -
         }
         field.default = dv;
     }
-    (ck.problems.len() == before).then_some(field)
+    field
 }

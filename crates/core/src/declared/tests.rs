@@ -643,9 +643,11 @@ actions:
         (22, "`pattern` is not a valid regular expression"),
         (23, "column name \"select\" is a reserved word"),
         (25, "duplicate field \"id\""),
+        // A field with its own problem is still a field: its column is checked too.
+        (26, "column name \"when\" is a reserved word"),
         (28, "`from: today` is for date fields"),
         (29, "column \"request_id\" (field request_id) is one of the audit columns"),
-        (30, "success_message uses {nope}, which this action does not have: use one of {key}, {id}, {select}, {request_id}"),
+        (30, "success_message uses {nope}, which this action does not have: use one of {key}, {id}, {pct}, {level}, {code}, {select}, {when}, {request_id}"),
         (31, "is the name of one of the hub's own actions"),
         (34, "`key` is for cell actions"),
         (35, "table \"approvals\" is already written by the action at line 7"),
@@ -1183,5 +1185,74 @@ actions:
         p[0].starts_with("2: the key `version` is written twice in this mapping: keep one")
             && !p[0].contains("DuplicateKeyPolicy"),
         "{p:?}"
+    );
+}
+
+/// A field with a problem of its own is still a field of its action: the key, the success
+/// message and the duplicate check see it, so its problem is the only one reported about it.
+#[test]
+fn a_field_with_a_problem_causes_no_false_follow_on_problems() {
+    let yaml = r#"version: 1
+actions:
+  - name: a_one
+    label: A
+    kind: cell
+    required_fields: [{tag: t}]
+    key: k
+    table: {name: t1}
+    fields:
+      - name: k
+        required: true
+        default: {from: value}
+        min: "5"
+        messages:
+          required: "need {foo}"
+      - name: f1
+        pattern: "(abc"
+      - name: f1
+        label: dup field
+      - name: Field.Name
+    success_message: "{k} {f1} {key}"
+"#;
+    let p = problems(yaml);
+    let want: &[(u64, &str)] = &[
+        (13, "field \"k\": `min` is for integer and number fields"),
+        (15, "field \"k\": message `required` uses {foo}"),
+        (
+            17,
+            "field \"f1\": `pattern` is not a valid regular expression",
+        ),
+        (18, "duplicate field \"f1\""),
+        (20, "field name \"Field.Name\" must be lowercase"),
+    ];
+    for (line, text) in want {
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with(&format!("{line}: ")) && m.contains(text)),
+            "missing {line}: {text}\nin {p:#?}"
+        );
+    }
+    assert_eq!(p.len(), want.len(), "{p:#?}");
+}
+
+/// A query action has no clicked value: `default: {from: value}` on one of its fields is refused
+/// with what to write instead.
+#[test]
+fn a_query_action_field_cannot_default_to_the_clicked_value() {
+    let p = problems(
+        r#"actions:
+  - name: q
+    label: Q
+    kind: query
+    table: {name: q_t}
+    fields:
+      - name: z
+        default: {from: value}
+    success_message: "{count}"
+"#,
+    );
+    assert_eq!(
+        p,
+        ["8: field \"z\": `default: {from: value}` is the clicked value, which a query action does not have (it acts on a whole result); write a literal (`default: some text`), `default: {from: today}` or `default: {param: user_email}`, or remove `default`"]
     );
 }
