@@ -415,6 +415,22 @@ pub fn user_email_param() -> ActionParam {
     crate::actions::writer::user_email_param()
 }
 
+/// The column types BigQuery clusters on (besides GEOGRAPHY, RANGE, BIGNUMERIC and DATETIME,
+/// which a declared table has none of): FLOAT64 and JSON are refused.
+const CLUSTERABLE: &str = "STRING, INT64, NUMERIC, BOOL, DATE or TIMESTAMP";
+
+fn clusterable(t: ColumnType) -> bool {
+    matches!(
+        t,
+        ColumnType::String
+            | ColumnType::Int64
+            | ColumnType::Numeric
+            | ColumnType::Bool
+            | ColumnType::Date
+            | ColumnType::Timestamp
+    )
+}
+
 /// Collects problems with their lines.
 pub(crate) struct Checker<'a> {
     pub file: &'a str,
@@ -887,20 +903,46 @@ fn build_action(
                     "BigQuery clusters on at most 4 columns: remove the rest",
                 );
             }
-            for col in &c {
-                if !columns.iter().any(|k| k.name == col.value) {
-                    ck.at(
+            for (i, col) in c.iter().enumerate() {
+                match columns.iter().find(|k| k.name == col.value) {
+                    None => ck.at(
                         line(col),
                         format!(
                             "clustering column {:?} is not a column of the table",
                             col.value
                         ),
-                    );
+                    ),
+                    Some(k) if !clusterable(k.column_type) => ck.at(
+                        line(col),
+                        format!(
+                            "clustering column {:?} is {}, which BigQuery cannot cluster on: cluster on a column of type {CLUSTERABLE}, or remove it",
+                            col.value,
+                            k.column_type.bigquery_name()
+                        ),
+                    ),
+                    Some(_) if c[..i].iter().any(|p| p.value == col.value) => ck.at(
+                        line(col),
+                        format!("clustering column {:?} is listed twice: keep one", col.value),
+                    ),
+                    Some(_) => {}
                 }
             }
             c.into_iter().map(|c| c.value).collect()
         }
-        None => vec![key_column.clone()],
+        None => {
+            // The table clusters on its key column unless the file says otherwise.
+            if let Some(f) = fields.iter().find(|f| f.column == key_column) {
+                if !clusterable(f.column_type) {
+                    ck.at(f.line, format!(
+                        "key field {:?} is stored as {t}, and the table clusters on its key column, which BigQuery cannot do with {t}: write `column: {{type: {}}}` on the field, or name other columns under `table: {{clustering: [...]}}`",
+                        f.name,
+                        f.value.default_column().bigquery_name(),
+                        t = f.column_type.bigquery_name(),
+                    ));
+                }
+            }
+            vec![key_column.clone()]
+        }
     };
     let table = Table {
         name: table_name,

@@ -1256,3 +1256,48 @@ fn a_query_action_field_cannot_default_to_the_clicked_value() {
         ["8: field \"z\": `default: {from: value}` is the clicked value, which a query action does not have (it acts on a whole result); write a literal (`default: some text`), `default: {from: today}` or `default: {param: user_email}`, or remove `default`"]
     );
 }
+
+/// BigQuery clusters on STRING, INT64, NUMERIC, BOOL, DATE and TIMESTAMP columns, not FLOAT64 or
+/// JSON: a clustering column of another type is refused, and so is the clustering on the key
+/// column a table gets by default, when the key is stored as FLOAT64.
+#[test]
+fn clustering_columns_are_of_a_type_bigquery_clusters_on() {
+    let yaml = r#"actions:
+  - name: fkey
+    label: F
+    kind: cell
+    required_fields: [{tag: score}]
+    key: score
+    table: {name: fkey_t}
+    fields:
+      - name: score
+        value: number
+        required: true
+        default: {from: value}
+        column: {type: FLOAT64}
+    success_message: "{key}"
+  - name: many
+    label: M
+    kind: query
+    table: {name: many_t, clustering: [key_value, w, row_json, key_value]}
+    fields:
+      - {name: w, label: W, value: number, column: {type: FLOAT64}}
+    success_message: "{count}"
+"#;
+    assert_eq!(
+        problems(yaml),
+        [
+            "9: key field \"score\" is stored as FLOAT64, and the table clusters on its key column, which BigQuery cannot do with FLOAT64: write `column: {type: NUMERIC}` on the field, or name other columns under `table: {clustering: [...]}`",
+            "18: clustering column \"w\" is FLOAT64, which BigQuery cannot cluster on: cluster on a column of type STRING, INT64, NUMERIC, BOOL, DATE or TIMESTAMP, or remove it",
+            "18: clustering column \"row_json\" is JSON, which BigQuery cannot cluster on: cluster on a column of type STRING, INT64, NUMERIC, BOOL, DATE or TIMESTAMP, or remove it",
+            "18: clustering column \"key_value\" is listed twice: keep one",
+        ]
+    );
+    // Named clustering columns replace the key column: a FLOAT64 key is then fine.
+    let ok = yaml.replace(
+        "    table: {name: fkey_t}\n",
+        "    table: {name: fkey_t, clustering: [acted_by]}\n",
+    );
+    let p = problems(&ok);
+    assert!(p.iter().all(|m| !m.starts_with("9: ")), "{p:?}");
+}
