@@ -493,6 +493,20 @@ pub(crate) fn build(raw: RawFile, base_dir: Option<&Path>, ck: &mut Checker) -> 
             out.push(def);
         }
     }
+    // Every table gets a LookML view of its name and one of its name + `_current`: a table named
+    // like another's current-state view would give two views of one name.
+    use super::generate::CURRENT_VIEW_SUFFIX;
+    let mut by_line: Vec<(&String, &u64)> = tables.iter().collect();
+    by_line.sort_by_key(|(_, l)| **l);
+    for (table, l) in by_line {
+        if let Some(base) = table.strip_suffix(CURRENT_VIEW_SUFFIX) {
+            if let Some(base_line) = tables.get(base) {
+                ck.at(*l, format!(
+                    "table {table:?} has the name of the LookML view `{table}` generated over table {base:?} (line {base_line}) for its latest row per key (Looker refuses two views of one name): write `name: {base}_latest` or another name"
+                ));
+            }
+        }
+    }
     out
 }
 
@@ -837,7 +851,10 @@ fn build_action(
         .collect();
     columns.extend(head);
     let mut seen: HashMap<String, String> = HashMap::new();
+    // The columns whose name is refused here: the LookML check below leaves them out.
+    let mut refused: BTreeSet<String> = BTreeSet::new();
     let mut own_column = |name: &str, what: String, l: u64, ck: &mut Checker| {
+        let before = ck.problems.len();
         if let Some(p) = names::column_name_problem(name) {
             ck.at(l, p);
         } else if reserved.contains(name) {
@@ -845,17 +862,35 @@ fn build_action(
         } else if let Some(prev) = seen.insert(name.to_string(), what.clone()) {
             ck.at(l, format!("column {name:?} ({what}) is already the column of {prev}: give it its own name"));
         }
+        if ck.problems.len() > before {
+            refused.insert(name.to_string());
+        }
     };
+    // The columns the file names, with what gives them and their line.
+    let mut own: Vec<(String, ColumnType, String, u64)> = vec![];
     for f in &fields {
         // A column named after a refused field name: the field's problem already says it.
         if f.column == f.name && names::field_name_problem(&f.name).is_some() {
             continue;
         }
+        own.push((
+            f.column.clone(),
+            f.column_type,
+            format!("field {}", f.name),
+            f.line,
+        ));
         own_column(&f.column, format!("field {}", f.name), f.line, ck);
     }
     for (rc, _, l) in &result_columns {
+        own.push((
+            rc.column.clone(),
+            rc.column_type,
+            format!("result field {}", rc.field),
+            *l,
+        ));
         own_column(&rc.column, format!("result field {}", rc.field), *l, ck);
     }
+    lookml_clashes(kind, columns.iter().chain(tail.iter()), &own, &refused, ck);
     for f in &fields {
         let mode = if f.column_nullable {
             N
@@ -986,6 +1021,77 @@ fn build_action(
         Err(e) => ck.at(line(&a.success_message), format!("success_message: {e}")),
     }
     (ck.problems.len() == before).then_some(def)
+}
+
+/// The LookML `hub generate-actions` writes over a table names a field after each column (a DATE
+/// or TIMESTAMP column gives a dimension group and one field per timeframe), plus `measure:
+/// count` and, for a query action, `dimension: pk`: Looker refuses a view where two of them share
+/// a name. Every clash of a column the file names is listed at its line, with a name to write.
+fn lookml_clashes<'a>(
+    kind: Kind,
+    audit: impl Iterator<Item = &'a Column>,
+    own: &[(String, ColumnType, String, u64)],
+    refused: &BTreeSet<String>,
+    ck: &mut Checker,
+) {
+    use super::generate::{lookml_fields, COUNT_MEASURE, QUERY_PK_DIMENSION};
+    // LookML field name -> what generates it.
+    let mut taken: HashMap<String, String> = HashMap::new();
+    taken.insert(COUNT_MEASURE.into(), format!("`measure: {COUNT_MEASURE}`"));
+    if kind == Kind::Query {
+        taken.insert(
+            QUERY_PK_DIMENSION.into(),
+            format!("the primary key `dimension: {QUERY_PK_DIMENSION}`"),
+        );
+    }
+    // How the field `f` that column `column` gives is named in a message.
+    let describe = |lookml_kind: &str, group: &str, column: &str, f: &str| {
+        if lookml_kind == "dimension" {
+            format!("`dimension: {f}` (column {column:?})")
+        } else if f == group {
+            format!("`dimension_group: {group}` (column {column:?})")
+        } else {
+            format!("the field `{f}` of `dimension_group: {group}` (column {column:?})")
+        }
+    };
+    for c in audit {
+        let (k, group, fields) = lookml_fields(&c.name, c.column_type);
+        for f in fields {
+            let d = describe(k, &group, &c.name, &f);
+            taken.entry(f).or_insert(d);
+        }
+    }
+    for (name, t, what, l) in own {
+        if refused.contains(name) {
+            continue;
+        }
+        let (k, group, fields) = lookml_fields(name, *t);
+        // One problem per column, at its first clash.
+        if let Some((f, other)) = fields
+            .iter()
+            .find_map(|f| taken.get(f).map(|other| (f, other)))
+        {
+            let gives = match k {
+                "dimension" => format!("is the LookML `dimension: {name}`"),
+                _ if *f == group => format!("gives the LookML `dimension_group: {group}`"),
+                _ => format!(
+                    "gives the LookML `dimension_group: {group}` and with it the field `{f}`"
+                ),
+            };
+            let instead = if what.starts_with("result field") {
+                format!("`column: {name}_value`")
+            } else {
+                format!("`column: {{name: {name}_value}}`")
+            };
+            ck.at(*l, format!(
+                "column {name:?} ({what}) {gives}, which clashes with {other} in the generated view (Looker refuses two fields of one name): write {instead} or another name"
+            ));
+        }
+        for f in fields {
+            let d = describe(k, &group, name, &f);
+            taken.entry(f).or_insert(d);
+        }
+    }
 }
 
 impl Field {

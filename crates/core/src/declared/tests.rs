@@ -462,6 +462,7 @@ actions:
         max_length: 4
       - name: count
         value: integer
+        column: {name: count_value}
       - name: share
         value: number
         min: 0.5
@@ -1323,4 +1324,107 @@ fn reserved_table_names_and_long_names_get_valid_suggestions() {
         "a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixt"
     )
     .is_none());
+}
+
+/// The LookML `hub generate-actions` writes is LookML Looker accepts: a column whose dimension
+/// (or dimension group's fields) would share a name with another field of the generated view
+/// (`measure: count`, a query action's `dimension: pk`, the fields of `dimension_group: received`
+/// and of a DATE column's group), and a table named like another's `_current` view, are refused
+/// with a name to write. A column named `rn` is fine: the current-state view's row number is
+/// `_hub_rn`, a name no column may have.
+#[test]
+fn names_the_generated_lookml_would_clash_on_are_refused() {
+    let yaml = r#"actions:
+  - name: clash
+    label: Clash
+    kind: cell
+    required_fields: [{tag: order-id}]
+    key: order_id
+    table: {name: flags}
+    fields:
+      - name: order_id
+        required: true
+        default: {from: value}
+      - name: count
+        value: integer
+      - name: rn
+      - name: due
+        value: date
+      - name: due_date
+      - name: received_date
+      - name: pk
+      - name: received
+        value: date
+    success_message: "ok {key}"
+  - name: two
+    label: Two
+    kind: query
+    table: {name: flags_current}
+    result_columns:
+      - {field: a.pk, column: pk, type: STRING}
+      - {field: a.ship, column: shipped_week, type: STRING}
+      - {field: a.shipped_day, column: shipped, type: DATE}
+    success_message: "{count}"
+"#;
+    let p = problems(yaml);
+    let want = [
+        "12: column \"count\" (field count) is the LookML `dimension: count`, which clashes with `measure: count` in the generated view (Looker refuses two fields of one name): write `column: {name: count_value}` or another name",
+        "17: column \"due_date\" (field due_date) is the LookML `dimension: due_date`, which clashes with the field `due_date` of `dimension_group: due` (column \"due\") in the generated view (Looker refuses two fields of one name): write `column: {name: due_date_value}` or another name",
+        "18: column \"received_date\" (field received_date) is the LookML `dimension: received_date`, which clashes with the field `received_date` of `dimension_group: received` (column \"received_at\") in the generated view (Looker refuses two fields of one name): write `column: {name: received_date_value}` or another name",
+        "20: column \"received\" (field received) gives the LookML `dimension_group: received`, which clashes with `dimension_group: received` (column \"received_at\") in the generated view (Looker refuses two fields of one name): write `column: {name: received_value}` or another name",
+        "26: table \"flags_current\" has the name of the LookML view `flags_current` generated over table \"flags\" (line 7) for its latest row per key (Looker refuses two views of one name): write `name: flags_latest` or another name",
+        "28: column \"pk\" (result field a.pk) is the LookML `dimension: pk`, which clashes with the primary key `dimension: pk` in the generated view (Looker refuses two fields of one name): write `column: pk_value` or another name",
+        "30: column \"shipped\" (result field a.shipped_day) gives the LookML `dimension_group: shipped` and with it the field `shipped_week`, which clashes with `dimension: shipped_week` (column \"shipped_week\") in the generated view (Looker refuses two fields of one name): write `column: shipped_value` or another name",
+    ];
+    assert_eq!(p, want, "{p:#?}");
+    // Renamed as suggested, the file is accepted and its LookML has no field twice in a view.
+    let fixed = yaml
+        .replace(
+            "      - name: count\n",
+            "      - name: count\n        column: {name: count_value}\n",
+        )
+        .replace(
+            "      - name: due_date\n",
+            "      - name: due_date\n        column: {name: due_date_value}\n",
+        )
+        .replace(
+            "      - name: received_date\n",
+            "      - name: received_date\n        column: {name: received_date_value}\n",
+        )
+        .replace(
+            "      - name: received\n",
+            "      - name: received\n        column: {name: received_value}\n",
+        )
+        .replace("{name: flags_current}", "{name: flags_latest}")
+        .replace("column: pk,", "column: pk_value,")
+        .replace("column: shipped,", "column: shipped_value,");
+    let file = parse(&fixed, "t.yaml", None).unwrap();
+    for (name, text) in generate::lookml_files(&file) {
+        assert!(
+            text.contains("AS _hub_rn") && !text.contains("AS rn") && !text.contains("(rn)"),
+            "{name}"
+        );
+        let mut views: Vec<&str> = vec![];
+        for view in text.split("\nview: ").skip(1) {
+            views.push(view.split_whitespace().next().unwrap());
+            let mut seen = std::collections::BTreeSet::new();
+            for l in view.lines() {
+                let l = l.trim();
+                if let Some(rest) = l
+                    .strip_prefix("dimension: ")
+                    .or_else(|| l.strip_prefix("measure: "))
+                {
+                    let f = rest.trim_end_matches(" {").to_string();
+                    assert!(seen.insert(f.clone()), "{name}: {f} twice");
+                } else if let Some(rest) = l.strip_prefix("dimension_group: ") {
+                    let g = rest.trim_end_matches(" {");
+                    for tf in ["", "_raw", "_time", "_date", "_week", "_month", "_year"] {
+                        assert!(!seen.contains(&format!("{g}{tf}")), "{name}: {g}{tf}");
+                    }
+                    seen.insert(g.to_string());
+                }
+            }
+        }
+        assert_eq!(views.len(), 2, "{name}");
+    }
 }
