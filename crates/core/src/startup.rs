@@ -66,6 +66,30 @@ impl Hub {
             Some(path) => load_actions(path)?,
         };
         let (registry, tables, wants_user) = declared_registry(actions);
+        let http =
+            crate::net::Http::new(settings.outbound_allow.clone(), settings.http_read_timeout)
+                .map_err(StartError::Other)?;
+        let oauth = crate::oauth::OAuth::new(
+            &settings.oauth,
+            settings.local,
+            &settings.public_url,
+            http.clone(),
+            &secrets,
+        )
+        .await?;
+        if oauth.is_none() && !wants_user.is_empty() {
+            let (who, verb) = match wants_user.as_slice() {
+                [one] => (format!("action {one}"), "declares"),
+                many => (format!("actions {}", many.join(", ")), "declare"),
+            };
+            return Err(StartError::Other(format!(
+                "HUB_ACTIONS_FILE: {who} {verb} identity: user, which needs the hub's OAuth settings (HUB_IDENTITY_MODE=user and its OAuth client); write identity: service or hub, or configure OAuth"
+            )));
+        }
+        let rudder_sources =
+            crate::rudder::sources::Sources::start(&settings.rudder.sources, &secrets, &http)
+                .await?;
+        // After every check of the configuration: a refused start creates no table.
         let sink: Arc<dyn Sink> = match &settings.gcp.bigquery {
             Some(bq) => {
                 let sink = BigQuerySink::start_with(
@@ -80,26 +104,6 @@ impl Hub {
             }
             None => Arc::new(SqliteSink::open_with(&settings.store_path, &tables)?),
         };
-        let http =
-            crate::net::Http::new(settings.outbound_allow.clone(), settings.http_read_timeout)
-                .map_err(StartError::Other)?;
-        let oauth = crate::oauth::OAuth::new(
-            &settings.oauth,
-            settings.local,
-            &settings.public_url,
-            http.clone(),
-            &secrets,
-        )
-        .await?;
-        if oauth.is_none() && !wants_user.is_empty() {
-            return Err(StartError::Other(format!(
-                "HUB_ACTIONS_FILE: {} declare identity: user, which needs the hub's OAuth settings (HUB_IDENTITY_MODE=user and its OAuth client); write identity: service or hub, or configure OAuth",
-                wants_user.join(", ")
-            )));
-        }
-        let rudder_sources =
-            crate::rudder::sources::Sources::start(&settings.rudder.sources, &secrets, &http)
-                .await?;
         // After every secret setting is registered: the refresh loop covers them all.
         secrets.spawn_refresh();
         Ok(Hub {
