@@ -70,12 +70,12 @@ view: suspicious_marks {
 view: suspicious_marks_current {
   derived_table: {
     sql:
-      SELECT * EXCEPT (rn)
+      SELECT * EXCEPT (_hub_rn)
       FROM (
-        SELECT *, ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY received_at DESC, request_id DESC) AS rn
+        SELECT *, ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY received_at DESC, request_id DESC) AS _hub_rn
         FROM `@{writeback_dataset}.suspicious_marks`
       )
-      WHERE rn = 1 ;;
+      WHERE _hub_rn = 1 ;;
   }
 
   dimension: order_id {

@@ -112,12 +112,12 @@ view: suspicious_marks_batch {
 view: suspicious_marks_batch_current {
   derived_table: {
     sql:
-      SELECT * EXCEPT (rn)
+      SELECT * EXCEPT (_hub_rn)
       FROM (
-        SELECT *, ROW_NUMBER() OVER (PARTITION BY key_value ORDER BY received_at DESC, request_id DESC, row_index DESC) AS rn
+        SELECT *, ROW_NUMBER() OVER (PARTITION BY key_value ORDER BY received_at DESC, request_id DESC, row_index DESC) AS _hub_rn
         FROM `@{writeback_dataset}.suspicious_marks_batch`
       )
-      WHERE rn = 1 ;;
+      WHERE _hub_rn = 1 ;;
   }
 
   dimension: key_field {

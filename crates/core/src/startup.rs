@@ -78,9 +78,12 @@ impl Hub {
         )
         .await?;
         if oauth.is_none() && !wants_user.is_empty() {
+            let (who, verb) = match wants_user.as_slice() {
+                [one] => (format!("action {one}"), "declares"),
+                many => (format!("actions {}", many.join(", ")), "declare"),
+            };
             return Err(StartError::Other(format!(
-                "HUB_ACTIONS_FILE: {} declare identity: user, which needs the hub's OAuth settings (HUB_IDENTITY_MODE=user and its OAuth client); write identity: service or hub, or configure OAuth",
-                wants_user.join(", ")
+                "HUB_ACTIONS_FILE: {who} {verb} identity: user, which needs the hub's OAuth settings (HUB_IDENTITY_MODE=user and its OAuth client); write identity: service or hub, or configure OAuth"
             )));
         }
         let rudder_sources =

@@ -145,15 +145,38 @@ fn action_tags(def: &ActionDef) -> Vec<String> {
     tags
 }
 
-fn dimension(out: &mut String, c: &Column, key: bool, pk: bool, tags: &[String]) {
-    let (kind, name) = match c.column_type {
-        ColumnType::Date => ("dimension_group", c.name.clone()),
+/// The measure every generated view has.
+pub const COUNT_MEASURE: &str = "count";
+/// The hidden primary-key dimension of a query action's log view (request id / row index).
+pub const QUERY_PK_DIMENSION: &str = "pk";
+/// The name of a table's current-state view is the table's name and this.
+pub const CURRENT_VIEW_SUFFIX: &str = "_current";
+/// The current-state view's row-number alias: it starts with `_`, which no declared column name
+/// may (`names::column_name_problem`), so it never shadows a column.
+pub const ROW_NUMBER_ALIAS: &str = "_hub_rn";
+/// Timeframes of the dimension group of a DATE column.
+const DATE_TIMEFRAMES: &[&str] = &["raw", "date", "week", "month", "year"];
+/// Timeframes of the dimension group of a TIMESTAMP column.
+const TIMESTAMP_TIMEFRAMES: &[&str] = &["raw", "time", "date", "week", "month"];
+
+/// How a column appears in LookML: `dimension` or `dimension_group`, its name, and the field
+/// names it creates (a dimension group creates one per timeframe: `due_date`, `due_week`, ...).
+pub fn lookml_fields(column: &str, t: ColumnType) -> (&'static str, String, Vec<String>) {
+    let (group, timeframes) = match t {
+        ColumnType::Date => (column, DATE_TIMEFRAMES),
         ColumnType::Timestamp => (
-            "dimension_group",
-            c.name.strip_suffix("_at").unwrap_or(&c.name).to_string(),
+            column.strip_suffix("_at").unwrap_or(column),
+            TIMESTAMP_TIMEFRAMES,
         ),
-        _ => ("dimension", c.name.clone()),
+        _ => return ("dimension", column.to_string(), vec![column.to_string()]),
     };
+    let mut fields = vec![group.to_string()];
+    fields.extend(timeframes.iter().map(|tf| format!("{group}_{tf}")));
+    ("dimension_group", group.to_string(), fields)
+}
+
+fn dimension(out: &mut String, c: &Column, key: bool, pk: bool, tags: &[String]) {
+    let (kind, name, _) = lookml_fields(&c.name, c.column_type);
     out.push_str(&format!("  {kind}: {name} {{\n"));
     if pk {
         out.push_str("    primary_key: yes\n");
@@ -175,12 +198,14 @@ fn dimension(out: &mut String, c: &Column, key: bool, pk: bool, tags: &[String])
             out.push_str("    type: number\n")
         }
         ColumnType::Bool => out.push_str("    type: yesno\n"),
-        ColumnType::Date => out.push_str(
-            "    type: time\n    datatype: date\n    convert_tz: no\n    timeframes: [raw, date, week, month, year]\n",
-        ),
-        ColumnType::Timestamp => {
-            out.push_str("    type: time\n    timeframes: [raw, time, date, week, month]\n")
-        }
+        ColumnType::Date => out.push_str(&format!(
+            "    type: time\n    datatype: date\n    convert_tz: no\n    timeframes: [{}]\n",
+            DATE_TIMEFRAMES.join(", ")
+        )),
+        ColumnType::Timestamp => out.push_str(&format!(
+            "    type: time\n    timeframes: [{}]\n",
+            TIMESTAMP_TIMEFRAMES.join(", ")
+        )),
     }
     out.push_str(&format!("    sql: {sql} ;;\n  }}\n\n"));
 }
@@ -202,22 +227,25 @@ pub fn lookml_view(def: &ActionDef, source: &str) -> String {
         t.name, t.name
     ));
     if def.kind == Kind::Query {
-        out.push_str("  dimension: pk {\n    primary_key: yes\n    hidden: yes\n    type: string\n    sql: CONCAT(${TABLE}.request_id, '/', CAST(${TABLE}.row_index AS STRING)) ;;\n  }\n\n");
+        out.push_str(&format!("  dimension: {QUERY_PK_DIMENSION} {{\n    primary_key: yes\n    hidden: yes\n    type: string\n    sql: CONCAT(${{TABLE}}.request_id, '/', CAST(${{TABLE}}.row_index AS STRING)) ;;\n  }}\n\n"));
     }
     for c in &t.columns {
         let pk = def.kind == Kind::Cell && c.name == "request_id";
         dimension(&mut out, c, c.name == t.key_column, pk, &tags);
     }
-    out.push_str("  measure: count {\n    type: count\n  }\n}\n\n");
+    out.push_str(&format!(
+        "  measure: {COUNT_MEASURE} {{\n    type: count\n  }}\n}}\n\n"
+    ));
 
     let order = match def.kind {
         Kind::Cell => "received_at DESC, request_id DESC",
         Kind::Query => "received_at DESC, request_id DESC, row_index DESC",
     };
     out.push_str(&format!(
-        "# The current state: the latest row per {key}.\nview: {name}_current {{\n  derived_table: {{\n    sql:\n      SELECT * EXCEPT (rn)\n      FROM (\n        SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS rn\n        FROM `@{{writeback_dataset}}.{name}`\n      )\n      WHERE rn = 1 ;;\n  }}\n\n",
+        "# The current state: the latest row per {key}.\nview: {name}{CURRENT_VIEW_SUFFIX} {{\n  derived_table: {{\n    sql:\n      SELECT * EXCEPT ({rn})\n      FROM (\n        SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS {rn}\n        FROM `@{{writeback_dataset}}.{name}`\n      )\n      WHERE {rn} = 1 ;;\n  }}\n\n",
         key = t.key_column,
         name = t.name,
+        rn = ROW_NUMBER_ALIAS,
     ));
     for c in &t.columns {
         if c.name == "request_id" || c.name == "row_index" || c.name == "row_json" {
@@ -227,7 +255,7 @@ pub fn lookml_view(def: &ActionDef, source: &str) -> String {
         dimension(&mut out, c, key, key, &tags);
     }
     out.push_str(&format!(
-        "  measure: count {{\n    type: count\n    drill_fields: [{}]\n  }}\n}}\n",
+        "  measure: {COUNT_MEASURE} {{\n    type: count\n    drill_fields: [{}]\n  }}\n}}\n",
         t.key_column
     ));
     out

@@ -89,7 +89,10 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Action
     }
     // Every unknown key and unknown value at once (the typed read below stops at the first).
     // A text that is not YAML at all is left to the typed read, which names its first error.
-    if let Ok(tree) = serde_saphyr::from_str::<serde_saphyr::Spanned<raw::Node>>(text) {
+    if let Ok(tree) = serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<raw::Node>>(
+        text,
+        raw::tree_options(),
+    ) {
         let shape = raw::shape_problems(&tree);
         if !shape.is_empty() {
             return Err(Problems(
@@ -108,12 +111,20 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Action
         let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
         // The first line of the message is the reason; the rest is a source snippet.
         let msg = e.to_string();
-        let reason = msg
-            .lines()
-            .next()
-            .unwrap_or("invalid YAML")
-            .trim()
-            .to_string();
+        let reason = match e.without_snippet() {
+            serde_saphyr::Error::DuplicateMappingKey { key: Some(k), .. } => {
+                format!("the key `{k}` is written twice in this mapping: keep one")
+            }
+            serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
+                "a key is written twice in this mapping: keep one".to_string()
+            }
+            _ => msg
+                .lines()
+                .next()
+                .unwrap_or("invalid YAML")
+                .trim()
+                .to_string(),
+        };
         problem(
             line,
             format!("{reason} (the YAML is read up to this first problem; fix it and check again)"),

@@ -415,6 +415,22 @@ pub fn user_email_param() -> ActionParam {
     crate::actions::writer::user_email_param()
 }
 
+/// The column types BigQuery clusters on (besides GEOGRAPHY, RANGE, BIGNUMERIC and DATETIME,
+/// which a declared table has none of): FLOAT64 and JSON are refused.
+const CLUSTERABLE: &str = "STRING, INT64, NUMERIC, BOOL, DATE or TIMESTAMP";
+
+fn clusterable(t: ColumnType) -> bool {
+    matches!(
+        t,
+        ColumnType::String
+            | ColumnType::Int64
+            | ColumnType::Numeric
+            | ColumnType::Bool
+            | ColumnType::Date
+            | ColumnType::Timestamp
+    )
+}
+
 /// Collects problems with their lines.
 pub(crate) struct Checker<'a> {
     pub file: &'a str,
@@ -475,6 +491,20 @@ pub(crate) fn build(raw: RawFile, base_dir: Option<&Path>, ck: &mut Checker) -> 
         }
         if let Some(def) = build_action(a, base_dir, ck) {
             out.push(def);
+        }
+    }
+    // Every table gets a LookML view of its name and one of its name + `_current`: a table named
+    // like another's current-state view would give two views of one name.
+    use super::generate::CURRENT_VIEW_SUFFIX;
+    let mut by_line: Vec<(&String, &u64)> = tables.iter().collect();
+    by_line.sort_by_key(|(_, l)| **l);
+    for (table, l) in by_line {
+        if let Some(base) = table.strip_suffix(CURRENT_VIEW_SUFFIX) {
+            if let Some(base_line) = tables.get(base) {
+                ck.at(*l, format!(
+                    "table {table:?} has the name of the LookML view `{table}` generated over table {base:?} (line {base_line}) for its latest row per key (Looker refuses two views of one name): write `name: {base}_latest` or another name"
+                ));
+            }
         }
     }
     out
@@ -588,9 +618,9 @@ fn build_action(
             );
             continue;
         }
-        if let Some(field) = build_field(f.value, fl, &params, ck) {
-            fields.push(field);
-        }
+        // A field with a problem of its own is still a field: later checks (the key, the
+        // success message, columns) see it, so its problem is not followed by false ones.
+        fields.push(build_field(f.value, fl, kind, &params, ck));
     }
 
     // The key.
@@ -821,7 +851,10 @@ fn build_action(
         .collect();
     columns.extend(head);
     let mut seen: HashMap<String, String> = HashMap::new();
+    // The columns whose name is refused here: the LookML check below leaves them out.
+    let mut refused: BTreeSet<String> = BTreeSet::new();
     let mut own_column = |name: &str, what: String, l: u64, ck: &mut Checker| {
+        let before = ck.problems.len();
         if let Some(p) = names::column_name_problem(name) {
             ck.at(l, p);
         } else if reserved.contains(name) {
@@ -829,13 +862,35 @@ fn build_action(
         } else if let Some(prev) = seen.insert(name.to_string(), what.clone()) {
             ck.at(l, format!("column {name:?} ({what}) is already the column of {prev}: give it its own name"));
         }
+        if ck.problems.len() > before {
+            refused.insert(name.to_string());
+        }
     };
+    // The columns the file names, with what gives them and their line.
+    let mut own: Vec<(String, ColumnType, String, u64)> = vec![];
     for f in &fields {
+        // A column named after a refused field name: the field's problem already says it.
+        if f.column == f.name && names::field_name_problem(&f.name).is_some() {
+            continue;
+        }
+        own.push((
+            f.column.clone(),
+            f.column_type,
+            format!("field {}", f.name),
+            f.line,
+        ));
         own_column(&f.column, format!("field {}", f.name), f.line, ck);
     }
     for (rc, _, l) in &result_columns {
+        own.push((
+            rc.column.clone(),
+            rc.column_type,
+            format!("result field {}", rc.field),
+            *l,
+        ));
         own_column(&rc.column, format!("result field {}", rc.field), *l, ck);
     }
+    lookml_clashes(kind, columns.iter().chain(tail.iter()), &own, &refused, ck);
     for f in &fields {
         let mode = if f.column_nullable {
             N
@@ -883,20 +938,46 @@ fn build_action(
                     "BigQuery clusters on at most 4 columns: remove the rest",
                 );
             }
-            for col in &c {
-                if !columns.iter().any(|k| k.name == col.value) {
-                    ck.at(
+            for (i, col) in c.iter().enumerate() {
+                match columns.iter().find(|k| k.name == col.value) {
+                    None => ck.at(
                         line(col),
                         format!(
                             "clustering column {:?} is not a column of the table",
                             col.value
                         ),
-                    );
+                    ),
+                    Some(k) if !clusterable(k.column_type) => ck.at(
+                        line(col),
+                        format!(
+                            "clustering column {:?} is {}, which BigQuery cannot cluster on: cluster on a column of type {CLUSTERABLE}, or remove it",
+                            col.value,
+                            k.column_type.bigquery_name()
+                        ),
+                    ),
+                    Some(_) if c[..i].iter().any(|p| p.value == col.value) => ck.at(
+                        line(col),
+                        format!("clustering column {:?} is listed twice: keep one", col.value),
+                    ),
+                    Some(_) => {}
                 }
             }
             c.into_iter().map(|c| c.value).collect()
         }
-        None => vec![key_column.clone()],
+        None => {
+            // The table clusters on its key column unless the file says otherwise.
+            if let Some(f) = fields.iter().find(|f| f.column == key_column) {
+                if !clusterable(f.column_type) {
+                    ck.at(f.line, format!(
+                        "key field {:?} is stored as {t}, and the table clusters on its key column, which BigQuery cannot do with {t}: write `column: {{type: {}}}` on the field, or name other columns under `table: {{clustering: [...]}}`",
+                        f.name,
+                        f.value.default_column().bigquery_name(),
+                        t = f.column_type.bigquery_name(),
+                    ));
+                }
+            }
+            vec![key_column.clone()]
+        }
     };
     let table = Table {
         name: table_name,
@@ -940,6 +1021,77 @@ fn build_action(
         Err(e) => ck.at(line(&a.success_message), format!("success_message: {e}")),
     }
     (ck.problems.len() == before).then_some(def)
+}
+
+/// The LookML `hub generate-actions` writes over a table names a field after each column (a DATE
+/// or TIMESTAMP column gives a dimension group and one field per timeframe), plus `measure:
+/// count` and, for a query action, `dimension: pk`: Looker refuses a view where two of them share
+/// a name. Every clash of a column the file names is listed at its line, with a name to write.
+fn lookml_clashes<'a>(
+    kind: Kind,
+    audit: impl Iterator<Item = &'a Column>,
+    own: &[(String, ColumnType, String, u64)],
+    refused: &BTreeSet<String>,
+    ck: &mut Checker,
+) {
+    use super::generate::{lookml_fields, COUNT_MEASURE, QUERY_PK_DIMENSION};
+    // LookML field name -> what generates it.
+    let mut taken: HashMap<String, String> = HashMap::new();
+    taken.insert(COUNT_MEASURE.into(), format!("`measure: {COUNT_MEASURE}`"));
+    if kind == Kind::Query {
+        taken.insert(
+            QUERY_PK_DIMENSION.into(),
+            format!("the primary key `dimension: {QUERY_PK_DIMENSION}`"),
+        );
+    }
+    // How the field `f` that column `column` gives is named in a message.
+    let describe = |lookml_kind: &str, group: &str, column: &str, f: &str| {
+        if lookml_kind == "dimension" {
+            format!("`dimension: {f}` (column {column:?})")
+        } else if f == group {
+            format!("`dimension_group: {group}` (column {column:?})")
+        } else {
+            format!("the field `{f}` of `dimension_group: {group}` (column {column:?})")
+        }
+    };
+    for c in audit {
+        let (k, group, fields) = lookml_fields(&c.name, c.column_type);
+        for f in fields {
+            let d = describe(k, &group, &c.name, &f);
+            taken.entry(f).or_insert(d);
+        }
+    }
+    for (name, t, what, l) in own {
+        if refused.contains(name) {
+            continue;
+        }
+        let (k, group, fields) = lookml_fields(name, *t);
+        // One problem per column, at its first clash.
+        if let Some((f, other)) = fields
+            .iter()
+            .find_map(|f| taken.get(f).map(|other| (f, other)))
+        {
+            let gives = match k {
+                "dimension" => format!("is the LookML `dimension: {name}`"),
+                _ if *f == group => format!("gives the LookML `dimension_group: {group}`"),
+                _ => format!(
+                    "gives the LookML `dimension_group: {group}` and with it the field `{f}`"
+                ),
+            };
+            let instead = if what.starts_with("result field") {
+                format!("`column: {name}_value`")
+            } else {
+                format!("`column: {{name: {name}_value}}`")
+            };
+            ck.at(*l, format!(
+                "column {name:?} ({what}) {gives}, which clashes with {other} in the generated view (Looker refuses two fields of one name): write {instead} or another name"
+            ));
+        }
+        for f in fields {
+            let d = describe(k, &group, name, &f);
+            taken.entry(f).or_insert(d);
+        }
+    }
 }
 
 impl Field {
@@ -986,8 +1138,13 @@ fn icon(spec: &str, base_dir: Option<&Path>) -> Result<String, String> {
     ))
 }
 
-fn build_field(f: RawField, fl: u64, params: &[ActionParam], ck: &mut Checker) -> Option<Field> {
-    let before = ck.problems.len();
+fn build_field(
+    f: RawField,
+    fl: u64,
+    kind: Kind,
+    params: &[ActionParam],
+    ck: &mut Checker,
+) -> Field {
     let name = f.name.value.clone();
     if let Some(p) = names::field_name_problem(&name) {
         ck.at(line(&f.name), p);
@@ -1268,6 +1425,10 @@ fn build_field(f: RawField, fl: u64, params: &[ActionParam], ck: &mut Checker) -
                 from: Some(from),
                 param: None,
             }) => match from.as_str() {
+                "value" if kind == Kind::Query => {
+                    ck.at(dl, format!("field {name:?}: `default: {{from: value}}` is the clicked value, which a query action does not have (it acts on a whole result); write a literal (`default: some text`), `default: {{from: today}}` or `default: {{param: {USER_EMAIL_PARAM}}}`, or remove `default`"));
+                    None
+                }
                 "value" => Some(DefaultValue::ClickedValue),
                 "today" => Some(DefaultValue::Today),
                 other => {
@@ -1318,5 +1479,5 @@ fn build_field(f: RawField, fl: u64, params: &[ActionParam], ck: &mut Checker) -
         }
         field.default = dv;
     }
-    (ck.problems.len() == before).then_some(field)
+    field
 }

@@ -122,6 +122,16 @@ const BQ_KEYWORDS: &[&str] = &[
     "within",
 ];
 
+/// A lowercase snake_case suggestion for a refused name, at most `max` characters.
+pub fn suggest_within(name: &str, max: usize) -> String {
+    let s = suggest(name);
+    if s.len() <= max {
+        return s;
+    }
+    // ASCII only: any byte is a character boundary.
+    s[..max].trim_end_matches('_').to_string()
+}
+
 /// A lowercase snake_case suggestion for a refused name.
 pub fn suggest(name: &str) -> String {
     let mut out = String::new();
@@ -151,7 +161,7 @@ pub fn action_name_problem(name: &str) -> Option<String> {
     if !snake(name) || name.len() > MAX_ACTION_NAME {
         return Some(format!(
             "action name {name:?} must be lowercase letters, digits and underscores, start with a letter, at most {MAX_ACTION_NAME} characters (it is part of the URL Looker calls); write `name: {}`",
-            suggest(name)
+            suggest_within(name, MAX_ACTION_NAME)
         ));
     }
     None
@@ -161,8 +171,8 @@ pub fn action_name_problem(name: &str) -> Option<String> {
 pub fn field_name_problem(name: &str) -> Option<String> {
     if !snake(name) || name.len() > MAX_ACTION_NAME {
         return Some(format!(
-            "field name {name:?} must be lowercase letters, digits and underscores and start with a letter; write `name: {}`",
-            suggest(name)
+            "field name {name:?} must be lowercase letters, digits and underscores, start with a letter, at most {MAX_ACTION_NAME} characters; write `name: {}`",
+            suggest_within(name, MAX_ACTION_NAME)
         ));
     }
     None
@@ -172,8 +182,8 @@ pub fn field_name_problem(name: &str) -> Option<String> {
 pub fn column_name_problem(name: &str) -> Option<String> {
     if !snake(name) || name.len() > MAX_COLUMN_NAME {
         return Some(format!(
-            "column name {name:?} must be lowercase letters, digits and underscores and start with a letter (BigQuery and LookML identifiers); write `{}`",
-            suggest(name)
+            "column name {name:?} must be lowercase letters, digits and underscores and start with a letter, at most {MAX_COLUMN_NAME} characters (BigQuery and LookML identifiers); write `{}`",
+            suggest_within(name, MAX_COLUMN_NAME)
         ));
     }
     if let Some(p) = BQ_RESERVED_PREFIXES.iter().find(|p| name.starts_with(*p)) {
@@ -195,11 +205,27 @@ pub fn table_name_problem(name: &str) -> Option<String> {
     if !snake(name) || name.len() > MAX_TABLE_NAME {
         return Some(format!(
             "table name {name:?} must be lowercase letters, digits and underscores, start with a letter, at most {MAX_TABLE_NAME} characters (BigQuery table and LookML view name); write `name: {}`",
-            suggest(name)
+            suggest_within(name, MAX_TABLE_NAME)
+        ));
+    }
+    // SQLite reserves every name starting with `sqlite_` (case aside) for its own tables
+    // (sqlite_schema, sqlite_sequence, sqlite_stat1, ...): the embedded store could not create it.
+    if let Some(rest) = name.strip_prefix(SQLITE_RESERVED_PREFIX) {
+        let rest = rest.trim_start_matches('_');
+        let instead = if rest.is_empty() {
+            "my_table".to_string()
+        } else {
+            format!("{rest}_log")
+        };
+        return Some(format!(
+            "table name {name:?} starts with `{SQLITE_RESERVED_PREFIX}`, which SQLite reserves for its own tables (the embedded store could not create it); write `name: {instead}` or another name"
         ));
     }
     None
 }
+
+/// Table-name prefix SQLite reserves (the embedded store's tables are named as in the file).
+pub const SQLITE_RESERVED_PREFIX: &str = "sqlite_";
 
 /// Why a LookML tag would not work in `tags: [...]`, if it would not.
 pub fn tag_problem(tag: &str) -> Option<String> {
@@ -237,6 +263,23 @@ mod tests {
             .unwrap()
             .contains("write `order_id`"));
         assert!(table_name_problem("9lives").unwrap().contains("n_9lives"));
+        assert!(table_name_problem("sqlite_stat1")
+            .unwrap()
+            .contains("write `name: stat1_log`"));
+        assert!(table_name_problem("sqlite_flags").is_some());
+        assert!(table_name_problem("my_sqlite_flags").is_none());
+        // A suggestion is itself a valid name: within the length limit.
+        for (long, max) in [
+            (
+                "a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixty_four_chars",
+                64,
+            ),
+            (&*format!("{}_x", "b".repeat(63)), 64),
+        ] {
+            let p = action_name_problem(long).unwrap();
+            let s = p.rsplit("`name: ").next().unwrap().trim_end_matches('`');
+            assert!(s.len() <= max && action_name_problem(s).is_none(), "{p}");
+        }
         assert!(tag_problem("mark-suspicious").is_none());
         assert!(tag_problem("mark suspicious").is_some());
     }

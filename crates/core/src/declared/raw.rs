@@ -499,6 +499,19 @@ impl ShapeCheck {
         let Node::Map(entries) = &node.value else {
             return vec![];
         };
+        // Read with duplicates passed through (`tree_options`): each repeated key is listed here.
+        for (i, (k, _)) in entries.iter().enumerate() {
+            if let Some((first, _)) = entries[..i].iter().find(|(p, _)| p.value == k.value) {
+                self.0.push((
+                    k.referenced.line(),
+                    format!(
+                        "the key `{}` is written twice in {what} (first at line {}): keep one",
+                        k.value,
+                        first.referenced.line()
+                    ),
+                ));
+            }
+        }
         for r in required(what) {
             // A misspelt key already says "did you mean" this one.
             let misspelt = entries.iter().any(|(k, _)| {
@@ -559,6 +572,46 @@ impl ShapeCheck {
             _ => &[],
         }
     }
+
+    /// The items of a list whose every item is a map (`what` names one, as in REQUIRED_KEYS);
+    /// an item of another kind is listed (`- 17` where an action is expected) and skipped.
+    fn map_items<'n>(&mut self, node: &'n Spanned<Node>, what: &str) -> Vec<&'n Spanned<Node>> {
+        let mut out = vec![];
+        for item in self.items(node) {
+            let found = match &item.value {
+                Node::Map(_) => {
+                    out.push(item);
+                    continue;
+                }
+                Node::Seq(_) => "a list".to_string(),
+                Node::Scalar(_, ScalarKind::Null) => "an empty item".to_string(),
+                Node::Scalar(v, _) => format!("`{}`", v.chars().take(40).collect::<String>()),
+            };
+            let (keys, sep) = match what {
+                "a required_fields entry" => (REQUIRED_FIELD_KEYS, " or "),
+                _ => (required(what), ", "),
+            };
+            let example = if keys.is_empty() {
+                String::new()
+            } else {
+                let keys: Vec<String> = keys.iter().map(|k| format!("`{k}:`")).collect();
+                format!(" with {}", keys.join(sep))
+            };
+            self.0.push((
+                item.referenced.line(),
+                format!("{what} is expected here, not {found}: write a map (`key: value` lines indented under the `- `){example}"),
+            ));
+        }
+        out
+    }
+}
+
+/// How the shape pass reads the file: a repeated key is passed to it (and listed with the other
+/// problems), where the typed read stops at it.
+pub(crate) fn tree_options() -> serde_saphyr::Options {
+    let mut o = serde_saphyr::Options::default();
+    o.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
+    o
 }
 
 /// Every unknown key and unknown enum value of a file: `(line, message)`, in file order.
@@ -568,7 +621,7 @@ pub(crate) fn shape_problems(file: &Spanned<Node>) -> Vec<(u64, String)> {
         if k != "actions" {
             continue;
         }
-        for action in ck.items(actions) {
+        for action in ck.map_items(actions, "an action") {
             action_shape(&mut ck, action);
         }
     }
@@ -582,12 +635,12 @@ fn action_shape(ck: &mut ShapeCheck, action: &Spanned<Node>) {
             "kind" => ck.word(v, k, names_of::<RawKind>()),
             "identity" => ck.word(v, k, names_of::<RawIdentity>()),
             "required_fields" => {
-                for r in ck.items(v) {
+                for r in ck.map_items(v, "a required_fields entry") {
                     ck.keys(r, "a required_fields entry", REQUIRED_FIELD_KEYS);
                 }
             }
             "params" => {
-                for p in ck.items(v) {
+                for p in ck.map_items(v, "a param") {
                     ck.keys(p, "a param", names_of::<RawParam>());
                 }
             }
@@ -595,12 +648,12 @@ fn action_shape(ck: &mut ShapeCheck, action: &Spanned<Node>) {
                 ck.keys(v, "table", names_of::<RawTable>());
             }
             "fields" => {
-                for f in ck.items(v) {
+                for f in ck.map_items(v, "a field") {
                     field_shape(ck, f);
                 }
             }
             "result_columns" => {
-                for r in ck.items(v) {
+                for r in ck.map_items(v, "a result column") {
                     for (k, v) in ck.keys(r, "a result column", names_of::<RawResultColumn>()) {
                         if k == "type" {
                             ck.word(v, k, names_of::<RawColumnType>());

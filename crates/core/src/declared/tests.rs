@@ -462,6 +462,7 @@ actions:
         max_length: 4
       - name: count
         value: integer
+        column: {name: count_value}
       - name: share
         value: number
         min: 0.5
@@ -643,13 +644,15 @@ actions:
         (22, "`pattern` is not a valid regular expression"),
         (23, "column name \"select\" is a reserved word"),
         (25, "duplicate field \"id\""),
+        // A field with its own problem is still a field: its column is checked too.
+        (26, "column name \"when\" is a reserved word"),
         (28, "`from: today` is for date fields"),
         (29, "column \"request_id\" (field request_id) is one of the audit columns"),
-        (30, "success_message uses {nope}, which this action does not have: use one of {key}, {id}, {select}, {request_id}"),
+        (30, "success_message uses {nope}, which this action does not have: use one of {key}, {id}, {pct}, {level}, {code}, {select}, {when}, {request_id}"),
         (31, "is the name of one of the hub's own actions"),
         (34, "`key` is for cell actions"),
         (35, "table \"approvals\" is already written by the action at line 7"),
-        (37, "column name \"_partition_x\" must be lowercase letters, digits and underscores and start with a letter (BigQuery and LookML identifiers); write `partition_x`"),
+        (37, "column name \"_partition_x\" must be lowercase letters, digits and underscores and start with a letter, at most 300 characters (BigQuery and LookML identifiers); write `partition_x`"),
         (38, "success_message: unclosed `{count`"),
     ];
     for (line, text) in want {
@@ -1294,4 +1297,286 @@ fn unknown_words_without_a_close_match_list_the_valid_ones() {
     );
     let p = problems(&format!("{GOOD}  - name: [unclosed\n    lable: x\n"));
     assert_eq!(p.len(), 1, "{p:?}");
+}
+
+/// A key written twice and a list item of the wrong kind are listed with the other shape
+/// problems, in the project's words: which key, where it was first, what to write instead.
+#[test]
+fn repeated_keys_and_items_of_the_wrong_kind_say_what_to_write() {
+    let yaml = r#"version: 1
+actions:
+  - name: approve
+    label: Approve
+    label: Approve again
+    kind: cell
+    required_fields: [{tag: approve}, approve]
+    table: {name: approvals, name: approvals2}
+    fields:
+      - name: id
+        required: true
+        default: {from: value}
+        column: {type: STRING, type: INT64}
+      - just a string
+    success_message: "Approved {key}"
+  - 17
+"#;
+    assert_eq!(
+        problems(yaml),
+        [
+            "5: the key `label` is written twice in an action (first at line 4): keep one",
+            "7: a required_fields entry is expected here, not `approve`: write a map (`key: value` lines indented under the `- `) with `tag:` or `any_tag:` or `all_tags:`",
+            "8: the key `name` is written twice in table (first at line 8): keep one",
+            "13: the key `type` is written twice in column (first at line 13): keep one",
+            "14: a field is expected here, not `just a string`: write a map (`key: value` lines indented under the `- `) with `name:`",
+            "16: an action is expected here, not `17`: write a map (`key: value` lines indented under the `- `) with `name:`, `label:`, `kind:`, `table:`, `success_message:`",
+        ]
+    );
+    // Where the shape pass cannot read the file, the typed read's refusal is reworded too.
+    let p = problems("version: 1\nversion: 1\nactions: [{name: .inf}]\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("2: the key `version` is written twice in this mapping: keep one")
+            && !p[0].contains("DuplicateKeyPolicy"),
+        "{p:?}"
+    );
+}
+
+/// A field with a problem of its own is still a field of its action: the key, the success
+/// message and the duplicate check see it, so its problem is the only one reported about it.
+#[test]
+fn a_field_with_a_problem_causes_no_false_follow_on_problems() {
+    let yaml = r#"version: 1
+actions:
+  - name: a_one
+    label: A
+    kind: cell
+    required_fields: [{tag: t}]
+    key: k
+    table: {name: t1}
+    fields:
+      - name: k
+        required: true
+        default: {from: value}
+        min: "5"
+        messages:
+          required: "need {foo}"
+      - name: f1
+        pattern: "(abc"
+      - name: f1
+        label: dup field
+      - name: Field.Name
+    success_message: "{k} {f1} {key}"
+"#;
+    let p = problems(yaml);
+    let want: &[(u64, &str)] = &[
+        (13, "field \"k\": `min` is for integer and number fields"),
+        (15, "field \"k\": message `required` uses {foo}"),
+        (
+            17,
+            "field \"f1\": `pattern` is not a valid regular expression",
+        ),
+        (18, "duplicate field \"f1\""),
+        (20, "field name \"Field.Name\" must be lowercase"),
+    ];
+    for (line, text) in want {
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with(&format!("{line}: ")) && m.contains(text)),
+            "missing {line}: {text}\nin {p:#?}"
+        );
+    }
+    assert_eq!(p.len(), want.len(), "{p:#?}");
+}
+
+/// A query action has no clicked value: `default: {from: value}` on one of its fields is refused
+/// with what to write instead.
+#[test]
+fn a_query_action_field_cannot_default_to_the_clicked_value() {
+    let p = problems(
+        r#"actions:
+  - name: q
+    label: Q
+    kind: query
+    table: {name: q_t}
+    fields:
+      - name: z
+        default: {from: value}
+    success_message: "{count}"
+"#,
+    );
+    assert_eq!(
+        p,
+        ["8: field \"z\": `default: {from: value}` is the clicked value, which a query action does not have (it acts on a whole result); write a literal (`default: some text`), `default: {from: today}` or `default: {param: user_email}`, or remove `default`"]
+    );
+}
+
+/// BigQuery clusters on STRING, INT64, NUMERIC, BOOL, DATE and TIMESTAMP columns, not FLOAT64 or
+/// JSON: a clustering column of another type is refused, and so is the clustering on the key
+/// column a table gets by default, when the key is stored as FLOAT64.
+#[test]
+fn clustering_columns_are_of_a_type_bigquery_clusters_on() {
+    let yaml = r#"actions:
+  - name: fkey
+    label: F
+    kind: cell
+    required_fields: [{tag: score}]
+    key: score
+    table: {name: fkey_t}
+    fields:
+      - name: score
+        value: number
+        required: true
+        default: {from: value}
+        column: {type: FLOAT64}
+    success_message: "{key}"
+  - name: many
+    label: M
+    kind: query
+    table: {name: many_t, clustering: [key_value, w, row_json, key_value]}
+    fields:
+      - {name: w, label: W, value: number, column: {type: FLOAT64}}
+    success_message: "{count}"
+"#;
+    assert_eq!(
+        problems(yaml),
+        [
+            "9: key field \"score\" is stored as FLOAT64, and the table clusters on its key column, which BigQuery cannot do with FLOAT64: write `column: {type: NUMERIC}` on the field, or name other columns under `table: {clustering: [...]}`",
+            "18: clustering column \"w\" is FLOAT64, which BigQuery cannot cluster on: cluster on a column of type STRING, INT64, NUMERIC, BOOL, DATE or TIMESTAMP, or remove it",
+            "18: clustering column \"row_json\" is JSON, which BigQuery cannot cluster on: cluster on a column of type STRING, INT64, NUMERIC, BOOL, DATE or TIMESTAMP, or remove it",
+            "18: clustering column \"key_value\" is listed twice: keep one",
+        ]
+    );
+    // Named clustering columns replace the key column: a FLOAT64 key is then fine.
+    let ok = yaml.replace(
+        "    table: {name: fkey_t}\n",
+        "    table: {name: fkey_t, clustering: [acted_by]}\n",
+    );
+    let p = problems(&ok);
+    assert!(p.iter().all(|m| !m.starts_with("9: ")), "{p:?}");
+}
+
+/// A table name SQLite reserves is refused at the check (the start would fail on it after
+/// creating the other tables), and a too-long name's suggestion is itself a valid name.
+#[test]
+fn reserved_table_names_and_long_names_get_valid_suggestions() {
+    let long = "a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixty_four_chars";
+    let p = problems(
+        &GOOD
+            .replace("name: approvals", "name: sqlite_stat1")
+            .replace("name: approve\n", &format!("name: {long}\n")),
+    );
+    assert_eq!(
+        p,
+        [
+            "2: action name \"a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixty_four_chars\" must be lowercase letters, digits and underscores, start with a letter, at most 64 characters (it is part of the URL Looker calls); write `name: a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixty`",
+            "6: table name \"sqlite_stat1\" starts with `sqlite_`, which SQLite reserves for its own tables (the embedded store could not create it); write `name: stat1_log` or another name",
+        ]
+    );
+    assert!(names::action_name_problem(
+        "a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixt"
+    )
+    .is_none());
+}
+
+/// The LookML `hub generate-actions` writes is LookML Looker accepts: a column whose dimension
+/// (or dimension group's fields) would share a name with another field of the generated view
+/// (`measure: count`, a query action's `dimension: pk`, the fields of `dimension_group: received`
+/// and of a DATE column's group), and a table named like another's `_current` view, are refused
+/// with a name to write. A column named `rn` is fine: the current-state view's row number is
+/// `_hub_rn`, a name no column may have.
+#[test]
+fn names_the_generated_lookml_would_clash_on_are_refused() {
+    let yaml = r#"actions:
+  - name: clash
+    label: Clash
+    kind: cell
+    required_fields: [{tag: order-id}]
+    key: order_id
+    table: {name: flags}
+    fields:
+      - name: order_id
+        required: true
+        default: {from: value}
+      - name: count
+        value: integer
+      - name: rn
+      - name: due
+        value: date
+      - name: due_date
+      - name: received_date
+      - name: pk
+      - name: received
+        value: date
+    success_message: "ok {key}"
+  - name: two
+    label: Two
+    kind: query
+    table: {name: flags_current}
+    result_columns:
+      - {field: a.pk, column: pk, type: STRING}
+      - {field: a.ship, column: shipped_week, type: STRING}
+      - {field: a.shipped_day, column: shipped, type: DATE}
+    success_message: "{count}"
+"#;
+    let p = problems(yaml);
+    let want = [
+        "12: column \"count\" (field count) is the LookML `dimension: count`, which clashes with `measure: count` in the generated view (Looker refuses two fields of one name): write `column: {name: count_value}` or another name",
+        "17: column \"due_date\" (field due_date) is the LookML `dimension: due_date`, which clashes with the field `due_date` of `dimension_group: due` (column \"due\") in the generated view (Looker refuses two fields of one name): write `column: {name: due_date_value}` or another name",
+        "18: column \"received_date\" (field received_date) is the LookML `dimension: received_date`, which clashes with the field `received_date` of `dimension_group: received` (column \"received_at\") in the generated view (Looker refuses two fields of one name): write `column: {name: received_date_value}` or another name",
+        "20: column \"received\" (field received) gives the LookML `dimension_group: received`, which clashes with `dimension_group: received` (column \"received_at\") in the generated view (Looker refuses two fields of one name): write `column: {name: received_value}` or another name",
+        "26: table \"flags_current\" has the name of the LookML view `flags_current` generated over table \"flags\" (line 7) for its latest row per key (Looker refuses two views of one name): write `name: flags_latest` or another name",
+        "28: column \"pk\" (result field a.pk) is the LookML `dimension: pk`, which clashes with the primary key `dimension: pk` in the generated view (Looker refuses two fields of one name): write `column: pk_value` or another name",
+        "30: column \"shipped\" (result field a.shipped_day) gives the LookML `dimension_group: shipped` and with it the field `shipped_week`, which clashes with `dimension: shipped_week` (column \"shipped_week\") in the generated view (Looker refuses two fields of one name): write `column: shipped_value` or another name",
+    ];
+    assert_eq!(p, want, "{p:#?}");
+    // Renamed as suggested, the file is accepted and its LookML has no field twice in a view.
+    let fixed = yaml
+        .replace(
+            "      - name: count\n",
+            "      - name: count\n        column: {name: count_value}\n",
+        )
+        .replace(
+            "      - name: due_date\n",
+            "      - name: due_date\n        column: {name: due_date_value}\n",
+        )
+        .replace(
+            "      - name: received_date\n",
+            "      - name: received_date\n        column: {name: received_date_value}\n",
+        )
+        .replace(
+            "      - name: received\n",
+            "      - name: received\n        column: {name: received_value}\n",
+        )
+        .replace("{name: flags_current}", "{name: flags_latest}")
+        .replace("column: pk,", "column: pk_value,")
+        .replace("column: shipped,", "column: shipped_value,");
+    let file = parse(&fixed, "t.yaml", None).unwrap();
+    for (name, text) in generate::lookml_files(&file) {
+        assert!(
+            text.contains("AS _hub_rn") && !text.contains("AS rn") && !text.contains("(rn)"),
+            "{name}"
+        );
+        let mut views: Vec<&str> = vec![];
+        for view in text.split("\nview: ").skip(1) {
+            views.push(view.split_whitespace().next().unwrap());
+            let mut seen = std::collections::BTreeSet::new();
+            for l in view.lines() {
+                let l = l.trim();
+                if let Some(rest) = l
+                    .strip_prefix("dimension: ")
+                    .or_else(|| l.strip_prefix("measure: "))
+                {
+                    let f = rest.trim_end_matches(" {").to_string();
+                    assert!(seen.insert(f.clone()), "{name}: {f} twice");
+                } else if let Some(rest) = l.strip_prefix("dimension_group: ") {
+                    let g = rest.trim_end_matches(" {");
+                    for tf in ["", "_raw", "_time", "_date", "_week", "_month", "_year"] {
+                        assert!(!seen.contains(&format!("{g}{tf}")), "{name}: {g}{tf}");
+                    }
+                    seen.insert(g.to_string());
+                }
+            }
+        }
+        assert_eq!(views.len(), 2, "{name}");
+    }
 }

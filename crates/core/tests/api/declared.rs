@@ -37,10 +37,16 @@ async fn start_error(file: &Path) -> String {
         &dir.path().join("wb.sqlite"),
         &[("HUB_ACTIONS_FILE", file.to_str().unwrap())],
     );
-    match Hub::new(Settings::load(&vars, false).unwrap()).await {
+    let err = match Hub::new(Settings::load(&vars, false).unwrap()).await {
         Ok(_) => panic!("the hub started with {}", file.display()),
         Err(e) => e.to_string(),
-    }
+    };
+    // A refused configuration never half-starts: the store was not even created.
+    assert!(
+        !dir.path().join("wb.sqlite").exists(),
+        "the refused start created the store: {err}"
+    );
+    err
 }
 
 #[tokio::test]
@@ -166,11 +172,26 @@ async fn the_example_file_is_served_and_written_with_typed_columns() {
 async fn a_bad_file_or_a_user_identity_without_oauth_refuses_the_start() {
     let err = start_error(&examples().join("retail.yaml")).await;
     assert!(
-        err.contains("flag_for_review declare identity: user"),
+        err.contains(
+            "HUB_ACTIONS_FILE: action flag_for_review declares identity: user, which needs"
+        ),
         "{err}"
     );
 
     let dir = tempfile::tempdir().unwrap();
+    // Two such actions: the plural; and the refused start created no table.
+    let two = dir.path().join("two.yaml");
+    // (The deployable copy: its icons are inlined, so it needs no folder next to it.)
+    let text = std::fs::read_to_string(examples().join("retail/actions.yaml"))
+        .unwrap()
+        .replacen("identity: service", "identity: user", 1);
+    std::fs::write(&two, text).unwrap();
+    let err = start_error(&two).await;
+    assert!(
+        err.contains("HUB_ACTIONS_FILE: actions approve_discount, flag_for_review declare identity: user, which needs"),
+        "{err}"
+    );
+
     let bad = dir.path().join("bad.yaml");
     let text = std::fs::read_to_string(examples().join("retail.yaml"))
         .unwrap()

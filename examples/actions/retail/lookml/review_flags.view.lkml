@@ -76,12 +76,12 @@ view: review_flags {
 view: review_flags_current {
   derived_table: {
     sql:
-      SELECT * EXCEPT (rn)
+      SELECT * EXCEPT (_hub_rn)
       FROM (
-        SELECT *, ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY received_at DESC, request_id DESC) AS rn
+        SELECT *, ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY received_at DESC, request_id DESC) AS _hub_rn
         FROM `@{writeback_dataset}.review_flags`
       )
-      WHERE rn = 1 ;;
+      WHERE _hub_rn = 1 ;;
   }
 
   dimension: order_id {

@@ -139,12 +139,12 @@ view: stock_reorders {
 view: stock_reorders_current {
   derived_table: {
     sql:
-      SELECT * EXCEPT (rn)
+      SELECT * EXCEPT (_hub_rn)
       FROM (
-        SELECT *, ROW_NUMBER() OVER (PARTITION BY key_value ORDER BY received_at DESC, request_id DESC, row_index DESC) AS rn
+        SELECT *, ROW_NUMBER() OVER (PARTITION BY key_value ORDER BY received_at DESC, request_id DESC, row_index DESC) AS _hub_rn
         FROM `@{writeback_dataset}.stock_reorders`
       )
-      WHERE rn = 1 ;;
+      WHERE _hub_rn = 1 ;;
   }
 
   dimension: key_field {
