@@ -85,14 +85,19 @@ struct QueryRow<'r> {
     row: &'r Row,
     /// The row's JSON text (numbers as written).
     text: &'r [u8],
+    /// `text` split into cells, on the first number asked for (once per row).
+    cells: std::cell::OnceCell<Option<RawRow<'r>>>,
     started: &'r Started,
     row_json: String,
 }
 
-impl QueryRow<'_> {
+impl<'r> QueryRow<'r> {
     /// The JSON text of a field's plain value, as written in the result.
-    fn value_text(&self, field: &str) -> Option<&str> {
-        let row = RawRow::parse(self.text).ok()?;
+    fn value_text(&self, field: &str) -> Option<&'r str> {
+        let row = self
+            .cells
+            .get_or_init(|| RawRow::parse(self.text).ok())
+            .as_ref()?;
         let raw = RawCell::parse(row.get(field, 0)?).value()?;
         Some(raw.get())
     }
@@ -321,6 +326,7 @@ impl RowMaker for DeclaredRows<'_> {
             index,
             row,
             text,
+            cells: std::cell::OnceCell::new(),
             started: &self.started,
             row_json,
         };
