@@ -175,8 +175,9 @@ impl Shared<'_> {
                             ))
                         }
                         None => Ok(CellValue::Null),
-                        // A number as written (a parsed number is already a float).
-                        Some(v @ serde_json::Value::Number(_)) => {
+                        // A number with a fraction or an exponent as written (parsed, it is
+                        // already a float); an integer was parsed exactly.
+                        Some(v @ serde_json::Value::Number(n)) if n.is_f64() => {
                             match q.and_then(|q| q.value_text(field)) {
                                 Some(text) => tc.ty.convert_number(text),
                                 None => tc.ty.convert_json(v),
