@@ -254,7 +254,7 @@ async fn the_example_file_writes_typed_columns_to_bigquery() {
     assert_eq!(resp["looker"]["success"], false, "{resp}");
     assert_eq!(
         resp["looker"]["message"],
-        "Reorder of 5 each placed for 1 row, delivery by 2026-12-24. 1 row rejected and not written (first: row 1: inventory.stock → stock_level: expected INT64, got text \"lots\")."
+        "Reorder of 5 each placed for 1 row, delivery by 2026-12-24. The result has no field products.name, so column product_name is empty. 1 row rejected and not written (first: row 1: inventory.stock → stock_level: expected INT64, got text \"lots\")."
     );
 
     let p = &emu.project;
