@@ -263,6 +263,26 @@ fn default_text(d: &DefaultValue, req: &ActionRequest, today: NaiveDate) -> Opti
     }
 }
 
+/// What a field without a description tells the user about the value it takes: Looker shows a
+/// string field as a plain text box, so the type and range the hub checks would be unknown
+/// until an execute is refused.
+fn hint(f: &super::model::Field) -> Option<String> {
+    use super::model::ValueType;
+    let range = match (f.min, f.max) {
+        (Some(lo), Some(hi)) => format!(" from {lo} to {hi}"),
+        (Some(lo), None) => format!(" of at least {lo}"),
+        (None, Some(hi)) => format!(" of at most {hi}"),
+        (None, None) => String::new(),
+    };
+    match f.value {
+        ValueType::Integer => Some(format!("A whole number{range}.")),
+        ValueType::Number => Some(format!("A number{range}.")),
+        ValueType::Date => Some("A date: YYYY-MM-DD.".into()),
+        ValueType::Email => Some("An email address.".into()),
+        ValueType::Text | ValueType::Boolean => None,
+    }
+}
+
 /// An action's form prepared once: every field with what never changes (names, labels, options,
 /// literal defaults), and the defaults that depend on the request (the clicked value, a user
 /// attribute, today) resolved per request.
@@ -282,7 +302,7 @@ impl FormTemplate {
             .enumerate()
             .map(|(i, f)| {
                 let mut ff = FormField::new(&f.name, &f.label, f.field_type);
-                ff.description = f.description.clone();
+                ff.description = f.description.clone().or_else(|| hint(f));
                 ff.required = f.required.then_some(true);
                 ff.interactive = f.interactive;
                 match &f.default {

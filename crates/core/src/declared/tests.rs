@@ -578,6 +578,35 @@ fn a_minimal_file_gets_the_defaults() {
     );
 }
 
+/// Looker shows a string field as a plain box: a typed field without a description says what it
+/// takes; a description written in the file is kept; text fields get none.
+#[test]
+fn a_typed_field_without_a_description_says_what_it_takes() {
+    let yaml = GOOD.replace(
+        "        default: {from: value}\n",
+        "        default: {from: value}\n      - {name: units, value: integer, min: 1, max: 500}\n      - {name: share, value: number, min: 0.5}\n      - {name: cap, value: number, max: 10}\n      - {name: due, value: date}\n      - {name: contact, value: email}\n      - {name: qty, value: integer, description: Boxes to order.}\n      - {name: note}\n",
+    );
+    let f = parse(&yaml, "t.yaml", None).unwrap();
+    let fields = form::form_fields(&f.actions[0], &request(Some("7"), &[]), today());
+    let hints: Vec<(&str, Option<&str>)> = fields
+        .iter()
+        .map(|f| (f.name.as_str(), f.description.as_deref()))
+        .collect();
+    assert_eq!(
+        hints,
+        [
+            ("id", None),
+            ("units", Some("A whole number from 1 to 500.")),
+            ("share", Some("A number of at least 0.5.")),
+            ("cap", Some("A number of at most 10.")),
+            ("due", Some("A date: YYYY-MM-DD.")),
+            ("contact", Some("An email address.")),
+            ("qty", Some("Boxes to order.")),
+            ("note", None),
+        ]
+    );
+}
+
 #[test]
 fn structural_errors_name_the_line() {
     let p = problems(&GOOD.replace("    label: Approve\n", "    label: Approve\n    lable: x\n"));
