@@ -68,7 +68,7 @@ pub fn parse_typed(value: ValueType, text: &str) -> Result<TypedValue, String> {
             .parse::<i64>()
             .map(TypedValue::Integer)
             .map_err(|_| "must be a whole number (like 42)".into()),
-        ValueType::Number => parse_number(text),
+        ValueType::Number => parse_number(text, true),
         ValueType::Date => NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .ok()
             .filter(|_| text.len() == 10)
@@ -82,21 +82,26 @@ pub fn parse_typed(value: ValueType, text: &str) -> Result<TypedValue, String> {
     }
 }
 
-fn parse_number(text: &str) -> Result<TypedValue, String> {
+/// A decimal number (`-12.5`, `+3`, `.5`); `numeric`: within NUMERIC's digits (a FLOAT64 column
+/// takes any number of them).
+fn parse_number(text: &str, numeric: bool) -> Result<TypedValue, String> {
     let bad = || "must be a number (like 12.5)".to_string();
-    let body = text.strip_prefix('-').unwrap_or(text);
+    let body = text
+        .strip_prefix('-')
+        .or_else(|| text.strip_prefix('+'))
+        .unwrap_or(text);
     let (int, frac) = body.split_once('.').unwrap_or((body, ""));
     let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
     if int.is_empty() && frac.is_empty() || !digits(int) || !digits(frac) {
         return Err(bad());
     }
-    if frac.len() > NUMERIC_SCALE {
+    if numeric && frac.len() > NUMERIC_SCALE {
         return Err(format!(
             "has more than {NUMERIC_SCALE} digits after the decimal point"
         ));
     }
     let int_trim = int.trim_start_matches('0');
-    if int_trim.len() > NUMERIC_INTEGER_DIGITS {
+    if int_trim.len() > NUMERIC_INTEGER_DIGITS && (numeric || int_trim.len() > 308) {
         return Err("is too large".into());
     }
     let value: f64 = text.parse().map_err(|_| bad())?;
@@ -225,7 +230,11 @@ pub fn check_value(
             }
         }
     }
-    let v = match parse_typed(field.value, text) {
+    let parsed = match (field.value, field.column_type) {
+        (ValueType::Number, crate::sinks::ColumnType::Float64) => parse_number(text, false),
+        (value, _) => parse_typed(value, text),
+    };
+    let v = match parsed {
         Ok(v) => v,
         Err(e) => return fail(message(&m.invalid, e, &[("value", text.to_string())])),
     };
@@ -392,6 +401,26 @@ mod tests {
         assert!(n(".").is_err());
         assert!(n("NaN").is_err());
         assert!(n("1.0000000001").unwrap_err().contains("9 digits"));
+        // A sign either way, as integers take it.
+        assert_eq!(
+            n("+3.50").unwrap(),
+            TypedValue::Number {
+                text: "3.5".into(),
+                value: 3.5
+            }
+        );
+        assert!(n("+-3").is_err() && n("-+3").is_err());
+        // A FLOAT64 column takes any number of digits.
+        assert_eq!(
+            parse_number("2.50000000001", false).unwrap(),
+            TypedValue::Number {
+                text: "2.50000000001".into(),
+                value: 2.50000000001
+            }
+        );
+        let big = format!("1{}", "0".repeat(30));
+        assert!(parse_number(&big, true).is_err());
+        assert!(parse_number(&big, false).is_ok());
         assert_eq!(
             parse_typed(ValueType::Integer, "+7").unwrap(),
             TypedValue::Integer(7)
