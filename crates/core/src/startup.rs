@@ -395,7 +395,7 @@ fn bound_heap_growth() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::fake;
+    use crate::actions::testing::fake;
     use crate::sinks::WriteCredential;
 
     /// A coded action's table is one description: the registry hands it to the sink with the

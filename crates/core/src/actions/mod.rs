@@ -7,6 +7,8 @@
 
 pub mod rudder;
 pub mod stream;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod writer;
 
 use std::sync::Arc;
@@ -256,62 +258,4 @@ pub fn svg_icon(svg: &str) -> String {
         "data:image/svg+xml;base64,{}",
         base64::engine::general_purpose::STANDARD.encode(svg)
     )
-}
-
-/// A coded action for tests: it writes one table of its own and does nothing else.
-#[cfg(test)]
-pub(crate) mod fake {
-    use super::*;
-    use crate::sinks::table::{ColumnDef, ColumnType, Mode, TableDef};
-
-    /// The fake action's table.
-    pub fn table() -> Arc<TableDef> {
-        Arc::new(TableDef {
-            name: "coded_audit".into(),
-            description: "One row per coded execute.".into(),
-            columns: vec![
-                ColumnDef::new("id", ColumnType::String, Mode::Required, "The id."),
-                ColumnDef::new("at", ColumnType::Timestamp, Mode::Required, "When."),
-            ],
-            partition_by_day: Some("at".into()),
-            clustering: vec!["id".into()],
-            key: vec!["id".into()],
-        })
-    }
-
-    /// An action named `coded_audit` writing [`table`].
-    pub struct TableWriter;
-
-    #[async_trait]
-    impl Action for TableWriter {
-        fn name(&self) -> &str {
-            "coded_audit"
-        }
-        fn definition(&self, ctx: &ActionContext<'_>) -> Integration {
-            base_definition(
-                ctx,
-                "coded_audit",
-                "Coded audit",
-                "Writes its own table.",
-                false,
-            )
-        }
-        async fn form(
-            &self,
-            _: &ActionContext<'_>,
-            _: &ActionRequest,
-        ) -> Result<Form, ActionError> {
-            Ok(Form::default())
-        }
-        async fn execute(
-            &self,
-            _: &ActionContext<'_>,
-            _: ActionRequest,
-        ) -> Result<ExecuteResponse, ActionError> {
-            Err(ActionError::Internal("not run in these tests".into()))
-        }
-        fn tables(&self) -> Vec<Arc<TableDef>> {
-            vec![table()]
-        }
-    }
 }

@@ -393,3 +393,46 @@ impl Action for RudderAction {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The RudderStack actions on a context of stand-ins, without a server.
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::actions::testing::{request, StandIns};
+
+    fn stand_ins(dir: &std::path::Path) -> StandIns {
+        StandIns::new(&dir.join("s.db"), &[])
+    }
+
+    #[test]
+    fn each_call_names_its_form_and_without_sources_asks_for_the_key_and_data_plane() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = stand_ins(dir.path());
+        for action in [IDENTIFY, GROUP, TRACK] {
+            let d = action.definition(&s.ctx());
+            let name = action.name();
+            assert_eq!(
+                d.form_url.as_deref(),
+                Some(format!("https://hub.example/actions/{name}/form").as_str())
+            );
+            let params: Vec<&str> = d.params.iter().map(|p| p.name.as_str()).collect();
+            assert_eq!(params, [WRITE_KEY_PARAM, SERVER_URL_PARAM], "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_send_without_a_write_key_says_which_setting_to_fill() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = stand_ins(dir.path());
+        let req = request(json!({"type": "query", "data": {}, "form_params": {}}));
+        let form = TRACK.form(&s.ctx(), &req).await.unwrap();
+        let wanted = "The RudderStack write key is not set: fill in \"Rudder Write Key\" (rudder_write_key) in this action's settings in Looker.";
+        assert_eq!(form.error.as_deref(), Some(wanted));
+        let resp = IDENTIFY.execute(&s.ctx(), req).await.unwrap();
+        assert!(!resp.looker.success);
+        assert_eq!(resp.message(), Some(wanted));
+    }
+}

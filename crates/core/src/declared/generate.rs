@@ -370,7 +370,7 @@ mod tests {
     #[test]
     fn a_coded_actions_table_is_in_the_terraform_files() {
         let coded: Vec<Arc<dyn crate::actions::Action>> =
-            vec![Arc::new(crate::actions::fake::TableWriter)];
+            vec![Arc::new(crate::actions::testing::fake::TableWriter)];
         let files: std::collections::BTreeMap<String, String> =
             terraform_files_with(&crate::declared::builtin(), &coded)
                 .into_iter()

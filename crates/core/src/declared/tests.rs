@@ -768,30 +768,13 @@ mod served {
     //! The example file's actions run on a context of stand-ins against the embedded store:
     //! rows read back with their typed columns.
 
-    use std::sync::Arc;
-    use std::time::Duration;
-
     use serde_json::{json, Value};
-    use tokio_util::sync::CancellationToken;
 
     use super::super::action::DeclaredAction;
     use super::super::parse;
-    use crate::actions::{Action, ActionContext, ActionLimits, ServiceIdentity, WindUp};
+    use crate::actions::testing::StandIns;
+    use crate::actions::Action;
     use crate::api::ActionRequest;
-    use crate::meta::RequestMeta;
-    use crate::sinks::sqlite::SqliteSink;
-    use crate::sinks::Sink;
-
-    struct Calm(CancellationToken);
-
-    impl WindUp for Calm {
-        fn hurry(&self) -> &CancellationToken {
-            &self.0
-        }
-        fn too_late_for_long_work(&self) -> bool {
-            false
-        }
-    }
 
     fn actions() -> Vec<DeclaredAction> {
         parse(super::EXAMPLE, "retail.yaml", Some(&super::example_dir()))
@@ -809,36 +792,8 @@ mod served {
         body: Value,
     ) -> Value {
         let tables: Vec<_> = all.iter().map(|a| a.table().clone()).collect();
-        let sink: Arc<dyn Sink> =
-            Arc::new(SqliteSink::open_with(&dir.join("wb.db"), &tables).unwrap());
-        let http = crate::net::Http::new(
-            crate::net::OutboundPolicy::loopback(),
-            Duration::from_secs(1),
-        )
-        .unwrap();
-        let windup = Calm(CancellationToken::new());
-        let rudder = crate::rudder::RudderSettings::default();
-        let rudder_sources = crate::rudder::sources::Sources::default();
-        let meta = RequestMeta {
-            request_id: uuid::Uuid::new_v4().to_string(),
-            looker_instance: Some("looker-1".into()),
-            ..Default::default()
-        };
-        let ctx = ActionContext {
-            public_url: &crate::routes::PublicUrl::parse("https://hub.example").unwrap(),
-            sink: &sink,
-            http: &http,
-            gate: &ServiceIdentity,
-            meta: &meta,
-            windup: &windup,
-            limits: ActionLimits {
-                max_comment_chars: 500,
-                download_deadline: Duration::from_secs(5),
-                writeback_batch_rows: 2,
-            },
-            rudder: &rudder,
-            rudder_sources: &rudder_sources,
-        };
+        let stand_ins = StandIns::new(&dir.join("wb.db"), &tables);
+        let ctx = stand_ins.ctx();
         let req: ActionRequest = serde_json::from_value(body).unwrap();
         let resp = action.execute(&ctx, req).await.unwrap();
         serde_json::to_value(resp).unwrap()
