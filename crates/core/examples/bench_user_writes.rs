@@ -59,8 +59,9 @@ async fn main() {
         create_tables: true,
         location: None,
     };
-    let sink = BigQuerySink::start(
+    let sink = BigQuerySink::start_with(
         settings,
+        &hub_core::declared::builtin_tables(),
         Some(&"bench-service-token".to_string().into()),
         StartBudget::new(Duration::ZERO),
     )

@@ -173,6 +173,28 @@ pub fn builtin() -> ActionsFile {
     parse(BUILTIN_YAML, BUILTIN_NAME, None).expect("the built-in actions file is valid")
 }
 
+/// The built-in actions' tables (`suspicious_marks`, `suspicious_marks_batch`), described once:
+/// by the built-in actions file.
+pub fn builtin_tables() -> Vec<std::sync::Arc<crate::sinks::TableDef>> {
+    static TABLES: std::sync::LazyLock<Vec<std::sync::Arc<crate::sinks::TableDef>>> =
+        std::sync::LazyLock::new(|| {
+            builtin()
+                .actions
+                .iter()
+                .map(|a| std::sync::Arc::new(action::table_def(a)))
+                .collect()
+        });
+    TABLES.clone()
+}
+
+/// One built-in table by name (`sinks::table::MARKS_TABLE`, `BATCH_TABLE`).
+pub fn builtin_table(name: &str) -> std::sync::Arc<crate::sinks::TableDef> {
+    builtin_tables()
+        .into_iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no built-in table {name}"))
+}
+
 impl ActionDef {
     /// The definition Looker lists, for a hub at `public_url`. OAuth fields are the caller's
     /// (`oauth::apply_to_definition` for [`model::Identity::Hub`] / `User`).

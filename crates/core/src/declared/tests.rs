@@ -235,18 +235,6 @@ fn a_partial_answer_reads_like_the_success_message() {
 }
 
 #[test]
-fn builtin_tables_are_the_sinks_builtin_tables() {
-    // The store's and BigQuery's default tables (sinks::table) are the built-in file's.
-    let file = builtin();
-    let declared: Vec<_> = file.actions.iter().map(action::table_def).collect();
-    let sinks: Vec<_> = crate::sinks::table::builtin_tables()
-        .iter()
-        .map(|t| (**t).clone())
-        .collect();
-    assert_eq!(declared, sinks);
-}
-
-#[test]
 fn builtin_tables_are_the_terraform_schemas() {
     let file = builtin();
     let files: BTreeMap<String, String> = generate::terraform_files(&file).into_iter().collect();

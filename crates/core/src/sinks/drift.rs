@@ -147,7 +147,15 @@ pub fn compare(t: &TableDef, live: &[LiveColumn], store: Store) -> Drift {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sinks::table::MARKS;
+    use std::sync::Arc;
+
+    fn marks() -> Arc<TableDef> {
+        crate::declared::builtin_table(crate::sinks::table::MARKS_TABLE)
+    }
+
+    fn batch() -> Arc<TableDef> {
+        crate::declared::builtin_table(crate::sinks::table::BATCH_TABLE)
+    }
 
     fn live_of(t: &TableDef, store: Store) -> Vec<LiveColumn> {
         t.columns
@@ -166,17 +174,17 @@ mod tests {
     #[test]
     fn a_table_as_described_has_no_drift() {
         for store in [Store::Sqlite, Store::BigQuery] {
-            assert!(compare(&MARKS, &live_of(&MARKS, store), store).is_empty());
+            assert!(compare(&marks(), &live_of(&marks(), store), store).is_empty());
         }
         // BigQuery's legacy names are the same types.
-        let mut live = live_of(&crate::sinks::table::BATCH, Store::BigQuery);
+        let mut live = live_of(&batch(), Store::BigQuery);
         live[1].ty = "INTEGER".into();
-        assert!(compare(&crate::sinks::table::BATCH, &live, Store::BigQuery).is_empty());
+        assert!(compare(&batch(), &live, Store::BigQuery).is_empty());
     }
 
     #[test]
     fn a_new_nullable_column_can_be_added_and_every_other_change_is_refused() {
-        let mut declared = (**MARKS).clone();
+        let mut declared = (*marks()).clone();
         let live = live_of(&declared, Store::BigQuery);
         declared.columns.push(ColumnDef::new(
             "note",
@@ -195,7 +203,7 @@ mod tests {
         let d = compare(&declared, &live, Store::BigQuery);
         assert_eq!(d.refused, ["table suspicious_marks: the declared column note (STRING REQUIRED) is not in the table. An insert-only table evolves by adding NULLABLE columns only (its old rows have no value): declare note with mode: NULLABLE"]);
 
-        let mut declared = (**MARKS).clone();
+        let mut declared = (*marks()).clone();
         declared.columns[1].ty = ColumnType::Int64;
         declared.columns[4].mode = Mode::Required;
         declared.columns[2].mode = Mode::Nullable;
@@ -209,13 +217,13 @@ mod tests {
         );
 
         // A REQUIRED declaration over a NULLABLE live column is compatible: nothing to report.
-        let mut declared = (**MARKS).clone();
+        let mut declared = (*marks()).clone();
         declared.columns[4].mode = Mode::Required;
         assert!(compare(&declared, &live, Store::BigQuery).is_empty());
 
-        let mut declared = (**MARKS).clone();
+        let mut declared = (*marks()).clone();
         declared.columns[4].name = "decided_by".into();
-        let d = compare(&declared, &live_of(&MARKS, Store::Sqlite), Store::Sqlite);
+        let d = compare(&declared, &live_of(&marks(), Store::Sqlite), Store::Sqlite);
         assert_eq!(d.added.len(), 1);
         assert_eq!(
             d.refused,

@@ -9,7 +9,7 @@ use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, ToSql};
 
 use super::drift::{self, LiveColumn, Store};
-use super::table::{builtin_tables, CellValue, Mode, Row, TableDef};
+use super::table::{CellValue, Mode, Row, TableDef};
 use super::{Sink, SinkError, WriteCredential};
 
 /// The DDL of a table: columns with their modes, the key as primary key, and triggers that refuse
@@ -153,11 +153,6 @@ pub struct SqliteSink {
 }
 
 impl SqliteSink {
-    /// Open (creating the file, its folder and the built-in tables if needed).
-    pub fn open(path: &Path) -> Result<SqliteSink, SinkError> {
-        Self::open_with(path, &builtin_tables())
-    }
-
     /// Open, creating (or checking) `tables`; other described tables are created on first write.
     pub fn open_with(path: &Path, tables: &[Arc<TableDef>]) -> Result<SqliteSink, SinkError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -3,8 +3,6 @@
 //! any [`TableDef`]; a row is a [`Row`] of [`CellValue`]s in column order, checked against its
 //! table when built ([`RowBuilder`]) so sinks can encode without re-checking.
 
-use std::sync::{Arc, LazyLock};
-
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// The column types a write-back table may use (BigQuery's names).
@@ -634,119 +632,29 @@ pub fn row_of(table: &TableDef, values: Vec<CellValue>) -> Result<Row, RowError>
     b.build()
 }
 
-use ColumnType as T;
-use Mode::{Nullable as N, Required as R};
-
-const REQUEST_ID: &str = "request_id";
-const RECEIVED_AT: &str = "received_at";
-const CLASSIFICATION: &str = "Approved, Suspicious or Further Investigation.";
-const COMMENT: &str = "Free text from the form (empty when none).";
-const INSTANCE: &str = "X-Looker-Instance of the request.";
-const WEBHOOK: &str = "X-Looker-Webhook-Id of the request.";
-const ACTION: &str = "Name of the action that wrote the row.";
-const RECEIVED: &str = "When the hub received the execute (UTC).";
-
-/// `suspicious_marks`: one row per cell execute of "Mark as Suspicious".
-pub static MARKS: LazyLock<Arc<TableDef>> = LazyLock::new(|| {
-    let c = ColumnDef::new;
-    Arc::new(TableDef {
-        name: "suspicious_marks".into(),
-        description: "One row per \"Mark as Suspicious\" execute (insert-only; the latest row per order wins).".into(),
-        columns: vec![
-            c(REQUEST_ID, T::String, R, "Unique id of the execute request (one row per request)."),
-            c("order_id", T::String, R, "The clicked value: the order id."),
-            c("classification", T::String, R, CLASSIFICATION),
-            c("comment", T::String, R, COMMENT),
-            c("acted_by", T::String, N, "Email of the Looker user who acted (user attribute or OAuth identity)."),
-            c("looker_instance", T::String, N, INSTANCE),
-            c("webhook_id", T::String, N, WEBHOOK),
-            c("action", T::String, R, ACTION),
-            c(RECEIVED_AT, T::Timestamp, R, RECEIVED),
-        ],
-        partition_by_day: Some(RECEIVED_AT.into()),
-        clustering: vec!["order_id".into()],
-        key: vec![REQUEST_ID.into()],
-    })
-});
-
-/// `suspicious_marks_batch`: one row per result row of a whole-query write-back.
-pub static BATCH: LazyLock<Arc<TableDef>> = LazyLock::new(|| {
-    let c = ColumnDef::new;
-    Arc::new(TableDef {
-        name: "suspicious_marks_batch".into(),
-        description: "One row per result row of a whole-query write-back (writeback_batch).".into(),
-        columns: vec![
-            c(
-                REQUEST_ID,
-                T::String,
-                R,
-                "Unique id of the execute request.",
-            ),
-            c(
-                "row_index",
-                T::Int64,
-                R,
-                "Position of the row in the query result (0-based).",
-            ),
-            c(
-                "key_field",
-                T::String,
-                R,
-                "The identifying field: the one tagged mark-suspicious, else the first dimension.",
-            ),
-            c("key_value", T::String, N, "Its value in this row."),
-            c("classification", T::String, R, CLASSIFICATION),
-            c("comment", T::String, R, COMMENT),
-            c(
-                "acted_by",
-                T::String,
-                N,
-                "Email of the Looker user who acted.",
-            ),
-            c(
-                "scheduled_plan_id",
-                T::String,
-                N,
-                "Looker scheduled plan id, when sent by a schedule.",
-            ),
-            c("query_id", T::String, N, "Looker query id."),
-            c("row_json", T::Json, R, "The whole result row as JSON."),
-            c(
-                "ran_at",
-                T::String,
-                N,
-                "When Looker ran the query, as Looker sent it (ran_at of the result).",
-            ),
-            c("looker_instance", T::String, N, INSTANCE),
-            c("webhook_id", T::String, N, WEBHOOK),
-            c("action", T::String, R, ACTION),
-            c(RECEIVED_AT, T::Timestamp, R, RECEIVED),
-        ],
-        partition_by_day: Some(RECEIVED_AT.into()),
-        clustering: vec!["key_value".into()],
-        key: vec![REQUEST_ID.into(), "row_index".into()],
-    })
-});
-
-/// The tables of the built-in actions.
-pub fn builtin_tables() -> Vec<Arc<TableDef>> {
-    vec![MARKS.clone(), BATCH.clone()]
-}
+/// The built-in cell action's table (`mark_suspicious`), described in the built-in actions file
+/// (`declared::builtin_tables`); BigQuery may rename it (`HUB_BIGQUERY_MARKS_TABLE`).
+pub const MARKS_TABLE: &str = "suspicious_marks";
+/// The built-in query action's table (`writeback_batch`); `HUB_BIGQUERY_BATCH_TABLE` renames it.
+pub const BATCH_TABLE: &str = "suspicious_marks_batch";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::declared::builtin_table;
+    use ColumnType as T;
+
     #[test]
     fn builtin_tables_are_valid() {
-        for t in builtin_tables() {
+        for t in crate::declared::builtin_tables() {
             t.validate().unwrap();
         }
     }
 
     #[test]
     fn rows_are_checked_against_their_table() {
-        let t = &*MARKS;
+        let t = builtin_table(MARKS_TABLE);
         let e = t.row().set("order_id", "x").err().unwrap();
         assert_eq!(e.column, "order_id");
         assert_eq!(e.problem, "expected column request_id here");
@@ -884,20 +792,20 @@ mod tests {
             Ok(CellValue::Numeric("-0.000000001".into()))
         );
         assert_eq!(
-            T::Int64.convert_json(&serde_json::json!(1e2)),
+            ColumnType::Int64.convert_json(&serde_json::json!(1e2)),
             Ok(CellValue::Int64(100))
         );
     }
 
     #[test]
     fn bad_descriptions_are_refused() {
-        let mut t = (**BATCH).clone();
+        let mut t = (*builtin_table(BATCH_TABLE)).clone();
         t.clustering.push("nope".into());
         assert!(t.validate().is_err());
-        let mut t = (**BATCH).clone();
+        let mut t = (*builtin_table(BATCH_TABLE)).clone();
         t.partition_by_day = Some("row_index".into());
         assert!(t.validate().is_err());
-        let mut t = (**MARKS).clone();
+        let mut t = (*builtin_table(MARKS_TABLE)).clone();
         t.columns.push(t.columns[0].clone());
         assert!(t.validate().is_err());
     }

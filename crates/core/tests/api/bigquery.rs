@@ -32,8 +32,9 @@ pub(crate) async fn sink_through(
         &emu.hub_vars(dataset, storage_endpoint),
     );
     let settings: BigQuerySettings = Settings::load(&env, false).unwrap().gcp.bigquery.unwrap();
-    BigQuerySink::start(
+    BigQuerySink::start_with(
         settings,
+        &hub_core::declared::builtin_tables(),
         Some(&GOOD_TOKEN.to_string().into()),
         hub_core::startup::StartBudget::new(Duration::ZERO),
     )

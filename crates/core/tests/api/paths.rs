@@ -345,12 +345,12 @@ fn health_path_stays_off_the_gateways() {
 /// embedded store's tables have the described columns, NOT NULL (or key) exactly where REQUIRED.
 #[test]
 fn terraform_table_schemas_match_the_write_back_tables() {
+    use hub_core::declared::builtin_tables;
     use hub_core::sinks::sqlite::SqliteSink;
-    use hub_core::sinks::table::builtin_tables;
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("schema.sqlite");
-    drop(SqliteSink::open(&path).expect("open the embedded store"));
+    drop(SqliteSink::open_with(&path, &builtin_tables()).expect("open the embedded store"));
     let conn = rusqlite::Connection::open(&path).unwrap();
     // terraform/bigquery.tf creates the tables of terraform/schemas/tables.json (generated from
     // the built-in actions, fresh by declared::generate's tests) under these same keys.
@@ -440,7 +440,7 @@ fn terraform_table_schemas_match_the_write_back_tables() {
 /// view pointing at nothing.
 #[test]
 fn lookml_views_read_only_described_columns() {
-    use hub_core::sinks::table::builtin_tables;
+    use hub_core::declared::builtin_tables;
     use hub_core::sinks::ColumnType;
 
     for def in builtin_tables() {

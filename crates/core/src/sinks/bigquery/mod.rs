@@ -58,9 +58,9 @@ struct Prepared {
 
 impl Prepared {
     fn new(def: &TableDef, settings: &BigQuerySettings) -> Prepared {
-        let bq_name = if def.name == crate::sinks::table::MARKS.name {
+        let bq_name = if def.name == crate::sinks::table::MARKS_TABLE {
             settings.marks_table.clone()
-        } else if def.name == crate::sinks::table::BATCH.name {
+        } else if def.name == crate::sinks::table::BATCH_TABLE {
             settings.batch_table.clone()
         } else {
             def.name.clone()
@@ -161,21 +161,6 @@ pub struct BigQuerySink {
 }
 
 impl BigQuerySink {
-    /// Set up the sink for the built-in tables, see [`BigQuerySink::start_with`].
-    pub async fn start(
-        settings: BigQuerySettings,
-        access_token: Option<&SecretString>,
-        budget: crate::retry::StartBudget,
-    ) -> Result<BigQuerySink, SinkError> {
-        Self::start_with(
-            settings,
-            &crate::sinks::table::builtin_tables(),
-            access_token,
-            budget,
-        )
-        .await
-    }
-
     /// Set up the sink: check (and, when allowed, create) the dataset and `tables` with the hub's
     /// own identity. A missing table is only a warning unless creation is allowed: executes then
     /// answer that the table is missing.

@@ -90,8 +90,8 @@ impl BigQuerySettings {
         Ok(Some(BigQuerySettings {
             project,
             dataset,
-            marks_table: table("HUB_BIGQUERY_MARKS_TABLE", &crate::sinks::table::MARKS.name)?,
-            batch_table: table("HUB_BIGQUERY_BATCH_TABLE", &crate::sinks::table::BATCH.name)?,
+            marks_table: table("HUB_BIGQUERY_MARKS_TABLE", crate::sinks::table::MARKS_TABLE)?,
+            batch_table: table("HUB_BIGQUERY_BATCH_TABLE", crate::sinks::table::BATCH_TABLE)?,
             endpoint: endpoint("HUB_BIGQUERY_ENDPOINT", DEFAULT_ENDPOINT),
             storage_endpoint: endpoint("HUB_BIGQUERY_STORAGE_ENDPOINT", DEFAULT_STORAGE_ENDPOINT),
             timeout: Duration::from_secs(v.num("HUB_BIGQUERY_TIMEOUT_SECS", 30)?.max(1)),

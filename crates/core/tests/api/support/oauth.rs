@@ -228,7 +228,7 @@ impl Recorder {
             .lock()
             .unwrap()
             .iter()
-            .filter(|(table, _)| *table == hub_core::sinks::table::MARKS.name)
+            .filter(|(table, _)| *table == hub_core::sinks::table::MARKS_TABLE)
             .map(|(_, token)| token.clone())
             .collect()
     }

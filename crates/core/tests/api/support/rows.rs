@@ -2,7 +2,7 @@
 //! and the checks of the rows the tests' executes wrote, read back from the embedded store or
 //! BigQuery.
 
-use hub_core::sinks::table::{row_of, CellValue, MARKS};
+use hub_core::sinks::table::{row_of, CellValue, MARKS_TABLE};
 use hub_core::sinks::{Row, Sink, SinkError, WriteCredential};
 use serde_json::Value;
 
@@ -14,7 +14,7 @@ pub fn mark(order: &str) -> Row {
 /// A `suspicious_marks` row for `order` acted by `acted_by`.
 pub fn mark_by(order: &str, acted_by: &str) -> Row {
     row_of(
-        &MARKS,
+        &hub_core::declared::builtin_table(MARKS_TABLE),
         vec![
             uuid::Uuid::new_v4().to_string().into(),
             order.into(),
@@ -39,9 +39,13 @@ pub trait AppendMark {
 
 impl<S: Sink + ?Sized> AppendMark for S {
     async fn append_mark(&self, row: &Row, cred: &WriteCredential) -> Result<(), SinkError> {
-        self.append(&MARKS, std::slice::from_ref(row), cred)
-            .await
-            .map(|_| ())
+        self.append(
+            &hub_core::declared::builtin_table(MARKS_TABLE),
+            std::slice::from_ref(row),
+            cred,
+        )
+        .await
+        .map(|_| ())
     }
 }
 
