@@ -129,19 +129,19 @@ fn q(s: &str) -> String {
 /// The tags that make the action appear, for the key dimension.
 fn action_tags(def: &ActionDef) -> Vec<String> {
     let mut tags: Vec<String> = Vec::new();
-    match def.kind {
-        Kind::Query => tags.extend(def.key_tag.clone()),
-        Kind::Cell => {
-            for r in &def.required_fields {
-                match r {
-                    RequiredField::Tag { tag } => tags.push(tag.clone()),
-                    RequiredField::AnyTag { any_tag } => tags.extend(any_tag.first().cloned()),
-                    RequiredField::AllTags { all_tags } => tags.extend(all_tags.iter().cloned()),
-                }
-            }
+    if def.kind == Kind::Query {
+        tags.extend(def.key_tag.clone());
+    }
+    // What makes the action appear: every `tag` and `all_tags` tag, one of `any_tag`.
+    for r in &def.required_fields {
+        match r {
+            RequiredField::Tag { tag } => tags.push(tag.clone()),
+            RequiredField::AnyTag { any_tag } => tags.extend(any_tag.first().cloned()),
+            RequiredField::AllTags { all_tags } => tags.extend(all_tags.iter().cloned()),
         }
     }
-    tags.dedup();
+    let mut seen = std::collections::HashSet::new();
+    tags.retain(|t| seen.insert(t.clone()));
     tags
 }
 

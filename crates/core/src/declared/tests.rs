@@ -595,6 +595,31 @@ fn a_typed_field_without_a_description_says_what_it_takes() {
     );
 }
 
+/// The generated views carry every tag the action needs to appear: a query action's key tag and
+/// its required tags (all of `all_tags`).
+#[test]
+fn generated_views_carry_the_tags_that_make_the_action_appear() {
+    let yaml = r#"actions:
+  - name: restock
+    label: Restock
+    kind: query
+    key_tag: sku
+    required_fields: [{all_tags: [sku, warehouse]}]
+    table: {name: restocks}
+    result_columns:
+      - {field: products.sku, column: sku, type: STRING}
+    success_message: "Wrote {count} {rows}."
+"#;
+    let f = parse(yaml, "t.yaml", None).unwrap();
+    let views = generate::lookml_files(&f);
+    let log = &views
+        .iter()
+        .find(|(n, _)| n == "restocks.view.lkml")
+        .unwrap()
+        .1;
+    assert!(log.contains(r#"tags: ["sku", "warehouse"]"#), "{log}");
+}
+
 #[test]
 fn structural_errors_name_the_line() {
     let p = problems(&GOOD.replace("    label: Approve\n", "    label: Approve\n    lable: x\n"));
