@@ -1338,8 +1338,10 @@ fn build_field(
             let t: ColumnType = t.value.into();
             if !value.allowed_columns().contains(&t) {
                 ck.at(opt_line(&col_type, fl), format!(
-                    "field {name:?}: a {} value cannot be stored in a {} column; write `type: {}`",
+                    "field {name:?}: {} {} value cannot be stored in {} {} column; write `type: {}`",
+                    article(value.word()),
                     value.word(),
+                    article(t.bigquery_name()),
                     t.bigquery_name(),
                     value.allowed_columns().iter().map(|c| c.bigquery_name()).collect::<Vec<_>>().join("` or `type: ")
                 ));
@@ -1431,6 +1433,10 @@ fn build_field(
                 }
                 "value" => Some(DefaultValue::ClickedValue),
                 "today" => Some(DefaultValue::Today),
+                other if kind == Kind::Query => {
+                    ck.at(dl, format!("field {name:?}: `default: {{from: {other}}}` is not known; write `from: today`"));
+                    None
+                }
                 other => {
                     ck.at(dl, format!("field {name:?}: `default: {{from: {other}}}` is not known; write `from: value` (the clicked value) or `from: today`"));
                     None
@@ -1480,4 +1486,12 @@ fn build_field(
         field.default = dv;
     }
     field
+}
+
+/// "a" or "an" before a word ("an INT64 column", "an integer value", "a DATE column").
+fn article(word: &str) -> &'static str {
+    match word.chars().next().map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
 }

@@ -728,6 +728,17 @@ fn type_and_mode_rules() {
             .any(|m| m.contains("`max_length` is for text and email fields")),
         "{p:?}"
     );
+    // "an", where English says so; a query action has no clicked value to suggest.
+    let p = problems(
+        "actions:\n  - name: approve\n    label: Approve\n    kind: query\n    table: {name: approvals}\n    fields:\n      - {name: ok, value: boolean, column: {type: INT64}}\n      - {name: d, default: {from: yesterday}}\n    success_message: \"Done {count}\"\n",
+    );
+    assert_eq!(
+        p,
+        [
+            "7: field \"ok\": a boolean value cannot be stored in an INT64 column; write `type: BOOL` or `type: STRING`",
+            "8: field \"d\": `default: {from: yesterday}` is not known; write `from: today`",
+        ]
+    );
 }
 
 #[test]
