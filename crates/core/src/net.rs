@@ -215,9 +215,14 @@ impl std::fmt::Display for Refused {
         } else {
             format!("{} ({})", self.host, self.addr)
         };
+        let article = if self.kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
         write!(
             f,
-            "{target} is a {} address, which the hub does not call unless {ALLOW_SETTING} names it",
+            "{target} is {article} {} address, which the hub does not call unless {ALLOW_SETTING} names it",
             self.kind
         )
     }

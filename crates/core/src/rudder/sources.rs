@@ -70,7 +70,7 @@ struct JsonSource {
 fn json_sources(text: &str) -> Result<Vec<JsonSource>, SettingsError> {
     const SHAPE: &str =
         "a JSON list of {\"name\", \"write_key\", \"data_plane_url\"?, \"label\"?} objects";
-    let list: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
+    let list: Vec<Entries> = serde_json::from_str(text).map_err(|e| {
         // serde's message may quote a value: give only the position.
         invalid(format!(
             "not {SHAPE} (line {}, column {})",
@@ -80,28 +80,42 @@ fn json_sources(text: &str) -> Result<Vec<JsonSource>, SettingsError> {
     })?;
     let mut out = Vec::with_capacity(list.len());
     for (i, entry) in list.iter().enumerate() {
-        let n = i + 1;
-        let Some(obj) = entry.as_object() else {
+        let Entries::Object(obj) = entry else {
             return Err(invalid(format!(
-                "source {n} is not an object: write {SHAPE}"
+                "source {} is not an object: write {SHAPE}",
+                i + 1
             )));
         };
-        for key in obj.keys() {
+        // The source as a reader finds it: by its name when it has one.
+        let who = match obj.iter().find(|(k, _)| k == "name") {
+            Some((_, serde_json::Value::String(name))) if !name.trim().is_empty() => {
+                format!("source {:?}", shown(name.trim()))
+            }
+            _ => format!("source {}", i + 1),
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        for (key, _) in obj {
             if !["name", "label", "write_key", "data_plane_url"].contains(&key.as_str()) {
-                let shown: String = key.chars().take(64).collect();
                 return Err(invalid(format!(
-                    "source {n}: unknown key {shown:?} (the keys are name, label, write_key, data_plane_url)"
+                    "{who}: unknown key {:?} (the keys are name, label, write_key, data_plane_url)",
+                    shown(key)
                 )));
             }
+            if seen.contains(&key.as_str()) {
+                return Err(invalid(format!(
+                    "{who}: the key {key:?} is written twice: keep one"
+                )));
+            }
+            seen.push(key);
         }
         let text = |key: &str, required: bool| -> Result<Option<String>, SettingsError> {
-            match obj.get(key) {
+            match obj.iter().find(|(k, _)| k == key).map(|(_, v)| v) {
                 None | Some(serde_json::Value::Null) if !required => Ok(None),
                 None | Some(serde_json::Value::Null) => {
-                    Err(invalid(format!("source {n} has no {key:?}")))
+                    Err(invalid(format!("{who} has no {key:?}")))
                 }
                 Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(invalid(format!("source {n}: {key:?} must be a string"))),
+                Some(_) => Err(invalid(format!("{who}: {key:?} must be a string"))),
             }
         };
         out.push(JsonSource {
@@ -112,6 +126,70 @@ fn json_sources(text: &str) -> Result<Vec<JsonSource>, SettingsError> {
         });
     }
     Ok(out)
+}
+
+/// A text shown in a message: at most 64 characters, an ellipsis when cut.
+fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(64).collect();
+    if s.chars().count() > 64 {
+        out.push('…');
+    }
+    out
+}
+
+/// One element of the JSON list: an object's entries in order, duplicates kept (serde_json's own
+/// map keeps only the last), or anything else.
+enum Entries {
+    Object(Vec<(String, serde_json::Value)>),
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a source object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, serde_json::Value>()? {
+                    out.push((k, v));
+                }
+                Ok(Entries::Object(out))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut s: A,
+            ) -> Result<Entries, A::Error> {
+                while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Entries::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Entries, E> {
+                Ok(Entries::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Entries, E> {
+                Ok(Entries::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Entries, E> {
+                Ok(Entries::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Entries, E> {
+                Ok(Entries::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Entries, E> {
+                Ok(Entries::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Entries, E> {
+                Ok(Entries::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Why the declared sources cannot be used at start.
@@ -162,7 +240,13 @@ impl SourcesSettings {
     /// Parse either spelling. Errors name the source (or its position), never a write key.
     pub fn parse(text: &str, default_url: Option<&str>) -> Result<SourcesSettings, SettingsError> {
         let text = text.trim();
-        let raw: Vec<JsonSource> = if text.starts_with('[') {
+        let json = text.starts_with('[');
+        if text.starts_with('{') {
+            return Err(invalid(
+                "is one JSON object: write a JSON list, [{...}], even for one source".into(),
+            ));
+        }
+        let raw: Vec<JsonSource> = if json {
             json_sources(text)?
         } else {
             let mut out = Vec::new();
@@ -240,15 +324,28 @@ impl SourcesSettings {
             if write_key.expose_secret().is_empty() {
                 return Err(invalid(format!("source {name:?} has no write key")));
             }
-            SecretSpec::parse(SETTING, &write_key)
+            let spec = SecretSpec::parse(SETTING, &write_key)
                 .map_err(|e| invalid(format!("source {name:?}: {e}")))?;
+            // A RudderStack write key has no '/': a value with one is a mistyped reference, which
+            // would otherwise be sent as the key.
+            if matches!(spec, SecretSpec::Literal(_)) && write_key.expose_secret().contains('/') {
+                return Err(invalid(format!(
+                    "source {name:?}: {}",
+                    crate::secrets::SecretError::InvalidReference { setting: SETTING }
+                )));
+            }
             let url = s
                 .data_plane_url
                 .filter(|u| !u.trim().is_empty())
                 .or_else(|| default_url.map(String::from))
                 .ok_or_else(|| {
                     invalid(format!(
-                        "source {name:?} has no data plane URL: write name=KEY@https://your-dataplane, or set {DEFAULT_URL_SETTING}"
+                        "source {name:?} has no data plane URL: {}, or set {DEFAULT_URL_SETTING}",
+                        if json {
+                            "add \"data_plane_url\": \"https://your-dataplane\" to it"
+                        } else {
+                            "write name=KEY@https://your-dataplane"
+                        }
                     ))
                 })?;
             DataPlane::new(&url, "k").map_err(|e| invalid(format!("source {name:?}: {e}")))?;
@@ -452,15 +549,21 @@ mod tests {
             ("a=k1@https://x.example,A=k2@https://x.example", "declared twice"),
             ("a=projects/p/secrets/s@https://x.example", "source \"a\": RUDDER_SOURCES: not a valid Secret Manager reference"),
             ("a=SECRETKEY", "source \"a\" has no data plane URL"),
+            ("a=projects/p/secretz/SECRETKEY/versions/latest@https://x.example", "source \"a\": RUDDER_SOURCES: not a valid Secret Manager reference"),
+            ("a=PROJECTS/p/secrets/SECRETKEY/versions/latest@https://x.example", "source \"a\": RUDDER_SOURCES: not a valid Secret Manager reference"),
             ("a=SECRETKEY@ftp://x", "must start with http"),
             ("a SECRETKEY", "entry 1 is not name="),
             ("a.b=SECRETKEY@https://x.example", "source 1 has the name \"a.b\""),
             ("a=@https://x.example", "source \"a\" has no write key"),
             (" , ", "declares no source"),
-            ("[{\"name\":\"a\",\"write_key\":\"SECRETKEY\",\"extra\":1}]", "source 1: unknown key \"extra\" (the keys are name, label, write_key, data_plane_url)"),
-            ("[{\"name\":\"a\",\"write_key\":\"SECRETKEY\"},{\"name\":\"b\",\"write_key\":\"SECRETKEY\",\"dataplane_url\":\"https://x.example\"}]", "source 2: unknown key \"dataplane_url\""),
-            ("[{\"name\":\"a\",\"write_key\":[\"SECRETKEY\"]}]", "source 1: \"write_key\" must be a string"),
-            ("[{\"name\":\"a\"}]", "source 1 has no \"write_key\""),
+            ("[{\"name\":\"a\",\"write_key\":\"SECRETKEY\",\"extra\":1}]", "source \"a\": unknown key \"extra\" (the keys are name, label, write_key, data_plane_url)"),
+            ("[{\"name\":\"a\",\"write_key\":\"SECRETKEY\"},{\"name\":\"b\",\"write_key\":\"SECRETKEY\",\"dataplane_url\":\"https://x.example\"}]", "source \"b\": unknown key \"dataplane_url\""),
+            ("[{\"name\":\"a\",\"write_key\":[\"SECRETKEY\"]}]", "source \"a\": \"write_key\" must be a string"),
+            ("[{\"name\":\"a\"}]", "source \"a\" has no \"write_key\""),
+            ("[{\"write_key\":\"SECRETKEY\"}]", "source 1 has no \"name\""),
+            ("[{\"name\":\"a\",\"write_key\":\"SECRETKEY\",\"write_key\":\"OTHER\"}]", "source \"a\": the key \"write_key\" is written twice: keep one"),
+            ("{\"name\":\"a\",\"write_key\":\"SECRETKEY\"}", "is one JSON object: write a JSON list"),
+            ("[{\"name\":\"m\",\"write_key\":\"SECRETKEY\"}]", "source \"m\" has no data plane URL: add \"data_plane_url\""),
             ("[\"SECRETKEY\"]", "source 1 is not an object"),
             ("[{\"name\":\"a\",\"write_key\":\"SECRETKEY\"", "not a JSON list of"),
             (

@@ -261,6 +261,10 @@ async fn non_public_addresses_are_refused_unless_allowed() {
             "http://[::ffff:10.0.0.7]:80".into(),
             "::ffff:10.0.0.7 (10.0.0.7) is a private address".into(),
         ),
+        (
+            "http://0.0.0.0:80".into(),
+            "0.0.0.0 is an unspecified address".into(),
+        ),
     ] {
         let (ok, message) = track(&hub, &url, Source::Base64(&doc)).await;
         assert!(!ok);
