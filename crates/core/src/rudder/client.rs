@@ -49,10 +49,24 @@ impl Default for DeliverySettings {
 #[derive(Clone)]
 pub struct DataPlane {
     endpoint: reqwest::Url,
-    /// `Basic base64("<write key>:")`, marked sensitive.
+    /// `Basic base64("<write key>:")`, marked sensitive: the key of the params, or the named
+    /// source's key as it was when the delivery started.
     auth: HeaderValue,
+    /// A named source's key, re-read before every request: a key rotated while a long delivery
+    /// runs is used from the next request on.
+    live: Option<crate::secrets::LiveSecret>,
     /// `scheme://host[:port]` for messages (never credentials or the write key).
     display: String,
+}
+
+/// `Basic base64("<write key>:")`, marked sensitive.
+fn basic_auth(write_key: &str) -> Result<HeaderValue, DataPlaneError> {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{write_key}:"));
+    let mut auth =
+        HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| DataPlaneError::BadKey)?;
+    auth.set_sensitive(true);
+    Ok(auth)
 }
 
 impl std::fmt::Debug for DataPlane {
@@ -83,7 +97,6 @@ pub enum DataPlaneError {
 impl DataPlane {
     /// Parse a data plane URL (`https://host[/prefix]`; `/v1/batch` is appended) and a write key.
     pub fn new(url: &str, write_key: &str) -> Result<DataPlane, DataPlaneError> {
-        use base64::Engine;
         let mut u = reqwest::Url::parse(url.trim()).map_err(|_| DataPlaneError::BadUrl)?;
         if !matches!(u.scheme(), "http" | "https") {
             return Err(DataPlaneError::NotHttp);
@@ -100,15 +113,27 @@ impl DataPlane {
         u.set_fragment(None);
         let path = format!("{}/v1/batch", u.path().trim_end_matches('/'));
         u.set_path(&path);
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{write_key}:"));
-        let mut auth =
-            HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| DataPlaneError::BadKey)?;
-        auth.set_sensitive(true);
         Ok(DataPlane {
             endpoint: u,
-            auth,
+            auth: basic_auth(write_key)?,
+            live: None,
             display,
         })
+    }
+
+    /// Read the write key from `key` before every request (a named source's key, rotated without
+    /// a restart).
+    pub fn with_live_key(mut self, key: crate::secrets::LiveSecret) -> DataPlane {
+        self.live = Some(key);
+        self
+    }
+
+    /// The `Authorization` header of the next request.
+    fn authorization(&self) -> Result<HeaderValue, DataPlaneError> {
+        match &self.live {
+            Some(key) => basic_auth(secrecy::ExposeSecret::expose_secret(&key.current()).trim()),
+            None => Ok(self.auth.clone()),
+        }
     }
 
     /// The URL batches are posted to.
@@ -340,9 +365,19 @@ async fn deliver(
                 }
             }
         };
+        let auth = match plane.authorization() {
+            Ok(auth) => auth,
+            Err(e) => {
+                return BatchOutcome::Failed {
+                    attempts: attempt,
+                    error: e.to_string(),
+                    fatal: true,
+                }
+            }
+        };
         let mut req = req
             .timeout(settings.request_timeout)
-            .header(AUTHORIZATION, plane.auth.clone())
+            .header(AUTHORIZATION, auth.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(body.clone());
         if gzip_on {
@@ -355,7 +390,12 @@ async fn deliver(
             },
             Err(e) => classify_transport(&e),
         };
+        // Refused with a key that has been rotated since: the next attempt carries the new one.
+        let rotated = matches!(&err, AttemptError::Final { error, .. } if error == "HTTP 401" || error == "HTTP 403")
+            && plane.authorization().is_ok_and(|now| now != auth)
+            && attempt < max;
         match err {
+            AttemptError::Final { .. } if rotated => {}
             AttemptError::Final { error, fatal } => {
                 return BatchOutcome::Failed {
                     attempts: attempt,

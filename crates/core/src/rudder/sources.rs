@@ -379,7 +379,9 @@ impl Source {
     /// Where to send, with the write key as it is now.
     pub fn data_plane(&self) -> Result<DataPlane, DataPlaneError> {
         let key = self.key.as_ref().ok_or(DataPlaneError::NoKey)?;
-        Ok(DataPlane::new(&self.url, key.current().expose_secret())?.of_source(&self.name))
+        Ok(DataPlane::new(&self.url, key.current().expose_secret())?
+            .with_live_key(key.clone())
+            .of_source(&self.name))
     }
 }
 

@@ -555,3 +555,50 @@ async fn only_the_execute_service_reads_the_write_keys() {
         .iter()
         .any(|n| n == reference));
 }
+
+/// A key rotated while a delivery runs is used from the next request on: the first request goes
+/// out with the old key and is refused (the old key was revoked) after the hub has read the new
+/// one, and is sent again with it — nothing lost, nothing sent twice.
+#[tokio::test]
+async fn a_key_rotated_during_a_delivery_is_used_by_its_next_request() {
+    const REF: &str = "projects/acme/secrets/rs-alpha/versions/latest";
+    let sm = SecretManager::spawn().await;
+    sm.set(REF, "alpha-v1");
+    // The data plane knows only the new key, and answers after 2.5 s: time for the hub to read
+    // the new version (every second) while the first request is on the wire.
+    let ra = Receiver::start("alpha-v2", Keep::Bodies).await;
+    ra.set_faults(crate::receiver::Faults {
+        delay: Duration::from_millis(2500),
+        ..Default::default()
+    });
+    let sources = format!("alpha={REF}@{}", ra.url);
+    let mut vars = sm_vars(&sm, "t");
+    vars.extend_from_slice(FAST_RETRIES);
+    vars.push(("RUDDER_SOURCES", &sources));
+    vars.push(("HUB_SECRETS_REFRESH_SECS", "1"));
+    vars.push(("HUB_TOKENS", crate::helpers::TOKEN));
+    let hub = TestHub::spawn_with(&vars, Function::ALL).await;
+    let d = doc(2);
+    let rotate = {
+        let sm = sm.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            sm.set(REF, "alpha-v2");
+        })
+    };
+    let v = run(&hub, "rudder_event", &body(&d, Some("alpha"), None), "rot").await;
+    rotate.await.unwrap();
+    assert_eq!(
+        outcome(&v),
+        (true, "sent 2 of 2 events to RudderStack".into())
+    );
+    let outcomes: Vec<_> = ra.requests().iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            crate::receiver::Outcome::Unauthorized,
+            crate::receiver::Outcome::Accepted
+        ]
+    );
+    assert_eq!(ra.accepted_ids().len(), 2);
+}
