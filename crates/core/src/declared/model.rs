@@ -922,6 +922,41 @@ fn build_action(
         });
     }
     columns.extend(tail);
+    // BigQuery's limits on descriptions, and the embedded store's on columns (BigQuery's is 10 000).
+    for f in &fields {
+        let n = f.description_for_column().chars().count();
+        if n > MAX_COLUMN_DESCRIPTION {
+            ck.at(f.line, format!(
+                "field {:?}: its column's description (its label, when `column: {{description: ...}}` is not given) is {n} characters; BigQuery takes at most {MAX_COLUMN_DESCRIPTION}: write a shorter `column: {{description: ...}}`",
+                f.name
+            ));
+        }
+    }
+    for (rc, desc, l) in &result_columns {
+        let n = desc.as_deref().map_or(0, |d| d.chars().count());
+        if n > MAX_COLUMN_DESCRIPTION {
+            ck.at(*l, format!(
+                "result column {:?}: its description is {n} characters; BigQuery takes at most {MAX_COLUMN_DESCRIPTION}: write a shorter one",
+                rc.column
+            ));
+        }
+    }
+    if let Some(d) = &rt.description {
+        let n = d.chars().count();
+        if n > MAX_TABLE_DESCRIPTION {
+            ck.at(line(&rt.name), format!(
+                "table {:?}: its description is {n} characters; BigQuery takes at most {MAX_TABLE_DESCRIPTION}: write a shorter one",
+                table_name
+            ));
+        }
+    }
+    if columns.len() > MAX_COLUMNS {
+        ck.at(line(&rt.name), format!(
+            "table {:?} would have {} columns; the embedded store (SQLite) takes at most {MAX_COLUMNS}: split the action, or map fewer result fields",
+            table_name,
+            columns.len()
+        ));
+    }
     let key_column = match kind {
         Kind::Cell => key_field
             .as_ref()
@@ -1093,6 +1128,13 @@ fn lookml_clashes<'a>(
         }
     }
 }
+
+/// BigQuery's longest column description (TableFieldSchema.description).
+const MAX_COLUMN_DESCRIPTION: usize = 1024;
+/// BigQuery's longest table description.
+const MAX_TABLE_DESCRIPTION: usize = 16384;
+/// SQLite's most columns in a table (its default `SQLITE_MAX_COLUMN`).
+const MAX_COLUMNS: usize = 2000;
 
 impl Field {
     fn description_for_column(&self) -> String {

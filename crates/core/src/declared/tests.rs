@@ -620,6 +620,45 @@ fn generated_views_carry_the_tags_that_make_the_action_appear() {
     assert!(log.contains(r#"tags: ["sku", "warehouse"]"#), "{log}");
 }
 
+/// What BigQuery or the embedded store would refuse at deploy is refused by the check: column
+/// descriptions over 1 024 characters (a long label is the default one), a table description
+/// over 16 384, more than 2 000 columns.
+#[test]
+fn descriptions_and_columns_within_bigquerys_and_sqlites_limits() {
+    let long_label = "L".repeat(1100);
+    let yaml = format!(
+        r#"actions:
+  - name: approve
+    label: Approve
+    kind: cell
+    required_fields: [{{tag: approve}}]
+    table: {{name: approvals, description: {}}}
+    fields:
+      - name: id
+        required: true
+        default: {{from: value}}
+      - name: note
+        label: {long_label}
+    success_message: "Approved {{key}}"
+"#,
+        "D".repeat(16385)
+    );
+    let p = problems(&yaml);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p[0].starts_with("6: table \"approvals\": its description is 16385 characters; BigQuery takes at most 16384"), "{p:?}");
+    assert!(p[1].starts_with("11: field \"note\": its column's description (its label, when `column: {description: ...}` is not given) is 1100 characters; BigQuery takes at most 1024"), "{p:?}");
+
+    let many: String = (0..2000)
+        .map(|i| format!("      - {{field: v.f{i}, column: c{i}, type: STRING}}\n"))
+        .collect();
+    let yaml = format!(
+        "actions:\n  - name: wide\n    label: Wide\n    kind: query\n    table: {{name: wide_rows}}\n    result_columns:\n{many}    success_message: \"Wrote {{count}} {{rows}}.\"\n"
+    );
+    let p = problems(&yaml);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains("table \"wide_rows\" would have 2013 columns; the embedded store (SQLite) takes at most 2000"), "{p:?}");
+}
+
 #[test]
 fn structural_errors_name_the_line() {
     let p = problems(&GOOD.replace("    label: Approve\n", "    label: Approve\n    lable: x\n"));
