@@ -165,6 +165,29 @@ pub fn check_value(
         errors.insert(field.name.clone(), msg);
         None
     };
+    // Every value the field has, for any message's placeholders (check-actions refuses the others).
+    let is_text = matches!(field.value, ValueType::Text | ValueType::Email)
+        && field.field_type != FieldType::Select;
+    let mut vars: Vec<(&str, String)> = vec![("value", text.to_string())];
+    if let Some(min) = field
+        .min
+        .map(num)
+        .or(field.min_length.map(|n| n.to_string()))
+    {
+        vars.push(("min", min));
+    }
+    let max_len = field.max_length.unwrap_or(max_text);
+    if let Some(max) = field.max.map(num).or(is_text.then(|| max_len.to_string())) {
+        vars.push(("max", max));
+    }
+    if is_text {
+        vars.push(("length", text.chars().count().to_string()));
+    }
+    if field.field_type == FieldType::Select {
+        let labels: Vec<&str> = field.options.iter().map(|o| o.label.as_str()).collect();
+        vars.push(("options", labels.join(", ")));
+    }
+    let vars = &vars[..];
     if field.field_type == FieldType::Select {
         let options = field
             .options
@@ -183,7 +206,7 @@ pub fn check_value(
             return fail(message(
                 &m.options,
                 format!("must be one of {options}"),
-                &[("options", options.clone()), ("value", text.to_string())],
+                vars,
             ));
         };
         return match parse_typed(field.value, &opt.name) {
@@ -193,7 +216,7 @@ pub fn check_value(
     }
     if text.is_empty() {
         if field.required {
-            return fail(message(&m.required, "is required".into(), &[]));
+            return fail(message(&m.required, "is required".into(), vars));
         }
         return Some(if field.column_required_empty {
             TypedValue::Text(String::new())
@@ -208,7 +231,7 @@ pub fn check_value(
             return fail(message(
                 &m.max_length,
                 format!("is {length} characters long; the limit is {max}"),
-                &[("max", max.to_string()), ("length", length.to_string())],
+                vars,
             ));
         }
         if let Some(min) = field.min_length {
@@ -216,7 +239,7 @@ pub fn check_value(
                 return fail(message(
                     &m.min_length,
                     format!("is {length} characters long; write at least {min}"),
-                    &[("min", min.to_string()), ("length", length.to_string())],
+                    vars,
                 ));
             }
         }
@@ -225,7 +248,7 @@ pub fn check_value(
                 return fail(message(
                     &m.pattern,
                     "does not have the expected format".into(),
-                    &[("value", text.to_string())],
+                    vars,
                 ));
             }
         }
@@ -236,7 +259,7 @@ pub fn check_value(
     };
     let v = match parsed {
         Ok(v) => v,
-        Err(e) => return fail(message(&m.invalid, e, &[("value", text.to_string())])),
+        Err(e) => return fail(message(&m.invalid, e, vars)),
     };
     let n = match &v {
         TypedValue::Integer(i) => Some(*i as f64),
@@ -248,14 +271,14 @@ pub fn check_value(
             return fail(message(
                 &m.min,
                 format!("must be at least {}", num(min)),
-                &[("min", num(min)), ("value", text.to_string())],
+                vars,
             ));
         }
         if let Some(max) = field.max.filter(|max| n > *max) {
             return fail(message(
                 &m.max,
                 format!("must be at most {}", num(max)),
-                &[("max", num(max)), ("value", text.to_string())],
+                vars,
             ));
         }
     }

@@ -1447,9 +1447,26 @@ fn build_field(
             if let Some(t) = t {
                 match Template::parse(t) {
                     Ok(t) => {
+                        // What this field can fill in, in every message (form::check_value).
+                        let text = matches!(field.value, ValueType::Text | ValueType::Email)
+                            && field.field_type != FieldType::Select;
+                        let has = |p: &str| match p {
+                            "value" => true,
+                            "min" => field.min.is_some() || field.min_length.is_some(),
+                            "max" => field.max.is_some() || field.max_length.is_some() || text,
+                            "length" => text,
+                            "options" => field.field_type == FieldType::Select,
+                            _ => false,
+                        };
                         for p in t.placeholders() {
-                            if !["min", "max", "length", "options", "value"].contains(&p) {
-                                ck.at(ml, format!("field {name:?}: message `{what}` uses {{{p}}}: use {{min}}, {{max}}, {{length}}, {{options}} or {{value}}"));
+                            if !has(p) {
+                                let usable: Vec<String> =
+                                    ["value", "min", "max", "length", "options"]
+                                        .into_iter()
+                                        .filter(|q| has(q))
+                                        .map(|q| format!("{{{q}}}"))
+                                        .collect();
+                                ck.at(ml, format!("field {name:?}: message `{what}` uses {{{p}}}, which this field has no value for: use {}", usable.join(", ")));
                             }
                         }
                     }

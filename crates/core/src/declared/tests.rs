@@ -659,6 +659,39 @@ fn descriptions_and_columns_within_bigquerys_and_sqlites_limits() {
     assert!(p[0].contains("table \"wide_rows\" would have 2013 columns; the embedded store (SQLite) takes at most 2000"), "{p:?}");
 }
 
+/// Every message can use every value its field has ({min} and {max} in `invalid`, not only in
+/// `min` / `max`); a placeholder the field has no value for is refused by the check.
+#[test]
+fn messages_fill_every_value_the_field_has_and_refuse_the_others() {
+    let yaml = GOOD.replace(
+        "        default: {from: value}\n",
+        "        default: {from: value}\n      - name: units\n        value: integer\n        min: 1\n        max: 9\n        messages: {invalid: \"enter a whole number from {min} to {max}, not {value}\"}\n      - name: code\n        min_length: 3\n        max_length: 5\n        messages: {min_length: \"{length} of {min}-{max} for [{value}]\"}\n",
+    );
+    let f = parse(&yaml, "t.yaml", None).unwrap();
+    let errors = form::validate(
+        &f.actions[0],
+        &request(Some("7"), &[("units", "x"), ("code", "ab")]),
+        2000,
+        today(),
+    )
+    .unwrap_err();
+    assert_eq!(errors["units"], "enter a whole number from 1 to 9, not x");
+    assert_eq!(errors["code"], "2 of 3-5 for [ab]");
+
+    let bad = GOOD.replace(
+        "        default: {from: value}\n",
+        "        default: {from: value}\n      - name: units\n        value: integer\n        messages: {invalid: \"{length} {options} {min}\"}\n",
+    );
+    assert_eq!(
+        problems(&bad),
+        [
+            "13: field \"units\": message `invalid` uses {length}, which this field has no value for: use {value}",
+            "13: field \"units\": message `invalid` uses {options}, which this field has no value for: use {value}",
+            "13: field \"units\": message `invalid` uses {min}, which this field has no value for: use {value}",
+        ]
+    );
+}
+
 #[test]
 fn structural_errors_name_the_line() {
     let p = problems(&GOOD.replace("    label: Approve\n", "    label: Approve\n    lable: x\n"));
