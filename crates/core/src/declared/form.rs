@@ -331,6 +331,7 @@ impl FormTemplate {
         let fields = def
             .fields
             .iter()
+            .filter(|f| !f.retired)
             .enumerate()
             .map(|(i, f)| {
                 let mut ff = FormField::new(&f.name, &f.label, f.field_type);
@@ -384,6 +385,16 @@ pub fn validate(
     let mut errors = BTreeMap::new();
     let mut answers = Answers::new();
     for f in &def.fields {
+        if f.retired {
+            // Not asked: whatever a stale schedule still sends is not read; the column is empty.
+            let empty = if f.column_required_empty {
+                TypedValue::Text(String::new())
+            } else {
+                TypedValue::Null
+            };
+            answers.insert(f.name.clone(), empty);
+            continue;
+        }
         let raw = req
             .form_param(&f.name)
             .or_else(|| f.default.as_ref().and_then(|d| default_text(d, req, today)))

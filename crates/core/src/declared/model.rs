@@ -239,6 +239,9 @@ pub struct Field {
     pub required: bool,
     /// Looker `interactive`, as written.
     pub interactive: Option<bool>,
+    /// No longer asked (`retired: true`): not on the form, never validated, its column kept and
+    /// empty in new rows — how an insert-only table lets a question go.
+    pub retired: bool,
     /// Default.
     pub default: Option<DefaultValue>,
     /// Shortest text (characters).
@@ -405,7 +408,13 @@ impl ActionDef {
             Kind::Cell => vec!["key".into()],
             Kind::Query => vec!["count".into(), "rows".into()],
         };
-        out.extend(self.fields.iter().map(|f| f.name.clone()));
+        // A retired field has no answer to show.
+        out.extend(
+            self.fields
+                .iter()
+                .filter(|f| !f.retired)
+                .map(|f| f.name.clone()),
+        );
         out
     }
 }
@@ -1216,6 +1225,13 @@ fn build_field(
         (Some(RawFieldType::Select), _) => FieldType::Select,
     };
     let required = f.required.unwrap_or(false);
+    let retired = f.retired.as_ref().is_some_and(|r| r.value);
+    if retired && required {
+        ck.at(
+            f.retired.as_ref().map(line).unwrap_or(fl),
+            format!("field {name:?}: a retired field is not asked, so it cannot be required: remove `required: true`"),
+        );
+    }
 
     // Options.
     let mut options = Vec::new();
@@ -1416,6 +1432,7 @@ fn build_field(
         value,
         required,
         interactive: f.interactive,
+        retired,
         default: None,
         min_length: f.min_length.map(|v| v.value as usize),
         max_length: f.max_length.map(|v| v.value as usize),

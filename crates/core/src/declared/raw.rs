@@ -127,6 +127,8 @@ pub(crate) struct RawField {
     pub value: Option<Spanned<RawValueType>>,
     pub required: Option<bool>,
     pub interactive: Option<bool>,
+    /// A question no longer asked: off the form, its column kept (empty in new rows).
+    pub retired: Option<Spanned<bool>>,
     pub default: Option<Spanned<RawDefault>>,
     pub min_length: Option<Spanned<u32>>,
     pub max_length: Option<Spanned<u32>>,
@@ -363,7 +365,7 @@ fn expect(what: &str, key: &str) -> Expect {
         ("an action", "refresh_query") => Expect::Bool,
         ("an action", "table") => Expect::Map,
         ("a param" | "a field" | "a result column", "required") => Expect::Bool,
-        ("a field", "interactive") => Expect::Bool,
+        ("a field", "interactive" | "retired") => Expect::Bool,
         ("a field", "min_length" | "max_length") => Expect::Count,
         ("a field", "min" | "max") => Expect::Number,
         ("a field", "options") | ("table", "clustering") => Expect::List,

@@ -692,6 +692,57 @@ fn messages_fill_every_value_the_field_has_and_refuse_the_others() {
     );
 }
 
+/// A question is let go with `retired: true`: off the form, not read at execute, its column kept
+/// (NULLABLE, empty in new rows) so the insert-only table and its old answers stay as they are.
+#[test]
+fn a_retired_field_leaves_the_form_and_keeps_its_column() {
+    let yaml = GOOD.replace(
+        "        default: {from: value}\n",
+        "        default: {from: value}\n      - name: channel\n        retired: true\n      - name: note\n",
+    );
+    let f = parse(&yaml, "t.yaml", None).unwrap();
+    let a = &f.actions[0];
+    let names: Vec<String> = form::form_fields(a, &request(Some("7"), &[]), today())
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, ["id", "note"]);
+    let col = a
+        .table
+        .columns
+        .iter()
+        .find(|c| c.name == "channel")
+        .unwrap();
+    assert_eq!(col.mode, crate::sinks::Mode::Nullable);
+    // A stale schedule still sending the answer: not read.
+    let answers = form::validate(
+        a,
+        &request(Some("7"), &[("channel", "web"), ("note", "n")]),
+        2000,
+        today(),
+    )
+    .unwrap();
+    assert_eq!(answers["channel"], TypedValue::Null);
+    assert_eq!(answers["note"], TypedValue::Text("n".into()));
+
+    let bad = GOOD
+        .replace(
+            "        default: {from: value}\n",
+            "        default: {from: value}\n      - name: channel\n        required: true\n        retired: true\n",
+        )
+        .replace("\"Approved {key}\"", "\"Approved {key} via {channel}\"");
+    let p = problems(&bad);
+    assert!(
+        p.contains(&"13: field \"channel\": a retired field is not asked, so it cannot be required: remove `required: true`".to_string()),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.contains("success_message uses {channel}, which this action does not have")),
+        "{p:?}"
+    );
+}
+
 #[test]
 fn structural_errors_name_the_line() {
     let p = problems(&GOOD.replace("    label: Approve\n", "    label: Approve\n    lable: x\n"));
@@ -1349,7 +1400,7 @@ actions:
             "19: unknown key `descripton` in column: did you mean `description`?",
             "19: type: `INT46` is not a valid value: did you mean `INT64`?",
             "19: mode: `nullable` is not a valid value: did you mean `NULLABLE`?",
-            "21: unknown key `whatever` in a field: the keys of a field are `name`, `label`, `description`, `type`, `value`, `required`, `interactive`, `default`, `min_length`, `max_length`, `min`, `max`, `pattern`, `options`, `messages`, `column`",
+            "21: unknown key `whatever` in a field: the keys of a field are `name`, `label`, `description`, `type`, `value`, `required`, `interactive`, `retired`, `default`, `min_length`, `max_length`, `min`, `max`, `pattern`, `options`, `messages`, `column`",
             "25: identity: `usr` is not a valid value: did you mean `user`?",
             "27: unknown key `requird` in a result column: did you mean `required`?",
             "27: type: `STRNG` is not a valid value: did you mean `STRING`?",
