@@ -694,7 +694,7 @@ actions:
         (31, "is the name of one of the hub's own actions"),
         (34, "`key` is for cell actions"),
         (35, "table \"approvals\" is already written by the action at line 7"),
-        (37, "column name \"_partition_x\" must be lowercase letters, digits and underscores and start with a letter, at most 300 characters (BigQuery and LookML identifiers); write `partition_x`"),
+        (37, "column name \"_partition_x\" must be lowercase letters, digits and underscores, start with a letter, at most 300 characters (BigQuery and LookML identifiers); write `partition_x`"),
         (38, "success_message: unclosed `{count`"),
     ];
     for (line, text) in want {
@@ -1476,7 +1476,7 @@ fn reserved_table_names_and_long_names_get_valid_suggestions() {
     assert_eq!(
         p,
         [
-            "2: action name \"a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixty_four_chars\" must be lowercase letters, digits and underscores, start with a letter, at most 64 characters (it is part of the URL Looker calls); write `name: a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixty`",
+            "2: action name \"a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixty_four_chars\" is longer than 64 characters (it is part of the URL Looker calls); write `name: a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixty`",
             "6: table name \"sqlite_stat1\" starts with `sqlite_`, which SQLite reserves for its own tables (the embedded store could not create it); write `name: stat1_log` or another name",
         ]
     );
