@@ -520,7 +520,7 @@ mod tests {
             "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
         )
         .unwrap();
-        std::fs::write(dir.path().join("icons/b.png"), [0x89, b'P', b'N', b'G']).unwrap();
+        std::fs::write(dir.path().join("icons/b.png"), b"\x89PNG\r\n\x1a\n").unwrap();
         let base = repo().join("examples/actions/retail.yaml");
         let text = std::fs::read_to_string(&base).unwrap();
         // Three spellings of a file path: plain, double-quoted, single-quoted with a comment.

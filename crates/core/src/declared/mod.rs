@@ -9,6 +9,7 @@
 pub mod action;
 pub mod form;
 pub mod generate;
+pub mod icon;
 pub mod model;
 pub mod names;
 mod raw;

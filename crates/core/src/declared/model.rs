@@ -13,8 +13,6 @@ use crate::api::{ActionParam, FieldType, RequiredField, SelectOption, USER_EMAIL
 
 /// Names of the hub's coded actions: a declared action may not take them.
 pub const CODED_ACTION_NAMES: &[&str] = &["rudder_event", "rudder_group", "rudder_track"];
-/// Largest icon file read.
-const MAX_ICON_BYTES: u64 = 64 * 1024;
 
 /// Where an action appears and what one execute writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -537,16 +535,16 @@ fn build_action(
         RawKind::Cell => Kind::Cell,
         RawKind::Query => Kind::Query,
     };
-    let icon_data_uri = a
-        .icon
-        .as_ref()
-        .and_then(|i| match icon(&i.value, base_dir) {
-            Ok(uri) => Some(uri),
-            Err(e) => {
-                ck.at(line(i), e);
-                None
-            }
-        });
+    let icon_data_uri =
+        a.icon
+            .as_ref()
+            .and_then(|i| match super::icon::resolve(&i.value, base_dir) {
+                Ok(uri) => Some(uri),
+                Err(e) => {
+                    ck.at(line(i), e);
+                    None
+                }
+            });
     let mut required_fields = Vec::new();
     for rf in a.required_fields.unwrap_or_default() {
         let tags: Vec<&String> = match &rf.value {
@@ -1100,42 +1098,6 @@ impl Field {
             .clone()
             .unwrap_or_else(|| self.label.clone())
     }
-}
-
-fn icon(spec: &str, base_dir: Option<&Path>) -> Result<String, String> {
-    let spec = spec.trim();
-    if spec.starts_with("<svg") {
-        return Ok(crate::actions::svg_icon(spec));
-    }
-    if let Some(rest) = spec.strip_prefix("data:") {
-        if rest.starts_with("image/") && rest.contains(";base64,") {
-            return Ok(spec.to_string());
-        }
-        return Err("icon: a data URI must be `data:image/<type>;base64,...`".into());
-    }
-    let Some(base) = base_dir else {
-        return Err("icon: write inline `<svg ...>` markup or a `data:image/...` URI (no file to resolve a path against)".into());
-    };
-    let path = base.join(spec);
-    let mime = match path.extension().and_then(|e| e.to_str()) {
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        _ => return Err(format!("icon {spec:?}: an icon file must be .svg or .png")),
-    };
-    let meta = std::fs::metadata(&path).map_err(|e| format!("icon {}: {e}", path.display()))?;
-    if meta.len() > MAX_ICON_BYTES {
-        return Err(format!(
-            "icon {}: {} bytes; the limit is {MAX_ICON_BYTES}",
-            path.display(),
-            meta.len()
-        ));
-    }
-    let bytes = std::fs::read(&path).map_err(|e| format!("icon {}: {e}", path.display()))?;
-    use base64::Engine;
-    Ok(format!(
-        "data:{mime};base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    ))
 }
 
 fn build_field(
