@@ -9,6 +9,7 @@ use serde_saphyr::Spanned;
 use super::names;
 use super::raw::*;
 use super::Problem;
+use crate::actions::rudder::{GROUP, IDENTIFY, TRACK};
 use crate::api::{ActionParam, FieldType, RequiredField, SelectOption, USER_EMAIL_PARAM};
 
 /// Names of the hub's coded actions: a declared action may not take them.
@@ -468,6 +469,7 @@ pub(crate) fn build(raw: RawFile, base_dir: Option<&Path>, ck: &mut Checker) -> 
     }
     let mut names: HashMap<String, u64> = HashMap::new();
     let mut tables: HashMap<String, u64> = HashMap::new();
+    let mut labels: HashMap<String, u64> = HashMap::new();
     let mut out = Vec::new();
     if raw.actions.is_empty() {
         ck.problems.push(Problem {
@@ -481,6 +483,18 @@ pub(crate) fn build(raw: RawFile, base_dir: Option<&Path>, ck: &mut Checker) -> 
         let name_line = line(&a.value.name);
         if let Some(first) = names.insert(name.clone(), name_line) {
             ck.at(name_line, format!("duplicate action name {name:?} (first at line {first}): give each action its own name"));
+        }
+        // Looker's action menu shows labels only: two equal ones are two identical entries.
+        let label = a.value.label.value.trim().to_lowercase();
+        let label_line = line(&a.value.label);
+        let coded = [IDENTIFY, GROUP, TRACK].map(|c| c.label());
+        if let Some(c) = coded.iter().find(|c| c.to_lowercase() == label) {
+            ck.at(label_line, format!("label {:?} is the label of the hub's own action {c:?}: Looker would show two identical entries in the action menu; choose another label", a.value.label.value));
+        } else if let Some(first) = labels
+            .insert(label.clone(), label_line)
+            .filter(|_| !label.is_empty())
+        {
+            ck.at(label_line, format!("label {:?} is already the label of the action at line {first} (case aside): Looker would show two identical entries in the action menu; give each action its own label", a.value.label.value));
         }
         let table = a.value.table.value.name.value.clone();
         let table_line = line(&a.value.table.value.name);
@@ -1006,6 +1020,12 @@ fn build_action(
         success_message: Template(vec![]),
         line: at,
     };
+    if a.success_message.value.trim().is_empty() {
+        ck.at(
+            line(&a.success_message),
+            "success_message is empty: write what the user reads after a success, e.g. `success_message: \"Saved.\"`",
+        );
+    }
     match Template::parse(&a.success_message.value) {
         Ok(t) => {
             let allowed = def.placeholders();
@@ -1190,6 +1210,18 @@ fn build_field(
                 ck.at(
                     ol,
                     format!("field {name:?}: option {oname:?} is listed twice"),
+                );
+            }
+            if let Some(p) = options
+                .iter()
+                .find(|p: &&SelectOption| {
+                    p.label.trim().to_lowercase() == label.trim().to_lowercase()
+                })
+                .filter(|p| p.name.to_lowercase() != oname.to_lowercase())
+            {
+                ck.at(
+                    ol,
+                    format!("field {name:?}: options {:?} and {oname:?} have the same label {label:?} (case aside): the user could not tell them apart; give each option its own label", p.name),
                 );
             }
             if let Err(e) = super::form::parse_typed(value, &oname) {

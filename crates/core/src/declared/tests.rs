@@ -1588,3 +1588,38 @@ fn names_the_generated_lookml_would_clash_on_are_refused() {
         assert_eq!(views.len(), 2, "{name}");
     }
 }
+
+/// Looker's action menu and a select show labels only: two actions of one label (case aside), an
+/// action labelled like one of the hub's own (RudderStack) actions, and two options of one label
+/// in a field are refused; so is an empty success message (the user would read nothing).
+#[test]
+fn equal_labels_and_an_empty_success_message_are_refused() {
+    let second = GOOD
+        .replace("actions:\n", "")
+        .replace("name: approve\n", "name: approve2\n")
+        .replace("label: Approve", "label: \" APPROVE\"")
+        .replace("name: approvals", "name: approvals2");
+    let p = problems(&format!("{GOOD}{second}"));
+    assert_eq!(
+        p,
+        ["13: label \" APPROVE\" is already the label of the action at line 3 (case aside): Looker would show two identical entries in the action menu; give each action its own label"]
+    );
+    let p = problems(&GOOD.replace("label: Approve", "label: rudder track"));
+    assert_eq!(
+        p,
+        ["3: label \"rudder track\" is the label of the hub's own action \"Rudder Track\": Looker would show two identical entries in the action menu; choose another label"]
+    );
+    let select = GOOD.replace(
+        "    success_message",
+        "      - name: why\n        type: select\n        options: [{name: a, label: Même}, {name: b, label: MÊME}, {name: c, label: 日本語}]\n    success_message",
+    );
+    assert_eq!(
+        problems(&select),
+        ["13: field \"why\": options \"a\" and \"b\" have the same label \"MÊME\" (case aside): the user could not tell them apart; give each option its own label"]
+    );
+    assert!(parse(&select.replace("MÊME", "Autre"), "t.yaml", None).is_ok());
+    assert_eq!(
+        problems(&GOOD.replace("\"Approved {key}\"", "\"  \"")),
+        ["11: success_message is empty: write what the user reads after a success, e.g. `success_message: \"Saved.\"`"]
+    );
+}
