@@ -90,10 +90,20 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Action
     }
     // Every unknown key and unknown value at once (the typed read below stops at the first).
     // A text that is not YAML at all is left to the typed read, which names its first error.
-    if let Ok(tree) = serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<raw::Node>>(
+    let tree = serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<raw::Node>>(
         text,
         raw::tree_options(),
-    ) {
+    );
+    // A file past the reader's budget (an alias bomb) is refused as such, whatever its keys.
+    if let Some(e) = tree
+        .as_ref()
+        .err()
+        .filter(|e| matches!(original(e), serde_saphyr::Error::Budget { .. }))
+    {
+        let (line, message) = yaml_problem(e);
+        return Err(problem(line, message));
+    }
+    if let Ok(tree) = tree {
         let shape = raw::shape_problems(&tree);
         if !shape.is_empty() {
             return Err(Problems(
@@ -109,27 +119,8 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Action
         }
     }
     let raw: raw::RawFile = serde_saphyr::from_str(text).map_err(|e| {
-        let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
-        // The first line of the message is the reason; the rest is a source snippet.
-        let msg = e.to_string();
-        let reason = match e.without_snippet() {
-            serde_saphyr::Error::DuplicateMappingKey { key: Some(k), .. } => {
-                format!("the key `{k}` is written twice in this mapping: keep one")
-            }
-            serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
-                "a key is written twice in this mapping: keep one".to_string()
-            }
-            _ => msg
-                .lines()
-                .next()
-                .unwrap_or("invalid YAML")
-                .trim()
-                .to_string(),
-        };
-        problem(
-            line,
-            format!("{reason} (the YAML is read up to this first problem; fix it and check again)"),
-        )
+        let (line, message) = yaml_problem(&e);
+        problem(line, message)
     })?;
     let mut ck = model::Checker {
         file: source,
@@ -145,6 +136,52 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Action
         ck.problems.sort_by_key(|p| p.line);
         Err(Problems(ck.problems))
     }
+}
+
+/// The error under its snippet and alias-location wrappers.
+fn original(mut e: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    loop {
+        match e {
+            serde_saphyr::Error::WithSnippet { error, .. }
+            | serde_saphyr::Error::AliasError { error, .. } => e = error,
+            other => return other,
+        }
+    }
+}
+
+/// The problem a YAML read stopped at, in words.
+fn yaml_problem(e: &serde_saphyr::Error) -> (Option<u64>, String) {
+    let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
+    // The first line of the message is the reason; the rest is a source snippet.
+    let msg = e.to_string();
+    let reason = match original(e) {
+        serde_saphyr::Error::DuplicateMappingKey { key: Some(k), .. } => {
+            format!("the key `{k}` is written twice in this mapping: keep one")
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
+            "a key is written twice in this mapping: keep one".to_string()
+        }
+        serde_saphyr::Error::Budget {
+            breach: serde_saphyr::budget::BudgetBreach::Nodes { nodes },
+            ..
+        } => format!(
+            "the file expands to more than {} YAML nodes (aliases repeating anchors?): write it out without nested aliases",
+            nodes.saturating_sub(1)
+        ),
+        serde_saphyr::Error::Budget { breach, .. } => format!(
+            "the file is beyond what the YAML reader accepts ({breach:?}): write it out plainly, without nested aliases or deep nesting"
+        ),
+        _ => msg
+            .lines()
+            .next()
+            .unwrap_or("invalid YAML")
+            .trim()
+            .to_string(),
+    };
+    (
+        line,
+        format!("{reason} (the YAML is read up to this first problem; fix it and check again)"),
+    )
 }
 
 /// Read and check the actions file at `path` (icons relative to its folder).

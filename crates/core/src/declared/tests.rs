@@ -1623,3 +1623,28 @@ fn equal_labels_and_an_empty_success_message_are_refused() {
         ["11: success_message is empty: write what the user reads after a success, e.g. `success_message: \"Saved.\"`"]
     );
 }
+
+/// `actions:` without a value says what it needs (not a YAML syntax error), and a file that
+/// expands past the reader's node budget (an alias bomb) says so in words.
+#[test]
+fn an_empty_actions_key_and_an_alias_bomb_say_what_to_write() {
+    assert_eq!(
+        problems("version: 1\nactions:\n"),
+        ["2: `actions` has no value: it needs a list of actions (at least one), each item starting with `- name: ...`"]
+    );
+    // Nested aliases: each level repeats the previous one ten times (10^9 nodes in all), under
+    // keys the file does not know (the budget is named, not the first unknown key).
+    let mut bomb = String::from("version: 1\na0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
+    for i in 1..9 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(",");
+        bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    bomb.push_str("actions: []\n");
+    let p = problems(&bomb);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].contains("the file expands to more than 250000 YAML nodes (aliases repeating anchors?): write it out without nested aliases"),
+        "{p:?}"
+    );
+    assert!(!p[0].contains("budget breached"), "{p:?}");
+}
