@@ -305,9 +305,11 @@ struct GenerateTargets {
     lookml: Option<std::path::PathBuf>,
     /// The deployable copy of the file (`DIR/actions.yaml`), when generating into one DIR.
     bundle: Option<std::path::PathBuf>,
+    /// DIR's own terraform/ and lookml/: stale generated files there are removed.
+    dedicated: bool,
 }
 
-const GENERATE_USAGE: &str = "usage: hub generate-actions (FILE | --builtin) DIR\n       hub generate-actions (FILE | --builtin) [--terraform TF_DIR] [--lookml LOOKML_DIR]\n  DIR: writes DIR/terraform/ (tables.json and one BigQuery JSON schema per table, read by\n  terraform's actions_dir), DIR/lookml/ (a log view and a <table>_current view per table) and\n  DIR/actions.yaml (the file to deploy: icon files inlined). --builtin: the hub's built-in actions.";
+const GENERATE_USAGE: &str = "usage: hub generate-actions (FILE | --builtin) DIR\n       hub generate-actions (FILE | --builtin) [--terraform TF_DIR] [--lookml LOOKML_DIR]\n  DIR: writes DIR/terraform/ (tables.json and one BigQuery JSON schema per table, read by\n  terraform's actions_dir), DIR/lookml/ (a log view and a <table>_current view per table) and\n  DIR/actions.yaml (the file to deploy: icon files inlined); a DIR/terraform/*.json or\n  DIR/lookml/*.view.lkml it did not write (a removed table's) is removed. --builtin: the hub's\n  built-in actions. TF_DIR / LOOKML_DIR: only written to, nothing removed.";
 
 /// `hub generate-actions (FILE | --builtin) DIR`: write the terraform table schemas
 /// (`DIR/terraform/`), the LookML views (`DIR/lookml/`) and the deployable copy of the file
@@ -336,6 +338,7 @@ pub fn generate_actions_command(
                 terraform: Some(dir.join("terraform")),
                 lookml: Some(dir.join("lookml")),
                 bundle: (file != "--builtin").then(|| dir.join("actions.yaml")),
+                dedicated: true,
             }
         }
         _ => {
@@ -343,6 +346,7 @@ pub fn generate_actions_command(
                 terraform: None,
                 lookml: None,
                 bundle: None,
+                dedicated: false,
             };
             let mut it = rest.iter();
             while let Some(flag) = it.next() {
@@ -385,18 +389,30 @@ pub fn generate_actions_command(
             return 1;
         }
     };
+    // DIR's own terraform/ and lookml/ are the generator's alone: a file of its kind this run
+    // does not write (a table removed from the file) is stale and removed. Folders named with
+    // --terraform / --lookml may hold other files (the repository's lookml/ does): left alone.
+    let prune = targets.dedicated;
     let mut sets = vec![];
     if let Some(d) = targets.terraform {
-        sets.push((d, generate::terraform_files(&actions)));
+        sets.push((
+            d,
+            generate::terraform_files(&actions),
+            prune.then_some(".json"),
+        ));
     }
     if let Some(d) = targets.lookml {
-        sets.push((d, generate::lookml_files(&actions)));
+        sets.push((
+            d,
+            generate::lookml_files(&actions),
+            prune.then_some(".view.lkml"),
+        ));
     }
     if let (Some(path), Some(text)) = (targets.bundle, text) {
         match generate::deployable_file(&text, &actions) {
             Ok(bundle) => {
                 let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-                sets.push((dir, vec![("actions.yaml".to_string(), bundle)]));
+                sets.push((dir, vec![("actions.yaml".to_string(), bundle)], None));
             }
             Err(e) => {
                 let _ = writeln!(err, "{file}: {e}");
@@ -404,7 +420,8 @@ pub fn generate_actions_command(
             }
         }
     }
-    for (target, files) in sets {
+    for (target, files, stale_suffix) in sets {
+        let written: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
         if let Err(e) = std::fs::create_dir_all(&target) {
             let _ = writeln!(err, "{}: {e}", target.display());
             return 1;
@@ -422,6 +439,41 @@ pub fn generate_actions_command(
             }
             let _ = writeln!(out, "wrote {}", path.display());
         }
+        if let Some(suffix) = stale_suffix {
+            if let Err(e) = remove_stale(&target, suffix, &written, out) {
+                let _ = writeln!(err, "{}: {e}", target.display());
+                return 1;
+            }
+        }
     }
     0
+}
+
+/// Remove the regular files of `dir` named `*suffix` that are not among `written`, each printed.
+fn remove_stale(
+    dir: &Path,
+    suffix: &str,
+    written: &[String],
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let mut stale = vec![];
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if name.ends_with(suffix) && entry.file_type()?.is_file() && !written.contains(&name) {
+            stale.push(entry.path());
+        }
+    }
+    stale.sort();
+    for path in stale {
+        std::fs::remove_file(&path)?;
+        let _ = writeln!(
+            out,
+            "removed {} (stale: not generated from this file)",
+            path.display()
+        );
+    }
+    Ok(())
 }
