@@ -50,7 +50,8 @@ pub const GROUP: RudderAction = RudderAction { call: Call::Group };
 pub const TRACK: RudderAction = RudderAction { call: Call::Track };
 
 impl RudderAction {
-    fn label(&self) -> &'static str {
+    /// The label Looker shows in the action menu.
+    pub fn label(&self) -> &'static str {
         match self.call {
             Call::Identify => "Rudder Identify",
             Call::Group => "Rudder Group",

@@ -453,6 +453,92 @@ mod tests {
         )
     }
 
+    /// A table removed from the file: `FILE DIR` removes its stale `DIR/terraform/<t>.json` and
+    /// `DIR/lookml/<t>.view.lkml` (each printed), and nothing else; `--lookml` / `--terraform`
+    /// folders (the repository's lookml/ holds hand-written views) are only written to.
+    #[test]
+    fn generate_actions_into_dir_removes_the_files_of_removed_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = |p: &str| dir.path().join(p).display().to_string();
+        let text = std::fs::read_to_string(repo().join("examples/actions/retail.yaml")).unwrap();
+        let file = dir.path().join("a.yaml");
+        std::fs::write(&file, text.replace("icon: icons/reorder.svg", "")).unwrap();
+        let file = file.display().to_string();
+        let (code, _, err) = run(&[&file, &d("r")]);
+        assert_eq!(code, 0, "{err}");
+        let r = dir.path().join("r");
+        // Files the generator does not make, in its folders: never removed.
+        for keep in [
+            "terraform/notes.txt",
+            "lookml/orders.model.lkml",
+            "lookml/x.view.lkml.bak",
+        ] {
+            std::fs::write(r.join(keep), "mine").unwrap();
+        }
+        std::fs::create_dir(r.join("lookml/sub.view.lkml")).unwrap();
+        let before = |sub: &str| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(r.join(sub))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            v.sort();
+            v
+        };
+        let (tf, lk) = (before("terraform"), before("lookml"));
+        // The same file with the first action (and its table) gone.
+        let parsed =
+            super::super::parse(&text.replace("icon: icons/reorder.svg", ""), "a", None).unwrap();
+        let first = &parsed.actions[0].table.name;
+        let second_at = text.find("\n  - name: ").unwrap();
+        let rest = &text[text[second_at + 1..].find("\n  - name: ").unwrap() + second_at + 1..];
+        std::fs::write(
+            &file,
+            format!("{}{rest}", &text[..second_at]).replace("icon: icons/reorder.svg", ""),
+        )
+        .unwrap();
+        let (code, out, err) = run(&[&file, &d("r")]);
+        assert_eq!(code, 0, "{err}");
+        let removed: Vec<&str> = out.lines().filter(|l| l.starts_with("removed ")).collect();
+        let gone = [
+            format!("terraform/{first}.json"),
+            format!("lookml/{first}.view.lkml"),
+        ];
+        assert_eq!(removed.len(), gone.len(), "{out}");
+        for g in &gone {
+            assert!(!r.join(g).exists(), "{g}");
+            assert!(
+                out.contains(&format!("removed {}", r.join(g).display())),
+                "{out}"
+            );
+        }
+        let after_tf: Vec<String> = tf
+            .into_iter()
+            .filter(|f| !gone.contains(&format!("terraform/{f}")))
+            .collect();
+        let after_lk: Vec<String> = lk
+            .into_iter()
+            .filter(|f| !gone.contains(&format!("lookml/{f}")))
+            .collect();
+        assert_eq!(
+            (before("terraform"), before("lookml")),
+            (after_tf, after_lk)
+        );
+
+        // --lookml into a shared folder: a view the run does not write stays.
+        std::fs::create_dir(dir.path().join("shared")).unwrap();
+        std::fs::write(dir.path().join("shared/orders.view.lkml"), "mine").unwrap();
+        let (code, out, _) = run(&[
+            "--builtin",
+            "--lookml",
+            &d("shared"),
+            "--terraform",
+            &d("shared"),
+        ]);
+        assert_eq!(code, 0);
+        assert!(!out.contains("removed"), "{out}");
+        assert!(dir.path().join("shared/orders.view.lkml").is_file());
+    }
+
     /// `hub generate-actions`: FILE DIR writes the three parts; --builtin with --terraform /
     /// --lookml writes only those; a second run leaves unchanged files alone; usage errors exit 2,
     /// a file with problems 1 (its problems on stderr, nothing written).
@@ -520,7 +606,7 @@ mod tests {
             "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
         )
         .unwrap();
-        std::fs::write(dir.path().join("icons/b.png"), [0x89, b'P', b'N', b'G']).unwrap();
+        std::fs::write(dir.path().join("icons/b.png"), b"\x89PNG\r\n\x1a\n").unwrap();
         let base = repo().join("examples/actions/retail.yaml");
         let text = std::fs::read_to_string(&base).unwrap();
         // Three spellings of a file path: plain, double-quoted, single-quoted with a comment.

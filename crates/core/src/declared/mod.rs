@@ -9,6 +9,7 @@
 pub mod action;
 pub mod form;
 pub mod generate;
+pub mod icon;
 pub mod model;
 pub mod names;
 mod raw;
@@ -89,10 +90,20 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Action
     }
     // Every unknown key and unknown value at once (the typed read below stops at the first).
     // A text that is not YAML at all is left to the typed read, which names its first error.
-    if let Ok(tree) = serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<raw::Node>>(
+    let tree = serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<raw::Node>>(
         text,
         raw::tree_options(),
-    ) {
+    );
+    // A file past the reader's budget (an alias bomb) is refused as such, whatever its keys.
+    if let Some(e) = tree
+        .as_ref()
+        .err()
+        .filter(|e| matches!(original(e), serde_saphyr::Error::Budget { .. }))
+    {
+        let (line, message) = yaml_problem(e);
+        return Err(problem(line, message));
+    }
+    if let Ok(tree) = tree {
         let shape = raw::shape_problems(&tree);
         if !shape.is_empty() {
             return Err(Problems(
@@ -108,27 +119,8 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Action
         }
     }
     let raw: raw::RawFile = serde_saphyr::from_str(text).map_err(|e| {
-        let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
-        // The first line of the message is the reason; the rest is a source snippet.
-        let msg = e.to_string();
-        let reason = match e.without_snippet() {
-            serde_saphyr::Error::DuplicateMappingKey { key: Some(k), .. } => {
-                format!("the key `{k}` is written twice in this mapping: keep one")
-            }
-            serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
-                "a key is written twice in this mapping: keep one".to_string()
-            }
-            _ => msg
-                .lines()
-                .next()
-                .unwrap_or("invalid YAML")
-                .trim()
-                .to_string(),
-        };
-        problem(
-            line,
-            format!("{reason} (the YAML is read up to this first problem; fix it and check again)"),
-        )
+        let (line, message) = yaml_problem(&e);
+        problem(line, message)
     })?;
     let mut ck = model::Checker {
         file: source,
@@ -144,6 +136,52 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Action
         ck.problems.sort_by_key(|p| p.line);
         Err(Problems(ck.problems))
     }
+}
+
+/// The error under its snippet and alias-location wrappers.
+fn original(mut e: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    loop {
+        match e {
+            serde_saphyr::Error::WithSnippet { error, .. }
+            | serde_saphyr::Error::AliasError { error, .. } => e = error,
+            other => return other,
+        }
+    }
+}
+
+/// The problem a YAML read stopped at, in words.
+fn yaml_problem(e: &serde_saphyr::Error) -> (Option<u64>, String) {
+    let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
+    // The first line of the message is the reason; the rest is a source snippet.
+    let msg = e.to_string();
+    let reason = match original(e) {
+        serde_saphyr::Error::DuplicateMappingKey { key: Some(k), .. } => {
+            format!("the key `{k}` is written twice in this mapping: keep one")
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
+            "a key is written twice in this mapping: keep one".to_string()
+        }
+        serde_saphyr::Error::Budget {
+            breach: serde_saphyr::budget::BudgetBreach::Nodes { nodes },
+            ..
+        } => format!(
+            "the file expands to more than {} YAML nodes (aliases repeating anchors?): write it out without nested aliases",
+            nodes.saturating_sub(1)
+        ),
+        serde_saphyr::Error::Budget { breach, .. } => format!(
+            "the file is beyond what the YAML reader accepts ({breach:?}): write it out plainly, without nested aliases or deep nesting"
+        ),
+        _ => msg
+            .lines()
+            .next()
+            .unwrap_or("invalid YAML")
+            .trim()
+            .to_string(),
+    };
+    (
+        line,
+        format!("{reason} (the YAML is read up to this first problem; fix it and check again)"),
+    )
 }
 
 /// Read and check the actions file at `path` (icons relative to its folder).
@@ -267,9 +305,11 @@ struct GenerateTargets {
     lookml: Option<std::path::PathBuf>,
     /// The deployable copy of the file (`DIR/actions.yaml`), when generating into one DIR.
     bundle: Option<std::path::PathBuf>,
+    /// DIR's own terraform/ and lookml/: stale generated files there are removed.
+    dedicated: bool,
 }
 
-const GENERATE_USAGE: &str = "usage: hub generate-actions (FILE | --builtin) DIR\n       hub generate-actions (FILE | --builtin) [--terraform TF_DIR] [--lookml LOOKML_DIR]\n  DIR: writes DIR/terraform/ (tables.json and one BigQuery JSON schema per table, read by\n  terraform's actions_dir), DIR/lookml/ (a log view and a <table>_current view per table) and\n  DIR/actions.yaml (the file to deploy: icon files inlined). --builtin: the hub's built-in actions.";
+const GENERATE_USAGE: &str = "usage: hub generate-actions (FILE | --builtin) DIR\n       hub generate-actions (FILE | --builtin) [--terraform TF_DIR] [--lookml LOOKML_DIR]\n  DIR: writes DIR/terraform/ (tables.json and one BigQuery JSON schema per table, read by\n  terraform's actions_dir), DIR/lookml/ (a log view and a <table>_current view per table) and\n  DIR/actions.yaml (the file to deploy: icon files inlined); a DIR/terraform/*.json or\n  DIR/lookml/*.view.lkml it did not write (a removed table's) is removed. --builtin: the hub's\n  built-in actions. TF_DIR / LOOKML_DIR: only written to, nothing removed.";
 
 /// `hub generate-actions (FILE | --builtin) DIR`: write the terraform table schemas
 /// (`DIR/terraform/`), the LookML views (`DIR/lookml/`) and the deployable copy of the file
@@ -298,6 +338,7 @@ pub fn generate_actions_command(
                 terraform: Some(dir.join("terraform")),
                 lookml: Some(dir.join("lookml")),
                 bundle: (file != "--builtin").then(|| dir.join("actions.yaml")),
+                dedicated: true,
             }
         }
         _ => {
@@ -305,6 +346,7 @@ pub fn generate_actions_command(
                 terraform: None,
                 lookml: None,
                 bundle: None,
+                dedicated: false,
             };
             let mut it = rest.iter();
             while let Some(flag) = it.next() {
@@ -347,18 +389,30 @@ pub fn generate_actions_command(
             return 1;
         }
     };
+    // DIR's own terraform/ and lookml/ are the generator's alone: a file of its kind this run
+    // does not write (a table removed from the file) is stale and removed. Folders named with
+    // --terraform / --lookml may hold other files (the repository's lookml/ does): left alone.
+    let prune = targets.dedicated;
     let mut sets = vec![];
     if let Some(d) = targets.terraform {
-        sets.push((d, generate::terraform_files(&actions)));
+        sets.push((
+            d,
+            generate::terraform_files(&actions),
+            prune.then_some(".json"),
+        ));
     }
     if let Some(d) = targets.lookml {
-        sets.push((d, generate::lookml_files(&actions)));
+        sets.push((
+            d,
+            generate::lookml_files(&actions),
+            prune.then_some(".view.lkml"),
+        ));
     }
     if let (Some(path), Some(text)) = (targets.bundle, text) {
         match generate::deployable_file(&text, &actions) {
             Ok(bundle) => {
                 let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-                sets.push((dir, vec![("actions.yaml".to_string(), bundle)]));
+                sets.push((dir, vec![("actions.yaml".to_string(), bundle)], None));
             }
             Err(e) => {
                 let _ = writeln!(err, "{file}: {e}");
@@ -366,7 +420,8 @@ pub fn generate_actions_command(
             }
         }
     }
-    for (target, files) in sets {
+    for (target, files, stale_suffix) in sets {
+        let written: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
         if let Err(e) = std::fs::create_dir_all(&target) {
             let _ = writeln!(err, "{}: {e}", target.display());
             return 1;
@@ -384,6 +439,41 @@ pub fn generate_actions_command(
             }
             let _ = writeln!(out, "wrote {}", path.display());
         }
+        if let Some(suffix) = stale_suffix {
+            if let Err(e) = remove_stale(&target, suffix, &written, out) {
+                let _ = writeln!(err, "{}: {e}", target.display());
+                return 1;
+            }
+        }
     }
     0
+}
+
+/// Remove the regular files of `dir` named `*suffix` that are not among `written`, each printed.
+fn remove_stale(
+    dir: &Path,
+    suffix: &str,
+    written: &[String],
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let mut stale = vec![];
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if name.ends_with(suffix) && entry.file_type()?.is_file() && !written.contains(&name) {
+            stale.push(entry.path());
+        }
+    }
+    stale.sort();
+    for path in stale {
+        std::fs::remove_file(&path)?;
+        let _ = writeln!(
+            out,
+            "removed {} (stale: not generated from this file)",
+            path.display()
+        );
+    }
+    Ok(())
 }

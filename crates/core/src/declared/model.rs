@@ -9,12 +9,11 @@ use serde_saphyr::Spanned;
 use super::names;
 use super::raw::*;
 use super::Problem;
+use crate::actions::rudder::{GROUP, IDENTIFY, TRACK};
 use crate::api::{ActionParam, FieldType, RequiredField, SelectOption, USER_EMAIL_PARAM};
 
 /// Names of the hub's coded actions: a declared action may not take them.
 pub const CODED_ACTION_NAMES: &[&str] = &["rudder_event", "rudder_group", "rudder_track"];
-/// Largest icon file read.
-const MAX_ICON_BYTES: u64 = 64 * 1024;
 
 /// Where an action appears and what one execute writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -479,6 +478,7 @@ pub(crate) fn build(raw: RawFile, base_dir: Option<&Path>, ck: &mut Checker) -> 
     }
     let mut names: HashMap<String, u64> = HashMap::new();
     let mut tables: HashMap<String, u64> = HashMap::new();
+    let mut labels: HashMap<String, u64> = HashMap::new();
     let mut out = Vec::new();
     if raw.actions.is_empty() {
         ck.problems.push(Problem {
@@ -492,6 +492,18 @@ pub(crate) fn build(raw: RawFile, base_dir: Option<&Path>, ck: &mut Checker) -> 
         let name_line = line(&a.value.name);
         if let Some(first) = names.insert(name.clone(), name_line) {
             ck.at(name_line, format!("duplicate action name {name:?} (first at line {first}): give each action its own name"));
+        }
+        // Looker's action menu shows labels only: two equal ones are two identical entries.
+        let label = a.value.label.value.trim().to_lowercase();
+        let label_line = line(&a.value.label);
+        let coded = [IDENTIFY, GROUP, TRACK].map(|c| c.label());
+        if let Some(c) = coded.iter().find(|c| c.to_lowercase() == label) {
+            ck.at(label_line, format!("label {:?} is the label of the hub's own action {c:?}: Looker would show two identical entries in the action menu; choose another label", a.value.label.value));
+        } else if let Some(first) = labels
+            .insert(label.clone(), label_line)
+            .filter(|_| !label.is_empty())
+        {
+            ck.at(label_line, format!("label {:?} is already the label of the action at line {first} (case aside): Looker would show two identical entries in the action menu; give each action its own label", a.value.label.value));
         }
         let table = a.value.table.value.name.value.clone();
         let table_line = line(&a.value.table.value.name);
@@ -546,16 +558,16 @@ fn build_action(
         RawKind::Cell => Kind::Cell,
         RawKind::Query => Kind::Query,
     };
-    let icon_data_uri = a
-        .icon
-        .as_ref()
-        .and_then(|i| match icon(&i.value, base_dir) {
-            Ok(uri) => Some(uri),
-            Err(e) => {
-                ck.at(line(i), e);
-                None
-            }
-        });
+    let icon_data_uri =
+        a.icon
+            .as_ref()
+            .and_then(|i| match super::icon::resolve(&i.value, base_dir) {
+                Ok(uri) => Some(uri),
+                Err(e) => {
+                    ck.at(line(i), e);
+                    None
+                }
+            });
     let mut required_fields = Vec::new();
     for rf in a.required_fields.unwrap_or_default() {
         let tags: Vec<&String> = match &rf.value {
@@ -1052,6 +1064,12 @@ fn build_action(
         success_message: Template(vec![]),
         line: at,
     };
+    if a.success_message.value.trim().is_empty() {
+        ck.at(
+            line(&a.success_message),
+            "success_message is empty: write what the user reads after a success, e.g. `success_message: \"Saved.\"`",
+        );
+    }
     match Template::parse(&a.success_message.value) {
         Ok(t) => {
             let allowed = def.placeholders();
@@ -1153,42 +1171,6 @@ impl Field {
     }
 }
 
-fn icon(spec: &str, base_dir: Option<&Path>) -> Result<String, String> {
-    let spec = spec.trim();
-    if spec.starts_with("<svg") {
-        return Ok(crate::actions::svg_icon(spec));
-    }
-    if let Some(rest) = spec.strip_prefix("data:") {
-        if rest.starts_with("image/") && rest.contains(";base64,") {
-            return Ok(spec.to_string());
-        }
-        return Err("icon: a data URI must be `data:image/<type>;base64,...`".into());
-    }
-    let Some(base) = base_dir else {
-        return Err("icon: write inline `<svg ...>` markup or a `data:image/...` URI (no file to resolve a path against)".into());
-    };
-    let path = base.join(spec);
-    let mime = match path.extension().and_then(|e| e.to_str()) {
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        _ => return Err(format!("icon {spec:?}: an icon file must be .svg or .png")),
-    };
-    let meta = std::fs::metadata(&path).map_err(|e| format!("icon {}: {e}", path.display()))?;
-    if meta.len() > MAX_ICON_BYTES {
-        return Err(format!(
-            "icon {}: {} bytes; the limit is {MAX_ICON_BYTES}",
-            path.display(),
-            meta.len()
-        ));
-    }
-    let bytes = std::fs::read(&path).map_err(|e| format!("icon {}: {e}", path.display()))?;
-    use base64::Engine;
-    Ok(format!(
-        "data:{mime};base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    ))
-}
-
 fn build_field(
     f: RawField,
     fl: u64,
@@ -1286,6 +1268,18 @@ fn build_field(
                 ck.at(
                     ol,
                     format!("field {name:?}: option {oname:?} is listed twice"),
+                );
+            }
+            if let Some(p) = options
+                .iter()
+                .find(|p: &&SelectOption| {
+                    p.label.trim().to_lowercase() == label.trim().to_lowercase()
+                })
+                .filter(|p| p.name.to_lowercase() != oname.to_lowercase())
+            {
+                ck.at(
+                    ol,
+                    format!("field {name:?}: options {:?} and {oname:?} have the same label {label:?} (case aside): the user could not tell them apart; give each option its own label", p.name),
                 );
             }
             if let Err(e) = super::form::parse_typed(value, &oname) {

@@ -156,40 +156,80 @@ fn snake(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// Why Looker would refuse an action name (it is a path segment of every call), if it would.
-pub fn action_name_problem(name: &str) -> Option<String> {
-    if !snake(name) || name.len() > MAX_ACTION_NAME {
+/// `name` as shown in a problem: a very long one is cut (the line stays readable).
+fn shown(name: &str) -> String {
+    const SHOWN: usize = 80;
+    match name.char_indices().nth(SHOWN) {
+        Some((i, _)) => format!("{:?}… ({} characters)", &name[..i], name.chars().count()),
+        None => format!("{name:?}"),
+    }
+}
+
+/// The problem of a snake_case name of at most `max` characters (`what` names its kind, `why`
+/// says who needs the rule): the length limit named as such, else the character rule.
+fn snake_problem(what: &str, name: &str, max: usize, why: &str, instead: &str) -> Option<String> {
+    if snake(name) && name.len() > max {
         return Some(format!(
-            "action name {name:?} must be lowercase letters, digits and underscores, start with a letter, at most {MAX_ACTION_NAME} characters (it is part of the URL Looker calls); write `name: {}`",
-            suggest_within(name, MAX_ACTION_NAME)
+            "{what} {} is longer than {max} characters{why}; write `{instead}`",
+            shown(name)
         ));
     }
-    None
+    (!snake(name)).then(|| {
+        format!(
+            "{what} {} must be lowercase letters, digits and underscores, start with a letter, at most {max} characters{why}; write `{instead}`",
+            shown(name)
+        )
+    })
+}
+
+/// Why Looker would refuse an action name (it is a path segment of every call), if it would.
+pub fn action_name_problem(name: &str) -> Option<String> {
+    snake_problem(
+        "action name",
+        name,
+        MAX_ACTION_NAME,
+        " (it is part of the URL Looker calls)",
+        &format!("name: {}", suggest_within(name, MAX_ACTION_NAME)),
+    )
 }
 
 /// Why a form field name would not work (form_params key, message placeholder), if it would not.
 pub fn field_name_problem(name: &str) -> Option<String> {
-    if !snake(name) || name.len() > MAX_ACTION_NAME {
-        return Some(format!(
-            "field name {name:?} must be lowercase letters, digits and underscores, start with a letter, at most {MAX_ACTION_NAME} characters; write `name: {}`",
-            suggest_within(name, MAX_ACTION_NAME)
-        ));
+    snake_problem(
+        "field name",
+        name,
+        MAX_ACTION_NAME,
+        "",
+        &format!("name: {}", suggest_within(name, MAX_ACTION_NAME)),
+    )
+}
+
+/// A column name that passes [`column_name_problem`], close to `name`.
+fn column_suggestion(name: &str) -> String {
+    // `suggest` never starts with '_': no reserved prefix.
+    let s = suggest_within(name, MAX_COLUMN_NAME);
+    if BQ_KEYWORDS.contains(&s.as_str()) {
+        format!("{s}_value")
+    } else {
+        s
     }
-    None
 }
 
 /// Why BigQuery (or the LookML generated over it) would refuse a column name, if it would.
 pub fn column_name_problem(name: &str) -> Option<String> {
-    if !snake(name) || name.len() > MAX_COLUMN_NAME {
-        return Some(format!(
-            "column name {name:?} must be lowercase letters, digits and underscores and start with a letter, at most {MAX_COLUMN_NAME} characters (BigQuery and LookML identifiers); write `{}`",
-            suggest_within(name, MAX_COLUMN_NAME)
-        ));
+    if let Some(p) = snake_problem(
+        "column name",
+        name,
+        MAX_COLUMN_NAME,
+        " (BigQuery and LookML identifiers)",
+        &column_suggestion(name),
+    ) {
+        return Some(p);
     }
     if let Some(p) = BQ_RESERVED_PREFIXES.iter().find(|p| name.starts_with(*p)) {
         return Some(format!(
             "column name {name:?} starts with {p:?}, which BigQuery reserves; write `{}`",
-            name.trim_start_matches('_')
+            column_suggestion(name)
         ));
     }
     if BQ_KEYWORDS.contains(&name) {
@@ -200,25 +240,33 @@ pub fn column_name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// A table name that passes [`table_name_problem`], close to `name`.
+fn table_suggestion(name: &str) -> String {
+    let s = suggest_within(name, MAX_TABLE_NAME);
+    match s.strip_prefix(SQLITE_RESERVED_PREFIX) {
+        Some(rest) if rest.trim_matches('_').is_empty() => "my_table".to_string(),
+        Some(rest) => format!("{}_log", suggest_within(rest, MAX_TABLE_NAME - 4)),
+        None => s,
+    }
+}
+
 /// Why BigQuery / LookML would refuse a table name, if they would.
 pub fn table_name_problem(name: &str) -> Option<String> {
-    if !snake(name) || name.len() > MAX_TABLE_NAME {
-        return Some(format!(
-            "table name {name:?} must be lowercase letters, digits and underscores, start with a letter, at most {MAX_TABLE_NAME} characters (BigQuery table and LookML view name); write `name: {}`",
-            suggest_within(name, MAX_TABLE_NAME)
-        ));
+    if let Some(p) = snake_problem(
+        "table name",
+        name,
+        MAX_TABLE_NAME,
+        " (BigQuery table and LookML view name)",
+        &format!("name: {}", table_suggestion(name)),
+    ) {
+        return Some(p);
     }
     // SQLite reserves every name starting with `sqlite_` (case aside) for its own tables
     // (sqlite_schema, sqlite_sequence, sqlite_stat1, ...): the embedded store could not create it.
-    if let Some(rest) = name.strip_prefix(SQLITE_RESERVED_PREFIX) {
-        let rest = rest.trim_start_matches('_');
-        let instead = if rest.is_empty() {
-            "my_table".to_string()
-        } else {
-            format!("{rest}_log")
-        };
+    if name.starts_with(SQLITE_RESERVED_PREFIX) {
         return Some(format!(
-            "table name {name:?} starts with `{SQLITE_RESERVED_PREFIX}`, which SQLite reserves for its own tables (the embedded store could not create it); write `name: {instead}` or another name"
+            "table name {name:?} starts with `{SQLITE_RESERVED_PREFIX}`, which SQLite reserves for its own tables (the embedded store could not create it); write `name: {}` or another name",
+            table_suggestion(name)
         ));
     }
     None
@@ -227,17 +275,48 @@ pub fn table_name_problem(name: &str) -> Option<String> {
 /// Table-name prefix SQLite reserves (the embedded store's tables are named as in the file).
 pub const SQLITE_RESERVED_PREFIX: &str = "sqlite_";
 
+/// Longest LookML tag this hub accepts.
+pub const MAX_TAG: usize = 128;
+
+fn tag_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == ':' || c == '.'
+}
+
+/// A tag that passes [`tag_problem`], close to `tag`.
+fn tag_suggestion(tag: &str) -> String {
+    let s = if tag.chars().all(tag_char) && !tag.is_empty() {
+        tag.to_string()
+    } else {
+        suggest(tag).replace('_', "-")
+    };
+    // ASCII only: any byte is a character boundary.
+    let s = s[..s.len().min(MAX_TAG)].trim_end_matches(['-', '_', ':', '.']);
+    if s.is_empty() {
+        "my-tag".into()
+    } else {
+        s.to_string()
+    }
+}
+
 /// Why a LookML tag would not work in `tags: [...]`, if it would not.
 pub fn tag_problem(tag: &str) -> Option<String> {
-    let ok = !tag.is_empty()
-        && tag.len() <= 128
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == ':' || c == '.');
-    (!ok).then(|| {
+    if tag.is_empty() {
+        return Some(
+            "a tag is empty: write the LookML tag of the fields this action applies to".into(),
+        );
+    }
+    if !tag.chars().all(tag_char) {
+        return Some(format!(
+            "tag {} must be letters, digits, '-', '_', ':' or '.' (a LookML field tag); write `{}`",
+            shown(tag),
+            tag_suggestion(tag)
+        ));
+    }
+    (tag.len() > MAX_TAG).then(|| {
         format!(
-            "tag {tag:?} must be letters, digits, '-', '_', ':' or '.' (a LookML field tag); write `{}`",
-            suggest(tag).replace('_', "-")
+            "tag {} is longer than {MAX_TAG} characters; write `{}` or another shorter tag",
+            shown(tag),
+            tag_suggestion(tag)
         )
     })
 }
@@ -282,5 +361,66 @@ mod tests {
         }
         assert!(tag_problem("mark-suspicious").is_none());
         assert!(tag_problem("mark suspicious").is_some());
+    }
+
+    /// The text between the last "write `" and the next '`' of a problem (without a `name: `).
+    fn suggestion(problem: &str) -> &str {
+        let s = problem.rsplit("write `").next().unwrap();
+        let s = &s[..s.find('`').unwrap()];
+        s.strip_prefix("name: ").unwrap_or(s)
+    }
+
+    /// Every refusal names its real reason, and its suggestion passes the same rule.
+    #[test]
+    fn every_suggestion_passes_its_own_rule() {
+        let long_tag = "t".repeat(300);
+        let p = tag_problem(&long_tag).unwrap();
+        assert!(p.contains("longer than 128 characters"), "{p}");
+        assert!(!p.contains("must be letters"), "{p}");
+        assert_eq!(suggestion(&p), "t".repeat(128));
+        assert!(tag_problem(&"t".repeat(128)).is_none());
+        let p = action_name_problem(&"a".repeat(65)).unwrap();
+        assert!(p.contains("longer than 64 characters"), "{p}");
+        let inputs = [
+            "",
+            "_",
+            "Select",
+            "_partition",
+            "_PARTITION",
+            "__root__",
+            "Sqlite_stat1",
+            "sqlite_",
+            "sqlite__1",
+            "SQLITE_x y",
+            "9lives",
+            "Même",
+            "日本語",
+            "a b:c.d",
+            "--",
+            "x-",
+            &"t".repeat(300),
+            &format!("{}-{}", "a".repeat(127), "b".repeat(10)),
+            &format!("{} x", "b".repeat(400)),
+            &format!("sqlite_{}", "c".repeat(200)),
+        ];
+        type Rule = fn(&str) -> Option<String>;
+        let rules: [(&str, Rule); 5] = [
+            ("action", action_name_problem),
+            ("field", field_name_problem),
+            ("column", column_name_problem),
+            ("table", table_name_problem),
+            ("tag", tag_problem),
+        ];
+        for (what, rule) in rules {
+            for input in inputs {
+                let Some(p) = rule(input) else { continue };
+                if p.contains("is empty") {
+                    continue;
+                }
+                let s = suggestion(&p);
+                assert_ne!(s, input, "{what}: {p}");
+                assert_eq!(rule(s), None, "{what} {input:?}: {p}");
+            }
+        }
     }
 }

@@ -623,6 +623,12 @@ pub(crate) fn shape_problems(file: &Spanned<Node>) -> Vec<(u64, String)> {
         if k != "actions" {
             continue;
         }
+        if matches!(actions.value, Node::Scalar(_, ScalarKind::Null)) {
+            ck.0.push((
+                actions.referenced.line(),
+                "`actions` has no value: it needs a list of actions (at least one), each item starting with `- name: ...`".into(),
+            ));
+        }
         for action in ck.map_items(actions, "an action") {
             action_shape(&mut ck, action);
         }

@@ -817,7 +817,7 @@ actions:
         (31, "is the name of one of the hub's own actions"),
         (34, "`key` is for cell actions"),
         (35, "table \"approvals\" is already written by the action at line 7"),
-        (37, "column name \"_partition_x\" must be lowercase letters, digits and underscores and start with a letter, at most 300 characters (BigQuery and LookML identifiers); write `partition_x`"),
+        (37, "column name \"_partition_x\" must be lowercase letters, digits and underscores, start with a letter, at most 300 characters (BigQuery and LookML identifiers); write `partition_x`"),
         (38, "success_message: unclosed `{count`"),
     ];
     for (line, text) in want {
@@ -1599,7 +1599,7 @@ fn reserved_table_names_and_long_names_get_valid_suggestions() {
     assert_eq!(
         p,
         [
-            "2: action name \"a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixty_four_chars\" must be lowercase letters, digits and underscores, start with a letter, at most 64 characters (it is part of the URL Looker calls); write `name: a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixty`",
+            "2: action name \"a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixty_four_chars\" is longer than 64 characters (it is part of the URL Looker calls); write `name: a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixty`",
             "6: table name \"sqlite_stat1\" starts with `sqlite_`, which SQLite reserves for its own tables (the embedded store could not create it); write `name: stat1_log` or another name",
         ]
     );
@@ -1710,4 +1710,64 @@ fn names_the_generated_lookml_would_clash_on_are_refused() {
         }
         assert_eq!(views.len(), 2, "{name}");
     }
+}
+
+/// Looker's action menu and a select show labels only: two actions of one label (case aside), an
+/// action labelled like one of the hub's own (RudderStack) actions, and two options of one label
+/// in a field are refused; so is an empty success message (the user would read nothing).
+#[test]
+fn equal_labels_and_an_empty_success_message_are_refused() {
+    let second = GOOD
+        .replace("actions:\n", "")
+        .replace("name: approve\n", "name: approve2\n")
+        .replace("label: Approve", "label: \" APPROVE\"")
+        .replace("name: approvals", "name: approvals2");
+    let p = problems(&format!("{GOOD}{second}"));
+    assert_eq!(
+        p,
+        ["13: label \" APPROVE\" is already the label of the action at line 3 (case aside): Looker would show two identical entries in the action menu; give each action its own label"]
+    );
+    let p = problems(&GOOD.replace("label: Approve", "label: rudder track"));
+    assert_eq!(
+        p,
+        ["3: label \"rudder track\" is the label of the hub's own action \"Rudder Track\": Looker would show two identical entries in the action menu; choose another label"]
+    );
+    let select = GOOD.replace(
+        "    success_message",
+        "      - name: why\n        type: select\n        options: [{name: a, label: Même}, {name: b, label: MÊME}, {name: c, label: 日本語}]\n    success_message",
+    );
+    assert_eq!(
+        problems(&select),
+        ["13: field \"why\": options \"a\" and \"b\" have the same label \"MÊME\" (case aside): the user could not tell them apart; give each option its own label"]
+    );
+    assert!(parse(&select.replace("MÊME", "Autre"), "t.yaml", None).is_ok());
+    assert_eq!(
+        problems(&GOOD.replace("\"Approved {key}\"", "\"  \"")),
+        ["11: success_message is empty: write what the user reads after a success, e.g. `success_message: \"Saved.\"`"]
+    );
+}
+
+/// `actions:` without a value says what it needs (not a YAML syntax error), and a file that
+/// expands past the reader's node budget (an alias bomb) says so in words.
+#[test]
+fn an_empty_actions_key_and_an_alias_bomb_say_what_to_write() {
+    assert_eq!(
+        problems("version: 1\nactions:\n"),
+        ["2: `actions` has no value: it needs a list of actions (at least one), each item starting with `- name: ...`"]
+    );
+    // Nested aliases: each level repeats the previous one ten times (10^9 nodes in all), under
+    // keys the file does not know (the budget is named, not the first unknown key).
+    let mut bomb = String::from("version: 1\na0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
+    for i in 1..9 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(",");
+        bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    bomb.push_str("actions: []\n");
+    let p = problems(&bomb);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].contains("the file expands to more than 250000 YAML nodes (aliases repeating anchors?): write it out without nested aliases"),
+        "{p:?}"
+    );
+    assert!(!p[0].contains("budget breached"), "{p:?}");
 }
