@@ -34,6 +34,16 @@ pub fn resolve(spec: &str, base_dir: Option<&Path>) -> Result<String, String> {
     let Some(base) = base_dir else {
         return Err("icon: write inline `<svg ...>` markup or a `data:image/...` URI (no file to resolve a path against)".into());
     };
+    let rel = std::path::Path::new(spec);
+    if rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(format!(
+            "icon {spec:?}: an icon file is named from the actions file's folder, inside it (e.g. `icon: icons/my_action.svg`), or {INSTEAD}"
+        ));
+    }
     let path = base.join(spec);
     let mime = match path.extension().and_then(|e| e.to_str()) {
         Some("svg") => "image/svg+xml",
@@ -201,6 +211,14 @@ mod tests {
             .contains("not a complete SVG"));
         assert!(err("data:image/gif;base64,R0lGODlh").contains("not supported"));
         assert!(err("data:text/html,<b>x</b>").contains("must be `data:image/png;base64,"));
+        for outside in ["/etc/x.png", "../x.png", "icons/../../x.svg"] {
+            assert!(
+                err(outside)
+                    .contains("an icon file is named from the actions file's folder, inside it"),
+                "{outside}: {}",
+                err(outside)
+            );
+        }
         let url = err("https://example.com/i.png");
         assert!(
             url.contains("a URL is not supported: save the icon next to the actions file"),
