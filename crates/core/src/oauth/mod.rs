@@ -563,16 +563,29 @@ impl OAuth {
     pub async fn store_state(&self, state_url: &str, data: &str) -> Result<(), StoreError> {
         let url = self.settings.looker_hosts.check(state_url)?;
         let host = url.host_str().unwrap_or("").to_string();
-        let request = self.http.post(url).map_err(|r| {
-            tracing::warn!(looker_host = %host, refused = %r, "the user state was not sent");
-            StoreError::Failed(None)
-        })?;
-        let sent = request
-            .timeout(self.settings.timeout)
-            .header("Content-Type", "application/json")
-            .body(data.to_string())
-            .send()
-            .await;
+        let send = || async {
+            let request = self.http.post(url.clone()).map_err(|r| {
+                tracing::warn!(looker_host = %host, refused = %r, "the user state was not sent");
+                StoreError::Failed(None)
+            })?;
+            Ok::<_, StoreError>(
+                request
+                    .timeout(self.settings.timeout)
+                    .header("Content-Type", "application/json")
+                    .body(data.to_string())
+                    .send()
+                    .await,
+            )
+        };
+        let mut sent = send().await?;
+        // A kept-alive connection Looker closed just as it was reused fails before any answer:
+        // once, on a fresh connection, the state is sent again (a timeout is not retried).
+        if matches!(&sent, Err(e) if !e.is_timeout() && (e.is_connect() || e.is_request())) {
+            if let Err(e) = sent {
+                tracing::info!(looker_host = %host, error = %e.without_url(), "sending the user state again after a connection error");
+            }
+            sent = send().await?;
+        }
         match sent {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => {

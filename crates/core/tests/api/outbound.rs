@@ -398,3 +398,49 @@ async fn looker_state_url_and_token_endpoint_redirects_are_not_followed() {
     assert_eq!((looker.hits(), provider.hits()), (1, 1));
     assert_eq!(elsewhere.hits(), 0, "no redirect was followed");
 }
+
+/// Looker closing a kept-alive connection just as the hub reuses it (its keep-alive timeout):
+/// the request fails before any answer, and the user's state is sent once more on a fresh
+/// connection instead of failing the login.
+#[tokio::test]
+async fn a_state_url_connection_closed_before_any_answer_is_tried_once_more() {
+    // First connection: read the request, close without answering. Then: 200.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicU32::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                if n > 0 {
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .await;
+                }
+            });
+        }
+    });
+    let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let mut oauth = None;
+    let _hub = TestHub::spawn_custom(
+        &[
+            ("HUB_IDENTITY_MODE", "user"),
+            ("OAUTH_CLIENT_ID", "client"),
+            ("OAUTH_CLIENT_SECRET", "secret"),
+            ("OAUTH_STATE_KEYS", key),
+            ("HUB_LOOKER_HOSTS", "127.0.0.1"),
+        ],
+        Function::ALL,
+        |hub| oauth = hub.oauth.take(),
+    )
+    .await;
+    let oauth = oauth.expect("user mode");
+    oauth
+        .store_state(&format!("{url}/action_hub_state/x"), r#"{"sealed":"x"}"#)
+        .await
+        .expect("stored on the second connection");
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+}
