@@ -530,6 +530,19 @@ fn problems(yaml: &str) -> Vec<String> {
     }
 }
 
+/// `p` is exactly the problems `want` names: one per `(line, text)`, each on that line and holding
+/// that text.
+fn assert_problems(p: &[String], want: &[(u64, &str)]) {
+    for (line, text) in want {
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with(&format!("{line}: ")) && m.contains(text)),
+            "missing {line}: {text}\nin {p:#?}"
+        );
+    }
+    assert_eq!(p.len(), want.len(), "{p:#?}");
+}
+
 const GOOD: &str = r#"actions:
   - name: approve
     label: Approve
@@ -820,14 +833,7 @@ actions:
         (37, "column name \"_partition_x\" must be lowercase letters, digits and underscores, start with a letter, at most 300 characters (BigQuery and LookML identifiers); write `partition_x`"),
         (38, "success_message: unclosed `{count`"),
     ];
-    for (line, text) in want {
-        assert!(
-            p.iter()
-                .any(|m| m.starts_with(&format!("{line}: ")) && m.contains(text)),
-            "missing {line}: {text}\nin {p:#?}"
-        );
-    }
-    assert_eq!(p.len(), want.len(), "{p:#?}");
+    assert_problems(&p, want);
 }
 
 #[test]
@@ -1509,14 +1515,7 @@ actions:
         (18, "duplicate field \"f1\""),
         (20, "field name \"Field.Name\" must be lowercase"),
     ];
-    for (line, text) in want {
-        assert!(
-            p.iter()
-                .any(|m| m.starts_with(&format!("{line}: ")) && m.contains(text)),
-            "missing {line}: {text}\nin {p:#?}"
-        );
-    }
-    assert_eq!(p.len(), want.len(), "{p:#?}");
+    assert_problems(&p, want);
 }
 
 /// A query action has no clicked value: `default: {from: value}` on one of its fields is refused
