@@ -708,6 +708,15 @@ fn field_shape(ck: &mut ShapeCheck, field: &Spanned<Node>) {
 mod tests {
     use super::*;
 
+    /// The shape pass's problems of a YAML text, as `line: message`.
+    fn shape_lines(text: &str) -> Vec<String> {
+        let tree: Spanned<Node> = serde_saphyr::from_str(text).unwrap();
+        shape_problems(&tree)
+            .into_iter()
+            .map(|(l, m)| format!("{l}: {m}"))
+            .collect()
+    }
+
     /// Every map of the file with exactly its required keys (REQUIRED_KEYS), line per key.
     const MINIMAL: &str = "actions:
   - name: a
@@ -814,11 +823,7 @@ mod tests {
       - {field: x.y, column: y}
     success_message: m
 ";
-        let tree: Spanned<Node> = serde_saphyr::from_str(text).unwrap();
-        let got: Vec<String> = shape_problems(&tree)
-            .into_iter()
-            .map(|(l, m)| format!("{l}: {m}"))
-            .collect();
+        let got = shape_lines(text);
         assert_eq!(
             got,
             [
@@ -940,11 +945,7 @@ actions:
         column: {description: [x]}
     success_message: m
 ";
-        let tree: Spanned<Node> = serde_saphyr::from_str(text).unwrap();
-        let got: Vec<String> = shape_problems(&tree)
-            .into_iter()
-            .map(|(l, m)| format!("{l}: {m}"))
-            .collect();
+        let got = shape_lines(text);
         assert_eq!(
             got,
             [

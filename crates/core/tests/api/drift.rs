@@ -125,22 +125,17 @@ async fn the_embedded_store_adds_a_new_nullable_column_and_refuses_other_changes
     let err = start(vars(&file)).await.err().expect("refused");
     assert!(err.contains("identity: user"), "{err}");
     let c = rusqlite::Connection::open(&store).unwrap();
-    let tables: i64 = c
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'user_notes'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(tables, 0, "the refused start created a table");
-    let zone: i64 = c
-        .query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('approvals') WHERE name = 'zone'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(zone, 0, "the refused start added a column");
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'user_notes'"),
+        0,
+        "the refused start created a table"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM pragma_table_info('approvals') WHERE name = 'zone'"),
+        0,
+        "the refused start added a column"
+    );
     let v2_again = write(dir.path(), &v2);
     drop(start(vars(&v2_again)).await.unwrap());
 }

@@ -317,6 +317,20 @@ impl HubProcess {
         )
     }
 
+    /// `POST {path}` with the hub token, as Looker calls; the answer's JSON.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Value {
+        client()
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("Token token=\"{TOKEN}\""))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Send SIGTERM, as Cloud Run does.
     pub fn sigterm(&self) {
         let pid = self.child.id().expect("running");

@@ -364,6 +364,24 @@ async fn a_bad_allowlist_stops_the_hub_naming_the_setting() {
         .is_err());
 }
 
+/// A user-mode hub (Looker on 127.0.0.1) and its OAuth client, to call it directly; `extra`
+/// settings come after the defaults.
+async fn user_mode_oauth(extra: &[(&str, &str)]) -> (TestHub, hub_core::oauth::OAuth) {
+    let mut vars = vec![
+        ("HUB_IDENTITY_MODE", "user"),
+        ("OAUTH_CLIENT_ID", "client"),
+        (
+            "OAUTH_STATE_KEYS",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        ),
+        ("HUB_LOOKER_HOSTS", "127.0.0.1"),
+    ];
+    vars.extend_from_slice(extra);
+    let mut oauth = None;
+    let hub = TestHub::spawn_custom(&vars, Function::ALL, |hub| oauth = hub.oauth.take()).await;
+    (hub, oauth.expect("user mode"))
+}
+
 #[tokio::test]
 async fn looker_state_url_and_token_endpoint_redirects_are_not_followed() {
     use hub_core::oauth::{ProviderError, StoreError};
@@ -372,22 +390,11 @@ async fn looker_state_url_and_token_endpoint_redirects_are_not_followed() {
     let looker = Scripted::redirect(307, &format!("{}/collect", elsewhere.url)).await;
     let provider = Scripted::redirect(307, &format!("{}/token", elsewhere.url)).await;
     let token_url = format!("{}/token", provider.url);
-    let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-    let mut oauth = None;
-    let _hub = TestHub::spawn_custom(
-        &[
-            ("HUB_IDENTITY_MODE", "user"),
-            ("OAUTH_CLIENT_ID", "client"),
-            ("OAUTH_CLIENT_SECRET", "client-secret-never-sent-on"),
-            ("OAUTH_TOKEN_URL", &token_url),
-            ("OAUTH_STATE_KEYS", key),
-            ("HUB_LOOKER_HOSTS", "127.0.0.1"),
-        ],
-        Function::ALL,
-        |hub| oauth = hub.oauth.take(),
-    )
+    let (_hub, oauth) = user_mode_oauth(&[
+        ("OAUTH_CLIENT_SECRET", "client-secret-never-sent-on"),
+        ("OAUTH_TOKEN_URL", &token_url),
+    ])
     .await;
-    let oauth = oauth.expect("user mode");
     let err = oauth
         .store_state(&format!("{}/state/abc", looker.url), r#"{"sealed":"x"}"#)
         .await
@@ -423,21 +430,7 @@ async fn a_state_url_connection_closed_before_any_answer_is_tried_once_more() {
             });
         }
     });
-    let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-    let mut oauth = None;
-    let _hub = TestHub::spawn_custom(
-        &[
-            ("HUB_IDENTITY_MODE", "user"),
-            ("OAUTH_CLIENT_ID", "client"),
-            ("OAUTH_CLIENT_SECRET", "secret"),
-            ("OAUTH_STATE_KEYS", key),
-            ("HUB_LOOKER_HOSTS", "127.0.0.1"),
-        ],
-        Function::ALL,
-        |hub| oauth = hub.oauth.take(),
-    )
-    .await;
-    let oauth = oauth.expect("user mode");
+    let (_hub, oauth) = user_mode_oauth(&[("OAUTH_CLIENT_SECRET", "secret")]).await;
     oauth
         .store_state(&format!("{url}/action_hub_state/x"), r#"{"sealed":"x"}"#)
         .await

@@ -317,6 +317,16 @@ async fn configuration_errors_stop_the_start_with_a_clear_message() {
     }
 }
 
+/// A hub with these `RUDDER_SOURCES`, reading Secret Manager (the stand-in) again every second.
+async fn refreshing_hub(sm: &SecretManager, sources: &str) -> TestHub {
+    let mut vars = sm_vars(sm, "t");
+    vars.extend_from_slice(FAST_RETRIES);
+    vars.push(("RUDDER_SOURCES", sources));
+    vars.push(("HUB_SECRETS_REFRESH_SECS", "1"));
+    vars.push(("HUB_TOKENS", crate::helpers::TOKEN));
+    TestHub::spawn_with(&vars, Function::ALL).await
+}
+
 #[tokio::test]
 async fn one_sources_key_rotates_through_secret_manager() {
     const REF: &str = "projects/acme/secrets/rs-alpha/versions/latest";
@@ -326,12 +336,7 @@ async fn one_sources_key_rotates_through_secret_manager() {
     let ra = Receiver::start("alpha-v2", Keep::Bodies).await;
     let rb = Receiver::start(KEY_B, Keep::Bodies).await;
     let sources = format!("alpha={REF}@{},beta={KEY_B}@{}", ra.url, rb.url);
-    let mut vars = sm_vars(&sm, "t");
-    vars.extend_from_slice(FAST_RETRIES);
-    vars.push(("RUDDER_SOURCES", &sources));
-    vars.push(("HUB_SECRETS_REFRESH_SECS", "1"));
-    vars.push(("HUB_TOKENS", crate::helpers::TOKEN));
-    let hub = TestHub::spawn_with(&vars, Function::ALL).await;
+    let hub = refreshing_hub(&sm, &sources).await;
     let d = doc(2);
 
     let v = run(&hub, "rudder_event", &body(&d, Some("alpha"), None), "r1").await;
@@ -453,7 +458,7 @@ async fn naming_modes_with_collisions_and_labels() {
 /// the source select; `action_execute` with the same settings refuses to start, naming the source.
 #[tokio::test]
 async fn only_the_execute_service_reads_the_write_keys() {
-    use crate::helpers::{client, HubProcess, TOKEN};
+    use crate::helpers::{HubProcess, TOKEN};
     let sm = SecretManager::spawn().await;
     let reference = "projects/acme/secrets/rs-marketing/versions/latest";
     sm.set(reference, KEY_A);
@@ -463,20 +468,9 @@ async fn only_the_execute_service_reads_the_write_keys() {
     .to_string();
     let mut vars = sm_vars(&sm, TOKEN);
     vars.push(("RUDDER_SOURCES", &sources));
-    let auth = format!("Token token=\"{TOKEN}\"");
-    let c = client();
 
     let list = HubProcess::start_bin("actions_list", &vars).await;
-    let listed: Value = c
-        .post(format!("{}/", list.base))
-        .header("Authorization", &auth)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = list.post_json("/", &json!({})).await;
     for name in ["rudder_event", "rudder_group", "rudder_track"] {
         let d = listed["integrations"]
             .as_array()
@@ -498,16 +492,9 @@ async fn only_the_execute_service_reads_the_write_keys() {
     }
 
     let form = HubProcess::start_bin("action_form", &vars).await;
-    let fields: Value = c
-        .post(format!("{}/actions/rudder_track/form", form.base))
-        .header("Authorization", &auth)
-        .json(&json!({"data": {}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fields = form
+        .post_json("/actions/rudder_track/form", &json!({"data": {}}))
+        .await;
     let source = fields["fields"]
         .as_array()
         .unwrap_or_else(|| panic!("{fields}"))
@@ -572,12 +559,7 @@ async fn a_key_rotated_during_a_delivery_is_used_by_its_next_request() {
         ..Default::default()
     });
     let sources = format!("alpha={REF}@{}", ra.url);
-    let mut vars = sm_vars(&sm, "t");
-    vars.extend_from_slice(FAST_RETRIES);
-    vars.push(("RUDDER_SOURCES", &sources));
-    vars.push(("HUB_SECRETS_REFRESH_SECS", "1"));
-    vars.push(("HUB_TOKENS", crate::helpers::TOKEN));
-    let hub = TestHub::spawn_with(&vars, Function::ALL).await;
+    let hub = refreshing_hub(&sm, &sources).await;
     let d = doc(2);
     let rotate = {
         let sm = sm.clone();
