@@ -315,7 +315,8 @@ impl RowMaker for DeclaredRows<'_> {
         }
         Ok(match empty.join("; ") {
             e if e.is_empty() => e,
-            e => format!(" T{}.", &e[1..]),
+            // A sentence of its own after the success message: "… The result has no field …".
+            e => format!(" {}{}.", e[..1].to_uppercase(), &e[1..]),
         })
     }
 

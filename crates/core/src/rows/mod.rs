@@ -147,7 +147,7 @@ impl RowStream {
         self.rows_read
     }
 
-    /// Rows skipped by [`RowStream::next_row`] / [`RowStream::next_chunk`] for being over
+    /// Rows skipped by [`RowStream::next_row`] / [`RowStream::next_chunk_with_text`] for being over
     /// [`MAX_ROW_BYTES`].
     pub fn rows_too_large(&self) -> u64 {
         self.too_large
@@ -215,17 +215,8 @@ impl RowStream {
         }
     }
 
-    /// The next chunk of rows (up to a few hundred); `None` at the end.
-    pub async fn next_chunk(&mut self) -> Option<Result<Vec<Row>, RowsError>> {
-        Some(
-            self.next_chunk_with_text()
-                .await?
-                .map(|(_, rows)| rows.into_iter().map(|(_, r)| r).collect()),
-        )
-    }
-
-    /// The next chunk of rows with their JSON text: each row with its index in the [`RawRows`]
-    /// (rows over [`MAX_ROW_BYTES`] are left out and counted, as by [`RowStream::next_chunk`]).
+    /// The next chunk of rows (up to a few hundred; `None` at the end) with their JSON text: each
+    /// row with its index in the [`RawRows`] (rows over [`MAX_ROW_BYTES`] are left out and counted).
     /// The text gives what the parsed row cannot, such as a number exactly as written.
     pub async fn next_chunk_with_text(
         &mut self,
