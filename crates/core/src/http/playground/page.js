@@ -210,7 +210,8 @@ async function askForm(formParams) {
     if (r.json.state && r.json.state.data !== undefined) pg.states[def.name] = r.json.state.data;
   }
   renderForm(formParams);
-  status(`Form of ${def.name}: ${pg.form.fields?.length ?? 0} fields`);
+  const n = pg.form.fields?.length ?? 0;
+  status(`Form of ${def.name}: ${n} ${n === 1 ? "field" : "fields"}`);
 }
 
 function redact(body) {
