@@ -8,57 +8,57 @@ view: suspicious_marks {
     primary_key: yes
     description: "Unique id of the execute request (one row per request)."
     type: string
-    sql: ${TABLE}.request_id ;;
+    sql: ${TABLE}.`request_id` ;;
   }
 
   dimension: order_id {
     description: "The clicked value: the order id."
     tags: ["mark-suspicious"]
     type: string
-    sql: ${TABLE}.order_id ;;
+    sql: ${TABLE}.`order_id` ;;
   }
 
   dimension: classification {
     description: "Approved, Suspicious or Further Investigation."
     type: string
-    sql: ${TABLE}.classification ;;
+    sql: ${TABLE}.`classification` ;;
   }
 
   dimension: comment {
     description: "Free text from the form (empty when none)."
     type: string
-    sql: ${TABLE}.comment ;;
+    sql: ${TABLE}.`comment` ;;
   }
 
   dimension: acted_by {
     description: "Email of the Looker user who acted (user attribute or OAuth identity)."
     type: string
-    sql: ${TABLE}.acted_by ;;
+    sql: ${TABLE}.`acted_by` ;;
   }
 
   dimension: looker_instance {
     description: "X-Looker-Instance of the request."
     type: string
-    sql: ${TABLE}.looker_instance ;;
+    sql: ${TABLE}.`looker_instance` ;;
   }
 
   dimension: webhook_id {
     description: "X-Looker-Webhook-Id of the request."
     type: string
-    sql: ${TABLE}.webhook_id ;;
+    sql: ${TABLE}.`webhook_id` ;;
   }
 
   dimension: action {
     description: "Name of the action that wrote the row."
     type: string
-    sql: ${TABLE}.action ;;
+    sql: ${TABLE}.`action` ;;
   }
 
   dimension_group: received {
     description: "When the hub received the execute (UTC)."
     type: time
     timeframes: [raw, time, date, week, month]
-    sql: ${TABLE}.received_at ;;
+    sql: ${TABLE}.`received_at` ;;
   }
 
   measure: count {
@@ -72,7 +72,7 @@ view: suspicious_marks_current {
     sql:
       SELECT * EXCEPT (_hub_rn)
       FROM (
-        SELECT *, ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY received_at DESC, request_id DESC) AS _hub_rn
+        SELECT *, ROW_NUMBER() OVER (PARTITION BY `order_id` ORDER BY `received_at` DESC, `request_id` DESC) AS _hub_rn
         FROM `@{writeback_dataset}.suspicious_marks`
       )
       WHERE _hub_rn = 1 ;;
@@ -83,50 +83,50 @@ view: suspicious_marks_current {
     description: "The clicked value: the order id."
     tags: ["mark-suspicious"]
     type: string
-    sql: ${TABLE}.order_id ;;
+    sql: ${TABLE}.`order_id` ;;
   }
 
   dimension: classification {
     description: "Approved, Suspicious or Further Investigation."
     type: string
-    sql: ${TABLE}.classification ;;
+    sql: ${TABLE}.`classification` ;;
   }
 
   dimension: comment {
     description: "Free text from the form (empty when none)."
     type: string
-    sql: ${TABLE}.comment ;;
+    sql: ${TABLE}.`comment` ;;
   }
 
   dimension: acted_by {
     description: "Email of the Looker user who acted (user attribute or OAuth identity)."
     type: string
-    sql: ${TABLE}.acted_by ;;
+    sql: ${TABLE}.`acted_by` ;;
   }
 
   dimension: looker_instance {
     description: "X-Looker-Instance of the request."
     type: string
-    sql: ${TABLE}.looker_instance ;;
+    sql: ${TABLE}.`looker_instance` ;;
   }
 
   dimension: webhook_id {
     description: "X-Looker-Webhook-Id of the request."
     type: string
-    sql: ${TABLE}.webhook_id ;;
+    sql: ${TABLE}.`webhook_id` ;;
   }
 
   dimension: action {
     description: "Name of the action that wrote the row."
     type: string
-    sql: ${TABLE}.action ;;
+    sql: ${TABLE}.`action` ;;
   }
 
   dimension_group: received {
     description: "When the hub received the execute (UTC)."
     type: time
     timeframes: [raw, time, date, week, month]
-    sql: ${TABLE}.received_at ;;
+    sql: ${TABLE}.`received_at` ;;
   }
 
   measure: count {

@@ -308,7 +308,8 @@ LOOKML_TYPE = {"STRING": "string", "JSON": "string", "INT64": "number", "NUMERIC
                "FLOAT64": "number", "BOOL": "yesno", "DATE": "time", "TIMESTAMP": "time"}
 # Columns the current-state view leaves out: the row's identity in the log, not a decision.
 LOG_ONLY = {"request_id", "row_index", "row_json"}
-COLUMN_REF = re.compile(r"\$\{TABLE\}\.([A-Za-z_][A-Za-z0-9_]*)")
+# The generator backquotes every column (`${TABLE}.`order``): a GoogleSQL keyword is a fine name.
+COLUMN_REF = re.compile(r"\$\{TABLE\}\.`([A-Za-z_][A-Za-z0-9_]*)`")
 
 
 def satisfied(required: list[dict], tags: set[str]) -> bool:
@@ -362,7 +363,7 @@ def check_generated_lookml(actions_file: Path, tables_dir: Path, lookml_dir: Pat
                             problem(f"{name}.{field['name']}: reads {col}, which {entry['schema']} does not have")
                             continue
                         shown.add(col)
-                        plain = field.get("sql", "").strip() == f"${{TABLE}}.{col}"
+                        plain = field.get("sql", "").strip() == f"${{TABLE}}.`{col}`"
                         if plain and LOOKML_TYPE[schema[col]["type"]] != field.get("type", "string"):
                             problem(f"{name}.{field['name']}: type {field.get('type')} does not fit the column {col} ({schema[col]['type']})")
                     if field.get("tags"):

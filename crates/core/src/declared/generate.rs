@@ -70,6 +70,14 @@ pub fn table_schema(table: &TableDef) -> String {
     s
 }
 
+/// The terraform file listing every table (terraform/bigquery.tf reads it by this name).
+pub const MANIFEST_FILE: &str = "tables.json";
+
+/// The terraform file holding a table's BigQuery schema.
+pub fn schema_file(table: &str) -> String {
+    format!("{table}.json")
+}
+
 /// The terraform files of a whole actions file and of the coded actions every hub serves
 /// ([`crate::actions::coded`]): `(file name, content)`, `tables.json` first.
 pub fn terraform_files(file: &ActionsFile) -> Vec<(String, String)> {
@@ -88,7 +96,7 @@ pub fn terraform_files_with(
         let entry = TableEntry {
             action: &a.name,
             description: &a.table.description,
-            schema: format!("{}.json", a.table.name),
+            schema: schema_file(&a.table.name),
             partition: &a.table.partition,
             clustering: &a.table.clustering,
         };
@@ -96,14 +104,14 @@ pub fn terraform_files_with(
             a.table.name.clone(),
             serde_json::to_value(entry).unwrap_or_default(),
         );
-        schemas.push((format!("{}.json", a.table.name), bigquery_schema(a)));
+        schemas.push((schema_file(&a.table.name), bigquery_schema(a)));
     }
     for action in coded {
         for t in action.tables() {
             let entry = TableEntry {
                 action: action.name(),
                 description: &t.description,
-                schema: format!("{}.json", t.name),
+                schema: schema_file(&t.name),
                 partition: t.partition_by_day.as_deref().unwrap_or(""),
                 clustering: &t.clustering,
             };
@@ -111,14 +119,20 @@ pub fn terraform_files_with(
                 t.name.clone(),
                 serde_json::to_value(entry).unwrap_or_default(),
             );
-            schemas.push((format!("{}.json", t.name), table_schema(&t)));
+            schemas.push((schema_file(&t.name), table_schema(&t)));
         }
     }
     let mut manifest = serde_json::to_string_pretty(&tables).unwrap_or_default();
     manifest.push('\n');
-    let mut out = vec![("tables.json".to_string(), manifest)];
+    let mut out = vec![(MANIFEST_FILE.to_string(), manifest)];
     out.extend(schemas);
     out
+}
+
+/// `name` as a GoogleSQL identifier: backquoted, so a reserved keyword (`order`, `select`, ...)
+/// is a column name like any other in the `sql:` of the generated LookML.
+pub fn bq_ident(name: &str) -> String {
+    format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
 }
 
 /// A LookML string literal.
@@ -188,9 +202,10 @@ fn dimension(out: &mut String, c: &Column, key: bool, pk: bool, tags: &[String])
         let t: Vec<String> = tags.iter().map(|t| q(t)).collect();
         out.push_str(&format!("    tags: [{}]\n", t.join(", ")));
     }
+    let column = format!("${{TABLE}}.{}", bq_ident(&c.name));
     let sql = match c.column_type {
-        ColumnType::Json => format!("TO_JSON_STRING(${{TABLE}}.{})", c.name),
-        _ => format!("${{TABLE}}.{}", c.name),
+        ColumnType::Json => format!("TO_JSON_STRING({column})"),
+        _ => column,
     };
     match c.column_type {
         ColumnType::String | ColumnType::Json => out.push_str("    type: string\n"),
@@ -227,7 +242,7 @@ pub fn lookml_view(def: &ActionDef, source: &str) -> String {
         t.name, t.name
     ));
     if def.kind == Kind::Query {
-        out.push_str(&format!("  dimension: {QUERY_PK_DIMENSION} {{\n    primary_key: yes\n    hidden: yes\n    type: string\n    sql: CONCAT(${{TABLE}}.request_id, '/', CAST(${{TABLE}}.row_index AS STRING)) ;;\n  }}\n\n"));
+        out.push_str(&format!("  dimension: {QUERY_PK_DIMENSION} {{\n    primary_key: yes\n    hidden: yes\n    type: string\n    sql: CONCAT(${{TABLE}}.{}, '/', CAST(${{TABLE}}.{} AS STRING)) ;;\n  }}\n\n", bq_ident("request_id"), bq_ident("row_index")));
     }
     for c in &t.columns {
         let pk = def.kind == Kind::Cell && c.name == "request_id";
@@ -237,13 +252,19 @@ pub fn lookml_view(def: &ActionDef, source: &str) -> String {
         "  measure: {COUNT_MEASURE} {{\n    type: count\n  }}\n}}\n\n"
     ));
 
-    let order = match def.kind {
-        Kind::Cell => "received_at DESC, request_id DESC",
-        Kind::Query => "received_at DESC, request_id DESC, row_index DESC",
+    let newest_first: &[&str] = match def.kind {
+        Kind::Cell => &["received_at", "request_id"],
+        Kind::Query => &["received_at", "request_id", "row_index"],
     };
+    let order: Vec<String> = newest_first
+        .iter()
+        .map(|c| format!("{} DESC", bq_ident(c)))
+        .collect();
     out.push_str(&format!(
-        "# The current state: the latest row per {key}.\nview: {name}{CURRENT_VIEW_SUFFIX} {{\n  derived_table: {{\n    sql:\n      SELECT * EXCEPT ({rn})\n      FROM (\n        SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS {rn}\n        FROM `@{{writeback_dataset}}.{name}`\n      )\n      WHERE {rn} = 1 ;;\n  }}\n\n",
-        key = t.key_column,
+        "# The current state: the latest row per {key_column}.\nview: {name}{CURRENT_VIEW_SUFFIX} {{\n  derived_table: {{\n    sql:\n      SELECT * EXCEPT ({rn})\n      FROM (\n        SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS {rn}\n        FROM `@{{writeback_dataset}}.{name}`\n      )\n      WHERE {rn} = 1 ;;\n  }}\n\n",
+        key_column = t.key_column,
+        key = bq_ident(&t.key_column),
+        order = order.join(", "),
         name = t.name,
         rn = ROW_NUMBER_ALIAS,
     ));

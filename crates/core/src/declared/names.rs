@@ -1,5 +1,11 @@
-//! Which names Looker, BigQuery and LookML accept: checked at load so a bad name is a
-//! configuration error with a suggestion, never a failed deploy or a 404 in Looker.
+//! Which names Looker, BigQuery, LookML and the embedded store accept, and which the files
+//! `hub generate-actions` writes leave free: checked at load so a bad name is a configuration
+//! error with a suggestion, never a failed deploy or a 404 in Looker.
+//!
+//! A keyword of SQLite or GoogleSQL is a column name like any other: every SQL text the hub
+//! builds quotes its identifiers (the embedded store's DDL and inserts, the generated LookML's
+//! `sql:`). A table name cannot be a GoogleSQL reserved keyword: Looker, not the hub, writes the
+//! LookML view's name — the table's — unquoted as the table alias of its queries.
 
 /// Longest action name (a URL path segment Looker stores in its action hub settings).
 pub const MAX_ACTION_NAME: usize = 64;
@@ -21,8 +27,7 @@ const BQ_RESERVED_PREFIXES: &[&str] = &[
     "_change_timestamp",
 ];
 
-/// GoogleSQL reserved keywords: a column of that name needs quoting everywhere (LookML `sql:`
-/// included), so they are refused.
+/// GoogleSQL reserved keywords: refused as table names (see the module's documentation).
 const BQ_KEYWORDS: &[&str] = &[
     "all",
     "and",
@@ -207,12 +212,7 @@ pub fn field_name_problem(name: &str) -> Option<String> {
 /// A column name that passes [`column_name_problem`], close to `name`.
 fn column_suggestion(name: &str) -> String {
     // `suggest` never starts with '_': no reserved prefix.
-    let s = suggest_within(name, MAX_COLUMN_NAME);
-    if BQ_KEYWORDS.contains(&s.as_str()) {
-        format!("{s}_value")
-    } else {
-        s
-    }
+    suggest_within(name, MAX_COLUMN_NAME)
 }
 
 /// Why BigQuery (or the LookML generated over it) would refuse a column name, if it would.
@@ -232,11 +232,6 @@ pub fn column_name_problem(name: &str) -> Option<String> {
             column_suggestion(name)
         ));
     }
-    if BQ_KEYWORDS.contains(&name) {
-        return Some(format!(
-            "column name {name:?} is a reserved word in BigQuery SQL; write `{name}_value` or another name"
-        ));
-    }
     None
 }
 
@@ -246,8 +241,15 @@ fn table_suggestion(name: &str) -> String {
     match s.strip_prefix(SQLITE_RESERVED_PREFIX) {
         Some(rest) if rest.trim_matches('_').is_empty() => "my_table".to_string(),
         Some(rest) => format!("{}_log", suggest_within(rest, MAX_TABLE_NAME - 4)),
+        None if BQ_KEYWORDS.contains(&s.as_str()) || is_generated_file(&s) => format!("{s}_log"),
         None => s,
     }
+}
+
+/// Whether a table of this name would have the name of a file `hub generate-actions` writes
+/// besides the table's own (its terraform schema `<table>.json` would be `tables.json`).
+fn is_generated_file(table: &str) -> bool {
+    super::generate::schema_file(table) == super::generate::MANIFEST_FILE
 }
 
 /// Why BigQuery / LookML would refuse a table name, if they would.
@@ -266,6 +268,19 @@ pub fn table_name_problem(name: &str) -> Option<String> {
     if name.starts_with(SQLITE_RESERVED_PREFIX) {
         return Some(format!(
             "table name {name:?} starts with `{SQLITE_RESERVED_PREFIX}`, which SQLite reserves for its own tables (the embedded store could not create it); write `name: {}` or another name",
+            table_suggestion(name)
+        ));
+    }
+    if BQ_KEYWORDS.contains(&name) {
+        return Some(format!(
+            "table name {name:?} is a reserved word in BigQuery SQL: the generated LookML view has the table's name, and Looker writes a view's name unquoted as the table alias of its queries (`FROM … AS {name}`), which BigQuery refuses; write `name: {}` or another name",
+            table_suggestion(name)
+        ));
+    }
+    if is_generated_file(name) {
+        return Some(format!(
+            "table name {name:?} would make `hub generate-actions` write its schema to `{}`, the list of tables terraform reads; write `name: {}` or another name",
+            super::generate::MANIFEST_FILE,
             table_suggestion(name)
         ));
     }
@@ -335,9 +350,17 @@ mod tests {
         assert!(action_name_problem(&"a".repeat(65)).is_some());
         assert!(column_name_problem("order_id").is_none());
         assert!(column_name_problem("_partitiontime").is_some());
-        assert!(column_name_problem("select")
+        // Keywords are quoted wherever the hub writes SQL: fine column names, not table names.
+        for keyword in ["select", "order", "index", "values", "check", "primary", "table"] {
+            assert_eq!(column_name_problem(keyword), None, "{keyword}");
+        }
+        assert!(table_name_problem("select")
             .unwrap()
-            .contains("reserved word"));
+            .contains("reserved word in BigQuery SQL"));
+        assert!(table_name_problem("tables")
+            .unwrap()
+            .contains("write `name: tables_log`"));
+        assert!(table_name_problem("table").is_none());
         assert!(column_name_problem("Order ID")
             .unwrap()
             .contains("write `order_id`"));

@@ -797,7 +797,7 @@ actions:
       - name: select
         column: {name: select}
       - name: id
-      - name: when
+      - name: received_at
         value: integer
         default: {from: today}
       - name: request_id
@@ -820,13 +820,12 @@ actions:
         (16, "a number value cannot be stored in a DATE column; write `type: NUMERIC` or `type: FLOAT64` or `type: STRING`"),
         (20, "default \"medium\" is not among its options; write one of low, high"),
         (22, "`pattern` is not a valid regular expression"),
-        (23, "column name \"select\" is a reserved word"),
         (25, "duplicate field \"id\""),
         // A field with its own problem is still a field: its column is checked too.
-        (26, "column name \"when\" is a reserved word"),
+        (26, "column \"received_at\" (field received_at) is one of the audit columns"),
         (28, "`from: today` is for date fields"),
         (29, "column \"request_id\" (field request_id) is one of the audit columns"),
-        (30, "success_message uses {nope}, which this action does not have: use one of {key}, {id}, {pct}, {level}, {code}, {select}, {when}, {request_id}"),
+        (30, "success_message uses {nope}, which this action does not have: use one of {key}, {id}, {pct}, {level}, {code}, {select}, {received_at}, {request_id}"),
         (31, "is the name of one of the hub's own actions"),
         (34, "`key` is for cell actions"),
         (35, "table \"approvals\" is already written by the action at line 7"),
@@ -1606,6 +1605,33 @@ fn reserved_table_names_and_long_names_get_valid_suggestions() {
         "a_two_with_an_extremely_long_name_that_goes_on_and_on_past_sixt"
     )
     .is_none());
+}
+
+/// A table cannot be named after a GoogleSQL reserved keyword (Looker writes the view's name, the
+/// table's, unquoted as its alias) nor so that its terraform schema would overwrite `tables.json`;
+/// SQLite keywords (`table`, `index`) and keyword columns are fine: the hub quotes them.
+#[test]
+fn keyword_and_generated_file_table_names_are_refused_with_their_reason() {
+    let p = problems(&GOOD.replace("name: approvals", "name: order"));
+    assert_eq!(
+        p,
+        ["6: table name \"order\" is a reserved word in BigQuery SQL: the generated LookML view has the table's name, and Looker writes a view's name unquoted as the table alias of its queries (`FROM … AS order`), which BigQuery refuses; write `name: order_log` or another name"]
+    );
+    let p = problems(&GOOD.replace("name: approvals", "name: tables"));
+    assert_eq!(
+        p,
+        ["6: table name \"tables\" would make `hub generate-actions` write its schema to `tables.json`, the list of tables terraform reads; write `name: tables_log` or another name"]
+    );
+    for fine in ["table", "index", "tables_log", "order_log"] {
+        let text = GOOD
+            .replace("name: approvals", &format!("name: {fine}"))
+            .replace("- name: id", "- name: id\n      - name: order\n      - name: select");
+        let file = parse(&text, "t.yaml", None).unwrap_or_else(|e| panic!("{fine}: {e}"));
+        let files: BTreeMap<String, String> =
+            generate::terraform_files(&file).into_iter().collect();
+        assert!(files.contains_key("tables.json"), "{fine}: {files:?}");
+        assert!(files.contains_key(&format!("{fine}.json")), "{fine}: {files:?}");
+    }
 }
 
 /// The LookML `hub generate-actions` writes is LookML Looker accepts: a column whose dimension

@@ -12,6 +12,17 @@ use super::drift::{self, LiveColumn, Store};
 use super::table::{CellValue, Mode, Row, TableDef};
 use super::{Sink, SinkError, WriteCredential};
 
+/// `name` as an SQLite identifier: double-quoted, so a keyword (`order`, `index`, `values`, ...)
+/// is a name like any other. Every name in the SQL this store builds goes through it.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `text` as an SQLite string literal.
+fn quote_text(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// The DDL of a table: columns with their modes, the key as primary key, and triggers that refuse
 /// updates and deletes.
 pub fn create_sql(t: &TableDef) -> String {
@@ -24,29 +35,33 @@ pub fn create_sql(t: &TableDef) -> String {
             } else {
                 ""
             };
-            format!("    {} {}{null}", c.name, c.ty.sqlite_name())
+            format!("    {} {}{null}", quote_ident(&c.name), c.ty.sqlite_name())
         })
         .collect();
     if !t.key.is_empty() {
-        cols.push(format!("    PRIMARY KEY ({})", t.key.join(", ")));
+        let key: Vec<String> = t.key.iter().map(|k| quote_ident(k)).collect();
+        cols.push(format!("    PRIMARY KEY ({})", key.join(", ")));
     }
-    let n = &t.name;
+    let n = quote_ident(&t.name);
+    let no_update = quote_ident(&format!("{}_no_update", t.name));
+    let no_delete = quote_ident(&format!("{}_no_delete", t.name));
+    let refusal = quote_text(&format!("{} is insert-only", t.name));
     format!(
         "CREATE TABLE IF NOT EXISTS {n} (\n{}\n);\n\
-         CREATE TRIGGER IF NOT EXISTS {n}_no_update BEFORE UPDATE ON {n}\n\
-         BEGIN SELECT RAISE(ABORT, '{n} is insert-only'); END;\n\
-         CREATE TRIGGER IF NOT EXISTS {n}_no_delete BEFORE DELETE ON {n}\n\
-         BEGIN SELECT RAISE(ABORT, '{n} is insert-only'); END;\n",
+         CREATE TRIGGER IF NOT EXISTS {no_update} BEFORE UPDATE ON {n}\n\
+         BEGIN SELECT RAISE(ABORT, {refusal}); END;\n\
+         CREATE TRIGGER IF NOT EXISTS {no_delete} BEFORE DELETE ON {n}\n\
+         BEGIN SELECT RAISE(ABORT, {refusal}); END;\n",
         cols.join(",\n")
     )
 }
 
 fn insert_sql(t: &TableDef) -> String {
-    let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<String> = t.columns.iter().map(|c| quote_ident(&c.name)).collect();
     let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT INTO {} ({}) VALUES ({})",
-        t.name,
+        quote_ident(&t.name),
         names.join(", "),
         marks.join(", ")
     )
@@ -64,7 +79,7 @@ type Checked = Result<(String, Vec<String>), Vec<String>>;
 fn ensure(c: &Connection, t: &TableDef) -> Result<Checked, SinkError> {
     c.execute_batch(&create_sql(t)).map_err(other)?;
     let mut stmt = c
-        .prepare(&format!("PRAGMA table_info({})", t.name))
+        .prepare(&format!("PRAGMA table_info({})", quote_ident(&t.name)))
         .map_err(other)?;
     let live: Vec<LiveColumn> = stmt
         .query_map([], |r| {
@@ -85,8 +100,8 @@ fn ensure(c: &Connection, t: &TableDef) -> Result<Checked, SinkError> {
         // A NULLABLE column: SQLite adds it without touching the rows (they read NULL).
         c.execute_batch(&format!(
             "ALTER TABLE {} ADD COLUMN {} {}",
-            t.name,
-            col.name,
+            quote_ident(&t.name),
+            quote_ident(&col.name),
             col.ty.sqlite_name()
         ))
         .map_err(other)?;
@@ -338,6 +353,58 @@ mod tests {
             .expect("refused")
             .to_string();
         assert!(err.contains("table a") && err.contains("table b"), "{err}");
+    }
+
+    /// Tables and columns named after SQLite keywords are created, written, checked again at the
+    /// next start (a NULLABLE keyword column added in place) and stay insert-only.
+    #[tokio::test]
+    async fn keyword_names_are_quoted_everywhere() {
+        use ColumnType::*;
+        use Mode::*;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let mut t = (*table(
+            "order",
+            &[
+                ("id", String, Required),
+                ("index", Int64, Nullable),
+                ("values", String, Nullable),
+                ("check", Bool, Nullable),
+            ],
+        ))
+        .clone();
+        t.key = vec!["id".into(), "index".into()];
+        let sink = SqliteSink::open_with(&path, &[Arc::new(t.clone())]).unwrap();
+        let row = super::super::table::row_of(
+            &t,
+            vec!["a".into(), 1i64.into(), "v".into(), CellValue::Bool(true)],
+        )
+        .unwrap();
+        assert_eq!(
+            sink.append(&t, &[row], &WriteCredential::Service).await.unwrap(),
+            1
+        );
+        drop(sink);
+
+        t.columns
+            .push(ColumnDef::new("primary", String, Nullable, "c"));
+        let sink = SqliteSink::open_with(&path, &[Arc::new(t.clone())]).unwrap();
+        drop(sink);
+        assert_eq!(columns(&path, "\"order\""), ["id", "index", "values", "check", "primary"]);
+        let c = Connection::open(&path).unwrap();
+        let read: (std::string::String, i64, std::string::String, i64, Option<std::string::String>) = c
+            .query_row(
+                "SELECT \"id\", \"index\", \"values\", \"check\", \"primary\" FROM \"order\"",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(read, ("a".into(), 1, "v".into(), 1, None));
+        let refused = c
+            .execute("DELETE FROM \"order\"", [])
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("order is insert-only"), "{refused}");
     }
 
     /// A store file a refused open created is removed again.

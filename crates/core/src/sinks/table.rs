@@ -427,8 +427,18 @@ impl TableDef {
                     c.name
                 )));
             }
-            if self.columns[..i].iter().any(|o| o.name == c.name) {
-                return Err(err(format!("column {} appears twice", c.name)));
+            // SQLite and BigQuery compare column names ignoring case.
+            if let Some(o) = self.columns[..i]
+                .iter()
+                .find(|o| o.name.eq_ignore_ascii_case(&c.name))
+            {
+                if o.name == c.name {
+                    return Err(err(format!("column {} appears twice", c.name)));
+                }
+                return Err(err(format!(
+                    "columns {} and {} are one column to SQLite and BigQuery (names are compared ignoring case)",
+                    o.name, c.name
+                )));
             }
         }
         if let Some(p) = &self.partition_by_day {
@@ -808,5 +818,14 @@ mod tests {
         let mut t = (*builtin_table(MARKS_TABLE)).clone();
         t.columns.push(t.columns[0].clone());
         assert!(t.validate().is_err());
+        // SQLite and BigQuery would take these two for one column.
+        let mut t = (*builtin_table(MARKS_TABLE)).clone();
+        let mut upper = t.columns[1].clone();
+        upper.name = upper.name.to_uppercase();
+        t.columns.push(upper);
+        assert_eq!(
+            t.validate().unwrap_err().problem,
+            "columns order_id and ORDER_ID are one column to SQLite and BigQuery (names are compared ignoring case)"
+        );
     }
 }

@@ -214,7 +214,7 @@ pub fn looker_headers(req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
 pub fn read_table(path: &std::path::Path, table: &str) -> Vec<Value> {
     let conn = rusqlite::Connection::open(path).expect("open store");
     let mut stmt = conn
-        .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
+        .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"))
         .unwrap();
     let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
     let rows = stmt

@@ -16,6 +16,7 @@ mod execute;
 mod faults;
 mod form;
 mod google;
+mod keywords;
 mod hygiene;
 mod list;
 mod logins;

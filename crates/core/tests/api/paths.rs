@@ -459,8 +459,9 @@ fn lookml_views_read_only_described_columns() {
                 .lines()
                 .find_map(|l| l.trim().strip_prefix("type: "))
                 .unwrap_or("string");
-            for (i, _) in field.match_indices("${TABLE}.") {
-                let rest = &field[i + "${TABLE}.".len()..];
+            // Every column is backquoted (`${TABLE}.`col``): a GoogleSQL keyword is a fine name.
+            for (i, _) in field.match_indices("${TABLE}.`") {
+                let rest = &field[i + "${TABLE}.`".len()..];
                 let col: String = rest
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -469,8 +470,8 @@ fn lookml_views_read_only_described_columns() {
                     panic!("the LookML view of {table} reads {col}, which the table does not have")
                 });
                 read += 1;
-                // A plain `sql: ${TABLE}.col ;;` shows the column as it is: its type must fit.
-                if field.contains(&format!("sql: ${{TABLE}}.{col} ;;")) {
+                // A plain `sql: ${TABLE}.`col` ;;` shows the column as it is: its type must fit.
+                if field.contains(&format!("sql: ${{TABLE}}.`{col}` ;;")) {
                     let fits = match c.ty {
                         ColumnType::String | ColumnType::Json => ty == "string",
                         ColumnType::Int64 | ColumnType::Numeric | ColumnType::Float64 => {

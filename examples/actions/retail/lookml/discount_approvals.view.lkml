@@ -8,26 +8,26 @@ view: discount_approvals {
     primary_key: yes
     description: "Unique id of the execute request (one row per request)."
     type: string
-    sql: ${TABLE}.request_id ;;
+    sql: ${TABLE}.`request_id` ;;
   }
 
   dimension: order_id {
     description: "The order the discount applies to."
     tags: ["approve-discount"]
     type: number
-    sql: ${TABLE}.order_id ;;
+    sql: ${TABLE}.`order_id` ;;
   }
 
   dimension: discount_pct {
     description: "Discount (%)"
     type: number
-    sql: ${TABLE}.discount_pct ;;
+    sql: ${TABLE}.`discount_pct` ;;
   }
 
   dimension: reason {
     description: "Reason"
     type: string
-    sql: ${TABLE}.reason ;;
+    sql: ${TABLE}.`reason` ;;
   }
 
   dimension_group: valid_until {
@@ -36,38 +36,38 @@ view: discount_approvals {
     datatype: date
     convert_tz: no
     timeframes: [raw, date, week, month, year]
-    sql: ${TABLE}.valid_until ;;
+    sql: ${TABLE}.`valid_until` ;;
   }
 
   dimension: acted_by {
     description: "Email of the Looker user who acted (user attribute or OAuth identity)."
     type: string
-    sql: ${TABLE}.acted_by ;;
+    sql: ${TABLE}.`acted_by` ;;
   }
 
   dimension: looker_instance {
     description: "X-Looker-Instance of the request."
     type: string
-    sql: ${TABLE}.looker_instance ;;
+    sql: ${TABLE}.`looker_instance` ;;
   }
 
   dimension: webhook_id {
     description: "X-Looker-Webhook-Id of the request."
     type: string
-    sql: ${TABLE}.webhook_id ;;
+    sql: ${TABLE}.`webhook_id` ;;
   }
 
   dimension: action {
     description: "Name of the action that wrote the row."
     type: string
-    sql: ${TABLE}.action ;;
+    sql: ${TABLE}.`action` ;;
   }
 
   dimension_group: received {
     description: "When the hub received the execute (UTC)."
     type: time
     timeframes: [raw, time, date, week, month]
-    sql: ${TABLE}.received_at ;;
+    sql: ${TABLE}.`received_at` ;;
   }
 
   measure: count {
@@ -81,7 +81,7 @@ view: discount_approvals_current {
     sql:
       SELECT * EXCEPT (_hub_rn)
       FROM (
-        SELECT *, ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY received_at DESC, request_id DESC) AS _hub_rn
+        SELECT *, ROW_NUMBER() OVER (PARTITION BY `order_id` ORDER BY `received_at` DESC, `request_id` DESC) AS _hub_rn
         FROM `@{writeback_dataset}.discount_approvals`
       )
       WHERE _hub_rn = 1 ;;
@@ -92,19 +92,19 @@ view: discount_approvals_current {
     description: "The order the discount applies to."
     tags: ["approve-discount"]
     type: number
-    sql: ${TABLE}.order_id ;;
+    sql: ${TABLE}.`order_id` ;;
   }
 
   dimension: discount_pct {
     description: "Discount (%)"
     type: number
-    sql: ${TABLE}.discount_pct ;;
+    sql: ${TABLE}.`discount_pct` ;;
   }
 
   dimension: reason {
     description: "Reason"
     type: string
-    sql: ${TABLE}.reason ;;
+    sql: ${TABLE}.`reason` ;;
   }
 
   dimension_group: valid_until {
@@ -113,38 +113,38 @@ view: discount_approvals_current {
     datatype: date
     convert_tz: no
     timeframes: [raw, date, week, month, year]
-    sql: ${TABLE}.valid_until ;;
+    sql: ${TABLE}.`valid_until` ;;
   }
 
   dimension: acted_by {
     description: "Email of the Looker user who acted (user attribute or OAuth identity)."
     type: string
-    sql: ${TABLE}.acted_by ;;
+    sql: ${TABLE}.`acted_by` ;;
   }
 
   dimension: looker_instance {
     description: "X-Looker-Instance of the request."
     type: string
-    sql: ${TABLE}.looker_instance ;;
+    sql: ${TABLE}.`looker_instance` ;;
   }
 
   dimension: webhook_id {
     description: "X-Looker-Webhook-Id of the request."
     type: string
-    sql: ${TABLE}.webhook_id ;;
+    sql: ${TABLE}.`webhook_id` ;;
   }
 
   dimension: action {
     description: "Name of the action that wrote the row."
     type: string
-    sql: ${TABLE}.action ;;
+    sql: ${TABLE}.`action` ;;
   }
 
   dimension_group: received {
     description: "When the hub received the execute (UTC)."
     type: time
     timeframes: [raw, time, date, week, month]
-    sql: ${TABLE}.received_at ;;
+    sql: ${TABLE}.`received_at` ;;
   }
 
   measure: count {

@@ -8,63 +8,63 @@ view: review_flags {
     primary_key: yes
     description: "Unique id of the execute request (one row per request)."
     type: string
-    sql: ${TABLE}.request_id ;;
+    sql: ${TABLE}.`request_id` ;;
   }
 
   dimension: order_id {
     description: "Order ID"
     tags: ["order-id"]
     type: number
-    sql: ${TABLE}.order_id ;;
+    sql: ${TABLE}.`order_id` ;;
   }
 
   dimension: reviewer {
     description: "Reviewer's email"
     type: string
-    sql: ${TABLE}.reviewer ;;
+    sql: ${TABLE}.`reviewer` ;;
   }
 
   dimension: ticket {
     description: "Ticket"
     type: string
-    sql: ${TABLE}.ticket ;;
+    sql: ${TABLE}.`ticket` ;;
   }
 
   dimension: note {
     description: "Note"
     type: string
-    sql: ${TABLE}.note ;;
+    sql: ${TABLE}.`note` ;;
   }
 
   dimension: acted_by {
     description: "Email of the Looker user who acted (user attribute or OAuth identity)."
     type: string
-    sql: ${TABLE}.acted_by ;;
+    sql: ${TABLE}.`acted_by` ;;
   }
 
   dimension: looker_instance {
     description: "X-Looker-Instance of the request."
     type: string
-    sql: ${TABLE}.looker_instance ;;
+    sql: ${TABLE}.`looker_instance` ;;
   }
 
   dimension: webhook_id {
     description: "X-Looker-Webhook-Id of the request."
     type: string
-    sql: ${TABLE}.webhook_id ;;
+    sql: ${TABLE}.`webhook_id` ;;
   }
 
   dimension: action {
     description: "Name of the action that wrote the row."
     type: string
-    sql: ${TABLE}.action ;;
+    sql: ${TABLE}.`action` ;;
   }
 
   dimension_group: received {
     description: "When the hub received the execute (UTC)."
     type: time
     timeframes: [raw, time, date, week, month]
-    sql: ${TABLE}.received_at ;;
+    sql: ${TABLE}.`received_at` ;;
   }
 
   measure: count {
@@ -78,7 +78,7 @@ view: review_flags_current {
     sql:
       SELECT * EXCEPT (_hub_rn)
       FROM (
-        SELECT *, ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY received_at DESC, request_id DESC) AS _hub_rn
+        SELECT *, ROW_NUMBER() OVER (PARTITION BY `order_id` ORDER BY `received_at` DESC, `request_id` DESC) AS _hub_rn
         FROM `@{writeback_dataset}.review_flags`
       )
       WHERE _hub_rn = 1 ;;
@@ -89,56 +89,56 @@ view: review_flags_current {
     description: "Order ID"
     tags: ["order-id"]
     type: number
-    sql: ${TABLE}.order_id ;;
+    sql: ${TABLE}.`order_id` ;;
   }
 
   dimension: reviewer {
     description: "Reviewer's email"
     type: string
-    sql: ${TABLE}.reviewer ;;
+    sql: ${TABLE}.`reviewer` ;;
   }
 
   dimension: ticket {
     description: "Ticket"
     type: string
-    sql: ${TABLE}.ticket ;;
+    sql: ${TABLE}.`ticket` ;;
   }
 
   dimension: note {
     description: "Note"
     type: string
-    sql: ${TABLE}.note ;;
+    sql: ${TABLE}.`note` ;;
   }
 
   dimension: acted_by {
     description: "Email of the Looker user who acted (user attribute or OAuth identity)."
     type: string
-    sql: ${TABLE}.acted_by ;;
+    sql: ${TABLE}.`acted_by` ;;
   }
 
   dimension: looker_instance {
     description: "X-Looker-Instance of the request."
     type: string
-    sql: ${TABLE}.looker_instance ;;
+    sql: ${TABLE}.`looker_instance` ;;
   }
 
   dimension: webhook_id {
     description: "X-Looker-Webhook-Id of the request."
     type: string
-    sql: ${TABLE}.webhook_id ;;
+    sql: ${TABLE}.`webhook_id` ;;
   }
 
   dimension: action {
     description: "Name of the action that wrote the row."
     type: string
-    sql: ${TABLE}.action ;;
+    sql: ${TABLE}.`action` ;;
   }
 
   dimension_group: received {
     description: "When the hub received the execute (UTC)."
     type: time
     timeframes: [raw, time, date, week, month]
-    sql: ${TABLE}.received_at ;;
+    sql: ${TABLE}.`received_at` ;;
   }
 
   measure: count {

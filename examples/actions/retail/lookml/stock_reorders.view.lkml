@@ -8,38 +8,38 @@ view: stock_reorders {
     primary_key: yes
     hidden: yes
     type: string
-    sql: CONCAT(${TABLE}.request_id, '/', CAST(${TABLE}.row_index AS STRING)) ;;
+    sql: CONCAT(${TABLE}.`request_id`, '/', CAST(${TABLE}.`row_index` AS STRING)) ;;
   }
 
   dimension: request_id {
     description: "Unique id of the execute request."
     type: string
-    sql: ${TABLE}.request_id ;;
+    sql: ${TABLE}.`request_id` ;;
   }
 
   dimension: row_index {
     description: "Position of the row in the query result (0-based)."
     type: number
-    sql: ${TABLE}.row_index ;;
+    sql: ${TABLE}.`row_index` ;;
   }
 
   dimension: key_field {
     description: "The identifying field: the one tagged product-id, else the first dimension."
     type: string
-    sql: ${TABLE}.key_field ;;
+    sql: ${TABLE}.`key_field` ;;
   }
 
   dimension: key_value {
     description: "Its value in this row."
     tags: ["product-id"]
     type: string
-    sql: ${TABLE}.key_value ;;
+    sql: ${TABLE}.`key_value` ;;
   }
 
   dimension: quantity {
     description: "Quantity per product"
     type: number
-    sql: ${TABLE}.quantity ;;
+    sql: ${TABLE}.`quantity` ;;
   }
 
   dimension_group: deliver_by {
@@ -48,86 +48,86 @@ view: stock_reorders {
     datatype: date
     convert_tz: no
     timeframes: [raw, date, week, month, year]
-    sql: ${TABLE}.deliver_by ;;
+    sql: ${TABLE}.`deliver_by` ;;
   }
 
   dimension: urgent {
     description: "Urgent?"
     type: yesno
-    sql: ${TABLE}.urgent ;;
+    sql: ${TABLE}.`urgent` ;;
   }
 
   dimension: product_id {
     description: "products.id of the result row."
     type: number
-    sql: ${TABLE}.product_id ;;
+    sql: ${TABLE}.`product_id` ;;
   }
 
   dimension: product_name {
     description: "products.name of the result row."
     type: string
-    sql: ${TABLE}.product_name ;;
+    sql: ${TABLE}.`product_name` ;;
   }
 
   dimension: stock_level {
     description: "inventory.stock of the result row."
     type: number
-    sql: ${TABLE}.stock_level ;;
+    sql: ${TABLE}.`stock_level` ;;
   }
 
   dimension: acted_by {
     description: "Email of the Looker user who acted."
     type: string
-    sql: ${TABLE}.acted_by ;;
+    sql: ${TABLE}.`acted_by` ;;
   }
 
   dimension: scheduled_plan_id {
     description: "Looker scheduled plan id, when sent by a schedule."
     type: string
-    sql: ${TABLE}.scheduled_plan_id ;;
+    sql: ${TABLE}.`scheduled_plan_id` ;;
   }
 
   dimension: query_id {
     description: "Looker query id."
     type: string
-    sql: ${TABLE}.query_id ;;
+    sql: ${TABLE}.`query_id` ;;
   }
 
   dimension: row_json {
     description: "The whole result row as JSON."
     type: string
-    sql: TO_JSON_STRING(${TABLE}.row_json) ;;
+    sql: TO_JSON_STRING(${TABLE}.`row_json`) ;;
   }
 
   dimension: ran_at {
     description: "When Looker ran the query, as Looker sent it (ran_at of the result)."
     type: string
-    sql: ${TABLE}.ran_at ;;
+    sql: ${TABLE}.`ran_at` ;;
   }
 
   dimension: looker_instance {
     description: "X-Looker-Instance of the request."
     type: string
-    sql: ${TABLE}.looker_instance ;;
+    sql: ${TABLE}.`looker_instance` ;;
   }
 
   dimension: webhook_id {
     description: "X-Looker-Webhook-Id of the request."
     type: string
-    sql: ${TABLE}.webhook_id ;;
+    sql: ${TABLE}.`webhook_id` ;;
   }
 
   dimension: action {
     description: "Name of the action that wrote the row."
     type: string
-    sql: ${TABLE}.action ;;
+    sql: ${TABLE}.`action` ;;
   }
 
   dimension_group: received {
     description: "When the hub received the execute (UTC)."
     type: time
     timeframes: [raw, time, date, week, month]
-    sql: ${TABLE}.received_at ;;
+    sql: ${TABLE}.`received_at` ;;
   }
 
   measure: count {
@@ -141,7 +141,7 @@ view: stock_reorders_current {
     sql:
       SELECT * EXCEPT (_hub_rn)
       FROM (
-        SELECT *, ROW_NUMBER() OVER (PARTITION BY key_value ORDER BY received_at DESC, request_id DESC, row_index DESC) AS _hub_rn
+        SELECT *, ROW_NUMBER() OVER (PARTITION BY `key_value` ORDER BY `received_at` DESC, `request_id` DESC, `row_index` DESC) AS _hub_rn
         FROM `@{writeback_dataset}.stock_reorders`
       )
       WHERE _hub_rn = 1 ;;
@@ -150,7 +150,7 @@ view: stock_reorders_current {
   dimension: key_field {
     description: "The identifying field: the one tagged product-id, else the first dimension."
     type: string
-    sql: ${TABLE}.key_field ;;
+    sql: ${TABLE}.`key_field` ;;
   }
 
   dimension: key_value {
@@ -158,13 +158,13 @@ view: stock_reorders_current {
     description: "Its value in this row."
     tags: ["product-id"]
     type: string
-    sql: ${TABLE}.key_value ;;
+    sql: ${TABLE}.`key_value` ;;
   }
 
   dimension: quantity {
     description: "Quantity per product"
     type: number
-    sql: ${TABLE}.quantity ;;
+    sql: ${TABLE}.`quantity` ;;
   }
 
   dimension_group: deliver_by {
@@ -173,80 +173,80 @@ view: stock_reorders_current {
     datatype: date
     convert_tz: no
     timeframes: [raw, date, week, month, year]
-    sql: ${TABLE}.deliver_by ;;
+    sql: ${TABLE}.`deliver_by` ;;
   }
 
   dimension: urgent {
     description: "Urgent?"
     type: yesno
-    sql: ${TABLE}.urgent ;;
+    sql: ${TABLE}.`urgent` ;;
   }
 
   dimension: product_id {
     description: "products.id of the result row."
     type: number
-    sql: ${TABLE}.product_id ;;
+    sql: ${TABLE}.`product_id` ;;
   }
 
   dimension: product_name {
     description: "products.name of the result row."
     type: string
-    sql: ${TABLE}.product_name ;;
+    sql: ${TABLE}.`product_name` ;;
   }
 
   dimension: stock_level {
     description: "inventory.stock of the result row."
     type: number
-    sql: ${TABLE}.stock_level ;;
+    sql: ${TABLE}.`stock_level` ;;
   }
 
   dimension: acted_by {
     description: "Email of the Looker user who acted."
     type: string
-    sql: ${TABLE}.acted_by ;;
+    sql: ${TABLE}.`acted_by` ;;
   }
 
   dimension: scheduled_plan_id {
     description: "Looker scheduled plan id, when sent by a schedule."
     type: string
-    sql: ${TABLE}.scheduled_plan_id ;;
+    sql: ${TABLE}.`scheduled_plan_id` ;;
   }
 
   dimension: query_id {
     description: "Looker query id."
     type: string
-    sql: ${TABLE}.query_id ;;
+    sql: ${TABLE}.`query_id` ;;
   }
 
   dimension: ran_at {
     description: "When Looker ran the query, as Looker sent it (ran_at of the result)."
     type: string
-    sql: ${TABLE}.ran_at ;;
+    sql: ${TABLE}.`ran_at` ;;
   }
 
   dimension: looker_instance {
     description: "X-Looker-Instance of the request."
     type: string
-    sql: ${TABLE}.looker_instance ;;
+    sql: ${TABLE}.`looker_instance` ;;
   }
 
   dimension: webhook_id {
     description: "X-Looker-Webhook-Id of the request."
     type: string
-    sql: ${TABLE}.webhook_id ;;
+    sql: ${TABLE}.`webhook_id` ;;
   }
 
   dimension: action {
     description: "Name of the action that wrote the row."
     type: string
-    sql: ${TABLE}.action ;;
+    sql: ${TABLE}.`action` ;;
   }
 
   dimension_group: received {
     description: "When the hub received the execute (UTC)."
     type: time
     timeframes: [raw, time, date, week, month]
-    sql: ${TABLE}.received_at ;;
+    sql: ${TABLE}.`received_at` ;;
   }
 
   measure: count {

@@ -21,6 +21,7 @@ use serde_json::{json, Map, Value};
 use super::Hub;
 use super::{authorize, json_response, read_body};
 use crate::error::HubError;
+use crate::sinks::sqlite::quote_ident;
 use crate::routes::Function;
 use crate::settings::{Settings, LOCAL_DEV_TOKEN};
 
@@ -325,10 +326,6 @@ async fn rows(hub: web::Data<Hub>, req: HttpRequest) -> HttpResponse {
         ))),
         Err(_) => error(HubError::Internal("the store read failed".into())),
     }
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 fn cell(v: rusqlite::types::ValueRef<'_>) -> Value {
