@@ -313,10 +313,9 @@ pub fn deployable_file(text: &str, file: &ActionsFile) -> Result<String, String>
     let mut edits: Vec<(usize, usize, String)> = vec![];
     for (a, def) in raw.actions.iter().zip(&file.actions) {
         let Some(icon) = &a.value.icon else { continue };
-        let spec = icon.value.trim();
-        if spec.starts_with("<svg") || spec.starts_with("data:") {
+        let super::icon::Spec::File(spec) = super::icon::spec(&icon.value) else {
             continue;
-        }
+        };
         let (Some(uri), Some(start), Some(len)) = (
             def.icon_data_uri.as_deref(),
             icon.referenced.span().byte_offset(),
@@ -670,5 +669,37 @@ mod tests {
         );
         assert!(changed[1].1.ends_with("'   # a PNG"), "{changed:?}");
         assert_eq!(text.lines().count(), out.lines().count());
+    }
+
+    /// Inline markup is told from a file name by the one rule the icon check uses: markup opening
+    /// with an XML prolog, a comment, whitespace or a byte-order mark is accepted by the check and
+    /// copied as written by the generator (never taken for a file to inline).
+    #[test]
+    fn inline_svg_is_one_rule_for_the_check_and_the_generator() {
+        let svg = "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 8 8'><rect width='8' height='8'/></svg>";
+        let base = std::fs::read_to_string(repo().join("examples/actions/retail.yaml")).unwrap();
+        // YAML double-quoted scalars (with escapes) and a literal block.
+        let spellings = [
+            format!("\"<?xml version='1.0'?>{svg}\""),
+            format!("\"<!-- mine -->{svg}\""),
+            format!("\"  \\n {svg}\""),
+            format!("\"\\uFEFF{svg}\""),
+            format!("|\n      <?xml version=\"1.0\" encoding=\"UTF-8\"?>\n      <!-- drawn by hand -->\n      {svg}"),
+        ];
+        for icon in spellings {
+            let line = "icon: icons/reorder.svg    # a file next to this one (SVG or PNG)";
+            assert!(base.contains(line));
+            let text = base.replacen(line, &format!("icon: {icon}"), 1);
+            // No folder: a value taken for a file name could not be resolved.
+            let file = super::super::parse(&text, "x.yaml", None)
+                .unwrap_or_else(|e| panic!("{icon}: {e}"));
+            let uri = file.actions.iter().find_map(|a| a.icon_data_uri.clone());
+            assert!(
+                uri.as_deref()
+                    .is_some_and(|u| u.starts_with("data:image/svg+xml;base64,")),
+                "{icon}: {uri:?}"
+            );
+            assert_eq!(deployable_file(&text, &file).unwrap(), text, "{icon}");
+        }
     }
 }

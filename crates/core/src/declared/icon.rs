@@ -14,18 +14,43 @@ const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 /// What to write instead of a refused icon.
 const INSTEAD: &str = "write an .svg / .png file name (relative to the actions file's folder), inline `<svg …>…</svg>` markup, or a `data:image/png;base64,…` / `data:image/svg+xml;base64,…` URI";
 
-/// The `data:` URI of the icon `spec` (files are read relative to `base_dir`).
-pub fn resolve(spec: &str, base_dir: Option<&Path>) -> Result<String, String> {
-    let spec = spec.trim();
-    if spec.starts_with('<') {
-        return match svg_problem(spec) {
-            None => Ok(crate::actions::svg_icon(spec)),
-            Some(p) => Err(format!("icon: inline SVG {p}")),
-        };
+/// How an `icon` value gives the icon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spec<'a> {
+    /// SVG markup written in the actions file (without surrounding whitespace and byte-order mark).
+    Inline(&'a str),
+    /// A `data:` URI.
+    DataUri(&'a str),
+    /// Anything else: a file name relative to the actions file's folder.
+    File(&'a str),
+}
+
+/// The one rule telling the kinds of `icon` values apart (the check and the generator both use
+/// it): markup is whatever starts with `<` once whitespace and a byte-order mark are skipped —
+/// `<svg`, an XML prolog `<?xml`, a comment `<!--`, a doctype — since no icon file name does.
+pub fn spec(value: &str) -> Spec<'_> {
+    let t = value.trim().trim_start_matches('\u{feff}').trim_start();
+    if t.starts_with('<') {
+        Spec::Inline(t)
+    } else if t.starts_with("data:") {
+        Spec::DataUri(t)
+    } else {
+        Spec::File(t)
     }
-    if let Some(rest) = spec.strip_prefix("data:") {
-        return data_uri(spec, rest);
-    }
+}
+
+/// The `data:` URI of the icon `value` (files are read relative to `base_dir`).
+pub fn resolve(value: &str, base_dir: Option<&Path>) -> Result<String, String> {
+    let spec = match spec(value) {
+        Spec::Inline(markup) => {
+            return match svg_problem(markup) {
+                None => Ok(crate::actions::svg_icon(markup)),
+                Some(p) => Err(format!("icon: inline SVG {p}")),
+            }
+        }
+        Spec::DataUri(uri) => return data_uri(uri, &uri["data:".len()..]),
+        Spec::File(name) => name,
+    };
     if spec.contains("://") {
         return Err(format!(
             "icon {spec:?}: a URL is not supported: save the icon next to the actions file and name the file (e.g. `icon: icons/my_action.svg`), or inline it"
@@ -160,6 +185,24 @@ mod tests {
 
     fn b64(bytes: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    #[test]
+    fn markup_is_what_starts_with_a_tag_after_whitespace_and_a_byte_order_mark() {
+        for markup in [
+            SVG,
+            "<?xml version=\"1.0\"?><svg/>",
+            "<!-- mine --><svg/>",
+            "<!DOCTYPE svg><svg/>",
+            "\n  <svg/>\n",
+            "\u{feff}<svg/>",
+            " \u{feff} <?xml version=\"1.0\"?><svg/>",
+        ] {
+            assert!(matches!(spec(markup), Spec::Inline(t) if t.starts_with('<')), "{markup:?}");
+        }
+        assert_eq!(spec(" data:image/png;base64,AA"), Spec::DataUri("data:image/png;base64,AA"));
+        assert_eq!(spec(" icons/a.svg "), Spec::File("icons/a.svg"));
+        assert_eq!(spec("a<b.svg"), Spec::File("a<b.svg"));
     }
 
     #[test]
