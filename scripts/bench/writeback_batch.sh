@@ -3,6 +3,7 @@
 # writeback_batch, or any query action of an actions file) over a streamed result of N rows
 # (default 10 000 and 100 000) into the BigQuery emulator and / or the embedded store; the bench
 # reports rows/s, the hub's CPU time per row, its idle and peak RSS and the rows in the table.
+# A cell action (--action mark_suspicious) runs as N executes one after the other (one commit each).
 # Usage: scripts/bench/writeback_batch.sh [--actions-file FILE --action NAME]
 #          [--sinks bigquery,sqlite] [--form NAME=VALUE]... [ROWS...]
 # (or BENCH_ACTIONS_FILE / BENCH_ACTION / BENCH_SINKS). The emulator is started only for BigQuery.

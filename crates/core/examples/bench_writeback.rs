@@ -7,6 +7,9 @@
 //! process's CPU time (total and per row), its idle and peak RSS (`VmHWM`) and the rows the table
 //! holds afterwards. Run by scripts/bench/writeback_batch.sh.
 //!
+//! A cell action (`--action mark_suspicious`) is run as N cell executes one after the other, one
+//! row and one commit each (what a user clicking costs the store): ROWS counts the executes.
+//!
 //! Usage: bench_writeback HUB_BIN [--actions-file FILE --action NAME] [--sinks bigquery,sqlite]
 //!                        [--form NAME=VALUE]... [ROWS...]
 //! `BENCH_ACTIONS_FILE`, `BENCH_ACTION` and `BENCH_SINKS` give the same options. The result has
@@ -127,7 +130,7 @@ fn options() -> Result<Options, String> {
     Ok(o)
 }
 
-/// The query action to run, from the actions file or the built-in ones.
+/// The action to run, from the actions file or the built-in ones.
 fn action(o: &Options) -> Result<ActionDef, String> {
     let file = match &o.actions_file {
         Some(path) => hub_core::declared::load(path).map_err(|p| format!("{p}"))?,
@@ -137,12 +140,6 @@ fn action(o: &Options) -> Result<ActionDef, String> {
         let names: Vec<&str> = file.actions.iter().map(|a| a.name.as_str()).collect();
         format!("no action {:?} in {} ({names:?})", o.action, file.source)
     })?;
-    if def.kind != Kind::Query {
-        return Err(format!(
-            "{} is a cell action: the bench runs query actions",
-            def.name
-        ));
-    }
     if def.identity == Identity::User {
         return Err(format!(
             "{} writes with each user's own login; the bench runs the hub's service identity",
@@ -395,6 +392,14 @@ async fn main() {
             let pid = hub.child.id();
             let idle = mem_mib(pid, "VmRSS:");
             let cpu0 = cpu_secs(pid);
+            if def.kind == Kind::Cell {
+                let secs = cell_writes(&client, &hub, &def, &form, n).await;
+                let peak = mem_mib(pid, "VmHWM:");
+                let cpu = cpu_secs(pid) - cpu0;
+                let stored = stored_rows(emu.as_ref(), sink, &ds, &def, &hub).await;
+                print_line(sink, n, secs, cpu, idle, peak, &stored);
+                continue;
+            }
             let extra = extra.clone();
             let url =
                 results::serve_generated(results::RAN_AT, fields.clone(), n, None, move |i| {
@@ -427,20 +432,72 @@ async fn main() {
             let cpu = cpu_secs(pid) - cpu0;
             let resp: Value = serde_json::from_str(resp.trim()).unwrap_or(Value::Null);
             assert_eq!(resp["looker"]["success"], true, "{resp}");
-            let stored = match &emu {
-                Some(emu) if sink == "bigquery" => {
-                    let t = format!("`{}.{ds}.{}`", emu.project, def.table.name);
-                    let r = emu.query(&format!("SELECT COUNT(*) AS n FROM {t}")).await;
-                    r[0]["n"].as_str().unwrap_or("?").to_string()
-                }
-                _ => store_count(&hub, &def.table.name),
-            };
-            println!(
-                "| {sink} | {n} | {secs:.2} | {:.0} | {cpu:.2} | {:.2} | {idle:.1} | {peak:.1} | {stored} |",
-                n as f64 / secs,
-                cpu * 1e6 / n as f64
-            );
-            std::io::stdout().flush().ok();
+            let stored = stored_rows(emu.as_ref(), sink, &ds, &def, &hub).await;
+            print_line(sink, n, secs, cpu, idle, peak, &stored);
         }
     }
+}
+
+/// `n` cell executes one after the other, each clicking its own value (one row, one commit
+/// each): the seconds they took.
+async fn cell_writes(
+    client: &reqwest::Client,
+    hub: &Hub,
+    def: &ActionDef,
+    form: &Map<String, Value>,
+    n: usize,
+) -> f64 {
+    let mut form = form.clone();
+    // The key field takes the clicked value.
+    if let Some(key) = &def.key_field {
+        form.remove(key);
+    }
+    let started = Instant::now();
+    for i in 0..n {
+        let body = json!({
+            "type": "cell",
+            "data": {"value": format!("ORD-{i}"), "user_email": "bench@example.com"},
+            "form_params": form
+        });
+        let resp = client
+            .post(format!("{}/actions/{}/execute", hub.url, def.name))
+            .header("Authorization", "Token token=\"bench-token\"")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let resp: Value = serde_json::from_str(resp.trim()).unwrap_or(Value::Null);
+        assert_eq!(resp["looker"]["success"], true, "{resp}");
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// The rows `def`'s table holds in `sink`.
+async fn stored_rows(
+    emu: Option<&emulator::Emulator>,
+    sink: &str,
+    ds: &str,
+    def: &ActionDef,
+    hub: &Hub,
+) -> String {
+    match emu {
+        Some(emu) if sink == "bigquery" => {
+            let t = format!("`{}.{ds}.{}`", emu.project, def.table.name);
+            let r = emu.query(&format!("SELECT COUNT(*) AS n FROM {t}")).await;
+            r[0]["n"].as_str().unwrap_or("?").to_string()
+        }
+        _ => store_count(hub, &def.table.name),
+    }
+}
+
+fn print_line(sink: &str, n: usize, secs: f64, cpu: f64, idle: f64, peak: f64, stored: &str) {
+    println!(
+        "| {sink} | {n} | {secs:.2} | {:.0} | {cpu:.2} | {:.2} | {idle:.1} | {peak:.1} | {stored} |",
+        n as f64 / secs,
+        cpu * 1e6 / n as f64
+    );
+    std::io::stdout().flush().ok();
 }

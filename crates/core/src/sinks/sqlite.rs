@@ -183,7 +183,10 @@ impl SqliteSink {
                     .map_err(other)?;
                 conn.pragma_update(None, "journal_mode", "WAL")
                     .map_err(other)?;
-                conn.pragma_update(None, "synchronous", "NORMAL")
+                // FULL: each commit syncs the WAL before it returns, so rows the hub counts as
+                // written (a success answer) survive an OS crash or a power loss, not only a
+                // crash of the hub. NORMAL syncs only at checkpoints.
+                conn.pragma_update(None, "synchronous", "FULL")
                     .map_err(other)?;
                 let ensured = ensure_all(&mut conn, tables)?;
                 Ok((conn, ensured))
@@ -381,7 +384,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            sink.append(&t, &[row], &WriteCredential::Service).await.unwrap(),
+            sink.append(&t, &[row], &WriteCredential::Service)
+                .await
+                .unwrap(),
             1
         );
         drop(sink);
@@ -390,9 +395,18 @@ mod tests {
             .push(ColumnDef::new("primary", String, Nullable, "c"));
         let sink = SqliteSink::open_with(&path, &[Arc::new(t.clone())]).unwrap();
         drop(sink);
-        assert_eq!(columns(&path, "\"order\""), ["id", "index", "values", "check", "primary"]);
+        assert_eq!(
+            columns(&path, "\"order\""),
+            ["id", "index", "values", "check", "primary"]
+        );
         let c = Connection::open(&path).unwrap();
-        let read: (std::string::String, i64, std::string::String, i64, Option<std::string::String>) = c
+        let read: (
+            std::string::String,
+            i64,
+            std::string::String,
+            i64,
+            Option<std::string::String>,
+        ) = c
             .query_row(
                 "SELECT \"id\", \"index\", \"values\", \"check\", \"primary\" FROM \"order\"",
                 [],
@@ -405,6 +419,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(refused.contains("order is insert-only"), "{refused}");
+    }
+
+    /// Every commit is synced before it is answered: WAL with `synchronous=FULL` (2).
+    #[test]
+    fn commits_are_synced_before_they_are_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = SqliteSink::open_with(&dir.path().join("s.sqlite"), &[]).unwrap();
+        let c = sink.conn.lock().unwrap();
+        let mode: std::string::String = c
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        let sync: i64 = c
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!((mode.as_str(), sync), ("wal", 2));
     }
 
     /// A store file a refused open created is removed again.
