@@ -198,9 +198,15 @@ mod tests {
             "\u{feff}<svg/>",
             " \u{feff} <?xml version=\"1.0\"?><svg/>",
         ] {
-            assert!(matches!(spec(markup), Spec::Inline(t) if t.starts_with('<')), "{markup:?}");
+            assert!(
+                matches!(spec(markup), Spec::Inline(t) if t.starts_with('<')),
+                "{markup:?}"
+            );
         }
-        assert_eq!(spec(" data:image/png;base64,AA"), Spec::DataUri("data:image/png;base64,AA"));
+        assert_eq!(
+            spec(" data:image/png;base64,AA"),
+            Spec::DataUri("data:image/png;base64,AA")
+        );
         assert_eq!(spec(" icons/a.svg "), Spec::File("icons/a.svg"));
         assert_eq!(spec("a<b.svg"), Spec::File("a<b.svg"));
     }

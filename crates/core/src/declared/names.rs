@@ -351,7 +351,9 @@ mod tests {
         assert!(column_name_problem("order_id").is_none());
         assert!(column_name_problem("_partitiontime").is_some());
         // Keywords are quoted wherever the hub writes SQL: fine column names, not table names.
-        for keyword in ["select", "order", "index", "values", "check", "primary", "table"] {
+        for keyword in [
+            "select", "order", "index", "values", "check", "primary", "table",
+        ] {
             assert_eq!(column_name_problem(keyword), None, "{keyword}");
         }
         assert!(table_name_problem("select")

@@ -1625,12 +1625,18 @@ fn keyword_and_generated_file_table_names_are_refused_with_their_reason() {
     for fine in ["table", "index", "tables_log", "order_log"] {
         let text = GOOD
             .replace("name: approvals", &format!("name: {fine}"))
-            .replace("- name: id", "- name: id\n      - name: order\n      - name: select");
+            .replace(
+                "- name: id",
+                "- name: id\n      - name: order\n      - name: select",
+            );
         let file = parse(&text, "t.yaml", None).unwrap_or_else(|e| panic!("{fine}: {e}"));
         let files: BTreeMap<String, String> =
             generate::terraform_files(&file).into_iter().collect();
         assert!(files.contains_key("tables.json"), "{fine}: {files:?}");
-        assert!(files.contains_key(&format!("{fine}.json")), "{fine}: {files:?}");
+        assert!(
+            files.contains_key(&format!("{fine}.json")),
+            "{fine}: {files:?}"
+        );
     }
 }
 

@@ -84,10 +84,18 @@ fn query_body() -> Value {
 /// Runs both actions on `hub`: both answer success.
 async fn run_both(hub: &TestHub) {
     let (status, resp) = hub.execute("keyword_cell", &cell_body()).await;
-    assert_eq!((status, &resp["looker"]["success"]), (200, &json!(true)), "{resp}");
+    assert_eq!(
+        (status, &resp["looker"]["success"]),
+        (200, &json!(true)),
+        "{resp}"
+    );
     assert_eq!(resp["looker"]["message"], "Saved A-1.");
     let (status, resp) = hub.execute("keyword_query", &query_body()).await;
-    assert_eq!((status, &resp["looker"]["success"]), (200, &json!(true)), "{resp}");
+    assert_eq!(
+        (status, &resp["looker"]["success"]),
+        (200, &json!(true)),
+        "{resp}"
+    );
     assert_eq!(resp["looker"]["message"], "Saved 2 rows.");
 }
 
@@ -107,8 +115,20 @@ async fn keyword_names_are_written_to_and_read_back_from_the_embedded_store() {
     assert_eq!(cells.len(), 1, "{cells:?}");
     let c = &cells[0];
     assert_eq!(
-        [&c["order"], &c["index"], &c["primary"], &c["check"], &c["select"]],
-        [&json!("A-1"), &json!(7), &json!("p"), &json!(1), &json!("s")],
+        [
+            &c["order"],
+            &c["index"],
+            &c["primary"],
+            &c["check"],
+            &c["select"]
+        ],
+        [
+            &json!("A-1"),
+            &json!(7),
+            &json!("p"),
+            &json!(1),
+            &json!("s")
+        ],
         "{c}"
     );
     let rows = read_table(&hub.store_path, "values");

@@ -21,9 +21,9 @@ use serde_json::{json, Map, Value};
 use super::Hub;
 use super::{authorize, json_response, read_body};
 use crate::error::HubError;
-use crate::sinks::sqlite::quote_ident;
 use crate::routes::Function;
 use crate::settings::{Settings, LOCAL_DEV_TOKEN};
+use crate::sinks::sqlite::quote_ident;
 
 /// Path of the page.
 pub const PAGE_PATH: &str = "/playground";
