@@ -9,7 +9,7 @@ use serde_json::json;
 use super::form::{self, TypedValue};
 use super::model::{ColumnSource, Kind};
 use super::*;
-use crate::api::{ActionRequest, Scalar};
+use crate::api::{ActionRequest, FormValue, Scalar};
 use crate::settings::Settings;
 use crate::startup::Hub;
 
@@ -46,7 +46,7 @@ fn request(value: Option<&str>, form: &[(&str, &str)]) -> ActionRequest {
         req.data.0.insert("value".into(), Scalar::from(v));
     }
     for (k, v) in form {
-        req.form_params.insert((*k).into(), Scalar::from(*v));
+        req.form_params.insert((*k).into(), FormValue::from(*v));
     }
     req
 }
