@@ -69,11 +69,7 @@ fn parse_for_column(value: ValueType, column: ColumnType, text: &str) -> Result<
                 Err("is not an email address (like name@example.com)".into())
             }
         }
-        ValueType::Integer => Decimal::parse_text(text)
-            .ok()
-            .filter(|_| !text.contains('.'))
-            .ok_or(Unfit::NotWhole)
-            .and_then(|d| d.int64())
+        ValueType::Integer => values::int64_text(text)
             .map(TypedValue::Integer)
             .map_err(|e| match e {
                 Unfit::Int64Range => format!(

@@ -731,4 +731,31 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn a_number_no_double_holds_rejects_its_row_naming_field_and_number() {
+        let h = header(json!([{"name": "u.id", "tags": ["user_id"]}, {"name": "u.n"}]));
+        let m = mapper(Call::Track, &h, &[], Some("e")).unwrap();
+        let mut out = vec![];
+        for (n, shown) in [
+            ("1e999999".to_string(), "1e999999".to_string()),
+            ("9".repeat(10_000), "9".repeat(40)),
+        ] {
+            let text = format!(r#"{{"u.id": {{"value": "7"}}, "u.n": {{"value": {n}}}}}"#);
+            let raw = RawRow::parse(text.as_bytes()).unwrap();
+            let err = m.map(2, &raw, "2024-01-01T00:00:00.000Z", &mut out).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("row 3 has the number {shown} in u.n, beyond a 64-bit float")
+            );
+        }
+        // Within a double (even rounded to 0), and in a pivoted measure.
+        let text = r#"{"u.id": {"value": "7"}, "u.n": {"value": 1e-999999}}"#;
+        let raw = RawRow::parse(text.as_bytes()).unwrap();
+        assert!(m.map(0, &raw, "2024-01-01T00:00:00.000Z", &mut out).is_ok());
+        let text = r#"{"u.id": {"value": "7"}, "u.n": {"2024": {"value": 1}, "2025": {"value": -1E400}}}"#;
+        let raw = RawRow::parse(text.as_bytes()).unwrap();
+        let err = m.map(0, &raw, "2024-01-01T00:00:00.000Z", &mut out).unwrap_err();
+        assert!(err.to_string().contains("-1E400 in u.n"), "{err}");
+    }
 }

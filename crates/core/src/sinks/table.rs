@@ -108,7 +108,7 @@ impl ColumnType {
                     expected: self,
                     got: match values::number_beyond_double(t) {
                         Some(n) => format!(
-                            "JSON with the number {}: {}",
+                            "JSON with the number {}, {}",
                             truncate(n),
                             Unfit::Float64Range.phrase()
                         ),
@@ -143,13 +143,12 @@ impl ColumnType {
                 Some(why) => format!("the number {}: {}", truncate(t), why.phrase()),
             },
         };
-        let exact = || values::Decimal::parse_json(t).map_err(|e| bad(Some(e)));
         Ok(match self {
             ColumnType::String => CellValue::String(t.to_string()),
             ColumnType::Json => CellValue::Json(json_number(t).map_err(|e| bad(Some(e)))?),
-            ColumnType::Int64 => CellValue::Int64(exact()?.int64().map_err(|e| bad(Some(e)))?),
+            ColumnType::Int64 => CellValue::Int64(values::int64_json(t).map_err(|e| bad(Some(e)))?),
             ColumnType::Numeric => {
-                CellValue::Numeric(exact()?.numeric().map_err(|e| bad(Some(e)))?)
+                CellValue::Numeric(values::numeric_json(t).map_err(|e| bad(Some(e)))?)
             }
             ColumnType::Float64 => {
                 CellValue::Float64(values::float64_json(t).map_err(|e| bad(Some(e)))?)
@@ -172,19 +171,8 @@ impl ColumnType {
         let t = s.trim();
         Ok(match self {
             ColumnType::String => CellValue::String(s.to_string()),
-            ColumnType::Int64 => CellValue::Int64(
-                values::Decimal::parse_text(t)
-                    .ok()
-                    .filter(|_| !t.contains('.'))
-                    .ok_or(Unfit::NotNumber)
-                    .and_then(|d| d.int64())
-                    .map_err(bad)?,
-            ),
-            ColumnType::Numeric => CellValue::Numeric(
-                values::Decimal::parse_text(t)
-                    .and_then(|d| d.numeric())
-                    .map_err(bad)?,
-            ),
+            ColumnType::Int64 => CellValue::Int64(values::int64_text(t).map_err(bad)?),
+            ColumnType::Numeric => CellValue::Numeric(values::numeric_text(t).map_err(bad)?),
             ColumnType::Float64 => CellValue::Float64(values::float64_text(t).map_err(bad)?),
             ColumnType::Bool => CellValue::Bool(values::boolean(t).map_err(bad)?),
             ColumnType::Date => CellValue::Date(values::date(t).map_err(bad)?),

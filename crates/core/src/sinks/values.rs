@@ -51,7 +51,7 @@ impl Unfit {
                 format!("more than {NUMERIC_INTEGER_DIGITS} digits before the decimal point")
             }
             Unfit::Int64Range => "out of INT64's range".into(),
-            Unfit::Float64Range => "out of FLOAT64's range".into(),
+            Unfit::Float64Range => "beyond a 64-bit float".into(),
             Unfit::NotDate => "not a date written as YYYY-MM-DD".into(),
             Unfit::NotTimestamp => "not a timestamp".into(),
             Unfit::DateRange => "outside 0001-01-01 … 9999-12-31".into(),
@@ -202,6 +202,35 @@ impl Decimal {
     }
 }
 
+/// Decimal text (as [`Decimal::parse_text`]) as a NUMERIC's canonical text.
+pub fn numeric_text(t: &str) -> Result<String, Unfit> {
+    Decimal::parse_text(t)?.numeric()
+}
+
+/// A JSON number's text as a NUMERIC's canonical text, exactly.
+pub fn numeric_json(t: &str) -> Result<String, Unfit> {
+    Decimal::parse_json(t)?.numeric()
+}
+
+/// Whole-number text (`42`, `+7`, `-0`; no decimal point) as an INT64.
+pub fn int64_text(t: &str) -> Result<i64, Unfit> {
+    if t.contains('.') {
+        return Err(Unfit::NotWhole);
+    }
+    Decimal::parse_text(t)?.int64()
+}
+
+/// A JSON number's text as an INT64, exactly (`1E2` is 100, `2.5e1` 25).
+pub fn int64_json(t: &str) -> Result<i64, Unfit> {
+    Decimal::parse_json(t)
+        .map_err(|e| match e {
+            Unfit::Decimals => Unfit::NotWhole,
+            Unfit::IntegerDigits => Unfit::Int64Range,
+            e => e,
+        })?
+        .int64()
+}
+
 /// Decimal text (as [`Decimal::parse_text`]) as a FLOAT64: any number of digits, finite.
 pub fn float64_text(t: &str) -> Result<f64, Unfit> {
     Decimal::parse_text(t)?;
@@ -349,10 +378,12 @@ mod tests {
         let json = |t: &str| Decimal::parse_json(t).and_then(|d| d.numeric());
         assert_eq!(json("1e999999"), Err(Unfit::IntegerDigits));
         assert_eq!(json(&format!("1{}", "0".repeat(10_000))), Err(Unfit::IntegerDigits));
-        assert_eq!(
-            Decimal::parse_json("9223372036854775808").and_then(|d| d.int64()),
-            Err(Unfit::Int64Range)
-        );
+        assert_eq!(int64_json("9223372036854775808"), Err(Unfit::Int64Range));
+        assert_eq!(int64_json("1e999999"), Err(Unfit::Int64Range));
+        assert_eq!(int64_json("1e-999999"), Err(Unfit::NotWhole));
+        assert_eq!(int64_json("-2.50e1"), Ok(-25));
+        assert_eq!(int64_text("+7"), Ok(7));
+        assert_eq!(int64_text("7.0"), Err(Unfit::NotWhole));
         assert_eq!(float64_json("1e999999"), Err(Unfit::Float64Range));
         assert_eq!(float64_json("1e300"), Ok(1e300));
         assert_eq!(float64_json("1e-999999"), Ok(0.0));
