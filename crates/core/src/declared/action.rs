@@ -320,10 +320,12 @@ impl RowMaker for DeclaredRows<'_> {
 
     fn row(&mut self, index: u64, row: &RawRow<'_>, text: &[u8]) -> Result<Made, SinkError> {
         let reject = |why: String| Ok(Made::Rejected(format!("row {index}: {why}")));
-        let row_json = match self.row_json.then(|| row_json(text)) {
-            Some(Err(why)) => return reject(why),
-            Some(Ok(json)) => Some(json),
-            None => None,
+        let (row_json, json_problem) = match self.row_json.then(|| row_json(text)) {
+            Some(Ok(json)) => (Some(json), None),
+            // The row is rejected below whatever its other columns hold: the empty text is only
+            // a stand-in so they are checked, and is never written.
+            Some(Err(why)) => (Some(String::new()), Some(why)),
+            None => (None, None),
         };
         let len = row_json.as_ref().map_or(text.len(), String::len);
         let q = QueryRow {
@@ -332,12 +334,14 @@ impl RowMaker for DeclaredRows<'_> {
             started: &self.started,
             row_json,
         };
-        match self
-            .shared
-            .row(&self.action.def, &self.action.table, Some(&q))
-        {
-            Ok(r) => Ok(Made::Row(r, len)),
-            Err(why) => reject(why),
+        // A column's own problem is named first: it says which value to fix.
+        match (
+            self.shared
+                .row(&self.action.def, &self.action.table, Some(&q)),
+            json_problem,
+        ) {
+            (Err(why), _) | (Ok(_), Some(why)) => reject(why),
+            (Ok(r), None) => Ok(Made::Row(r, len)),
         }
     }
 }
