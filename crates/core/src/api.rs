@@ -818,7 +818,10 @@ mod tests {
         for none in ["z", "deep", "obj", "missing"] {
             assert_eq!(req.data_param(none), None, "{none}");
         }
-        assert_eq!(req.form_answer("comment", Takes::Text), Some(Ok("hi".into())));
+        assert_eq!(
+            req.form_answer("comment", Takes::Text),
+            Some(Ok("hi".into()))
+        );
         assert_eq!(
             req.form_answer("list", Takes::Text),
             Some(Err("must be text, not a list".into()))

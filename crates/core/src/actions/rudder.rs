@@ -330,7 +330,9 @@ impl Action for RudderAction {
             )));
         }
         let event = match req.form_answer(EVENT_FIELD, Takes::Text).transpose() {
-            Ok(event) => event.map(|e| e.trim().to_string()).filter(|e| !e.is_empty()),
+            Ok(event) => event
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty()),
             Err(shape) => {
                 let errors = BTreeMap::from([(EVENT_FIELD.to_string(), shape)]);
                 return Ok(ExecuteResponse::invalid(errors));

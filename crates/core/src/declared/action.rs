@@ -349,7 +349,8 @@ impl RowMaker for DeclaredRows<'_> {
 /// A result row's text as its `row_json` column holds it: compact JSON, numbers as JSON columns
 /// keep them (64-bit integers or doubles); a number beyond a double does not fit.
 fn row_json(text: &[u8]) -> Result<String, String> {
-    let text = std::str::from_utf8(text).map_err(|_| "row_json: the row is not UTF-8".to_string())?;
+    let text =
+        std::str::from_utf8(text).map_err(|_| "row_json: the row is not UTF-8".to_string())?;
     match ColumnType::Json.convert_json_text(text) {
         Ok(CellValue::Json(json)) => Ok(json),
         Ok(_) => Err("row_json: the row is not a JSON object".into()),
@@ -464,9 +465,11 @@ impl Action for DeclaredAction {
                     partial: &partial,
                     done: &done,
                 };
-                let row_json = def.table.columns.iter().any(|c| {
-                    matches!(c.source, ColumnSource::Audit(Audit::RowJson))
-                });
+                let row_json = def
+                    .table
+                    .columns
+                    .iter()
+                    .any(|c| matches!(c.source, ColumnSource::Audit(Audit::RowJson)));
                 let mut resp = stream_rows(ctx, &mut req, cred, spec, |started| DeclaredRows {
                     action: self,
                     shared,

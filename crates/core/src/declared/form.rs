@@ -59,7 +59,11 @@ pub fn parse_typed(value: ValueType, text: &str) -> Result<TypedValue, String> {
 
 /// [`parse_typed`] for a field stored in `column` (a `number` in a FLOAT64 column takes any
 /// number of digits).
-fn parse_for_column(value: ValueType, column: ColumnType, text: &str) -> Result<TypedValue, String> {
+fn parse_for_column(
+    value: ValueType,
+    column: ColumnType,
+    text: &str,
+) -> Result<TypedValue, String> {
     match value {
         ValueType::Text => Ok(TypedValue::Text(text.to_string())),
         ValueType::Email => {
@@ -69,21 +73,25 @@ fn parse_for_column(value: ValueType, column: ColumnType, text: &str) -> Result<
                 Err("is not an email address (like name@example.com)".into())
             }
         }
-        ValueType::Integer => values::int64_text(text)
-            .map(TypedValue::Integer)
-            .map_err(|e| match e {
-                Unfit::Int64Range => format!(
-                    "is out of range: a whole number from {} to {}",
-                    i64::MIN,
-                    i64::MAX
-                ),
-                _ => "must be a whole number (like 42)".into(),
-            }),
+        ValueType::Integer => {
+            values::int64_text(text)
+                .map(TypedValue::Integer)
+                .map_err(|e| match e {
+                    Unfit::Int64Range => format!(
+                        "is out of range: a whole number from {} to {}",
+                        i64::MIN,
+                        i64::MAX
+                    ),
+                    _ => "must be a whole number (like 42)".into(),
+                })
+        }
         ValueType::Number => parse_number(text, column == ColumnType::Float64),
-        ValueType::Date => values::date(text).map(TypedValue::Date).map_err(|e| match e {
-            Unfit::DateRange => "must be a date from 0001-01-01 to 9999-12-31".into(),
-            _ => "must be a date written as YYYY-MM-DD (like 2024-03-31)".into(),
-        }),
+        ValueType::Date => values::date(text)
+            .map(TypedValue::Date)
+            .map_err(|e| match e {
+                Unfit::DateRange => "must be a date from 0001-01-01 to 9999-12-31".into(),
+                _ => "must be a date written as YYYY-MM-DD (like 2024-03-31)".into(),
+            }),
         ValueType::Boolean => values::boolean(text)
             .map(TypedValue::Bool)
             .map_err(|_| "must be yes or no".into()),

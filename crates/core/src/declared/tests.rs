@@ -1062,7 +1062,8 @@ mod served {
     async fn typed_fields_take_json_numbers_and_booleans_only_where_exact() {
         let dir = tempfile::tempdir().unwrap();
         let all = actions();
-        let body = |form: Value| json!({"type": "cell", "data": {"value": "1001"}, "form_params": form});
+        let body =
+            |form: Value| json!({"type": "cell", "data": {"value": "1001"}, "form_params": form});
         let ok = run(
             dir.path(),
             &all[0],
@@ -1312,21 +1313,35 @@ actions:
             "Wrote 2 rows. 3 rows rejected and not written (first: row 1: row_json: expected JSON, got JSON with the number 1e999999, beyond a 64-bit float)."
         );
         assert_eq!(
-            read(dir.path(), "SELECT order_id, amount FROM mapped_rows ORDER BY row_index"),
-            [vec![S::Integer(1), S::Null], vec![S::Integer(5), S::Text("2.5".into())]]
+            read(
+                dir.path(),
+                "SELECT order_id, amount FROM mapped_rows ORDER BY row_index"
+            ),
+            [
+                vec![S::Integer(1), S::Null],
+                vec![S::Integer(5), S::Text("2.5".into())]
+            ]
         );
     }
 
     #[test]
     fn a_mapped_column_names_why_its_number_does_not_fit() {
-        let int = |t: &str| ColumnType::Int64.convert_json_text(t).unwrap_err().to_string();
+        let int = |t: &str| {
+            ColumnType::Int64
+                .convert_json_text(t)
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
             int("1e999999"),
             "expected INT64, got the number 1e999999: out of INT64's range"
         );
         assert_eq!(
             int(&"9".repeat(10_000)),
-            format!("expected INT64, got the number {}: out of INT64's range", "9".repeat(40))
+            format!(
+                "expected INT64, got the number {}: out of INT64's range",
+                "9".repeat(40)
+            )
         );
     }
 

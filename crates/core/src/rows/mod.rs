@@ -19,7 +19,7 @@ mod scanner;
 mod source;
 
 pub use header::{FieldCategory, FieldMeta, ResultHeader};
-pub use raw::{cell_value, Key, RawCell, RawRow, RawRows, Row};
+pub use raw::{Key, RawCell, RawRow, RawRows, Row};
 pub use source::{source_of, RowSource};
 
 use parser::Msg;

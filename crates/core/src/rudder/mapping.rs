@@ -743,7 +743,9 @@ mod tests {
         ] {
             let text = format!(r#"{{"u.id": {{"value": "7"}}, "u.n": {{"value": {n}}}}}"#);
             let raw = RawRow::parse(text.as_bytes()).unwrap();
-            let err = m.map(2, &raw, "2024-01-01T00:00:00.000Z", &mut out).unwrap_err();
+            let err = m
+                .map(2, &raw, "2024-01-01T00:00:00.000Z", &mut out)
+                .unwrap_err();
             assert_eq!(
                 err.to_string(),
                 format!("row 3 has the number {shown} in u.n, beyond a 64-bit float")
@@ -753,9 +755,12 @@ mod tests {
         let text = r#"{"u.id": {"value": "7"}, "u.n": {"value": 1e-999999}}"#;
         let raw = RawRow::parse(text.as_bytes()).unwrap();
         assert!(m.map(0, &raw, "2024-01-01T00:00:00.000Z", &mut out).is_ok());
-        let text = r#"{"u.id": {"value": "7"}, "u.n": {"2024": {"value": 1}, "2025": {"value": -1E400}}}"#;
+        let text =
+            r#"{"u.id": {"value": "7"}, "u.n": {"2024": {"value": 1}, "2025": {"value": -1E400}}}"#;
         let raw = RawRow::parse(text.as_bytes()).unwrap();
-        let err = m.map(0, &raw, "2024-01-01T00:00:00.000Z", &mut out).unwrap_err();
+        let err = m
+            .map(0, &raw, "2024-01-01T00:00:00.000Z", &mut out)
+            .unwrap_err();
         assert!(err.to_string().contains("-1E400 in u.n"), "{err}");
     }
 }

@@ -102,9 +102,8 @@ impl ColumnType {
                 }),
             },
             Some(b'-' | b'0'..=b'9') => self.convert_number(t),
-            Some(b'[' | b'{') if self == ColumnType::Json => json_text(t)
-                .map(CellValue::Json)
-                .map_err(|_| ConvertError {
+            Some(b'[' | b'{') if self == ColumnType::Json => {
+                json_text(t).map(CellValue::Json).map_err(|_| ConvertError {
                     expected: self,
                     got: match values::number_beyond_double(t) {
                         Some(n) => format!(
@@ -114,7 +113,8 @@ impl ColumnType {
                         ),
                         None => "text that is not valid JSON".into(),
                     },
-                }),
+                })
+            }
             _ => match serde_json::from_str::<serde_json::Value>(t) {
                 Ok(v) => self.convert_json(&v),
                 Err(_) => Err(ConvertError {
@@ -163,7 +163,10 @@ impl ColumnType {
         let bad = |why: Unfit| ConvertError {
             expected: self,
             got: match why {
-                Unfit::DateRange | Unfit::Decimals | Unfit::IntegerDigits | Unfit::Int64Range
+                Unfit::DateRange
+                | Unfit::Decimals
+                | Unfit::IntegerDigits
+                | Unfit::Int64Range
                 | Unfit::Float64Range => format!("text {:?}: {}", truncate(s), why.phrase()),
                 _ => format!("text {:?}", truncate(s)),
             },

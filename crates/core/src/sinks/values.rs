@@ -323,7 +323,8 @@ pub fn number_beyond_double(json: &str) -> Option<&str> {
             }
             b'-' | b'0'..=b'9' => {
                 let start = i;
-                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
                     i += 1;
                 }
                 let n = &json[start..i];
@@ -347,7 +348,13 @@ mod tests {
         assert_eq!(date("9999-12-31"), Ok(last_date()));
         assert_eq!(date("0000-01-01"), Err(Unfit::DateRange));
         assert_eq!(date("0000-12-31"), Err(Unfit::DateRange));
-        for bad in ["2024-2-1", "-001-01-01", "+2024-01-01", "10000-01-01", "2023-02-29"] {
+        for bad in [
+            "2024-2-1",
+            "-001-01-01",
+            "+2024-01-01",
+            "10000-01-01",
+            "2023-02-29",
+        ] {
             assert!(date(bad).is_err(), "{bad}");
         }
         assert!(timestamp("0001-01-01T00:00:00Z").is_ok());
@@ -377,7 +384,10 @@ mod tests {
         assert_eq!(numeric("1e5"), Err(Unfit::NotNumber));
         let json = |t: &str| Decimal::parse_json(t).and_then(|d| d.numeric());
         assert_eq!(json("1e999999"), Err(Unfit::IntegerDigits));
-        assert_eq!(json(&format!("1{}", "0".repeat(10_000))), Err(Unfit::IntegerDigits));
+        assert_eq!(
+            json(&format!("1{}", "0".repeat(10_000))),
+            Err(Unfit::IntegerDigits)
+        );
         assert_eq!(int64_json("9223372036854775808"), Err(Unfit::Int64Range));
         assert_eq!(int64_json("1e999999"), Err(Unfit::Int64Range));
         assert_eq!(int64_json("1e-999999"), Err(Unfit::NotWhole));

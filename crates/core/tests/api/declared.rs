@@ -58,7 +58,9 @@ async fn values_beyond_a_columns_range_are_refused_or_reject_only_their_row() {
     // A number that does not fit its INT64 column, or that no double holds (row_json), rejects
     // its row alone.
     let row = |id: &str, extra: &str| {
-        format!(r#"{{"products.id":{{"value":{id}}},"products.name":{{"value":"P"}},"inventory.stock":{{"value":1}},"products.extra":{{"value":{extra}}}}}"#)
+        format!(
+            r#"{{"products.id":{{"value":{id}}},"products.name":{{"value":"P"}},"inventory.stock":{{"value":1}},"products.extra":{{"value":{extra}}}}}"#
+        )
     };
     let doc = format!(
         r#"{{"fields":{{"dimensions":[{{"name":"products.id","tags":["product-id"]}},{{"name":"products.name"}},{{"name":"products.extra"}}],"measures":[{{"name":"inventory.stock"}}]}},"data":[{}]}}"#,
