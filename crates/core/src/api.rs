@@ -452,7 +452,7 @@ pub enum Takes {
         /// Whether a JSON number with a fraction or exponent is taken.
         floats: bool,
     },
-    /// `true` / `false` too.
+    /// `true` / `false` too (as `yes` / `no`, its options).
     Boolean,
 }
 
@@ -479,7 +479,8 @@ impl FormValue {
             (FormValue::Integer(i), Takes::Integer | Takes::Number { .. }) => Ok(i.clone()),
             // Display writes a double's shortest exact digits, without an exponent.
             (FormValue::Float(f), Takes::Number { floats: true }) => Ok(f.to_string()),
-            (FormValue::Bool(b), Takes::Boolean) => Ok(b.to_string()),
+            // The words of a yes / no field's options.
+            (FormValue::Bool(b), Takes::Boolean) => Ok(if *b { "yes" } else { "no" }.into()),
             (FormValue::Float(_), Takes::Number { floats: false }) => Err(
                 "must be written as text (like \"12.5\"): a JSON number with a fraction or an exponent is read as a binary float, which may not be the decimal sent"
                     .into(),
@@ -832,5 +833,45 @@ mod tests {
         assert_eq!(plan.query_id, Some(LookerId::from("991")));
         assert_eq!(plan.hidden_fields(), ["x".to_string()]);
         assert!(req.check_limits().is_ok());
+    }
+
+    #[test]
+    fn form_answers_are_text_only_in_the_shapes_their_field_takes() {
+        let v = |json: &str| serde_json::from_str::<FormValue>(json).unwrap();
+        let number = Takes::Number { floats: false };
+        let float = Takes::Number { floats: true };
+        assert_eq!(v("12").text(Takes::Integer), Ok("12".into()));
+        assert_eq!(v("-12").text(number), Ok("-12".into()));
+        assert_eq!(
+            v("18446744073709551615").text(Takes::Integer),
+            Ok("18446744073709551615".into())
+        );
+        assert_eq!(v("12.5").text(float), Ok("12.5".into()));
+        assert_eq!(v("1e21").text(float), Ok("1000000000000000000000".into()));
+        assert!(v("12.5").text(number).unwrap_err().contains("as text"));
+        assert!(v("1e2").text(Takes::Integer).is_err());
+        assert_eq!(v("true").text(Takes::Boolean), Ok("yes".into()));
+        assert_eq!(v("false").text(Takes::Boolean), Ok("no".into()));
+        assert_eq!(v("null").text(Takes::Integer), Ok(String::new()));
+        for (json, takes, message) in [
+            ("12", Takes::Text, "must be text, not a JSON number"),
+            (
+                "true",
+                Takes::Integer,
+                "must be a whole number (as text or a JSON number), not true / false",
+            ),
+            (
+                "[1]",
+                number,
+                "must be a number (as text or a JSON number), not a list",
+            ),
+            (
+                "{\"a\":[1]}",
+                Takes::Boolean,
+                "must be yes or no (as text or true / false), not an object",
+            ),
+        ] {
+            assert_eq!(v(json).text(takes), Err(message.to_string()), "{json}");
+        }
     }
 }
