@@ -601,6 +601,32 @@ mod tests {
             ))
         );
         assert!(T::Date.convert_text("03/02/2026").is_err());
+        // A result column holds what its BigQuery type holds, no more.
+        assert_eq!(
+            T::Date
+                .convert_json(&json!("0000-01-01"))
+                .unwrap_err()
+                .to_string(),
+            "expected DATE, got text \"0000-01-01\": outside 0001-01-01 … 9999-12-31"
+        );
+        assert_eq!(
+            T::Timestamp
+                .convert_text("9999-12-31T23:30:00-01:00")
+                .unwrap_err()
+                .to_string(),
+            "expected TIMESTAMP, got text \"9999-12-31T23:30:00-01:00\": outside 0001-01-01 … 9999-12-31"
+        );
+        assert_eq!(
+            T::Float64
+                .convert_json_text("-1e999999")
+                .unwrap_err()
+                .to_string(),
+            "expected FLOAT64, got the number -1e999999: beyond a 64-bit float"
+        );
+        assert_eq!(
+            T::String.convert_json_text("1e999999"),
+            Ok(CellValue::String("1e999999".into()))
+        );
         let ts = T::Timestamp.convert_text("2026-02-03 04:05:06").unwrap();
         assert_eq!(
             ts,
