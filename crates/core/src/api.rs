@@ -287,15 +287,16 @@ pub struct ActionRequest {
     /// Params, clicked value, state_url / state_json.
     #[serde(default, deserialize_with = "null_as_default")]
     pub data: RequestData,
-    /// Values the user entered in the form.
+    /// Values the user entered in the form, each with its JSON kind.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub form_params: BTreeMap<String, Scalar>,
+    pub form_params: BTreeMap<String, FormValue>,
 }
 
 impl ActionRequest {
-    /// A form value as text (Looker sends strings; numbers and booleans are rendered).
-    pub fn form_param(&self, name: &str) -> Option<String> {
-        self.form_params.get(name)?.0.clone()
+    /// A form answer as text, `None` when the form sent none: `Err` (the message for
+    /// `validation_errors`) when its shape is not one the field `takes` ([`FormValue::text`]).
+    pub fn form_answer(&self, name: &str, takes: Takes) -> Option<Result<String, String>> {
+        Some(self.form_params.get(name)?.text(takes))
     }
 
     /// A `data` entry as text.
@@ -411,6 +412,170 @@ impl Serialize for Scalar {
 impl From<&str> for Scalar {
     fn from(v: &str) -> Scalar {
         Scalar(Some(v.to_string()))
+    }
+}
+
+/// A form answer as sent. Looker sends strings; a hand-made or re-serialized request may send
+/// other JSON, whose kind is kept so that a field refuses a shape it does not take: an array is
+/// never read as "no answer" nor a number as text. Arrays and objects are skipped as they are
+/// read, never built.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FormValue {
+    /// A string.
+    Text(String),
+    /// A JSON number without fraction or exponent within 64 bits: its digits, exact.
+    Integer(String),
+    /// Any other JSON number, as read (a double: the digits sent may not all be kept).
+    Float(f64),
+    /// `true` / `false`.
+    Bool(bool),
+    /// `null`: an empty answer (as `""`; not the field's default, which only an absent answer
+    /// takes).
+    Null,
+    /// An array.
+    List,
+    /// An object.
+    Object,
+}
+
+/// The JSON kinds a form field takes besides a string (which every field takes, as Looker sends
+/// every answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Takes {
+    /// Text only.
+    Text,
+    /// A whole JSON number too (read exactly).
+    Integer,
+    /// A whole JSON number too, and with `floats` one with a fraction or an exponent (read as a
+    /// double: right for a FLOAT64 column, not for an exact decimal).
+    Number {
+        /// Whether a JSON number with a fraction or exponent is taken.
+        floats: bool,
+    },
+    /// `true` / `false` too (as `yes` / `no`, its options).
+    Boolean,
+}
+
+impl FormValue {
+    /// What the value is, in a message (`a list`).
+    fn kind(&self) -> &'static str {
+        match self {
+            FormValue::Text(_) => "text",
+            FormValue::Integer(_) => "a JSON number",
+            FormValue::Float(_) => "a JSON number with a fraction or an exponent",
+            FormValue::Bool(_) => "true / false",
+            FormValue::Null => "null",
+            FormValue::List => "a list",
+            FormValue::Object => "an object",
+        }
+    }
+
+    /// The answer as text (null as the empty answer) when the field takes its shape; otherwise
+    /// the message saying what the field takes and what was sent.
+    pub fn text(&self, takes: Takes) -> Result<String, String> {
+        match (self, takes) {
+            (FormValue::Text(t), _) => Ok(t.clone()),
+            (FormValue::Null, _) => Ok(String::new()),
+            (FormValue::Integer(i), Takes::Integer | Takes::Number { .. }) => Ok(i.clone()),
+            // Display writes a double's shortest exact digits, without an exponent.
+            (FormValue::Float(f), Takes::Number { floats: true }) => Ok(f.to_string()),
+            // The words of a yes / no field's options.
+            (FormValue::Bool(b), Takes::Boolean) => Ok(if *b { "yes" } else { "no" }.into()),
+            (FormValue::Float(_), Takes::Number { floats: false }) => Err(
+                "must be written as text (like \"12.5\"): a JSON number with a fraction or an exponent is read as a binary float, which may not be the decimal sent"
+                    .into(),
+            ),
+            (v, takes) => {
+                let expected = match takes {
+                    Takes::Text => "text",
+                    Takes::Integer => "a whole number (as text or a JSON number)",
+                    Takes::Number { .. } => "a number (as text or a JSON number)",
+                    Takes::Boolean => "yes or no (as text or true / false)",
+                };
+                Err(format!("must be {expected}, not {}", v.kind()))
+            }
+        }
+    }
+}
+
+impl From<&str> for FormValue {
+    fn from(v: &str) -> FormValue {
+        FormValue::Text(v.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for FormValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FormValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<FormValue, E> {
+                Ok(FormValue::Text(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<FormValue, E> {
+                Ok(FormValue::Text(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<FormValue, E> {
+                Ok(FormValue::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<FormValue, E> {
+                Ok(FormValue::Integer(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<FormValue, E> {
+                Ok(FormValue::Integer(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<FormValue, E> {
+                Ok(FormValue::Float(v))
+            }
+            fn visit_unit<E>(self) -> Result<FormValue, E> {
+                Ok(FormValue::Null)
+            }
+            fn visit_none<E>(self) -> Result<FormValue, E> {
+                Ok(FormValue::Null)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<FormValue, D::Error> {
+                FormValue::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<FormValue, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(FormValue::List)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<FormValue, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(FormValue::Object)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for FormValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            FormValue::Text(t) => s.serialize_str(t),
+            FormValue::Integer(i) => match i.parse::<i64>() {
+                Ok(n) => s.serialize_i64(n),
+                Err(_) => s.serialize_u64(i.parse().unwrap_or(u64::MAX)),
+            },
+            FormValue::Float(f) => s.serialize_f64(*f),
+            FormValue::Bool(b) => s.serialize_bool(*b),
+            FormValue::Null => s.serialize_unit(),
+            FormValue::List => s.serialize_seq(Some(0))?.end(),
+            FormValue::Object => s.serialize_map(Some(0))?.end(),
+        }
     }
 }
 
@@ -654,12 +819,59 @@ mod tests {
         for none in ["z", "deep", "obj", "missing"] {
             assert_eq!(req.data_param(none), None, "{none}");
         }
-        assert_eq!(req.form_param("comment").as_deref(), Some("hi"));
-        assert_eq!(req.form_param("list"), None);
+        assert_eq!(
+            req.form_answer("comment", Takes::Text),
+            Some(Ok("hi".into()))
+        );
+        assert_eq!(
+            req.form_answer("list", Takes::Text),
+            Some(Err("must be text, not a list".into()))
+        );
+        assert_eq!(req.form_answer("missing", Takes::Text), None);
         let plan = req.scheduled_plan.as_ref().unwrap();
         assert_eq!(plan.scheduled_plan_id, Some(LookerId::from("77")));
         assert_eq!(plan.query_id, Some(LookerId::from("991")));
         assert_eq!(plan.hidden_fields(), ["x".to_string()]);
         assert!(req.check_limits().is_ok());
+    }
+
+    #[test]
+    fn form_answers_are_text_only_in_the_shapes_their_field_takes() {
+        let v = |json: &str| serde_json::from_str::<FormValue>(json).unwrap();
+        let number = Takes::Number { floats: false };
+        let float = Takes::Number { floats: true };
+        assert_eq!(v("12").text(Takes::Integer), Ok("12".into()));
+        assert_eq!(v("-12").text(number), Ok("-12".into()));
+        assert_eq!(
+            v("18446744073709551615").text(Takes::Integer),
+            Ok("18446744073709551615".into())
+        );
+        assert_eq!(v("12.5").text(float), Ok("12.5".into()));
+        assert_eq!(v("1e21").text(float), Ok("1000000000000000000000".into()));
+        assert!(v("12.5").text(number).unwrap_err().contains("as text"));
+        assert!(v("1e2").text(Takes::Integer).is_err());
+        assert_eq!(v("true").text(Takes::Boolean), Ok("yes".into()));
+        assert_eq!(v("false").text(Takes::Boolean), Ok("no".into()));
+        assert_eq!(v("null").text(Takes::Integer), Ok(String::new()));
+        for (json, takes, message) in [
+            ("12", Takes::Text, "must be text, not a JSON number"),
+            (
+                "true",
+                Takes::Integer,
+                "must be a whole number (as text or a JSON number), not true / false",
+            ),
+            (
+                "[1]",
+                number,
+                "must be a number (as text or a JSON number), not a list",
+            ),
+            (
+                "{\"a\":[1]}",
+                Takes::Boolean,
+                "must be yes or no (as text or true / false), not an object",
+            ),
+        ] {
+            assert_eq!(v(json).text(takes), Err(message.to_string()), "{json}");
+        }
     }
 }

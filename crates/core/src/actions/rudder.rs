@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use crate::actions::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{
     ActionParam, ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration,
-    RequiredField, SelectOption,
+    RequiredField, SelectOption, Takes,
 };
 use crate::meta::RequestMeta;
 use crate::rows::{self, RowStream};
@@ -118,7 +118,13 @@ fn target(sources: &Sources, req: &ActionRequest) -> Target {
             Err(message) => Target::Failure(message),
         };
     }
-    let chosen = req.form_param(SOURCE_FIELD).unwrap_or_default();
+    let chosen = match req.form_answer(SOURCE_FIELD, Takes::Text) {
+        Some(Ok(chosen)) => chosen,
+        Some(Err(shape)) => {
+            return Target::Invalid(BTreeMap::from([(SOURCE_FIELD.to_string(), shape)]))
+        }
+        None => String::new(),
+    };
     let mut chosen = chosen.trim();
     if let ("", [only]) = (chosen, sources.all()) {
         // One source: schedules made before sources were declared keep working.
@@ -306,22 +312,32 @@ impl Action for RudderAction {
             Target::Invalid(errors) => return Ok(ExecuteResponse::invalid(errors)),
             Target::Failure(message) => return Ok(ExecuteResponse::failure(message)),
         };
-        let Some(naming) = Naming::parse(req.form_param(naming::FIELD).as_deref()) else {
-            let errors = BTreeMap::from([(
-                naming::FIELD.to_string(),
-                "must be view.field, field or label".to_string(),
-            )]);
-            return Ok(ExecuteResponse::invalid(errors));
+        let naming = match req.form_answer(naming::FIELD, Takes::Text).transpose() {
+            Ok(chosen) => Naming::parse(chosen.as_deref())
+                .ok_or_else(|| "must be view.field, field or label".to_string()),
+            Err(shape) => Err(shape),
+        };
+        let naming = match naming {
+            Ok(naming) => naming,
+            Err(problem) => {
+                let errors = BTreeMap::from([(naming::FIELD.to_string(), problem)]);
+                return Ok(ExecuteResponse::invalid(errors));
+            }
         };
         if let Err(refused) = ctx.http.preflight(plane.endpoint()).await {
             return Ok(ExecuteResponse::failure(format!(
                 "the RudderStack data plane is not called: {refused}; nothing was sent"
             )));
         }
-        let event = req
-            .form_param(EVENT_FIELD)
-            .map(|e| e.trim().to_string())
-            .filter(|e| !e.is_empty());
+        let event = match req.form_answer(EVENT_FIELD, Takes::Text).transpose() {
+            Ok(event) => event
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty()),
+            Err(shape) => {
+                let errors = BTreeMap::from([(EVENT_FIELD.to_string(), shape)]);
+                return Ok(ExecuteResponse::invalid(errors));
+            }
+        };
         if self.call == Call::Track && event.is_none() {
             let errors = BTreeMap::from([(
                 EVENT_FIELD.to_string(),

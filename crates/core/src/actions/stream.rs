@@ -6,7 +6,7 @@
 
 use super::ActionContext;
 use crate::api::{ActionRequest, ExecuteResponse};
-use crate::rows::{source_of, FieldCategory, ResultHeader, Row, RowStream};
+use crate::rows::{source_of, FieldCategory, RawRow, ResultHeader, RowStream, RowsError};
 use crate::sinks::{Row as TableRow, SinkError, TableDef, WriteCredential};
 
 /// A chunk is also cut when its rows' JSON passes this many bytes (bounds memory per chunk).
@@ -53,9 +53,10 @@ pub trait RowMaker: Send {
         Ok(String::new())
     }
 
-    /// The table row of result row `index`, given parsed and as its JSON text (for what the
-    /// parsed row cannot give, such as a number as written); an error stops the write.
-    fn row(&mut self, index: u64, row: &Row, text: &[u8]) -> Result<Made, SinkError>;
+    /// The table row of result row `index`, given as its cells' JSON text (numbers as written:
+    /// one that does not fit a column rejects its row, never the stream) and its whole text; an
+    /// error stops the write.
+    fn row(&mut self, index: u64, row: &RawRow<'_>, text: &[u8]) -> Result<Made, SinkError>;
 }
 
 /// What a streamed query execute writes and how its answer reads.
@@ -144,8 +145,9 @@ pub async fn stream_rows<M: RowMaker>(
     let mut chunk_bytes = 0usize;
     let mut read_error = None;
     let mut write_error = None;
-    loop {
-        let (texts, rows) = match stream.next_chunk_with_text().await {
+    let mut too_large: u64 = 0;
+    'read: loop {
+        let texts = match stream.next_raw_chunk().await {
             None => break,
             Some(Ok(chunk)) => chunk,
             Some(Err(e)) => {
@@ -153,8 +155,20 @@ pub async fn stream_rows<M: RowMaker>(
                 break;
             }
         };
-        for (i, row) in rows {
-            let text = texts.get(i).unwrap_or_default();
+        for text in texts.iter() {
+            if text.is_empty() {
+                // A row over the reader's row limit, skipped unread.
+                too_large += 1;
+                continue;
+            }
+            // Text that is not a JSON object breaks the document: the rows after it are not read.
+            let row = match RawRow::parse(text) {
+                Ok(row) => row,
+                Err(e) => {
+                    read_error = Some(RowsError::bad_row(read + too_large, &e, text));
+                    break 'read;
+                }
+            };
             let (r, json_len) = match maker.row(read, &row, text) {
                 Ok(Made::Row(r, len)) => (r, len),
                 Ok(Made::Rejected(why)) => {
@@ -189,7 +203,6 @@ pub async fn stream_rows<M: RowMaker>(
             write_error = Some(e);
         }
     }
-    let too_large = stream.rows_too_large();
     // Stop the download early when writing failed: dropping the stream cancels the parser.
     drop(stream);
     let mut skipped = if too_large > 0 {

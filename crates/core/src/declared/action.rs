@@ -13,8 +13,8 @@ use super::model::{ActionDef, Audit, ColumnSource, Identity, Kind, Piece, Templa
 use crate::actions::stream::{rows_word, stream_rows, Made, RowMaker, Started, StreamSpec};
 use crate::actions::writer::{self, Writer};
 use crate::actions::{Action, ActionContext, ActionError, FormGate};
-use crate::api::{value_as_text, ActionRequest, ExecuteResponse, Form, Integration};
-use crate::rows::{cell_value, FieldCategory, RawCell, RawRow, ResultHeader, Row};
+use crate::api::{ActionRequest, ExecuteResponse, Form, Integration};
+use crate::rows::{FieldCategory, RawCell, RawRow, ResultHeader};
 use crate::sinks::{
     CellValue, ColumnDef, ColumnType, Row as TableRow, SinkError, TableDef, WriteCredential,
 };
@@ -82,24 +82,33 @@ struct Shared<'a> {
 /// The per-row values of a query execute.
 struct QueryRow<'r> {
     index: u64,
-    row: &'r Row,
-    /// The row's JSON text (numbers as written).
-    text: &'r [u8],
-    /// `text` split into cells, on the first number asked for (once per row).
-    cells: std::cell::OnceCell<Option<RawRow<'r>>>,
+    /// The row's cells as their JSON text (numbers as written).
+    row: &'r RawRow<'r>,
     started: &'r Started,
-    row_json: String,
+    /// The whole row as a JSON column holds it (the table's `row_json`), when it has one.
+    row_json: Option<String>,
 }
 
 impl<'r> QueryRow<'r> {
-    /// The JSON text of a field's plain value, as written in the result.
-    fn value_text(&self, field: &str) -> Option<&'r str> {
-        let row = self
-            .cells
-            .get_or_init(|| RawRow::parse(self.text).ok())
-            .as_ref()?;
-        let raw = RawCell::parse(row.get(field, 0)?).value()?;
-        Some(raw.get())
+    /// A field's cell: `Ok(None)` when the row lacks it, `Err` when it is pivoted (a value per
+    /// pivot column, which no one column holds).
+    fn value_text(&self, field: &str) -> Result<Option<&'r str>, ()> {
+        match self.row.get(field, 0).map(RawCell::parse) {
+            None => Ok(None),
+            Some(RawCell::Pivot(_)) => Err(()),
+            Some(RawCell::Value(v) | RawCell::Other(v)) => Ok(Some(v.get())),
+        }
+    }
+
+    /// The identifying field's value as text (a string unquoted, a number or boolean as
+    /// written); none for null, a list, an object or a pivoted cell.
+    fn key_value(&self) -> Option<String> {
+        let v = self.value_text(&self.started.key_field).ok()??;
+        match v.as_bytes().first()? {
+            b'"' => serde_json::from_str(v).ok(),
+            b'-' | b'0'..=b'9' | b't' | b'f' => Some(v.to_string()),
+            _ => None,
+        }
     }
 }
 
@@ -140,33 +149,28 @@ impl Shared<'_> {
                     Audit::KeyField => q.map_or(CellValue::Null, |q| {
                         CellValue::String(q.started.key_field.clone())
                     }),
-                    Audit::KeyValue => q
-                        .and_then(|q| q.row.get(&q.started.key_field))
-                        .and_then(cell_value)
-                        .and_then(value_as_text)
-                        .into(),
+                    Audit::KeyValue => q.and_then(QueryRow::key_value).into(),
                     Audit::ScheduledPlanId => {
                         q.and_then(|q| q.started.scheduled_plan_id.clone()).into()
                     }
                     Audit::QueryId => q.and_then(|q| q.started.query_id.clone()).into(),
                     Audit::RanAt => q.and_then(|q| q.started.ran_at.clone()).into(),
-                    Audit::RowJson => {
-                        q.map_or(CellValue::Null, |q| CellValue::Json(q.row_json.clone()))
-                    }
+                    Audit::RowJson => q
+                        .and_then(|q| q.row_json.clone())
+                        .map_or(CellValue::Null, CellValue::Json),
                 },
                 ColumnSource::Field(f) => answer_cell(tc.ty, self.answers.get(f))
                     .map_err(|e| format!("column {}: {e}", c.name))?,
                 ColumnSource::Result { field, required } => {
                     // `{"value": v}`, or a bare value; an object without `value` is a pivoted
                     // measure (a value per pivot column), which no column holds.
-                    let value = match q.and_then(|q| q.row.get(field)) {
-                        Some(serde_json::Value::Object(cell)) => match cell.get("value") {
-                            Some(v) => Some(v),
-                            None => return Err(pivoted(&[field])),
-                        },
-                        other => other,
+                    let value = match q.map(|q| q.value_text(field)) {
+                        Some(Err(())) => return Err(pivoted(&[field])),
+                        Some(Ok(v)) => v,
+                        None => None,
                     }
-                    .filter(|v| !v.is_null());
+                    .filter(|v| *v != "null");
+                    // Numbers are converted from their text as written, exactly.
                     let converted = match value {
                         None if *required => {
                             return Err(format!(
@@ -175,15 +179,7 @@ impl Shared<'_> {
                             ))
                         }
                         None => Ok(CellValue::Null),
-                        // A number with a fraction or an exponent as written (parsed, it is
-                        // already a float); an integer was parsed exactly.
-                        Some(v @ serde_json::Value::Number(n)) if n.is_f64() => {
-                            match q.and_then(|q| q.value_text(field)) {
-                                Some(text) => tc.ty.convert_number(text),
-                                None => tc.ty.convert_json(v),
-                            }
-                        }
-                        Some(v) => tc.ty.convert_json(v),
+                        Some(v) => tc.ty.convert_json_text(v),
                     };
                     converted.map_err(|e| format!("{field} → {}: {e}", c.name))?
                 }
@@ -264,6 +260,8 @@ struct DeclaredRows<'a> {
     action: &'a DeclaredAction,
     shared: Shared<'a>,
     started: Started,
+    /// Whether the table has a `row_json` column (the whole row is then made into JSON).
+    row_json: bool,
 }
 
 impl RowMaker for DeclaredRows<'_> {
@@ -320,27 +318,43 @@ impl RowMaker for DeclaredRows<'_> {
         })
     }
 
-    fn row(&mut self, index: u64, row: &Row, text: &[u8]) -> Result<Made, SinkError> {
-        // A map of JSON values always serializes.
-        let row_json = serde_json::to_string(row).unwrap_or_else(|_| "{}".into());
-        let len = row_json.len();
+    fn row(&mut self, index: u64, row: &RawRow<'_>, text: &[u8]) -> Result<Made, SinkError> {
+        let reject = |why: String| Ok(Made::Rejected(format!("row {index}: {why}")));
+        let (row_json, json_problem) = match self.row_json.then(|| row_json(text)) {
+            Some(Ok(json)) => (Some(json), None),
+            // The row is rejected below whatever its other columns hold: the empty text is only
+            // a stand-in so they are checked, and is never written.
+            Some(Err(why)) => (Some(String::new()), Some(why)),
+            None => (None, None),
+        };
+        let len = row_json.as_ref().map_or(text.len(), String::len);
         let q = QueryRow {
             index,
             row,
-            text,
-            cells: std::cell::OnceCell::new(),
             started: &self.started,
             row_json,
         };
-        Ok(
-            match self
-                .shared
-                .row(&self.action.def, &self.action.table, Some(&q))
-            {
-                Ok(r) => Made::Row(r, len),
-                Err(why) => Made::Rejected(format!("row {index}: {why}")),
-            },
-        )
+        // A column's own problem is named first: it says which value to fix.
+        match (
+            self.shared
+                .row(&self.action.def, &self.action.table, Some(&q)),
+            json_problem,
+        ) {
+            (Err(why), _) | (Ok(_), Some(why)) => reject(why),
+            (Ok(r), None) => Ok(Made::Row(r, len)),
+        }
+    }
+}
+
+/// A result row's text as its `row_json` column holds it: compact JSON, numbers as JSON columns
+/// keep them (64-bit integers or doubles); a number beyond a double does not fit.
+fn row_json(text: &[u8]) -> Result<String, String> {
+    let text =
+        std::str::from_utf8(text).map_err(|_| "row_json: the row is not UTF-8".to_string())?;
+    match ColumnType::Json.convert_json_text(text) {
+        Ok(CellValue::Json(json)) => Ok(json),
+        Ok(_) => Err("row_json: the row is not a JSON object".into()),
+        Err(e) => Err(format!("row_json: {e}")),
     }
 }
 
@@ -451,10 +465,16 @@ impl Action for DeclaredAction {
                     partial: &partial,
                     done: &done,
                 };
+                let row_json = def
+                    .table
+                    .columns
+                    .iter()
+                    .any(|c| matches!(c.source, ColumnSource::Audit(Audit::RowJson)));
                 let mut resp = stream_rows(ctx, &mut req, cred, spec, |started| DeclaredRows {
                     action: self,
                     shared,
                     started,
+                    row_json,
                 })
                 .await;
                 if !def.refresh_query {

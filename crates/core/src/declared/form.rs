@@ -7,12 +7,10 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use super::model::{ActionDef, DefaultValue, Field, Template, ValueType};
-use crate::api::{ActionRequest, FieldType, FormField};
+use crate::api::{ActionRequest, FieldType, FormField, Takes};
+use crate::sinks::values::{self, Decimal, Unfit};
+use crate::sinks::ColumnType;
 
-/// Digits BigQuery's NUMERIC keeps after the decimal point.
-pub const NUMERIC_SCALE: usize = 9;
-/// Digits BigQuery's NUMERIC keeps before the decimal point.
-pub const NUMERIC_INTEGER_DIGITS: usize = 29;
 /// Longest email address (RFC 5321 path limit).
 pub const MAX_EMAIL_CHARS: usize = 254;
 
@@ -52,9 +50,20 @@ impl TypedValue {
     }
 }
 
-/// Parse a non-empty, trimmed text as a value of `value` (no limits checked). The error says
-/// what is expected.
+/// Parse a non-empty, trimmed text as a value of `value` (a `number` as NUMERIC) within its
+/// column type's range (`sinks::values`; a field's own `min` / `max` are checked by
+/// [`check_value`]). The error says what is expected.
 pub fn parse_typed(value: ValueType, text: &str) -> Result<TypedValue, String> {
+    parse_for_column(value, ColumnType::Numeric, text)
+}
+
+/// [`parse_typed`] for a field stored in `column` (a `number` in a FLOAT64 column takes any
+/// number of digits).
+fn parse_for_column(
+    value: ValueType,
+    column: ColumnType,
+    text: &str,
+) -> Result<TypedValue, String> {
     match value {
         ValueType::Text => Ok(TypedValue::Text(text.to_string())),
         ValueType::Email => {
@@ -64,57 +73,48 @@ pub fn parse_typed(value: ValueType, text: &str) -> Result<TypedValue, String> {
                 Err("is not an email address (like name@example.com)".into())
             }
         }
-        ValueType::Integer => text
-            .parse::<i64>()
-            .map(TypedValue::Integer)
-            .map_err(|_| "must be a whole number (like 42)".into()),
-        ValueType::Number => parse_number(text, true),
-        ValueType::Date => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .filter(|_| text.len() == 10)
+        ValueType::Integer => {
+            values::int64_text(text)
+                .map(TypedValue::Integer)
+                .map_err(|e| match e {
+                    Unfit::Int64Range => format!(
+                        "is out of range: a whole number from {} to {}",
+                        i64::MIN,
+                        i64::MAX
+                    ),
+                    _ => "must be a whole number (like 42)".into(),
+                })
+        }
+        ValueType::Number => parse_number(text, column == ColumnType::Float64),
+        ValueType::Date => values::date(text)
             .map(TypedValue::Date)
-            .ok_or_else(|| "must be a date written as YYYY-MM-DD (like 2024-03-31)".into()),
-        ValueType::Boolean => match text.to_ascii_lowercase().as_str() {
-            "yes" | "true" => Ok(TypedValue::Bool(true)),
-            "no" | "false" => Ok(TypedValue::Bool(false)),
-            _ => Err("must be yes or no".into()),
-        },
+            .map_err(|e| match e {
+                Unfit::DateRange => "must be a date from 0001-01-01 to 9999-12-31".into(),
+                _ => "must be a date written as YYYY-MM-DD (like 2024-03-31)".into(),
+            }),
+        ValueType::Boolean => values::boolean(text)
+            .map(TypedValue::Bool)
+            .map_err(|_| "must be yes or no".into()),
     }
 }
 
-/// A decimal number (`-12.5`, `+3`, `.5`); `numeric`: within NUMERIC's digits (a FLOAT64 column
-/// takes any number of them).
-fn parse_number(text: &str, numeric: bool) -> Result<TypedValue, String> {
-    let bad = || "must be a number (like 12.5)".to_string();
-    let body = text
-        .strip_prefix('-')
-        .or_else(|| text.strip_prefix('+'))
-        .unwrap_or(text);
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-    if int.is_empty() && frac.is_empty() || !digits(int) || !digits(frac) {
-        return Err(bad());
-    }
-    if numeric && frac.len() > NUMERIC_SCALE {
-        return Err(format!(
-            "has more than {NUMERIC_SCALE} digits after the decimal point"
-        ));
-    }
-    let int_trim = int.trim_start_matches('0');
-    if int_trim.len() > NUMERIC_INTEGER_DIGITS && (numeric || int_trim.len() > 308) {
-        return Err("is too large".into());
-    }
-    let value: f64 = text.parse().map_err(|_| bad())?;
-    let frac = frac.trim_end_matches('0');
-    let neg = text.starts_with('-') && !(int_trim.is_empty() && frac.is_empty());
-    let int = if int_trim.is_empty() { "0" } else { int_trim };
-    let canon = match (neg, frac.is_empty()) {
-        (false, true) => int.to_string(),
-        (false, false) => format!("{int}.{frac}"),
-        (true, true) => format!("-{int}"),
-        (true, false) => format!("-{int}.{frac}"),
+/// A decimal number (`-12.5`, `+3`, `.5`): within NUMERIC's digits, or (`float`) a finite
+/// FLOAT64 of any number of digits.
+fn parse_number(text: &str, float: bool) -> Result<TypedValue, String> {
+    let why = |e: Unfit| match e {
+        Unfit::NotNumber => "must be a number (like 12.5)".to_string(),
+        Unfit::Float64Range => "is too large".to_string(),
+        e => format!("has {}", e.phrase()),
     };
-    Ok(TypedValue::Number { text: canon, value })
+    let d = Decimal::parse_text(text).map_err(why)?;
+    let (text, value) = if float {
+        (d.to_string(), values::float64_text(text).map_err(why)?)
+    } else {
+        let canon = d.numeric().map_err(why)?;
+        let value = canon.parse().map_err(|_| why(Unfit::NotNumber))?;
+        (canon, value)
+    };
+    Ok(TypedValue::Number { text, value })
 }
 
 /// A plausible address: one `@`, a non-empty local part, a dotted domain, no spaces.
@@ -253,11 +253,7 @@ pub fn check_value(
             }
         }
     }
-    let parsed = match (field.value, field.column_type) {
-        (ValueType::Number, crate::sinks::ColumnType::Float64) => parse_number(text, false),
-        (value, _) => parse_typed(value, text),
-    };
-    let v = match parsed {
+    let v = match parse_for_column(field.value, field.column_type, text) {
         Ok(v) => v,
         Err(e) => return fail(message(&m.invalid, e, vars)),
     };
@@ -370,12 +366,27 @@ pub fn form_fields(def: &ActionDef, req: &ActionRequest, today: NaiveDate) -> Ve
     FormTemplate::new(def).fields(req, today)
 }
 
+/// The JSON kinds a field's answer may have besides a string: a JSON number for a number field
+/// (with a fraction or exponent only for a FLOAT64 column: an exact decimal cannot come through a
+/// double), true / false for a yes / no field.
+fn takes(f: &Field) -> Takes {
+    match f.value {
+        ValueType::Text | ValueType::Email | ValueType::Date => Takes::Text,
+        ValueType::Integer => Takes::Integer,
+        ValueType::Number => Takes::Number {
+            floats: f.column_type == ColumnType::Float64,
+        },
+        ValueType::Boolean => Takes::Boolean,
+    }
+}
+
 /// Checked answers of one execute, by field name.
 pub type Answers = BTreeMap<String, TypedValue>;
 
 /// Check every field of an execute: all answers, or every field's problem (nothing is written
 /// then). An absent answer takes the field's default (the clicked value, a param, a literal or
-/// today), as the form showed it.
+/// today), as the form showed it; a `null` one is empty; one of a shape the field does not take
+/// ([`takes`]: a list, an object, a number for text, ...) is that field's problem.
 pub fn validate(
     def: &ActionDef,
     req: &ActionRequest,
@@ -395,10 +406,18 @@ pub fn validate(
             answers.insert(f.name.clone(), empty);
             continue;
         }
-        let raw = req
-            .form_param(&f.name)
-            .or_else(|| f.default.as_ref().and_then(|d| default_text(d, req, today)))
-            .unwrap_or_default();
+        let raw = match req.form_answer(&f.name, takes(f)) {
+            Some(Ok(text)) => text,
+            Some(Err(shape)) => {
+                errors.insert(f.name.clone(), shape);
+                continue;
+            }
+            None => f
+                .default
+                .as_ref()
+                .and_then(|d| default_text(d, req, today))
+                .unwrap_or_default(),
+        };
         if let Some(v) = check_value(f, &raw, max_text, &mut errors) {
             answers.insert(f.name.clone(), v);
         }
@@ -435,6 +454,17 @@ mod tests {
         assert!(n(".").is_err());
         assert!(n("NaN").is_err());
         assert!(n("1.0000000001").unwrap_err().contains("9 digits"));
+        assert_eq!(
+            parse_typed(ValueType::Number, &"9".repeat(30)).unwrap_err(),
+            "has more than 29 digits before the decimal point"
+        );
+        assert_eq!(
+            parse_typed(ValueType::Date, "0000-01-01").unwrap_err(),
+            "must be a date from 0001-01-01 to 9999-12-31"
+        );
+        assert!(parse_typed(ValueType::Integer, "9223372036854775808")
+            .unwrap_err()
+            .contains("out of range"));
         // A sign either way, as integers take it.
         assert_eq!(
             n("+3.50").unwrap(),
@@ -446,15 +476,15 @@ mod tests {
         assert!(n("+-3").is_err() && n("-+3").is_err());
         // A FLOAT64 column takes any number of digits.
         assert_eq!(
-            parse_number("2.50000000001", false).unwrap(),
+            parse_number("2.50000000001", true).unwrap(),
             TypedValue::Number {
                 text: "2.50000000001".into(),
                 value: 2.50000000001
             }
         );
         let big = format!("1{}", "0".repeat(30));
-        assert!(parse_number(&big, true).is_err());
-        assert!(parse_number(&big, false).is_ok());
+        assert!(parse_number(&big, false).is_err());
+        assert!(parse_number(&big, true).is_ok());
         assert_eq!(
             parse_typed(ValueType::Integer, "+7").unwrap(),
             TypedValue::Integer(7)

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::form::{self, TypedValue};
 use super::model::{ColumnSource, Kind};
 use super::*;
-use crate::api::{ActionRequest, Scalar};
+use crate::api::{ActionRequest, FormValue, Scalar};
 use crate::settings::Settings;
 use crate::startup::Hub;
 
@@ -46,7 +46,7 @@ fn request(value: Option<&str>, form: &[(&str, &str)]) -> ActionRequest {
         req.data.0.insert("value".into(), Scalar::from(v));
     }
     for (k, v) in form {
-        req.form_params.insert((*k).into(), Scalar::from(*v));
+        req.form_params.insert((*k).into(), FormValue::from(*v));
     }
     req
 }
@@ -927,6 +927,7 @@ mod served {
     use crate::actions::testing::StandIns;
     use crate::actions::Action;
     use crate::api::ActionRequest;
+    use crate::sinks::ColumnType;
 
     fn actions() -> Vec<DeclaredAction> {
         parse(super::EXAMPLE, "retail.yaml", Some(&super::example_dir()))
@@ -1010,6 +1011,77 @@ mod served {
             refused["looker"]["validation_errors"],
             json!({"classification": "must be one of Approved, Suspicious, Further Investigation",
                    "comment": "is 501 characters long; the limit is 500"})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_form_answer_of_the_wrong_shape_is_refused_by_name_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let all: Vec<_> = crate::declared::builtin()
+            .actions
+            .into_iter()
+            .map(DeclaredAction::new)
+            .collect();
+        let ms = &all[0];
+        let refused = run(
+            dir.path(),
+            ms,
+            &all,
+            json!({"type": "cell", "data": {"value": "ORD-7"},
+                   "form_params": {"classification": ["Approved"], "id": ["ORD-8"],
+                                   "comment": {"text": "x"}}}),
+        )
+        .await;
+        assert_eq!(refused["looker"]["success"], false, "{refused}");
+        assert_eq!(
+            refused["looker"]["validation_errors"],
+            json!({"classification": "must be text, not a list",
+                   "id": "must be text, not a list",
+                   "comment": "must be text, not an object"})
+        );
+        // A number or a boolean where text is expected; null is an empty answer, not the default.
+        let refused = run(
+            dir.path(),
+            ms,
+            &all,
+            json!({"type": "cell", "data": {"value": "ORD-7"},
+                   "form_params": {"classification": null, "comment": 5, "id": true}}),
+        )
+        .await;
+        assert_eq!(
+            refused["looker"]["validation_errors"],
+            json!({"classification": "must be one of Approved, Suspicious, Further Investigation",
+                   "comment": "must be text, not a JSON number",
+                   "id": "must be text, not true / false"})
+        );
+        assert!(read(dir.path(), "SELECT * FROM suspicious_marks").is_empty());
+    }
+
+    #[tokio::test]
+    async fn typed_fields_take_json_numbers_and_booleans_only_where_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = actions();
+        let body =
+            |form: Value| json!({"type": "cell", "data": {"value": "1001"}, "form_params": form});
+        let ok = run(
+            dir.path(),
+            &all[0],
+            &all,
+            body(json!({"discount_pct": 12, "reason": "loyalty", "valid_until": "2026-12-31"})),
+        )
+        .await;
+        assert_eq!(ok["looker"]["success"], true, "{ok}");
+        let refused = run(
+            dir.path(),
+            &all[0],
+            &all,
+            body(json!({"discount_pct": 12.5, "reason": "loyalty", "valid_until": "0000-01-01"})),
+        )
+        .await;
+        assert_eq!(
+            refused["looker"]["validation_errors"],
+            json!({"discount_pct": "must be written as text (like \"12.5\"): a JSON number with a fraction or an exponent is read as a binary float, which may not be the decimal sent",
+                   "valid_until": "must be a date from 0001-01-01 to 9999-12-31"})
         );
     }
 
@@ -1211,6 +1283,65 @@ actions:
             "type": "query",
             "attachment": {"mimetype": "application/json", "extension": "json", "data": doc},
         })
+    }
+
+    #[tokio::test]
+    async fn a_number_no_double_holds_rejects_only_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = mapped();
+        let digits = "9".repeat(10_000);
+        let rows = format!(
+            r#"[
+            {{"orders.id": {{"value": 1}}}},
+            {{"orders.id": {{"value": 2}}, "orders.extra": {{"value": 1e999999}}}},
+            {{"orders.id": {{"value": 1e999999}}}},
+            {{"orders.id": {{"value": {digits}}}}},
+            {{"orders.id": {{"value": 5}}, "orders.amount": {{"value": 2.50}}}}
+        ]"#
+        );
+        let body = mapped_request(
+            &["orders.id", "orders.extra"],
+            &["orders.amount", "orders.n", "orders.discount"],
+            &[],
+            &rows,
+        );
+        let resp = run(dir.path(), &all[0], &all, body).await;
+        assert_eq!(resp["looker"]["success"], false, "{resp}");
+        assert_eq!(
+            resp["looker"]["message"],
+            "Wrote 2 rows. 3 rows rejected and not written (first: row 1: row_json: expected JSON, got JSON with the number 1e999999, beyond a 64-bit float)."
+        );
+        assert_eq!(
+            read(
+                dir.path(),
+                "SELECT order_id, amount FROM mapped_rows ORDER BY row_index"
+            ),
+            [
+                vec![S::Integer(1), S::Null],
+                vec![S::Integer(5), S::Text("2.5".into())]
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mapped_column_names_why_its_number_does_not_fit() {
+        let int = |t: &str| {
+            ColumnType::Int64
+                .convert_json_text(t)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            int("1e999999"),
+            "expected INT64, got the number 1e999999: out of INT64's range"
+        );
+        assert_eq!(
+            int(&"9".repeat(10_000)),
+            format!(
+                "expected INT64, got the number {}: out of INT64's range",
+                "9".repeat(40)
+            )
+        );
     }
 
     #[tokio::test]

@@ -19,7 +19,7 @@ mod scanner;
 mod source;
 
 pub use header::{FieldCategory, FieldMeta, ResultHeader};
-pub use raw::{cell_value, Key, RawCell, RawRow, RawRows, Row};
+pub use raw::{Key, RawCell, RawRow, RawRows, Row};
 pub use source::{source_of, RowSource};
 
 use parser::Msg;
@@ -147,7 +147,7 @@ impl RowStream {
         self.rows_read
     }
 
-    /// Rows skipped by [`RowStream::next_row`] / [`RowStream::next_chunk_with_text`] for being over
+    /// Rows skipped by [`RowStream::next_row`] for being over
     /// [`MAX_ROW_BYTES`].
     pub fn rows_too_large(&self) -> u64 {
         self.too_large
@@ -215,46 +215,11 @@ impl RowStream {
         }
     }
 
-    /// The next chunk of rows (up to a few hundred; `None` at the end) with their JSON text: each
-    /// row with its index in the [`RawRows`] (rows over [`MAX_ROW_BYTES`] are left out and counted).
-    /// The text gives what the parsed row cannot, such as a number exactly as written.
-    pub async fn next_chunk_with_text(
-        &mut self,
-    ) -> Option<Result<(RawRows, Vec<(usize, Row)>), RowsError>> {
-        match self.next_raw_chunk().await? {
-            Err(e) => Some(Err(e)),
-            Ok(raw) => {
-                let mut rows = Vec::with_capacity(raw.len());
-                // rows_read already counts the chunk: count back to the failing row.
-                let base = self.rows_read - raw.len() as u64;
-                for i in 0..raw.len() {
-                    let r = raw.get(i).unwrap_or_default();
-                    if r.is_empty() {
-                        self.too_large += 1;
-                        continue;
-                    }
-                    match serde_json::from_slice::<Row>(r) {
-                        Ok(row) => rows.push((i, row)),
-                        Err(e) => {
-                            self.rows_read = base + i as u64;
-                            let err = RowsError::bad_row(self.rows_read, &e, r);
-                            if rows.is_empty() {
-                                return Some(Err(self.fail(err)));
-                            }
-                            self.done = true;
-                            self.pending_error = Some(err);
-                            return Some(Ok((raw, rows)));
-                        }
-                    }
-                }
-                Some(Ok((raw, rows)))
-            }
-        }
-    }
-
     /// The next chunk of rows as raw JSON text, for consumers that parse rows themselves
-    /// (borrowing from the text is much cheaper than building [`Row`] maps). A row the consumer
-    /// finds invalid should be reported as [`RowsError::Malformed`] after the rows before it.
+    /// (borrowing from the text is much cheaper than building [`Row`] maps; a number no double
+    /// holds stays text, so only what needs it is refused). A row over [`MAX_ROW_BYTES`] is an
+    /// empty text. A row the consumer finds invalid should be reported as
+    /// [`RowsError::Malformed`] after the rows before it.
     pub async fn next_raw_chunk(&mut self) -> Option<Result<RawRows, RowsError>> {
         loop {
             if self.pos < self.chunk.len() {

@@ -11,11 +11,6 @@ use serde_json::{Map, Value};
 /// `"view.field" -> {pivot_key: {value, ...}}`.
 pub type Row = Map<String, Value>;
 
-/// The plain value of a cell (`{value: x}` → `x`); `None` for pivoted cells.
-pub fn cell_value(cell: &Value) -> Option<&Value> {
-    cell.as_object()?.get("value")
-}
-
 /// The raw JSON text of a chunk of rows, back to back (one allocation per chunk).
 #[derive(Debug, Default, Clone)]
 pub struct RawRows {

@@ -88,6 +88,14 @@ pub enum RejectReason {
         /// The limit.
         limit: usize,
     },
+    /// A value is a number no 64-bit float holds (`1e999999`): RudderStack reads JSON numbers
+    /// as doubles, and would refuse the whole batch.
+    NumberBeyondDouble {
+        /// The field.
+        field: String,
+        /// The number as written (its first 40 characters).
+        number: String,
+    },
 }
 
 impl std::fmt::Display for Rejection {
@@ -107,6 +115,11 @@ impl std::fmt::Display for Rejection {
                 "row {} is over the {}-byte row limit",
                 g(self.row),
                 g(*limit as u64)
+            ),
+            RejectReason::NumberBeyondDouble { field, number } => write!(
+                f,
+                "row {} has the number {number} in {field}, beyond a 64-bit float",
+                g(self.row)
             ),
         }
     }
@@ -369,6 +382,14 @@ impl Mapper {
                 write_email(out, cell(f));
             }
             let Some(raw) = cell(&p.field) else { continue };
+            if let Some(number) = beyond_double(raw) {
+                let field = p.field.name.clone();
+                let reason = RejectReason::NumberBeyondDouble { field, number };
+                return Err(Rejection {
+                    row: index + 1,
+                    reason,
+                });
+            }
             sep(out);
             out.extend_from_slice(&p.key);
             write_cell(out, raw);
@@ -468,6 +489,23 @@ fn write_cell(out: &mut Vec<u8>, raw: &RawValue) {
             }
             out.push(b']');
         }
+    }
+}
+
+/// The first number of a cell (its value, or a pivoted measure's values) that no 64-bit float
+/// holds, as written (its first 40 characters).
+fn beyond_double(raw: &RawValue) -> Option<String> {
+    let beyond = |v: &RawValue| {
+        let t = v.get();
+        (t.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+            && t.parse::<f64>().is_ok_and(f64::is_infinite))
+        .then(|| t.chars().take(40).collect())
+    };
+    match RawCell::parse(raw) {
+        RawCell::Value(v) | RawCell::Other(v) => beyond(v),
+        RawCell::Pivot(entries) => entries
+            .iter()
+            .find_map(|(_, sub)| beyond(RawCell::parse(sub).value().unwrap_or(sub))),
     }
 }
 
@@ -692,5 +730,37 @@ mod tests {
             err.to_string().starts_with("row 1 makes an event of 40 "),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_number_no_double_holds_rejects_its_row_naming_field_and_number() {
+        let h = header(json!([{"name": "u.id", "tags": ["user_id"]}, {"name": "u.n"}]));
+        let m = mapper(Call::Track, &h, &[], Some("e")).unwrap();
+        let mut out = vec![];
+        for (n, shown) in [
+            ("1e999999".to_string(), "1e999999".to_string()),
+            ("9".repeat(10_000), "9".repeat(40)),
+        ] {
+            let text = format!(r#"{{"u.id": {{"value": "7"}}, "u.n": {{"value": {n}}}}}"#);
+            let raw = RawRow::parse(text.as_bytes()).unwrap();
+            let err = m
+                .map(2, &raw, "2024-01-01T00:00:00.000Z", &mut out)
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("row 3 has the number {shown} in u.n, beyond a 64-bit float")
+            );
+        }
+        // Within a double (even rounded to 0), and in a pivoted measure.
+        let text = r#"{"u.id": {"value": "7"}, "u.n": {"value": 1e-999999}}"#;
+        let raw = RawRow::parse(text.as_bytes()).unwrap();
+        assert!(m.map(0, &raw, "2024-01-01T00:00:00.000Z", &mut out).is_ok());
+        let text =
+            r#"{"u.id": {"value": "7"}, "u.n": {"2024": {"value": 1}, "2025": {"value": -1E400}}}"#;
+        let raw = RawRow::parse(text.as_bytes()).unwrap();
+        let err = m
+            .map(0, &raw, "2024-01-01T00:00:00.000Z", &mut out)
+            .unwrap_err();
+        assert!(err.to_string().contains("-1E400 in u.n"), "{err}");
     }
 }

@@ -4,6 +4,7 @@ pub mod bigquery;
 pub mod drift;
 pub mod sqlite;
 pub mod table;
+pub mod values;
 
 use async_trait::async_trait;
 use secrecy::SecretString;

@@ -5,6 +5,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::values::{self, Unfit};
+
 /// The column types a write-back table may use (BigQuery's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ColumnType {
@@ -85,6 +87,44 @@ impl ColumnType {
         })
     }
 
+    /// Convert a JSON value given as its text (a result cell as Looker wrote it): like
+    /// [`ColumnType::convert_json`], with numbers read from their text exactly
+    /// ([`ColumnType::convert_number`]), so a number no double holds rejects only the value that
+    /// needs it.
+    pub fn convert_json_text(self, text: &str) -> Result<CellValue, ConvertError> {
+        let t = text.trim();
+        match t.as_bytes().first() {
+            Some(b'"') => match serde_json::from_str::<String>(t) {
+                Ok(s) => self.convert_text(&s),
+                Err(_) => Err(ConvertError {
+                    expected: self,
+                    got: "text that is not valid JSON".into(),
+                }),
+            },
+            Some(b'-' | b'0'..=b'9') => self.convert_number(t),
+            Some(b'[' | b'{') if self == ColumnType::Json => {
+                json_text(t).map(CellValue::Json).map_err(|_| ConvertError {
+                    expected: self,
+                    got: match values::number_beyond_double(t) {
+                        Some(n) => format!(
+                            "JSON with the number {}, {}",
+                            truncate(n),
+                            Unfit::Float64Range.phrase()
+                        ),
+                        None => "text that is not valid JSON".into(),
+                    },
+                })
+            }
+            _ => match serde_json::from_str::<serde_json::Value>(t) {
+                Ok(v) => self.convert_json(&v),
+                Err(_) => Err(ConvertError {
+                    expected: self,
+                    got: "text that is not valid JSON".into(),
+                }),
+            },
+        }
+    }
+
     /// Convert a JSON number, given as its JSON text (`1E2`, `-1e-09`, `12.50`), into a value
     /// of this type. INT64 and NUMERIC take it exactly (exponent notation is expanded as decimal
     /// text, never through a float): a number that does not fit is refused with the reason
@@ -93,215 +133,69 @@ impl ColumnType {
     /// there is one: a `serde_json::Number` read from JSON without it is already a float.
     pub fn convert_number(self, text: &str) -> Result<CellValue, ConvertError> {
         let t = text.trim();
-        let bad = |why: &str| ConvertError {
+        let bad = |why: Option<Unfit>| ConvertError {
             expected: self,
-            got: if why.is_empty() {
-                format!("the number {}", truncate(t))
-            } else {
-                format!("the number {}: {why}", truncate(t))
+            got: match why {
+                None => format!("the number {}", truncate(t)),
+                Some(Unfit::NotNumber) => {
+                    format!("the number {}: not a JSON number", truncate(t))
+                }
+                Some(why) => format!("the number {}: {}", truncate(t), why.phrase()),
             },
-        };
-        let decimal = |small: &str, large: &str| {
-            exact_decimal(t).map_err(|e| match e {
-                Inexact::NotNumber => bad("not a JSON number"),
-                Inexact::Small => bad(small),
-                Inexact::Large => bad(large),
-            })
         };
         Ok(match self {
             ColumnType::String => CellValue::String(t.to_string()),
-            ColumnType::Json => {
-                let v: serde_json::Value =
-                    serde_json::from_str(t).map_err(|_| bad("not a JSON number"))?;
-                CellValue::Json(v.to_string())
-            }
-            ColumnType::Int64 => {
-                let (small, large) = ("not a whole number", "out of INT64's range");
-                let d = decimal(small, large)?;
-                if !d.frac.is_empty() {
-                    return Err(bad(small));
-                }
-                CellValue::Int64(d.to_string().parse().map_err(|_| bad(large))?)
-            }
+            ColumnType::Json => CellValue::Json(json_number(t).map_err(|e| bad(Some(e)))?),
+            ColumnType::Int64 => CellValue::Int64(values::int64_json(t).map_err(|e| bad(Some(e)))?),
             ColumnType::Numeric => {
-                let small = "more than 9 digits after the decimal point";
-                let large = "more than 29 digits before the decimal point";
-                let d = decimal(small, large)?;
-                if d.frac.len() > 9 {
-                    return Err(bad(small));
-                }
-                if d.int.len() > 29 {
-                    return Err(bad(large));
-                }
-                CellValue::Numeric(d.to_string())
+                CellValue::Numeric(values::numeric_json(t).map_err(|e| bad(Some(e)))?)
             }
-            ColumnType::Float64 => match t.parse::<f64>() {
-                Ok(f) if f.is_finite() => CellValue::Float64(f),
-                _ => return Err(bad("out of FLOAT64's range")),
-            },
-            ColumnType::Bool | ColumnType::Date | ColumnType::Timestamp => return Err(bad("")),
+            ColumnType::Float64 => {
+                CellValue::Float64(values::float64_json(t).map_err(|e| bad(Some(e)))?)
+            }
+            ColumnType::Bool | ColumnType::Date | ColumnType::Timestamp => return Err(bad(None)),
         })
     }
 
-    /// Convert text (a form field, a CSV cell) into a value of this type.
+    /// Convert text (a form field, a CSV cell) into a value of this type, within the type's
+    /// range (see `sinks::values`).
     pub fn convert_text(self, s: &str) -> Result<CellValue, ConvertError> {
-        let bad = || ConvertError {
+        let bad = |why: Unfit| ConvertError {
             expected: self,
-            got: format!("text {:?}", truncate(s)),
+            got: match why {
+                Unfit::DateRange
+                | Unfit::Decimals
+                | Unfit::IntegerDigits
+                | Unfit::Int64Range
+                | Unfit::Float64Range => format!("text {:?}: {}", truncate(s), why.phrase()),
+                _ => format!("text {:?}", truncate(s)),
+            },
         };
         let t = s.trim();
         Ok(match self {
             ColumnType::String => CellValue::String(s.to_string()),
-            ColumnType::Int64 => CellValue::Int64(t.parse().map_err(|_| bad())?),
-            ColumnType::Numeric => {
-                if !numeric_ok(t) {
-                    return Err(bad());
-                }
-                CellValue::Numeric(t.to_string())
-            }
-            ColumnType::Float64 => match t.parse::<f64>() {
-                Ok(f) if f.is_finite() => CellValue::Float64(f),
-                _ => return Err(bad()),
-            },
-            ColumnType::Bool => match t.to_ascii_lowercase().as_str() {
-                "true" | "yes" | "1" => CellValue::Bool(true),
-                "false" | "no" | "0" => CellValue::Bool(false),
-                _ => return Err(bad()),
-            },
-            ColumnType::Date => {
-                CellValue::Date(NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| bad())?)
-            }
-            ColumnType::Timestamp => {
-                let ts = DateTime::parse_from_rfc3339(t)
-                    .map(|d| d.with_timezone(&Utc))
-                    .or_else(|_| {
-                        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f")
-                            .map(|n| n.and_utc())
-                    })
-                    .map_err(|_| bad())?;
-                CellValue::Timestamp(ts)
-            }
-            ColumnType::Json => {
-                let v: serde_json::Value = serde_json::from_str(t).map_err(|_| bad())?;
-                CellValue::Json(v.to_string())
-            }
+            ColumnType::Int64 => CellValue::Int64(values::int64_text(t).map_err(bad)?),
+            ColumnType::Numeric => CellValue::Numeric(values::numeric_text(t).map_err(bad)?),
+            ColumnType::Float64 => CellValue::Float64(values::float64_text(t).map_err(bad)?),
+            ColumnType::Bool => CellValue::Bool(values::boolean(t).map_err(bad)?),
+            ColumnType::Date => CellValue::Date(values::date(t).map_err(bad)?),
+            ColumnType::Timestamp => CellValue::Timestamp(values::timestamp(t).map_err(bad)?),
+            ColumnType::Json => CellValue::Json(json_text(t).map_err(|_| bad(Unfit::NotNumber))?),
         })
     }
 }
 
-fn numeric_ok(t: &str) -> bool {
-    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    !(int.is_empty() && frac.is_empty())
-        && int.len() <= 29
-        && frac.len() <= 9
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.bytes().all(|b| b.is_ascii_digit())
+/// A JSON number's text as a JSON column holds it: BigQuery's JSON keeps numbers as 64-bit
+/// integers or floats, so one beyond a double's range does not fit.
+fn json_number(t: &str) -> Result<String, Unfit> {
+    values::float64_json(t)?;
+    json_text(t).map_err(|_| Unfit::NotNumber)
 }
 
-/// A decimal number as digits: the integer part without leading zeros (empty for 0), the
-/// fraction without trailing zeros.
-#[derive(Debug, PartialEq)]
-struct Decimal {
-    negative: bool,
-    int: String,
-    frac: String,
-}
-
-impl std::fmt::Display for Decimal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let zero = self.int.is_empty() && self.frac.is_empty();
-        if self.negative && !zero {
-            f.write_str("-")?;
-        }
-        f.write_str(if self.int.is_empty() { "0" } else { &self.int })?;
-        if !self.frac.is_empty() {
-            write!(f, ".{}", self.frac)?;
-        }
-        Ok(())
-    }
-}
-
-/// Why a JSON number's text has no [`Decimal`].
-#[derive(Debug, PartialEq)]
-enum Inexact {
-    /// Not JSON number text.
-    NotNumber,
-    /// Its first digit is more than 100 places after the decimal point.
-    Small,
-    /// It has more than 100 digits before the decimal point.
-    Large,
-}
-
-/// The exact decimal value of a JSON number's text (`-1e-09` → `-0.000000001`, `1E2` → `100`).
-/// Numbers beyond 100 places either side of the point are refused before any long text is built
-/// (they fit neither a NUMERIC nor an INT64).
-fn exact_decimal(t: &str) -> Result<Decimal, Inexact> {
-    use Inexact::NotNumber;
-    let (negative, rest) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t),
-    };
-    let (mantissa, exp) = match rest.find(['e', 'E']) {
-        Some(i) => {
-            let e = &rest[i + 1..];
-            let e = e.strip_prefix('+').unwrap_or(e);
-            let magnitude = e.strip_prefix('-').unwrap_or(e);
-            if magnitude.is_empty() || !magnitude.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(NotNumber);
-            }
-            // An exponent of more than 6 digits is out of range either way.
-            let magnitude = magnitude.trim_start_matches('0');
-            if magnitude.len() > 6 {
-                return Err(if e.starts_with('-') {
-                    Inexact::Small
-                } else {
-                    Inexact::Large
-                });
-            }
-            (&rest[..i], e.parse::<i64>().map_err(|_| NotNumber)?)
-        }
-        None => (rest, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if int.is_empty()
-        || (mantissa.contains('.') && frac.is_empty())
-        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-    {
-        return Err(NotNumber);
-    }
-    // All digits, with the decimal point after `point` of them.
-    let digits = format!("{int}{frac}");
-    let point = int.len() as i64 + exp;
-    let significant = digits.trim_matches('0');
-    if significant.is_empty() {
-        return Ok(Decimal {
-            negative,
-            int: String::new(),
-            frac: String::new(),
-        });
-    }
-    let lead = (digits.len() - digits.trim_start_matches('0').len()) as i64;
-    if point - lead > 100 {
-        return Err(Inexact::Large);
-    }
-    if point - lead < -100 {
-        return Err(Inexact::Small);
-    }
-    let padded = if point < 0 {
-        format!("{}{digits}", "0".repeat((-point) as usize))
-    } else if point as usize > digits.len() {
-        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
-    } else {
-        digits
-    };
-    let point = point.max(0) as usize;
-    let (i, f) = padded.split_at(point);
-    Ok(Decimal {
-        negative,
-        int: i.trim_start_matches('0').to_string(),
-        frac: f.trim_end_matches('0').to_string(),
-    })
+/// JSON text in its compact form (numbers as doubles or integers, as BigQuery's JSON keeps them);
+/// `Err` for text that is not JSON or holds a number beyond a double's range.
+fn json_text(t: &str) -> Result<String, serde_json::Error> {
+    serde_json::from_str::<serde_json::Value>(t).map(|v| v.to_string())
 }
 
 fn truncate(s: &str) -> String {
@@ -697,7 +591,7 @@ mod tests {
         );
         assert_eq!(
             T::Numeric.convert_json(&json!("12.50")),
-            Ok(CellValue::Numeric("12.50".into()))
+            Ok(CellValue::Numeric("12.5".into()))
         );
         assert!(T::Numeric.convert_text("1e5").is_err());
         assert_eq!(
@@ -717,6 +611,32 @@ mod tests {
             ))
         );
         assert!(T::Date.convert_text("03/02/2026").is_err());
+        // A result column holds what its BigQuery type holds, no more.
+        assert_eq!(
+            T::Date
+                .convert_json(&json!("0000-01-01"))
+                .unwrap_err()
+                .to_string(),
+            "expected DATE, got text \"0000-01-01\": outside 0001-01-01 … 9999-12-31"
+        );
+        assert_eq!(
+            T::Timestamp
+                .convert_text("9999-12-31T23:30:00-01:00")
+                .unwrap_err()
+                .to_string(),
+            "expected TIMESTAMP, got text \"9999-12-31T23:30:00-01:00\": outside 0001-01-01 … 9999-12-31"
+        );
+        assert_eq!(
+            T::Float64
+                .convert_json_text("-1e999999")
+                .unwrap_err()
+                .to_string(),
+            "expected FLOAT64, got the number -1e999999: beyond a 64-bit float"
+        );
+        assert_eq!(
+            T::String.convert_json_text("1e999999"),
+            Ok(CellValue::String("1e999999".into()))
+        );
         let ts = T::Timestamp.convert_text("2026-02-03 04:05:06").unwrap();
         assert_eq!(
             ts,

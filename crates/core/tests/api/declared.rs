@@ -30,6 +30,70 @@ fn service_copy(dir: &Path) -> PathBuf {
     path
 }
 
+#[tokio::test]
+async fn values_beyond_a_columns_range_are_refused_or_reject_only_their_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = service_copy(dir.path());
+    let hub = TestHub::spawn_with(
+        &[("HUB_ACTIONS_FILE", file.to_str().unwrap())],
+        hub_core::routes::Function::ALL,
+    )
+    .await;
+    // DATE starts at 0001-01-01: a form date before it is the field's error, nothing written.
+    let (status, resp) = hub
+        .execute(
+            "approve_discount",
+            &json!({"type": "cell", "data": {"value": "42"},
+                    "form_params": {"discount_pct": "7", "reason": "loyalty", "valid_until": "0000-01-01"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        resp["looker"]["validation_errors"],
+        json!({"valid_until": "must be a date from 0001-01-01 to 9999-12-31"}),
+        "{resp}"
+    );
+    assert!(read_table(&hub.store_path, "discount_approvals").is_empty());
+
+    // A number that does not fit its INT64 column, or that no double holds (row_json), rejects
+    // its row alone.
+    let row = |id: &str, extra: &str| {
+        format!(
+            r#"{{"products.id":{{"value":{id}}},"products.name":{{"value":"P"}},"inventory.stock":{{"value":1}},"products.extra":{{"value":{extra}}}}}"#
+        )
+    };
+    let doc = format!(
+        r#"{{"fields":{{"dimensions":[{{"name":"products.id","tags":["product-id"]}},{{"name":"products.name"}},{{"name":"products.extra"}}],"measures":[{{"name":"inventory.stock"}}]}},"data":[{}]}}"#,
+        [
+            row("1", "0"),
+            row("1e999999", "0"),
+            row("3", "1e999999"),
+            row(&"9".repeat(10_000), "0"),
+            row("5", "0"),
+        ]
+        .join(",")
+    );
+    let (status, resp) = hub
+        .execute(
+            "reorder_stock",
+            &json!({
+                "type": "query",
+                "attachment": {"mimetype": "application/json", "extension": "json", "data": doc},
+                "form_params": {"quantity": "5", "deliver_by": "2026-12-24"}
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(resp["looker"]["success"], false, "{resp}");
+    assert_eq!(
+        resp["looker"]["message"],
+        "Reorder of 5 each placed for 2 rows, delivery by 2026-12-24. 3 rows rejected and not written (first: row 1: products.id → product_id: expected INT64, got the number 1e999999: out of INT64's range)."
+    );
+    let rows = read_table(&hub.store_path, "stock_reorders");
+    let ids: Vec<&serde_json::Value> = rows.iter().map(|r| &r["product_id"]).collect();
+    assert_eq!(ids, [&json!(1), &json!(5)]);
+}
+
 async fn start_error(file: &Path) -> String {
     let dir = tempfile::tempdir().unwrap();
     let vars = test_vars(

@@ -3,13 +3,49 @@ use serde_json::json;
 use crate::helpers::TestHub;
 use crate::support::rows::assert_mark_row;
 
-/// A `mark_suspicious` execute body for a clicked `id`.
+/// A `mark_suspicious` execute body for a clicked `id` (a string or a number in `data`; the form
+/// sends its text, as Looker sends every answer).
 pub fn cell(id: serde_json::Value, classification: &str, comment: &str) -> serde_json::Value {
+    let id_text = id.as_str().map_or_else(|| id.to_string(), str::to_string);
     json!({
         "type": "cell",
         "data": {"value": id, "user_email": "analyst@example.com"},
-        "form_params": {"id": id, "classification": classification, "comment": comment}
+        "form_params": {"id": id_text, "classification": classification, "comment": comment}
     })
+}
+
+#[tokio::test]
+async fn a_form_value_of_the_wrong_shape_is_refused_by_name_and_nothing_is_written() {
+    let hub = TestHub::spawn().await;
+    for (form, field, message) in [
+        (
+            json!({"id": "ORD-1", "classification": ["Approved"]}),
+            "classification",
+            "must be text, not a list",
+        ),
+        (
+            json!({"id": ["ORD-2"], "classification": "Approved"}),
+            "id",
+            "must be text, not a list",
+        ),
+        (
+            json!({"id": "ORD-1", "classification": "Approved", "comment": {"why": "x"}}),
+            "comment",
+            "must be text, not an object",
+        ),
+        (
+            json!({"id": 7, "classification": "Approved"}),
+            "id",
+            "must be text, not a JSON number",
+        ),
+    ] {
+        let body = json!({"type": "cell", "data": {"value": "ORD-1"}, "form_params": form});
+        let (status, resp) = hub.execute("mark_suspicious", &body).await;
+        assert_eq!(status, 200, "{resp}");
+        assert_eq!(resp["looker"]["success"], false, "{resp}");
+        assert_eq!(resp["looker"]["validation_errors"], json!({field: message}));
+    }
+    assert!(hub.marks().is_empty());
 }
 
 #[tokio::test]

@@ -753,6 +753,21 @@ async fn bad_settings_and_inputs_are_clear_failures() {
         .unwrap()
         .contains("required"));
 
+    // A form value of the wrong shape: refused by name, never read as absent or as text.
+    for (field, value, message) in [
+        ("event", json!(["Signup"]), "must be text, not a list"),
+        ("event", json!(7), "must be text, not a JSON number"),
+        ("naming", json!({"x": 1}), "must be text, not an object"),
+    ] {
+        let mut wrong = good.clone();
+        wrong["form_params"] = json!({"event": "E"});
+        wrong["form_params"][field] = value;
+        let (status, v) = hub.execute("rudder_track", &wrong).await;
+        assert_eq!(status, 200);
+        assert_eq!(v["looker"]["success"], false, "{v}");
+        assert_eq!(v["looker"]["validation_errors"], json!({field: message}));
+    }
+
     // Not a query action.
     let mut cell = good.clone();
     cell["type"] = json!("cell");

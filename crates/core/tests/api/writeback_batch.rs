@@ -84,6 +84,32 @@ async fn pushed_plain_and_base64_results_are_written_row_by_row() {
 }
 
 #[tokio::test]
+async fn a_number_no_double_holds_rejects_only_its_row_counted_and_named() {
+    let hub = TestHub::spawn().await;
+    let mut doc = result_doc(4);
+    doc["data"][1]["orders.extra"] = json!({"value": "BIG"});
+    doc["data"][2]["orders.extra"] = json!({"value": "DIGITS"});
+    let mut body = batch_pushed(&doc, false, "suspicious");
+    // Valid JSON numbers that no double holds, in a field no column maps (only row_json holds it).
+    let text = body["attachment"]["data"]
+        .as_str()
+        .unwrap()
+        .replace("\"BIG\"", "1e999999")
+        .replace("\"DIGITS\"", &"9".repeat(10_000));
+    body["attachment"]["data"] = json!(text);
+    let (status, resp) = hub.execute("writeback_batch", &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(resp["looker"]["success"], false, "{resp}");
+    assert_eq!(
+        resp["looker"]["message"],
+        "Wrote 2 rows as Suspicious to the write-back table. 2 rows rejected and not written (first: row 1: row_json: expected JSON, got JSON with the number 1e999999, beyond a 64-bit float)."
+    );
+    let rows = batch_rows(&hub);
+    let indexes: Vec<&Value> = rows.iter().map(|r| &r["row_index"]).collect();
+    assert_eq!(indexes, [&json!(0), &json!(3)]);
+}
+
+#[tokio::test]
 async fn a_streamed_result_is_written_and_counted() {
     let hub = TestHub::spawn().await;
     let url = serve_result(5_000, None).await;
