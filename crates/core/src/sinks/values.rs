@@ -231,9 +231,12 @@ pub fn int64_json(t: &str) -> Result<i64, Unfit> {
         .int64()
 }
 
-/// Decimal text (as [`Decimal::parse_text`]) as a FLOAT64: any number of digits, finite.
+/// Decimal text (as [`Decimal::parse_text`]) or a JSON number's text (`1.5e-7`, as BigQuery
+/// reads a FLOAT64 from text) as a FLOAT64: any number of digits, finite; never `inf` or `NaN`.
 pub fn float64_text(t: &str) -> Result<f64, Unfit> {
-    Decimal::parse_text(t)?;
+    if Decimal::parse_text(t).is_err() {
+        float64_json(t)?;
+    }
     finite(t)
 }
 
@@ -402,6 +405,8 @@ mod tests {
             Err(Unfit::Float64Range)
         );
         assert_eq!(float64_text("inf"), Err(Unfit::NotNumber));
+        assert_eq!(float64_text("1.5e-7"), Ok(1.5e-7));
+        assert_eq!(float64_text("1e999"), Err(Unfit::Float64Range));
         assert_eq!(float64_text("NaN"), Err(Unfit::NotNumber));
         assert_eq!(boolean("Yes"), Ok(true));
         assert_eq!(boolean("0"), Ok(false));
