@@ -226,6 +226,9 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    crate::http::local::this_machine_only,
+                ))
                 .wrap(actix_web::middleware::from_fn(crate::http::log_request))
                 .configure(|cfg| crate::http::playground::configure(cfg, playground.clone()))
                 .configure(|cfg| crate::http::configure(cfg, &functions))
@@ -335,10 +338,10 @@ pub fn run_main(functions: &[Function]) -> std::io::Result<()> {
     }
     let names: Vec<&str> = functions.iter().map(|f| f.service_name()).collect();
     actix_web::rt::System::new().block_on(async move {
-        let port = settings.port;
+        let (bind, port) = (settings.bind.clone(), settings.port);
         match Application::build(settings, functions).await {
             Ok(app) => {
-                tracing::info!(port = app.port(), functions = ?names, "action hub listening on port {}", port);
+                tracing::info!(port = app.port(), functions = ?names, "action hub listening on {bind}:{port}");
                 app.run_until_stopped().await
             }
             Err(e) => {
