@@ -183,6 +183,8 @@ pub struct Application {
     port: u16,
     server: Server,
     hub: Arc<Hub>,
+    /// The listening socket the server accepts on (a second handle, to close it at the stop).
+    listener: TcpListener,
 }
 
 impl Application {
@@ -218,6 +220,9 @@ impl Application {
             .local_addr()
             .map_err(|e| StartError::Other(e.to_string()))?
             .port();
+        let own = listener
+            .try_clone()
+            .map_err(|e| StartError::Other(format!("cannot serve: {e}")))?;
         let workers = hub.settings.workers;
         let hub = Arc::new(hub);
         let data = web::Data::from(hub.clone());
@@ -244,7 +249,12 @@ impl Application {
             .listen(listener)
             .map_err(|e| StartError::Other(format!("cannot serve: {e}")))?
             .run();
-        Ok(Application { port, server, hub })
+        Ok(Application {
+            port,
+            server,
+            hub,
+            listener: own,
+        })
     }
 
     /// The bound port.
@@ -264,7 +274,12 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let Application { server, hub, .. } = self;
+        let Application {
+            server,
+            hub,
+            listener,
+            ..
+        } = self;
         let handle = server.handle();
         let stopper = tokio::spawn(async move {
             stop.await;
@@ -274,12 +289,30 @@ impl Application {
                 "stop signal received: shutting down gracefully"
             );
             handle.pause().await;
+            stop_listening(&listener);
             hub.lifecycle.drain(grace).await;
             handle.stop(true).await;
         });
         let result = server.await;
         stopper.abort();
         result
+    }
+}
+
+/// Close the port while the connections already accepted are served on: a new connection is
+/// refused at once (the platform, or the client, goes to another instance) instead of waiting in
+/// the kernel's queue for an accept that never comes and being reset at the exit. `shutdown` on
+/// a listening socket takes it out of the listening state (Linux); the server's accept loop is
+/// paused first, so it never sees the closed socket.
+fn stop_listening(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `shutdown` only changes the state of the socket behind this open descriptor.
+    let rc = unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RD) };
+    if rc == 0 {
+        tracing::info!("stopped listening: new connections are refused");
+    } else {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!(error = %e, "could not close the listening socket: new connections wait until the exit");
     }
 }
 
