@@ -133,9 +133,9 @@ impl Settings {
         Ok(Settings {
             port,
             // Local mode is for this machine: its token is public (see `crate::http::local`).
-            bind: v.get("HUB_BIND").unwrap_or_else(|| {
-                if local { "127.0.0.1" } else { "0.0.0.0" }.into()
-            }),
+            bind: v
+                .get("HUB_BIND")
+                .unwrap_or_else(|| if local { "127.0.0.1" } else { "0.0.0.0" }.into()),
             public_url,
             label: v
                 .get("HUB_LABEL")
@@ -313,7 +313,8 @@ mod tests {
 
     #[test]
     fn local_mode_listens_on_loopback_unless_hub_bind_says_otherwise() {
-        let bind = |pairs: &[(&str, &str)], local| Settings::load(&vars(pairs), local).unwrap().bind;
+        let bind =
+            |pairs: &[(&str, &str)], local| Settings::load(&vars(pairs), local).unwrap().bind;
         assert_eq!(bind(&[], true), "127.0.0.1");
         assert_eq!(bind(&[("HUB_LOCAL", "true")], false), "127.0.0.1");
         assert_eq!(bind(&[], false), "0.0.0.0");

@@ -83,9 +83,7 @@ pub async fn this_machine_only(
         }
         let public = hub.settings.public_url.url().host_str();
         match named_hosts(&req) {
-            Some(hosts) => {
-                hosts.is_empty() || !hosts.iter().all(|h| allowed_host(h, public))
-            }
+            Some(hosts) => hosts.is_empty() || !hosts.iter().all(|h| allowed_host(h, public)),
             None => true,
         }
     });

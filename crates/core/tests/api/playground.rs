@@ -257,7 +257,9 @@ async fn the_state_url_keeps_what_the_hub_posts_for_the_page() {
     // that never comes is answered at once (under HUB_MAX_BODY_BYTES, over the state's 64 KiB).
     let path = format!("/playground/state/{id}");
     assert_eq!(
-        answer_to_a_head_only(&hub.base, &path, 1 << 20).await.as_deref(),
+        answer_to_a_head_only(&hub.base, &path, 1 << 20)
+            .await
+            .as_deref(),
         Some("HTTP/1.1 413 Payload Too Large")
     );
     assert_eq!(
@@ -529,7 +531,9 @@ async fn local_mode_listens_on_loopback_and_answers_only_requests_for_this_machi
     // 127.0.0.2 on the same port is free: the hub did not bind every address (0.0.0.0).
     std::net::TcpListener::bind(("127.0.0.2", port))
         .expect("the hub in local mode listens on 127.0.0.1 only");
-    assert!(hub.logs().contains(&format!("listening on 127.0.0.1:{port}")));
+    assert!(hub
+        .logs()
+        .contains(&format!("listening on 127.0.0.1:{port}")));
 
     let page = |host: String| {
         c.get(format!("{}/playground", hub.base))

@@ -676,7 +676,16 @@ fn embed(v4: Ipv4Addr, how: Embedding, noise: u64) -> IpAddr {
         Embedding::TeredoClient => {
             let c = !b;
             let p = public;
-            [0x2001, 0, (p >> 16) as u16, p as u16, n(0), n(1), (c >> 16) as u16, c as u16]
+            [
+                0x2001,
+                0,
+                (p >> 16) as u16,
+                p as u16,
+                n(0),
+                n(1),
+                (c >> 16) as u16,
+                c as u16,
+            ]
         }
         Embedding::Isatap => [0x2a00, 0x1450, n(0), n(1), n(2) & 0x0300, 0x5efe, hi, lo],
     };

@@ -448,9 +448,10 @@ async fn sigterm_during_a_streamed_write_back_writes_and_counts_every_row_read()
     )
     .await;
     let body = crate::stand_ins::batch_from_url(&download.url, "Approved", "");
-    let req = looker_headers(client().post(format!("{}/actions/writeback_batch/execute", hub.base)))
-        .header("Authorization", format!("Token token=\"{TOKEN}\""))
-        .json(&body);
+    let req =
+        looker_headers(client().post(format!("{}/actions/writeback_batch/execute", hub.base)))
+            .header("Authorization", format!("Token token=\"{TOKEN}\""))
+            .json(&body);
     let running = tokio::spawn(async move { req.send().await.unwrap().text().await.unwrap() });
     tokio::time::sleep(Duration::from_millis(300)).await;
     hub.sigterm();
@@ -485,12 +486,20 @@ async fn after_sigterm_new_connections_are_refused_and_kept_alive_ones_are_answe
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(closed, "the port stays open after SIGTERM:\n{}", s.hub.logs());
+    assert!(
+        closed,
+        "the port stays open after SIGTERM:\n{}",
+        s.hub.logs()
+    );
     // A new connection is refused at once: the platform (or the client) goes elsewhere, instead
     // of waiting in the queue of a port nobody accepts on and being reset at the exit.
     let addr = s.hub.base.trim_start_matches("http://").to_string();
     let refused = tokio::net::TcpStream::connect(&addr).await.unwrap_err();
-    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused, "{refused}");
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "{refused}"
+    );
     // A connection accepted before is still answered, and so is the execute in flight.
     let r = looker_headers(pooled.post(format!("{}/", s.hub.base)))
         .header("Authorization", format!("Token token=\"{TOKEN}\""))
