@@ -5,11 +5,13 @@
 const $ = (sel) => document.querySelector(sel);
 const PUBLIC_URL = document.querySelector('meta[name="hub-public-url"]').content.replace(/\/+$/, "");
 const LOOKER_VERSION = "25.0.0";
+const randomId = () => Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
 
 const pg = {
   actions: [],
   current: null, // the selected integration
   form: null, // the last form answer
+  id: randomId(), // this page, in its webhook ids
   slot: null, // this page's state_url slot, issued by the hub (Looker keeps one state per user and action)
   states: {}, // action name -> state_json, as Looker stores it
   polling: null,
@@ -45,7 +47,7 @@ function lookerHeaders() {
     Authorization: `Token token="${token()}"`,
     "User-Agent": `LookerOutgoingWebhook/${LOOKER_VERSION}`,
     "X-Looker-Instance": "playground",
-    "X-Looker-Webhook-Id": `playground-${pg.slot.slice(0, 8)}-${pg.webhookCount}`,
+    "X-Looker-Webhook-Id": `playground-${pg.id.slice(0, 8)}-${pg.webhookCount}`,
   };
 }
 
