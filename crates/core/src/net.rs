@@ -98,14 +98,26 @@ impl OutboundPolicy {
         self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }
 
-    /// `Ok` for a public address or one the policy names; else the kind of address it is.
+    /// `Ok` for a public address or one the policy names; else the kind of address it is. An IPv6
+    /// address that embeds IPv4 addresses ([`embedded_ipv4`]) is refused when one of them is
+    /// (by the IPv4 rules) unless the policy names that IPv4 address or the IPv6 address itself.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), &'static str> {
         let ip = canonical(ip);
-        match non_public(ip) {
-            None => Ok(()),
-            Some(_) if self.nets.iter().any(|n| n.contains(&ip)) => Ok(()),
-            Some(kind) => Err(kind),
+        let named = |a: IpAddr| self.nets.iter().any(|n| n.contains(&a));
+        if let Some(kind) = non_public(ip) {
+            if !named(ip) {
+                return Err(kind);
+            }
         }
+        if let IpAddr::V6(v6) = ip {
+            for v4 in embedded_ipv4(v6).into_iter().flatten() {
+                match non_public(IpAddr::V4(v4)) {
+                    Some(kind) if !named(IpAddr::V4(v4)) && !named(ip) => return Err(kind),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Check a connection to `host` at `ip`.
@@ -135,68 +147,112 @@ fn is_host_name(s: &str) -> bool {
         || s.ends_with('.') && s.len() > 1 && is_host_name(&s[..s.len() - 1])
 }
 
-/// An IPv4 address written as IPv6 (`::ffff:10.0.0.1`, and the NAT64 prefix) is checked as IPv4.
+/// An IPv6 address that only spells an IPv4 address is that IPv4 address: IPv4-mapped
+/// (`::ffff:0:0/96`), IPv4-translated (`::ffff:0:0:0/96`), IPv4-compatible (`::/96`, deprecated)
+/// and the NAT64 well-known prefix (`64:ff9b::/96`).
 fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return IpAddr::V4(v4);
-            }
-            let s = v6.segments();
-            // 64:ff9b::/96 (NAT64) embeds an IPv4 address in its last 32 bits.
-            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let o = v6.octets();
-                return IpAddr::V4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
-            }
-            IpAddr::V6(v6)
-        }
-        v4 => v4,
+    let IpAddr::V6(v6) = ip else { return ip };
+    let s = v6.segments();
+    let aliased = matches!(
+        s[..6],
+        [0, 0, 0, 0, 0, 0xffff] | [0, 0, 0, 0, 0xffff, 0] | [0x64, 0xff9b, 0, 0, 0, 0]
+    ) || s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified();
+    if aliased {
+        IpAddr::V4(last_32_bits(v6))
+    } else {
+        ip
+    }
+}
+
+fn last_32_bits(v6: std::net::Ipv6Addr) -> Ipv4Addr {
+    let o = v6.octets();
+    Ipv4Addr::new(o[12], o[13], o[14], o[15])
+}
+
+/// The IPv4 addresses an IPv6 address carries to a tunnel or translator, which is where a
+/// connection to it ends up: 6to4 (`2002::/16`, bits 16..48), Teredo (`2001::/32`: the server at
+/// bits 32..64, the client bit-inverted in the last 32 bits) and ISATAP (an interface identifier
+/// `0:5efe` / `200:5efe` followed by the IPv4 address).
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> [Option<Ipv4Addr>; 2] {
+    let o = v6.octets();
+    let s = v6.segments();
+    let at = |i: usize| Ipv4Addr::new(o[i], o[i + 1], o[i + 2], o[i + 3]);
+    if s[0] == 0x2002 {
+        [Some(at(2)), None]
+    } else if s[..2] == [0x2001, 0] {
+        let client = Ipv4Addr::from(!u32::from(last_32_bits(v6)));
+        [Some(at(4)), Some(client)]
+    } else if s[4] & 0xfcff == 0 && s[5] == 0x5efe {
+        [Some(last_32_bits(v6)), None]
+    } else {
+        [None, None]
     }
 }
 
 /// What kind of non-public address `ip` is, if it is one.
 fn non_public(ip: IpAddr) -> Option<&'static str> {
     match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            if v4.is_loopback() {
-                Some("loopback")
-            } else if v4.is_private() {
-                Some("private")
-            } else if v4.is_link_local() {
-                // 169.254.169.254 is the metadata server of Google Cloud (and others).
-                Some("link-local (metadata server)")
-            } else if a == 100 && (64..128).contains(&b) {
-                Some("shared (carrier-grade NAT)")
-            } else if v4.is_unspecified() || a == 0 {
-                Some("unspecified")
-            } else if v4.is_multicast() || v4.is_broadcast() || a >= 240 {
-                Some("multicast or reserved")
-            } else if a == 192 && b == 0 && v4.octets()[2] == 0 {
-                Some("IETF protocol")
-            } else {
-                None
-            }
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            if v6.is_loopback() {
-                Some("loopback")
-            } else if v6.is_unspecified() {
-                Some("unspecified")
-            } else if first & 0xfe00 == 0xfc00 {
-                Some("private (unique local)")
-            } else if first & 0xffc0 == 0xfe80 || first & 0xffc0 == 0xfec0 {
-                Some("link-local")
-            } else if v6.is_multicast() {
-                Some("multicast or reserved")
-            } else if v6.segments()[..6] == [0; 6] {
-                // ::a.b.c.d (IPv4-compatible, deprecated): never a public destination.
-                Some("IPv4-compatible")
-            } else {
-                None
-            }
-        }
+        IpAddr::V4(v4) => non_public_v4(v4),
+        IpAddr::V6(v6) => non_public_v6(v6),
+    }
+}
+
+fn non_public_v4(v4: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, c, _] = v4.octets();
+    if v4.is_loopback() {
+        Some("loopback")
+    } else if v4.is_private() {
+        Some("private")
+    } else if v4.is_link_local() {
+        // 169.254.169.254 is the metadata server of Google Cloud (and others).
+        Some("link-local (metadata server)")
+    } else if a == 100 && (64..128).contains(&b) {
+        Some("shared (carrier-grade NAT)")
+    } else if v4.is_unspecified() || a == 0 {
+        Some("unspecified")
+    } else if v4.is_multicast() || v4.is_broadcast() || a >= 240 {
+        Some("multicast or reserved")
+    } else if a == 192 && b == 0 && c == 0 {
+        Some("IETF protocol")
+    } else if a == 198 && (b & 0xfe) == 18 {
+        Some("benchmarking")
+    } else if matches!((a, b, c), (192, 0, 2) | (198, 51, 100) | (203, 0, 113)) {
+        Some("documentation")
+    } else if (a, b, c) == (192, 88, 99) {
+        // The deprecated 6to4 relay anycast prefix: a relay, not a destination.
+        Some("6to4 relay")
+    } else {
+        None
+    }
+}
+
+fn non_public_v6(v6: std::net::Ipv6Addr) -> Option<&'static str> {
+    let s = v6.segments();
+    if v6.is_loopback() {
+        Some("loopback")
+    } else if v6.is_unspecified() {
+        Some("unspecified")
+    } else if s[0] & 0xfe00 == 0xfc00 {
+        Some("private (unique local)")
+    } else if s[0] & 0xffc0 == 0xfe80 || s[0] & 0xffc0 == 0xfec0 {
+        Some("link-local")
+    } else if v6.is_multicast() {
+        Some("multicast or reserved")
+    } else if s[..3] == [0x64, 0xff9b, 1] {
+        // Local-use NAT64 (RFC 8215): where the IPv4 address sits depends on the operator's
+        // prefix length (RFC 6052), so it cannot be checked; it is never a public destination.
+        Some("local-use NAT64")
+    } else if s[..2] == [0x64, 0xff9b] {
+        // The rest of 64:ff9b::/32 but the well-known /96 (an alias, see `canonical`).
+        Some("reserved (NAT64)")
+    } else if s[..4] == [0x100, 0, 0, 0] {
+        Some("discard-only")
+    } else if s[..2] == [0x2001, 0xdb8] || s[0] == 0x3fff && s[1] < 0x1000 {
+        Some("documentation")
+    } else if s[..3] == [0x2001, 2, 0] {
+        Some("benchmarking")
+    } else {
+        None
     }
 }
 
@@ -546,6 +602,48 @@ mod tests {
         ] {
             assert_eq!(p.check_ip(ip(addr)), Ok(()), "{addr}");
         }
+    }
+
+    #[test]
+    fn every_ipv6_form_that_embeds_ipv4_is_checked_as_that_ipv4_address() {
+        let p = OutboundPolicy::public_only();
+        for (addr, kind) in [
+            ("::ffff:0:127.0.0.1", "loopback"),
+            ("::ffff:0:a9fe:a9fe", "link-local (metadata server)"),
+            ("::10.0.0.1", "private"),
+            ("64:ff9b::7f00:1", "loopback"),
+            ("2002:7f00:1::1", "loopback"),
+            ("2002:a9fe:a9fe::", "link-local (metadata server)"),
+            // Teredo: server 10.0.0.1; client 127.0.0.1 stored bit-inverted.
+            ("2001:0:a00:1::", "private"),
+            ("2001:0:808:808:0:0:80ff:fffe", "loopback"),
+            ("2001:4860:0:1:0:5efe:c0a8:101", "private"),
+            ("2001:4860:0:1:200:5efe:7f00:1", "loopback"),
+            ("64:ff9b:1::808:808", "local-use NAT64"),
+            ("64:ff9b:2::808:808", "reserved (NAT64)"),
+            ("2001:db8::1", "documentation"),
+            ("100::1", "discard-only"),
+            ("198.18.0.1", "benchmarking"),
+            ("203.0.113.9", "documentation"),
+        ] {
+            assert_eq!(p.check_ip(ip(addr)), Err(kind), "{addr}");
+        }
+        for addr in [
+            "::ffff:0:8.8.8.8",
+            "2002:808:808::1",
+            "2001:0:808:808:0:0:f7f7:f7f7",
+            "2001:4860:0:1:0:5efe:808:808",
+        ] {
+            assert_eq!(p.check_ip(ip(addr)), Ok(()), "{addr}");
+        }
+        // Local mode allows the loopback embeddings; naming the IPv6 address allows it too.
+        let lo = OutboundPolicy::loopback();
+        assert_eq!(lo.check_ip(ip("::ffff:0:127.0.0.1")), Ok(()));
+        assert_eq!(lo.check_ip(ip("2002:7f00:1::1")), Ok(()));
+        assert_eq!(lo.check_ip(ip("64:ff9b:1::7f00:1")), Err("local-use NAT64"));
+        let named = OutboundPolicy::parse("64:ff9b:1::/48,2002:a00:1::/48").unwrap();
+        assert_eq!(named.check_ip(ip("64:ff9b:1::a00:1")), Ok(()));
+        assert_eq!(named.check_ip(ip("2002:a00:1::5")), Ok(()));
     }
 
     #[test]

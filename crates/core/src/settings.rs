@@ -28,7 +28,7 @@ pub enum LogFormat {
 pub struct Settings {
     /// Port to listen on (`PORT`, Cloud Run's convention).
     pub port: u16,
-    /// Address to bind (`HUB_BIND`, default 0.0.0.0).
+    /// Address to bind (`HUB_BIND`; default 0.0.0.0, 127.0.0.1 in local mode).
     pub bind: String,
     /// Public base URL Looker and browsers reach the hub at (`HUB_PUBLIC_URL`).
     pub public_url: crate::routes::PublicUrl,
@@ -132,7 +132,10 @@ impl Settings {
         }
         Ok(Settings {
             port,
-            bind: v.get("HUB_BIND").unwrap_or_else(|| "0.0.0.0".into()),
+            // Local mode is for this machine: its token is public (see `crate::http::local`).
+            bind: v
+                .get("HUB_BIND")
+                .unwrap_or_else(|| if local { "127.0.0.1" } else { "0.0.0.0" }.into()),
             public_url,
             label: v
                 .get("HUB_LABEL")
@@ -306,6 +309,17 @@ mod tests {
             let e = user(bad).unwrap_err().to_string();
             assert!(e.contains("OAUTH_REDIRECT_URI"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn local_mode_listens_on_loopback_unless_hub_bind_says_otherwise() {
+        let bind =
+            |pairs: &[(&str, &str)], local| Settings::load(&vars(pairs), local).unwrap().bind;
+        assert_eq!(bind(&[], true), "127.0.0.1");
+        assert_eq!(bind(&[("HUB_LOCAL", "true")], false), "127.0.0.1");
+        assert_eq!(bind(&[], false), "0.0.0.0");
+        assert_eq!(bind(&[("HUB_BIND", "0.0.0.0")], true), "0.0.0.0");
+        assert_eq!(bind(&[("HUB_BIND", "::1")], false), "::1");
     }
 
     #[test]

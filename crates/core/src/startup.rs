@@ -183,6 +183,8 @@ pub struct Application {
     port: u16,
     server: Server,
     hub: Arc<Hub>,
+    /// The listening socket the server accepts on (a second handle, to close it at the stop).
+    listener: TcpListener,
 }
 
 impl Application {
@@ -218,6 +220,9 @@ impl Application {
             .local_addr()
             .map_err(|e| StartError::Other(e.to_string()))?
             .port();
+        let own = listener
+            .try_clone()
+            .map_err(|e| StartError::Other(format!("cannot serve: {e}")))?;
         let workers = hub.settings.workers;
         let hub = Arc::new(hub);
         let data = web::Data::from(hub.clone());
@@ -226,6 +231,9 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    crate::http::local::this_machine_only,
+                ))
                 .wrap(actix_web::middleware::from_fn(crate::http::log_request))
                 .configure(|cfg| crate::http::playground::configure(cfg, playground.clone()))
                 .configure(|cfg| crate::http::configure(cfg, &functions))
@@ -241,7 +249,12 @@ impl Application {
             .listen(listener)
             .map_err(|e| StartError::Other(format!("cannot serve: {e}")))?
             .run();
-        Ok(Application { port, server, hub })
+        Ok(Application {
+            port,
+            server,
+            hub,
+            listener: own,
+        })
     }
 
     /// The bound port.
@@ -261,7 +274,12 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let Application { server, hub, .. } = self;
+        let Application {
+            server,
+            hub,
+            listener,
+            ..
+        } = self;
         let handle = server.handle();
         let stopper = tokio::spawn(async move {
             stop.await;
@@ -271,12 +289,30 @@ impl Application {
                 "stop signal received: shutting down gracefully"
             );
             handle.pause().await;
+            stop_listening(&listener);
             hub.lifecycle.drain(grace).await;
             handle.stop(true).await;
         });
         let result = server.await;
         stopper.abort();
         result
+    }
+}
+
+/// Close the port while the connections already accepted are served on: a new connection is
+/// refused at once (the platform, or the client, goes to another instance) instead of waiting in
+/// the kernel's queue for an accept that never comes and being reset at the exit. `shutdown` on
+/// a listening socket takes it out of the listening state (Linux); the server's accept loop is
+/// paused first, so it never sees the closed socket.
+fn stop_listening(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `shutdown` only changes the state of the socket behind this open descriptor.
+    let rc = unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RD) };
+    if rc == 0 {
+        tracing::info!("stopped listening: new connections are refused");
+    } else {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!(error = %e, "could not close the listening socket: new connections wait until the exit");
     }
 }
 
@@ -335,10 +371,10 @@ pub fn run_main(functions: &[Function]) -> std::io::Result<()> {
     }
     let names: Vec<&str> = functions.iter().map(|f| f.service_name()).collect();
     actix_web::rt::System::new().block_on(async move {
-        let port = settings.port;
+        let (bind, port) = (settings.bind.clone(), settings.port);
         match Application::build(settings, functions).await {
             Ok(app) => {
-                tracing::info!(port = app.port(), functions = ?names, "action hub listening on port {}", port);
+                tracing::info!(port = app.port(), functions = ?names, "action hub listening on {bind}:{port}");
                 app.run_until_stopped().await
             }
             Err(e) => {

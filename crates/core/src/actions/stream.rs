@@ -146,8 +146,24 @@ pub async fn stream_rows<M: RowMaker>(
     let mut read_error = None;
     let mut write_error = None;
     let mut too_large: u64 = 0;
+    // Set once the shutdown asked to stop reading: the rows already read are still written.
+    let mut winding_up = false;
     'read: loop {
-        let texts = match stream.next_raw_chunk().await {
+        let next = if winding_up {
+            stream.next_raw_chunk().await
+        } else {
+            tokio::select! {
+                biased;
+                _ = ctx.windup.hurry().cancelled() => {
+                    tracing::warn!(action, rows_read = read, "shutdown: writing the rows read so far");
+                    stream.stop_reading();
+                    winding_up = true;
+                    continue;
+                }
+                next = stream.next_raw_chunk() => next,
+            }
+        };
+        let texts = match next {
             None => break,
             Some(Ok(chunk)) => chunk,
             Some(Err(e)) => {
@@ -254,6 +270,16 @@ pub async fn stream_rows<M: RowMaker>(
                 rows_word(read_ok),
                 read_ok - written.min(read_ok),
                 e.user_message(&cred)
+            ))
+        }
+        (None, Some(RowsError::Stopped { .. })) => {
+            let read = read + too_large;
+            tracing::warn!(action, request_id = %ctx.meta.request_id, rows_read = read, rows_written = written, "stopped by the shutdown");
+            ExecuteResponse::failure(format!(
+                "{partial}, but the action hub was shut down (a deployment or a scale-down) after \
+                 reading {read} {} of the result; the remaining rows were not written.{skipped} \
+                 Run the action again to write the whole result (the rows above are written again).",
+                rows_word(read)
             ))
         }
         (None, Some(e)) => {

@@ -3,6 +3,7 @@
 //! of errors to statuses and Looker answers, and the OAuth browser pages. Actions and the OAuth
 //! client know nothing of this module.
 
+pub mod local;
 mod meta;
 mod state;
 
@@ -192,9 +193,18 @@ pub(crate) fn authorize(hub: &Hub, req: &HttpRequest) -> Result<(), HubError> {
 pub(crate) async fn read_body(
     hub: &Hub,
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<Bytes, HubError> {
-    let limit = hub.settings.max_body_bytes;
+    read_body_within(req, payload, hub.settings.max_body_bytes).await
+}
+
+/// The request body, refused above `limit` bytes: by its `Content-Length` before anything is
+/// read, else as soon as the bytes read pass it.
+pub(crate) async fn read_body_within(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, HubError> {
     if let Some(len) = req
         .headers()
         .get("content-length")

@@ -59,6 +59,13 @@ pub enum RowsError {
         /// Rows read (none of them handed over).
         rows: u64,
     },
+    /// The reader was told to stop ([`RowStream::stop_reading`]); every row read before is
+    /// handed out first.
+    #[error("reading the query result was stopped after {rows} row(s)")]
+    Stopped {
+        /// Rows read (all of them handed out).
+        rows: u64,
+    },
     /// The document is not a valid json_detail result.
     #[error("the query result is not valid json_detail after {rows} row(s): {detail}")]
     Malformed {
@@ -111,13 +118,16 @@ pub struct RowStream {
     done: bool,
     rows_read: u64,
     too_large: u64,
+    /// Cancelled by [`RowStream::stop_reading`].
+    stop: tokio_util::sync::CancellationToken,
 }
 
 impl RowStream {
     /// Start reading a result; returns once the header (fields) is known.
     pub async fn open(source: RowSource) -> Result<RowStream, RowsError> {
         let (tx, mut rx) = mpsc::channel(parser::CHANNEL_CHUNKS);
-        source::start(source, tx).await?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        source::start(source, tx, stop.clone()).await?;
         match rx.recv().await {
             Some(Msg::Header(header)) => Ok(RowStream {
                 header,
@@ -128,6 +138,7 @@ impl RowStream {
                 done: false,
                 rows_read: 0,
                 too_large: 0,
+                stop,
             }),
             Some(Msg::Error(e)) => Err(e),
             Some(Msg::Rows(_)) | None => Err(RowsError::Malformed {
@@ -140,6 +151,13 @@ impl RowStream {
     /// The result's header.
     pub fn header(&self) -> &ResultHeader {
         &self.header
+    }
+
+    /// Read no further (a shutdown): the rows already read — those waiting in the reader and the
+    /// complete ones the parser holds — are still handed out, then the stream ends with
+    /// [`RowsError::Stopped`] naming how many rows were read, unless it ended first.
+    pub fn stop_reading(&self) {
+        self.stop.cancel();
     }
 
     /// Rows handed out so far.

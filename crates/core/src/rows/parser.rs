@@ -53,6 +53,9 @@ pub(super) fn spawn_parser<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender
                 state.flush();
                 let rows = state.rows;
                 let err = match e {
+                    ScanError::Io(e) if super::source::Stopped::is(&e) => {
+                        RowsError::Stopped { rows }
+                    }
                     ScanError::Io(e) => RowsError::Cut {
                         rows,
                         detail: e.to_string(),

@@ -5,8 +5,9 @@ use std::fmt;
 use std::io::Read;
 
 use bytes::Bytes;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::parser::{spawn_parser, Msg};
 use super::RowsError;
@@ -40,16 +41,21 @@ impl fmt::Debug for RowSource {
 }
 
 /// Start reading `source` (for a URL: once the download answered with success), its header,
-/// rows and error sent to `tx`.
-pub(super) async fn start(source: RowSource, tx: mpsc::Sender<Msg>) -> Result<(), RowsError> {
+/// rows and error sent to `tx`. Once `stop` is cancelled the source reads no further (a pending
+/// download read ends at once) and the parser ends with [`RowsError::Stopped`].
+pub(super) async fn start(
+    source: RowSource,
+    tx: mpsc::Sender<Msg>,
+    stop: CancellationToken,
+) -> Result<(), RowsError> {
     match source {
-        RowSource::Bytes(b) => spawn_parser(std::io::Cursor::new(b), tx),
+        RowSource::Bytes(b) => spawn_parser(Stoppable::new(std::io::Cursor::new(b), stop), tx),
         RowSource::Base64(b) => {
             let reader = base64::read::DecoderReader::new(
                 Base64Body(std::io::Cursor::new(b)),
                 &base64::engine::general_purpose::STANDARD,
             );
-            spawn_parser(reader, tx)
+            spawn_parser(Stoppable::new(reader, stop), tx)
         }
         RowSource::Url {
             client,
@@ -83,10 +89,11 @@ pub(super) async fn start(source: RowSource, tx: mpsc::Sender<Msg>) -> Result<()
             // Keep the URL (a one-time credential) out of the error: reqwest prints it.
             let stream = resp
                 .bytes_stream()
-                .map_err(move |e| std::io::Error::other(describe_download(&e, deadline)));
+                .map_err(move |e| std::io::Error::other(describe_download(&e, deadline)))
+                .take_until(Box::pin(stop.clone().cancelled_owned()));
             let reader = tokio_util::io::StreamReader::new(stream);
             let bridge = tokio_util::io::SyncIoBridge::new(reader);
-            spawn_parser(bridge, tx)
+            spawn_parser(Stoppable::new(bridge, stop), tx)
         }
     }
     Ok(())
@@ -102,6 +109,51 @@ fn describe_download(e: &reqwest::Error, deadline: std::time::Duration) -> Strin
         )
     } else {
         crate::net::describe_reqwest(e)
+    }
+}
+
+/// The error a [`Stoppable`] source ends with once it is told to stop.
+#[derive(Debug)]
+pub(super) struct Stopped;
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("reading was stopped")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+impl Stopped {
+    /// Whether `e` is a stopped source's error.
+    pub(super) fn is(e: &std::io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<Stopped>())
+    }
+}
+
+/// A source that fails with [`Stopped`] once its token is cancelled: before each read, and in
+/// place of the end a cut-short download reports.
+struct Stoppable<R> {
+    inner: R,
+    stop: CancellationToken,
+}
+
+impl<R> Stoppable<R> {
+    fn new(inner: R, stop: CancellationToken) -> Stoppable<R> {
+        Stoppable { inner, stop }
+    }
+}
+
+impl<R: Read> Read for Stoppable<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let stopped = || std::io::Error::other(Stopped);
+        if self.stop.is_cancelled() {
+            return Err(stopped());
+        }
+        match self.inner.read(buf)? {
+            0 if self.stop.is_cancelled() => Err(stopped()),
+            n => Ok(n),
+        }
     }
 }
 

@@ -30,8 +30,9 @@ pub struct Job<'a> {
     pub client: crate::net::Http,
     /// Batching and delivery settings.
     pub settings: &'a RudderSettings,
-    /// Cancelled when the hub is shutting down: stop reading, deliver what was read and report
-    /// how far the result was read (see `crate::lifecycle`).
+    /// Cancelled when the hub is shutting down: stop reading, deliver every row already read
+    /// (including those the reader holds) and report how far the result was read (see
+    /// `crate::lifecycle`).
     pub stop: &'a tokio_util::sync::CancellationToken,
 }
 
@@ -86,22 +87,33 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
     let mut sent_at = now_stamp();
     // Set once delivery stops: the rest is only counted.
     let mut stopped = false;
+    // Set once the shutdown asked to stop reading: the rows already read still come.
+    let mut winding_up = false;
     'read: loop {
-        let next = tokio::select! {
-            biased;
-            _ = job.stop.cancelled() => {
-                report.input_error = Some(format!(
-                    "the action hub was shut down after reading {} of the result",
-                    super::report::plural(report.rows, "row", "rows")
-                ));
-                tracing::warn!(rows = report.rows, "shutdown: delivering the rows read so far");
-                break;
+        let next = if winding_up {
+            rows.next_raw_chunk().await
+        } else {
+            tokio::select! {
+                biased;
+                _ = job.stop.cancelled() => {
+                    tracing::warn!(rows = report.rows, "shutdown: delivering the rows read so far");
+                    rows.stop_reading();
+                    winding_up = true;
+                    continue;
+                }
+                next = rows.next_raw_chunk() => next,
             }
-            next = rows.next_raw_chunk() => next,
         };
         let Some(chunk) = next else { break };
         let chunk = match chunk {
             Ok(c) => c,
+            Err(RowsError::Stopped { .. }) => {
+                report.input_error = Some(format!(
+                    "the action hub was shut down after reading {} of the result",
+                    super::report::plural(report.rows, "row", "rows")
+                ));
+                break 'read;
+            }
             Err(e) => {
                 report.input_error = Some(e.to_string());
                 break 'read;

@@ -265,6 +265,19 @@ async fn non_public_addresses_are_refused_unless_allowed() {
             "http://0.0.0.0:80".into(),
             "0.0.0.0 is an unspecified address".into(),
         ),
+        // IPv4-translated, 6to4 and Teredo forms of the data plane's own address.
+        (
+            format!("http://[::ffff:0:127.0.0.1]:{port}/"),
+            "::ffff:0:7f00:1 (127.0.0.1) is a loopback address".into(),
+        ),
+        (
+            format!("http://[2002:7f00:1::1]:{port}/"),
+            "2002:7f00:1::1 is a loopback address".into(),
+        ),
+        (
+            format!("http://[2001:0:808:808::80ff:fffe]:{port}/"),
+            "2001:0:808:808::80ff:fffe is a loopback address".into(),
+        ),
     ] {
         let (ok, message) = track(&hub, &url, Source::Base64(&doc)).await;
         assert!(!ok);
@@ -302,7 +315,7 @@ async fn non_public_addresses_are_refused_unless_allowed() {
     // connection, so a name re-pointed inside is refused then too).
     let server = Scripted::internal().await;
     let port = server.url.rsplit(':').next().unwrap();
-    let public_plane = "http://192.0.2.10"; // never reached: the download fails first
+    let public_plane = "http://plane.invalid"; // never resolved: the download fails first
     for url in [
         format!("http://localhost:{port}/x"),
         format!("{}/x", server.url),

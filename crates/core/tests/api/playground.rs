@@ -167,11 +167,48 @@ async fn a_sample_download_url_needs_the_token_to_create_and_works_once() {
     );
 }
 
+/// The hub's answer to a POST whose head says `content_length` and whose body never comes: the
+/// status line, or `None` when the hub waits for the body (it gives up after 10 s).
+async fn answer_to_a_head_only(base: &str, path: &str, content_length: usize) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {content_length}\r\n\r\nxx"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), socket.read(&mut buf));
+    match read.await {
+        Ok(Ok(n)) if n > 0 => Some(
+            String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        _ => None,
+    }
+}
+
 #[tokio::test]
 async fn the_state_url_keeps_what_the_hub_posts_for_the_page() {
     let c = client();
     let hub = HubProcess::start_bin("hub", &[("HUB_LOCAL", "true")]).await;
-    let slot = format!("{}/playground/state/s1", hub.base);
+    // The page asks for its slot with the hub token; nobody else gets one.
+    let issue = || c.post(format!("{}/playground/state", hub.base));
+    assert_eq!(issue().send().await.unwrap().status(), 403);
+    let issued: Value = issue()
+        .header("Authorization", auth(TOKEN))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = issued["slot"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 32, "{issued}");
+    let slot = format!("{}/playground/state/{id}", hub.base);
     let read = || async {
         c.get(&slot)
             .header("Authorization", auth(TOKEN))
@@ -183,16 +220,20 @@ async fn the_state_url_keeps_what_the_hub_posts_for_the_page() {
             .unwrap()
     };
     assert_eq!(read().await, json!({"state": null}));
+    // The hub posts the state without its token, as it does to Looker's state_url.
     let posted = c.post(&slot).body("sealed-state").send().await.unwrap();
     assert_eq!(posted.status(), 200);
     assert_eq!(read().await, json!({"state": "sealed-state"}));
-    let bad = c
-        .post(format!("{}/playground/state/a-b", hub.base))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 400);
+    // A slot the hub did not issue keeps nothing.
+    for other in ["s1", "a-b", "0123456789abcdef0123456789abcdef"] {
+        let r = c
+            .post(format!("{}/playground/state/{other}", hub.base))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{other}");
+    }
     let big = c
         .post(&slot)
         .body(vec![b'x'; 65 * 1024])
@@ -200,7 +241,33 @@ async fn the_state_url_keeps_what_the_hub_posts_for_the_page() {
         .await
         .unwrap();
     assert_eq!(big.status(), 413);
+    // Without a Content-Length the read stops at the limit.
+    let chunks = futures_util::stream::iter(
+        (0..100).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'y'; 4096]))),
+    );
+    let streamed = c
+        .post(&slot)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 413);
     assert_eq!(read().await, json!({"state": "sealed-state"}));
+    // The slot and the size are checked before any of the body is read: a head announcing a body
+    // that never comes is answered at once (under HUB_MAX_BODY_BYTES, over the state's 64 KiB).
+    let path = format!("/playground/state/{id}");
+    assert_eq!(
+        answer_to_a_head_only(&hub.base, &path, 1 << 20)
+            .await
+            .as_deref(),
+        Some("HTTP/1.1 413 Payload Too Large")
+    );
+    assert_eq!(
+        answer_to_a_head_only(&hub.base, "/playground/state/abc", 1 << 20)
+            .await
+            .as_deref(),
+        Some("HTTP/1.1 404 Not Found")
+    );
 }
 
 #[tokio::test]
@@ -441,4 +508,91 @@ async fn in_a_real_browser_a_user_identity_action_logs_in_and_writes_from_the_pl
     // The identity the provider returned: the test server signs in the `login_hint` account, which
     // the hub sets from the Looker user's email attribute.
     assert_eq!(v["row"]["acted_by"], USER_ATTRIBUTE);
+}
+
+/// Local mode's token is public: the hub listens on 127.0.0.1 only, and a request addressed to
+/// another host (a web page whose name was pointed at 127.0.0.1: DNS rebinding) is refused before
+/// any route runs — no page, no token, no write.
+#[tokio::test]
+async fn local_mode_listens_on_loopback_and_answers_only_requests_for_this_machine() {
+    let c = client();
+    // No HUB_BIND, no HUB_TOKENS: the defaults of `hub --local`.
+    let hub = HubProcess::start_bin(
+        "hub",
+        &[
+            ("HUB_LOCAL", "true"),
+            ("HUB_BIND", ""),
+            ("HUB_TOKENS", ""),
+            ("HUB_PUBLIC_URL", "http://hub.test:8080/"),
+        ],
+    )
+    .await;
+    let port: u16 = hub.base.rsplit(':').next().unwrap().parse().unwrap();
+    // 127.0.0.2 on the same port is free: the hub did not bind every address (0.0.0.0).
+    std::net::TcpListener::bind(("127.0.0.2", port))
+        .expect("the hub in local mode listens on 127.0.0.1 only");
+    assert!(hub
+        .logs()
+        .contains(&format!("listening on 127.0.0.1:{port}")));
+
+    let page = |host: String| {
+        c.get(format!("{}/playground", hub.base))
+            .header("Host", host)
+            // A page can set these; they are not read.
+            .header("X-Forwarded-Host", "localhost")
+            .header("Forwarded", "host=localhost")
+            .send()
+    };
+    for forged in [
+        "evil.example".to_string(),
+        format!("evil.example:{port}"),
+        format!("localhost.evil.example:{port}"),
+        format!("127.0.0.1.nip.io:{port}"),
+    ] {
+        let r = page(forged.clone()).await.unwrap();
+        assert_eq!(r.status(), 421, "{forged}");
+        let text = r.text().await.unwrap();
+        assert!(!text.contains(DEV_TOKEN), "{forged}: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"], hub_core::http::local::MISDIRECTED);
+        // Nor does an execute with the (public) dev token run.
+        let r = c
+            .post(format!("{}/actions/mark_suspicious/execute", hub.base))
+            .header("Host", forged.clone())
+            .header("Authorization", auth(DEV_TOKEN))
+            .json(&json!({"type": "cell", "data": {"value": "ORD-1"},
+                          "form_params": {"id": "ORD-1", "classification": "Suspicious"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 421, "{forged}");
+    }
+    let rows = c
+        .get(format!("{}/playground/rows", hub.base))
+        .header("Authorization", auth(DEV_TOKEN))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let written: u64 = rows["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(written, 0, "{rows}");
+    // This machine's names, with any port, and HUB_PUBLIC_URL's host are answered.
+    for host in [
+        format!("localhost:{port}"),
+        "localhost".to_string(),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "hub.test:8080".to_string(),
+    ] {
+        let r = page(host.clone()).await.unwrap();
+        assert_eq!(r.status(), 200, "{host}");
+        assert!(r.text().await.unwrap().contains(DEV_TOKEN), "{host}");
+    }
 }

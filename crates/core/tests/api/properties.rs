@@ -597,3 +597,136 @@ proptest! {
         prop_assert!(first.iter().all(|(user, id)| other.get(user) != Some(id)));
     }
 }
+
+// ------------------------------------------------------------------ outgoing address policy
+
+use hub_core::net::OutboundPolicy;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Every non-public IPv4 range the policy knows, as (network, prefix length).
+const NON_PUBLIC_V4: &[([u8; 4], u32)] = &[
+    ([0, 0, 0, 0], 8),
+    ([10, 0, 0, 0], 8),
+    ([100, 64, 0, 0], 10),
+    ([127, 0, 0, 0], 8),
+    ([169, 254, 0, 0], 16),
+    ([172, 16, 0, 0], 12),
+    ([192, 0, 0, 0], 24),
+    ([192, 0, 2, 0], 24),
+    ([192, 88, 99, 0], 24),
+    ([192, 168, 0, 0], 16),
+    ([198, 18, 0, 0], 15),
+    ([198, 51, 100, 0], 24),
+    ([203, 0, 113, 0], 24),
+    ([224, 0, 0, 0], 4),
+    ([240, 0, 0, 0], 4),
+];
+
+fn non_public_v4() -> impl Strategy<Value = Ipv4Addr> {
+    (prop::sample::select(NON_PUBLIC_V4), any::<u32>()).prop_map(|((net, len), host)| {
+        let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+        Ipv4Addr::from((u32::from_be_bytes(net) & mask) | (host & !mask))
+    })
+}
+
+/// Every way an IPv6 address carries an IPv4 address to where a connection ends up.
+#[derive(Debug, Clone, Copy)]
+enum Embedding {
+    Mapped,
+    Translated,
+    Compatible,
+    Nat64,
+    SixToFour,
+    TeredoServer,
+    TeredoClient,
+    Isatap,
+}
+
+fn embedding() -> impl Strategy<Value = Embedding> {
+    use Embedding::*;
+    prop::sample::select(vec![
+        Mapped,
+        Translated,
+        Compatible,
+        Nat64,
+        SixToFour,
+        TeredoServer,
+        TeredoClient,
+        Isatap,
+    ])
+}
+
+/// `v4` embedded the `how` way; `noise` fills the bits the embedding leaves free; the other
+/// IPv4 address of a Teredo address is public.
+fn embed(v4: Ipv4Addr, how: Embedding, noise: u64) -> IpAddr {
+    let b = u32::from(v4);
+    let (hi, lo) = ((b >> 16) as u16, b as u16);
+    let n = |i: u32| (noise >> (16 * i)) as u16;
+    let public = u32::from(Ipv4Addr::new(8, 8, 4, 4));
+    let s: [u16; 8] = match how {
+        Embedding::Mapped => [0, 0, 0, 0, 0, 0xffff, hi, lo],
+        Embedding::Translated => [0, 0, 0, 0, 0xffff, 0, hi, lo],
+        Embedding::Compatible => [0, 0, 0, 0, 0, 0, hi, lo],
+        Embedding::Nat64 => [0x64, 0xff9b, 0, 0, 0, 0, hi, lo],
+        Embedding::SixToFour => [0x2002, hi, lo, n(0), n(1), n(2), n(3), n(0) ^ 1],
+        Embedding::TeredoServer => {
+            let c = !public;
+            [0x2001, 0, hi, lo, n(0), n(1), (c >> 16) as u16, c as u16]
+        }
+        Embedding::TeredoClient => {
+            let c = !b;
+            let p = public;
+            [
+                0x2001,
+                0,
+                (p >> 16) as u16,
+                p as u16,
+                n(0),
+                n(1),
+                (c >> 16) as u16,
+                c as u16,
+            ]
+        }
+        Embedding::Isatap => [0x2a00, 0x1450, n(0), n(1), n(2) & 0x0300, 0x5efe, hi, lo],
+    };
+    IpAddr::V6(Ipv6Addr::from(s))
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// For every non-public IPv4 address, each IPv6 form that embeds it is refused as that kind
+    /// of address, unless the policy allows it: local mode allows exactly the loopback ones, an
+    /// allowlist naming the IPv4 address allows all its forms.
+    #[test]
+    fn every_embedding_of_a_non_public_ipv4_address_is_refused_unless_allowed(
+        v4 in non_public_v4(),
+        how in embedding(),
+        noise in any::<u64>(),
+    ) {
+        // ::0.0.0.0 and ::0.0.0.1 are IPv6's own unspecified and loopback addresses.
+        prop_assume!(!(matches!(how, Embedding::Compatible) && u32::from(v4) < 2));
+        let v6 = embed(v4, how, noise);
+        let public_only = OutboundPolicy::public_only();
+        let kind = public_only.check_ip(IpAddr::V4(v4));
+        prop_assert!(kind.is_err(), "{} is not public", v4);
+        prop_assert_eq!(public_only.check_ip(v6), kind, "{} ({:?} of {})", v6, how, v4);
+        let local = OutboundPolicy::loopback().check_ip(v6);
+        prop_assert_eq!(local.is_ok(), v4.is_loopback(), "{} ({:?} of {}): {:?}", v6, how, v4, local);
+        let named = OutboundPolicy::parse(&v4.to_string()).unwrap();
+        prop_assert_eq!(named.check_ip(v6), Ok(()), "{} ({:?} of {})", v6, how, v4);
+    }
+
+    /// A public IPv4 address is allowed in every form.
+    #[test]
+    fn every_embedding_of_a_public_ipv4_address_is_allowed(
+        v4 in any::<u32>().prop_map(Ipv4Addr::from),
+        how in embedding(),
+        noise in any::<u64>(),
+    ) {
+        let public_only = OutboundPolicy::public_only();
+        prop_assume!(public_only.check_ip(IpAddr::V4(v4)).is_ok());
+        let v6 = embed(v4, how, noise);
+        prop_assert_eq!(public_only.check_ip(v6), Ok(()), "{} ({:?} of {})", v6, how, v4);
+    }
+}

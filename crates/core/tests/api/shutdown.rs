@@ -283,6 +283,11 @@ struct Streaming {
 
 /// `rows` rows served in 8 KB chunks every `pause`; the hub's grace period is `grace_secs`.
 async fn stream_slowly(grace_secs: &str, rows: usize, pause: Duration) -> Streaming {
+    stream_paced(grace_secs, rows, (8 * 1024, pause)).await
+}
+
+/// `rows` rows served `pace.0` bytes every `pace.1`; the hub's grace period is `grace_secs`.
+async fn stream_paced(grace_secs: &str, rows: usize, pace: (usize, Duration)) -> Streaming {
     use crate::download::{self, DownloadServer, Serve};
     use crate::receiver::{Keep, Receiver};
     use crate::support::rudder::{request, Source, WRITE_KEY};
@@ -298,7 +303,7 @@ async fn stream_slowly(grace_secs: &str, rows: usize, pause: Duration) -> Stream
     let download = DownloadServer::start(
         Arc::new(download::users_result(rows, 6)),
         Serve {
-            pace: Some((8 * 1024, pause)),
+            pace: Some(pace),
             ..Serve::default()
         },
     )
@@ -394,4 +399,119 @@ async fn sigterm_during_an_execute_longer_than_the_grace_period_reports_exact_pr
         s.plane.accepted_users(),
         (0..delivered).map(|i| i.to_string()).collect()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_before_a_whole_chunk_of_rows_was_read_still_delivers_and_counts_every_row_read() {
+    // About 12 rows every 250 ms: at the wind-up (0.9 s after the signal) far fewer rows than the
+    // reader hands over at once (256) were read. They are delivered and counted, not dropped.
+    let mut s = stream_paced("3", 3_000, (2 * 1024, Duration::from_millis(250))).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.hub.sigterm();
+    let status = s.hub.exit_within(Duration::from_secs(5)).await;
+    assert!(status.success(), "{status:?}\n{}", s.hub.logs());
+    let (code, text) = s.answer.await.unwrap();
+    assert_eq!(code, 200);
+    let a = answer(&text);
+    assert_eq!(a["looker"]["success"], false, "{a}");
+    let delivered = s.plane.accepted_ids().len();
+    assert!(delivered > 0 && delivered < 256, "{delivered}: {a}");
+    let k = hub_core::rudder::report::group_digits(delivered as u64);
+    assert_eq!(
+        a["looker"]["message"],
+        format!(
+            "sent {k} of {k} events to RudderStack; the action hub was shut down after reading \
+             {k} rows of the result; only the rows read before that were sent{}",
+            hub_core::actions::rudder::RUN_AGAIN
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_streamed_write_back_writes_and_counts_every_row_read() {
+    use crate::download::{self, DownloadServer, Serve};
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.sqlite");
+    let mut hub = crate::helpers::HubProcess::start(&[
+        ("HUB_SHUTDOWN_GRACE_SECS", "3"),
+        ("HUB_KEEPALIVE_AFTER_MS", "200"),
+        ("HUB_KEEPALIVE_INTERVAL_SECS", "1"),
+        ("HUB_STORE_PATH", store.to_str().unwrap()),
+    ])
+    .await;
+    let download = DownloadServer::start(
+        Arc::new(download::users_result(3_000, 6)),
+        Serve {
+            pace: Some((2 * 1024, Duration::from_millis(250))),
+            ..Serve::default()
+        },
+    )
+    .await;
+    let body = crate::stand_ins::batch_from_url(&download.url, "Approved", "");
+    let req =
+        looker_headers(client().post(format!("{}/actions/writeback_batch/execute", hub.base)))
+            .header("Authorization", format!("Token token=\"{TOKEN}\""))
+            .json(&body);
+    let running = tokio::spawn(async move { req.send().await.unwrap().text().await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    hub.sigterm();
+    let status = hub.exit_within(Duration::from_secs(5)).await;
+    assert!(status.success(), "{status:?}\n{}", hub.logs());
+    let a = answer(&running.await.unwrap());
+    assert_eq!(a["looker"]["success"], false, "{a}");
+    let written = read_table(&store, "suspicious_marks_batch").len();
+    assert!(written > 0 && written < 3_000, "{written}: {a}");
+    assert_eq!(
+        a["looker"]["message"],
+        format!(
+            "Wrote {written} rows as Approved, but the action hub was shut down (a deployment or a \
+             scale-down) after reading {written} rows of the result; the remaining rows were not \
+             written. Run the action again to write the whole result (the rows above are written \
+             again)."
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigterm_new_connections_are_refused_and_kept_alive_ones_are_answered() {
+    let mut s = stream_slowly("10", 3_000, Duration::from_millis(70)).await;
+    let pooled = kept_alive(&s.hub.base).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.hub.sigterm();
+    let mut closed = false;
+    for _ in 0..100 {
+        if s.hub.logs().contains("stopped listening") {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        closed,
+        "the port stays open after SIGTERM:\n{}",
+        s.hub.logs()
+    );
+    // A new connection is refused at once: the platform (or the client) goes elsewhere, instead
+    // of waiting in the queue of a port nobody accepts on and being reset at the exit.
+    let addr = s.hub.base.trim_start_matches("http://").to_string();
+    let refused = tokio::net::TcpStream::connect(&addr).await.unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "{refused}"
+    );
+    // A connection accepted before is still answered, and so is the execute in flight.
+    let r = looker_headers(pooled.post(format!("{}/", s.hub.base)))
+        .header("Authorization", format!("Token token=\"{TOKEN}\""))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let status = s.hub.exit_within(Duration::from_secs(12)).await;
+    assert!(status.success(), "{status:?}\n{}", s.hub.logs());
+    let (code, text) = s.answer.await.unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(answer(&text)["looker"]["success"], true, "{text}");
+    assert_eq!(s.plane.accepted_ids().len(), s.rows);
 }

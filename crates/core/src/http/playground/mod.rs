@@ -19,7 +19,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::Hub;
-use super::{authorize, json_response, read_body};
+use super::{authorize, json_response, read_body, read_body_within};
 use crate::error::HubError;
 use crate::routes::Function;
 use crate::settings::{Settings, LOCAL_DEV_TOKEN};
@@ -128,6 +128,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, playground: Option<web::Data<Play
         .route("/playground/page.js", web::get().to(js))
         .route("/playground/samples", web::post().to(put_sample))
         .route("/playground/samples/{id}", web::get().to(get_sample))
+        .route("/playground/state", web::post().to(issue_slot))
         .route("/playground/state/{slot}", web::post().to(put_state))
         .route("/playground/state/{slot}", web::get().to(get_state))
         .route("/playground/rows", web::get().to(rows));
@@ -244,45 +245,68 @@ async fn get_sample(pg: web::Data<Playground>, id: web::Path<String>) -> HttpRes
     }
 }
 
-fn valid_slot(slot: &str) -> bool {
-    !slot.is_empty() && slot.len() <= 64 && slot.chars().all(|c| c.is_ascii_alphanumeric())
+/// A `state_url` slot for the page (the page's hub token required): an unguessable name, the
+/// only kind [`put_state`] keeps a state for.
+async fn issue_slot(
+    hub: web::Data<Hub>,
+    pg: web::Data<Playground>,
+    req: HttpRequest,
+) -> HttpResponse {
+    if let Err(e) = authorize(&hub, &req) {
+        return error(e);
+    }
+    let slot = uuid::Uuid::new_v4().simple().to_string();
+    let mut states = pg.states.lock().unwrap_or_else(|p| p.into_inner());
+    if states.len() >= MAX_STATES {
+        if let Some(old) = states
+            .iter()
+            .min_by_key(|(_, (at, _))| *at)
+            .map(|(k, _)| k.clone())
+        {
+            states.remove(&old);
+        }
+    }
+    states.insert(slot.clone(), (Instant::now(), Value::Null));
+    json_response(StatusCode::OK, &json!({ "slot": slot }))
 }
 
-/// Looker's `state_url`: the hub posts the user state here; the page reads it back.
+/// Looker's `state_url`: the hub posts the user state here (without the hub token, as to Looker);
+/// the page reads it back. Only a slot issued by [`issue_slot`] is kept, and the body is read
+/// only after that is checked, up to [`MAX_STATE_BYTES`] (its `Content-Length` first).
 async fn put_state(
-    hub: web::Data<Hub>,
     pg: web::Data<Playground>,
     slot: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let stored = async {
-        if !valid_slot(&slot) {
-            return Err(HubError::BadRequest("bad state slot".into()));
-        }
-        let body = read_body(&hub, &req, payload).await?;
-        if body.len() > MAX_STATE_BYTES {
-            return Err(HubError::PayloadTooLarge(MAX_STATE_BYTES));
-        }
-        // Looker stores what it is sent as the state text.
-        let text = String::from_utf8_lossy(&body).into_owned();
-        let mut states = pg.states.lock().unwrap_or_else(|p| p.into_inner());
-        if !states.contains_key(slot.as_str()) && states.len() >= MAX_STATES {
-            if let Some(old) = states
-                .iter()
-                .min_by_key(|(_, (at, _))| *at)
-                .map(|(k, _)| k.clone())
-            {
-                states.remove(&old);
-            }
-        }
-        states.insert(slot.to_string(), (Instant::now(), Value::String(text)));
-        Ok(())
+    let no_slot = || {
+        json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "no such state slot (the playground page asks the hub for one)"}),
+        )
+    };
+    let issued = pg
+        .states
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains_key(slot.as_str());
+    if !issued {
+        return no_slot();
     }
-    .await;
-    match stored {
-        Ok(()) => HttpResponse::Ok().finish(),
-        Err(e) => error(e),
+    let body = match read_body_within(&req, payload, MAX_STATE_BYTES).await {
+        Ok(body) => body,
+        Err(e) => return error(e),
+    };
+    // Looker stores what it is sent as the state text.
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let mut states = pg.states.lock().unwrap_or_else(|p| p.into_inner());
+    // Still issued: newer slots may have pushed it out while the body was read.
+    match states.get_mut(slot.as_str()) {
+        Some(entry) => {
+            *entry = (Instant::now(), Value::String(text));
+            HttpResponse::Ok().finish()
+        }
+        None => no_slot(),
     }
 }
 

@@ -11,7 +11,8 @@ const pg = {
   actions: [],
   current: null, // the selected integration
   form: null, // the last form answer
-  slot: randomId(), // this page's state_url slot (Looker keeps one state per user and action)
+  id: randomId(), // this page, in its webhook ids
+  slot: null, // this page's state_url slot, issued by the hub (Looker keeps one state per user and action)
   states: {}, // action name -> state_json, as Looker stores it
   polling: null,
   webhookCount: 0,
@@ -46,7 +47,7 @@ function lookerHeaders() {
     Authorization: `Token token="${token()}"`,
     "User-Agent": `LookerOutgoingWebhook/${LOOKER_VERSION}`,
     "X-Looker-Instance": "playground",
-    "X-Looker-Webhook-Id": `playground-${pg.slot.slice(0, 8)}-${pg.webhookCount}`,
+    "X-Looker-Webhook-Id": `playground-${pg.id.slice(0, 8)}-${pg.webhookCount}`,
   };
 }
 
@@ -169,11 +170,20 @@ function paramData() {
   return data;
 }
 
-function requestData() {
+// The state_url slot: the hub issues it to a holder of the hub token, and keeps only what is
+// posted to a slot it issued.
+async function stateSlot() {
+  if (pg.slot) return pg.slot;
+  const r = await fetch("/playground/state", { method: "POST", headers: { Authorization: `Token token="${token()}"` } });
+  if (r.ok) pg.slot = (await r.json()).slot;
+  return pg.slot;
+}
+
+async function requestData() {
   const def = pg.current;
   const data = paramData();
   if (!$("#cell-box").hidden) data.value = $("#cell-value").value;
-  if (def.uses_oauth) {
+  if (def.uses_oauth && (await stateSlot())) {
     data.state_url = `${PUBLIC_URL}/playground/state/${pg.slot}`;
     if (pg.states[def.name] !== undefined) data.state_json = pg.states[def.name];
   }
@@ -200,7 +210,7 @@ async function askForm(formParams) {
     return;
   }
   status(`POST /actions/${def.name}/form…`);
-  const body = { type: actionType(), data: requestData(), form_params: formParams || {} };
+  const body = { type: actionType(), data: await requestData(), form_params: formParams || {} };
   const r = await lookerPost(`/actions/${encodeURIComponent(def.name)}/form`, body);
   $("#raw").textContent = `POST /actions/${def.name}/form\n${JSON.stringify(redact(body), null, 2)}\n\n→ ${r.status}\n${r.text}`;
   if (r.status !== 200 || !r.json) {
@@ -437,7 +447,7 @@ async function send(ev) {
   for (const e of document.querySelectorAll(".field-error")) { e.hidden = true; e.textContent = ""; }
   for (const e of document.querySelectorAll(".field.invalid")) e.classList.remove("invalid");
   try {
-    const body = { type: actionType(), data: requestData(), form_params: formValues() };
+    const body = { type: actionType(), data: await requestData(), form_params: formValues() };
     if (body.type === "query") Object.assign(body, await queryParts());
     status(`POST /actions/${def.name}/execute…`);
     const r = await lookerPost(`/actions/${encodeURIComponent(def.name)}/execute`, body);
