@@ -19,6 +19,7 @@
 //!    within `G`.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -26,6 +27,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::ExecuteResponse;
+use crate::capacity::ExecuteBudget;
 use crate::error::HubError;
 
 /// The shutdown state shared by every request.
@@ -77,6 +79,34 @@ impl crate::actions::WindUp for Lifecycle {
     }
 }
 
+/// The wind-up signal of one execute: its time limit or the shutdown, whichever comes first.
+#[derive(Debug)]
+pub struct ExecuteWindUp {
+    /// Cancelled at the budget's wind-up time, or with the shutdown's hurry.
+    hurry: CancellationToken,
+    /// The shutdown's hurry (tells the two causes apart).
+    shutdown: CancellationToken,
+    budget: ExecuteBudget,
+}
+
+impl crate::actions::WindUp for ExecuteWindUp {
+    fn hurry(&self) -> &CancellationToken {
+        &self.hurry
+    }
+
+    fn too_late_for_long_work(&self) -> bool {
+        self.hurry.is_cancelled()
+    }
+
+    fn why(&self) -> String {
+        if self.shutdown.is_cancelled() {
+            "the action hub was shut down".into()
+        } else {
+            self.budget.wind_up_reason()
+        }
+    }
+}
+
 impl Lifecycle {
     /// Whether long work (reading a query result) can no longer start: the shutdown has asked
     /// running actions to wind up.
@@ -100,24 +130,50 @@ impl Lifecycle {
         self.in_flight.token()
     }
 
-    /// Run an execute on its own task (it goes on if the caller hangs up), tracked until it ends;
-    /// if the shutdown schedule reaches [`abandon_at`] first, it is dropped and answers
-    /// [`INTERRUPTED`].
-    pub fn spawn_execute<F>(
+    /// Run an execute on its own task (it goes on if the caller hangs up), tracked until it ends,
+    /// within its time limit: `work` gets the execute's own [`ExecuteWindUp`], asked to wind up
+    /// at the budget's wind-up time or by the shutdown, whichever comes first. Still running at the
+    /// budget's answer time it is dropped and answers [`ExecuteBudget::out_of_time`]; if the
+    /// shutdown schedule reaches [`abandon_at`] first, it answers [`INTERRUPTED`].
+    pub fn spawn_execute<W, F>(
         &self,
-        work: F,
+        budget: ExecuteBudget,
+        arrived: tokio::time::Instant,
+        work: W,
     ) -> tokio::task::JoinHandle<Result<ExecuteResponse, HubError>>
     where
+        W: FnOnce(Arc<ExecuteWindUp>) -> F,
         F: Future<Output = Result<ExecuteResponse, HubError>> + Send + 'static,
     {
         let abandon = self.abandon.clone();
+        let windup = Arc::new(ExecuteWindUp {
+            hurry: self.hurry.child_token(),
+            shutdown: self.hurry.clone(),
+            budget,
+        });
+        let work = work(windup.clone());
         self.in_flight.spawn(async move {
-            tokio::select! {
-                biased;
-                res = work => res,
-                _ = abandon.cancelled() => {
-                    tracing::warn!("execute interrupted by the shutdown");
-                    Ok(ExecuteResponse::failure(INTERRUPTED))
+            tokio::pin!(work);
+            let wind_up = tokio::time::sleep_until(arrived + budget.wind_up_at());
+            tokio::pin!(wind_up);
+            let answer_by = tokio::time::sleep_until(arrived + budget.answer_by());
+            tokio::pin!(answer_by);
+            loop {
+                tokio::select! {
+                    biased;
+                    res = &mut work => return res,
+                    _ = abandon.cancelled() => {
+                        tracing::warn!("execute interrupted by the shutdown");
+                        return Ok(ExecuteResponse::failure(INTERRUPTED));
+                    }
+                    _ = &mut answer_by => {
+                        tracing::warn!(limit_secs = budget.answer_by().as_secs(), "execute answered at its time limit");
+                        return Ok(ExecuteResponse::failure(budget.out_of_time()));
+                    }
+                    _ = &mut wind_up, if !windup.hurry.is_cancelled() => {
+                        tracing::warn!(at_secs = budget.wind_up_at().as_secs_f64(), "execute asked to wind up: its time limit is near");
+                        windup.hurry.cancel();
+                    }
                 }
             }
         })
@@ -183,19 +239,31 @@ mod tests {
         assert_eq!(hurry_at(s(600)), Duration::from_millis(593_900));
     }
 
+    fn long_budget() -> ExecuteBudget {
+        ExecuteBudget::new(Duration::from_secs(3600))
+    }
+
+    fn spawn(
+        life: &Lifecycle,
+        budget: ExecuteBudget,
+        work: impl Future<Output = Result<ExecuteResponse, HubError>> + Send + 'static,
+    ) -> tokio::task::JoinHandle<Result<ExecuteResponse, HubError>> {
+        life.spawn_execute(budget, tokio::time::Instant::now(), |_| work)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn executes_finish_or_are_answered_as_interrupted() {
         let life = Lifecycle::default();
-        let quick = life.spawn_execute(async {
+        let quick = spawn(&life, long_budget(), async {
             tokio::time::sleep(Duration::from_secs(2)).await;
             Ok(ExecuteResponse::success("done"))
         });
-        let hurry = life.hurry().clone();
-        let winds_up = life.spawn_execute(async move {
-            hurry.cancelled().await;
-            Ok(ExecuteResponse::failure("stopped after 10 of 20 rows"))
+        let winds_up = life.spawn_execute(long_budget(), tokio::time::Instant::now(), |w| async move {
+            use crate::actions::WindUp;
+            w.hurry().cancelled().await;
+            Ok(ExecuteResponse::failure(format!("{} after 10 of 20 rows", w.why())))
         });
-        let stuck = life.spawn_execute(std::future::pending());
+        let stuck = spawn(&life, long_budget(), std::future::pending());
         let start = tokio::time::Instant::now();
         life.drain(Duration::from_secs(10)).await;
         assert!(start.elapsed() <= Duration::from_secs(10));
@@ -203,11 +271,33 @@ mod tests {
         assert_eq!(quick.await.unwrap().unwrap().message(), Some("done"));
         assert_eq!(
             winds_up.await.unwrap().unwrap().message(),
-            Some("stopped after 10 of 20 rows")
+            Some("the action hub was shut down after 10 of 20 rows")
         );
         let r = stuck.await.unwrap().unwrap();
         assert!(!r.looker.success);
         assert_eq!(r.message(), Some(INTERRUPTED));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_execute_winds_up_before_its_time_limit_and_is_answered_at_it() {
+        use crate::actions::WindUp;
+        let life = Lifecycle::default();
+        let budget = ExecuteBudget::new(Duration::from_secs(60));
+        let arrived = tokio::time::Instant::now();
+        let winds_up = life.spawn_execute(budget, arrived, |w| async move {
+            w.hurry().cancelled().await;
+            let at = arrived.elapsed();
+            Ok(ExecuteResponse::failure(format!("{} at {at:?}", w.why())))
+        });
+        let stuck = spawn(&life, budget, std::future::pending());
+        assert_eq!(
+            winds_up.await.unwrap().unwrap().message(),
+            Some(format!("{} at 51.3s", budget.wind_up_reason()).as_str())
+        );
+        let r = stuck.await.unwrap().unwrap();
+        assert_eq!(arrived.elapsed(), budget.answer_by());
+        assert!(!r.looker.success);
+        assert_eq!(r.message(), Some(budget.out_of_time().as_str()));
     }
 
     #[tokio::test(start_paused = true)]

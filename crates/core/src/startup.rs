@@ -106,6 +106,7 @@ impl Hub {
         };
         // After every secret setting is registered: the refresh loop covers them all.
         secrets.spawn_refresh();
+        let capacity = crate::capacity::Capacity::new(&settings.capacity);
         Ok(Hub {
             settings,
             tokens,
@@ -115,6 +116,7 @@ impl Hub {
             prepared: Default::default(),
             oauth,
             lifecycle: Default::default(),
+            capacity,
             secrets,
             rudder_sources,
         })

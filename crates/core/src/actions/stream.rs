@@ -104,7 +104,17 @@ pub async fn stream_rows<M: RowMaker>(
             "No query result was sent with this action. Send it as JSON (detailed) from an Explore, Look or schedule.",
         );
     };
-    let mut stream = match RowStream::open(source).await {
+    let opened = tokio::select! {
+        biased;
+        _ = ctx.windup.hurry().cancelled() => {
+            return ExecuteResponse::failure(format!(
+                "Nothing was written: {} before the result's fields arrived. Run the action again.",
+                ctx.windup.why()
+            ));
+        }
+        opened = RowStream::open(source) => opened,
+    };
+    let mut stream = match opened {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(action, request_id = %ctx.meta.request_id, error = %e, "cannot read the query result");
@@ -144,8 +154,19 @@ pub async fn stream_rows<M: RowMaker>(
     let mut chunk_bytes = 0usize;
     let mut read_error = None;
     let mut write_error = None;
+    // Set when the execute was asked to wind up (its time limit, the shutdown): why.
+    let mut wound_up: Option<String> = None;
     loop {
-        let (texts, rows) = match stream.next_chunk_with_text().await {
+        let next = tokio::select! {
+            biased;
+            _ = ctx.windup.hurry().cancelled() => {
+                tracing::warn!(action, request_id = %ctx.meta.request_id, rows_read = read, "winding up: writing the rows read so far");
+                wound_up = Some(ctx.windup.why());
+                break;
+            }
+            next = stream.next_chunk_with_text() => next,
+        };
+        let (texts, rows) = match next {
             None => break,
             Some(Ok(chunk)) => chunk,
             Some(Err(e)) => {
@@ -217,6 +238,15 @@ pub async fn stream_rows<M: RowMaker>(
     let read_ok = read - rejected;
 
     let partial = (spec.partial)(written);
+    if let (None, None, Some(why)) = (&write_error, &read_error, wound_up) {
+        tracing::warn!(action, request_id = %ctx.meta.request_id, rows_read = read, rows_written = written, "wound up before the end of the result");
+        return ExecuteResponse::failure(format!(
+            "{partial}, but {why} after reading {read} {} of the result; the remaining rows were \
+             not written.{skipped} Run the action again to write every row (the rows written \
+             now would be written again).",
+            rows_word(read)
+        ));
+    }
     match (write_error, read_error) {
         (None, None) => {
             tracing::info!(action, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), rows = written, rejected, "batch write-back done");

@@ -30,9 +30,11 @@ pub struct Job<'a> {
     pub client: crate::net::Http,
     /// Batching and delivery settings.
     pub settings: &'a RudderSettings,
-    /// Cancelled when the hub is shutting down: stop reading, deliver what was read and report
-    /// how far the result was read (see `crate::lifecycle`).
+    /// Cancelled when the execute must wind up (the hub is shutting down, or the execute's time
+    /// limit is near): stop reading, deliver what was read and report how far the result was read.
     pub stop: &'a tokio_util::sync::CancellationToken,
+    /// Why `stop` was cancelled, as the subject of a sentence ("the action hub was shut down").
+    pub stopped_because: &'a (dyn Fn() -> String + Send + Sync),
 }
 
 /// Now as RudderStack timestamps are written: RFC 3339, UTC, milliseconds (24 bytes).
@@ -91,10 +93,11 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
             biased;
             _ = job.stop.cancelled() => {
                 report.input_error = Some(format!(
-                    "the action hub was shut down after reading {} of the result",
+                    "{} after reading {} of the result",
+                    (job.stopped_because)(),
                     super::report::plural(report.rows, "row", "rows")
                 ));
-                tracing::warn!(rows = report.rows, "shutdown: delivering the rows read so far");
+                tracing::warn!(rows = report.rows, "winding up: delivering the rows read so far");
                 break;
             }
             next = rows.next_raw_chunk() => next,

@@ -341,7 +341,7 @@ Connection: close
         }
     });
     let hub = HubProcess::start(&[
-        ("HUB_DOWNLOAD_DEADLINE_SECS", "2"),
+        ("HUB_EXECUTE_TIMEOUT_SECS", "4"),
         ("HUB_HTTP_READ_TIMEOUT_SECS", "5"),
     ])
     .await;
@@ -361,7 +361,8 @@ Connection: close
     let (ok, message) = outcome(&parse(&text));
     assert!(!ok);
     assert!(
-        message.contains("HUB_DOWNLOAD_DEADLINE_SECS = 2 s") && message.contains("Wrote 0 rows"),
+        message.contains("the action reached its time limit (3 s: HUB_EXECUTE_TIMEOUT_SECS = 4 s")
+            && message.contains("Wrote 0 rows"),
         "{message}"
     );
     // Not a timing assertion on the hub's speed: only that it did not wait forever.
