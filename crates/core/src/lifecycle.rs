@@ -258,11 +258,15 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(2)).await;
             Ok(ExecuteResponse::success("done"))
         });
-        let winds_up = life.spawn_execute(long_budget(), tokio::time::Instant::now(), |w| async move {
-            use crate::actions::WindUp;
-            w.hurry().cancelled().await;
-            Ok(ExecuteResponse::failure(format!("{} after 10 of 20 rows", w.why())))
-        });
+        let winds_up =
+            life.spawn_execute(long_budget(), tokio::time::Instant::now(), |w| async move {
+                use crate::actions::WindUp;
+                w.hurry().cancelled().await;
+                Ok(ExecuteResponse::failure(format!(
+                    "{} after 10 of 20 rows",
+                    w.why()
+                )))
+            });
         let stuck = spawn(&life, long_budget(), std::future::pending());
         let start = tokio::time::Instant::now();
         life.drain(Duration::from_secs(10)).await;

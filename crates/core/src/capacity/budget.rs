@@ -92,13 +92,28 @@ mod tests {
     fn every_time_of_an_execute_derives_from_the_platform_timeout() {
         let b = ExecuteBudget::new(s(900));
         assert_eq!(
-            (b.margin(), b.answer_by(), b.wind_up_at(), b.admission_wait()),
+            (
+                b.margin(),
+                b.answer_by(),
+                b.wind_up_at(),
+                b.admission_wait()
+            ),
             (s(30), s(870), s(810), s(435))
         );
         let b = ExecuteBudget::new(s(60));
         assert_eq!(
-            (b.margin(), b.answer_by(), b.wind_up_at(), b.admission_wait()),
-            (s(3), s(57), Duration::from_millis(51_300), Duration::from_millis(28_500))
+            (
+                b.margin(),
+                b.answer_by(),
+                b.wind_up_at(),
+                b.admission_wait()
+            ),
+            (
+                s(3),
+                s(57),
+                Duration::from_millis(51_300),
+                Duration::from_millis(28_500)
+            )
         );
         let b = ExecuteBudget::new(s(3600));
         assert_eq!((b.answer_by(), b.wind_up_at()), (s(3570), s(3510)));

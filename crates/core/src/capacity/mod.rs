@@ -164,7 +164,9 @@ mod tests {
 
     #[test]
     fn a_budget_too_small_for_the_slots_refuses_the_start_with_the_formula() {
-        let err = load(&[("HUB_QUERY_EXECUTES", "5")]).unwrap_err().to_string();
+        let err = load(&[("HUB_QUERY_EXECUTES", "5")])
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "HUB_MEMORY_BUDGET_BYTES is invalid: 402653184 bytes is less than 402718720: \

@@ -448,7 +448,11 @@ struct Execute {
 impl Execute {
     /// Take a query-execute slot if needed (waiting in line, within the execute's admission wait
     /// or until the shutdown asks to wind up), then run the action.
-    async fn run(self, hub: Arc<Hub>, windup: Arc<ExecuteWindUp>) -> Result<ExecuteResponse, HubError> {
+    async fn run(
+        self,
+        hub: Arc<Hub>,
+        windup: Arc<ExecuteWindUp>,
+    ) -> Result<ExecuteResponse, HubError> {
         let Execute {
             action,
             meta,

@@ -84,15 +84,13 @@ async fn execute_within(
     body: &Value,
     platform_timeout: Duration,
 ) -> Value {
-    let resp = looker_headers(
-        client().post(format!("{}/actions/{action}/execute", hub.base)),
-    )
-    .header("Authorization", format!("Token token=\"{TOKEN}\""))
-    .timeout(platform_timeout)
-    .json(body)
-    .send()
-    .await
-    .unwrap_or_else(|e| panic!("no answer from the hub before the platform's timeout: {e}"));
+    let resp = looker_headers(client().post(format!("{}/actions/{action}/execute", hub.base)))
+        .header("Authorization", format!("Token token=\"{TOKEN}\""))
+        .timeout(platform_timeout)
+        .json(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("no answer from the hub before the platform's timeout: {e}"));
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.unwrap_or_else(|e| {
         panic!("the answer did not complete before the platform's timeout: {e}")
@@ -209,7 +207,12 @@ async fn a_burst_of_query_executes_waits_for_slots_while_clicks_are_answered() {
 
 /// Send the head and the first `sent` bytes of an execute whose body is `body` padded with
 /// spaces to `len` bytes; the rest is sent by [`finish_raw`].
-async fn start_raw(hub: &HubProcess, body: &Value, len: usize, sent: usize) -> (tokio::net::TcpStream, Vec<u8>) {
+async fn start_raw(
+    hub: &HubProcess,
+    body: &Value,
+    len: usize,
+    sent: usize,
+) -> (tokio::net::TcpStream, Vec<u8>) {
     let mut bytes = serde_json::to_vec(body).unwrap();
     bytes.resize(len, b' ');
     let addr = hub.base.trim_start_matches("http://");
@@ -258,9 +261,10 @@ async fn a_request_over_the_memory_budget_waits_for_memory_and_is_answered() {
     second.resize(100_000, b' ');
     let waiting_hub = hub.clone();
     let waiting = tokio::spawn(async move {
-        let r = looker_headers(
-            client().post(format!("{}/actions/mark_suspicious/execute", waiting_hub.base)),
-        )
+        let r = looker_headers(client().post(format!(
+            "{}/actions/mark_suspicious/execute",
+            waiting_hub.base
+        )))
         .header("Authorization", format!("Token token=\"{TOKEN}\""))
         .header("Content-Type", "application/json")
         .body(second)
@@ -276,7 +280,10 @@ async fn a_request_over_the_memory_budget_waits_for_memory_and_is_answered() {
     // The first body completes: its click is answered, and the memory it held lets the second in.
     let first = finish_raw(held, rest).await;
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
-    assert!(first.contains("Order ORD-BIG marked as Suspicious."), "{first}");
+    assert!(
+        first.contains("Order ORD-BIG marked as Suspicious."),
+        "{first}"
+    );
     let (status, text) = waiting.await.unwrap();
     assert_eq!(status, 200, "{text}");
     assert_eq!(

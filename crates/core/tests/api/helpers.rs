@@ -369,6 +369,9 @@ impl HubProcess {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("the hub never logged {line:?} {times} times:\n{}", self.logs())
+        panic!(
+            "the hub never logged {line:?} {times} times:\n{}",
+            self.logs()
+        )
     }
 }
