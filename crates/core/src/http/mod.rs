@@ -410,7 +410,7 @@ async fn execute(
     };
     // During a shutdown an execute is still run (see `crate::lifecycle`); only a query execute
     // that could no longer read its result in time is turned away, with a message, not a 503.
-    if hub.lifecycle.too_late_for_long_work() && request.action_type != Some(ActionType::Cell) {
+    if hub.lifecycle.too_late_for_long_work() && query {
         tracing::warn!("shutting down: query execute not started");
         return json_response(StatusCode::OK, &ExecuteResponse::failure(TOO_LATE));
     }
