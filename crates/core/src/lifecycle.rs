@@ -1,4 +1,6 @@
-//! Graceful shutdown: what the hub does between SIGTERM and its exit.
+//! Graceful shutdown: what the hub does between SIGTERM and its exit; and each execute's time
+//! limit (`crate::capacity::budget`), which winds an execute up the same way
+//! ([`Lifecycle::spawn_execute`]).
 //!
 //! Cloud Run sends SIGTERM and kills the instance a grace period later (10 s). An execute may be
 //! streaming a large result to a data plane at that moment, and Looker may already have hung up
