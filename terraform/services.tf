@@ -70,13 +70,19 @@ locals {
   capacity_env = {
     HUB_EXECUTE_TIMEOUT_SECS = tostring(var.execute_timeout_seconds)
     HUB_QUERY_EXECUTES       = tostring(var.execute_query_executes)
-    HUB_MEMORY_BUDGET_BYTES  = tostring(local.execute_memory_budget_bytes)
+  }
+  # Every function's memory budget: its instance's memory less what the process itself needs.
+  memory_budget_env = {
+    for f, fn in local.functions : f => {
+      HUB_MEMORY_BUDGET_BYTES = tostring((tonumber(trimsuffix(fn.memory, "Mi")) - local.hub_base_memory_mib) * 1048576)
+    }
   }
 
   function_env = {
     for f, _ in local.functions : f => merge(
       local.settings_env,
       local.actions_env,
+      local.memory_budget_env[f],
       contains(local.rudder_functions, f) ? local.rudder_env : {},
       f == "action_execute" ? merge(local.bigquery_env, local.builtin_table_env, local.capacity_env) : {},
     )

@@ -162,7 +162,7 @@ impl Settings {
             http_read_timeout: Duration::from_secs(
                 v.num("HUB_HTTP_READ_TIMEOUT_SECS", 120)?.max(1),
             ),
-            capacity: crate::capacity::CapacitySettings::load(&v, max_body_bytes)?,
+            capacity: crate::capacity::CapacitySettings::load(&v)?,
             outbound_allow,
             workers: (workers > 0).then_some(workers),
             oauth: crate::oauth::OAuthSettings::load(&v, local)?,
@@ -178,6 +178,7 @@ impl Settings {
     /// calls with the hub token cannot start without `HUB_TOKENS` (the browser-only
     /// `oauth_initiate` can).
     pub fn check_for(&self, functions: &[crate::routes::Function]) -> Result<(), SettingsError> {
+        self.capacity.check(self.max_body_bytes)?;
         let needs_token = functions
             .iter()
             .any(|f| crate::routes::routes_of(*f).any(|r| r.needs_hub_token));

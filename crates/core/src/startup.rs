@@ -199,6 +199,8 @@ impl Application {
                 settings.bind, settings.port
             ))
         })?;
+        // Only a process that runs executes sets memory aside for query executes.
+        settings.capacity.serves_executes = functions.contains(&Function::ActionExecute);
         // Settings these functions cannot run without are refused before anything is touched
         // (no store file created, no Secret Manager call).
         settings.check_for(functions)?;

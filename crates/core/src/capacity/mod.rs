@@ -35,6 +35,9 @@ pub struct CapacitySettings {
     pub query_executes: usize,
     /// `HUB_MEMORY_BUDGET_BYTES`.
     pub memory_budget_bytes: usize,
+    /// Whether this process runs executes (only then are the query slots' working sets set
+    /// aside); set by the start-up from the functions served.
+    pub serves_executes: bool,
 }
 
 /// The least memory budget for `query_executes` slots and bodies up to `max_body_bytes`: every
@@ -47,8 +50,9 @@ pub fn least_memory_budget(query_executes: usize, max_body_bytes: usize) -> usiz
 }
 
 impl CapacitySettings {
-    /// Load from the environment; bodies may be up to `max_body_bytes`.
-    pub fn load(v: &Vars, max_body_bytes: usize) -> Result<CapacitySettings, SettingsError> {
+    /// Load from the environment ([`CapacitySettings::check`] checks the memory formula once the
+    /// functions served are known).
+    pub fn load(v: &Vars) -> Result<CapacitySettings, SettingsError> {
         let timeout = v.num("HUB_EXECUTE_TIMEOUT_SECS", DEFAULT_EXECUTE_TIMEOUT_SECS)?;
         if Duration::from_secs(timeout) < budget::MIN_TIMEOUT {
             return Err(SettingsError::Invalid {
@@ -67,26 +71,42 @@ impl CapacitySettings {
                 reason: "at least 1 query execute must be able to run".into(),
             });
         }
-        let memory_budget_bytes: usize =
-            v.num("HUB_MEMORY_BUDGET_BYTES", DEFAULT_MEMORY_BUDGET_BYTES)?;
-        let least = least_memory_budget(query_executes, max_body_bytes);
-        if memory_budget_bytes < least {
-            return Err(SettingsError::Invalid {
-                name: "HUB_MEMORY_BUDGET_BYTES",
-                reason: format!(
-                    "{memory_budget_bytes} bytes is less than {least}: HUB_QUERY_EXECUTES ({query_executes}) \
-                     × {} (a query execute's working set) + 2 × HUB_MAX_BODY_BYTES ({max_body_bytes}) + {} \
-                     (the largest click besides them); raise it with the instance's memory, or lower \
-                     HUB_QUERY_EXECUTES",
-                    memory::QUERY_WORKING_SET_BYTES,
-                    memory::REQUEST_OVERHEAD_BYTES
-                ),
-            });
-        }
         Ok(CapacitySettings {
             execute: ExecuteBudget::new(Duration::from_secs(timeout)),
             query_executes,
-            memory_budget_bytes,
+            memory_budget_bytes: v.num("HUB_MEMORY_BUDGET_BYTES", DEFAULT_MEMORY_BUDGET_BYTES)?,
+            serves_executes: true,
+        })
+    }
+
+    /// The query slots this process sets aside memory for: none unless it runs executes.
+    pub fn slots_in_budget(&self) -> usize {
+        if self.serves_executes {
+            self.query_executes
+        } else {
+            0
+        }
+    }
+
+    /// Check that the memory budget holds the query slots' working sets (when this process runs
+    /// executes) and the largest body besides them.
+    pub fn check(&self, max_body_bytes: usize) -> Result<(), SettingsError> {
+        let slots = self.slots_in_budget();
+        let least = least_memory_budget(slots, max_body_bytes);
+        if self.memory_budget_bytes >= least {
+            return Ok(());
+        }
+        Err(SettingsError::Invalid {
+            name: "HUB_MEMORY_BUDGET_BYTES",
+            reason: format!(
+                "{} bytes is less than {least}: HUB_QUERY_EXECUTES ({slots}, for a process that \
+                 runs executes) × {} (a query execute's working set) + 2 × HUB_MAX_BODY_BYTES \
+                 ({max_body_bytes}) + {} (the largest click besides them); raise it with the \
+                 instance's memory, or lower HUB_QUERY_EXECUTES",
+                self.memory_budget_bytes,
+                memory::QUERY_WORKING_SET_BYTES,
+                memory::REQUEST_OVERHEAD_BYTES
+            ),
         })
     }
 }
@@ -106,7 +126,7 @@ impl Capacity {
     /// The capacity the settings describe.
     pub fn new(s: &CapacitySettings) -> Capacity {
         let slots_hold = s
-            .query_executes
+            .slots_in_budget()
             .saturating_mul(memory::QUERY_WORKING_SET_BYTES);
         Capacity {
             execute: s.execute,
@@ -144,17 +164,20 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    const MAX_BODY: usize = 32 * 1024 * 1024;
+
     fn load(pairs: &[(&str, &str)]) -> Result<CapacitySettings, SettingsError> {
         let vars: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        CapacitySettings::load(&Vars(&vars), 32 * 1024 * 1024)
+        CapacitySettings::load(&Vars(&vars))
     }
 
     #[test]
     fn the_defaults_fit_a_512_mib_instance_and_leave_room_for_clicks() {
         let s = load(&[]).unwrap();
+        s.check(MAX_BODY).unwrap();
         assert_eq!(s.execute.timeout(), Duration::from_secs(900));
         assert_eq!(s.query_executes, 4);
         let c = Capacity::new(&s);
@@ -164,16 +187,21 @@ mod tests {
 
     #[test]
     fn a_budget_too_small_for_the_slots_refuses_the_start_with_the_formula() {
-        let err = load(&[("HUB_QUERY_EXECUTES", "5")])
-            .unwrap_err()
-            .to_string();
+        let mut s = load(&[("HUB_QUERY_EXECUTES", "5")]).unwrap();
+        let err = s.check(MAX_BODY).unwrap_err().to_string();
         assert_eq!(
             err,
             "HUB_MEMORY_BUDGET_BYTES is invalid: 402653184 bytes is less than 402718720: \
-             HUB_QUERY_EXECUTES (5) × 67108864 (a query execute's working set) + 2 × \
-             HUB_MAX_BODY_BYTES (33554432) + 65536 (the largest click besides them); raise it \
-             with the instance's memory, or lower HUB_QUERY_EXECUTES"
+             HUB_QUERY_EXECUTES (5, for a process that runs executes) × 67108864 (a query \
+             execute's working set) + 2 × HUB_MAX_BODY_BYTES (33554432) + 65536 (the largest \
+             click besides them); raise it with the instance's memory, or lower \
+             HUB_QUERY_EXECUTES"
         );
+        // A process that runs no executes (list, form, OAuth) sets nothing aside for slots.
+        s.serves_executes = false;
+        s.memory_budget_bytes = 2 * MAX_BODY + 65536;
+        s.check(MAX_BODY).unwrap();
+        assert_eq!(Capacity::new(&s).memory.available(), 2 * MAX_BODY + 65536);
         assert!(load(&[("HUB_QUERY_EXECUTES", "0")]).is_err());
         let err = load(&[("HUB_EXECUTE_TIMEOUT_SECS", "3")]).unwrap_err();
         assert!(err.to_string().contains("at least 4 s"), "{err}");

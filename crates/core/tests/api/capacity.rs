@@ -296,3 +296,49 @@ async fn a_request_over_the_memory_budget_waits_for_memory_and_is_answered() {
         .collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
 }
+
+/// The memory budgets terraform gives the functions (their memory less 128 MiB): the 256 MiB
+/// services start with theirs; execute refuses one too small for its query slots, naming the
+/// formula.
+#[tokio::test]
+async fn each_function_starts_with_the_memory_budget_terraform_gives_it() {
+    const MIB: usize = 1024 * 1024;
+    let small = (128 * MIB).to_string();
+    for bin in ["actions_list", "action_form", "oauth_callback"] {
+        let hub = HubProcess::start_bin(bin, &[("HUB_MEMORY_BUDGET_BYTES", &small)]).await;
+        let r = client()
+            .get(format!("{}/healthz", hub.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{bin}");
+    }
+    let out = tokio::process::Command::new(crate::binaries::bin_dir().join("action_execute"))
+        .env_clear()
+        .env("PORT", crate::binaries::free_port().to_string())
+        .env("HUB_TOKENS", TOKEN)
+        .env("HUB_MEMORY_BUDGET_BYTES", &small)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "HUB_MEMORY_BUDGET_BYTES is invalid: 134217728 bytes is less than 335609856: \
+             HUB_QUERY_EXECUTES (4, for a process that runs executes)"
+        ),
+        "{err}"
+    );
+    let execute = HubProcess::start_bin(
+        "action_execute",
+        &[("HUB_MEMORY_BUDGET_BYTES", &(384 * MIB).to_string())],
+    )
+    .await;
+    let r = client()
+        .get(format!("{}/healthz", execute.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
