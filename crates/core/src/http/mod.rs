@@ -3,6 +3,7 @@
 //! of errors to statuses and Looker answers, and the OAuth browser pages. Actions and the OAuth
 //! client know nothing of this module.
 
+mod execute;
 mod meta;
 mod state;
 
@@ -31,9 +32,10 @@ use crate::api::{ActionRequest, ActionType, ErrorBody, ExecuteResponse};
 use crate::capacity::memory::{body_reservation, GROWTH_STEP_BYTES};
 use crate::capacity::{Reservation, MEMORY_WAIT, NO_MEMORY};
 use crate::error::HubError;
-use crate::lifecycle::{ExecuteWindUp, TOO_LATE};
+use crate::lifecycle::TOO_LATE;
 use crate::meta::RequestMeta;
 use crate::routes::{routes_of, Function, Handler, Method, HEALTH_PATH};
+use execute::Execute;
 
 /// Register the routes of the given functions (from the one route table) plus `/healthz`.
 pub fn configure(cfg: &mut web::ServiceConfig, functions: &[Function]) {
@@ -430,52 +432,6 @@ async fn execute(
         memory,
     };
     run_execute(hub.into_inner(), execute).await
-}
-
-/// One execute, checked and ready to run.
-struct Execute {
-    action: Arc<dyn Action>,
-    meta: RequestMeta,
-    request: ActionRequest,
-    /// Whether it reads a query result (it takes a query-execute slot).
-    query: bool,
-    /// When it arrived (its time limit counts from then).
-    arrived: tokio::time::Instant,
-    /// The memory its request holds.
-    memory: Reservation,
-}
-
-impl Execute {
-    /// Take a query-execute slot if needed (waiting in line, within the execute's admission wait
-    /// or until the shutdown asks to wind up), then run the action.
-    async fn run(
-        self,
-        hub: Arc<Hub>,
-        windup: Arc<ExecuteWindUp>,
-    ) -> Result<ExecuteResponse, HubError> {
-        let Execute {
-            action,
-            meta,
-            request,
-            query,
-            arrived,
-            memory: _memory,
-        } = self;
-        let _slot = if query {
-            let until = arrived + hub.capacity.execute.admission_wait();
-            tokio::select! {
-                admitted = hub.capacity.slots.admit(until) => match admitted {
-                    Ok(slot) => Some(slot),
-                    Err(why) => return Err(HubError::Busy(hub.capacity.busy_message(why))),
-                },
-                _ = windup.hurry().cancelled() => return Ok(ExecuteResponse::failure(TOO_LATE)),
-            }
-        } else {
-            None
-        };
-        let ctx = hub.action_context_with(&meta, windup.as_ref());
-        action.execute(&ctx, request).await.map_err(HubError::from)
-    }
 }
 
 /// Run an execute on its own task (it finishes even if Looker hangs up, and a shutdown waits for
