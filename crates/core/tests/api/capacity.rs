@@ -342,3 +342,55 @@ async fn each_function_starts_with_the_memory_budget_terraform_gives_it() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// A query execute waits for a slot at most half its time limit, then is told to run again,
+/// its result never fetched.
+#[tokio::test]
+async fn a_query_execute_that_waits_too_long_for_a_slot_is_told_to_run_again() {
+    let (release, released) = watch::channel(false);
+    let downloads = serve_downloads(5, Some(released)).await;
+    let hub = Arc::new(
+        HubProcess::start(&[
+            ("HUB_QUERY_EXECUTES", "1"),
+            // Half the time limit (19 s) is 9.5 s of waiting.
+            ("HUB_EXECUTE_TIMEOUT_SECS", "20"),
+            ("HUB_KEEPALIVE_AFTER_MS", "200"),
+            ("HUB_KEEPALIVE_INTERVAL_SECS", "1"),
+        ])
+        .await,
+    );
+    let platform = Duration::from_secs(20);
+    let running_hub = hub.clone();
+    let body = batch_from_url(&downloads.url, "Suspicious", "first");
+    let running = tokio::spawn(async move {
+        execute_within(&running_hub, "writeback_batch", &body, platform).await
+    });
+    for _ in 0..500 {
+        if downloads.started.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        downloads.started.load(Ordering::SeqCst),
+        1,
+        "the first download never started"
+    );
+    let body = batch_from_url(&downloads.url, "Suspicious", "second");
+    let waited = execute_within(&hub, "writeback_batch", &body, platform).await;
+    assert_eq!(waited["looker"]["success"], false);
+    assert_eq!(
+        message(&waited),
+        "The action hub is busy: 1 query execute is already running on this instance \
+         (HUB_QUERY_EXECUTES) and none freed up within 9 s; nothing was done. Run the action \
+         again in a few minutes (or spread the schedules that run at the same time)."
+    );
+    assert!(!running.is_finished());
+    assert_eq!(downloads.started.load(Ordering::SeqCst), 1);
+    release.send(true).unwrap();
+    let answer = running.await.unwrap();
+    assert_eq!(
+        message(&answer),
+        "Wrote 10 rows as Suspicious to the write-back table."
+    );
+}
