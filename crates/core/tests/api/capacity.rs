@@ -394,3 +394,47 @@ async fn a_query_execute_that_waits_too_long_for_a_slot_is_told_to_run_again() {
         "Wrote 10 rows as Suspicious to the write-back table."
     );
 }
+
+/// `rudder_track` past its time limit: it stops reading, delivers what it read and says so, the
+/// same way as a write-back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rudderstack_delivery_past_its_time_limit_sends_what_it_read_and_says_so() {
+    use crate::download::{self, DownloadServer, Serve};
+    use crate::receiver::{Keep, Receiver};
+    use crate::support::rudder::{request, Source, WRITE_KEY};
+
+    let hub = HubProcess::start(&[
+        ("HUB_EXECUTE_TIMEOUT_SECS", "6"),
+        ("HUB_KEEPALIVE_AFTER_MS", "200"),
+        ("HUB_KEEPALIVE_INTERVAL_SECS", "1"),
+        ("RUDDER_MAX_BATCH_EVENTS", "100"),
+    ])
+    .await;
+    let plane = Receiver::start(WRITE_KEY, Keep::Ids).await;
+    // 3 000 rows in 8 KB chunks every 100 ms: about 6 s, longer than the 4 s before the wind-up.
+    let rows = 3_000;
+    let download = DownloadServer::start(
+        Arc::new(download::users_result(rows, 6)),
+        Serve {
+            pace: Some((8 * 1024, Duration::from_millis(100))),
+            ..Serve::default()
+        },
+    )
+    .await;
+    let body = request(&plane.url, Source::Url(&download.url), &[], Some("Sync"));
+    let answer = execute_within(&hub, "rudder_track", &body, Duration::from_secs(6)).await;
+    assert_eq!(answer["looker"]["success"], false, "{answer}");
+    let delivered = plane.accepted_ids().len();
+    assert!(delivered > 0 && delivered < rows, "{delivered}: {answer}");
+    let k = hub_core::rudder::report::group_digits(delivered as u64);
+    assert_eq!(
+        message(&answer),
+        format!(
+            "sent {k} of {k} events to RudderStack; the action reached its time limit (5 s: \
+             HUB_EXECUTE_TIMEOUT_SECS = 6 s, the request timeout of the platform in front of the \
+             hub, less 1 s to answer) after reading {k} rows of the result; only the rows read \
+             before that were sent{}",
+            hub_core::actions::rudder::RUN_AGAIN
+        )
+    );
+}
