@@ -13,8 +13,8 @@
 //!    milliseconds; no source says Looker retries an execute, so refusing it would lose the click);
 //! 2. at [`hurry_at`] (30 % of `G`, 1 to 5 s, before step 3): actions that can wind up early —
 //!    stop reading rows, deliver what was read — are told to, and report exactly how far they got;
-//!    a query execute arriving from then on is not started (it could not read its result in
-//!    time) and is answered `success:false` with [`TOO_LATE`];
+//!    a query execute arriving from then on (or still waiting for a slot) is not started (it
+//!    could not read its result in time) and is answered `success:false` with [`TOO_LATE`];
 //! 3. at [`abandon_at`] (`G` − 1.1 s): an execute still running is answered `success:false`
 //!    ("stopped before it finished") so Looker hears the truth instead of a cut connection;
 //! 4. the HTTP server then stops gracefully (the final answers are flushed) and the process exits

@@ -438,3 +438,44 @@ async fn a_rudderstack_delivery_past_its_time_limit_sends_what_it_read_and_says_
         )
     );
 }
+
+/// A query execute still waiting for a slot when the shutdown asks executes to wind up is not
+/// started: it is told to run again, its download never started.
+#[tokio::test]
+async fn a_query_execute_waiting_for_a_slot_at_the_shutdown_is_told_to_run_again() {
+    let (_release, released) = watch::channel(false);
+    let downloads = serve_downloads(5, Some(released)).await;
+    let hub = Arc::new(
+        HubProcess::start(&[
+            ("HUB_QUERY_EXECUTES", "1"),
+            ("HUB_SHUTDOWN_GRACE_SECS", "4"),
+            ("HUB_KEEPALIVE_AFTER_MS", "200"),
+            ("HUB_KEEPALIVE_INTERVAL_SECS", "1"),
+        ])
+        .await,
+    );
+    let platform = Duration::from_secs(60);
+    let mut executes = Vec::new();
+    for which in ["running", "waiting"] {
+        let hub = hub.clone();
+        let body = batch_from_url(&downloads.url, "Suspicious", which);
+        executes.push(tokio::spawn(async move {
+            execute_within(&hub, "writeback_batch", &body, platform).await
+        }));
+    }
+    hub.wait_for_log("query execute waiting for a slot", 1)
+        .await;
+    hub.sigterm();
+    let answers: Vec<Value> = futures_util::future::join_all(executes)
+        .await
+        .into_iter()
+        .map(|a| a.unwrap())
+        .collect();
+    let told = answers
+        .iter()
+        .filter(|a| message(a) == hub_core::lifecycle::TOO_LATE)
+        .count();
+    assert_eq!(told, 1, "{answers:?}");
+    assert!(answers.iter().all(|a| a["looker"]["success"] == false));
+    assert_eq!(downloads.started.load(Ordering::SeqCst), 1);
+}
