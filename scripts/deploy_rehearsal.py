@@ -1026,6 +1026,10 @@ def rehearse_apigee(work: Path, script: Path) -> None:
         ("a RudderStack label equal to another source's readable name",
          {"TF_VAR_rudder_sources": '[{"name": "marketing_eu", "data_plane_url": "https://a.example"}, {"name": "x", "label": "MARKETING EU", "data_plane_url": "https://a.example"}]'},
          "two sources show the same label"),
+        ("execute memory too small for its query slots", {"TF_VAR_execute_query_executes": "6"},
+         "execute_memory_mib is too small for execute_query_executes"),
+        ("execute concurrency that leaves clicks no slot", {"TF_VAR_execute_concurrency": "10"},
+         "execute_concurrency must be at least 2 x execute_query_executes + 4"),
     ):
         r = subprocess.run(tf, env={**base, **extra}, capture_output=True, text=True, check=False)
         flat = " ".join(ANSI.sub("", r.stderr).replace("│", " ").split())
