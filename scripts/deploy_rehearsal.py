@@ -751,6 +751,7 @@ def rehearse_first_deploy(work: Path, script: Path, hub: Path) -> None:
     else:
         ok(f"the generated actions.yaml is a Secret Manager version mounted by all 5 services at {ACTIONS_PATH} (HUB_ACTIONS_FILE)")
     check_startup_probe(state)
+    check_capacity(state)
 
     # 4. A later run: one apply, the gateway URL known from the state.
     r = rh.deploy(env, "--skip-build")
@@ -785,6 +786,45 @@ def check_startup_probe(state: dict) -> None:
             problem(f"{v['name']}: startup probe window {window} s is over Cloud Run's 240 s")
     if len(problems) == before:
         ok("startup probe window (period x failure_threshold) covers HUB_STARTUP_RETRY_SECS + one Secret Manager timeout")
+
+
+# The process's own memory, outside the hub's budget (terraform/main.tf, README "Operating at scale").
+HUB_BASE_MEMORY_MIB = 128
+
+
+def check_capacity(state: dict) -> None:
+    """Execute keeps its CPU and gets its time limit from the same variable as Cloud Run's timeout;
+    every service's memory budget is its memory less the process's own, and execute's holds its
+    query slots (the hub's start check) with Cloud Run slots left to clicks."""
+    before = len(problems)
+    for rtype, v in standins(state):
+        if rtype != "google_cloud_run_v2_service":
+            continue
+        name = v["name"]
+        template = v["template"][0]
+        container = template["containers"][0]
+        resources = container["resources"][0]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        memory_mib = int(resources["limits"]["memory"].removesuffix("Mi"))
+        budget = int(env.get("HUB_MEMORY_BUDGET_BYTES", "0"))
+        if budget != (memory_mib - HUB_BASE_MEMORY_MIB) * 1024 * 1024:
+            problem(f"{name}: HUB_MEMORY_BUDGET_BYTES {budget} is not its memory ({memory_mib} MiB) less {HUB_BASE_MEMORY_MIB} MiB")
+        execute = name.endswith("-action-execute")
+        if resources["cpu_idle"] == execute:
+            problem(f"{name}: cpu_idle {resources['cpu_idle']} (execute keeps its CPU, the others are billed per request)")
+        if not execute:
+            if "HUB_EXECUTE_TIMEOUT_SECS" in env:
+                problem(f"{name}: HUB_EXECUTE_TIMEOUT_SECS on a service that runs no execute")
+            continue
+        if f"{env.get('HUB_EXECUTE_TIMEOUT_SECS')}s" != template["timeout"]:
+            problem(f"{name}: HUB_EXECUTE_TIMEOUT_SECS {env.get('HUB_EXECUTE_TIMEOUT_SECS')} differs from Cloud Run's timeout {template['timeout']}")
+        slots = int(env.get("HUB_QUERY_EXECUTES", "0"))
+        if budget < slots * 64 * 1024 * 1024 + 2 * 32 * 1024 * 1024 + 64 * 1024:
+            problem(f"{name}: HUB_MEMORY_BUDGET_BYTES {budget} cannot hold {slots} query slots and the largest body (the hub refuses to start)")
+        if template["max_instance_request_concurrency"] < 2 * slots + 4:
+            problem(f"{name}: concurrency {template['max_instance_request_concurrency']} leaves clicks fewer than 4 slots beside {slots} query slots and their line")
+    if len(problems) == before:
+        ok("capacity: execute keeps its CPU, its time limit is Cloud Run's timeout, every memory budget is the service's memory less 128 MiB and holds execute's query slots")
 
 
 # --------------------------------------------------------------------------- IAM vs README
@@ -986,6 +1026,10 @@ def rehearse_apigee(work: Path, script: Path) -> None:
         ("a RudderStack label equal to another source's readable name",
          {"TF_VAR_rudder_sources": '[{"name": "marketing_eu", "data_plane_url": "https://a.example"}, {"name": "x", "label": "MARKETING EU", "data_plane_url": "https://a.example"}]'},
          "two sources show the same label"),
+        ("execute memory too small for its query slots", {"TF_VAR_execute_query_executes": "6"},
+         "execute_memory_mib is too small for execute_query_executes"),
+        ("execute concurrency that leaves clicks no slot", {"TF_VAR_execute_concurrency": "10"},
+         "execute_concurrency must be at least 2 x execute_query_executes + 4"),
     ):
         r = subprocess.run(tf, env={**base, **extra}, capture_output=True, text=True, check=False)
         flat = " ".join(ANSI.sub("", r.stderr).replace("│", " ").split())

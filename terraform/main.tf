@@ -36,7 +36,7 @@ locals {
       short       = "exec"
       timeout     = var.execute_timeout_seconds
       concurrency = var.execute_concurrency
-      memory      = "512Mi"
+      memory      = "${var.execute_memory_mib}Mi"
       secrets     = ["looker_token", "state_key", "oauth_client_secret"]
     }
     oauth_initiate = {
@@ -70,6 +70,15 @@ locals {
     { method = "GET", path = "/actions/{name}/oauth_redirect", function = "oauth_callback" },
     { method = "POST", path = "/actions/{name}/oauth_token", function = "oauth_callback" },
   ]
+
+  # The execute instance's memory formula (README.md, "Operating at scale"), the same as the
+  # hub's start check (crates/core/src/capacity): the budget is the instance's memory less what
+  # the process itself needs, and must hold every query slot's working set and the largest body.
+  hub_base_memory_mib               = 128
+  execute_memory_budget_bytes       = (var.execute_memory_mib - local.hub_base_memory_mib) * 1048576
+  execute_least_memory_budget_bytes = var.execute_query_executes * 64 * 1048576 + 2 * 32 * 1048576 + 65536
+  # Execute slots per instance left to clicks when every query execute runs or waits.
+  execute_click_slots = 4
 
   # Cloud Run service names use hyphens.
   service_names = { for f, _ in local.functions : f => "${var.name_prefix}-${replace(f, "_", "-")}" }

@@ -64,12 +64,27 @@ locals {
   )
   rudder_functions = ["actions_list", "action_form", "action_execute"]
 
+  # What one execute instance takes on (README.md, "Operating at scale"): the hub's execute
+  # budget comes from the same variable as Cloud Run's timeout and the gateway's deadline; the
+  # memory budget is the instance's memory less what the process itself needs.
+  capacity_env = {
+    HUB_EXECUTE_TIMEOUT_SECS = tostring(var.execute_timeout_seconds)
+    HUB_QUERY_EXECUTES       = tostring(var.execute_query_executes)
+  }
+  # Every function's memory budget: its instance's memory less what the process itself needs.
+  memory_budget_env = {
+    for f, fn in local.functions : f => {
+      HUB_MEMORY_BUDGET_BYTES = tostring((tonumber(trimsuffix(fn.memory, "Mi")) - local.hub_base_memory_mib) * 1048576)
+    }
+  }
+
   function_env = {
     for f, _ in local.functions : f => merge(
       local.settings_env,
       local.actions_env,
+      local.memory_budget_env[f],
       contains(local.rudder_functions, f) ? local.rudder_env : {},
-      f == "action_execute" ? merge(local.bigquery_env, local.builtin_table_env) : {},
+      f == "action_execute" ? merge(local.bigquery_env, local.builtin_table_env, local.capacity_env) : {},
     )
   }
 
@@ -129,7 +144,9 @@ resource "google_cloud_run_v2_service" "fn" {
           cpu    = "1"
           memory = each.value.memory
         }
-        cpu_idle          = true
+        # Execute keeps its CPU between requests: an execute goes on after Looker hung up or
+        # while it streams keep-alive newlines, and a throttled CPU would miss its time limit.
+        cpu_idle          = each.key != "action_execute"
         startup_cpu_boost = true
       }
 
@@ -183,6 +200,14 @@ resource "google_cloud_run_v2_service" "fn" {
     precondition {
       condition     = var.rudder_data_plane_url != "" || alltrue([for s in var.rudder_sources : s.data_plane_url != null])
       error_message = "Every RudderStack source needs a data plane URL: set data_plane_url on each of rudder_sources, or rudder_data_plane_url for those without one."
+    }
+    precondition {
+      condition     = local.execute_memory_budget_bytes >= local.execute_least_memory_budget_bytes
+      error_message = "execute_memory_mib is too small for execute_query_executes: the memory budget (execute_memory_mib - ${local.hub_base_memory_mib} MiB for the process) must hold execute_query_executes x 64 MiB (a query execute's working set) + 2 x 32 MiB + 64 KiB (the largest click besides them). Raise execute_memory_mib or lower execute_query_executes (README.md, \"Operating at scale\")."
+    }
+    precondition {
+      condition     = var.execute_concurrency >= 2 * var.execute_query_executes + local.execute_click_slots
+      error_message = "execute_concurrency must be at least 2 x execute_query_executes + ${local.execute_click_slots}: query executes run or wait in line (as many as run) and clicks keep ${local.execute_click_slots} slots per instance (README.md, \"Operating at scale\")."
     }
     precondition {
       condition     = local.gateway_enabled || var.public_base_url != ""

@@ -184,13 +184,36 @@ variable "concurrency" {
 }
 
 variable "execute_concurrency" {
-  description = "Maximum concurrent executes per instance (each streaming execute holds a bounded buffer and outbound connections)."
+  description = "Maximum concurrent executes per instance (Cloud Run concurrency of the execute service): at least 2 x execute_query_executes + 4, so that clicks find a slot while query executes run and wait (README.md, \"Operating at scale\")."
   type        = number
   default     = 16
 
   validation {
     condition     = var.execute_concurrency >= 1 && var.execute_concurrency <= 1000
     error_message = "execute_concurrency must be between 1 and 1000."
+  }
+}
+
+variable "execute_query_executes" {
+  description = "Query executes (schedules, whole-query actions) running at once per execute instance (HUB_QUERY_EXECUTES); as many more wait in line for a slot, the rest are answered \"busy, run it again\" at once. Clicks never wait for these slots. Each takes 64 MiB of the memory budget (README.md, \"Operating at scale\")."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.execute_query_executes >= 1 && var.execute_query_executes <= 100
+    error_message = "execute_query_executes must be between 1 and 100."
+  }
+}
+
+variable "execute_memory_mib" {
+  description = "Memory of an execute instance in MiB; the hub's memory budget (HUB_MEMORY_BUDGET_BYTES) is this less 128 MiB for the process, and must hold execute_query_executes x 64 MiB + 64 MiB (README.md, \"Operating at scale\")."
+  type        = number
+  default     = 512
+
+  validation {
+    # Cloud Run allows at most 4 GiB with 1 CPU.
+    condition     = var.execute_memory_mib >= 512 && var.execute_memory_mib <= 4096 && floor(var.execute_memory_mib) == var.execute_memory_mib
+    error_message = "execute_memory_mib must be a whole number of MiB between 512 and 4096 (Cloud Run's limit with 1 CPU)."
   }
 }
 

@@ -25,9 +25,11 @@ fuzz_target!(|body: &[u8]| {
         .as_ref()
         .map(|p| p.hidden_fields().len());
     for hub in HUBS.iter() {
-        if let Some(source @ (RowSource::Bytes(_) | RowSource::Base64(_))) =
-            source_of(&mut request.clone(), &hub.http, hub.settings.download_deadline)
-        {
+        if let Some(source @ (RowSource::Bytes(_) | RowSource::Base64(_))) = source_of(
+            &mut request.clone(),
+            &hub.http,
+            hub.settings.capacity.execute.answer_by(),
+        ) {
             hub_fuzz::drain(source);
         }
         let meta = RequestMeta::default();

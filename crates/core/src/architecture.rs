@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("meta", &[]),
     ("auth", &[]),
     ("retry", &[]),
+    ("capacity", &["config"]),
     ("net", &[]),
     ("gcp", &["net"]),
     ("rows", &["api", "net"]),
@@ -26,7 +27,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("declared", &["actions", "api", "rows", "sinks"]),
     ("error", &["auth", "rudder"]),
-    ("lifecycle", &["actions", "api", "error"]),
+    ("lifecycle", &["actions", "api", "capacity", "error"]),
     (
         "oauth",
         &[
@@ -36,7 +37,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "settings",
         &[
-            "config", "error", "net", "oauth", "routes", "rudder", "secrets", "sinks",
+            "capacity", "config", "error", "net", "oauth", "routes", "rudder", "secrets", "sinks",
         ],
     ),
     ("telemetry", &["settings"]),
@@ -46,6 +47,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "actions",
             "api",
             "auth",
+            "capacity",
             "error",
             "lifecycle",
             "meta",
@@ -63,6 +65,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "actions",
             "auth",
+            "capacity",
             "declared",
             "gcp",
             "http",

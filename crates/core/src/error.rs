@@ -20,6 +20,10 @@ pub enum HubError {
     /// A bug or an unexpected failure (details are in the log).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The instance has no room for the request now (memory budget, query-execute slots); the
+    /// message says when to try again.
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// Default of `HUB_MAX_BODY_BYTES`: 32 MiB, the request size API Gateway (and Cloud Run) accept,
@@ -44,6 +48,7 @@ impl HubError {
                 "The action hub refused Looker's authorization token ({e}). A Looker admin should \
                  check the hub's token in Admin → Actions."
             ),
+            HubError::Busy(message) => message.clone(),
             other => format!("{other}."),
         }
     }

@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod api;
 pub mod auth;
+pub mod capacity;
 pub mod config;
 pub mod declared;
 pub mod error;

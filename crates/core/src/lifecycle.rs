@@ -1,4 +1,6 @@
-//! Graceful shutdown: what the hub does between SIGTERM and its exit.
+//! Graceful shutdown: what the hub does between SIGTERM and its exit; and each execute's time
+//! limit (`crate::capacity::budget`), which winds an execute up the same way
+//! ([`Lifecycle::spawn_execute`]).
 //!
 //! Cloud Run sends SIGTERM and kills the instance a grace period later (10 s). An execute may be
 //! streaming a large result to a data plane at that moment, and Looker may already have hung up
@@ -11,14 +13,15 @@
 //!    milliseconds; no source says Looker retries an execute, so refusing it would lose the click);
 //! 2. at [`hurry_at`] (30 % of `G`, 1 to 5 s, before step 3): actions that can wind up early —
 //!    stop reading rows, deliver what was read — are told to, and report exactly how far they got;
-//!    a query execute arriving from then on is not started (it could not read its result in
-//!    time) and is answered `success:false` with [`TOO_LATE`];
+//!    a query execute arriving from then on (or still waiting for a slot) is not started (it
+//!    could not read its result in time) and is answered `success:false` with [`TOO_LATE`];
 //! 3. at [`abandon_at`] (`G` − 1.1 s): an execute still running is answered `success:false`
 //!    ("stopped before it finished") so Looker hears the truth instead of a cut connection;
 //! 4. the HTTP server then stops gracefully (the final answers are flushed) and the process exits
 //!    within `G`.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -26,6 +29,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::ExecuteResponse;
+use crate::capacity::ExecuteBudget;
 use crate::error::HubError;
 
 /// The shutdown state shared by every request.
@@ -77,6 +81,34 @@ impl crate::actions::WindUp for Lifecycle {
     }
 }
 
+/// The wind-up signal of one execute: its time limit or the shutdown, whichever comes first.
+#[derive(Debug)]
+pub struct ExecuteWindUp {
+    /// Cancelled at the budget's wind-up time, or with the shutdown's hurry.
+    hurry: CancellationToken,
+    /// The shutdown's hurry (tells the two causes apart).
+    shutdown: CancellationToken,
+    budget: ExecuteBudget,
+}
+
+impl crate::actions::WindUp for ExecuteWindUp {
+    fn hurry(&self) -> &CancellationToken {
+        &self.hurry
+    }
+
+    fn too_late_for_long_work(&self) -> bool {
+        self.hurry.is_cancelled()
+    }
+
+    fn why(&self) -> String {
+        if self.shutdown.is_cancelled() {
+            "the action hub was shut down".into()
+        } else {
+            self.budget.wind_up_reason()
+        }
+    }
+}
+
 impl Lifecycle {
     /// Whether long work (reading a query result) can no longer start: the shutdown has asked
     /// running actions to wind up.
@@ -100,24 +132,50 @@ impl Lifecycle {
         self.in_flight.token()
     }
 
-    /// Run an execute on its own task (it goes on if the caller hangs up), tracked until it ends;
-    /// if the shutdown schedule reaches [`abandon_at`] first, it is dropped and answers
-    /// [`INTERRUPTED`].
-    pub fn spawn_execute<F>(
+    /// Run an execute on its own task (it goes on if the caller hangs up), tracked until it ends,
+    /// within its time limit: `work` gets the execute's own [`ExecuteWindUp`], asked to wind up
+    /// at the budget's wind-up time or by the shutdown, whichever comes first. Still running at the
+    /// budget's answer time it is dropped and answers [`ExecuteBudget::out_of_time`]; if the
+    /// shutdown schedule reaches [`abandon_at`] first, it answers [`INTERRUPTED`].
+    pub fn spawn_execute<W, F>(
         &self,
-        work: F,
+        budget: ExecuteBudget,
+        arrived: tokio::time::Instant,
+        work: W,
     ) -> tokio::task::JoinHandle<Result<ExecuteResponse, HubError>>
     where
+        W: FnOnce(Arc<ExecuteWindUp>) -> F,
         F: Future<Output = Result<ExecuteResponse, HubError>> + Send + 'static,
     {
         let abandon = self.abandon.clone();
+        let windup = Arc::new(ExecuteWindUp {
+            hurry: self.hurry.child_token(),
+            shutdown: self.hurry.clone(),
+            budget,
+        });
+        let work = work(windup.clone());
         self.in_flight.spawn(async move {
-            tokio::select! {
-                biased;
-                res = work => res,
-                _ = abandon.cancelled() => {
-                    tracing::warn!("execute interrupted by the shutdown");
-                    Ok(ExecuteResponse::failure(INTERRUPTED))
+            tokio::pin!(work);
+            let wind_up = tokio::time::sleep_until(arrived + budget.wind_up_at());
+            tokio::pin!(wind_up);
+            let answer_by = tokio::time::sleep_until(arrived + budget.answer_by());
+            tokio::pin!(answer_by);
+            loop {
+                tokio::select! {
+                    biased;
+                    res = &mut work => return res,
+                    _ = abandon.cancelled() => {
+                        tracing::warn!("execute interrupted by the shutdown");
+                        return Ok(ExecuteResponse::failure(INTERRUPTED));
+                    }
+                    _ = &mut answer_by => {
+                        tracing::warn!(limit_secs = budget.answer_by().as_secs(), "execute answered at its time limit");
+                        return Ok(ExecuteResponse::failure(budget.out_of_time()));
+                    }
+                    _ = &mut wind_up, if !windup.hurry.is_cancelled() => {
+                        tracing::warn!(at_secs = budget.wind_up_at().as_secs_f64(), "execute asked to wind up: its time limit is near");
+                        windup.hurry.cancel();
+                    }
                 }
             }
         })
@@ -183,19 +241,35 @@ mod tests {
         assert_eq!(hurry_at(s(600)), Duration::from_millis(593_900));
     }
 
+    fn long_budget() -> ExecuteBudget {
+        ExecuteBudget::new(Duration::from_secs(3600))
+    }
+
+    fn spawn(
+        life: &Lifecycle,
+        budget: ExecuteBudget,
+        work: impl Future<Output = Result<ExecuteResponse, HubError>> + Send + 'static,
+    ) -> tokio::task::JoinHandle<Result<ExecuteResponse, HubError>> {
+        life.spawn_execute(budget, tokio::time::Instant::now(), |_| work)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn executes_finish_or_are_answered_as_interrupted() {
         let life = Lifecycle::default();
-        let quick = life.spawn_execute(async {
+        let quick = spawn(&life, long_budget(), async {
             tokio::time::sleep(Duration::from_secs(2)).await;
             Ok(ExecuteResponse::success("done"))
         });
-        let hurry = life.hurry().clone();
-        let winds_up = life.spawn_execute(async move {
-            hurry.cancelled().await;
-            Ok(ExecuteResponse::failure("stopped after 10 of 20 rows"))
-        });
-        let stuck = life.spawn_execute(std::future::pending());
+        let winds_up =
+            life.spawn_execute(long_budget(), tokio::time::Instant::now(), |w| async move {
+                use crate::actions::WindUp;
+                w.hurry().cancelled().await;
+                Ok(ExecuteResponse::failure(format!(
+                    "{} after 10 of 20 rows",
+                    w.why()
+                )))
+            });
+        let stuck = spawn(&life, long_budget(), std::future::pending());
         let start = tokio::time::Instant::now();
         life.drain(Duration::from_secs(10)).await;
         assert!(start.elapsed() <= Duration::from_secs(10));
@@ -203,11 +277,33 @@ mod tests {
         assert_eq!(quick.await.unwrap().unwrap().message(), Some("done"));
         assert_eq!(
             winds_up.await.unwrap().unwrap().message(),
-            Some("stopped after 10 of 20 rows")
+            Some("the action hub was shut down after 10 of 20 rows")
         );
         let r = stuck.await.unwrap().unwrap();
         assert!(!r.looker.success);
         assert_eq!(r.message(), Some(INTERRUPTED));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_execute_winds_up_before_its_time_limit_and_is_answered_at_it() {
+        use crate::actions::WindUp;
+        let life = Lifecycle::default();
+        let budget = ExecuteBudget::new(Duration::from_secs(60));
+        let arrived = tokio::time::Instant::now();
+        let winds_up = life.spawn_execute(budget, arrived, |w| async move {
+            w.hurry().cancelled().await;
+            let at = arrived.elapsed();
+            Ok(ExecuteResponse::failure(format!("{} at {at:?}", w.why())))
+        });
+        let stuck = spawn(&life, budget, std::future::pending());
+        assert_eq!(
+            winds_up.await.unwrap().unwrap().message(),
+            Some(format!("{} at 51.3s", budget.wind_up_reason()).as_str())
+        );
+        let r = stuck.await.unwrap().unwrap();
+        assert_eq!(arrived.elapsed(), budget.answer_by());
+        assert!(!r.looker.success);
+        assert_eq!(r.message(), Some(budget.out_of_time().as_str()));
     }
 
     #[tokio::test(start_paused = true)]

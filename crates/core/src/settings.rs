@@ -61,8 +61,9 @@ pub struct Settings {
     /// Longest wait for the next bytes from a peer (download URLs, data planes)
     /// (`HUB_HTTP_READ_TIMEOUT_SECS`).
     pub http_read_timeout: Duration,
-    /// Longest a whole `download_url` download may take (`HUB_DOWNLOAD_DEADLINE_SECS`).
-    pub download_deadline: Duration,
+    /// The execute budget, query-execute slots and memory budget of an instance
+    /// (`HUB_EXECUTE_TIMEOUT_SECS`, `HUB_QUERY_EXECUTES`, `HUB_MEMORY_BUDGET_BYTES`).
+    pub capacity: crate::capacity::CapacitySettings,
     /// Non-public addresses outgoing calls may reach (`HUB_OUTBOUND_ALLOW`; loopback in local mode).
     pub outbound_allow: crate::net::OutboundPolicy,
     /// HTTP worker threads (`HUB_WORKERS`, default: number of CPUs).
@@ -130,6 +131,7 @@ impl Settings {
             // A local run talks to local stand-ins (a data plane, an OAuth server).
             outbound_allow = outbound_allow.union(&crate::net::OutboundPolicy::loopback());
         }
+        let max_body_bytes = v.num("HUB_MAX_BODY_BYTES", crate::error::DEFAULT_MAX_BODY_BYTES)?;
         Ok(Settings {
             port,
             // Local mode is for this machine: its token is public (see `crate::http::local`).
@@ -151,7 +153,7 @@ impl Settings {
                 .get("HUB_ACTIONS_FILE")
                 .filter(|p| !p.trim().is_empty())
                 .map(PathBuf::from),
-            max_body_bytes: v.num("HUB_MAX_BODY_BYTES", crate::error::DEFAULT_MAX_BODY_BYTES)?,
+            max_body_bytes,
             max_comment_chars: v.num("HUB_MAX_COMMENT_CHARS", 2000)?,
             log_format,
             log_filter: v.get("RUST_LOG").unwrap_or_else(|| "info".into()),
@@ -163,9 +165,7 @@ impl Settings {
             http_read_timeout: Duration::from_secs(
                 v.num("HUB_HTTP_READ_TIMEOUT_SECS", 120)?.max(1),
             ),
-            download_deadline: Duration::from_secs(
-                v.num("HUB_DOWNLOAD_DEADLINE_SECS", 3600)?.max(1),
-            ),
+            capacity: crate::capacity::CapacitySettings::load(&v)?,
             outbound_allow,
             workers: (workers > 0).then_some(workers),
             oauth: crate::oauth::OAuthSettings::load(&v, local)?,
@@ -181,6 +181,7 @@ impl Settings {
     /// calls with the hub token cannot start without `HUB_TOKENS` (the browser-only
     /// `oauth_initiate` can).
     pub fn check_for(&self, functions: &[crate::routes::Function]) -> Result<(), SettingsError> {
+        self.capacity.check(self.max_body_bytes)?;
         let needs_token = functions
             .iter()
             .any(|f| crate::routes::routes_of(*f).any(|r| r.needs_hub_token));

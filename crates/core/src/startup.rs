@@ -106,6 +106,7 @@ impl Hub {
         };
         // After every secret setting is registered: the refresh loop covers them all.
         secrets.spawn_refresh();
+        let capacity = crate::capacity::Capacity::new(&settings.capacity);
         Ok(Hub {
             settings,
             tokens,
@@ -115,6 +116,7 @@ impl Hub {
             prepared: Default::default(),
             oauth,
             lifecycle: Default::default(),
+            capacity,
             secrets,
             rudder_sources,
         })
@@ -199,6 +201,8 @@ impl Application {
                 settings.bind, settings.port
             ))
         })?;
+        // Only a process that runs executes sets memory aside for query executes.
+        settings.capacity.serves_executes = functions.contains(&Function::ActionExecute);
         // Settings these functions cannot run without are refused before anything is touched
         // (no store file created, no Secret Manager call).
         settings.check_for(functions)?;

@@ -80,7 +80,8 @@ pub enum ActionError {
 pub struct ActionLimits {
     /// Longest accepted comment (`HUB_MAX_COMMENT_CHARS`).
     pub max_comment_chars: usize,
-    /// Time allowed to read a query result from its download URL.
+    /// Time allowed to read a query result from its download URL: the execute's time limit (a
+    /// backstop: the execute is asked to wind up before it).
     pub download_deadline: Duration,
     /// Rows per write-back chunk of a query action.
     pub writeback_batch_rows: usize,
@@ -109,12 +110,18 @@ pub struct ActionContext<'a> {
     pub rudder_sources: &'a crate::rudder::sources::Sources,
 }
 
-/// The shutdown schedule as an action sees it.
+/// When a long execute must wind up, as an action sees it: the shutdown schedule, and for an
+/// execute its own time limit (`crate::capacity::budget`).
 pub trait WindUp: Send + Sync {
     /// Cancelled when a long execute should stop reading and report what it did.
     fn hurry(&self) -> &CancellationToken;
-    /// Whether a long execute started now could no longer finish before the shutdown.
+    /// Whether a long execute started now could no longer finish in time.
     fn too_late_for_long_work(&self) -> bool;
+    /// Why the execute was asked to wind up, as the subject of a sentence of its answer
+    /// ("… after reading 700 rows of the result").
+    fn why(&self) -> String {
+        "the action hub was shut down".into()
+    }
 }
 
 /// What an action's form does about the user's identity.

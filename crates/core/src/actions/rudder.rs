@@ -24,7 +24,7 @@ use crate::rudder::{Call, DataPlane};
 pub const WRITE_KEY_PARAM: &str = "rudder_write_key";
 /// Action param: the data plane URL.
 pub const SERVER_URL_PARAM: &str = "rudder_server_url";
-/// Appended to the answer of a delivery the shutdown stopped part-way.
+/// Appended to the answer of a delivery stopped part-way by the shutdown or its time limit.
 pub const RUN_AGAIN: &str =
     "; run the action again to send every row (the rows already sent are sent again)";
 
@@ -350,7 +350,17 @@ impl Action for RudderAction {
                 "Looker sent no query result (neither an attachment nor scheduled_plan.download_url): send the results as JSON detail.",
             ));
         };
-        let stream = match RowStream::open(source).await {
+        let opened = tokio::select! {
+            biased;
+            _ = ctx.windup.hurry().cancelled() => {
+                return Ok(ExecuteResponse::failure(format!(
+                    "{} before the result's fields arrived; nothing was sent; run the action again",
+                    ctx.windup.why()
+                )));
+            }
+            opened = RowStream::open(source) => opened,
+        };
+        let stream = match opened {
             Ok(s) => s,
             Err(e) => return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent"))),
         };
@@ -379,6 +389,7 @@ impl Action for RudderAction {
             client: ctx.http.clone(),
             settings: ctx.rudder,
             stop: ctx.windup.hurry(),
+            stopped_because: &|| ctx.windup.why(),
         };
         let started = std::time::Instant::now();
         let report = match pipeline::run(job, stream).await {

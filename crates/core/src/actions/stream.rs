@@ -105,7 +105,17 @@ pub async fn stream_rows<M: RowMaker>(
             "No query result was sent with this action. Send it as JSON (detailed) from an Explore, Look or schedule.",
         );
     };
-    let mut stream = match RowStream::open(source).await {
+    let opened = tokio::select! {
+        biased;
+        _ = ctx.windup.hurry().cancelled() => {
+            return ExecuteResponse::failure(format!(
+                "Nothing was written: {} before the result's fields arrived. Run the action again.",
+                ctx.windup.why()
+            ));
+        }
+        opened = RowStream::open(source) => opened,
+    };
+    let mut stream = match opened {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(action, request_id = %ctx.meta.request_id, error = %e, "cannot read the query result");
@@ -146,18 +156,19 @@ pub async fn stream_rows<M: RowMaker>(
     let mut read_error = None;
     let mut write_error = None;
     let mut too_large: u64 = 0;
-    // Set once the shutdown asked to stop reading: the rows already read are still written.
-    let mut winding_up = false;
+    // Set when the execute was asked to wind up (its time limit, the shutdown): why. The rows
+    // already read are still written.
+    let mut wound_up: Option<String> = None;
     'read: loop {
-        let next = if winding_up {
+        let next = if wound_up.is_some() {
             stream.next_raw_chunk().await
         } else {
             tokio::select! {
                 biased;
                 _ = ctx.windup.hurry().cancelled() => {
-                    tracing::warn!(action, rows_read = read, "shutdown: writing the rows read so far");
+                    tracing::warn!(action, request_id = %ctx.meta.request_id, rows_read = read, "winding up: writing the rows read so far");
                     stream.stop_reading();
-                    winding_up = true;
+                    wound_up = Some(ctx.windup.why());
                     continue;
                 }
                 next = stream.next_raw_chunk() => next,
@@ -274,11 +285,12 @@ pub async fn stream_rows<M: RowMaker>(
         }
         (None, Some(RowsError::Stopped { .. })) => {
             let read = read + too_large;
-            tracing::warn!(action, request_id = %ctx.meta.request_id, rows_read = read, rows_written = written, "stopped by the shutdown");
+            let why = wound_up.unwrap_or_else(|| ctx.windup.why());
+            tracing::warn!(action, request_id = %ctx.meta.request_id, rows_read = read, rows_written = written, "wound up before the end of the result");
             ExecuteResponse::failure(format!(
-                "{partial}, but the action hub was shut down (a deployment or a scale-down) after \
-                 reading {read} {} of the result; the remaining rows were not written.{skipped} \
-                 Run the action again to write the whole result (the rows above are written again).",
+                "{partial}, but {why} after reading {read} {} of the result; the remaining rows \
+                 were not written.{skipped} Run the action again to write every row (the rows \
+                 written now would be written again).",
                 rows_word(read)
             ))
         }

@@ -3,6 +3,7 @@
 //! of errors to statuses and Looker answers, and the OAuth browser pages. Actions and the OAuth
 //! client know nothing of this module.
 
+mod execute;
 pub mod local;
 mod meta;
 mod state;
@@ -26,13 +27,16 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::actions::{
-    Action, ActionContext, ActionError, ActionLimits, OAuthGate, ServiceIdentity,
+    Action, ActionContext, ActionError, ActionLimits, OAuthGate, ServiceIdentity, WindUp,
 };
 use crate::api::{ActionRequest, ActionType, ErrorBody, ExecuteResponse};
+use crate::capacity::memory::{body_reservation, GROWTH_STEP_BYTES};
+use crate::capacity::{Reservation, MEMORY_WAIT, NO_MEMORY};
 use crate::error::HubError;
 use crate::lifecycle::TOO_LATE;
 use crate::meta::RequestMeta;
 use crate::routes::{routes_of, Function, Handler, Method, HEALTH_PATH};
+use execute::Execute;
 
 /// Register the routes of the given functions (from the one route table) plus `/healthz`.
 pub fn configure(cfg: &mut web::ServiceConfig, functions: &[Function]) {
@@ -81,6 +85,11 @@ pub(crate) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> HttpR
 
 fn error_response(err: &HubError, shape: Shape) -> HttpResponse {
     let status = status_of(err);
+    if let (HubError::Busy(message), Shape::Execute) = (err, shape) {
+        // Looker reads an execute's message only from a 200 (and does not retry an execute).
+        tracing::warn!(error = %err, "execute turned away: the instance is busy");
+        return json_response(StatusCode::OK, &ExecuteResponse::failure(message.clone()));
+    }
     if status.is_server_error() {
         tracing::error!(error = %err, "request failed");
     } else {
@@ -88,6 +97,14 @@ fn error_response(err: &HubError, shape: Shape) -> HttpResponse {
     }
     let message = err.to_string();
     match shape {
+        Shape::Error if matches!(err, HubError::Busy(_)) => {
+            let mut resp = json_response(status, &ErrorBody { error: message });
+            resp.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("30"),
+            );
+            resp
+        }
         Shape::Error => json_response(status, &ErrorBody { error: message }),
         Shape::Execute => json_response(status, &ExecuteResponse::failure(err.looker_message())),
     }
@@ -101,6 +118,7 @@ pub(crate) fn status_of(err: &HubError) -> StatusCode {
         HubError::UnknownAction(_) => StatusCode::NOT_FOUND,
         HubError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        HubError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -123,6 +141,8 @@ pub(crate) struct LookerCall {
     pub body: Bytes,
     /// What the headers said.
     pub meta: RequestMeta,
+    /// The memory the body holds in the instance's budget, until the call is done.
+    pub memory: Reservation,
 }
 
 impl LookerCall {
@@ -133,13 +153,26 @@ impl LookerCall {
         name: &str,
         payload: web::Payload,
     ) -> Result<LookerCall, HubError> {
+        let until = tokio::time::Instant::now() + MEMORY_WAIT;
+        LookerCall::extract_until(hub, req, name, payload, until).await
+    }
+
+    /// [`LookerCall::extract`], waiting for memory until `until` at the latest.
+    pub async fn extract_until(
+        hub: &Hub,
+        req: &HttpRequest,
+        name: &str,
+        payload: web::Payload,
+        until: tokio::time::Instant,
+    ) -> Result<LookerCall, HubError> {
         authorize(hub, req)?;
         let action = lookup(hub, name)?;
-        let body = read_body(hub, req, payload).await?;
+        let (body, memory) = read_body_within(hub, req, payload, until).await?;
         Ok(LookerCall {
             action,
             body,
             meta: meta::of(req),
+            memory,
         })
     }
 
@@ -160,16 +193,25 @@ impl Hub {
 
     /// What an action may use for one call.
     pub fn action_context<'a>(&'a self, meta: &'a RequestMeta) -> ActionContext<'a> {
+        self.action_context_with(meta, &self.lifecycle)
+    }
+
+    /// What an action may use for one call that winds up on `windup` (an execute's own).
+    pub fn action_context_with<'a>(
+        &'a self,
+        meta: &'a RequestMeta,
+        windup: &'a dyn WindUp,
+    ) -> ActionContext<'a> {
         ActionContext {
             public_url: &self.settings.public_url,
             sink: &self.sink,
             http: &self.http,
             gate: self.gate(),
             meta,
-            windup: &self.lifecycle,
+            windup,
             limits: ActionLimits {
                 max_comment_chars: self.settings.max_comment_chars,
-                download_deadline: self.settings.download_deadline,
+                download_deadline: self.capacity.execute.answer_by(),
                 writeback_batch_rows: self.settings.writeback_batch_rows,
             },
             rudder: &self.settings.rudder,
@@ -189,31 +231,77 @@ pub(crate) fn authorize(hub: &Hub, req: &HttpRequest) -> Result<(), HubError> {
     hub.tokens.check_header(header).map_err(HubError::from)
 }
 
-/// The request body, refused above the configured limit.
+/// The request body, refused above the configured limit; the memory it held while being read
+/// is given back when it is returned.
 pub(crate) async fn read_body(
     hub: &Hub,
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<Bytes, HubError> {
-    read_body_within(req, payload, hub.settings.max_body_bytes).await
+    let until = tokio::time::Instant::now() + MEMORY_WAIT;
+    Ok(read_body_within(hub, req, payload, until).await?.0)
 }
 
-/// The request body, refused above `limit` bytes: by its `Content-Length` before anything is
-/// read, else as soon as the bytes read pass it.
+/// The request body, refused above the configured limit, and the memory it holds in the
+/// instance's budget (twice its size: the bytes and the request parsed from them). The memory is
+/// reserved before the bytes are read (by `Content-Length`, else step by step as they arrive),
+/// waiting until `until` for a request in flight to give some back.
 pub(crate) async fn read_body_within(
+    hub: &Hub,
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    until: tokio::time::Instant,
+) -> Result<(Bytes, Reservation), HubError> {
+    let limit = hub.settings.max_body_bytes;
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(HubError::PayloadTooLarge(limit));
+    }
+    let pool = &hub.capacity.memory;
+    let no_memory = |_| HubError::Busy(NO_MEMORY.into());
+    let mut reserved_for = declared.unwrap_or(0);
+    let mut memory = pool
+        .reserve(body_reservation(reserved_for), until)
+        .await
+        .map_err(no_memory)?;
+    let mut body = BytesMut::with_capacity(reserved_for.min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| HubError::BadRequest(format!("could not read the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(HubError::PayloadTooLarge(limit));
+        }
+        if body.len() + chunk.len() > reserved_for {
+            let more = (body.len() + chunk.len() - reserved_for).max(GROWTH_STEP_BYTES);
+            pool.grow(&mut memory, 2 * more, until)
+                .await
+                .map_err(no_memory)?;
+            reserved_for += more;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body.freeze(), memory))
+}
+
+/// A small body outside the instance's memory budget (the playground's state slots), refused
+/// above `limit` bytes: by its `Content-Length` before anything is read, else as soon as the
+/// bytes read pass it.
+pub(crate) async fn read_small_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
 ) -> Result<Bytes, HubError> {
-    if let Some(len) = req
+    let declared = req
         .headers()
         .get("content-length")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if len > limit {
-            return Err(HubError::PayloadTooLarge(limit));
-        }
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(HubError::PayloadTooLarge(limit));
     }
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
@@ -316,14 +404,18 @@ async fn execute(
     name: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
+    // The execute's time limit counts from here: the platform's timeout started earlier still.
+    let arrived = tokio::time::Instant::now();
+    let budget = hub.capacity.execute;
     let prepared = async {
-        let call = LookerCall::extract(&hub, &req, &name, payload).await?;
+        let until = arrived + budget.admission_wait().min(MEMORY_WAIT);
+        let call = LookerCall::extract_until(&hub, &req, &name, payload, until).await?;
         let request = call.request()?;
+        // Every registered action has a prepared definition.
+        let (def, _) = hub
+            .definition_of(call.action.name())
+            .ok_or_else(|| HubError::UnknownAction(call.action.name().to_string()))?;
         if let Some(t) = request.action_type {
-            // Every registered action has a prepared definition.
-            let (def, _) = hub
-                .definition_of(call.action.name())
-                .ok_or_else(|| HubError::UnknownAction(call.action.name().to_string()))?;
             if !def.supported_action_types.contains(&t) {
                 return Err(HubError::BadRequest(format!(
                     "action {} does not support {} actions (supported: {})",
@@ -337,42 +429,56 @@ async fn execute(
                 )));
             }
         }
-        Ok((call, request))
+        // A click is never a query execute, whatever its action: it never waits for a slot.
+        let query = def.supported_action_types.contains(&ActionType::Query)
+            && request.action_type != Some(ActionType::Cell);
+        Ok((call, request, query))
     }
     .await;
-    let (call, request) = match prepared {
+    let (call, request, query) = match prepared {
         Ok(p) => p,
         Err(e) => return error_response(&e, Shape::Execute),
     };
     // During a shutdown an execute is still run (see `crate::lifecycle`); only a query execute
     // that could no longer read its result in time is turned away, with a message, not a 503.
-    if hub.lifecycle.too_late_for_long_work() && request.action_type != Some(ActionType::Cell) {
+    if hub.lifecycle.too_late_for_long_work() && query {
         tracing::warn!("shutting down: query execute not started");
         return json_response(StatusCode::OK, &ExecuteResponse::failure(TOO_LATE));
     }
-    run_execute(hub.into_inner(), call.action, call.meta, request).await
+    let LookerCall {
+        action,
+        body,
+        meta,
+        memory,
+    } = call;
+    drop(body);
+    let execute = Execute {
+        action,
+        meta,
+        request,
+        query,
+        arrived,
+        memory,
+    };
+    run_execute(hub.into_inner(), execute).await
 }
 
 /// Run an execute on its own task (it finishes even if Looker hangs up, and a shutdown waits for
-/// it: see [`crate::lifecycle`]). When it takes longer than `keepalive_after`, answer 200 at once
-/// and write a newline every `keepalive_interval` before the final JSON, so proxies keep the
-/// connection open and errors can still be reported.
-async fn run_execute(
-    hub: Arc<Hub>,
-    action: Arc<dyn Action>,
-    meta: RequestMeta,
-    request: ActionRequest,
-) -> HttpResponse {
+/// it: see [`crate::lifecycle`]), within its time limit (`crate::capacity::budget`). When it
+/// takes longer than `keepalive_after` (a query execute waiting for a slot too), answer 200 at
+/// once and write a newline every `keepalive_interval` before the final JSON, so proxies keep
+/// the connection open and errors can still be reported.
+async fn run_execute(hub: Arc<Hub>, execute: Execute) -> HttpResponse {
     let after = hub.settings.keepalive_after;
     let interval = hub.settings.keepalive_interval;
     let task_hub = hub.clone();
-    let work = async move {
-        let ctx = task_hub.action_context(&meta);
-        action.execute(&ctx, request).await.map_err(HubError::from)
-    };
+    let span = tracing::Span::current();
+    let arrived = execute.arrived;
     let mut handle = hub
         .lifecycle
-        .spawn_execute(work.instrument(tracing::Span::current()));
+        .spawn_execute(hub.capacity.execute, arrived, move |windup| {
+            execute.run(task_hub, windup).instrument(span)
+        });
     tokio::select! {
         res = &mut handle => match flatten(res) {
             Ok(resp) => json_response(StatusCode::OK, &resp),
@@ -387,6 +493,10 @@ async fn run_execute(
                     res = &mut handle => {
                         let resp = match flatten(res) {
                             Ok(resp) => resp,
+                            Err(HubError::Busy(message)) => {
+                                tracing::warn!(%message, "execute turned away: the instance is busy");
+                                ExecuteResponse::failure(message)
+                            }
                             Err(e) => {
                                 tracing::error!(error = %e, "execute failed after keep-alive");
                                 ExecuteResponse::failure(e.looker_message())

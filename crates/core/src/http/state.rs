@@ -28,6 +28,8 @@ pub struct Hub {
     pub oauth: Option<crate::oauth::OAuth>,
     /// Requests and executes in flight, and the shutdown schedule.
     pub lifecycle: crate::lifecycle::Lifecycle,
+    /// The execute budget, the query-execute slots and the memory budget of this instance.
+    pub capacity: crate::capacity::Capacity,
     /// Secret settings resolved from Secret Manager, kept fresh.
     pub secrets: Arc<Secrets>,
     /// The named RudderStack sources (`RUDDER_SOURCES`), write keys kept fresh.

@@ -104,7 +104,7 @@ fn describe_download(e: &reqwest::Error, deadline: std::time::Duration) -> Strin
     if e.is_timeout() {
         format!(
             "timed out (no data for HUB_HTTP_READ_TIMEOUT_SECS, or the whole download took longer \
-             than HUB_DOWNLOAD_DEADLINE_SECS = {} s)",
+             than the execute's time limit of {} s, from HUB_EXECUTE_TIMEOUT_SECS)",
             deadline.as_secs()
         )
     } else {

@@ -30,10 +30,12 @@ pub struct Job<'a> {
     pub client: crate::net::Http,
     /// Batching and delivery settings.
     pub settings: &'a RudderSettings,
-    /// Cancelled when the hub is shutting down: stop reading, deliver every row already read
-    /// (including those the reader holds) and report how far the result was read (see
-    /// `crate::lifecycle`).
+    /// Cancelled when the execute must wind up (the hub is shutting down, or the execute's time
+    /// limit is near): stop reading, deliver every row already read (including those the reader
+    /// holds) and report how far the result was read (see `crate::lifecycle`).
     pub stop: &'a tokio_util::sync::CancellationToken,
+    /// Why `stop` was cancelled, as the subject of a sentence ("the action hub was shut down").
+    pub stopped_because: &'a (dyn Fn() -> String + Send + Sync),
 }
 
 /// Now as RudderStack timestamps are written: RFC 3339, UTC, milliseconds (24 bytes).
@@ -87,7 +89,8 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
     let mut sent_at = now_stamp();
     // Set once delivery stops: the rest is only counted.
     let mut stopped = false;
-    // Set once the shutdown asked to stop reading: the rows already read still come.
+    // Set once the execute must wind up (the shutdown, its time limit): the rows already read
+    // still come.
     let mut winding_up = false;
     'read: loop {
         let next = if winding_up {
@@ -96,7 +99,7 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
             tokio::select! {
                 biased;
                 _ = job.stop.cancelled() => {
-                    tracing::warn!(rows = report.rows, "shutdown: delivering the rows read so far");
+                    tracing::warn!(rows = report.rows, "winding up: delivering the rows read so far");
                     rows.stop_reading();
                     winding_up = true;
                     continue;
@@ -109,7 +112,8 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
             Ok(c) => c,
             Err(RowsError::Stopped { .. }) => {
                 report.input_error = Some(format!(
-                    "the action hub was shut down after reading {} of the result",
+                    "{} after reading {} of the result",
+                    (job.stopped_because)(),
                     super::report::plural(report.rows, "row", "rows")
                 ));
                 break 'read;

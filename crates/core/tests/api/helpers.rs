@@ -354,4 +354,24 @@ impl HubProcess {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
+
+    /// The embedded write-back store the process writes.
+    pub fn store_path(&self) -> PathBuf {
+        self._dir.path().join("s.sqlite")
+    }
+
+    /// Wait until the log holds `line` at least `times` times (bounded: 20 s, then the test fails
+    /// with the log).
+    pub async fn wait_for_log(&self, line: &str, times: usize) {
+        for _ in 0..400 {
+            if self.logs().matches(line).count() >= times {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the hub never logged {line:?} {times} times:\n{}",
+            self.logs()
+        )
+    }
 }

@@ -9,6 +9,7 @@ mod support;
 mod auth;
 mod bigquery;
 mod binaries;
+mod capacity;
 mod declared;
 mod declared_user;
 mod drift;

@@ -146,8 +146,13 @@ async fn nested_values_in_a_request_are_not_built_into_a_tree() {
     );
     drop((arrays, nested));
     assert!(body.len() > 45 << 20 && body.len() < 64 << 20);
-    // Above the 32 MiB default: a hub without a gateway in front may be configured to take it.
-    let hub = HubProcess::start(&[("HUB_MAX_BODY_BYTES", "67108864")]).await;
+    // Above the 32 MiB default: a hub without a gateway in front may be configured to take it,
+    // with a memory budget that holds such a body besides the query slots (4 × 64 + 2 × 64 MiB).
+    let hub = HubProcess::start(&[
+        ("HUB_MAX_BODY_BYTES", "67108864"),
+        ("HUB_MEMORY_BUDGET_BYTES", "536870912"),
+    ])
+    .await;
     let (status, text) = post(&hub, "/actions/mark_suspicious/execute", body.into_bytes()).await;
     assert_eq!(status, 200, "{text}");
     let (ok, message) = outcome(&parse(&text));
@@ -341,7 +346,7 @@ Connection: close
         }
     });
     let hub = HubProcess::start(&[
-        ("HUB_DOWNLOAD_DEADLINE_SECS", "2"),
+        ("HUB_EXECUTE_TIMEOUT_SECS", "4"),
         ("HUB_HTTP_READ_TIMEOUT_SECS", "5"),
     ])
     .await;
@@ -361,7 +366,8 @@ Connection: close
     let (ok, message) = outcome(&parse(&text));
     assert!(!ok);
     assert!(
-        message.contains("HUB_DOWNLOAD_DEADLINE_SECS = 2 s") && message.contains("Wrote 0 rows"),
+        message.contains("the action reached its time limit (3 s: HUB_EXECUTE_TIMEOUT_SECS = 4 s")
+            && message.contains("Wrote 0 rows"),
         "{message}"
     );
     // Not a timing assertion on the hub's speed: only that it did not wait forever.

@@ -538,6 +538,7 @@ async fn deliver(
         .unwrap(),
         settings,
         stop: &stop,
+        stopped_because: &|| "never stopped".to_string(),
     };
     let report = run(job, stream).await.expect("the rows have a user id");
     (report, plane)

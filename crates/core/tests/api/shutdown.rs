@@ -464,10 +464,9 @@ async fn sigterm_during_a_streamed_write_back_writes_and_counts_every_row_read()
     assert_eq!(
         a["looker"]["message"],
         format!(
-            "Wrote {written} rows as Approved, but the action hub was shut down (a deployment or a \
-             scale-down) after reading {written} rows of the result; the remaining rows were not \
-             written. Run the action again to write the whole result (the rows above are written \
-             again)."
+            "Wrote {written} rows as Approved, but the action hub was shut down after reading \
+             {written} rows of the result; the remaining rows were not written. Run the action \
+             again to write every row (the rows written now would be written again)."
         )
     );
 }

@@ -19,7 +19,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::Hub;
-use super::{authorize, json_response, read_body, read_body_within};
+use super::{authorize, json_response, read_body, read_small_body};
 use crate::error::HubError;
 use crate::routes::Function;
 use crate::settings::{Settings, LOCAL_DEV_TOKEN};
@@ -293,7 +293,7 @@ async fn put_state(
     if !issued {
         return no_slot();
     }
-    let body = match read_body_within(&req, payload, MAX_STATE_BYTES).await {
+    let body = match read_small_body(&req, payload, MAX_STATE_BYTES).await {
         Ok(body) => body,
         Err(e) => return error(e),
     };
