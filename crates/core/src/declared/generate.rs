@@ -306,9 +306,13 @@ pub fn lookml_files(file: &ActionsFile) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The most one Secret Manager version holds, in bytes: the deployed actions file is mounted from
+/// one (terraform/actions.tf and scripts/deploy.sh check the same number, in bytes too).
+pub const DEPLOYABLE_MAX_BYTES: usize = 65536;
+
 /// The actions file as it is deployed (one file, no folder next to it): `text` with every icon
 /// given as a file path replaced by its data URI, everything else byte for byte. `file` is `text`
-/// loaded (its icons resolved).
+/// loaded (its icons resolved). Refused over [`DEPLOYABLE_MAX_BYTES`] (UTF-8 bytes, not characters).
 pub fn deployable_file(text: &str, file: &ActionsFile) -> Result<String, String> {
     let raw: super::raw::RawFile =
         serde_saphyr::from_str(text).map_err(|e| format!("cannot read it again: {e}"))?;
@@ -338,6 +342,12 @@ pub fn deployable_file(text: &str, file: &ActionsFile) -> Result<String, String>
             return Err("cannot inline an icon file (unexpected position)".into());
         }
         out.replace_range(start..start + len, &with);
+    }
+    if out.len() > DEPLOYABLE_MAX_BYTES {
+        return Err(format!(
+            "with its icons inlined it is {} bytes; Secret Manager, which Cloud Run mounts it from, holds at most {DEPLOYABLE_MAX_BYTES}: use smaller icons (or shorter texts)",
+            out.len()
+        ));
     }
     Ok(out)
 }
@@ -668,6 +678,21 @@ actions:
 
     /// The deployable copy stands alone: read with no folder next to it, it is the same actions
     /// (the icon file became its data URI), and only the icon values changed.
+    /// The limit counts bytes: 40 000 "é" are 40 000 characters but 80 000 bytes.
+    #[test]
+    fn a_deployable_file_over_64_kib_of_bytes_is_refused() {
+        let file = crate::declared::builtin();
+        let text = crate::declared::BUILTIN_YAML;
+        let big = format!("{text}# {}\n", "é".repeat(40_000));
+        assert!(big.chars().count() < DEPLOYABLE_MAX_BYTES);
+        assert_eq!(
+            deployable_file(&big, &file).unwrap_err(),
+            format!("with its icons inlined it is {} bytes; Secret Manager, which Cloud Run mounts it from, holds at most 65536: use smaller icons (or shorter texts)", big.len())
+        );
+        let fits = format!("{text}#{}\n", "x".repeat(DEPLOYABLE_MAX_BYTES - text.len() - 2));
+        assert_eq!(deployable_file(&fits, &file).unwrap().len(), DEPLOYABLE_MAX_BYTES);
+    }
+
     #[test]
     fn deployable_file_inlines_icon_files_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
