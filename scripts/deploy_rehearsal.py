@@ -1126,7 +1126,13 @@ def rehearse_apigee(work: Path, script: Path) -> None:
     base = {k: v for k, v in os.environ.items() if not k.startswith("TF_VAR_")}
     base.update(TF_VAR_project="acme-looker-hub", TF_VAR_region="europe-west1", TF_VAR_image_tag="rehearsal1",
                 TF_VAR_looker_hosts='["acme.cloud.looker.com"]')
+    # 40 000 "é": 40 000 characters (what length() counts), 80 002 bytes (what Secret Manager counts).
+    big = rh.work / "big-actions"
+    shutil.copytree(ROOT / "examples" / "actions" / "retail" / "terraform", big / "terraform")
+    (big / "actions.yaml").write_text("# " + "é" * 40_000 + "\n", encoding="utf-8")
     for what, extra, message in (
+        ("an actions file of 40 000 characters but 80 002 bytes", {"TF_VAR_actions_dir": str(big)},
+         "is larger than 64 KiB (65536 bytes, counted in UTF-8)"),
         ("ingress the gateway cannot reach", {"TF_VAR_ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY"},
          "with the gateway on, ingress must be INGRESS_TRAFFIC_ALL"),
         ("Apigee without public_base_url", {"TF_VAR_apigee_organization": "acme-looker-hub", "TF_VAR_apigee_environment": "prod"},
@@ -1149,6 +1155,65 @@ def rehearse_apigee(work: Path, script: Path) -> None:
             ok(f"{what}: refused at plan time by a precondition")
 
 
+# --------------------------------------------------------------------------- plan_guard.py on the provider's own shapes
+
+def provider_table_change(actions: list[str], before: list[dict] | None, after: list[dict] | None) -> dict:
+    """A google_bigquery_table change as the real provider's `terraform show -json` gives it: the
+    schema a JSON string, mode absent where BigQuery omits it, legacy type names."""
+    def values(cols):
+        return None if cols is None else {"table_id": "approvals", "dataset_id": "looker_writeback", "schema": json.dumps(cols)}
+    return {"address": 'google_bigquery_table.writeback["approvals"]', "type": "google_bigquery_table", "index": "approvals",
+            "change": {"actions": actions, "before": values(before), "after": values(after), "after_unknown": {}}}
+
+
+def check_plan_guard() -> None:
+    """plan_guard.py against plans in the real provider's shapes, and keep-modes against a table an
+    earlier release deployed (required fields' columns REQUIRED)."""
+    import plan_guard
+
+    print("scripts/plan_guard.py (the provider's plan shapes)")
+    deployed = [{"name": "order_id", "type": "INTEGER", "mode": "REQUIRED"}, {"name": "note", "type": "STRING"}]
+    cases = [
+        ("legacy type names and a missing mode are the same column", ["update"],
+         [{"name": "order_id", "type": "INT64", "mode": "REQUIRED"}, {"name": "note", "type": "STRING", "mode": "NULLABLE"},
+          {"name": "extra", "type": "STRING", "mode": "NULLABLE"}], []),
+        ("a replaced table (the provider's ForceNew on a type change)", ["delete", "create"],
+         [{"name": "order_id", "type": "STRING", "mode": "REQUIRED"}, {"name": "note", "type": "STRING"}],
+         ["table approvals, column order_id: the plan changes its type from INTEGER to STRING"]),
+        ("a column dropped in place (resourceBigQueryTableColumnDrop)", ["update"],
+         [{"name": "order_id", "type": "INTEGER", "mode": "REQUIRED"}],
+         ["table approvals, column note: the plan drops it"]),
+        ("a NULLABLE column made REQUIRED", ["delete", "create"],
+         [{"name": "order_id", "type": "INTEGER", "mode": "REQUIRED"}, {"name": "note", "type": "STRING", "mode": "REQUIRED"}],
+         ["table approvals, column note: the plan makes it REQUIRED (it is NULLABLE)"]),
+        ("a table deleted", ["delete"], None, ["table approvals: the plan deletes it and its rows"]),
+    ]
+    before = len(problems)
+    for what, actions, after, want in cases:
+        got, _ = plan_guard.check({"resource_changes": [provider_table_change(actions, deployed, after)]})
+        if [g for g in got if not any(g.startswith(w) for w in want)] or len(got) != len(want):
+            problem(f"plan_guard.py, {what}: {got}, expected {want}")
+    dataset = {"type": "google_bigquery_dataset", "change": {"actions": ["delete", "create"],
+               "before": {"dataset_id": "looker_writeback", "location": "US"}, "after": {"dataset_id": "looker_writeback", "location": "europe-west1"}}}
+    got, _ = plan_guard.check({"resource_changes": [dataset]})
+    if len(got) != 1 or 'set bigquery_location = "US"' not in got[0]:
+        problem(f"plan_guard.py must refuse replacing the dataset (a location change), saying what to set: {got}")
+    # An earlier release deployed a required field's column REQUIRED; the generator now writes NULLABLE.
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "tables.json").write_text(json.dumps({"approvals": {"schema": "approvals.json"}}))
+        Path(d, "approvals.json").write_text(json.dumps([{"name": "order_id", "type": "INT64", "mode": "NULLABLE"},
+                                                         {"name": "note", "type": "STRING", "mode": "NULLABLE"}]))
+        state = {"values": {"root_module": {"resources": [{"type": "google_bigquery_table", "index": "approvals",
+                 "values": {"table_id": "approvals", "schema": json.dumps(deployed)}}]}}}
+        kept = plan_guard.keep_modes(state, Path(d))
+        modes = [c["mode"] for c in json.loads(Path(d, "approvals.json").read_text())]
+    if modes != ["REQUIRED", "NULLABLE"] or len(kept) != 1:
+        problem(f"keep-modes must keep a deployed REQUIRED column REQUIRED and nothing else: {modes}, {kept}")
+    if len(problems) == before:
+        ok("refuses drops, type changes (INTEGER = INT64), tightening, table deletion and dataset replacement in the provider's "
+           "plan shapes; keep-modes keeps the REQUIRED columns earlier releases deployed")
+
+
 def main() -> int:
     start = time.monotonic()
     os.environ.setdefault("CHECKPOINT_DISABLE", "1")
@@ -1169,6 +1234,7 @@ def main() -> int:
         required = re.findall(r'"([a-z.]+googleapis\.com)"', main_tf[at:at + 1500]) if at >= 0 else []
         print("terraform/ API ordering")
         check_api_dependencies(resources, required)
+        check_plan_guard()
         try:
             hub = hub_binary()
         except RuntimeError as e:
