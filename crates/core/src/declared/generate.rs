@@ -689,8 +689,14 @@ actions:
             deployable_file(&big, &file).unwrap_err(),
             format!("with its icons inlined it is {} bytes; Secret Manager, which Cloud Run mounts it from, holds at most 65536: use smaller icons (or shorter texts)", big.len())
         );
-        let fits = format!("{text}#{}\n", "x".repeat(DEPLOYABLE_MAX_BYTES - text.len() - 2));
-        assert_eq!(deployable_file(&fits, &file).unwrap().len(), DEPLOYABLE_MAX_BYTES);
+        let fits = format!(
+            "{text}#{}\n",
+            "x".repeat(DEPLOYABLE_MAX_BYTES - text.len() - 2)
+        );
+        assert_eq!(
+            deployable_file(&fits, &file).unwrap().len(),
+            DEPLOYABLE_MAX_BYTES
+        );
     }
 
     #[test]
