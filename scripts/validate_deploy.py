@@ -105,7 +105,16 @@ def check_terraform() -> dict:
     else:
         problem(f"terraform fmt -check failed (run `terraform fmt -recursive terraform`):\n{out}{err}")
 
-    rc, out, err = terraform(f"-chdir={TF_DIR}", "providers", "-no-color")
+    # The gcs backend would need `terraform init` (credentials, a bucket): loaded here without it.
+    with tempfile.TemporaryDirectory(prefix="validate-tf-") as d:
+        for f in TF_DIR.glob("*.tf"):
+            text = f.read_text()
+            if f.name == "versions.tf":
+                if not re.search(r'^  backend "gcs" \{\}$', text, re.M):
+                    problem('terraform/versions.tf: no backend "gcs" {} (the state belongs in Cloud Storage)')
+                text = re.sub(r'^  backend "gcs" \{\}$', "", text, flags=re.M)
+            Path(d, f.name).write_text(text)
+        rc, out, err = terraform(f"-chdir={d}", "providers", "-no-color")
     if rc == 0:
         ok("terraform providers (configuration loads: syntax and structure)")
     else:
@@ -195,14 +204,17 @@ def check_terraform() -> dict:
 # --------------------------------------------------------------------------- openapi
 
 
-def render_with_terraform(values: dict[str, object]) -> str | None:
+def render_with_terraform(values: dict[str, object], without: tuple[str, ...] = ()) -> str | None:
     """The spec as terraform/gateway.tf renders it: Terraform's own templatefile(), evaluated in a
-    throw-away configuration with no provider (so it runs offline)."""
+    throw-away configuration with no provider (so it runs offline). `without`: paths left out the
+    way gateway.tf leaves out the OAuth paths in service mode (yamldecode, filter, yamlencode)."""
     with tempfile.TemporaryDirectory() as d:
         args = "\n".join(f"    {k} = {json.dumps(v)}" for k, v in values.items())
-        Path(d, "main.tf").write_text(
-            f'output "spec" {{\n  value = templatefile({json.dumps(str(SPEC))}, {{\n{args}\n  }})\n}}\n'
-        )
+        spec = f"templatefile({json.dumps(str(SPEC))}, {{\n{args}\n  }})"
+        if without:
+            spec = (f"yamlencode(merge(yamldecode({spec}), {{ paths = {{ for p, v in yamldecode({spec}).paths : "
+                    f"p => v if !contains({json.dumps(list(without))}, p) }} }}))")
+        Path(d, "main.tf").write_text(f'output "spec" {{\n  value = {spec}\n}}\n')
         for argv in (("init", "-input=false"), ("apply", "-auto-approve", "-input=false")):
             rc, out, err = terraform(f"-chdir={d}", *argv, "-no-color")
             if rc != 0:
@@ -239,6 +251,21 @@ def check_openapi(functions: list[str], venv_bin: Path) -> None:
     else:
         problem(f"openapi-spec-validator --schema 2.0:\n{r.stdout}{r.stderr}")
         return
+
+    # Service mode: the spec without the OAuth paths, as yamlencode writes it, is valid too.
+    oauth_paths = ("/actions/{name}/oauth", "/oauth_redirect", "/actions/{name}/oauth_redirect", "/actions/{name}/oauth_token")
+    service_mode = render_with_terraform(values, oauth_paths)
+    if service_mode is not None:
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write(service_mode)
+        r = subprocess.run([str(venv_bin / "openapi-spec-validator"), "--schema", "2.0", f.name],
+                           capture_output=True, text=True, check=False)
+        os.unlink(f.name)
+        paths = set(yaml.safe_load(service_mode).get("paths", {}))
+        if r.returncode != 0 or paths & set(oauth_paths) or len(paths) != 4:
+            problem(f"the service-mode spec (no OAuth paths, yamlencode) is not a valid Swagger 2.0 spec of the 4 other paths: {sorted(paths)}\n{r.stdout}{r.stderr}")
+        else:
+            ok("service mode: the spec without the 4 OAuth paths (yamlencode, as terraform/gateway.tf writes it) validates too")
 
     spec = yaml.safe_load(rendered)
     urls = set(values[f"{f}_url"] for f in functions)
@@ -488,9 +515,9 @@ def check_deploy_script() -> None:
 def main() -> int:
     venv_bin = Path(sys.executable).parent
     locals_values = check_terraform()
-    functions = sorted((locals_values.get("functions") or {}).keys())
+    functions = sorted((locals_values.get("all_functions") or {}).keys())
     if not functions:
-        problem("terraform/main.tf: local.functions not found")
+        problem("terraform/main.tf: local.all_functions not found")
     check_openapi(functions, venv_bin)
     check_lookml()
     print("generated LookML")

@@ -10,8 +10,11 @@ locals {
   actions_file  = var.actions_dir != ""
   actions_yaml  = local.actions_file ? file("${var.actions_dir}/actions.yaml") : ""
   actions_mount = "/etc/looker-action-hub"
-  # Secret Manager's limit for one secret version.
+  # Secret Manager's limit for one secret version, in bytes. length() counts characters, so the
+  # bytes are counted from the base64 text: 3 bytes per 4 characters, less its "=" padding.
   actions_max_bytes = 65536
+  actions_base64    = base64encode(local.actions_yaml)
+  actions_bytes     = length(local.actions_base64) / 4 * 3 - length(regex("=*$", local.actions_base64))
 }
 
 resource "google_secret_manager_secret" "actions" {
@@ -37,17 +40,20 @@ resource "google_secret_manager_secret_version" "actions" {
 
   secret      = google_secret_manager_secret.actions[0].id
   secret_data = local.actions_yaml
+  # A changed file is a new version; the replaced one is left ENABLED (removed from the state
+  # only): the earlier revisions mount it, so a rollback to one of them still starts. The
+  # provider's default, DELETE, destroys it; DISABLE would make it unreadable just the same.
+  # scripts/deploy.sh destroys all but the ACTIONS_VERSIONS_KEPT newest (10; at least 5).
+  deletion_policy = "ABANDON"
 
   lifecycle {
-    # A changed file is a new version (the old one goes): create the new one first, so an
-    # instance starting meanwhile still finds the version its revision mounts.
+    # Create the new version first, so an instance starting meanwhile still finds the version
+    # its revision mounts.
     create_before_destroy = true
 
     precondition {
-      # length() counts characters: the file is ASCII but for free text, whose UTF-8 bytes
-      # scripts/deploy.sh checks before terraform runs.
-      condition     = length(local.actions_yaml) <= local.actions_max_bytes
-      error_message = "actions_dir/actions.yaml is larger than 64 KiB, the most one Secret Manager version holds: write icons as short inline SVG or smaller files."
+      condition     = local.actions_bytes <= local.actions_max_bytes
+      error_message = "actions_dir/actions.yaml is larger than 64 KiB (65536 bytes, counted in UTF-8), the most one Secret Manager version holds: write icons as short inline SVG or smaller files."
     }
   }
 

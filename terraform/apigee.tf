@@ -33,7 +33,9 @@ resource "google_cloud_run_v2_service_iam_member" "apigee_invoker" {
 resource "google_apigee_target_server" "fn" {
   for_each = local.apigee_enabled ? local.functions : {}
 
-  name        = "looker-action-hub-${replace(each.key, "_", "-")}"
+  # Prefixed like every other name, so two deployments can share an Apigee environment; the
+  # bundle's <Server name> must match (README.md, "Apigee instead of API Gateway").
+  name        = local.service_names[each.key]
   description = "Cloud Run service ${local.service_names[each.key]}"
   env_id      = "organizations/${var.apigee_organization}/environments/${var.apigee_environment}"
   host        = trimprefix(google_cloud_run_v2_service.fn[each.key].uri, "https://")

@@ -7,6 +7,9 @@
 # when that copy is stale).
 
 locals {
+  # The dataset sits with the services unless bigquery_location says otherwise (US, EU, a region).
+  bigquery_location = var.bigquery_location != "" ? var.bigquery_location : var.region
+
   tables_dir = var.actions_dir != "" ? "${var.actions_dir}/terraform" : "${path.module}/schemas"
   writeback_tables = {
     for t, v in jsondecode(file("${local.tables_dir}/tables.json")) : t => {
@@ -34,10 +37,30 @@ locals {
 resource "google_bigquery_dataset" "writeback" {
   project       = var.project
   dataset_id    = var.bigquery_dataset
-  location      = var.bigquery_location
+  location      = local.bigquery_location
   friendly_name = "Looker write-back"
   description   = "Decisions taken by business users in Looker, appended by the action hub."
   labels        = { app = "looker-action-hub" }
+
+  lifecycle {
+    # A changed location (or id) would replace the dataset: every table and row in it. No plan
+    # may; scripts/plan_guard.py refuses it too. To delete the dataset on purpose, remove this.
+    prevent_destroy = true
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# Looker's BigQuery connection reads the tables for the generated LookML: read access to this
+# dataset only. It also needs roles/bigquery.jobUser in the project its queries run in (the
+# connection's billing project), which is the connection's own setting, not granted here.
+resource "google_bigquery_dataset_iam_member" "looker_reader" {
+  count = var.looker_connection_service_account != "" ? 1 : 0
+
+  project    = var.project
+  dataset_id = google_bigquery_dataset.writeback.dataset_id
+  role       = "roles/bigquery.dataViewer"
+  member     = "serviceAccount:${var.looker_connection_service_account}"
 
   depends_on = [google_project_service.apis]
 }

@@ -1,14 +1,24 @@
 locals {
-  # The OpenAPI 2.0 spec with each function's Cloud Run URL filled in.
-  openapi_spec = templatefile("${path.module}/../deploy/openapi.yaml", merge(
-    { for f, _ in local.functions : "${f}_url" => google_cloud_run_v2_service.fn[f].uri },
+  # The OpenAPI 2.0 spec with each function's Cloud Run URL filled in (a function not deployed
+  # gets a URL that resolves nowhere, and its paths are left out below).
+  openapi_template = templatefile("${path.module}/../deploy/openapi.yaml", merge(
+    {
+      for f, _ in local.all_functions : "${f}_url" =>
+      contains(keys(local.functions), f) ? google_cloud_run_v2_service.fn[f].uri : "https://not-deployed.invalid"
+    },
     {
       title            = "${var.name_prefix} Looker action hub"
       execute_deadline = var.execute_timeout_seconds
     },
   ))
-  openapi_paths = keys(yamldecode(local.openapi_spec).paths)
-  gateway_url   = local.gateway_enabled ? "https://${google_api_gateway_gateway.hub[0].default_hostname}" : ""
+  openapi_doc   = yamldecode(local.openapi_template)
+  openapi_paths = keys(local.openapi_doc.paths)
+  served_paths  = distinct([for r in local.served_routes : r.path])
+  # Every path is served in user mode: the spec as written. In service mode without the OAuth paths.
+  openapi_spec = length(local.served_paths) == length(local.openapi_paths) ? local.openapi_template : yamlencode(merge(local.openapi_doc, {
+    paths = { for p, v in local.openapi_doc.paths : p => v if contains(local.served_paths, p) }
+  }))
+  gateway_url = local.gateway_enabled ? "https://${google_api_gateway_gateway.hub[0].default_hostname}" : ""
 }
 
 # API Gateway: the front door unless Apigee is (local.gateway_enabled, main.tf).

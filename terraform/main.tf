@@ -15,9 +15,9 @@ locals {
   #   which only browsers reach with a sealed state: the hub starts it without one);
   # - OAuth state keys: the functions that seal or open state and token bundles;
   # - OAuth client secret: the callback (code exchange) and form / execute, which
-  #   refresh an expired user access token (issue 3) with it.
+  #   refresh an expired user access token with it.
   # Secrets the identity mode does not create are skipped (secrets.tf).
-  functions = {
+  all_functions = {
     actions_list = {
       short       = "list"
       timeout     = 60
@@ -55,6 +55,12 @@ locals {
     }
   }
 
+  # The functions deployed: the OAuth ones only in identity_mode "user" (in service mode nobody
+  # logs in, so there is nothing for them to serve and no secret for them to hold).
+  functions = {
+    for f, cfg in local.all_functions : f => cfg if local.user_identity || !startswith(f, "oauth_")
+  }
+
   # The routes as terraform knows them: every path the gateway serves and the
   # function behind it. The same list as the core crate's route table
   # (crates/core/src/routes.rs), deploy/openapi.yaml and apigee/apiproxy, checked
@@ -79,6 +85,9 @@ locals {
   execute_least_memory_budget_bytes = var.execute_query_executes * 64 * 1048576 + 2 * 32 * 1048576 + 65536
   # Execute slots per instance left to clicks when every query execute runs or waits.
   execute_click_slots = 4
+
+  # The routes of the functions deployed: what the gateway serves.
+  served_routes = [for r in local.routes : r if contains(keys(local.functions), r.function)]
 
   # Cloud Run service names use hyphens.
   service_names = { for f, _ in local.functions : f => "${var.name_prefix}-${replace(f, "_", "-")}" }

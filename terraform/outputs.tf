@@ -30,7 +30,7 @@ output "public_base_url_pending" {
 
 output "routes" {
   description = "Every path the gateway serves and the function behind it."
-  value       = [for r in local.routes : "${r.method} ${r.path} -> ${local.service_names[r.function]}"]
+  value       = [for r in local.served_routes : "${r.method} ${r.path} -> ${local.service_names[r.function]}"]
 }
 
 output "bigquery_tables" {
@@ -64,4 +64,18 @@ output "bootstrap" {
 output "apigee_service_account" {
   description = "Deploy the Apigee proxy revision with this service account (empty without Apigee)."
   value       = local.apigee_enabled ? google_service_account.apigee[0].email : ""
+}
+
+output "actions_secret" {
+  description = "Secret holding the actions file (empty without actions_dir): scripts/deploy.sh keeps its ACTIONS_VERSIONS_KEPT newest versions readable for rollbacks."
+  value       = local.actions_file ? google_secret_manager_secret.actions[0].secret_id : ""
+}
+
+output "services" {
+  description = "Where the Cloud Run services run and their names by function: what scripts/deploy.sh --rollback moves back."
+  value = {
+    project = var.project
+    region  = var.region
+    names   = { for f, s in google_cloud_run_v2_service.fn : f => s.name }
+  }
 }

@@ -26,8 +26,10 @@ locals {
 
   # The startup probe's window must outlast the hub's bounded start retries plus one
   # more attempt (a Secret Manager read may take HUB_SECRET_MANAGER_TIMEOUT_SECS, 10 s)
-  # and the listener coming up: 5 s x 24 = 120 s for 90 s of retries.
-  startup_retry_secs      = 90
+  # and the listener coming up: 5 s x 46 = 230 s for 200 s of retries, near Cloud Run's
+  # 240 s maximum. IAM grants can take longer (Google documents up to ~7 minutes):
+  # scripts/deploy.sh then applies again (a new revision, a new 200 s) until they arrive.
+  startup_retry_secs      = 200
   startup_probe_period    = 5
   startup_probe_threshold = ceil((local.startup_retry_secs + 30) / local.startup_probe_period)
 
@@ -108,6 +110,13 @@ resource "google_cloud_run_v2_service" "fn" {
   deletion_protection = false
   custom_audiences    = [local.audiences[each.key]]
 
+  # Every deploy routes all traffic to the revision it creates, also after a rollback
+  # (scripts/deploy.sh --rollback) pinned an earlier one.
+  traffic {
+    type    = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
+    percent = 100
+  }
+
   template {
     service_account = google_service_account.fn[each.key].email
     # A new version of the actions file is a new revision: every function serves the same file.
@@ -121,6 +130,18 @@ resource "google_cloud_run_v2_service" "fn" {
             version = volumes.value
             path    = "actions.yaml"
           }
+        }
+      }
+    }
+    # A fixed egress IP (optional): all outbound traffic through a subnet of your VPC, whose
+    # Cloud NAT has a static address (README.md, "A fixed egress IP").
+    dynamic "vpc_access" {
+      for_each = var.egress_subnetwork != "" ? [var.egress_subnetwork] : []
+      content {
+        egress = "ALL_TRAFFIC"
+        network_interfaces {
+          network    = var.egress_network
+          subnetwork = vpc_access.value
         }
       }
     }
@@ -185,6 +206,17 @@ resource "google_cloud_run_v2_service" "fn" {
         failure_threshold = local.startup_probe_threshold
         timeout_seconds   = local.startup_probe_period
       }
+
+      # A started instance whose listener stops answering is restarted; 3 misses a minute
+      # apart, so a busy instance (an execute streaming for minutes) is not.
+      liveness_probe {
+        http_get {
+          path = "/healthz"
+        }
+        period_seconds    = 60
+        failure_threshold = 3
+        timeout_seconds   = 10
+      }
     }
   }
 
@@ -215,9 +247,14 @@ resource "google_cloud_run_v2_service" "fn" {
     }
   }
 
+  # A new revision starts after what it uses exists: its secrets readable, and the tables
+  # with every column it writes (an added column is applied before the revision writing it)
+  # and appendable by it.
   depends_on = [
     google_project_service.apis,
     google_secret_manager_secret_iam_member.access,
     google_secret_manager_secret_iam_member.actions,
+    google_bigquery_table.writeback,
+    google_bigquery_table_iam_member.writer,
   ]
 }

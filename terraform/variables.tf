@@ -95,13 +95,24 @@ variable "bigquery_dataset" {
 }
 
 variable "bigquery_location" {
-  description = "Location of the BigQuery dataset (US, EU or a region); it should match the data Looker queries."
+  description = "Location of the BigQuery dataset (US, EU or a region); it should match the data Looker queries. Empty: the region. It cannot change once the dataset exists (that would replace the dataset and every table in it: refused); scripts/deploy.sh keeps the deployed one when this is empty (deployments made when the default was US)."
   type        = string
-  default     = "US"
+  default     = ""
 
   validation {
-    condition     = can(regex("^(US|EU|[a-z]+-[a-z]+[0-9]+)$", var.bigquery_location))
-    error_message = "bigquery_location must be US, EU or a region such as europe-west1."
+    condition     = can(regex("^(US|EU|[a-z]+-[a-z]+[0-9]+)?$", var.bigquery_location))
+    error_message = "bigquery_location must be empty, US, EU or a region such as europe-west1."
+  }
+}
+
+variable "looker_connection_service_account" {
+  description = "Email of the service account of Looker's BigQuery connection (the one the generated LookML queries through): granted roles/bigquery.dataViewer on the write-back dataset. It also needs roles/bigquery.jobUser in its billing project (not granted here). Empty: no grant."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.looker_connection_service_account == "" || can(regex("^[a-z0-9-]+@[a-z0-9.-]+\\.iam\\.gserviceaccount\\.com$", var.looker_connection_service_account))
+    error_message = "looker_connection_service_account must be empty or a service account email (NAME@PROJECT.iam.gserviceaccount.com)."
   }
 }
 
@@ -315,5 +326,27 @@ variable "rudder_data_plane_url" {
   validation {
     condition     = var.rudder_data_plane_url == "" || can(regex("^https?://[^/?#\\s]+(/[^?#\\s]*)?$", var.rudder_data_plane_url))
     error_message = "rudder_data_plane_url must be empty or an http(s) URL such as https://acme.dataplane.rudderstack.com."
+  }
+}
+
+variable "egress_network" {
+  description = "VPC network of egress_subnetwork (a fixed egress IP: README.md, \"A fixed egress IP\")."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([a-z]([-a-z0-9]*[a-z0-9])?|projects/[^/]+/global/networks/[^/]+)?$", var.egress_network))
+    error_message = "egress_network must be empty, a network name or projects/PROJECT/global/networks/NAME."
+  }
+}
+
+variable "egress_subnetwork" {
+  description = "Subnet (in region) all outbound traffic of the services leaves through (Direct VPC egress, ALL_TRAFFIC); with a Cloud NAT on a static address, Looker sees one fixed IP for download_url and state_url calls. Empty (default): Google's shared egress addresses."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([a-z]([-a-z0-9]*[a-z0-9])?|projects/[^/]+/regions/[^/]+/subnetworks/[^/]+)?$", var.egress_subnetwork))
+    error_message = "egress_subnetwork must be empty, a subnet name or projects/PROJECT/regions/REGION/subnetworks/NAME."
   }
 }

@@ -1,6 +1,10 @@
 terraform {
   required_version = ">= 1.6"
 
+  # The state lives in a versioned Cloud Storage bucket, locked per run (README.md, "State");
+  # scripts/deploy.sh creates the bucket and passes bucket and prefix to `terraform init`.
+  backend "gcs" {}
+
   required_providers {
     google = {
       source  = "hashicorp/google"

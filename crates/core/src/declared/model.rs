@@ -265,6 +265,9 @@ pub struct Field {
     pub column_required_empty: bool,
     /// The column is NULLABLE even though the field is required.
     pub column_nullable: bool,
+    /// The file writes `column: {mode: REQUIRED}` (else a required field's BigQuery column is
+    /// NULLABLE: see [`super::generate::bigquery_schema`]).
+    pub column_required: bool,
     /// Column description, if the file gives one (else the label).
     pub column_description: Option<String>,
     /// Line of the field in its file.
@@ -1417,6 +1420,7 @@ fn build_field(
         _ => false,
     };
     let nullable_required = matches!(&col_mode, Some(m) if m.value == RawMode::Nullable);
+    let column_required = matches!(&col_mode, Some(m) if m.value == RawMode::Required);
 
     let mut field = Field {
         name: name.clone(),
@@ -1439,6 +1443,7 @@ fn build_field(
         column_type,
         column_required_empty,
         column_nullable: nullable_required,
+        column_required,
         column_description: col_desc,
         line: fl,
     };

@@ -5,6 +5,9 @@
 //! type, a REQUIRED live column declared NULLABLE, a column removed or renamed, a new REQUIRED
 //! column — would need the table rewritten (or
 //! replaced, losing its history), so the hub refuses to start and says what to declare instead.
+//! In BigQuery a NULLABLE column the declaration lacks is accepted (the hub leaves it NULL): an
+//! earlier revision, rolled back to after a deploy added a column, must still start. Removing a
+//! field from the file is refused before that, by the deploy (scripts/plan_guard.py).
 
 use super::table::{ColumnDef, ColumnType, Mode, TableDef};
 
@@ -63,12 +66,14 @@ pub struct Drift {
     /// Changes that cannot be applied to an insert-only table, each saying the table, the
     /// column, live against declared, and what to write instead.
     pub refused: Vec<String>,
+    /// NULLABLE columns of a BigQuery table the declaration lacks: left NULL in new rows.
+    pub undeclared: Vec<String>,
 }
 
 impl Drift {
     /// Whether the table is as described.
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.refused.is_empty()
+        self.added.is_empty() && self.refused.is_empty() && self.undeclared.is_empty()
     }
 }
 
@@ -132,6 +137,10 @@ pub fn compare(t: &TableDef, live: &[LiveColumn], store: Store) -> Drift {
         }
     }
     for l in &gone {
+        if store == Store::BigQuery && !l.required {
+            drift.undeclared.push(l.name.clone());
+            continue;
+        }
         drift.refused.push(format!(
             "table {name}, column {} ({}, {}): the table has it, the declaration no longer does{}. An insert-only table keeps its columns: declare {} again; to rename it, keep it and add the new name as a NULLABLE column",
             l.name,
@@ -220,6 +229,18 @@ mod tests {
         let mut declared = (*marks()).clone();
         declared.columns[4].mode = Mode::Required;
         assert!(compare(&declared, &live, Store::BigQuery).is_empty());
+
+        // A NULLABLE BigQuery column the declaration lacks (a revision rolled back to after a
+        // later file added it) is left NULL; a REQUIRED one, which the hub cannot leave empty, is not.
+        let mut declared = (*marks()).clone();
+        let live = live_of(&declared, Store::BigQuery);
+        declared
+            .columns
+            .retain(|c| c.name != "acted_by" && c.name != "action");
+        let d = compare(&declared, &live, Store::BigQuery);
+        assert_eq!(d.undeclared, ["acted_by"]);
+        assert_eq!(d.refused.len(), 1);
+        assert!(d.refused[0].starts_with("table suspicious_marks, column action (STRING, REQUIRED): the table has it, the declaration no longer does."), "{:?}", d.refused);
 
         let mut declared = (*marks()).clone();
         declared.columns[4].name = "decided_by".into();

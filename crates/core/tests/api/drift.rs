@@ -2,7 +2,8 @@
 //! table with the declaration. A new NULLABLE column is added in place by the embedded store and
 //! reported for BigQuery (terraform adds it); a changed type or mode, a new REQUIRED column or a
 //! removed / renamed column refuses the start, naming table, column, live and declared and what to
-//! write instead.
+//! write instead (in BigQuery a NULLABLE column no longer declared is left NULL: a rolled-back
+//! revision starts).
 
 use std::path::Path;
 
@@ -161,6 +162,12 @@ async fn bigquery_reports_a_new_nullable_column_and_refuses_a_changed_one() {
         "      - name: reason\n      - name: note\n",
     );
     let file = write(dir.path(), &v2);
+    drop(start(vars(&file)).await.unwrap());
+
+    // A revision rolled back to a file without `reason` (a NULLABLE column a later file added):
+    // it starts, leaving the column NULL — the deploy, not the start, refuses removing a field.
+    let rolled_back = V1.replace("      - name: reason\n", "");
+    let file = write(dir.path(), &rolled_back);
     drop(start(vars(&file)).await.unwrap());
 
     // A changed type: refused, naming the table by its BigQuery path.

@@ -227,11 +227,12 @@ fn terraform_routes(main_tf: &str) -> RouteSet {
     routes
 }
 
-/// The keys of `functions = { ... }` in main.tf (one Cloud Run service each).
+/// The keys of `all_functions = { ... }` in main.tf (one Cloud Run service each; `functions`
+/// leaves out the OAuth ones in service mode).
 fn terraform_functions(main_tf: &str) -> BTreeSet<String> {
     let start = main_tf
-        .find("  functions = {")
-        .expect("terraform/main.tf: no `functions = {` in locals");
+        .find("  all_functions = {")
+        .expect("terraform/main.tf: no `all_functions = {` in locals");
     let block = &main_tf[start..start + main_tf[start..].find("\n  }").unwrap()];
     block
         .lines()
@@ -290,9 +291,10 @@ fn apigee_bundle_routes_every_core_path_to_its_function() {
             target.contains(&format!("<Audience>looker-action-hub-{name}</Audience>")),
             "apigee target {name}: audience must be looker-action-hub-{name}"
         );
+        // The default name_prefix's target server (README.md: packaging rewrites the prefix).
         assert!(
-            target.contains(&format!(r#"<Server name="looker-action-hub-{name}"/>"#)),
-            "apigee target {name}: target server must be looker-action-hub-{name}"
+            target.contains(&format!(r#"<Server name="looker-hub-{name}"/>"#)),
+            "apigee target {name}: target server must be looker-hub-{name}"
         );
     }
 }
@@ -320,9 +322,12 @@ fn terraform_routes_and_services_match_the_core() {
         "terraform/main.tf: the custom audiences must stay looker-action-hub-<function>"
     );
     assert!(
-        repo_file("terraform/apigee.tf")
-            .contains(r#""looker-action-hub-${replace(each.key, "_", "-")}""#),
-        "terraform/apigee.tf: the target servers must stay looker-action-hub-<function>"
+        repo_file("terraform/apigee.tf").contains("name        = local.service_names[each.key]")
+            && main_tf.contains(
+                r#"service_names = { for f, _ in local.functions : f => "${var.name_prefix}-${replace(f, "_", "-")}" }"#
+            )
+            && repo_file("terraform/variables.tf").contains(r#"default     = "looker-hub""#),
+        "terraform/apigee.tf: the target servers must be <name_prefix>-<function> (looker-hub-<function> by default)"
     );
 }
 

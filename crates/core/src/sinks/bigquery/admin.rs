@@ -65,7 +65,14 @@ impl BigQuerySink {
                                 1,
                             )
                         }));
-                    } else if drift.added.is_empty() {
+                        continue;
+                    }
+                    if !drift.undeclared.is_empty() {
+                        // Columns a later actions file added (this revision was rolled back to) or
+                        // of a field removed outside scripts/deploy.sh: NULL in the rows written.
+                        tracing::warn!(table = %s.table_path(table), undeclared_columns = ?drift.undeclared, "BigQuery write-back table has NULLABLE columns the actions file does not declare; the hub leaves them NULL (a rolled-back revision, or a field removed without `retired: true`)");
+                    }
+                    if drift.added.is_empty() {
                         tracing::info!(table = %s.table_path(table), "BigQuery write-back table ready");
                     } else {
                         // The hub never alters a BigQuery table (terraform owns it, or created it
