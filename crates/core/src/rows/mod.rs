@@ -12,12 +12,14 @@
 //! document read on its thread, rows handed over in chunks), `raw` (rows and cells, parsed or
 //! borrowed); this file holds the reader ([`RowStream`]) and its errors.
 
+mod fields;
 mod header;
 mod parser;
 mod raw;
 mod scanner;
 mod source;
 
+pub use fields::{kept_bytes, MAX_FIELDS, MAX_FIELDS_KEPT, MAX_FIELD_KEPT, MAX_FIELD_TEXT};
 pub use header::{FieldCategory, FieldMeta, ResultHeader};
 pub use raw::{cell_value, Key, RawCell, RawRow, RawRows, Row};
 pub use source::{source_of, RowSource};
@@ -59,6 +61,10 @@ pub enum RowsError {
         /// Rows read (none of them handed over).
         rows: u64,
     },
+    /// The result's header is over a bound of the hub (fields, their size, `ran_at`): the
+    /// message says which and what to change.
+    #[error("{0}")]
+    OverLimit(String),
     /// The document is not a valid json_detail result.
     #[error("the query result is not valid json_detail after {rows} row(s): {detail}")]
     Malformed {
