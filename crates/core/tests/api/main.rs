@@ -16,6 +16,7 @@ mod execute;
 mod faults;
 mod form;
 mod google;
+mod header_flood;
 mod hygiene;
 mod list;
 mod logins;
