@@ -1,7 +1,7 @@
-//! Result headers at and over the hub's bounds (`rows::MAX_FIELDS`, what is kept per field and per
-//! header), four executes of each query action at once against the real binary: a flood is refused with what to
-//! change before it costs memory, a header at the bounds is delivered, and the hub's peak RSS
-//! (`VmHWM`) stays under the 64 MiB a request may use.
+//! Result headers at and over the hub's bounds (`rows::MAX_FIELDS`, what is kept per field and
+//! per header), four executes of each query action at once against the real binary: a flood is
+//! refused with what to change before it costs memory, a header at the bounds is delivered, and
+//! the hub's peak RSS (`VmHWM`) stays under the 64 MiB a request may use.
 
 use std::sync::Arc;
 
