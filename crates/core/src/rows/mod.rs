@@ -28,13 +28,16 @@ use parser::Msg;
 use tokio::sync::mpsc;
 
 /// Most raw row text kept while a result's rows come before its `fields` (plain json_detail may
-/// order them so): with the default body limit a pushed result always fits; a streamed one larger
-/// than this is refused rather than held whole (Cloud Run would stop the instance).
-pub const MAX_BYTES_BEFORE_FIELDS: usize = 128 << 20;
+/// order them so): the default body limit, so a pushed result within it always fits; a streamed
+/// one larger than this is refused rather than held whole (a request stays within 64 MiB).
+pub const MAX_BYTES_BEFORE_FIELDS: usize = 32 << 20;
 /// Largest row of a result, as JSON text. A longer row is skipped as it is read (never held) and
 /// counted ([`RowStream::rows_too_large`]; an empty row text for raw readers): a Looker row is a
 /// few kilobytes, a RudderStack event at most 32 KB.
 pub const MAX_ROW_BYTES: usize = 1 << 20;
+
+/// Most row text [`RowStream::next_chunk_with_text`] parses per call.
+pub const PARSED_BYTES: usize = 256 << 10;
 
 /// Why reading a result failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -221,41 +224,56 @@ impl RowStream {
         }
     }
 
-    /// The next chunk of rows (up to a few hundred; `None` at the end) with their JSON text: each
-    /// row with its index in the [`RawRows`] (rows over [`MAX_ROW_BYTES`] are left out and counted).
-    /// The text gives what the parsed row cannot, such as a number exactly as written.
+    /// The next rows (`None` at the end) parsed, with their JSON text: each row with its index in
+    /// the [`RawRows`] (rows over [`MAX_ROW_BYTES`] are left out and counted). The text gives
+    /// what the parsed row cannot, such as a number as written. At most [`PARSED_BYTES`] of row
+    /// text (or one longer row) are parsed per call: a parsed row costs many times its text, so
+    /// parsing a whole chunk of wide rows at once would cost tens of MiB.
     pub async fn next_chunk_with_text(
         &mut self,
     ) -> Option<Result<(RawRows, Vec<(usize, Row)>), RowsError>> {
-        match self.next_raw_chunk().await? {
-            Err(e) => Some(Err(e)),
-            Ok(raw) => {
-                let mut rows = Vec::with_capacity(raw.len());
-                // rows_read already counts the chunk: count back to the failing row.
-                let base = self.rows_read - raw.len() as u64;
-                for i in 0..raw.len() {
-                    let r = raw.get(i).unwrap_or_default();
-                    if r.is_empty() {
-                        self.too_large += 1;
-                        continue;
-                    }
-                    match serde_json::from_slice::<Row>(r) {
-                        Ok(row) => rows.push((i, row)),
-                        Err(e) => {
-                            self.rows_read = base + i as u64;
-                            let err = RowsError::bad_row(self.rows_read, &e, r);
-                            if rows.is_empty() {
-                                return Some(Err(self.fail(err)));
-                            }
-                            self.done = true;
-                            self.pending_error = Some(err);
-                            return Some(Ok((raw, rows)));
-                        }
-                    }
-                }
-                Some(Ok((raw, rows)))
+        while self.pos >= self.chunk.len() {
+            if let Some(e) = self.pending_error.take() {
+                return Some(Err(e));
+            }
+            if !self.refill().await && self.pending_error.is_none() {
+                return None;
             }
         }
+        let from = self.pos;
+        let mut to = from;
+        let mut bytes = 0;
+        while to < self.chunk.len() && (to == from || bytes < PARSED_BYTES) {
+            bytes += self.chunk.get(to).map_or(0, <[u8]>::len);
+            to += 1;
+        }
+        let raw = self.chunk.copy_range(from, to);
+        self.pos = to;
+        let mut rows = Vec::with_capacity(raw.len());
+        for i in 0..raw.len() {
+            let r = raw.get(i).unwrap_or_default();
+            if r.is_empty() {
+                self.rows_read += 1;
+                self.too_large += 1;
+                continue;
+            }
+            match serde_json::from_slice::<Row>(r) {
+                Ok(row) => {
+                    self.rows_read += 1;
+                    rows.push((i, row));
+                }
+                Err(e) => {
+                    // The rows before it are handed out first; the error ends the stream.
+                    let err = self.fail(RowsError::bad_row(self.rows_read, &e, r));
+                    if rows.is_empty() {
+                        return Some(Err(err));
+                    }
+                    self.pending_error = Some(err);
+                    return Some(Ok((raw, rows)));
+                }
+            }
+        }
+        Some(Ok((raw, rows)))
     }
 
     /// The next chunk of rows as raw JSON text, for consumers that parse rows themselves
@@ -430,6 +448,40 @@ mod tests {
         }
         assert_eq!(n, 600);
         assert_eq!(s.rows_read(), 600);
+    }
+
+    #[tokio::test]
+    async fn parsed_rows_come_in_groups_of_bounded_text_in_order() {
+        // Rows of ~100 KB: a chunk of the parser holds about ten, a call parses three.
+        let wide = "x".repeat(100_000);
+        let rows: Vec<String> = (0..25)
+            .map(|i| format!(r#"{{"o.id":{{"value":{i}}},"o.w":{{"value":"{wide}"}}}}"#))
+            .chain([r#"{"o.id":{"value":tru}}"#.to_string()])
+            .collect();
+        let doc = format!(r#"{{"fields":null,"data":[{}]}}"#, rows.join(","));
+        let mut s = RowStream::open(RowSource::Bytes(doc.into())).await.unwrap();
+        let mut n = 0;
+        let err = loop {
+            match s.next_chunk_with_text().await {
+                Some(Ok((texts, parsed))) => {
+                    let bytes: usize = texts.iter().map(<[u8]>::len).sum();
+                    assert!(bytes < PARSED_BYTES + 110_000, "{bytes}");
+                    for (i, row) in parsed {
+                        assert_eq!(row["o.id"]["value"], n);
+                        assert!(texts.get(i).unwrap().starts_with(br#"{"o.id""#));
+                        n += 1;
+                    }
+                }
+                Some(Err(e)) => break e,
+                None => panic!("the bad row was not reported"),
+            }
+        };
+        assert_eq!(n, 25);
+        assert!(
+            matches!(err, RowsError::Malformed { rows: 25, .. }),
+            "{err:?}"
+        );
+        assert!(s.next_chunk_with_text().await.is_none());
     }
 
     #[tokio::test]

@@ -133,3 +133,75 @@ async fn a_header_at_the_bounds_is_delivered_within_a_requests_memory() {
     // Before, four header floods reached 738 MiB.
     assert!(peak <= 2 * 64, "peak RSS {peak} MiB");
 }
+
+#[tokio::test]
+async fn rows_of_thousands_of_cells_stay_within_a_requests_memory() {
+    // 5 000 fields and 300 rows carrying every one of them (130 KB of JSON per row, 39 MB in
+    // all): what a row costs does not grow with the cells no column maps.
+    let n = hub_core::rows::MAX_FIELDS - 2;
+    let row = |i: usize| {
+        let mut r = download::users_row(i, 2);
+        r.pop();
+        for f in 0..n {
+            r.push_str(&format!(r#","users.x{f}":{{"value":{}}}"#, (i + f) % 1000));
+        }
+        r.push('}');
+        r
+    };
+    let mut fields = vec![
+        r#"{"name":"users.id","label":"Id","tags":["user_id"]}"#.to_string(),
+        r#"{"name":"users.email","label":"Email","tags":["email"]}"#.to_string(),
+    ];
+    fields.extend((0..n).map(|i| format!(r#"{{"name":"users.x{i}"}}"#)));
+    let doc = Arc::new(download::json_detail(
+        "2024-05-01T10:00:00+00:00",
+        &format!("[{}]", fields.join(",")),
+        "[]",
+        (0..300).map(row),
+    ));
+    assert!(doc.len() > 36 << 20, "{}", doc.len());
+    let plane = Receiver::start(WRITE_KEY, Keep::Ids).await;
+    let server = DownloadServer::start(doc, Serve::default()).await;
+    // Each action on a hub of its own: what one request costs.
+    let batch = serde_json::json!({
+        "type": "query",
+        "scheduled_plan": {"scheduled_plan_id": 5, "download_url": server.url},
+        "form_params": {"classification": "Suspicious", "comment": "wide"},
+    });
+    let hub = HubProcess::start(&[]).await;
+    let (status, text) = post(
+        &hub,
+        "/actions/writeback_batch/execute",
+        serde_json::to_vec(&batch).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let (ok, message) = outcome(&parse(&text));
+    assert!(ok, "{message}");
+    assert_eq!(
+        message,
+        "Wrote 300 rows as Suspicious to the write-back table."
+    );
+    let peak = peak_rss_mib(hub.child.id().unwrap());
+    eprintln!("peak RSS of the hub, 300 rows of 5000 cells written back: {peak} MiB");
+
+    let hub = HubProcess::start(&[]).await;
+    let track = request(&plane.url, Source::Url(&server.url), &[], Some("Wide"));
+    let (status, text) = post(
+        &hub,
+        "/actions/rudder_track/execute",
+        serde_json::to_vec(&track).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let (ok, message) = outcome(&parse(&text));
+    assert!(!ok);
+    // Every event is over RudderStack's 32 KB: rejected and counted, none sent.
+    assert!(message.starts_with("sent 0 of 300 events to RudderStack; 300 rejected before sending (e.g. row 1 makes an event of "), "{message}");
+    let peak_rudder = peak_rss_mib(hub.child.id().unwrap());
+    eprintln!("peak RSS of the hub, 300 rows of 5000 cells to rudder_track: {peak_rudder} MiB");
+    assert!(
+        peak <= 64 && peak_rudder <= 64,
+        "peak RSS {peak} / {peak_rudder} MiB"
+    );
+}
