@@ -55,10 +55,13 @@ fuzz_target!(|data: &[u8]| {
     // `null` fields: no fields. serde's whole reading is the oracle; a duplicate list has no
     // verdict (serde refuses it as a duplicate field, the reader as given twice: both refuse).
     let whole = match serde_json::from_slice::<Option<Whole>>(fields) {
-        Ok(w) if fields_one => Some(w.map(|w| {
-            [w.dimensions, w.measures, w.table_calculations, w.pivots]
-                .map(Option::unwrap_or_default)
-        })),
+        // serde also reads a struct from an array; `fields` is an object or null.
+        Ok(w) if fields_one && fields.trim_ascii_start().first() != Some(&b'[') => {
+            Some(w.map(|w| {
+                [w.dimensions, w.measures, w.table_calculations, w.pivots]
+                    .map(Option::unwrap_or_default)
+            }))
+        }
         _ => None,
     };
     match (whole, ran_at_ok) {
