@@ -183,6 +183,27 @@ pub struct Reference {
     pub header: Vec<String>,
     /// Every row.
     pub rows: Vec<Row>,
+    /// The header is over a bound of the reader (field count, what is kept per field and per
+    /// header, `ran_at`): the reader must refuse it with `RowsError::OverLimit`.
+    pub over_bounds: bool,
+    /// `ran_at` is long enough that its JSON text (escapes included) may pass the bound: no
+    /// verdict on an `OverLimit` refusal.
+    pub ran_at_near_bound: bool,
+}
+
+/// Whether fields read whole by serde are over the reader's bounds (the `MAX_FIELD_TEXT` of one
+/// field's JSON is out of reach of fuzzed inputs).
+pub fn fields_over_bounds<'a>(fields: impl Iterator<Item = &'a hub_core::rows::FieldMeta>) -> bool {
+    use hub_core::rows::{kept_bytes, MAX_FIELDS, MAX_FIELDS_KEPT, MAX_FIELD_KEPT};
+    let (mut count, mut kept) = (0, 0);
+    for f in fields {
+        count += 1;
+        kept += kept_bytes(f);
+        if count > MAX_FIELDS || kept_bytes(f) > MAX_FIELD_KEPT || kept > MAX_FIELDS_KEPT {
+            return true;
+        }
+    }
+    false
 }
 
 /// Why the whole-document reading failed.
@@ -263,7 +284,20 @@ pub fn reference(doc: &[u8]) -> Result<Reference, RefError> {
         .map(|(c, x)| format!("{:?} {} {:?} {}", c, x.name, x.tags, x.hidden))
         .chain(f.pivots.iter().map(|x| format!("pivot {}", x.name)))
         .collect();
+    let all = f
+        .dimensions
+        .iter()
+        .chain(&f.measures)
+        .chain(&f.table_calculations)
+        .chain(&f.pivots);
+    // `ran_at` is at most 1 KiB of JSON text: a longer value is over it; one whose escapes (up to
+    // 6 bytes of text per byte) may pass it gets no verdict.
+    let ran_at_len = parsed.ran_at.as_ref().map_or(0, String::len);
+    let over_bounds = fields_over_bounds(all) || ran_at_len > 1 << 10;
+    let ran_at_near_bound = ran_at_len * 6 > 1 << 10;
     Ok(Reference {
+        over_bounds,
+        ran_at_near_bound,
         ran_at: parsed.ran_at,
         header,
         rows: parsed.data.unwrap_or_default(),
@@ -305,6 +339,14 @@ pub fn top_level_keys(doc: &[u8]) -> Vec<String> {
 pub fn check_against_reference(doc: &[u8], got: &Drained) {
     match reference(doc) {
         Ok(r) => {
+            if let Some(RowsError::OverLimit(why)) = &got.error {
+                assert!(
+                    r.over_bounds || r.ran_at_near_bound,
+                    "refused as over a bound, which it is not: {why}"
+                );
+                return;
+            }
+            assert!(!r.over_bounds, "a header over the bounds was accepted");
             assert!(
                 got.error.is_none(),
                 "valid document refused: {:?}",

@@ -45,17 +45,25 @@ impl FieldMeta {
     }
 }
 
-/// The `fields` object of a result document, as Looker writes it.
-#[derive(Deserialize, Default)]
+/// The `fields` object of a result document, as Looker writes it (read by `fields`).
+#[derive(Default)]
 pub(super) struct RawFields {
-    #[serde(default, deserialize_with = "null_as_default")]
     dimensions: Vec<FieldMeta>,
-    #[serde(default, deserialize_with = "null_as_default")]
     measures: Vec<FieldMeta>,
-    #[serde(default, deserialize_with = "null_as_default")]
     table_calculations: Vec<FieldMeta>,
-    #[serde(default, deserialize_with = "null_as_default")]
     pivots: Vec<FieldMeta>,
+}
+
+impl RawFields {
+    /// List `i` in the order `dimensions`, `measures`, `table_calculations`, `pivots`.
+    pub(super) fn list_mut(&mut self, i: usize) -> &mut Vec<FieldMeta> {
+        match i {
+            0 => &mut self.dimensions,
+            1 => &mut self.measures,
+            2 => &mut self.table_calculations,
+            _ => &mut self.pivots,
+        }
+    }
 }
 
 /// What precedes the rows: when the query ran and its fields.

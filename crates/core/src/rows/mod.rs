@@ -12,12 +12,14 @@
 //! document read on its thread, rows handed over in chunks), `raw` (rows and cells, parsed or
 //! borrowed); this file holds the reader ([`RowStream`]) and its errors.
 
+mod fields;
 mod header;
 mod parser;
 mod raw;
 mod scanner;
 mod source;
 
+pub use fields::{kept_bytes, MAX_FIELDS, MAX_FIELDS_KEPT, MAX_FIELD_KEPT, MAX_FIELD_TEXT};
 pub use header::{FieldCategory, FieldMeta, ResultHeader};
 pub use raw::{Key, RawCell, RawRow, RawRows, Row};
 pub use source::{source_of, RowSource};
@@ -26,9 +28,9 @@ use parser::Msg;
 use tokio::sync::mpsc;
 
 /// Most raw row text kept while a result's rows come before its `fields` (plain json_detail may
-/// order them so): with the default body limit a pushed result always fits; a streamed one larger
-/// than this is refused rather than held whole (Cloud Run would stop the instance).
-pub const MAX_BYTES_BEFORE_FIELDS: usize = 128 << 20;
+/// order them so): the default body limit, so a pushed result within it always fits; a streamed
+/// one larger than this is refused rather than held whole (a request stays within 64 MiB).
+pub const MAX_BYTES_BEFORE_FIELDS: usize = 32 << 20;
 /// Largest row of a result, as JSON text. A longer row is skipped as it is read (never held) and
 /// counted ([`RowStream::rows_too_large`]; an empty row text for raw readers): a Looker row is a
 /// few kilobytes, a RudderStack event at most 32 KB.
@@ -66,6 +68,10 @@ pub enum RowsError {
         /// Rows read (all of them handed out).
         rows: u64,
     },
+    /// The result's header is over a bound of the hub (fields, their size, `ran_at`): the
+    /// message says which and what to change.
+    #[error("{0}")]
+    OverLimit(String),
     /// The document is not a valid json_detail result.
     #[error("the query result is not valid json_detail after {rows} row(s): {detail}")]
     Malformed {

@@ -5,6 +5,7 @@ use std::io::Read;
 
 use tokio::sync::mpsc;
 
+use super::fields::{read_fields, read_key, read_null};
 use super::header::{RawFields, ResultHeader};
 use super::raw::RawRows;
 use super::scanner::{ScanError, Scanner};
@@ -16,8 +17,8 @@ pub(super) const CHUNK_ROWS: usize = 256;
 pub(super) const CHANNEL_CHUNKS: usize = 4;
 /// A chunk is handed over once it holds this many bytes of rows (or [`CHUNK_ROWS`] rows).
 const CHUNK_BYTES: usize = 1 << 20;
-/// Largest `fields` / `ran_at` value or key of a result document.
-const MAX_HEADER_BYTES: usize = 16 << 20;
+/// Largest `ran_at` of a result document, as JSON text (Looker's is a timestamp of 25 bytes).
+const MAX_RAN_AT_BYTES: usize = 1 << 10;
 
 /// What the parser hands the reader: the header once, then chunks of rows, or an error.
 pub(super) enum Msg {
@@ -66,6 +67,7 @@ pub(super) fn spawn_parser<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender
                     },
                     ScanError::Syntax(detail) => RowsError::Malformed { rows, detail },
                     ScanError::BeforeFields => RowsError::RowsBeforeFields { rows },
+                    ScanError::Limit(why) => RowsError::OverLimit(why),
                 };
                 let _ = state.tx.blocking_send(Msg::Error(err));
             }
@@ -77,48 +79,18 @@ pub(super) fn spawn_parser<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender
 /// captured one by one, anything else is skipped.
 fn parse_document<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Result<(), ScanError> {
     scan.expect(b'{', "a json_detail result object")?;
-    let mut value = Vec::new();
     if scan.peek_token()? == Some(b'}') {
         scan.skip();
         return end_of_document(scan);
     }
     loop {
-        value.clear();
-        match scan.peek_token()? {
-            Some(b'"') => {}
-            Some(_) => return Err(scan.syntax("a key")),
-            None => return Err(ScanError::Eof),
-        }
-        if !scan.capture_at_most(&mut value, MAX_HEADER_BYTES)? {
-            return Err(ScanError::Syntax(format!(
-                "a key longer than {} MB",
-                MAX_HEADER_BYTES >> 20
-            )));
-        }
-        let key: String = serde_json::from_slice(&value)
-            .map_err(|e| ScanError::Syntax(format!("a key: {}", json_error(&e, &value))))?;
+        // A key too long to be one the hub reads is skipped with its value.
+        let key = read_key(scan, "the result")?;
         scan.expect(b':', "`:`")?;
-        match key.as_str() {
-            "data" => parse_rows(scan, state)?,
-            "fields" | "ran_at" => {
-                value.clear();
-                if !scan.capture_at_most(&mut value, MAX_HEADER_BYTES)? {
-                    return Err(ScanError::Syntax(format!(
-                        "{key} longer than {} MB",
-                        MAX_HEADER_BYTES >> 20
-                    )));
-                }
-                let bad = |e: serde_json::Error| {
-                    ScanError::Syntax(format!("{key}: {}", json_error(&e, &value)))
-                };
-                if key == "fields" {
-                    // `"fields": null` is a result without fields (the rows then carry no tags).
-                    let fields: Option<RawFields> = serde_json::from_slice(&value).map_err(bad)?;
-                    state.fields = Some(fields.unwrap_or_default());
-                } else {
-                    state.ran_at = serde_json::from_slice(&value).map_err(bad)?;
-                }
-            }
+        match key.as_deref() {
+            Some("data") => parse_rows(scan, state)?,
+            Some("fields") => state.fields = Some(read_fields(scan)?),
+            Some("ran_at") => state.ran_at = read_ran_at(scan)?,
             _ => scan.capture(None)?,
         }
         if state.cancelled {
@@ -134,6 +106,19 @@ fn parse_document<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Res
             None => return Err(ScanError::Eof),
         }
     }
+}
+
+/// `ran_at`: a string or null, at most [`MAX_RAN_AT_BYTES`].
+fn read_ran_at<R: Read>(scan: &mut Scanner<R>) -> Result<Option<String>, ScanError> {
+    let mut value = Vec::new();
+    if !scan.capture_at_most(&mut value, MAX_RAN_AT_BYTES)? {
+        return Err(ScanError::Limit(format!(
+            "the query result's ran_at is longer than {MAX_RAN_AT_BYTES} bytes (Looker writes a \
+             timestamp)"
+        )));
+    }
+    serde_json::from_slice(&value)
+        .map_err(|e| ScanError::Syntax(format!("ran_at: {}", json_error(&e, &value))))
 }
 
 fn end_of_document<R: Read>(scan: &mut Scanner<R>) -> Result<(), ScanError> {
@@ -152,15 +137,7 @@ fn parse_rows<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Result<
         Some(b'[') => scan.skip(),
         // `"data": null`: no rows. (Only `null`: fuzzing found any word starting with `n` taken
         // for it.)
-        Some(b'n') => {
-            let mut word = Vec::with_capacity(4);
-            let short = scan.capture_at_most(&mut word, 4)?;
-            return if short && word == b"null" {
-                Ok(())
-            } else {
-                Err(scan.syntax("an array of rows or null"))
-            };
-        }
+        Some(b'n') => return read_null(scan, "data"),
         Some(_) => return Err(scan.syntax("an array of rows")),
         None => return Err(ScanError::Eof),
     }

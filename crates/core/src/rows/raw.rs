@@ -69,12 +69,17 @@ impl RawRows {
 
     /// Rows `from..` as a chunk of their own.
     pub(super) fn split_from(&self, from: usize) -> RawRows {
-        let mut rest = RawRows::with_capacity(self.len().saturating_sub(from));
-        for row in (from..self.len()).filter_map(|i| self.get(i)) {
-            rest.buf.extend_from_slice(row);
-            rest.finish_row();
+        self.copy_range(from, self.len())
+    }
+
+    /// Rows `from..to` as a chunk of their own.
+    pub(super) fn copy_range(&self, from: usize, to: usize) -> RawRows {
+        let mut part = RawRows::with_capacity(to.saturating_sub(from));
+        for row in (from..to).filter_map(|i| self.get(i)) {
+            part.buf.extend_from_slice(row);
+            part.finish_row();
         }
-        rest
+        part
     }
 }
 

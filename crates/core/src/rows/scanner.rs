@@ -11,6 +11,8 @@ pub(super) enum ScanError {
     Eof,
     /// Not JSON of the expected shape (message names the byte offset).
     Syntax(String),
+    /// Over a bound of the header (fields, `ran_at`): what to change, for the answer.
+    Limit(String),
     /// Over [`MAX_BYTES_BEFORE_FIELDS`](super::MAX_BYTES_BEFORE_FIELDS) of rows before the fields.
     BeforeFields,
 }

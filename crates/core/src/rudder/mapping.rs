@@ -227,6 +227,9 @@ impl Mapper {
                 .iter()
                 .any(|t| IDENTITY_TAGS.contains(&t.as_str()) || t == TAG_GROUP_ID)
         };
+        // A set: the request may list many hidden fields, the result thousands of fields.
+        let hidden: std::collections::HashSet<&str> =
+            input.hidden_fields.iter().map(String::as_str).collect();
         let mut props = Vec::new();
         let mut email = None;
         let mut named = Vec::new();
@@ -234,7 +237,7 @@ impl Mapper {
             if let Some(e) = email_name.as_ref().filter(|e| e.hint == hint) {
                 email = Some((e.clone(), props.len()));
             }
-            if is_id(f) || input.hidden_fields.iter().any(|x| x == &f.name) {
+            if is_id(f) || hidden.contains(f.name.as_str()) {
                 continue;
             }
             named.push(f);

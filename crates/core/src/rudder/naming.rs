@@ -60,6 +60,11 @@ impl Naming {
     /// `email` trait). Fields whose names would collide keep `view.field`; the note says which.
     pub fn keys(self, fields: &[&FieldMeta], reserved: &[&str]) -> (Vec<String>, Option<String>) {
         let wanted: Vec<String> = fields.iter().map(|f| self.key(f)).collect();
+        // How often each wanted key occurs (one pass: a result may list thousands of fields).
+        let mut uses: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for w in &wanted {
+            *uses.entry(w.as_str()).or_default() += 1;
+        }
         let mut kept = Vec::new();
         let keys = wanted
             .iter()
@@ -67,7 +72,7 @@ impl Naming {
             .map(|(w, f)| {
                 let clash = self != Naming::ViewField
                     && (reserved.contains(&w.as_str())
-                        || wanted.iter().filter(|o| *o == w).count() > 1);
+                        || uses.get(w.as_str()).is_some_and(|n| *n > 1));
                 if clash {
                     kept.push(f.name.as_str());
                     f.name.clone()

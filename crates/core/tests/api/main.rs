@@ -17,6 +17,7 @@ mod execute;
 mod faults;
 mod form;
 mod google;
+mod header_flood;
 mod hygiene;
 mod keywords;
 mod list;

@@ -8,7 +8,7 @@ use crate::helpers::HubProcess;
 use crate::support::rudder::{outcome, parse, request, Source};
 
 /// Peak resident memory of a process, in MiB.
-fn peak_rss_mib(pid: u32) -> u64 {
+pub(crate) fn peak_rss_mib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
     let kib: u64 = status
         .lines()
@@ -118,7 +118,7 @@ async fn a_huge_data_plane_error_reply_is_not_read_whole() {
 }
 
 /// POST a body to the hub binary as Looker does; status and text.
-async fn post(hub: &HubProcess, path: &str, body: Vec<u8>) -> (u16, String) {
+pub(crate) async fn post(hub: &HubProcess, path: &str, body: Vec<u8>) -> (u16, String) {
     let r = crate::helpers::looker_headers(
         crate::helpers::client().post(format!("{}{path}", hub.base)),
     )
