@@ -3,8 +3,8 @@
 //!
 //! The token comes straight from the token endpoint over TLS (https is required for it, except on
 //! loopback), so OpenID Connect Core 3.1.3.7 lets the signature go unchecked — not the claims:
-//! `iss` must be the provider's issuer, `aud` must contain the client id (and `azp`, when sent,
-//! be it), `exp` must not have passed, and `email_verified`, when sent, must be true.
+//! `iss` must be the provider's issuer, `aud` must contain the client id (and `azp`, when sent or
+//! when there are several audiences, be it), `exp` must not have passed, and `email_verified`, when sent, must be true.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -30,8 +30,8 @@ pub enum ClaimError {
     /// `aud` missing or without this client's id.
     #[error("its `aud` claim does not name this hub's OAuth client (OAUTH_CLIENT_ID)")]
     Audience,
-    /// `azp` names another client.
-    #[error("its `azp` claim names another OAuth client than this hub's (OAUTH_CLIENT_ID)")]
+    /// `azp` names another client, or is missing from a token with several audiences.
+    #[error("its `azp` claim does not name this hub's OAuth client (OAUTH_CLIENT_ID)")]
     AuthorizedParty,
     /// `exp` missing or passed.
     #[error("its `exp` claim is missing or in the past: the ID token has expired")]
@@ -85,14 +85,17 @@ pub fn verified_email(jwt: &str, expected: &Expected<'_>) -> Result<Option<Strin
     if !audience_ok {
         return Err(ClaimError::Audience);
     }
-    if !claims.azp.is_null() && claims.azp.as_str() != Some(expected.client_id) {
+    // With several audiences the token must say which one it was issued to (3.1.3.7 items 4–5).
+    let several = claims.aud.as_array().is_some_and(|a| a.len() > 1);
+    if (several || !claims.azp.is_null()) && claims.azp.as_str() != Some(expected.client_id) {
         return Err(ClaimError::AuthorizedParty);
     }
     let exp = claims
         .exp
         .as_i64()
         .or_else(|| claims.exp.as_f64().map(|f| f as i64));
-    if !exp.is_some_and(|exp| expected.now < exp.saturating_add(EXP_LEEWAY_SECS)) {
+    let still_valid = exp.is_some_and(|exp| expected.now < exp.saturating_add(EXP_LEEWAY_SECS));
+    if !still_valid {
         return Err(ClaimError::Expired);
     }
     // Some providers send the flag as a string.

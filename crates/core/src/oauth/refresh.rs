@@ -3,8 +3,8 @@
 //! Requests carrying the same saved login (a form and an execute, several scheduled executes at
 //! once) would each refresh it. With a provider that rotates refresh tokens, the first refresh
 //! invalidates the token the others present, and they fail `invalid_grant`. So the first request
-//! refreshes and the others wait for its result; the result is also kept while its access token
-//! is usable, for requests that still carry the older state. Keyed by the refresh token itself
+//! refreshes and the others wait for its result; the result is also kept for a few minutes (while
+//! its access token is usable), for requests that started with the older state. Keyed by the refresh token itself
 //! (in memory only, never logged): a result is only ever handed to a holder of the same grant.
 
 use std::collections::HashMap;
@@ -17,9 +17,13 @@ use tokio::sync::OnceCell;
 
 use super::{ProviderError, TokenBundle};
 
-/// Most refresh results kept at once; past it (after dropping stale ones) a refresh still runs,
-/// only without being shared.
-const MAX_KEPT: usize = 10_000;
+/// Most refresh results kept at once (a bundle is at most 32 KB sealed: 32 MB at worst); past it
+/// (after dropping stale ones) a refresh still runs, only without being shared.
+const MAX_KEPT: usize = 1_000;
+
+/// Longest a successful result is kept (less when its access token is due sooner): long enough
+/// for requests that started with the older state.
+const KEEP_SECS: i64 = 300;
 
 /// A refresh of one refresh token: under way, or done and kept until `keep_until`.
 struct Flight {
@@ -56,13 +60,24 @@ impl Refreshes {
             tracing::warn!("too many refreshes kept; this one is not shared");
             return refresh().await;
         };
-        let result = flight.result.get_or_init(refresh).await.clone();
-        match &result {
-            Ok(fresh) => flight
-                .keep_until
-                .store(fresh.refresh_due(), Ordering::Relaxed),
-            // A failure is not kept: the next request asks the provider again.
-            Err(_) => self.forget(key, &flight),
+        let result = flight
+            .result
+            .get_or_init(|| async {
+                let result = refresh().await;
+                // Set by the request that refreshed (from its clock), before anyone sees it.
+                if let Ok(fresh) = &result {
+                    flight.keep_until.store(
+                        fresh.refresh_due().min(now.saturating_add(KEEP_SECS)),
+                        Ordering::Relaxed,
+                    );
+                }
+                result
+            })
+            .await
+            .clone();
+        // A failure is not kept: the next request asks the provider again.
+        if result.is_err() {
+            self.forget(key, &flight);
         }
         result
     }
@@ -137,12 +152,12 @@ mod tests {
         for got in [a, b, c] {
             assert_eq!(got.unwrap().access_token.expose_secret(), "fresh");
         }
-        // Later, with the same (older) token: the kept result while it is usable…
-        let again = r.run(&rt, 2_000, refresh).await.unwrap();
+        // Later, with the same (older) token: the kept result for a few minutes…
+        let again = r.run(&rt, 1_000 + KEEP_SECS - 1, refresh).await.unwrap();
         assert_eq!(again.access_token.expose_secret(), "fresh");
         assert_eq!(asked.load(Ordering::SeqCst), 1);
-        // …and a new refresh once it is due.
-        r.run(&rt, 5_000, refresh).await.unwrap();
+        // …then a new refresh.
+        r.run(&rt, 1_000 + KEEP_SECS, refresh).await.unwrap();
         assert_eq!(asked.load(Ordering::SeqCst), 2);
         // Another token is another refresh.
         r.run(&"other".to_string().into(), 1_000, refresh)
