@@ -140,7 +140,7 @@ async fn provider_endpoints_over_plain_http_are_refused_at_start_except_on_loopb
         ("OAUTH_TOKEN_URL", "http://oauth.example.com/token"),
         ("OAUTH_AUTH_URL", "http://10.0.0.7/authorize"),
     ] {
-        let out = tokio::process::Command::new(bin_dir().join("hub"))
+        let start = tokio::process::Command::new(bin_dir().join("hub"))
             .env_clear()
             .env("PORT", free_port().to_string())
             .env("HUB_TOKENS", TOKEN)
@@ -151,8 +151,12 @@ async fn provider_endpoints_over_plain_http_are_refused_at_start_except_on_loopb
             .env("OAUTH_ISSUER", "https://login.example.com")
             .env("HUB_LOOKER_HOSTS", "looker.example.com")
             .env(name, url)
-            .output()
+            .kill_on_drop(true)
+            .output();
+        // A hub that accepted the setting would keep running: it is stopped after 20 s.
+        let out = tokio::time::timeout(std::time::Duration::from_secs(20), start)
             .await
+            .unwrap_or_else(|_| panic!("{name}={url}: the hub started"))
             .unwrap();
         assert!(!out.status.success(), "{name}={url}");
         let err = String::from_utf8_lossy(&out.stderr);
