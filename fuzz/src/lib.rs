@@ -61,6 +61,7 @@ pub fn hub(user: bool) -> Hub {
             ("OAUTH_CLIENT_SECRET", "fuzz-client-secret"),
             ("OAUTH_AUTH_URL", "http://127.0.0.1:9/authorize"),
             ("OAUTH_TOKEN_URL", "http://127.0.0.1:9/token"),
+            ("OAUTH_ISSUER", "http://127.0.0.1:9"),
             ("OAUTH_STATE_KEYS", STATE_KEY),
             ("HUB_LOOKER_HOSTS", "127.0.0.1:9"),
             ("OAUTH_TIMEOUT_MS", "50"),

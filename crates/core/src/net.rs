@@ -326,6 +326,7 @@ impl reqwest::dns::Resolve for PolicyResolver {
 pub struct Http {
     client: reqwest::Client,
     policy: Arc<OutboundPolicy>,
+    read_timeout: Duration,
 }
 
 impl std::fmt::Debug for Http {
@@ -342,7 +343,35 @@ impl Http {
         // reqwest's rustls needs the process's crypto provider (ring) before a client is built.
         install_crypto();
         let policy = Arc::new(policy);
-        let client = reqwest::Client::builder()
+        let client = Http::client(&policy, read_timeout, true)?;
+        Ok(Http {
+            client,
+            policy,
+            read_timeout,
+        })
+    }
+
+    /// The same client, except that every request opens a new connection: for a one-time,
+    /// non-idempotent request (Looker's `state_url`) that must not go on a kept-alive connection
+    /// the peer may be closing, since once written it cannot be sent again.
+    pub fn fresh_connections(&self) -> Result<Http, String> {
+        Ok(Http {
+            client: Http::client(&self.policy, self.read_timeout, false)?,
+            policy: self.policy.clone(),
+            read_timeout: self.read_timeout,
+        })
+    }
+
+    fn client(
+        policy: &Arc<OutboundPolicy>,
+        read_timeout: Duration,
+        reuse_connections: bool,
+    ) -> Result<reqwest::Client, String> {
+        let mut builder = reqwest::Client::builder();
+        if !reuse_connections {
+            builder = builder.pool_max_idle_per_host(0);
+        }
+        builder
             .user_agent(format!("{}/{}", crate::HUB_NAME, crate::HUB_VERSION))
             .redirect(reqwest::redirect::Policy::none())
             .referer(false)
@@ -353,8 +382,7 @@ impl Http {
             // A peer that stops sending (a stalled download_url) fails the read instead of hanging.
             .read_timeout(read_timeout)
             .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
-        Ok(Http { client, policy })
+            .map_err(|e| format!("HTTP client: {e}"))
     }
 
     /// The address policy.

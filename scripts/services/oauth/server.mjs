@@ -7,13 +7,18 @@
 //   - codes are issued at /authorize, bound to client, redirect_uri and user, single use, 10 min
 //   - unknown / reused / foreign code -> 400 invalid_grant; wrong secret -> 401 invalid_client
 //   - refresh tokens are the ones it issued; revoked / unknown -> 400 invalid_grant; a refresh
-//     answer carries no new refresh token (as Google does)
+//     answer carries no new refresh token (as Google does), unless the client asks for rotation
+//   - ID tokens name the user as `email` with `email_verified: true` (as Google's do), `aud` the
+//     client id and `iss` this server's URL; a client can have any claim replaced or removed
 //   - /userinfo checks the bearer token it issued (expired / unknown -> 401); /revoke (RFC 7009)
 //     really revokes
 //
 // Test control API (parallel-safe: every test registers its own client):
 //   POST /__test/clients         {client_id, client_secret, redirect_uris?, access_token_ttl?,
-//                                 deny?, token_error?: {status, body}}           -> 201
+//                                 deny?, token_error?: {status, body},
+//                                 id_token_claims?: {claim: value | null (removed)},
+//                                 rotate_refresh_tokens?: each refresh answers a new refresh
+//                                 token and revokes the one presented}          -> 201
 //   POST /__test/clients/{id}/revoke   revoke every refresh token of that client -> 200 {revoked}
 //   GET  /__test/clients/{id}          counters and the last token request (no secret)
 //   GET  /__test/clients/{id}/issued   every code, access and refresh token issued to it, so tests
@@ -82,6 +87,8 @@ function registerClient(c) {
     access_token_ttl: Number.isInteger(c.access_token_ttl) ? c.access_token_ttl : 3600,
     deny: c.deny === true,
     token_error: c.token_error ?? null,
+    id_token_claims: c.id_token_claims ?? {},
+    rotate_refresh_tokens: c.rotate_refresh_tokens === true,
     stats: { authorizations: 0, codes_redeemed: 0, refreshes: 0, token_requests: 0, rejected: 0, last_token_request: null },
   });
 }
@@ -146,6 +153,15 @@ service.on("beforeTokenSigning", (token, req) => {
     token.payload.email = grant.user;
     if ("scope" in token.payload) token.payload.scope = grant.scope;
   }
+  // The ID token is the one with an audience (the access token carries the scope instead).
+  if ("aud" in token.payload && !("scope" in token.payload)) {
+    token.payload.email_verified = true;
+    const client = clients.get(clientCredentials(req).id);
+    for (const [claim, value] of Object.entries(client?.id_token_claims ?? {})) {
+      if (value === null) delete token.payload[claim];
+      else token.payload[claim] = value;
+    }
+  }
 });
 
 function reject(resp, client, status, error, description) {
@@ -195,7 +211,12 @@ service.on("beforeResponse", (resp, req) => {
       return reject(resp, client, 400, "invalid_grant", "Token has been expired or revoked.");
     }
     client.stats.refreshes++;
-    delete resp.body.refresh_token; // Google keeps the old refresh token valid and sends no new one
+    if (client.rotate_refresh_tokens) {
+      rt.revoked = true;
+      refreshTokens.set(resp.body.refresh_token, { ...rt, revoked: false });
+    } else {
+      delete resp.body.refresh_token; // Google keeps the old refresh token valid and sends no new one
+    }
     delete resp.body.id_token;
     resp.body.scope = rt.scope;
   } else {

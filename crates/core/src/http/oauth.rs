@@ -19,10 +19,11 @@ use crate::api::{value_as_text, ErrorBody};
 use crate::error::HubError;
 use crate::http::Hub;
 use crate::http::{json_response, status_of, LookerCall};
+use crate::oauth::id_token::ClaimError;
 use crate::oauth::seal::StateError;
 use crate::oauth::{
-    check_binding, BindingError, LoginLinkError, LoginState, LoginTarget, OAuth, ProviderError,
-    UseRefused,
+    check_binding, BindingError, HandoffCode, HandoffRefused, LoginLinkError, LoginState,
+    LoginTarget, OAuth, ProviderError, UseRefused,
 };
 
 const START_AGAIN: &str =
@@ -119,6 +120,7 @@ fn target_refused(err: &LoginLinkError) -> HttpResponse {
 fn provider_status(err: &ProviderError) -> StatusCode {
     match err {
         ProviderError::Rejected(_) => StatusCode::BAD_REQUEST,
+        ProviderError::IdToken(ClaimError::EmailUnverified) => StatusCode::FORBIDDEN,
         ProviderError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::BAD_GATEWAY,
     }
@@ -126,10 +128,14 @@ fn provider_status(err: &ProviderError) -> StatusCode {
 
 fn provider_failed(err: &ProviderError) -> HttpResponse {
     tracing::warn!(error = %err, "code exchange failed");
+    let title = match err {
+        ProviderError::IdToken(_) => "The login could not be checked",
+        _ => "The login could not be completed",
+    };
     page(
         provider_status(err),
-        "The login could not be completed",
-        &format!("{err}. {START_AGAIN}"),
+        title,
+        &format!("{}. {START_AGAIN}", capitalize(&err.to_string())),
     )
 }
 
@@ -411,11 +417,16 @@ pub async fn token(
             "missing state: expected the state Looker received from the login redirect",
         );
     };
-    let (code, email) = match oauth.open_handoff(action, &state) {
-        Ok(c) => c,
+    // Single use: the provider is asked once per hand-off on this instance.
+    let HandoffCode { code, email } = match oauth.use_handoff(action, &state) {
+        Ok(h) => h,
         Err(e) => {
             tracing::info!(action, error = %e, "code hand-off refused");
-            return json_error(StatusCode::BAD_REQUEST, format!("state refused: {e}"));
+            let status = match e {
+                HandoffRefused::Used(UseRefused::Busy) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return json_error(status, capitalize(&e.to_string()));
         }
     };
     match oauth.exchange_code(&code).await {

@@ -67,9 +67,11 @@ impl OAuthGate for OAuth {
                 state: renewed.map(|data| ActionState { data, refresh_time: None }),
             },
             UserAuth::LoginNeeded(why) => {
-                let mut resp = ExecuteResponse::failure(
-                    "You are not logged in (or your login has expired). Open the action again and use the login link, then retry. Nothing was written.",
-                );
+                let mut resp = ExecuteResponse::failure(match why {
+                    LoginReason::NotOpenedHere => NOT_OPENED_HERE_EXECUTE,
+                    LoginReason::RefreshRejected => "Your login was refused by the provider (revoked or expired, or just renewed by another request). Retry; if this keeps happening, open the action again and use the login link. Nothing was written.",
+                    _ => "You are not logged in (or your login has expired). Open the action again and use the login link, then retry. Nothing was written.",
+                });
                 if why.clears_state() {
                     resp.looker.state = Some(ActionState { data: "reset".into(), refresh_time: None });
                 }

@@ -2,13 +2,12 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::secrets::LiveSecret;
 
+use super::id_token::{verified_email, ClaimError, Expected};
 use super::*;
 
 /// Used when the provider does not say how long an access token lives.
@@ -32,6 +31,9 @@ pub enum ProviderError {
     /// A 2xx answer without a usable token.
     #[error("the login provider's answer had no usable access token")]
     BadAnswer,
+    /// The login's ID token fails a check: the login is not used.
+    #[error("the login provider's ID token was refused: {0}. Nothing was saved")]
+    IdToken(ClaimError),
 }
 
 impl ProviderError {
@@ -45,7 +47,8 @@ impl ProviderError {
 const TOKEN_ANSWER_MAX: usize = 64 * 1024;
 
 impl OAuth {
-    /// Exchange an authorization code for tokens.
+    /// Exchange an authorization code for tokens; the ID token, if any, must pass its checks
+    /// (`id_token`) and gives the login's email.
     pub async fn exchange_code(&self, code: &str) -> Result<TokenBundle, ProviderError> {
         let redirect_uri = self.redirect_uri();
         let answer = self
@@ -55,7 +58,22 @@ impl OAuth {
                 ("redirect_uri", &redirect_uri),
             ])
             .await?;
-        answer.into_bundle(None, None)
+        let email = match answer.id_token.as_deref() {
+            Some(jwt) => verified_email(
+                jwt,
+                &Expected {
+                    client_id: &self.settings.client_id,
+                    issuers: &self.settings.issuers,
+                    now: now(),
+                },
+            )
+            .map_err(|e| {
+                tracing::warn!(error = %e, "login refused: the ID token fails a check");
+                ProviderError::IdToken(e)
+            })?,
+            None => None,
+        };
+        answer.into_bundle(None, email)
     }
 
     /// Renew the access token with the refresh token (which is kept when none comes back).
@@ -70,6 +88,8 @@ impl OAuth {
                 ("refresh_token", refresh_token.expose_secret()),
             ])
             .await?;
+        // The login's identity was checked and bound when the user logged in; a refresh keeps it
+        // (an ID token in a refresh answer is not used).
         answer.into_bundle(bundle.refresh_token.clone(), bundle.email.clone())
     }
 
@@ -145,7 +165,7 @@ impl TokenAnswer {
     fn into_bundle(
         self,
         old_refresh: Option<SecretString>,
-        old_email: Option<String>,
+        email: Option<String>,
     ) -> Result<TokenBundle, ProviderError> {
         if self.access_token.expose_secret().is_empty() {
             return Err(ProviderError::BadAnswer);
@@ -158,11 +178,6 @@ impl TokenAnswer {
         }
         .unwrap_or(DEFAULT_TOKEN_LIFETIME_SECS)
         .max(0);
-        let email = self
-            .id_token
-            .as_deref()
-            .and_then(id_token_email)
-            .or(old_email);
         Ok(TokenBundle {
             access_token: self.access_token,
             refresh_token: self
@@ -178,21 +193,6 @@ impl TokenAnswer {
 #[derive(Deserialize)]
 struct ErrorAnswer {
     error: String,
-}
-
-/// The `email` claim of an ID token received directly from the token endpoint over TLS (OpenID
-/// Connect Core 3.1.3.7 allows skipping the signature check in that case).
-pub(super) fn id_token_email(jwt: &str) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Claims {
-        email: Option<String>,
-    }
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    serde_json::from_slice::<Claims>(&bytes)
-        .ok()?
-        .email
-        .filter(|e| e.contains('@') && e.len() <= 320)
 }
 
 /// An OAuth error code reduced to what can be shown and logged safely.

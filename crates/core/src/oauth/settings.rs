@@ -13,6 +13,12 @@ use super::*;
 pub const GOOGLE_AUTH_URL: &str = "https://accounts.google.com/o/oauth2/v2/auth";
 /// Google's token endpoint.
 pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// The `iss` of Google's ID tokens (both spellings Google documents), the default issuer when the
+/// token endpoint is Google's.
+pub const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
+/// How long a saved login lasts unless configured otherwise: Google lets a refresh token unused
+/// for six months expire, so a sealed bundle not renewed for as long is of no use either.
+pub const DEFAULT_LOGIN_TTL: Duration = Duration::from_secs(180 * 24 * 3600);
 /// Default scopes: write to BigQuery, and the user's email to record who acted.
 pub const DEFAULT_SCOPES: &str = "https://www.googleapis.com/auth/bigquery openid email";
 /// Whose identity write-back actions use.
@@ -37,6 +43,12 @@ pub struct OAuthSettings {
     pub auth_url: Url,
     /// `OAUTH_TOKEN_URL` (Google's by default).
     pub token_url: Url,
+    /// `OAUTH_ISSUER`: the `iss` values an ID token may carry (Google's for Google's token
+    /// endpoint; required for any other provider).
+    pub issuers: Vec<String>,
+    /// `OAUTH_LOGIN_TTL_DAYS`: a sealed token bundle expires this long after it was sealed (at
+    /// the login, and again at each refresh): the user logs in again after that long unused.
+    pub login_ttl: Duration,
     /// `OAUTH_SCOPES`, space- or comma-separated.
     pub scopes: Vec<String>,
     /// `OAUTH_STATE_KEYS` as configured (values or Secret Manager references): the first seals,
@@ -63,6 +75,8 @@ impl OAuthSettings {
             client_secret: None,
             auth_url: Url::parse(GOOGLE_AUTH_URL).expect("constant URL"),
             token_url: Url::parse(GOOGLE_TOKEN_URL).expect("constant URL"),
+            issuers: GOOGLE_ISSUERS.map(String::from).to_vec(),
+            login_ttl: DEFAULT_LOGIN_TTL,
             scopes: split_scopes(DEFAULT_SCOPES),
             state_keys: Vec::new(),
             looker_hosts: LookerHosts::default(),
@@ -174,12 +188,25 @@ impl OAuthSettings {
             }
         };
         let timeout_ms: u64 = v.num("OAUTH_TIMEOUT_MS", 10_000)?;
+        let auth_url = provider_url("OAUTH_AUTH_URL", url("OAUTH_AUTH_URL", GOOGLE_AUTH_URL)?)?;
+        let token_url = provider_url("OAUTH_TOKEN_URL", url("OAUTH_TOKEN_URL", GOOGLE_TOKEN_URL)?)?;
+        let issuers = issuers(v, &token_url)?;
+        let login_days: u64 =
+            v.num("OAUTH_LOGIN_TTL_DAYS", DEFAULT_LOGIN_TTL.as_secs() / 86_400)?;
+        if login_days == 0 {
+            return Err(SettingsError::Invalid {
+                name: "OAUTH_LOGIN_TTL_DAYS",
+                reason: "must be at least 1 (days a saved login lasts unused)".into(),
+            });
+        }
         Ok(OAuthSettings {
             mode,
             client_id,
             client_secret,
-            auth_url: url("OAUTH_AUTH_URL", GOOGLE_AUTH_URL)?,
-            token_url: url("OAUTH_TOKEN_URL", GOOGLE_TOKEN_URL)?,
+            auth_url,
+            token_url,
+            issuers,
+            login_ttl: Duration::from_secs(login_days.saturating_mul(86_400)),
             scopes,
             state_keys,
             looker_hosts,
@@ -188,6 +215,55 @@ impl OAuthSettings {
             redirect_uri,
         })
     }
+}
+
+/// The provider's endpoints carry the client secret, codes and refresh tokens: https only, except
+/// on a loopback host (a provider stand-in on the same machine).
+fn provider_url(name: &'static str, url: Url) -> Result<Url, SettingsError> {
+    if url.scheme() == "http" && !url.host_str().is_some_and(hosts::is_loopback) {
+        return Err(SettingsError::Invalid {
+            name,
+            reason: format!(
+                "must use https: plain http to {} would carry the client secret, codes and refresh \
+                 tokens in clear (http is allowed only to a loopback host such as 127.0.0.1)",
+                url.host_str().unwrap_or("")
+            ),
+        });
+    }
+    Ok(url)
+}
+
+/// Whether the token endpoint is Google's (its ID tokens then name Google's issuer).
+fn is_google_token_url(url: &Url) -> bool {
+    url.scheme() == "https"
+        && matches!(
+            url.host_str(),
+            Some("oauth2.googleapis.com" | "www.googleapis.com" | "accounts.google.com")
+        )
+}
+
+/// `OAUTH_ISSUER` (comma-separated), Google's issuers by default for Google's token endpoint, and
+/// required for any other: without it the ID token's `iss` could not be checked.
+fn issuers(v: &Vars<'_>, token_url: &Url) -> Result<Vec<String>, SettingsError> {
+    let listed: Vec<String> = v
+        .get("OAUTH_ISSUER")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    if !listed.is_empty() {
+        return Ok(listed);
+    }
+    if is_google_token_url(token_url) {
+        return Ok(GOOGLE_ISSUERS.map(String::from).to_vec());
+    }
+    Err(SettingsError::Missing(
+        "OAUTH_ISSUER",
+        "the `iss` your provider writes in its ID tokens (OAUTH_TOKEN_URL is not Google's), e.g. \
+         https://login.example.com/realms/acme: a login's ID token is checked against it",
+    ))
 }
 
 /// The client secret, if configured (only the functions that exchange or refresh codes need it:

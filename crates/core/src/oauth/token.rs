@@ -33,7 +33,12 @@ pub struct TokenBundle {
 
 impl TokenBundle {
     pub(super) fn needs_refresh(&self, now: i64) -> bool {
-        now + EXPIRY_MARGIN_SECS >= self.expires_at
+        now >= self.refresh_due()
+    }
+
+    /// From when (Unix seconds) the access token is refreshed before use.
+    pub(super) fn refresh_due(&self) -> i64 {
+        self.expires_at.saturating_sub(EXPIRY_MARGIN_SECS)
     }
 }
 

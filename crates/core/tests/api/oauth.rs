@@ -193,11 +193,9 @@ async fn a_refused_refresh_or_an_unusable_state_asks_for_a_login_again() {
     let su = looker.state_url();
     let (_, form) = uh.hub.form(ACTION, &form_req(&su, Some(&state_json))).await;
     login_link(&form);
-    assert_eq!(
-        form["state"],
-        json!({"data": ""}),
-        "the dead bundle is cleared: {form}"
-    );
+    // Not cleared: with a provider that rotates refresh tokens, a refused refresh may only mean
+    // that another request renewed the login, and Looker holds the newer bundle.
+    assert!(form.get("state").is_none(), "{form}");
     assert!(looker.posts_to(&su).is_empty());
 
     let (status, resp) = uh
@@ -210,10 +208,7 @@ async fn a_refused_refresh_or_an_unusable_state_asks_for_a_login_again() {
         resp["looker"]["message"].as_str().unwrap().contains("log"),
         "{resp}"
     );
-    assert_eq!(
-        resp["looker"]["state"]["data"], "reset",
-        "Looker drops the dead bundle: {resp}"
-    );
+    assert!(resp["looker"].get("state").is_none(), "{resp}");
     assert!(uh.hub.marks().is_empty());
     assert!(uh.sink.tokens().is_empty());
     assert_eq!(
@@ -239,17 +234,15 @@ async fn a_refused_refresh_or_an_unusable_state_asks_for_a_login_again() {
             .form(ACTION, &form_req(&looker.state_url(), Some(bad)))
             .await;
         login_link(&form);
-        // A state of no use is cleared (empty data), so Looker stops sending it; no state, none.
-        if matches!(bad, "" | "null") {
-            assert!(form.get("state").is_none(), "{bad}: {form}");
-        } else {
-            assert_eq!(form["state"], json!({"data": ""}), "{bad}: {form}");
-        }
+        // What does not open here is never cleared: another instance (or version) may read it;
+        // the user's next login replaces it.
+        assert!(form.get("state").is_none(), "{bad}: {form}");
         let (_, resp) = uh
             .hub
             .execute(ACTION, &execute_req(&looker.state_url(), Some(bad)))
             .await;
         assert_eq!(resp["looker"]["success"], false, "{bad}: {resp}");
+        assert!(resp["looker"].get("state").is_none(), "{bad}: {resp}");
     }
     assert!(uh.hub.marks().is_empty());
 }
@@ -454,7 +447,8 @@ async fn v2_login_end_to_end_through_oauth_token() {
     assert_eq!(p.token_info(&token).await["user"], USER);
     assert_eq!(looker.post_count(), 0, "v2 posts nothing to a state_url");
 
-    // The code is single-use at the provider; forged hand-offs never reach it.
+    // The hand-off is single use (the provider is not asked again); forged hand-offs never
+    // reach it.
     let r = uh
         .hub
         .post(&path, &json!({"data": {"state": handoff}}))
@@ -462,7 +456,10 @@ async fn v2_login_end_to_end_through_oauth_token() {
     assert_eq!(r.status(), 400);
     let err: Value = r.json().await.unwrap();
     assert!(
-        err["error"].as_str().unwrap().contains("invalid_grant"),
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("This login has already been exchanged"),
         "{err}"
     );
     let r = uh.hub.post(&path, &json!({"state": "forged"})).await;
@@ -471,7 +468,7 @@ async fn v2_login_end_to_end_through_oauth_token() {
     assert_eq!(r.status(), 400);
     let stats = p.stats(&c).await;
     assert_eq!(stats["codes_redeemed"], 1, "{stats}");
-    assert_eq!(stats["token_requests"], 2, "{stats}");
+    assert_eq!(stats["token_requests"], 1, "{stats}");
 }
 
 #[tokio::test]

@@ -406,6 +406,7 @@ async fn looker_state_url_and_token_endpoint_redirects_are_not_followed() {
     let (_hub, oauth) = user_mode_oauth(&[
         ("OAUTH_CLIENT_SECRET", "client-secret-never-sent-on"),
         ("OAUTH_TOKEN_URL", &token_url),
+        ("OAUTH_ISSUER", &provider.url),
     ])
     .await;
     let err = oauth
@@ -419,34 +420,88 @@ async fn looker_state_url_and_token_endpoint_redirects_are_not_followed() {
     assert_eq!(elsewhere.hits(), 0, "no redirect was followed");
 }
 
-/// Looker closing a kept-alive connection just as the hub reuses it (its keep-alive timeout):
-/// the request fails before any answer, and the user's state is sent once more on a fresh
-/// connection instead of failing the login.
-#[tokio::test]
-async fn a_state_url_connection_closed_before_any_answer_is_tried_once_more() {
-    // First connection: read the request, close without answering. Then: 200.
+/// A Looker `state_url` on 127.0.0.1 that answers each connection's requests with `answer(n)`
+/// (`n`: the connection's number, from 0; `None`: read the whole request, then close without
+/// answering). Returns its URL and the number of requests each connection carried.
+async fn state_receiver(answer: fn(u32) -> Option<&'static str>) -> (String, Arc<Mutex<Vec<u32>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let connections = Arc::new(AtomicU32::new(0));
-    let counted = connections.clone();
+    let per_connection: Arc<Mutex<Vec<u32>>> = Arc::default();
+    let counted = per_connection.clone();
     tokio::spawn(async move {
+        let mut n = 0;
         while let Ok((mut socket, _)) = listener.accept().await {
-            let n = counted.fetch_add(1, Ordering::SeqCst);
+            let slot = {
+                let mut c = counted.lock().unwrap();
+                c.push(0);
+                c.len() - 1
+            };
+            let counted = counted.clone();
+            let reply = answer(n);
+            n += 1;
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let _ = socket.read(&mut buf).await;
-                if n > 0 {
-                    let _ = socket
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                        .await;
+                // Each request here is small: its head and body arrive in one read.
+                let mut buf = vec![0u8; 16 * 1024];
+                while matches!(socket.read(&mut buf).await, Ok(len) if len > 0) {
+                    counted.lock().unwrap()[slot] += 1;
+                    match reply {
+                        Some(r) => {
+                            if socket.write_all(r.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        None => return,
+                    }
                 }
             });
         }
     });
+    (url, per_connection)
+}
+
+const OK_KEEP_ALIVE: &str = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+
+/// Looker's `state_url` is one-time: once the request was written, a connection closed before
+/// any answer may already have stored the state, and a second POST would be refused ("Looker did
+/// not accept the login" for a login that was stored). So it is not sent again. (This test used
+/// to expect a second attempt here.)
+#[tokio::test]
+async fn a_state_url_connection_closed_after_the_request_was_written_is_not_sent_again() {
+    let (url, per_connection) = state_receiver(|n| (n > 0).then_some(OK_KEEP_ALIVE)).await;
     let (_hub, oauth) = user_mode_oauth(&[("OAUTH_CLIENT_SECRET", "secret")]).await;
-    oauth
+    let err = oauth
         .store_state(&format!("{url}/action_hub_state/x"), r#"{"sealed":"x"}"#)
         .await
-        .expect("stored on the second connection");
-    assert_eq!(connections.load(Ordering::SeqCst), 2);
+        .unwrap_err();
+    assert_eq!(err, hub_core::oauth::StoreError::Failed(None));
+    assert_eq!(*per_connection.lock().unwrap(), [1], "sent once");
+}
+
+/// What the re-send was for — Looker closing a kept-alive connection just as the hub reuses it —
+/// cannot happen: every state POST opens its own connection, even to a Looker that keeps
+/// connections alive.
+#[tokio::test]
+async fn every_state_url_post_goes_on_its_own_connection() {
+    let (url, per_connection) = state_receiver(|_| Some(OK_KEEP_ALIVE)).await;
+    let (_hub, oauth) = user_mode_oauth(&[("OAUTH_CLIENT_SECRET", "secret")]).await;
+    for i in 0..3 {
+        oauth
+            .store_state(&format!("{url}/action_hub_state/{i}"), r#"{"sealed":"x"}"#)
+            .await
+            .unwrap();
+    }
+    assert_eq!(*per_connection.lock().unwrap(), [1, 1, 1]);
+}
+
+/// A connection that could not be made sent nothing: that, and only that, is tried once more.
+#[tokio::test]
+async fn only_a_request_that_provably_sent_nothing_is_sent_again() {
+    use hub_core::oauth::nothing_sent;
+    let http = crate::helpers::client();
+    let closed = format!("http://127.0.0.1:{}/x", crate::binaries::free_port());
+    let refused = http.post(&closed).body("{}").send().await.unwrap_err();
+    assert!(nothing_sent(&refused), "{refused:?}");
+    let (url, _) = state_receiver(|_| None).await;
+    let cut = http.post(&url).body("{}").send().await.unwrap_err();
+    assert!(!nothing_sent(&cut), "{cut:?}");
 }

@@ -475,6 +475,7 @@ async fn in_a_real_browser_a_user_identity_action_logs_in_and_writes_from_the_pl
             ("OAUTH_CLIENT_SECRET", &c.secret),
             ("OAUTH_AUTH_URL", &auth_url),
             ("OAUTH_TOKEN_URL", &token_url),
+            ("OAUTH_ISSUER", &p.url),
             ("OAUTH_STATE_KEYS", &key),
             ("HUB_LOOKER_HOSTS", "127.0.0.1"),
         ],

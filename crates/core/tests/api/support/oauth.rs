@@ -62,7 +62,8 @@ impl OAuthClient {
 
 impl Provider {
     /// Register (or re-register) a client allowed to redirect to `redirect_uris`; `opts` adds
-    /// server behaviour (`access_token_ttl`, `deny`, `token_error`).
+    /// server behaviour (`access_token_ttl`, `deny`, `token_error`, `id_token_claims`,
+    /// `rotate_refresh_tokens`).
     pub(crate) async fn register(&self, c: &OAuthClient, redirect_uris: &[String], opts: Value) {
         let mut body =
             json!({"client_id": c.id, "client_secret": c.secret, "redirect_uris": redirect_uris});
@@ -310,6 +311,7 @@ pub(crate) async fn user_hub_on(
         ("OAUTH_CLIENT_SECRET", &c.secret),
         ("OAUTH_AUTH_URL", &auth_url),
         ("OAUTH_TOKEN_URL", &token_url),
+        ("OAUTH_ISSUER", &p.url),
         ("OAUTH_STATE_KEYS", key),
         ("HUB_LOOKER_HOSTS", "127.0.0.1"),
         ("OAUTH_TIMEOUT_MS", "5000"),
@@ -516,6 +518,7 @@ impl OAuthWorld {
             ("OAUTH_CLIENT_SECRET", self.c.secret.clone()),
             ("OAUTH_AUTH_URL", format!("{}/authorize", self.p.url)),
             ("OAUTH_TOKEN_URL", format!("{}/token", self.p.url)),
+            ("OAUTH_ISSUER", self.p.url.clone()),
             ("OAUTH_STATE_KEYS", self.key.clone()),
             ("HUB_LOOKER_HOSTS", "127.0.0.1".to_string()),
         ]
