@@ -253,14 +253,7 @@ pub(crate) async fn read_body_within(
     until: tokio::time::Instant,
 ) -> Result<(Bytes, Reservation), HubError> {
     let limit = hub.settings.max_body_bytes;
-    let declared = req
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(HubError::PayloadTooLarge(limit));
-    }
+    let declared = declared_length(req, limit)?;
     let pool = &hub.capacity.memory;
     let no_memory = |_| HubError::Busy(NO_MEMORY.into());
     let mut reserved_for = declared.unwrap_or(0);
@@ -270,11 +263,7 @@ pub(crate) async fn read_body_within(
         .map_err(no_memory)?;
     let mut body = BytesMut::with_capacity(reserved_for.min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| HubError::BadRequest(format!("could not read the request body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(HubError::PayloadTooLarge(limit));
-        }
+        let chunk = chunk_within(body.len(), chunk, limit)?;
         if body.len() + chunk.len() > reserved_for {
             let more = (body.len() + chunk.len() - reserved_for).max(GROWTH_STEP_BYTES);
             pool.grow(&mut memory, 2 * more, until)
@@ -295,6 +284,17 @@ pub(crate) async fn read_small_body(
     mut payload: web::Payload,
     limit: usize,
 ) -> Result<Bytes, HubError> {
+    declared_length(req, limit)?;
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk_within(body.len(), chunk, limit)?;
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// The body's `Content-Length`, refused above `limit` before anything is read.
+fn declared_length(req: &HttpRequest, limit: usize) -> Result<Option<usize>, HubError> {
     let declared = req
         .headers()
         .get("content-length")
@@ -303,16 +303,21 @@ pub(crate) async fn read_small_body(
     if declared.is_some_and(|len| len > limit) {
         return Err(HubError::PayloadTooLarge(limit));
     }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| HubError::BadRequest(format!("could not read the request body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(HubError::PayloadTooLarge(limit));
-        }
-        body.extend_from_slice(&chunk);
+    Ok(declared)
+}
+
+/// The next chunk of a body of which `read` bytes came already, refused when it passes `limit`.
+fn chunk_within(
+    read: usize,
+    chunk: Result<Bytes, actix_web::error::PayloadError>,
+    limit: usize,
+) -> Result<Bytes, HubError> {
+    let chunk =
+        chunk.map_err(|e| HubError::BadRequest(format!("could not read the request body: {e}")))?;
+    if read + chunk.len() > limit {
+        return Err(HubError::PayloadTooLarge(limit));
     }
-    Ok(body.freeze())
+    Ok(chunk)
 }
 
 /// Parse a form / execute request body (an empty body is an empty request).
