@@ -1138,8 +1138,8 @@ def rehearse_apigee(work: Path, script: Path) -> None:
                    "POST /actions/{name}/form -> looker-hub-action-form",
                    "POST /actions/{name}/execute -> looker-hub-action-execute"]
     if routes != want_routes:
-        problem(f"service mode: the routes must be exactly {want_routes} (no login route, oauth_token "
-                f"included though action_form serves it): {routes}")
+        problem(f"service mode: the routes must be exactly {want_routes} (no login route, not even "
+                f"action_form's oauth_token): {routes}")
     else:
         ok("service mode: the 4 routes of the deployed functions, no login route (not even action_form's oauth_token)")
     location = [v["location"] for t, v in standins(state) if t == "google_bigquery_dataset"]
