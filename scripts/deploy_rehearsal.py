@@ -710,6 +710,13 @@ def rehearse_first_deploy(work: Path, script: Path, hub: Path) -> None:
         problem(f"Cloud Run services without HUB_PUBLIC_URL={gateway_url}: {wrong or 'not 5 services'}")
     else:
         ok("second apply: all 5 services carry HUB_PUBLIC_URL = the gateway URL; URL and token secret printed")
+    tokenless = sorted(n for n, env in envs.items() if "HUB_TOKENS" not in env)
+    token_route = "POST /actions/{name}/oauth_token -> looker-hub-action-form"
+    if tokenless != ["looker-hub-oauth-callback", "looker-hub-oauth-initiate"] or token_route not in (output(state, "routes") or []):
+        problem(f"the browser-facing OAuth services alone must run without HUB_TOKENS ({tokenless}), "
+                f"and Looker's oauth_token must be action_form's: {output(state, 'routes')}")
+    else:
+        ok("user mode: HUB_TOKENS in list, form and execute only; oauth_token is action_form's")
     check_iam("first deployment (user mode, API Gateway, actions file)", state, {"always", "user mode", "API Gateway", "actions file"})
     generated = rh.root / "terraform" / "generated-actions"
     check_tables("retail actions file", state, RETAIL_TABLES, generated / "terraform")
@@ -1126,6 +1133,15 @@ def rehearse_apigee(work: Path, script: Path) -> None:
                 f"target servers named with the deployment's prefix): {services}, {targets}")
     else:
         ok("service mode: no OAuth services, routes or grants; the Apigee target servers carry the deployment's prefix")
+    routes = output(state, "routes")
+    want_routes = ["POST / -> looker-hub-actions-list", "POST /actions/{name} -> looker-hub-actions-list",
+                   "POST /actions/{name}/form -> looker-hub-action-form",
+                   "POST /actions/{name}/execute -> looker-hub-action-execute"]
+    if routes != want_routes:
+        problem(f"service mode: the routes must be exactly {want_routes} (no login route, not even "
+                f"action_form's oauth_token): {routes}")
+    else:
+        ok("service mode: the 4 routes of the deployed functions, no login route (not even action_form's oauth_token)")
     location = [v["location"] for t, v in standins(state) if t == "google_bigquery_dataset"]
     if location != [env["REGION"]]:
         problem(f"the dataset must be in the region by default ({env['REGION']}), not {location}")

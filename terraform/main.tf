@@ -11,11 +11,12 @@ locals {
   # character limit). Execute gets more memory: it streams results with bounded
   # buffers, `execute_concurrency` at once. `secrets` lists every secret the
   # function may read, which is what it needs and no more:
-  # - HUB_TOKENS: every function Looker calls with the hub token (not oauth_initiate,
-  #   which only browsers reach with a sealed state: the hub starts it without one);
+  # - HUB_TOKENS: every function Looker calls with the hub token (not oauth_initiate and
+  #   oauth_callback, which only browsers reach with a sealed state: the hub starts them without
+  #   one; Looker's OAuth v2 code exchange, oauth_token, is action_form's);
   # - OAuth state keys: the functions that seal or open state and token bundles;
-  # - OAuth client secret: the callback (code exchange) and form / execute, which
-  #   refresh an expired user access token with it.
+  # - OAuth client secret: the callback and form (code exchange: v1 at the callback, v2 at
+  #   oauth_token) and form / execute, which refresh an expired user access token with it.
   # Secrets the identity mode does not create are skipped (secrets.tf).
   all_functions = {
     actions_list = {
@@ -51,7 +52,7 @@ locals {
       timeout     = 60
       concurrency = var.concurrency
       memory      = "256Mi"
-      secrets     = ["looker_token", "state_key", "oauth_client_secret"]
+      secrets     = ["state_key", "oauth_client_secret"]
     }
   }
 
@@ -74,7 +75,7 @@ locals {
     { method = "GET", path = "/actions/{name}/oauth", function = "oauth_initiate" },
     { method = "GET", path = "/oauth_redirect", function = "oauth_callback" },
     { method = "GET", path = "/actions/{name}/oauth_redirect", function = "oauth_callback" },
-    { method = "POST", path = "/actions/{name}/oauth_token", function = "oauth_callback" },
+    { method = "POST", path = "/actions/{name}/oauth_token", function = "action_form" },
   ]
 
   # The execute instance's memory formula (README.md, "Operating at scale"), the same as the
@@ -86,8 +87,14 @@ locals {
   # Execute slots per instance left to clicks when every query execute runs or waits.
   execute_click_slots = 4
 
-  # The routes of the functions deployed: what the gateway serves.
-  served_routes = [for r in local.routes : r if contains(keys(local.functions), r.function)]
+  # The routes of the functions deployed: what the gateway serves. Looker's OAuth v2 code
+  # exchange is action_form's (the function that holds the hub token), but only a user login
+  # reaches it: in service mode it is left out with the other OAuth routes.
+  login_only_paths = ["/actions/{name}/oauth_token"]
+  served_routes = [
+    for r in local.routes : r
+    if contains(keys(local.functions), r.function) && (local.user_identity || !contains(local.login_only_paths, r.path))
+  ]
 
   # Cloud Run service names use hyphens.
   service_names = { for f, _ in local.functions : f => "${var.name_prefix}-${replace(f, "_", "-")}" }

@@ -6,14 +6,16 @@
 pub enum Function {
     /// `POST /` and `POST /actions/{name}`: the list of integrations and one definition.
     ActionsList,
-    /// `POST /actions/{name}/form`.
+    /// `POST /actions/{name}/form` and `POST /actions/{name}/oauth_token` (OAuth v2: Looker's
+    /// code exchange), the hub-token calls of a login, so the browser-facing callback never holds
+    /// the hub token.
     ActionForm,
     /// `POST /actions/{name}/execute`.
     ActionExecute,
     /// `GET /actions/{name}/oauth`: start a user's login.
     OauthInitiate,
-    /// `GET /oauth_redirect` (the one redirect URI registered with the OAuth client), the older
-    /// `GET /actions/{name}/oauth_redirect` and `POST /actions/{name}/oauth_token`.
+    /// `GET /oauth_redirect` (the one redirect URI registered with the OAuth client) and the older
+    /// `GET /actions/{name}/oauth_redirect`: browser-facing, without the hub token.
     OauthCallback,
 }
 
@@ -110,6 +112,13 @@ pub const ROUTES: &[Route] = &[
         needs_hub_token: true,
     },
     Route {
+        function: Function::ActionForm,
+        method: Method::Post,
+        path: "/actions/{name}/oauth_token",
+        handler: Handler::OauthToken,
+        needs_hub_token: true,
+    },
+    Route {
         function: Function::ActionExecute,
         method: Method::Post,
         path: "/actions/{name}/execute",
@@ -136,13 +145,6 @@ pub const ROUTES: &[Route] = &[
         path: "/actions/{name}/oauth_redirect",
         handler: Handler::OauthRedirectPerAction,
         needs_hub_token: false,
-    },
-    Route {
-        function: Function::OauthCallback,
-        method: Method::Post,
-        path: "/actions/{name}/oauth_token",
-        handler: Handler::OauthToken,
-        needs_hub_token: true,
     },
 ];
 

@@ -178,8 +178,8 @@ impl Settings {
     }
 
     /// Check that what the given functions need is configured: a function serving a route Looker
-    /// calls with the hub token cannot start without `HUB_TOKENS` (the browser-only
-    /// `oauth_initiate` can).
+    /// calls with the hub token cannot start without `HUB_TOKENS` (the browser-facing
+    /// `oauth_initiate` and `oauth_callback` can).
     pub fn check_for(&self, functions: &[crate::routes::Function]) -> Result<(), SettingsError> {
         self.capacity.check(self.max_body_bytes)?;
         let needs_token = functions
@@ -277,6 +277,28 @@ mod tests {
         ));
         let s = Settings::load(&vars(&with_token), false).unwrap();
         assert!(s.check_for(Function::ALL).is_ok());
+
+        // The browser-facing callback: client secret and state keys, but no hub token (Looker's
+        // code exchange, oauth_token, is the form's).
+        let mut callback = user.to_vec();
+        callback.push(("OAUTH_CLIENT_SECRET", "cs"));
+        let s = Settings::load(&vars(&callback), false).unwrap();
+        let err = s
+            .check_for(&[Function::OauthCallback])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OAUTH_STATE_KEYS"), "{err}");
+        callback.push((
+            "OAUTH_STATE_KEYS",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        ));
+        let s = Settings::load(&vars(&callback), false).unwrap();
+        assert!(s.check_for(&[Function::OauthCallback]).is_ok());
+        let err = s
+            .check_for(&[Function::ActionForm])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HUB_TOKENS"), "{err}");
     }
 
     #[test]

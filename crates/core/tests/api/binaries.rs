@@ -49,14 +49,17 @@ async fn every_binary_serves_only_its_own_routes() {
         ("POST", "/actions/mark_suspicious/execute"),
         ("GET", "/actions/mark_suspicious/oauth"),
         ("GET", "/actions/mark_suspicious/oauth_redirect"),
+        ("GET", "/oauth_redirect"),
+        ("POST", "/actions/mark_suspicious/oauth_token"),
     ];
+    // Looker's OAuth v2 code exchange is the form's (hub token), not the browser callback's.
     let own: &[(&str, &[usize])] = &[
         ("actions_list", &[0, 1]),
-        ("action_form", &[2]),
+        ("action_form", &[2, 7]),
         ("action_execute", &[3]),
         ("oauth_initiate", &[4]),
-        ("oauth_callback", &[5]),
-        ("hub", &[0, 1, 2, 3, 4, 5]),
+        ("oauth_callback", &[5, 6]),
+        ("hub", &[0, 1, 2, 3, 4, 5, 6, 7]),
     ];
     for (bin, mine) in own {
         let mut running = start(bin).await;
@@ -131,15 +134,17 @@ async fn an_invalid_public_url_refuses_the_start_with_what_to_write() {
 }
 
 #[tokio::test]
-async fn the_browser_only_oauth_initiate_starts_without_hub_tokens() {
-    // An empty value is no value.
-    let running = HubProcess::start_bin("oauth_initiate", &[("HUB_TOKENS", "")]).await;
-    let r = client()
-        .get(format!("{}/healthz", running.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+async fn the_browser_facing_oauth_functions_start_without_hub_tokens() {
+    for bin in ["oauth_initiate", "oauth_callback"] {
+        // An empty value is no value.
+        let running = HubProcess::start_bin(bin, &[("HUB_TOKENS", "")]).await;
+        let r = client()
+            .get(format!("{}/healthz", running.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{bin}");
+    }
 }
 
 #[tokio::test]
