@@ -72,14 +72,8 @@ pub(super) fn read_fields<R: Read>(scan: &mut Scanner<R>) -> Result<RawFields, S
             // Anything else is validated (the header is parsed strictly) and dropped.
             None => reader.validate_other(scan)?,
         }
-        match scan.peek_token()? {
-            Some(b',') => scan.skip(),
-            Some(b'}') => {
-                scan.skip();
-                return Ok(raw);
-            }
-            Some(_) => return Err(scan.syntax("`,` or `}`")),
-            None => return Err(ScanError::Eof),
+        if scan.end_of_item(b'}')? {
+            return Ok(raw);
         }
     }
 }
@@ -145,14 +139,8 @@ impl FieldReader {
         }
         loop {
             out.push(self.read_field(scan, list, out.len() + 1)?);
-            match scan.peek_token()? {
-                Some(b',') => scan.skip(),
-                Some(b']') => {
-                    scan.skip();
-                    return Ok(out);
-                }
-                Some(_) => return Err(scan.syntax("`,` or `]`")),
-                None => return Err(ScanError::Eof),
+            if scan.end_of_item(b']')? {
+                return Ok(out);
             }
         }
     }

@@ -96,14 +96,8 @@ fn parse_document<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Res
         if state.cancelled {
             return Err(ScanError::Syntax("reader gone".into()));
         }
-        match scan.peek_token()? {
-            Some(b',') => scan.skip(),
-            Some(b'}') => {
-                scan.skip();
-                return end_of_document(scan);
-            }
-            Some(_) => return Err(scan.syntax("`,` or `}`")),
-            None => return Err(ScanError::Eof),
+        if scan.end_of_item(b'}')? {
+            return end_of_document(scan);
         }
     }
 }
@@ -154,14 +148,8 @@ fn parse_rows<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Result<
         // An oversized row stays in the chunk as an empty text: counted, never held.
         scan.capture_at_most(state.pending.row_buf(), MAX_ROW_BYTES)?;
         state.push_row()?;
-        match scan.peek_token()? {
-            Some(b',') => scan.skip(),
-            Some(b']') => {
-                scan.skip();
-                return Ok(());
-            }
-            Some(_) => return Err(scan.syntax("`,` or `]`")),
-            None => return Err(ScanError::Eof),
+        if scan.end_of_item(b']')? {
+            return Ok(());
         }
     }
 }

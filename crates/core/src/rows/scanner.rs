@@ -77,6 +77,23 @@ impl<R: Read> Scanner<R> {
         ScanError::Syntax(format!("expected {what} at byte {}", self.at()))
     }
 
+    /// After an item of an array or object: `,` (more items follow: `false`) or `close` (the
+    /// end, consumed: `true`); anything else is a syntax error.
+    pub(super) fn end_of_item(&mut self, close: u8) -> Result<bool, ScanError> {
+        match self.peek_token()? {
+            Some(b',') => {
+                self.skip();
+                Ok(false)
+            }
+            Some(b) if b == close => {
+                self.skip();
+                Ok(true)
+            }
+            Some(_) => Err(self.syntax(&format!("`,` or `{}`", close as char))),
+            None => Err(ScanError::Eof),
+        }
+    }
+
     /// Capture one value into `out` unless it is longer than `limit` bytes: then it is skipped
     /// (nothing of it stays in `out`) and `Ok(false)` says so.
     pub(super) fn capture_at_most(
