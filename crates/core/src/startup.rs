@@ -409,8 +409,8 @@ fn usage(functions: &[Function]) -> String {
     text.push_str(
         "\n  --local   local mode: a well-known dev hub token when HUB_TOKENS is unset, the embedded\n\
          \x20           store, the playground at /playground (hub only; never in production)\n\n\
-         Settings are environment variables (README.md, \"Settings\"): HUB_TOKENS (the secret(s)\n\
-         Looker sends), HUB_PUBLIC_URL, HUB_ACTIONS_FILE, HUB_BIGQUERY_DATASET, RUDDER_SOURCES, ...\n",
+         Settings are environment variables (docs/settings.md): HUB_TOKENS (the secret(s) Looker\n\
+         sends), HUB_PUBLIC_URL, HUB_ACTIONS_FILE, HUB_BIGQUERY_DATASET, RUDDER_SOURCES, ...\n",
     );
     text
 }
