@@ -6,15 +6,17 @@
 //! a letter, a digit, `-`, `_` and a space removed, spaces turned into `-`; a repeated heading gets
 //! `-1`, `-2`, … in order.
 //!
-//! A setting is a name the code reads from the environment, found in the code itself (non-test
-//! code of `crates/*/src`, comments and `#[cfg(test)] mod tests` left out): every string literal
-//! in the hub's own namespaces (`"HUB_…"`, `"OAUTH_…"`, `"RUDDER_…"`, however it reaches the
-//! reading call: directly, through a constant or a helper), and every upper-case literal given
-//! straight to a reading call (`.get("…")`, `.bool("…"`, `.num("…"`, `.secret_list("…")`,
-//! `.var("…")`, `env::var("…")`), which finds the platform's variables the hub reads (`PORT`,
-//! …). It is documented by the row of a settings table (a table whose header starts with
-//! `| variable |`) whose first cell is the name in backticks: `` | `NAME` | default | … | ``.
-//! Every read setting has exactly one such row, and every row names a setting the hub reads.
+//! A setting is a name the code reads from the environment, found in the code itself (the code of
+//! `crates/*/src` without comments, `#[cfg(test)] mod tests { … }` blocks and the files of modules
+//! declared `#[cfg(test)] mod NAME;`): every string literal in the hub's own namespaces (`"HUB_…"`,
+//! `"OAUTH_…"`, `"RUDDER_…"`, however it reaches the reading call: directly, through a constant or
+//! a helper), and every upper-case literal given straight to a reading call (`.get("…")`,
+//! `.bool("…"`, `.num("…"`, `.secret_list("…")`, `.var("…")`, `env::var("…")`), which finds the
+//! platform's variables the hub reads (`PORT`, …).
+//!
+//! A setting is documented by a row of a settings table (a table whose header starts with
+//! `| variable |`) whose first cell is the name in backticks, `` | `NAME` | default | … | ``.
+//! Every setting read has exactly one such row, and every row names a setting the hub reads.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
@@ -216,30 +218,69 @@ fn settings_read(code: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The settings the hub's code reads: every crate's `src/`, test files left out.
-fn settings_in_code(root: &Path) -> BTreeSet<String> {
-    fn walk(dir: &Path, out: &mut BTreeSet<String>) {
+/// The files of the modules a source file declares test-only (`#[cfg(test)] mod NAME;`): the
+/// module's file and its folder.
+fn test_only_modules(file: &Path, code: &str) -> Vec<PathBuf> {
+    static TEST_MOD: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?m)^\s*#\[cfg\(test\)\]\s*\n\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;")
+            .unwrap()
+    });
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let parent = file.parent().unwrap_or(Path::new(""));
+    let dir = match stem {
+        "mod" | "lib" | "main" => parent.to_path_buf(),
+        _ => parent.join(stem),
+    };
+    TEST_MOD
+        .captures_iter(code)
+        .flat_map(|c| [dir.join(format!("{}.rs", &c[1])), dir.join(&c[1])])
+        .collect()
+}
+
+/// The settings the code under `src` folders reads, test-only modules left out.
+fn settings_in_sources(srcs: &[PathBuf]) -> BTreeSet<String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).expect("a readable source folder") {
             let path = entry.expect("a directory entry").path();
             if path.is_dir() {
                 walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs")
-                && path.file_name().is_some_and(|n| n != "tests.rs")
-            {
-                out.extend(settings_read(
-                    &std::fs::read_to_string(&path).expect("source"),
-                ));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
             }
         }
     }
-    let mut out = BTreeSet::new();
-    for krate in std::fs::read_dir(root.join("crates")).expect("crates/") {
-        let src = krate.expect("a crate").path().join("src");
-        if src.is_dir() {
-            walk(&src, &mut out);
-        }
+    let mut files = Vec::new();
+    for src in srcs {
+        walk(src, &mut files);
     }
-    out
+    let code: Vec<(PathBuf, String)> = files
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).expect("a readable source file");
+            (f, text)
+        })
+        .collect();
+    let test_only: Vec<PathBuf> = code
+        .iter()
+        .flat_map(|(f, text)| test_only_modules(f, text))
+        .collect();
+    code.iter()
+        .filter(|(f, _)| !test_only.iter().any(|t| f.starts_with(t)))
+        .flat_map(|(_, text)| settings_read(text))
+        .collect()
+}
+
+/// The settings the hub's code reads: the `src` folder of every crate.
+fn settings_in_code(root: &Path) -> BTreeSet<String> {
+    let srcs: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
+        .expect("crates/")
+        .map(|krate| krate.expect("a crate").path().join("src"))
+        .filter(|src| src.is_dir())
+        .collect();
+    settings_in_sources(&srcs)
 }
 
 /// The names of the rows of a page's settings tables, with their line numbers.
@@ -438,4 +479,27 @@ fn a_missing_repeated_or_stale_settings_row_is_reported() {
             "docs/settings.md:5: HUB_GONE has a row but the hub does not read it",
         ]
     );
+}
+
+#[test]
+fn a_module_declared_for_tests_only_is_not_read_for_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("declared/tests")).unwrap();
+    let write = |path: &str, text: &str| std::fs::write(src.join(path), text).unwrap();
+    write(
+        "lib.rs",
+        "mod declared;\n#[cfg(test)]\npub(crate) mod testing;\n",
+    );
+    write("testing.rs", "const A: &str = \"HUB_STAND_IN\";\n");
+    write(
+        "declared/mod.rs",
+        "fn f(v: &Vars) { v.get(\"HUB_READ\"); }\n#[cfg(test)]\nmod tests;\n",
+    );
+    write(
+        "declared/tests/mod.rs",
+        "const B: &str = \"HUB_RECORD_IN_TESTS\";\n",
+    );
+    let got: Vec<String> = settings_in_sources(&[src]).into_iter().collect();
+    assert_eq!(got, ["HUB_READ"]);
 }
