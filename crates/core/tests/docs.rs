@@ -1,6 +1,7 @@
 //! The documentation checks itself against the repository: every relative link and anchor of the
-//! README and of `docs/` resolves, and every setting the hub reads has exactly one row in a
-//! settings table. No network: external links (`https:`, `mailto:`, …) are not followed.
+//! README and of `docs/` resolves, every page of `docs/` that code, scripts or configuration name
+//! exists, and every setting the hub reads has exactly one row in a settings table. No network:
+//! external links (`https:`, `mailto:`, …) are not followed.
 //!
 //! Anchors follow GitHub's rules: the heading's text, lower-cased, with every character other than
 //! a letter, a digit, `-`, `_` and a space removed, spaces turned into `-`; a repeated heading gets
@@ -348,6 +349,95 @@ fn every_relative_link_and_anchor_resolves() {
         problems.is_empty(),
         "links that do not resolve:\n{}",
         problems.join("\n")
+    );
+}
+
+/// Where the repository's code, scripts and configuration live (build output and installed tools
+/// left out): the files that may name a page of `docs/`.
+const SOURCE_FOLDERS: &[&str] = &[
+    ".ci",
+    ".config",
+    "apigee",
+    "crates",
+    "deploy",
+    "examples",
+    "fuzz/fuzz_targets",
+    "fuzz/seeds",
+    "fuzz/src",
+    "lookml",
+    "scripts",
+    "terraform",
+];
+
+/// Every `docs/….md` a text file under `folders` (but `skip`) names that is not a checked page.
+fn pages_named_but_missing(
+    root: &Path,
+    folders: &[&str],
+    skip: &Path,
+    pages: &BTreeMap<PathBuf, String>,
+) -> Vec<String> {
+    static NAMED: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\bdocs/[A-Za-z0-9_./-]*[A-Za-z0-9_-]\.md\b").unwrap());
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for folder in folders {
+        walk(&root.join(folder), &mut files);
+    }
+    let mut problems = Vec::new();
+    for file in files {
+        let at = file.strip_prefix(root).expect("under the root");
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue; // not text
+        };
+        if at == skip {
+            continue;
+        }
+        for (n, line) in text.lines().enumerate() {
+            for named in NAMED.find_iter(line) {
+                if !pages.contains_key(Path::new(named.as_str())) {
+                    let (at, named) = (at.display(), named.as_str());
+                    problems.push(format!("{at}:{}: {named} is not a page", n + 1));
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_page_the_code_scripts_and_configuration_name_exists() {
+    let root = repo_root();
+    let this_file = Path::new("crates/core/tests/docs.rs"); // its examples name missing pages
+    let problems = pages_named_but_missing(&root, SOURCE_FOLDERS, this_file, &pages(&root));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_page_named_in_a_source_file_that_does_not_exist_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("terraform")).unwrap();
+    std::fs::write(
+        dir.path().join("terraform/main.tf"),
+        "# See docs/deployment.md.\n# and docs/gone.md, \"State\"\n",
+    )
+    .unwrap();
+    let pages: BTreeMap<PathBuf, String> =
+        [(PathBuf::from("docs/deployment.md"), String::new())].into();
+    assert_eq!(
+        pages_named_but_missing(dir.path(), &["terraform", "absent"], Path::new(""), &pages),
+        ["terraform/main.tf:2: docs/gone.md is not a page"]
     );
 }
 
