@@ -65,7 +65,7 @@ impl Hub {
             None => crate::declared::builtin(),
             Some(path) => load_actions(path)?,
         };
-        let (registry, tables, wants_user) = declared_registry(actions);
+        let wants_user = actions_wanting_users(&actions);
         let http =
             crate::net::Http::new(settings.outbound_allow.clone(), settings.http_read_timeout)
                 .map_err(StartError::Other)?;
@@ -86,9 +86,14 @@ impl Hub {
                 "HUB_ACTIONS_FILE: {who} {verb} identity: user, which needs the hub's OAuth settings (HUB_IDENTITY_MODE=user and its OAuth client); write identity: service or hub, or configure OAuth"
             )));
         }
-        let rudder_sources =
-            crate::rudder::sources::Sources::start(&settings.rudder.sources, &secrets, &http)
-                .await?;
+        let rudder = crate::actions::rudder::RudderSetup {
+            settings: Arc::new(settings.rudder.clone()),
+            sources: Arc::new(
+                crate::rudder::sources::Sources::start(&settings.rudder.sources, &secrets, &http)
+                    .await?,
+            ),
+        };
+        let (registry, tables) = registry_of(actions, crate::actions::coded(&rudder));
         // The store last: a start refused for anything above leaves it untouched.
         let sink: Arc<dyn Sink> = match &settings.gcp.bigquery {
             Some(bq) => {
@@ -118,13 +123,12 @@ impl Hub {
             lifecycle: Default::default(),
             capacity,
             secrets,
-            rudder_sources,
         })
     }
 }
 
-/// A registry, the tables its actions write, and the names of the actions needing OAuth.
-type DeclaredRegistry = (Registry, Vec<Arc<crate::sinks::TableDef>>, Vec<String>);
+/// A registry and the tables its actions write.
+type DeclaredRegistry = (Registry, Vec<Arc<crate::sinks::TableDef>>);
 
 /// Read and check `HUB_ACTIONS_FILE`: every problem of the file refuses the start, all listed at
 /// once.
@@ -143,14 +147,17 @@ fn load_actions(path: &std::path::Path) -> Result<crate::declared::ActionsFile, 
     })
 }
 
-/// The registry of a declared actions file and the coded actions ([`crate::actions::coded`]), the
-/// tables they write, and the actions that need the users' OAuth identity.
-fn declared_registry(file: crate::declared::ActionsFile) -> DeclaredRegistry {
-    registry_of(file, crate::actions::coded())
+/// The names of the declared actions that need the users' OAuth identity.
+fn actions_wanting_users(file: &crate::declared::ActionsFile) -> Vec<String> {
+    file.actions
+        .iter()
+        .filter(|def| def.identity == crate::declared::model::Identity::User)
+        .map(|def| def.name.clone())
+        .collect()
 }
 
-/// [`declared_registry`] with these coded actions. The list keeps the file's order; each coded
-/// action goes before the first declared action whose name sorts after its own (so the built-in
+/// The registry of a declared actions file and these coded actions, and the tables they write.
+/// The list keeps the file's order; each coded action goes before the first declared action whose name sorts after its own (so the built-in
 /// list reads mark_suspicious, rudder_event, rudder_group, rudder_track, writeback_batch, as it
 /// always has). The tables are every action's [`crate::actions::Action::tables`], declared first.
 fn registry_of(
@@ -159,11 +166,7 @@ fn registry_of(
 ) -> DeclaredRegistry {
     let mut actions: Vec<Arc<dyn crate::actions::Action>> = Vec::new();
     let mut tables = Vec::new();
-    let mut wants_user = Vec::new();
     for def in file.actions {
-        if def.identity == crate::declared::model::Identity::User {
-            wants_user.push(def.name.clone());
-        }
         let action = crate::declared::action::DeclaredAction::new(def);
         tables.push(action.table().clone());
         actions.push(Arc::new(action));
@@ -177,7 +180,7 @@ fn registry_of(
             .unwrap_or(declared + n);
         actions.insert(at, action);
     }
-    (Registry::with(actions), tables, wants_user)
+    (Registry::with(actions), tables)
 }
 
 /// A hub server bound to a port, serving some functions.
@@ -442,7 +445,7 @@ mod tests {
     /// declared ones, and the embedded store creates it and takes its rows.
     #[tokio::test]
     async fn a_coded_actions_table_reaches_the_sink() {
-        let (registry, tables, _) = registry_of(
+        let (registry, tables) = registry_of(
             crate::declared::builtin(),
             vec![Arc::new(fake::TableWriter)],
         );

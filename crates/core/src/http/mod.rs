@@ -214,8 +214,6 @@ impl Hub {
                 download_deadline: self.capacity.execute.answer_by(),
                 writeback_batch_rows: self.settings.writeback_batch_rows,
             },
-            rudder: &self.settings.rudder,
-            rudder_sources: &self.rudder_sources,
         }
     }
 }

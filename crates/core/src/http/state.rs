@@ -32,8 +32,6 @@ pub struct Hub {
     pub capacity: crate::capacity::Capacity,
     /// Secret settings resolved from Secret Manager, kept fresh.
     pub secrets: Arc<Secrets>,
-    /// The named RudderStack sources (`RUDDER_SOURCES`), write keys kept fresh.
-    pub rudder_sources: crate::rudder::sources::Sources,
 }
 
 /// Every action's definition, and the serialized answers that only the configuration decides.
