@@ -104,7 +104,7 @@ pub fn schema_file(table: &str) -> String {
 /// The terraform files of a whole actions file and of the coded actions every hub serves
 /// ([`crate::actions::coded`]): `(file name, content)`, `tables.json` first.
 pub fn terraform_files(file: &ActionsFile) -> Vec<(String, String)> {
-    terraform_files_with(file, &crate::actions::coded())
+    terraform_files_with(file, &crate::actions::coded(&Default::default()))
 }
 
 /// [`terraform_files`] with these coded actions: their tables ([`crate::actions::Action::tables`])

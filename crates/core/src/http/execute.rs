@@ -10,7 +10,7 @@ use crate::error::HubError;
 use crate::lifecycle::{ExecuteWindUp, TOO_LATE};
 use crate::meta::RequestMeta;
 
-use super::Hub;
+use crate::hub::Hub;
 
 /// One execute, checked and ready to run.
 pub(super) struct Execute {
