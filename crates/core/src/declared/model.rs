@@ -4,10 +4,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use regex::Regex;
-use serde_saphyr::Spanned;
 
 use super::names;
-use super::raw::*;
+use super::syntax::*;
 use super::Problem;
 use crate::actions::rudder::{GROUP, IDENTIFY, TRACK};
 use crate::api::{ActionParam, FieldType, RequiredField, SelectOption, USER_EMAIL_PARAM};
@@ -198,28 +197,7 @@ pub enum DefaultValue {
     Param(String),
 }
 
-/// Messages shown to the business user; `{max}`, `{min}`, `{length}`, `{options}` are filled in.
-/// Read from the file as written (a field's `messages:`), its placeholders checked at load.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Messages {
-    /// A required field is empty.
-    pub required: Option<String>,
-    /// Too short.
-    pub min_length: Option<String>,
-    /// Too long.
-    pub max_length: Option<String>,
-    /// `pattern` does not match.
-    pub pattern: Option<String>,
-    /// Not one of the options.
-    pub options: Option<String>,
-    /// Not a value of the type (integer, number, date, email).
-    pub invalid: Option<String>,
-    /// Below `min`.
-    pub min: Option<String>,
-    /// Above `max`.
-    pub max: Option<String>,
-}
+pub use super::syntax::Messages;
 
 /// A form field and how its answer is checked and stored.
 #[derive(Debug, Clone)]
@@ -271,7 +249,7 @@ pub struct Field {
     /// Column description, if the file gives one (else the label).
     pub column_description: Option<String>,
     /// Line of the field in its file.
-    pub line: u64,
+    pub line: Pos,
 }
 
 /// A piece of a message template.
@@ -372,6 +350,8 @@ pub struct ActionDef {
     pub description: String,
     /// Icon as a `data:` URI.
     pub icon_data_uri: Option<String>,
+    /// Where the file writes the icon's file path (byte offset and length), when it names one.
+    pub icon_file_span: Option<(usize, usize)>,
     /// cell / query.
     pub kind: Kind,
     /// Tags that make it appear.
@@ -395,7 +375,7 @@ pub struct ActionDef {
     /// Success message.
     pub success_message: Template,
     /// Line of the action in its file.
-    pub line: u64,
+    pub line: Pos,
 }
 
 impl ActionDef {
@@ -449,25 +429,22 @@ pub(crate) struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    pub fn at(&mut self, line: u64, message: impl Into<String>) {
-        self.problems.push(Problem {
-            file: self.file.to_string(),
-            line: Some(line),
-            message: message.into(),
-        });
+    pub fn at(&mut self, at: impl Into<Pos>, message: impl Into<String>) {
+        self.problems
+            .push(Problem::at(self.file, at.into(), message.into()));
     }
 }
 
-fn line<T>(s: &Spanned<T>) -> u64 {
-    s.referenced.line()
+fn line<T>(s: &Spanned<T>) -> Pos {
+    s.referenced
 }
 
-fn opt_line<T>(s: &Option<Spanned<T>>, fallback: u64) -> u64 {
+fn opt_line<T>(s: &Option<Spanned<T>>, fallback: Pos) -> Pos {
     s.as_ref().map(line).unwrap_or(fallback)
 }
 
 /// Build the model; every problem goes to `ck`. `None` when any problem was found.
-pub(crate) fn build(raw: RawFile, base_dir: Option<&Path>, ck: &mut Checker) -> Vec<ActionDef> {
+pub(crate) fn build(raw: Read, base_dir: Option<&Path>, ck: &mut Checker) -> Vec<ActionDef> {
     if let Some(v) = &raw.version {
         if v.value != 1 {
             ck.at(
@@ -479,16 +456,15 @@ pub(crate) fn build(raw: RawFile, base_dir: Option<&Path>, ck: &mut Checker) -> 
             );
         }
     }
-    let mut names: HashMap<String, u64> = HashMap::new();
-    let mut tables: HashMap<String, u64> = HashMap::new();
-    let mut labels: HashMap<String, u64> = HashMap::new();
+    let mut names: HashMap<String, Pos> = HashMap::new();
+    let mut tables: HashMap<String, Pos> = HashMap::new();
+    let mut labels: HashMap<String, Pos> = HashMap::new();
     let mut out = Vec::new();
-    if raw.actions.is_empty() {
-        ck.problems.push(Problem {
-            file: ck.file.to_string(),
-            line: None,
-            message: "the file declares no action: add at least one under `actions:`".into(),
-        });
+    if raw.actions.is_empty() && raw.skipped == 0 {
+        ck.problems.push(Problem::of_file(
+            ck.file,
+            "the file declares no action: add at least one under `actions:`".into(),
+        ));
     }
     for a in raw.actions {
         let name = a.value.name.value.clone();
@@ -520,7 +496,7 @@ pub(crate) fn build(raw: RawFile, base_dir: Option<&Path>, ck: &mut Checker) -> 
     // Every table gets a LookML view of its name and one of its name + `_current`: a table named
     // like another's current-state view would give two views of one name.
     use super::generate::CURRENT_VIEW_SUFFIX;
-    let mut by_line: Vec<(&String, &u64)> = tables.iter().collect();
+    let mut by_line: Vec<(&String, &Pos)> = tables.iter().collect();
     by_line.sort_by_key(|(_, l)| **l);
     for (table, l) in by_line {
         if let Some(base) = table.strip_suffix(CURRENT_VIEW_SUFFIX) {
@@ -561,6 +537,14 @@ fn build_action(
         RawKind::Cell => Kind::Cell,
         RawKind::Query => Kind::Query,
     };
+    // An icon read from a file: where its path is written (the deployable copy inlines it).
+    let icon_file_span = a
+        .icon
+        .as_ref()
+        .and_then(|i| match super::icon::spec(&i.value) {
+            super::icon::Spec::File(_) => i.referenced.bytes,
+            _ => None,
+        });
     let icon_data_uri =
         a.icon
             .as_ref()
@@ -877,7 +861,7 @@ fn build_action(
     let mut seen: HashMap<String, String> = HashMap::new();
     // The columns whose name is refused here: the LookML check below leaves them out.
     let mut refused: BTreeSet<String> = BTreeSet::new();
-    let mut own_column = |name: &str, what: String, l: u64, ck: &mut Checker| {
+    let mut own_column = |name: &str, what: String, l: Pos, ck: &mut Checker| {
         let before = ck.problems.len();
         if let Some(p) = names::column_name_problem(name) {
             ck.at(l, p);
@@ -891,7 +875,7 @@ fn build_action(
         }
     };
     // The columns the file names, with what gives them and their line.
-    let mut own: Vec<(String, ColumnType, String, u64)> = vec![];
+    let mut own: Vec<(String, ColumnType, String, Pos)> = vec![];
     for f in &fields {
         // A column named after a refused field name: the field's problem already says it.
         if f.column == f.name && names::field_name_problem(&f.name).is_some() {
@@ -1054,6 +1038,7 @@ fn build_action(
         label: a.label.value,
         description: a.description.unwrap_or_default(),
         icon_data_uri,
+        icon_file_span,
         kind,
         required_fields,
         identity,
@@ -1095,7 +1080,7 @@ fn build_action(
 fn lookml_clashes<'a>(
     kind: Kind,
     audit: impl Iterator<Item = &'a Column>,
-    own: &[(String, ColumnType, String, u64)],
+    own: &[(String, ColumnType, String, Pos)],
     refused: &BTreeSet<String>,
     ck: &mut Checker,
 ) {
@@ -1176,7 +1161,7 @@ impl Field {
 
 fn build_field(
     f: RawField,
-    fl: u64,
+    fl: Pos,
     kind: Kind,
     params: &[ActionParam],
     ck: &mut Checker,
@@ -1255,7 +1240,9 @@ fn build_field(
         for o in raw {
             let ol = line(&o);
             let (oname, label) = match o.value {
-                RawOption::Full { name, label } => (name.0.unwrap_or_default(), label),
+                RawOption::Full(RawOptionFull { name, label }) => {
+                    (name.0.unwrap_or_default(), label)
+                }
                 RawOption::Short(s) => {
                     let s = s.0.unwrap_or_default();
                     (s.clone(), s)
