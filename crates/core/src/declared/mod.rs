@@ -7,6 +7,7 @@
 //! tests).
 
 pub mod action;
+pub mod diagnostics;
 pub mod form;
 pub mod generate;
 pub mod icon;
@@ -193,6 +194,12 @@ fn yaml_problem(e: &serde_saphyr::Error) -> (Pos, String) {
 
 /// Read and check the actions file at `path` (icons relative to its folder).
 pub fn load(path: &Path) -> Result<ActionsFile, Problems> {
+    let text = read_text(path)?;
+    parse(&text, &path.display().to_string(), path.parent())
+}
+
+/// The text of the actions file at `path` (refused over [`MAX_FILE_BYTES`]).
+pub fn read_text(path: &Path) -> Result<String, Problems> {
     let source = path.display().to_string();
     let fail = |message: String| Problems(vec![Problem::of_file(&source, message)]);
     let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
@@ -202,8 +209,7 @@ pub fn load(path: &Path) -> Result<ActionsFile, Problems> {
             meta.len()
         )));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
-    parse(&text, &source, path.parent())
+    std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))
 }
 
 /// The built-in actions (`mark_suspicious`, `writeback_batch`).
@@ -255,7 +261,7 @@ impl ActionDef {
 mod tests;
 
 /// `hub check-actions FILE...`: check actions files without starting the hub. Prints every
-/// problem (`file:line: message`) to `err` and a summary per good file to `out`; the exit code is
+/// problem (rendered as rustc renders its errors: [`diagnostics`]) to `err` and a summary per good file to `out`; the exit code is
 /// 1 when any file has a problem, 2 on a usage error.
 pub fn check_actions_command(
     args: &[String],
@@ -271,7 +277,13 @@ pub fn check_actions_command(
     }
     let mut code = 0;
     for a in args {
-        match load(Path::new(a)) {
+        let path = Path::new(a);
+        let text = read_text(path);
+        let checked = text
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|t| parse(t, a, path.parent()));
+        match checked {
             Ok(file) => {
                 let _ = writeln!(out, "{a}: ok, {} action(s)", file.actions.len());
                 for d in &file.actions {
@@ -290,9 +302,8 @@ pub fn check_actions_command(
             }
             Err(problems) => {
                 code = 1;
-                for p in &problems.0 {
-                    let _ = writeln!(err, "{p}");
-                }
+                let text = text.as_deref().ok();
+                let _ = write!(err, "{}", diagnostics::render(&problems.0, text));
                 let _ = writeln!(err, "{a}: {} problem(s)", problems.0.len());
             }
         }
@@ -371,9 +382,7 @@ pub fn generate_actions_command(
         Ok((builtin(), None))
     } else {
         let path = Path::new(file);
-        std::fs::read_to_string(path)
-            .map_err(|e| Problems(vec![Problem::of_file(file, format!("cannot read it: {e}"))]))
-            .and_then(|text| load(path).map(|a| (a, Some(text))))
+        read_text(path).and_then(|text| parse(&text, file, path.parent()).map(|a| (a, Some(text))))
     };
     let (actions, text) = match loaded {
         Ok(a) => a,
