@@ -1972,7 +1972,7 @@ actions:
     let file = path.display().to_string();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     assert_eq!(
-        check_actions_command(&[file.clone()], &mut out, &mut err),
+        check_actions_command(std::slice::from_ref(&file), &mut out, &mut err),
         1
     );
     let err = String::from_utf8(err).unwrap().replace(&file, "five.yaml");
