@@ -11,9 +11,6 @@ use super::Problem;
 use crate::actions::rudder::{GROUP, IDENTIFY, TRACK};
 use crate::api::{ActionParam, FieldType, RequiredField, SelectOption, USER_EMAIL_PARAM};
 
-/// Names of the hub's coded actions: a declared action may not take them.
-pub const CODED_ACTION_NAMES: &[&str] = &["rudder_event", "rudder_group", "rudder_track"];
-
 /// Where an action appears and what one execute writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -521,7 +518,7 @@ fn build_action(
     let name = a.name.value.clone();
     if let Some(p) = names::action_name_problem(&name) {
         ck.at(line(&a.name), p);
-    } else if CODED_ACTION_NAMES.contains(&name.as_str()) {
+    } else if crate::actions::coded().iter().any(|c| c.name() == name) {
         ck.at(
             line(&a.name),
             format!("{name:?} is the name of one of the hub's own actions: choose another name"),
@@ -592,7 +589,14 @@ fn build_action(
         if let Some(msg) = names::field_name_problem(&p.name.value) {
             ck.at(line(&p.name), msg.replace("field name", "param name"));
         }
-        if params.iter().any(|q| q.name == p.name.value) {
+        if p.name.value == USER_EMAIL_PARAM {
+            ck.at(
+                line(&p.name),
+                format!(
+                    "param {USER_EMAIL_PARAM:?} is added by the hub to every action (the acting user's email, from the Looker user attribute `email`): remove it from `params`; a field takes it with `default: {{param: {USER_EMAIL_PARAM}}}`"
+                ),
+            );
+        } else if params.iter().any(|q| q.name == p.name.value) {
             ck.at(
                 line(&p.name),
                 format!(

@@ -2011,3 +2011,27 @@ error: success_message uses {nope}, which this action does not have: use one of 
 
 five.yaml: 5 problem(s)
 "#;
+
+/// `user_email` is a param of every declared action, added by the hub: declaring it (as the
+/// file reference's `params` example might suggest) is refused with what the hub does and what
+/// to write instead, never as a duplicate of a param the file does not show.
+#[test]
+fn declaring_user_email_says_the_hub_adds_it() {
+    let p = problems(&GOOD.replace(
+        "    table: {name: approvals}\n",
+        "    table: {name: approvals}\n    params: [{name: user_email, label: Email, user_attribute: email}]\n",
+    ));
+    assert_eq!(
+        p,
+        ["7: param \"user_email\" is added by the hub to every action (the acting user's email, from the Looker user attribute `email`): remove it from `params`; a field takes it with `default: {param: user_email}`"]
+    );
+    // Another param of one name twice is still a duplicate.
+    let p = problems(&GOOD.replace(
+        "    table: {name: approvals}\n",
+        "    table: {name: approvals}\n    params: [{name: region, label: R}, {name: region, label: R2}]\n",
+    ));
+    assert_eq!(
+        p,
+        ["7: duplicate param \"region\": give each param its own name"]
+    );
+}
