@@ -7,6 +7,7 @@
 //! tests).
 
 pub mod action;
+mod check;
 pub mod diagnostics;
 pub mod form;
 pub mod generate;
@@ -122,7 +123,7 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Action
         let (line, message) = yaml_problem(&e);
         problem(line, message)
     })?;
-    let mut ck = model::Checker {
+    let mut ck = check::Checker {
         file: source,
         problems: read
             .problems
@@ -130,7 +131,7 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Action
             .map(|(at, message)| Problem::at(source, *at, message.clone()))
             .collect(),
     };
-    let actions = model::build(read, base_dir, &mut ck);
+    let actions = check::build(read, base_dir, &mut ck);
     if ck.problems.is_empty() {
         Ok(ActionsFile {
             source: source.to_string(),
