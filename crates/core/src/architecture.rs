@@ -348,21 +348,6 @@ fn the_import_scanner_sees_grouped_and_path_imports() {
     );
 }
 
-/// Imports between files of one module that still close a circle, each `(importer, imported)`
-/// relative to `src/`. The declared/ compile side is being restructured; each entry goes when its
-/// import does (an entry whose import is gone fails the test, so the list only shrinks).
-const FILE_CIRCLES_ALLOWED: &[(&str, &str)] = &[
-    ("declared/form.rs", "declared/model.rs"),
-    ("declared/generate.rs", "declared/model.rs"),
-    ("declared/generate.rs", "declared/raw.rs"),
-    ("declared/model.rs", "declared/form.rs"),
-    ("declared/model.rs", "declared/generate.rs"),
-    ("declared/model.rs", "declared/names.rs"),
-    ("declared/model.rs", "declared/raw.rs"),
-    ("declared/names.rs", "declared/generate.rs"),
-    ("declared/raw.rs", "declared/model.rs"),
-];
-
 /// A file's place in the module tree: `rudder/mapping.rs` → (`["rudder"]`, `"mapping"`);
 /// `rudder/mod.rs` → (`[]`, `"rudder"`), as `crate::rudder` is the module itself.
 fn module_path(path: &Path) -> (Vec<String>, String) {
@@ -582,31 +567,16 @@ fn circle_edges(
 
 #[test]
 fn the_files_of_a_module_import_each_other_without_a_circle() {
-    let graph = file_graph();
-    let allowed: BTreeSet<(String, String)> = FILE_CIRCLES_ALLOWED
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    let circles: BTreeSet<(String, String)> = circle_edges(&graph).into_iter().collect();
-    let new: Vec<String> = circles
-        .difference(&allowed)
+    let circles: Vec<String> = circle_edges(&file_graph())
+        .into_iter()
         .map(|(a, b)| {
             format!("{a} imports {b}, which imports it back (directly or through others)")
         })
         .collect();
     assert!(
-        new.is_empty(),
+        circles.is_empty(),
         "import circles between files of one module:\n{}",
-        new.join("\n")
-    );
-    let gone: Vec<String> = allowed
-        .difference(&circles)
-        .map(|(a, b)| format!("({a:?}, {b:?})"))
-        .collect();
-    assert!(
-        gone.is_empty(),
-        "FILE_CIRCLES_ALLOWED lists imports that no longer close a circle: remove {}",
-        gone.join(", ")
+        circles.join("\n")
     );
 }
 

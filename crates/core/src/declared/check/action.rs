@@ -46,7 +46,7 @@ pub(super) fn build_action(
     let name = a.name.value.clone();
     if let Some(p) = names::action_name_problem(&name) {
         ck.at(line(&a.name), p);
-    } else if crate::actions::coded().iter().any(|c| c.name() == name) {
+    } else if crate::actions::coded_names().any(|c| c == name) {
         ck.at(
             line(&a.name),
             format!("{name:?} is the name of one of the hub's own actions: choose another name"),
