@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::form::{self, TypedValue};
+use super::form;
 use super::model::{ActionDef, Audit, ColumnSource, Identity, Kind, Piece, Template};
 use crate::actions::stream::{rows_word, stream_rows, Made, RowMaker, Started, StreamSpec};
 use crate::actions::writer::{self, Writer};
@@ -53,19 +53,6 @@ pub fn table_def(def: &ActionDef) -> TableDef {
         clustering: t.clustering.clone(),
         key,
     }
-}
-
-/// A checked answer as a value of its column's type.
-fn answer_cell(ty: ColumnType, v: Option<&TypedValue>) -> Result<CellValue, String> {
-    let converted = match v {
-        None | Some(TypedValue::Null) => return Ok(CellValue::Null),
-        Some(TypedValue::Text(t)) => ty.convert_text(t),
-        Some(TypedValue::Integer(i)) => ty.convert_json(&serde_json::json!(i)),
-        Some(TypedValue::Number { text, .. }) => ty.convert_text(text),
-        Some(TypedValue::Date(d)) => ty.convert_text(&d.format("%Y-%m-%d").to_string()),
-        Some(TypedValue::Bool(b)) => ty.convert_json(&serde_json::json!(b)),
-    };
-    converted.map_err(|e| e.to_string())
 }
 
 /// What every row of one execute shares.
@@ -159,8 +146,10 @@ impl Shared<'_> {
                         .and_then(|q| q.row_json.clone())
                         .map_or(CellValue::Null, CellValue::Json),
                 },
-                ColumnSource::Field(f) => answer_cell(tc.ty, self.answers.get(f))
-                    .map_err(|e| format!("column {}: {e}", c.name))?,
+                ColumnSource::Field(f) => self
+                    .answers
+                    .get(f)
+                    .map_or(CellValue::Null, |a| a.cell.clone()),
                 ColumnSource::Result { field, required } => {
                     // `{"value": v}`, or a bare value; an object without `value` is a pivoted
                     // measure (a value per pivot column), which no column holds.
@@ -252,7 +241,7 @@ fn render(t: &Template, answers: &form::Answers, key: Option<&str>, count: u64) 
         "count" => Some(count.to_string()),
         "rows" => Some(rows_word(count).to_string()),
         "key" => key.map(str::to_string),
-        _ => answers.get(p).map(TypedValue::display),
+        _ => answers.get(p).map(|a| a.value.display()),
     })
 }
 
@@ -431,7 +420,7 @@ impl Action for DeclaredAction {
                     .key_field
                     .as_deref()
                     .and_then(|k| shared.answers.get(k))
-                    .map(TypedValue::display);
+                    .map(|a| a.value.display());
                 let done = self.message(&shared.answers, key.as_deref(), 1);
                 let written = match shared.row(def, &self.table, None) {
                     Ok(row) => ctx

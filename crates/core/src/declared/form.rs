@@ -9,10 +9,7 @@ use chrono::NaiveDate;
 use super::model::{ActionDef, DefaultValue, Field, Template, ValueType};
 use crate::api::{ActionRequest, FieldType, FormField, Takes};
 use crate::sinks::values::{self, Decimal, Unfit};
-use crate::sinks::ColumnType;
-
-/// Longest email address (RFC 5321 path limit).
-pub const MAX_EMAIL_CHARS: usize = 254;
+use crate::sinks::{CellValue, ColumnType};
 
 /// A checked answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,10 +41,64 @@ impl TypedValue {
             TypedValue::Text(t) => t.clone(),
             TypedValue::Integer(i) => i.to_string(),
             TypedValue::Number { text, .. } => text.clone(),
-            TypedValue::Date(d) => d.format("%Y-%m-%d").to_string(),
-            TypedValue::Bool(b) => if *b { "yes" } else { "no" }.into(),
+            TypedValue::Date(d) => d.format(values::DATE_FORMAT).to_string(),
+            TypedValue::Bool(b) => values::yes_no(*b).into(),
         }
     }
+
+    /// The value as a column of type `column` holds it, from the value itself: nothing is
+    /// written out and read again. A STRING column holds the value's text (a yes / no value as
+    /// `true` / `false`, as BigQuery writes a BOOL as text). The column types a field may use
+    /// are checked when the actions file loads; any other pairing is refused here.
+    pub fn cell(&self, column: ColumnType) -> Result<CellValue, String> {
+        use ColumnType as C;
+        Ok(match (self, column) {
+            (TypedValue::Null, _) => CellValue::Null,
+            (TypedValue::Text(t), C::String) => CellValue::String(t.clone()),
+            (TypedValue::Integer(i), C::Int64) => CellValue::Int64(*i),
+            (TypedValue::Integer(i), C::Numeric) => CellValue::Numeric(i.to_string()),
+            (TypedValue::Integer(i), C::Float64) => CellValue::Float64(*i as f64),
+            (TypedValue::Integer(i), C::String) => CellValue::String(i.to_string()),
+            (TypedValue::Number { text, .. }, C::Numeric) => CellValue::Numeric(text.clone()),
+            (TypedValue::Number { text, .. }, C::String) => CellValue::String(text.clone()),
+            (TypedValue::Number { value, .. }, C::Float64) => CellValue::Float64(*value),
+            (TypedValue::Date(d), C::Date) => CellValue::Date(*d),
+            (TypedValue::Date(d), C::String) => {
+                CellValue::String(d.format(values::DATE_FORMAT).to_string())
+            }
+            (TypedValue::Bool(b), C::Bool) => CellValue::Bool(*b),
+            (TypedValue::Bool(b), C::String) => CellValue::String(b.to_string()),
+            (v, column) => {
+                return Err(format!(
+                    "expected {}, got {}",
+                    column.bigquery_name(),
+                    v.kind()
+                ))
+            }
+        })
+    }
+
+    /// What the value is, in a message.
+    fn kind(&self) -> &'static str {
+        match self {
+            TypedValue::Null => "no value",
+            TypedValue::Text(_) => "text",
+            TypedValue::Integer(_) => "a whole number",
+            TypedValue::Number { .. } => "a number",
+            TypedValue::Date(_) => "a date",
+            TypedValue::Bool(_) => "yes / no",
+        }
+    }
+}
+
+/// A checked answer: the value the user gave, and the value its column holds (made once per
+/// execute, whatever the number of rows).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The value, as messages show it.
+    pub value: TypedValue,
+    /// The value of the field's column.
+    pub cell: CellValue,
 }
 
 /// Parse a non-empty, trimmed text as a value of `value` (a `number` as NUMERIC) within its
@@ -67,7 +118,7 @@ fn parse_for_column(
     match value {
         ValueType::Text => Ok(TypedValue::Text(text.to_string())),
         ValueType::Email => {
-            if is_email(text) {
+            if crate::email::is_email(text) {
                 Ok(TypedValue::Text(text.to_string()))
             } else {
                 Err("is not an email address (like name@example.com)".into())
@@ -115,25 +166,6 @@ fn parse_number(text: &str, float: bool) -> Result<TypedValue, String> {
         (canon, value)
     };
     Ok(TypedValue::Number { text, value })
-}
-
-/// A plausible address: one `@`, a non-empty local part, a dotted domain, no spaces.
-fn is_email(s: &str) -> bool {
-    if s.chars().count() > MAX_EMAIL_CHARS || s.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return false;
-    }
-    match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains("..")
-        }
-        None => false,
-    }
 }
 
 fn message(custom: &Option<String>, default: String, vars: &[(&str, String)]) -> String {
@@ -286,7 +318,7 @@ fn default_text(d: &DefaultValue, req: &ActionRequest, today: NaiveDate) -> Opti
     match d {
         DefaultValue::Literal(s) => Some(s.clone()),
         DefaultValue::ClickedValue => req.data_param("value"),
-        DefaultValue::Today => Some(today.format("%Y-%m-%d").to_string()),
+        DefaultValue::Today => Some(today.format(values::DATE_FORMAT).to_string()),
         DefaultValue::Param(p) => req.data_param(p),
     }
 }
@@ -381,7 +413,7 @@ fn takes(f: &Field) -> Takes {
 }
 
 /// Checked answers of one execute, by field name.
-pub type Answers = BTreeMap<String, TypedValue>;
+pub type Answers = BTreeMap<String, Answer>;
 
 /// Check every field of an execute: all answers, or every field's problem (nothing is written
 /// then). An absent answer takes the field's default (the clicked value, a param, a literal or
@@ -398,12 +430,15 @@ pub fn validate(
     for f in &def.fields {
         if f.retired {
             // Not asked: whatever a stale schedule still sends is not read; the column is empty.
-            let empty = if f.column_required_empty {
-                TypedValue::Text(String::new())
+            let (value, cell) = if f.column_required_empty {
+                (
+                    TypedValue::Text(String::new()),
+                    CellValue::String(String::new()),
+                )
             } else {
-                TypedValue::Null
+                (TypedValue::Null, CellValue::Null)
             };
-            answers.insert(f.name.clone(), empty);
+            answers.insert(f.name.clone(), Answer { value, cell });
             continue;
         }
         let raw = match req.form_answer(&f.name, takes(f)) {
@@ -418,8 +453,16 @@ pub fn validate(
                 .and_then(|d| default_text(d, req, today))
                 .unwrap_or_default(),
         };
-        if let Some(v) = check_value(f, &raw, max_text, &mut errors) {
-            answers.insert(f.name.clone(), v);
+        let Some(value) = check_value(f, &raw, max_text, &mut errors) else {
+            continue;
+        };
+        match value.cell(f.column_type) {
+            Ok(cell) => {
+                answers.insert(f.name.clone(), Answer { value, cell });
+            }
+            Err(e) => {
+                errors.insert(f.name.clone(), format!("column {}: {e}", f.column));
+            }
         }
     }
     if errors.is_empty() {
