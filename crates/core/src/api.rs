@@ -344,6 +344,32 @@ impl ActionRequest {
 
 /// The `data` param carrying the acting user's email.
 pub const USER_EMAIL_PARAM: &str = "user_email";
+
+/// The optional param that records who acted (Looker fills it from the `email` user attribute):
+/// every declared action has it.
+pub fn user_email_param() -> ActionParam {
+    ActionParam {
+        name: USER_EMAIL_PARAM.into(),
+        label: "Acting user's email".into(),
+        required: false,
+        sensitive: false,
+        description: Some(
+            "Looker user attribute holding the user's email, recorded with every write-back row."
+                .into(),
+        ),
+        per_user: None,
+        user_attribute_name: Some("email".into()),
+    }
+}
+
+impl ActionRequest {
+    /// The acting user's email from the [`USER_EMAIL_PARAM`] user attribute, if Looker sent one.
+    pub fn acting_user(&self) -> Option<String> {
+        self.data_param(USER_EMAIL_PARAM)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+}
 /// Longest accepted `user_email` (an address has at most 254 characters).
 pub const MAX_EMAIL_CHARS: usize = 320;
 /// Longest accepted scheduled plan or query id (Looker's are short numbers).

@@ -11,8 +11,7 @@ use async_trait::async_trait;
 use super::form;
 use super::model::{ActionDef, Audit, ColumnSource, Identity, Kind, Piece, Template};
 use crate::actions::stream::{rows_word, stream_rows, Made, RowMaker, Started, StreamSpec};
-use crate::actions::writer::{self, Writer};
-use crate::actions::{Action, ActionContext, ActionError, FormGate};
+use crate::actions::{Action, ActionContext, ActionError, ExecuteGate, FormGate};
 use crate::api::{ActionRequest, ExecuteResponse, Form, Integration};
 use crate::rows::{FieldCategory, RawCell, RawRow, ResultHeader};
 use crate::sinks::{
@@ -53,6 +52,16 @@ pub fn table_def(def: &ActionDef) -> TableDef {
         clustering: t.clustering.clone(),
         key,
     }
+}
+
+/// Who a write-back acts as.
+struct Writer {
+    /// The identity of the write.
+    credential: WriteCredential,
+    /// The acting user's email: from the login, else from the user attribute.
+    acted_by: Option<String>,
+    /// A refreshed login to hand back to Looker, whether or not the write succeeds.
+    state: Option<crate::api::ActionState>,
 }
 
 /// What every row of one execute shares.
@@ -196,19 +205,33 @@ impl DeclaredAction {
         &self.table
     }
 
-    /// Who writes: the gate's answer (identity `hub` / `user`), or the hub's own identity.
+    /// Who writes: the hub's own identity (identity `service`), or the gate's answer (identity
+    /// `hub` / `user`: the login of the Looker user, or the hub's identity) — else the answer
+    /// telling the user to log in. The acting user is the login's email, else Looker's user
+    /// attribute.
     async fn writer(
         &self,
         ctx: &ActionContext<'_>,
         req: &ActionRequest,
     ) -> Result<Writer, ExecuteResponse> {
-        match self.def.identity {
-            Identity::Service => Ok(Writer {
+        if self.def.identity == Identity::Service {
+            return Ok(Writer {
                 credential: WriteCredential::Service,
-                acted_by: writer::acting_user(req),
+                acted_by: req.acting_user(),
                 state: None,
+            });
+        }
+        match ctx.gate.execute_gate(&self.def.name, req).await {
+            ExecuteGate::Proceed {
+                credential,
+                email,
+                state,
+            } => Ok(Writer {
+                credential,
+                acted_by: email.or_else(|| req.acting_user()),
+                state,
             }),
-            Identity::Hub | Identity::User => writer::writer(ctx, &self.def.name, req).await,
+            ExecuteGate::Answer(resp) => Err(resp),
         }
     }
 
