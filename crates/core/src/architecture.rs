@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("meta", &[]),
     ("auth", &[]),
     ("retry", &[]),
+    ("email", &[]),
     ("capacity", &["config"]),
     ("net", &[]),
     ("gcp", &["net"]),
@@ -25,13 +26,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "actions",
         &["api", "meta", "net", "routes", "rows", "rudder", "sinks"],
     ),
-    ("declared", &["actions", "api", "rows", "sinks"]),
+    ("declared", &["actions", "api", "email", "rows", "sinks"]),
     ("error", &["auth", "rudder"]),
     ("lifecycle", &["actions", "api", "capacity", "error"]),
     (
         "oauth",
         &[
-            "actions", "api", "config", "net", "routes", "secrets", "sinks",
+            "actions", "api", "config", "email", "net", "routes", "secrets", "sinks",
         ],
     ),
     (

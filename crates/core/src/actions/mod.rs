@@ -1,15 +1,14 @@
 //! The actions this hub hosts and the one registry that lists them.
 //!
 //! The write-back actions are declared (`crate::declared`: the built-in file or
-//! `HUB_ACTIONS_FILE`) and share the engines here: [`stream`] writes a query result in bounded
-//! chunks, [`writer`] decides who a write acts as. A coded action (the RudderStack ones) is one
+//! `HUB_ACTIONS_FILE`) and share the engine here: [`stream`] writes a query result in bounded
+//! chunks. A coded action (the RudderStack ones) is one
 //! module implementing [`Action`], added to the registry where `crate::startup` builds it.
 
 pub mod rudder;
 pub mod stream;
 #[cfg(test)]
 pub(crate) mod testing;
-pub mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::actions::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{
     ActionParam, ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration,
-    RequiredField, SelectOption, Takes,
+    RequiredField, SelectOption,
 };
 use crate::meta::RequestMeta;
 use crate::rows::{self, RowStream};
@@ -148,7 +148,7 @@ fn target(sources: &Sources, req: &ActionRequest) -> Target {
             Err(message) => Target::Failure(message),
         };
     }
-    let chosen = match req.form_answer(SOURCE_FIELD, Takes::Text) {
+    let chosen = match req.form_text(SOURCE_FIELD) {
         Some(Ok(chosen)) => chosen,
         Some(Err(shape)) => {
             return Target::Invalid(BTreeMap::from([(SOURCE_FIELD.to_string(), shape)]))
@@ -338,7 +338,7 @@ impl Action for RudderAction {
             Target::Invalid(errors) => return Ok(ExecuteResponse::invalid(errors)),
             Target::Failure(message) => return Ok(ExecuteResponse::failure(message)),
         };
-        let naming = match req.form_answer(naming::FIELD, Takes::Text).transpose() {
+        let naming = match req.form_text(naming::FIELD).transpose() {
             Ok(chosen) => Naming::parse(chosen.as_deref())
                 .ok_or_else(|| "must be view.field, field or label".to_string()),
             Err(shape) => Err(shape),
@@ -355,7 +355,7 @@ impl Action for RudderAction {
                 "the RudderStack data plane is not called: {refused}; nothing was sent"
             )));
         }
-        let event = match req.form_answer(EVENT_FIELD, Takes::Text).transpose() {
+        let event = match req.form_text(EVENT_FIELD).transpose() {
             Ok(event) => event
                 .map(|e| e.trim().to_string())
                 .filter(|e| !e.is_empty()),

@@ -8,11 +8,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::form::{self, TypedValue};
+use super::form;
 use super::model::{ActionDef, Audit, ColumnSource, Identity, Kind, Piece, Template};
 use crate::actions::stream::{rows_word, stream_rows, Made, RowMaker, Started, StreamSpec};
-use crate::actions::writer::{self, Writer};
-use crate::actions::{Action, ActionContext, ActionError, FormGate};
+use crate::actions::{Action, ActionContext, ActionError, ExecuteGate, FormGate};
 use crate::api::{ActionRequest, ExecuteResponse, Form, Integration};
 use crate::rows::{FieldCategory, RawCell, RawRow, ResultHeader};
 use crate::sinks::{
@@ -55,17 +54,14 @@ pub fn table_def(def: &ActionDef) -> TableDef {
     }
 }
 
-/// A checked answer as a value of its column's type.
-fn answer_cell(ty: ColumnType, v: Option<&TypedValue>) -> Result<CellValue, String> {
-    let converted = match v {
-        None | Some(TypedValue::Null) => return Ok(CellValue::Null),
-        Some(TypedValue::Text(t)) => ty.convert_text(t),
-        Some(TypedValue::Integer(i)) => ty.convert_json(&serde_json::json!(i)),
-        Some(TypedValue::Number { text, .. }) => ty.convert_text(text),
-        Some(TypedValue::Date(d)) => ty.convert_text(&d.format("%Y-%m-%d").to_string()),
-        Some(TypedValue::Bool(b)) => ty.convert_json(&serde_json::json!(b)),
-    };
-    converted.map_err(|e| e.to_string())
+/// Who a write-back acts as.
+struct Writer {
+    /// The identity of the write.
+    credential: WriteCredential,
+    /// The acting user's email: from the login, else from the user attribute.
+    acted_by: Option<String>,
+    /// A refreshed login to hand back to Looker, whether or not the write succeeds.
+    state: Option<crate::api::ActionState>,
 }
 
 /// What every row of one execute shares.
@@ -159,8 +155,10 @@ impl Shared<'_> {
                         .and_then(|q| q.row_json.clone())
                         .map_or(CellValue::Null, CellValue::Json),
                 },
-                ColumnSource::Field(f) => answer_cell(tc.ty, self.answers.get(f))
-                    .map_err(|e| format!("column {}: {e}", c.name))?,
+                ColumnSource::Field(f) => self
+                    .answers
+                    .get(f)
+                    .map_or(CellValue::Null, |a| a.cell.clone()),
                 ColumnSource::Result { field, required } => {
                     // `{"value": v}`, or a bare value; an object without `value` is a pivoted
                     // measure (a value per pivot column), which no column holds.
@@ -207,19 +205,33 @@ impl DeclaredAction {
         &self.table
     }
 
-    /// Who writes: the gate's answer (identity `hub` / `user`), or the hub's own identity.
+    /// Who writes: the hub's own identity (identity `service`), or the gate's answer (identity
+    /// `hub` / `user`: the login of the Looker user, or the hub's identity) — else the answer
+    /// telling the user to log in. The acting user is the login's email, else Looker's user
+    /// attribute.
     async fn writer(
         &self,
         ctx: &ActionContext<'_>,
         req: &ActionRequest,
     ) -> Result<Writer, ExecuteResponse> {
-        match self.def.identity {
-            Identity::Service => Ok(Writer {
+        if self.def.identity == Identity::Service {
+            return Ok(Writer {
                 credential: WriteCredential::Service,
-                acted_by: writer::acting_user(req),
+                acted_by: req.acting_user(),
                 state: None,
+            });
+        }
+        match ctx.gate.execute_gate(&self.def.name, req).await {
+            ExecuteGate::Proceed {
+                credential,
+                email,
+                state,
+            } => Ok(Writer {
+                credential,
+                acted_by: email.or_else(|| req.acting_user()),
+                state,
             }),
-            Identity::Hub | Identity::User => writer::writer(ctx, &self.def.name, req).await,
+            ExecuteGate::Answer(resp) => Err(resp),
         }
     }
 
@@ -252,7 +264,7 @@ fn render(t: &Template, answers: &form::Answers, key: Option<&str>, count: u64) 
         "count" => Some(count.to_string()),
         "rows" => Some(rows_word(count).to_string()),
         "key" => key.map(str::to_string),
-        _ => answers.get(p).map(TypedValue::display),
+        _ => answers.get(p).map(|a| a.value.display()),
     })
 }
 
@@ -431,7 +443,7 @@ impl Action for DeclaredAction {
                     .key_field
                     .as_deref()
                     .and_then(|k| shared.answers.get(k))
-                    .map(TypedValue::display);
+                    .map(|a| a.value.display());
                 let done = self.message(&shared.answers, key.as_deref(), 1);
                 let written = match shared.row(def, &self.table, None) {
                     Ok(row) => ctx
