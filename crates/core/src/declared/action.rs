@@ -41,10 +41,10 @@ pub fn table_def(def: &ActionDef) -> TableDef {
             description: c.description.clone(),
         })
         .collect();
-    let mut key = vec!["request_id".to_string()];
-    if def.kind == Kind::Query {
-        key.push("row_index".into());
-    }
+    let key = super::audit::key(def.kind)
+        .into_iter()
+        .map(String::from)
+        .collect();
     TableDef {
         name: t.name.clone(),
         description: t.description.clone(),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::audit;
 use super::model::{ActionDef, Column, ColumnSource, ColumnType, Kind};
 use super::{ActionsFile, BUILTIN_NAME};
 use crate::api::RequiredField;
@@ -264,23 +265,31 @@ pub fn lookml_view(def: &ActionDef, source: &str) -> String {
         "view: {} {{\n  sql_table_name: `@{{writeback_dataset}}.{}` ;;\n\n",
         t.name, t.name
     ));
-    if def.kind == Kind::Query {
-        out.push_str(&format!("  dimension: {QUERY_PK_DIMENSION} {{\n    primary_key: yes\n    hidden: yes\n    type: string\n    sql: CONCAT(${{TABLE}}.{}, '/', CAST(${{TABLE}}.{} AS STRING)) ;;\n  }}\n\n", bq_ident("request_id"), bq_ident("row_index")));
+    // A row is identified by its audit key columns: one is the primary key, several are
+    // joined into a hidden one.
+    let row_key = audit::key(def.kind);
+    if row_key.len() > 1 {
+        let parts: Vec<String> = row_key
+            .iter()
+            .map(|k| match t.columns.iter().find(|c| c.name == *k) {
+                Some(c) if c.column_type != ColumnType::String => {
+                    format!("CAST(${{TABLE}}.{} AS STRING)", bq_ident(k))
+                }
+                _ => format!("${{TABLE}}.{}", bq_ident(k)),
+            })
+            .collect();
+        out.push_str(&format!("  dimension: {QUERY_PK_DIMENSION} {{\n    primary_key: yes\n    hidden: yes\n    type: string\n    sql: CONCAT({}) ;;\n  }}\n\n", parts.join(", '/', ")));
     }
     for c in &t.columns {
-        let pk = def.kind == Kind::Cell && c.name == "request_id";
+        let pk = row_key.len() == 1 && c.name == row_key[0];
         dimension(&mut out, c, c.name == t.key_column, pk, &tags);
     }
     out.push_str(&format!(
         "  measure: {COUNT_MEASURE} {{\n    type: count\n  }}\n}}\n\n"
     ));
 
-    let newest_first: &[&str] = match def.kind {
-        Kind::Cell => &["received_at", "request_id"],
-        Kind::Query => &["received_at", "request_id", "row_index"],
-    };
+    let newest_first = std::iter::once(audit::received_at()).chain(row_key.iter().copied());
     let order: Vec<String> = newest_first
-        .iter()
         .map(|c| format!("{} DESC", bq_ident(c)))
         .collect();
     out.push_str(&format!(
@@ -292,7 +301,8 @@ pub fn lookml_view(def: &ActionDef, source: &str) -> String {
         rn = ROW_NUMBER_ALIAS,
     ));
     for c in &t.columns {
-        if c.name == "request_id" || c.name == "row_index" || c.name == "row_json" {
+        let hidden = audit::of(def.kind).any(|a| a.name == c.name && !a.in_current_view);
+        if hidden {
             continue;
         }
         let key = c.name == t.key_column;

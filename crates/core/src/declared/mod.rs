@@ -7,6 +7,7 @@
 //! tests).
 
 pub mod action;
+pub mod audit;
 mod check;
 pub mod diagnostics;
 pub mod form;

@@ -3,6 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+use super::super::audit::{self, Place};
 use super::super::model::*;
 use super::super::names;
 use super::super::syntax::*;
@@ -252,138 +253,9 @@ pub(super) fn build_action(
     if let Some(p) = names::table_name_problem(&table_name) {
         ck.at(line(&rt.name), p);
     }
-    let audit = |name: &str, t: ColumnType, m: Mode, d: &str, s: Audit| Column {
-        name: name.into(),
-        column_type: t,
-        mode: m,
-        description: d.into(),
-        source: ColumnSource::Audit(s),
-    };
-    use ColumnType as T;
-    use Mode::{Nullable as N, Required as R};
-    // The columns both kinds end with: where the request came from and when.
-    let request_tail = || {
-        [
-            audit(
-                "looker_instance",
-                T::String,
-                N,
-                "X-Looker-Instance of the request.",
-                Audit::LookerInstance,
-            ),
-            audit(
-                "webhook_id",
-                T::String,
-                N,
-                "X-Looker-Webhook-Id of the request.",
-                Audit::WebhookId,
-            ),
-            audit(
-                "action",
-                T::String,
-                R,
-                "Name of the action that wrote the row.",
-                Audit::Action,
-            ),
-            audit(
-                "received_at",
-                T::Timestamp,
-                R,
-                "When the hub received the execute (UTC).",
-                Audit::ReceivedAt,
-            ),
-        ]
-    };
     let mut columns = Vec::new();
-    let (head, tail): (Vec<Column>, Vec<Column>) = match kind {
-        Kind::Cell => (
-            vec![audit(
-                "request_id",
-                T::String,
-                R,
-                "Unique id of the execute request (one row per request).",
-                Audit::RequestId,
-            )],
-            vec![audit(
-                "acted_by",
-                T::String,
-                N,
-                "Email of the Looker user who acted (user attribute or OAuth identity).",
-                Audit::ActedBy,
-            )]
-            .into_iter()
-            .chain(request_tail())
-            .collect(),
-        ),
-        Kind::Query => {
-            let key_desc = match &key_tag {
-                Some(t) => {
-                    format!("The identifying field: the one tagged {t}, else the first dimension.")
-                }
-                None => "The identifying field: the first dimension of the result.".into(),
-            };
-            (
-                vec![
-                    audit(
-                        "request_id",
-                        T::String,
-                        R,
-                        "Unique id of the execute request.",
-                        Audit::RequestId,
-                    ),
-                    audit(
-                        "row_index",
-                        T::Int64,
-                        R,
-                        "Position of the row in the query result (0-based).",
-                        Audit::RowIndex,
-                    ),
-                    audit("key_field", T::String, R, &key_desc, Audit::KeyField),
-                    audit(
-                        "key_value",
-                        T::String,
-                        N,
-                        "Its value in this row.",
-                        Audit::KeyValue,
-                    ),
-                ],
-                vec![
-                    audit(
-                        "acted_by",
-                        T::String,
-                        N,
-                        "Email of the Looker user who acted.",
-                        Audit::ActedBy,
-                    ),
-                    audit(
-                        "scheduled_plan_id",
-                        T::String,
-                        N,
-                        "Looker scheduled plan id, when sent by a schedule.",
-                        Audit::ScheduledPlanId,
-                    ),
-                    audit("query_id", T::String, N, "Looker query id.", Audit::QueryId),
-                    audit(
-                        "row_json",
-                        T::Json,
-                        R,
-                        "The whole result row as JSON.",
-                        Audit::RowJson,
-                    ),
-                    audit(
-                        "ran_at",
-                        T::String,
-                        N,
-                        "When Looker ran the query, as Looker sent it (ran_at of the result).",
-                        Audit::RanAt,
-                    ),
-                ]
-                .into_iter()
-                .chain(request_tail())
-                .collect(),
-            )
-        }
-    };
+    let head = audit::columns(kind, Place::Head, key_tag.as_deref());
+    let tail = audit::columns(kind, Place::Tail, key_tag.as_deref());
     let reserved: BTreeSet<String> = head
         .iter()
         .chain(tail.iter())
@@ -433,11 +305,11 @@ pub(super) fn build_action(
     lookml_clashes(kind, columns.iter().chain(tail.iter()), &own, &refused, ck);
     for f in &fields {
         let mode = if f.column_nullable {
-            N
+            Mode::Nullable
         } else if f.required || f.column_required_empty {
-            R
+            Mode::Required
         } else {
-            N
+            Mode::Nullable
         };
         columns.push(Column {
             name: f.column.clone(),
@@ -451,7 +323,7 @@ pub(super) fn build_action(
         columns.push(Column {
             name: rc.column.clone(),
             column_type: rc.column_type,
-            mode: N,
+            mode: Mode::Nullable,
             description: desc
                 .clone()
                 .unwrap_or_else(|| format!("{} of the result row.", rc.field)),
