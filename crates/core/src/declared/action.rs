@@ -15,9 +15,7 @@ use crate::actions::writer::{self, Writer};
 use crate::actions::{Action, ActionContext, ActionError, FormGate};
 use crate::api::{ActionRequest, ExecuteResponse, Form, Integration};
 use crate::rows::{FieldCategory, RawCell, RawRow, ResultHeader};
-use crate::sinks::{
-    CellValue, ColumnDef, ColumnType, Row as TableRow, SinkError, TableDef, WriteCredential,
-};
+use crate::sinks::{CellValue, ColumnType, Row as TableRow, SinkError, TableDef, WriteCredential};
 
 /// A write-back action declared in the actions file, with what its answers need prepared once:
 /// its table and its form's static parts (the definition is prepared by the hub, once).
@@ -25,34 +23,6 @@ pub struct DeclaredAction {
     def: Arc<ActionDef>,
     table: Arc<TableDef>,
     form: form::FormTemplate,
-}
-
-/// The sink's table of a declared table (names, types, modes, partitioning, clustering; the
-/// embedded store's key is the request id, plus the row index for query actions).
-pub fn table_def(def: &ActionDef) -> TableDef {
-    let t = &def.table;
-    let columns = t
-        .columns
-        .iter()
-        .map(|c| ColumnDef {
-            name: c.name.clone(),
-            ty: c.column_type,
-            mode: c.mode,
-            description: c.description.clone(),
-        })
-        .collect();
-    let key = super::audit::key(def.kind)
-        .into_iter()
-        .map(String::from)
-        .collect();
-    TableDef {
-        name: t.name.clone(),
-        description: t.description.clone(),
-        columns,
-        partition_by_day: Some(t.partition.clone()),
-        clustering: t.clustering.clone(),
-        key,
-    }
 }
 
 /// A checked answer as a value of its column's type.
@@ -134,8 +104,8 @@ impl Shared<'_> {
         q: Option<&QueryRow<'_>>,
     ) -> Result<TableRow, String> {
         let mut values = Vec::with_capacity(table.columns.len());
-        for (c, tc) in def.table.columns.iter().zip(&table.columns) {
-            let v = match &c.source {
+        for (source, tc) in def.sources.iter().zip(&table.columns) {
+            let v = match source {
                 ColumnSource::Audit(a) => match a {
                     Audit::RequestId => CellValue::String(self.request_id.clone()),
                     Audit::ActedBy => self.acted_by.clone().into(),
@@ -160,7 +130,7 @@ impl Shared<'_> {
                         .map_or(CellValue::Null, CellValue::Json),
                 },
                 ColumnSource::Field(f) => answer_cell(tc.ty, self.answers.get(f))
-                    .map_err(|e| format!("column {}: {e}", c.name))?,
+                    .map_err(|e| format!("column {}: {e}", tc.name))?,
                 ColumnSource::Result { field, required } => {
                     // `{"value": v}`, or a bare value; an object without `value` is a pivoted
                     // measure (a value per pivot column), which no column holds.
@@ -175,13 +145,13 @@ impl Shared<'_> {
                         None if *required => {
                             return Err(format!(
                                 "{field} has no value (column {} is required)",
-                                c.name
+                                tc.name
                             ))
                         }
                         None => Ok(CellValue::Null),
                         Some(v) => tc.ty.convert_json_text(v),
                     };
-                    converted.map_err(|e| format!("{field} → {}: {e}", c.name))?
+                    converted.map_err(|e| format!("{field} → {}: {e}", tc.name))?
                 }
             };
             values.push(v);
@@ -193,7 +163,7 @@ impl Shared<'_> {
 impl DeclaredAction {
     /// The action of a checked definition (its table and form template built once).
     pub fn new(def: ActionDef) -> DeclaredAction {
-        let table = Arc::new(table_def(&def));
+        let table = Arc::new(def.table.clone());
         let form = form::FormTemplate::new(&def);
         DeclaredAction {
             def: Arc::new(def),
@@ -272,8 +242,8 @@ impl RowMaker for DeclaredRows<'_> {
         let mut pivoted_fields: Vec<&str> = vec![];
         let mut problems: Vec<String> = vec![];
         let mut empty: Vec<String> = vec![];
-        for c in &self.action.def.table.columns {
-            let ColumnSource::Result { field, required } = &c.source else {
+        for (c, source) in self.action.def.columns() {
+            let ColumnSource::Result { field, required } = source else {
                 continue;
             };
             let meta = header.fields.iter().find(|f| &f.name == field);
@@ -466,10 +436,9 @@ impl Action for DeclaredAction {
                     done: &done,
                 };
                 let row_json = def
-                    .table
-                    .columns
+                    .sources
                     .iter()
-                    .any(|c| matches!(c.source, ColumnSource::Audit(Audit::RowJson)));
+                    .any(|s| matches!(s, ColumnSource::Audit(Audit::RowJson)));
                 let mut resp = stream_rows(ctx, &mut req, cred, spec, |started| DeclaredRows {
                     action: self,
                     shared,

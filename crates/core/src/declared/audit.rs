@@ -4,7 +4,7 @@
 //! from it, the row builder fills it by its source, and the table key and the generators read
 //! it: adding an audit column is adding one entry (and, for a new source, its value).
 
-use super::model::{Audit, Column, ColumnSource, Kind};
+use super::model::{Audit, ColumnDef, ColumnSource, Kind};
 use crate::sinks::table::{ColumnType, Mode};
 
 /// Which kinds of action have a column.
@@ -255,16 +255,15 @@ pub fn of(kind: Kind) -> impl Iterator<Item = &'static AuditColumn> {
     AUDIT_COLUMNS.iter().filter(move |c| c.of(kind))
 }
 
-/// The audit columns of an action of `kind` at `place`, as columns of its table.
-pub fn columns(kind: Kind, place: Place, key_tag: Option<&str>) -> Vec<Column> {
+/// The audit columns of an action of `kind` at `place`, as columns of its table with their
+/// sources.
+pub fn columns(kind: Kind, place: Place, key_tag: Option<&str>) -> Vec<(ColumnDef, ColumnSource)> {
     of(kind)
         .filter(|c| c.place == place)
-        .map(|c| Column {
-            name: c.name.into(),
-            column_type: c.column_type,
-            mode: c.mode,
-            description: c.describe(kind, key_tag),
-            source: ColumnSource::Audit(c.source),
+        .map(|c| {
+            let description = c.describe(kind, key_tag);
+            let def = ColumnDef::new(c.name, c.column_type, c.mode, &description);
+            (def, ColumnSource::Audit(c.source))
         })
         .collect()
 }

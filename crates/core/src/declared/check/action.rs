@@ -253,13 +253,14 @@ pub(super) fn build_action(
     if let Some(p) = names::table_name_problem(&table_name) {
         ck.at(line(&rt.name), p);
     }
-    let mut columns = Vec::new();
+    // Each column with where its value comes from, in table order.
+    let mut columns: Vec<(ColumnDef, ColumnSource)> = Vec::new();
     let head = audit::columns(kind, Place::Head, key_tag.as_deref());
     let tail = audit::columns(kind, Place::Tail, key_tag.as_deref());
     let reserved: BTreeSet<String> = head
         .iter()
         .chain(tail.iter())
-        .map(|c| c.name.clone())
+        .map(|(c, _)| c.name.clone())
         .collect();
     columns.extend(head);
     let mut seen: HashMap<String, String> = HashMap::new();
@@ -302,7 +303,8 @@ pub(super) fn build_action(
         ));
         own_column(&rc.column, format!("result field {}", rc.field), *l, ck);
     }
-    lookml_clashes(kind, columns.iter().chain(tail.iter()), &own, &refused, ck);
+    let audit_defs = columns.iter().chain(tail.iter()).map(|(c, _)| c);
+    lookml_clashes(kind, audit_defs, &own, &refused, ck);
     for f in &fields {
         let mode = if f.column_nullable {
             Mode::Nullable
@@ -311,27 +313,23 @@ pub(super) fn build_action(
         } else {
             Mode::Nullable
         };
-        columns.push(Column {
-            name: f.column.clone(),
-            column_type: f.column_type,
-            mode,
-            description: f.description_for_column(),
-            source: ColumnSource::Field(f.name.clone()),
-        });
+        let description = f.description_for_column();
+        columns.push((
+            ColumnDef::new(&f.column, f.column_type, mode, &description),
+            ColumnSource::Field(f.name.clone()),
+        ));
     }
     for (rc, desc, _) in &result_columns {
-        columns.push(Column {
-            name: rc.column.clone(),
-            column_type: rc.column_type,
-            mode: Mode::Nullable,
-            description: desc
-                .clone()
-                .unwrap_or_else(|| format!("{} of the result row.", rc.field)),
-            source: ColumnSource::Result {
+        let description = desc
+            .clone()
+            .unwrap_or_else(|| format!("{} of the result row.", rc.field));
+        columns.push((
+            ColumnDef::new(&rc.column, rc.column_type, Mode::Nullable, &description),
+            ColumnSource::Result {
                 field: rc.field.clone(),
                 required: rc.required,
             },
-        });
+        ));
     }
     columns.extend(tail);
     // BigQuery's limits on descriptions, and the embedded store's on columns (BigQuery's is 10 000).
@@ -386,7 +384,7 @@ pub(super) fn build_action(
                 );
             }
             for (i, col) in c.iter().enumerate() {
-                match columns.iter().find(|k| k.name == col.value) {
+                match columns.iter().map(|(k, _)| k).find(|k| k.name == col.value) {
                     None => ck.at(
                         line(col),
                         format!(
@@ -394,12 +392,12 @@ pub(super) fn build_action(
                             col.value
                         ),
                     ),
-                    Some(k) if !clusterable(k.column_type) => ck.at(
+                    Some(k) if !clusterable(k.ty) => ck.at(
                         line(col),
                         format!(
                             "clustering column {:?} is {}, which BigQuery cannot cluster on: cluster on a column of type {CLUSTERABLE}, or remove it",
                             col.value,
-                            k.column_type.bigquery_name()
+                            k.ty.bigquery_name()
                         ),
                     ),
                     Some(_) if c[..i].iter().any(|p| p.value == col.value) => ck.at(
@@ -426,15 +424,16 @@ pub(super) fn build_action(
             vec![key_column.clone()]
         }
     };
-    let table = Table {
+    let (columns, sources) = columns.into_iter().unzip();
+    let table = TableDef {
         name: table_name,
         description: rt
             .description
             .unwrap_or_else(|| format!("One row per {:?} execute (insert-only).", a.label.value)),
         columns,
-        partition: "received_at".into(),
+        partition_by_day: Some(audit::received_at().into()),
         clustering,
-        key_column,
+        key: audit::key(kind).into_iter().map(String::from).collect(),
     };
 
     let mut def = ActionDef {
@@ -453,6 +452,8 @@ pub(super) fn build_action(
         fields,
         result_columns: result_columns.into_iter().map(|(r, _, _)| r).collect(),
         table,
+        sources,
+        key_column,
         success_message: Template(vec![]),
         line: at,
     };
