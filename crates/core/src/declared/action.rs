@@ -14,9 +14,7 @@ use crate::actions::stream::{rows_word, stream_rows, Made, RowMaker, Started, St
 use crate::actions::{Action, ActionContext, ActionError, ExecuteGate, FormGate};
 use crate::api::{ActionRequest, ExecuteResponse, Form, Integration};
 use crate::rows::{FieldCategory, RawCell, RawRow, ResultHeader};
-use crate::sinks::{
-    CellValue, ColumnDef, ColumnType, Row as TableRow, SinkError, TableDef, WriteCredential,
-};
+use crate::sinks::{CellValue, ColumnType, Row as TableRow, SinkError, TableDef, WriteCredential};
 
 /// A write-back action declared in the actions file, with what its answers need prepared once:
 /// its table and its form's static parts (the definition is prepared by the hub, once).
@@ -24,34 +22,6 @@ pub struct DeclaredAction {
     def: Arc<ActionDef>,
     table: Arc<TableDef>,
     form: form::FormTemplate,
-}
-
-/// The sink's table of a declared table (names, types, modes, partitioning, clustering; the
-/// embedded store's key is the request id, plus the row index for query actions).
-pub fn table_def(def: &ActionDef) -> TableDef {
-    let t = &def.table;
-    let columns = t
-        .columns
-        .iter()
-        .map(|c| ColumnDef {
-            name: c.name.clone(),
-            ty: c.column_type,
-            mode: c.mode,
-            description: c.description.clone(),
-        })
-        .collect();
-    let mut key = vec!["request_id".to_string()];
-    if def.kind == Kind::Query {
-        key.push("row_index".into());
-    }
-    TableDef {
-        name: t.name.clone(),
-        description: t.description.clone(),
-        columns,
-        partition_by_day: Some(t.partition.clone()),
-        clustering: t.clustering.clone(),
-        key,
-    }
 }
 
 /// Who a write-back acts as.
@@ -130,8 +100,8 @@ impl Shared<'_> {
         q: Option<&QueryRow<'_>>,
     ) -> Result<TableRow, String> {
         let mut values = Vec::with_capacity(table.columns.len());
-        for (c, tc) in def.table.columns.iter().zip(&table.columns) {
-            let v = match &c.source {
+        for (source, tc) in def.sources.iter().zip(&table.columns) {
+            let v = match source {
                 ColumnSource::Audit(a) => match a {
                     Audit::RequestId => CellValue::String(self.request_id.clone()),
                     Audit::ActedBy => self.acted_by.clone().into(),
@@ -173,13 +143,13 @@ impl Shared<'_> {
                         None if *required => {
                             return Err(format!(
                                 "{field} has no value (column {} is required)",
-                                c.name
+                                tc.name
                             ))
                         }
                         None => Ok(CellValue::Null),
                         Some(v) => tc.ty.convert_json_text(v),
                     };
-                    converted.map_err(|e| format!("{field} → {}: {e}", c.name))?
+                    converted.map_err(|e| format!("{field} → {}: {e}", tc.name))?
                 }
             };
             values.push(v);
@@ -191,7 +161,7 @@ impl Shared<'_> {
 impl DeclaredAction {
     /// The action of a checked definition (its table and form template built once).
     pub fn new(def: ActionDef) -> DeclaredAction {
-        let table = Arc::new(table_def(&def));
+        let table = Arc::new(def.table.clone());
         let form = form::FormTemplate::new(&def);
         DeclaredAction {
             def: Arc::new(def),
@@ -284,8 +254,8 @@ impl RowMaker for DeclaredRows<'_> {
         let mut pivoted_fields: Vec<&str> = vec![];
         let mut problems: Vec<String> = vec![];
         let mut empty: Vec<String> = vec![];
-        for c in &self.action.def.table.columns {
-            let ColumnSource::Result { field, required } = &c.source else {
+        for (c, source) in self.action.def.columns() {
+            let ColumnSource::Result { field, required } = source else {
                 continue;
             };
             let meta = header.fields.iter().find(|f| &f.name == field);
@@ -478,10 +448,9 @@ impl Action for DeclaredAction {
                     done: &done,
                 };
                 let row_json = def
-                    .table
-                    .columns
+                    .sources
                     .iter()
-                    .any(|c| matches!(c.source, ColumnSource::Audit(Audit::RowJson)));
+                    .any(|s| matches!(s, ColumnSource::Audit(Audit::RowJson)));
                 let mut resp = stream_rows(ctx, &mut req, cred, spec, |started| DeclaredRows {
                     action: self,
                     shared,

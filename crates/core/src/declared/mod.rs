@@ -7,6 +7,7 @@
 //! tests).
 
 pub mod action;
+pub mod audit;
 mod check;
 pub mod diagnostics;
 pub mod form;
@@ -18,7 +19,7 @@ mod syntax;
 
 use std::path::Path;
 
-pub use model::{ActionDef, Column, ColumnSource, ColumnType, Field, Kind, Mode, Table};
+pub use model::{ActionDef, ColumnDef, ColumnSource, ColumnType, Field, Kind, Mode, TableDef};
 
 use crate::actions::base_definition_at;
 use crate::api::Integration;
@@ -227,7 +228,7 @@ pub fn builtin_tables() -> Vec<std::sync::Arc<crate::sinks::TableDef>> {
             builtin()
                 .actions
                 .iter()
-                .map(|a| std::sync::Arc::new(action::table_def(a)))
+                .map(|a| std::sync::Arc::new(a.table.clone()))
                 .collect()
         });
     TABLES.clone()

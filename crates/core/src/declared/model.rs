@@ -30,7 +30,7 @@ pub enum Identity {
 }
 
 /// Column types and modes are the sink's own: a declared table is a [`crate::sinks::table::TableDef`].
-pub use crate::sinks::table::{ColumnType, Mode};
+pub use crate::sinks::table::{ColumnDef, ColumnType, Mode, TableDef};
 
 /// The columns every row of a declared table has, whatever the action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,38 +77,6 @@ pub enum ColumnSource {
         /// A missing / null value is a row rejection.
         required: bool,
     },
-}
-
-/// One column of a declared table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Column {
-    /// Column name.
-    pub name: String,
-    /// Type.
-    pub column_type: ColumnType,
-    /// NULLABLE / REQUIRED.
-    pub mode: Mode,
-    /// Description (BigQuery column description, LookML dimension description).
-    pub description: String,
-    /// Where the value comes from.
-    pub source: ColumnSource,
-}
-
-/// The insert-only table an action appends to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Table {
-    /// Table name.
-    pub name: String,
-    /// Table description.
-    pub description: String,
-    /// Columns in table order.
-    pub columns: Vec<Column>,
-    /// Day-partitioned on this column.
-    pub partition: String,
-    /// Clustering columns.
-    pub clustering: Vec<String>,
-    /// The column identifying what a decision is about (the current-state view's key).
-    pub key_column: String,
 }
 
 /// What a field's value is, and how it is checked and stored.
@@ -349,8 +317,12 @@ pub struct ActionDef {
     pub fields: Vec<Field>,
     /// Query actions: result fields mapped to columns.
     pub result_columns: Vec<ResultColumn>,
-    /// Target table.
-    pub table: Table,
+    /// Target table, as every sink writes it.
+    pub table: TableDef,
+    /// Where each column's value comes from, in column order.
+    pub sources: Vec<ColumnSource>,
+    /// The column identifying what a decision is about (the current-state view's key).
+    pub key_column: String,
     /// Success message.
     pub success_message: Template,
     /// Line of the action in its file.
@@ -358,6 +330,11 @@ pub struct ActionDef {
 }
 
 impl ActionDef {
+    /// Each column of its table with where its value comes from.
+    pub fn columns(&self) -> impl Iterator<Item = (&ColumnDef, &ColumnSource)> {
+        self.table.columns.iter().zip(&self.sources)
+    }
+
     /// A field by name.
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)

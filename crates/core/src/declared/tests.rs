@@ -263,8 +263,8 @@ fn builtin_tables_are_the_terraform_schemas() {
         json!(["key_value"])
     );
     let ms = file.get("mark_suspicious").unwrap();
-    assert_eq!(ms.table.key_column, "order_id");
-    assert_eq!(ms.table.columns[1].source, ColumnSource::Field("id".into()));
+    assert_eq!(ms.key_column, "order_id");
+    assert_eq!(ms.sources[1], ColumnSource::Field("id".into()));
 }
 
 #[test]
@@ -299,7 +299,7 @@ fn example_file_parses_with_typed_columns() {
         .map(|c| {
             (
                 c.name.as_str(),
-                c.column_type.bigquery_name(),
+                c.ty.bigquery_name(),
                 c.mode.bigquery_name(),
             )
         })
@@ -315,7 +315,7 @@ fn example_file_parses_with_typed_columns() {
         .iter()
         .find(|c| c.name == "discount_pct")
         .unwrap();
-    assert_eq!(d.column_type.bigquery_name(), "NUMERIC");
+    assert_eq!(d.ty.bigquery_name(), "NUMERIC");
 }
 
 #[test]
@@ -567,7 +567,7 @@ fn a_minimal_file_gets_the_defaults() {
     let f = parse(GOOD, "t.yaml", None).unwrap();
     let a = &f.actions[0];
     assert_eq!(a.key_field.as_deref(), Some("id"));
-    assert_eq!(a.table.key_column, "id");
+    assert_eq!(a.key_column, "id");
     assert_eq!(a.table.clustering, ["id"]);
     assert_eq!(a.fields[0].label, "id");
     let names: Vec<&str> = a.table.columns.iter().map(|c| c.name.as_str()).collect();

@@ -3,6 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+use super::super::audit::{self, Place};
 use super::super::model::*;
 use super::super::names;
 use super::super::syntax::*;
@@ -252,142 +253,14 @@ pub(super) fn build_action(
     if let Some(p) = names::table_name_problem(&table_name) {
         ck.at(line(&rt.name), p);
     }
-    let audit = |name: &str, t: ColumnType, m: Mode, d: &str, s: Audit| Column {
-        name: name.into(),
-        column_type: t,
-        mode: m,
-        description: d.into(),
-        source: ColumnSource::Audit(s),
-    };
-    use ColumnType as T;
-    use Mode::{Nullable as N, Required as R};
-    // The columns both kinds end with: where the request came from and when.
-    let request_tail = || {
-        [
-            audit(
-                "looker_instance",
-                T::String,
-                N,
-                "X-Looker-Instance of the request.",
-                Audit::LookerInstance,
-            ),
-            audit(
-                "webhook_id",
-                T::String,
-                N,
-                "X-Looker-Webhook-Id of the request.",
-                Audit::WebhookId,
-            ),
-            audit(
-                "action",
-                T::String,
-                R,
-                "Name of the action that wrote the row.",
-                Audit::Action,
-            ),
-            audit(
-                "received_at",
-                T::Timestamp,
-                R,
-                "When the hub received the execute (UTC).",
-                Audit::ReceivedAt,
-            ),
-        ]
-    };
-    let mut columns = Vec::new();
-    let (head, tail): (Vec<Column>, Vec<Column>) = match kind {
-        Kind::Cell => (
-            vec![audit(
-                "request_id",
-                T::String,
-                R,
-                "Unique id of the execute request (one row per request).",
-                Audit::RequestId,
-            )],
-            vec![audit(
-                "acted_by",
-                T::String,
-                N,
-                "Email of the Looker user who acted (user attribute or OAuth identity).",
-                Audit::ActedBy,
-            )]
-            .into_iter()
-            .chain(request_tail())
-            .collect(),
-        ),
-        Kind::Query => {
-            let key_desc = match &key_tag {
-                Some(t) => {
-                    format!("The identifying field: the one tagged {t}, else the first dimension.")
-                }
-                None => "The identifying field: the first dimension of the result.".into(),
-            };
-            (
-                vec![
-                    audit(
-                        "request_id",
-                        T::String,
-                        R,
-                        "Unique id of the execute request.",
-                        Audit::RequestId,
-                    ),
-                    audit(
-                        "row_index",
-                        T::Int64,
-                        R,
-                        "Position of the row in the query result (0-based).",
-                        Audit::RowIndex,
-                    ),
-                    audit("key_field", T::String, R, &key_desc, Audit::KeyField),
-                    audit(
-                        "key_value",
-                        T::String,
-                        N,
-                        "Its value in this row.",
-                        Audit::KeyValue,
-                    ),
-                ],
-                vec![
-                    audit(
-                        "acted_by",
-                        T::String,
-                        N,
-                        "Email of the Looker user who acted.",
-                        Audit::ActedBy,
-                    ),
-                    audit(
-                        "scheduled_plan_id",
-                        T::String,
-                        N,
-                        "Looker scheduled plan id, when sent by a schedule.",
-                        Audit::ScheduledPlanId,
-                    ),
-                    audit("query_id", T::String, N, "Looker query id.", Audit::QueryId),
-                    audit(
-                        "row_json",
-                        T::Json,
-                        R,
-                        "The whole result row as JSON.",
-                        Audit::RowJson,
-                    ),
-                    audit(
-                        "ran_at",
-                        T::String,
-                        N,
-                        "When Looker ran the query, as Looker sent it (ran_at of the result).",
-                        Audit::RanAt,
-                    ),
-                ]
-                .into_iter()
-                .chain(request_tail())
-                .collect(),
-            )
-        }
-    };
+    // Each column with where its value comes from, in table order.
+    let mut columns: Vec<(ColumnDef, ColumnSource)> = Vec::new();
+    let head = audit::columns(kind, Place::Head, key_tag.as_deref());
+    let tail = audit::columns(kind, Place::Tail, key_tag.as_deref());
     let reserved: BTreeSet<String> = head
         .iter()
         .chain(tail.iter())
-        .map(|c| c.name.clone())
+        .map(|(c, _)| c.name.clone())
         .collect();
     columns.extend(head);
     let mut seen: HashMap<String, String> = HashMap::new();
@@ -430,36 +303,33 @@ pub(super) fn build_action(
         ));
         own_column(&rc.column, format!("result field {}", rc.field), *l, ck);
     }
-    lookml_clashes(kind, columns.iter().chain(tail.iter()), &own, &refused, ck);
+    let audit_defs = columns.iter().chain(tail.iter()).map(|(c, _)| c);
+    lookml_clashes(kind, audit_defs, &own, &refused, ck);
     for f in &fields {
         let mode = if f.column_nullable {
-            N
+            Mode::Nullable
         } else if f.required || f.column_required_empty {
-            R
+            Mode::Required
         } else {
-            N
+            Mode::Nullable
         };
-        columns.push(Column {
-            name: f.column.clone(),
-            column_type: f.column_type,
-            mode,
-            description: f.description_for_column(),
-            source: ColumnSource::Field(f.name.clone()),
-        });
+        let description = f.description_for_column();
+        columns.push((
+            ColumnDef::new(&f.column, f.column_type, mode, &description),
+            ColumnSource::Field(f.name.clone()),
+        ));
     }
     for (rc, desc, _) in &result_columns {
-        columns.push(Column {
-            name: rc.column.clone(),
-            column_type: rc.column_type,
-            mode: N,
-            description: desc
-                .clone()
-                .unwrap_or_else(|| format!("{} of the result row.", rc.field)),
-            source: ColumnSource::Result {
+        let description = desc
+            .clone()
+            .unwrap_or_else(|| format!("{} of the result row.", rc.field));
+        columns.push((
+            ColumnDef::new(&rc.column, rc.column_type, Mode::Nullable, &description),
+            ColumnSource::Result {
                 field: rc.field.clone(),
                 required: rc.required,
             },
-        });
+        ));
     }
     columns.extend(tail);
     // BigQuery's limits on descriptions, and the embedded store's on columns (BigQuery's is 10 000).
@@ -514,7 +384,7 @@ pub(super) fn build_action(
                 );
             }
             for (i, col) in c.iter().enumerate() {
-                match columns.iter().find(|k| k.name == col.value) {
+                match columns.iter().map(|(k, _)| k).find(|k| k.name == col.value) {
                     None => ck.at(
                         line(col),
                         format!(
@@ -522,12 +392,12 @@ pub(super) fn build_action(
                             col.value
                         ),
                     ),
-                    Some(k) if !clusterable(k.column_type) => ck.at(
+                    Some(k) if !clusterable(k.ty) => ck.at(
                         line(col),
                         format!(
                             "clustering column {:?} is {}, which BigQuery cannot cluster on: cluster on a column of type {CLUSTERABLE}, or remove it",
                             col.value,
-                            k.column_type.bigquery_name()
+                            k.ty.bigquery_name()
                         ),
                     ),
                     Some(_) if c[..i].iter().any(|p| p.value == col.value) => ck.at(
@@ -554,15 +424,16 @@ pub(super) fn build_action(
             vec![key_column.clone()]
         }
     };
-    let table = Table {
+    let (columns, sources) = columns.into_iter().unzip();
+    let table = TableDef {
         name: table_name,
         description: rt
             .description
             .unwrap_or_else(|| format!("One row per {:?} execute (insert-only).", a.label.value)),
         columns,
-        partition: "received_at".into(),
+        partition_by_day: Some(audit::received_at().into()),
         clustering,
-        key_column,
+        key: audit::key(kind).into_iter().map(String::from).collect(),
     };
 
     let mut def = ActionDef {
@@ -581,6 +452,8 @@ pub(super) fn build_action(
         fields,
         result_columns: result_columns.into_iter().map(|(r, _, _)| r).collect(),
         table,
+        sources,
+        key_column,
         success_message: Template(vec![]),
         line: at,
     };

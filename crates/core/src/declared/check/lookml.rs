@@ -12,7 +12,7 @@ use super::Checker;
 /// a name. Every clash of a column the file names is listed at its line, with a name to write.
 pub(super) fn lookml_clashes<'a>(
     kind: Kind,
-    audit: impl Iterator<Item = &'a Column>,
+    audit: impl Iterator<Item = &'a ColumnDef>,
     own: &[(String, ColumnType, String, Pos)],
     refused: &BTreeSet<String>,
     ck: &mut Checker,
@@ -38,7 +38,7 @@ pub(super) fn lookml_clashes<'a>(
         }
     };
     for c in audit {
-        let (k, group, fields) = lookml_fields(&c.name, c.column_type);
+        let (k, group, fields) = lookml_fields(&c.name, c.ty);
         for f in fields {
             let d = describe(k, &group, &c.name, &f);
             taken.entry(f).or_insert(d);

@@ -58,13 +58,7 @@ struct Prepared {
 
 impl Prepared {
     fn new(def: &TableDef, settings: &BigQuerySettings) -> Prepared {
-        let bq_name = if def.name == crate::sinks::table::MARKS_TABLE {
-            settings.marks_table.clone()
-        } else if def.name == crate::sinks::table::BATCH_TABLE {
-            settings.batch_table.clone()
-        } else {
-            def.name.clone()
-        };
+        let bq_name = settings.bigquery_table(&def.name);
         let schema = arrow_schema(def);
         Prepared {
             def: def.clone(),
