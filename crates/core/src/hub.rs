@@ -37,6 +37,8 @@ pub struct Hub {
     pub capacity: crate::capacity::Capacity,
     /// Secret settings resolved from Secret Manager, kept fresh.
     pub secrets: Arc<Secrets>,
+    /// The run ledger's writer (`None`: `HUB_RUN_LEDGER=false`).
+    pub ledger: Option<crate::sinks::ledger::writer::Ledger>,
 }
 
 impl Hub {
@@ -86,7 +88,11 @@ impl Hub {
                     .await?,
             ),
         };
-        let (registry, tables) = registry_of(actions, crate::actions::coded(&rudder));
+        let (registry, mut tables) = registry_of(actions, crate::actions::coded(&rudder));
+        refuse_ledger_names(&tables)?;
+        if settings.run_ledger {
+            tables.extend(crate::sinks::ledger::tables());
+        }
         // The store last: a start refused for anything above leaves it untouched.
         let sink: Arc<dyn Sink> = match &settings.gcp.bigquery {
             Some(bq) => {
@@ -105,6 +111,9 @@ impl Hub {
         // After every secret setting is registered: the refresh loop covers them all.
         secrets.spawn_refresh();
         let capacity = crate::capacity::Capacity::new(&settings.capacity);
+        let ledger = settings
+            .run_ledger
+            .then(|| crate::sinks::ledger::writer::Ledger::start(sink.clone()));
         Ok(Hub {
             settings,
             tokens,
@@ -116,6 +125,7 @@ impl Hub {
             lifecycle: Default::default(),
             capacity,
             secrets,
+            ledger,
         })
     }
 
@@ -129,14 +139,16 @@ impl Hub {
 
     /// What an action may use for one call.
     pub fn action_context<'a>(&'a self, meta: &'a RequestMeta) -> ActionContext<'a> {
-        self.action_context_with(meta, &self.lifecycle)
+        self.action_context_with(meta, &self.lifecycle, &crate::actions::run::NOT_A_RUN)
     }
 
-    /// What an action may use for one call that winds up on `windup` (an execute's own).
+    /// What an action may use for one execute that winds up on `windup` (its own) and counts
+    /// what it does in `run`.
     pub fn action_context_with<'a>(
         &'a self,
         meta: &'a RequestMeta,
         windup: &'a dyn WindUp,
+        run: &'a crate::actions::run::RunTally,
     ) -> ActionContext<'a> {
         ActionContext {
             public_url: &self.settings.public_url,
@@ -150,6 +162,7 @@ impl Hub {
                 download_deadline: self.capacity.execute.answer_by(),
                 writeback_batch_rows: self.settings.writeback_batch_rows,
             },
+            run,
         }
     }
 
@@ -245,6 +258,23 @@ fn load_actions(path: &std::path::Path) -> Result<crate::declared::ActionsFile, 
             }
         ))
     })
+}
+
+/// Refuse the start when an action's table has the name of a run ledger table (whether or not
+/// the ledger is on: turning it on later must not mix runs into an action's rows).
+fn refuse_ledger_names(tables: &[Arc<crate::sinks::TableDef>]) -> Result<(), StartError> {
+    match tables
+        .iter()
+        .find(|t| crate::sinks::ledger::is_ledger_table(&t.name))
+    {
+        Some(t) => Err(StartError::Other(format!(
+            "HUB_ACTIONS_FILE: table {} is the name of a run ledger table ({}, {}); give the action's table another name",
+            t.name,
+            crate::sinks::ledger::RUNS_TABLE,
+            crate::sinks::ledger::REJECTED_ROWS_TABLE
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The names of the declared actions that need the users' OAuth identity.

@@ -127,7 +127,16 @@ impl Application {
             );
             handle.pause().await;
             stop_listening(&listener);
+            let start = std::time::Instant::now();
             hub.lifecycle.drain(grace).await;
+            if let Some(ledger) = &hub.ledger {
+                // The runs of the executes just finished are stored before the exit: what is
+                // left of the grace period, at least half a second.
+                let left = grace.saturating_sub(start.elapsed());
+                ledger
+                    .drain(left.max(std::time::Duration::from_millis(500)))
+                    .await;
+            }
             handle.stop(true).await;
         });
         let result = server.await;
@@ -236,7 +245,8 @@ fn usage(functions: &[Function]) -> String {
     if all {
         text.push_str(
             "       hub check-actions FILE...       check write-back actions files, list every problem\n\
-             \x20      hub generate-actions FILE DIR   their terraform table schemas, LookML and deployable file\n",
+             \x20      hub generate-actions FILE DIR   their terraform table schemas, LookML and deployable file\n\
+             \x20      hub runs [--failed] [RUN_ID]    the last runs in the embedded store's run ledger\n",
         );
     }
     text.push_str(

@@ -37,6 +37,8 @@ pub struct StandIns {
     pub windup: Calm,
     pub meta: RequestMeta,
     pub limits: ActionLimits,
+    /// What the calls made on [`StandIns::ctx`] counted.
+    pub run: super::run::RunTally,
 }
 
 impl StandIns {
@@ -61,6 +63,7 @@ impl StandIns {
                 download_deadline: Duration::from_secs(5),
                 writeback_batch_rows: 2,
             },
+            run: super::run::RunTally::new(),
         }
     }
 
@@ -74,6 +77,7 @@ impl StandIns {
             meta: &self.meta,
             windup: &self.windup,
             limits: self.limits,
+            run: &self.run,
         }
     }
 }

@@ -10,7 +10,10 @@ use async_trait::async_trait;
 
 use super::form;
 use super::model::{ActionDef, Audit, ColumnSource, Identity, Kind, Piece, Template};
-use crate::actions::stream::{rows_word, stream_rows, Made, RowMaker, Started, StreamSpec};
+use crate::actions::run::ErrorKind;
+use crate::actions::stream::{
+    rows_word, stream_rows, Made, Rejected, RowMaker, Started, StreamSpec,
+};
 use crate::actions::{Action, ActionContext, ActionError, ExecuteGate, FormGate};
 use crate::api::{ActionRequest, ExecuteResponse, Form, Integration};
 use crate::rows::{FieldCategory, RawCell, RawRow, ResultHeader};
@@ -91,6 +94,9 @@ fn pivoted(fields: &[&str]) -> String {
     }
 }
 
+/// A column that could not be filled (when one is to blame) and why.
+type Unfilled = (Option<String>, String);
+
 impl Shared<'_> {
     /// One row of `table`; `Err` says which column could not be filled and why.
     fn row(
@@ -98,7 +104,7 @@ impl Shared<'_> {
         def: &ActionDef,
         table: &TableDef,
         q: Option<&QueryRow<'_>>,
-    ) -> Result<TableRow, String> {
+    ) -> Result<TableRow, Unfilled> {
         let mut values = Vec::with_capacity(table.columns.len());
         for (source, tc) in def.sources.iter().zip(&table.columns) {
             let v = match source {
@@ -133,7 +139,7 @@ impl Shared<'_> {
                     // `{"value": v}`, or a bare value; an object without `value` is a pivoted
                     // measure (a value per pivot column), which no column holds.
                     let value = match q.map(|q| q.value_text(field)) {
-                        Some(Err(())) => return Err(pivoted(&[field])),
+                        Some(Err(())) => return Err((Some(tc.name.clone()), pivoted(&[field]))),
                         Some(Ok(v)) => v,
                         None => None,
                     }
@@ -141,20 +147,22 @@ impl Shared<'_> {
                     // Numbers are converted from their text as written, exactly.
                     let converted = match value {
                         None if *required => {
-                            return Err(format!(
-                                "{field} has no value (column {} is required)",
-                                tc.name
+                            return Err((
+                                Some(tc.name.clone()),
+                                format!("{field} has no value (column {} is required)", tc.name),
                             ))
                         }
                         None => Ok(CellValue::Null),
                         Some(v) => tc.ty.convert_json_text(v),
                     };
-                    converted.map_err(|e| format!("{field} → {}: {e}", tc.name))?
+                    converted
+                        .map_err(|e| (Some(tc.name.clone()), format!("{field} → {}: {e}", tc.name)))?
                 }
             };
             values.push(v);
         }
-        crate::sinks::table::row_of(table, values).map_err(|e| e.to_string())
+        crate::sinks::table::row_of(table, values)
+            .map_err(|e| (Some(e.column.clone()), e.to_string()))
     }
 }
 
@@ -196,12 +204,21 @@ impl DeclaredAction {
                 credential,
                 email,
                 state,
-            } => Ok(Writer {
-                credential,
-                acted_by: email.or_else(|| req.acting_user()),
-                state,
-            }),
-            ExecuteGate::Answer(resp) => Err(resp),
+            } => {
+                if matches!(credential, WriteCredential::User { .. }) {
+                    ctx.run.acts_as_user();
+                }
+                Ok(Writer {
+                    credential,
+                    acted_by: email.or_else(|| req.acting_user()),
+                    state,
+                })
+            }
+            ExecuteGate::Answer(resp) => {
+                // A login is needed (or the provider is unavailable): nothing was attempted.
+                ctx.run.refuse(ErrorKind::Auth);
+                Err(resp)
+            }
         }
     }
 
@@ -301,7 +318,22 @@ impl RowMaker for DeclaredRows<'_> {
     }
 
     fn row(&mut self, index: u64, row: &RawRow<'_>, text: &[u8]) -> Result<Made, SinkError> {
-        let reject = |why: String| Ok(Made::Rejected(format!("row {index}: {why}")));
+        let key = || {
+            QueryRow {
+                index,
+                row,
+                started: &self.started,
+                row_json: None,
+            }
+            .key_value()
+        };
+        let reject = |column: Option<String>, why: String| {
+            Ok(Made::Rejected(Rejected {
+                key: key(),
+                column,
+                why,
+            }))
+        };
         let (row_json, json_problem) = match self.row_json.then(|| row_json(text)) {
             Some(Ok(json)) => (Some(json), None),
             // The row is rejected below whatever its other columns hold: the empty text is only
@@ -322,7 +354,8 @@ impl RowMaker for DeclaredRows<'_> {
                 .row(&self.action.def, &self.action.table, Some(&q)),
             json_problem,
         ) {
-            (Err(why), _) | (Ok(_), Some(why)) => reject(why),
+            (Err((column, why)), _) => reject(column, why),
+            (Ok(_), Some(why)) => reject(Some("row_json".into()), why),
             (Ok(r), None) => Ok(Made::Row(r, len)),
         }
     }
@@ -421,10 +454,11 @@ impl Action for DeclaredAction {
                         .append(&self.table, std::slice::from_ref(&row), &cred)
                         .await
                         .map(|_| ()),
-                    Err(e) => Err(SinkError::Other(e)),
+                    Err((_, e)) => Err(SinkError::Other(e)),
                 };
                 match written {
                     Ok(()) => {
+                        ctx.run.delivered(1);
                         tracing::info!(action = %def.name, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), "write-back row appended");
                         let mut resp = ExecuteResponse::success(done);
                         resp.looker.refresh_query = def.refresh_query;
@@ -432,6 +466,7 @@ impl Action for DeclaredAction {
                     }
                     Err(e) => {
                         tracing::error!(action = %def.name, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), error = %e, "write-back failed");
+                        ctx.run.fail(ErrorKind::Sink);
                         ExecuteResponse::failure(e.user_message(&cred))
                     }
                 }
