@@ -565,8 +565,10 @@ USER_ENV = {
     "TF_VAR_bigquery_writers": '["group:analysts@example.com"]',
     "HUB_ACTIONS_FILE": str(ROOT / "examples" / "actions" / "retail.yaml"),
 }
-RETAIL_TABLES = ["discount_approvals", "review_flags", "stock_reorders"]
-BUILTIN_TABLES = ["suspicious_marks", "suspicious_marks_batch"]
+# Every hub's run ledger (HUB_RUN_LEDGER) is generated next to the actions' tables.
+LEDGER_TABLES = ["hub_rejected_rows", "hub_runs"]
+RETAIL_TABLES = sorted(["discount_approvals", "review_flags", "stock_reorders", *LEDGER_TABLES])
+BUILTIN_TABLES = sorted(["suspicious_marks", "suspicious_marks_batch", *LEDGER_TABLES])
 ACTIONS_PATH = "/etc/looker-action-hub/actions.yaml"
 
 
@@ -1170,7 +1172,10 @@ def rehearse_apigee(work: Path, script: Path) -> None:
         fail_output("terraform plan under the hand-written tables", r if r.returncode else shown)
         return
     changes = json.loads(shown.stdout).get("resource_changes", [])
-    tables = [c for c in changes if c["address"].startswith("google_bigquery_table.writeback[")]
+    # Only the two hand-written tables: the run ledger's came later (this reversed plan would
+    # remove them; the deploy's plan adds them).
+    hand = {f'google_bigquery_table.writeback["{t}"]' for t in ("suspicious_marks", "suspicious_marks_batch")}
+    tables = [c for c in changes if c["address"] in hand]
     changed = [f"{c['address']}: {c['change']['actions']}" for c in tables if c["change"]["actions"] != ["no-op"]]
     if len(tables) != 2 or changed:
         problem(f"a deployment with the hand-written tables would see table changes: {changed or tables}")

@@ -81,6 +81,8 @@ pub struct Settings {
     /// How long start-up calls that may heal (IAM propagation, a table being created by another
     /// instance) are retried before the start fails (`HUB_STARTUP_RETRY_SECS`).
     pub startup_retry: Duration,
+    /// Record every execute in the run ledger's tables (`HUB_RUN_LEDGER`, default true).
+    pub run_ledger: bool,
 }
 
 impl Settings {
@@ -147,7 +149,7 @@ impl Settings {
             behind_gateway: v.bool("HUB_BEHIND_GATEWAY", false)?,
             store_path: v
                 .get("HUB_STORE_PATH")
-                .unwrap_or_else(|| "data/writeback.sqlite".into())
+                .unwrap_or_else(|| crate::sinks::sqlite::DEFAULT_STORE_PATH.into())
                 .into(),
             actions_file: v
                 .get("HUB_ACTIONS_FILE")
@@ -174,6 +176,7 @@ impl Settings {
             gcp: GcpSettings::load(&v)?,
             secrets: crate::secrets::SecretSettings::load(&v)?,
             startup_retry: Duration::from_secs(v.num("HUB_STARTUP_RETRY_SECS", 90)?),
+            run_ledger: v.bool(crate::sinks::ledger::SETTING, true)?,
         })
     }
 

@@ -65,7 +65,11 @@ impl Hub {
             None => crate::declared::builtin(),
             Some(path) => load_actions(path)?,
         };
-        let (registry, tables, wants_user) = declared_registry(actions);
+        let (registry, mut tables, wants_user) = declared_registry(actions);
+        refuse_ledger_names(&tables)?;
+        if settings.run_ledger {
+            tables.extend(crate::sinks::ledger::tables());
+        }
         let http =
             crate::net::Http::new(settings.outbound_allow.clone(), settings.http_read_timeout)
                 .map_err(StartError::Other)?;
@@ -107,6 +111,9 @@ impl Hub {
         // After every secret setting is registered: the refresh loop covers them all.
         secrets.spawn_refresh();
         let capacity = crate::capacity::Capacity::new(&settings.capacity);
+        let ledger = settings
+            .run_ledger
+            .then(|| crate::sinks::ledger::writer::Ledger::start(sink.clone()));
         Ok(Hub {
             settings,
             tokens,
@@ -119,7 +126,25 @@ impl Hub {
             capacity,
             secrets,
             rudder_sources,
+            ledger,
         })
+    }
+}
+
+/// Refuse the start when an action's table has the name of a run ledger table (whether or not
+/// the ledger is on: turning it on later must not mix runs into an action's rows).
+fn refuse_ledger_names(tables: &[Arc<crate::sinks::TableDef>]) -> Result<(), StartError> {
+    match tables
+        .iter()
+        .find(|t| crate::sinks::ledger::is_ledger_table(&t.name))
+    {
+        Some(t) => Err(StartError::Other(format!(
+            "HUB_ACTIONS_FILE: table {} is the name of a run ledger table ({}, {}); give the action's table another name",
+            t.name,
+            crate::sinks::ledger::RUNS_TABLE,
+            crate::sinks::ledger::REJECTED_ROWS_TABLE
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -294,7 +319,14 @@ impl Application {
             );
             handle.pause().await;
             stop_listening(&listener);
+            let start = std::time::Instant::now();
             hub.lifecycle.drain(grace).await;
+            if let Some(ledger) = &hub.ledger {
+                // The runs of the executes just finished are stored before the exit: what is
+                // left of the grace period, at least half a second.
+                let left = grace.saturating_sub(start.elapsed());
+                ledger.drain(left.max(std::time::Duration::from_millis(500))).await;
+            }
             handle.stop(true).await;
         });
         let result = server.await;
@@ -403,7 +435,8 @@ fn usage(functions: &[Function]) -> String {
     if all {
         text.push_str(
             "       hub check-actions FILE...       check write-back actions files, list every problem\n\
-             \x20      hub generate-actions FILE DIR   their terraform table schemas, LookML and deployable file\n",
+             \x20      hub generate-actions FILE DIR   their terraform table schemas, LookML and deployable file\n\
+             \x20      hub runs [--failed] [RUN_ID]    the last runs in the embedded store's run ledger\n",
         );
     }
     text.push_str(

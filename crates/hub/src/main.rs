@@ -21,5 +21,6 @@ fn main() -> std::io::Result<()> {
         );
         std::process::exit(code);
     }
+    hub_core::sinks::ledger::command::exit_after_runs_command(&args);
     hub_core::startup::run_main(Function::ALL)
 }

@@ -6,6 +6,7 @@
 //! module implementing [`Action`], added to the registry where `crate::startup` builds it.
 
 pub mod rudder;
+pub mod run;
 pub mod stream;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -108,6 +109,9 @@ pub struct ActionContext<'a> {
     pub rudder: &'a crate::rudder::RudderSettings,
     /// The named RudderStack sources (`RUDDER_SOURCES`), write keys kept fresh.
     pub rudder_sources: &'a crate::rudder::sources::Sources,
+    /// What this execute did, counted by the engines as they go ([`run::RunTally`]; calls that
+    /// are not executes get [`run::NOT_A_RUN`]).
+    pub run: &'a run::RunTally,
 }
 
 /// When a long execute must wind up, as an action sees it: the shutdown schedule, and for an

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
+use crate::actions::run::{ErrorKind, Rejection, RunTally, MAX_REJECTIONS_KEPT};
 use crate::actions::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{
     ActionParam, ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration,
@@ -310,8 +311,14 @@ impl Action for RudderAction {
         let (plane, source_name) = match target(ctx.rudder_sources, &req) {
             Target::Plane { plane, source } => (plane, source),
             Target::Invalid(errors) => return Ok(ExecuteResponse::invalid(errors)),
-            Target::Failure(message) => return Ok(ExecuteResponse::failure(message)),
+            Target::Failure(message) => {
+                ctx.run.fail(ErrorKind::Configuration);
+                return Ok(ExecuteResponse::failure(message));
+            }
         };
+        if let Some(name) = &source_name {
+            ctx.run.rudder_source(name);
+        }
         let naming = match req.form_answer(naming::FIELD, Takes::Text).transpose() {
             Ok(chosen) => Naming::parse(chosen.as_deref())
                 .ok_or_else(|| "must be view.field, field or label".to_string()),
@@ -325,6 +332,7 @@ impl Action for RudderAction {
             }
         };
         if let Err(refused) = ctx.http.preflight(plane.endpoint()).await {
+            ctx.run.fail(ErrorKind::Configuration);
             return Ok(ExecuteResponse::failure(format!(
                 "the RudderStack data plane is not called: {refused}; nothing was sent"
             )));
@@ -346,6 +354,7 @@ impl Action for RudderAction {
             return Ok(ExecuteResponse::invalid(errors));
         }
         let Some(source) = rows::source_of(&mut req, ctx.http, ctx.limits.download_deadline) else {
+            ctx.run.fail(ErrorKind::Request);
             return Ok(ExecuteResponse::failure(
                 "Looker sent no query result (neither an attachment nor scheduled_plan.download_url): send the results as JSON detail.",
             ));
@@ -362,7 +371,10 @@ impl Action for RudderAction {
         };
         let stream = match opened {
             Ok(s) => s,
-            Err(e) => return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent"))),
+            Err(e) => {
+                ctx.run.fail(ErrorKind::Download);
+                return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent")));
+            }
         };
         let mut key = delivery_key(ctx.meta, &req, stream.header().ran_at.as_deref());
         if let Some(name) = &source_name {
@@ -390,12 +402,17 @@ impl Action for RudderAction {
             settings: ctx.rudder,
             stop: ctx.windup.hurry(),
             stopped_because: &|| ctx.windup.why(),
+            keep_rejections: MAX_REJECTIONS_KEPT,
         };
         let started = std::time::Instant::now();
         let report = match pipeline::run(job, stream).await {
             Ok(r) => r,
-            Err(e) => return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent"))),
+            Err(e) => {
+                ctx.run.fail(ErrorKind::Request);
+                return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent")));
+            }
         };
+        count(ctx.run, &report);
         let mut message = report.message();
         if report.input_error.is_some() && ctx.windup.too_late_for_long_work() {
             // Stopped by the shutdown: the user has to run it again (Looker does not retry).
@@ -420,6 +437,33 @@ impl Action for RudderAction {
             ExecuteResponse::failure(message)
         })
     }
+}
+
+/// What a delivery did, in the run's tally: events the data plane accepted are delivered, those
+/// it failed (after every retry) are not confirmed, rows never sent are only read.
+fn count(run: &RunTally, report: &crate::rudder::report::DeliveryReport) {
+    run.read(report.rows, report.bytes);
+    run.delivered(report.tally.sent);
+    run.unconfirmed(report.tally.failed);
+    if report.tally.failed > 0 || report.not_sent > 0 {
+        run.fail(ErrorKind::DataPlane);
+    }
+    if report.input_error.is_some() {
+        run.fail(ErrorKind::Download);
+    }
+    for r in &report.rejections {
+        use crate::rudder::mapping::RejectReason;
+        run.reject(Rejection {
+            row_index: r.row.saturating_sub(1),
+            key: None,
+            column: match &r.reason {
+                RejectReason::NumberBeyondDouble { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+            reason: r.to_string(),
+        });
+    }
+    run.rejected_without_reason(report.rejected - report.rejections.len() as u64);
 }
 
 #[cfg(test)]

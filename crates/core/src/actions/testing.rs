@@ -39,6 +39,8 @@ pub struct StandIns {
     pub rudder_sources: crate::rudder::sources::Sources,
     pub meta: RequestMeta,
     pub limits: ActionLimits,
+    /// What the calls made on [`StandIns::ctx`] counted.
+    pub run: super::run::RunTally,
 }
 
 impl StandIns {
@@ -65,6 +67,7 @@ impl StandIns {
                 download_deadline: Duration::from_secs(5),
                 writeback_batch_rows: 2,
             },
+            run: super::run::RunTally::new(),
         }
     }
 
@@ -80,6 +83,7 @@ impl StandIns {
             limits: self.limits,
             rudder: &self.rudder,
             rudder_sources: &self.rudder_sources,
+            run: &self.run,
         }
     }
 }

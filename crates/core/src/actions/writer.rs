@@ -52,11 +52,20 @@ pub async fn writer(
             credential,
             email,
             state,
-        } => Ok(Writer {
-            credential,
-            acted_by: email.or_else(|| acting_user(req)),
-            state,
-        }),
-        ExecuteGate::Answer(resp) => Err(resp),
+        } => {
+            if matches!(credential, WriteCredential::User { .. }) {
+                ctx.run.acts_as_user();
+            }
+            Ok(Writer {
+                credential,
+                acted_by: email.or_else(|| acting_user(req)),
+                state,
+            })
+        }
+        ExecuteGate::Answer(resp) => {
+            // A login is needed (or the provider is unavailable): nothing was attempted.
+            ctx.run.refuse(super::run::ErrorKind::Auth);
+            Err(resp)
+        }
     }
 }

@@ -10,7 +10,10 @@ use async_trait::async_trait;
 
 use super::form::{self, TypedValue};
 use super::model::{ActionDef, Audit, ColumnSource, Identity, Kind, Piece, Template};
-use crate::actions::stream::{rows_word, stream_rows, Made, RowMaker, Started, StreamSpec};
+use crate::actions::run::ErrorKind;
+use crate::actions::stream::{
+    rows_word, stream_rows, Made, Rejected, RowMaker, Started, StreamSpec,
+};
 use crate::actions::writer::{self, Writer};
 use crate::actions::{Action, ActionContext, ActionError, FormGate};
 use crate::api::{ActionRequest, ExecuteResponse, Form, Integration};
@@ -125,6 +128,9 @@ fn pivoted(fields: &[&str]) -> String {
     }
 }
 
+/// A column that could not be filled (when one is to blame) and why.
+type Unfilled = (Option<String>, String);
+
 impl Shared<'_> {
     /// One row of `table`; `Err` says which column could not be filled and why.
     fn row(
@@ -132,7 +138,7 @@ impl Shared<'_> {
         def: &ActionDef,
         table: &TableDef,
         q: Option<&QueryRow<'_>>,
-    ) -> Result<TableRow, String> {
+    ) -> Result<TableRow, Unfilled> {
         let mut values = Vec::with_capacity(table.columns.len());
         for (c, tc) in def.table.columns.iter().zip(&table.columns) {
             let v = match &c.source {
@@ -160,12 +166,12 @@ impl Shared<'_> {
                         .map_or(CellValue::Null, CellValue::Json),
                 },
                 ColumnSource::Field(f) => answer_cell(tc.ty, self.answers.get(f))
-                    .map_err(|e| format!("column {}: {e}", c.name))?,
+                    .map_err(|e| (Some(c.name.clone()), format!("column {}: {e}", c.name)))?,
                 ColumnSource::Result { field, required } => {
                     // `{"value": v}`, or a bare value; an object without `value` is a pivoted
                     // measure (a value per pivot column), which no column holds.
                     let value = match q.map(|q| q.value_text(field)) {
-                        Some(Err(())) => return Err(pivoted(&[field])),
+                        Some(Err(())) => return Err((Some(c.name.clone()), pivoted(&[field]))),
                         Some(Ok(v)) => v,
                         None => None,
                     }
@@ -173,20 +179,21 @@ impl Shared<'_> {
                     // Numbers are converted from their text as written, exactly.
                     let converted = match value {
                         None if *required => {
-                            return Err(format!(
-                                "{field} has no value (column {} is required)",
-                                c.name
+                            return Err((
+                                Some(c.name.clone()),
+                                format!("{field} has no value (column {} is required)", c.name),
                             ))
                         }
                         None => Ok(CellValue::Null),
                         Some(v) => tc.ty.convert_json_text(v),
                     };
-                    converted.map_err(|e| format!("{field} → {}: {e}", c.name))?
+                    converted
+                        .map_err(|e| (Some(c.name.clone()), format!("{field} → {}: {e}", c.name)))?
                 }
             };
             values.push(v);
         }
-        crate::sinks::table::row_of(table, values).map_err(|e| e.to_string())
+        crate::sinks::table::row_of(table, values).map_err(|e| (Some(e.column.clone()), e.to_string()))
     }
 }
 
@@ -319,7 +326,22 @@ impl RowMaker for DeclaredRows<'_> {
     }
 
     fn row(&mut self, index: u64, row: &RawRow<'_>, text: &[u8]) -> Result<Made, SinkError> {
-        let reject = |why: String| Ok(Made::Rejected(format!("row {index}: {why}")));
+        let key = || {
+            QueryRow {
+                index,
+                row,
+                started: &self.started,
+                row_json: None,
+            }
+            .key_value()
+        };
+        let reject = |column: Option<String>, why: String| {
+            Ok(Made::Rejected(Rejected {
+                key: key(),
+                column,
+                why,
+            }))
+        };
         let (row_json, json_problem) = match self.row_json.then(|| row_json(text)) {
             Some(Ok(json)) => (Some(json), None),
             // The row is rejected below whatever its other columns hold: the empty text is only
@@ -340,7 +362,8 @@ impl RowMaker for DeclaredRows<'_> {
                 .row(&self.action.def, &self.action.table, Some(&q)),
             json_problem,
         ) {
-            (Err(why), _) | (Ok(_), Some(why)) => reject(why),
+            (Err((column, why)), _) => reject(column, why),
+            (Ok(_), Some(why)) => reject(Some("row_json".into()), why),
             (Ok(r), None) => Ok(Made::Row(r, len)),
         }
     }
@@ -439,10 +462,11 @@ impl Action for DeclaredAction {
                         .append(&self.table, std::slice::from_ref(&row), &cred)
                         .await
                         .map(|_| ()),
-                    Err(e) => Err(SinkError::Other(e)),
+                    Err((_, e)) => Err(SinkError::Other(e)),
                 };
                 match written {
                     Ok(()) => {
+                        ctx.run.delivered(1);
                         tracing::info!(action = %def.name, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), "write-back row appended");
                         let mut resp = ExecuteResponse::success(done);
                         resp.looker.refresh_query = def.refresh_query;
@@ -450,6 +474,7 @@ impl Action for DeclaredAction {
                     }
                     Err(e) => {
                         tracing::error!(action = %def.name, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), error = %e, "write-back failed");
+                        ctx.run.fail(ErrorKind::Sink);
                         ExecuteResponse::failure(e.user_message(&cred))
                     }
                 }

@@ -93,6 +93,9 @@ pub fn table_schema(table: &TableDef) -> String {
     s
 }
 
+/// What `tables.json` names as the writer of the run ledger's tables (no action writes them).
+pub const LEDGER_WRITER: &str = "(run ledger)";
+
 /// The terraform file listing every table (terraform/bigquery.tf reads it by this name).
 pub const MANIFEST_FILE: &str = "tables.json";
 
@@ -129,21 +132,26 @@ pub fn terraform_files_with(
         );
         schemas.push((schema_file(&a.table.name), bigquery_schema(a)));
     }
-    for action in coded {
-        for t in action.tables() {
-            let entry = TableEntry {
-                action: action.name(),
-                description: &t.description,
-                schema: schema_file(&t.name),
-                partition: t.partition_by_day.as_deref().unwrap_or(""),
-                clustering: &t.clustering,
-            };
-            tables.insert(
-                t.name.clone(),
-                serde_json::to_value(entry).unwrap_or_default(),
-            );
-            schemas.push((schema_file(&t.name), table_schema(&t)));
-        }
+    let coded_tables = coded
+        .iter()
+        .flat_map(|a| a.tables().into_iter().map(move |t| (a.name().to_string(), t)));
+    // The run ledger's tables: every hub writes them unless HUB_RUN_LEDGER turns them off.
+    let ledger_tables = crate::sinks::ledger::tables()
+        .into_iter()
+        .map(|t| (LEDGER_WRITER.to_string(), t));
+    for (writer, t) in coded_tables.chain(ledger_tables) {
+        let entry = TableEntry {
+            action: &writer,
+            description: &t.description,
+            schema: schema_file(&t.name),
+            partition: t.partition_by_day.as_deref().unwrap_or(""),
+            clustering: &t.clustering,
+        };
+        tables.insert(
+            t.name.clone(),
+            serde_json::to_value(entry).unwrap_or_default(),
+        );
+        schemas.push((schema_file(&t.name), table_schema(&t)));
     }
     let mut manifest = serde_json::to_string_pretty(&tables).unwrap_or_default();
     manifest.push('\n');
@@ -653,7 +661,8 @@ actions:
             .to_string();
         let (code, out, err) = run(&[&retail, &d("r")]);
         assert_eq!(code, 0, "{err}");
-        assert_eq!(out.matches("wrote ").count(), 8, "{out}");
+        // 3 tables, the 2 of the run ledger and the manifest; 3 views; the actions file.
+        assert_eq!(out.matches("wrote ").count(), 10, "{out}");
         for f in [
             "terraform/tables.json",
             "lookml/review_flags.view.lkml",
@@ -662,11 +671,11 @@ actions:
             assert!(dir.path().join("r").join(f).is_file(), "{f}");
         }
         let (code, out, _) = run(&[&retail, &d("r")]);
-        assert_eq!((code, out.matches("unchanged ").count()), (0, 8), "{out}");
+        assert_eq!((code, out.matches("unchanged ").count()), (0, 10), "{out}");
 
         let (code, out, err) = run(&["--builtin", "--terraform", &d("tf")]);
         assert_eq!(code, 0, "{err}");
-        assert_eq!(out.matches("wrote ").count(), 3, "{out}");
+        assert_eq!(out.matches("wrote ").count(), 5, "{out}");
         assert!(!dir.path().join("lookml").exists() && !dir.path().join("actions.yaml").exists());
 
         for bad in [

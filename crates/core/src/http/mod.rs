@@ -6,6 +6,7 @@
 mod execute;
 pub mod local;
 mod meta;
+pub mod outcome;
 mod state;
 
 pub use state::Hub;
@@ -195,14 +196,16 @@ impl Hub {
 
     /// What an action may use for one call.
     pub fn action_context<'a>(&'a self, meta: &'a RequestMeta) -> ActionContext<'a> {
-        self.action_context_with(meta, &self.lifecycle)
+        self.action_context_with(meta, &self.lifecycle, &crate::actions::run::NOT_A_RUN)
     }
 
-    /// What an action may use for one call that winds up on `windup` (an execute's own).
+    /// What an action may use for one execute that winds up on `windup` (its own) and counts
+    /// what it does in `run`.
     pub fn action_context_with<'a>(
         &'a self,
         meta: &'a RequestMeta,
         windup: &'a dyn WindUp,
+        run: &'a crate::actions::run::RunTally,
     ) -> ActionContext<'a> {
         ActionContext {
             public_url: &self.settings.public_url,
@@ -218,6 +221,7 @@ impl Hub {
             },
             rudder: &self.settings.rudder,
             rudder_sources: &self.rudder_sources,
+            run,
         }
     }
 }
@@ -413,6 +417,7 @@ async fn execute(
 ) -> HttpResponse {
     // The execute's time limit counts from here: the platform's timeout started earlier still.
     let arrived = tokio::time::Instant::now();
+    let mut run = outcome::RunStart::new(&name, &meta::of(&req));
     let budget = hub.capacity.execute;
     let prepared = async {
         let until = arrived + budget.admission_wait().min(MEMORY_WAIT);
@@ -444,13 +449,29 @@ async fn execute(
     .await;
     let (call, request, query) = match prepared {
         Ok(p) => p,
-        Err(e) => return error_response(&e, Shape::Execute),
+        // A call that names no action of this hub, or lacks the hub token, is no run.
+        Err(e @ (HubError::Unauthorized(_) | HubError::UnknownAction(_))) => {
+            return error_response(&e, Shape::Execute)
+        }
+        Err(e) => {
+            run.query = hub
+                .definition_of(&name)
+                .is_some_and(|(d, _)| !d.supported_action_types.contains(&ActionType::Cell));
+            let e = run.finish(hub.ledger.as_ref(), Err(e), None).unwrap_err();
+            return error_response(&e, Shape::Execute);
+        }
     };
+    run.of_request(query, &request);
     // During a shutdown an execute is still run (see `crate::lifecycle`); only a query execute
     // that could no longer read its result in time is turned away, with a message, not a 503.
     if hub.lifecycle.too_late_for_long_work() && query {
         tracing::warn!("shutting down: query execute not started");
-        return json_response(StatusCode::OK, &ExecuteResponse::failure(TOO_LATE));
+        run.tally.refuse(crate::actions::run::ErrorKind::Shutdown);
+        let answer = run.finish(hub.ledger.as_ref(), Ok(ExecuteResponse::failure(TOO_LATE)), None);
+        return match answer {
+            Ok(resp) => json_response(StatusCode::OK, &resp),
+            Err(e) => error_response(&e, Shape::Execute),
+        };
     }
     let LookerCall {
         action,
@@ -466,8 +487,9 @@ async fn execute(
         query,
         arrived,
         memory,
+        tally: run.tally.clone(),
     };
-    run_execute(hub.into_inner(), execute).await
+    run_execute(hub.into_inner(), execute, run).await
 }
 
 /// Run an execute on its own task (it finishes even if Looker hangs up, and a shutdown waits for
@@ -475,17 +497,19 @@ async fn execute(
 /// takes longer than `keepalive_after` (a query execute waiting for a slot too), answer 200 at
 /// once and write a newline every `keepalive_interval` before the final JSON, so proxies keep
 /// the connection open and errors can still be reported.
-async fn run_execute(hub: Arc<Hub>, execute: Execute) -> HttpResponse {
+async fn run_execute(hub: Arc<Hub>, execute: Execute, run: outcome::RunStart) -> HttpResponse {
     let after = hub.settings.keepalive_after;
     let interval = hub.settings.keepalive_interval;
     let task_hub = hub.clone();
+    let end_hub = hub.clone();
     let span = tracing::Span::current();
     let arrived = execute.arrived;
-    let mut handle = hub
-        .lifecycle
-        .spawn_execute(hub.capacity.execute, arrived, move |windup| {
-            execute.run(task_hub, windup).instrument(span)
-        });
+    let mut handle = hub.lifecycle.spawn_execute(
+        hub.capacity.execute,
+        arrived,
+        move |windup| execute.run(task_hub, windup).instrument(span),
+        move |answer, cut| run.finish(end_hub.ledger.as_ref(), answer, cut),
+    );
     tokio::select! {
         res = &mut handle => match flatten(res) {
             Ok(resp) => json_response(StatusCode::OK, &resp),
@@ -553,6 +577,7 @@ pub async fn log_request(
     let span = tracing::info_span!(
         "request",
         trace_id = meta.trace_id.as_deref().unwrap_or(""),
+        span_id = meta.span_id.as_deref().unwrap_or(""),
         request_id = %meta.request_id,
         webhook_id = meta.webhook_id.as_deref().unwrap_or(""),
     );

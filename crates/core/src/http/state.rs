@@ -34,6 +34,8 @@ pub struct Hub {
     pub secrets: Arc<Secrets>,
     /// The named RudderStack sources (`RUDDER_SOURCES`), write keys kept fresh.
     pub rudder_sources: crate::rudder::sources::Sources,
+    /// The run ledger's writer (`None`: `HUB_RUN_LEDGER=false`).
+    pub ledger: Option<crate::sinks::ledger::writer::Ledger>,
 }
 
 /// Every action's definition, and the serialized answers that only the configuration decides.

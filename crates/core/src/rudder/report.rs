@@ -14,6 +14,10 @@ pub struct DeliveryReport {
     pub rejected: u64,
     /// The first rejection, as an example.
     pub first_rejection: Option<Rejection>,
+    /// The first rejections (as many as the job keeps), for the run's record.
+    pub rejections: Vec<Rejection>,
+    /// Bytes of the result rows read.
+    pub bytes: u64,
     /// Rows never handed to the data plane because delivery stopped.
     pub not_sent: u64,
     /// The result could not be read to its end (cut / malformed), with the reader's words.
@@ -165,6 +169,8 @@ mod tests {
             not_sent: 5,
             input_error: Some("the query result download was cut off after 10 row(s): eof".into()),
             naming_note: None,
+            rejections: vec![],
+            bytes: 0,
         };
         assert!(!mixed.success());
         let m = mixed.message();
