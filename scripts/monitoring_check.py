@@ -28,6 +28,10 @@ from google.protobuf import json_format
 
 from monitoring_query import Query, extractor, self_check
 
+# The outcomes of the outcome event (helpers' contract between the hub and these metrics): the
+# failure-rate alert names some; the binary must write no other.
+OUTCOMES = {"success", "partial", "failed", "invalid", "interrupted", "refused"}
+OUTCOME_VALUES = re.compile(r'metric\.labels?\.outcome\s*=\s*(?:one_of\(([^)]*)\)|("[^"]*"))')
 USER_METRIC = re.compile(r'metric\.type\s*=\s*"logging\.googleapis\.com/user/([^"]+)"')
 METRIC_LABEL = re.compile(r"metric\.labels?\.([a-z_]+)")
 # Arguments terraform has and the API message does not (the project is in the request's URL; the
@@ -109,6 +113,8 @@ def check_metric(m: dict, entries: list[dict], problem) -> tuple[str, dict] | No
         seen[key] = sorted({str(v) for v in map(fn, matched) if v not in (None, "")})
         if not seen[key]:
             problem(f"log metric {name}: label {key} extracts nothing from the {len(matched)} lines it matches")
+    if "outcome" in seen and not set(seen["outcome"]) <= OUTCOMES:
+        problem(f"log metric {name}: the hub writes outcomes {sorted(set(seen['outcome']) - OUTCOMES)}, not among {sorted(OUTCOMES)}")
     distribution = descriptor["value_type"] == "DISTRIBUTION"
     if distribution != (value is not None) or distribution != bool(m.get("bucket_options")):
         problem(f"log metric {name}: a DISTRIBUTION needs a value extractor and buckets, a counter neither")
@@ -151,6 +157,10 @@ def check_filters(where: str, filters: list[str], metric_labels: dict[str, set[s
                 problem(f"{where}: reads logging.googleapis.com/user/{name}, which no log-based metric defines")
             elif not set(METRIC_LABEL.findall(f)) <= metric_labels[name]:
                 problem(f"{where}: filters on labels {sorted(set(METRIC_LABEL.findall(f)))}, {name} has {sorted(metric_labels[name])}")
+        for listed, single in OUTCOME_VALUES.findall(f):
+            named = set(re.findall(r'"([^"]*)"', listed or single))
+            if not named or not named <= OUTCOMES:
+                problem(f"{where}: outcomes {sorted(named - OUTCOMES) or '(none)'} are not outcomes of an execute {sorted(OUTCOMES)}")
 
 
 def check_dashboard(state: dict, entries: list[dict], metric_labels: dict[str, set[str]], problem, ok) -> None:

@@ -1,6 +1,7 @@
 """Real log lines of the hub, for scripts/monitoring_check.py: the per-function binaries run on
-127.0.0.1 with JSON logs (as Cloud Run runs them), execute successes and failures, fail a Secret
-Manager refresh, fail BigQuery appends (its endpoints point at a closed port) and refuse to start.
+127.0.0.1 with JSON logs (as Cloud Run runs them), execute successes, invalid input, failures and a
+partial write with a rejected row, fail a Secret Manager refresh, fail BigQuery appends (its
+endpoints point at a closed port) and refuse to start.
 Each line becomes the Cloud Logging entry Cloud Run makes of it (`entry()`).
 
 Stand-ins here: a Secret Manager (the documented REST shape: GET /v1/NAME:access) and a closed
@@ -221,6 +222,45 @@ def embedded_store_run(bin_dir: Path, sm: SecretManager, closed: int, health_pat
         [("action_execute", "stderr", ln) for ln in err.splitlines()], answers
 
 
+# A declared query action whose typed column rejects a row that does not fit it.
+ACTIONS_FILE = """version: 1
+actions:
+  - name: reorder_stock
+    label: Reorder stock
+    success_message: "Reordered {count} {rows}."
+    kind: query
+    required_fields:
+      - tag: product-id
+    key_tag: product-id
+    table:
+      name: stock_reorders
+    fields:
+      - {name: quantity, label: Quantity, value: integer, required: true}
+    result_columns:
+      - {field: products.id, column: product_id, type: INT64, required: true}
+"""
+
+
+def declared_run(bin_dir: Path) -> list[tuple[str, str, str]]:
+    """action_execute serving a declared action: one execute whose second row is rejected."""
+    with tempfile.TemporaryDirectory(prefix="monitoring-actions-") as d:
+        Path(d, "actions.yaml").write_text(ACTIONS_FILE)
+        hub = Hub(bin_dir / "action_execute", {"HUB_TOKENS": TOKEN, "HUB_ACTIONS_FILE": str(Path(d, "actions.yaml"))})
+        try:
+            hub.wait_ready()
+            dims = [{"name": "products.id", "label": "Product", "tags": ["product-id"]}]
+            doc = {"fields": {"dimensions": dims, "measures": [], "table_calculations": [], "pivots": []},
+                   "data": [{"products.id": {"value": 1}}, {"products.id": {"value": "not a number"}}]}
+            hub.execute("reorder_stock", {
+                "type": "query", "scheduled_plan": {"scheduled_plan_id": 79, "query_id": 43},
+                "attachment": {"mimetype": "application/json", "extension": "json", "data": json.dumps(doc)},
+                "data": {"user_email": "analyst@example.com"}, "form_params": {"quantity": "5"}})
+        finally:
+            out, err = hub.stop()
+    return [("action_execute", "stdout", ln) for ln in out.splitlines()] + \
+        [("action_execute", "stderr", ln) for ln in err.splitlines()]
+
+
 def bigquery_down_run(bin_dir: Path, closed: int) -> list[tuple[str, str, str]]:
     """action_execute writing to BigQuery whose endpoints do not answer: appends fail."""
     hub = Hub(bin_dir / "action_execute", {
@@ -261,6 +301,7 @@ def hub_entries(bin_dir: Path, name_prefix: str, health_paths: list[str]) -> tup
         closed = closed_sock.getsockname()[1]
         try:
             lines, answers = embedded_store_run(bin_dir, sm, closed, health_paths)
+            lines += declared_run(bin_dir)
             lines += bigquery_down_run(bin_dir, closed)
             lines += start_failure_runs(bin_dir, sm)
         finally:
