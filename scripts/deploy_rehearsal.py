@@ -276,7 +276,6 @@ COMPUTED = {
     # The Monitoring service agent of a project numbered 123456789012.
     "google_project_service_identity": {
         "email": '"service-123456789012@gcp-sa-monitoring-notification.iam.gserviceaccount.com"',
-        "member": '"serviceAccount:service-123456789012@gcp-sa-monitoring-notification.iam.gserviceaccount.com"',
     },
 }
 
@@ -1009,7 +1008,7 @@ def grants_of(state: dict) -> set[tuple[str, str, str]]:
         if rtype == "google_service_account":
             accounts[v["member"]] = v["account_id"]
         if rtype == "google_project_service_identity" and v["service"] == "monitoring.googleapis.com":
-            accounts[v["member"]] = "Monitoring service agent"
+            accounts[f"serviceAccount:{v['email']}"] = "Monitoring service agent"
     # The rehearsal's bigquery_writers member stands for every member of that list, its Looker
     # connection's account for looker_connection_service_account.
     accounts["group:analysts@example.com"] = "each bigquery_writers member"
@@ -1087,7 +1086,7 @@ def check_iam(what: str, state: dict, when: set[str]) -> None:
 # --------------------------------------------------------------------------- monitoring
 
 # The hub's real log lines (scripts/monitoring_lines.py), made once while the rehearsals run.
-HUB_LINES: "Future[tuple[list[dict], dict[str, int]]]"
+HUB_LINES: "Future[tuple[list[dict], dict[str, tuple[int, str]]]]"
 
 
 def uptime_paths() -> list[str]:

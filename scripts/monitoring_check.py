@@ -205,10 +205,11 @@ def check_alerts(state: dict, metric_labels: dict[str, set[str]], problem, ok) -
         ok(f"{len(policies)} alert policies, each a valid AlertPolicy with documentation, every metric and label they read defined")
 
 
-def check_uptime(state: dict, answers: dict[str, int], problem, ok) -> None:
+def check_uptime(state: dict, answers: dict[str, tuple[int, str]], problem, ok) -> None:
     before = problem.count()
     services = {v["uri"].removeprefix("https://"): v["name"] for v in resources(state, "google_cloud_run_v2_service")}
-    agents = {v["member"] for v in resources(state, "google_project_service_identity") if v["service"] == "monitoring.googleapis.com"}
+    agents = {f"serviceAccount:{v['email']}" for v in resources(state, "google_project_service_identity")
+              if v["service"] == "monitoring.googleapis.com"}
     invokers = {(v["member"], v["name"]) for v in resources(state, "google_cloud_run_v2_service_iam_member")
                 if v["role"] == "roles/run.invoker"}
     checked = set()
@@ -222,8 +223,12 @@ def check_uptime(state: dict, answers: dict[str, int], problem, ok) -> None:
         http = c["http_check"][0]
         host = c["monitored_resource"][0]["labels"].get("host")
         path = http["path"]
-        if answers.get(path) != 200:
-            problem(f"{where}: GET {path} without a token got {answers.get(path)} from the real binary, not 200")
+        status, body = answers.get(path, (None, ""))
+        if status != 200:
+            problem(f"{where}: GET {path} without a token got {status} from the real binary, not 200")
+        for matcher in c.get("content_matchers") or []:
+            if matcher.get("matcher") != "CONTAINS_STRING" or matcher["content"] not in body:
+                problem(f"{where}: the real binary's answer to GET {path} ({body[:80]!r}) does not satisfy {matcher}")
         if path.rstrip("/").endswith("z"):
             problem(f"{where}: {path} ends in z: Cloud Run's front end keeps such paths (the probes' /healthz never reaches the check)")
         if [a.get("type") for a in http.get("service_agent_authentication") or []] != ["OIDC_TOKEN"] or not http.get("use_ssl"):
@@ -239,7 +244,7 @@ def check_uptime(state: dict, answers: dict[str, int], problem, ok) -> None:
         problem(f"uptime checks cover {sorted(checked)}, the services are {sorted(services.values())}")
     if problem.count() == before:
         ok(f"uptime checks: one per service ({len(checked)}), valid UptimeCheckConfigs, GET {sorted({c['http_check'][0]['path'] for c in resources(state, 'google_monitoring_uptime_check_config')})} "
-           "answered 200 by the real binary, OIDC token of the Monitoring service agent, which may invoke each service")
+           "answered 200 and the expected content by the real binary, OIDC token of the Monitoring service agent, which may invoke each service")
 
 
 class Problems:
@@ -257,7 +262,7 @@ class Problems:
         return self.n
 
 
-def check(what: str, state: dict, entries: list[dict], answers: dict[str, int], problem, ok) -> None:
+def check(what: str, state: dict, entries: list[dict], answers: dict[str, tuple[int, str]], problem, ok) -> None:
     problems = Problems(lambda msg: problem(f"{what}: monitoring: {msg}"))
     fine = lambda msg: ok(f"{what}: monitoring: {msg}")  # noqa: E731 - one line, one use
     wrong = self_check()

@@ -131,11 +131,13 @@ class Hub:
                 time.sleep(0.1)
         raise RuntimeError("the hub did not answer /healthz within 30 s")
 
-    def get(self, path: str) -> int:
+    def get(self, path: str) -> tuple[int, str]:
+        """GET without a token: (status, body)."""
         try:
-            return urllib.request.urlopen(f"{self.base}{path}", timeout=10).status
+            with urllib.request.urlopen(f"{self.base}{path}", timeout=10) as r:
+                return r.status, r.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as e:
-            return e.code
+            return e.code, e.read().decode("utf-8", "replace")
 
     def execute(self, action: str, body: dict) -> None:
         req = urllib.request.Request(f"{self.base}/actions/{action}/execute", data=json.dumps(body).encode(),
@@ -198,7 +200,7 @@ def pushed_batch(rows: list[dict]) -> dict:
             "form_params": {"classification": "Approved", "comment": "batch review"}}
 
 
-def embedded_store_run(bin_dir: Path, sm: SecretManager, closed: int, health_paths: list[str]) -> tuple[list[tuple[str, str, str]], dict]:
+def embedded_store_run(bin_dir: Path, sm: SecretManager, closed: int, health_paths: list[str]) -> tuple[list[tuple[str, str, str]], dict[str, tuple[int, str]]]:
     """action_execute on the embedded store, its token a Secret Manager reference that fails to
     refresh: executes that succeed, are invalid, fail their download and reject rows."""
     hub = Hub(bin_dir / "action_execute", {
@@ -291,9 +293,9 @@ def start_failure_runs(bin_dir: Path, sm: SecretManager) -> list[tuple[str, str,
     return lines
 
 
-def hub_entries(bin_dir: Path, name_prefix: str, health_paths: list[str]) -> tuple[list[dict], dict[str, int]]:
+def hub_entries(bin_dir: Path, name_prefix: str, health_paths: list[str]) -> tuple[list[dict], dict[str, tuple[int, str]]]:
     """The log entries of all runs (each attributed to its function's Cloud Run service) and the
-    status each of `health_paths` got from the running execute binary (no token)."""
+    answer (status, body) each of `health_paths` got from the running execute binary (no token)."""
     sm = SecretManager()
     with socket.socket() as closed_sock:
         # Bound, never listening: connections to it are refused at once.

@@ -160,7 +160,7 @@ resource "google_cloud_run_v2_service_iam_member" "uptime_invoker" {
   location = var.region
   name     = google_cloud_run_v2_service.fn[each.key].name
   role     = "roles/run.invoker"
-  member   = google_project_service_identity.monitoring[0].member
+  member   = "serviceAccount:${google_project_service_identity.monitoring[0].email}"
 
   depends_on = [google_project_service.apis]
 }
@@ -188,6 +188,12 @@ resource "google_monitoring_uptime_check_config" "fn" {
     accepted_response_status_codes {
       status_class = "STATUS_CLASS_2XX"
     }
+  }
+
+  # The hub's own answer, not a 200 of something in front of it.
+  content_matchers {
+    content = "\"status\":\"ok\""
+    matcher = "CONTAINS_STRING"
   }
 
   monitored_resource {
