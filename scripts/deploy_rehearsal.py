@@ -28,10 +28,8 @@ The unmodified scripts/deploy.sh then walks a first deployment on an empty proje
    list, form and execute services, the keys readable by execute alone.
 
 It also compares the IAM grants of the applied stand-in state (service and user mode) with the
-tables "IAM: who holds what" (README.md, and docs/monitoring.md for the uptime checks), checks that
-every resource that calls a Google API depends on `google_project_service.apis` (and that the API is
-in `local.required_apis`), and checks the monitoring resources of both states against real log lines
-of the hub (scripts/monitoring_check.py).
+table in README.md ("IAM: who holds what"), and checks that every resource that calls a Google
+API depends on `google_project_service.apis` (and that the API is in `local.required_apis`).
 
 Exits non-zero with one line per problem.
 """
@@ -1030,24 +1028,14 @@ def grants_of(state: dict) -> set[tuple[str, str, str]]:
     return out
 
 
-def iam_tables() -> list[str] | None:
-    """The "IAM: who holds what" sections: README.md's, and one per topic page in docs/ that grants
-    something of its own (docs/monitoring.md: the uptime checks' service agent)."""
-    sections = []
-    for f in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        sections += re.findall(r"^#+ IAM: who holds what[^\n]*\n(.*?)(?=^#|\Z)", f.read_text(), re.S | re.M)
-    if not sections:
+def readme_grants(when: set[str]) -> set[tuple[str, str, str]] | None:
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"^### IAM: who holds what\n(.*?)(?=^#)", text, re.S | re.M)
+    if not m:
         problem('README.md has no "### IAM: who holds what" section')
         return None
-    return sections
-
-
-def readme_grants(when: set[str]) -> set[tuple[str, str, str]] | None:
-    sections = iam_tables()
-    if sections is None:
-        return None
     out = set()
-    for line in "\n".join(sections).splitlines():
+    for line in m.group(1).splitlines():
         if not line.startswith("| `"):
             continue
         cells = [c.strip().replace("`", "") for c in line.strip().strip("|").split("|")]
