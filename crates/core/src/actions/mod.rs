@@ -59,11 +59,19 @@ pub trait Action: Send + Sync {
 /// into the registry; `hub generate-actions` includes their tables). The RudderStack actions
 /// deliver with `rudder`: no other action sees it.
 pub fn coded(rudder: &rudder::RudderSetup) -> Vec<Arc<dyn Action>> {
-    [rudder::IDENTIFY, rudder::GROUP, rudder::TRACK]
+    CODED
         .into_iter()
         .map(|call| Arc::new(call.with(rudder.clone())) as Arc<dyn Action>)
         .collect()
 }
+
+/// The names of the coded actions (a declared action may not take one), without building them.
+pub fn coded_names() -> impl Iterator<Item = &'static str> {
+    CODED.iter().map(|call| call.name())
+}
+
+/// The coded actions, before they are given what they deliver with.
+const CODED: [rudder::RudderCall; 3] = [rudder::IDENTIFY, rudder::GROUP, rudder::TRACK];
 
 /// Why an action could not answer at all (no HTTP status: the `http` module maps it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

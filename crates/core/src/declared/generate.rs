@@ -345,26 +345,19 @@ pub const DEPLOYABLE_MAX_BYTES: usize = 65536;
 /// given as a file path replaced by its data URI, everything else byte for byte. `file` is `text`
 /// loaded (its icons resolved). Refused over [`DEPLOYABLE_MAX_BYTES`] (UTF-8 bytes, not characters).
 pub fn deployable_file(text: &str, file: &ActionsFile) -> Result<String, String> {
-    let raw: super::raw::RawFile =
-        serde_saphyr::from_str(text).map_err(|e| format!("cannot read it again: {e}"))?;
     let mut edits: Vec<(usize, usize, String)> = vec![];
-    for (a, def) in raw.actions.iter().zip(&file.actions) {
-        let Some(icon) = &a.value.icon else { continue };
-        let super::icon::Spec::File(spec) = super::icon::spec(&icon.value) else {
+    for def in &file.actions {
+        let Some((start, len)) = def.icon_file_span else {
             continue;
         };
-        let (Some(uri), Some(start), Some(len)) = (
-            def.icon_data_uri.as_deref(),
-            icon.referenced.span().byte_offset(),
-            icon.referenced.span().byte_len(),
-        ) else {
+        let Some(uri) = def.icon_data_uri.as_deref() else {
             return Err(format!(
-                "line {}: cannot inline the icon file {spec:?}",
-                icon.referenced.line()
+                "line {}: cannot inline the icon file of action {:?}",
+                def.line, def.name
             ));
         };
         // A data URI holds no quote: single-quoted, it is the same string to any YAML reader.
-        edits.push((start as usize, len as usize, format!("'{uri}'")));
+        edits.push((start, len, format!("'{uri}'")));
     }
     let mut out = text.to_string();
     for (start, len, with) in edits.into_iter().rev() {
@@ -701,7 +694,7 @@ actions:
         let (code, out, err) = run(&[broken.to_str().unwrap(), &d("b")]);
         assert_eq!(code, 1);
         assert!(
-            out.is_empty() && err.contains(":3: unknown key `lable`"),
+            out.is_empty() && err.contains(":3:5: unknown key `lable`"),
             "{err}"
         );
         assert!(!dir.path().join("b").exists());

@@ -899,12 +899,13 @@ fn check_actions_command_lists_problems_and_exits_1() {
         out.contains("approve (cell) -> table approvals (7 columns)"),
         "{out}"
     );
+    let at = format!("--> {}:11:22\n", bad.display());
     assert!(
-        err.contains("bad.yaml:11: success_message uses {nope}"),
+        err.contains(&format!("error: success_message uses {{nope}}, which this action does not have: use one of {{key}}, {{id}}\n  {at}")),
         "{err}"
     );
     assert!(
-        err.contains("bad.yaml:11: success_message uses {nada}"),
+        err.contains(&format!("error: success_message uses {{nada}}, which this action does not have: use one of {{key}}, {{id}}\n  {at}")),
         "{err}"
     );
     assert!(err.contains("bad.yaml: 2 problem(s)"), "{err}");
@@ -1598,13 +1599,18 @@ actions:
             "16: an action is expected here, not `17`: write a map (`key: value` lines indented under the `- `) with `name:`, `label:`, `kind:`, `table:`, `success_message:`",
         ]
     );
-    // Where the shape pass cannot read the file, the typed read's refusal is reworded too.
+    // `.inf` is text to the reader: the file reads, and the repeated key is named with the
+    // other problems (the action without its required keys is read no further).
     let p = problems("version: 1\nversion: 1\nactions: [{name: .inf}]\n");
-    assert_eq!(p.len(), 1, "{p:?}");
-    assert!(
-        p[0].starts_with("2: the key `version` is written twice in this mapping: keep one")
-            && !p[0].contains("DuplicateKeyPolicy"),
-        "{p:?}"
+    assert_eq!(
+        p,
+        [
+            "2: the key `version` is written twice in the file (first at line 1): keep one",
+            "3: an action has no `label`: it is required",
+            "3: an action has no `kind`: it is required",
+            "3: an action has no `table`: it is required",
+            "3: an action has no `success_message`: it is required",
+        ]
     );
 }
 
@@ -1932,4 +1938,100 @@ fn an_empty_actions_key_and_an_alias_bomb_say_what_to_write() {
         "{p:?}"
     );
     assert!(!p[0].contains("budget breached"), "{p:?}");
+}
+
+/// `hub check-actions` shows every problem of a file at once, shape and semantic together, each
+/// as rustc shows its errors: the message, `--> file:line:column`, the source line and a caret
+/// under what it is about. The action with a shape problem is read no further (no false
+/// follow-on); the other one is checked in full.
+#[test]
+fn check_actions_shows_every_problem_with_its_line_column_and_caret() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("five.yaml");
+    std::fs::write(
+        &path,
+        r#"version: 1
+actions:
+  - name: approve
+    label: Approve
+    kind: cel
+    table: {name: approvals}
+    fields:
+      - {name: id, requird: true}
+    success_message: "Approved {key}"
+  - name: Reorder
+    label: Reorder
+    kind: query
+    table: {name: reorders}
+    fields:
+      - {name: qty, value: integer, min: 10, max: 5}
+    success_message: "Placed {nope}"
+"#,
+    )
+    .unwrap();
+    let file = path.display().to_string();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(
+        check_actions_command(std::slice::from_ref(&file), &mut out, &mut err),
+        1
+    );
+    let err = String::from_utf8(err).unwrap().replace(&file, "five.yaml");
+    assert_eq!(err, FIVE_PROBLEMS);
+}
+
+const FIVE_PROBLEMS: &str = r#"error: kind: `cel` is not a valid value: did you mean `cell`?
+ --> five.yaml:5:11
+  |
+5 |     kind: cel
+  |           ^^^
+
+error: unknown key `requird` in a field: did you mean `required`?
+ --> five.yaml:8:20
+  |
+8 |       - {name: id, requird: true}
+  |                    ^^^^^^^
+
+error: action name "Reorder" must be lowercase letters, digits and underscores, start with a letter, at most 64 characters (it is part of the URL Looker calls); write `name: reorder`
+  --> five.yaml:10:11
+   |
+10 |   - name: Reorder
+   |           ^^^^^^^
+
+error: field "qty": `max` (5) is below `min` (10)
+  --> five.yaml:15:51
+   |
+15 |       - {name: qty, value: integer, min: 10, max: 5}
+   |                                                   ^
+
+error: success_message uses {nope}, which this action does not have: use one of {count}, {rows}, {qty}
+  --> five.yaml:16:22
+   |
+16 |     success_message: "Placed {nope}"
+   |                      ^^^^^^^^^^^^^^^
+
+five.yaml: 5 problem(s)
+"#;
+
+/// `user_email` is a param of every declared action, added by the hub: declaring it (as the
+/// file reference's `params` example might suggest) is refused with what the hub does and what
+/// to write instead, never as a duplicate of a param the file does not show.
+#[test]
+fn declaring_user_email_says_the_hub_adds_it() {
+    let p = problems(&GOOD.replace(
+        "    table: {name: approvals}\n",
+        "    table: {name: approvals}\n    params: [{name: user_email, label: Email, user_attribute: email}]\n",
+    ));
+    assert_eq!(
+        p,
+        ["7: param \"user_email\" is added by the hub to every action (the acting user's email, from the Looker user attribute `email`): remove it from `params`; a field takes it with `default: {param: user_email}`"]
+    );
+    // Another param of one name twice is still a duplicate.
+    let p = problems(&GOOD.replace(
+        "    table: {name: approvals}\n",
+        "    table: {name: approvals}\n    params: [{name: region, label: R}, {name: region, label: R2}]\n",
+    ));
+    assert_eq!(
+        p,
+        ["7: duplicate param \"region\": give each param its own name"]
+    );
 }
