@@ -167,7 +167,7 @@ pub fn bq_ident(name: &str) -> String {
 }
 
 /// A LookML string literal.
-fn q(s: &str) -> String {
+pub(super) fn q(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
@@ -220,25 +220,35 @@ pub fn lookml_fields(column: &str, t: ColumnType) -> (&'static str, String, Vec<
     ("dimension_group", group.to_string(), fields)
 }
 
-fn dimension(out: &mut String, c: &Column, key: bool, pk: bool, tags: &[String]) {
-    let (kind, name, _) = lookml_fields(&c.name, c.column_type);
+/// The dimension (or dimension group) of one column of any table: `pk` makes it the primary
+/// key, `key` gives it `tags` (the action's).
+pub(super) fn dimension(
+    out: &mut String,
+    column: &str,
+    ty: ColumnType,
+    description: &str,
+    key: bool,
+    pk: bool,
+    tags: &[String],
+) {
+    let (kind, name, _) = lookml_fields(column, ty);
     out.push_str(&format!("  {kind}: {name} {{\n"));
     if pk {
         out.push_str("    primary_key: yes\n");
     }
-    if !c.description.is_empty() {
-        out.push_str(&format!("    description: {}\n", q(&c.description)));
+    if !description.is_empty() {
+        out.push_str(&format!("    description: {}\n", q(description)));
     }
     if key && !tags.is_empty() {
         let t: Vec<String> = tags.iter().map(|t| q(t)).collect();
         out.push_str(&format!("    tags: [{}]\n", t.join(", ")));
     }
-    let column = format!("${{TABLE}}.{}", bq_ident(&c.name));
-    let sql = match c.column_type {
+    let column = format!("${{TABLE}}.{}", bq_ident(column));
+    let sql = match ty {
         ColumnType::Json => format!("TO_JSON_STRING({column})"),
         _ => column,
     };
-    match c.column_type {
+    match ty {
         ColumnType::String | ColumnType::Json => out.push_str("    type: string\n"),
         ColumnType::Int64 | ColumnType::Numeric | ColumnType::Float64 => {
             out.push_str("    type: number\n")
@@ -277,7 +287,16 @@ pub fn lookml_view(def: &ActionDef, source: &str) -> String {
     }
     for c in &t.columns {
         let pk = def.kind == Kind::Cell && c.name == "request_id";
-        dimension(&mut out, c, c.name == t.key_column, pk, &tags);
+        let key = c.name == t.key_column;
+        dimension(
+            &mut out,
+            &c.name,
+            c.column_type,
+            &c.description,
+            key,
+            pk,
+            &tags,
+        );
     }
     out.push_str(&format!(
         "  measure: {COUNT_MEASURE} {{\n    type: count\n  }}\n}}\n\n"
@@ -304,7 +323,15 @@ pub fn lookml_view(def: &ActionDef, source: &str) -> String {
             continue;
         }
         let key = c.name == t.key_column;
-        dimension(&mut out, c, key, key, &tags);
+        dimension(
+            &mut out,
+            &c.name,
+            c.column_type,
+            &c.description,
+            key,
+            key,
+            &tags,
+        );
     }
     out.push_str(&format!(
         "  measure: {COUNT_MEASURE} {{\n    type: count\n    drill_fields: [{}]\n  }}\n}}\n",
@@ -332,6 +359,7 @@ pub fn lookml_files(file: &ActionsFile) -> Vec<(String, String)> {
                 lookml_view(a, &source),
             )
         })
+        .chain(super::emit_ledger::lookml_files())
         .collect()
 }
 
@@ -661,8 +689,9 @@ actions:
             .to_string();
         let (code, out, err) = run(&[&retail, &d("r")]);
         assert_eq!(code, 0, "{err}");
-        // 3 tables, the 2 of the run ledger and the manifest; 3 views; the actions file.
-        assert_eq!(out.matches("wrote ").count(), 10, "{out}");
+        // 3 tables, the 2 of the run ledger and the manifest; 3 views and the ledger's 2 views,
+        // explore and dashboard; the actions file.
+        assert_eq!(out.matches("wrote ").count(), 14, "{out}");
         for f in [
             "terraform/tables.json",
             "lookml/review_flags.view.lkml",
@@ -671,7 +700,7 @@ actions:
             assert!(dir.path().join("r").join(f).is_file(), "{f}");
         }
         let (code, out, _) = run(&[&retail, &d("r")]);
-        assert_eq!((code, out.matches("unchanged ").count()), (0, 10), "{out}");
+        assert_eq!((code, out.matches("unchanged ").count()), (0, 14), "{out}");
 
         let (code, out, err) = run(&["--builtin", "--terraform", &d("tf")]);
         assert_eq!(code, 0, "{err}");

@@ -7,6 +7,7 @@
 //! tests).
 
 pub mod action;
+mod emit_ledger;
 pub mod form;
 pub mod generate;
 pub mod icon;
