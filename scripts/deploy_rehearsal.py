@@ -28,7 +28,7 @@ The unmodified scripts/deploy.sh then walks a first deployment on an empty proje
    list, form and execute services, the keys readable by execute alone.
 
 It also compares the IAM grants of the applied stand-in state (service and user mode) with the
-table in README.md ("IAM: who holds what"), and checks that every resource that calls a Google
+table in docs/deployment.md ("IAM: who holds what"), and checks that every resource that calls a Google
 API depends on `google_project_service.apis` (and that the API is in `local.required_apis`).
 
 Exits non-zero with one line per problem.
@@ -934,7 +934,7 @@ def check_startup_probe(state: dict) -> None:
         ok("startup probe window (period x failure_threshold) covers HUB_STARTUP_RETRY_SECS + one Secret Manager timeout")
 
 
-# The process's own memory, outside the hub's budget (terraform/main.tf, README "Operating at scale").
+# The process's own memory, outside the hub's budget (terraform/main.tf, docs/operations.md "Operating at scale").
 HUB_BASE_MEMORY_MIB = 128
 
 
@@ -973,11 +973,15 @@ def check_capacity(state: dict) -> None:
         ok("capacity: execute keeps its CPU, its time limit is Cloud Run's timeout, every memory budget is the service's memory less 128 MiB and holds execute's query slots")
 
 
-# --------------------------------------------------------------------------- IAM vs README
+# --------------------------------------------------------------------------- IAM vs the docs
+
+
+# The page whose table lists every IAM grant terraform makes.
+IAM_PAGE = "docs/deployment.md"
 
 
 def grants_of(state: dict) -> set[tuple[str, str, str]]:
-    """(member, role, on) of every IAM grant in the state, in the README's words."""
+    """(member, role, on) of every IAM grant in the state, in the words of the docs' IAM table."""
     roles = {}
     accounts = {}
     for rtype, v in standins(state):
@@ -1002,15 +1006,15 @@ def grants_of(state: dict) -> set[tuple[str, str, str]]:
         elif rtype == "google_bigquery_dataset_iam_member":
             out.add((member, role, f"dataset {v['dataset_id']}"))
         elif re.search(r"_iam_(member|binding|policy)$", rtype):
-            out.add((member, role, f"{rtype} (not in the README's vocabulary)"))
+            out.add((member, role, f"{rtype} (not in the IAM table's vocabulary)"))
     return out
 
 
-def readme_grants(when: set[str]) -> set[tuple[str, str, str]] | None:
-    text = (ROOT / "README.md").read_text()
-    m = re.search(r"^### IAM: who holds what\n(.*?)(?=^#)", text, re.S | re.M)
+def documented_grants(when: set[str]) -> set[tuple[str, str, str]] | None:
+    text = (ROOT / IAM_PAGE).read_text()
+    m = re.search(r"^## IAM: who holds what\n(.*?)(?=^#)", text, re.S | re.M)
     if not m:
-        problem('README.md has no "### IAM: who holds what" section')
+        problem(f'{IAM_PAGE} has no "## IAM: who holds what" section')
         return None
     out = set()
     for line in m.group(1).splitlines():
@@ -1018,7 +1022,7 @@ def readme_grants(when: set[str]) -> set[tuple[str, str, str]] | None:
             continue
         cells = [c.strip().replace("`", "") for c in line.strip().strip("|").split("|")]
         if len(cells) != 4:
-            problem(f"README IAM table row has {len(cells)} cells, expected 4: {line}")
+            problem(f"{IAM_PAGE}: IAM table row has {len(cells)} cells, expected 4: {line}")
             continue
         who, role, on, condition = cells
         who = who.split(" (")[0]  # "looker-hub-list (actions_list)": the account id
@@ -1036,17 +1040,17 @@ def readme_grants(when: set[str]) -> set[tuple[str, str, str]] | None:
 
 def check_iam(what: str, state: dict, when: set[str]) -> None:
     actual = grants_of(state)
-    expected = readme_grants(when)
+    expected = documented_grants(when)
     if expected is None:
         return
     missing, extra = expected - actual, actual - expected
     if missing or extra:
-        lines = [f"{what}: the IAM grants and README.md's table (\"IAM: who holds what\") differ"]
-        lines += [f"    only in the README: {g}" for g in sorted(missing)]
+        lines = [f"{what}: the IAM grants and {IAM_PAGE}'s table (\"IAM: who holds what\") differ"]
+        lines += [f"    only in the docs:   {g}" for g in sorted(missing)]
         lines += [f"    only in terraform:  {g}" for g in sorted(extra)]
         problem("\n".join(lines))
     else:
-        ok(f"{what}: {len(actual)} IAM grants, exactly README.md's table")
+        ok(f"{what}: {len(actual)} IAM grants, exactly {IAM_PAGE}'s table")
 
 
 # Two RudderStack sources: one with its own label and data plane, one on the default data plane.

@@ -1,12 +1,11 @@
-//! Checks of the module structure (the README's "Architecture" section): actions and the OAuth
-//! client know no HTTP, and the top-level modules import each other only as the module map allows,
-//! with no cycle.
+//! Checks of the module structure (docs/architecture.md): actions and the OAuth client know no
+//! HTTP, and the top-level modules import each other only as the module map allows, with no cycle.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The module map: each top-level module of `crates/core/src` and the modules it may import
-/// (`crate::<module>`). The README's module map says the same.
+/// (`crate::<module>`). The module map of docs/architecture.md says the same (checked below).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("api", &[]),
     ("config", &[]),
@@ -42,18 +41,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("telemetry", &["settings"]),
     (
-        "http",
+        "hub",
         &[
             "actions",
             "api",
             "auth",
             "capacity",
-            "error",
+            "declared",
+            "gcp",
             "lifecycle",
             "meta",
             "net",
             "oauth",
-            "routes",
+            "retry",
             "rudder",
             "secrets",
             "settings",
@@ -61,24 +61,24 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "startup",
+        "http",
         &[
             "actions",
-            "auth",
+            "api",
             "capacity",
-            "declared",
-            "gcp",
-            "http",
-            "net",
+            "error",
+            "hub",
+            "lifecycle",
+            "meta",
             "oauth",
-            "retry",
             "routes",
-            "rudder",
-            "secrets",
             "settings",
             "sinks",
-            "telemetry",
         ],
+    ),
+    (
+        "startup",
+        &["http", "hub", "retry", "routes", "settings", "telemetry"],
     ),
 ];
 
@@ -283,6 +283,58 @@ fn the_module_map_has_no_import_cycle() {
         pending.is_empty(),
         "import cycle among: {:?}",
         pending.keys().collect::<Vec<_>>()
+    );
+}
+
+/// The module map as docs/architecture.md writes it: its table's rows
+/// `` | `module` | owns | `a`, `b` | `` (`—` for none).
+fn documented_module_map() -> BTreeMap<String, BTreeSet<String>> {
+    let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/architecture.md");
+    let text = std::fs::read_to_string(&page).expect("docs/architecture.md");
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !l.starts_with("| module | owns | may import |"));
+    let names = |cell: &str| -> BTreeSet<String> {
+        cell.split(',')
+            .map(|n| n.trim().trim_matches('`').to_string())
+            .filter(|n| !n.is_empty() && n != "—")
+            .collect()
+    };
+    lines.next();
+    lines
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .map(|row| {
+            let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+            let module = cells[0].trim_matches('`').to_string();
+            (module, names(cells.last().expect("a may-import cell")))
+        })
+        .collect()
+}
+
+#[test]
+fn the_documented_module_map_is_the_one_checked() {
+    let documented = documented_module_map();
+    let mut problems = Vec::new();
+    for (module, deps) in ALLOWED {
+        let deps: BTreeSet<String> = deps.iter().map(|d| d.to_string()).collect();
+        match documented.get(*module) {
+            None => problems.push(format!("{module}: not in the page's module map")),
+            Some(written) if *written != deps => problems.push(format!(
+                "{module}: the page says it may import {written:?}, ALLOWED says {deps:?}"
+            )),
+            Some(_) => {}
+        }
+    }
+    for module in documented.keys() {
+        if !ALLOWED.iter().any(|(m, _)| m == module) {
+            problems.push(format!("{module}: on the page, not in ALLOWED"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "docs/architecture.md's module map and ALLOWED differ (change them together):\n{}",
+        problems.join("\n")
     );
 }
 

@@ -11,6 +11,7 @@ pub mod declared;
 pub mod error;
 pub mod gcp;
 pub mod http;
+pub mod hub;
 pub mod lifecycle;
 pub mod meta;
 pub mod net;

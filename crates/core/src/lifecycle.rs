@@ -172,7 +172,10 @@ impl Lifecycle {
     where
         W: FnOnce(Arc<ExecuteWindUp>) -> F,
         F: Future<Output = Result<ExecuteResponse, HubError>> + Send + 'static,
-        D: FnOnce(Result<ExecuteResponse, HubError>, Option<Cut>) -> Result<ExecuteResponse, HubError>
+        D: FnOnce(
+                Result<ExecuteResponse, HubError>,
+                Option<Cut>,
+            ) -> Result<ExecuteResponse, HubError>
             + Send
             + 'static,
     {

@@ -222,7 +222,10 @@ mod tests {
             lines[0]["logging.googleapis.com/trace"],
             "projects/proj/traces/abc123"
         );
-        assert_eq!(lines[0]["logging.googleapis.com/spanId"], "000000000000007b");
+        assert_eq!(
+            lines[0]["logging.googleapis.com/spanId"],
+            "000000000000007b"
+        );
         assert_eq!(lines[1]["severity"], "ERROR");
         assert!(lines[1].get("logging.googleapis.com/trace").is_none());
     }

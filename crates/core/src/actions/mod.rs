@@ -56,13 +56,13 @@ pub trait Action: Send + Sync {
 }
 
 /// The coded actions every hub serves next to the declared ones (`crate::startup` merges them
-/// into the registry; `hub generate-actions` includes their tables).
-pub fn coded() -> Vec<Arc<dyn Action>> {
-    vec![
-        Arc::new(rudder::IDENTIFY),
-        Arc::new(rudder::GROUP),
-        Arc::new(rudder::TRACK),
-    ]
+/// into the registry; `hub generate-actions` includes their tables). The RudderStack actions
+/// deliver with `rudder`: no other action sees it.
+pub fn coded(rudder: &rudder::RudderSetup) -> Vec<Arc<dyn Action>> {
+    [rudder::IDENTIFY, rudder::GROUP, rudder::TRACK]
+        .into_iter()
+        .map(|call| Arc::new(call.with(rudder.clone())) as Arc<dyn Action>)
+        .collect()
 }
 
 /// Why an action could not answer at all (no HTTP status: the `http` module maps it).
@@ -88,8 +88,10 @@ pub struct ActionLimits {
     pub writeback_batch_rows: usize,
 }
 
-/// Everything an action may use for one request: narrow on purpose, so an action can be
-/// unit-tested without a server (build one with stand-ins for the sink, gate and wind-up).
+/// What every action may use for one request: narrow on purpose, so an action can be
+/// unit-tested without a server (build one with stand-ins for the sink, gate and wind-up). What
+/// only some actions use (the RudderStack settings and sources) is held by those actions, built
+/// at start.
 pub struct ActionContext<'a> {
     /// The hub's public URL, for the definition's URLs.
     pub public_url: &'a crate::routes::PublicUrl,
@@ -105,10 +107,6 @@ pub struct ActionContext<'a> {
     pub windup: &'a dyn WindUp,
     /// Limits from the settings.
     pub limits: ActionLimits,
-    /// RudderStack delivery settings.
-    pub rudder: &'a crate::rudder::RudderSettings,
-    /// The named RudderStack sources (`RUDDER_SOURCES`), write keys kept fresh.
-    pub rudder_sources: &'a crate::rudder::sources::Sources,
     /// What this execute did, counted by the engines as they go ([`run::RunTally`]; calls that
     /// are not executes get [`run::NOT_A_RUN`]).
     pub run: &'a run::RunTally,

@@ -268,7 +268,10 @@ mod tests {
         }
         t.fail(ErrorKind::Sink);
         let c = t.counts();
-        assert_eq!((c.rows_read, c.bytes_read, c.rows_rejected), (250, 9_000, 150));
+        assert_eq!(
+            (c.rows_read, c.bytes_read, c.rows_rejected),
+            (250, 9_000, 150)
+        );
         assert_eq!(c.rejections.len(), MAX_REJECTIONS_KEPT);
         assert_eq!(c.rejections[99].row_index, 99);
         // The first error is the one kept.

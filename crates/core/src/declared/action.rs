@@ -193,7 +193,8 @@ impl Shared<'_> {
             };
             values.push(v);
         }
-        crate::sinks::table::row_of(table, values).map_err(|e| (Some(e.column.clone()), e.to_string()))
+        crate::sinks::table::row_of(table, values)
+            .map_err(|e| (Some(e.column.clone()), e.to_string()))
     }
 }
 

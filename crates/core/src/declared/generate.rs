@@ -107,7 +107,7 @@ pub fn schema_file(table: &str) -> String {
 /// The terraform files of a whole actions file and of the coded actions every hub serves
 /// ([`crate::actions::coded`]): `(file name, content)`, `tables.json` first.
 pub fn terraform_files(file: &ActionsFile) -> Vec<(String, String)> {
-    terraform_files_with(file, &crate::actions::coded())
+    terraform_files_with(file, &crate::actions::coded(&Default::default()))
 }
 
 /// [`terraform_files`] with these coded actions: their tables ([`crate::actions::Action::tables`])
@@ -132,9 +132,11 @@ pub fn terraform_files_with(
         );
         schemas.push((schema_file(&a.table.name), bigquery_schema(a)));
     }
-    let coded_tables = coded
-        .iter()
-        .flat_map(|a| a.tables().into_iter().map(move |t| (a.name().to_string(), t)));
+    let coded_tables = coded.iter().flat_map(|a| {
+        a.tables()
+            .into_iter()
+            .map(move |t| (a.name().to_string(), t))
+    });
     // The run ledger's tables: every hub writes them unless HUB_RUN_LEDGER turns them off.
     let ledger_tables = crate::sinks::ledger::tables()
         .into_iter()

@@ -11,7 +11,7 @@ use crate::error::HubError;
 use crate::lifecycle::{Cut, ExecuteWindUp, TOO_LATE};
 use crate::meta::RequestMeta;
 
-use super::Hub;
+use crate::hub::Hub;
 
 /// One execute, checked and ready to run.
 pub(super) struct Execute {

@@ -1,4 +1,4 @@
-//! Everything HTTP: the app state ([`Hub`]), actix handlers for the hub's routes, the one
+//! Everything HTTP: actix handlers for the hub's routes (serving the [`Hub`] state), the one
 //! extractor of Looker calls ([`LookerCall`]), the request metadata read from headers, the mapping
 //! of errors to statuses and Looker answers, and the OAuth browser pages. Actions and the OAuth
 //! client know nothing of this module.
@@ -6,11 +6,8 @@
 mod execute;
 pub mod local;
 mod meta;
-pub mod outcome;
-mod state;
-
-pub use state::Hub;
 pub mod oauth;
+pub mod outcome;
 mod pages;
 pub mod playground;
 
@@ -27,13 +24,12 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::actions::{
-    Action, ActionContext, ActionError, ActionLimits, OAuthGate, ServiceIdentity, WindUp,
-};
+use crate::actions::{Action, ActionError};
 use crate::api::{ActionRequest, ActionType, ErrorBody, ExecuteResponse};
 use crate::capacity::memory::{body_reservation, GROWTH_STEP_BYTES};
 use crate::capacity::{Reservation, MEMORY_WAIT, NO_MEMORY};
 use crate::error::HubError;
+use crate::hub::Hub;
 use crate::lifecycle::TOO_LATE;
 use crate::meta::RequestMeta;
 use crate::routes::{routes_of, Function, Handler, Method, HEALTH_PATH};
@@ -180,47 +176,6 @@ impl LookerCall {
     /// The body as a form / execute request.
     pub fn request(&self) -> Result<ActionRequest, HubError> {
         parse_request(&self.body)
-    }
-}
-
-impl Hub {
-    /// The identity gate of this hub: OAuth in user mode, the hub's own identity otherwise.
-    pub fn gate(&self) -> &dyn OAuthGate {
-        match &self.oauth {
-            Some(oauth) => oauth,
-            None => &ServiceIdentity,
-        }
-    }
-
-    /// What an action may use for one call.
-    pub fn action_context<'a>(&'a self, meta: &'a RequestMeta) -> ActionContext<'a> {
-        self.action_context_with(meta, &self.lifecycle, &crate::actions::run::NOT_A_RUN)
-    }
-
-    /// What an action may use for one execute that winds up on `windup` (its own) and counts
-    /// what it does in `run`.
-    pub fn action_context_with<'a>(
-        &'a self,
-        meta: &'a RequestMeta,
-        windup: &'a dyn WindUp,
-        run: &'a crate::actions::run::RunTally,
-    ) -> ActionContext<'a> {
-        ActionContext {
-            public_url: &self.settings.public_url,
-            sink: &self.sink,
-            http: &self.http,
-            gate: self.gate(),
-            meta,
-            windup,
-            limits: ActionLimits {
-                max_comment_chars: self.settings.max_comment_chars,
-                download_deadline: self.capacity.execute.answer_by(),
-                writeback_batch_rows: self.settings.writeback_batch_rows,
-            },
-            rudder: &self.settings.rudder,
-            rudder_sources: &self.rudder_sources,
-            run,
-        }
     }
 }
 
@@ -465,7 +420,11 @@ async fn execute(
     if hub.lifecycle.too_late_for_long_work() && query {
         tracing::warn!("shutting down: query execute not started");
         run.tally.refuse(crate::actions::run::ErrorKind::Shutdown);
-        let answer = run.finish(hub.ledger.as_ref(), Ok(ExecuteResponse::failure(TOO_LATE)), None);
+        let answer = run.finish(
+            hub.ledger.as_ref(),
+            Ok(ExecuteResponse::failure(TOO_LATE)),
+            None,
+        );
         return match answer {
             Ok(resp) => json_response(StatusCode::OK, &resp),
             Err(e) => error_response(&e, Shape::Execute),

@@ -140,7 +140,9 @@ impl RunStart {
         self.scheduled_plan_id = plan
             .and_then(|p| p.scheduled_plan_id.as_ref())
             .map(|id| id.to_string());
-        self.query_id = plan.and_then(|p| p.query_id.as_ref()).map(|id| id.to_string());
+        self.query_id = plan
+            .and_then(|p| p.query_id.as_ref())
+            .map(|id| id.to_string());
     }
 
     /// The end of the run: the final answer (the run named in a failure's message), the outcome
@@ -306,7 +308,11 @@ mod tests {
             (Outcome::Failed, Some(ErrorKind::Action))
         );
         assert_eq!(
-            c(&no, counts(5, Some(ErrorKind::Download)), Some(Cut::Deadline)),
+            c(
+                &no,
+                counts(5, Some(ErrorKind::Download)),
+                Some(Cut::Deadline)
+            ),
             (Outcome::Interrupted, Some(ErrorKind::Deadline))
         );
         assert_eq!(

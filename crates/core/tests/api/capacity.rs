@@ -132,7 +132,7 @@ async fn an_execute_past_its_time_limit_answers_what_it_wrote_before_the_platfor
         .unwrap_or_else(|| panic!("{text}"));
     assert!(read > 3, "{text}");
     assert_eq!(
-        crate::helpers::unnamed(&text),
+        crate::helpers::unnamed(text),
         format!(
             "Wrote {read} rows as Suspicious, but the action reached its time limit (5 s: \
              HUB_EXECUTE_TIMEOUT_SECS = 6 s, the request timeout of the platform in front of the \

@@ -385,6 +385,9 @@ pub fn unnamed(message: &str) -> &str {
     let id = run
         .strip_suffix(')')
         .unwrap_or_else(|| panic!("the message names no run: {message}"));
-    assert!(uuid::Uuid::parse_str(id).is_ok(), "run id {id:?} in {message}");
+    assert!(
+        uuid::Uuid::parse_str(id).is_ok(),
+        "run id {id:?} in {message}"
+    );
     rest
 }

@@ -54,7 +54,14 @@ fn reorder_with_rejections() -> Value {
     };
     let doc = format!(
         r#"{{"fields":{{"dimensions":[{{"name":"products.id","tags":["product-id"]}},{{"name":"products.name"}},{{"name":"products.extra"}}],"measures":[{{"name":"inventory.stock"}}]}},"data":[{}]}}"#,
-        [row("1"), row("1e999999"), row("1.5"), row("\"x\""), row("5")].join(",")
+        [
+            row("1"),
+            row("1e999999"),
+            row("1.5"),
+            row("\"x\""),
+            row("5")
+        ]
+        .join(",")
     );
     json!({
         "type": "query",
@@ -94,7 +101,12 @@ async fn each_execute_logs_one_outcome_event_and_is_in_the_ledger_when_it_ends()
     let a = execute(&hub.base, "reorder_stock", &reorder_with_rejections()).await;
     assert_eq!(a["looker"]["success"], false, "{a}");
     let partial_message = a["looker"]["message"].as_str().unwrap().to_string();
-    let partial_run = partial_message.rsplit_once(" (run ").unwrap().1.trim_end_matches(')').to_string();
+    let partial_run = partial_message
+        .rsplit_once(" (run ")
+        .unwrap()
+        .1
+        .trim_end_matches(')')
+        .to_string();
     unnamed(&partial_message);
 
     // A RudderStack send the data plane refuses: nothing delivered.
@@ -147,28 +159,34 @@ async fn each_execute_logs_one_outcome_event_and_is_in_the_ledger_when_it_ends()
     };
     assert_eq!(
         stable(events[0].clone()),
-        with(json!({"severity": "INFO", "action": "approve_discount", "kind": "cell",
+        with(
+            json!({"severity": "INFO", "action": "approve_discount", "kind": "cell",
             "outcome": "success", "rows_read": 0, "rows_delivered": 1, "rows_rejected": 0,
-            "bytes_read": 0}))
+            "bytes_read": 0})
+        )
     );
     let partial = stable(events[1].clone());
     let bytes = partial["bytes_read"].as_u64().unwrap();
     assert!(bytes > 300, "{partial}");
     assert_eq!(
         partial,
-        with(json!({"severity": "WARNING", "action": "reorder_stock", "kind": "query",
+        with(
+            json!({"severity": "WARNING", "action": "reorder_stock", "kind": "query",
             "scheduled_plan_id": "12", "query_id": "34",
             "outcome": "partial", "rows_read": 5, "rows_delivered": 2, "rows_rejected": 3,
-            "bytes_read": bytes, "error_kind": "validation", "error_message": partial_message}))
+            "bytes_read": bytes, "error_kind": "validation", "error_message": partial_message})
+        )
     );
     let rudder = stable(events[2].clone());
     assert_eq!(
         rudder,
-        with(json!({"severity": "ERROR", "action": "rudder_event", "kind": "query",
+        with(
+            json!({"severity": "ERROR", "action": "rudder_event", "kind": "query",
             "scheduled_plan_id": "77", "query_id": "991",
             "outcome": "failed", "rows_read": 4, "rows_delivered": 0, "rows_rejected": 0,
             "rows_unconfirmed": 4, "bytes_read": rudder["bytes_read"],
-            "error_kind": "data_plane", "error_message": refused_message}))
+            "error_kind": "data_plane", "error_message": refused_message})
+        )
     );
 
     // The same three runs in the ledger, and the partial one's rejected rows.
@@ -232,12 +250,18 @@ async fn each_execute_logs_one_outcome_event_and_is_in_the_ledger_when_it_ends()
     let lines: Vec<&str> = all.lines().collect();
     assert_eq!(lines.len(), 3, "{all}");
     assert!(lines[0].contains(&format!("run {}", ids[2])), "{all}");
-    assert!(lines[2].contains("success      approve_discount  cell  read 0  delivered 1"), "{all}");
+    assert!(
+        lines[2].contains("success      approve_discount  cell  read 0  delivered 1"),
+        "{all}"
+    );
     let failed = runs_of(&["--failed"]);
     assert_eq!(failed.lines().count(), 2, "{failed}");
     assert!(!failed.contains("approve_discount"), "{failed}");
     let one = runs_of(&[&partial_run]);
-    assert!(one.contains("rejected rows: 3 (the first 3 recorded)"), "{one}");
+    assert!(
+        one.contains("rejected rows: 3 (the first 3 recorded)"),
+        "{one}"
+    );
     assert!(one.contains("  row 3  key x  column product_id  products.id → product_id: expected INT64, got text \"x\""), "{one}");
 }
 
@@ -278,15 +302,35 @@ async fn a_run_the_shutdown_interrupts_is_logged_and_kept_in_the_ledger() {
     assert_eq!(events.len(), 1, "{}", hub.logs());
     let e = &events[0];
     assert_eq!(
-        (&e["severity"], &e["outcome"], &e["error_kind"], &e["rows_delivered"]),
-        (&json!("ERROR"), &json!("interrupted"), &json!("shutdown"), &json!(written))
+        (
+            &e["severity"],
+            &e["outcome"],
+            &e["error_kind"],
+            &e["rows_delivered"]
+        ),
+        (
+            &json!("ERROR"),
+            &json!("interrupted"),
+            &json!("shutdown"),
+            &json!(written)
+        )
     );
     // Written after the execute answered, before the exit.
     let runs = read_table(&store, "hub_runs");
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(
-        (&runs[0]["run_id"], &runs[0]["outcome"], &runs[0]["rows_delivered"], &runs[0]["error_message"]),
-        (&e["run_id"], &json!("interrupted"), &json!(written), &json!(message))
+        (
+            &runs[0]["run_id"],
+            &runs[0]["outcome"],
+            &runs[0]["rows_delivered"],
+            &runs[0]["error_message"]
+        ),
+        (
+            &e["run_id"],
+            &json!("interrupted"),
+            &json!(written),
+            &json!(message)
+        )
     );
 }
 
@@ -332,11 +376,18 @@ async fn a_ledger_the_store_refuses_changes_no_answer_and_no_row() {
         .collect();
     assert_eq!(failed.len(), 1, "{}", hub.logs());
     assert_eq!(
-        (&failed[0]["severity"], &failed[0]["runs"], &failed[0]["ledger_failures_total"]),
+        (
+            &failed[0]["severity"],
+            &failed[0]["runs"],
+            &failed[0]["ledger_failures_total"]
+        ),
         (&json!("ERROR"), &json!(1), &json!(1))
     );
     assert!(
-        failed[0]["error"].as_str().unwrap().contains("runs refused"),
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("runs refused"),
         "{}",
         failed[0]
     );
@@ -357,7 +408,11 @@ async fn with_the_ledger_off_nothing_is_created_or_written() {
             &crate::execute::cell(json!("ORD-8"), "Approved", ""),
         )
         .await;
-    assert_eq!((status, &a["looker"]["success"]), (200, &json!(true)), "{a}");
+    assert_eq!(
+        (status, &a["looker"]["success"]),
+        (200, &json!(true)),
+        "{a}"
+    );
     assert_eq!(hub.marks().len(), 1);
     let conn = rusqlite::Connection::open(&hub.store_path).unwrap();
     let ledger_tables: i64 = conn
@@ -383,9 +438,17 @@ async fn runs_and_rejected_rows_reach_bigquery() {
     let (status, a) = hub
         .execute("reorder_stock", &reorder_with_rejections())
         .await;
-    assert_eq!((status, &a["looker"]["success"]), (200, &json!(false)), "{a}");
+    assert_eq!(
+        (status, &a["looker"]["success"]),
+        (200, &json!(false)),
+        "{a}"
+    );
     let message = a["looker"]["message"].as_str().unwrap();
-    let run = message.rsplit_once(" (run ").unwrap().1.trim_end_matches(')');
+    let run = message
+        .rsplit_once(" (run ")
+        .unwrap()
+        .1
+        .trim_end_matches(')');
 
     // Appended off the request path: wait for it (bounded).
     let runs_sql = format!(
@@ -404,10 +467,12 @@ async fn runs_and_rejected_rows_reach_bigquery() {
     }
     assert_eq!(
         runs.into_iter().map(Value::Object).collect::<Vec<_>>(),
-        [json!({"run_id": run, "action": "reorder_stock", "kind": "query", "identity": "service",
+        [
+            json!({"run_id": run, "action": "reorder_stock", "kind": "query", "identity": "service",
             "outcome": "partial", "rows_read": "5", "rows_delivered": "2", "rows_rejected": "3",
             "rows_unconfirmed": "0", "rejected_rows_recorded": "3", "error_kind": "validation",
-            "error_message": message, "scheduled_plan_id": "12", "query_id": "34"})]
+            "error_message": message, "scheduled_plan_id": "12", "query_id": "34"})
+        ]
     );
     let rejected = emu
         .query(&format!(

@@ -291,7 +291,7 @@ fn apigee_bundle_routes_every_core_path_to_its_function() {
             target.contains(&format!("<Audience>looker-action-hub-{name}</Audience>")),
             "apigee target {name}: audience must be looker-action-hub-{name}"
         );
-        // The default name_prefix's target server (README.md: packaging rewrites the prefix).
+        // The default name_prefix's target server (docs/deployment.md: packaging rewrites the prefix).
         assert!(
             target.contains(&format!(r#"<Server name="looker-hub-{name}"/>"#)),
             "apigee target {name}: target server must be looker-hub-{name}"

@@ -18,9 +18,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::Hub;
 use super::{authorize, json_response, read_body, read_small_body};
 use crate::error::HubError;
+use crate::hub::Hub;
 use crate::routes::Function;
 use crate::settings::{Settings, LOCAL_DEV_TOKEN};
 use crate::sinks::sqlite::quote_ident;

@@ -81,21 +81,22 @@ pub fn runs_command_with(
     let path = Vars(vars)
         .get("HUB_STORE_PATH")
         .unwrap_or_else(|| crate::sinks::sqlite::DEFAULT_STORE_PATH.into());
-    let listed = LedgerReader::open(std::path::Path::new(&path)).and_then(|reader| {
-        match &args.run {
+    let listed =
+        LedgerReader::open(std::path::Path::new(&path)).and_then(|reader| match &args.run {
             Some(id) => {
-                let runs = reader.last_runs(Which::All, usize::MAX)?;
-                let run = runs.into_iter().find(|r| &r.run_id == id);
+                let run = reader.run(id)?;
                 let rejected = reader.rejected_rows(id)?;
-                Ok(Listing::One(run.map(|r| (r, rejected)), id.clone()))
+                Ok(Listing::One(
+                    run.map(|r| Box::new((r, rejected))),
+                    id.clone(),
+                ))
             }
             None => Ok(Listing::Runs(reader.last_runs(args.which, args.limit)?)),
-        }
-    });
+        });
     let written = match listed {
         Ok(Listing::Runs(runs)) if runs.is_empty() => writeln!(out, "no runs recorded"),
         Ok(Listing::Runs(runs)) => runs.iter().try_for_each(|r| writeln!(out, "{}", line(r))),
-        Ok(Listing::One(Some((run, rejected)), _)) => write_one(out, &run, &rejected),
+        Ok(Listing::One(Some(one), _)) => write_one(out, &one.0, &one.1),
         Ok(Listing::One(None, id)) => {
             let _ = writeln!(err, "no run {id:?} in {path}");
             return 1;
@@ -113,7 +114,7 @@ pub fn runs_command_with(
 
 enum Listing {
     Runs(Vec<RunRecord>),
-    One(Option<(RunRecord, Vec<RejectedRow>)>, String),
+    One(Option<Box<(RunRecord, Vec<RejectedRow>)>>, String),
 }
 
 /// One run on one line: when, outcome, action, counts, duration, id, first error.
@@ -140,7 +141,11 @@ pub fn line(r: &RunRecord) -> String {
     s
 }
 
-fn write_one(out: &mut dyn Write, run: &RunRecord, rejected: &[RejectedRow]) -> std::io::Result<()> {
+fn write_one(
+    out: &mut dyn Write,
+    run: &RunRecord,
+    rejected: &[RejectedRow],
+) -> std::io::Result<()> {
     writeln!(out, "{}", line(run))?;
     if run.rows_rejected > 0 {
         writeln!(

@@ -75,17 +75,29 @@ impl LedgerReader {
             Which::All => "",
             Which::NotSucceeded => "WHERE outcome <> 'success'",
         };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.runs(
+            &format!("{filter} ORDER BY finished_at DESC, rowid DESC LIMIT ?1"),
+            limit,
+        )
+    }
+
+    /// The run `run_id`, if the ledger has it.
+    pub fn run(&self, run_id: &str) -> Result<Option<RunRecord>, ReadError> {
+        Ok(self.runs("WHERE run_id = ?1", run_id)?.into_iter().next())
+    }
+
+    /// The runs `tail` (a filter and order with one parameter) selects.
+    fn runs(&self, tail: &str, param: impl rusqlite::ToSql) -> Result<Vec<RunRecord>, ReadError> {
         let sql = format!(
             "SELECT run_id, action, kind, identity, outcome, started_at, finished_at, duration_ms, \
              rows_read, rows_delivered, rows_rejected, rows_unconfirmed, bytes_read, \
              rejected_rows_recorded, error_kind, error_message, looker_instance, webhook_id, \
-             scheduled_plan_id, query_id, rudder_source, trace_id FROM {} {filter} \
-             ORDER BY finished_at DESC, rowid DESC LIMIT ?1",
+             scheduled_plan_id, query_id, rudder_source, trace_id FROM {} {tail}",
             quote_ident(RUNS_TABLE)
         );
         let mut stmt = self.conn.prepare(&sql)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map([limit], |r| {
+        let rows = stmt.query_map([param], |r| {
             Ok(RunRecord {
                 run_id: r.get(0)?,
                 action: r.get(1)?,

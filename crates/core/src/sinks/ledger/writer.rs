@@ -137,3 +137,75 @@ async fn append(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::ledger::read::{LedgerReader, Which};
+    use crate::sinks::sqlite::SqliteSink;
+
+    fn run(id: &str, outcome: &str, second: i64) -> RunRecord {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000 + second, 0).unwrap();
+        RunRecord {
+            run_id: id.into(),
+            action: "writeback_batch".into(),
+            kind: "query".into(),
+            identity: "service".into(),
+            outcome: outcome.into(),
+            started_at: at,
+            finished_at: at,
+            duration_ms: 12,
+            rows_read: 3,
+            rows_delivered: 2,
+            rows_rejected: 1,
+            rows_unconfirmed: 0,
+            bytes_read: 90,
+            rejected_rows_recorded: 1,
+            error_kind: (outcome != "success").then(|| "validation".into()),
+            error_message: None,
+            looker_instance: Some("looker-1".into()),
+            webhook_id: None,
+            scheduled_plan_id: Some("7".into()),
+            query_id: None,
+            rudder_source: None,
+            trace_id: None,
+        }
+    }
+
+    /// Runs queued before the drain are all stored, in batches, and read back newest first;
+    /// after the drain nothing more is taken (and that is counted).
+    #[tokio::test]
+    async fn queued_runs_are_stored_by_the_drain_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let sink: Arc<dyn Sink> =
+            Arc::new(SqliteSink::open_with(&path, &super::super::tables()).unwrap());
+        let ledger = Ledger::start(sink);
+        let rejected = RejectedRow {
+            row_index: 2,
+            key_value: Some("k".into()),
+            column_name: Some("amount".into()),
+            reason: "expected INT64".into(),
+        };
+        ledger.record(run("r-1", "success", 0), vec![]);
+        ledger.record(run("r-2", "partial", 1), vec![rejected.clone()]);
+        ledger.drain(Duration::from_secs(5)).await;
+        ledger.record(run("r-3", "success", 2), vec![]);
+        assert_eq!(ledger.failures(), 1);
+
+        let reader = LedgerReader::open(&path).unwrap();
+        let ids = |runs: Vec<RunRecord>| runs.into_iter().map(|r| r.run_id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(reader.last_runs(Which::All, 10).unwrap()),
+            ["r-2", "r-1"]
+        );
+        assert_eq!(
+            ids(reader.last_runs(Which::NotSucceeded, 10).unwrap()),
+            ["r-2"]
+        );
+        assert_eq!(ids(reader.last_runs(Which::All, 1).unwrap()), ["r-2"]);
+        assert_eq!(reader.run("r-2").unwrap(), Some(run("r-2", "partial", 1)));
+        assert_eq!(reader.run("r-3").unwrap(), None);
+        assert_eq!(reader.rejected_rows("r-2").unwrap(), [rejected]);
+    }
+}
