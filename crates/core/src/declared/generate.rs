@@ -161,7 +161,7 @@ pub fn bq_ident(name: &str) -> String {
 }
 
 /// A LookML string literal.
-fn q(s: &str) -> String {
+pub(super) fn q(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
@@ -214,7 +214,7 @@ pub fn lookml_fields(column: &str, t: ColumnType) -> (&'static str, String, Vec<
     ("dimension_group", group.to_string(), fields)
 }
 
-fn dimension(out: &mut String, c: &ColumnDef, key: bool, pk: bool, tags: &[String]) {
+pub(super) fn dimension(out: &mut String, c: &ColumnDef, key: bool, pk: bool, tags: &[String]) {
     let (kind, name, _) = lookml_fields(&c.name, c.ty);
     out.push_str(&format!("  {kind}: {name} {{\n"));
     if pk {
@@ -335,6 +335,7 @@ pub fn lookml_files(file: &ActionsFile) -> Vec<(String, String)> {
                 lookml_view(a, &source),
             )
         })
+        .chain(super::emit_ledger::lookml_files())
         .collect()
 }
 
@@ -657,8 +658,9 @@ actions:
             .to_string();
         let (code, out, err) = run(&[&retail, &d("r")]);
         assert_eq!(code, 0, "{err}");
-        // 3 tables, the 2 of the run ledger and the manifest; 3 views; the actions file.
-        assert_eq!(out.matches("wrote ").count(), 10, "{out}");
+        // 3 tables, the 2 of the run ledger and the manifest; 3 views and the ledger's 2 views,
+        // explore and dashboard; the actions file.
+        assert_eq!(out.matches("wrote ").count(), 14, "{out}");
         for f in [
             "terraform/tables.json",
             "lookml/review_flags.view.lkml",
@@ -667,7 +669,7 @@ actions:
             assert!(dir.path().join("r").join(f).is_file(), "{f}");
         }
         let (code, out, _) = run(&[&retail, &d("r")]);
-        assert_eq!((code, out.matches("unchanged ").count()), (0, 10), "{out}");
+        assert_eq!((code, out.matches("unchanged ").count()), (0, 14), "{out}");
 
         let (code, out, err) = run(&["--builtin", "--terraform", &d("tf")]);
         assert_eq!(code, 0, "{err}");

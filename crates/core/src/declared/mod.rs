@@ -10,6 +10,7 @@ pub mod action;
 pub mod audit;
 mod check;
 pub mod diagnostics;
+mod emit_ledger;
 pub mod form;
 pub mod generate;
 pub mod icon;
