@@ -4,6 +4,7 @@
 mod action;
 mod field;
 mod lookml;
+mod table;
 
 use std::collections::HashMap;
 use std::path::Path;
