@@ -1459,37 +1459,6 @@ actions:
     }
 }
 
-#[test]
-fn generate_actions_writes_the_generators_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = example_dir().join("retail.yaml");
-    let args = [
-        file.to_str().unwrap().to_string(),
-        dir.path().to_str().unwrap().to_string(),
-    ];
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(generate_actions_command(&args, &mut out, &mut err), 0);
-    let parsed = load(&file).unwrap();
-    let want: Vec<_> = generate::terraform_files(&parsed)
-        .into_iter()
-        .map(|f| ("terraform", f))
-        .chain(
-            generate::lookml_files(&parsed)
-                .into_iter()
-                .map(|f| ("lookml", f)),
-        )
-        .collect();
-    assert!(want.len() >= 6);
-    for (sub, (name, text)) in want {
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join(sub).join(&name)).unwrap(),
-            text,
-            "{sub}/{name}"
-        );
-    }
-    assert_eq!(generate_actions_command(&args[..1], &mut out, &mut err), 2);
-}
-
 /// Unknown keys at every level, unknown values of every enum and missing keys are all listed at
 /// once, each with its line and the closest valid word (or the valid ones when none is close).
 #[test]

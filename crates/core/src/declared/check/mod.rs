@@ -2,8 +2,11 @@
 //! ([`super::model`]), every problem collected with its place: one file per concern.
 
 mod action;
+mod default;
 mod field;
 mod lookml;
+mod messages;
+mod table;
 
 use std::collections::HashMap;
 use std::path::Path;
