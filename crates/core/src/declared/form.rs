@@ -188,6 +188,60 @@ fn num(v: f64) -> String {
     }
 }
 
+/// Whether a field takes free text (a text or email field that is not a select): its messages can
+/// say its length.
+fn free_text(field: &Field) -> bool {
+    matches!(field.value, ValueType::Text | ValueType::Email)
+        && field.field_type != FieldType::Select
+}
+
+/// The placeholders a field's messages can fill: `{value}` always, `{min}` / `{max}` with a bound
+/// (a free-text field always has a longest length), `{length}` for free text, `{options}` for a
+/// select. One rule for the messages of an execute and the check of the file, which refuses any
+/// other placeholder.
+pub fn fillable(field: &Field) -> Vec<&'static str> {
+    let text = free_text(field);
+    [
+        ("value", true),
+        ("min", field.min.is_some() || field.min_length.is_some()),
+        (
+            "max",
+            field.max.is_some() || field.max_length.is_some() || text,
+        ),
+        ("length", text),
+        ("options", field.field_type == FieldType::Select),
+    ]
+    .into_iter()
+    .filter(|(_, has)| *has)
+    .map(|(p, _)| p)
+    .collect()
+}
+
+/// What placeholder `p` of [`fillable`] says for the answer `text` (`max_text` bounds a free-text
+/// field without `max_length`).
+fn fill(field: &Field, p: &str, text: &str, max_text: usize) -> String {
+    let length = |n: Option<usize>| n.map(|n| n.to_string());
+    match p {
+        "min" => field.min.map(num).or(length(field.min_length)),
+        "max" => field
+            .max
+            .map(num)
+            .or(length(field.max_length))
+            .or(length(free_text(field).then_some(max_text))),
+        "length" => Some(text.chars().count().to_string()),
+        "options" => Some(
+            field
+                .options
+                .iter()
+                .map(|o| o.label.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        _ => Some(text.to_string()),
+    }
+    .unwrap_or_default()
+}
+
 /// Check one answer (the submitted text, or the default when nothing was submitted). A problem
 /// goes into `errors` under the field's name; `max_text` bounds text fields without `max_length`.
 pub fn check_value(
@@ -220,28 +274,10 @@ fn check(
         errors.insert(field.name.clone(), msg);
         None
     };
-    // Every value the field has, for any message's placeholders (check-actions refuses the others).
-    let is_text = matches!(field.value, ValueType::Text | ValueType::Email)
-        && field.field_type != FieldType::Select;
-    let mut vars: Vec<(&str, String)> = vec![("value", text.to_string())];
-    if let Some(min) = field
-        .min
-        .map(num)
-        .or(field.min_length.map(|n| n.to_string()))
-    {
-        vars.push(("min", min));
-    }
-    let max_len = field.max_length.unwrap_or(max_text);
-    if let Some(max) = field.max.map(num).or(is_text.then(|| max_len.to_string())) {
-        vars.push(("max", max));
-    }
-    if is_text {
-        vars.push(("length", text.chars().count().to_string()));
-    }
-    if field.field_type == FieldType::Select {
-        let labels: Vec<&str> = field.options.iter().map(|o| o.label.as_str()).collect();
-        vars.push(("options", labels.join(", ")));
-    }
+    let vars: Vec<(&str, String)> = fillable(field)
+        .into_iter()
+        .map(|p| (p, fill(field, p, text, max_text)))
+        .collect();
     let vars = &vars[..];
     let select = field.field_type == FieldType::Select;
     let v = match given {

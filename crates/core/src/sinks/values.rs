@@ -237,6 +237,11 @@ pub fn int64_text(t: &str) -> Result<i64, Unfit> {
 
 /// A JSON number's text as an INT64, exactly (`1E2` is 100, `2.5e1` 25).
 pub fn int64_json(t: &str) -> Result<i64, Unfit> {
+    // Most cells are plain integers: digits that no i64 can overflow are read as they are.
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    if (1..=18).contains(&digits.len()) && all_digits(digits) {
+        return t.parse().map_err(|_| Unfit::NotNumber);
+    }
     Decimal::parse_json(t)
         .map_err(|e| match e {
             Unfit::Decimals => Unfit::NotWhole,
@@ -410,6 +415,15 @@ mod tests {
         assert_eq!(int64_json("1e999999"), Err(Unfit::Int64Range));
         assert_eq!(int64_json("1e-999999"), Err(Unfit::NotWhole));
         assert_eq!(int64_json("-2.50e1"), Ok(-25));
+        assert_eq!(int64_json("-0"), Ok(0));
+        assert_eq!(int64_json("007"), Ok(7));
+        assert_eq!(
+            int64_json("999999999999999999"),
+            Ok(999_999_999_999_999_999)
+        );
+        assert_eq!(int64_json("9223372036854775807"), Ok(i64::MAX));
+        assert_eq!(int64_json("-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(int64_json("-"), Err(Unfit::NotNumber));
         assert_eq!(int64_text("+7"), Ok(7));
         assert_eq!(int64_text("7.0"), Err(Unfit::NotWhole));
         assert_eq!(float64_json("1e999999"), Err(Unfit::Float64Range));
