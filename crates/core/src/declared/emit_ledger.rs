@@ -55,7 +55,7 @@ fn view_start(t: &TableDef, pk: Option<&str>) -> String {
     ));
     for c in &t.columns {
         let is_pk = pk == Some(c.name.as_str());
-        dimension(&mut out, &c.name, c.ty, &c.description, false, is_pk, &[]);
+        dimension(&mut out, c, false, is_pk, &[]);
     }
     out
 }

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::model::{ActionDef, Column, ColumnSource, ColumnType, Kind};
+use super::audit;
+use super::model::{ActionDef, ColumnDef, ColumnSource, ColumnType, Kind};
 use super::{ActionsFile, BUILTIN_NAME};
 use crate::api::RequiredField;
 use crate::sinks::table::{Mode, TableDef};
@@ -31,8 +32,8 @@ struct SchemaColumn<'a> {
 /// So a field made required later, or optional again, or retired, never asks BigQuery to tighten
 /// a column — which it cannot do in place (the provider would replace the table and its rows).
 /// The hub's start check accepts a REQUIRED declaration over a NULLABLE column.
-pub fn warehouse_mode(def: &ActionDef, c: &Column) -> Mode {
-    match &c.source {
+pub fn warehouse_mode(def: &ActionDef, c: &ColumnDef, source: &ColumnSource) -> Mode {
+    match source {
         ColumnSource::Field(name) => {
             let explicit = def
                 .fields
@@ -48,23 +49,14 @@ pub fn warehouse_mode(def: &ActionDef, c: &Column) -> Mode {
     }
 }
 
-/// The BigQuery JSON schema of one action's table (terraform `schema = file(...)`).
+/// The BigQuery JSON schema of one action's table (terraform `schema = file(...)`): its
+/// table with each column in its [`warehouse_mode`].
 pub fn bigquery_schema(def: &ActionDef) -> String {
-    let cols: Vec<SchemaColumn> = def
-        .table
-        .columns
-        .iter()
-        .map(|c| SchemaColumn {
-            name: &c.name,
-            column_type: c.column_type.bigquery_name(),
-            mode: warehouse_mode(def, c).bigquery_name(),
-            description: &c.description,
-        })
-        .collect();
-    // A Vec of plain structs always serializes.
-    let mut s = serde_json::to_string_pretty(&cols).unwrap_or_default();
-    s.push('\n');
-    s
+    let mut table = def.table.clone();
+    for (c, source) in table.columns.iter_mut().zip(&def.sources) {
+        c.mode = warehouse_mode(def, c, source);
+    }
+    table_schema(&table)
 }
 
 #[derive(Serialize)]
@@ -123,7 +115,7 @@ pub fn terraform_files_with(
             action: &a.name,
             description: &a.table.description,
             schema: schema_file(&a.table.name),
-            partition: &a.table.partition,
+            partition: a.table.partition_by_day.as_deref().unwrap_or(""),
             clustering: &a.table.clustering,
         };
         tables.insert(
@@ -222,35 +214,25 @@ pub fn lookml_fields(column: &str, t: ColumnType) -> (&'static str, String, Vec<
     ("dimension_group", group.to_string(), fields)
 }
 
-/// The dimension (or dimension group) of one column of any table: `pk` makes it the primary
-/// key, `key` gives it `tags` (the action's).
-pub(super) fn dimension(
-    out: &mut String,
-    column: &str,
-    ty: ColumnType,
-    description: &str,
-    key: bool,
-    pk: bool,
-    tags: &[String],
-) {
-    let (kind, name, _) = lookml_fields(column, ty);
+pub(super) fn dimension(out: &mut String, c: &ColumnDef, key: bool, pk: bool, tags: &[String]) {
+    let (kind, name, _) = lookml_fields(&c.name, c.ty);
     out.push_str(&format!("  {kind}: {name} {{\n"));
     if pk {
         out.push_str("    primary_key: yes\n");
     }
-    if !description.is_empty() {
-        out.push_str(&format!("    description: {}\n", q(description)));
+    if !c.description.is_empty() {
+        out.push_str(&format!("    description: {}\n", q(&c.description)));
     }
     if key && !tags.is_empty() {
         let t: Vec<String> = tags.iter().map(|t| q(t)).collect();
         out.push_str(&format!("    tags: [{}]\n", t.join(", ")));
     }
-    let column = format!("${{TABLE}}.{}", bq_ident(column));
-    let sql = match ty {
+    let column = format!("${{TABLE}}.{}", bq_ident(&c.name));
+    let sql = match c.ty {
         ColumnType::Json => format!("TO_JSON_STRING({column})"),
         _ => column,
     };
-    match ty {
+    match c.ty {
         ColumnType::String | ColumnType::Json => out.push_str("    type: string\n"),
         ColumnType::Int64 | ColumnType::Numeric | ColumnType::Float64 => {
             out.push_str("    type: number\n")
@@ -284,60 +266,52 @@ pub fn lookml_view(def: &ActionDef, source: &str) -> String {
         "view: {} {{\n  sql_table_name: `@{{writeback_dataset}}.{}` ;;\n\n",
         t.name, t.name
     ));
-    if def.kind == Kind::Query {
-        out.push_str(&format!("  dimension: {QUERY_PK_DIMENSION} {{\n    primary_key: yes\n    hidden: yes\n    type: string\n    sql: CONCAT(${{TABLE}}.{}, '/', CAST(${{TABLE}}.{} AS STRING)) ;;\n  }}\n\n", bq_ident("request_id"), bq_ident("row_index")));
+    // A row is identified by its audit key columns: one is the primary key, several are
+    // joined into a hidden one.
+    let row_key = audit::key(def.kind);
+    if row_key.len() > 1 {
+        let parts: Vec<String> = row_key
+            .iter()
+            .map(|k| match t.columns.iter().find(|c| c.name == *k) {
+                Some(c) if c.ty != ColumnType::String => {
+                    format!("CAST(${{TABLE}}.{} AS STRING)", bq_ident(k))
+                }
+                _ => format!("${{TABLE}}.{}", bq_ident(k)),
+            })
+            .collect();
+        out.push_str(&format!("  dimension: {QUERY_PK_DIMENSION} {{\n    primary_key: yes\n    hidden: yes\n    type: string\n    sql: CONCAT({}) ;;\n  }}\n\n", parts.join(", '/', ")));
     }
     for c in &t.columns {
-        let pk = def.kind == Kind::Cell && c.name == "request_id";
-        let key = c.name == t.key_column;
-        dimension(
-            &mut out,
-            &c.name,
-            c.column_type,
-            &c.description,
-            key,
-            pk,
-            &tags,
-        );
+        let pk = row_key.len() == 1 && c.name == row_key[0];
+        dimension(&mut out, c, c.name == def.key_column, pk, &tags);
     }
     out.push_str(&format!(
         "  measure: {COUNT_MEASURE} {{\n    type: count\n  }}\n}}\n\n"
     ));
 
-    let newest_first: &[&str] = match def.kind {
-        Kind::Cell => &["received_at", "request_id"],
-        Kind::Query => &["received_at", "request_id", "row_index"],
-    };
+    let newest_first = std::iter::once(audit::received_at()).chain(row_key.iter().copied());
     let order: Vec<String> = newest_first
-        .iter()
         .map(|c| format!("{} DESC", bq_ident(c)))
         .collect();
     out.push_str(&format!(
         "# The current state: the latest row per {key_column}.\nview: {name}{CURRENT_VIEW_SUFFIX} {{\n  derived_table: {{\n    sql:\n      SELECT * EXCEPT ({rn})\n      FROM (\n        SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS {rn}\n        FROM `@{{writeback_dataset}}.{name}`\n      )\n      WHERE {rn} = 1 ;;\n  }}\n\n",
-        key_column = t.key_column,
-        key = bq_ident(&t.key_column),
+        key_column = def.key_column,
+        key = bq_ident(&def.key_column),
         order = order.join(", "),
         name = t.name,
         rn = ROW_NUMBER_ALIAS,
     ));
     for c in &t.columns {
-        if c.name == "request_id" || c.name == "row_index" || c.name == "row_json" {
+        let hidden = audit::of(def.kind).any(|a| a.name == c.name && !a.in_current_view);
+        if hidden {
             continue;
         }
-        let key = c.name == t.key_column;
-        dimension(
-            &mut out,
-            &c.name,
-            c.column_type,
-            &c.description,
-            key,
-            key,
-            &tags,
-        );
+        let key = c.name == def.key_column;
+        dimension(&mut out, c, key, key, &tags);
     }
     out.push_str(&format!(
         "  measure: {COUNT_MEASURE} {{\n    type: count\n    drill_fields: [{}]\n  }}\n}}\n",
-        t.key_column
+        def.key_column
     ));
     out
 }
@@ -373,26 +347,19 @@ pub const DEPLOYABLE_MAX_BYTES: usize = 65536;
 /// given as a file path replaced by its data URI, everything else byte for byte. `file` is `text`
 /// loaded (its icons resolved). Refused over [`DEPLOYABLE_MAX_BYTES`] (UTF-8 bytes, not characters).
 pub fn deployable_file(text: &str, file: &ActionsFile) -> Result<String, String> {
-    let raw: super::raw::RawFile =
-        serde_saphyr::from_str(text).map_err(|e| format!("cannot read it again: {e}"))?;
     let mut edits: Vec<(usize, usize, String)> = vec![];
-    for (a, def) in raw.actions.iter().zip(&file.actions) {
-        let Some(icon) = &a.value.icon else { continue };
-        let super::icon::Spec::File(spec) = super::icon::spec(&icon.value) else {
+    for def in &file.actions {
+        let Some((start, len)) = def.icon_file_span else {
             continue;
         };
-        let (Some(uri), Some(start), Some(len)) = (
-            def.icon_data_uri.as_deref(),
-            icon.referenced.span().byte_offset(),
-            icon.referenced.span().byte_len(),
-        ) else {
+        let Some(uri) = def.icon_data_uri.as_deref() else {
             return Err(format!(
-                "line {}: cannot inline the icon file {spec:?}",
-                icon.referenced.line()
+                "line {}: cannot inline the icon file of action {:?}",
+                def.line, def.name
             ));
         };
         // A data URI holds no quote: single-quoted, it is the same string to any YAML reader.
-        edits.push((start as usize, len as usize, format!("'{uri}'")));
+        edits.push((start, len, format!("'{uri}'")));
     }
     let mut out = text.to_string();
     for (start, len, with) in edits.into_iter().rev() {
@@ -730,7 +697,7 @@ actions:
         let (code, out, err) = run(&[broken.to_str().unwrap(), &d("b")]);
         assert_eq!(code, 1);
         assert!(
-            out.is_empty() && err.contains(":3: unknown key `lable`"),
+            out.is_empty() && err.contains(":3:5: unknown key `lable`"),
             "{err}"
         );
         assert!(!dir.path().join("b").exists());

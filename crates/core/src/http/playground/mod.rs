@@ -51,10 +51,7 @@ const PAGE_JS: &str = include_str!("page.js");
 /// `HUB_PLAYGROUND=true`.
 pub fn enabled(settings: &Settings, functions: &[Function]) -> bool {
     let all = Function::ALL.iter().all(|f| functions.contains(f));
-    let asked = std::env::var("HUB_PLAYGROUND")
-        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
-        .unwrap_or(false);
-    all && (settings.local || asked)
+    all && (settings.local || settings.playground)
 }
 
 /// The playground's own state: samples waiting to be downloaded, states Looker would keep.
