@@ -195,108 +195,46 @@ fn explore() -> String {
     out
 }
 
-/// One tile of the dashboard: `lines` are its parameters after name, title, model and explore.
-fn tile(out: &mut String, name: &str, title: &str, lines: &[&str]) {
-    out.push_str(&format!(
-        "  - name: {name}\n    title: {}\n    model: {MODEL}\n    explore: {EXPLORE}\n",
-        q(title)
-    ));
-    for line in lines {
-        out.push_str(&format!("    {line}\n"));
-    }
-    out.push_str(
-        "    listen:\n      started: hub_runs.started_date\n      action: hub_runs.action\n",
-    );
+/// One tile of the dashboard: its name, title, and parameters after name, title, model and
+/// explore (the layout's `row`, `col`, `width`, `height` last).
+struct Tile {
+    name: &'static str,
+    title: &'static str,
+    lines: &'static [&'static str],
+    /// row, col, width, height on the newspaper layout's 24 columns.
+    at: [u8; 4],
 }
 
-/// The LookML dashboard (YAML, as Looker's dashboard files are), laid out as a newspaper: every
-/// tile listens to the two filters (the day a run started, the action).
-fn dashboard() -> String {
-    let mut out = header("the dashboard");
-    out.push_str(&format!(
-        "- dashboard: {DASHBOARD}\n  title: {}\n  description: {}\n  layout: newspaper\n  preferred_viewer: dashboards-next\n  crossfilter_enabled: true\n\n",
-        q(DASHBOARD_TITLE),
-        q("Runs of the action hub's actions from its run ledger: how many, how many succeeded, what was delivered, what failed and what was slow."),
-    ));
-    out.push_str("  filters:\n");
-    for (name, title, field, default) in [
-        (
-            "started",
-            "Started",
-            "hub_runs.started_date",
-            Some("30 days"),
-        ),
-        ("action", "Action", "hub_runs.action", None),
-    ] {
-        out.push_str(&format!(
-            "  - name: {name}\n    title: {}\n    type: field_filter\n",
-            q(title)
-        ));
-        if let Some(default) = default {
-            out.push_str(&format!("    default_value: {}\n", q(default)));
-        }
-        out.push_str(&format!(
-            "    allow_multiple_values: true\n    required: false\n    model: {MODEL}\n    explore: {EXPLORE}\n    field: {field}\n"
-        ));
-    }
-    out.push_str("\n  elements:\n");
-    tile(
-        &mut out,
-        "runs",
-        "Runs",
-        &[
-            "type: single_value",
-            "fields: [hub_runs.count]",
-            "row: 0",
-            "col: 0",
-            "width: 6",
-            "height: 3",
-        ],
-    );
-    tile(
-        &mut out,
-        "success_rate",
-        "Success rate",
-        &[
-            "type: single_value",
-            "fields: [hub_runs.success_rate]",
-            "row: 0",
-            "col: 6",
-            "width: 6",
-            "height: 3",
-        ],
-    );
-    tile(
-        &mut out,
-        "rows_delivered",
-        "Rows delivered",
-        &[
-            "type: single_value",
-            "fields: [hub_runs.total_rows_delivered]",
-            "row: 0",
-            "col: 12",
-            "width: 6",
-            "height: 3",
-        ],
-    );
-    tile(
-        &mut out,
-        "rows_rejected",
-        "Rows rejected",
-        &[
-            "type: single_value",
-            "fields: [hub_runs.total_rows_rejected]",
-            "row: 0",
-            "col: 18",
-            "width: 6",
-            "height: 3",
-        ],
-    );
-    tile(
-        &mut out,
-        "runs_per_action_per_day",
-        "Runs per action per day",
-        &[
+/// The dashboard's tiles, top to bottom.
+const TILES: &[Tile] = &[
+    Tile {
+        name: "runs",
+        title: "Runs",
+        lines: &["type: single_value", "fields: [hub_runs.count]"],
+        at: [0, 0, 6, 3],
+    },
+    Tile {
+        name: "success_rate",
+        title: "Success rate",
+        lines: &["type: single_value", "fields: [hub_runs.success_rate]"],
+        at: [0, 6, 6, 3],
+    },
+    Tile {
+        name: "rows_delivered",
+        title: "Rows delivered",
+        lines: &["type: single_value", "fields: [hub_runs.total_rows_delivered]"],
+        at: [0, 12, 6, 3],
+    },
+    Tile {
+        name: "rows_rejected",
+        title: "Rows rejected",
+        lines: &["type: single_value", "fields: [hub_runs.total_rows_rejected]"],
+        at: [0, 18, 6, 3],
+    },
+    Tile {
+        name: "runs_per_action_per_day",
+        title: "Runs per action per day",
+        lines: &[
             "type: looker_column",
             "fields: [hub_runs.started_date, hub_runs.action, hub_runs.count]",
             "pivots: [hub_runs.action]",
@@ -304,77 +242,121 @@ fn dashboard() -> String {
             "sorts: [hub_runs.started_date desc, hub_runs.action]",
             "limit: 500",
             "stacking: normal",
-            "row: 3",
-            "col: 0",
-            "width: 12",
-            "height: 8",
         ],
-    );
-    tile(
-        &mut out,
-        "success_rate_per_day",
-        "Success rate per action per day",
-        &[
+        at: [3, 0, 12, 8],
+    },
+    Tile {
+        name: "success_rate_per_day",
+        title: "Success rate per action per day",
+        lines: &[
             "type: looker_line",
             "fields: [hub_runs.started_date, hub_runs.action, hub_runs.success_rate]",
             "pivots: [hub_runs.action]",
             "fill_fields: [hub_runs.started_date]",
             "sorts: [hub_runs.started_date desc, hub_runs.action]",
             "limit: 500",
-            "row: 3",
-            "col: 12",
-            "width: 12",
-            "height: 8",
         ],
-    );
-    tile(
-        &mut out,
-        "rows_delivered_per_day",
-        "Rows delivered and rejected per day",
-        &[
+        at: [3, 12, 12, 8],
+    },
+    Tile {
+        name: "rows_delivered_per_day",
+        title: "Rows delivered and rejected per day",
+        lines: &[
             "type: looker_column",
             "fields: [hub_runs.started_date, hub_runs.total_rows_delivered, hub_runs.total_rows_rejected]",
             "fill_fields: [hub_runs.started_date]",
             "sorts: [hub_runs.started_date desc]",
             "limit: 500",
-            "row: 11",
-            "col: 0",
-            "width: 24",
-            "height: 7",
         ],
-    );
-    tile(
-        &mut out,
-        "top_errors",
-        "Top errors",
-        &[
+        at: [11, 0, 24, 7],
+    },
+    Tile {
+        name: "top_errors",
+        title: "Top errors",
+        lines: &[
             "type: looker_grid",
             "fields: [hub_runs.error_kind, hub_runs.error, hub_runs.count, hub_runs.total_rows_rejected]",
             "filters:",
             "  hub_runs.outcome: \"-success\"",
             "sorts: [hub_runs.count desc]",
             "limit: 10",
-            "row: 18",
-            "col: 0",
-            "width: 24",
-            "height: 7",
         ],
-    );
-    tile(
-        &mut out,
-        "slowest_runs",
-        "Slowest runs",
-        &[
+        at: [18, 0, 24, 7],
+    },
+    Tile {
+        name: "slowest_runs",
+        title: "Slowest runs",
+        lines: &[
             "type: looker_grid",
             "fields: [hub_runs.started_time, hub_runs.action, hub_runs.kind, hub_runs.outcome, hub_runs.rows_read, hub_runs.rows_delivered, hub_runs.duration_ms, hub_runs.run_id]",
             "sorts: [hub_runs.duration_ms desc]",
             "limit: 10",
-            "row: 25",
-            "col: 0",
-            "width: 24",
-            "height: 7",
         ],
-    );
+        at: [25, 0, 24, 7],
+    },
+];
+
+/// The dashboard's filters: name, title, field, default value. Every tile listens to each.
+const FILTERS: &[(&str, &str, &str, Option<&str>)] = &[
+    (
+        "started",
+        "Started",
+        "hub_runs.started_date",
+        Some("30 days"),
+    ),
+    ("action", "Action", "hub_runs.action", None),
+];
+
+fn write_tile(out: &mut String, t: &Tile) {
+    out.push_str(&format!(
+        "  - name: {}\n    title: {}\n    model: {MODEL}\n    explore: {EXPLORE}\n",
+        t.name,
+        q(t.title)
+    ));
+    for line in t.lines {
+        out.push_str(&format!("    {line}\n"));
+    }
+    out.push_str("    listen:\n");
+    for (name, _, field, _) in FILTERS {
+        out.push_str(&format!("      {name}: {field}\n"));
+    }
+    let [row, col, width, height] = t.at;
+    out.push_str(&format!(
+        "    row: {row}\n    col: {col}\n    width: {width}\n    height: {height}\n"
+    ));
+}
+
+fn write_filter(
+    out: &mut String,
+    (name, title, field, default): &(&str, &str, &str, Option<&str>),
+) {
+    out.push_str(&format!(
+        "  - name: {name}\n    title: {}\n    type: field_filter\n",
+        q(title)
+    ));
+    if let Some(default) = default {
+        out.push_str(&format!("    default_value: {}\n", q(default)));
+    }
+    out.push_str(&format!(
+        "    allow_multiple_values: true\n    required: false\n    model: {MODEL}\n    explore: {EXPLORE}\n    field: {field}\n"
+    ));
+}
+
+/// The LookML dashboard (YAML, as Looker's dashboard files are), laid out as a newspaper.
+fn dashboard() -> String {
+    let mut out = header("the dashboard");
+    out.push_str(&format!(
+        "- dashboard: {DASHBOARD}\n  title: {}\n  description: {}\n  layout: newspaper\n  preferred_viewer: dashboards-next\n  crossfilter_enabled: true\n\n  filters:\n",
+        q(DASHBOARD_TITLE),
+        q("Runs of the action hub's actions from its run ledger: how many, how many succeeded, what was delivered, what failed and what was slow."),
+    ));
+    for f in FILTERS {
+        write_filter(&mut out, f);
+    }
+    out.push_str("\n  elements:\n");
+    for t in TILES {
+        write_tile(&mut out, t);
+    }
     out
 }
 

@@ -32,52 +32,52 @@
     explore: hub_runs
     type: single_value
     fields: [hub_runs.count]
+    listen:
+      started: hub_runs.started_date
+      action: hub_runs.action
     row: 0
     col: 0
     width: 6
     height: 3
-    listen:
-      started: hub_runs.started_date
-      action: hub_runs.action
   - name: success_rate
     title: "Success rate"
     model: action_hub
     explore: hub_runs
     type: single_value
     fields: [hub_runs.success_rate]
+    listen:
+      started: hub_runs.started_date
+      action: hub_runs.action
     row: 0
     col: 6
     width: 6
     height: 3
-    listen:
-      started: hub_runs.started_date
-      action: hub_runs.action
   - name: rows_delivered
     title: "Rows delivered"
     model: action_hub
     explore: hub_runs
     type: single_value
     fields: [hub_runs.total_rows_delivered]
+    listen:
+      started: hub_runs.started_date
+      action: hub_runs.action
     row: 0
     col: 12
     width: 6
     height: 3
-    listen:
-      started: hub_runs.started_date
-      action: hub_runs.action
   - name: rows_rejected
     title: "Rows rejected"
     model: action_hub
     explore: hub_runs
     type: single_value
     fields: [hub_runs.total_rows_rejected]
+    listen:
+      started: hub_runs.started_date
+      action: hub_runs.action
     row: 0
     col: 18
     width: 6
     height: 3
-    listen:
-      started: hub_runs.started_date
-      action: hub_runs.action
   - name: runs_per_action_per_day
     title: "Runs per action per day"
     model: action_hub
@@ -89,13 +89,13 @@
     sorts: [hub_runs.started_date desc, hub_runs.action]
     limit: 500
     stacking: normal
+    listen:
+      started: hub_runs.started_date
+      action: hub_runs.action
     row: 3
     col: 0
     width: 12
     height: 8
-    listen:
-      started: hub_runs.started_date
-      action: hub_runs.action
   - name: success_rate_per_day
     title: "Success rate per action per day"
     model: action_hub
@@ -106,13 +106,13 @@
     fill_fields: [hub_runs.started_date]
     sorts: [hub_runs.started_date desc, hub_runs.action]
     limit: 500
+    listen:
+      started: hub_runs.started_date
+      action: hub_runs.action
     row: 3
     col: 12
     width: 12
     height: 8
-    listen:
-      started: hub_runs.started_date
-      action: hub_runs.action
   - name: rows_delivered_per_day
     title: "Rows delivered and rejected per day"
     model: action_hub
@@ -122,13 +122,13 @@
     fill_fields: [hub_runs.started_date]
     sorts: [hub_runs.started_date desc]
     limit: 500
+    listen:
+      started: hub_runs.started_date
+      action: hub_runs.action
     row: 11
     col: 0
     width: 24
     height: 7
-    listen:
-      started: hub_runs.started_date
-      action: hub_runs.action
   - name: top_errors
     title: "Top errors"
     model: action_hub
@@ -139,13 +139,13 @@
       hub_runs.outcome: "-success"
     sorts: [hub_runs.count desc]
     limit: 10
+    listen:
+      started: hub_runs.started_date
+      action: hub_runs.action
     row: 18
     col: 0
     width: 24
     height: 7
-    listen:
-      started: hub_runs.started_date
-      action: hub_runs.action
   - name: slowest_runs
     title: "Slowest runs"
     model: action_hub
@@ -154,10 +154,10 @@
     fields: [hub_runs.started_time, hub_runs.action, hub_runs.kind, hub_runs.outcome, hub_runs.rows_read, hub_runs.rows_delivered, hub_runs.duration_ms, hub_runs.run_id]
     sorts: [hub_runs.duration_ms desc]
     limit: 10
+    listen:
+      started: hub_runs.started_date
+      action: hub_runs.action
     row: 25
     col: 0
     width: 24
     height: 7
-    listen:
-      started: hub_runs.started_date
-      action: hub_runs.action
