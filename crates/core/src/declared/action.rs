@@ -155,8 +155,9 @@ impl Shared<'_> {
                         None => Ok(CellValue::Null),
                         Some(v) => tc.ty.convert_json_text(v),
                     };
-                    converted
-                        .map_err(|e| (Some(tc.name.clone()), format!("{field} → {}: {e}", tc.name)))?
+                    converted.map_err(|e| {
+                        (Some(tc.name.clone()), format!("{field} → {}: {e}", tc.name))
+                    })?
                 }
             };
             values.push(v);

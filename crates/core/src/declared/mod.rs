@@ -14,6 +14,7 @@ mod emit_ledger;
 pub mod form;
 pub mod generate;
 pub mod icon;
+mod lookml;
 pub mod model;
 pub mod names;
 mod syntax;
