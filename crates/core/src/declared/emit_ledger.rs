@@ -39,12 +39,6 @@ pub fn lookml_files() -> Vec<(String, String)> {
     ]
 }
 
-/// Whether `name` is one of the ledger's generated files (not a view of an action's table).
-#[cfg(test)]
-pub fn is_ledger_file(name: &str) -> bool {
-    lookml_files().iter().any(|(n, _)| n == name)
-}
-
 /// `view: NAME {` over the table, with a dimension per column (`pk` the primary key's column).
 fn view_start(t: &TableDef, pk: Option<&str>) -> String {
     let mut out = header(&format!("the view of table {}", t.name));

@@ -316,8 +316,8 @@ pub fn lookml_view(def: &ActionDef, source: &str) -> String {
     out
 }
 
-/// The LookML files of a whole actions file: `(file name, content)`. The header names the file
-/// by its name alone, so the text does not depend on where the command ran.
+/// The LookML views of a whole actions file's tables: `(file name, content)`. The header names
+/// the file by its name alone, so the text does not depend on where the command ran.
 pub fn lookml_files(file: &ActionsFile) -> Vec<(String, String)> {
     let source = if file.source == BUILTIN_NAME {
         "the built-in actions (crates/core/src/declared/default_actions.yaml)".to_string()
@@ -335,7 +335,6 @@ pub fn lookml_files(file: &ActionsFile) -> Vec<(String, String)> {
                 lookml_view(a, &source),
             )
         })
-        .chain(super::emit_ledger::lookml_files())
         .collect()
 }
 
@@ -516,7 +515,12 @@ actions:
             |n, _| n.ends_with(".json"),
             refresh,
         );
-        assert_fresh("lookml", &lookml_files(&file), generated_lookml, refresh);
+        assert_fresh(
+            "lookml",
+            &super::super::lookml_files(&file),
+            generated_lookml,
+            refresh,
+        );
     }
 
     #[test]
@@ -535,7 +539,7 @@ actions:
         );
         assert_fresh(
             &format!("{dir}/lookml"),
-            &lookml_files(&file),
+            &super::super::lookml_files(&file),
             generated_lookml,
             refresh,
         );

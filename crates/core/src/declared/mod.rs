@@ -324,7 +324,16 @@ struct GenerateTargets {
     dedicated: bool,
 }
 
-const GENERATE_USAGE: &str = "usage: hub generate-actions (FILE | --builtin) DIR\n       hub generate-actions (FILE | --builtin) [--terraform TF_DIR] [--lookml LOOKML_DIR]\n  DIR: writes DIR/terraform/ (tables.json and one BigQuery JSON schema per table, read by\n  terraform's actions_dir), DIR/lookml/ (a log view and a <table>_current view per table) and\n  DIR/actions.yaml (the file to deploy: icon files inlined); a DIR/terraform/*.json or\n  DIR/lookml/*.view.lkml it did not write (a removed table's) is removed. --builtin: the hub's\n  built-in actions. TF_DIR / LOOKML_DIR: only written to, nothing removed.";
+/// Every LookML file `hub generate-actions` writes for `file`: the views of its actions' tables
+/// ([`generate::lookml_files`]) and the run ledger's views, explore and dashboard (written for
+/// every hub, as its tables are in the terraform files).
+pub fn lookml_files(file: &ActionsFile) -> Vec<(String, String)> {
+    let mut files = generate::lookml_files(file);
+    files.extend(emit_ledger::lookml_files());
+    files
+}
+
+const GENERATE_USAGE: &str = "usage: hub generate-actions (FILE | --builtin) DIR\n       hub generate-actions (FILE | --builtin) [--terraform TF_DIR] [--lookml LOOKML_DIR]\n  DIR: writes DIR/terraform/ (tables.json and one BigQuery JSON schema per table, read by\n  terraform's actions_dir), DIR/lookml/ (a log view and a <table>_current view per table; the run\n  ledger's views, explore and dashboard) and DIR/actions.yaml (the file to deploy: icon files inlined); a DIR/terraform/*.json or\n  DIR/lookml/*.view.lkml it did not write (a removed table's) is removed. --builtin: the hub's\n  built-in actions. TF_DIR / LOOKML_DIR: only written to, nothing removed.";
 
 /// `hub generate-actions (FILE | --builtin) DIR`: write the terraform table schemas
 /// (`DIR/terraform/`), the LookML views (`DIR/lookml/`) and the deployable copy of the file
@@ -409,11 +418,7 @@ pub fn generate_actions_command(
         ));
     }
     if let Some(d) = targets.lookml {
-        sets.push((
-            d,
-            generate::lookml_files(&actions),
-            prune.then_some(".view.lkml"),
-        ));
+        sets.push((d, lookml_files(&actions), prune.then_some(".view.lkml")));
     }
     if let (Some(path), Some(text)) = (targets.bundle, text) {
         match generate::deployable_file(&text, &actions) {
