@@ -18,7 +18,7 @@ struct Targets {
 /// Files to write into one folder, and the suffix of the stale ones to remove there.
 type FileSet = (PathBuf, Vec<(String, String)>, Option<&'static str>);
 
-const USAGE: &str = "usage: hub generate-actions (FILE | --builtin) DIR\n       hub generate-actions (FILE | --builtin) [--terraform TF_DIR] [--lookml LOOKML_DIR]\n  DIR: writes DIR/terraform/ (tables.json and one BigQuery JSON schema per table, read by\n  terraform's actions_dir), DIR/lookml/ (a log view and a <table>_current view per table) and\n  DIR/actions.yaml (the file to deploy: icon files inlined); a DIR/terraform/*.json or\n  DIR/lookml/*.view.lkml it did not write (a removed table's) is removed. --builtin: the hub's\n  built-in actions. TF_DIR / LOOKML_DIR: only written to, nothing removed.";
+const USAGE: &str = "usage: hub generate-actions (FILE | --builtin) DIR\n       hub generate-actions (FILE | --builtin) [--terraform TF_DIR] [--lookml LOOKML_DIR]\n  DIR: writes DIR/terraform/ (tables.json and one BigQuery JSON schema per table, read by\n  terraform's actions_dir), DIR/lookml/ (a log view and a <table>_current view per table; the run\n  ledger's views, explore and dashboard) and DIR/actions.yaml (the file to deploy: icon files\n  inlined); a DIR/terraform/*.json or DIR/lookml/*.view.lkml it did not write (a removed\n  table's) is removed. --builtin: the hub's built-in actions. TF_DIR / LOOKML_DIR: only written\n  to, nothing removed.";
 
 /// `hub generate-actions (FILE | --builtin) DIR`: write the terraform table schemas
 /// (`DIR/terraform/`), the LookML views (`DIR/lookml/`) and the deployable copy of the file
