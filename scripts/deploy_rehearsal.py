@@ -46,9 +46,11 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import monitoring_check
+import monitoring_lines
 import rehearsal_fakes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,6 +265,16 @@ COMPUTED = {
     },
     "google_api_gateway_gateway": {"default_hostname": '"${a.gateway_id}-standin.ew.gateway.dev"'},
     "google_apigee_target_server": {},
+    "google_logging_metric": {},
+    "google_monitoring_alert_policy": {},
+    "google_monitoring_dashboard": {},
+    "google_monitoring_uptime_check_config": {
+        "uptime_check_id": 'replace(lower(a.display_name), "/[^a-z0-9]+/", "-")',
+    },
+    # The Monitoring service agent of a project numbered 123456789012.
+    "google_project_service_identity": {
+        "email": '"service-123456789012@gcp-sa-monitoring-notification.iam.gserviceaccount.com"',
+    },
 }
 
 META = {"count", "for_each", "depends_on", "provider", "lifecycle"}
@@ -433,6 +445,11 @@ API_OF = {
     "google_api_gateway_api_config": "apigateway.googleapis.com",
     "google_api_gateway_gateway": "apigateway.googleapis.com",
     "google_apigee_target_server": "apigee.googleapis.com",
+    "google_logging_metric": "logging.googleapis.com",
+    "google_monitoring_alert_policy": "monitoring.googleapis.com",
+    "google_monitoring_dashboard": "monitoring.googleapis.com",
+    "google_monitoring_uptime_check_config": "monitoring.googleapis.com",
+    "google_project_service_identity": "monitoring.googleapis.com",
 }
 
 
@@ -573,8 +590,10 @@ ACTIONS_PATH = "/etc/looker-action-hub/actions.yaml"
 
 
 def hub_binary() -> Path:
-    """The real hub (`hub check-actions`, `hub generate-actions`), built if needed."""
-    r = subprocess.run(["cargo", "build", "--quiet", "-p", "hub"], cwd=ROOT, capture_output=True, text=True, check=False)
+    """The real hub (`hub check-actions`, `hub generate-actions`), built if needed, and the
+    function binaries whose log lines the monitoring checks read."""
+    r = subprocess.run(["cargo", "build", "--quiet", "-p", "hub", "-p", "action_execute", "-p", "actions_list"],
+                       cwd=ROOT, capture_output=True, text=True, check=False)
     if r.returncode != 0:
         raise RuntimeError(f"cargo build -p hub failed:\n{r.stderr[-2000:]}")
     target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
@@ -719,7 +738,8 @@ def rehearse_first_deploy(work: Path, script: Path, hub: Path) -> None:
                 f"and Looker's oauth_token must be action_form's: {output(state, 'routes')}")
     else:
         ok("user mode: HUB_TOKENS in list, form and execute only; oauth_token is action_form's")
-    check_iam("first deployment (user mode, API Gateway, actions file)", state, {"always", "user mode", "API Gateway", "actions file"})
+    check_iam("first deployment (user mode, API Gateway, actions file)", state, {"always", "user mode", "API Gateway", "actions file", "uptime checks"})
+    check_monitoring("first deployment", state)
     generated = rh.root / "terraform" / "generated-actions"
     check_tables("retail actions file", state, RETAIL_TABLES, generated / "terraform")
     bundle = (generated / "actions.yaml").read_text()
@@ -989,6 +1009,8 @@ def grants_of(state: dict) -> set[tuple[str, str, str]]:
             roles[v["name"]] = f"custom: {' + '.join(sorted(v['permissions']))}"
         if rtype == "google_service_account":
             accounts[v["member"]] = v["account_id"]
+        if rtype == "google_project_service_identity" and v["service"] == "monitoring.googleapis.com":
+            accounts[f"serviceAccount:{v['email']}"] = "Monitoring service agent"
     # The rehearsal's bigquery_writers member stands for every member of that list, its Looker
     # connection's account for looker_connection_service_account.
     accounts["group:analysts@example.com"] = "each bigquery_writers member"
@@ -1051,6 +1073,27 @@ def check_iam(what: str, state: dict, when: set[str]) -> None:
         problem("\n".join(lines))
     else:
         ok(f"{what}: {len(actual)} IAM grants, exactly {IAM_PAGE}'s table")
+
+
+# --------------------------------------------------------------------------- monitoring
+
+# The hub's real log lines (scripts/monitoring_lines.py), made once while the rehearsals run.
+HUB_LINES: "Future[tuple[list[dict], dict[str, tuple[int, str]]]]"
+
+
+def uptime_paths() -> list[str]:
+    """The paths terraform/monitoring*.tf names: each is asked of the real binary."""
+    text = "".join(p.read_text() for p in TF_DIR.glob("monitoring*.tf"))
+    return sorted(set(re.findall(r'(?:path|uptime_path)\s*=\s*"(/[^"]*)"', text)))
+
+
+def check_monitoring(what: str, state: dict) -> None:
+    try:
+        entries, answers = HUB_LINES.result()
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        problem(f"{what}: monitoring: the hub's log lines could not be made: {e}")
+        return
+    monitoring_check.check(what, state, entries, answers, problem, ok)
 
 
 # Two RudderStack sources: one with its own label and data plane, one on the default data plane.
@@ -1130,7 +1173,8 @@ def rehearse_apigee(work: Path, script: Path) -> None:
     if output(state, "looker_action_hub_url") != env["PUBLIC_BASE_URL"]:
         problem(f"looker_action_hub_url is {output(state, 'looker_action_hub_url')!r}, expected the Apigee URL")
     check_iam("Apigee deployment (service mode, RudderStack sources, Looker connection)", state,
-              {"always", "Apigee", "built-in actions", "RudderStack sources", "Looker connection"})
+              {"always", "Apigee", "built-in actions", "RudderStack sources", "Looker connection", "uptime checks"})
+    check_monitoring("Apigee deployment", state)
     services = sorted(v["name"] for t, v in standins(state) if t == "google_cloud_run_v2_service")
     targets = sorted(v["name"] for t, v in standins(state) if t == "google_apigee_target_server")
     want = ["looker-hub-action-execute", "looker-hub-action-form", "looker-hub-actions-list"]
@@ -1309,7 +1353,9 @@ def main() -> int:
         except RuntimeError as e:
             problem(str(e))
             return 1
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        global HUB_LINES
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            HUB_LINES = pool.submit(monitoring_lines.hub_entries, hub.parent, "looker-hub", uptime_paths())
             runs = [
                 pool.submit(buffered, rehearse_first_deploy, Path(d) / "first", script, hub),
                 pool.submit(buffered, rehearse_apigee, Path(d) / "apigee", script),

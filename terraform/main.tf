@@ -116,6 +116,8 @@ locals {
       "bigquery.googleapis.com",
       "bigquerystorage.googleapis.com",
       "iam.googleapis.com",
+      "logging.googleapis.com",
+      "monitoring.googleapis.com",
       "run.googleapis.com",
       "secretmanager.googleapis.com",
     ],

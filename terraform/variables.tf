@@ -350,3 +350,36 @@ variable "egress_subnetwork" {
     error_message = "egress_subnetwork must be empty, a subnet name or projects/PROJECT/regions/REGION/subnetworks/NAME."
   }
 }
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channels the alert policies notify (docs/monitoring.md), as projects/PROJECT/notificationChannels/ID. Empty (default): the policies are still created and open incidents in the console, but notify nobody."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[a-z0-9:.-]+/notificationChannels/[0-9]+$", c))])
+    error_message = "notification_channels: each is projects/PROJECT/notificationChannels/ID (gcloud beta monitoring channels list --format='value(name)')."
+  }
+}
+
+variable "alert_failure_rate" {
+  description = "Share of executes that end failed, partial or interrupted, over 10 minutes, above which the failure-rate alert fires (0.05: more than 5 %)."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.alert_failure_rate > 0 && var.alert_failure_rate < 1
+    error_message = "alert_failure_rate must be a share between 0 and 1 (exclusive), e.g. 0.05 for 5 %."
+  }
+}
+
+variable "alert_gateway_errors" {
+  description = "Responses with status 429 (over quota, or no instance free) or 504 (deadline) from the front door (API Gateway or Apigee) in 5 minutes above which the gateway alert fires; each status counts on its own."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.alert_gateway_errors >= 0 && floor(var.alert_gateway_errors) == var.alert_gateway_errors
+    error_message = "alert_gateway_errors must be a whole number of responses (0 or more)."
+  }
+}

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod capacity;
 pub mod config;
 pub mod declared;
+pub mod email;
 pub mod error;
 pub mod gcp;
 pub mod http;

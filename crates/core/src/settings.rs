@@ -40,6 +40,8 @@ pub struct Settings {
     pub local: bool,
     /// Read Looker's token from `X-Forwarded-Authorization` (`HUB_BEHIND_GATEWAY`).
     pub behind_gateway: bool,
+    /// Serve the playground outside local mode too (`HUB_PLAYGROUND`; the all-in-one binary only).
+    pub playground: bool,
     /// Embedded write-back store file (`HUB_STORE_PATH`).
     pub store_path: PathBuf,
     /// The declared write-back actions (`HUB_ACTIONS_FILE`); none: the coded write-back actions.
@@ -147,6 +149,7 @@ impl Settings {
             hub_tokens,
             local,
             behind_gateway: v.bool("HUB_BEHIND_GATEWAY", false)?,
+            playground: v.bool("HUB_PLAYGROUND", false)?,
             store_path: v
                 .get("HUB_STORE_PATH")
                 .unwrap_or_else(|| crate::sinks::sqlite::DEFAULT_STORE_PATH.into())

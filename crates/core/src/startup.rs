@@ -224,7 +224,7 @@ pub fn run_main(functions: &[Function]) -> std::io::Result<()> {
                 app.run_until_stopped().await
             }
             Err(e) => {
-                tracing::error!(error = %e, "action hub cannot start");
+                tracing::error!(event = "start_failed", error = %e, "action hub cannot start");
                 eprintln!("action hub: cannot start: {e}");
                 std::process::exit(2);
             }

@@ -1,8 +1,8 @@
 //! The actions this hub hosts and the one registry that lists them.
 //!
 //! The write-back actions are declared (`crate::declared`: the built-in file or
-//! `HUB_ACTIONS_FILE`) and share the engines here: [`stream`] writes a query result in bounded
-//! chunks, [`writer`] decides who a write acts as. A coded action (the RudderStack ones) is one
+//! `HUB_ACTIONS_FILE`) and share the engine here: [`stream`] writes a query result in bounded
+//! chunks. A coded action (the RudderStack ones) is one
 //! module implementing [`Action`], added to the registry where `crate::startup` builds it.
 
 pub mod rudder;
@@ -10,7 +10,6 @@ pub mod run;
 pub mod stream;
 #[cfg(test)]
 pub(crate) mod testing;
-pub mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,11 +58,19 @@ pub trait Action: Send + Sync {
 /// into the registry; `hub generate-actions` includes their tables). The RudderStack actions
 /// deliver with `rudder`: no other action sees it.
 pub fn coded(rudder: &rudder::RudderSetup) -> Vec<Arc<dyn Action>> {
-    [rudder::IDENTIFY, rudder::GROUP, rudder::TRACK]
+    CODED
         .into_iter()
         .map(|call| Arc::new(call.with(rudder.clone())) as Arc<dyn Action>)
         .collect()
 }
+
+/// The names of the coded actions (a declared action may not take one), without building them.
+pub fn coded_names() -> impl Iterator<Item = &'static str> {
+    CODED.iter().map(|call| call.name())
+}
+
+/// The coded actions, before they are given what they deliver with.
+const CODED: [rudder::RudderCall; 3] = [rudder::IDENTIFY, rudder::GROUP, rudder::TRACK];
 
 /// Why an action could not answer at all (no HTTP status: the `http` module maps it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -12,7 +12,7 @@ use crate::actions::run::{ErrorKind, Rejection, RunTally, MAX_REJECTIONS_KEPT};
 use crate::actions::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{
     ActionParam, ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration,
-    RequiredField, SelectOption, Takes,
+    RequiredField, SelectOption,
 };
 use crate::meta::RequestMeta;
 use crate::rows::{self, RowStream};
@@ -149,7 +149,7 @@ fn target(sources: &Sources, req: &ActionRequest) -> Target {
             Err(message) => Target::Failure(message),
         };
     }
-    let chosen = match req.form_answer(SOURCE_FIELD, Takes::Text) {
+    let chosen = match req.form_text(SOURCE_FIELD) {
         Some(Ok(chosen)) => chosen,
         Some(Err(shape)) => {
             return Target::Invalid(BTreeMap::from([(SOURCE_FIELD.to_string(), shape)]))
@@ -345,7 +345,7 @@ impl Action for RudderAction {
         if let Some(name) = &source_name {
             ctx.run.rudder_source(name);
         }
-        let naming = match req.form_answer(naming::FIELD, Takes::Text).transpose() {
+        let naming = match req.form_text(naming::FIELD).transpose() {
             Ok(chosen) => Naming::parse(chosen.as_deref())
                 .ok_or_else(|| "must be view.field, field or label".to_string()),
             Err(shape) => Err(shape),
@@ -363,7 +363,7 @@ impl Action for RudderAction {
                 "the RudderStack data plane is not called: {refused}; nothing was sent"
             )));
         }
-        let event = match req.form_answer(EVENT_FIELD, Takes::Text).transpose() {
+        let event = match req.form_text(EVENT_FIELD).transpose() {
             Ok(event) => event
                 .map(|e| e.trim().to_string())
                 .filter(|e| !e.is_empty()),

@@ -8,19 +8,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::form::{self, TypedValue};
+use super::form;
 use super::model::{ActionDef, Audit, ColumnSource, Identity, Kind, Piece, Template};
 use crate::actions::run::ErrorKind;
 use crate::actions::stream::{
     rows_word, stream_rows, Made, Rejected, RowMaker, Started, StreamSpec,
 };
-use crate::actions::writer::{self, Writer};
-use crate::actions::{Action, ActionContext, ActionError, FormGate};
+use crate::actions::{Action, ActionContext, ActionError, ExecuteGate, FormGate};
 use crate::api::{ActionRequest, ExecuteResponse, Form, Integration};
 use crate::rows::{FieldCategory, RawCell, RawRow, ResultHeader};
-use crate::sinks::{
-    CellValue, ColumnDef, ColumnType, Row as TableRow, SinkError, TableDef, WriteCredential,
-};
+use crate::sinks::{CellValue, ColumnType, Row as TableRow, SinkError, TableDef, WriteCredential};
 
 /// A write-back action declared in the actions file, with what its answers need prepared once:
 /// its table and its form's static parts (the definition is prepared by the hub, once).
@@ -30,45 +27,14 @@ pub struct DeclaredAction {
     form: form::FormTemplate,
 }
 
-/// The sink's table of a declared table (names, types, modes, partitioning, clustering; the
-/// embedded store's key is the request id, plus the row index for query actions).
-pub fn table_def(def: &ActionDef) -> TableDef {
-    let t = &def.table;
-    let columns = t
-        .columns
-        .iter()
-        .map(|c| ColumnDef {
-            name: c.name.clone(),
-            ty: c.column_type,
-            mode: c.mode,
-            description: c.description.clone(),
-        })
-        .collect();
-    let mut key = vec!["request_id".to_string()];
-    if def.kind == Kind::Query {
-        key.push("row_index".into());
-    }
-    TableDef {
-        name: t.name.clone(),
-        description: t.description.clone(),
-        columns,
-        partition_by_day: Some(t.partition.clone()),
-        clustering: t.clustering.clone(),
-        key,
-    }
-}
-
-/// A checked answer as a value of its column's type.
-fn answer_cell(ty: ColumnType, v: Option<&TypedValue>) -> Result<CellValue, String> {
-    let converted = match v {
-        None | Some(TypedValue::Null) => return Ok(CellValue::Null),
-        Some(TypedValue::Text(t)) => ty.convert_text(t),
-        Some(TypedValue::Integer(i)) => ty.convert_json(&serde_json::json!(i)),
-        Some(TypedValue::Number { text, .. }) => ty.convert_text(text),
-        Some(TypedValue::Date(d)) => ty.convert_text(&d.format("%Y-%m-%d").to_string()),
-        Some(TypedValue::Bool(b)) => ty.convert_json(&serde_json::json!(b)),
-    };
-    converted.map_err(|e| e.to_string())
+/// Who a write-back acts as.
+struct Writer {
+    /// The identity of the write.
+    credential: WriteCredential,
+    /// The acting user's email: from the login, else from the user attribute.
+    acted_by: Option<String>,
+    /// A refreshed login to hand back to Looker, whether or not the write succeeds.
+    state: Option<crate::api::ActionState>,
 }
 
 /// What every row of one execute shares.
@@ -140,8 +106,8 @@ impl Shared<'_> {
         q: Option<&QueryRow<'_>>,
     ) -> Result<TableRow, Unfilled> {
         let mut values = Vec::with_capacity(table.columns.len());
-        for (c, tc) in def.table.columns.iter().zip(&table.columns) {
-            let v = match &c.source {
+        for (source, tc) in def.sources.iter().zip(&table.columns) {
+            let v = match source {
                 ColumnSource::Audit(a) => match a {
                     Audit::RequestId => CellValue::String(self.request_id.clone()),
                     Audit::ActedBy => self.acted_by.clone().into(),
@@ -165,13 +131,15 @@ impl Shared<'_> {
                         .and_then(|q| q.row_json.clone())
                         .map_or(CellValue::Null, CellValue::Json),
                 },
-                ColumnSource::Field(f) => answer_cell(tc.ty, self.answers.get(f))
-                    .map_err(|e| (Some(c.name.clone()), format!("column {}: {e}", c.name)))?,
+                ColumnSource::Field(f) => self
+                    .answers
+                    .get(f)
+                    .map_or(CellValue::Null, |a| a.cell.clone()),
                 ColumnSource::Result { field, required } => {
                     // `{"value": v}`, or a bare value; an object without `value` is a pivoted
                     // measure (a value per pivot column), which no column holds.
                     let value = match q.map(|q| q.value_text(field)) {
-                        Some(Err(())) => return Err((Some(c.name.clone()), pivoted(&[field]))),
+                        Some(Err(())) => return Err((Some(tc.name.clone()), pivoted(&[field]))),
                         Some(Ok(v)) => v,
                         None => None,
                     }
@@ -180,15 +148,16 @@ impl Shared<'_> {
                     let converted = match value {
                         None if *required => {
                             return Err((
-                                Some(c.name.clone()),
-                                format!("{field} has no value (column {} is required)", c.name),
+                                Some(tc.name.clone()),
+                                format!("{field} has no value (column {} is required)", tc.name),
                             ))
                         }
                         None => Ok(CellValue::Null),
                         Some(v) => tc.ty.convert_json_text(v),
                     };
-                    converted
-                        .map_err(|e| (Some(c.name.clone()), format!("{field} → {}: {e}", c.name)))?
+                    converted.map_err(|e| {
+                        (Some(tc.name.clone()), format!("{field} → {}: {e}", tc.name))
+                    })?
                 }
             };
             values.push(v);
@@ -201,7 +170,7 @@ impl Shared<'_> {
 impl DeclaredAction {
     /// The action of a checked definition (its table and form template built once).
     pub fn new(def: ActionDef) -> DeclaredAction {
-        let table = Arc::new(table_def(&def));
+        let table = Arc::new(def.table.clone());
         let form = form::FormTemplate::new(&def);
         DeclaredAction {
             def: Arc::new(def),
@@ -215,19 +184,42 @@ impl DeclaredAction {
         &self.table
     }
 
-    /// Who writes: the gate's answer (identity `hub` / `user`), or the hub's own identity.
+    /// Who writes: the hub's own identity (identity `service`), or the gate's answer (identity
+    /// `hub` / `user`: the login of the Looker user, or the hub's identity) — else the answer
+    /// telling the user to log in. The acting user is the login's email, else Looker's user
+    /// attribute.
     async fn writer(
         &self,
         ctx: &ActionContext<'_>,
         req: &ActionRequest,
     ) -> Result<Writer, ExecuteResponse> {
-        match self.def.identity {
-            Identity::Service => Ok(Writer {
+        if self.def.identity == Identity::Service {
+            return Ok(Writer {
                 credential: WriteCredential::Service,
-                acted_by: writer::acting_user(req),
+                acted_by: req.acting_user(),
                 state: None,
-            }),
-            Identity::Hub | Identity::User => writer::writer(ctx, &self.def.name, req).await,
+            });
+        }
+        match ctx.gate.execute_gate(&self.def.name, req).await {
+            ExecuteGate::Proceed {
+                credential,
+                email,
+                state,
+            } => {
+                if matches!(credential, WriteCredential::User { .. }) {
+                    ctx.run.acts_as_user();
+                }
+                Ok(Writer {
+                    credential,
+                    acted_by: email.or_else(|| req.acting_user()),
+                    state,
+                })
+            }
+            ExecuteGate::Answer(resp) => {
+                // A login is needed (or the provider is unavailable): nothing was attempted.
+                ctx.run.refuse(ErrorKind::Auth);
+                Err(resp)
+            }
         }
     }
 
@@ -260,7 +252,7 @@ fn render(t: &Template, answers: &form::Answers, key: Option<&str>, count: u64) 
         "count" => Some(count.to_string()),
         "rows" => Some(rows_word(count).to_string()),
         "key" => key.map(str::to_string),
-        _ => answers.get(p).map(TypedValue::display),
+        _ => answers.get(p).map(|a| a.value.display()),
     })
 }
 
@@ -280,8 +272,8 @@ impl RowMaker for DeclaredRows<'_> {
         let mut pivoted_fields: Vec<&str> = vec![];
         let mut problems: Vec<String> = vec![];
         let mut empty: Vec<String> = vec![];
-        for c in &self.action.def.table.columns {
-            let ColumnSource::Result { field, required } = &c.source else {
+        for (c, source) in self.action.def.columns() {
+            let ColumnSource::Result { field, required } = source else {
                 continue;
             };
             let meta = header.fields.iter().find(|f| &f.name == field);
@@ -455,7 +447,7 @@ impl Action for DeclaredAction {
                     .key_field
                     .as_deref()
                     .and_then(|k| shared.answers.get(k))
-                    .map(TypedValue::display);
+                    .map(|a| a.value.display());
                 let done = self.message(&shared.answers, key.as_deref(), 1);
                 let written = match shared.row(def, &self.table, None) {
                     Ok(row) => ctx
@@ -492,10 +484,9 @@ impl Action for DeclaredAction {
                     done: &done,
                 };
                 let row_json = def
-                    .table
-                    .columns
+                    .sources
                     .iter()
-                    .any(|c| matches!(c.source, ColumnSource::Audit(Audit::RowJson)));
+                    .any(|s| matches!(s, ColumnSource::Audit(Audit::RowJson)));
                 let mut resp = stream_rows(ctx, &mut req, cred, spec, |started| DeclaredRows {
                     action: self,
                     shared,

@@ -11,7 +11,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::model::{ActionDef, Column, ColumnSource, ColumnType, Kind};
+use super::audit;
+use super::lookml::dimension;
+pub use super::lookml::{
+    bq_ident, lookml_fields, COUNT_MEASURE, CURRENT_VIEW_SUFFIX, QUERY_PK_DIMENSION,
+    ROW_NUMBER_ALIAS,
+};
+use super::model::{ActionDef, ColumnDef, ColumnSource, ColumnType, Kind};
 use super::{ActionsFile, BUILTIN_NAME};
 use crate::api::RequiredField;
 use crate::sinks::table::{Mode, TableDef};
@@ -31,8 +37,8 @@ struct SchemaColumn<'a> {
 /// So a field made required later, or optional again, or retired, never asks BigQuery to tighten
 /// a column — which it cannot do in place (the provider would replace the table and its rows).
 /// The hub's start check accepts a REQUIRED declaration over a NULLABLE column.
-pub fn warehouse_mode(def: &ActionDef, c: &Column) -> Mode {
-    match &c.source {
+pub fn warehouse_mode(def: &ActionDef, c: &ColumnDef, source: &ColumnSource) -> Mode {
+    match source {
         ColumnSource::Field(name) => {
             let explicit = def
                 .fields
@@ -48,23 +54,14 @@ pub fn warehouse_mode(def: &ActionDef, c: &Column) -> Mode {
     }
 }
 
-/// The BigQuery JSON schema of one action's table (terraform `schema = file(...)`).
+/// The BigQuery JSON schema of one action's table (terraform `schema = file(...)`): its
+/// table with each column in its [`warehouse_mode`].
 pub fn bigquery_schema(def: &ActionDef) -> String {
-    let cols: Vec<SchemaColumn> = def
-        .table
-        .columns
-        .iter()
-        .map(|c| SchemaColumn {
-            name: &c.name,
-            column_type: c.column_type.bigquery_name(),
-            mode: warehouse_mode(def, c).bigquery_name(),
-            description: &c.description,
-        })
-        .collect();
-    // A Vec of plain structs always serializes.
-    let mut s = serde_json::to_string_pretty(&cols).unwrap_or_default();
-    s.push('\n');
-    s
+    let mut table = def.table.clone();
+    for (c, source) in table.columns.iter_mut().zip(&def.sources) {
+        c.mode = warehouse_mode(def, c, source);
+    }
+    table_schema(&table)
 }
 
 #[derive(Serialize)]
@@ -123,7 +120,7 @@ pub fn terraform_files_with(
             action: &a.name,
             description: &a.table.description,
             schema: schema_file(&a.table.name),
-            partition: &a.table.partition,
+            partition: a.table.partition_by_day.as_deref().unwrap_or(""),
             clustering: &a.table.clustering,
         };
         tables.insert(
@@ -162,17 +159,6 @@ pub fn terraform_files_with(
     out
 }
 
-/// `name` as a GoogleSQL identifier: backquoted, so a reserved keyword (`order`, `select`, ...)
-/// is a column name like any other in the `sql:` of the generated LookML.
-pub fn bq_ident(name: &str) -> String {
-    format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
-}
-
-/// A LookML string literal.
-fn q(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
 /// The tags that make the action appear, for the key dimension.
 fn action_tags(def: &ActionDef) -> Vec<String> {
     let mut tags: Vec<String> = Vec::new();
@@ -192,72 +178,6 @@ fn action_tags(def: &ActionDef) -> Vec<String> {
     tags
 }
 
-/// The measure every generated view has.
-pub const COUNT_MEASURE: &str = "count";
-/// The hidden primary-key dimension of a query action's log view (request id / row index).
-pub const QUERY_PK_DIMENSION: &str = "pk";
-/// The name of a table's current-state view is the table's name and this.
-pub const CURRENT_VIEW_SUFFIX: &str = "_current";
-/// The current-state view's row-number alias: it starts with `_`, which no declared column name
-/// may (`names::column_name_problem`), so it never shadows a column.
-pub const ROW_NUMBER_ALIAS: &str = "_hub_rn";
-/// Timeframes of the dimension group of a DATE column.
-const DATE_TIMEFRAMES: &[&str] = &["raw", "date", "week", "month", "year"];
-/// Timeframes of the dimension group of a TIMESTAMP column.
-const TIMESTAMP_TIMEFRAMES: &[&str] = &["raw", "time", "date", "week", "month"];
-
-/// How a column appears in LookML: `dimension` or `dimension_group`, its name, and the field
-/// names it creates (a dimension group creates one per timeframe: `due_date`, `due_week`, ...).
-pub fn lookml_fields(column: &str, t: ColumnType) -> (&'static str, String, Vec<String>) {
-    let (group, timeframes) = match t {
-        ColumnType::Date => (column, DATE_TIMEFRAMES),
-        ColumnType::Timestamp => (
-            column.strip_suffix("_at").unwrap_or(column),
-            TIMESTAMP_TIMEFRAMES,
-        ),
-        _ => return ("dimension", column.to_string(), vec![column.to_string()]),
-    };
-    let mut fields = vec![group.to_string()];
-    fields.extend(timeframes.iter().map(|tf| format!("{group}_{tf}")));
-    ("dimension_group", group.to_string(), fields)
-}
-
-fn dimension(out: &mut String, c: &Column, key: bool, pk: bool, tags: &[String]) {
-    let (kind, name, _) = lookml_fields(&c.name, c.column_type);
-    out.push_str(&format!("  {kind}: {name} {{\n"));
-    if pk {
-        out.push_str("    primary_key: yes\n");
-    }
-    if !c.description.is_empty() {
-        out.push_str(&format!("    description: {}\n", q(&c.description)));
-    }
-    if key && !tags.is_empty() {
-        let t: Vec<String> = tags.iter().map(|t| q(t)).collect();
-        out.push_str(&format!("    tags: [{}]\n", t.join(", ")));
-    }
-    let column = format!("${{TABLE}}.{}", bq_ident(&c.name));
-    let sql = match c.column_type {
-        ColumnType::Json => format!("TO_JSON_STRING({column})"),
-        _ => column,
-    };
-    match c.column_type {
-        ColumnType::String | ColumnType::Json => out.push_str("    type: string\n"),
-        ColumnType::Int64 | ColumnType::Numeric | ColumnType::Float64 => {
-            out.push_str("    type: number\n")
-        }
-        ColumnType::Bool => out.push_str("    type: yesno\n"),
-        ColumnType::Date => out.push_str(&format!(
-            "    type: time\n    datatype: date\n    convert_tz: no\n    timeframes: [{}]\n",
-            DATE_TIMEFRAMES.join(", ")
-        )),
-        ColumnType::Timestamp => out.push_str(&format!(
-            "    type: time\n    timeframes: [{}]\n",
-            TIMESTAMP_TIMEFRAMES.join(", ")
-        )),
-    }
-    out.push_str(&format!("    sql: {sql} ;;\n  }}\n\n"));
-}
-
 /// LookML for one action's table: a view over the insert-only log and a `<table>_current` view
 /// holding the latest row per key (the append-only pattern: decisions are never updated, the
 /// newest one wins). The key dimension carries the action's tags, so the action appears on it.
@@ -274,43 +194,52 @@ pub fn lookml_view(def: &ActionDef, source: &str) -> String {
         "view: {} {{\n  sql_table_name: `@{{writeback_dataset}}.{}` ;;\n\n",
         t.name, t.name
     ));
-    if def.kind == Kind::Query {
-        out.push_str(&format!("  dimension: {QUERY_PK_DIMENSION} {{\n    primary_key: yes\n    hidden: yes\n    type: string\n    sql: CONCAT(${{TABLE}}.{}, '/', CAST(${{TABLE}}.{} AS STRING)) ;;\n  }}\n\n", bq_ident("request_id"), bq_ident("row_index")));
+    // A row is identified by its audit key columns: one is the primary key, several are
+    // joined into a hidden one.
+    let row_key = audit::key(def.kind);
+    if row_key.len() > 1 {
+        let parts: Vec<String> = row_key
+            .iter()
+            .map(|k| match t.columns.iter().find(|c| c.name == *k) {
+                Some(c) if c.ty != ColumnType::String => {
+                    format!("CAST(${{TABLE}}.{} AS STRING)", bq_ident(k))
+                }
+                _ => format!("${{TABLE}}.{}", bq_ident(k)),
+            })
+            .collect();
+        out.push_str(&format!("  dimension: {QUERY_PK_DIMENSION} {{\n    primary_key: yes\n    hidden: yes\n    type: string\n    sql: CONCAT({}) ;;\n  }}\n\n", parts.join(", '/', ")));
     }
     for c in &t.columns {
-        let pk = def.kind == Kind::Cell && c.name == "request_id";
-        dimension(&mut out, c, c.name == t.key_column, pk, &tags);
+        let pk = row_key.len() == 1 && c.name == row_key[0];
+        dimension(&mut out, c, c.name == def.key_column, pk, &tags);
     }
     out.push_str(&format!(
         "  measure: {COUNT_MEASURE} {{\n    type: count\n  }}\n}}\n\n"
     ));
 
-    let newest_first: &[&str] = match def.kind {
-        Kind::Cell => &["received_at", "request_id"],
-        Kind::Query => &["received_at", "request_id", "row_index"],
-    };
+    let newest_first = std::iter::once(audit::received_at()).chain(row_key.iter().copied());
     let order: Vec<String> = newest_first
-        .iter()
         .map(|c| format!("{} DESC", bq_ident(c)))
         .collect();
     out.push_str(&format!(
         "# The current state: the latest row per {key_column}.\nview: {name}{CURRENT_VIEW_SUFFIX} {{\n  derived_table: {{\n    sql:\n      SELECT * EXCEPT ({rn})\n      FROM (\n        SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS {rn}\n        FROM `@{{writeback_dataset}}.{name}`\n      )\n      WHERE {rn} = 1 ;;\n  }}\n\n",
-        key_column = t.key_column,
-        key = bq_ident(&t.key_column),
+        key_column = def.key_column,
+        key = bq_ident(&def.key_column),
         order = order.join(", "),
         name = t.name,
         rn = ROW_NUMBER_ALIAS,
     ));
     for c in &t.columns {
-        if c.name == "request_id" || c.name == "row_index" || c.name == "row_json" {
+        let hidden = audit::of(def.kind).any(|a| a.name == c.name && !a.in_current_view);
+        if hidden {
             continue;
         }
-        let key = c.name == t.key_column;
+        let key = c.name == def.key_column;
         dimension(&mut out, c, key, key, &tags);
     }
     out.push_str(&format!(
         "  measure: {COUNT_MEASURE} {{\n    type: count\n    drill_fields: [{}]\n  }}\n}}\n",
-        t.key_column
+        def.key_column
     ));
     out
 }
@@ -334,6 +263,7 @@ pub fn lookml_files(file: &ActionsFile) -> Vec<(String, String)> {
                 lookml_view(a, &source),
             )
         })
+        .chain(super::emit_ledger::lookml_files())
         .collect()
 }
 
@@ -345,26 +275,19 @@ pub const DEPLOYABLE_MAX_BYTES: usize = 65536;
 /// given as a file path replaced by its data URI, everything else byte for byte. `file` is `text`
 /// loaded (its icons resolved). Refused over [`DEPLOYABLE_MAX_BYTES`] (UTF-8 bytes, not characters).
 pub fn deployable_file(text: &str, file: &ActionsFile) -> Result<String, String> {
-    let raw: super::raw::RawFile =
-        serde_saphyr::from_str(text).map_err(|e| format!("cannot read it again: {e}"))?;
     let mut edits: Vec<(usize, usize, String)> = vec![];
-    for (a, def) in raw.actions.iter().zip(&file.actions) {
-        let Some(icon) = &a.value.icon else { continue };
-        let super::icon::Spec::File(spec) = super::icon::spec(&icon.value) else {
+    for def in &file.actions {
+        let Some((start, len)) = def.icon_file_span else {
             continue;
         };
-        let (Some(uri), Some(start), Some(len)) = (
-            def.icon_data_uri.as_deref(),
-            icon.referenced.span().byte_offset(),
-            icon.referenced.span().byte_len(),
-        ) else {
+        let Some(uri) = def.icon_data_uri.as_deref() else {
             return Err(format!(
-                "line {}: cannot inline the icon file {spec:?}",
-                icon.referenced.line()
+                "line {}: cannot inline the icon file of action {:?}",
+                def.line, def.name
             ));
         };
         // A data URI holds no quote: single-quoted, it is the same string to any YAML reader.
-        edits.push((start as usize, len as usize, format!("'{uri}'")));
+        edits.push((start, len, format!("'{uri}'")));
     }
     let mut out = text.to_string();
     for (start, len, with) in edits.into_iter().rev() {
@@ -551,160 +474,6 @@ actions:
             |n, _| n.ends_with(".yaml"),
             refresh,
         );
-    }
-
-    fn run(args: &[&str]) -> (i32, String, String) {
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let (mut out, mut err) = (vec![], vec![]);
-        let code = super::super::generate_actions_command(&args, &mut out, &mut err);
-        (
-            code,
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        )
-    }
-
-    /// A table removed from the file: `FILE DIR` removes its stale `DIR/terraform/<t>.json` and
-    /// `DIR/lookml/<t>.view.lkml` (each printed), and nothing else; `--lookml` / `--terraform`
-    /// folders (the repository's lookml/ holds hand-written views) are only written to.
-    #[test]
-    fn generate_actions_into_dir_removes_the_files_of_removed_tables() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = |p: &str| dir.path().join(p).display().to_string();
-        let text = std::fs::read_to_string(repo().join("examples/actions/retail.yaml")).unwrap();
-        let file = dir.path().join("a.yaml");
-        std::fs::write(&file, text.replace("icon: icons/reorder.svg", "")).unwrap();
-        let file = file.display().to_string();
-        let (code, _, err) = run(&[&file, &d("r")]);
-        assert_eq!(code, 0, "{err}");
-        let r = dir.path().join("r");
-        // Files the generator does not make, in its folders: never removed.
-        for keep in [
-            "terraform/notes.txt",
-            "lookml/orders.model.lkml",
-            "lookml/x.view.lkml.bak",
-        ] {
-            std::fs::write(r.join(keep), "mine").unwrap();
-        }
-        std::fs::create_dir(r.join("lookml/sub.view.lkml")).unwrap();
-        let before = |sub: &str| -> Vec<String> {
-            let mut v: Vec<String> = std::fs::read_dir(r.join(sub))
-                .unwrap()
-                .map(|e| e.unwrap().file_name().into_string().unwrap())
-                .collect();
-            v.sort();
-            v
-        };
-        let (tf, lk) = (before("terraform"), before("lookml"));
-        // The same file with the first action (and its table) gone.
-        let parsed =
-            super::super::parse(&text.replace("icon: icons/reorder.svg", ""), "a", None).unwrap();
-        let first = &parsed.actions[0].table.name;
-        let second_at = text.find("\n  - name: ").unwrap();
-        let rest = &text[text[second_at + 1..].find("\n  - name: ").unwrap() + second_at + 1..];
-        std::fs::write(
-            &file,
-            format!("{}{rest}", &text[..second_at]).replace("icon: icons/reorder.svg", ""),
-        )
-        .unwrap();
-        let (code, out, err) = run(&[&file, &d("r")]);
-        assert_eq!(code, 0, "{err}");
-        let removed: Vec<&str> = out.lines().filter(|l| l.starts_with("removed ")).collect();
-        let gone = [
-            format!("terraform/{first}.json"),
-            format!("lookml/{first}.view.lkml"),
-        ];
-        assert_eq!(removed.len(), gone.len(), "{out}");
-        for g in &gone {
-            assert!(!r.join(g).exists(), "{g}");
-            assert!(
-                out.contains(&format!("removed {}", r.join(g).display())),
-                "{out}"
-            );
-        }
-        let after_tf: Vec<String> = tf
-            .into_iter()
-            .filter(|f| !gone.contains(&format!("terraform/{f}")))
-            .collect();
-        let after_lk: Vec<String> = lk
-            .into_iter()
-            .filter(|f| !gone.contains(&format!("lookml/{f}")))
-            .collect();
-        assert_eq!(
-            (before("terraform"), before("lookml")),
-            (after_tf, after_lk)
-        );
-
-        // --lookml into a shared folder: a view the run does not write stays.
-        std::fs::create_dir(dir.path().join("shared")).unwrap();
-        std::fs::write(dir.path().join("shared/orders.view.lkml"), "mine").unwrap();
-        let (code, out, _) = run(&[
-            "--builtin",
-            "--lookml",
-            &d("shared"),
-            "--terraform",
-            &d("shared"),
-        ]);
-        assert_eq!(code, 0);
-        assert!(!out.contains("removed"), "{out}");
-        assert!(dir.path().join("shared/orders.view.lkml").is_file());
-    }
-
-    /// `hub generate-actions`: FILE DIR writes the three parts; --builtin with --terraform /
-    /// --lookml writes only those; a second run leaves unchanged files alone; usage errors exit 2,
-    /// a file with problems 1 (its problems on stderr, nothing written).
-    #[test]
-    fn generate_actions_command_writes_what_it_is_asked() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = |p: &str| dir.path().join(p).display().to_string();
-        let retail = repo()
-            .join("examples/actions/retail.yaml")
-            .display()
-            .to_string();
-        let (code, out, err) = run(&[&retail, &d("r")]);
-        assert_eq!(code, 0, "{err}");
-        // 3 tables, the 2 of the run ledger and the manifest; 3 views; the actions file.
-        assert_eq!(out.matches("wrote ").count(), 10, "{out}");
-        for f in [
-            "terraform/tables.json",
-            "lookml/review_flags.view.lkml",
-            "actions.yaml",
-        ] {
-            assert!(dir.path().join("r").join(f).is_file(), "{f}");
-        }
-        let (code, out, _) = run(&[&retail, &d("r")]);
-        assert_eq!((code, out.matches("unchanged ").count()), (0, 10), "{out}");
-
-        let (code, out, err) = run(&["--builtin", "--terraform", &d("tf")]);
-        assert_eq!(code, 0, "{err}");
-        assert_eq!(out.matches("wrote ").count(), 5, "{out}");
-        assert!(!dir.path().join("lookml").exists() && !dir.path().join("actions.yaml").exists());
-
-        for bad in [
-            &[][..],
-            &["--builtin"][..],
-            &["--builtin", "--terraform"][..],
-            &["--builtin", "--terraform", "a", "--terraform", "b"][..],
-            &["--builtin", "--what", "a"][..],
-            &["--builtin", "a", "b"][..],
-        ] {
-            let (code, _, err) = run(bad);
-            assert_eq!(code, 2, "{bad:?}");
-            assert!(
-                err.starts_with("usage: hub generate-actions"),
-                "{bad:?}: {err}"
-            );
-        }
-
-        let broken = dir.path().join("broken.yaml");
-        std::fs::write(&broken, "actions:\n  - name: a\n    lable: A\n").unwrap();
-        let (code, out, err) = run(&[broken.to_str().unwrap(), &d("b")]);
-        assert_eq!(code, 1);
-        assert!(
-            out.is_empty() && err.contains(":3: unknown key `lable`"),
-            "{err}"
-        );
-        assert!(!dir.path().join("b").exists());
     }
 
     /// The deployable copy stands alone: read with no folder next to it, it is the same actions

@@ -7,16 +7,21 @@
 //! tests).
 
 pub mod action;
+pub mod audit;
+mod check;
+pub mod diagnostics;
+mod emit_ledger;
 pub mod form;
 pub mod generate;
 pub mod icon;
+mod lookml;
 pub mod model;
 pub mod names;
-mod raw;
+mod syntax;
 
 use std::path::Path;
 
-pub use model::{ActionDef, Column, ColumnSource, ColumnType, Field, Kind, Mode, Table};
+pub use model::{ActionDef, ColumnDef, ColumnSource, ColumnType, Field, Kind, Mode, TableDef};
 
 use crate::actions::base_definition_at;
 use crate::api::Integration;
@@ -28,6 +33,8 @@ pub const BUILTIN_NAME: &str = "<built-in actions>";
 /// Largest actions file read (a file of hundreds of actions is a few hundred KB).
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
+pub use syntax::Pos;
+
 /// One problem in an actions file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -35,15 +42,45 @@ pub struct Problem {
     pub file: String,
     /// 1-based line, when known.
     pub line: Option<u64>,
+    /// 1-based column (characters) of what the problem is about, when known.
+    pub column: Option<u64>,
+    /// Byte range of what the problem is about in the file's text, when known.
+    pub span: Option<std::ops::Range<usize>>,
     /// What is wrong and what to write instead.
     pub message: String,
 }
 
+impl Problem {
+    /// A problem of the whole file (no place in it).
+    pub fn of_file(file: &str, message: String) -> Problem {
+        Problem {
+            file: file.to_string(),
+            line: None,
+            column: None,
+            span: None,
+            message,
+        }
+    }
+
+    /// A problem at `at` (a line of 0 is no known place).
+    pub fn at(file: &str, at: Pos, message: String) -> Problem {
+        let known = at.line > 0;
+        Problem {
+            file: file.to_string(),
+            line: known.then_some(at.line),
+            column: (known && at.column > 0).then_some(at.column),
+            span: at.bytes.filter(|_| known).map(|(o, l)| o..o + l),
+            message,
+        }
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "{}:{l}: {}", self.file, self.message),
-            None => write!(f, "{}: {}", self.file, self.message),
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}: {}", self.file, self.message),
+            (Some(l), None) => write!(f, "{}:{l}: {}", self.file, self.message),
+            _ => write!(f, "{}: {}", self.file, self.message),
         }
     }
 }
@@ -72,61 +109,32 @@ impl ActionsFile {
 /// Parse and check an actions file's text. `source` names it in problems; icon paths are read
 /// relative to `base_dir` (none: only inline SVG and data URIs).
 pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<ActionsFile, Problems> {
-    let problem = |line: Option<u64>, message: String| {
-        Problems(vec![Problem {
-            file: source.to_string(),
-            line,
-            message,
-        }])
-    };
+    let problem = |at: Pos, message: String| Problems(vec![Problem::at(source, at, message)]);
     if text.len() as u64 > MAX_FILE_BYTES {
         return Err(problem(
-            None,
+            Pos::default(),
             format!(
                 "the file is {} bytes; the limit is {MAX_FILE_BYTES}",
                 text.len()
             ),
         ));
     }
-    // Every unknown key and unknown value at once (the typed read below stops at the first).
-    // A text that is not YAML at all is left to the typed read, which names its first error.
-    let tree = serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<raw::Node>>(
-        text,
-        raw::tree_options(),
-    );
-    // A file past the reader's budget (an alias bomb) is refused as such, whatever its keys.
-    if let Some(e) = tree
-        .as_ref()
-        .err()
-        .filter(|e| matches!(original(e), serde_saphyr::Error::Budget { .. }))
-    {
-        let (line, message) = yaml_problem(e);
-        return Err(problem(line, message));
-    }
-    if let Ok(tree) = tree {
-        let shape = raw::shape_problems(&tree);
-        if !shape.is_empty() {
-            return Err(Problems(
-                shape
-                    .into_iter()
-                    .map(|(line, message)| Problem {
-                        file: source.to_string(),
-                        line: Some(line).filter(|l| *l > 0),
-                        message,
-                    })
-                    .collect(),
-            ));
-        }
-    }
-    let raw: raw::RawFile = serde_saphyr::from_str(text).map_err(|e| {
+    // One read of the text: every shape problem of the file, and the actions whose shape is
+    // sound, checked for every other problem (an action with a shape problem is not, so that
+    // none of its problems is a false follow-on).
+    let read = syntax::read(text).map_err(|e| {
         let (line, message) = yaml_problem(&e);
         problem(line, message)
     })?;
-    let mut ck = model::Checker {
+    let mut ck = check::Checker {
         file: source,
-        problems: vec![],
+        problems: read
+            .problems
+            .iter()
+            .map(|(at, message)| Problem::at(source, *at, message.clone()))
+            .collect(),
     };
-    let actions = model::build(raw, base_dir, &mut ck);
+    let actions = check::build(read, base_dir, &mut ck);
     if ck.problems.is_empty() {
         Ok(ActionsFile {
             source: source.to_string(),
@@ -150,8 +158,12 @@ fn original(mut e: &serde_saphyr::Error) -> &serde_saphyr::Error {
 }
 
 /// The problem a YAML read stopped at, in words.
-fn yaml_problem(e: &serde_saphyr::Error) -> (Option<u64>, String) {
-    let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
+fn yaml_problem(e: &serde_saphyr::Error) -> (Pos, String) {
+    let at = e.location().map_or(Pos::default(), |l| Pos {
+        line: l.line(),
+        column: l.column(),
+        bytes: None,
+    });
     // The first line of the message is the reason; the rest is a source snippet.
     let msg = e.to_string();
     let reason = match original(e) {
@@ -179,21 +191,21 @@ fn yaml_problem(e: &serde_saphyr::Error) -> (Option<u64>, String) {
             .to_string(),
     };
     (
-        line,
+        at,
         format!("{reason} (the YAML is read up to this first problem; fix it and check again)"),
     )
 }
 
 /// Read and check the actions file at `path` (icons relative to its folder).
 pub fn load(path: &Path) -> Result<ActionsFile, Problems> {
+    let text = read_text(path)?;
+    parse(&text, &path.display().to_string(), path.parent())
+}
+
+/// The text of the actions file at `path` (refused over [`MAX_FILE_BYTES`]).
+pub fn read_text(path: &Path) -> Result<String, Problems> {
     let source = path.display().to_string();
-    let fail = |message: String| {
-        Problems(vec![Problem {
-            file: source.clone(),
-            line: None,
-            message,
-        }])
-    };
+    let fail = |message: String| Problems(vec![Problem::of_file(&source, message)]);
     let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(fail(format!(
@@ -201,8 +213,7 @@ pub fn load(path: &Path) -> Result<ActionsFile, Problems> {
             meta.len()
         )));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
-    parse(&text, &source, path.parent())
+    std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))
 }
 
 /// The built-in actions (`mark_suspicious`, `writeback_batch`).
@@ -219,7 +230,7 @@ pub fn builtin_tables() -> Vec<std::sync::Arc<crate::sinks::TableDef>> {
             builtin()
                 .actions
                 .iter()
-                .map(|a| std::sync::Arc::new(action::table_def(a)))
+                .map(|a| std::sync::Arc::new(a.table.clone()))
                 .collect()
         });
     TABLES.clone()
@@ -254,7 +265,7 @@ impl ActionDef {
 mod tests;
 
 /// `hub check-actions FILE...`: check actions files without starting the hub. Prints every
-/// problem (`file:line: message`) to `err` and a summary per good file to `out`; the exit code is
+/// problem (rendered as rustc renders its errors: [`diagnostics`]) to `err` and a summary per good file to `out`; the exit code is
 /// 1 when any file has a problem, 2 on a usage error.
 pub fn check_actions_command(
     args: &[String],
@@ -270,7 +281,13 @@ pub fn check_actions_command(
     }
     let mut code = 0;
     for a in args {
-        match load(Path::new(a)) {
+        let path = Path::new(a);
+        let text = read_text(path);
+        let checked = text
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|t| parse(t, a, path.parent()));
+        match checked {
             Ok(file) => {
                 let _ = writeln!(out, "{a}: ok, {} action(s)", file.actions.len());
                 for d in &file.actions {
@@ -289,191 +306,11 @@ pub fn check_actions_command(
             }
             Err(problems) => {
                 code = 1;
-                for p in &problems.0 {
-                    let _ = writeln!(err, "{p}");
-                }
+                let text = text.as_deref().ok();
+                let _ = write!(err, "{}", diagnostics::render(&problems.0, text));
                 let _ = writeln!(err, "{a}: {} problem(s)", problems.0.len());
             }
         }
     }
     code
-}
-
-/// Where `hub generate-actions` writes.
-struct GenerateTargets {
-    terraform: Option<std::path::PathBuf>,
-    lookml: Option<std::path::PathBuf>,
-    /// The deployable copy of the file (`DIR/actions.yaml`), when generating into one DIR.
-    bundle: Option<std::path::PathBuf>,
-    /// DIR's own terraform/ and lookml/: stale generated files there are removed.
-    dedicated: bool,
-}
-
-const GENERATE_USAGE: &str = "usage: hub generate-actions (FILE | --builtin) DIR\n       hub generate-actions (FILE | --builtin) [--terraform TF_DIR] [--lookml LOOKML_DIR]\n  DIR: writes DIR/terraform/ (tables.json and one BigQuery JSON schema per table, read by\n  terraform's actions_dir), DIR/lookml/ (a log view and a <table>_current view per table) and\n  DIR/actions.yaml (the file to deploy: icon files inlined); a DIR/terraform/*.json or\n  DIR/lookml/*.view.lkml it did not write (a removed table's) is removed. --builtin: the hub's\n  built-in actions. TF_DIR / LOOKML_DIR: only written to, nothing removed.";
-
-/// `hub generate-actions (FILE | --builtin) DIR`: write the terraform table schemas
-/// (`DIR/terraform/`), the LookML views (`DIR/lookml/`) and the deployable copy of the file
-/// (`DIR/actions.yaml`, icon files inlined as data URIs); or, with `--terraform` / `--lookml`,
-/// only those into the folders given (how the repository's own copies of the built-in's are
-/// written). Exit 1 when the file has a problem or a file cannot be written, 2 on a usage error.
-pub fn generate_actions_command(
-    args: &[String],
-    out: &mut dyn std::io::Write,
-    err: &mut dyn std::io::Write,
-) -> i32 {
-    let usage = |err: &mut dyn std::io::Write| {
-        let _ = writeln!(err, "{GENERATE_USAGE}");
-        2
-    };
-    let Some((file, rest)) = args.split_first() else {
-        return usage(err);
-    };
-    if file == "-h" || file == "--help" {
-        return usage(err);
-    }
-    let targets = match rest {
-        [dir] if !dir.starts_with("--") => {
-            let dir = Path::new(dir);
-            GenerateTargets {
-                terraform: Some(dir.join("terraform")),
-                lookml: Some(dir.join("lookml")),
-                bundle: (file != "--builtin").then(|| dir.join("actions.yaml")),
-                dedicated: true,
-            }
-        }
-        _ => {
-            let mut t = GenerateTargets {
-                terraform: None,
-                lookml: None,
-                bundle: None,
-                dedicated: false,
-            };
-            let mut it = rest.iter();
-            while let Some(flag) = it.next() {
-                let slot = match flag.as_str() {
-                    "--terraform" => &mut t.terraform,
-                    "--lookml" => &mut t.lookml,
-                    _ => return usage(err),
-                };
-                match it.next() {
-                    Some(d) if slot.is_none() => *slot = Some(d.into()),
-                    _ => return usage(err),
-                }
-            }
-            if t.terraform.is_none() && t.lookml.is_none() {
-                return usage(err);
-            }
-            t
-        }
-    };
-    let loaded = if file == "--builtin" {
-        Ok((builtin(), None))
-    } else {
-        let path = Path::new(file);
-        std::fs::read_to_string(path)
-            .map_err(|e| {
-                Problems(vec![Problem {
-                    file: file.clone(),
-                    line: None,
-                    message: format!("cannot read it: {e}"),
-                }])
-            })
-            .and_then(|text| load(path).map(|a| (a, Some(text))))
-    };
-    let (actions, text) = match loaded {
-        Ok(a) => a,
-        Err(problems) => {
-            for p in &problems.0 {
-                let _ = writeln!(err, "{p}");
-            }
-            return 1;
-        }
-    };
-    // DIR's own terraform/ and lookml/ are the generator's alone: a file of its kind this run
-    // does not write (a table removed from the file) is stale and removed. Folders named with
-    // --terraform / --lookml may hold other files (the repository's lookml/ does): left alone.
-    let prune = targets.dedicated;
-    let mut sets = vec![];
-    if let Some(d) = targets.terraform {
-        sets.push((
-            d,
-            generate::terraform_files(&actions),
-            prune.then_some(".json"),
-        ));
-    }
-    if let Some(d) = targets.lookml {
-        sets.push((
-            d,
-            generate::lookml_files(&actions),
-            prune.then_some(".view.lkml"),
-        ));
-    }
-    if let (Some(path), Some(text)) = (targets.bundle, text) {
-        match generate::deployable_file(&text, &actions) {
-            Ok(bundle) => {
-                let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-                sets.push((dir, vec![("actions.yaml".to_string(), bundle)], None));
-            }
-            Err(e) => {
-                let _ = writeln!(err, "{file}: {e}");
-                return 1;
-            }
-        }
-    }
-    for (target, files, stale_suffix) in sets {
-        let written: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
-        if let Err(e) = std::fs::create_dir_all(&target) {
-            let _ = writeln!(err, "{}: {e}", target.display());
-            return 1;
-        }
-        for (name, text) in files {
-            let path = target.join(&name);
-            // Unchanged files are left alone (no new mtime for make-like tools and editors).
-            if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
-                let _ = writeln!(out, "unchanged {}", path.display());
-                continue;
-            }
-            if let Err(e) = std::fs::write(&path, text) {
-                let _ = writeln!(err, "{}: {e}", path.display());
-                return 1;
-            }
-            let _ = writeln!(out, "wrote {}", path.display());
-        }
-        if let Some(suffix) = stale_suffix {
-            if let Err(e) = remove_stale(&target, suffix, &written, out) {
-                let _ = writeln!(err, "{}: {e}", target.display());
-                return 1;
-            }
-        }
-    }
-    0
-}
-
-/// Remove the regular files of `dir` named `*suffix` that are not among `written`, each printed.
-fn remove_stale(
-    dir: &Path,
-    suffix: &str,
-    written: &[String],
-    out: &mut dyn std::io::Write,
-) -> std::io::Result<()> {
-    let mut stale = vec![];
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
-        if name.ends_with(suffix) && entry.file_type()?.is_file() && !written.contains(&name) {
-            stale.push(entry.path());
-        }
-    }
-    stale.sort();
-    for path in stale {
-        std::fs::remove_file(&path)?;
-        let _ = writeln!(
-            out,
-            "removed {} (stale: not generated from this file)",
-            path.display()
-        );
-    }
-    Ok(())
 }

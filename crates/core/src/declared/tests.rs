@@ -99,7 +99,7 @@ async fn builtin_answers() -> serde_json::Value {
                 Ok(answers) => json!({"message": def.success_message.render(|p| match p {
                     "count" => Some("3".into()),
                     "rows" => Some("rows".into()),
-                    _ => answers.get(p).map(TypedValue::display),
+                    _ => answers.get(p).map(|a| a.value.display()),
                 })}),
             };
             outcomes.push(outcome);
@@ -191,6 +191,17 @@ fn a_prepared_form_resolves_only_the_per_request_defaults() {
     }
 }
 
+/// Answers for a message (their cells as text: only the values are shown).
+fn shown<const N: usize>(values: [(&str, TypedValue); N]) -> form::Answers {
+    values
+        .into_iter()
+        .map(|(name, value)| {
+            let cell = value.cell(crate::sinks::ColumnType::String).unwrap();
+            (name.to_string(), form::Answer { value, cell })
+        })
+        .collect()
+}
+
 #[test]
 fn a_partial_answer_reads_like_the_success_message() {
     let all = |yaml: &str| {
@@ -201,11 +212,7 @@ fn a_partial_answer_reads_like_the_success_message() {
             .map(action::DeclaredAction::new)
             .collect::<Vec<_>>()
     };
-    let answers: form::Answers = [(
-        "classification".to_string(),
-        TypedValue::Text("Approved".into()),
-    )]
-    .into();
+    let answers = shown([("classification", TypedValue::Text("Approved".into()))]);
     let builtin = all(BUILTIN_YAML);
     assert_eq!(builtin[1].partial(&answers, 3), "Wrote 3 rows as Approved");
     assert_eq!(builtin[1].partial(&answers, 1), "Wrote 1 row as Approved");
@@ -214,14 +221,13 @@ fn a_partial_answer_reads_like_the_success_message() {
         .iter()
         .find(|a| crate::actions::Action::name(*a) == "reorder_stock")
         .unwrap();
-    let answers: form::Answers = [
-        ("quantity".to_string(), TypedValue::Integer(5)),
+    let answers = shown([
+        ("quantity", TypedValue::Integer(5)),
         (
-            "deliver_by".to_string(),
+            "deliver_by",
             TypedValue::Date(NaiveDate::from_ymd_opt(2026, 12, 24).unwrap()),
         ),
-    ]
-    .into();
+    ]);
     assert_eq!(
         reorder.partial(&answers, 2),
         "Reorder of 5 each placed for 2 rows, delivery by 2026-12-24"
@@ -257,8 +263,8 @@ fn builtin_tables_are_the_terraform_schemas() {
         json!(["key_value"])
     );
     let ms = file.get("mark_suspicious").unwrap();
-    assert_eq!(ms.table.key_column, "order_id");
-    assert_eq!(ms.table.columns[1].source, ColumnSource::Field("id".into()));
+    assert_eq!(ms.key_column, "order_id");
+    assert_eq!(ms.sources[1], ColumnSource::Field("id".into()));
 }
 
 #[test]
@@ -293,7 +299,7 @@ fn example_file_parses_with_typed_columns() {
         .map(|c| {
             (
                 c.name.as_str(),
-                c.column_type.bigquery_name(),
+                c.ty.bigquery_name(),
                 c.mode.bigquery_name(),
             )
         })
@@ -309,7 +315,7 @@ fn example_file_parses_with_typed_columns() {
         .iter()
         .find(|c| c.name == "discount_pct")
         .unwrap();
-    assert_eq!(d.column_type.bigquery_name(), "NUMERIC");
+    assert_eq!(d.ty.bigquery_name(), "NUMERIC");
 }
 
 #[test]
@@ -339,12 +345,12 @@ fn example_forms_resolve_defaults_and_validate_types() {
         today(),
     )
     .unwrap();
-    assert_eq!(ok["quantity"], TypedValue::Integer(12));
+    assert_eq!(ok["quantity"].value, TypedValue::Integer(12));
     assert_eq!(
-        ok["deliver_by"],
+        ok["deliver_by"].value,
         TypedValue::Date(NaiveDate::from_ymd_opt(2026, 4, 2).unwrap())
     );
-    assert_eq!(ok["urgent"], TypedValue::Bool(true));
+    assert_eq!(ok["urgent"].value, TypedValue::Bool(true));
 
     let errors = form::validate(
         reorder,
@@ -418,8 +424,8 @@ fn example_forms_resolve_defaults_and_validate_types() {
         today(),
     )
     .unwrap();
-    assert_eq!(ok["note"], TypedValue::Null);
-    assert_eq!(ok["order_id"], TypedValue::Integer(1001));
+    assert_eq!(ok["note"].value, TypedValue::Null);
+    assert_eq!(ok["order_id"].value, TypedValue::Integer(1001));
 }
 
 /// The rules the example file does not exercise: required, text length, a whole number that is
@@ -511,9 +517,9 @@ actions:
         today(),
     )
     .unwrap();
-    assert_eq!(ok["count"], TypedValue::Integer(-3));
-    assert_eq!(ok["ok"], TypedValue::Bool(false));
-    assert_eq!(ok["note"], TypedValue::Null);
+    assert_eq!(ok["count"].value, TypedValue::Integer(-3));
+    assert_eq!(ok["ok"].value, TypedValue::Bool(false));
+    assert_eq!(ok["note"].value, TypedValue::Null);
 }
 
 /// Parse a broken file: its problems as `line: message` strings.
@@ -561,7 +567,7 @@ fn a_minimal_file_gets_the_defaults() {
     let f = parse(GOOD, "t.yaml", None).unwrap();
     let a = &f.actions[0];
     assert_eq!(a.key_field.as_deref(), Some("id"));
-    assert_eq!(a.table.key_column, "id");
+    assert_eq!(a.key_column, "id");
     assert_eq!(a.table.clustering, ["id"]);
     assert_eq!(a.fields[0].label, "id");
     let names: Vec<&str> = a.table.columns.iter().map(|c| c.name.as_str()).collect();
@@ -735,8 +741,8 @@ fn a_retired_field_leaves_the_form_and_keeps_its_column() {
         today(),
     )
     .unwrap();
-    assert_eq!(answers["channel"], TypedValue::Null);
-    assert_eq!(answers["note"], TypedValue::Text("n".into()));
+    assert_eq!(answers["channel"].value, TypedValue::Null);
+    assert_eq!(answers["note"].value, TypedValue::Text("n".into()));
 
     let bad = GOOD
         .replace(
@@ -899,12 +905,13 @@ fn check_actions_command_lists_problems_and_exits_1() {
         out.contains("approve (cell) -> table approvals (7 columns)"),
         "{out}"
     );
+    let at = format!("--> {}:11:22\n", bad.display());
     assert!(
-        err.contains("bad.yaml:11: success_message uses {nope}"),
+        err.contains(&format!("error: success_message uses {{nope}}, which this action does not have: use one of {{key}}, {{id}}\n  {at}")),
         "{err}"
     );
     assert!(
-        err.contains("bad.yaml:11: success_message uses {nada}"),
+        err.contains(&format!("error: success_message uses {{nada}}, which this action does not have: use one of {{key}}, {{id}}\n  {at}")),
         "{err}"
     );
     assert!(err.contains("bad.yaml: 2 problem(s)"), "{err}");
@@ -1452,37 +1459,6 @@ actions:
     }
 }
 
-#[test]
-fn generate_actions_writes_the_generators_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = example_dir().join("retail.yaml");
-    let args = [
-        file.to_str().unwrap().to_string(),
-        dir.path().to_str().unwrap().to_string(),
-    ];
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(generate_actions_command(&args, &mut out, &mut err), 0);
-    let parsed = load(&file).unwrap();
-    let want: Vec<_> = generate::terraform_files(&parsed)
-        .into_iter()
-        .map(|f| ("terraform", f))
-        .chain(
-            generate::lookml_files(&parsed)
-                .into_iter()
-                .map(|f| ("lookml", f)),
-        )
-        .collect();
-    assert!(want.len() >= 6);
-    for (sub, (name, text)) in want {
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join(sub).join(&name)).unwrap(),
-            text,
-            "{sub}/{name}"
-        );
-    }
-    assert_eq!(generate_actions_command(&args[..1], &mut out, &mut err), 2);
-}
-
 /// Unknown keys at every level, unknown values of every enum and missing keys are all listed at
 /// once, each with its line and the closest valid word (or the valid ones when none is close).
 #[test]
@@ -1598,13 +1574,18 @@ actions:
             "16: an action is expected here, not `17`: write a map (`key: value` lines indented under the `- `) with `name:`, `label:`, `kind:`, `table:`, `success_message:`",
         ]
     );
-    // Where the shape pass cannot read the file, the typed read's refusal is reworded too.
+    // `.inf` is text to the reader: the file reads, and the repeated key is named with the
+    // other problems (the action without its required keys is read no further).
     let p = problems("version: 1\nversion: 1\nactions: [{name: .inf}]\n");
-    assert_eq!(p.len(), 1, "{p:?}");
-    assert!(
-        p[0].starts_with("2: the key `version` is written twice in this mapping: keep one")
-            && !p[0].contains("DuplicateKeyPolicy"),
-        "{p:?}"
+    assert_eq!(
+        p,
+        [
+            "2: the key `version` is written twice in the file (first at line 1): keep one",
+            "3: an action has no `label`: it is required",
+            "3: an action has no `kind`: it is required",
+            "3: an action has no `table`: it is required",
+            "3: an action has no `success_message`: it is required",
+        ]
     );
 }
 
@@ -1844,7 +1825,8 @@ fn names_the_generated_lookml_would_clash_on_are_refused() {
         .replace("column: pk,", "column: pk_value,")
         .replace("column: shipped,", "column: shipped_value,");
     let file = parse(&fixed, "t.yaml", None).unwrap();
-    for (name, text) in generate::lookml_files(&file) {
+    let views = generate::lookml_files(&file).into_iter();
+    for (name, text) in views.filter(|(n, _)| !super::emit_ledger::is_ledger_file(n)) {
         assert!(
             text.contains("AS _hub_rn") && !text.contains("AS rn") && !text.contains("(rn)"),
             "{name}"
@@ -1932,4 +1914,100 @@ fn an_empty_actions_key_and_an_alias_bomb_say_what_to_write() {
         "{p:?}"
     );
     assert!(!p[0].contains("budget breached"), "{p:?}");
+}
+
+/// `hub check-actions` shows every problem of a file at once, shape and semantic together, each
+/// as rustc shows its errors: the message, `--> file:line:column`, the source line and a caret
+/// under what it is about. The action with a shape problem is read no further (no false
+/// follow-on); the other one is checked in full.
+#[test]
+fn check_actions_shows_every_problem_with_its_line_column_and_caret() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("five.yaml");
+    std::fs::write(
+        &path,
+        r#"version: 1
+actions:
+  - name: approve
+    label: Approve
+    kind: cel
+    table: {name: approvals}
+    fields:
+      - {name: id, requird: true}
+    success_message: "Approved {key}"
+  - name: Reorder
+    label: Reorder
+    kind: query
+    table: {name: reorders}
+    fields:
+      - {name: qty, value: integer, min: 10, max: 5}
+    success_message: "Placed {nope}"
+"#,
+    )
+    .unwrap();
+    let file = path.display().to_string();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(
+        check_actions_command(std::slice::from_ref(&file), &mut out, &mut err),
+        1
+    );
+    let err = String::from_utf8(err).unwrap().replace(&file, "five.yaml");
+    assert_eq!(err, FIVE_PROBLEMS);
+}
+
+const FIVE_PROBLEMS: &str = r#"error: kind: `cel` is not a valid value: did you mean `cell`?
+ --> five.yaml:5:11
+  |
+5 |     kind: cel
+  |           ^^^
+
+error: unknown key `requird` in a field: did you mean `required`?
+ --> five.yaml:8:20
+  |
+8 |       - {name: id, requird: true}
+  |                    ^^^^^^^
+
+error: action name "Reorder" must be lowercase letters, digits and underscores, start with a letter, at most 64 characters (it is part of the URL Looker calls); write `name: reorder`
+  --> five.yaml:10:11
+   |
+10 |   - name: Reorder
+   |           ^^^^^^^
+
+error: field "qty": `max` (5) is below `min` (10)
+  --> five.yaml:15:51
+   |
+15 |       - {name: qty, value: integer, min: 10, max: 5}
+   |                                                   ^
+
+error: success_message uses {nope}, which this action does not have: use one of {count}, {rows}, {qty}
+  --> five.yaml:16:22
+   |
+16 |     success_message: "Placed {nope}"
+   |                      ^^^^^^^^^^^^^^^
+
+five.yaml: 5 problem(s)
+"#;
+
+/// `user_email` is a param of every declared action, added by the hub: declaring it (as the
+/// file reference's `params` example might suggest) is refused with what the hub does and what
+/// to write instead, never as a duplicate of a param the file does not show.
+#[test]
+fn declaring_user_email_says_the_hub_adds_it() {
+    let p = problems(&GOOD.replace(
+        "    table: {name: approvals}\n",
+        "    table: {name: approvals}\n    params: [{name: user_email, label: Email, user_attribute: email}]\n",
+    ));
+    assert_eq!(
+        p,
+        ["7: param \"user_email\" is added by the hub to every action (the acting user's email, from the Looker user attribute `email`): remove it from `params`; a field takes it with `default: {param: user_email}`"]
+    );
+    // Another param of one name twice is still a duplicate.
+    let p = problems(&GOOD.replace(
+        "    table: {name: approvals}\n",
+        "    table: {name: approvals}\n    params: [{name: region, label: R}, {name: region, label: R2}]\n",
+    ));
+    assert_eq!(
+        p,
+        ["7: duplicate param \"region\": give each param its own name"]
+    );
 }

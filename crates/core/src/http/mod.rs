@@ -32,12 +32,14 @@ use crate::error::HubError;
 use crate::hub::Hub;
 use crate::lifecycle::TOO_LATE;
 use crate::meta::RequestMeta;
-use crate::routes::{routes_of, Function, Handler, Method, HEALTH_PATH};
+use crate::routes::{routes_of, Function, Handler, Method, HEALTH_PATH, UPTIME_PATH};
 use execute::Execute;
 
-/// Register the routes of the given functions (from the one route table) plus `/healthz`.
+/// Register the routes of the given functions (from the one route table) plus the health
+/// checks (`/healthz`, `/health`).
 pub fn configure(cfg: &mut web::ServiceConfig, functions: &[Function]) {
     cfg.route(HEALTH_PATH, web::get().to(healthz));
+    cfg.route(UPTIME_PATH, web::get().to(healthz));
     for f in functions {
         for r in routes_of(*f) {
             let route = match r.method {

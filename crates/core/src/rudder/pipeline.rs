@@ -125,7 +125,7 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
                 report.input_error = Some(format!(
                     "{} after reading {} of the result",
                     (job.stopped_because)(),
-                    super::report::plural(report.rows, "row", "rows")
+                    super::counts::plural(report.rows, "row", "rows")
                 ));
                 break 'read;
             }

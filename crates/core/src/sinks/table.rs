@@ -95,6 +95,8 @@ impl ColumnType {
         let t = text.trim();
         match t.as_bytes().first() {
             Some(b'"') => match serde_json::from_str::<String>(t) {
+                // The text itself, not a copy of it.
+                Ok(s) if self == ColumnType::String => Ok(CellValue::String(s)),
                 Ok(s) => self.convert_text(&s),
                 Err(_) => Err(ConvertError {
                     expected: self,

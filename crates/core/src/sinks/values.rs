@@ -10,10 +10,25 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 pub const NUMERIC_SCALE: usize = 9;
 /// Digits BigQuery's NUMERIC keeps before the decimal point.
 pub const NUMERIC_INTEGER_DIGITS: usize = 29;
+/// The word a form offers and a message writes for yes.
+pub const YES: &str = "yes";
+/// The word a form offers and a message writes for no.
+pub const NO: &str = "no";
 /// Words read as yes (case aside).
-pub const TRUE_WORDS: [&str; 3] = ["true", "yes", "1"];
+pub const TRUE_WORDS: [&str; 3] = ["true", YES, "1"];
 /// Words read as no (case aside).
-pub const FALSE_WORDS: [&str; 3] = ["false", "no", "0"];
+pub const FALSE_WORDS: [&str; 3] = ["false", NO, "0"];
+/// How a date is written (`2024-03-31`), read and shown.
+pub const DATE_FORMAT: &str = "%Y-%m-%d";
+
+/// [`YES`] or [`NO`].
+pub fn yes_no(b: bool) -> &'static str {
+    if b {
+        YES
+    } else {
+        NO
+    }
+}
 
 /// Why a value does not fit: a phrase that completes "got X: …" and "… has / is …" messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +237,11 @@ pub fn int64_text(t: &str) -> Result<i64, Unfit> {
 
 /// A JSON number's text as an INT64, exactly (`1E2` is 100, `2.5e1` 25).
 pub fn int64_json(t: &str) -> Result<i64, Unfit> {
+    // Most cells are plain integers: digits that no i64 can overflow are read as they are.
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    if (1..=18).contains(&digits.len()) && all_digits(digits) {
+        return t.parse().map_err(|_| Unfit::NotNumber);
+    }
     Decimal::parse_json(t)
         .map_err(|e| match e {
             Unfit::Decimals => Unfit::NotWhole,
@@ -270,7 +290,7 @@ pub fn last_date() -> NaiveDate {
 
 /// A date written `YYYY-MM-DD` (exactly: `2024-2-1` is not one) within DATE's range.
 pub fn date(t: &str) -> Result<NaiveDate, Unfit> {
-    let d = NaiveDate::parse_from_str(t, "%Y-%m-%d")
+    let d = NaiveDate::parse_from_str(t, DATE_FORMAT)
         .ok()
         .filter(|_| t.len() == 10 && t.as_bytes()[0].is_ascii_digit())
         .ok_or(Unfit::NotDate)?;
@@ -395,6 +415,15 @@ mod tests {
         assert_eq!(int64_json("1e999999"), Err(Unfit::Int64Range));
         assert_eq!(int64_json("1e-999999"), Err(Unfit::NotWhole));
         assert_eq!(int64_json("-2.50e1"), Ok(-25));
+        assert_eq!(int64_json("-0"), Ok(0));
+        assert_eq!(int64_json("007"), Ok(7));
+        assert_eq!(
+            int64_json("999999999999999999"),
+            Ok(999_999_999_999_999_999)
+        );
+        assert_eq!(int64_json("9223372036854775807"), Ok(i64::MAX));
+        assert_eq!(int64_json("-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(int64_json("-"), Err(Unfit::NotNumber));
         assert_eq!(int64_text("+7"), Ok(7));
         assert_eq!(int64_text("7.0"), Err(Unfit::NotWhole));
         assert_eq!(float64_json("1e999999"), Err(Unfit::Float64Range));

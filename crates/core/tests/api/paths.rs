@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use hub_core::routes::{Function, Method, HEALTH_PATH, ROUTES};
+use hub_core::routes::{Function, Method, HEALTH_PATH, ROUTES, UPTIME_PATH};
 
 /// (method, path, function) — e.g. ("POST", "/actions/{name}/form", "action_form").
 type RouteSet = BTreeSet<(String, String, String)>;
@@ -338,10 +338,12 @@ fn health_path_stays_off_the_gateways() {
         "apigee/apiproxy/proxies/default.xml",
         "terraform/main.tf",
     ] {
-        assert!(
-            !repo_file(file).contains(HEALTH_PATH),
-            "{file} names {HEALTH_PATH}: health checks go to each service directly, not through a gateway"
-        );
+        for path in [HEALTH_PATH, UPTIME_PATH] {
+            assert!(
+                !repo_file(file).contains(path),
+                "{file} names {path}: health checks go to each service directly, not through a gateway"
+            );
+        }
     }
 }
 

@@ -100,6 +100,19 @@ impl BigQuerySettings {
         }))
     }
 
+    /// The BigQuery name of the hub's table `table`: the built-in actions' tables are renamed by
+    /// their settings; every other table keeps its name.
+    pub(super) fn bigquery_table(&self, table: &str) -> String {
+        let renamed = [
+            (crate::sinks::table::MARKS_TABLE, &self.marks_table),
+            (crate::sinks::table::BATCH_TABLE, &self.batch_table),
+        ];
+        renamed
+            .into_iter()
+            .find(|(name, _)| *name == table)
+            .map_or_else(|| table.to_string(), |(_, to)| to.clone())
+    }
+
     pub(super) fn table_path(&self, table: &str) -> String {
         format!(
             "projects/{}/datasets/{}/tables/{}",

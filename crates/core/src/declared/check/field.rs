@@ -1,0 +1,383 @@
+//! One form field: its value type, form type, options, limits, pattern and column; its
+//! messages and default are checked in [`super::messages`] and [`super::default`].
+
+use super::super::model::*;
+use super::super::names;
+use super::super::syntax::*;
+use super::Checker;
+use super::{line, opt_line};
+use crate::api::{ActionParam, FieldType, SelectOption};
+
+/// The field (with its problems in `ck`: a field with a problem is still a field, so later
+/// checks see it and report nothing false about it).
+pub(super) fn build_field(
+    f: RawField,
+    fl: Pos,
+    kind: Kind,
+    params: &[ActionParam],
+    ck: &mut Checker,
+) -> Field {
+    let name = f.name.value.clone();
+    if let Some(p) = names::field_name_problem(&name) {
+        ck.at(line(&f.name), p);
+    }
+    let value = value_type(f.value.as_ref().map(|v| v.value));
+    let field_type = field_type(&f, value, fl, ck);
+    let required = f.required.unwrap_or(false);
+    let retired = f.retired.as_ref().is_some_and(|r| r.value);
+    if retired && required {
+        ck.at(
+            f.retired.as_ref().map(line).unwrap_or(fl),
+            format!("field {name:?}: a retired field is not asked, so it cannot be required: remove `required: true`"),
+        );
+    }
+    let options = options(f.options.clone(), &name, value, field_type, fl, ck);
+    check_limits(&f, &name, value, ck);
+    let pattern = pattern(f.pattern.as_ref(), &name, value, ck);
+    let column = column(
+        f.column.clone().map(|c| c.value),
+        &name,
+        value,
+        required,
+        fl,
+        ck,
+    );
+    let mut field = Field {
+        name: name.clone(),
+        label: f.label.unwrap_or_else(|| name.replace('_', " ")),
+        description: f.description,
+        field_type,
+        value,
+        required,
+        interactive: f.interactive,
+        retired,
+        default: None,
+        min_length: f.min_length.map(|v| v.value as usize),
+        max_length: f.max_length.map(|v| v.value as usize),
+        min: f.min.map(|v| v.value),
+        max: f.max.map(|v| v.value),
+        pattern,
+        options,
+        messages: Messages::default(),
+        column: column.name,
+        column_type: column.column_type,
+        column_required_empty: column.required_empty,
+        column_nullable: column.nullable,
+        column_required: column.required,
+        column_description: column.description,
+        line: fl,
+    };
+    if let Some(m) = f.messages {
+        field.messages = super::messages::messages(m, &field, ck);
+    }
+    if let Some(d) = f.default {
+        field.default = super::default::default(d, &field, kind, params, ck);
+    }
+    field
+}
+
+fn value_type(raw: Option<RawValueType>) -> ValueType {
+    match raw {
+        None | Some(RawValueType::Text) => ValueType::Text,
+        Some(RawValueType::Integer) => ValueType::Integer,
+        Some(RawValueType::Number) => ValueType::Number,
+        Some(RawValueType::Date) => ValueType::Date,
+        Some(RawValueType::Boolean) => ValueType::Boolean,
+        Some(RawValueType::Email) => ValueType::Email,
+    }
+}
+
+/// Looker's field type: a boolean is a yes/no select, `options` make a select, a textarea holds
+/// text.
+fn field_type(f: &RawField, value: ValueType, fl: Pos, ck: &mut Checker) -> FieldType {
+    let name = &f.name.value;
+    match (f.field_type.as_ref().map(|t| t.value), value) {
+        (None | Some(RawFieldType::Select), ValueType::Boolean) => FieldType::Select,
+        (Some(_), ValueType::Boolean) => {
+            ck.at(opt_line(&f.field_type, fl), format!("field {name:?}: a boolean field is a yes/no select; write `type: select` or leave `type` out"));
+            FieldType::Select
+        }
+        (None, _) if f.options.is_some() => FieldType::Select,
+        (None | Some(RawFieldType::String), _) => FieldType::String,
+        (Some(RawFieldType::Textarea), v) => {
+            if v != ValueType::Text {
+                ck.at(opt_line(&f.field_type, fl), format!("field {name:?}: a textarea holds text; write `value: text` or `type: string`"));
+            }
+            FieldType::Textarea
+        }
+        (Some(RawFieldType::Select), _) => FieldType::Select,
+    }
+}
+
+/// A select's options: yes / no for a boolean, else as written (named, distinct, each a value
+/// of the field's type).
+fn options(
+    raw: Option<Vec<Spanned<RawOption>>>,
+    name: &str,
+    value: ValueType,
+    field_type: FieldType,
+    fl: Pos,
+    ck: &mut Checker,
+) -> Vec<SelectOption> {
+    if value == ValueType::Boolean {
+        if let Some(o) = &raw {
+            ck.at(
+                o.first().map(line).unwrap_or(fl),
+                format!(
+                    "field {name:?}: a boolean field has the options yes / no; remove `options`"
+                ),
+            );
+        }
+        return ["yes", "no"]
+            .map(|o| SelectOption {
+                name: o.into(),
+                label: format!("{}{}", o[..1].to_uppercase(), &o[1..]),
+            })
+            .to_vec();
+    }
+    let Some(raw) = raw else {
+        if field_type == FieldType::Select {
+            ck.at(fl, format!("field {name:?}: a select needs `options`"));
+        }
+        return vec![];
+    };
+    if field_type != FieldType::Select {
+        ck.at(
+            raw.first().map(line).unwrap_or(fl),
+            format!("field {name:?}: `options` need `type: select`"),
+        );
+    }
+    if raw.is_empty() {
+        ck.at(
+            fl,
+            format!("field {name:?}: a select needs at least one option"),
+        );
+    }
+    let mut options = Vec::new();
+    for o in raw {
+        let ol = line(&o);
+        let option = match o.value {
+            RawOption::Full(RawOptionFull { name, label }) => SelectOption {
+                name: name.0.unwrap_or_default(),
+                label,
+            },
+            RawOption::Short(s) => {
+                let s = s.0.unwrap_or_default();
+                SelectOption {
+                    name: s.clone(),
+                    label: s,
+                }
+            }
+        };
+        check_option(&option, &options, name, value, ol, ck);
+        options.push(option);
+    }
+    options
+}
+
+/// One option against those before it and the field's value type.
+fn check_option(
+    o: &SelectOption,
+    before: &[SelectOption],
+    name: &str,
+    value: ValueType,
+    ol: Pos,
+    ck: &mut Checker,
+) {
+    let (oname, label) = (&o.name, &o.label);
+    if oname.trim().is_empty() {
+        ck.at(ol, format!("field {name:?}: an option has no name"));
+    }
+    if before.iter().any(|p| p.name.eq_ignore_ascii_case(oname)) {
+        ck.at(
+            ol,
+            format!("field {name:?}: option {oname:?} is listed twice"),
+        );
+    }
+    if let Some(p) = before
+        .iter()
+        .find(|p| p.label.trim().to_lowercase() == label.trim().to_lowercase())
+        .filter(|p| p.name.to_lowercase() != oname.to_lowercase())
+    {
+        ck.at(
+            ol,
+            format!("field {name:?}: options {:?} and {oname:?} have the same label {label:?} (case aside): the user could not tell them apart; give each option its own label", p.name),
+        );
+    }
+    if let Err(e) = super::super::form::parse_typed(value, oname) {
+        ck.at(
+            ol,
+            format!(
+                "field {name:?}: option {oname:?} is not a valid {} ({e})",
+                value.word()
+            ),
+        );
+    }
+}
+
+/// Lengths for text, bounds for numbers: each where it applies, and in order.
+fn check_limits(f: &RawField, name: &str, value: ValueType, ck: &mut Checker) {
+    let text_like = matches!(value, ValueType::Text | ValueType::Email);
+    let numeric = matches!(value, ValueType::Integer | ValueType::Number);
+    for (what, v) in [("min_length", &f.min_length), ("max_length", &f.max_length)] {
+        if let Some(v) = v {
+            if !text_like {
+                ck.at(line(v), format!("field {name:?}: `{what}` is for text and email fields; a {} field takes `min` / `max`", value.word()));
+            }
+        }
+    }
+    for (what, v) in [("min", &f.min), ("max", &f.max)] {
+        if let Some(v) = v {
+            if !numeric {
+                ck.at(line(v), format!("field {name:?}: `{what}` is for integer and number fields; a {} field takes `min_length` / `max_length`", value.word()));
+            } else if !v.value.is_finite() {
+                ck.at(
+                    line(v),
+                    format!("field {name:?}: `{what}` must be a finite number"),
+                );
+            } else if value == ValueType::Integer && v.value.fract() != 0.0 {
+                ck.at(
+                    line(v),
+                    format!("field {name:?}: `{what}` of an integer field must be a whole number"),
+                );
+            }
+        }
+    }
+    if let (Some(lo), Some(hi)) = (&f.min, &f.max) {
+        if lo.value > hi.value {
+            ck.at(
+                line(hi),
+                format!(
+                    "field {name:?}: `max` ({}) is below `min` ({})",
+                    hi.value, lo.value
+                ),
+            );
+        }
+    }
+    if let (Some(lo), Some(hi)) = (&f.min_length, &f.max_length) {
+        if lo.value > hi.value {
+            ck.at(
+                line(hi),
+                format!(
+                    "field {name:?}: `max_length` ({}) is below `min_length` ({})",
+                    hi.value, lo.value
+                ),
+            );
+        }
+    }
+    if let Some(m) = &f.max_length {
+        if m.value == 0 {
+            ck.at(line(m), format!("field {name:?}: `max_length: 0` allows nothing; remove it or write a positive number"));
+        }
+    }
+}
+
+/// A text field's pattern, compiled (bounded: a pattern cannot hang a request).
+fn pattern(
+    raw: Option<&Spanned<String>>,
+    name: &str,
+    value: ValueType,
+    ck: &mut Checker,
+) -> Option<regex::Regex> {
+    match raw {
+        None => None,
+        Some(p) if value != ValueType::Text => {
+            ck.at(
+                line(p),
+                format!("field {name:?}: `pattern` is for text fields"),
+            );
+            None
+        }
+        Some(p) => match regex::RegexBuilder::new(&format!("^(?:{})$", p.value))
+            .size_limit(1 << 20)
+            .build()
+        {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let first = e.to_string().lines().last().unwrap_or_default().to_string();
+                ck.at(line(p), format!("field {name:?}: `pattern` is not a valid regular expression ({}); the syntax is Rust's `regex` (no look-around, no back-references)", first.trim()));
+                None
+            }
+        },
+    }
+}
+
+/// Where a field is stored.
+struct FieldColumn {
+    name: String,
+    column_type: ColumnType,
+    required_empty: bool,
+    nullable: bool,
+    required: bool,
+    description: Option<String>,
+}
+
+/// The field's column: its name (the field's unless given), a type its values convert to
+/// without loss, and its mode.
+fn column(
+    raw: Option<RawColumn>,
+    name: &str,
+    value: ValueType,
+    required: bool,
+    fl: Pos,
+    ck: &mut Checker,
+) -> FieldColumn {
+    let RawColumn {
+        name: col_name,
+        column_type: col_type,
+        mode: col_mode,
+        description,
+    } = raw.unwrap_or(RawColumn {
+        name: None,
+        column_type: None,
+        mode: None,
+        description: None,
+    });
+    let column_type = match &col_type {
+        Some(t) => {
+            let t: ColumnType = t.value.into();
+            if !value.allowed_columns().contains(&t) {
+                let allowed: Vec<&str> = value
+                    .allowed_columns()
+                    .iter()
+                    .map(|c| c.bigquery_name())
+                    .collect();
+                ck.at(opt_line(&col_type, fl), format!(
+                    "field {name:?}: {} {} value cannot be stored in {} {} column; write `type: {}`",
+                    article(value.word()),
+                    value.word(),
+                    article(t.bigquery_name()),
+                    t.bigquery_name(),
+                    allowed.join("` or `type: ")
+                ));
+            }
+            t
+        }
+        None => value.default_column(),
+    };
+    let mode = col_mode.as_ref().map(|m| m.value);
+    // A required field may go to a NULLABLE column (insert-only tables grow by adding NULLABLE
+    // columns); an optional one to a REQUIRED column only when an empty answer is text ("").
+    let required_empty = mode == Some(RawMode::Required) && !required;
+    if let Some(m) = col_mode.as_ref().filter(|_| required_empty) {
+        if !matches!(value, ValueType::Text | ValueType::Email) {
+            ck.at(line(m), format!("field {name:?}: an optional {} field stores NULL when empty, so its column must be NULLABLE; write `mode: NULLABLE` or `required: true`", value.word()));
+        }
+    }
+    FieldColumn {
+        name: col_name.map_or_else(|| name.to_string(), |n| n.value),
+        column_type,
+        required_empty,
+        nullable: mode == Some(RawMode::Nullable),
+        required: mode == Some(RawMode::Required),
+        description,
+    }
+}
+
+/// "a" or "an" before a word ("an INT64 column", "an integer value", "a DATE column").
+fn article(word: &str) -> &'static str {
+    match word.chars().next().map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
+}
