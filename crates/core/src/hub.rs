@@ -89,7 +89,6 @@ impl Hub {
             ),
         };
         let (registry, mut tables) = registry_of(actions, crate::actions::coded(&rudder));
-        refuse_ledger_names(&tables)?;
         if settings.run_ledger {
             tables.extend(crate::sinks::ledger::tables());
         }
@@ -258,23 +257,6 @@ fn load_actions(path: &std::path::Path) -> Result<crate::declared::ActionsFile, 
             }
         ))
     })
-}
-
-/// Refuse the start when an action's table has the name of a run ledger table (whether or not
-/// the ledger is on: turning it on later must not mix runs into an action's rows).
-fn refuse_ledger_names(tables: &[Arc<crate::sinks::TableDef>]) -> Result<(), StartError> {
-    match tables
-        .iter()
-        .find(|t| crate::sinks::ledger::is_ledger_table(&t.name))
-    {
-        Some(t) => Err(StartError::Other(format!(
-            "HUB_ACTIONS_FILE: table {} is the name of a run ledger table ({}, {}); give the action's table another name",
-            t.name,
-            crate::sinks::ledger::RUNS_TABLE,
-            crate::sinks::ledger::REJECTED_ROWS_TABLE
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// The names of the declared actions that need the users' OAuth identity.

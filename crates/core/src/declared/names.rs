@@ -241,7 +241,12 @@ fn table_suggestion(name: &str) -> String {
     match s.strip_prefix(SQLITE_RESERVED_PREFIX) {
         Some(rest) if rest.trim_matches('_').is_empty() => "my_table".to_string(),
         Some(rest) => format!("{}_log", suggest_within(rest, MAX_TABLE_NAME - 4)),
-        None if BQ_KEYWORDS.contains(&s.as_str()) || is_generated_file(&s) => format!("{s}_log"),
+        None if BQ_KEYWORDS.contains(&s.as_str())
+            || is_generated_file(&s)
+            || crate::sinks::ledger::is_ledger_table(&s) =>
+        {
+            format!("{s}_log")
+        }
         None => s,
     }
 }
@@ -274,6 +279,14 @@ pub fn table_name_problem(name: &str) -> Option<String> {
     if BQ_KEYWORDS.contains(&name) {
         return Some(format!(
             "table name {name:?} is a reserved word in BigQuery SQL: the generated LookML view has the table's name, and Looker writes a view's name unquoted as the table alias of its queries (`FROM … AS {name}`), which BigQuery refuses; write `name: {}` or another name",
+            table_suggestion(name)
+        ));
+    }
+    if crate::sinks::ledger::is_ledger_table(name) {
+        return Some(format!(
+            "table name {name:?} is a table of the hub's run ledger ({}, {}: one row per execute of any action); write `name: {}` or another name",
+            crate::sinks::ledger::RUNS_TABLE,
+            crate::sinks::ledger::REJECTED_ROWS_TABLE,
             table_suggestion(name)
         ));
     }
@@ -359,6 +372,11 @@ mod tests {
         assert!(table_name_problem("select")
             .unwrap()
             .contains("reserved word in BigQuery SQL"));
+        // The run ledger's tables are the hub's own.
+        assert!(table_name_problem("hub_runs")
+            .unwrap()
+            .contains("a table of the hub's run ledger (hub_runs, hub_rejected_rows: one row per execute of any action); write `name: hub_runs_log`"));
+        assert!(table_name_problem("hub_rejected_rows").is_some());
         assert!(table_name_problem("tables")
             .unwrap()
             .contains("write `name: tables_log`"));

@@ -317,7 +317,7 @@ async fn the_example_file_writes_typed_columns_to_bigquery() {
         .await;
     assert_eq!(resp["looker"]["success"], false, "{resp}");
     assert_eq!(
-        resp["looker"]["message"],
+        crate::helpers::unnamed(resp["looker"]["message"].as_str().unwrap()),
         "Reorder of 5 each placed for 1 row, delivery by 2026-12-24. The result has no field products.name, so column product_name is empty. 1 row rejected and not written (first: row 1: inventory.stock → stock_level: expected INT64, got text \"lots\")."
     );
 

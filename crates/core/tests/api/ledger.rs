@@ -425,7 +425,7 @@ async fn with_the_ledger_off_nothing_is_created_or_written() {
     assert_eq!(ledger_tables, 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_and_rejected_rows_reach_bigquery() {
     let emu = crate::stand_ins::Emulator::get().await;
     let dir = tempfile::tempdir().unwrap();
@@ -434,44 +434,36 @@ async fn runs_and_rejected_rows_reach_bigquery() {
     let mut vars = emu.hub_vars(&dataset, &emu.grpc);
     vars.push(("HUB_BIGQUERY_CREATE_TABLES", "true"));
     vars.push(("HUB_ACTIONS_FILE", file.to_str().unwrap()));
-    let hub = crate::helpers::TestHub::spawn_with(&vars, hub_core::routes::Function::ALL).await;
-    let (status, a) = hub
-        .execute("reorder_stock", &reorder_with_rejections())
-        .await;
-    assert_eq!(
-        (status, &a["looker"]["success"]),
-        (200, &json!(false)),
-        "{a}"
-    );
+    vars.push(("HUB_RUN_LEDGER", "true"));
+    let mut hub = HubProcess::start(&vars).await;
+    let a = execute(&hub.base, "reorder_stock", &reorder_with_rejections()).await;
+    assert_eq!(a["looker"]["success"], false, "{a}");
     let message = a["looker"]["message"].as_str().unwrap();
     let run = message
         .rsplit_once(" (run ")
         .unwrap()
         .1
         .trim_end_matches(')');
+    // The graceful stop stores the queued run before the exit.
+    hub.sigterm();
+    let status = hub.exit_within(Duration::from_secs(10)).await;
+    assert!(status.success(), "{}", hub.logs());
 
-    // Appended off the request path: wait for it (bounded).
     let runs_sql = format!(
         "SELECT run_id, action, kind, identity, outcome, rows_read, rows_delivered, rows_rejected, \
          rows_unconfirmed, rejected_rows_recorded, error_kind, error_message, scheduled_plan_id, \
-         query_id FROM `{}.{dataset}.hub_runs`",
+         query_id, trace_id FROM `{}.{dataset}.hub_runs`",
         emu.project
     );
-    let mut runs = Vec::new();
-    for _ in 0..100 {
-        runs = emu.query(&runs_sql).await;
-        if !runs.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let runs = emu.query(&runs_sql).await;
     assert_eq!(
         runs.into_iter().map(Value::Object).collect::<Vec<_>>(),
         [
             json!({"run_id": run, "action": "reorder_stock", "kind": "query", "identity": "service",
             "outcome": "partial", "rows_read": "5", "rows_delivered": "2", "rows_rejected": "3",
             "rows_unconfirmed": "0", "rejected_rows_recorded": "3", "error_kind": "validation",
-            "error_message": message, "scheduled_plan_id": "12", "query_id": "34"})
+            "error_message": message, "scheduled_plan_id": "12", "query_id": "34",
+            "trace_id": "105445aa7843bc8bf206b12000100000"})
         ]
     );
     let rejected = emu

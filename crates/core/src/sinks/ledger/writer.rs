@@ -73,12 +73,17 @@ impl Ledger {
 
     /// Take no more runs and store those queued, within `within`.
     pub async fn drain(&self, within: Duration) {
-        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // Runs still waiting in the queue (a batch being appended is no longer counted there).
+        let queued = tx.map_or(0, |tx| (tx.max_capacity() - tx.capacity()) as u64);
         let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(worker) = worker {
             if tokio::time::timeout(within, worker).await.is_err() {
+                let total = self.failed.fetch_add(queued, Ordering::Relaxed) + queued;
                 tracing::error!(
                     event = "ledger_write_failed",
+                    runs = queued,
+                    ledger_failures_total = total,
                     error = "the shutdown's grace period ended first",
                     "run ledger: runs still queued at the exit were not stored"
                 );
