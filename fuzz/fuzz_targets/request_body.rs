@@ -18,7 +18,7 @@ fuzz_target!(|body: &[u8]| {
         return;
     };
     // What a handler would see of the request.
-    let _ = request.form_answer("id", hub_core::api::Takes::Text);
+    let _ = request.form_text("id");
     let _ = request.data_param("value");
     let _ = request
         .scheduled_plan
