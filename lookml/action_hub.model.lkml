@@ -2,6 +2,10 @@
 connection: "bigquery"
 
 include: "/*.view.lkml"
+# The run ledger's explore and the "Action hub health" dashboard (generated, like the
+# views of the built-in actions' tables: `hub generate-actions --builtin --lookml lookml`).
+include: "/hub_runs.explore.lkml"
+include: "/*.dashboard.lookml"
 
 # Orders with their current classification: mark an order as suspicious on
 # its id, and the refreshed query shows the new classification.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the hub's images, push them to Artifact Registry and `terraform apply`.
-# Run `scripts/deploy.sh --help` for the walkthrough; README.md, "Deployment", has more.
+# Run `scripts/deploy.sh --help` for the walkthrough; docs/deployment.md, "Deployment", has more.
 set -euo pipefail
 # Runs on macOS's bash 3.2 too: no arrays that may be empty ("${a[@]}" fails under
 # set -u there), no mapfile, no ${var,,}.
@@ -309,7 +309,7 @@ apply() {
     if [[ -z "$cause" ]]; then
       die "$what failed (see above)"
     elif [[ $attempt -ge $RETRY_ATTEMPTS ]]; then
-      die "$what: still failing after $attempt attempts ($cause); check the deployer's roles (README.md, \"Who may deploy\") and run again"
+      die "$what: still failing after $attempt attempts ($cause); check the deployer's roles (docs/deployment.md, \"Who may deploy\") and run again"
     fi
     log "$what: attempt $attempt of $RETRY_ATTEMPTS failed on \"$cause\": an API or IAM grant made moments ago takes minutes to reach every Google service; again in ${RETRY_WAIT} s"
     sleep "$RETRY_WAIT"

@@ -28,7 +28,7 @@ The unmodified scripts/deploy.sh then walks a first deployment on an empty proje
    list, form and execute services, the keys readable by execute alone.
 
 It also compares the IAM grants of the applied stand-in state (service and user mode) with the
-table in README.md ("IAM: who holds what"), and checks that every resource that calls a Google
+table in docs/deployment.md ("IAM: who holds what"), and checks that every resource that calls a Google
 API depends on `google_project_service.apis` (and that the API is in `local.required_apis`).
 
 Exits non-zero with one line per problem.
@@ -46,9 +46,11 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import monitoring_check
+import monitoring_lines
 import rehearsal_fakes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,6 +265,16 @@ COMPUTED = {
     },
     "google_api_gateway_gateway": {"default_hostname": '"${a.gateway_id}-standin.ew.gateway.dev"'},
     "google_apigee_target_server": {},
+    "google_logging_metric": {},
+    "google_monitoring_alert_policy": {},
+    "google_monitoring_dashboard": {},
+    "google_monitoring_uptime_check_config": {
+        "uptime_check_id": 'replace(lower(a.display_name), "/[^a-z0-9]+/", "-")',
+    },
+    # The Monitoring service agent of a project numbered 123456789012.
+    "google_project_service_identity": {
+        "email": '"service-123456789012@gcp-sa-monitoring-notification.iam.gserviceaccount.com"',
+    },
 }
 
 META = {"count", "for_each", "depends_on", "provider", "lifecycle"}
@@ -433,6 +445,11 @@ API_OF = {
     "google_api_gateway_api_config": "apigateway.googleapis.com",
     "google_api_gateway_gateway": "apigateway.googleapis.com",
     "google_apigee_target_server": "apigee.googleapis.com",
+    "google_logging_metric": "logging.googleapis.com",
+    "google_monitoring_alert_policy": "monitoring.googleapis.com",
+    "google_monitoring_dashboard": "monitoring.googleapis.com",
+    "google_monitoring_uptime_check_config": "monitoring.googleapis.com",
+    "google_project_service_identity": "monitoring.googleapis.com",
 }
 
 
@@ -565,14 +582,18 @@ USER_ENV = {
     "TF_VAR_bigquery_writers": '["group:analysts@example.com"]',
     "HUB_ACTIONS_FILE": str(ROOT / "examples" / "actions" / "retail.yaml"),
 }
-RETAIL_TABLES = ["discount_approvals", "review_flags", "stock_reorders"]
-BUILTIN_TABLES = ["suspicious_marks", "suspicious_marks_batch"]
+# Every hub's run ledger (HUB_RUN_LEDGER) is generated next to the actions' tables.
+LEDGER_TABLES = ["hub_rejected_rows", "hub_runs"]
+RETAIL_TABLES = sorted(["discount_approvals", "review_flags", "stock_reorders", *LEDGER_TABLES])
+BUILTIN_TABLES = sorted(["suspicious_marks", "suspicious_marks_batch", *LEDGER_TABLES])
 ACTIONS_PATH = "/etc/looker-action-hub/actions.yaml"
 
 
 def hub_binary() -> Path:
-    """The real hub (`hub check-actions`, `hub generate-actions`), built if needed."""
-    r = subprocess.run(["cargo", "build", "--quiet", "-p", "hub"], cwd=ROOT, capture_output=True, text=True, check=False)
+    """The real hub (`hub check-actions`, `hub generate-actions`), built if needed, and the
+    function binaries whose log lines the monitoring checks read."""
+    r = subprocess.run(["cargo", "build", "--quiet", "-p", "hub", "-p", "action_execute", "-p", "actions_list"],
+                       cwd=ROOT, capture_output=True, text=True, check=False)
     if r.returncode != 0:
         raise RuntimeError(f"cargo build -p hub failed:\n{r.stderr[-2000:]}")
     target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
@@ -717,7 +738,8 @@ def rehearse_first_deploy(work: Path, script: Path, hub: Path) -> None:
                 f"and Looker's oauth_token must be action_form's: {output(state, 'routes')}")
     else:
         ok("user mode: HUB_TOKENS in list, form and execute only; oauth_token is action_form's")
-    check_iam("first deployment (user mode, API Gateway, actions file)", state, {"always", "user mode", "API Gateway", "actions file"})
+    check_iam("first deployment (user mode, API Gateway, actions file)", state, {"always", "user mode", "API Gateway", "actions file", "uptime checks"})
+    check_monitoring("first deployment", state)
     generated = rh.root / "terraform" / "generated-actions"
     check_tables("retail actions file", state, RETAIL_TABLES, generated / "terraform")
     bundle = (generated / "actions.yaml").read_text()
@@ -932,7 +954,7 @@ def check_startup_probe(state: dict) -> None:
         ok("startup probe window (period x failure_threshold) covers HUB_STARTUP_RETRY_SECS + one Secret Manager timeout")
 
 
-# The process's own memory, outside the hub's budget (terraform/main.tf, README "Operating at scale").
+# The process's own memory, outside the hub's budget (terraform/main.tf, docs/operations.md "Operating at scale").
 HUB_BASE_MEMORY_MIB = 128
 
 
@@ -971,11 +993,15 @@ def check_capacity(state: dict) -> None:
         ok("capacity: execute keeps its CPU, its time limit is Cloud Run's timeout, every memory budget is the service's memory less 128 MiB and holds execute's query slots")
 
 
-# --------------------------------------------------------------------------- IAM vs README
+# --------------------------------------------------------------------------- IAM vs the docs
+
+
+# The page whose table lists every IAM grant terraform makes.
+IAM_PAGE = "docs/deployment.md"
 
 
 def grants_of(state: dict) -> set[tuple[str, str, str]]:
-    """(member, role, on) of every IAM grant in the state, in the README's words."""
+    """(member, role, on) of every IAM grant in the state, in the words of the docs' IAM table."""
     roles = {}
     accounts = {}
     for rtype, v in standins(state):
@@ -983,6 +1009,8 @@ def grants_of(state: dict) -> set[tuple[str, str, str]]:
             roles[v["name"]] = f"custom: {' + '.join(sorted(v['permissions']))}"
         if rtype == "google_service_account":
             accounts[v["member"]] = v["account_id"]
+        if rtype == "google_project_service_identity" and v["service"] == "monitoring.googleapis.com":
+            accounts[f"serviceAccount:{v['email']}"] = "Monitoring service agent"
     # The rehearsal's bigquery_writers member stands for every member of that list, its Looker
     # connection's account for looker_connection_service_account.
     accounts["group:analysts@example.com"] = "each bigquery_writers member"
@@ -1000,15 +1028,15 @@ def grants_of(state: dict) -> set[tuple[str, str, str]]:
         elif rtype == "google_bigquery_dataset_iam_member":
             out.add((member, role, f"dataset {v['dataset_id']}"))
         elif re.search(r"_iam_(member|binding|policy)$", rtype):
-            out.add((member, role, f"{rtype} (not in the README's vocabulary)"))
+            out.add((member, role, f"{rtype} (not in the IAM table's vocabulary)"))
     return out
 
 
-def readme_grants(when: set[str]) -> set[tuple[str, str, str]] | None:
-    text = (ROOT / "README.md").read_text()
-    m = re.search(r"^### IAM: who holds what\n(.*?)(?=^#)", text, re.S | re.M)
+def documented_grants(when: set[str]) -> set[tuple[str, str, str]] | None:
+    text = (ROOT / IAM_PAGE).read_text()
+    m = re.search(r"^## IAM: who holds what\n(.*?)(?=^#)", text, re.S | re.M)
     if not m:
-        problem('README.md has no "### IAM: who holds what" section')
+        problem(f'{IAM_PAGE} has no "## IAM: who holds what" section')
         return None
     out = set()
     for line in m.group(1).splitlines():
@@ -1016,7 +1044,7 @@ def readme_grants(when: set[str]) -> set[tuple[str, str, str]] | None:
             continue
         cells = [c.strip().replace("`", "") for c in line.strip().strip("|").split("|")]
         if len(cells) != 4:
-            problem(f"README IAM table row has {len(cells)} cells, expected 4: {line}")
+            problem(f"{IAM_PAGE}: IAM table row has {len(cells)} cells, expected 4: {line}")
             continue
         who, role, on, condition = cells
         who = who.split(" (")[0]  # "looker-hub-list (actions_list)": the account id
@@ -1034,17 +1062,38 @@ def readme_grants(when: set[str]) -> set[tuple[str, str, str]] | None:
 
 def check_iam(what: str, state: dict, when: set[str]) -> None:
     actual = grants_of(state)
-    expected = readme_grants(when)
+    expected = documented_grants(when)
     if expected is None:
         return
     missing, extra = expected - actual, actual - expected
     if missing or extra:
-        lines = [f"{what}: the IAM grants and README.md's table (\"IAM: who holds what\") differ"]
-        lines += [f"    only in the README: {g}" for g in sorted(missing)]
+        lines = [f"{what}: the IAM grants and {IAM_PAGE}'s table (\"IAM: who holds what\") differ"]
+        lines += [f"    only in the docs:   {g}" for g in sorted(missing)]
         lines += [f"    only in terraform:  {g}" for g in sorted(extra)]
         problem("\n".join(lines))
     else:
-        ok(f"{what}: {len(actual)} IAM grants, exactly README.md's table")
+        ok(f"{what}: {len(actual)} IAM grants, exactly {IAM_PAGE}'s table")
+
+
+# --------------------------------------------------------------------------- monitoring
+
+# The hub's real log lines (scripts/monitoring_lines.py), made once while the rehearsals run.
+HUB_LINES: "Future[tuple[list[dict], dict[str, tuple[int, str]]]]"
+
+
+def uptime_paths() -> list[str]:
+    """The paths terraform/monitoring*.tf names: each is asked of the real binary."""
+    text = "".join(p.read_text() for p in TF_DIR.glob("monitoring*.tf"))
+    return sorted(set(re.findall(r'(?:path|uptime_path)\s*=\s*"(/[^"]*)"', text)))
+
+
+def check_monitoring(what: str, state: dict) -> None:
+    try:
+        entries, answers = HUB_LINES.result()
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        problem(f"{what}: monitoring: the hub's log lines could not be made: {e}")
+        return
+    monitoring_check.check(what, state, entries, answers, problem, ok)
 
 
 # Two RudderStack sources: one with its own label and data plane, one on the default data plane.
@@ -1124,7 +1173,8 @@ def rehearse_apigee(work: Path, script: Path) -> None:
     if output(state, "looker_action_hub_url") != env["PUBLIC_BASE_URL"]:
         problem(f"looker_action_hub_url is {output(state, 'looker_action_hub_url')!r}, expected the Apigee URL")
     check_iam("Apigee deployment (service mode, RudderStack sources, Looker connection)", state,
-              {"always", "Apigee", "built-in actions", "RudderStack sources", "Looker connection"})
+              {"always", "Apigee", "built-in actions", "RudderStack sources", "Looker connection", "uptime checks"})
+    check_monitoring("Apigee deployment", state)
     services = sorted(v["name"] for t, v in standins(state) if t == "google_cloud_run_v2_service")
     targets = sorted(v["name"] for t, v in standins(state) if t == "google_apigee_target_server")
     want = ["looker-hub-action-execute", "looker-hub-action-form", "looker-hub-actions-list"]
@@ -1170,7 +1220,10 @@ def rehearse_apigee(work: Path, script: Path) -> None:
         fail_output("terraform plan under the hand-written tables", r if r.returncode else shown)
         return
     changes = json.loads(shown.stdout).get("resource_changes", [])
-    tables = [c for c in changes if c["address"].startswith("google_bigquery_table.writeback[")]
+    # Only the two hand-written tables: the run ledger's came later (this reversed plan would
+    # remove them; the deploy's plan adds them).
+    hand = {f'google_bigquery_table.writeback["{t}"]' for t in ("suspicious_marks", "suspicious_marks_batch")}
+    tables = [c for c in changes if c["address"] in hand]
     changed = [f"{c['address']}: {c['change']['actions']}" for c in tables if c["change"]["actions"] != ["no-op"]]
     if len(tables) != 2 or changed:
         problem(f"a deployment with the hand-written tables would see table changes: {changed or tables}")
@@ -1300,7 +1353,9 @@ def main() -> int:
         except RuntimeError as e:
             problem(str(e))
             return 1
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        global HUB_LINES
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            HUB_LINES = pool.submit(monitoring_lines.hub_entries, hub.parent, "looker-hub", uptime_paths())
             runs = [
                 pool.submit(buffered, rehearse_first_deploy, Path(d) / "first", script, hub),
                 pool.submit(buffered, rehearse_apigee, Path(d) / "apigee", script),

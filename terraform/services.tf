@@ -3,7 +3,7 @@ locals {
   # URL; scripts/deploy.sh applies again with the gateway's URL.
   public_base_url = var.public_base_url != "" ? var.public_base_url : "https://pending-first-apply.invalid"
 
-  # The hub's settings (README.md, "Settings") every function gets.
+  # The hub's settings (docs/settings.md) every function gets.
   settings_env = {
     HUB_PUBLIC_URL       = local.public_base_url
     HUB_BEHIND_GATEWAY   = "true"
@@ -66,7 +66,7 @@ locals {
   )
   rudder_functions = ["actions_list", "action_form", "action_execute"]
 
-  # What one execute instance takes on (README.md, "Operating at scale"): the hub's execute
+  # What one execute instance takes on (docs/operations.md, "Operating at scale"): the hub's execute
   # budget comes from the same variable as Cloud Run's timeout and the gateway's deadline; the
   # memory budget is the instance's memory less what the process itself needs.
   capacity_env = {
@@ -134,7 +134,7 @@ resource "google_cloud_run_v2_service" "fn" {
       }
     }
     # A fixed egress IP (optional): all outbound traffic through a subnet of your VPC, whose
-    # Cloud NAT has a static address (README.md, "A fixed egress IP").
+    # Cloud NAT has a static address (docs/deployment.md, "A fixed egress IP").
     dynamic "vpc_access" {
       for_each = var.egress_subnetwork != "" ? [var.egress_subnetwork] : []
       content {
@@ -235,11 +235,11 @@ resource "google_cloud_run_v2_service" "fn" {
     }
     precondition {
       condition     = local.execute_memory_budget_bytes >= local.execute_least_memory_budget_bytes
-      error_message = "execute_memory_mib is too small for execute_query_executes: the memory budget (execute_memory_mib - ${local.hub_base_memory_mib} MiB for the process) must hold execute_query_executes x 64 MiB (a query execute's working set) + 2 x 32 MiB + 64 KiB (the largest click besides them). Raise execute_memory_mib or lower execute_query_executes (README.md, \"Operating at scale\")."
+      error_message = "execute_memory_mib is too small for execute_query_executes: the memory budget (execute_memory_mib - ${local.hub_base_memory_mib} MiB for the process) must hold execute_query_executes x 64 MiB (a query execute's working set) + 2 x 32 MiB + 64 KiB (the largest click besides them). Raise execute_memory_mib or lower execute_query_executes (docs/operations.md, \"Operating at scale\")."
     }
     precondition {
       condition     = var.execute_concurrency >= 2 * var.execute_query_executes + local.execute_click_slots
-      error_message = "execute_concurrency must be at least 2 x execute_query_executes + ${local.execute_click_slots}: query executes run or wait in line (as many as run) and clicks keep ${local.execute_click_slots} slots per instance (README.md, \"Operating at scale\")."
+      error_message = "execute_concurrency must be at least 2 x execute_query_executes + ${local.execute_click_slots}: query executes run or wait in line (as many as run) and clicks keep ${local.execute_click_slots} slots per instance (docs/operations.md, \"Operating at scale\")."
     }
     precondition {
       condition     = local.gateway_enabled || var.public_base_url != ""

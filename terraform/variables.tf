@@ -173,7 +173,7 @@ variable "api_gateway" {
 }
 
 variable "execute_timeout_seconds" {
-  description = "Request timeout of the execute service, and the API Gateway deadline for execute (streaming a large query result to a sink can take minutes). At most 3600: Cloud Run's and API Gateway's maximum (README.md, \"Deadlines\")."
+  description = "Request timeout of the execute service, and the API Gateway deadline for execute (streaming a large query result to a sink can take minutes). At most 3600: Cloud Run's and API Gateway's maximum (docs/operations.md, \"Deadlines\")."
   type        = number
   default     = 900
 
@@ -195,7 +195,7 @@ variable "concurrency" {
 }
 
 variable "execute_concurrency" {
-  description = "Maximum concurrent executes per instance (Cloud Run concurrency of the execute service): at least 2 x execute_query_executes + 4, so that clicks find a slot while query executes run and wait (README.md, \"Operating at scale\")."
+  description = "Maximum concurrent executes per instance (Cloud Run concurrency of the execute service): at least 2 x execute_query_executes + 4, so that clicks find a slot while query executes run and wait (docs/operations.md, \"Operating at scale\")."
   type        = number
   default     = 16
 
@@ -206,7 +206,7 @@ variable "execute_concurrency" {
 }
 
 variable "execute_query_executes" {
-  description = "Query executes (schedules, whole-query actions) running at once per execute instance (HUB_QUERY_EXECUTES); as many more wait in line for a slot, the rest are answered \"busy, run it again\" at once. Clicks never wait for these slots. Each takes 64 MiB of the memory budget (README.md, \"Operating at scale\")."
+  description = "Query executes (schedules, whole-query actions) running at once per execute instance (HUB_QUERY_EXECUTES); as many more wait in line for a slot, the rest are answered \"busy, run it again\" at once. Clicks never wait for these slots. Each takes 64 MiB of the memory budget (docs/operations.md, \"Operating at scale\")."
   type        = number
   default     = 4
 
@@ -217,7 +217,7 @@ variable "execute_query_executes" {
 }
 
 variable "execute_memory_mib" {
-  description = "Memory of an execute instance in MiB; the hub's memory budget (HUB_MEMORY_BUDGET_BYTES) is this less 128 MiB for the process, and must hold execute_query_executes x 64 MiB + 64 MiB (README.md, \"Operating at scale\")."
+  description = "Memory of an execute instance in MiB; the hub's memory budget (HUB_MEMORY_BUDGET_BYTES) is this less 128 MiB for the process, and must hold execute_query_executes x 64 MiB + 64 MiB (docs/operations.md, \"Operating at scale\")."
   type        = number
   default     = 512
 
@@ -273,7 +273,7 @@ variable "apigee_environment" {
 }
 
 variable "rudder_sources" {
-  description = "RudderStack sources the hub may send to (README.md, \"Several RudderStack sources\"): name (what schedules store: letters, digits, _ and -, at most 64), optional label (what the form shows), optional data_plane_url (else rudder_data_plane_url). Terraform creates one empty secret per source, <name_prefix>-rudder-<name>, for its write key (add the value with gcloud, like the other secrets), readable by the execute service alone. Empty: the RudderStack actions take the write key and data plane URL as action params in Looker, as RudderStack's hosted hub does."
+  description = "RudderStack sources the hub may send to (docs/rudderstack.md, \"Several RudderStack sources\"): name (what schedules store: letters, digits, _ and -, at most 64), optional label (what the form shows), optional data_plane_url (else rudder_data_plane_url). Terraform creates one empty secret per source, <name_prefix>-rudder-<name>, for its write key (add the value with gcloud, like the other secrets), readable by the execute service alone. Empty: the RudderStack actions take the write key and data plane URL as action params in Looker, as RudderStack's hosted hub does."
   type = list(object({
     name           = string
     label          = optional(string)
@@ -330,7 +330,7 @@ variable "rudder_data_plane_url" {
 }
 
 variable "egress_network" {
-  description = "VPC network of egress_subnetwork (a fixed egress IP: README.md, \"A fixed egress IP\")."
+  description = "VPC network of egress_subnetwork (a fixed egress IP: docs/deployment.md, \"A fixed egress IP\")."
   type        = string
   default     = ""
 
@@ -348,5 +348,38 @@ variable "egress_subnetwork" {
   validation {
     condition     = can(regex("^([a-z]([-a-z0-9]*[a-z0-9])?|projects/[^/]+/regions/[^/]+/subnetworks/[^/]+)?$", var.egress_subnetwork))
     error_message = "egress_subnetwork must be empty, a subnet name or projects/PROJECT/regions/REGION/subnetworks/NAME."
+  }
+}
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channels the alert policies notify (docs/monitoring.md), as projects/PROJECT/notificationChannels/ID. Empty (default): the policies are still created and open incidents in the console, but notify nobody."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[a-z0-9:.-]+/notificationChannels/[0-9]+$", c))])
+    error_message = "notification_channels: each is projects/PROJECT/notificationChannels/ID (gcloud beta monitoring channels list --format='value(name)')."
+  }
+}
+
+variable "alert_failure_rate" {
+  description = "Share of executes that end failed, partial or interrupted, over 10 minutes, above which the failure-rate alert fires (0.05: more than 5 %)."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.alert_failure_rate > 0 && var.alert_failure_rate < 1
+    error_message = "alert_failure_rate must be a share between 0 and 1 (exclusive), e.g. 0.05 for 5 %."
+  }
+}
+
+variable "alert_gateway_errors" {
+  description = "Responses with status 429 (over quota, or no instance free) or 504 (deadline) from the front door (API Gateway or Apigee) in 5 minutes above which the gateway alert fires; each status counts on its own."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.alert_gateway_errors >= 0 && floor(var.alert_gateway_errors) == var.alert_gateway_errors
+    error_message = "alert_gateway_errors must be a whole number of responses (0 or more)."
   }
 }

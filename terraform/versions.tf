@@ -1,7 +1,7 @@
 terraform {
   required_version = ">= 1.6"
 
-  # The state lives in a versioned Cloud Storage bucket, locked per run (README.md, "State");
+  # The state lives in a versioned Cloud Storage bucket, locked per run (docs/deployment.md, "State");
   # scripts/deploy.sh creates the bucket and passes bucket and prefix to `terraform init`.
   backend "gcs" {}
 

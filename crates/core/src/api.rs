@@ -294,9 +294,14 @@ pub struct ActionRequest {
 
 impl ActionRequest {
     /// A form answer as text, `None` when the form sent none: `Err` (the message for
-    /// `validation_errors`) when its shape is not one the field `takes` ([`FormValue::text`]).
-    pub fn form_answer(&self, name: &str, takes: Takes) -> Option<Result<String, String>> {
-        Some(self.form_params.get(name)?.text(takes))
+    /// `validation_errors`) when it is not a string (`null` is the empty answer). A field that
+    /// takes other JSON kinds reads [`ActionRequest::form_params`] itself.
+    pub fn form_text(&self, name: &str) -> Option<Result<String, String>> {
+        Some(match self.form_params.get(name)? {
+            FormValue::Text(t) => Ok(t.clone()),
+            FormValue::Null => Ok(String::new()),
+            v => Err(format!("must be text, not {}", v.kind())),
+        })
     }
 
     /// A `data` entry as text.
@@ -339,6 +344,32 @@ impl ActionRequest {
 
 /// The `data` param carrying the acting user's email.
 pub const USER_EMAIL_PARAM: &str = "user_email";
+
+/// The optional param that records who acted (Looker fills it from the `email` user attribute):
+/// every declared action has it.
+pub fn user_email_param() -> ActionParam {
+    ActionParam {
+        name: USER_EMAIL_PARAM.into(),
+        label: "Acting user's email".into(),
+        required: false,
+        sensitive: false,
+        description: Some(
+            "Looker user attribute holding the user's email, recorded with every write-back row."
+                .into(),
+        ),
+        per_user: None,
+        user_attribute_name: Some("email".into()),
+    }
+}
+
+impl ActionRequest {
+    /// The acting user's email from the [`USER_EMAIL_PARAM`] user attribute, if Looker sent one.
+    pub fn acting_user(&self) -> Option<String> {
+        self.data_param(USER_EMAIL_PARAM)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+}
 /// Longest accepted `user_email` (an address has at most 254 characters).
 pub const MAX_EMAIL_CHARS: usize = 320;
 /// Longest accepted scheduled plan or query id (Looker's are short numbers).
@@ -423,8 +454,8 @@ impl From<&str> for Scalar {
 pub enum FormValue {
     /// A string.
     Text(String),
-    /// A JSON number without fraction or exponent within 64 bits: its digits, exact.
-    Integer(String),
+    /// A JSON number without fraction or exponent within 64 bits (signed or not), exact.
+    Integer(i128),
     /// Any other JSON number, as read (a double: the digits sent may not all be kept).
     Float(f64),
     /// `true` / `false`.
@@ -438,27 +469,9 @@ pub enum FormValue {
     Object,
 }
 
-/// The JSON kinds a form field takes besides a string (which every field takes, as Looker sends
-/// every answer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Takes {
-    /// Text only.
-    Text,
-    /// A whole JSON number too (read exactly).
-    Integer,
-    /// A whole JSON number too, and with `floats` one with a fraction or an exponent (read as a
-    /// double: right for a FLOAT64 column, not for an exact decimal).
-    Number {
-        /// Whether a JSON number with a fraction or exponent is taken.
-        floats: bool,
-    },
-    /// `true` / `false` too (as `yes` / `no`, its options).
-    Boolean,
-}
-
 impl FormValue {
     /// What the value is, in a message (`a list`).
-    fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &'static str {
         match self {
             FormValue::Text(_) => "text",
             FormValue::Integer(_) => "a JSON number",
@@ -467,33 +480,6 @@ impl FormValue {
             FormValue::Null => "null",
             FormValue::List => "a list",
             FormValue::Object => "an object",
-        }
-    }
-
-    /// The answer as text (null as the empty answer) when the field takes its shape; otherwise
-    /// the message saying what the field takes and what was sent.
-    pub fn text(&self, takes: Takes) -> Result<String, String> {
-        match (self, takes) {
-            (FormValue::Text(t), _) => Ok(t.clone()),
-            (FormValue::Null, _) => Ok(String::new()),
-            (FormValue::Integer(i), Takes::Integer | Takes::Number { .. }) => Ok(i.clone()),
-            // Display writes a double's shortest exact digits, without an exponent.
-            (FormValue::Float(f), Takes::Number { floats: true }) => Ok(f.to_string()),
-            // The words of a yes / no field's options.
-            (FormValue::Bool(b), Takes::Boolean) => Ok(if *b { "yes" } else { "no" }.into()),
-            (FormValue::Float(_), Takes::Number { floats: false }) => Err(
-                "must be written as text (like \"12.5\"): a JSON number with a fraction or an exponent is read as a binary float, which may not be the decimal sent"
-                    .into(),
-            ),
-            (v, takes) => {
-                let expected = match takes {
-                    Takes::Text => "text",
-                    Takes::Integer => "a whole number (as text or a JSON number)",
-                    Takes::Number { .. } => "a number (as text or a JSON number)",
-                    Takes::Boolean => "yes or no (as text or true / false)",
-                };
-                Err(format!("must be {expected}, not {}", v.kind()))
-            }
         }
     }
 }
@@ -522,10 +508,10 @@ impl<'de> Deserialize<'de> for FormValue {
                 Ok(FormValue::Bool(v))
             }
             fn visit_i64<E>(self, v: i64) -> Result<FormValue, E> {
-                Ok(FormValue::Integer(v.to_string()))
+                Ok(FormValue::Integer(v.into()))
             }
             fn visit_u64<E>(self, v: u64) -> Result<FormValue, E> {
-                Ok(FormValue::Integer(v.to_string()))
+                Ok(FormValue::Integer(v.into()))
             }
             fn visit_f64<E>(self, v: f64) -> Result<FormValue, E> {
                 Ok(FormValue::Float(v))
@@ -566,9 +552,9 @@ impl Serialize for FormValue {
         use serde::ser::{SerializeMap, SerializeSeq};
         match self {
             FormValue::Text(t) => s.serialize_str(t),
-            FormValue::Integer(i) => match i.parse::<i64>() {
+            FormValue::Integer(i) => match i64::try_from(*i) {
                 Ok(n) => s.serialize_i64(n),
-                Err(_) => s.serialize_u64(i.parse().unwrap_or(u64::MAX)),
+                Err(_) => s.serialize_u64(u64::try_from(*i).unwrap_or(u64::MAX)),
             },
             FormValue::Float(f) => s.serialize_f64(*f),
             FormValue::Bool(b) => s.serialize_bool(*b),
@@ -819,59 +805,16 @@ mod tests {
         for none in ["z", "deep", "obj", "missing"] {
             assert_eq!(req.data_param(none), None, "{none}");
         }
+        assert_eq!(req.form_text("comment"), Some(Ok("hi".into())));
         assert_eq!(
-            req.form_answer("comment", Takes::Text),
-            Some(Ok("hi".into()))
-        );
-        assert_eq!(
-            req.form_answer("list", Takes::Text),
+            req.form_text("list"),
             Some(Err("must be text, not a list".into()))
         );
-        assert_eq!(req.form_answer("missing", Takes::Text), None);
+        assert_eq!(req.form_text("missing"), None);
         let plan = req.scheduled_plan.as_ref().unwrap();
         assert_eq!(plan.scheduled_plan_id, Some(LookerId::from("77")));
         assert_eq!(plan.query_id, Some(LookerId::from("991")));
         assert_eq!(plan.hidden_fields(), ["x".to_string()]);
         assert!(req.check_limits().is_ok());
-    }
-
-    #[test]
-    fn form_answers_are_text_only_in_the_shapes_their_field_takes() {
-        let v = |json: &str| serde_json::from_str::<FormValue>(json).unwrap();
-        let number = Takes::Number { floats: false };
-        let float = Takes::Number { floats: true };
-        assert_eq!(v("12").text(Takes::Integer), Ok("12".into()));
-        assert_eq!(v("-12").text(number), Ok("-12".into()));
-        assert_eq!(
-            v("18446744073709551615").text(Takes::Integer),
-            Ok("18446744073709551615".into())
-        );
-        assert_eq!(v("12.5").text(float), Ok("12.5".into()));
-        assert_eq!(v("1e21").text(float), Ok("1000000000000000000000".into()));
-        assert!(v("12.5").text(number).unwrap_err().contains("as text"));
-        assert!(v("1e2").text(Takes::Integer).is_err());
-        assert_eq!(v("true").text(Takes::Boolean), Ok("yes".into()));
-        assert_eq!(v("false").text(Takes::Boolean), Ok("no".into()));
-        assert_eq!(v("null").text(Takes::Integer), Ok(String::new()));
-        for (json, takes, message) in [
-            ("12", Takes::Text, "must be text, not a JSON number"),
-            (
-                "true",
-                Takes::Integer,
-                "must be a whole number (as text or a JSON number), not true / false",
-            ),
-            (
-                "[1]",
-                number,
-                "must be a number (as text or a JSON number), not a list",
-            ),
-            (
-                "{\"a\":[1]}",
-                Takes::Boolean,
-                "must be yes or no (as text or true / false), not an object",
-            ),
-        ] {
-            assert_eq!(v(json).text(takes), Err(message.to_string()), "{json}");
-        }
     }
 }

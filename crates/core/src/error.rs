@@ -42,7 +42,7 @@ impl HubError {
                  Looker admin should refresh the action hub in Admin → Actions to pick up the \
                  current definition; HUB_MAX_BODY_BYTES can only be raised where no API gateway \
                  (32 MB limit) sits in front of the hub.",
-                crate::rudder::report::group_digits(*limit as u64)
+                crate::rudder::counts::group_digits(*limit as u64)
             ),
             HubError::Unauthorized(e) => format!(
                 "The action hub refused Looker's authorization token ({e}). A Looker admin should \

@@ -81,6 +81,15 @@ impl crate::actions::WindUp for Lifecycle {
     }
 }
 
+/// What cut an execute short: it was asked to wind up, or answered without waiting for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// The instance's shutdown.
+    Shutdown,
+    /// The execute's own time limit.
+    Deadline,
+}
+
 /// The wind-up signal of one execute: its time limit or the shutdown, whichever comes first.
 #[derive(Debug)]
 pub struct ExecuteWindUp {
@@ -105,6 +114,19 @@ impl crate::actions::WindUp for ExecuteWindUp {
             "the action hub was shut down".into()
         } else {
             self.budget.wind_up_reason()
+        }
+    }
+}
+
+impl ExecuteWindUp {
+    /// What asked this execute to wind up, if anything did.
+    pub fn cut(&self) -> Option<Cut> {
+        if self.shutdown.is_cancelled() {
+            Some(Cut::Shutdown)
+        } else if self.hurry.is_cancelled() {
+            Some(Cut::Deadline)
+        } else {
+            None
         }
     }
 }
@@ -136,16 +158,26 @@ impl Lifecycle {
     /// within its time limit: `work` gets the execute's own [`ExecuteWindUp`], asked to wind up
     /// at the budget's wind-up time or by the shutdown, whichever comes first. Still running at the
     /// budget's answer time it is dropped and answers [`ExecuteBudget::out_of_time`]; if the
-    /// shutdown schedule reaches [`abandon_at`] first, it answers [`INTERRUPTED`].
-    pub fn spawn_execute<W, F>(
+    /// shutdown schedule reaches [`abandon_at`] first, it answers [`INTERRUPTED`]. A panic of
+    /// `work` answers an internal error. Whatever the answer, `finish` gets it on the execute's
+    /// task, with what cut the execute short, and makes the final answer: it runs when the work
+    /// is done (or given up), also when the caller has hung up.
+    pub fn spawn_execute<W, F, D>(
         &self,
         budget: ExecuteBudget,
         arrived: tokio::time::Instant,
         work: W,
+        finish: D,
     ) -> tokio::task::JoinHandle<Result<ExecuteResponse, HubError>>
     where
         W: FnOnce(Arc<ExecuteWindUp>) -> F,
         F: Future<Output = Result<ExecuteResponse, HubError>> + Send + 'static,
+        D: FnOnce(
+                Result<ExecuteResponse, HubError>,
+                Option<Cut>,
+            ) -> Result<ExecuteResponse, HubError>
+            + Send
+            + 'static,
     {
         let abandon = self.abandon.clone();
         let windup = Arc::new(ExecuteWindUp {
@@ -153,31 +185,12 @@ impl Lifecycle {
             shutdown: self.hurry.clone(),
             budget,
         });
-        let work = work(windup.clone());
+        let work = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work(
+            windup.clone(),
+        )));
         self.in_flight.spawn(async move {
-            tokio::pin!(work);
-            let wind_up = tokio::time::sleep_until(arrived + budget.wind_up_at());
-            tokio::pin!(wind_up);
-            let answer_by = tokio::time::sleep_until(arrived + budget.answer_by());
-            tokio::pin!(answer_by);
-            loop {
-                tokio::select! {
-                    biased;
-                    res = &mut work => return res,
-                    _ = abandon.cancelled() => {
-                        tracing::warn!("execute interrupted by the shutdown");
-                        return Ok(ExecuteResponse::failure(INTERRUPTED));
-                    }
-                    _ = &mut answer_by => {
-                        tracing::warn!(limit_secs = budget.answer_by().as_secs(), "execute answered at its time limit");
-                        return Ok(ExecuteResponse::failure(budget.out_of_time()));
-                    }
-                    _ = &mut wind_up, if !windup.hurry.is_cancelled() => {
-                        tracing::warn!(at_secs = budget.wind_up_at().as_secs_f64(), "execute asked to wind up: its time limit is near");
-                        windup.hurry.cancel();
-                    }
-                }
-            }
+            let (answer, cut) = run_within(work, windup, abandon, budget, arrived).await;
+            finish(answer, cut)
         })
     }
 
@@ -223,6 +236,49 @@ impl Lifecycle {
     }
 }
 
+/// Run an execute's work within its time limit and the shutdown schedule: its answer (or the one
+/// given in its place) and what cut it short.
+async fn run_within<F>(
+    work: F,
+    windup: Arc<ExecuteWindUp>,
+    abandon: CancellationToken,
+    budget: ExecuteBudget,
+    arrived: tokio::time::Instant,
+) -> (Result<ExecuteResponse, HubError>, Option<Cut>)
+where
+    F: Future<Output = std::thread::Result<Result<ExecuteResponse, HubError>>>,
+{
+    tokio::pin!(work);
+    let wind_up = tokio::time::sleep_until(arrived + budget.wind_up_at());
+    tokio::pin!(wind_up);
+    let answer_by = tokio::time::sleep_until(arrived + budget.answer_by());
+    tokio::pin!(answer_by);
+    loop {
+        tokio::select! {
+            biased;
+            res = &mut work => {
+                let answer = res.unwrap_or_else(|_| {
+                    tracing::error!("the action panicked");
+                    Err(HubError::Internal("the action crashed".into()))
+                });
+                return (answer, windup.cut());
+            }
+            _ = abandon.cancelled() => {
+                tracing::warn!("execute interrupted by the shutdown");
+                return (Ok(ExecuteResponse::failure(INTERRUPTED)), Some(Cut::Shutdown));
+            }
+            _ = &mut answer_by => {
+                tracing::warn!(limit_secs = budget.answer_by().as_secs(), "execute answered at its time limit");
+                return (Ok(ExecuteResponse::failure(budget.out_of_time())), Some(Cut::Deadline));
+            }
+            _ = &mut wind_up, if !windup.hurry.is_cancelled() => {
+                tracing::warn!(at_secs = budget.wind_up_at().as_secs_f64(), "execute asked to wind up: its time limit is near");
+                windup.hurry.cancel();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,7 +306,7 @@ mod tests {
         budget: ExecuteBudget,
         work: impl Future<Output = Result<ExecuteResponse, HubError>> + Send + 'static,
     ) -> tokio::task::JoinHandle<Result<ExecuteResponse, HubError>> {
-        life.spawn_execute(budget, tokio::time::Instant::now(), |_| work)
+        life.spawn_execute(budget, tokio::time::Instant::now(), |_| work, |r, _| r)
     }
 
     #[tokio::test(start_paused = true)]
@@ -260,15 +316,22 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(2)).await;
             Ok(ExecuteResponse::success("done"))
         });
-        let winds_up =
-            life.spawn_execute(long_budget(), tokio::time::Instant::now(), |w| async move {
+        let winds_up = life.spawn_execute(
+            long_budget(),
+            tokio::time::Instant::now(),
+            |w| async move {
                 use crate::actions::WindUp;
                 w.hurry().cancelled().await;
                 Ok(ExecuteResponse::failure(format!(
                     "{} after 10 of 20 rows",
                     w.why()
                 )))
-            });
+            },
+            |r, cut| {
+                assert_eq!(cut, Some(Cut::Shutdown));
+                r
+            },
+        );
         let stuck = spawn(&life, long_budget(), std::future::pending());
         let start = tokio::time::Instant::now();
         life.drain(Duration::from_secs(10)).await;
@@ -290,11 +353,19 @@ mod tests {
         let life = Lifecycle::default();
         let budget = ExecuteBudget::new(Duration::from_secs(60));
         let arrived = tokio::time::Instant::now();
-        let winds_up = life.spawn_execute(budget, arrived, |w| async move {
-            w.hurry().cancelled().await;
-            let at = arrived.elapsed();
-            Ok(ExecuteResponse::failure(format!("{} at {at:?}", w.why())))
-        });
+        let winds_up = life.spawn_execute(
+            budget,
+            arrived,
+            |w| async move {
+                w.hurry().cancelled().await;
+                let at = arrived.elapsed();
+                Ok(ExecuteResponse::failure(format!("{} at {at:?}", w.why())))
+            },
+            |r, cut| {
+                assert_eq!(cut, Some(Cut::Deadline));
+                r
+            },
+        );
         let stuck = spawn(&life, budget, std::future::pending());
         assert_eq!(
             winds_up.await.unwrap().unwrap().message(),

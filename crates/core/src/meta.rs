@@ -12,6 +12,9 @@ pub struct RequestMeta {
     pub looker_version: Option<String>,
     /// Trace id from `X-Cloud-Trace-Context: TRACE/SPAN;o=1`.
     pub trace_id: Option<String>,
+    /// Span id from the same header, as Cloud Logging writes it (16 hex digits; the header's is
+    /// decimal).
+    pub span_id: Option<String>,
     /// A unique id for this request (also the write-back row id).
     pub request_id: String,
 }

@@ -155,6 +155,11 @@ pub const OAUTH_REDIRECT_PATH: &str = "/oauth_redirect";
 /// Health check path, served by every binary (not routed through the gateway).
 pub const HEALTH_PATH: &str = "/healthz";
 
+/// The same health check for callers outside the instance (Cloud Monitoring's uptime checks):
+/// Cloud Run's front end reserves some paths ending in `z`, so `/healthz` answers only the
+/// probes, which reach the container directly.
+pub const UPTIME_PATH: &str = "/health";
+
 /// The routes one function serves.
 pub fn routes_of(function: Function) -> impl Iterator<Item = &'static Route> {
     ROUTES.iter().filter(move |r| r.function == function)

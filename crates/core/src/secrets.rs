@@ -346,7 +346,7 @@ impl Secrets {
             match self.resolve_all(&w, &mut cache).await {
                 Ok(values) => (w.apply)(values),
                 Err(e) => {
-                    tracing::warn!(setting = w.setting, error = %e, "secret refresh failed; keeping the last good value")
+                    tracing::warn!(event = "secret_refresh_failed", setting = w.setting, error = %e, "secret refresh failed; keeping the last good value")
                 }
             }
         }

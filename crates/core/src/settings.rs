@@ -40,6 +40,8 @@ pub struct Settings {
     pub local: bool,
     /// Read Looker's token from `X-Forwarded-Authorization` (`HUB_BEHIND_GATEWAY`).
     pub behind_gateway: bool,
+    /// Serve the playground outside local mode too (`HUB_PLAYGROUND`; the all-in-one binary only).
+    pub playground: bool,
     /// Embedded write-back store file (`HUB_STORE_PATH`).
     pub store_path: PathBuf,
     /// The declared write-back actions (`HUB_ACTIONS_FILE`); none: the coded write-back actions.
@@ -81,6 +83,8 @@ pub struct Settings {
     /// How long start-up calls that may heal (IAM propagation, a table being created by another
     /// instance) are retried before the start fails (`HUB_STARTUP_RETRY_SECS`).
     pub startup_retry: Duration,
+    /// Record every execute in the run ledger's tables (`HUB_RUN_LEDGER`, default true).
+    pub run_ledger: bool,
 }
 
 impl Settings {
@@ -145,9 +149,10 @@ impl Settings {
             hub_tokens,
             local,
             behind_gateway: v.bool("HUB_BEHIND_GATEWAY", false)?,
+            playground: v.bool("HUB_PLAYGROUND", false)?,
             store_path: v
                 .get("HUB_STORE_PATH")
-                .unwrap_or_else(|| "data/writeback.sqlite".into())
+                .unwrap_or_else(|| crate::sinks::sqlite::DEFAULT_STORE_PATH.into())
                 .into(),
             actions_file: v
                 .get("HUB_ACTIONS_FILE")
@@ -174,6 +179,7 @@ impl Settings {
             gcp: GcpSettings::load(&v)?,
             secrets: crate::secrets::SecretSettings::load(&v)?,
             startup_retry: Duration::from_secs(v.num("HUB_STARTUP_RETRY_SECS", 90)?),
+            run_ledger: v.bool(crate::sinks::ledger::SETTING, true)?,
         })
     }
 

@@ -1,4 +1,4 @@
-//! Building the hub: shared state, the HTTP server for a set of functions, and `main`.
+//! Running the hub: the HTTP server for a set of functions around the [`Hub`] state, and `main`.
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -7,178 +7,11 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 
-use crate::actions::Registry;
-use crate::auth::HubTokens;
 use crate::routes::Function;
-use crate::secrets::Secrets;
 use crate::settings::Settings;
-use crate::sinks::bigquery::BigQuerySink;
-use crate::sinks::sqlite::SqliteSink;
-use crate::sinks::Sink;
 
-pub use crate::http::Hub;
-
-/// Why the hub cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// Settings are missing or wrong.
-    #[error(transparent)]
-    Settings(#[from] crate::settings::SettingsError),
-    /// The write-back store cannot be opened.
-    #[error("write-back store: {0}")]
-    Sink(#[from] crate::sinks::SinkError),
-    /// A secret setting cannot be resolved.
-    #[error(transparent)]
-    Secret(#[from] crate::secrets::SecretError),
-    /// Anything else.
-    #[error("{0}")]
-    Other(String),
-}
-
-impl From<crate::rudder::sources::SourcesError> for StartError {
-    fn from(e: crate::rudder::sources::SourcesError) -> Self {
-        match e {
-            crate::rudder::sources::SourcesError::Settings(e) => StartError::Settings(e),
-            crate::rudder::sources::SourcesError::Secret(e) => StartError::Secret(e),
-        }
-    }
-}
-
+pub use crate::hub::{Hub, StartError};
 pub use crate::retry::StartBudget;
-
-impl Hub {
-    /// Build the shared state from settings (opens the write-back store).
-    pub async fn new(settings: Settings) -> Result<Hub, StartError> {
-        crate::gcp::install_crypto();
-        let budget = StartBudget::new(settings.startup_retry);
-        let secrets = Arc::new(Secrets::new(
-            settings.secrets.clone(),
-            settings.gcp.access_token.clone(),
-            budget,
-        ));
-        let tokens = HubTokens::new(vec![]);
-        let live = tokens.clone();
-        secrets
-            .watch_list("HUB_TOKENS", &settings.hub_tokens, move |v| live.replace(v))
-            .await?;
-        let actions = match &settings.actions_file {
-            None => crate::declared::builtin(),
-            Some(path) => load_actions(path)?,
-        };
-        let (registry, tables, wants_user) = declared_registry(actions);
-        let http =
-            crate::net::Http::new(settings.outbound_allow.clone(), settings.http_read_timeout)
-                .map_err(StartError::Other)?;
-        let oauth = crate::oauth::OAuth::new(
-            &settings.oauth,
-            settings.local,
-            &settings.public_url,
-            http.clone(),
-            &secrets,
-        )
-        .await?;
-        if oauth.is_none() && !wants_user.is_empty() {
-            let (who, verb) = match wants_user.as_slice() {
-                [one] => (format!("action {one}"), "declares"),
-                many => (format!("actions {}", many.join(", ")), "declare"),
-            };
-            return Err(StartError::Other(format!(
-                "HUB_ACTIONS_FILE: {who} {verb} identity: user, which needs the hub's OAuth settings (HUB_IDENTITY_MODE=user and its OAuth client); write identity: service or hub, or configure OAuth"
-            )));
-        }
-        let rudder_sources =
-            crate::rudder::sources::Sources::start(&settings.rudder.sources, &secrets, &http)
-                .await?;
-        // The store last: a start refused for anything above leaves it untouched.
-        let sink: Arc<dyn Sink> = match &settings.gcp.bigquery {
-            Some(bq) => {
-                let sink = BigQuerySink::start_with(
-                    bq.clone(),
-                    &tables,
-                    settings.gcp.access_token.as_ref(),
-                    budget,
-                )
-                .await?;
-                tracing::info!(project = %bq.project, dataset = %bq.dataset, "write-back goes to BigQuery");
-                Arc::new(sink)
-            }
-            None => Arc::new(SqliteSink::open_with(&settings.store_path, &tables)?),
-        };
-        // After every secret setting is registered: the refresh loop covers them all.
-        secrets.spawn_refresh();
-        let capacity = crate::capacity::Capacity::new(&settings.capacity);
-        Ok(Hub {
-            settings,
-            tokens,
-            sink,
-            registry,
-            http,
-            prepared: Default::default(),
-            oauth,
-            lifecycle: Default::default(),
-            capacity,
-            secrets,
-            rudder_sources,
-        })
-    }
-}
-
-/// A registry, the tables its actions write, and the names of the actions needing OAuth.
-type DeclaredRegistry = (Registry, Vec<Arc<crate::sinks::TableDef>>, Vec<String>);
-
-/// Read and check `HUB_ACTIONS_FILE`: every problem of the file refuses the start, all listed at
-/// once.
-fn load_actions(path: &std::path::Path) -> Result<crate::declared::ActionsFile, StartError> {
-    crate::declared::load(path).map_err(|problems| {
-        StartError::Other(format!(
-            "HUB_ACTIONS_FILE {}: {} {}:\n{problems}",
-            path.display(),
-            problems.0.len(),
-            if problems.0.len() == 1 {
-                "problem"
-            } else {
-                "problems"
-            }
-        ))
-    })
-}
-
-/// The registry of a declared actions file and the coded actions ([`crate::actions::coded`]), the
-/// tables they write, and the actions that need the users' OAuth identity.
-fn declared_registry(file: crate::declared::ActionsFile) -> DeclaredRegistry {
-    registry_of(file, crate::actions::coded())
-}
-
-/// [`declared_registry`] with these coded actions. The list keeps the file's order; each coded
-/// action goes before the first declared action whose name sorts after its own (so the built-in
-/// list reads mark_suspicious, rudder_event, rudder_group, rudder_track, writeback_batch, as it
-/// always has). The tables are every action's [`crate::actions::Action::tables`], declared first.
-fn registry_of(
-    file: crate::declared::ActionsFile,
-    coded: Vec<Arc<dyn crate::actions::Action>>,
-) -> DeclaredRegistry {
-    let mut actions: Vec<Arc<dyn crate::actions::Action>> = Vec::new();
-    let mut tables = Vec::new();
-    let mut wants_user = Vec::new();
-    for def in file.actions {
-        if def.identity == crate::declared::model::Identity::User {
-            wants_user.push(def.name.clone());
-        }
-        let action = crate::declared::action::DeclaredAction::new(def);
-        tables.push(action.table().clone());
-        actions.push(Arc::new(action));
-    }
-    tables.extend(coded.iter().flat_map(|a| a.tables()));
-    let declared = actions.len();
-    for (n, action) in coded.into_iter().enumerate() {
-        let at = actions[..declared + n]
-            .iter()
-            .position(|a| a.name() > action.name())
-            .unwrap_or(declared + n);
-        actions.insert(at, action);
-    }
-    (Registry::with(actions), tables, wants_user)
-}
 
 /// A hub server bound to a port, serving some functions.
 pub struct Application {
@@ -294,7 +127,16 @@ impl Application {
             );
             handle.pause().await;
             stop_listening(&listener);
+            let start = std::time::Instant::now();
             hub.lifecycle.drain(grace).await;
+            if let Some(ledger) = &hub.ledger {
+                // The runs of the executes just finished are stored before the exit: what is
+                // left of the grace period, at least half a second.
+                let left = grace.saturating_sub(start.elapsed());
+                ledger
+                    .drain(left.max(std::time::Duration::from_millis(500)))
+                    .await;
+            }
             handle.stop(true).await;
         });
         let result = server.await;
@@ -382,7 +224,7 @@ pub fn run_main(functions: &[Function]) -> std::io::Result<()> {
                 app.run_until_stopped().await
             }
             Err(e) => {
-                tracing::error!(error = %e, "action hub cannot start");
+                tracing::error!(event = "start_failed", error = %e, "action hub cannot start");
                 eprintln!("action hub: cannot start: {e}");
                 std::process::exit(2);
             }
@@ -403,14 +245,15 @@ fn usage(functions: &[Function]) -> String {
     if all {
         text.push_str(
             "       hub check-actions FILE...       check write-back actions files, list every problem\n\
-             \x20      hub generate-actions FILE DIR   their terraform table schemas, LookML and deployable file\n",
+             \x20      hub generate-actions FILE DIR   their terraform table schemas, LookML and deployable file\n\
+             \x20      hub runs [--failed] [RUN_ID]    the last runs in the embedded store's run ledger\n",
         );
     }
     text.push_str(
         "\n  --local   local mode: a well-known dev hub token when HUB_TOKENS is unset, the embedded\n\
          \x20           store, the playground at /playground (hub only; never in production)\n\n\
-         Settings are environment variables (README.md, \"Settings\"): HUB_TOKENS (the secret(s)\n\
-         Looker sends), HUB_PUBLIC_URL, HUB_ACTIONS_FILE, HUB_BIGQUERY_DATASET, RUDDER_SOURCES, ...\n",
+         Settings are environment variables (docs/settings.md): HUB_TOKENS (the secret(s) Looker\n\
+         sends), HUB_PUBLIC_URL, HUB_ACTIONS_FILE, HUB_BIGQUERY_DATASET, RUDDER_SOURCES, ...\n",
     );
     text
 }
@@ -429,49 +272,5 @@ fn bound_heap_growth() {
         if ok != 1 {
             eprintln!("action hub: could not set the allocator's mmap threshold");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::actions::testing::fake;
-    use crate::sinks::WriteCredential;
-
-    /// A coded action's table is one description: the registry hands it to the sink with the
-    /// declared ones, and the embedded store creates it and takes its rows.
-    #[tokio::test]
-    async fn a_coded_actions_table_reaches_the_sink() {
-        let (registry, tables, _) = registry_of(
-            crate::declared::builtin(),
-            vec![Arc::new(fake::TableWriter)],
-        );
-        assert!(registry.get("coded_audit").is_some());
-        let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["suspicious_marks", "suspicious_marks_batch", "coded_audit"]
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.sqlite");
-        let sink = SqliteSink::open_with(&path, &tables).unwrap();
-        let table = fake::table();
-        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let row = table
-            .row()
-            .set("id", "r-1")
-            .and_then(|r| r.set("at", at))
-            .and_then(|r| r.build())
-            .unwrap();
-        let written = sink
-            .append(&table, &[row], &WriteCredential::Service)
-            .await
-            .unwrap();
-        assert_eq!(written, 1);
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        let id: String = conn
-            .query_row("SELECT id FROM coded_audit", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(id, "r-1");
     }
 }

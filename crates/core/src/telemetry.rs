@@ -152,6 +152,11 @@ where
                 out.insert("logging.googleapis.com/trace".into(), trace.into());
             }
         }
+        if let Some(Value::String(span)) = fields.remove("span_id") {
+            if !span.is_empty() {
+                out.insert("logging.googleapis.com/spanId".into(), span.into());
+            }
+        }
         for (k, v) in fields {
             out.entry(k).or_insert(v);
         }
@@ -193,7 +198,12 @@ mod tests {
         let sub = tracing_subscriber::registry()
             .with(CloudLoggingLayer::new(Some("proj".into()), buf.clone()));
         tracing::subscriber::with_default(sub, || {
-            let span = tracing::info_span!("req", trace_id = "abc123", action = "mark_suspicious");
+            let span = tracing::info_span!(
+                "req",
+                trace_id = "abc123",
+                span_id = "000000000000007b",
+                action = "mark_suspicious"
+            );
             let _g = span.enter();
             tracing::warn!(status = 403u64, "refused {}", "call");
             tracing::error!(trace_id = "", "no trace");
@@ -211,6 +221,10 @@ mod tests {
         assert_eq!(
             lines[0]["logging.googleapis.com/trace"],
             "projects/proj/traces/abc123"
+        );
+        assert_eq!(
+            lines[0]["logging.googleapis.com/spanId"],
+            "000000000000007b"
         );
         assert_eq!(lines[1]["severity"], "ERROR");
         assert!(lines[1].get("logging.googleapis.com/trace").is_none());

@@ -9,5 +9,6 @@ fn main() -> std::io::Result<()> {
     if let Some(code) = cli::run(&args) {
         std::process::exit(code);
     }
+    hub_core::sinks::ledger::command::exit_after_runs_command(&args);
     hub_core::startup::run_main(Function::ALL)
 }

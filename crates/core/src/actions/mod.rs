@@ -1,15 +1,15 @@
 //! The actions this hub hosts and the one registry that lists them.
 //!
 //! The write-back actions are declared (`crate::declared`: the built-in file or
-//! `HUB_ACTIONS_FILE`) and share the engines here: [`stream`] writes a query result in bounded
-//! chunks, [`writer`] decides who a write acts as. A coded action (the RudderStack ones) is one
+//! `HUB_ACTIONS_FILE`) and share the engine here: [`stream`] writes a query result in bounded
+//! chunks. A coded action (the RudderStack ones) is one
 //! module implementing [`Action`], added to the registry where `crate::startup` builds it.
 
 pub mod rudder;
+pub mod run;
 pub mod stream;
 #[cfg(test)]
 pub(crate) mod testing;
-pub mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,14 +55,22 @@ pub trait Action: Send + Sync {
 }
 
 /// The coded actions every hub serves next to the declared ones (`crate::startup` merges them
-/// into the registry; `hub generate-actions` includes their tables).
-pub fn coded() -> Vec<Arc<dyn Action>> {
-    vec![
-        Arc::new(rudder::IDENTIFY),
-        Arc::new(rudder::GROUP),
-        Arc::new(rudder::TRACK),
-    ]
+/// into the registry; `hub generate-actions` includes their tables). The RudderStack actions
+/// deliver with `rudder`: no other action sees it.
+pub fn coded(rudder: &rudder::RudderSetup) -> Vec<Arc<dyn Action>> {
+    CODED
+        .into_iter()
+        .map(|call| Arc::new(call.with(rudder.clone())) as Arc<dyn Action>)
+        .collect()
 }
+
+/// The names of the coded actions (a declared action may not take one), without building them.
+pub fn coded_names() -> impl Iterator<Item = &'static str> {
+    CODED.iter().map(|call| call.name())
+}
+
+/// The coded actions, before they are given what they deliver with.
+const CODED: [rudder::RudderCall; 3] = [rudder::IDENTIFY, rudder::GROUP, rudder::TRACK];
 
 /// Why an action could not answer at all (no HTTP status: the `http` module maps it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,8 +95,10 @@ pub struct ActionLimits {
     pub writeback_batch_rows: usize,
 }
 
-/// Everything an action may use for one request: narrow on purpose, so an action can be
-/// unit-tested without a server (build one with stand-ins for the sink, gate and wind-up).
+/// What every action may use for one request: narrow on purpose, so an action can be
+/// unit-tested without a server (build one with stand-ins for the sink, gate and wind-up). What
+/// only some actions use (the RudderStack settings and sources) is held by those actions, built
+/// at start.
 pub struct ActionContext<'a> {
     /// The hub's public URL, for the definition's URLs.
     pub public_url: &'a crate::routes::PublicUrl,
@@ -104,10 +114,9 @@ pub struct ActionContext<'a> {
     pub windup: &'a dyn WindUp,
     /// Limits from the settings.
     pub limits: ActionLimits,
-    /// RudderStack delivery settings.
-    pub rudder: &'a crate::rudder::RudderSettings,
-    /// The named RudderStack sources (`RUDDER_SOURCES`), write keys kept fresh.
-    pub rudder_sources: &'a crate::rudder::sources::Sources,
+    /// What this execute did, counted by the engines as they go ([`run::RunTally`]; calls that
+    /// are not executes get [`run::NOT_A_RUN`]).
+    pub run: &'a run::RunTally,
 }
 
 /// When a long execute must wind up, as an action sees it: the shutdown schedule, and for an

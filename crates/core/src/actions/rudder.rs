@@ -4,13 +4,15 @@
 //! hosted hub keep their configuration.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::actions::run::{ErrorKind, Rejection, RunTally, MAX_REJECTIONS_KEPT};
 use crate::actions::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{
     ActionParam, ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration,
-    RequiredField, SelectOption, Takes,
+    RequiredField, SelectOption,
 };
 use crate::meta::RequestMeta;
 use crate::rows::{self, RowStream};
@@ -18,7 +20,7 @@ use crate::rudder::mapping::{IDENTITY_TAGS, TAG_GROUP_ID};
 use crate::rudder::naming::{self, Naming};
 use crate::rudder::pipeline::{self, Job};
 use crate::rudder::sources::Sources;
-use crate::rudder::{Call, DataPlane};
+use crate::rudder::{Call, DataPlane, RudderSettings};
 
 /// Action param: the source write key.
 pub const WRITE_KEY_PARAM: &str = "rudder_write_key";
@@ -35,24 +37,31 @@ pub const SOURCE_FIELD: &str = "source";
 
 const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="14" fill="#1a1f36"/><path d="M20 48V16h14a9 9 0 0 1 2 17.8L45 48h-8l-8.2-14H27v14zm7-20h7a3 3 0 0 0 0-6h-7z" fill="#fff"/></svg>"##;
 
-/// One of the three RudderStack actions.
-pub struct RudderAction {
-    call: Call,
-}
+/// One of the three RudderStack calls as an action kind: its name, label and description. Made an
+/// action by [`RudderCall::with`] and the delivery setup built at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RudderCall(Call);
 
 /// `rudder_event`: identify calls.
-pub const IDENTIFY: RudderAction = RudderAction {
-    call: Call::Identify,
-};
+pub const IDENTIFY: RudderCall = RudderCall(Call::Identify);
 /// `rudder_group`: group calls.
-pub const GROUP: RudderAction = RudderAction { call: Call::Group };
+pub const GROUP: RudderCall = RudderCall(Call::Group);
 /// `rudder_track`: track calls.
-pub const TRACK: RudderAction = RudderAction { call: Call::Track };
+pub const TRACK: RudderCall = RudderCall(Call::Track);
 
-impl RudderAction {
+impl RudderCall {
+    /// The action's name (the `{name}` path segment).
+    pub fn name(&self) -> &'static str {
+        match self.0 {
+            Call::Identify => "rudder_event",
+            Call::Group => "rudder_group",
+            Call::Track => "rudder_track",
+        }
+    }
+
     /// The label Looker shows in the action menu.
     pub fn label(&self) -> &'static str {
-        match self.call {
+        match self.0 {
             Call::Identify => "Rudder Identify",
             Call::Group => "Rudder Group",
             Call::Track => "Rudder Track",
@@ -60,12 +69,34 @@ impl RudderAction {
     }
 
     fn description(&self) -> &'static str {
-        match self.call {
+        match self.0 {
             Call::Identify => "Send each row to RudderStack as an identify call: the row's fields become the user's traits.",
             Call::Group => "Send each row to RudderStack as a group call: the row's fields become the group's traits.",
             Call::Track => "Send each row to RudderStack as a track event: the row's fields become its properties.",
         }
     }
+
+    /// The action of this call, delivering with `setup`.
+    pub fn with(self, setup: RudderSetup) -> RudderAction {
+        RudderAction { call: self, setup }
+    }
+}
+
+/// What only the RudderStack actions deliver with, built once at start: the delivery settings
+/// (`RUDDER_*`) and the named sources (`RUDDER_SOURCES`, write keys kept fresh). Cheap to clone:
+/// the three actions share one.
+#[derive(Debug, Clone, Default)]
+pub struct RudderSetup {
+    /// How rows are batched and delivered.
+    pub settings: Arc<RudderSettings>,
+    /// The named sources; empty: the actions' params name the data plane.
+    pub sources: Arc<Sources>,
+}
+
+/// One of the three RudderStack actions.
+pub struct RudderAction {
+    call: RudderCall,
+    setup: RudderSetup,
 }
 
 fn params() -> Vec<ActionParam> {
@@ -118,7 +149,7 @@ fn target(sources: &Sources, req: &ActionRequest) -> Target {
             Err(message) => Target::Failure(message),
         };
     }
-    let chosen = match req.form_answer(SOURCE_FIELD, Takes::Text) {
+    let chosen = match req.form_text(SOURCE_FIELD) {
         Some(Ok(chosen)) => chosen,
         Some(Err(shape)) => {
             return Target::Invalid(BTreeMap::from([(SOURCE_FIELD.to_string(), shape)]))
@@ -213,31 +244,27 @@ fn delivery_key(meta: &RequestMeta, req: &ActionRequest, ran_at: Option<&str>) -
 #[async_trait]
 impl Action for RudderAction {
     fn name(&self) -> &str {
-        match self.call {
-            Call::Identify => "rudder_event",
-            Call::Group => "rudder_group",
-            Call::Track => "rudder_track",
-        }
+        self.call.name()
     }
 
     fn definition(&self, ctx: &ActionContext<'_>) -> Integration {
         let mut d = base_definition(
             ctx,
             self.name(),
-            self.label(),
-            self.description(),
+            self.call.label(),
+            self.call.description(),
             // Every call has a form: the source (with named sources) and the property names;
             // Looker asks for a form only when the definition names one.
             true,
         );
         d.icon_data_uri = Some(svg_icon(ICON));
         // Named sources: the hub holds the write keys, Looker holds none.
-        d.params = if ctx.rudder_sources.is_empty() {
+        d.params = if self.setup.sources.is_empty() {
             params()
         } else {
             Vec::new()
         };
-        d.required_fields = vec![match self.call {
+        d.required_fields = vec![match self.call.0 {
             Call::Group => RequiredField::Tag {
                 tag: TAG_GROUP_ID.into(),
             },
@@ -255,7 +282,7 @@ impl Action for RudderAction {
         req: &ActionRequest,
     ) -> Result<Form, ActionError> {
         let mut fields = Vec::new();
-        if ctx.rudder_sources.is_empty() {
+        if self.setup.sources.is_empty() {
             let refused = match data_plane(req) {
                 Err(message) => Some(message),
                 Ok(plane) => ctx
@@ -272,7 +299,7 @@ impl Action for RudderAction {
                 });
             }
         } else {
-            let all = ctx.rudder_sources.all();
+            let all = self.setup.sources.all();
             let mut source = FormField::new(SOURCE_FIELD, "RudderStack source", FieldType::Select);
             source.description = Some("Where the rows are sent.".into());
             source.required = Some(true);
@@ -289,7 +316,7 @@ impl Action for RudderAction {
             }
             fields.push(source);
         }
-        if self.call == Call::Track {
+        if self.call == TRACK {
             let mut event = FormField::new(EVENT_FIELD, "Event", FieldType::String);
             event.description = Some("The name of the event you are tracking.".into());
             event.required = Some(true);
@@ -307,12 +334,18 @@ impl Action for RudderAction {
         ctx: &ActionContext<'_>,
         mut req: ActionRequest,
     ) -> Result<ExecuteResponse, ActionError> {
-        let (plane, source_name) = match target(ctx.rudder_sources, &req) {
+        let (plane, source_name) = match target(&self.setup.sources, &req) {
             Target::Plane { plane, source } => (plane, source),
             Target::Invalid(errors) => return Ok(ExecuteResponse::invalid(errors)),
-            Target::Failure(message) => return Ok(ExecuteResponse::failure(message)),
+            Target::Failure(message) => {
+                ctx.run.fail(ErrorKind::Configuration);
+                return Ok(ExecuteResponse::failure(message));
+            }
         };
-        let naming = match req.form_answer(naming::FIELD, Takes::Text).transpose() {
+        if let Some(name) = &source_name {
+            ctx.run.rudder_source(name);
+        }
+        let naming = match req.form_text(naming::FIELD).transpose() {
             Ok(chosen) => Naming::parse(chosen.as_deref())
                 .ok_or_else(|| "must be view.field, field or label".to_string()),
             Err(shape) => Err(shape),
@@ -325,11 +358,12 @@ impl Action for RudderAction {
             }
         };
         if let Err(refused) = ctx.http.preflight(plane.endpoint()).await {
+            ctx.run.fail(ErrorKind::Configuration);
             return Ok(ExecuteResponse::failure(format!(
                 "the RudderStack data plane is not called: {refused}; nothing was sent"
             )));
         }
-        let event = match req.form_answer(EVENT_FIELD, Takes::Text).transpose() {
+        let event = match req.form_text(EVENT_FIELD).transpose() {
             Ok(event) => event
                 .map(|e| e.trim().to_string())
                 .filter(|e| !e.is_empty()),
@@ -338,7 +372,7 @@ impl Action for RudderAction {
                 return Ok(ExecuteResponse::invalid(errors));
             }
         };
-        if self.call == Call::Track && event.is_none() {
+        if self.call == TRACK && event.is_none() {
             let errors = BTreeMap::from([(
                 EVENT_FIELD.to_string(),
                 "is required: the name of the event to track".to_string(),
@@ -346,6 +380,7 @@ impl Action for RudderAction {
             return Ok(ExecuteResponse::invalid(errors));
         }
         let Some(source) = rows::source_of(&mut req, ctx.http, ctx.limits.download_deadline) else {
+            ctx.run.fail(ErrorKind::Request);
             return Ok(ExecuteResponse::failure(
                 "Looker sent no query result (neither an attachment nor scheduled_plan.download_url): send the results as JSON detail.",
             ));
@@ -362,7 +397,10 @@ impl Action for RudderAction {
         };
         let stream = match opened {
             Ok(s) => s,
-            Err(e) => return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent"))),
+            Err(e) => {
+                ctx.run.fail(ErrorKind::Download);
+                return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent")));
+            }
         };
         let mut key = delivery_key(ctx.meta, &req, stream.header().ran_at.as_deref());
         if let Some(name) = &source_name {
@@ -376,8 +414,8 @@ impl Action for RudderAction {
             .map(|p| p.hidden_fields())
             .unwrap_or(&[]);
         let job = Job {
-            call: self.call,
-            event: if self.call == Call::Track {
+            call: self.call.0,
+            event: if self.call == TRACK {
                 event.as_deref()
             } else {
                 None
@@ -387,15 +425,20 @@ impl Action for RudderAction {
             naming,
             plane,
             client: ctx.http.clone(),
-            settings: ctx.rudder,
+            settings: &self.setup.settings,
             stop: ctx.windup.hurry(),
             stopped_because: &|| ctx.windup.why(),
+            keep_rejections: MAX_REJECTIONS_KEPT,
         };
         let started = std::time::Instant::now();
         let report = match pipeline::run(job, stream).await {
             Ok(r) => r,
-            Err(e) => return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent"))),
+            Err(e) => {
+                ctx.run.fail(ErrorKind::Request);
+                return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent")));
+            }
         };
+        count(ctx.run, &report);
         let mut message = report.message();
         if report.input_error.is_some() && ctx.windup.too_late_for_long_work() {
             // Stopped by the shutdown: the user has to run it again (Looker does not retry).
@@ -422,6 +465,33 @@ impl Action for RudderAction {
     }
 }
 
+/// What a delivery did, in the run's tally: events the data plane accepted are delivered, those
+/// it failed (after every retry) are not confirmed, rows never sent are only read.
+fn count(run: &RunTally, report: &crate::rudder::report::DeliveryReport) {
+    run.read(report.rows, report.bytes);
+    run.delivered(report.tally.sent);
+    run.unconfirmed(report.tally.failed);
+    if report.tally.failed > 0 || report.not_sent > 0 {
+        run.fail(ErrorKind::DataPlane);
+    }
+    if report.input_error.is_some() {
+        run.fail(ErrorKind::Download);
+    }
+    for r in &report.rejections {
+        use crate::rudder::mapping::RejectReason;
+        run.reject(Rejection {
+            row_index: r.row.saturating_sub(1),
+            key: None,
+            column: match &r.reason {
+                RejectReason::NumberBeyondDouble { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+            reason: r.to_string(),
+        });
+    }
+    run.rejected_without_reason(report.rejected - report.rejections.len() as u64);
+}
+
 #[cfg(test)]
 mod tests {
     //! The RudderStack actions on a context of stand-ins, without a server.
@@ -439,7 +509,8 @@ mod tests {
     fn each_call_names_its_form_and_without_sources_asks_for_the_key_and_data_plane() {
         let dir = tempfile::tempdir().unwrap();
         let s = stand_ins(dir.path());
-        for action in [IDENTIFY, GROUP, TRACK] {
+        for call in [IDENTIFY, GROUP, TRACK] {
+            let action = call.with(RudderSetup::default());
             let d = action.definition(&s.ctx());
             let name = action.name();
             assert_eq!(
@@ -456,10 +527,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = stand_ins(dir.path());
         let req = request(json!({"type": "query", "data": {}, "form_params": {}}));
-        let form = TRACK.form(&s.ctx(), &req).await.unwrap();
+        let form = TRACK
+            .with(RudderSetup::default())
+            .form(&s.ctx(), &req)
+            .await
+            .unwrap();
         let wanted = "The RudderStack write key is not set: fill in \"Rudder Write Key\" (rudder_write_key) in this action's settings in Looker.";
         assert_eq!(form.error.as_deref(), Some(wanted));
-        let resp = IDENTIFY.execute(&s.ctx(), req).await.unwrap();
+        let resp = IDENTIFY
+            .with(RudderSetup::default())
+            .execute(&s.ctx(), req)
+            .await
+            .unwrap();
         assert!(!resp.looker.success);
         assert_eq!(resp.message(), Some(wanted));
     }

@@ -4,6 +4,7 @@
 //! many rows were written, rejected and skipped; when anything fails part-way it is
 //! `success:false` with the counts, never a silent partial write.
 
+use super::run::{ErrorKind, Rejection};
 use super::ActionContext;
 use crate::api::{ActionRequest, ExecuteResponse};
 use crate::rows::{source_of, FieldCategory, RawRow, ResultHeader, RowStream, RowsError};
@@ -42,7 +43,17 @@ pub enum Made {
     /// The row and the size of its JSON (bounds a chunk's memory).
     Row(TableRow, usize),
     /// Why the row was not written.
-    Rejected(String),
+    Rejected(Rejected),
+}
+
+/// Why one result row was not written.
+pub struct Rejected {
+    /// The row's identifying value, when it has one.
+    pub key: Option<String>,
+    /// The column that could not be filled, when one is to blame.
+    pub column: Option<String>,
+    /// Why, as the answer says it after "row N: ".
+    pub why: String,
 }
 
 /// Makes the table rows of one streamed execute.
@@ -101,6 +112,7 @@ pub async fn stream_rows<M: RowMaker>(
 ) -> ExecuteResponse {
     let action = spec.action;
     let Some(source) = source_of(req, ctx.http, ctx.limits.download_deadline) else {
+        ctx.run.fail(ErrorKind::Request);
         return ExecuteResponse::failure(
             "No query result was sent with this action. Send it as JSON (detailed) from an Explore, Look or schedule.",
         );
@@ -119,10 +131,12 @@ pub async fn stream_rows<M: RowMaker>(
         Ok(s) => s,
         Err(e) => {
             tracing::error!(action, request_id = %ctx.meta.request_id, error = %e, "cannot read the query result");
+            ctx.run.fail(ErrorKind::Download);
             return ExecuteResponse::failure(format!("Nothing was written: {e}."));
         }
     };
     let Some(key) = key_field(stream.header(), spec.key_tag).map(str::to_string) else {
+        ctx.run.fail(ErrorKind::Request);
         return ExecuteResponse::failure("Nothing was written: the query result has no fields.");
     };
     let plan = req.scheduled_plan.as_ref();
@@ -134,7 +148,10 @@ pub async fn stream_rows<M: RowMaker>(
     });
     let note = match maker.check(stream.header()) {
         Ok(note) => note,
-        Err(why) => return ExecuteResponse::failure(format!("Nothing was written: {why}.")),
+        Err(why) => {
+            ctx.run.fail(ErrorKind::Request);
+            return ExecuteResponse::failure(format!("Nothing was written: {why}."));
+        }
     };
 
     let chunk_rows = ctx.limits.writeback_batch_rows;
@@ -142,6 +159,7 @@ pub async fn stream_rows<M: RowMaker>(
         Ok(w) => w,
         Err(e) => {
             tracing::error!(action, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), error = %e, "write-back failed");
+            ctx.run.fail(ErrorKind::Sink);
             return ExecuteResponse::failure(format!(
                 "Nothing was written. {}",
                 e.user_message(&cred)
@@ -156,6 +174,7 @@ pub async fn stream_rows<M: RowMaker>(
     let mut read_error = None;
     let mut write_error = None;
     let mut too_large: u64 = 0;
+    let mut bytes: u64 = 0;
     // Set when the execute was asked to wind up (its time limit, the shutdown): why. The rows
     // already read are still written.
     let mut wound_up: Option<String> = None;
@@ -183,8 +202,18 @@ pub async fn stream_rows<M: RowMaker>(
             }
         };
         for text in texts.iter() {
+            bytes += text.len() as u64;
             if text.is_empty() {
                 // A row over the reader's row limit, skipped unread.
+                ctx.run.reject(Rejection {
+                    row_index: read + too_large,
+                    key: None,
+                    column: None,
+                    reason: format!(
+                        "over the {}-byte row limit, skipped unread",
+                        crate::rows::MAX_ROW_BYTES
+                    ),
+                });
                 too_large += 1;
                 continue;
             }
@@ -198,7 +227,14 @@ pub async fn stream_rows<M: RowMaker>(
             };
             let (r, json_len) = match maker.row(read, &row, text) {
                 Ok(Made::Row(r, len)) => (r, len),
-                Ok(Made::Rejected(why)) => {
+                Ok(Made::Rejected(r)) => {
+                    let why = format!("row {read}: {}", r.why);
+                    ctx.run.reject(Rejection {
+                        row_index: read + too_large,
+                        key: r.key,
+                        column: r.column,
+                        reason: r.why,
+                    });
                     read += 1;
                     rejected += 1;
                     first_rejection.get_or_insert(why);
@@ -255,6 +291,8 @@ pub async fn stream_rows<M: RowMaker>(
     let (written, finish_error) = writer.finish().await;
     let write_error = write_error.or(finish_error);
     let read_ok = read - rejected;
+    ctx.run.read(read + too_large, bytes);
+    ctx.run.delivered(written);
 
     let partial = (spec.partial)(written);
     match (write_error, read_error) {
@@ -276,6 +314,8 @@ pub async fn stream_rows<M: RowMaker>(
         }
         (Some(e), _) => {
             tracing::error!(action, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), rows_read = read, rows_written = written, error = %e, "batch write-back failed part-way");
+            ctx.run.fail(ErrorKind::Sink);
+            ctx.run.unconfirmed(read_ok - written.min(read_ok));
             ExecuteResponse::failure(format!(
                 "Only {written} of the {read_ok} {} read so far were confirmed written ({} not confirmed).{rejections} {}",
                 rows_word(read_ok),
@@ -296,6 +336,7 @@ pub async fn stream_rows<M: RowMaker>(
         }
         (None, Some(e)) => {
             tracing::error!(action, request_id = %ctx.meta.request_id, rows_written = written, error = %e, "query result could not be read completely");
+            ctx.run.fail(ErrorKind::Download);
             ExecuteResponse::failure(format!(
                 "{partial}, but {e}; the remaining rows were not written.{skipped}"
             ))

@@ -35,10 +35,10 @@ pub struct StandIns {
     pub sink: Arc<dyn Sink>,
     pub http: crate::net::Http,
     pub windup: Calm,
-    pub rudder: crate::rudder::RudderSettings,
-    pub rudder_sources: crate::rudder::sources::Sources,
     pub meta: RequestMeta,
     pub limits: ActionLimits,
+    /// What the calls made on [`StandIns::ctx`] counted.
+    pub run: super::run::RunTally,
 }
 
 impl StandIns {
@@ -53,8 +53,6 @@ impl StandIns {
             )
             .unwrap(),
             windup: Calm(CancellationToken::new()),
-            rudder: crate::rudder::RudderSettings::default(),
-            rudder_sources: crate::rudder::sources::Sources::default(),
             meta: RequestMeta {
                 request_id: uuid::Uuid::new_v4().to_string(),
                 looker_instance: Some("looker-1".into()),
@@ -65,6 +63,7 @@ impl StandIns {
                 download_deadline: Duration::from_secs(5),
                 writeback_batch_rows: 2,
             },
+            run: super::run::RunTally::new(),
         }
     }
 
@@ -78,8 +77,7 @@ impl StandIns {
             meta: &self.meta,
             windup: &self.windup,
             limits: self.limits,
-            rudder: &self.rudder,
-            rudder_sources: &self.rudder_sources,
+            run: &self.run,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What one instance takes on at once, and how long an execute may take: the execute budget
 //! ([`budget`], from the platform's request timeout), the query-execute slots ([`slots`]: clicks
 //! never wait behind schedules) and the memory budget ([`memory`]: requests in flight stay under
-//! one setting). README: "Operating at scale".
+//! one setting). docs/operations.md: "Operating at scale".
 
 pub mod budget;
 pub mod memory;

@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::form::{self, TypedValue};
+use super::form;
 use super::model::{ActionDef, Audit, ColumnSource, Identity, Kind, Piece, Template};
-use crate::actions::stream::{rows_word, stream_rows, Made, RowMaker, Started, StreamSpec};
-use crate::actions::writer::{self, Writer};
-use crate::actions::{Action, ActionContext, ActionError, FormGate};
+use crate::actions::run::ErrorKind;
+use crate::actions::stream::{
+    rows_word, stream_rows, Made, Rejected, RowMaker, Started, StreamSpec,
+};
+use crate::actions::{Action, ActionContext, ActionError, ExecuteGate, FormGate};
 use crate::api::{ActionRequest, ExecuteResponse, Form, Integration};
 use crate::rows::{FieldCategory, RawCell, RawRow, ResultHeader};
 use crate::sinks::{CellValue, ColumnType, Row as TableRow, SinkError, TableDef, WriteCredential};
@@ -25,17 +27,14 @@ pub struct DeclaredAction {
     form: form::FormTemplate,
 }
 
-/// A checked answer as a value of its column's type.
-fn answer_cell(ty: ColumnType, v: Option<&TypedValue>) -> Result<CellValue, String> {
-    let converted = match v {
-        None | Some(TypedValue::Null) => return Ok(CellValue::Null),
-        Some(TypedValue::Text(t)) => ty.convert_text(t),
-        Some(TypedValue::Integer(i)) => ty.convert_json(&serde_json::json!(i)),
-        Some(TypedValue::Number { text, .. }) => ty.convert_text(text),
-        Some(TypedValue::Date(d)) => ty.convert_text(&d.format("%Y-%m-%d").to_string()),
-        Some(TypedValue::Bool(b)) => ty.convert_json(&serde_json::json!(b)),
-    };
-    converted.map_err(|e| e.to_string())
+/// Who a write-back acts as.
+struct Writer {
+    /// The identity of the write.
+    credential: WriteCredential,
+    /// The acting user's email: from the login, else from the user attribute.
+    acted_by: Option<String>,
+    /// A refreshed login to hand back to Looker, whether or not the write succeeds.
+    state: Option<crate::api::ActionState>,
 }
 
 /// What every row of one execute shares.
@@ -95,6 +94,9 @@ fn pivoted(fields: &[&str]) -> String {
     }
 }
 
+/// A column that could not be filled (when one is to blame) and why.
+type Unfilled = (Option<String>, String);
+
 impl Shared<'_> {
     /// One row of `table`; `Err` says which column could not be filled and why.
     fn row(
@@ -102,7 +104,7 @@ impl Shared<'_> {
         def: &ActionDef,
         table: &TableDef,
         q: Option<&QueryRow<'_>>,
-    ) -> Result<TableRow, String> {
+    ) -> Result<TableRow, Unfilled> {
         let mut values = Vec::with_capacity(table.columns.len());
         for (source, tc) in def.sources.iter().zip(&table.columns) {
             let v = match source {
@@ -129,13 +131,15 @@ impl Shared<'_> {
                         .and_then(|q| q.row_json.clone())
                         .map_or(CellValue::Null, CellValue::Json),
                 },
-                ColumnSource::Field(f) => answer_cell(tc.ty, self.answers.get(f))
-                    .map_err(|e| format!("column {}: {e}", tc.name))?,
+                ColumnSource::Field(f) => self
+                    .answers
+                    .get(f)
+                    .map_or(CellValue::Null, |a| a.cell.clone()),
                 ColumnSource::Result { field, required } => {
                     // `{"value": v}`, or a bare value; an object without `value` is a pivoted
                     // measure (a value per pivot column), which no column holds.
                     let value = match q.map(|q| q.value_text(field)) {
-                        Some(Err(())) => return Err(pivoted(&[field])),
+                        Some(Err(())) => return Err((Some(tc.name.clone()), pivoted(&[field]))),
                         Some(Ok(v)) => v,
                         None => None,
                     }
@@ -143,20 +147,23 @@ impl Shared<'_> {
                     // Numbers are converted from their text as written, exactly.
                     let converted = match value {
                         None if *required => {
-                            return Err(format!(
-                                "{field} has no value (column {} is required)",
-                                tc.name
+                            return Err((
+                                Some(tc.name.clone()),
+                                format!("{field} has no value (column {} is required)", tc.name),
                             ))
                         }
                         None => Ok(CellValue::Null),
                         Some(v) => tc.ty.convert_json_text(v),
                     };
-                    converted.map_err(|e| format!("{field} → {}: {e}", tc.name))?
+                    converted.map_err(|e| {
+                        (Some(tc.name.clone()), format!("{field} → {}: {e}", tc.name))
+                    })?
                 }
             };
             values.push(v);
         }
-        crate::sinks::table::row_of(table, values).map_err(|e| e.to_string())
+        crate::sinks::table::row_of(table, values)
+            .map_err(|e| (Some(e.column.clone()), e.to_string()))
     }
 }
 
@@ -177,19 +184,42 @@ impl DeclaredAction {
         &self.table
     }
 
-    /// Who writes: the gate's answer (identity `hub` / `user`), or the hub's own identity.
+    /// Who writes: the hub's own identity (identity `service`), or the gate's answer (identity
+    /// `hub` / `user`: the login of the Looker user, or the hub's identity) — else the answer
+    /// telling the user to log in. The acting user is the login's email, else Looker's user
+    /// attribute.
     async fn writer(
         &self,
         ctx: &ActionContext<'_>,
         req: &ActionRequest,
     ) -> Result<Writer, ExecuteResponse> {
-        match self.def.identity {
-            Identity::Service => Ok(Writer {
+        if self.def.identity == Identity::Service {
+            return Ok(Writer {
                 credential: WriteCredential::Service,
-                acted_by: writer::acting_user(req),
+                acted_by: req.acting_user(),
                 state: None,
-            }),
-            Identity::Hub | Identity::User => writer::writer(ctx, &self.def.name, req).await,
+            });
+        }
+        match ctx.gate.execute_gate(&self.def.name, req).await {
+            ExecuteGate::Proceed {
+                credential,
+                email,
+                state,
+            } => {
+                if matches!(credential, WriteCredential::User { .. }) {
+                    ctx.run.acts_as_user();
+                }
+                Ok(Writer {
+                    credential,
+                    acted_by: email.or_else(|| req.acting_user()),
+                    state,
+                })
+            }
+            ExecuteGate::Answer(resp) => {
+                // A login is needed (or the provider is unavailable): nothing was attempted.
+                ctx.run.refuse(ErrorKind::Auth);
+                Err(resp)
+            }
         }
     }
 
@@ -222,7 +252,7 @@ fn render(t: &Template, answers: &form::Answers, key: Option<&str>, count: u64) 
         "count" => Some(count.to_string()),
         "rows" => Some(rows_word(count).to_string()),
         "key" => key.map(str::to_string),
-        _ => answers.get(p).map(TypedValue::display),
+        _ => answers.get(p).map(|a| a.value.display()),
     })
 }
 
@@ -289,7 +319,22 @@ impl RowMaker for DeclaredRows<'_> {
     }
 
     fn row(&mut self, index: u64, row: &RawRow<'_>, text: &[u8]) -> Result<Made, SinkError> {
-        let reject = |why: String| Ok(Made::Rejected(format!("row {index}: {why}")));
+        let key = || {
+            QueryRow {
+                index,
+                row,
+                started: &self.started,
+                row_json: None,
+            }
+            .key_value()
+        };
+        let reject = |column: Option<String>, why: String| {
+            Ok(Made::Rejected(Rejected {
+                key: key(),
+                column,
+                why,
+            }))
+        };
         let (row_json, json_problem) = match self.row_json.then(|| row_json(text)) {
             Some(Ok(json)) => (Some(json), None),
             // The row is rejected below whatever its other columns hold: the empty text is only
@@ -310,7 +355,8 @@ impl RowMaker for DeclaredRows<'_> {
                 .row(&self.action.def, &self.action.table, Some(&q)),
             json_problem,
         ) {
-            (Err(why), _) | (Ok(_), Some(why)) => reject(why),
+            (Err((column, why)), _) => reject(column, why),
+            (Ok(_), Some(why)) => reject(Some("row_json".into()), why),
             (Ok(r), None) => Ok(Made::Row(r, len)),
         }
     }
@@ -401,7 +447,7 @@ impl Action for DeclaredAction {
                     .key_field
                     .as_deref()
                     .and_then(|k| shared.answers.get(k))
-                    .map(TypedValue::display);
+                    .map(|a| a.value.display());
                 let done = self.message(&shared.answers, key.as_deref(), 1);
                 let written = match shared.row(def, &self.table, None) {
                     Ok(row) => ctx
@@ -409,10 +455,11 @@ impl Action for DeclaredAction {
                         .append(&self.table, std::slice::from_ref(&row), &cred)
                         .await
                         .map(|_| ()),
-                    Err(e) => Err(SinkError::Other(e)),
+                    Err((_, e)) => Err(SinkError::Other(e)),
                 };
                 match written {
                     Ok(()) => {
+                        ctx.run.delivered(1);
                         tracing::info!(action = %def.name, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), "write-back row appended");
                         let mut resp = ExecuteResponse::success(done);
                         resp.looker.refresh_query = def.refresh_query;
@@ -420,6 +467,7 @@ impl Action for DeclaredAction {
                     }
                     Err(e) => {
                         tracing::error!(action = %def.name, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), error = %e, "write-back failed");
+                        ctx.run.fail(ErrorKind::Sink);
                         ExecuteResponse::failure(e.user_message(&cred))
                     }
                 }

@@ -7,12 +7,9 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use super::model::{ActionDef, DefaultValue, Field, Template, ValueType};
-use crate::api::{ActionRequest, FieldType, FormField, Takes};
+use crate::api::{ActionRequest, FieldType, FormField, FormValue};
 use crate::sinks::values::{self, Decimal, Unfit};
-use crate::sinks::ColumnType;
-
-/// Longest email address (RFC 5321 path limit).
-pub const MAX_EMAIL_CHARS: usize = 254;
+use crate::sinks::{CellValue, ColumnType};
 
 /// A checked answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,10 +41,64 @@ impl TypedValue {
             TypedValue::Text(t) => t.clone(),
             TypedValue::Integer(i) => i.to_string(),
             TypedValue::Number { text, .. } => text.clone(),
-            TypedValue::Date(d) => d.format("%Y-%m-%d").to_string(),
-            TypedValue::Bool(b) => if *b { "yes" } else { "no" }.into(),
+            TypedValue::Date(d) => d.format(values::DATE_FORMAT).to_string(),
+            TypedValue::Bool(b) => values::yes_no(*b).into(),
         }
     }
+
+    /// The value as a column of type `column` holds it, from the value itself: nothing is
+    /// written out and read again. A STRING column holds the value's text (a yes / no value as
+    /// `true` / `false`, as BigQuery writes a BOOL as text). The column types a field may use
+    /// are checked when the actions file loads; any other pairing is refused here.
+    pub fn cell(&self, column: ColumnType) -> Result<CellValue, String> {
+        use ColumnType as C;
+        Ok(match (self, column) {
+            (TypedValue::Null, _) => CellValue::Null,
+            (TypedValue::Text(t), C::String) => CellValue::String(t.clone()),
+            (TypedValue::Integer(i), C::Int64) => CellValue::Int64(*i),
+            (TypedValue::Integer(i), C::Numeric) => CellValue::Numeric(i.to_string()),
+            (TypedValue::Integer(i), C::Float64) => CellValue::Float64(*i as f64),
+            (TypedValue::Integer(i), C::String) => CellValue::String(i.to_string()),
+            (TypedValue::Number { text, .. }, C::Numeric) => CellValue::Numeric(text.clone()),
+            (TypedValue::Number { text, .. }, C::String) => CellValue::String(text.clone()),
+            (TypedValue::Number { value, .. }, C::Float64) => CellValue::Float64(*value),
+            (TypedValue::Date(d), C::Date) => CellValue::Date(*d),
+            (TypedValue::Date(d), C::String) => {
+                CellValue::String(d.format(values::DATE_FORMAT).to_string())
+            }
+            (TypedValue::Bool(b), C::Bool) => CellValue::Bool(*b),
+            (TypedValue::Bool(b), C::String) => CellValue::String(b.to_string()),
+            (v, column) => {
+                return Err(format!(
+                    "expected {}, got {}",
+                    column.bigquery_name(),
+                    v.kind()
+                ))
+            }
+        })
+    }
+
+    /// What the value is, in a message.
+    fn kind(&self) -> &'static str {
+        match self {
+            TypedValue::Null => "no value",
+            TypedValue::Text(_) => "text",
+            TypedValue::Integer(_) => "a whole number",
+            TypedValue::Number { .. } => "a number",
+            TypedValue::Date(_) => "a date",
+            TypedValue::Bool(_) => "yes / no",
+        }
+    }
+}
+
+/// A checked answer: the value the user gave, and the value its column holds (made once per
+/// execute, whatever the number of rows).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The value, as messages show it.
+    pub value: TypedValue,
+    /// The value of the field's column.
+    pub cell: CellValue,
 }
 
 /// Parse a non-empty, trimmed text as a value of `value` (a `number` as NUMERIC) within its
@@ -67,7 +118,7 @@ fn parse_for_column(
     match value {
         ValueType::Text => Ok(TypedValue::Text(text.to_string())),
         ValueType::Email => {
-            if is_email(text) {
+            if crate::email::is_email(text) {
                 Ok(TypedValue::Text(text.to_string()))
             } else {
                 Err("is not an email address (like name@example.com)".into())
@@ -77,11 +128,7 @@ fn parse_for_column(
             values::int64_text(text)
                 .map(TypedValue::Integer)
                 .map_err(|e| match e {
-                    Unfit::Int64Range => format!(
-                        "is out of range: a whole number from {} to {}",
-                        i64::MIN,
-                        i64::MAX
-                    ),
+                    Unfit::Int64Range => int64_range(),
                     _ => "must be a whole number (like 42)".into(),
                 })
         }
@@ -96,6 +143,15 @@ fn parse_for_column(
             .map(TypedValue::Bool)
             .map_err(|_| "must be yes or no".into()),
     }
+}
+
+/// Why a whole number does not fit INT64.
+fn int64_range() -> String {
+    format!(
+        "is out of range: a whole number from {} to {}",
+        i64::MIN,
+        i64::MAX
+    )
 }
 
 /// A decimal number (`-12.5`, `+3`, `.5`): within NUMERIC's digits, or (`float`) a finite
@@ -115,25 +171,6 @@ fn parse_number(text: &str, float: bool) -> Result<TypedValue, String> {
         (canon, value)
     };
     Ok(TypedValue::Number { text, value })
-}
-
-/// A plausible address: one `@`, a non-empty local part, a dotted domain, no spaces.
-fn is_email(s: &str) -> bool {
-    if s.chars().count() > MAX_EMAIL_CHARS || s.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return false;
-    }
-    match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains("..")
-        }
-        None => false,
-    }
 }
 
 fn message(custom: &Option<String>, default: String, vars: &[(&str, String)]) -> String {
@@ -159,7 +196,25 @@ pub fn check_value(
     max_text: usize,
     errors: &mut BTreeMap<String, String>,
 ) -> Option<TypedValue> {
-    let text = raw.trim();
+    check(field, Given::Text(raw), max_text, errors)
+}
+
+/// [`check_value`] of an answer as given: text is read, a JSON value of the field's own kind is
+/// taken as it is; both are then held to the field's `min` / `max`.
+fn check(
+    field: &Field,
+    given: Given<'_>,
+    max_text: usize,
+    errors: &mut BTreeMap<String, String>,
+) -> Option<TypedValue> {
+    let shown;
+    let text = match given {
+        Given::Text(raw) => raw.trim(),
+        typed => {
+            shown = typed.shown();
+            shown.as_str()
+        }
+    };
     let m = &field.messages;
     let mut fail = |msg: String| {
         errors.insert(field.name.clone(), msg);
@@ -188,75 +243,21 @@ pub fn check_value(
         vars.push(("options", labels.join(", ")));
     }
     let vars = &vars[..];
-    if field.field_type == FieldType::Select {
-        let options = field
-            .options
-            .iter()
-            .map(|o| o.label.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        if text.is_empty() && !field.required {
-            return Some(TypedValue::Null);
+    let select = field.field_type == FieldType::Select;
+    let v = match given {
+        // A select takes one of its options, named as text (a yes / no field's are yes and no).
+        Given::Text(_) | Given::Whole(_) | Given::Float(_) if select || given.is_text() => {
+            read_text(field, text, max_text, vars)
         }
-        let Some(opt) = field
-            .options
-            .iter()
-            .find(|o| o.name.eq_ignore_ascii_case(text) || o.label.eq_ignore_ascii_case(text))
-        else {
-            return fail(message(
-                &m.options,
-                format!("must be one of {options}"),
-                vars,
-            ));
-        };
-        return match parse_typed(field.value, &opt.name) {
-            Ok(v) => Some(v),
-            Err(e) => fail(e),
-        };
-    }
-    if text.is_empty() {
-        if field.required {
-            return fail(message(&m.required, "is required".into(), vars));
-        }
-        return Some(if field.column_required_empty {
-            TypedValue::Text(String::new())
-        } else {
-            TypedValue::Null
-        });
-    }
-    if matches!(field.value, ValueType::Text | ValueType::Email) {
-        let length = text.chars().count();
-        let max = field.max_length.unwrap_or(max_text);
-        if length > max {
-            return fail(message(
-                &m.max_length,
-                format!("is {length} characters long; the limit is {max}"),
-                vars,
-            ));
-        }
-        if let Some(min) = field.min_length {
-            if length < min {
-                return fail(message(
-                    &m.min_length,
-                    format!("is {length} characters long; write at least {min}"),
-                    vars,
-                ));
-            }
-        }
-        if let Some(p) = &field.pattern {
-            if !p.is_match(text) {
-                return fail(message(
-                    &m.pattern,
-                    "does not have the expected format".into(),
-                    vars,
-                ));
-            }
-        }
-    }
-    let v = match parse_for_column(field.value, field.column_type, text) {
-        Ok(v) => v,
-        Err(e) => return fail(message(&m.invalid, e, vars)),
+        typed => typed.value(field).map_err(|e| message(&m.invalid, e, vars)),
     };
+    let v = match v {
+        Ok(v) => v,
+        Err(problem) => return fail(problem),
+    };
+    if select {
+        return Some(v);
+    }
     let n = match &v {
         TypedValue::Integer(i) => Some(*i as f64),
         TypedValue::Number { value, .. } => Some(*value),
@@ -281,12 +282,86 @@ pub fn check_value(
     Some(v)
 }
 
+/// A text answer read as the field's value: a select's option, the empty answer, a text within
+/// its length and pattern, or text parsed as the field's type; `Err` is the message to show.
+fn read_text(
+    field: &Field,
+    text: &str,
+    max_text: usize,
+    vars: &[(&str, String)],
+) -> Result<TypedValue, String> {
+    let m = &field.messages;
+    if field.field_type == FieldType::Select {
+        let options = field
+            .options
+            .iter()
+            .map(|o| o.label.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if text.is_empty() && !field.required {
+            return Ok(TypedValue::Null);
+        }
+        let Some(opt) = field
+            .options
+            .iter()
+            .find(|o| o.name.eq_ignore_ascii_case(text) || o.label.eq_ignore_ascii_case(text))
+        else {
+            return Err(message(
+                &m.options,
+                format!("must be one of {options}"),
+                vars,
+            ));
+        };
+        return parse_typed(field.value, &opt.name);
+    }
+    if text.is_empty() {
+        if field.required {
+            return Err(message(&m.required, "is required".into(), vars));
+        }
+        return Ok(if field.column_required_empty {
+            TypedValue::Text(String::new())
+        } else {
+            TypedValue::Null
+        });
+    }
+    if matches!(field.value, ValueType::Text | ValueType::Email) {
+        let length = text.chars().count();
+        let max = field.max_length.unwrap_or(max_text);
+        if length > max {
+            return Err(message(
+                &m.max_length,
+                format!("is {length} characters long; the limit is {max}"),
+                vars,
+            ));
+        }
+        if let Some(min) = field.min_length {
+            if length < min {
+                return Err(message(
+                    &m.min_length,
+                    format!("is {length} characters long; write at least {min}"),
+                    vars,
+                ));
+            }
+        }
+        if let Some(p) = &field.pattern {
+            if !p.is_match(text) {
+                return Err(message(
+                    &m.pattern,
+                    "does not have the expected format".into(),
+                    vars,
+                ));
+            }
+        }
+    }
+    parse_for_column(field.value, field.column_type, text).map_err(|e| message(&m.invalid, e, vars))
+}
+
 /// A default's text for this request, if it has one.
 fn default_text(d: &DefaultValue, req: &ActionRequest, today: NaiveDate) -> Option<String> {
     match d {
         DefaultValue::Literal(s) => Some(s.clone()),
         DefaultValue::ClickedValue => req.data_param("value"),
-        DefaultValue::Today => Some(today.format("%Y-%m-%d").to_string()),
+        DefaultValue::Today => Some(today.format(values::DATE_FORMAT).to_string()),
         DefaultValue::Param(p) => req.data_param(p),
     }
 }
@@ -366,22 +441,93 @@ pub fn form_fields(def: &ActionDef, req: &ActionRequest, today: NaiveDate) -> Ve
     FormTemplate::new(def).fields(req, today)
 }
 
-/// The JSON kinds a field's answer may have besides a string: a JSON number for a number field
-/// (with a fraction or exponent only for a FLOAT64 column: an exact decimal cannot come through a
-/// double), true / false for a yes / no field.
-fn takes(f: &Field) -> Takes {
-    match f.value {
-        ValueType::Text | ValueType::Email | ValueType::Date => Takes::Text,
-        ValueType::Integer => Takes::Integer,
-        ValueType::Number => Takes::Number {
-            floats: f.column_type == ColumnType::Float64,
-        },
-        ValueType::Boolean => Takes::Boolean,
+/// A form answer in a shape its field takes: text (every field takes text, as Looker sends every
+/// answer), or a JSON value of the field's own kind, taken as it is.
+#[derive(Clone, Copy)]
+enum Given<'a> {
+    /// A string (`null` is the empty one).
+    Text(&'a str),
+    /// A JSON number without fraction or exponent (an integer or number field).
+    Whole(i128),
+    /// A JSON number with a fraction or exponent (a number field of a FLOAT64 column only: an
+    /// exact decimal cannot come through a double).
+    Float(f64),
+    /// true / false (a yes / no field).
+    Bool(bool),
+}
+
+impl<'a> Given<'a> {
+    /// The answer sent for `f`, or the message saying what the field takes and what was sent.
+    fn of(f: &Field, v: &'a FormValue) -> Result<Given<'a>, String> {
+        let float_column = f.column_type == ColumnType::Float64;
+        Ok(match (v, f.value) {
+            (FormValue::Text(t), _) => Given::Text(t),
+            (FormValue::Null, _) => Given::Text(""),
+            (FormValue::Integer(i), ValueType::Integer | ValueType::Number) => Given::Whole(*i),
+            (FormValue::Float(x), ValueType::Number) if float_column => Given::Float(*x),
+            (FormValue::Bool(b), ValueType::Boolean) => Given::Bool(*b),
+            (FormValue::Float(_), ValueType::Number) => return Err(
+                "must be written as text (like \"12.5\"): a JSON number with a fraction or an exponent is read as a binary float, which may not be the decimal sent"
+                    .into(),
+            ),
+            (v, value) => {
+                let expected = match value {
+                    ValueType::Text | ValueType::Email | ValueType::Date => "text",
+                    ValueType::Integer => "a whole number (as text or a JSON number)",
+                    ValueType::Number => "a number (as text or a JSON number)",
+                    ValueType::Boolean => "yes or no (as text or true / false)",
+                };
+                return Err(format!("must be {expected}, not {}", v.kind()));
+            }
+        })
+    }
+
+    /// Whether the answer is text (to be read as the field's type).
+    fn is_text(self) -> bool {
+        matches!(self, Given::Text(_))
+    }
+
+    /// A typed answer as a message's `{value}` shows it.
+    fn shown(self) -> String {
+        match self {
+            Given::Text(t) => t.to_string(),
+            Given::Whole(i) => i.to_string(),
+            Given::Float(x) => float_text(x),
+            Given::Bool(b) => values::yes_no(b).to_string(),
+        }
+    }
+
+    /// A typed answer as the field's value (only the kinds [`Given::of`] lets through).
+    fn value(self, f: &Field) -> Result<TypedValue, String> {
+        Ok(match (self, f.value) {
+            (Given::Whole(i), ValueType::Integer) => {
+                TypedValue::Integer(i64::try_from(i).map_err(|_| int64_range())?)
+            }
+            (Given::Whole(i), _) => TypedValue::Number {
+                text: i.to_string(),
+                value: i as f64,
+            },
+            (Given::Float(x), _) => TypedValue::Number {
+                text: float_text(x),
+                value: x,
+            },
+            (Given::Bool(b), _) => TypedValue::Bool(b),
+            (Given::Text(t), value) => parse_for_column(value, f.column_type, t)?,
+        })
+    }
+}
+
+/// A double's exact shortest digits as decimal text, without an exponent (`0` for zero).
+fn float_text(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else {
+        x.to_string()
     }
 }
 
 /// Checked answers of one execute, by field name.
-pub type Answers = BTreeMap<String, TypedValue>;
+pub type Answers = BTreeMap<String, Answer>;
 
 /// Check every field of an execute: all answers, or every field's problem (nothing is written
 /// then). An absent answer takes the field's default (the clicked value, a param, a literal or
@@ -398,28 +544,43 @@ pub fn validate(
     for f in &def.fields {
         if f.retired {
             // Not asked: whatever a stale schedule still sends is not read; the column is empty.
-            let empty = if f.column_required_empty {
-                TypedValue::Text(String::new())
+            let (value, cell) = if f.column_required_empty {
+                (
+                    TypedValue::Text(String::new()),
+                    CellValue::String(String::new()),
+                )
             } else {
-                TypedValue::Null
+                (TypedValue::Null, CellValue::Null)
             };
-            answers.insert(f.name.clone(), empty);
+            answers.insert(f.name.clone(), Answer { value, cell });
             continue;
         }
-        let raw = match req.form_answer(&f.name, takes(f)) {
-            Some(Ok(text)) => text,
+        let default;
+        let given = match req.form_params.get(&f.name).map(|v| Given::of(f, v)) {
+            Some(Ok(given)) => given,
             Some(Err(shape)) => {
                 errors.insert(f.name.clone(), shape);
                 continue;
             }
-            None => f
-                .default
-                .as_ref()
-                .and_then(|d| default_text(d, req, today))
-                .unwrap_or_default(),
+            None => {
+                default = f
+                    .default
+                    .as_ref()
+                    .and_then(|d| default_text(d, req, today))
+                    .unwrap_or_default();
+                Given::Text(&default)
+            }
         };
-        if let Some(v) = check_value(f, &raw, max_text, &mut errors) {
-            answers.insert(f.name.clone(), v);
+        let Some(value) = check(f, given, max_text, &mut errors) else {
+            continue;
+        };
+        match value.cell(f.column_type) {
+            Ok(cell) => {
+                answers.insert(f.name.clone(), Answer { value, cell });
+            }
+            Err(e) => {
+                errors.insert(f.name.clone(), format!("column {}: {e}", f.column));
+            }
         }
     }
     if errors.is_empty() {
@@ -432,6 +593,18 @@ pub fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_answer_shows_as_it_was_sent() {
+        assert_eq!(float_text(1e21), "1000000000000000000000");
+        assert_eq!(float_text(-0.0), "0");
+        assert_eq!(float_text(12.5), "12.5");
+        assert_eq!(
+            Given::Whole(u64::MAX.into()).shown(),
+            "18446744073709551615"
+        );
+        assert_eq!(Given::Bool(false).shown(), "no");
+    }
 
     #[test]
     fn numbers_are_parsed_exactly() {

@@ -12,6 +12,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::audit;
+use super::lookml::{
+    bq_ident, dimension, COUNT_MEASURE, CURRENT_VIEW_SUFFIX, QUERY_PK_DIMENSION, ROW_NUMBER_ALIAS,
+};
 use super::model::{ActionDef, ColumnDef, ColumnSource, ColumnType, Kind};
 use super::{ActionsFile, BUILTIN_NAME};
 use crate::api::RequiredField;
@@ -85,6 +88,9 @@ pub fn table_schema(table: &TableDef) -> String {
     s
 }
 
+/// What `tables.json` names as the writer of the run ledger's tables (no action writes them).
+pub const LEDGER_WRITER: &str = "(run ledger)";
+
 /// The terraform file listing every table (terraform/bigquery.tf reads it by this name).
 pub const MANIFEST_FILE: &str = "tables.json";
 
@@ -96,7 +102,7 @@ pub fn schema_file(table: &str) -> String {
 /// The terraform files of a whole actions file and of the coded actions every hub serves
 /// ([`crate::actions::coded`]): `(file name, content)`, `tables.json` first.
 pub fn terraform_files(file: &ActionsFile) -> Vec<(String, String)> {
-    terraform_files_with(file, &crate::actions::coded())
+    terraform_files_with(file, &crate::actions::coded(&Default::default()))
 }
 
 /// [`terraform_files`] with these coded actions: their tables ([`crate::actions::Action::tables`])
@@ -121,38 +127,34 @@ pub fn terraform_files_with(
         );
         schemas.push((schema_file(&a.table.name), bigquery_schema(a)));
     }
-    for action in coded {
-        for t in action.tables() {
-            let entry = TableEntry {
-                action: action.name(),
-                description: &t.description,
-                schema: schema_file(&t.name),
-                partition: t.partition_by_day.as_deref().unwrap_or(""),
-                clustering: &t.clustering,
-            };
-            tables.insert(
-                t.name.clone(),
-                serde_json::to_value(entry).unwrap_or_default(),
-            );
-            schemas.push((schema_file(&t.name), table_schema(&t)));
-        }
+    let coded_tables = coded.iter().flat_map(|a| {
+        a.tables()
+            .into_iter()
+            .map(move |t| (a.name().to_string(), t))
+    });
+    // The run ledger's tables: every hub writes them unless HUB_RUN_LEDGER turns them off.
+    let ledger_tables = crate::sinks::ledger::tables()
+        .into_iter()
+        .map(|t| (LEDGER_WRITER.to_string(), t));
+    for (writer, t) in coded_tables.chain(ledger_tables) {
+        let entry = TableEntry {
+            action: &writer,
+            description: &t.description,
+            schema: schema_file(&t.name),
+            partition: t.partition_by_day.as_deref().unwrap_or(""),
+            clustering: &t.clustering,
+        };
+        tables.insert(
+            t.name.clone(),
+            serde_json::to_value(entry).unwrap_or_default(),
+        );
+        schemas.push((schema_file(&t.name), table_schema(&t)));
     }
     let mut manifest = serde_json::to_string_pretty(&tables).unwrap_or_default();
     manifest.push('\n');
     let mut out = vec![(MANIFEST_FILE.to_string(), manifest)];
     out.extend(schemas);
     out
-}
-
-/// `name` as a GoogleSQL identifier: backquoted, so a reserved keyword (`order`, `select`, ...)
-/// is a column name like any other in the `sql:` of the generated LookML.
-pub fn bq_ident(name: &str) -> String {
-    format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
-}
-
-/// A LookML string literal.
-fn q(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The tags that make the action appear, for the key dimension.
@@ -172,72 +174,6 @@ fn action_tags(def: &ActionDef) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     tags.retain(|t| seen.insert(t.clone()));
     tags
-}
-
-/// The measure every generated view has.
-pub const COUNT_MEASURE: &str = "count";
-/// The hidden primary-key dimension of a query action's log view (request id / row index).
-pub const QUERY_PK_DIMENSION: &str = "pk";
-/// The name of a table's current-state view is the table's name and this.
-pub const CURRENT_VIEW_SUFFIX: &str = "_current";
-/// The current-state view's row-number alias: it starts with `_`, which no declared column name
-/// may (`names::column_name_problem`), so it never shadows a column.
-pub const ROW_NUMBER_ALIAS: &str = "_hub_rn";
-/// Timeframes of the dimension group of a DATE column.
-const DATE_TIMEFRAMES: &[&str] = &["raw", "date", "week", "month", "year"];
-/// Timeframes of the dimension group of a TIMESTAMP column.
-const TIMESTAMP_TIMEFRAMES: &[&str] = &["raw", "time", "date", "week", "month"];
-
-/// How a column appears in LookML: `dimension` or `dimension_group`, its name, and the field
-/// names it creates (a dimension group creates one per timeframe: `due_date`, `due_week`, ...).
-pub fn lookml_fields(column: &str, t: ColumnType) -> (&'static str, String, Vec<String>) {
-    let (group, timeframes) = match t {
-        ColumnType::Date => (column, DATE_TIMEFRAMES),
-        ColumnType::Timestamp => (
-            column.strip_suffix("_at").unwrap_or(column),
-            TIMESTAMP_TIMEFRAMES,
-        ),
-        _ => return ("dimension", column.to_string(), vec![column.to_string()]),
-    };
-    let mut fields = vec![group.to_string()];
-    fields.extend(timeframes.iter().map(|tf| format!("{group}_{tf}")));
-    ("dimension_group", group.to_string(), fields)
-}
-
-fn dimension(out: &mut String, c: &ColumnDef, key: bool, pk: bool, tags: &[String]) {
-    let (kind, name, _) = lookml_fields(&c.name, c.ty);
-    out.push_str(&format!("  {kind}: {name} {{\n"));
-    if pk {
-        out.push_str("    primary_key: yes\n");
-    }
-    if !c.description.is_empty() {
-        out.push_str(&format!("    description: {}\n", q(&c.description)));
-    }
-    if key && !tags.is_empty() {
-        let t: Vec<String> = tags.iter().map(|t| q(t)).collect();
-        out.push_str(&format!("    tags: [{}]\n", t.join(", ")));
-    }
-    let column = format!("${{TABLE}}.{}", bq_ident(&c.name));
-    let sql = match c.ty {
-        ColumnType::Json => format!("TO_JSON_STRING({column})"),
-        _ => column,
-    };
-    match c.ty {
-        ColumnType::String | ColumnType::Json => out.push_str("    type: string\n"),
-        ColumnType::Int64 | ColumnType::Numeric | ColumnType::Float64 => {
-            out.push_str("    type: number\n")
-        }
-        ColumnType::Bool => out.push_str("    type: yesno\n"),
-        ColumnType::Date => out.push_str(&format!(
-            "    type: time\n    datatype: date\n    convert_tz: no\n    timeframes: [{}]\n",
-            DATE_TIMEFRAMES.join(", ")
-        )),
-        ColumnType::Timestamp => out.push_str(&format!(
-            "    type: time\n    timeframes: [{}]\n",
-            TIMESTAMP_TIMEFRAMES.join(", ")
-        )),
-    }
-    out.push_str(&format!("    sql: {sql} ;;\n  }}\n\n"));
 }
 
 /// LookML for one action's table: a view over the insert-only log and a `<table>_current` view
@@ -325,6 +261,7 @@ pub fn lookml_files(file: &ActionsFile) -> Vec<(String, String)> {
                 lookml_view(a, &source),
             )
         })
+        .chain(super::emit_ledger::lookml_files())
         .collect()
 }
 

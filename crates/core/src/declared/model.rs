@@ -359,7 +359,7 @@ impl ActionDef {
 
 /// The `user_email` param every declared action has (who acted).
 pub fn user_email_param() -> ActionParam {
-    crate::actions::writer::user_email_param()
+    crate::api::user_email_param()
 }
 
 impl Field {

@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
+use crate::actions::run::{ErrorKind, RunTally};
 use crate::actions::{Action, WindUp};
 use crate::api::{ActionRequest, ExecuteResponse};
 use crate::capacity::Reservation;
 use crate::error::HubError;
-use crate::lifecycle::{ExecuteWindUp, TOO_LATE};
+use crate::lifecycle::{Cut, ExecuteWindUp, TOO_LATE};
 use crate::meta::RequestMeta;
 
-use super::Hub;
+use crate::hub::Hub;
 
 /// One execute, checked and ready to run.
 pub(super) struct Execute {
@@ -26,6 +27,8 @@ pub(super) struct Execute {
     pub arrived: tokio::time::Instant,
     /// The memory its request holds.
     pub memory: Reservation,
+    /// What it does, counted by its engines.
+    pub tally: Arc<RunTally>,
 }
 
 impl Execute {
@@ -43,6 +46,7 @@ impl Execute {
             query,
             arrived,
             memory: _memory,
+            tally,
         } = self;
         let _slot = if query {
             let until = arrived + hub.capacity.execute.admission_wait();
@@ -51,12 +55,19 @@ impl Execute {
                     Ok(slot) => Some(slot),
                     Err(why) => return Err(HubError::Busy(hub.capacity.busy_message(why))),
                 },
-                _ = windup.hurry().cancelled() => return Ok(ExecuteResponse::failure(TOO_LATE)),
+                _ = windup.hurry().cancelled() => {
+                    // Nothing was started: turned away, not cut short.
+                    tally.refuse(match windup.cut() {
+                        Some(Cut::Deadline) => ErrorKind::Deadline,
+                        _ => ErrorKind::Shutdown,
+                    });
+                    return Ok(ExecuteResponse::failure(TOO_LATE));
+                }
             }
         } else {
             None
         };
-        let ctx = hub.action_context_with(&meta, windup.as_ref());
+        let ctx = hub.action_context_with(&meta, windup.as_ref(), &tally);
         action.execute(&ctx, request).await.map_err(HubError::from)
     }
 }

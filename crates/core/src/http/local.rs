@@ -14,8 +14,8 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use super::Hub;
 use crate::api::ErrorBody;
+use crate::hub::Hub;
 
 /// What a request for another host is told (the host it named is not repeated).
 pub const MISDIRECTED: &str = "this hub runs in local mode and answers only requests addressed to \

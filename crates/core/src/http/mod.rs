@@ -1,4 +1,4 @@
-//! Everything HTTP: the app state ([`Hub`]), actix handlers for the hub's routes, the one
+//! Everything HTTP: actix handlers for the hub's routes (serving the [`Hub`] state), the one
 //! extractor of Looker calls ([`LookerCall`]), the request metadata read from headers, the mapping
 //! of errors to statuses and Looker answers, and the OAuth browser pages. Actions and the OAuth
 //! client know nothing of this module.
@@ -6,10 +6,8 @@
 mod execute;
 pub mod local;
 mod meta;
-mod state;
-
-pub use state::Hub;
 pub mod oauth;
+pub mod outcome;
 mod pages;
 pub mod playground;
 
@@ -26,21 +24,22 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::actions::{
-    Action, ActionContext, ActionError, ActionLimits, OAuthGate, ServiceIdentity, WindUp,
-};
+use crate::actions::{Action, ActionError};
 use crate::api::{ActionRequest, ActionType, ErrorBody, ExecuteResponse};
 use crate::capacity::memory::{body_reservation, GROWTH_STEP_BYTES};
 use crate::capacity::{Reservation, MEMORY_WAIT, NO_MEMORY};
 use crate::error::HubError;
+use crate::hub::Hub;
 use crate::lifecycle::TOO_LATE;
 use crate::meta::RequestMeta;
-use crate::routes::{routes_of, Function, Handler, Method, HEALTH_PATH};
+use crate::routes::{routes_of, Function, Handler, Method, HEALTH_PATH, UPTIME_PATH};
 use execute::Execute;
 
-/// Register the routes of the given functions (from the one route table) plus `/healthz`.
+/// Register the routes of the given functions (from the one route table) plus the health
+/// checks (`/healthz`, `/health`).
 pub fn configure(cfg: &mut web::ServiceConfig, functions: &[Function]) {
     cfg.route(HEALTH_PATH, web::get().to(healthz));
+    cfg.route(UPTIME_PATH, web::get().to(healthz));
     for f in functions {
         for r in routes_of(*f) {
             let route = match r.method {
@@ -179,44 +178,6 @@ impl LookerCall {
     /// The body as a form / execute request.
     pub fn request(&self) -> Result<ActionRequest, HubError> {
         parse_request(&self.body)
-    }
-}
-
-impl Hub {
-    /// The identity gate of this hub: OAuth in user mode, the hub's own identity otherwise.
-    pub fn gate(&self) -> &dyn OAuthGate {
-        match &self.oauth {
-            Some(oauth) => oauth,
-            None => &ServiceIdentity,
-        }
-    }
-
-    /// What an action may use for one call.
-    pub fn action_context<'a>(&'a self, meta: &'a RequestMeta) -> ActionContext<'a> {
-        self.action_context_with(meta, &self.lifecycle)
-    }
-
-    /// What an action may use for one call that winds up on `windup` (an execute's own).
-    pub fn action_context_with<'a>(
-        &'a self,
-        meta: &'a RequestMeta,
-        windup: &'a dyn WindUp,
-    ) -> ActionContext<'a> {
-        ActionContext {
-            public_url: &self.settings.public_url,
-            sink: &self.sink,
-            http: &self.http,
-            gate: self.gate(),
-            meta,
-            windup,
-            limits: ActionLimits {
-                max_comment_chars: self.settings.max_comment_chars,
-                download_deadline: self.capacity.execute.answer_by(),
-                writeback_batch_rows: self.settings.writeback_batch_rows,
-            },
-            rudder: &self.settings.rudder,
-            rudder_sources: &self.rudder_sources,
-        }
     }
 }
 
@@ -411,6 +372,7 @@ async fn execute(
 ) -> HttpResponse {
     // The execute's time limit counts from here: the platform's timeout started earlier still.
     let arrived = tokio::time::Instant::now();
+    let mut run = outcome::RunStart::new(&name, &meta::of(&req));
     let budget = hub.capacity.execute;
     let prepared = async {
         let until = arrived + budget.admission_wait().min(MEMORY_WAIT);
@@ -442,13 +404,33 @@ async fn execute(
     .await;
     let (call, request, query) = match prepared {
         Ok(p) => p,
-        Err(e) => return error_response(&e, Shape::Execute),
+        // A call that names no action of this hub, or lacks the hub token, is no run.
+        Err(e @ (HubError::Unauthorized(_) | HubError::UnknownAction(_))) => {
+            return error_response(&e, Shape::Execute)
+        }
+        Err(e) => {
+            run.query = hub
+                .definition_of(&name)
+                .is_some_and(|(d, _)| !d.supported_action_types.contains(&ActionType::Cell));
+            let e = run.finish(hub.ledger.as_ref(), Err(e), None).unwrap_err();
+            return error_response(&e, Shape::Execute);
+        }
     };
+    run.of_request(query, &request);
     // During a shutdown an execute is still run (see `crate::lifecycle`); only a query execute
     // that could no longer read its result in time is turned away, with a message, not a 503.
     if hub.lifecycle.too_late_for_long_work() && query {
         tracing::warn!("shutting down: query execute not started");
-        return json_response(StatusCode::OK, &ExecuteResponse::failure(TOO_LATE));
+        run.tally.refuse(crate::actions::run::ErrorKind::Shutdown);
+        let answer = run.finish(
+            hub.ledger.as_ref(),
+            Ok(ExecuteResponse::failure(TOO_LATE)),
+            None,
+        );
+        return match answer {
+            Ok(resp) => json_response(StatusCode::OK, &resp),
+            Err(e) => error_response(&e, Shape::Execute),
+        };
     }
     let LookerCall {
         action,
@@ -464,8 +446,9 @@ async fn execute(
         query,
         arrived,
         memory,
+        tally: run.tally.clone(),
     };
-    run_execute(hub.into_inner(), execute).await
+    run_execute(hub.into_inner(), execute, run).await
 }
 
 /// Run an execute on its own task (it finishes even if Looker hangs up, and a shutdown waits for
@@ -473,17 +456,19 @@ async fn execute(
 /// takes longer than `keepalive_after` (a query execute waiting for a slot too), answer 200 at
 /// once and write a newline every `keepalive_interval` before the final JSON, so proxies keep
 /// the connection open and errors can still be reported.
-async fn run_execute(hub: Arc<Hub>, execute: Execute) -> HttpResponse {
+async fn run_execute(hub: Arc<Hub>, execute: Execute, run: outcome::RunStart) -> HttpResponse {
     let after = hub.settings.keepalive_after;
     let interval = hub.settings.keepalive_interval;
     let task_hub = hub.clone();
+    let end_hub = hub.clone();
     let span = tracing::Span::current();
     let arrived = execute.arrived;
-    let mut handle = hub
-        .lifecycle
-        .spawn_execute(hub.capacity.execute, arrived, move |windup| {
-            execute.run(task_hub, windup).instrument(span)
-        });
+    let mut handle = hub.lifecycle.spawn_execute(
+        hub.capacity.execute,
+        arrived,
+        move |windup| execute.run(task_hub, windup).instrument(span),
+        move |answer, cut| run.finish(end_hub.ledger.as_ref(), answer, cut),
+    );
     tokio::select! {
         res = &mut handle => match flatten(res) {
             Ok(resp) => json_response(StatusCode::OK, &resp),
@@ -551,6 +536,7 @@ pub async fn log_request(
     let span = tracing::info_span!(
         "request",
         trace_id = meta.trace_id.as_deref().unwrap_or(""),
+        span_id = meta.span_id.as_deref().unwrap_or(""),
         request_id = %meta.request_id,
         webhook_id = meta.webhook_id.as_deref().unwrap_or(""),
     );

@@ -17,8 +17,8 @@ use super::pages::{page, redirect};
 use crate::actions::Action;
 use crate::api::{value_as_text, ErrorBody};
 use crate::error::HubError;
-use crate::http::Hub;
 use crate::http::{json_response, status_of, LookerCall};
+use crate::hub::Hub;
 use crate::oauth::id_token::ClaimError;
 use crate::oauth::seal::StateError;
 use crate::oauth::{

@@ -15,9 +15,6 @@ use serde_json::Value;
 /// small leeway"; 60 s is the usual choice of JWT libraries).
 pub const EXP_LEEWAY_SECS: i64 = 60;
 
-/// Longest email address kept (RFC 5321's path limit).
-const MAX_EMAIL_LEN: usize = 320;
-
 /// Why an ID token was refused: the claim that failed. Safe to show (no claim value).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClaimError {
@@ -111,7 +108,7 @@ pub fn verified_email(jwt: &str, expected: &Expected<'_>) -> Result<Option<Strin
     Ok(claims
         .email
         .as_str()
-        .filter(|e| e.contains('@') && e.len() <= MAX_EMAIL_LEN)
+        .filter(|e| crate::email::is_email(e))
         .map(String::from))
 }
 

@@ -435,7 +435,7 @@ impl OAuth {
             email: req
                 .data_param(crate::api::USER_EMAIL_PARAM)
                 .map(|e| e.trim().to_string())
-                .filter(|e| e.contains('@') && e.len() <= 320),
+                .filter(|e| crate::email::is_email(e)),
             id: uuid::Uuid::new_v4().simple().to_string(),
             expires_at: now.saturating_add(
                 i64::try_from(self.settings.state_ttl.as_secs()).unwrap_or(i64::MAX),

@@ -54,9 +54,7 @@ pub(super) fn spawn_parser<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender
                 state.flush();
                 let rows = state.rows;
                 let err = match e {
-                    ScanError::Io(e) if super::source::Stopped::is(&e) => {
-                        RowsError::Stopped { rows }
-                    }
+                    ScanError::Io(e) if Stopped::is(&e) => RowsError::Stopped { rows },
                     ScanError::Io(e) => RowsError::Cut {
                         rows,
                         detail: e.to_string(),
@@ -231,6 +229,26 @@ impl ParseState {
         }
         self.flush_buffered();
         self.send(chunk);
+    }
+}
+
+/// The read error of a source told to stop (`source::Stoppable`): the parser ends with
+/// [`RowsError::Stopped`] on it.
+#[derive(Debug)]
+pub(super) struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reading was stopped")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+impl Stopped {
+    /// Whether `e` is a stopped source's error.
+    pub(super) fn is(e: &std::io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<Stopped>())
     }
 }
 

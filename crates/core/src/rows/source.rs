@@ -9,7 +9,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::parser::{spawn_parser, Msg};
+use super::parser::{spawn_parser, Msg, Stopped};
 use super::RowsError;
 
 /// Where a query result comes from.
@@ -109,25 +109,6 @@ fn describe_download(e: &reqwest::Error, deadline: std::time::Duration) -> Strin
         )
     } else {
         crate::net::describe_reqwest(e)
-    }
-}
-
-/// The error a [`Stoppable`] source ends with once it is told to stop.
-#[derive(Debug)]
-pub(super) struct Stopped;
-
-impl fmt::Display for Stopped {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("reading was stopped")
-    }
-}
-
-impl std::error::Error for Stopped {}
-
-impl Stopped {
-    /// Whether `e` is a stopped source's error.
-    pub(super) fn is(e: &std::io::Error) -> bool {
-        e.get_ref().is_some_and(|inner| inner.is::<Stopped>())
     }
 }
 

@@ -100,7 +100,7 @@ pub enum RejectReason {
 
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use super::report::group_digits as g;
+        use super::counts::group_digits as g;
         match &self.reason {
             RejectReason::TooLarge { bytes, limit } => write!(
                 f,

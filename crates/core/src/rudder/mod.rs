@@ -7,11 +7,13 @@
 //! - [`client`]: gzip, Basic auth, bounded in-flight batches, retries, the tally.
 //! - [`pipeline`]: a row stream through all of the above, in constant memory.
 //! - [`report`]: counts and the message Looker shows.
+//! - [`counts`]: numbers as the messages write them.
 //! - [`sources`]: the named sources of `RUDDER_SOURCES`, their write keys kept fresh.
 //! - [`naming`]: how fields are named in traits and properties.
 
 pub mod batcher;
 pub mod client;
+pub mod counts;
 pub mod mapping;
 pub mod naming;
 pub mod pipeline;

@@ -90,7 +90,7 @@ impl Naming {
             let their = if kept.len() == 1 { "its" } else { "their" };
             format!(
                 "{} kept {their} view.field name because {their} {} name would collide: {list}",
-                super::report::plural(kept.len() as u64, "field", "fields"),
+                super::counts::plural(kept.len() as u64, "field", "fields"),
                 self.as_str()
             )
         });

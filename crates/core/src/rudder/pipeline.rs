@@ -36,6 +36,17 @@ pub struct Job<'a> {
     pub stop: &'a tokio_util::sync::CancellationToken,
     /// Why `stop` was cancelled, as the subject of a sentence ("the action hub was shut down").
     pub stopped_because: &'a (dyn Fn() -> String + Send + Sync),
+    /// How many rejected rows the report keeps with their reason (the rest are counted).
+    pub keep_rejections: usize,
+}
+
+/// Count a rejected row; keep it while fewer than `keep` are kept.
+fn rejected(report: &mut DeliveryReport, rejection: super::mapping::Rejection, keep: usize) {
+    report.rejected += 1;
+    if report.rejections.len() < keep {
+        report.rejections.push(rejection.clone());
+    }
+    report.first_rejection.get_or_insert(rejection);
 }
 
 /// Now as RudderStack timestamps are written: RFC 3339, UTC, milliseconds (24 bytes).
@@ -114,7 +125,7 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
                 report.input_error = Some(format!(
                     "{} after reading {} of the result",
                     (job.stopped_because)(),
-                    super::report::plural(report.rows, "row", "rows")
+                    super::counts::plural(report.rows, "row", "rows")
                 ));
                 break 'read;
             }
@@ -125,6 +136,7 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
         };
         for text in chunk.iter() {
             let index = report.rows;
+            report.bytes += text.len() as u64;
             if stopped {
                 report.rows += 1;
                 report.not_sent += 1;
@@ -133,15 +145,13 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
             if text.is_empty() {
                 // Over the reader's row limit: skipped unread, counted as rejected.
                 report.rows += 1;
-                report.rejected += 1;
-                report
-                    .first_rejection
-                    .get_or_insert(super::mapping::Rejection {
-                        row: index + 1,
-                        reason: super::mapping::RejectReason::RowTooLarge {
-                            limit: crate::rows::MAX_ROW_BYTES,
-                        },
-                    });
+                let rejection = super::mapping::Rejection {
+                    row: index + 1,
+                    reason: super::mapping::RejectReason::RowTooLarge {
+                        limit: crate::rows::MAX_ROW_BYTES,
+                    },
+                };
+                rejected(&mut report, rejection, job.keep_rejections);
                 continue;
             }
             let row = match RawRow::parse(text) {
@@ -170,10 +180,7 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
                     }
                     batcher.push(index, &event);
                 }
-                Err(rejection) => {
-                    report.rejected += 1;
-                    report.first_rejection.get_or_insert(rejection);
-                }
+                Err(rejection) => rejected(&mut report, rejection, job.keep_rejections),
             }
         }
     }

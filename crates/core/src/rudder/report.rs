@@ -1,6 +1,7 @@
 //! The truth about a delivery, counted and worded for the Looker admin.
 
 use super::client::Tally;
+pub use super::counts::{group_digits, plural};
 use super::mapping::Rejection;
 
 /// Everything that happened to the rows of one execute.
@@ -14,30 +15,16 @@ pub struct DeliveryReport {
     pub rejected: u64,
     /// The first rejection, as an example.
     pub first_rejection: Option<Rejection>,
+    /// The first rejections (as many as the job keeps), for the run's record.
+    pub rejections: Vec<Rejection>,
+    /// Bytes of the result rows read.
+    pub bytes: u64,
     /// Rows never handed to the data plane because delivery stopped.
     pub not_sent: u64,
     /// The result could not be read to its end (cut / malformed), with the reader's words.
     pub input_error: Option<String>,
     /// Fields that kept their `view.field` name (naming collisions).
     pub naming_note: Option<String>,
-}
-
-/// `1234567` → `1 234 567` (the digit grouping of the messages).
-pub fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `1 row`, `2 345 rows`.
-pub fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", group_digits(n), if n == 1 { one } else { many })
 }
 
 impl DeliveryReport {
@@ -110,15 +97,6 @@ mod tests {
     use crate::rudder::mapping::RejectReason;
 
     #[test]
-    fn digits_are_grouped() {
-        assert_eq!(group_digits(0), "0");
-        assert_eq!(group_digits(999), "999");
-        assert_eq!(group_digits(1000), "1 000");
-        assert_eq!(group_digits(99_700), "99 700");
-        assert_eq!(group_digits(1_234_567), "1 234 567");
-    }
-
-    #[test]
     fn messages_tell_the_counts_and_reasons() {
         let ok = DeliveryReport {
             rows: 3,
@@ -165,6 +143,8 @@ mod tests {
             not_sent: 5,
             input_error: Some("the query result download was cut off after 10 row(s): eof".into()),
             naming_note: None,
+            rejections: vec![],
+            bytes: 0,
         };
         assert!(!mixed.success());
         let m = mixed.message();

@@ -2,6 +2,7 @@
 
 pub mod bigquery;
 pub mod drift;
+pub mod ledger;
 pub mod sqlite;
 pub mod table;
 pub mod values;

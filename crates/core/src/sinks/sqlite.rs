@@ -12,6 +12,9 @@ use super::drift::{self, LiveColumn, Store};
 use super::table::{CellValue, Mode, Row, TableDef};
 use super::{Sink, SinkError, WriteCredential};
 
+/// Where the embedded store is when `HUB_STORE_PATH` does not say.
+pub const DEFAULT_STORE_PATH: &str = "data/writeback.sqlite";
+
 /// `name` as an SQLite identifier: double-quoted, so a keyword (`order`, `index`, `values`, ...)
 /// is a name like any other. Every name in the SQL this store builds goes through it.
 pub fn quote_ident(name: &str) -> String {

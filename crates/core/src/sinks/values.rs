@@ -10,10 +10,25 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 pub const NUMERIC_SCALE: usize = 9;
 /// Digits BigQuery's NUMERIC keeps before the decimal point.
 pub const NUMERIC_INTEGER_DIGITS: usize = 29;
+/// The word a form offers and a message writes for yes.
+pub const YES: &str = "yes";
+/// The word a form offers and a message writes for no.
+pub const NO: &str = "no";
 /// Words read as yes (case aside).
-pub const TRUE_WORDS: [&str; 3] = ["true", "yes", "1"];
+pub const TRUE_WORDS: [&str; 3] = ["true", YES, "1"];
 /// Words read as no (case aside).
-pub const FALSE_WORDS: [&str; 3] = ["false", "no", "0"];
+pub const FALSE_WORDS: [&str; 3] = ["false", NO, "0"];
+/// How a date is written (`2024-03-31`), read and shown.
+pub const DATE_FORMAT: &str = "%Y-%m-%d";
+
+/// [`YES`] or [`NO`].
+pub fn yes_no(b: bool) -> &'static str {
+    if b {
+        YES
+    } else {
+        NO
+    }
+}
 
 /// Why a value does not fit: a phrase that completes "got X: …" and "… has / is …" messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,7 +285,7 @@ pub fn last_date() -> NaiveDate {
 
 /// A date written `YYYY-MM-DD` (exactly: `2024-2-1` is not one) within DATE's range.
 pub fn date(t: &str) -> Result<NaiveDate, Unfit> {
-    let d = NaiveDate::parse_from_str(t, "%Y-%m-%d")
+    let d = NaiveDate::parse_from_str(t, DATE_FORMAT)
         .ok()
         .filter(|_| t.len() == 10 && t.as_bytes()[0].is_ascii_digit())
         .ok_or(Unfit::NotDate)?;

@@ -132,7 +132,7 @@ async fn an_execute_past_its_time_limit_answers_what_it_wrote_before_the_platfor
         .unwrap_or_else(|| panic!("{text}"));
     assert!(read > 3, "{text}");
     assert_eq!(
-        text,
+        crate::helpers::unnamed(text),
         format!(
             "Wrote {read} rows as Suspicious, but the action reached its time limit (5 s: \
              HUB_EXECUTE_TIMEOUT_SECS = 6 s, the request timeout of the platform in front of the \
@@ -428,7 +428,7 @@ async fn a_rudderstack_delivery_past_its_time_limit_sends_what_it_read_and_says_
     assert!(delivered > 0 && delivered < rows, "{delivered}: {answer}");
     let k = hub_core::rudder::report::group_digits(delivered as u64);
     assert_eq!(
-        message(&answer),
+        crate::helpers::unnamed(message(&answer)),
         format!(
             "sent {k} of {k} events to RudderStack; the action reached its time limit (5 s: \
              HUB_EXECUTE_TIMEOUT_SECS = 6 s, the request timeout of the platform in front of the \

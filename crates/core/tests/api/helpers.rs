@@ -375,3 +375,19 @@ impl HubProcess {
         )
     }
 }
+
+/// The message of a failed, partial or interrupted execute without the run it names at its end
+/// (" (run ID)", the id a person looks the run up by); fails when it names none.
+pub fn unnamed(message: &str) -> &str {
+    let (rest, run) = message
+        .rsplit_once(" (run ")
+        .unwrap_or_else(|| panic!("the message names no run: {message}"));
+    let id = run
+        .strip_suffix(')')
+        .unwrap_or_else(|| panic!("the message names no run: {message}"));
+    assert!(
+        uuid::Uuid::parse_str(id).is_ok(),
+        "run id {id:?} in {message}"
+    );
+    rest
+}

@@ -67,17 +67,20 @@ async fn one_definition_and_unknown_actions() {
 }
 
 #[tokio::test]
-async fn healthz_answers_without_a_token() {
+async fn healthz_and_health_answer_without_a_token() {
     let hub = TestHub::spawn().await;
-    let r = hub
-        .client
-        .get(format!("{}/healthz", hub.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(v["status"], "ok");
+    // /healthz for Cloud Run's probes, /health for uptime checks from outside.
+    for path in ["/healthz", "/health"] {
+        let r = hub
+            .client
+            .get(format!("{}{path}", hub.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["status"], "ok", "{path}");
+    }
 }
 
 #[tokio::test]

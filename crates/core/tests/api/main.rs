@@ -20,6 +20,7 @@ mod google;
 mod header_flood;
 mod hygiene;
 mod keywords;
+mod ledger;
 mod list;
 mod login_checks;
 mod logins;

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use hub_core::routes::{Function, Method, HEALTH_PATH, ROUTES};
+use hub_core::routes::{Function, Method, HEALTH_PATH, ROUTES, UPTIME_PATH};
 
 /// (method, path, function) — e.g. ("POST", "/actions/{name}/form", "action_form").
 type RouteSet = BTreeSet<(String, String, String)>;
@@ -291,7 +291,7 @@ fn apigee_bundle_routes_every_core_path_to_its_function() {
             target.contains(&format!("<Audience>looker-action-hub-{name}</Audience>")),
             "apigee target {name}: audience must be looker-action-hub-{name}"
         );
-        // The default name_prefix's target server (README.md: packaging rewrites the prefix).
+        // The default name_prefix's target server (docs/deployment.md: packaging rewrites the prefix).
         assert!(
             target.contains(&format!(r#"<Server name="looker-hub-{name}"/>"#)),
             "apigee target {name}: target server must be looker-hub-{name}"
@@ -338,10 +338,12 @@ fn health_path_stays_off_the_gateways() {
         "apigee/apiproxy/proxies/default.xml",
         "terraform/main.tf",
     ] {
-        assert!(
-            !repo_file(file).contains(HEALTH_PATH),
-            "{file} names {HEALTH_PATH}: health checks go to each service directly, not through a gateway"
-        );
+        for path in [HEALTH_PATH, UPTIME_PATH] {
+            assert!(
+                !repo_file(file).contains(path),
+                "{file} names {path}: health checks go to each service directly, not through a gateway"
+            );
+        }
     }
 }
 
@@ -353,6 +355,12 @@ fn terraform_table_schemas_match_the_write_back_tables() {
     use hub_core::declared::builtin_tables;
     use hub_core::sinks::sqlite::SqliteSink;
 
+    // The built-in actions' tables and the run ledger's.
+    let builtin_tables = || {
+        let mut all = builtin_tables();
+        all.extend(hub_core::sinks::ledger::tables());
+        all
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("schema.sqlite");
     drop(SqliteSink::open_with(&path, &builtin_tables()).expect("open the embedded store"));
@@ -370,7 +378,7 @@ fn terraform_table_schemas_match_the_write_back_tables() {
     assert_eq!(
         tables.as_object().unwrap().len(),
         builtin_tables().len(),
-        "terraform/schemas/tables.json must hold exactly the built-in tables"
+        "terraform/schemas/tables.json must hold exactly the built-in and run ledger tables"
     );
     for def in builtin_tables() {
         let table = def.name.as_str();

@@ -29,7 +29,12 @@ async fn the_five_function_binaries_never_serve_the_playground() {
         "oauth_callback",
     ] {
         let running = HubProcess::start_bin(bin, &on).await;
-        for path in ["/playground", "/playground/page.js", "/playground/rows"] {
+        for path in [
+            "/playground",
+            "/playground/page.js",
+            "/playground/rows",
+            "/playground/runs",
+        ] {
             let s = get_status(&c, format!("{}{path}", running.base)).await;
             assert_eq!(s, 404, "{bin} must not serve {path}");
         }
@@ -455,6 +460,184 @@ async fn in_a_real_browser_the_playground_lists_renders_runs_and_shows_the_rows(
         })
         .unwrap();
     assert_eq!(n, 1007);
+}
+
+/// The Runs panel in Chromium: a success, then a query execute with a rejected row whose key is
+/// markup; both runs newest first with their counts and first error, then the rejected row with
+/// its reason, every text shown as text. The ledger's tables stay out of "Rows written".
+#[tokio::test]
+async fn in_a_real_browser_the_runs_panel_shows_the_last_runs_and_a_runs_rejected_rows() {
+    let store = tempfile::tempdir().unwrap();
+    let store_path = store.path().join("runs.sqlite");
+    let hub = HubProcess::start_bin(
+        "hub",
+        &[
+            ("HUB_LOCAL", "true"),
+            ("HUB_TOKENS", DEV_TOKEN),
+            ("HUB_STORE_PATH", store_path.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let dir = format!("{}/browser", artefacts());
+    let v = run_browser_script("playground_runs.mjs", &[&hub.base, &dir], 150).await;
+
+    assert_eq!(v["empty"], "No runs yet: execute an action.");
+    let message = v["partial_message"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("message: ")
+        .unwrap()
+        .to_string();
+    let (said, run_id) = message.rsplit_once(" (run ").unwrap();
+    let run_id = run_id.strip_suffix(')').unwrap();
+    let reason = "row_json: expected JSON, got JSON with the number 1e999, beyond a 64-bit float";
+    assert_eq!(
+        said,
+        format!("Wrote 1 row as Approved to the write-back table. 1 row rejected and not written (first: row 1: {reason}).")
+    );
+    assert_eq!(
+        v["runs_header"],
+        json!([
+            "Started (UTC)",
+            "Action",
+            "Kind",
+            "Outcome",
+            "Read",
+            "Delivered",
+            "Rejected",
+            "Duration",
+            "First error",
+            "Rejected rows"
+        ])
+    );
+
+    // What the ledger holds, as the panel must show it.
+    let conn = rusqlite::Connection::open(&store_path).unwrap();
+    let stored: Vec<(String, String, i64)> = conn
+        .prepare("SELECT run_id, started_at, duration_ms FROM hub_runs ORDER BY rowid DESC")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].0, run_id);
+    let shown_time = |stored: &str| {
+        chrono::DateTime::parse_from_rfc3339(stored)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["run"], run_id);
+    assert_eq!(
+        runs[0]["cells"],
+        json!([
+            shown_time(&stored[0].1),
+            "writeback_batch",
+            "query",
+            "partial",
+            "2",
+            "1",
+            "1",
+            format!("{} ms", stored[0].2),
+            format!("validation: {message}"),
+            "Show 1"
+        ])
+    );
+    assert_eq!(runs[1]["run"], stored[1].0.as_str());
+    assert_eq!(
+        runs[1]["cells"],
+        json!([
+            shown_time(&stored[1].1),
+            "mark_suspicious",
+            "cell",
+            "success",
+            "0",
+            "1",
+            "0",
+            format!("{} ms", stored[1].2),
+            "none",
+            "none"
+        ])
+    );
+    assert_eq!(v["after_success"][0], runs[1]);
+
+    // The rejected row, its key shown as the text it is.
+    assert_eq!(
+        v["rejected_summary"],
+        format!("Run {run_id} (writeback_batch, partial): 1 row rejected, the first 1 recorded.")
+    );
+    assert_eq!(
+        v["rejected_header"],
+        json!(["Row", "Key", "Column", "Reason"])
+    );
+    assert_eq!(
+        v["rejected"],
+        json!([[
+            "1",
+            "<img src=x onerror=\"window.pwned=1\">",
+            "row_json",
+            reason
+        ]])
+    );
+    assert_eq!(
+        v["rejected_label"],
+        format!("Rejected rows of run {run_id}")
+    );
+    assert_eq!(
+        (v["markup_elements"].clone(), v["pwned"].clone()),
+        (json!(0), json!(false))
+    );
+    assert_eq!(v["button_label"], format!("Rejected rows of run {run_id}"));
+    assert_eq!(
+        v["row_tables"],
+        json!(["suspicious_marks", "suspicious_marks_batch"])
+    );
+    assert_eq!(
+        (v["wide_overflow"].clone(), v["narrow_overflow"].clone()),
+        (json!(0), json!(0))
+    );
+    assert_eq!(v["console_errors"], json!([]));
+}
+
+/// The Runs panel's endpoints: the hub token required; an unknown run is a 404 naming it; the
+/// panel says why it has nothing to show when the ledger is off.
+#[tokio::test]
+async fn the_runs_endpoints_need_the_token_and_say_when_there_is_no_ledger() {
+    let c = client();
+    let hub = HubProcess::start_bin("hub", &[("HUB_LOCAL", "true")]).await;
+    let runs = format!("{}/playground/runs", hub.base);
+    assert_eq!(get_status(&c, runs.clone()).await, 403);
+    assert_eq!(get_status(&c, format!("{runs}/abc")).await, 403);
+    let get = |url: String| c.get(url).header("Authorization", auth(TOKEN)).send();
+    let none = get(runs.clone()).await.unwrap();
+    assert_eq!(none.status(), 200);
+    assert_eq!(
+        none.json::<Value>().await.unwrap(),
+        json!({"runs": [], "limit": 50})
+    );
+    let unknown = get(format!("{runs}/no-such-run")).await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap(),
+        json!({"error": "no run no-such-run in the run ledger"})
+    );
+
+    let off =
+        HubProcess::start_bin("hub", &[("HUB_LOCAL", "true"), ("HUB_RUN_LEDGER", "false")]).await;
+    let r = c
+        .get(format!("{}/playground/runs", off.base))
+        .header("Authorization", auth(TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"runs": [], "note": "the run ledger is off (HUB_RUN_LEDGER=false)"})
+    );
 }
 
 #[tokio::test]

@@ -539,6 +539,7 @@ async fn deliver(
         settings,
         stop: &stop,
         stopped_because: &|| "never stopped".to_string(),
+        keep_rejections: 100,
     };
     let report = run(job, stream).await.expect("the rows have a user id");
     (report, plane)

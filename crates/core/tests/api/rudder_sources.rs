@@ -196,8 +196,9 @@ async fn each_source_gets_its_own_looks_with_its_own_write_key() {
         "wh-4",
     )
     .await;
+    let (ok, message) = outcome(&v);
     assert_eq!(
-        outcome(&v),
+        (ok, crate::helpers::unnamed(&message).to_string()),
         (
             false,
             "the RudderStack source \"sales\" is not configured on this action hub any more (it has: marketing_eu, product-team); nothing was sent. Edit this schedule and choose another source, or ask the hub admin to add \"sales\" back to RUDDER_SOURCES".into()

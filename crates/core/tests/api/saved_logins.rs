@@ -304,7 +304,7 @@ async fn a_key_rotation_with_instances_on_both_key_lists_logs_nobody_out() {
         .open::<Value>(Purpose::TokenBundle, ACTION, &sealed(&by_k2), now())
         .is_ok());
 
-    // The README's procedure: every instance has the new key before any seals with it. An
+    // The procedure of docs/oauth.md: every instance has the new key before any seals with it. An
     // instance in that first step opens the new bundles, and its own open everywhere.
     let resp = opening
         .post_json(

@@ -88,7 +88,7 @@ fn check_name_and_label(a: &RawAction, ck: &mut Checker) {
     let name = &a.name.value;
     if let Some(p) = names::action_name_problem(name) {
         ck.at(line(&a.name), p);
-    } else if crate::actions::coded().iter().any(|c| c.name() == name) {
+    } else if crate::actions::coded_names().any(|c| c == name) {
         ck.at(
             line(&a.name),
             format!("{name:?} is the name of one of the hub's own actions: choose another name"),

@@ -18,9 +18,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::Hub;
+mod runs;
+
 use super::{authorize, json_response, read_body, read_small_body};
 use crate::error::HubError;
+use crate::hub::Hub;
 use crate::routes::Function;
 use crate::settings::{Settings, LOCAL_DEV_TOKEN};
 use crate::sinks::sqlite::quote_ident;
@@ -49,10 +51,7 @@ const PAGE_JS: &str = include_str!("page.js");
 /// `HUB_PLAYGROUND=true`.
 pub fn enabled(settings: &Settings, functions: &[Function]) -> bool {
     let all = Function::ALL.iter().all(|f| functions.contains(f));
-    let asked = std::env::var("HUB_PLAYGROUND")
-        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
-        .unwrap_or(false);
-    all && (settings.local || asked)
+    all && (settings.local || settings.playground)
 }
 
 /// The playground's own state: samples waiting to be downloaded, states Looker would keep.
@@ -131,7 +130,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, playground: Option<web::Data<Play
         .route("/playground/state", web::post().to(issue_slot))
         .route("/playground/state/{slot}", web::post().to(put_state))
         .route("/playground/state/{slot}", web::get().to(get_state))
-        .route("/playground/rows", web::get().to(rows));
+        .route("/playground/rows", web::get().to(rows))
+        .configure(runs::configure);
 }
 
 /// The playground state for a hub serving `functions` (`None` when it is not served).
@@ -371,8 +371,9 @@ fn cell(v: rusqlite::types::ValueRef<'_>) -> Value {
     }
 }
 
-/// Every user table of the store with its columns, row count and last `limit` rows (newest
-/// first by rowid; tables without rowid in their own order).
+/// Every write-back table of the store with its columns, row count and last `limit` rows (newest
+/// first by rowid; tables without rowid in their own order). The run ledger's tables are the
+/// Runs panel's ([`runs`]), not written rows.
 pub fn read_tables(path: &PathBuf, limit: usize) -> Result<Vec<Value>, rusqlite::Error> {
     use rusqlite::OpenFlags;
     let conn = rusqlite::Connection::open_with_flags(
@@ -388,6 +389,9 @@ pub fn read_tables(path: &PathBuf, limit: usize) -> Result<Vec<Value>, rusqlite:
         .collect::<Result<_, _>>()?;
     let mut tables = Vec::new();
     for name in names {
+        if crate::sinks::ledger::is_ledger_table(&name) {
+            continue;
+        }
         let q = quote_ident(&name);
         let columns: Vec<String> = conn
             .prepare(&format!("PRAGMA table_info({q})"))?
@@ -443,14 +447,15 @@ mod tests {
     }
 
     #[test]
-    fn every_table_is_read_newest_first() {
+    fn every_write_back_table_is_read_newest_first() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sqlite");
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(
             "CREATE TABLE \"odd \"\"name\" (a TEXT, b INTEGER); \
              INSERT INTO \"odd \"\"name\" VALUES ('x', 1), ('y', 2), ('z', 3); \
-             CREATE TABLE k (id TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID; INSERT INTO k VALUES ('1', x'0102');",
+             CREATE TABLE k (id TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID; INSERT INTO k VALUES ('1', x'0102'); \
+             CREATE TABLE hub_runs (run_id TEXT); INSERT INTO hub_runs VALUES ('r');",
         )
         .unwrap();
         drop(c);

@@ -51,9 +51,11 @@ function lookerHeaders() {
   };
 }
 
-/** POST like Looker; the answer may start with keep-alive newlines. */
+/** POST like Looker; the answer may start with keep-alive newlines. `webhook` is the call's
+ *  X-Looker-Webhook-Id (the run ledger records it). */
 async function lookerPost(path, body) {
-  const resp = await fetch(path, { method: "POST", headers: lookerHeaders(), body: JSON.stringify(body) });
+  const headers = lookerHeaders();
+  const resp = await fetch(path, { method: "POST", headers, body: JSON.stringify(body) });
   const text = await resp.text();
   let json = null;
   try {
@@ -61,7 +63,7 @@ async function lookerPost(path, body) {
   } catch (_) {
     /* shown as text */
   }
-  return { status: resp.status, json, text };
+  return { status: resp.status, json, text, webhook: headers["X-Looker-Webhook-Id"] };
 }
 
 // ------------------------------------------------------------------ the list
@@ -453,7 +455,7 @@ async function send(ev) {
     const r = await lookerPost(`/actions/${encodeURIComponent(def.name)}/execute`, body);
     $("#raw").textContent = `POST /actions/${def.name}/execute\n${JSON.stringify(redact(body), null, 2)}\n\n→ ${r.status}\n${r.text.trim()}`;
     showAnswer(r);
-    await loadRows();
+    await Promise.all([loadRows(), loadRuns(r.webhook)]);
   } catch (e) {
     showAnswer({ status: 0, json: null, text: String(e.message || e) });
   } finally {
@@ -528,15 +530,89 @@ async function loadRows() {
   box.replaceChildren(...parts);
 }
 
+// ------------------------------------------------------------------ runs
+
+/** GET a playground endpoint with the hub token; `{ok, status, json}`. */
+async function hubGet(path) {
+  const r = await fetch(path, { headers: { Authorization: `Token token="${token()}"` } });
+  return { ok: r.ok, status: r.status, json: await r.json().catch(() => ({})) };
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The last runs, shown; with `webhook`, first waits (a few seconds at most) for the run of that
+ *  call: the ledger stores a run just after its answer. */
+async function loadRuns(webhook) {
+  let r = await hubGet("/playground/runs");
+  for (let i = 0; webhook && r.ok && i < 20 && !(r.json.runs || []).some((run) => run.webhook_id === webhook); i++) {
+    await sleep(250);
+    r = await hubGet("/playground/runs");
+  }
+  const box = $("#runs");
+  if (!r.ok) {
+    box.replaceChildren(el("p", { class: "error", text: `Runs: ${r.json.error || r.status}` }));
+    return;
+  }
+  if (r.json.note) {
+    box.replaceChildren(el("p", { text: r.json.note }));
+    return;
+  }
+  const runs = r.json.runs || [];
+  if (!runs.length) {
+    box.replaceChildren(el("p", { class: "hint", text: "No runs yet: execute an action." }));
+    return;
+  }
+  const columns = ["Started (UTC)", "Action", "Kind", "Outcome", "Read", "Delivered", "Rejected", "Duration", "First error", "Rejected rows"];
+  const head = el("tr", {}, columns.map((c) => el("th", { scope: "col", text: c })));
+  const num = (n) => el("td", { class: "num", text: String(n) });
+  const body = runs.map((run) => el("tr", { "data-run": run.run_id },
+    el("td", {}, el("time", { datetime: run.started_at, text: run.started_at.slice(0, 19).replace("T", " ") })),
+    el("td", { text: run.action }),
+    el("td", { text: run.kind }),
+    el("td", { class: `outcome-${run.outcome}`, text: run.outcome }),
+    num(run.rows_read),
+    num(run.rows_delivered),
+    num(run.rows_rejected),
+    el("td", { class: "num", text: `${run.duration_ms} ms` }),
+    run.error_message === null ? el("td", { class: "null", text: "none" }) : el("td", { text: `${run.error_kind}: ${run.error_message}` }),
+    el("td", {}, run.rejected_rows_recorded > 0
+      ? el("button", { type: "button", "aria-label": `Rejected rows of run ${run.run_id}`, onclick: () => showRejected(run.run_id), text: `Show ${run.rejected_rows_recorded}` })
+      : "none"),
+  ));
+  box.replaceChildren(el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Last runs" },
+    el("table", { class: "rows runs" }, el("thead", {}, head), el("tbody", {}, body))));
+}
+
+/** The rows one run rejected, with the reason. */
+async function showRejected(runId) {
+  const r = await hubGet(`/playground/runs/${encodeURIComponent(runId)}`);
+  const box = $("#rejected");
+  $("#run-detail").hidden = false;
+  if (!r.ok) {
+    box.replaceChildren(el("p", { class: "error", text: `Run ${runId}: ${r.json.error || r.status}` }));
+    return;
+  }
+  const { run, rejected_rows: rows } = r.json;
+  const parts = [el("p", { class: "hint", "data-run": run.run_id, text: `Run ${run.run_id} (${run.action}, ${run.outcome}): ${run.rows_rejected} ${run.rows_rejected === 1 ? "row" : "rows"} rejected, the first ${rows.length} recorded.` })];
+  const head = el("tr", {}, ["Row", "Key", "Column", "Reason"].map((c) => el("th", { scope: "col", text: c })));
+  const cell = (v) => (v === null ? el("td", { class: "null", text: "null" }) : el("td", { text: String(v) }));
+  const body = rows.map((row) => el("tr", {}, cell(row.row_index), cell(row.key_value), cell(row.column_name), cell(row.reason)));
+  parts.push(el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": `Rejected rows of run ${run.run_id}` },
+    el("table", { class: "rows" }, el("thead", {}, head), el("tbody", {}, body))));
+  box.replaceChildren(...parts);
+  $("#run-detail").scrollIntoView?.({ block: "nearest" });
+}
+
 // ------------------------------------------------------------------ wiring
 
 document.addEventListener("DOMContentLoaded", () => {
   $("#hub-token").value = document.querySelector('meta[name="hub-token"]').content;
-  $("#reload").addEventListener("click", () => { loadActions(); loadRows(); });
+  $("#reload").addEventListener("click", () => { loadActions(); loadRows(); loadRuns(); });
   $("#get-form").addEventListener("click", () => askForm({}).catch((e) => status(String(e))));
   $("#action-form").addEventListener("submit", send);
   $("#add-field").addEventListener("click", () => addField());
   $("#refresh-rows").addEventListener("click", loadRows);
+  $("#refresh-runs").addEventListener("click", () => loadRuns());
   for (const r of document.querySelectorAll('input[name="source"]')) {
     r.addEventListener("change", () => {
       $("#generated-box").hidden = !$("#source-generated").checked;
@@ -546,6 +622,7 @@ document.addEventListener("DOMContentLoaded", () => {
   if (token()) {
     loadActions();
     loadRows();
+    loadRuns();
   } else {
     status("Enter the hub token (one of HUB_TOKENS), then Reload actions.");
   }

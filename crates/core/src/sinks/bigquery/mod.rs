@@ -81,6 +81,15 @@ const USER_CLIENT_DEFAULT_TTL: Duration = Duration::from_secs(300);
 /// Attempts of one append (each on a fresh connection after a timeout), within the timeout.
 const MAX_ATTEMPTS: u32 = 3;
 
+/// The `event` of every failed append's log line (retried or not): Cloud Monitoring's
+/// log-based metric counts them (terraform/monitoring.tf).
+const APPEND_FAILED: &str = "bigquery_append_failed";
+
+/// The log line of an append that failed for good (no more attempts).
+fn append_failed(err: &SinkError, attempt: u32) {
+    tracing::error!(event = APPEND_FAILED, retrying = false, attempt, error = %err, "BigQuery append failed");
+}
+
 /// One Write client (one HTTP/2 connection) and its default-stream writers, opened on first use.
 struct Connection {
     client: Write,
@@ -394,7 +403,13 @@ impl BigQuerySink {
     ) -> Result<(), SinkError> {
         loop {
             attempt += 1;
-            let conn = self.connection(cred).await?;
+            let conn = match self.connection(cred).await {
+                Ok(c) => c,
+                Err(e) => {
+                    append_failed(&e, attempt);
+                    return Err(e);
+                }
+            };
             let opened = tokio::time::timeout(
                 self.attempt_timeout() + Duration::from_secs(1),
                 self.stream_writer(&conn, table),
@@ -431,9 +446,10 @@ impl BigQuerySink {
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if !fresh_may_help || attempt >= MAX_ATTEMPTS || left < Duration::from_millis(100) {
+                append_failed(&err, attempt);
                 return Err(err);
             }
-            tracing::warn!(attempt, error = %err, "BigQuery append failed; retrying on a new connection");
+            tracing::warn!(event = APPEND_FAILED, retrying = true, attempt, error = %err, "BigQuery append failed; retrying on a new connection");
         }
     }
 }

@@ -34,11 +34,13 @@ impl BigQueryBatchWriter<'_> {
         // The client bounds each attempt itself (attempt timeout); this is the last guard.
         let guard = self.sink.attempt_timeout() + Duration::from_secs(5);
         let mut result = self.sink.await_append(f.fut, guard).await;
+        let mut retried = false;
         if let Err(e) = &result {
             if retry_on_new_connection(e) && self.error.is_none() {
+                retried = true;
                 // The connection is half-dead or lost: this append (and the ones behind it,
                 // when they fail the same way) goes again on a new connection within its budget.
-                tracing::warn!(error = %e, "BigQuery append failed; retrying on a new connection");
+                tracing::warn!(event = APPEND_FAILED, retrying = true, attempt = 1u32, error = %e, "BigQuery append failed; retrying on a new connection");
                 self.sink.discard(self.cred, &self.conn).await;
                 let deadline = f.sent + self.sink.settings.timeout;
                 result = self
@@ -57,6 +59,10 @@ impl BigQueryBatchWriter<'_> {
             Ok(()) => self.written += f.rows,
             Err(e) => {
                 if self.error.is_none() {
+                    // A retried append's final failure is logged where it was retried.
+                    if !retried {
+                        append_failed(&e, 1);
+                    }
                     self.error = Some(e);
                 }
             }
