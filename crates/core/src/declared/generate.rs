@@ -12,10 +12,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::audit;
-use super::lookml::dimension;
-pub use super::lookml::{
-    bq_ident, lookml_fields, COUNT_MEASURE, CURRENT_VIEW_SUFFIX, QUERY_PK_DIMENSION,
-    ROW_NUMBER_ALIAS,
+use super::lookml::{
+    bq_ident, dimension, COUNT_MEASURE, CURRENT_VIEW_SUFFIX, QUERY_PK_DIMENSION, ROW_NUMBER_ALIAS,
 };
 use super::model::{ActionDef, ColumnDef, ColumnSource, ColumnType, Kind};
 use super::{ActionsFile, BUILTIN_NAME};

@@ -1,6 +1,6 @@
-//! Writing LookML, whatever the table: string literals, GoogleSQL identifiers, and one dimension
-//! per column (its LookML type and timeframes from the column's type). The actions' views
-//! (`generate`) and the run ledger's (`emit_ledger`) are written with these.
+//! The words of the generated LookML: identifiers and literals, the fields a column gives, one
+//! dimension, the names every generated view uses. Shared by the views of the actions' tables
+//! ([`super::generate`]) and of the run ledger ([`super::emit_ledger`]).
 
 use crate::sinks::table::{ColumnDef, ColumnType};
 
@@ -45,8 +45,8 @@ pub fn lookml_fields(column: &str, t: ColumnType) -> (&'static str, String, Vec<
     ("dimension_group", group.to_string(), fields)
 }
 
-/// The dimension (or dimension group) of one column of any table: `pk` makes it the primary key,
-/// `key` gives it `tags` (the action's).
+/// One column as a LookML dimension (or dimension group): its description, the tags that
+/// make an action appear (on a key), its SQL and type.
 pub fn dimension(out: &mut String, c: &ColumnDef, key: bool, pk: bool, tags: &[String]) {
     let (kind, name, _) = lookml_fields(&c.name, c.ty);
     out.push_str(&format!("  {kind}: {name} {{\n"));

@@ -14,7 +14,7 @@ mod emit_ledger;
 pub mod form;
 pub mod generate;
 pub mod icon;
-mod lookml;
+pub mod lookml;
 pub mod model;
 pub mod names;
 mod syntax;
@@ -126,24 +126,11 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Action
         let (line, message) = yaml_problem(&e);
         problem(line, message)
     })?;
-    let mut ck = check::Checker {
-        file: source,
-        problems: read
-            .problems
-            .iter()
-            .map(|(at, message)| Problem::at(source, *at, message.clone()))
-            .collect(),
-    };
-    let actions = check::build(read, base_dir, &mut ck);
-    if ck.problems.is_empty() {
-        Ok(ActionsFile {
-            source: source.to_string(),
-            actions,
-        })
-    } else {
-        ck.problems.sort_by_key(|p| p.line);
-        Err(Problems(ck.problems))
-    }
+    let actions = check::build(read, source, base_dir).map_err(Problems)?;
+    Ok(ActionsFile {
+        source: source.to_string(),
+        actions,
+    })
 }
 
 /// The error under its snippet and alias-location wrappers.

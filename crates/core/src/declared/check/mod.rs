@@ -52,8 +52,33 @@ pub(crate) fn opt_line<T>(s: &Option<Spanned<T>>, fallback: Pos) -> Pos {
     s.as_ref().map(line).unwrap_or(fallback)
 }
 
-/// Build the model; every problem goes to `ck`. `None` when any problem was found.
-pub(crate) fn build(raw: Read, base_dir: Option<&Path>, ck: &mut Checker) -> Vec<ActionDef> {
+/// The checked actions of the file, or every problem of it (its shape's and the checks'), in
+/// line order.
+pub(crate) fn build(
+    raw: Read,
+    file: &str,
+    base_dir: Option<&Path>,
+) -> Result<Vec<ActionDef>, Vec<Problem>> {
+    // The file's shape problems first: the checks below add theirs.
+    let mut ck = Checker {
+        file,
+        problems: raw
+            .problems
+            .iter()
+            .map(|(at, message)| Problem::at(file, *at, message.clone()))
+            .collect(),
+    };
+    let actions = check_actions(raw, base_dir, &mut ck);
+    if ck.problems.is_empty() {
+        Ok(actions)
+    } else {
+        ck.problems.sort_by_key(|p| p.line);
+        Err(ck.problems)
+    }
+}
+
+/// Every action whose checks found no problem; every problem goes to `ck`.
+fn check_actions(raw: Read, base_dir: Option<&Path>, ck: &mut Checker) -> Vec<ActionDef> {
     if let Some(v) = &raw.version {
         if v.value != 1 {
             ck.at(
@@ -104,7 +129,7 @@ pub(crate) fn build(raw: Read, base_dir: Option<&Path>, ck: &mut Checker) -> Vec
     }
     // Every table gets a LookML view of its name and one of its name + `_current`: a table named
     // like another's current-state view would give two views of one name.
-    use super::generate::CURRENT_VIEW_SUFFIX;
+    use super::lookml::CURRENT_VIEW_SUFFIX;
     let mut by_line: Vec<(&String, &Pos)> = tables.iter().collect();
     by_line.sort_by_key(|(_, l)| **l);
     for (table, l) in by_line {
