@@ -18,6 +18,9 @@ use crate::sinks::{Row, Sink, TableDef, WriteCredential};
 pub const QUEUE_RUNS: usize = 1000;
 /// Runs stored per append, at most.
 pub const BATCH_RUNS: usize = 500;
+/// How long a batch waits for more runs after its first: a run is in the ledger at most this
+/// long (plus the append) after its answer.
+pub const LINGER: Duration = Duration::from_millis(250);
 
 /// One run and its rejected rows.
 struct Entry {
@@ -98,6 +101,7 @@ async fn append_loop(sink: Arc<dyn Sink>, mut rx: mpsc::Receiver<Entry>, failed:
     let rejected = super::rejected_rows_table();
     let mut batch = Vec::with_capacity(BATCH_RUNS);
     while rx.recv_many(&mut batch, BATCH_RUNS).await > 0 {
+        gather(&mut rx, &mut batch).await;
         let n = batch.len() as u64;
         if let Err(error) = append(sink.as_ref(), &runs, &rejected, &batch).await {
             let total = failed.fetch_add(n, Ordering::Relaxed) + n;
@@ -111,6 +115,20 @@ async fn append_loop(sink: Arc<dyn Sink>, mut rx: mpsc::Receiver<Entry>, failed:
             );
         }
         batch.clear();
+    }
+}
+
+/// Let the runs that follow the first of a batch join it for [`LINGER`] (or until the batch is
+/// full, or the queue closed and empty): one append for many runs — one commit, so one sync of
+/// the embedded store, and few BigQuery appends — instead of one per execute.
+async fn gather(rx: &mut mpsc::Receiver<Entry>, batch: &mut Vec<Entry>) {
+    let until = tokio::time::Instant::now() + LINGER;
+    while batch.len() < BATCH_RUNS {
+        let room = BATCH_RUNS - batch.len();
+        match tokio::time::timeout_at(until, rx.recv_many(batch, room)).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
     }
 }
 
