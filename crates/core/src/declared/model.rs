@@ -7,8 +7,6 @@ pub use super::syntax::Pos;
 
 use crate::api::{ActionParam, FieldType, RequiredField, SelectOption};
 
-pub use super::syntax::Messages;
-
 /// Where an action appears and what one execute writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -180,8 +178,8 @@ pub struct Field {
     pub pattern: Option<Regex>,
     /// Select options (boolean fields: yes / no).
     pub options: Vec<SelectOption>,
-    /// Custom messages.
-    pub messages: Messages,
+    /// Custom messages, parsed once at load.
+    pub messages: FieldMessages,
     /// Column the value goes to.
     pub column: String,
     /// Its type.
@@ -206,6 +204,28 @@ pub enum Piece {
     Text(String),
     /// `{name}`.
     Placeholder(String),
+}
+
+/// A field's own messages (its `messages:`), each parsed at load into a template whose
+/// placeholders the field can fill; `None`: the hub's wording.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldMessages {
+    /// A required field is empty.
+    pub required: Option<Template>,
+    /// Too short.
+    pub min_length: Option<Template>,
+    /// Too long.
+    pub max_length: Option<Template>,
+    /// `pattern` does not match.
+    pub pattern: Option<Template>,
+    /// Not one of the options.
+    pub options: Option<Template>,
+    /// Not a value of the type (integer, number, date, email).
+    pub invalid: Option<Template>,
+    /// Below `min`.
+    pub min: Option<Template>,
+    /// Above `max`.
+    pub max: Option<Template>,
 }
 
 /// A message with `{placeholders}`, checked at load.

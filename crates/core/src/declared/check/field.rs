@@ -58,7 +58,7 @@ pub(super) fn build_field(
         max: f.max.map(|v| v.value),
         pattern,
         options,
-        messages: Messages::default(),
+        messages: FieldMessages::default(),
         column: column.name,
         column_type: column.column_type,
         column_required_empty: column.required_empty,

@@ -259,10 +259,10 @@ fn float_text(x: f64) -> String {
     }
 }
 
-fn message(custom: &Option<String>, default: String, vars: &[(&str, String)]) -> String {
-    match custom.as_deref().map(Template::parse) {
-        Some(Ok(t)) => t.render(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())),
-        _ => default,
+fn message(custom: &Option<Template>, default: String, vars: &[(&str, String)]) -> String {
+    match custom {
+        Some(t) => t.render(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())),
+        None => default,
     }
 }
 
