@@ -374,6 +374,82 @@ fn row_json(text: &[u8]) -> Result<String, String> {
     }
 }
 
+impl DeclaredAction {
+    /// A cell execute: one row appended, the success message, or the sink's failure.
+    async fn write_cell(
+        &self,
+        ctx: &ActionContext<'_>,
+        shared: Shared<'_>,
+        cred: &WriteCredential,
+    ) -> ExecuteResponse {
+        let def = &*self.def;
+        let key = def
+            .key_field
+            .as_deref()
+            .and_then(|k| shared.answers.get(k))
+            .map(|a| a.value.display());
+        let done = self.message(&shared.answers, key.as_deref(), 1);
+        let written = match shared.row(def, &self.table, None) {
+            Ok(row) => ctx
+                .sink
+                .append(&self.table, std::slice::from_ref(&row), cred)
+                .await
+                .map(|_| ()),
+            Err((_, e)) => Err(SinkError::Other(e)),
+        };
+        match written {
+            Ok(()) => {
+                ctx.run.delivered(1);
+                tracing::info!(action = %def.name, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), "write-back row appended");
+                let mut resp = ExecuteResponse::success(done);
+                resp.looker.refresh_query = def.refresh_query;
+                resp
+            }
+            Err(e) => {
+                tracing::error!(action = %def.name, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), error = %e, "write-back failed");
+                ctx.run.fail(ErrorKind::Sink);
+                ExecuteResponse::failure(e.user_message(cred))
+            }
+        }
+    }
+
+    /// A query execute: the result streamed into the table in bounded chunks.
+    async fn write_result(
+        &self,
+        ctx: &ActionContext<'_>,
+        req: &mut ActionRequest,
+        shared: Shared<'_>,
+        cred: WriteCredential,
+    ) -> ExecuteResponse {
+        let def = &*self.def;
+        let answers = shared.answers.clone();
+        let partial = |n: u64| self.partial(&answers, n);
+        let done = |n: u64| self.message(&answers, None, n);
+        let spec = StreamSpec {
+            action: &def.name,
+            table: &self.table,
+            key_tag: def.key_tag.as_deref().unwrap_or(""),
+            partial: &partial,
+            done: &done,
+        };
+        let row_json = def
+            .sources
+            .iter()
+            .any(|s| matches!(s, ColumnSource::Audit(Audit::RowJson)));
+        let mut resp = stream_rows(ctx, req, cred, spec, |started| DeclaredRows {
+            action: self,
+            shared,
+            started,
+            row_json,
+        })
+        .await;
+        if !def.refresh_query {
+            resp.looker.refresh_query = false;
+        }
+        resp
+    }
+}
+
 #[async_trait]
 impl Action for DeclaredAction {
     fn name(&self) -> &str {
@@ -442,63 +518,8 @@ impl Action for DeclaredAction {
             answers,
         };
         let mut resp = match def.kind {
-            Kind::Cell => {
-                let key = def
-                    .key_field
-                    .as_deref()
-                    .and_then(|k| shared.answers.get(k))
-                    .map(|a| a.value.display());
-                let done = self.message(&shared.answers, key.as_deref(), 1);
-                let written = match shared.row(def, &self.table, None) {
-                    Ok(row) => ctx
-                        .sink
-                        .append(&self.table, std::slice::from_ref(&row), &cred)
-                        .await
-                        .map(|_| ()),
-                    Err((_, e)) => Err(SinkError::Other(e)),
-                };
-                match written {
-                    Ok(()) => {
-                        ctx.run.delivered(1);
-                        tracing::info!(action = %def.name, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), "write-back row appended");
-                        let mut resp = ExecuteResponse::success(done);
-                        resp.looker.refresh_query = def.refresh_query;
-                        resp
-                    }
-                    Err(e) => {
-                        tracing::error!(action = %def.name, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), error = %e, "write-back failed");
-                        ctx.run.fail(ErrorKind::Sink);
-                        ExecuteResponse::failure(e.user_message(&cred))
-                    }
-                }
-            }
-            Kind::Query => {
-                let answers = shared.answers.clone();
-                let partial = |n: u64| self.partial(&answers, n);
-                let done = |n: u64| self.message(&answers, None, n);
-                let spec = StreamSpec {
-                    action: &def.name,
-                    table: &self.table,
-                    key_tag: def.key_tag.as_deref().unwrap_or(""),
-                    partial: &partial,
-                    done: &done,
-                };
-                let row_json = def
-                    .sources
-                    .iter()
-                    .any(|s| matches!(s, ColumnSource::Audit(Audit::RowJson)));
-                let mut resp = stream_rows(ctx, &mut req, cred, spec, |started| DeclaredRows {
-                    action: self,
-                    shared,
-                    started,
-                    row_json,
-                })
-                .await;
-                if !def.refresh_query {
-                    resp.looker.refresh_query = false;
-                }
-                resp
-            }
+            Kind::Cell => self.write_cell(ctx, shared, &cred).await,
+            Kind::Query => self.write_result(ctx, &mut req, shared, cred).await,
         };
         // A refreshed login goes back to Looker whether or not the write succeeded.
         resp.looker.state = state;
