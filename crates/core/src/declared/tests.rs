@@ -888,41 +888,6 @@ fn builtin_file_text_is_the_one_served() {
     assert!(missing.to_string().contains("cannot read it"), "{missing}");
 }
 
-#[test]
-fn check_actions_command_lists_problems_and_exits_1() {
-    let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, GOOD.replace("Approved {key}", "{nope} {nada}")).unwrap();
-    let good = dir.path().join("good.yaml");
-    std::fs::write(&good, GOOD).unwrap();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let args = vec![good.display().to_string(), bad.display().to_string()];
-    assert_eq!(check_actions_command(&args, &mut out, &mut err), 1);
-    let out = String::from_utf8(out).unwrap();
-    let err = String::from_utf8(err).unwrap();
-    assert!(out.contains("good.yaml: ok, 1 action(s)"), "{out}");
-    assert!(
-        out.contains("approve (cell) -> table approvals (7 columns)"),
-        "{out}"
-    );
-    let at = format!("--> {}:11:22\n", bad.display());
-    assert!(
-        err.contains(&format!("error: success_message uses {{nope}}, which this action does not have: use one of {{key}}, {{id}}\n  {at}")),
-        "{err}"
-    );
-    assert!(
-        err.contains(&format!("error: success_message uses {{nada}}, which this action does not have: use one of {{key}}, {{id}}\n  {at}")),
-        "{err}"
-    );
-    assert!(err.contains("bad.yaml: 2 problem(s)"), "{err}");
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(
-        check_actions_command(&[good.display().to_string()], &mut out, &mut err),
-        0
-    );
-    assert_eq!(check_actions_command(&[], &mut out, &mut err), 2);
-}
-
 mod served {
     //! The example file's actions run on a context of stand-ins against the embedded store:
     //! rows read back with their typed columns.
@@ -1915,78 +1880,6 @@ fn an_empty_actions_key_and_an_alias_bomb_say_what_to_write() {
     );
     assert!(!p[0].contains("budget breached"), "{p:?}");
 }
-
-/// `hub check-actions` shows every problem of a file at once, shape and semantic together, each
-/// as rustc shows its errors: the message, `--> file:line:column`, the source line and a caret
-/// under what it is about. The action with a shape problem is read no further (no false
-/// follow-on); the other one is checked in full.
-#[test]
-fn check_actions_shows_every_problem_with_its_line_column_and_caret() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("five.yaml");
-    std::fs::write(
-        &path,
-        r#"version: 1
-actions:
-  - name: approve
-    label: Approve
-    kind: cel
-    table: {name: approvals}
-    fields:
-      - {name: id, requird: true}
-    success_message: "Approved {key}"
-  - name: Reorder
-    label: Reorder
-    kind: query
-    table: {name: reorders}
-    fields:
-      - {name: qty, value: integer, min: 10, max: 5}
-    success_message: "Placed {nope}"
-"#,
-    )
-    .unwrap();
-    let file = path.display().to_string();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(
-        check_actions_command(std::slice::from_ref(&file), &mut out, &mut err),
-        1
-    );
-    let err = String::from_utf8(err).unwrap().replace(&file, "five.yaml");
-    assert_eq!(err, FIVE_PROBLEMS);
-}
-
-const FIVE_PROBLEMS: &str = r#"error: kind: `cel` is not a valid value: did you mean `cell`?
- --> five.yaml:5:11
-  |
-5 |     kind: cel
-  |           ^^^
-
-error: unknown key `requird` in a field: did you mean `required`?
- --> five.yaml:8:20
-  |
-8 |       - {name: id, requird: true}
-  |                    ^^^^^^^
-
-error: action name "Reorder" must be lowercase letters, digits and underscores, start with a letter, at most 64 characters (it is part of the URL Looker calls); write `name: reorder`
-  --> five.yaml:10:11
-   |
-10 |   - name: Reorder
-   |           ^^^^^^^
-
-error: field "qty": `max` (5) is below `min` (10)
-  --> five.yaml:15:51
-   |
-15 |       - {name: qty, value: integer, min: 10, max: 5}
-   |                                                   ^
-
-error: success_message uses {nope}, which this action does not have: use one of {count}, {rows}, {qty}
-  --> five.yaml:16:22
-   |
-16 |     success_message: "Placed {nope}"
-   |                      ^^^^^^^^^^^^^^^
-
-five.yaml: 5 problem(s)
-"#;
 
 /// `user_email` is a param of every declared action, added by the hub: declaring it (as the
 /// file reference's `params` example might suggest) is refused with what the hub does and what
