@@ -17,6 +17,7 @@ locals {
       schema      = "${local.tables_dir}/${v.schema}"
       partition   = v.partition
       clustering  = v.clustering
+      ledger      = v.action == "(run ledger)"
     }
   }
 
@@ -27,9 +28,11 @@ locals {
     local.user_identity ? var.bigquery_writers : [],
   )
 
+  # The run ledger's tables are appended with the hub's own identity only, also for executes
+  # that wrote as the user (docs/run-ledger.md): the analysts get no grant on them.
   table_grants = merge([
-    for t, _ in local.writeback_tables : {
-      for i, m in local.table_writers : "${t}/${i}" => { table = t, member = m }
+    for t, v in local.writeback_tables : {
+      for i, m in(v.ledger ? [local.table_writers[0]] : local.table_writers) : "${t}/${i}" => { table = t, member = m }
     }
   ]...)
 }
