@@ -17,7 +17,6 @@ locals {
       schema      = "${local.tables_dir}/${v.schema}"
       partition   = v.partition
       clustering  = v.clustering
-      ledger      = v.action == "(run ledger)"
     }
   }
 
@@ -28,11 +27,17 @@ locals {
     local.user_identity ? var.bigquery_writers : [],
   )
 
-  # The run ledger's tables are appended with the hub's own identity only, also for executes
-  # that wrote as the user (docs/run-ledger.md): the analysts get no grant on them.
+  # The run ledger's tables (tables.json names "(run ledger)" as their writer) are appended with
+  # the hub's own identity only, also for executes that wrote as the user (docs/run-ledger.md):
+  # the analysts get no grant on them.
+  ledger_tables = [
+    for t, v in jsondecode(file("${local.tables_dir}/tables.json")) : t if v.action == "(run ledger)"
+  ]
+
   table_grants = merge([
-    for t, v in local.writeback_tables : {
-      for i, m in(v.ledger ? [local.table_writers[0]] : local.table_writers) : "${t}/${i}" => { table = t, member = m }
+    for t, _ in local.writeback_tables : {
+      for i, m in(contains(local.ledger_tables, t) ? [local.table_writers[0]] : local.table_writers) :
+      "${t}/${i}" => { table = t, member = m }
     }
   ]...)
 }
