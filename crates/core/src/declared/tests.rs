@@ -549,18 +549,9 @@ fn assert_problems(p: &[String], want: &[(u64, &str)]) {
     assert_eq!(p.len(), want.len(), "{p:#?}");
 }
 
-const GOOD: &str = r#"actions:
-  - name: approve
-    label: Approve
-    kind: cell
-    required_fields: [{tag: approve}]
-    table: {name: approvals}
-    fields:
-      - name: id
-        required: true
-        default: {from: value}
-    success_message: "Approved {key}"
-"#;
+/// A small valid file: one cell action writing table `approvals` (also the `hub check-actions`
+/// tests' good file).
+const GOOD: &str = include_str!("fixtures/approve.yaml");
 
 #[test]
 fn a_minimal_file_gets_the_defaults() {

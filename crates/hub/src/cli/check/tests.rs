@@ -2,18 +2,8 @@
 
 use super::check_actions;
 
-const GOOD: &str = r#"actions:
-  - name: approve
-    label: Approve
-    kind: cell
-    required_fields: [{tag: approve}]
-    table: {name: approvals}
-    fields:
-      - name: id
-        required: true
-        default: {from: value}
-    success_message: "Approved {key}"
-"#;
+/// The declared tests' small valid file: one cell action writing table `approvals`.
+const GOOD: &str = include_str!("../../../../core/src/declared/fixtures/approve.yaml");
 
 #[test]
 fn check_actions_command_lists_problems_and_exits_1() {
