@@ -29,7 +29,7 @@ locals {
     }
     rows_rejected = {
       select      = "jsonPayload.event=\"execute_outcome\""
-      description = "Rows one execute rejected (invalid values, refused by the destination), by action."
+      description = "Rows one execute rejected because their values do not fit (a refused or unreachable destination counts as unconfirmed), by action."
       labels      = ["action"]
       value       = "rows_rejected"
       unit        = "1"

@@ -175,6 +175,8 @@ fn yaml_problem(e: &serde_saphyr::Error) -> (Pos, String) {
             .next()
             .unwrap_or("invalid YAML")
             .trim()
+            // The report says `error:` itself.
+            .trim_start_matches("error: ")
             .to_string(),
     };
     (

@@ -700,6 +700,16 @@ fn messages_fill_every_value_the_field_has_and_refuse_the_others() {
             "13: field \"units\": message `invalid` uses {min}, which this field has no value for: use {value}",
         ]
     );
+
+    // Each message's problem is reported on its own line, not on the first message's.
+    let bad = GOOD.replace(
+        "        default: {from: value}\n",
+        "        default: {from: value}\n      - name: units\n        value: integer\n        messages:\n          invalid: \"a whole number, not {value}\"\n          required: \"needs {nope}\"\n",
+    );
+    assert_eq!(
+        problems(&bad),
+        ["15: field \"units\": message `required` uses {nope}, which this field has no value for: use {value}"]
+    );
 }
 
 /// A question is let go with `retired: true`: off the form, not read at execute, its column kept

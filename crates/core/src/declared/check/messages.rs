@@ -9,9 +9,11 @@ use super::Checker;
 /// fill in (`form::fillable`, the rule the execute fills them by); a message with a problem is
 /// reported and left to the hub's wording.
 pub(super) fn messages(m: Spanned<Messages>, field: &Field, ck: &mut Checker) -> FieldMessages {
-    let ml = line(&m);
     let m = m.value;
-    let mut one = |what: &str, t: Option<String>| t.and_then(|t| template(what, &t, field, ml, ck));
+    // Each message's problems are reported at the message itself.
+    let mut one = |what: &str, t: Option<Spanned<String>>| {
+        t.and_then(|t| template(what, &t.value, field, line(&t), ck))
+    };
     FieldMessages {
         required: one("required", m.required),
         min_length: one("min_length", m.min_length),

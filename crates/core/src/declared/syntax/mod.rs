@@ -254,24 +254,24 @@ schema! {
 schema! {
     /// Messages shown to the business user; `{max}`, `{min}`, `{length}`, `{options}` are filled
     /// in. Read as written (a field's `messages:`), their placeholders checked at load.
-    #[derive(Default, PartialEq, Eq)]
+    #[derive(Default)]
     struct Messages as "messages" {
         /// A required field is empty.
-        required: Option<String>,
+        required: Option<Spanned<String>>,
         /// Too short.
-        min_length: Option<String>,
+        min_length: Option<Spanned<String>>,
         /// Too long.
-        max_length: Option<String>,
+        max_length: Option<Spanned<String>>,
         /// `pattern` does not match.
-        pattern: Option<String>,
+        pattern: Option<Spanned<String>>,
         /// Not one of the options.
-        options: Option<String>,
+        options: Option<Spanned<String>>,
         /// Not a value of the type (integer, number, date, email).
-        invalid: Option<String>,
+        invalid: Option<Spanned<String>>,
         /// Below `min`.
-        min: Option<String>,
+        min: Option<Spanned<String>>,
         /// Above `max`.
-        max: Option<String>,
+        max: Option<Spanned<String>>,
     }
 }
 
