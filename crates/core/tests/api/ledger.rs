@@ -4,7 +4,6 @@
 //! embedded store (read back by `hub runs`), a ledger the store refuses that changes no answer,
 //! the setting that turns it off.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -267,32 +266,9 @@ async fn each_execute_logs_one_outcome_event_and_is_in_the_ledger_when_it_ends()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_the_shutdown_interrupts_is_logged_and_kept_in_the_ledger() {
-    use crate::download::{self, DownloadServer, Serve};
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s.sqlite");
-    let mut hub = HubProcess::start(&[
-        ("HUB_SHUTDOWN_GRACE_SECS", "3"),
-        ("HUB_KEEPALIVE_AFTER_MS", "200"),
-        ("HUB_KEEPALIVE_INTERVAL_SECS", "1"),
-        ("HUB_STORE_PATH", store.to_str().unwrap()),
-    ])
-    .await;
-    let download = DownloadServer::start(
-        Arc::new(download::users_result(3_000, 6)),
-        Serve {
-            pace: Some((2 * 1024, Duration::from_millis(250))),
-            ..Serve::default()
-        },
-    )
-    .await;
-    let body = crate::stand_ins::batch_from_url(&download.url, "Approved", "");
-    let base = hub.base.clone();
-    let running = tokio::spawn(async move { execute(&base, "writeback_batch", &body).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    hub.sigterm();
-    let status = hub.exit_within(Duration::from_secs(5)).await;
-    assert!(status.success(), "{status:?}\n{}", hub.logs());
-    let a = running.await.unwrap();
+    let (hub, a) = crate::shutdown::sigterm_during_a_slow_write_back(&store).await;
     let message = a["looker"]["message"].as_str().unwrap();
     unnamed(message);
     let written = read_table(&store, "suspicious_marks_batch").len() as i64;

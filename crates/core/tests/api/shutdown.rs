@@ -438,35 +438,9 @@ async fn sigterm_before_a_whole_chunk_of_rows_was_read_still_delivers_and_counts
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_streamed_write_back_writes_and_counts_every_row_read() {
-    use crate::download::{self, DownloadServer, Serve};
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s.sqlite");
-    let mut hub = crate::helpers::HubProcess::start(&[
-        ("HUB_SHUTDOWN_GRACE_SECS", "3"),
-        ("HUB_KEEPALIVE_AFTER_MS", "200"),
-        ("HUB_KEEPALIVE_INTERVAL_SECS", "1"),
-        ("HUB_STORE_PATH", store.to_str().unwrap()),
-    ])
-    .await;
-    let download = DownloadServer::start(
-        Arc::new(download::users_result(3_000, 6)),
-        Serve {
-            pace: Some((2 * 1024, Duration::from_millis(250))),
-            ..Serve::default()
-        },
-    )
-    .await;
-    let body = crate::stand_ins::batch_from_url(&download.url, "Approved", "");
-    let req =
-        looker_headers(client().post(format!("{}/actions/writeback_batch/execute", hub.base)))
-            .header("Authorization", format!("Token token=\"{TOKEN}\""))
-            .json(&body);
-    let running = tokio::spawn(async move { req.send().await.unwrap().text().await.unwrap() });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    hub.sigterm();
-    let status = hub.exit_within(Duration::from_secs(5)).await;
-    assert!(status.success(), "{status:?}\n{}", hub.logs());
-    let a = answer(&running.await.unwrap());
+    let (_hub, a) = sigterm_during_a_slow_write_back(&store).await;
     assert_eq!(a["looker"]["success"], false, "{a}");
     let written = read_table(&store, "suspicious_marks_batch").len();
     assert!(written > 0 && written < 3_000, "{written}: {a}");
@@ -522,4 +496,40 @@ async fn after_sigterm_new_connections_are_refused_and_kept_alive_ones_are_answe
     assert_eq!(code, 200);
     assert_eq!(answer(&text)["looker"]["success"], true, "{text}");
     assert_eq!(s.plane.accepted_ids().len(), s.rows);
+}
+
+/// A hub storing into `store` streams a 3 000-row result read slowly (2 KiB every 250 ms) into
+/// `writeback_batch`; 300 ms in, SIGTERM. The hub once exited (successfully: asserted; its logs
+/// kept) and the execute's answer.
+pub(crate) async fn sigterm_during_a_slow_write_back(
+    store: &std::path::Path,
+) -> (crate::helpers::HubProcess, Value) {
+    use crate::download::{self, DownloadServer, Serve};
+    let mut hub = crate::helpers::HubProcess::start(&[
+        ("HUB_SHUTDOWN_GRACE_SECS", "3"),
+        ("HUB_KEEPALIVE_AFTER_MS", "200"),
+        ("HUB_KEEPALIVE_INTERVAL_SECS", "1"),
+        ("HUB_STORE_PATH", store.to_str().unwrap()),
+    ])
+    .await;
+    let download = DownloadServer::start(
+        Arc::new(download::users_result(3_000, 6)),
+        Serve {
+            pace: Some((2 * 1024, Duration::from_millis(250))),
+            ..Serve::default()
+        },
+    )
+    .await;
+    let body = crate::stand_ins::batch_from_url(&download.url, "Approved", "");
+    let req =
+        looker_headers(client().post(format!("{}/actions/writeback_batch/execute", hub.base)))
+            .header("Authorization", format!("Token token=\"{TOKEN}\""))
+            .json(&body);
+    let running = tokio::spawn(async move { req.send().await.unwrap().text().await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    hub.sigterm();
+    let status = hub.exit_within(Duration::from_secs(5)).await;
+    assert!(status.success(), "{status:?}\n{}", hub.logs());
+    let a = answer(&running.await.unwrap());
+    (hub, a)
 }
