@@ -16,6 +16,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("retry", &[]),
     ("email", &[]),
     ("capacity", &["config"]),
+    ("changes", &["api"]),
     ("net", &[]),
     ("gcp", &["net"]),
     ("rows", &["api", "net"]),

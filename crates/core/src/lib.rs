@@ -6,6 +6,7 @@ pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod capacity;
+pub mod changes;
 pub mod config;
 pub mod declared;
 pub mod email;

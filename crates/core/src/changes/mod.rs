@@ -1,0 +1,13 @@
+//! Change-only sends: what a schedule delivered, remembered as one fingerprint per row key, so
+//! that a run sends only the rows that are new or changed since its last successful run.
+//!
+//! - [`mode`]: the choice on the form (send every row, only new or changed rows, resend all).
+//! - [`hash`]: a row's key and content, hashed (seeded per schedule).
+//! - [`memory`]: the decisions of one run against the last run's records, what is confirmed
+//!   delivered, and the records of the next run.
+//! - [`format`]: those records as bytes, in parts, checked when read back.
+
+pub mod format;
+pub mod hash;
+pub mod memory;
+pub mod mode;
