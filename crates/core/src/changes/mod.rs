@@ -6,8 +6,10 @@
 //! - [`memory`]: the decisions of one run against the last run's records, what is confirmed
 //!   delivered, and the records of the next run.
 //! - [`format`]: those records as bytes, in parts, checked when read back.
+//! - [`store`]: where the memories live (heads replaced by compare-and-swap, snapshot parts).
 
 pub mod format;
 pub mod hash;
 pub mod memory;
 pub mod mode;
+pub mod store;
