@@ -25,7 +25,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("secrets", &["config", "gcp", "retry"]),
     (
         "actions",
-        &["api", "meta", "net", "routes", "rows", "rudder", "sinks"],
+        &[
+            "api", "changes", "meta", "net", "routes", "rows", "rudder", "sinks",
+        ],
     ),
     ("declared", &["actions", "api", "email", "rows", "sinks"]),
     ("error", &["auth", "rudder"]),
