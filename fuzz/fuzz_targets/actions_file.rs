@@ -5,14 +5,15 @@
 #![no_main]
 
 use hub_core::api::ActionRequest;
-use hub_core::declared::{form, parse};
+use hub_core::declared::form;
+use hub_core::declared::source::parse;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
     match parse(text, "fuzz.yaml", None) {
         Err(problems) => {
-            assert!(!problems.0.is_empty());
-            assert!(problems.0.iter().all(|p| p.file == "fuzz.yaml"));
+            assert!(!problems.problems.is_empty());
+            assert!(problems.problems.iter().all(|p| p.file == "fuzz.yaml"));
         }
         Ok(file) => {
             let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::audit;
+use super::builtin;
 use super::lookml::{
     bq_ident, dimension, COUNT_MEASURE, CURRENT_VIEW_SUFFIX, QUERY_PK_DIMENSION, ROW_NUMBER_ALIAS,
 };
 use super::model::{ActionDef, ColumnDef, ColumnSource, ColumnType, Kind};
-use super::{ActionsFile, BUILTIN_NAME};
+use super::Catalog;
 use crate::api::RequiredField;
 use crate::sinks::table::{Mode, TableDef};
 
@@ -101,14 +102,14 @@ pub fn schema_file(table: &str) -> String {
 
 /// The terraform files of a whole actions file and of the coded actions every hub serves
 /// ([`crate::actions::coded`]): `(file name, content)`, `tables.json` first.
-pub fn terraform_files(file: &ActionsFile) -> Vec<(String, String)> {
+pub fn terraform_files(file: &Catalog) -> Vec<(String, String)> {
     terraform_files_with(file, &crate::actions::coded(&Default::default()))
 }
 
 /// [`terraform_files`] with these coded actions: their tables ([`crate::actions::Action::tables`])
 /// follow the file's.
 pub fn terraform_files_with(
-    file: &ActionsFile,
+    file: &Catalog,
     coded: &[Arc<dyn crate::actions::Action>],
 ) -> Vec<(String, String)> {
     let mut tables = serde_json::Map::new();
@@ -244,8 +245,8 @@ pub fn lookml_view(def: &ActionDef, source: &str) -> String {
 
 /// The LookML files of a whole actions file: `(file name, content)`. The header names the file
 /// by its name alone, so the text does not depend on where the command ran.
-pub fn lookml_files(file: &ActionsFile) -> Vec<(String, String)> {
-    let source = if file.source == BUILTIN_NAME {
+pub fn lookml_files(file: &Catalog) -> Vec<(String, String)> {
+    let source = if file.source == builtin::NAME {
         "the built-in actions (crates/core/src/declared/default_actions.yaml)".to_string()
     } else {
         std::path::Path::new(&file.source)
@@ -272,7 +273,7 @@ pub const DEPLOYABLE_MAX_BYTES: usize = 65536;
 /// The actions file as it is deployed (one file, no folder next to it): `text` with every icon
 /// given as a file path replaced by its data URI, everything else byte for byte. `file` is `text`
 /// loaded (its icons resolved). Refused over [`DEPLOYABLE_MAX_BYTES`] (UTF-8 bytes, not characters).
-pub fn deployable_file(text: &str, file: &ActionsFile) -> Result<String, String> {
+pub fn deployable_file(text: &str, file: &Catalog) -> Result<String, String> {
     let mut edits: Vec<(usize, usize, String)> = vec![];
     for def in &file.actions {
         let Some((start, len)) = def.icon_file_span else {
@@ -370,7 +371,7 @@ actions:
       - {name: note, type: string}
     success_message: Done.
 "#;
-        let file = crate::declared::parse(yaml, "t.yaml", None).unwrap();
+        let file = crate::declared::source::parse(yaml, "t.yaml", None).unwrap();
         let schema: Vec<serde_json::Value> =
             serde_json::from_str(&bigquery_schema(&file.actions[0])).unwrap();
         let mode = |name: &str| {
@@ -404,7 +405,7 @@ actions:
         let coded: Vec<Arc<dyn crate::actions::Action>> =
             vec![Arc::new(crate::actions::testing::fake::TableWriter)];
         let files: std::collections::BTreeMap<String, String> =
-            terraform_files_with(&crate::declared::builtin(), &coded)
+            terraform_files_with(&crate::declared::builtin::catalog(), &coded)
                 .into_iter()
                 .collect();
         let manifest: serde_json::Value = serde_json::from_str(&files["tables.json"]).unwrap();
@@ -424,7 +425,7 @@ actions:
         // The built-in actions' tables come first and unchanged.
         assert_eq!(
             files["suspicious_marks.json"],
-            terraform_files(&crate::declared::builtin())
+            terraform_files(&crate::declared::builtin::catalog())
                 .into_iter()
                 .find(|(n, _)| n == "suspicious_marks.json")
                 .unwrap()
@@ -434,7 +435,7 @@ actions:
 
     #[test]
     fn builtin_generated_files_are_fresh() {
-        let file = super::super::builtin();
+        let file = crate::declared::builtin::catalog();
         let refresh = "cargo run -p hub -- generate-actions --builtin --terraform terraform/schemas --lookml lookml";
         assert_fresh(
             "terraform/schemas",
@@ -449,7 +450,9 @@ actions:
     fn retail_example_generated_files_are_fresh() {
         let rel = "examples/actions/retail.yaml";
         let text = std::fs::read_to_string(repo().join(rel)).unwrap();
-        let file = super::super::parse(&text, rel, Some(&repo().join("examples/actions"))).unwrap();
+        let file =
+            crate::declared::source::parse(&text, rel, Some(&repo().join("examples/actions")))
+                .unwrap();
         let refresh =
             "cargo run -p hub -- generate-actions examples/actions/retail.yaml examples/actions/retail";
         let dir = "examples/actions/retail";
@@ -479,8 +482,8 @@ actions:
     /// The limit counts bytes: 40 000 "é" are 40 000 characters but 80 000 bytes.
     #[test]
     fn a_deployable_file_over_64_kib_of_bytes_is_refused() {
-        let file = crate::declared::builtin();
-        let text = crate::declared::BUILTIN_YAML;
+        let file = crate::declared::builtin::catalog();
+        let text = crate::declared::builtin::YAML;
         let big = format!("{text}# {}\n", "é".repeat(40_000));
         assert!(big.chars().count() < DEPLOYABLE_MAX_BYTES);
         assert_eq!(
@@ -517,11 +520,11 @@ actions:
                 "    icon: 'icons/b.png'   # a PNG\n    kind: cell\n    required_fields:\n      - any_tag",
                 1,
             );
-        let file = super::super::parse(&text, "x.yaml", Some(dir.path())).unwrap();
+        let file = crate::declared::source::parse(&text, "x.yaml", Some(dir.path())).unwrap();
         let out = deployable_file(&text, &file).unwrap();
-        let alone =
-            super::super::parse(&out, "x.yaml", None).expect("the copy loads without its folder");
-        let icons = |f: &ActionsFile| -> Vec<Option<String>> {
+        let alone = crate::declared::source::parse(&out, "x.yaml", None)
+            .expect("the copy loads without its folder");
+        let icons = |f: &Catalog| -> Vec<Option<String>> {
             f.actions.iter().map(|a| a.icon_data_uri.clone()).collect()
         };
         assert_eq!(icons(&alone), icons(&file));
@@ -571,7 +574,7 @@ actions:
             assert!(base.contains(line));
             let text = base.replacen(line, &format!("icon: {icon}"), 1);
             // No folder: a value taken for a file name could not be resolved.
-            let file = super::super::parse(&text, "x.yaml", None)
+            let file = crate::declared::source::parse(&text, "x.yaml", None)
                 .unwrap_or_else(|e| panic!("{icon}: {e}"));
             let uri = file.actions.iter().find_map(|a| a.icon_data_uri.clone());
             assert!(

@@ -306,6 +306,22 @@ pub struct ResultColumn {
     pub required: bool,
 }
 
+/// A compiled actions file: its checked actions.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// Where it came from (a path, or [`super::builtin::NAME`]).
+    pub source: String,
+    /// The actions, in file order.
+    pub actions: Vec<ActionDef>,
+}
+
+impl Catalog {
+    /// An action by name.
+    pub fn get(&self, name: &str) -> Option<&ActionDef> {
+        self.actions.iter().find(|a| a.name == name)
+    }
+}
+
 /// One declared write-back action.
 #[derive(Debug, Clone)]
 pub struct ActionDef {

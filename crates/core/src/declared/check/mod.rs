@@ -11,9 +11,9 @@ mod table;
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::diagnostics::Problem;
 use super::model::*;
 use super::syntax::*;
-use super::Problem;
 use crate::actions::rudder::{GROUP, IDENTIFY, TRACK};
 
 impl From<RawColumnType> for ColumnType {

@@ -58,7 +58,8 @@ fn generate_actions_into_dir_removes_the_files_of_removed_tables() {
     };
     let (tf, lk) = (before("terraform"), before("lookml"));
     // The same file with the first action (and its table) gone.
-    let parsed = declared::parse(&text.replace("icon: icons/reorder.svg", ""), "a", None).unwrap();
+    let parsed =
+        declared::source::parse(&text.replace("icon: icons/reorder.svg", ""), "a", None).unwrap();
     let first = &parsed.actions[0].table.name;
     let second_at = text.find("\n  - name: ").unwrap();
     let rest = &text[text[second_at + 1..].find("\n  - name: ").unwrap() + second_at + 1..];
