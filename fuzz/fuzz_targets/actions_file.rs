@@ -24,11 +24,11 @@ fuzz_target!(|text: &str| {
                 let _ = a.definition("http://localhost");
                 let _ = form::form_fields(a, &req, today);
                 let _ = form::validate(a, &req, 100, today);
-                let _ = hub_core::declared::generate::lookml_view(a, "fuzz.yaml");
-                let _ = hub_core::declared::generate::bigquery_schema(a);
+                let _ = hub_core::declared::emit::lookml_view(a, "fuzz.yaml");
+                let _ = hub_core::declared::emit::bigquery_schema(a);
             }
             // Without a folder no icon is a file: the deployable copy is the text itself.
-            let copy = hub_core::declared::generate::deployable_file(text, &file);
+            let copy = hub_core::declared::emit::deployable_file(text, &file);
             assert_eq!(copy.as_deref(), Ok(text));
         }
     }

@@ -189,7 +189,7 @@ pub struct Field {
     /// The column is NULLABLE even though the field is required.
     pub column_nullable: bool,
     /// The file writes `column: {mode: REQUIRED}` (else a required field's BigQuery column is
-    /// NULLABLE: see [`super::generate::bigquery_schema`]).
+    /// NULLABLE: see [`super::emit::bigquery_schema`]).
     pub column_required: bool,
     /// Column description, if the file gives one (else the label).
     pub column_description: Option<String>,

@@ -254,7 +254,7 @@ fn table_suggestion(name: &str) -> String {
 /// Whether a table of this name would have the name of a file `hub generate-actions` writes
 /// besides the table's own (its terraform schema `<table>.json` would be `tables.json`).
 fn is_generated_file(table: &str) -> bool {
-    super::generate::schema_file(table) == super::generate::MANIFEST_FILE
+    super::emit::schema_file(table) == super::emit::MANIFEST_FILE
 }
 
 /// Why BigQuery / LookML would refuse a table name, if they would.
@@ -293,7 +293,7 @@ pub fn table_name_problem(name: &str) -> Option<String> {
     if is_generated_file(name) {
         return Some(format!(
             "table name {name:?} would make `hub generate-actions` write its schema to `{}`, the list of tables terraform reads; write `name: {}` or another name",
-            super::generate::MANIFEST_FILE,
+            super::emit::MANIFEST_FILE,
             table_suggestion(name)
         ));
     }

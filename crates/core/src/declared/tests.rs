@@ -246,7 +246,7 @@ fn a_partial_answer_reads_like_the_success_message() {
 #[test]
 fn builtin_tables_are_the_terraform_schemas() {
     let file = builtin::catalog();
-    let files: BTreeMap<String, String> = generate::terraform_files(&file).into_iter().collect();
+    let files: BTreeMap<String, String> = emit::terraform_files(&file).into_iter().collect();
     assert_eq!(
         files["suspicious_marks.json"],
         include_str!("../../../../terraform/schemas/suspicious_marks.json")
@@ -624,7 +624,7 @@ fn generated_views_carry_the_tags_that_make_the_action_appear() {
     success_message: "Wrote {count} {rows}."
 "#;
     let f = parse(yaml, "t.yaml", None).unwrap();
-    let views = generate::lookml_files(&f);
+    let views = emit::lookml_files(&f);
     let log = &views
         .iter()
         .find(|(n, _)| n == "restocks.view.lkml")
@@ -1711,8 +1711,7 @@ fn keyword_and_generated_file_table_names_are_refused_with_their_reason() {
                 "- name: id\n      - name: order\n      - name: select",
             );
         let file = parse(&text, "t.yaml", None).unwrap_or_else(|e| panic!("{fine}: {e}"));
-        let files: BTreeMap<String, String> =
-            generate::terraform_files(&file).into_iter().collect();
+        let files: BTreeMap<String, String> = emit::terraform_files(&file).into_iter().collect();
         assert!(files.contains_key("tables.json"), "{fine}: {files:?}");
         assert!(
             files.contains_key(&format!("{fine}.json")),
@@ -1794,8 +1793,8 @@ fn names_the_generated_lookml_would_clash_on_are_refused() {
         .replace("column: pk,", "column: pk_value,")
         .replace("column: shipped,", "column: shipped_value,");
     let file = parse(&fixed, "t.yaml", None).unwrap();
-    let views = generate::lookml_files(&file).into_iter();
-    for (name, text) in views.filter(|(n, _)| !super::emit_ledger::is_ledger_file(n)) {
+    let views = emit::lookml_files(&file).into_iter();
+    for (name, text) in views.filter(|(n, _)| !super::emit::ledger::is_ledger_file(n)) {
         assert!(
             text.contains("AS _hub_rn") && !text.contains("AS rn") && !text.contains("(rn)"),
             "{name}"

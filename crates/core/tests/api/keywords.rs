@@ -182,7 +182,7 @@ async fn keyword_names_are_written_to_and_read_back_from_bigquery() {
     // window partitions by the key column `order`.
     let file = hub_core::declared::source::parse(KEYWORDS, "keywords.yaml", None).unwrap();
     let cell = &file.actions[0];
-    let lookml = hub_core::declared::generate::lookml_view(cell, "keywords.yaml");
+    let lookml = hub_core::declared::emit::lookml_view(cell, "keywords.yaml");
     let dims: Vec<String> = lookml
         .split("\nview:")
         .nth(1)

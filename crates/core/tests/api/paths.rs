@@ -366,7 +366,7 @@ fn terraform_table_schemas_match_the_write_back_tables() {
     drop(SqliteSink::open_with(&path, &builtin_tables()).expect("open the embedded store"));
     let conn = rusqlite::Connection::open(&path).unwrap();
     // terraform/bigquery.tf creates the tables of terraform/schemas/tables.json (generated from
-    // the built-in actions, fresh by declared::generate's tests) under these same keys.
+    // the built-in actions, fresh by declared::emit's tests) under these same keys.
     let bigquery_tf = repo_file("terraform/bigquery.tf");
     assert!(
         bigquery_tf.contains(r#"jsondecode(file("${local.tables_dir}/tables.json"))"#)

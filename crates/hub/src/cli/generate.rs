@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use hub_core::declared::{self, generate, Catalog, Diagnostics};
+use hub_core::declared::{self, emit, Catalog, Diagnostics};
 
 /// Where `hub generate-actions` writes.
 struct Targets {
@@ -114,15 +114,15 @@ fn file_sets(
     let prune = targets.dedicated;
     let mut sets = vec![];
     if let Some(d) = targets.terraform {
-        let files = generate::terraform_files(actions);
+        let files = emit::terraform_files(actions);
         sets.push((d, files, prune.then_some(".json")));
     }
     if let Some(d) = targets.lookml {
-        let files = generate::lookml_files(actions);
+        let files = emit::lookml_files(actions);
         sets.push((d, files, prune.then_some(".view.lkml")));
     }
     if let (Some(path), Some(text)) = (targets.bundle, text) {
-        let bundle = generate::deployable_file(&text, actions)?;
+        let bundle = emit::deployable_file(&text, actions)?;
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         sets.push((dir, vec![("actions.yaml".to_string(), bundle)], None));
     }

@@ -17,7 +17,7 @@ pub(super) fn lookml_clashes<'a>(
     refused: &BTreeSet<String>,
     ck: &mut Checker,
 ) {
-    use super::super::lookml::{lookml_fields, COUNT_MEASURE, QUERY_PK_DIMENSION};
+    use super::super::emit::lookml_words::{lookml_fields, COUNT_MEASURE, QUERY_PK_DIMENSION};
     // LookML field name -> what generates it.
     let mut taken: HashMap<String, String> = HashMap::new();
     taken.insert(COUNT_MEASURE.into(), format!("`measure: {COUNT_MEASURE}`"));

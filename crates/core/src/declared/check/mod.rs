@@ -129,7 +129,7 @@ fn check_actions(raw: Read, base_dir: Option<&Path>, ck: &mut Checker) -> Vec<Ac
     }
     // Every table gets a LookML view of its name and one of its name + `_current`: a table named
     // like another's current-state view would give two views of one name.
-    use super::lookml::CURRENT_VIEW_SUFFIX;
+    use super::emit::lookml_words::CURRENT_VIEW_SUFFIX;
     let mut by_line: Vec<(&String, &Pos)> = tables.iter().collect();
     by_line.sort_by_key(|(_, l)| **l);
     for (table, l) in by_line {

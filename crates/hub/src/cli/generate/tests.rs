@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hub_core::declared::{self, generate};
+use hub_core::declared::{self, emit};
 
 use super::generate_actions;
 
@@ -184,11 +184,11 @@ fn generate_actions_writes_the_generators_files() {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     assert_eq!(generate_actions(&args, &mut out, &mut err), 0);
     let parsed = declared::load(&file).unwrap();
-    let want: Vec<_> = generate::terraform_files(&parsed)
+    let want: Vec<_> = emit::terraform_files(&parsed)
         .into_iter()
         .map(|f| ("terraform", f))
         .chain(
-            generate::lookml_files(&parsed)
+            emit::lookml_files(&parsed)
                 .into_iter()
                 .map(|f| ("lookml", f)),
         )
