@@ -7,26 +7,9 @@
 
 use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
 
+pub use super::report::Joint;
+use super::report::Says;
 use super::syntax::Pos;
-
-/// How a problem's help follows its message on one line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Joint {
-    /// `message: help`.
-    #[default]
-    Colon,
-    /// `message; help` (the message reads on into its advice).
-    Semicolon,
-}
-
-impl Joint {
-    fn text(self) -> &'static str {
-        match self {
-            Joint::Colon => ": ",
-            Joint::Semicolon => "; ",
-        }
-    }
-}
 
 /// One problem in an actions file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,10 +50,13 @@ impl Problem {
         }
     }
 
-    /// The problem with advice (`message: help` on one line).
-    pub fn with_help(mut self, help: impl Into<String>) -> Problem {
-        self.help = Some(help.into());
-        self
+    /// The problem a check says at `at`.
+    pub(crate) fn says(file: &str, at: Pos, says: Says) -> Problem {
+        Problem {
+            help: says.help,
+            joint: says.joint,
+            ..Problem::at(file, at, says.message)
+        }
     }
 
     /// The message and its help as one text, as the one-line form shows them.

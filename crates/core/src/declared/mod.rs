@@ -18,6 +18,7 @@ pub mod form;
 pub mod icon;
 pub mod model;
 pub mod names;
+mod report;
 pub mod source;
 mod syntax;
 

@@ -533,7 +533,7 @@ fn problems(yaml: &str) -> Vec<String> {
             .into_iter()
             .map(|p| {
                 assert_eq!(p.file, "t.yaml");
-                format!("{}: {}", p.line.unwrap_or(0), p.message)
+                format!("{}: {}", p.line.unwrap_or(0), p.text())
             })
             .collect(),
     }
@@ -1906,4 +1906,26 @@ fn declaring_user_email_says_the_hub_adds_it() {
         p,
         ["7: duplicate param \"region\": give each param its own name"]
     );
+}
+
+/// A problem with advice keeps it apart (`help`, shown by `hub check-actions` as rustc shows its
+/// help), and its one-line form (the hub's start-up refusal) reads `message: help` as it always
+/// has.
+#[test]
+fn advice_is_a_help_apart_and_one_line_reads_message_colon_help() {
+    let yaml = GOOD.replace(
+        "    fields:",
+        "    params:\n      - {name: region, label: Region}\n      - {name: region, label: Region}\n    fields:",
+    );
+    let d = parse(&yaml, "t.yaml", None).unwrap_err();
+    let [p] = &d.problems[..] else { panic!("{d}") };
+    assert_eq!(p.message, "duplicate param \"region\"");
+    assert_eq!(p.help.as_deref(), Some("give each param its own name"));
+    assert_eq!(
+        d.to_string(),
+        "t.yaml:9:16: duplicate param \"region\": give each param its own name"
+    );
+    assert!(d
+        .render()
+        .contains("  = help: give each param its own name\n"));
 }

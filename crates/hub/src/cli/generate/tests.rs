@@ -165,11 +165,12 @@ fn generate_actions_command_writes_what_it_is_asked() {
     assert!(
         out.is_empty()
             && err.contains(&format!(
-                "error: unknown key `lable` in an action: did you mean `label`?\n --> {}:3:5\n",
+                "error: unknown key `lable` in an action\n --> {}:3:5\n",
                 broken.display()
             )),
         "{err}"
     );
+    assert!(err.contains("  = help: did you mean `label`?\n"), "{err}");
     assert!(!dir.path().join("b").exists());
 }
 
