@@ -228,7 +228,8 @@ pub struct FieldMessages {
     pub max: Option<Template>,
 }
 
-/// A message with `{placeholders}`, checked at load.
+/// A message with `{placeholders}`, checked at load; an execute fills it
+/// (`Template::render`, beside the answers it is filled with in `form/answer.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template(pub Vec<Piece>);
 
@@ -278,18 +279,6 @@ impl Template {
             Piece::Placeholder(n) => Some(n.as_str()),
             Piece::Text(_) => None,
         })
-    }
-
-    /// Fill the placeholders (an unknown one renders empty; load-time checks prevent that).
-    pub fn render(&self, value: impl Fn(&str) -> Option<String>) -> String {
-        let mut out = String::new();
-        for p in &self.0 {
-            match p {
-                Piece::Text(t) => out.push_str(t),
-                Piece::Placeholder(n) => out.push_str(&value(n).unwrap_or_default()),
-            }
-        }
-        out
     }
 }
 
