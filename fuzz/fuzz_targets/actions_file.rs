@@ -20,7 +20,7 @@ fuzz_target!(|text: &str| {
             let req = ActionRequest::default();
             for a in &file.actions {
                 assert!(a.table.columns.iter().any(|c| c.name == "request_id"));
-                assert!(a.table.columns.iter().any(|c| c.name == a.table.key_column));
+                assert!(a.table.columns.iter().any(|c| c.name == a.key_column));
                 let _ = a.definition("http://localhost");
                 let _ = form::form_fields(a, &req, today);
                 let _ = form::validate(a, &req, 100, today);
