@@ -3,6 +3,10 @@
 //! snapshots written once in parts. Locally an SQLite file; in production a Cloud Storage bucket
 //! that every instance shares and that survives deploys and scale-to-zero.
 
+#[cfg(test)]
+pub(crate) mod conformance;
+pub mod gcs;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
