@@ -16,7 +16,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("retry", &[]),
     ("email", &[]),
     ("capacity", &["config"]),
-    ("changes", &["api", "net", "retry"]),
+    ("changes", &["api", "capacity", "config", "net", "retry"]),
     ("net", &[]),
     ("gcp", &["net"]),
     ("rows", &["api", "net"]),
@@ -25,7 +25,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("secrets", &["config", "gcp", "retry"]),
     (
         "actions",
-        &["api", "meta", "net", "routes", "rows", "rudder", "sinks"],
+        &[
+            "api", "changes", "meta", "net", "routes", "rows", "rudder", "sinks",
+        ],
     ),
     ("declared", &["actions", "api", "email", "rows", "sinks"]),
     ("error", &["auth", "rudder"]),
@@ -39,7 +41,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "settings",
         &[
-            "capacity", "config", "error", "net", "oauth", "routes", "rudder", "secrets", "sinks",
+            "capacity", "changes", "config", "error", "net", "oauth", "routes", "rudder",
+            "secrets", "sinks",
         ],
     ),
     ("telemetry", &["settings"]),
@@ -50,6 +53,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "api",
             "auth",
             "capacity",
+            "changes",
             "declared",
             "gcp",
             "lifecycle",

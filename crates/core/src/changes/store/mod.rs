@@ -6,6 +6,7 @@
 #[cfg(test)]
 pub(crate) mod conformance;
 pub mod gcs;
+pub mod sqlite;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
