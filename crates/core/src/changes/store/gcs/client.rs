@@ -139,32 +139,76 @@ impl Client {
         }
     }
 
-    /// Object `name`'s generation and bytes; `None` when there is no such object.
+    /// Object `name`'s generation and bytes; `None` when there is no such object. A download
+    /// that breaks off is made again, within the retry budget.
     pub async fn download(&self, name: &str) -> Result<Option<(i64, Vec<u8>)>, String> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let why = match self.download_once(name).await {
+                Err(Download::BrokeOff(why)) => why,
+                Err(Download::Failed(why)) => return Err(why),
+                Ok(found) => return Ok(found),
+            };
+            let wait = retry::backoff(
+                attempt,
+                Duration::from_millis(200),
+                Duration::from_secs(8),
+                retry::jitter(),
+            );
+            if started.elapsed() + wait > self.retry_for {
+                return Err(format!("{why} ({attempt} attempts)"));
+            }
+            tracing::warn!(bucket = %self.location.bucket, attempt, error = %why, "Cloud Storage download broke off; retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn download_once(&self, name: &str) -> Result<Option<(i64, Vec<u8>)>, Download> {
         let mut url = self.object_url(name);
         url.query_pairs_mut().append_pair("alt", "media");
-        let reply = self.call(|http| http.get(url.clone())).await?;
-        let response = reply.response;
+        let reply = self
+            .call(|http| http.get(url.clone()))
+            .await
+            .map_err(Download::Failed)?;
+        let mut response = reply.response;
         if response.status() == StatusCode::NOT_FOUND {
             // A missing object and a missing bucket both answer 404: tell them apart.
-            return self.bucket_exists().await.map(|()| None);
+            return match self.bucket_exists().await {
+                Ok(()) => Ok(None),
+                Err(why) => Err(Download::Failed(why)),
+            };
         }
         let generation = response
             .headers()
             .get("x-goog-generation")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i64>().ok())
-            .ok_or("Cloud Storage sent an object without its generation")?;
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_OBJECT_BYTES as u64)
-        {
-            return Err(too_large(name));
+            .ok_or_else(|| {
+                Download::Failed("Cloud Storage sent an object without its generation".into())
+            })?;
+        let announced = response.content_length().unwrap_or(0);
+        if announced > MAX_OBJECT_BYTES as u64 {
+            return Err(Download::Failed(too_large(name)));
         }
-        let bytes = net::read_limited(response, MAX_OBJECT_BYTES)
-            .await
-            .ok_or_else(|| too_large(name))?;
-        Ok(Some((generation, bytes)))
+        // Sized once from the announced length: a part is not copied while it grows.
+        let mut bytes = Vec::with_capacity(announced as usize);
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) if bytes.len() + chunk.len() > MAX_OBJECT_BYTES => {
+                    return Err(Download::Failed(too_large(name)))
+                }
+                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                Ok(None) => return Ok(Some((generation, bytes))),
+                Err(e) => {
+                    return Err(Download::BrokeOff(format!(
+                        "the download of {name} broke off: {}",
+                        net::describe_reqwest(&e)
+                    )))
+                }
+            }
+        }
     }
 
     /// The names of the objects under `prefix` and, with `folders`, the next folder level only
@@ -373,6 +417,13 @@ impl Client {
             )),
         }
     }
+}
+
+/// Why a download did not bring the object.
+enum Download {
+    /// The body stopped before its end: worth downloading again.
+    BrokeOff(String),
+    Failed(String),
 }
 
 /// What one attempt came to.

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
@@ -293,6 +294,27 @@ async fn gcs_a_write_whose_answer_was_lost_is_recognised_as_its_own() {
     );
 }
 
+#[tokio::test]
+async fn gcs_a_download_that_breaks_off_is_made_again() {
+    let endpoint = emulator();
+    let bucket = new_bucket(&endpoint).await;
+    let gate = Gate::start(Some(endpoint)).await;
+    let store = store_at(&gate.url, &bucket, Duration::from_secs(20));
+    let part: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    store.put_part("s", "r", 0, part.clone()).await.unwrap();
+    gate.plan(&[Fault::CutBody]);
+    assert_eq!(store.get_part("s", "r", 0).await, Ok(Some(part)));
+    assert_eq!(gate.requests(), 2, "the cut download, then the whole one");
+    // Cut every time: the store gives up once its budget is spent, saying so.
+    let store = store_at(&gate.url, &bucket, Duration::from_secs(1));
+    gate.plan(&[Fault::CutBody; 50]);
+    let message = unavailable(store.get_part("s", "r", 0).await);
+    assert!(
+        message.contains("the download of s/snap/r/part-0 broke off"),
+        "{message}"
+    );
+}
+
 #[test]
 fn scope_and_snapshot_names_that_would_break_the_layout_are_refused() {
     let store = store_at("http://127.0.0.1:9", "hub-state", Duration::ZERO);
@@ -331,6 +353,8 @@ enum Fault {
     /// Pass the request to the emulator, then answer this status instead of its answer (the
     /// write happened, its answer was lost).
     PassThenAnswer(u16),
+    /// Pass the request on, then send only the first half of the answer's body and break off.
+    CutBody,
 }
 
 /// A stand-in in front of the emulator: passes requests through, except the planned faults.
@@ -398,10 +422,16 @@ impl Gate {
     }
 }
 
+type GateBody = BoxBody<Bytes, std::io::Error>;
+
+fn full(bytes: Bytes) -> GateBody {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
 async fn pass(
     state: Arc<GateState>,
     req: hyper::Request<hyper::body::Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
+) -> Result<hyper::Response<GateBody>, std::convert::Infallible> {
     state.requests.fetch_add(1, Ordering::SeqCst);
     if let Some(auth) = req.headers().get("authorization") {
         let auth = auth.to_str().unwrap_or("?").to_string();
@@ -412,7 +442,7 @@ async fn pass(
         let body = r#"{"error":{"code":0,"message":"SECRET-BODY: details of the peer"}}"#;
         Ok(hyper::Response::builder()
             .status(status)
-            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .body(full(Bytes::from_static(body.as_bytes())))
             .unwrap())
     };
     if let Some(Fault::Answer(status)) = fault {
@@ -442,5 +472,20 @@ async fn pass(
             out = out.header(name, v.as_bytes());
         }
     }
-    Ok(out.body(Full::new(reply.bytes().await.unwrap())).unwrap())
+    let body = reply.bytes().await.unwrap();
+    if let Some(Fault::CutBody) = fault {
+        // The length announced is the whole body's; half of it comes, then the connection breaks.
+        let half = body.slice(..body.len() / 2);
+        // The break comes a moment later, once the status, headers and first half are sent.
+        let frames = futures_util::StreamExt::chain(
+            futures_util::stream::iter([Ok(hyper::body::Frame::data(half))]),
+            futures_util::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Err(std::io::Error::other("cut"))
+            }),
+        );
+        let out = out.header("content-length", body.len());
+        return Ok(out.body(BodyExt::boxed(StreamBody::new(frames))).unwrap());
+    }
+    Ok(out.body(full(body)).unwrap())
 }
