@@ -302,10 +302,6 @@ mod properties {
 
     fn config() -> ProptestConfig {
         ProptestConfig {
-            cases: std::env::var("PROPTEST_CASES")
-                .ok()
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(128),
             failure_persistence: None,
             ..ProptestConfig::default()
         }

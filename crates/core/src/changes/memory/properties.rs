@@ -1,5 +1,5 @@
 //! Random runs played on the compact [`Memory`] and on the plain [`Oracle`]: every decision, the
-//! counts, the keys gone and the records kept must agree. `PROPTEST_CASES=N` runs more cases.
+//! counts, the keys gone and the records kept must agree. proptest's own environment variables choose how many cases run.
 
 use proptest::prelude::*;
 
@@ -217,10 +217,6 @@ pub(in crate::changes) fn play(run: &Run) -> Result<(Remembered, OracleRemembere
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(128),
         // No regression files in the source tree: a failure prints its minimal input, which goes
         // into a plain test.
         failure_persistence: None,
