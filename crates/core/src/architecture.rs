@@ -16,7 +16,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("retry", &[]),
     ("email", &[]),
     ("capacity", &["config"]),
-    ("changes", &["api"]),
+    ("changes", &["api", "capacity", "config"]),
     ("net", &[]),
     ("gcp", &["net"]),
     ("rows", &["api", "net"]),
