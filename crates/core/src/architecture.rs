@@ -28,7 +28,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("secrets", &["config", "gcp", "retry"]),
     (
         "actions",
-        &["api", "meta", "net", "routes", "rows", "rudder", "sinks"],
+        &[
+            "api", "changes", "meta", "net", "routes", "rows", "rudder", "sinks",
+        ],
     ),
     ("declared", &["actions", "api", "email", "rows", "sinks"]),
     ("error", &["auth", "rudder"]),
@@ -42,7 +44,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "settings",
         &[
-            "capacity", "config", "error", "net", "oauth", "routes", "rudder", "secrets", "sinks",
+            "capacity", "changes", "config", "error", "net", "oauth", "routes", "rudder",
+            "secrets", "sinks",
         ],
     ),
     ("telemetry", &["settings"]),
@@ -53,6 +56,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "api",
             "auth",
             "capacity",
+            "changes",
             "declared",
             "gcp",
             "lifecycle",

@@ -663,3 +663,16 @@ async fn a_commit_the_store_refuses_is_not_saved_and_the_next_run_sends_every_ro
     assert_eq!(sent.len(), 4);
     assert_eq!(s.base, "lease_broken");
 }
+
+#[tokio::test]
+async fn an_actions_context_carries_the_memory_of_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = crate::actions::testing::StandIns::new(&dir.path().join("s.sqlite"), &[]);
+    assert!(plain.ctx().changes.is_none());
+    let stand_ins = crate::actions::testing::StandIns::new(&dir.path().join("t.sqlite"), &[])
+        .with_changes(&dir.path().join("c.sqlite"));
+    let ctx = stand_ins.ctx();
+    let changes = ctx.changes.expect("the memory of sends");
+    let (sent, s) = run_once(changes, &ctx.meta.request_id, go("1"), &ROWS, &[]).await;
+    assert_eq!((sent.len(), s.base.as_str()), (4, "first_run"));
+}
