@@ -17,9 +17,9 @@ use super::mapping::{
 };
 use super::report::{ChangeReport, DeliveryReport};
 use super::RudderSettings;
-use crate::changes::hash::{Fingerprint, KeyHash, Seed};
-use crate::changes::memory::{Decision, Pending};
+use crate::changes::memory::Decision;
 use crate::changes::mode::SendMode;
+use crate::changes::run::ChangeRun;
 use crate::rows::{RawRow, RowStream, RowsError};
 
 /// Everything one delivery needs besides the rows.
@@ -81,23 +81,10 @@ pub async fn run(job: Job<'_>, rows: RowStream) -> Result<DeliveryReport, Mappin
     Ok(prepare(job, rows)?.run(None).await)
 }
 
-/// What the pipeline asks of a change-only run (`changes::run::ChangeRun`): the schedule's seed,
-/// a decision per row before its event is built, and each sent row settled once its batch is.
-pub trait Decisions: Send {
-    /// The seed rows' keys and contents are hashed with.
-    fn seed(&self) -> Seed;
-    /// Whether to send a row of this key and content.
-    fn decide(&mut self, key: Option<KeyHash>, fingerprint: Fingerprint) -> Decision;
-    /// The row's batch was accepted: remember it.
-    fn confirm(&mut self, pending: Pending);
-    /// The row was refused or never sent: the next run sends it again.
-    fn forget(&mut self, pending: Pending);
-}
-
 /// A change-only send: its run and mode.
 pub struct ChangeOnly<'c> {
     /// The decisions against the schedule's memory.
-    pub run: &'c mut dyn Decisions,
+    pub run: &'c mut ChangeRun,
     /// `Changed` or `Resend`.
     pub mode: SendMode,
 }
@@ -209,7 +196,7 @@ impl Prepared<'_> {
 
 /// A change-only send under way.
 struct Changes<'c, 'm> {
-    run: &'c mut dyn Decisions,
+    run: &'c mut ChangeRun,
     identity: Identity<'m>,
     /// Track events sent because they are new get the messageId of their content.
     ids_of_content: bool,

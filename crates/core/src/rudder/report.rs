@@ -43,12 +43,10 @@ pub struct ChangeReport {
     pub unkeyed: u64,
     /// Accepted rows sharing their key with an earlier row (always sent).
     pub repeated: u64,
-    /// Keys of the last run no longer in the result (`None`: not known, the result was not read
-    /// to its end, or not told).
-    pub keys_gone: Option<u64>,
-    /// Whether the memory was saved; `Err`: why not.
+    /// Whether the memory was saved; `Err`: why not (a clause).
     pub saved: Result<(), String>,
-    /// Sentences about the memory for the answer (a first run, fields changed, …).
+    /// Sentences about the memory for the end of the answer (a first run, fields changed, keys
+    /// gone, …).
     pub notes: Vec<String>,
 }
 
@@ -60,7 +58,6 @@ impl Default for ChangeReport {
             changed: 0,
             unkeyed: 0,
             repeated: 0,
-            keys_gone: None,
             saved: Ok(()),
             notes: Vec::new(),
         }
@@ -79,7 +76,7 @@ impl ChangeReport {
         }
         if self.repeated > 0 {
             kinds.push(format!(
-                "{} sharing their key with another row",
+                "{} with a repeated key",
                 group_digits(self.repeated)
             ));
         }
@@ -90,25 +87,6 @@ impl ChangeReport {
             kinds.join(", "),
             group_digits(self.unchanged)
         )
-    }
-
-    /// What the memory kept, for the end of the answer.
-    fn memory(&self) -> Vec<String> {
-        let mut parts = Vec::new();
-        if let Some(gone) = self.keys_gone.filter(|g| *g > 0) {
-            parts.push(format!(
-                "{} of the last run {} no longer in the result (nothing was deleted downstream)",
-                plural(gone, "key", "keys"),
-                if gone == 1 { "is" } else { "are" }
-            ));
-        }
-        if let Err(why) = &self.saved {
-            parts.push(format!(
-                "the memory of what was sent could not be saved ({why}): the next run sends these rows again"
-            ));
-        }
-        parts.extend(self.notes.iter().cloned());
-        parts
     }
 }
 
@@ -131,9 +109,7 @@ impl DeliveryReport {
         let t = &self.tally;
         let mut parts = Vec::new();
         if self.rows == 0 && self.input_error.is_none() {
-            let mut empty = vec!["the query returned no rows: nothing to send".to_string()];
-            empty.extend(self.changes.iter().flat_map(ChangeReport::memory));
-            return empty.join("; ");
+            return self.with_notes("the query returned no rows: nothing to send".into());
         }
         // A change-only send's rows that failed are sent again by the next run.
         let again = if self.changes.is_some() {
@@ -192,8 +168,18 @@ impl DeliveryReport {
         if let Some(note) = &self.naming_note {
             parts.push(note.clone());
         }
-        parts.extend(self.changes.iter().flat_map(ChangeReport::memory));
-        parts.join("; ")
+        if let Some(Err(why)) = self.changes.as_ref().map(|c| &c.saved) {
+            parts.push(why.clone());
+        }
+        self.with_notes(parts.join("; "))
+    }
+
+    /// The clauses, then a change-only send's sentences about its memory.
+    fn with_notes(&self, clauses: String) -> String {
+        match self.changes.as_ref().filter(|c| !c.notes.is_empty()) {
+            Some(c) => format!("{clauses}. {}", c.notes.join(" ")),
+            None => clauses,
+        }
     }
 }
 
@@ -271,8 +257,7 @@ mod tests {
             unchanged: 989_766,
             new: 8_011,
             changed: 2_223,
-            keys_gone: Some(1_202),
-            notes: vec!["first note".into()],
+            notes: vec!["First note.".into(), "Second note.".into()],
             ..ChangeReport::default()
         };
         let ok = DeliveryReport {
@@ -288,8 +273,7 @@ mod tests {
         assert_eq!(
             ok.message(),
             "sent 10 234 of 1 000 000 rows to RudderStack (8 011 new, 2 223 changed); \
-             989 766 unchanged, skipped; 0 failed; 1 202 keys of the last run are no longer in the \
-             result (nothing was deleted downstream); first note"
+             989 766 unchanged, skipped; 0 failed. First note. Second note."
         );
 
         let failed = DeliveryReport {
@@ -305,7 +289,7 @@ mod tests {
                 new: 3,
                 changed: 0,
                 repeated: 1,
-                saved: Err("the store is unreachable".into()),
+                saved: Err("the memory could not be saved".into()),
                 ..ChangeReport::default()
             }),
             ..Default::default()
@@ -313,10 +297,9 @@ mod tests {
         assert!(!failed.success());
         assert_eq!(
             failed.message(),
-            "sent 4 of 10 rows to RudderStack (3 new, 0 changed, 1 sharing their key with another row); \
+            "sent 4 of 10 rows to RudderStack (3 new, 0 changed, 1 with a repeated key); \
              3 unchanged, skipped; 3 failed after 1 attempt: HTTP 400 (to be sent again next run); \
-             the memory of what was sent could not be saved (the store is unreachable): the next run \
-             sends these rows again"
+             the memory could not be saved"
         );
 
         // Every row skipped is a success; a memory not saved is not.
