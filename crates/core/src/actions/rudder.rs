@@ -641,6 +641,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_memory_is_per_source_or_per_data_plane_and_write_key() {
+        let with_key = |key: &str| {
+            request(json!({"type": "query", "data": {WRITE_KEY_PARAM: key}, "form_params": {}}))
+        };
+        let plane = DataPlane::new("https://dp.example.com/", "k1").unwrap();
+        let one = destination(None, &plane, &with_key(" k1 "));
+        assert_eq!(one, destination(None, &plane, &with_key("k1")));
+        assert!(
+            one.starts_with("plane:https://dp.example.com/v1/batch#") && one.len() == 54,
+            "{one}"
+        );
+        assert!(!one.contains("k1"));
+        // A rotated key is another memory (its first run sends every row, announced).
+        assert_ne!(one, destination(None, &plane, &with_key("k2")));
+        assert_eq!(
+            destination(Some("crm"), &plane, &with_key("k1")),
+            "source:crm"
+        );
+    }
+
     #[tokio::test]
     async fn a_send_without_a_write_key_says_which_setting_to_fill() {
         let dir = tempfile::tempdir().unwrap();
