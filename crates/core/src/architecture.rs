@@ -21,7 +21,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("gcp", &["net"]),
     ("rows", &["api", "net"]),
     ("sinks", &["config", "gcp", "retry"]),
-    ("rudder", &["config", "net", "retry", "rows", "secrets"]),
+    (
+        "rudder",
+        &["changes", "config", "net", "retry", "rows", "secrets"],
+    ),
     ("secrets", &["config", "gcp", "retry"]),
     (
         "actions",

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 
 use crate::actions::run::{ErrorKind, Rejection, RunTally, MAX_REJECTIONS_KEPT};
 use crate::actions::{base_definition, svg_icon, Action, ActionContext, ActionError};
@@ -14,11 +15,13 @@ use crate::api::{
     ActionParam, ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration,
     RequiredField, SelectOption,
 };
+use crate::changes::mode::{self, SendMode};
+use crate::changes::run::{RefusedKind, Scope, Shape, Start};
 use crate::meta::RequestMeta;
 use crate::rows::{self, RowStream};
 use crate::rudder::mapping::{IDENTITY_TAGS, TAG_GROUP_ID};
 use crate::rudder::naming::{self, Naming};
-use crate::rudder::pipeline::{self, Job};
+use crate::rudder::pipeline::{self, ChangeOnly, Job};
 use crate::rudder::sources::Sources;
 use crate::rudder::{Call, DataPlane, RudderSettings};
 
@@ -29,6 +32,10 @@ pub const SERVER_URL_PARAM: &str = "rudder_server_url";
 /// Appended to the answer of a delivery stopped part-way by the shutdown or its time limit.
 pub const RUN_AGAIN: &str =
     "; run the action again to send every row (the rows already sent are sent again)";
+
+/// [`RUN_AGAIN`] for a change-only send: what it delivered is remembered.
+pub const RUN_AGAIN_CHANGED: &str =
+    " Run the action again to send the rest: the rows delivered now are remembered.";
 
 /// Track form field: the event name.
 pub const EVENT_FIELD: &str = "event";
@@ -323,6 +330,9 @@ impl Action for RudderAction {
             fields.push(event);
         }
         fields.push(naming_field());
+        if ctx.changes.is_some() {
+            fields.push(mode::form_field());
+        }
         Ok(Form {
             fields,
             ..Form::default()
@@ -357,6 +367,28 @@ impl Action for RudderAction {
                 return Ok(ExecuteResponse::invalid(errors));
             }
         };
+        let mode = match req.form_text(mode::FIELD).transpose() {
+            Ok(answer) => SendMode::parse(answer.as_deref()),
+            Err(shape) => Err(shape),
+        };
+        let mode = match mode {
+            Ok(mode) => mode,
+            Err(problem) => {
+                let errors = BTreeMap::from([(mode::FIELD.to_string(), problem)]);
+                return Ok(ExecuteResponse::invalid(errors));
+            }
+        };
+        let memory = match (mode.remembers(), ctx.changes) {
+            (false, _) => None,
+            (true, Some(changes)) => Some(changes),
+            (true, None) => {
+                ctx.run.fail(ErrorKind::Configuration);
+                return Ok(ExecuteResponse::failure(NO_MEMORY));
+            }
+        };
+        // The run's time limit starts now: a wait for another run of the schedule ends well
+        // before it.
+        let wait_until = memory.map(|m| m.wait_until(ctx.limits.download_deadline));
         if let Err(refused) = ctx.http.preflight(plane.endpoint()).await {
             ctx.run.fail(ErrorKind::Configuration);
             return Ok(ExecuteResponse::failure(format!(
@@ -413,6 +445,7 @@ impl Action for RudderAction {
             .as_ref()
             .map(|p| p.hidden_fields())
             .unwrap_or(&[]);
+        let destination = destination(source_name.as_deref(), &plane, &req);
         let job = Job {
             call: self.call.0,
             event: if self.call == TRACK {
@@ -431,18 +464,71 @@ impl Action for RudderAction {
             keep_rejections: MAX_REJECTIONS_KEPT,
         };
         let started = std::time::Instant::now();
-        let report = match pipeline::run(job, stream).await {
-            Ok(r) => r,
+        let prepared = match pipeline::prepare(job, stream) {
+            Ok(p) => p,
             Err(e) => {
                 ctx.run.fail(ErrorKind::Request);
                 return Ok(ExecuteResponse::failure(format!("{e}; nothing was sent")));
             }
         };
+        let plan = req
+            .scheduled_plan
+            .as_ref()
+            .and_then(|p| p.scheduled_plan_id.as_ref())
+            .map(|id| id.to_string());
+        let (report, explore) = match (memory.zip(wait_until), plan) {
+            (Some((memory, wait_until)), Some(plan)) => {
+                let start = Start {
+                    scope: Scope {
+                        looker_instance: ctx.meta.looker_instance.clone().unwrap_or_default(),
+                        scheduled_plan_id: plan,
+                        action: self.name().to_string(),
+                        destination,
+                    },
+                    mode,
+                    run_id: &ctx.meta.request_id,
+                    shape: Shape {
+                        key: prepared.mapper().key_definition(),
+                        fields: prepared.mapper().delivered_names(),
+                    },
+                    wait_until,
+                    // Track events are appended downstream; identify and group calls upsert.
+                    append_only: self.call == TRACK,
+                };
+                let mut run = match memory.begin(start).await {
+                    Ok(run) => run,
+                    Err(refused) => {
+                        ctx.run.fail(error_kind(refused.error_kind));
+                        return Ok(ExecuteResponse::failure(refused.message));
+                    }
+                };
+                let changes = ChangeOnly {
+                    run: &mut run,
+                    mode,
+                };
+                let mut report = prepared.run(Some(changes)).await;
+                let summary = run.commit(report.input_error.is_none()).await;
+                if let Some(c) = report.changes.as_mut() {
+                    c.saved = summary.saved;
+                    c.notes = summary.notes;
+                }
+                (report, false)
+            }
+            (memory, _) => (prepared.run(None).await, memory.is_some()),
+        };
         count(ctx.run, &report);
         let mut message = report.message();
+        if explore {
+            message.push_str(". ");
+            message.push_str(FROM_AN_EXPLORE);
+        }
         if report.input_error.is_some() && ctx.windup.too_late_for_long_work() {
             // Stopped by the shutdown: the user has to run it again (Looker does not retry).
-            message.push_str(RUN_AGAIN);
+            message.push_str(if report.changes.is_some() {
+                RUN_AGAIN_CHANGED
+            } else {
+                RUN_AGAIN
+            });
         }
         tracing::info!(
             action = self.name(),
@@ -462,6 +548,39 @@ impl Action for RudderAction {
         } else {
             ExecuteResponse::failure(message)
         })
+    }
+}
+
+/// The answer of a change-only send asked of a hub that keeps no memory of sends.
+const NO_MEMORY: &str = "This action hub keeps no memory of what schedules sent \
+    (HUB_CHANGE_BUCKET is not set), so it cannot send only new or changed rows: nothing was \
+    sent. Choose \"Send every row\" on this schedule, or ask the hub's admin to set \
+    HUB_CHANGE_BUCKET.";
+
+/// Appended to the answer of a change-only send without a schedule.
+const FROM_AN_EXPLORE: &str =
+    "Sent from an Explore: there is no schedule to remember, so every row was sent.";
+
+/// Where a schedule's rows go, as its memory is named: the named source, or the data plane with
+/// a hash of the write key (a rotated key starts a new memory: its first run sends every row,
+/// announced).
+fn destination(source: Option<&str>, plane: &DataPlane, req: &ActionRequest) -> String {
+    if let Some(name) = source {
+        return format!("source:{name}");
+    }
+    let key = req.data_param(WRITE_KEY_PARAM).unwrap_or_default();
+    let hash = Sha256::digest(key.trim().as_bytes());
+    format!("plane:{}#{}", plane.endpoint(), &hex::encode(hash)[..16])
+}
+
+/// The run ledger's kind of a change-only run that sent nothing.
+fn error_kind(kind: RefusedKind) -> ErrorKind {
+    match kind {
+        // The memory is damaged, missing or unreachable: the hub's side, as a configuration.
+        RefusedKind::State => ErrorKind::Configuration,
+        // Another run of the schedule held it, or no memory was free: the instance's room.
+        RefusedKind::Busy | RefusedKind::Capacity => ErrorKind::Capacity,
+        RefusedKind::Internal => ErrorKind::Internal,
     }
 }
 
@@ -520,6 +639,27 @@ mod tests {
             let params: Vec<&str> = d.params.iter().map(|p| p.name.as_str()).collect();
             assert_eq!(params, [WRITE_KEY_PARAM, SERVER_URL_PARAM], "{name}");
         }
+    }
+
+    #[test]
+    fn a_memory_is_per_source_or_per_data_plane_and_write_key() {
+        let with_key = |key: &str| {
+            request(json!({"type": "query", "data": {WRITE_KEY_PARAM: key}, "form_params": {}}))
+        };
+        let plane = DataPlane::new("https://dp.example.com/", "k1").unwrap();
+        let one = destination(None, &plane, &with_key(" k1 "));
+        assert_eq!(one, destination(None, &plane, &with_key("k1")));
+        assert!(
+            one.starts_with("plane:https://dp.example.com/v1/batch#") && one.len() == 54,
+            "{one}"
+        );
+        assert!(!one.contains("k1"));
+        // A rotated key is another memory (its first run sends every row, announced).
+        assert_ne!(one, destination(None, &plane, &with_key("k2")));
+        assert_eq!(
+            destination(Some("crm"), &plane, &with_key("k1")),
+            "source:crm"
+        );
     }
 
     #[tokio::test]

@@ -3,6 +3,8 @@
 //! The body is built once, in place: an event is copied once into the open batch and the batch is
 //! closed before it would pass the byte or event limit, so no request is ever re-serialized.
 
+use crate::changes::memory::{Decision, Pending};
+
 /// `{"batch":[`
 const HEAD: &[u8] = b"{\"batch\":[";
 /// `],"sentAt":"` + 24-byte RFC 3339 UTC timestamp with millis + `"}`.
@@ -36,6 +38,44 @@ pub struct Batch {
     pub events: usize,
     /// Position (0-based) of the first row in the batch, for messages.
     pub first_row: u64,
+    /// The change-only decisions of its rows (empty when every row is sent).
+    pub decided: Decided,
+}
+
+/// The change-only decisions of the rows of one batch, settled when the data plane answers for
+/// it: remembered when it accepts the batch, forgotten otherwise (sent again next run).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Decided {
+    /// The rows to remember (a new key, or changed content).
+    pub pending: Vec<Pending>,
+    /// Rows whose key the last run did not deliver.
+    pub new: u64,
+    /// Rows whose content changed.
+    pub changed: u64,
+    /// Rows without a key.
+    pub unkeyed: u64,
+    /// Rows whose key an earlier row of the result had.
+    pub repeated: u64,
+}
+
+impl Decided {
+    /// Count a sent row's decision.
+    pub fn add(&mut self, decision: Decision) {
+        match decision {
+            Decision::New(p) => {
+                self.new += 1;
+                self.pending.push(p);
+            }
+            Decision::Changed(p) => {
+                self.changed += 1;
+                self.pending.push(p);
+            }
+            Decision::Unkeyed => self.unkeyed += 1,
+            Decision::Repeated => self.repeated += 1,
+            // Never sent, so never in a batch.
+            Decision::Unchanged => {}
+        }
+    }
 }
 
 /// Accumulates serialized events into batches.
@@ -45,6 +85,7 @@ pub struct Batcher {
     body: Vec<u8>,
     events: usize,
     first_row: u64,
+    decided: Decided,
 }
 
 impl Batcher {
@@ -55,6 +96,7 @@ impl Batcher {
             body: Self::fresh(limits),
             events: 0,
             first_row: 0,
+            decided: Decided::default(),
         }
     }
 
@@ -74,10 +116,10 @@ impl Batcher {
             && self.body.len() + 1 + len + TAIL_LEN <= self.limits.max_bytes
     }
 
-    /// Append one event (row position `row`). The caller checked [`Batcher::fits`] (closing the
-    /// batch with [`Batcher::finish`] when it did not) and keeps events within
-    /// `limits.max_event_bytes()`.
-    pub fn push(&mut self, row: u64, event: &[u8]) {
+    /// Append one event (row position `row`, its change-only decision if any). The caller
+    /// checked [`Batcher::fits`] (closing the batch with [`Batcher::finish`] when it did not) and
+    /// keeps events within `limits.max_event_bytes()`.
+    pub fn push(&mut self, row: u64, event: &[u8], decision: Option<Decision>) {
         debug_assert!(self.fits(event.len()));
         if self.events == 0 {
             self.first_row = row;
@@ -86,6 +128,9 @@ impl Batcher {
         }
         self.body.extend_from_slice(event);
         self.events += 1;
+        if let Some(d) = decision {
+            self.decided.add(d);
+        }
     }
 
     /// Close the open batch, if it holds any event.
@@ -104,6 +149,7 @@ impl Batcher {
             body,
             events,
             first_row: self.first_row,
+            decided: std::mem::take(&mut self.decided),
         }
     }
 }
@@ -135,7 +181,7 @@ mod tests {
             if !b.fits(e.len()) {
                 batches.extend(b.finish(AT));
             }
-            b.push(i, &e);
+            b.push(i, &e, None);
         }
         batches.extend(b.finish(AT));
         let mut total = 0;
@@ -163,11 +209,11 @@ mod tests {
         let max = limits.max_event_bytes();
         let mut b = Batcher::new(limits);
         assert!(b.fits(max));
-        b.push(0, &event(max));
+        b.push(0, &event(max), None);
         assert!(!b.fits(1));
         let closed = b.finish(AT).unwrap();
         assert_eq!(closed.body.len(), 500);
-        b.push(1, &event(max));
+        b.push(1, &event(max), None);
         assert_eq!(closed.events, 1);
         let last = b.finish(AT).unwrap();
         assert_eq!(last.first_row, 1);

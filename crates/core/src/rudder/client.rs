@@ -10,7 +10,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE
 use reqwest::StatusCode;
 use tokio::task::JoinSet;
 
-use super::batcher::Batch;
+use super::batcher::{Batch, Decided};
 
 /// How batches are delivered (from the `RUDDER_*` settings).
 #[derive(Debug, Clone)]
@@ -192,6 +192,16 @@ pub struct Tally {
     pub stopped: Option<String>,
 }
 
+/// A batch the data plane answered for (or that was lost), with its rows' change-only
+/// decisions.
+#[derive(Debug)]
+pub struct Settled {
+    /// The batch's decisions.
+    pub decided: Decided,
+    /// Whether the data plane accepted it.
+    pub accepted: bool,
+}
+
 /// Batches failing in a row (after all their retries) before the delivery stops.
 const MAX_CONSECUTIVE_FAILED_BATCHES: u32 = 3;
 
@@ -200,9 +210,11 @@ pub struct Delivery {
     client: crate::net::Http,
     plane: DataPlane,
     settings: DeliverySettings,
-    tasks: JoinSet<(u64, BatchOutcome)>,
+    tasks: JoinSet<(u64, Decided, BatchOutcome)>,
     tally: Tally,
     consecutive_failures: u32,
+    /// Batches settled since the caller last took them.
+    settled: Vec<Settled>,
 }
 
 impl Delivery {
@@ -215,6 +227,7 @@ impl Delivery {
             tasks: JoinSet::new(),
             tally: Tally::default(),
             consecutive_failures: 0,
+            settled: Vec::new(),
         }
     }
 
@@ -223,9 +236,9 @@ impl Delivery {
         self.tally.stopped.is_some()
     }
 
-    /// Queue a batch; waits while `max_in_flight` batches are on the wire. Returns `false` when the
-    /// delivery has stopped (the batch is then not sent: the caller counts it).
-    pub async fn send(&mut self, batch: Batch) -> bool {
+    /// Queue a batch; waits while `max_in_flight` batches are on the wire. Gives the batch back
+    /// unsent when the delivery has stopped (the caller counts it).
+    pub async fn send(&mut self, batch: Batch) -> Result<(), Batch> {
         while let Some(done) = self.tasks.try_join_next() {
             self.record(done);
         }
@@ -235,33 +248,43 @@ impl Delivery {
             }
         }
         if self.stopped() {
-            return false;
+            return Err(batch);
         }
         let (client, plane, settings) = (
             self.client.clone(),
             self.plane.clone(),
             self.settings.clone(),
         );
-        let events = batch.events as u64;
-        self.tasks
-            .spawn(async move { (events, deliver(client, plane, settings, batch.body).await) });
-        true
+        let (events, decided) = (batch.events as u64, batch.decided);
+        self.tasks.spawn(async move {
+            let outcome = deliver(client, plane, settings, batch.body).await;
+            (events, decided, outcome)
+        });
+        Ok(())
     }
 
-    /// Wait for every batch on the wire and return the tally.
-    pub async fn finish(mut self) -> Tally {
+    /// The batches settled since the last call.
+    pub fn settled(&mut self) -> Vec<Settled> {
+        std::mem::take(&mut self.settled)
+    }
+
+    /// Wait for every batch on the wire and return the tally (their rows' decisions wait in
+    /// [`Delivery::settled`]).
+    pub async fn finish(&mut self) -> Tally {
         while let Some(done) = self.tasks.join_next().await {
             self.record(done);
         }
-        self.tally
+        std::mem::take(&mut self.tally)
     }
 
-    fn record(&mut self, done: Result<(u64, BatchOutcome), tokio::task::JoinError>) {
-        let (events, outcome) = match done {
+    fn record(&mut self, done: Result<(u64, Decided, BatchOutcome), tokio::task::JoinError>) {
+        let (events, decided, outcome) = match done {
             Ok(r) => r,
-            // A batch task cannot panic by design; if one is lost anyway, count it as failed.
+            // A batch task cannot panic by design; if one is lost anyway, count it as failed (its
+            // rows are not remembered: never settled).
             Err(_) => (
                 0,
+                Decided::default(),
                 BatchOutcome::Failed {
                     attempts: 0,
                     error: "a delivery task was lost".into(),
@@ -269,6 +292,10 @@ impl Delivery {
                 },
             ),
         };
+        self.settled.push(Settled {
+            decided,
+            accepted: matches!(outcome, BatchOutcome::Sent { .. }),
+        });
         match outcome {
             BatchOutcome::Sent { attempts } => {
                 self.tally.sent += events;

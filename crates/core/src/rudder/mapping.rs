@@ -9,6 +9,8 @@ use std::io::Write;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use crate::changes::hash::{Fingerprint, KeyHash};
+
 use crate::rows::{FieldMeta, RawCell, RawRow, ResultHeader};
 
 /// Tag of the field holding the user id.
@@ -140,6 +142,8 @@ struct Prop {
     field: Field,
     /// `"name":` pre-escaped.
     key: Vec<u8>,
+    /// The name as delivered.
+    delivered: String,
 }
 
 /// What is the same for every event of one delivery.
@@ -169,6 +173,8 @@ pub struct MapperInput<'a> {
 #[derive(Debug, Clone)]
 pub struct Mapper {
     call: Call,
+    /// The event of a track call.
+    event_name: Option<String>,
     user_id: Option<Field>,
     anonymous_id: Option<Field>,
     group_id: Option<Field>,
@@ -247,6 +253,7 @@ impl Mapper {
                     hint,
                 },
                 key: Vec::new(),
+                delivered: String::new(),
             });
         }
         // The `email` trait is written whenever an email field exists: no property may take it.
@@ -259,6 +266,7 @@ impl Mapper {
         for (p, k) in props.iter_mut().zip(keys) {
             p.key = json_string(&k);
             p.key.push(b':');
+            p.delivered = k;
         }
         let mut head = Vec::new();
         let _ = write!(
@@ -301,6 +309,10 @@ impl Mapper {
         }
         Ok(Mapper {
             call: input.call,
+            event_name: input
+                .event
+                .filter(|_| input.call == Call::Track)
+                .map(str::to_string),
             user_id,
             anonymous_id,
             group_id,
@@ -316,6 +328,88 @@ impl Mapper {
         })
     }
 
+    /// The call.
+    pub fn call(&self) -> Call {
+        self.call
+    }
+
+    /// The event of a track call.
+    pub fn event_name(&self) -> Option<&str> {
+        self.event_name.as_deref()
+    }
+
+    /// Which of the user ids the result has a field for.
+    pub(super) fn has_ids(&self) -> HasIds {
+        HasIds {
+            user: self.user_id.is_some(),
+            anonymous: self.anonymous_id.is_some(),
+        }
+    }
+
+    /// The traits' / properties' names as delivered, in the result's order (without `email`).
+    pub(super) fn delivered_props(&self) -> impl Iterator<Item = &str> {
+        self.props.iter().map(|p| p.delivered.as_str())
+    }
+
+    /// What identifies a row, in words (which fields, which values): when it differs from the
+    /// last run's, keys cannot be compared.
+    pub fn key_definition(&self) -> String {
+        fn field(f: &Option<Field>) -> Option<&str> {
+            f.as_ref().map(|f| f.name.as_str())
+        }
+        let ids = [
+            ("user_id", field(&self.user_id)),
+            ("anonymous id", field(&self.anonymous_id)),
+        ];
+        let ids: Vec<String> = ids
+            .iter()
+            .filter_map(|(what, name)| name.map(|n| format!("{what}: {n}")))
+            .collect();
+        match self.call {
+            Call::Track => format!(
+                "every delivered value of the event {:?}",
+                self.event_name().unwrap_or("")
+            ),
+            Call::Identify if ids.is_empty() => match &self.email {
+                Some((f, _)) => format!("email: {}", f.name),
+                None => String::new(),
+            },
+            Call::Identify => ids.join(", "),
+            Call::Group => {
+                let group = format!("group id: {}", field(&self.group_id).unwrap_or(""));
+                std::iter::once(group)
+                    .chain(ids)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        }
+    }
+
+    /// Every name the events deliver content under: the identity values with their fields, then
+    /// the traits / properties (`email` included) as delivered.
+    pub fn delivered_names(&self) -> Vec<String> {
+        let ids = [
+            ("userId", &self.user_id),
+            ("anonymousId", &self.anonymous_id),
+            ("groupId", &self.group_id),
+        ];
+        let mut names: Vec<String> = ids
+            .iter()
+            .filter_map(|(id, f)| f.as_ref().map(|f| format!("{id} ({})", f.name)))
+            .collect();
+        if let Some((f, _)) = &self.email {
+            names.push(format!("email ({})", f.name));
+        }
+        names.extend(self.props.iter().map(|p| {
+            if p.delivered == p.field.name {
+                p.delivered.clone()
+            } else {
+                format!("{} ({})", p.delivered, p.field.name)
+            }
+        }));
+        names
+    }
+
     /// Write the event for row `index` (0-based) into `out` (cleared first).
     pub fn map(
         &self,
@@ -324,84 +418,33 @@ impl Mapper {
         sent_at: &str,
         out: &mut Vec<u8>,
     ) -> Result<(), Rejection> {
-        let cell = |f: &Field| row.get(&f.name, f.hint);
+        self.map_with_id(index, row, sent_at, MessageId::OfDelivery, out)
+    }
+
+    /// [`Mapper::map`], with the messageId made as `id` says.
+    pub fn map_with_id(
+        &self,
+        index: u64,
+        row: &RawRow<'_>,
+        sent_at: &str,
+        id: MessageId,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Rejection> {
         out.clear();
         out.extend_from_slice(&self.head);
         let id_at = out.len();
         out.extend_from_slice(&[b'0'; 36]);
         out.extend_from_slice(b"\",");
         let content_at = out.len();
-        let user_id = self.user_id.as_ref().and_then(|f| id_text(cell(f)));
-        if let Some(uid) = &user_id {
-            out.extend_from_slice(b"\"userId\":");
-            write_str(out, uid);
-            out.push(b',');
-        }
-        match self.anonymous_id.as_ref().and_then(|f| id_text(cell(f))) {
-            Some(anon) => {
-                out.extend_from_slice(b"\"anonymousId\":");
-                write_str(out, &anon);
-                out.push(b',');
-            }
-            None if user_id.is_none() => {
-                out.extend_from_slice(b"\"anonymousId\":\"");
-                out.extend_from_slice(&self.uuid(b"anonymousId", index, &[]));
-                out.extend_from_slice(b"\",");
-            }
-            None => {}
-        }
-        // groupId rides along on every call when present (as the reference hub did); a group
-        // call without one is meaningless.
-        match self.group_id.as_ref().and_then(|f| id_text(cell(f))) {
-            Some(gid) => {
-                out.extend_from_slice(b"\"groupId\":");
-                write_str(out, &gid);
-                out.push(b',');
-            }
-            None if self.call == Call::Group => {
-                return Err(Rejection {
-                    row: index + 1,
-                    reason: RejectReason::NoGroupId,
-                });
-            }
-            None => {}
-        }
-        out.extend_from_slice(&self.event);
-        out.push(b'"');
-        out.extend_from_slice(self.call.bag().as_bytes());
-        out.extend_from_slice(b"\":");
-        let bag_at = out.len();
-        out.push(b'{');
-        let mut first = true;
-        let mut sep = |out: &mut Vec<u8>| {
-            if !std::mem::take(&mut first) {
-                out.push(b',');
-            }
+        let mut writer = EventWriter {
+            mapper: self,
+            index,
+            out,
+            bag_at: 0,
+            first: true,
         };
-        let email_at = |i: usize| self.email.as_ref().filter(|(_, at)| *at == i);
-        for (i, p) in self.props.iter().enumerate() {
-            if let Some((f, _)) = email_at(i) {
-                sep(out);
-                write_email(out, cell(f));
-            }
-            let Some(raw) = cell(&p.field) else { continue };
-            if let Some(number) = beyond_double(raw) {
-                let field = p.field.name.clone();
-                let reason = RejectReason::NumberBeyondDouble { field, number };
-                return Err(Rejection {
-                    row: index + 1,
-                    reason,
-                });
-            }
-            sep(out);
-            out.extend_from_slice(&p.key);
-            write_cell(out, raw);
-        }
-        if let Some((f, _)) = email_at(self.props.len()) {
-            sep(out);
-            write_email(out, cell(f));
-        }
-        out.push(b'}');
+        self.walk(index, row, &mut writer)?;
+        let bag_at = writer.bag_at;
         let bag_end = out.len();
         out.extend_from_slice(&self.context_head);
         if self.call == Call::Identify {
@@ -412,7 +455,14 @@ impl Mapper {
         out.extend_from_slice(&self.context_tail);
         out.extend_from_slice(sent_at.as_bytes());
         out.extend_from_slice(b"\"}");
-        let id = self.uuid(b"messageId", index, &out[content_at..bag_end]);
+        let id = match id {
+            MessageId::OfDelivery => self.uuid(b"messageId", index, &out[content_at..bag_end]),
+            MessageId::OfContent(content) => uuid_text(
+                &Sha256::new_with_prefix(b"messageId of content")
+                    .chain_update(content)
+                    .finalize(),
+            ),
+        };
         out[id_at..id_at + 36].copy_from_slice(&id);
         if out.len() > self.max_event_bytes {
             let reason = RejectReason::TooLarge {
@@ -424,6 +474,59 @@ impl Mapper {
                 reason,
             });
         }
+        Ok(())
+    }
+
+    /// Hand what row `index` delivers to `content`, in the order the event writes it: the
+    /// identity values, then each trait / property with its value as delivered. The one
+    /// description of a row's content, so an event and its fingerprint cannot drift apart.
+    pub(super) fn walk<C: Content>(
+        &self,
+        index: u64,
+        row: &RawRow<'_>,
+        content: &mut C,
+    ) -> Result<(), Rejection> {
+        let cell = |f: &Field| row.get(&f.name, f.hint);
+        let user_id = self.user_id.as_ref().and_then(|f| id_text(cell(f)));
+        content.id(Id::User, user_id.as_deref());
+        match self.anonymous_id.as_ref().and_then(|f| id_text(cell(f))) {
+            Some(anon) => content.id(Id::Anonymous, Some(&anon)),
+            None if user_id.is_none() => content.made_anonymous_id(),
+            None => content.id(Id::Anonymous, None),
+        }
+        // groupId rides along on every call when present (as the reference hub did); a group
+        // call without one is meaningless.
+        match self.group_id.as_ref().and_then(|f| id_text(cell(f))) {
+            Some(gid) => content.id(Id::Group, Some(&gid)),
+            None if self.call == Call::Group => {
+                return Err(Rejection {
+                    row: index + 1,
+                    reason: RejectReason::NoGroupId,
+                });
+            }
+            None => content.id(Id::Group, None),
+        }
+        content.open_bag();
+        let email_at = |i: usize| self.email.as_ref().filter(|(_, at)| *at == i);
+        for (i, p) in self.props.iter().enumerate() {
+            if let Some((f, _)) = email_at(i) {
+                content.value(Name::Email, |out| write_email(out, cell(f)));
+            }
+            let Some(raw) = cell(&p.field) else { continue };
+            if let Some(number) = beyond_double(raw) {
+                let field = p.field.name.clone();
+                let reason = RejectReason::NumberBeyondDouble { field, number };
+                return Err(Rejection {
+                    row: index + 1,
+                    reason,
+                });
+            }
+            content.value(Name::Prop(i), |out| write_cell(out, raw));
+        }
+        if let Some((f, _)) = email_at(self.props.len()) {
+            content.value(Name::Email, |out| write_email(out, cell(f)));
+        }
+        content.close_bag();
         Ok(())
     }
 
@@ -444,24 +547,153 @@ impl Mapper {
         h.update(purpose);
         h.update(index.to_le_bytes());
         h.update(content);
-        let d = h.finalize();
-        let mut b = [0u8; 16];
-        b.copy_from_slice(&d[..16]);
-        b[6] = (b[6] & 0x0f) | 0x80;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        let mut out = [0u8; 36];
-        let mut o = 0;
-        for (i, byte) in b.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                out[o] = b'-';
-                o += 1;
-            }
-            out[o] = HEX[usize::from(byte >> 4)];
-            out[o + 1] = HEX[usize::from(byte & 0x0f)];
-            o += 2;
-        }
-        out
+        uuid_text(&h.finalize())
     }
+}
+
+/// How an event's `messageId` is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageId {
+    /// From this delivery (webhook id, or the schedule's run), the call, the event name, the row's
+    /// position and content: a repeated Looker delivery repeats its ids, another delivery has its
+    /// own.
+    OfDelivery,
+    /// From these bytes alone (a track event's key and fingerprint, hashed with its schedule's
+    /// seed): the same event has the same id in every run of the schedule, so the copy a failed
+    /// run may have delivered and the next run's are deduplicated by RudderStack.
+    OfContent([u8; 16]),
+}
+
+impl MessageId {
+    /// The id of a content whose key and fingerprint are these.
+    pub fn of_content(key: KeyHash, fingerprint: Fingerprint) -> MessageId {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&key.bits().to_le_bytes());
+        bytes[8..].copy_from_slice(&fingerprint.bits().to_le_bytes());
+        MessageId::OfContent(bytes)
+    }
+}
+
+/// Which user ids a result has a field for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HasIds {
+    pub user: bool,
+    pub anonymous: bool,
+}
+
+/// An identity value of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Id {
+    User,
+    Anonymous,
+    Group,
+}
+
+impl Id {
+    fn key(self) -> &'static [u8] {
+        match self {
+            Id::User => b"\"userId\":",
+            Id::Anonymous => b"\"anonymousId\":",
+            Id::Group => b"\"groupId\":",
+        }
+    }
+}
+
+/// A trait / property of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Name {
+    /// The `email` trait (written whenever the result has an email field).
+    Email,
+    /// A field of the result, by its position among the mapper's properties.
+    Prop(usize),
+}
+
+/// Where [`Mapper::walk`] hands a row's content.
+pub(super) trait Content {
+    /// An identity value as the event writes it; `None`: the event has none.
+    fn id(&mut self, id: Id, value: Option<&str>);
+    /// The row has neither a user id nor an anonymous id: the event carries an anonymous id the
+    /// hub makes (not the row's content).
+    fn made_anonymous_id(&mut self);
+    /// The traits / properties begin.
+    fn open_bag(&mut self) {}
+    /// One trait / property: `write` writes its value as delivered (JSON text).
+    fn value(&mut self, name: Name, write: impl FnOnce(&mut Vec<u8>));
+    /// The traits / properties end.
+    fn close_bag(&mut self) {}
+}
+
+/// The content of an event, written as its JSON.
+struct EventWriter<'a> {
+    mapper: &'a Mapper,
+    index: u64,
+    out: &'a mut Vec<u8>,
+    /// Where the bag's `{` is.
+    bag_at: usize,
+    /// No trait / property written yet.
+    first: bool,
+}
+
+impl Content for EventWriter<'_> {
+    fn id(&mut self, id: Id, value: Option<&str>) {
+        if let Some(value) = value {
+            self.out.extend_from_slice(id.key());
+            write_str(self.out, value);
+            self.out.push(b',');
+        }
+    }
+
+    fn made_anonymous_id(&mut self) {
+        self.out.extend_from_slice(b"\"anonymousId\":\"");
+        let made = self.mapper.uuid(b"anonymousId", self.index, &[]);
+        self.out.extend_from_slice(&made);
+        self.out.extend_from_slice(b"\",");
+    }
+
+    fn open_bag(&mut self) {
+        self.out.extend_from_slice(&self.mapper.event);
+        self.out.push(b'"');
+        self.out
+            .extend_from_slice(self.mapper.call.bag().as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.bag_at = self.out.len();
+        self.out.push(b'{');
+    }
+
+    fn value(&mut self, name: Name, write: impl FnOnce(&mut Vec<u8>)) {
+        if !std::mem::take(&mut self.first) {
+            self.out.push(b',');
+        }
+        match name {
+            Name::Email => self.out.extend_from_slice(b"\"email\":"),
+            Name::Prop(i) => self.out.extend_from_slice(&self.mapper.props[i].key),
+        }
+        write(self.out);
+    }
+
+    fn close_bag(&mut self) {
+        self.out.push(b'}');
+    }
+}
+
+/// A SHA-256 digest as a UUID (version 8, RFC 4122 variant).
+fn uuid_text(d: &[u8]) -> [u8; 36] {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let mut out = [0u8; 36];
+    let mut o = 0;
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out[o] = b'-';
+            o += 1;
+        }
+        out[o] = HEX[usize::from(byte >> 4)];
+        out[o + 1] = HEX[usize::from(byte & 0x0f)];
+        o += 2;
+    }
+    out
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -512,8 +744,8 @@ fn beyond_double(raw: &RawValue) -> Option<String> {
     }
 }
 
+/// The `email` trait's value: the cell's value as written, `null` when absent or pivoted.
 fn write_email(out: &mut Vec<u8>, raw: Option<&RawValue>) {
-    out.extend_from_slice(b"\"email\":");
     match raw.and_then(|r| RawCell::parse(r).value()) {
         Some(v) => out.extend_from_slice(v.get().as_bytes()),
         None => out.extend_from_slice(b"null"),
@@ -656,6 +888,32 @@ mod tests {
         assert_eq!(a["anonymousId"].as_str().unwrap().len(), 36);
         assert_eq!(event(&m, 7, anon.clone())["anonymousId"], a["anonymousId"]);
         assert_ne!(event(&m, 8, anon)["anonymousId"], a["anonymousId"]);
+    }
+
+    /// The bytes of an event, pinned: the change-only fingerprint walks the same content as
+    /// `map`, and `map` writes it exactly as before.
+    #[test]
+    fn an_event_byte_for_byte() {
+        let h = header(json!([
+            {"name": "u.id", "tags": ["user_id"]}, {"name": "g.id", "tags": ["rudder_group_id"]},
+            {"name": "u.name"}, {"name": "u.email", "tags": ["email"]}, {"name": "o.n"}
+        ]));
+        let m = mapper(Call::Identify, &h, &[], None).unwrap();
+        let row = json!({"u.id": {"value": 1.0}, "g.id": {"value": "g"}, "u.name": {"value": "Ana \"A\""},
+                         "u.email": {"value": null}, "o.n": {"b": {"value": 2}, "a": {"value": null}}});
+        let mut out = vec![];
+        try_map(&m, 4, &row, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            concat!(
+                r#"{"type":"identify","messageId":"bb6f096d-d78e-8e7f-b13b-d27a9ad22cd6","userId":"1.0","groupId":"g","#,
+                r#""traits":{"u.name":"Ana \"A\"","email":null,"o.n":[{"b":2},{"a":null}]},"#,
+                r#""context":{"app":{"name":"hub","version":"1.0"},"library":{"name":"hub","version":"1.0"},"#,
+                r#""traits":{"u.name":"Ana \"A\"","email":null,"o.n":[{"b":2},{"a":null}]}},"#,
+                r#""channel":"server","timestamp":"2017-07-28T02:25:19.000Z","#,
+                r#""originalTimestamp":"2017-07-28T02:25:19.000Z","sentAt":"2024-01-01T00:00:00.000Z"}"#
+            )
+        );
     }
 
     #[test]

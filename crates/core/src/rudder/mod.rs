@@ -3,6 +3,7 @@
 //! ids and a truthful report of what was accepted.
 //!
 //! - [`mapping`]: field roles and row → event bytes (JSON types kept, messageId).
+//! - [`identity`]: a row's key and content, hashed, for change-only sends.
 //! - [`batcher`]: events → request bodies under the byte / event limits.
 //! - [`client`]: gzip, Basic auth, bounded in-flight batches, retries, the tally.
 //! - [`pipeline`]: a row stream through all of the above, in constant memory.
@@ -14,6 +15,7 @@
 pub mod batcher;
 pub mod client;
 pub mod counts;
+pub mod identity;
 pub mod mapping;
 pub mod naming;
 pub mod pipeline;

@@ -2,14 +2,24 @@
 //! appended to the open batch, and closed batches go to the delivery, which holds at most
 //! `max_in_flight` of them. Reading waits while the delivery is full, so memory stays bounded
 //! whatever the size of the result.
+//!
+//! A change-only send decides each row before its event is built: an unchanged row is only
+//! hashed and counted. A sent row is remembered once the data plane accepted its batch, and
+//! forgotten (sent again by the next run) when its batch was refused or never sent.
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 
-use super::batcher::Batcher;
-use super::client::{DataPlane, Delivery};
-use super::mapping::{Call, Mapper, MapperInput, MappingError, MAX_EVENT_BYTES};
-use super::report::DeliveryReport;
+use super::batcher::{Batcher, Decided};
+use super::client::{DataPlane, Delivery, Settled};
+use super::identity::Identity;
+use super::mapping::{
+    Call, Mapper, MapperInput, MappingError, MessageId, RejectReason, Rejection, MAX_EVENT_BYTES,
+};
+use super::report::{ChangeReport, DeliveryReport};
 use super::RudderSettings;
+use crate::changes::memory::Decision;
+use crate::changes::mode::SendMode;
+use crate::changes::run::ChangeRun;
 use crate::rows::{RawRow, RowStream, RowsError};
 
 /// Everything one delivery needs besides the rows.
@@ -40,15 +50,6 @@ pub struct Job<'a> {
     pub keep_rejections: usize,
 }
 
-/// Count a rejected row; keep it while fewer than `keep` are kept.
-fn rejected(report: &mut DeliveryReport, rejection: super::mapping::Rejection, keep: usize) {
-    report.rejected += 1;
-    if report.rejections.len() < keep {
-        report.rejections.push(rejection.clone());
-    }
-    report.first_rejection.get_or_insert(rejection);
-}
-
 /// Now as RudderStack timestamps are written: RFC 3339, UTC, milliseconds (24 bytes).
 pub fn now_stamp() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -76,7 +77,27 @@ pub fn event_timestamp(ran_at: Option<&str>) -> String {
 /// Send every row of `rows`; fails only when the result cannot be mapped at all (no identity
 /// field). Everything else — refused batches, oversized rows, a result that breaks off — is in
 /// the report.
-pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, MappingError> {
+pub async fn run(job: Job<'_>, rows: RowStream) -> Result<DeliveryReport, MappingError> {
+    Ok(prepare(job, rows)?.run(None).await)
+}
+
+/// A change-only send: its run and mode.
+pub struct ChangeOnly<'c> {
+    /// The decisions against the schedule's memory.
+    pub run: &'c mut ChangeRun,
+    /// `Changed` or `Resend`.
+    pub mode: SendMode,
+}
+
+/// A delivery whose result's fields are mapped, ready to read its rows.
+pub struct Prepared<'a> {
+    job: Job<'a>,
+    rows: RowStream,
+    mapper: Mapper,
+}
+
+/// Work out how the result's rows become events; fails when no field identifies them.
+pub fn prepare(job: Job<'_>, rows: RowStream) -> Result<Prepared<'_>, MappingError> {
     let limits = job.settings.limits();
     let timestamp = event_timestamp(rows.header().ran_at.as_deref());
     let mapper = Mapper::new(MapperInput {
@@ -90,108 +111,272 @@ pub async fn run(job: Job<'_>, mut rows: RowStream) -> Result<DeliveryReport, Ma
         max_event_bytes: MAX_EVENT_BYTES.min(limits.max_event_bytes()),
         naming: job.naming,
     })?;
-    let mut delivery = Delivery::new(job.client, job.plane, job.settings.delivery.clone());
-    let mut batcher = Batcher::new(limits);
-    let mut report = DeliveryReport {
-        naming_note: mapper.naming_note.clone(),
-        ..DeliveryReport::default()
-    };
-    let mut event = Vec::with_capacity(4096);
-    let mut sent_at = now_stamp();
-    // Set once delivery stops: the rest is only counted.
-    let mut stopped = false;
-    // Set once the execute must wind up (the shutdown, its time limit): the rows already read
-    // still come.
-    let mut winding_up = false;
-    'read: loop {
-        let next = if winding_up {
-            rows.next_raw_chunk().await
-        } else {
-            tokio::select! {
-                biased;
-                _ = job.stop.cancelled() => {
-                    tracing::warn!(rows = report.rows, "winding up: delivering the rows read so far");
-                    rows.stop_reading();
-                    winding_up = true;
-                    continue;
+    Ok(Prepared { job, rows, mapper })
+}
+
+impl Prepared<'_> {
+    /// How rows become events (what identifies them, the names they deliver).
+    pub fn mapper(&self) -> &Mapper {
+        &self.mapper
+    }
+
+    /// Read the rows and deliver them: every row, or with `changes` only those it decides to
+    /// send.
+    pub async fn run(self, changes: Option<ChangeOnly<'_>>) -> DeliveryReport {
+        let Prepared {
+            job,
+            mut rows,
+            mapper,
+        } = self;
+        let mut sender = Sender {
+            mapper: &mapper,
+            changes: changes.map(|c| Changes {
+                identity: Identity::new(&mapper, c.run.seed()),
+                ids_of_content: c.mode == SendMode::Changed && mapper.call() == Call::Track,
+                run: c.run,
+            }),
+            delivery: Delivery::new(job.client, job.plane, job.settings.delivery.clone()),
+            batcher: Batcher::new(job.settings.limits()),
+            report: DeliveryReport {
+                naming_note: mapper.naming_note.clone(),
+                ..DeliveryReport::default()
+            },
+            event: Vec::with_capacity(4096),
+            sent_at: now_stamp(),
+            stopped: false,
+            keep_rejections: job.keep_rejections,
+        };
+        if sender.changes.is_some() {
+            sender.report.changes = Some(ChangeReport::default());
+        }
+        // Set once the execute must wind up (the shutdown, its time limit): the rows already read
+        // still come.
+        let mut winding_up = false;
+        'read: loop {
+            let next = if winding_up {
+                rows.next_raw_chunk().await
+            } else {
+                tokio::select! {
+                    biased;
+                    _ = job.stop.cancelled() => {
+                        tracing::warn!(rows = sender.report.rows, "winding up: delivering the rows read so far");
+                        rows.stop_reading();
+                        winding_up = true;
+                        continue;
+                    }
+                    next = rows.next_raw_chunk() => next,
                 }
-                next = rows.next_raw_chunk() => next,
-            }
-        };
-        let Some(chunk) = next else { break };
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(RowsError::Stopped { .. }) => {
-                report.input_error = Some(format!(
-                    "{} after reading {} of the result",
-                    (job.stopped_because)(),
-                    super::counts::plural(report.rows, "row", "rows")
-                ));
-                break 'read;
-            }
-            Err(e) => {
-                report.input_error = Some(e.to_string());
-                break 'read;
-            }
-        };
-        for text in chunk.iter() {
-            let index = report.rows;
-            report.bytes += text.len() as u64;
-            if stopped {
-                report.rows += 1;
-                report.not_sent += 1;
-                continue;
-            }
-            if text.is_empty() {
-                // Over the reader's row limit: skipped unread, counted as rejected.
-                report.rows += 1;
-                let rejection = super::mapping::Rejection {
-                    row: index + 1,
-                    reason: super::mapping::RejectReason::RowTooLarge {
-                        limit: crate::rows::MAX_ROW_BYTES,
-                    },
-                };
-                rejected(&mut report, rejection, job.keep_rejections);
-                continue;
-            }
-            let row = match RawRow::parse(text) {
-                Ok(r) => r,
+            };
+            let Some(chunk) = next else { break };
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(RowsError::Stopped { .. }) => {
+                    sender.report.input_error = Some(format!(
+                        "{} after reading {} of the result",
+                        (job.stopped_because)(),
+                        super::counts::plural(sender.report.rows, "row", "rows")
+                    ));
+                    break 'read;
+                }
                 Err(e) => {
-                    report.input_error = Some(RowsError::bad_row(index, &e, text).to_string());
+                    sender.report.input_error = Some(e.to_string());
                     break 'read;
                 }
             };
-            report.rows += 1;
-            match mapper.map(index, &row, &sent_at, &mut event) {
-                Ok(()) => {
-                    if !batcher.fits(event.len()) {
-                        if let Some(batch) = batcher.finish(&sent_at) {
-                            let events = batch.events as u64;
-                            if !delivery.send(batch).await {
-                                // This batch and this event stay unsent.
-                                report.not_sent += events + 1;
-                                stopped = true;
-                                continue;
-                            }
-                        }
-                        // The event opens the next batch: it carries that batch's sentAt.
-                        sent_at = now_stamp();
-                        mapper.restamp(&mut event, &sent_at);
-                    }
-                    batcher.push(index, &event);
+            for text in chunk.iter() {
+                if let Err(bad_row) = sender.row(text).await {
+                    sender.report.input_error = Some(bad_row);
+                    break 'read;
                 }
-                Err(rejection) => rejected(&mut report, rejection, job.keep_rejections),
+            }
+        }
+        sender.finish().await
+    }
+}
+
+/// A change-only send under way.
+struct Changes<'c, 'm> {
+    run: &'c mut ChangeRun,
+    identity: Identity<'m>,
+    /// Track events sent because they are new get the messageId of their content.
+    ids_of_content: bool,
+}
+
+/// The rows of one delivery on their way: mapped into a reused buffer, batched, delivered.
+struct Sender<'m, 'c> {
+    mapper: &'m Mapper,
+    changes: Option<Changes<'c, 'm>>,
+    delivery: Delivery,
+    batcher: Batcher,
+    report: DeliveryReport,
+    event: Vec<u8>,
+    sent_at: String,
+    /// Set once delivery stops: the rest is only counted (and, change-only, decided: the rows
+    /// unchanged stay remembered).
+    stopped: bool,
+    keep_rejections: usize,
+}
+
+impl Sender<'_, '_> {
+    /// Take one row of the result; `Err` when its text is not a row (the result is malformed).
+    async fn row(&mut self, text: &[u8]) -> Result<(), String> {
+        let index = self.report.rows;
+        self.report.bytes += text.len() as u64;
+        if self.stopped && self.changes.is_none() {
+            self.report.rows += 1;
+            self.report.not_sent += 1;
+            return Ok(());
+        }
+        if text.is_empty() {
+            // Over the reader's row limit: skipped unread, counted as rejected.
+            self.report.rows += 1;
+            self.rejected(Rejection {
+                row: index + 1,
+                reason: RejectReason::RowTooLarge {
+                    limit: crate::rows::MAX_ROW_BYTES,
+                },
+            });
+            return Ok(());
+        }
+        let row =
+            RawRow::parse(text).map_err(|e| RowsError::bad_row(index, &e, text).to_string())?;
+        self.report.rows += 1;
+        let (decision, id) = match self.decide(index, &row) {
+            Ok(Some(decided)) => decided,
+            Ok(None) => return Ok(()),
+            Err(rejection) => {
+                self.rejected(rejection);
+                return Ok(());
+            }
+        };
+        if self.stopped {
+            self.report.not_sent += 1;
+            self.forget(decision);
+            return Ok(());
+        }
+        match self
+            .mapper
+            .map_with_id(index, &row, &self.sent_at, id, &mut self.event)
+        {
+            Ok(()) => self.push(index, decision).await,
+            Err(rejection) => {
+                self.forget(decision);
+                self.rejected(rejection);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether to send the row, and its messageId: `None` for an unchanged row (skipped, counted);
+    /// `Err` for a row that cannot become an event.
+    fn decide(
+        &mut self,
+        index: u64,
+        row: &RawRow<'_>,
+    ) -> Result<Option<(Option<Decision>, MessageId)>, Rejection> {
+        let Some(c) = self.changes.as_mut() else {
+            return Ok(Some((None, MessageId::OfDelivery)));
+        };
+        let (key, fingerprint) = c.identity.of(index, row)?;
+        let decision = c.run.decide(key, fingerprint);
+        let id = match (decision, key) {
+            (Decision::Unchanged, _) => {
+                if let Some(r) = self.report.changes.as_mut() {
+                    r.unchanged += 1;
+                }
+                return Ok(None);
+            }
+            (Decision::New(_) | Decision::Changed(_), Some(key)) if c.ids_of_content => {
+                MessageId::of_content(key, fingerprint)
+            }
+            _ => MessageId::OfDelivery,
+        };
+        Ok(Some((Some(decision), id)))
+    }
+
+    /// Append the event just mapped to the open batch, sending the batch first when it is full.
+    async fn push(&mut self, index: u64, decision: Option<Decision>) {
+        if !self.batcher.fits(self.event.len()) {
+            if let Some(batch) = self.batcher.finish(&self.sent_at) {
+                let sent = self.delivery.send(batch).await;
+                self.settle();
+                if let Err(unsent) = sent {
+                    // This batch and this event stay unsent.
+                    self.report.not_sent += unsent.events as u64 + 1;
+                    self.forget_all(unsent.decided);
+                    self.forget(decision);
+                    self.stopped = true;
+                    return;
+                }
+            }
+            // The event opens the next batch: it carries that batch's sentAt.
+            self.sent_at = now_stamp();
+            self.mapper.restamp(&mut self.event, &self.sent_at);
+        }
+        self.batcher.push(index, &self.event, decision);
+    }
+
+    /// Send the last batch, wait for every batch to settle, and report.
+    async fn finish(mut self) -> DeliveryReport {
+        if let Some(batch) = self.batcher.finish(&self.sent_at) {
+            if let Err(unsent) = self.delivery.send(batch).await {
+                self.report.not_sent += unsent.events as u64;
+                self.forget_all(unsent.decided);
+            }
+        }
+        self.report.tally = self.delivery.finish().await;
+        self.settle();
+        self.report
+    }
+
+    /// Remember the rows of the batches the data plane accepted, forget those of the others.
+    fn settle(&mut self) {
+        for s in self.delivery.settled() {
+            self.settle_one(s);
+        }
+    }
+
+    fn settle_one(&mut self, settled: Settled) {
+        if !settled.accepted {
+            self.forget_all(settled.decided);
+            return;
+        }
+        let (Some(c), Some(r)) = (self.changes.as_mut(), self.report.changes.as_mut()) else {
+            return;
+        };
+        let d = settled.decided;
+        r.new += d.new;
+        r.changed += d.changed;
+        r.unkeyed += d.unkeyed;
+        r.repeated += d.repeated;
+        for p in d.pending {
+            c.run.confirm(p);
+        }
+    }
+
+    fn forget(&mut self, decision: Option<Decision>) {
+        if let (Some(c), Some(p)) = (self.changes.as_mut(), decision.and_then(Decision::pending)) {
+            c.run.forget(p);
+        }
+    }
+
+    fn forget_all(&mut self, decided: Decided) {
+        if let Some(c) = self.changes.as_mut() {
+            for p in decided.pending {
+                c.run.forget(p);
             }
         }
     }
-    if let Some(batch) = batcher.finish(&sent_at) {
-        let events = batch.events as u64;
-        if !delivery.send(batch).await {
-            report.not_sent += events;
+
+    /// Count a rejected row; keep it while fewer than `keep_rejections` are kept.
+    fn rejected(&mut self, rejection: Rejection) {
+        let report = &mut self.report;
+        report.rejected += 1;
+        if report.rejections.len() < self.keep_rejections {
+            report.rejections.push(rejection.clone());
         }
+        report.first_rejection.get_or_insert(rejection);
     }
-    report.tally = delivery.finish().await;
-    Ok(report)
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ mod paths;
 mod playground;
 mod properties;
 mod rudder;
+mod rudder_changes;
 mod rudder_sources;
 mod saved_logins;
 mod secrets;

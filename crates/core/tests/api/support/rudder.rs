@@ -80,9 +80,19 @@ pub(crate) async fn execute_raw(
     body: &Value,
     webhook: &str,
 ) -> (u16, String) {
-    let r = hub
-        .client
-        .post(format!("{}/actions/{name}/execute", hub.address))
+    execute_on(&hub.client, &hub.address, name, body, webhook).await
+}
+
+/// [`execute_raw`] on the hub at `address` (from a task that does not hold the hub).
+pub(crate) async fn execute_on(
+    client: &reqwest::Client,
+    address: &str,
+    name: &str,
+    body: &Value,
+    webhook: &str,
+) -> (u16, String) {
+    let r = client
+        .post(format!("{address}/actions/{name}/execute"))
         .header("User-Agent", "LookerOutgoingWebhook/25.4.12")
         .header("X-Looker-Instance", "looker-test-instance")
         .header("X-Looker-Webhook-Id", webhook)
