@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use crate::actions::run::{ErrorKind, Rejection, RunTally, MAX_REJECTIONS_KEPT};
+use crate::actions::run::{ChangeTally, ErrorKind, Rejection, RunTally, MAX_REJECTIONS_KEPT};
 use crate::actions::{base_definition, svg_icon, Action, ActionContext, ActionError};
 use crate::api::{
     ActionParam, ActionRequest, ExecuteResponse, FieldType, Form, FormField, Integration,
@@ -378,6 +378,7 @@ impl Action for RudderAction {
                 return Ok(ExecuteResponse::invalid(errors));
             }
         };
+        ctx.run.send_mode(mode);
         let memory = match (mode.remembers(), ctx.changes) {
             (false, _) => None,
             (true, Some(changes)) => Some(changes),
@@ -508,6 +509,7 @@ impl Action for RudderAction {
                 };
                 let mut report = prepared.run(Some(changes)).await;
                 let summary = run.commit(report.input_error.is_none()).await;
+                ctx.run.changes(ChangeTally::of(&summary));
                 if let Some(c) = report.changes.as_mut() {
                     c.saved = summary.saved;
                     c.notes = summary.notes;
@@ -517,6 +519,9 @@ impl Action for RudderAction {
             (memory, _) => (prepared.run(None).await, memory.is_some()),
         };
         count(ctx.run, &report);
+        if report.changes.as_ref().is_some_and(|c| c.saved.is_err()) {
+            ctx.run.fail(ErrorKind::State);
+        }
         let mut message = report.message();
         if explore {
             message.push_str(". ");
@@ -576,10 +581,9 @@ fn destination(source: Option<&str>, plane: &DataPlane, req: &ActionRequest) -> 
 /// The run ledger's kind of a change-only run that sent nothing.
 fn error_kind(kind: RefusedKind) -> ErrorKind {
     match kind {
-        // The memory is damaged, missing or unreachable: the hub's side, as a configuration.
-        RefusedKind::State => ErrorKind::Configuration,
-        // Another run of the schedule held it, or no memory was free: the instance's room.
-        RefusedKind::Busy | RefusedKind::Capacity => ErrorKind::Capacity,
+        RefusedKind::State => ErrorKind::State,
+        RefusedKind::Busy => ErrorKind::Busy,
+        RefusedKind::Capacity => ErrorKind::Capacity,
         RefusedKind::Internal => ErrorKind::Internal,
     }
 }

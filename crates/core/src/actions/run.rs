@@ -101,6 +101,17 @@ pub struct ChangeTally {
     pub base: String,
 }
 
+impl ChangeTally {
+    /// What a committed change-only run tells its record.
+    pub fn of(summary: &crate::changes::run::ChangeSummary) -> ChangeTally {
+        ChangeTally {
+            decisions: summary.counts,
+            keys_gone: summary.keys_gone,
+            base: summary.base.clone(),
+        }
+    }
+}
+
 /// One result row that was not written or sent, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
