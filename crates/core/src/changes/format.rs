@@ -137,6 +137,10 @@ impl Decoder {
         if info.records > MAX_RECORDS {
             return Err(Damaged(format!("it claims {} records", info.records)));
         }
+        if info.parts == 0 {
+            // Even an empty snapshot is one part: the magic.
+            return Err(Damaged("it claims no part".into()));
+        }
         let base = Base::with_capacity(info.records).map_err(|_| {
             Damaged(format!(
                 "its {} records do not fit in this hub's memory",
@@ -287,6 +291,15 @@ mod tests {
             ..info
         };
         assert!(decode(&parts, fewer).is_err());
+        let nothing = SnapshotInfo {
+            records: 0,
+            parts: 0,
+            crc32: 0,
+        };
+        assert_eq!(
+            decode(&[], nothing).unwrap_err(),
+            Damaged("it claims no part".into())
+        );
         let mut wrong_magic = parts;
         wrong_magic[0][0] = b'X';
         assert!(decode(&wrong_magic, info).is_err());
