@@ -132,7 +132,7 @@ impl Changes {
     /// snapshot. Err: nothing may be sent (busy, damaged or unreachable memory), with the message
     /// for Looker and the ledger's error kind.
     pub async fn begin(&self, start: Start<'_>) -> Result<ChangeRun, Refused> {
-        if !start.mode.remembers() {
+        if !start.mode.remembers() || start.scope.scheduled_plan_id.is_empty() {
             return Err(refused::not_remembering());
         }
         let scope = start.scope.id();
@@ -272,7 +272,7 @@ impl ChangeRun {
     /// sentences for the answer. `read_whole`: the result was read to its end.
     pub async fn commit(mut self, read_whole: bool) -> ChangeSummary {
         let counts = self.memory.counts();
-        let remembered = std::mem::take(&mut self.memory).finish(read_whole);
+        let remembered = std::mem::replace(&mut self.memory, Memory::empty()).finish(read_whole);
         let keys_gone = remembered.keys_gone;
         let saved = self.save(remembered, counts, keys_gone).await;
         self.done = true;

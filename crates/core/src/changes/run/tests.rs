@@ -596,7 +596,7 @@ async fn a_run_without_room_in_the_memory_budget_is_refused_and_frees_the_lease(
 }
 
 #[tokio::test(start_paused = true)]
-async fn send_every_row_never_begins() {
+async fn send_every_row_or_a_send_without_a_schedule_never_begins() {
     let b = Bench::new();
     let every = Go {
         mode: SendMode::Every,
@@ -604,7 +604,27 @@ async fn send_every_row_never_begins() {
     };
     let refusal = begin(&b.changes, "r1", every).await.err().unwrap();
     assert_eq!(refusal.error_kind, RefusedKind::Internal);
+    let refusal = begin(&b.changes, "r1", go("")).await.err().unwrap();
+    assert_eq!(refusal.error_kind, RefusedKind::Internal);
     assert_eq!(b.store.read_head(&scope("1").id()).await.unwrap(), None);
+    assert_eq!(b.store.read_head(&scope("").id()).await.unwrap(), None);
+}
+
+/// Engines hold a run across awaits in spawned tasks: everything crosses threads.
+#[test]
+fn runs_and_their_futures_cross_threads() {
+    fn send<T: Send>(_: &T) {}
+    fn sync<T: Sync>() {}
+    sync::<Changes>();
+    let b = Bench::new();
+    send(&begin(&b.changes, "r", go("1")));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let run = rt.block_on(begin(&b.changes, "r", go("1"))).unwrap();
+    send(&run);
+    send(&run.commit(true));
 }
 
 #[test]
