@@ -61,7 +61,7 @@ impl Hub {
             .watch_list("HUB_TOKENS", &settings.hub_tokens, move |v| live.replace(v))
             .await?;
         let actions = match &settings.actions_file {
-            None => crate::declared::builtin(),
+            None => crate::declared::builtin::catalog(),
             Some(path) => load_actions(path)?,
         };
         let wants_user = actions_wanting_users(&actions);
@@ -278,13 +278,13 @@ type DeclaredRegistry = (Registry, Vec<Arc<crate::sinks::TableDef>>);
 
 /// Read and check `HUB_ACTIONS_FILE`: every problem of the file refuses the start, all listed at
 /// once.
-fn load_actions(path: &std::path::Path) -> Result<crate::declared::ActionsFile, StartError> {
+fn load_actions(path: &std::path::Path) -> Result<crate::declared::Catalog, StartError> {
     crate::declared::load(path).map_err(|problems| {
         StartError::Other(format!(
             "HUB_ACTIONS_FILE {}: {} {}:\n{problems}",
             path.display(),
-            problems.0.len(),
-            if problems.0.len() == 1 {
+            problems.problems.len(),
+            if problems.problems.len() == 1 {
                 "problem"
             } else {
                 "problems"
@@ -294,7 +294,7 @@ fn load_actions(path: &std::path::Path) -> Result<crate::declared::ActionsFile, 
 }
 
 /// The names of the declared actions that need the users' OAuth identity.
-fn actions_wanting_users(file: &crate::declared::ActionsFile) -> Vec<String> {
+fn actions_wanting_users(file: &crate::declared::Catalog) -> Vec<String> {
     file.actions
         .iter()
         .filter(|def| def.identity == crate::declared::model::Identity::User)
@@ -307,7 +307,7 @@ fn actions_wanting_users(file: &crate::declared::ActionsFile) -> Vec<String> {
 /// list reads mark_suspicious, rudder_event, rudder_group, rudder_track, writeback_batch, as it
 /// always has). The tables are every action's [`crate::actions::Action::tables`], declared first.
 fn registry_of(
-    file: crate::declared::ActionsFile,
+    file: crate::declared::Catalog,
     coded: Vec<Arc<dyn crate::actions::Action>>,
 ) -> DeclaredRegistry {
     let mut actions: Vec<Arc<dyn crate::actions::Action>> = Vec::new();
@@ -340,7 +340,7 @@ mod tests {
     #[tokio::test]
     async fn a_coded_actions_table_reaches_the_sink() {
         let (registry, tables) = registry_of(
-            crate::declared::builtin(),
+            crate::declared::builtin::catalog(),
             vec![Arc::new(fake::TableWriter)],
         );
         assert!(registry.get("coded_audit").is_some());
