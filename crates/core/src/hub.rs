@@ -220,12 +220,7 @@ fn changes_of(settings: &Settings) -> Result<Option<Changes>, StartError> {
         .changes
         .store_choice(settings.local)
     {
-        StoreChoice::Bucket(bucket) => {
-            return Err(StartError::Other(format!(
-                "HUB_CHANGE_BUCKET ({bucket}): this build of the hub cannot keep the memory \
-                     of sends in Cloud Storage yet; unset it"
-            )))
-        }
+        StoreChoice::Bucket(location) => std::sync::Arc::new(gcs_store(settings, location)?),
         StoreChoice::File(path) => std::sync::Arc::new(
             crate::changes::store::sqlite::SqliteStore::open(&path)
                 .map_err(|e| StartError::Other(format!("HUB_CHANGE_STATE_PATH: {e}")))?,
@@ -237,6 +232,25 @@ fn changes_of(settings: &Settings) -> Result<Option<Changes>, StartError> {
     };
     tracing::info!(place = %store.place(), "the memory of change-only sends is kept here");
     Ok(Some(Changes::new(store, settings.changes.clone())))
+}
+
+/// The Cloud Storage store: with the hub's own Google identity, or anonymously to an emulator
+/// (plain http, which the settings allow only to a loopback host) when no fixed token is set.
+fn gcs_store(
+    settings: &Settings,
+    location: crate::changes::store::gcs::Location,
+) -> Result<crate::changes::store::gcs::GcsStore, StartError> {
+    use crate::changes::store::gcs::{GcsStore, DEFAULT_ENDPOINT, RETRY_FOR};
+    let endpoint = settings.changes.storage_endpoint.as_ref();
+    let emulator = endpoint.is_some_and(|e| e.scheme() == "http");
+    let token = settings.gcp.access_token.as_ref();
+    let credentials = match (emulator, token) {
+        (true, None) => None,
+        _ => Some(crate::gcp::service_credentials(token).map_err(StartError::Other)?),
+    };
+    let endpoint = endpoint.map_or(DEFAULT_ENDPOINT, |e| e.as_str().trim_end_matches('/'));
+    GcsStore::new(location, endpoint, credentials, RETRY_FOR)
+        .map_err(|e| StartError::Other(format!("HUB_CHANGE_BUCKET: {e}")))
 }
 
 /// Every action's definition, and the serialized answers that only the configuration decides.
@@ -382,8 +396,8 @@ mod tests {
 
     /// Local runs keep the memory of sends in a file of their own; a service keeps one only in
     /// the bucket every instance shares, or in a file named on purpose.
-    #[test]
-    fn the_memory_of_sends_is_kept_where_the_settings_choose() {
+    #[tokio::test]
+    async fn the_memory_of_sends_is_kept_where_the_settings_choose() {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("w/s.sqlite");
         let store = store.to_str().unwrap();
@@ -404,11 +418,15 @@ mod tests {
         let named = named.to_str().unwrap();
         let chosen = changes_of(&settings(&[("HUB_CHANGE_STATE_PATH", named)], false)).unwrap();
         assert_eq!(chosen.unwrap().place(), named);
-        let bucket = changes_of(&settings(&[("HUB_CHANGE_BUCKET", "acme-changes")], false));
-        assert!(bucket
-            .err()
-            .unwrap()
-            .to_string()
-            .contains("HUB_CHANGE_BUCKET"));
+        // A bucket is chosen over a file, in a local run too.
+        let bucket = changes_of(&settings(
+            &[
+                ("HUB_CHANGE_BUCKET", "acme-changes/hub"),
+                ("HUB_CHANGE_STORAGE_ENDPOINT", "http://127.0.0.1:9"),
+                ("HUB_CHANGE_STATE_PATH", named),
+            ],
+            true,
+        ));
+        assert_eq!(bucket.unwrap().unwrap().place(), "gs://acme-changes/hub");
     }
 }

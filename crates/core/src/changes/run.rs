@@ -81,14 +81,6 @@ pub struct ChangeSummary {
     pub notes: Vec<String>,
 }
 
-/// Bytes a memory of `records` keys takes: 8.25 per key and a fixed 4 MiB directory.
-pub fn memory_bytes(records: u64) -> usize {
-    let per_key = records.saturating_mul(33) / 4;
-    usize::try_from(per_key)
-        .unwrap_or(usize::MAX)
-        .saturating_add(4 << 20)
-}
-
 impl Changes {
     /// The memory of sends in `store`.
     pub fn new(store: Arc<dyn ChangeStore>, settings: ChangeSettings) -> Changes {
@@ -195,7 +187,7 @@ impl Changes {
         wait_until: Instant,
     ) -> Result<(Memory, Option<Reservation>), Refused> {
         let snapshot = plan.reads_snapshot().and(taken.found.snapshot.as_ref());
-        let bytes = memory_bytes(snapshot.map_or(0, |s| s.info.records));
+        let bytes = Memory::bytes_for(snapshot.map_or(0, |s| s.info.records));
         let room = match &self.budget {
             None => None,
             Some(budget) => Some(

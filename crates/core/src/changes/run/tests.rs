@@ -571,7 +571,7 @@ async fn after_a_dropped_run_upserts_send_every_row_and_appends_compare() {
 async fn a_run_without_room_in_the_memory_budget_is_refused_and_frees_the_lease() {
     let b = Bench::new();
     let budget = MemoryBudget::new(8 << 20);
-    let _held = budget.reserve(6 << 20, Instant::now()).await.unwrap();
+    let _held = budget.reserve(8 << 20, Instant::now()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let tight = Changes::new(
         b.store.clone(),
@@ -581,11 +581,11 @@ async fn a_run_without_room_in_the_memory_budget_is_refused_and_frees_the_lease(
     .with_memory_budget(budget);
     let refusal = begin(&tight, "r1", go("1")).await.err().unwrap();
     assert_eq!(refusal.error_kind, RefusedKind::Capacity);
-    assert!(
-        refusal.message.contains("the 4 MiB this schedule's memory"),
-        "{}",
-        refusal.message
+    let needs = format!(
+        "the {} MiB this schedule's memory",
+        Memory::bytes_for(0).div_ceil(1 << 20)
     );
+    assert!(refusal.message.contains(&needs), "{}", refusal.message);
     let now = Go {
         wait: Duration::ZERO,
         ..go("1")
@@ -649,12 +649,6 @@ fn the_wait_ends_a_minute_before_the_answer_at_the_latest() {
     });
 }
 
-#[test]
-fn memory_is_reserved_at_8_25_bytes_a_key_and_4_mib() {
-    assert_eq!(memory_bytes(0), 4 << 20);
-    assert_eq!(memory_bytes(1_000_000), 8_250_000 + (4 << 20));
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_commit_the_store_refuses_is_not_saved_and_the_next_run_sends_every_row() {
     let b = Bench::new();
@@ -695,4 +689,19 @@ async fn an_actions_context_carries_the_memory_of_sends() {
     let changes = ctx.changes.expect("the memory of sends");
     let (sent, s) = run_once(changes, &ctx.meta.request_id, go("1"), &ROWS, &[]).await;
     assert_eq!((sent.len(), s.base.as_str()), (4, "first_run"));
+}
+
+#[test]
+fn refusals_are_recorded_under_the_ledgers_error_kinds() {
+    use crate::actions::run::ErrorKind;
+    let words: Vec<&str> = [
+        RefusedKind::State,
+        RefusedKind::Busy,
+        RefusedKind::Capacity,
+        RefusedKind::Internal,
+    ]
+    .into_iter()
+    .map(|k| ErrorKind::from(k).as_str())
+    .collect();
+    assert_eq!(words, ["state", "busy", "capacity", "internal"]);
 }
