@@ -8,7 +8,6 @@ use crate::actions::{ActionContext, ActionLimits, OAuthGate, Registry, ServiceId
 use crate::auth::HubTokens;
 use crate::changes::run::Changes;
 use crate::changes::settings::StoreChoice;
-use crate::changes::store::gcs::{self, GcsStore, Location};
 use crate::meta::RequestMeta;
 use crate::retry::StartBudget;
 use crate::secrets::Secrets;
@@ -221,7 +220,7 @@ fn changes_of(settings: &Settings) -> Result<Option<Changes>, StartError> {
         .changes
         .store_choice(settings.local)
     {
-        StoreChoice::Bucket(bucket) => std::sync::Arc::new(bucket_store(settings, &bucket)?),
+        StoreChoice::Bucket(location) => std::sync::Arc::new(gcs_store(settings, location)?),
         StoreChoice::File(path) => std::sync::Arc::new(
             crate::changes::store::sqlite::SqliteStore::open(&path)
                 .map_err(|e| StartError::Other(format!("HUB_CHANGE_STATE_PATH: {e}")))?,
@@ -235,22 +234,23 @@ fn changes_of(settings: &Settings) -> Result<Option<Changes>, StartError> {
     Ok(Some(Changes::new(store, settings.changes.clone())))
 }
 
-/// The memory in the Cloud Storage bucket, reached with the hub's own Google identity
-/// (`HUB_GCP_ACCESS_TOKEN`, else Application Default Credentials). An `http` endpoint (the
-/// settings allow it only to a loopback host: an emulator) gets no credentials: a Google token is
-/// never sent over plain http.
-fn bucket_store(settings: &Settings, bucket: &str) -> Result<GcsStore, StartError> {
-    let failed = |e: String| StartError::Other(format!("HUB_CHANGE_BUCKET ({bucket}): {e}"));
-    let location = Location::parse(bucket).map_err(failed)?;
+/// The Cloud Storage store: with the hub's own Google identity, or anonymously to an emulator
+/// (plain http, which the settings allow only to a loopback host) when no fixed token is set.
+fn gcs_store(
+    settings: &Settings,
+    location: crate::changes::store::gcs::Location,
+) -> Result<crate::changes::store::gcs::GcsStore, StartError> {
+    use crate::changes::store::gcs::{GcsStore, DEFAULT_ENDPOINT, RETRY_FOR};
     let endpoint = settings.changes.storage_endpoint.as_ref();
-    let credentials = match endpoint.map(url::Url::scheme) {
-        Some("http") => None,
-        _ => Some(
-            crate::gcp::service_credentials(settings.gcp.access_token.as_ref()).map_err(failed)?,
-        ),
+    let emulator = endpoint.is_some_and(|e| e.scheme() == "http");
+    let token = settings.gcp.access_token.as_ref();
+    let credentials = match (emulator, token) {
+        (true, None) => None,
+        _ => Some(crate::gcp::service_credentials(token).map_err(StartError::Other)?),
     };
-    let endpoint = endpoint.map_or(gcs::DEFAULT_ENDPOINT, url::Url::as_str);
-    GcsStore::new(location, endpoint, credentials, gcs::RETRY_FOR).map_err(failed)
+    let endpoint = endpoint.map_or(DEFAULT_ENDPOINT, |e| e.as_str().trim_end_matches('/'));
+    GcsStore::new(location, endpoint, credentials, RETRY_FOR)
+        .map_err(|e| StartError::Other(format!("HUB_CHANGE_BUCKET: {e}")))
 }
 
 /// Every action's definition, and the serialized answers that only the configuration decides.
@@ -396,8 +396,8 @@ mod tests {
 
     /// Local runs keep the memory of sends in a file of their own; a service keeps one only in
     /// the bucket every instance shares, or in a file named on purpose.
-    #[test]
-    fn the_memory_of_sends_is_kept_where_the_settings_choose() {
+    #[tokio::test]
+    async fn the_memory_of_sends_is_kept_where_the_settings_choose() {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("w/s.sqlite");
         let store = store.to_str().unwrap();
@@ -418,26 +418,15 @@ mod tests {
         let named = named.to_str().unwrap();
         let chosen = changes_of(&settings(&[("HUB_CHANGE_STATE_PATH", named)], false)).unwrap();
         assert_eq!(chosen.unwrap().place(), named);
-        // The bucket wins over a file; an emulator's endpoint is reached without credentials, the
-        // real one with the hub's identity.
-        let emulated = changes_of(&settings(
+        // A bucket is chosen over a file, in a local run too.
+        let bucket = changes_of(&settings(
             &[
-                ("HUB_CHANGE_BUCKET", "acme-changes"),
+                ("HUB_CHANGE_BUCKET", "acme-changes/hub"),
                 ("HUB_CHANGE_STORAGE_ENDPOINT", "http://127.0.0.1:9"),
                 ("HUB_CHANGE_STATE_PATH", named),
             ],
             true,
-        ))
-        .unwrap();
-        assert_eq!(emulated.unwrap().place(), "gs://acme-changes");
-        let real = changes_of(&settings(
-            &[
-                ("HUB_CHANGE_BUCKET", "acme-changes"),
-                ("HUB_GCP_ACCESS_TOKEN", "t0ken"),
-            ],
-            false,
-        ))
-        .unwrap();
-        assert_eq!(real.unwrap().place(), "gs://acme-changes");
+        ));
+        assert_eq!(bucket.unwrap().unwrap().place(), "gs://acme-changes/hub");
     }
 }

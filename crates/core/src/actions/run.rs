@@ -48,6 +48,20 @@ pub enum ErrorKind {
     Busy,
 }
 
+/// A change-only run refused before sending (the memory of sends sits below the actions, so it
+/// names its own kinds).
+impl From<crate::changes::refused::RefusedKind> for ErrorKind {
+    fn from(kind: crate::changes::refused::RefusedKind) -> ErrorKind {
+        use crate::changes::refused::RefusedKind;
+        match kind {
+            RefusedKind::State => ErrorKind::State,
+            RefusedKind::Busy => ErrorKind::Busy,
+            RefusedKind::Capacity => ErrorKind::Capacity,
+            RefusedKind::Internal => ErrorKind::Internal,
+        }
+    }
+}
+
 impl ErrorKind {
     /// The word logged and stored.
     pub fn as_str(self) -> &'static str {

@@ -116,7 +116,9 @@ pub(super) async fn take(ask: Ask<'_>) -> Result<Taken, Refused> {
             if Instant::now() >= ask.wait_until {
                 return Err(refused::busy(lease, waited()));
             }
-            tracing::info!(holder = %lease.run_id, "change-only run waiting for another run of its schedule");
+            if poll == FIRST_POLL {
+                tracing::info!(holder = %lease.run_id, "change-only run waiting for another run of its schedule");
+            }
             tokio::time::sleep_until((Instant::now() + poll).min(ask.wait_until)).await;
             poll = (poll * 2).min(LAST_POLL);
             continue;

@@ -111,12 +111,13 @@ pub fn no_room(bytes: usize) -> Refused {
     }
 }
 
-/// `begin` was asked for a mode that does not use the memory.
+/// `begin` was asked for a run that does not use the memory: "Send every row", or a send
+/// without a schedule.
 pub fn not_remembering() -> Refused {
     Refused {
         error_kind: RefusedKind::Internal,
-        message: "Nothing was sent: \"Send every row\" does not use the memory of sends (a bug of \
-                  the action hub)."
+        message: "Nothing was sent: a send of every row, or one without a schedule, has no memory \
+                  of sends to use (a bug of the action hub)."
             .into(),
     }
 }

@@ -81,14 +81,6 @@ pub struct ChangeSummary {
     pub notes: Vec<String>,
 }
 
-/// Bytes a memory of `records` keys takes: 8.25 per key and a fixed 4 MiB directory.
-pub fn memory_bytes(records: u64) -> usize {
-    let per_key = records.saturating_mul(33) / 4;
-    usize::try_from(per_key)
-        .unwrap_or(usize::MAX)
-        .saturating_add(4 << 20)
-}
-
 impl Changes {
     /// The memory of sends in `store`.
     pub fn new(store: Arc<dyn ChangeStore>, settings: ChangeSettings) -> Changes {
@@ -132,7 +124,7 @@ impl Changes {
     /// snapshot. Err: nothing may be sent (busy, damaged or unreachable memory), with the message
     /// for Looker and the ledger's error kind.
     pub async fn begin(&self, start: Start<'_>) -> Result<ChangeRun, Refused> {
-        if !start.mode.remembers() {
+        if !start.mode.remembers() || start.scope.scheduled_plan_id.is_empty() {
             return Err(refused::not_remembering());
         }
         let scope = start.scope.id();
@@ -195,7 +187,7 @@ impl Changes {
         wait_until: Instant,
     ) -> Result<(Memory, Option<Reservation>), Refused> {
         let snapshot = plan.reads_snapshot().and(taken.found.snapshot.as_ref());
-        let bytes = memory_bytes(snapshot.map_or(0, |s| s.info.records));
+        let bytes = Memory::bytes_for(snapshot.map_or(0, |s| s.info.records));
         let room = match &self.budget {
             None => None,
             Some(budget) => Some(
@@ -272,7 +264,7 @@ impl ChangeRun {
     /// sentences for the answer. `read_whole`: the result was read to its end.
     pub async fn commit(mut self, read_whole: bool) -> ChangeSummary {
         let counts = self.memory.counts();
-        let remembered = std::mem::take(&mut self.memory).finish(read_whole);
+        let remembered = std::mem::replace(&mut self.memory, Memory::empty()).finish(read_whole);
         let keys_gone = remembered.keys_gone;
         let saved = self.save(remembered, counts, keys_gone).await;
         self.done = true;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::store::gcs::Location;
 use crate::config::{SettingsError, Vars};
 
 /// Default of `HUB_CHANGE_LEASE_SECS`.
@@ -28,8 +29,8 @@ pub struct ChangeSettings {
     pub state_path: PathBuf,
     /// Whether `HUB_CHANGE_STATE_PATH` was set (an operator's choice of a file outside local mode).
     pub state_path_set: bool,
-    /// The Cloud Storage bucket every instance shares.
-    pub bucket: Option<String>,
+    /// The Cloud Storage bucket (and folder) every instance shares.
+    pub bucket: Option<Location>,
     /// Another Cloud Storage endpoint (an emulator).
     pub storage_endpoint: Option<Url>,
 }
@@ -38,7 +39,7 @@ pub struct ChangeSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreChoice {
     /// In a Cloud Storage bucket every instance shares.
-    Bucket(String),
+    Bucket(Location),
     /// In a local SQLite file.
     File(PathBuf),
     /// Nowhere: the hub does not offer change-only sends.
@@ -75,7 +76,15 @@ impl ChangeSettings {
                 .unwrap_or(Path::new(""))
                 .join(super::store::sqlite::DEFAULT_FILE_NAME)
         });
-        let bucket = v.get("HUB_CHANGE_BUCKET").map(bucket_name).transpose()?;
+        let bucket = v
+            .get("HUB_CHANGE_BUCKET")
+            .map(|b| {
+                Location::parse(&b).map_err(|reason| SettingsError::Invalid {
+                    name: "HUB_CHANGE_BUCKET",
+                    reason,
+                })
+            })
+            .transpose()?;
         let storage_endpoint = v
             .get("HUB_CHANGE_STORAGE_ENDPOINT")
             .map(|e| endpoint(&e))
@@ -106,35 +115,6 @@ impl ChangeSettings {
             None => StoreChoice::Nowhere,
         }
     }
-}
-
-/// A Cloud Storage bucket name as Google's naming rules allow it.
-fn bucket_name(name: String) -> Result<String, SettingsError> {
-    let invalid = |reason: String| SettingsError::Invalid {
-        name: "HUB_CHANGE_BUCKET",
-        reason,
-    };
-    if name.starts_with("gs://") {
-        return Err(invalid(
-            "the bucket's name only, without gs:// (e.g. my-hub-changes)".into(),
-        ));
-    }
-    let ok_chars = name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
-    let ends_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    let max = if name.contains('.') { 222 } else { 63 };
-    if !(3..=max).contains(&name.len())
-        || !ok_chars
-        || !ends_ok(name.as_bytes().first())
-        || !ends_ok(name.as_bytes().last())
-    {
-        return Err(invalid(format!(
-            "{name:?} is not a bucket name: 3 to 63 lowercase letters, digits, dashes, \
-             underscores or dots, starting and ending with a letter or digit"
-        )));
-    }
-    Ok(name)
 }
 
 /// The endpoint of another Cloud Storage (an emulator): https, or http to a loopback host.
@@ -202,13 +182,13 @@ mod tests {
             StoreChoice::File("/var/hub/c.sqlite".into())
         );
         let s = load(&[
-            ("HUB_CHANGE_BUCKET", "acme-hub_changes.1"),
+            ("HUB_CHANGE_BUCKET", "acme-hub_changes.1/hub"),
             ("HUB_CHANGE_STORAGE_ENDPOINT", "http://127.0.0.1:4443"),
         ])
         .unwrap();
         assert_eq!(
             s.store_choice(true),
-            StoreChoice::Bucket("acme-hub_changes.1".into())
+            StoreChoice::Bucket(Location::parse("acme-hub_changes.1/hub").unwrap())
         );
         assert_eq!(
             s.storage_endpoint.unwrap().as_str(),
@@ -221,7 +201,7 @@ mod tests {
         let err = |pairs: &[(&str, &str)]| load(pairs).unwrap_err().to_string();
         assert!(err(&[("HUB_CHANGE_LEASE_SECS", "2")]).contains("at least 3 s"));
         assert!(err(&[("HUB_CHANGE_WAIT_SECS", "soon")]).contains("expected a number"));
-        for bad in ["gs://b", "Bucket", "-b", "b-", "ab", "a/b"] {
+        for bad in ["Bucket", "-b", "b-", "ab"] {
             let e = err(&[("HUB_CHANGE_BUCKET", bad)]);
             assert!(e.starts_with("HUB_CHANGE_BUCKET is invalid"), "{bad}: {e}");
         }

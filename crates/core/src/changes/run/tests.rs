@@ -571,7 +571,7 @@ async fn after_a_dropped_run_upserts_send_every_row_and_appends_compare() {
 async fn a_run_without_room_in_the_memory_budget_is_refused_and_frees_the_lease() {
     let b = Bench::new();
     let budget = MemoryBudget::new(8 << 20);
-    let _held = budget.reserve(6 << 20, Instant::now()).await.unwrap();
+    let _held = budget.reserve(8 << 20, Instant::now()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let tight = Changes::new(
         b.store.clone(),
@@ -581,11 +581,11 @@ async fn a_run_without_room_in_the_memory_budget_is_refused_and_frees_the_lease(
     .with_memory_budget(budget);
     let refusal = begin(&tight, "r1", go("1")).await.err().unwrap();
     assert_eq!(refusal.error_kind, RefusedKind::Capacity);
-    assert!(
-        refusal.message.contains("the 4 MiB this schedule's memory"),
-        "{}",
-        refusal.message
+    let needs = format!(
+        "the {} MiB this schedule's memory",
+        Memory::bytes_for(0).div_ceil(1 << 20)
     );
+    assert!(refusal.message.contains(&needs), "{}", refusal.message);
     let now = Go {
         wait: Duration::ZERO,
         ..go("1")
@@ -596,7 +596,7 @@ async fn a_run_without_room_in_the_memory_budget_is_refused_and_frees_the_lease(
 }
 
 #[tokio::test(start_paused = true)]
-async fn send_every_row_never_begins() {
+async fn send_every_row_or_a_send_without_a_schedule_never_begins() {
     let b = Bench::new();
     let every = Go {
         mode: SendMode::Every,
@@ -604,7 +604,27 @@ async fn send_every_row_never_begins() {
     };
     let refusal = begin(&b.changes, "r1", every).await.err().unwrap();
     assert_eq!(refusal.error_kind, RefusedKind::Internal);
+    let refusal = begin(&b.changes, "r1", go("")).await.err().unwrap();
+    assert_eq!(refusal.error_kind, RefusedKind::Internal);
     assert_eq!(b.store.read_head(&scope("1").id()).await.unwrap(), None);
+    assert_eq!(b.store.read_head(&scope("").id()).await.unwrap(), None);
+}
+
+/// Engines hold a run across awaits in spawned tasks: everything crosses threads.
+#[test]
+fn runs_and_their_futures_cross_threads() {
+    fn send<T: Send>(_: &T) {}
+    fn sync<T: Sync>() {}
+    sync::<Changes>();
+    let b = Bench::new();
+    send(&begin(&b.changes, "r", go("1")));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let run = rt.block_on(begin(&b.changes, "r", go("1"))).unwrap();
+    send(&run);
+    send(&run.commit(true));
 }
 
 #[test]
@@ -627,12 +647,6 @@ fn the_wait_ends_a_minute_before_the_answer_at_the_latest() {
         );
         assert_eq!(b.changes.wait_until(Duration::from_secs(30)), now);
     });
-}
-
-#[test]
-fn memory_is_reserved_at_8_25_bytes_a_key_and_4_mib() {
-    assert_eq!(memory_bytes(0), 4 << 20);
-    assert_eq!(memory_bytes(1_000_000), 8_250_000 + (4 << 20));
 }
 
 #[tokio::test(start_paused = true)]
@@ -675,4 +689,19 @@ async fn an_actions_context_carries_the_memory_of_sends() {
     let changes = ctx.changes.expect("the memory of sends");
     let (sent, s) = run_once(changes, &ctx.meta.request_id, go("1"), &ROWS, &[]).await;
     assert_eq!((sent.len(), s.base.as_str()), (4, "first_run"));
+}
+
+#[test]
+fn refusals_are_recorded_under_the_ledgers_error_kinds() {
+    use crate::actions::run::ErrorKind;
+    let words: Vec<&str> = [
+        RefusedKind::State,
+        RefusedKind::Busy,
+        RefusedKind::Capacity,
+        RefusedKind::Internal,
+    ]
+    .into_iter()
+    .map(|k| ErrorKind::from(k).as_str())
+    .collect();
+    assert_eq!(words, ["state", "busy", "capacity", "internal"]);
 }
