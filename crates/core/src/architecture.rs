@@ -25,9 +25,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("secrets", &["config", "gcp", "retry"]),
     (
         "actions",
-        &["api", "meta", "net", "routes", "rows", "rudder", "sinks"],
+        &[
+            "api", "changes", "meta", "net", "routes", "rows", "rudder", "sinks",
+        ],
     ),
-    ("declared", &["actions", "api", "email", "rows", "sinks"]),
+    (
+        "declared",
+        &["actions", "api", "changes", "email", "rows", "sinks"],
+    ),
     ("error", &["auth", "rudder"]),
     ("lifecycle", &["actions", "api", "capacity", "error"]),
     (

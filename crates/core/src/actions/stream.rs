@@ -4,6 +4,12 @@
 //! many rows were written, rejected and skipped; when anything fails part-way it is
 //! `success:false` with the counts, never a silent partial write.
 
+mod identity;
+mod unsettled;
+
+pub use identity::{RowHasher, RowIdentity};
+pub use unsettled::Unsettled;
+
 use super::run::{ErrorKind, Rejection};
 use super::ActionContext;
 use crate::api::{ActionRequest, ExecuteResponse};
@@ -68,6 +74,10 @@ pub trait RowMaker: Send {
     /// one that does not fit a column rejects its row, never the stream) and its whole text; an
     /// error stops the write.
     fn row(&mut self, index: u64, row: &RawRow<'_>, text: &[u8]) -> Result<Made, SinkError>;
+
+    /// Which cells of the rows it makes identify them and make their content (what a
+    /// change-only send compares from run to run).
+    fn identity(&self) -> RowIdentity;
 }
 
 /// What a streamed query execute writes and how its answer reads.

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::form;
 use super::model::{ActionDef, Audit, ColumnSource, Identity, Kind, Piece, Template};
+use super::{audit, form};
 use crate::actions::run::ErrorKind;
 use crate::actions::stream::{
-    rows_word, stream_rows, Made, Rejected, RowMaker, Started, StreamSpec,
+    rows_word, stream_rows, Made, Rejected, RowIdentity, RowMaker, Started, StreamSpec,
 };
 use crate::actions::{Action, ActionContext, ActionError, ExecuteGate, FormGate};
 use crate::api::{ActionRequest, ExecuteResponse, Form, Integration};
@@ -318,6 +318,10 @@ impl RowMaker for DeclaredRows<'_> {
         })
     }
 
+    fn identity(&self) -> RowIdentity {
+        row_identity(&self.action.def)
+    }
+
     fn row(&mut self, index: u64, row: &RawRow<'_>, text: &[u8]) -> Result<Made, SinkError> {
         let key = || {
             QueryRow {
@@ -360,6 +364,37 @@ impl RowMaker for DeclaredRows<'_> {
             (Ok(r), None) => Ok(Made::Row(r, len)),
         }
     }
+}
+
+/// What identifies a row of a query action's table and makes its content: the key is the key
+/// field's value as the `key_value` column holds it; the content is every cell the result or the
+/// form fills (a schedule whose answer changed writes its rows again) and the audit cells holding
+/// the row itself, never the execute's own values (its id, time, user, schedule).
+fn row_identity(def: &ActionDef) -> RowIdentity {
+    let mut identity = RowIdentity {
+        key: None,
+        content: vec![],
+        fields: vec![],
+    };
+    for (i, (column, source)) in def.columns().enumerate() {
+        let content = match source {
+            ColumnSource::Audit(a) => {
+                if *a == Audit::KeyValue {
+                    identity.key = Some(i);
+                }
+                audit::is_row_content(*a)
+            }
+            ColumnSource::Field(_) => true,
+            ColumnSource::Result { .. } => {
+                identity.fields.push(column.name.clone());
+                true
+            }
+        };
+        if content {
+            identity.content.push(i);
+        }
+    }
+    identity
 }
 
 /// A result row's text as its `row_json` column holds it: compact JSON, numbers as JSON columns
@@ -524,5 +559,28 @@ impl Action for DeclaredAction {
         // A refreshed login goes back to Looker whether or not the write succeeded.
         resp.looker.state = state;
         Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_row_is_its_key_value_and_its_content_is_the_answers_and_the_row() {
+        let batch = crate::declared::builtin()
+            .actions
+            .into_iter()
+            .find(|a| a.name == "writeback_batch")
+            .unwrap();
+        let identity = row_identity(&batch);
+        let name = |i: usize| batch.table.columns[i].name.as_str();
+        assert_eq!(identity.key.map(name), Some("key_value"));
+        let content: Vec<&str> = identity.content.iter().map(|&i| name(i)).collect();
+        assert_eq!(
+            content,
+            ["key_value", "classification", "comment", "row_json"]
+        );
+        assert!(identity.fields.is_empty());
     }
 }

@@ -21,6 +21,14 @@ pub(super) fn build_field(
     if let Some(p) = names::field_name_problem(&name) {
         ck.at(line(&f.name), p);
     }
+    if kind == Kind::Query && name == crate::changes::mode::FIELD {
+        ck.at(
+            line(&f.name),
+            format!(
+                "field {name:?}: the hub gives every query action's form a field of this name (which rows to send: every row, or only new or changed ones); name this field otherwise"
+            ),
+        );
+    }
     let value = value_type(f.value.as_ref().map(|v| v.value));
     let field_type = field_type(&f, value, fl, ck);
     let required = f.required.unwrap_or(false);

@@ -508,6 +508,7 @@ impl Sink for BigQuerySink {
             in_flight: VecDeque::new(),
             written: 0,
             error: None,
+            chunks: Default::default(),
         }))
     }
 }
