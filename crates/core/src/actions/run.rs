@@ -7,6 +7,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::changes::memory::DecisionCounts;
+use crate::changes::mode::SendMode;
+
 /// Most rejected rows of one run kept with their reason (as many as the run ledger stores); the
 /// rest are only counted.
 pub const MAX_REJECTIONS_KEPT: usize = crate::sinks::ledger::MAX_REJECTED_ROWS_PER_RUN;
@@ -39,6 +42,10 @@ pub enum ErrorKind {
     Internal,
     /// The action answered `success:false` without naming a kind.
     Action,
+    /// The memory of a change-only schedule cannot be used (missing, damaged, unreachable).
+    State,
+    /// Another run of the same change-only schedule is still sending.
+    Busy,
 }
 
 impl ErrorKind {
@@ -57,6 +64,8 @@ impl ErrorKind {
             ErrorKind::Capacity => "capacity",
             ErrorKind::Internal => "internal",
             ErrorKind::Action => "action",
+            ErrorKind::State => "state",
+            ErrorKind::Busy => "busy",
         }
     }
 }
@@ -78,6 +87,18 @@ impl RunIdentity {
             RunIdentity::User => "user",
         }
     }
+}
+
+/// What a run that sent only new or changed rows decided, for its record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeTally {
+    /// Rows per decision.
+    pub decisions: DecisionCounts,
+    /// Keys of the last run no longer in the result (`None`: the result was not read to its end).
+    pub keys_gone: Option<u64>,
+    /// What the run compared with: the base snapshot's run id, or `first_run`, `resend`,
+    /// `key_changed`, `lease_broken`.
+    pub base: String,
 }
 
 /// One result row that was not written or sent, and why.
@@ -123,6 +144,8 @@ struct Notes {
     user: bool,
     rudder_source: Option<String>,
     rejections: Vec<Rejection>,
+    send_mode: Option<SendMode>,
+    changes: Option<ChangeTally>,
 }
 
 /// A tally read once the execute has ended.
@@ -148,6 +171,10 @@ pub struct RunCounts {
     pub rudder_source: Option<String>,
     /// The first [`MAX_REJECTIONS_KEPT`] rejected rows.
     pub rejections: Vec<Rejection>,
+    /// Which rows a query run chose to send.
+    pub send_mode: Option<SendMode>,
+    /// What a change-only run decided.
+    pub changes: Option<ChangeTally>,
 }
 
 impl RunTally {
@@ -165,6 +192,8 @@ impl RunTally {
                 user: false,
                 rudder_source: None,
                 rejections: Vec::new(),
+                send_mode: None,
+                changes: None,
             }),
         }
     }
@@ -228,6 +257,16 @@ impl RunTally {
         self.notes().rudder_source = Some(name.to_string());
     }
 
+    /// The run chose which rows to send.
+    pub fn send_mode(&self, mode: SendMode) {
+        self.notes().send_mode = Some(mode);
+    }
+
+    /// What the run, sending only new or changed rows, decided.
+    pub fn changes(&self, tally: ChangeTally) {
+        self.notes().changes = Some(tally);
+    }
+
     /// Everything counted so far (read once the execute has ended).
     pub fn counts(&self) -> RunCounts {
         let notes = self.notes();
@@ -246,6 +285,8 @@ impl RunTally {
             }),
             rudder_source: notes.rudder_source.clone(),
             rejections: notes.rejections.clone(),
+            send_mode: notes.send_mode,
+            changes: notes.changes.clone(),
         }
     }
 }

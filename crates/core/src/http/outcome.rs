@@ -18,12 +18,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::actions::run::{ErrorKind, RunCounts, RunTally};
+use crate::actions::run::{ChangeTally, ErrorKind, RunCounts, RunTally};
 use crate::api::{ActionRequest, ExecuteResponse};
 use crate::error::HubError;
 use crate::lifecycle::Cut;
 use crate::meta::RequestMeta;
-use crate::sinks::ledger::{RejectedRow, RunRecord};
+use crate::sinks::ledger::{ChangeColumns, RejectedRow, RunRecord};
 
 /// How one execute ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,7 +218,24 @@ impl RunStart {
             query_id: self.query_id.clone(),
             rudder_source: counts.rudder_source.clone(),
             trace_id: m.trace_id.clone(),
+            changes: change_columns(counts),
         }
+    }
+}
+
+/// The change-only columns of a run's record.
+fn change_columns(counts: &RunCounts) -> ChangeColumns {
+    let decided = counts.changes.as_ref();
+    let count = |pick: fn(&ChangeTally) -> u64| decided.map(pick);
+    ChangeColumns {
+        send_mode: counts.send_mode.map(|m| m.as_str().to_string()),
+        rows_unchanged: count(|c| c.decisions.unchanged),
+        rows_new: count(|c| c.decisions.new),
+        rows_changed: count(|c| c.decisions.changed),
+        rows_unkeyed: count(|c| c.decisions.unkeyed),
+        rows_repeated_key: count(|c| c.decisions.repeated),
+        keys_gone: decided.and_then(|c| c.keys_gone),
+        change_base: decided.map(|c| c.base.clone()),
     }
 }
 
@@ -265,6 +282,12 @@ fn log_outcome(r: &RunRecord) {
                 duration_ms = r.duration_ms,
                 error_kind = r.error_kind.as_deref(),
                 error_message = r.error_message.as_deref(),
+                send_mode = r.changes.send_mode.as_deref(),
+                rows_unchanged = r.changes.rows_unchanged,
+                rows_new = r.changes.rows_new,
+                rows_changed = r.changes.rows_changed,
+                keys_gone = r.changes.keys_gone,
+                change_base = r.changes.change_base.as_deref(),
                 "execute finished"
             )
         };

@@ -139,6 +139,54 @@ view: hub_runs {
     sql: ${TABLE}.`trace_id` ;;
   }
 
+  dimension: send_mode {
+    description: "Which rows a query run chose to send: every, changed (only new or changed rows) or resend; empty for a cell execute."
+    type: string
+    sql: ${TABLE}.`send_mode` ;;
+  }
+
+  dimension: rows_unchanged {
+    description: "Rows skipped because the schedule delivered them before with this content (change-only runs)."
+    type: number
+    sql: ${TABLE}.`rows_unchanged` ;;
+  }
+
+  dimension: rows_new {
+    description: "Rows sent because their key was not delivered by the schedule's last run (change-only runs)."
+    type: number
+    sql: ${TABLE}.`rows_new` ;;
+  }
+
+  dimension: rows_changed {
+    description: "Rows sent because their content changed since the schedule's last run (change-only runs)."
+    type: number
+    sql: ${TABLE}.`rows_changed` ;;
+  }
+
+  dimension: rows_unkeyed {
+    description: "Rows sent without a key to remember them by (change-only runs)."
+    type: number
+    sql: ${TABLE}.`rows_unkeyed` ;;
+  }
+
+  dimension: rows_repeated_key {
+    description: "Rows sharing a key with an earlier row of the result: sent, and sent again next run (change-only runs)."
+    type: number
+    sql: ${TABLE}.`rows_repeated_key` ;;
+  }
+
+  dimension: keys_gone {
+    description: "Keys of the schedule's last run no longer in the result (nothing is deleted downstream); empty when the result was not read to its end."
+    type: number
+    sql: ${TABLE}.`keys_gone` ;;
+  }
+
+  dimension: change_base {
+    description: "What a change-only run compared with: the run id of the memory it used, or first_run, resend, key_changed, lease_broken."
+    type: string
+    sql: ${TABLE}.`change_base` ;;
+  }
+
   dimension: error {
     description: "The message Looker got without the run id it ends with: the same error of many runs is one value."
     type: string

@@ -66,6 +66,14 @@ pub fn runs_table() -> TableDef {
             col("query_id", Str, N, "The query's id."),
             col("rudder_source", Str, N, "The named RudderStack source sent to."),
             col("trace_id", Str, N, "The Cloud Trace id of the request."),
+            col("send_mode", Str, N, "Which rows a query run chose to send: every, changed (only new or changed rows) or resend; empty for a cell execute."),
+            col("rows_unchanged", Int64, N, "Rows skipped because the schedule delivered them before with this content (change-only runs)."),
+            col("rows_new", Int64, N, "Rows sent because their key was not delivered by the schedule's last run (change-only runs)."),
+            col("rows_changed", Int64, N, "Rows sent because their content changed since the schedule's last run (change-only runs)."),
+            col("rows_unkeyed", Int64, N, "Rows sent without a key to remember them by (change-only runs)."),
+            col("rows_repeated_key", Int64, N, "Rows sharing a key with an earlier row of the result: sent, and sent again next run (change-only runs)."),
+            col("keys_gone", Int64, N, "Keys of the schedule's last run no longer in the result (nothing is deleted downstream); empty when the result was not read to its end."),
+            col("change_base", Str, N, "What a change-only run compared with: the run id of the memory it used, or first_run, resend, key_changed, lease_broken."),
         ],
         partition_by_day: Some("started_at".into()),
         clustering: vec!["action".into(), "outcome".into()],
@@ -147,6 +155,30 @@ pub struct RunRecord {
     pub rudder_source: Option<String>,
     /// The Cloud Trace id.
     pub trace_id: Option<String>,
+    /// What a run that could send only changed rows chose and decided.
+    pub changes: ChangeColumns,
+}
+
+/// What a query run that delivers rows chose and, sending only changed rows, decided: every
+/// field empty for a cell execute; only `send_mode` for a run sending every row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeColumns {
+    /// `every`, `changed` or `resend`.
+    pub send_mode: Option<String>,
+    /// Rows skipped as delivered before with this content.
+    pub rows_unchanged: Option<u64>,
+    /// Rows sent with a key the last run did not deliver.
+    pub rows_new: Option<u64>,
+    /// Rows sent because their content changed.
+    pub rows_changed: Option<u64>,
+    /// Rows sent without a key.
+    pub rows_unkeyed: Option<u64>,
+    /// Rows sharing a key with an earlier row.
+    pub rows_repeated_key: Option<u64>,
+    /// Keys of the last run no longer in the result (`None`: unknown).
+    pub keys_gone: Option<u64>,
+    /// What the run compared with.
+    pub change_base: Option<String>,
 }
 
 /// One rejected row of a run.
@@ -165,6 +197,11 @@ pub struct RejectedRow {
 /// A count as an INT64 cell (counts never pass `i64::MAX`; one that would is capped).
 fn count(n: u64) -> CellValue {
     CellValue::Int64(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// A count that may not apply, as a NULLABLE INT64 cell.
+fn maybe_count(n: Option<u64>) -> CellValue {
+    n.map_or(CellValue::Null, count)
 }
 
 impl RunRecord {
@@ -195,6 +232,14 @@ impl RunRecord {
                 self.query_id.clone().into(),
                 self.rudder_source.clone().into(),
                 self.trace_id.clone().into(),
+                self.changes.send_mode.clone().into(),
+                maybe_count(self.changes.rows_unchanged),
+                maybe_count(self.changes.rows_new),
+                maybe_count(self.changes.rows_changed),
+                maybe_count(self.changes.rows_unkeyed),
+                maybe_count(self.changes.rows_repeated_key),
+                maybe_count(self.changes.keys_gone),
+                self.changes.change_base.clone().into(),
             ],
         )
     }

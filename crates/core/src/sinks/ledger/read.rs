@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::{RejectedRow, RunRecord, REJECTED_ROWS_TABLE, RUNS_TABLE};
+use super::{ChangeColumns, RejectedRow, RunRecord, REJECTED_ROWS_TABLE, RUNS_TABLE};
 use crate::sinks::sqlite::quote_ident;
 
 /// Which runs to read.
@@ -93,7 +93,9 @@ impl LedgerReader {
             "SELECT run_id, action, kind, identity, outcome, started_at, finished_at, duration_ms, \
              rows_read, rows_delivered, rows_rejected, rows_unconfirmed, bytes_read, \
              rejected_rows_recorded, error_kind, error_message, looker_instance, webhook_id, \
-             scheduled_plan_id, query_id, rudder_source, trace_id FROM {} {tail}",
+             scheduled_plan_id, query_id, rudder_source, trace_id, send_mode, rows_unchanged, \
+             rows_new, rows_changed, rows_unkeyed, rows_repeated_key, keys_gone, change_base \
+             FROM {} {tail}",
             quote_ident(RUNS_TABLE)
         );
         let mut stmt = self.conn.prepare(&sql)?;
@@ -121,6 +123,16 @@ impl LedgerReader {
                 query_id: r.get(19)?,
                 rudder_source: r.get(20)?,
                 trace_id: r.get(21)?,
+                changes: ChangeColumns {
+                    send_mode: r.get(22)?,
+                    rows_unchanged: r.get::<_, Option<i64>>(23)?.map(count),
+                    rows_new: r.get::<_, Option<i64>>(24)?.map(count),
+                    rows_changed: r.get::<_, Option<i64>>(25)?.map(count),
+                    rows_unkeyed: r.get::<_, Option<i64>>(26)?.map(count),
+                    rows_repeated_key: r.get::<_, Option<i64>>(27)?.map(count),
+                    keys_gone: r.get::<_, Option<i64>>(28)?.map(count),
+                    change_base: r.get(29)?,
+                },
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

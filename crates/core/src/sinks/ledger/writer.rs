@@ -192,6 +192,16 @@ mod tests {
             query_id: None,
             rudder_source: None,
             trace_id: None,
+            changes: super::super::ChangeColumns {
+                send_mode: Some("changed".into()),
+                rows_unchanged: Some(7),
+                rows_new: Some(1),
+                rows_changed: Some(1),
+                rows_unkeyed: Some(0),
+                rows_repeated_key: Some(0),
+                keys_gone: None,
+                change_base: Some("first_run".into()),
+            },
         }
     }
 

@@ -1,0 +1,342 @@
+//! Change-only sends end to end: `rudder_event` (Identify) over a generated result of N users ×
+//! 10 fields, streamed as a `download_url` (generated while it is sent, so the bench holds no
+//! document whatever N), through the real hub binary, to a local data plane. Each run is a fresh
+//! hub process sharing one change-state file, so its peak RSS (`VmHWM`) is that run's:
+//!
+//! 1. every row (`send_mode` every): the baseline;
+//! 2. only new or changed rows, first run: every row sent and remembered;
+//! 3. only new or changed rows with a fraction of the rows changed (default 1 %);
+//! 4. only new or changed rows with every row changed.
+//!
+//! Run with `scripts/bench_rudder.sh --changed [FRACTION] [ROWS...]` (builds the release hub
+//! first), or `HUB_BIN=target/release/hub cargo bench -p hub_core --bench rudder_changes -- 1000000`.
+
+#[path = "../tests/api/receiver.rs"]
+mod receiver;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use receiver::{Keep, Receiver};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOKEN: &str = "bench-hub-token";
+const WRITE_KEY: &str = "bench-write-key";
+const FIELDS: usize = 10;
+
+fn hub_bin() -> String {
+    std::env::var("HUB_BIN").unwrap_or_else(|_| {
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .unwrap_or_else(|_| format!("{}/../../target", env!("CARGO_MANIFEST_DIR")));
+        format!("{target}/release/hub")
+    })
+}
+
+/// `VmHWM` of a process, in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU seconds (user + system) of a process (USER_HZ = 100).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Which rows a generation changed: row `i` changes in generation `g` when a hash of (i, g) falls
+/// under `fraction` (`1.0`: every row).
+fn changes_in(i: u64, generation: u64, fraction: f64) -> bool {
+    if fraction >= 1.0 {
+        return true;
+    }
+    let mut z =
+        i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ generation.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 31)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 29;
+    (z % 1_000_000) < (fraction * 1_000_000.0) as u64
+}
+
+/// The data of one run: every row as of generation `generation`, where each earlier generation
+/// `g >= 1` changed the rows `changes_in(i, g, fractions[g])` picks.
+#[derive(Clone)]
+struct Data {
+    rows: u64,
+    fractions: Vec<f64>,
+}
+
+impl Data {
+    /// The last generation that changed row `i` (0: never changed).
+    fn version(&self, i: u64) -> usize {
+        (1..self.fractions.len())
+            .rev()
+            .find(|&g| changes_in(i, g as u64, self.fractions[g]))
+            .unwrap_or(0)
+    }
+
+    fn changed_in_last(&self) -> u64 {
+        let g = self.fractions.len() - 1;
+        if g == 0 {
+            return self.rows;
+        }
+        (0..self.rows)
+            .filter(|&i| changes_in(i, g as u64, self.fractions[g]))
+            .count() as u64
+    }
+
+    fn header() -> String {
+        let mut f = vec![
+            r#"{"name":"users.id","label":"Id","tags":["user_id"]}"#.to_string(),
+            r#"{"name":"users.email","label":"Email","tags":["email"]}"#.to_string(),
+        ];
+        for i in 2..FIELDS {
+            f.push(format!(
+                r#"{{"name":"users.f{i}","label":"F{i}","tags":[]}}"#
+            ));
+        }
+        format!(
+            r#"{{"ran_at":"2024-05-01T10:00:00+00:00","fields":{{"dimensions":[{}],"measures":[],"table_calculations":[],"pivots":[]}},"data":["#,
+            f.join(",")
+        )
+    }
+
+    fn row(&self, i: u64, out: &mut String) {
+        use std::fmt::Write;
+        let v = self.version(i);
+        let _ = write!(
+            out,
+            r#"{{"users.id":{{"value":{i}}},"users.email":{{"value":"user{i}@example.com"}}"#
+        );
+        for f in 2..FIELDS as u64 {
+            let _ = match f % 4 {
+                0 => write!(out, r#","users.f{f}":{{"value":"text {i} {f} v{v}"}}"#),
+                1 => write!(out, r#","users.f{f}":{{"value":{}}}"#, (i * 7 + f) % 1000),
+                2 => write!(out, r#","users.f{f}":{{"value":{}}}"#, i.is_multiple_of(2)),
+                _ => write!(
+                    out,
+                    r#","users.f{f}":{{"value":"2024-01-{:02}"}}"#,
+                    i % 28 + 1
+                ),
+            };
+        }
+        out.push('}');
+    }
+}
+
+/// Serve `data` once per request, generated while it is sent (chunked); the URL.
+async fn serve(data: Data) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let data = data.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = sock
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                    .await;
+                let mut chunk = Data::header();
+                for i in 0..data.rows {
+                    if i > 0 {
+                        chunk.push(',');
+                    }
+                    data.row(i, &mut chunk);
+                    if chunk.len() >= 64 * 1024 {
+                        if send_chunk(&mut sock, &chunk).await.is_err() {
+                            return;
+                        }
+                        chunk.clear();
+                    }
+                }
+                chunk.push_str("]}");
+                let _ = send_chunk(&mut sock, &chunk).await;
+                let _ = sock.write_all(b"0\r\n\r\n").await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    let url = format!("http://{addr}/api/internal/query_results/bench/download?token=one-time");
+    (url, task)
+}
+
+async fn send_chunk(sock: &mut tokio::net::TcpStream, chunk: &str) -> std::io::Result<()> {
+    let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+    frame.extend_from_slice(chunk.as_bytes());
+    frame.extend_from_slice(b"\r\n");
+    sock.write_all(&frame).await
+}
+
+struct Run {
+    seconds: f64,
+    cpu_seconds: f64,
+    peak_mib: f64,
+    received: u64,
+    message: String,
+}
+
+/// One execute of `rudder_event` in `mode` over `data`, by a fresh hub process using the change
+/// state in `dir`.
+async fn run(mode: &str, data: Data, dir: &std::path::Path, plane: &Receiver) -> Run {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(1800))
+        .build()
+        .unwrap();
+    let (url, server) = serve(data).await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(hub_bin())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", port.to_string())
+        .env("HUB_BIND", "127.0.0.1")
+        .env("HUB_TOKENS", TOKEN)
+        .env("HUB_OUTBOUND_ALLOW", "127.0.0.1")
+        .env("HUB_STORE_PATH", dir.join("writeback.sqlite"))
+        .env("HUB_CHANGE_STATE_PATH", dir.join("change-state.sqlite"))
+        .env("HUB_RUN_LEDGER", "false")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the hub binary {} ({e}): build it with `cargo build --release -p hub`", hub_bin()));
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "the hub did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = plane.counted();
+    let cpu_before = cpu_seconds(child.id());
+    let body = serde_json::json!({
+        "type": "query",
+        "scheduled_plan": {"scheduled_plan_id": 1, "download_url": url,
+                           "query": {"vis_config": {"hidden_fields": []}}},
+        "data": {"rudder_write_key": WRITE_KEY, "rudder_server_url": plane.url},
+        "form_params": {"send_mode": mode},
+    });
+    let started = Instant::now();
+    let text = client
+        .post(format!("{base}/actions/rudder_event/execute"))
+        .header("Authorization", format!("Token token=\"{TOKEN}\""))
+        .header("User-Agent", "LookerOutgoingWebhook/25.4.12")
+        .json(&body)
+        .send()
+        .await
+        .expect("execute")
+        .text()
+        .await
+        .expect("execute answer");
+    let seconds = started.elapsed().as_secs_f64();
+    let peak = peak_kib(child.id());
+    let cpu = cpu_seconds(child.id()) - cpu_before;
+    let _ = child.kill();
+    let _ = child.wait();
+    server.abort();
+    let answer: serde_json::Value =
+        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
+    assert_eq!(answer["looker"]["success"], true, "{answer}");
+    Run {
+        seconds,
+        cpu_seconds: cpu,
+        peak_mib: peak as f64 / 1024.0,
+        received: plane.counted() - before,
+        message: answer["looker"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+    }
+}
+
+fn print(rows: u64, what: &str, r: &Run, expected: u64) {
+    assert_eq!(
+        r.received, expected,
+        "{what}: events received ({})",
+        r.message
+    );
+    println!(
+        "| {rows} | {what} | {} | {:.2} | {:.2} | {:.1} |",
+        r.received,
+        r.seconds,
+        r.cpu_seconds * 1e6 / rows as f64,
+        r.peak_mib
+    );
+}
+
+fn main() {
+    let mut fraction = 0.01;
+    let mut sizes = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--fraction" => {
+                fraction = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--fraction F")
+            }
+            "--bench" => {}
+            n => sizes.extend(n.replace('_', "").parse::<u64>().ok()),
+        }
+    }
+    if sizes.is_empty() {
+        sizes.push(1_000_000);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        hub_core::gcp::install_crypto();
+        println!("| rows | run | events sent | seconds | hub CPU µs/row | hub peak RSS (MiB) |");
+        println!("|---:|---|---:|---:|---:|---:|");
+        for rows in sizes {
+            let dir = std::env::temp_dir().join(format!(
+                "rudder-changes-bench-{}-{rows}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let plane = Receiver::start(WRITE_KEY, Keep::Counts).await;
+            let at = |fractions: Vec<f64>| Data { rows, fractions };
+            let r = run("every", at(vec![0.0]), &dir, &plane).await;
+            print(rows, "every row", &r, rows);
+            let r = run("changed", at(vec![0.0]), &dir, &plane).await;
+            print(rows, "changed: first run", &r, rows);
+            let some = at(vec![0.0, fraction]);
+            let expected = some.changed_in_last();
+            let r = run("changed", some, &dir, &plane).await;
+            print(
+                rows,
+                &format!("changed: {} % changed", fraction * 100.0),
+                &r,
+                expected,
+            );
+            let r = run("changed", at(vec![0.0, fraction, 1.0]), &dir, &plane).await;
+            print(rows, "changed: every row changed", &r, rows);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    });
+}
