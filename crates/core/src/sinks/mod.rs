@@ -119,6 +119,12 @@ pub trait Sink: Send + Sync {
     /// Short name for logs (`sqlite`, `bigquery`).
     fn name(&self) -> &'static str;
 
+    /// Where rows of `table` land, naming the store: a change-only send remembers what it wrote
+    /// per destination (rows written to another dataset were not written to this one).
+    fn destination(&self, table: &TableDef) -> String {
+        format!("{}:{}", self.name(), table.name)
+    }
+
     /// Append rows of `table` atomically; returns how many were written.
     async fn append(
         &self,

@@ -460,6 +460,16 @@ impl Sink for BigQuerySink {
         "bigquery"
     }
 
+    fn destination(&self, table: &TableDef) -> String {
+        let s = &self.settings;
+        format!(
+            "bigquery:{}.{}.{}",
+            s.project,
+            s.dataset,
+            s.bigquery_table(&table.name)
+        )
+    }
+
     async fn append(
         &self,
         table: &TableDef,
