@@ -61,7 +61,7 @@ async fn main() {
     };
     let sink = BigQuerySink::start_with(
         settings,
-        &hub_core::declared::builtin_tables(),
+        &hub_core::declared::builtin::tables(),
         Some(&"bench-service-token".to_string().into()),
         StartBudget::new(Duration::ZERO),
     )

@@ -134,7 +134,7 @@ fn options() -> Result<Options, String> {
 fn action(o: &Options) -> Result<ActionDef, String> {
     let file = match &o.actions_file {
         Some(path) => hub_core::declared::load(path).map_err(|p| format!("{p}"))?,
-        None => hub_core::declared::builtin(),
+        None => hub_core::declared::builtin::catalog(),
     };
     let def = file.get(&o.action).cloned().ok_or_else(|| {
         let names: Vec<&str> = file.actions.iter().map(|a| a.name.as_str()).collect();

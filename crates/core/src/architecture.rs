@@ -16,7 +16,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("retry", &[]),
     ("email", &[]),
     ("capacity", &["config"]),
-    ("changes", &["api"]),
+    ("changes", &["api", "capacity", "config"]),
     ("net", &[]),
     ("gcp", &["net"]),
     ("rows", &["api", "net"]),
@@ -44,7 +44,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "settings",
         &[
-            "capacity", "config", "error", "net", "oauth", "routes", "rudder", "secrets", "sinks",
+            "capacity", "changes", "config", "error", "net", "oauth", "routes", "rudder",
+            "secrets", "sinks",
         ],
     ),
     ("telemetry", &["settings"]),
@@ -55,6 +56,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "api",
             "auth",
             "capacity",
+            "changes",
             "declared",
             "gcp",
             "lifecycle",

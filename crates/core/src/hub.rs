@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use crate::actions::{ActionContext, ActionLimits, OAuthGate, Registry, ServiceIdentity, WindUp};
 use crate::auth::HubTokens;
+use crate::changes::run::Changes;
+use crate::changes::settings::StoreChoice;
 use crate::meta::RequestMeta;
 use crate::retry::StartBudget;
 use crate::secrets::Secrets;
@@ -39,6 +41,8 @@ pub struct Hub {
     pub secrets: Arc<Secrets>,
     /// The run ledger's writer (`None`: `HUB_RUN_LEDGER=false`).
     pub ledger: Option<crate::sinks::ledger::writer::Ledger>,
+    /// The memory of change-only sends (`None`: none is configured, the choice is not offered).
+    pub changes: Option<Changes>,
 }
 
 impl Hub {
@@ -57,7 +61,7 @@ impl Hub {
             .watch_list("HUB_TOKENS", &settings.hub_tokens, move |v| live.replace(v))
             .await?;
         let actions = match &settings.actions_file {
-            None => crate::declared::builtin(),
+            None => crate::declared::builtin::catalog(),
             Some(path) => load_actions(path)?,
         };
         let wants_user = actions_wanting_users(&actions);
@@ -92,6 +96,7 @@ impl Hub {
         if settings.run_ledger {
             tables.extend(crate::sinks::ledger::tables());
         }
+        let changes = changes_of(&settings)?;
         // The store last: a start refused for anything above leaves it untouched.
         let sink: Arc<dyn Sink> = match &settings.gcp.bigquery {
             Some(bq) => {
@@ -113,6 +118,7 @@ impl Hub {
         let ledger = settings
             .run_ledger
             .then(|| crate::sinks::ledger::writer::Ledger::start(sink.clone()));
+        let changes = changes.map(|c| c.with_memory_budget(capacity.memory.clone()));
         Ok(Hub {
             settings,
             tokens,
@@ -125,6 +131,7 @@ impl Hub {
             capacity,
             secrets,
             ledger,
+            changes,
         })
     }
 
@@ -162,6 +169,7 @@ impl Hub {
                 writeback_batch_rows: self.settings.writeback_batch_rows,
             },
             run,
+            changes: self.changes.as_ref(),
         }
     }
 
@@ -205,6 +213,32 @@ impl Hub {
     }
 }
 
+/// The memory of change-only sends the settings choose: the shared bucket, the local file, or
+/// none (a service without a bucket: one instance's file is not a memory every instance shares).
+fn changes_of(settings: &Settings) -> Result<Option<Changes>, StartError> {
+    let store: std::sync::Arc<dyn crate::changes::store::ChangeStore> = match settings
+        .changes
+        .store_choice(settings.local)
+    {
+        StoreChoice::Bucket(bucket) => {
+            return Err(StartError::Other(format!(
+                "HUB_CHANGE_BUCKET ({bucket}): this build of the hub cannot keep the memory \
+                     of sends in Cloud Storage yet; unset it"
+            )))
+        }
+        StoreChoice::File(path) => std::sync::Arc::new(
+            crate::changes::store::sqlite::SqliteStore::open(&path)
+                .map_err(|e| StartError::Other(format!("HUB_CHANGE_STATE_PATH: {e}")))?,
+        ),
+        StoreChoice::Nowhere => {
+            tracing::info!("change-only sends are not offered: set HUB_CHANGE_BUCKET to keep the memory of sends");
+            return Ok(None);
+        }
+    };
+    tracing::info!(place = %store.place(), "the memory of change-only sends is kept here");
+    Ok(Some(Changes::new(store, settings.changes.clone())))
+}
+
 /// Every action's definition, and the serialized answers that only the configuration decides.
 pub(crate) struct Prepared {
     /// The `POST /` answer as JSON bytes.
@@ -244,13 +278,13 @@ type DeclaredRegistry = (Registry, Vec<Arc<crate::sinks::TableDef>>);
 
 /// Read and check `HUB_ACTIONS_FILE`: every problem of the file refuses the start, all listed at
 /// once.
-fn load_actions(path: &std::path::Path) -> Result<crate::declared::ActionsFile, StartError> {
+fn load_actions(path: &std::path::Path) -> Result<crate::declared::Catalog, StartError> {
     crate::declared::load(path).map_err(|problems| {
         StartError::Other(format!(
             "HUB_ACTIONS_FILE {}: {} {}:\n{problems}",
             path.display(),
-            problems.0.len(),
-            if problems.0.len() == 1 {
+            problems.problems.len(),
+            if problems.problems.len() == 1 {
                 "problem"
             } else {
                 "problems"
@@ -260,7 +294,7 @@ fn load_actions(path: &std::path::Path) -> Result<crate::declared::ActionsFile, 
 }
 
 /// The names of the declared actions that need the users' OAuth identity.
-fn actions_wanting_users(file: &crate::declared::ActionsFile) -> Vec<String> {
+fn actions_wanting_users(file: &crate::declared::Catalog) -> Vec<String> {
     file.actions
         .iter()
         .filter(|def| def.identity == crate::declared::model::Identity::User)
@@ -273,7 +307,7 @@ fn actions_wanting_users(file: &crate::declared::ActionsFile) -> Vec<String> {
 /// list reads mark_suspicious, rudder_event, rudder_group, rudder_track, writeback_batch, as it
 /// always has). The tables are every action's [`crate::actions::Action::tables`], declared first.
 fn registry_of(
-    file: crate::declared::ActionsFile,
+    file: crate::declared::Catalog,
     coded: Vec<Arc<dyn crate::actions::Action>>,
 ) -> DeclaredRegistry {
     let mut actions: Vec<Arc<dyn crate::actions::Action>> = Vec::new();
@@ -306,7 +340,7 @@ mod tests {
     #[tokio::test]
     async fn a_coded_actions_table_reaches_the_sink() {
         let (registry, tables) = registry_of(
-            crate::declared::builtin(),
+            crate::declared::builtin::catalog(),
             vec![Arc::new(fake::TableWriter)],
         );
         assert!(registry.get("coded_audit").is_some());
@@ -336,5 +370,45 @@ mod tests {
             .query_row("SELECT id FROM coded_audit", [], |r| r.get(0))
             .unwrap();
         assert_eq!(id, "r-1");
+    }
+
+    fn settings(pairs: &[(&str, &str)], local: bool) -> Settings {
+        let vars: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load(&vars, local).unwrap()
+    }
+
+    /// Local runs keep the memory of sends in a file of their own; a service keeps one only in
+    /// the bucket every instance shares, or in a file named on purpose.
+    #[test]
+    fn the_memory_of_sends_is_kept_where_the_settings_choose() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("w/s.sqlite");
+        let store = store.to_str().unwrap();
+        let local = changes_of(&settings(&[("HUB_STORE_PATH", store)], true))
+            .unwrap()
+            .expect("a local hub keeps a memory");
+        assert_eq!(
+            local.place(),
+            dir.path()
+                .join("w/change-state.sqlite")
+                .display()
+                .to_string()
+        );
+        assert!(changes_of(&settings(&[("HUB_STORE_PATH", store)], false))
+            .unwrap()
+            .is_none());
+        let named = dir.path().join("c.sqlite");
+        let named = named.to_str().unwrap();
+        let chosen = changes_of(&settings(&[("HUB_CHANGE_STATE_PATH", named)], false)).unwrap();
+        assert_eq!(chosen.unwrap().place(), named);
+        let bucket = changes_of(&settings(&[("HUB_CHANGE_BUCKET", "acme-changes")], false));
+        assert!(bucket
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("HUB_CHANGE_BUCKET"));
     }
 }

@@ -85,6 +85,9 @@ pub struct Settings {
     pub startup_retry: Duration,
     /// Record every execute in the run ledger's tables (`HUB_RUN_LEDGER`, default true).
     pub run_ledger: bool,
+    /// Where the memory of change-only sends lives and how runs of a schedule share it
+    /// (`HUB_CHANGE_*`).
+    pub changes: crate::changes::settings::ChangeSettings,
 }
 
 impl Settings {
@@ -136,6 +139,11 @@ impl Settings {
             outbound_allow = outbound_allow.union(&crate::net::OutboundPolicy::loopback());
         }
         let max_body_bytes = v.num("HUB_MAX_BODY_BYTES", crate::error::DEFAULT_MAX_BODY_BYTES)?;
+        let store_path: PathBuf = v
+            .get("HUB_STORE_PATH")
+            .unwrap_or_else(|| crate::sinks::sqlite::DEFAULT_STORE_PATH.into())
+            .into();
+        let changes = crate::changes::settings::ChangeSettings::load(&v, &store_path)?;
         Ok(Settings {
             port,
             // Local mode is for this machine: its token is public (see `crate::http::local`).
@@ -150,10 +158,7 @@ impl Settings {
             local,
             behind_gateway: v.bool("HUB_BEHIND_GATEWAY", false)?,
             playground: v.bool("HUB_PLAYGROUND", false)?,
-            store_path: v
-                .get("HUB_STORE_PATH")
-                .unwrap_or_else(|| crate::sinks::sqlite::DEFAULT_STORE_PATH.into())
-                .into(),
+            store_path,
             actions_file: v
                 .get("HUB_ACTIONS_FILE")
                 .filter(|p| !p.trim().is_empty())
@@ -180,6 +185,7 @@ impl Settings {
             secrets: crate::secrets::SecretSettings::load(&v)?,
             startup_retry: Duration::from_secs(v.num("HUB_STARTUP_RETRY_SECS", 90)?),
             run_ledger: v.bool(crate::sinks::ledger::SETTING, true)?,
+            changes,
         })
     }
 

@@ -117,6 +117,9 @@ pub struct ActionContext<'a> {
     /// What this execute did, counted by the engines as they go ([`run::RunTally`]; calls that
     /// are not executes get [`run::NOT_A_RUN`]).
     pub run: &'a run::RunTally,
+    /// The hub's memory of sends (`None`: the hub keeps none, so the form does not offer
+    /// change-only sends and an execute asking for one fails saying so).
+    pub changes: Option<&'a crate::changes::run::Changes>,
 }
 
 /// When a long execute must wind up, as an action sees it: the shutdown schedule, and for an

@@ -39,6 +39,8 @@ pub struct StandIns {
     pub limits: ActionLimits,
     /// What the calls made on [`StandIns::ctx`] counted.
     pub run: super::run::RunTally,
+    /// The memory of sends (`None` unless [`StandIns::with_changes`]).
+    pub changes: Option<crate::changes::run::Changes>,
 }
 
 impl StandIns {
@@ -64,7 +66,18 @@ impl StandIns {
                 writeback_batch_rows: 2,
             },
             run: super::run::RunTally::new(),
+            changes: None,
         }
+    }
+
+    /// Keep the memory of sends in the SQLite file at `path`.
+    pub fn with_changes(mut self, path: &std::path::Path) -> StandIns {
+        let store = crate::changes::store::sqlite::SqliteStore::open(path).unwrap();
+        self.changes = Some(crate::changes::run::Changes::new(
+            Arc::new(store),
+            crate::changes::settings::ChangeSettings::new(path.to_path_buf()),
+        ));
+        self
     }
 
     /// The context of one call (the service identity: no OAuth).
@@ -78,6 +91,7 @@ impl StandIns {
             windup: &self.windup,
             limits: self.limits,
             run: &self.run,
+            changes: self.changes.as_ref(),
         }
     }
 }

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::hash::{Fingerprint, KeyHash, FINGERPRINT_BITS};
-use super::memory::{Memory, Remembered};
+use super::memory::{Base, Cursor, Memory, Remembered, MAX_RECORDS};
 
 /// The first bytes of a snapshot.
 pub const MAGIC: &[u8; 8] = b"LAHCHG01";
@@ -15,6 +15,8 @@ pub const MAGIC: &[u8; 8] = b"LAHCHG01";
 pub const RECORD_BYTES: usize = 11;
 /// Records in one part (about 5.5 MiB).
 pub const PART_RECORDS: usize = 1 << 19;
+/// Bytes of the largest part.
+pub const PART_BYTES: usize = MAGIC.len() + PART_RECORDS * RECORD_BYTES;
 
 /// What a snapshot's parts add up to, kept beside them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,9 +34,9 @@ pub struct SnapshotInfo {
 #[error("{0}")]
 pub struct Damaged(pub String);
 
-fn record(key: KeyHash, fingerprint: Fingerprint) -> [u8; RECORD_BYTES] {
-    let both: u128 =
-        ((u128::from(key.bits()) << FINGERPRINT_BITS) | u128::from(fingerprint.bits())) << 4;
+/// A record of (key, fingerprint) bits.
+fn record((key, fingerprint): (u64, u64)) -> [u8; RECORD_BYTES] {
+    let both: u128 = ((u128::from(key) << FINGERPRINT_BITS) | u128::from(fingerprint)) << 4;
     let bytes = both.to_be_bytes();
     let mut out = [0u8; RECORD_BYTES];
     out.copy_from_slice(&bytes[16 - RECORD_BYTES..]);
@@ -54,10 +56,14 @@ fn unrecord(bytes: &[u8]) -> Option<(KeyHash, Fingerprint)> {
     Some((key, fingerprint))
 }
 
-/// Writes a run's records as parts.
+/// Writes a run's records as parts, merging the last run's records kept with the new keys
+/// confirmed as each part is made.
 pub struct Encoder {
     remembered: Remembered,
-    next: usize,
+    cursor: Cursor,
+    written: u64,
+    /// The records ran out (before `len` said: never, unless a bug).
+    dry: bool,
     parts: u32,
     crc: crc32fast::Hasher,
 }
@@ -67,7 +73,9 @@ impl Encoder {
     pub fn new(remembered: Remembered) -> Encoder {
         Encoder {
             remembered,
-            next: 0,
+            cursor: Cursor::default(),
+            written: 0,
+            dry: false,
             parts: 0,
             crc: crc32fast::Hasher::new(),
         }
@@ -76,21 +84,25 @@ impl Encoder {
     /// The next part; `None` once every record is written (a snapshot has at least one part,
     /// holding the magic).
     pub fn next_part(&mut self) -> Option<Vec<u8>> {
-        let records = &self.remembered.records;
-        if self.parts > 0 && self.next >= records.len() {
+        let left = self.remembered.len() - self.written;
+        if self.parts > 0 && (left == 0 || self.dry) {
             return None;
         }
-        let end = (self.next + PART_RECORDS).min(records.len());
-        let mut part = Vec::with_capacity(MAGIC.len() + (end - self.next) * RECORD_BYTES);
+        let count = usize::try_from(left).map_or(PART_RECORDS, |l| l.min(PART_RECORDS));
+        let mut part = Vec::with_capacity(MAGIC.len() + count * RECORD_BYTES);
         if self.parts == 0 {
             part.extend_from_slice(MAGIC);
         }
         let body = part.len();
-        for &(key, fingerprint) in &records[self.next..end] {
-            part.extend_from_slice(&record(key, fingerprint));
+        for _ in 0..count {
+            let Some(next) = self.cursor.next(&self.remembered) else {
+                self.dry = true;
+                break;
+            };
+            part.extend_from_slice(&record(next));
+            self.written += 1;
         }
         self.crc.update(&part[body..]);
-        self.next = end;
         self.parts += 1;
         Some(part)
     }
@@ -98,7 +110,7 @@ impl Encoder {
     /// What the parts written add up to (final once `next_part` returned `None`).
     pub fn info(&self) -> SnapshotInfo {
         SnapshotInfo {
-            records: self.next as u64,
+            records: self.written,
             parts: self.parts,
             crc32: self.crc.clone().finalize(),
         }
@@ -110,24 +122,30 @@ impl Encoder {
     }
 }
 
-/// Reads a snapshot's parts back into a [`Memory`], checking them against their info.
+/// Reads a snapshot's parts straight into a [`Memory`]'s compact records, checking them against
+/// their info.
 pub struct Decoder {
     info: SnapshotInfo,
-    records: Vec<(KeyHash, Fingerprint)>,
+    base: Base,
     parts: u32,
     crc: crc32fast::Hasher,
 }
 
 impl Decoder {
-    /// Expect the snapshot `info` describes.
+    /// Expect the snapshot `info` describes (room for its records is taken at once).
     pub fn new(info: SnapshotInfo) -> Result<Decoder, Damaged> {
-        let capacity = usize::try_from(info.records)
-            .ok()
-            .filter(|&n| n <= 1 << 32)
-            .ok_or_else(|| Damaged(format!("it claims {} records", info.records)))?;
+        if info.records > MAX_RECORDS {
+            return Err(Damaged(format!("it claims {} records", info.records)));
+        }
+        let base = Base::with_capacity(info.records).map_err(|_| {
+            Damaged(format!(
+                "its {} records do not fit in this hub's memory",
+                info.records
+            ))
+        })?;
         Ok(Decoder {
             info,
-            records: Vec::with_capacity(capacity),
+            base,
             parts: 0,
             crc: crc32fast::Hasher::new(),
         })
@@ -154,7 +172,7 @@ impl Decoder {
                 self.parts
             )));
         }
-        if self.records.len() + body.len() / RECORD_BYTES > self.records.capacity() {
+        if (self.base.len() + body.len() / RECORD_BYTES) as u64 > self.info.records {
             return Err(Damaged(format!(
                 "it holds more than {} records",
                 self.info.records
@@ -162,26 +180,25 @@ impl Decoder {
         }
         self.crc.update(body);
         for bytes in body.chunks_exact(RECORD_BYTES) {
-            let (key, fingerprint) = unrecord(bytes).ok_or_else(|| {
-                Damaged(format!("record {} is malformed", self.records.len() + 1))
-            })?;
-            if self.records.last().is_some_and(|(last, _)| *last >= key) {
+            let (key, fingerprint) = unrecord(bytes)
+                .ok_or_else(|| Damaged(format!("record {} is malformed", self.base.len() + 1)))?;
+            if self.base.last_key().is_some_and(|last| last >= key.bits()) {
                 return Err(Damaged(format!(
                     "record {} is out of order",
-                    self.records.len() + 1
+                    self.base.len() + 1
                 )));
             }
-            self.records.push((key, fingerprint));
+            self.base.push(key.bits(), fingerprint.bits());
         }
         Ok(())
     }
 
     /// The memory, once every part was read.
     pub fn finish(self) -> Result<Memory, Damaged> {
-        if self.parts != self.info.parts || self.records.len() as u64 != self.info.records {
+        if self.parts != self.info.parts || self.base.len() as u64 != self.info.records {
             return Err(Damaged(format!(
                 "{} records in {} parts were read, {} in {} expected",
-                self.records.len(),
+                self.base.len(),
                 self.parts,
                 self.info.records,
                 self.info.parts
@@ -190,7 +207,7 @@ impl Decoder {
         if self.crc.finalize() != self.info.crc32 {
             return Err(Damaged("its checksum does not match".into()));
         }
-        Ok(Memory::from_sorted(self.records))
+        Ok(Memory::from_base(self.base))
     }
 }
 
@@ -233,11 +250,11 @@ mod tests {
     fn records_round_trip_across_parts() {
         let n = PART_RECORDS as u64 + 3;
         let original = remembered(n);
-        let expected = original.records.clone();
+        let expected: Vec<_> = original.records().collect();
         let (parts, info) = encode(original);
         assert_eq!((info.records, info.parts), (n, 2));
         let back = decode(&parts, info).unwrap().finish(false);
-        assert_eq!(back.records, expected);
+        assert_eq!(back.records().collect::<Vec<_>>(), expected);
     }
 
     #[test]
@@ -273,5 +290,97 @@ mod tests {
         let mut wrong_magic = parts;
         wrong_magic[0][0] = b'X';
         assert!(decode(&wrong_magic, info).is_err());
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::changes::memory::properties::{play, run};
+
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(128),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    /// Every part made, and what they add up to.
+    fn encode(r: Remembered) -> (Vec<Vec<u8>>, SnapshotInfo) {
+        let mut e = Encoder::new(r);
+        let parts = std::iter::from_fn(|| e.next_part()).collect();
+        (parts, e.info())
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// The snapshot of a random run holds exactly the records the plain memory keeps, as
+        /// the format says (magic, then 11 bytes per record), and reads back to them.
+        #[test]
+        fn a_run_is_written_as_the_plain_memory_says_and_read_back(run in run()) {
+            let (got, want) = play(&run).map_err(TestCaseError::fail)?;
+            let gone = got.keys_gone;
+            let (parts, info) = encode(got);
+            let mut expected = MAGIC.to_vec();
+            for &(key, fingerprint) in &want.records {
+                expected.extend_from_slice(&record((key.bits(), fingerprint.bits())));
+            }
+            prop_assert_eq!(parts.concat(), expected.clone());
+            prop_assert_eq!(info, SnapshotInfo {
+                records: want.records.len() as u64,
+                parts: 1,
+                crc32: crc32fast::hash(&expected[MAGIC.len()..]),
+            });
+            prop_assert_eq!(gone, want.keys_gone);
+            let mut decoder = Decoder::new(info).unwrap();
+            decoder.feed(&parts[0]).unwrap();
+            let back = decoder.finish().unwrap();
+            prop_assert_eq!(back.base_len(), want.records.len() as u64);
+            let back: Vec<_> = back.finish(false).records().collect();
+            prop_assert_eq!(back, want.records);
+        }
+
+        /// Bytes that are not a snapshot never make the decoder panic; what it accepts is a
+        /// snapshot that writes back byte for byte.
+        #[test]
+        fn garbage_is_refused_without_a_panic(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..64),
+                    proptest::collection::vec(any::<u8>(), 0..4)
+                        .prop_map(|tail| [MAGIC.as_slice(), &tail].concat()),
+                    proptest::collection::vec(prop_oneof![Just(0u8), any::<u8>()], 0..4)
+                        .prop_map(|tail| [MAGIC.as_slice(), &[0; 11], &tail].concat()),
+                ],
+                0..4,
+            ),
+            records in prop_oneof![0..8u64, any::<u64>()],
+            count in 0..6u32,
+            crc32 in any::<u32>(),
+            right_crc in any::<bool>(),
+        ) {
+            let bodies: Vec<u8> = parts.concat().get(MAGIC.len()..).unwrap_or_default().to_vec();
+            let crc32 = if right_crc { crc32fast::hash(&bodies) } else { crc32 };
+            let info = SnapshotInfo { records, parts: count, crc32 };
+            let read = Decoder::new(info).and_then(|mut d| {
+                for p in &parts {
+                    d.feed(p)?;
+                }
+                d.finish()
+            });
+            if let Ok(memory) = read {
+                let (again, again_info) = encode(memory.finish(false));
+                prop_assert_eq!(again.concat(), parts.concat());
+                prop_assert_eq!(again_info.records, info.records);
+                prop_assert_eq!(again_info.crc32, info.crc32);
+            }
+        }
     }
 }

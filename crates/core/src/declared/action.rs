@@ -167,6 +167,28 @@ impl Shared<'_> {
     }
 }
 
+impl ActionDef {
+    /// The definition Looker lists, for a hub at `public_url`. OAuth fields are the caller's
+    /// (`oauth::apply_to_definition` for [`Identity::Hub`] / `User`).
+    pub fn definition(&self, public_url: &str) -> Integration {
+        let mut def = crate::actions::base_definition_at(
+            public_url,
+            &self.name,
+            &self.label,
+            &self.description,
+            true,
+        );
+        def.icon_data_uri = self.icon_data_uri.clone();
+        def.required_fields = self.required_fields.clone();
+        def.params = self.params.clone();
+        if self.kind == Kind::Query {
+            // Streamed: a one-time download URL, fields before rows.
+            crate::actions::streaming_query(&mut def);
+        }
+        def
+    }
+}
+
 impl DeclaredAction {
     /// The action of a checked definition (its table and form template built once).
     pub fn new(def: ActionDef) -> DeclaredAction {

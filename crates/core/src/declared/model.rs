@@ -189,7 +189,7 @@ pub struct Field {
     /// The column is NULLABLE even though the field is required.
     pub column_nullable: bool,
     /// The file writes `column: {mode: REQUIRED}` (else a required field's BigQuery column is
-    /// NULLABLE: see [`super::generate::bigquery_schema`]).
+    /// NULLABLE: see [`super::emit::bigquery_schema`]).
     pub column_required: bool,
     /// Column description, if the file gives one (else the label).
     pub column_description: Option<String>,
@@ -228,7 +228,8 @@ pub struct FieldMessages {
     pub max: Option<Template>,
 }
 
-/// A message with `{placeholders}`, checked at load.
+/// A message with `{placeholders}`, checked at load; an execute fills it
+/// (`Template::render`, beside the answers it is filled with in `form/answer.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template(pub Vec<Piece>);
 
@@ -279,18 +280,6 @@ impl Template {
             Piece::Text(_) => None,
         })
     }
-
-    /// Fill the placeholders (an unknown one renders empty; load-time checks prevent that).
-    pub fn render(&self, value: impl Fn(&str) -> Option<String>) -> String {
-        let mut out = String::new();
-        for p in &self.0 {
-            match p {
-                Piece::Text(t) => out.push_str(t),
-                Piece::Placeholder(n) => out.push_str(&value(n).unwrap_or_default()),
-            }
-        }
-        out
-    }
 }
 
 /// A result field of a query action stored in its own column.
@@ -304,6 +293,22 @@ pub struct ResultColumn {
     pub column_type: ColumnType,
     /// Missing / null is a row rejection.
     pub required: bool,
+}
+
+/// A compiled actions file: its checked actions.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// Where it came from (a path, or [`super::builtin::NAME`]).
+    pub source: String,
+    /// The actions, in file order.
+    pub actions: Vec<ActionDef>,
+}
+
+impl Catalog {
+    /// An action by name.
+    pub fn get(&self, name: &str) -> Option<&ActionDef> {
+        self.actions.iter().find(|a| a.name == name)
+    }
 }
 
 /// One declared write-back action.

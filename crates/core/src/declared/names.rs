@@ -7,6 +7,8 @@
 //! `sql:`). A table name cannot be a GoogleSQL reserved keyword: Looker, not the hub, writes the
 //! LookML view's name — the table's — unquoted as the table alias of its queries.
 
+use super::report::{advice, advice_on, Says};
+
 /// Longest action name (a URL path segment Looker stores in its action hub settings).
 pub const MAX_ACTION_NAME: usize = 64;
 /// Longest column name BigQuery accepts.
@@ -172,23 +174,26 @@ fn shown(name: &str) -> String {
 
 /// The problem of a snake_case name of at most `max` characters (`what` names its kind, `why`
 /// says who needs the rule): the length limit named as such, else the character rule.
-fn snake_problem(what: &str, name: &str, max: usize, why: &str, instead: &str) -> Option<String> {
+fn snake_problem(what: &str, name: &str, max: usize, why: &str, instead: &str) -> Option<Says> {
+    let write = || format!("write `{instead}`");
     if snake(name) && name.len() > max {
-        return Some(format!(
-            "{what} {} is longer than {max} characters{why}; write `{instead}`",
+        let message = format!(
+            "{what} {} is longer than {max} characters{why}",
             shown(name)
-        ));
+        );
+        return Some(advice_on(message, write()));
     }
     (!snake(name)).then(|| {
-        format!(
-            "{what} {} must be lowercase letters, digits and underscores, start with a letter, at most {max} characters{why}; write `{instead}`",
+        let message = format!(
+            "{what} {} must be lowercase letters, digits and underscores, start with a letter, at most {max} characters{why}",
             shown(name)
-        )
+        );
+        advice_on(message, write())
     })
 }
 
 /// Why Looker would refuse an action name (it is a path segment of every call), if it would.
-pub fn action_name_problem(name: &str) -> Option<String> {
+pub(crate) fn action_name_problem(name: &str) -> Option<Says> {
     snake_problem(
         "action name",
         name,
@@ -199,7 +204,7 @@ pub fn action_name_problem(name: &str) -> Option<String> {
 }
 
 /// Why a form field name would not work (form_params key, message placeholder), if it would not.
-pub fn field_name_problem(name: &str) -> Option<String> {
+pub(crate) fn field_name_problem(name: &str) -> Option<Says> {
     snake_problem(
         "field name",
         name,
@@ -216,7 +221,7 @@ fn column_suggestion(name: &str) -> String {
 }
 
 /// Why BigQuery (or the LookML generated over it) would refuse a column name, if it would.
-pub fn column_name_problem(name: &str) -> Option<String> {
+pub(crate) fn column_name_problem(name: &str) -> Option<Says> {
     if let Some(p) = snake_problem(
         "column name",
         name,
@@ -227,9 +232,10 @@ pub fn column_name_problem(name: &str) -> Option<String> {
         return Some(p);
     }
     if let Some(p) = BQ_RESERVED_PREFIXES.iter().find(|p| name.starts_with(*p)) {
-        return Some(format!(
-            "column name {name:?} starts with {p:?}, which BigQuery reserves; write `{}`",
-            column_suggestion(name)
+        let message = format!("column name {name:?} starts with {p:?}, which BigQuery reserves");
+        return Some(advice_on(
+            message,
+            format!("write `{}`", column_suggestion(name)),
         ));
     }
     None
@@ -254,11 +260,11 @@ fn table_suggestion(name: &str) -> String {
 /// Whether a table of this name would have the name of a file `hub generate-actions` writes
 /// besides the table's own (its terraform schema `<table>.json` would be `tables.json`).
 fn is_generated_file(table: &str) -> bool {
-    super::generate::schema_file(table) == super::generate::MANIFEST_FILE
+    super::emit::schema_file(table) == super::emit::MANIFEST_FILE
 }
 
 /// Why BigQuery / LookML would refuse a table name, if they would.
-pub fn table_name_problem(name: &str) -> Option<String> {
+pub(crate) fn table_name_problem(name: &str) -> Option<Says> {
     if let Some(p) = snake_problem(
         "table name",
         name,
@@ -270,34 +276,30 @@ pub fn table_name_problem(name: &str) -> Option<String> {
     }
     // SQLite reserves every name starting with `sqlite_` (case aside) for its own tables
     // (sqlite_schema, sqlite_sequence, sqlite_stat1, ...): the embedded store could not create it.
-    if name.starts_with(SQLITE_RESERVED_PREFIX) {
-        return Some(format!(
-            "table name {name:?} starts with `{SQLITE_RESERVED_PREFIX}`, which SQLite reserves for its own tables (the embedded store could not create it); write `name: {}` or another name",
-            table_suggestion(name)
-        ));
-    }
-    if BQ_KEYWORDS.contains(&name) {
-        return Some(format!(
-            "table name {name:?} is a reserved word in BigQuery SQL: the generated LookML view has the table's name, and Looker writes a view's name unquoted as the table alias of its queries (`FROM … AS {name}`), which BigQuery refuses; write `name: {}` or another name",
-            table_suggestion(name)
-        ));
-    }
-    if crate::sinks::ledger::is_ledger_table(name) {
-        return Some(format!(
-            "table name {name:?} is a table of the hub's run ledger ({}, {}: one row per execute of any action); write `name: {}` or another name",
+    let message = if name.starts_with(SQLITE_RESERVED_PREFIX) {
+        format!(
+            "table name {name:?} starts with `{SQLITE_RESERVED_PREFIX}`, which SQLite reserves for its own tables (the embedded store could not create it)"
+        )
+    } else if BQ_KEYWORDS.contains(&name) {
+        format!(
+            "table name {name:?} is a reserved word in BigQuery SQL: the generated LookML view has the table's name, and Looker writes a view's name unquoted as the table alias of its queries (`FROM … AS {name}`), which BigQuery refuses"
+        )
+    } else if crate::sinks::ledger::is_ledger_table(name) {
+        format!(
+            "table name {name:?} is a table of the hub's run ledger ({}, {}: one row per execute of any action)",
             crate::sinks::ledger::RUNS_TABLE,
             crate::sinks::ledger::REJECTED_ROWS_TABLE,
-            table_suggestion(name)
-        ));
-    }
-    if is_generated_file(name) {
-        return Some(format!(
-            "table name {name:?} would make `hub generate-actions` write its schema to `{}`, the list of tables terraform reads; write `name: {}` or another name",
-            super::generate::MANIFEST_FILE,
-            table_suggestion(name)
-        ));
-    }
-    None
+        )
+    } else if is_generated_file(name) {
+        format!(
+            "table name {name:?} would make `hub generate-actions` write its schema to `{}`, the list of tables terraform reads",
+            super::emit::MANIFEST_FILE,
+        )
+    } else {
+        return None;
+    };
+    let help = format!("write `name: {}` or another name", table_suggestion(name));
+    Some(advice_on(message, help))
 }
 
 /// Table-name prefix SQLite reserves (the embedded store's tables are named as in the file).
@@ -327,31 +329,46 @@ fn tag_suggestion(tag: &str) -> String {
 }
 
 /// Why a LookML tag would not work in `tags: [...]`, if it would not.
-pub fn tag_problem(tag: &str) -> Option<String> {
+pub(crate) fn tag_problem(tag: &str) -> Option<Says> {
     if tag.is_empty() {
-        return Some(
-            "a tag is empty: write the LookML tag of the fields this action applies to".into(),
-        );
+        let help = "write the LookML tag of the fields this action applies to";
+        return Some(advice("a tag is empty", help));
     }
     if !tag.chars().all(tag_char) {
-        return Some(format!(
-            "tag {} must be letters, digits, '-', '_', ':' or '.' (a LookML field tag); write `{}`",
-            shown(tag),
-            tag_suggestion(tag)
+        let message = format!(
+            "tag {} must be letters, digits, '-', '_', ':' or '.' (a LookML field tag)",
+            shown(tag)
+        );
+        return Some(advice_on(
+            message,
+            format!("write `{}`", tag_suggestion(tag)),
         ));
     }
     (tag.len() > MAX_TAG).then(|| {
-        format!(
-            "tag {} is longer than {MAX_TAG} characters; write `{}` or another shorter tag",
-            shown(tag),
-            tag_suggestion(tag)
-        )
+        let message = format!("tag {} is longer than {MAX_TAG} characters", shown(tag));
+        let help = format!("write `{}` or another shorter tag", tag_suggestion(tag));
+        advice_on(message, help)
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    // The problems in their one-line form.
+    fn action_name_problem(name: &str) -> Option<String> {
+        super::action_name_problem(name).map(|p| p.to_string())
+    }
+    fn column_name_problem(name: &str) -> Option<String> {
+        super::column_name_problem(name).map(|p| p.to_string())
+    }
+    fn table_name_problem(name: &str) -> Option<String> {
+        super::table_name_problem(name).map(|p| p.to_string())
+    }
+    fn tag_problem(tag: &str) -> Option<String> {
+        super::tag_problem(tag).map(|p| p.to_string())
+    }
+    fn field_name_problem(name: &str) -> Option<String> {
+        super::field_name_problem(name).map(|p| p.to_string())
+    }
 
     #[test]
     fn names_follow_looker_and_bigquery_rules() {

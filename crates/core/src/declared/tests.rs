@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use serde_json::json;
 
+use super::builtin::{self, YAML as BUILTIN_YAML};
 use super::form::{self, TypedValue};
 use super::model::{ColumnSource, Kind};
+use super::source::parse;
 use super::*;
 use crate::api::{ActionRequest, FormValue, Scalar};
 use crate::settings::Settings;
@@ -86,7 +88,7 @@ async fn builtin_answers() -> serde_json::Value {
         ),
     ];
     let mut out = serde_json::Map::new();
-    for def in &builtin().actions {
+    for def in &builtin::catalog().actions {
         let mut forms = vec![];
         for value in [None, Some("42"), Some("")] {
             let fields = form::form_fields(def, &request(value, &[]), today());
@@ -160,7 +162,8 @@ async fn definitions_and_the_list_are_prepared_once_per_hub() {
     let listed: serde_json::Value = serde_json::from_slice(&list).unwrap();
     assert_eq!(
         listed["integrations"][0],
-        serde_json::to_value(builtin().actions[0].definition(&hub.settings.public_url)).unwrap()
+        serde_json::to_value(builtin::catalog().actions[0].definition(&hub.settings.public_url))
+            .unwrap()
     );
     assert!(hub.definition_of("nope").is_none());
 }
@@ -242,8 +245,8 @@ fn a_partial_answer_reads_like_the_success_message() {
 
 #[test]
 fn builtin_tables_are_the_terraform_schemas() {
-    let file = builtin();
-    let files: BTreeMap<String, String> = generate::terraform_files(&file).into_iter().collect();
+    let file = builtin::catalog();
+    let files: BTreeMap<String, String> = emit::terraform_files(&file).into_iter().collect();
     assert_eq!(
         files["suspicious_marks.json"],
         include_str!("../../../../terraform/schemas/suspicious_marks.json")
@@ -269,7 +272,7 @@ fn builtin_tables_are_the_terraform_schemas() {
 
 #[test]
 fn batch_success_message_renders_like_the_coded_one() {
-    let file = builtin();
+    let file = builtin::catalog();
     let wb = file.get("writeback_batch").unwrap();
     let msg = wb.success_message.render(|p| match p {
         "count" => Some("3".into()),
@@ -526,11 +529,11 @@ actions:
 fn problems(yaml: &str) -> Vec<String> {
     match parse(yaml, "t.yaml", None) {
         Ok(_) => panic!("accepted:\n{yaml}"),
-        Err(Problems(ps)) => ps
+        Err(Diagnostics { problems: ps, .. }) => ps
             .into_iter()
             .map(|p| {
                 assert_eq!(p.file, "t.yaml");
-                format!("{}: {}", p.line.unwrap_or(0), p.message)
+                format!("{}: {}", p.line.unwrap_or(0), p.text())
             })
             .collect(),
     }
@@ -621,7 +624,7 @@ fn generated_views_carry_the_tags_that_make_the_action_appear() {
     success_message: "Wrote {count} {rows}."
 "#;
     let f = parse(yaml, "t.yaml", None).unwrap();
-    let views = generate::lookml_files(&f);
+    let views = emit::lookml_files(&f);
     let log = &views
         .iter()
         .find(|(n, _)| n == "restocks.view.lkml")
@@ -908,8 +911,8 @@ fn builtin_file_text_is_the_one_served() {
     let path = dir.path().join("actions.yaml");
     std::fs::write(&path, BUILTIN_YAML).unwrap();
     let loaded = load(&path).unwrap();
-    assert_eq!(loaded.actions.len(), builtin().actions.len());
-    assert_eq!(loaded.actions[0].table, builtin().actions[0].table);
+    assert_eq!(loaded.actions.len(), builtin::catalog().actions.len());
+    assert_eq!(loaded.actions[0].table, builtin::catalog().actions[0].table);
     let missing = load(&dir.path().join("nope.yaml")).unwrap_err();
     assert!(missing.to_string().contains("cannot read it"), "{missing}");
 }
@@ -921,7 +924,7 @@ mod served {
     use serde_json::{json, Value};
 
     use super::super::action::DeclaredAction;
-    use super::super::parse;
+    use super::super::source::parse;
     use crate::actions::testing::StandIns;
     use crate::actions::Action;
     use crate::api::ActionRequest;
@@ -965,7 +968,7 @@ mod served {
     #[tokio::test]
     async fn the_builtin_mark_suspicious_runs_on_a_context_of_stand_ins() {
         let dir = tempfile::tempdir().unwrap();
-        let all: Vec<_> = crate::declared::builtin()
+        let all: Vec<_> = crate::declared::builtin::catalog()
             .actions
             .into_iter()
             .map(DeclaredAction::new)
@@ -1015,7 +1018,7 @@ mod served {
     #[tokio::test]
     async fn a_form_answer_of_the_wrong_shape_is_refused_by_name_never_replaced() {
         let dir = tempfile::tempdir().unwrap();
-        let all: Vec<_> = crate::declared::builtin()
+        let all: Vec<_> = crate::declared::builtin::catalog()
             .actions
             .into_iter()
             .map(DeclaredAction::new)
@@ -1733,8 +1736,7 @@ fn keyword_and_generated_file_table_names_are_refused_with_their_reason() {
                 "- name: id\n      - name: order\n      - name: select",
             );
         let file = parse(&text, "t.yaml", None).unwrap_or_else(|e| panic!("{fine}: {e}"));
-        let files: BTreeMap<String, String> =
-            generate::terraform_files(&file).into_iter().collect();
+        let files: BTreeMap<String, String> = emit::terraform_files(&file).into_iter().collect();
         assert!(files.contains_key("tables.json"), "{fine}: {files:?}");
         assert!(
             files.contains_key(&format!("{fine}.json")),
@@ -1816,8 +1818,8 @@ fn names_the_generated_lookml_would_clash_on_are_refused() {
         .replace("column: pk,", "column: pk_value,")
         .replace("column: shipped,", "column: shipped_value,");
     let file = parse(&fixed, "t.yaml", None).unwrap();
-    let views = generate::lookml_files(&file).into_iter();
-    for (name, text) in views.filter(|(n, _)| !super::emit_ledger::is_ledger_file(n)) {
+    let views = emit::lookml_files(&file).into_iter();
+    for (name, text) in views.filter(|(n, _)| !super::emit::ledger::is_ledger_file(n)) {
         assert!(
             text.contains("AS _hub_rn") && !text.contains("AS rn") && !text.contains("(rn)"),
             "{name}"
@@ -1929,4 +1931,26 @@ fn declaring_user_email_says_the_hub_adds_it() {
         p,
         ["7: duplicate param \"region\": give each param its own name"]
     );
+}
+
+/// A problem with advice keeps it apart (`help`, shown by `hub check-actions` as rustc shows its
+/// help), and its one-line form (the hub's start-up refusal) reads `message: help` as it always
+/// has.
+#[test]
+fn advice_is_a_help_apart_and_one_line_reads_message_colon_help() {
+    let yaml = GOOD.replace(
+        "    fields:",
+        "    params:\n      - {name: region, label: Region}\n      - {name: region, label: Region}\n    fields:",
+    );
+    let d = parse(&yaml, "t.yaml", None).unwrap_err();
+    let [p] = &d.problems[..] else { panic!("{d}") };
+    assert_eq!(p.message, "duplicate param \"region\"");
+    assert_eq!(p.help.as_deref(), Some("give each param its own name"));
+    assert_eq!(
+        d.to_string(),
+        "t.yaml:9:16: duplicate param \"region\": give each param its own name"
+    );
+    assert!(d
+        .render()
+        .contains("  = help: give each param its own name\n"));
 }

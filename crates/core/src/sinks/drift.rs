@@ -159,11 +159,11 @@ mod tests {
     use std::sync::Arc;
 
     fn marks() -> Arc<TableDef> {
-        crate::declared::builtin_table(crate::sinks::table::MARKS_TABLE)
+        crate::declared::builtin::table(crate::sinks::table::MARKS_TABLE)
     }
 
     fn batch() -> Arc<TableDef> {
-        crate::declared::builtin_table(crate::sinks::table::BATCH_TABLE)
+        crate::declared::builtin::table(crate::sinks::table::BATCH_TABLE)
     }
 
     fn live_of(t: &TableDef, store: Store) -> Vec<LiveColumn> {

@@ -579,7 +579,7 @@ pub fn row_of(table: &TableDef, values: Vec<CellValue>) -> Result<Row, RowError>
 }
 
 /// The built-in cell action's table (`mark_suspicious`), described in the built-in actions file
-/// (`declared::builtin_tables`); BigQuery may rename it (`HUB_BIGQUERY_MARKS_TABLE`).
+/// (`declared::builtin::tables`); BigQuery may rename it (`HUB_BIGQUERY_MARKS_TABLE`).
 pub const MARKS_TABLE: &str = "suspicious_marks";
 /// The built-in query action's table (`writeback_batch`); `HUB_BIGQUERY_BATCH_TABLE` renames it.
 pub const BATCH_TABLE: &str = "suspicious_marks_batch";
@@ -588,19 +588,19 @@ pub const BATCH_TABLE: &str = "suspicious_marks_batch";
 mod tests {
     use super::*;
 
-    use crate::declared::builtin_table;
+    use crate::declared::builtin;
     use ColumnType as T;
 
     #[test]
     fn builtin_tables_are_valid() {
-        for t in crate::declared::builtin_tables() {
+        for t in crate::declared::builtin::tables() {
             t.validate().unwrap();
         }
     }
 
     #[test]
     fn rows_are_checked_against_their_table() {
-        let t = builtin_table(MARKS_TABLE);
+        let t = builtin::table(MARKS_TABLE);
         let e = t.row().set("order_id", "x").err().unwrap();
         assert_eq!(e.column, "order_id");
         assert_eq!(e.problem, "expected column request_id here");
@@ -771,17 +771,17 @@ mod tests {
 
     #[test]
     fn bad_descriptions_are_refused() {
-        let mut t = (*builtin_table(BATCH_TABLE)).clone();
+        let mut t = (*builtin::table(BATCH_TABLE)).clone();
         t.clustering.push("nope".into());
         assert!(t.validate().is_err());
-        let mut t = (*builtin_table(BATCH_TABLE)).clone();
+        let mut t = (*builtin::table(BATCH_TABLE)).clone();
         t.partition_by_day = Some("row_index".into());
         assert!(t.validate().is_err());
-        let mut t = (*builtin_table(MARKS_TABLE)).clone();
+        let mut t = (*builtin::table(MARKS_TABLE)).clone();
         t.columns.push(t.columns[0].clone());
         assert!(t.validate().is_err());
         // SQLite and BigQuery would take these two for one column.
-        let mut t = (*builtin_table(MARKS_TABLE)).clone();
+        let mut t = (*builtin::table(MARKS_TABLE)).clone();
         let mut upper = t.columns[1].clone();
         upper.name = upper.name.to_uppercase();
         t.columns.push(upper);

@@ -34,7 +34,7 @@ pub(crate) async fn sink_through(
     let settings: BigQuerySettings = Settings::load(&env, false).unwrap().gcp.bigquery.unwrap();
     BigQuerySink::start_with(
         settings,
-        &hub_core::declared::builtin_tables(),
+        &hub_core::declared::builtin::tables(),
         Some(&GOOD_TOKEN.to_string().into()),
         hub_core::startup::StartBudget::new(Duration::ZERO),
     )

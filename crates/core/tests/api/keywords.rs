@@ -180,9 +180,9 @@ async fn keyword_names_are_written_to_and_read_back_from_bigquery() {
     // The generated LookML's SQL runs over these tables as Looker would run it: every dimension
     // of the log view (`${TABLE}` is the view's alias) and the current-state derived table, whose
     // window partitions by the key column `order`.
-    let file = hub_core::declared::parse(KEYWORDS, "keywords.yaml", None).unwrap();
+    let file = hub_core::declared::source::parse(KEYWORDS, "keywords.yaml", None).unwrap();
     let cell = &file.actions[0];
-    let lookml = hub_core::declared::generate::lookml_view(cell, "keywords.yaml");
+    let lookml = hub_core::declared::emit::lookml_view(cell, "keywords.yaml");
     let dims: Vec<String> = lookml
         .split("\nview:")
         .nth(1)

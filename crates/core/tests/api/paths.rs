@@ -352,12 +352,12 @@ fn health_path_stays_off_the_gateways() {
 /// embedded store's tables have the described columns, NOT NULL (or key) exactly where REQUIRED.
 #[test]
 fn terraform_table_schemas_match_the_write_back_tables() {
-    use hub_core::declared::builtin_tables;
+    use hub_core::declared::builtin;
     use hub_core::sinks::sqlite::SqliteSink;
 
     // The built-in actions' tables and the run ledger's.
     let builtin_tables = || {
-        let mut all = builtin_tables();
+        let mut all = builtin::tables();
         all.extend(hub_core::sinks::ledger::tables());
         all
     };
@@ -366,7 +366,7 @@ fn terraform_table_schemas_match_the_write_back_tables() {
     drop(SqliteSink::open_with(&path, &builtin_tables()).expect("open the embedded store"));
     let conn = rusqlite::Connection::open(&path).unwrap();
     // terraform/bigquery.tf creates the tables of terraform/schemas/tables.json (generated from
-    // the built-in actions, fresh by declared::generate's tests) under these same keys.
+    // the built-in actions, fresh by declared::emit's tests) under these same keys.
     let bigquery_tf = repo_file("terraform/bigquery.tf");
     assert!(
         bigquery_tf.contains(r#"jsondecode(file("${local.tables_dir}/tables.json"))"#)
@@ -453,10 +453,10 @@ fn terraform_table_schemas_match_the_write_back_tables() {
 /// view pointing at nothing.
 #[test]
 fn lookml_views_read_only_described_columns() {
-    use hub_core::declared::builtin_tables;
+    use hub_core::declared::builtin;
     use hub_core::sinks::ColumnType;
 
-    for def in builtin_tables() {
+    for def in builtin::tables() {
         let table = def.name.as_str();
         let lookml = repo_file(&format!("lookml/{table}.view.lkml"));
         let head = format!("sql_table_name: `@{{writeback_dataset}}.{table}` ;;");

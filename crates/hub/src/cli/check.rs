@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use hub_core::declared::{self, diagnostics, Kind};
+use hub_core::declared::{self, Kind};
 
 /// Check actions files without starting the hub: every problem to `err` (rendered as rustc
-/// renders its errors: [`declared::diagnostics`]), a summary per good file to `out`; the exit code
+/// renders its errors: [`declared::Diagnostics::render`]), a summary per good file to `out`; the exit code
 /// is 1 when any file has a problem, 2 on a usage error.
 pub fn check_actions(
     args: &[String],
@@ -22,11 +22,8 @@ pub fn check_actions(
     let mut code = 0;
     for a in args {
         let path = Path::new(a);
-        let text = declared::read_text(path);
-        let checked = text
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|t| declared::parse(t, a, path.parent()));
+        let checked = declared::source::read(path)
+            .and_then(|text| declared::source::parse(&text, a, path.parent()));
         match checked {
             Ok(file) => {
                 let _ = writeln!(out, "{a}: ok, {} action(s)", file.actions.len());
@@ -46,9 +43,8 @@ pub fn check_actions(
             }
             Err(problems) => {
                 code = 1;
-                let text = text.as_deref().ok();
-                let _ = write!(err, "{}", diagnostics::render(&problems.0, text));
-                let _ = writeln!(err, "{a}: {} problem(s)", problems.0.len());
+                let _ = write!(err, "{}", problems.render());
+                let _ = writeln!(err, "{a}: {} problem(s)", problems.problems.len());
             }
         }
     }

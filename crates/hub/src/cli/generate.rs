@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use hub_core::declared::{self, diagnostics, generate, ActionsFile};
+use hub_core::declared::{self, emit, Catalog, Diagnostics};
 
 /// Where `hub generate-actions` writes.
 struct Targets {
@@ -37,8 +37,8 @@ pub fn generate_actions(args: &[String], out: &mut dyn Write, err: &mut dyn Writ
     };
     let (actions, text) = match load(file) {
         Ok(loaded) => loaded,
-        Err((problems, text)) => {
-            let _ = write!(err, "{}", diagnostics::render(&problems.0, text.as_deref()));
+        Err(problems) => {
+            let _ = write!(err, "{}", problems.render());
             return 1;
         }
     };
@@ -90,19 +90,16 @@ fn targets(file: &str, rest: &[String]) -> Option<Targets> {
     (t.terraform.is_some() || t.lookml.is_some()).then_some(t)
 }
 
-/// The checked file and its text (none for `--builtin`); or its problems, with its text when
-/// it could be read (to show their lines).
-#[allow(clippy::type_complexity)]
-fn load(file: &str) -> Result<(ActionsFile, Option<String>), (declared::Problems, Option<String>)> {
+/// The compiled file and its text (none for `--builtin`; the deployable copy is made from it),
+/// or its problems.
+fn load(file: &str) -> Result<(Catalog, Option<String>), Diagnostics> {
     if file == "--builtin" {
-        return Ok((declared::builtin(), None));
+        return Ok((declared::builtin::catalog(), None));
     }
     let path = Path::new(file);
-    let text = declared::read_text(path).map_err(|p| (p, None))?;
-    match declared::parse(&text, file, path.parent()) {
-        Ok(actions) => Ok((actions, Some(text))),
-        Err(problems) => Err((problems, Some(text))),
-    }
+    let text = declared::source::read(path)?;
+    let actions = declared::source::parse(&text, file, path.parent())?;
+    Ok((actions, Some(text)))
 }
 
 /// What to write where. DIR's own terraform/ and lookml/ are the generator's alone: a file of
@@ -111,21 +108,21 @@ fn load(file: &str) -> Result<(ActionsFile, Option<String>), (declared::Problems
 /// does): left alone.
 fn file_sets(
     targets: Targets,
-    actions: &ActionsFile,
+    actions: &Catalog,
     text: Option<String>,
 ) -> Result<Vec<FileSet>, String> {
     let prune = targets.dedicated;
     let mut sets = vec![];
     if let Some(d) = targets.terraform {
-        let files = generate::terraform_files(actions);
+        let files = emit::terraform_files(actions);
         sets.push((d, files, prune.then_some(".json")));
     }
     if let Some(d) = targets.lookml {
-        let files = generate::lookml_files(actions);
+        let files = emit::lookml_files(actions);
         sets.push((d, files, prune.then_some(".view.lkml")));
     }
     if let (Some(path), Some(text)) = (targets.bundle, text) {
-        let bundle = generate::deployable_file(&text, actions)?;
+        let bundle = emit::deployable_file(&text, actions)?;
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         sets.push((dir, vec![("actions.yaml".to_string(), bundle)], None));
     }

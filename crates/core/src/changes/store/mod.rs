@@ -3,6 +3,8 @@
 //! snapshots written once in parts. Locally an SQLite file; in production a Cloud Storage bucket
 //! that every instance shares and that survives deploys and scale-to-zero.
 
+pub mod sqlite;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 

@@ -3,50 +3,53 @@
 use super::super::model::*;
 use super::super::syntax::*;
 use super::line;
-use super::Checker;
+use super::{advice_on, Checked, Checker, Reported, Verdict};
 use crate::api::{ActionParam, FieldType, USER_EMAIL_PARAM};
 
-/// The default of `field`, when it is one the field and its action can have.
+/// The default of `field` (none when it names no source), and whether it is one the field and
+/// its action can have.
 pub(super) fn default(
     d: Spanned<RawDefault>,
     field: &Field,
     kind: Kind,
     params: &[ActionParam],
     ck: &mut Checker,
-) -> Option<DefaultValue> {
+) -> Checked<Option<DefaultValue>> {
     let dl = line(&d);
     let name = &field.name;
+    let mut verdict = Verdict::default();
     let dv = match d.value {
         RawDefault::Literal(s) => Some(DefaultValue::Literal(s.0.unwrap_or_default())),
         RawDefault::Source(RawDefaultSource {
             from: Some(from),
             param: None,
-        }) => from_source(&from, name, kind, dl, ck),
+        }) => verdict.take(from_source(&from, name, kind, dl, ck)),
         RawDefault::Source(RawDefaultSource {
             from: None,
             param: Some(p),
         }) => {
             if !params.iter().any(|q| q.name == p) {
-                ck.at(dl, format!("field {name:?}: default param {p:?} is not a param of this action; declare it under `params:` or use `{USER_EMAIL_PARAM}`"));
+                let message =
+                    format!("field {name:?}: default param {p:?} is not a param of this action");
+                let help = format!("declare it under `params:` or use `{USER_EMAIL_PARAM}`");
+                verdict.add(ck.at(dl, advice_on(message, help)));
             }
             Some(DefaultValue::Param(p))
         }
         RawDefault::Source(_) => {
-            ck.at(dl, format!("field {name:?}: write `default: <literal>`, `default: {{from: value}}`, `default: {{from: today}}` or `default: {{param: <param>}}`"));
+            verdict.add(ck.at(dl, format!("field {name:?}: write `default: <literal>`, `default: {{from: value}}`, `default: {{from: today}}` or `default: {{param: <param>}}`")));
             None
         }
     };
     match &dv {
-        Some(DefaultValue::Literal(lit)) => check_literal(lit, field, dl, ck),
+        Some(DefaultValue::Literal(lit)) => verdict.note(check_literal(lit, field, dl, ck)),
         Some(DefaultValue::Today) if !matches!(field.value, ValueType::Date | ValueType::Text) => {
-            ck.at(
-                dl,
-                format!("field {name:?}: `from: today` is for date fields; write `value: date`"),
-            );
+            let message = format!("field {name:?}: `from: today` is for date fields");
+            verdict.add(ck.at(dl, advice_on(message, "write `value: date`")));
         }
         _ => {}
     }
-    dv
+    verdict.with(dv)
 }
 
 /// `{from: value}` (cell actions: the clicked value) or `{from: today}`.
@@ -56,46 +59,41 @@ fn from_source(
     kind: Kind,
     dl: Pos,
     ck: &mut Checker,
-) -> Option<DefaultValue> {
-    match from {
-        "value" if kind == Kind::Query => {
-            ck.at(dl, format!("field {name:?}: `default: {{from: value}}` is the clicked value, which a query action does not have (it acts on a whole result); write a literal (`default: some text`), `default: {{from: today}}` or `default: {{param: {USER_EMAIL_PARAM}}}`, or remove `default`"));
-            None
-        }
-        "value" => Some(DefaultValue::ClickedValue),
-        "today" => Some(DefaultValue::Today),
-        other if kind == Kind::Query => {
-            ck.at(dl, format!("field {name:?}: `default: {{from: {other}}}` is not known; write `from: today`"));
-            None
-        }
-        other => {
-            ck.at(dl, format!("field {name:?}: `default: {{from: {other}}}` is not known; write `from: value` (the clicked value) or `from: today`"));
-            None
-        }
-    }
+) -> Result<DefaultValue, Reported> {
+    let (message, help) = match from {
+        "value" if kind == Kind::Query => (
+            format!("field {name:?}: `default: {{from: value}}` is the clicked value, which a query action does not have (it acts on a whole result)"),
+            format!("write a literal (`default: some text`), `default: {{from: today}}` or `default: {{param: {USER_EMAIL_PARAM}}}`, or remove `default`"),
+        ),
+        "value" => return Ok(DefaultValue::ClickedValue),
+        "today" => return Ok(DefaultValue::Today),
+        other if kind == Kind::Query => (
+            format!("field {name:?}: `default: {{from: {other}}}` is not known"),
+            "write `from: today`".to_string(),
+        ),
+        other => (
+            format!("field {name:?}: `default: {{from: {other}}}` is not known"),
+            "write `from: value` (the clicked value) or `from: today`".to_string(),
+        ),
+    };
+    Err(ck.at(dl, advice_on(message, help)))
 }
 
 /// A literal default is an answer the field accepts.
-fn check_literal(lit: &str, field: &Field, dl: Pos, ck: &mut Checker) {
+fn check_literal(lit: &str, field: &Field, dl: Pos, ck: &mut Checker) -> Result<(), Reported> {
     let name = &field.name;
     let mut errs = std::collections::BTreeMap::new();
     let _ = super::super::form::check_value(field, lit, usize::MAX, &mut errs);
     let Some(e) = errs.remove(name) else {
-        return;
+        return Ok(());
     };
     if field.field_type == FieldType::Select {
         let options: Vec<&str> = field.options.iter().map(|o| o.name.as_str()).collect();
-        ck.at(
-            dl,
-            format!(
-                "field {name:?}: default {lit:?} is not among its options; write one of {}",
-                options.join(", ")
-            ),
-        );
+        let message = format!("field {name:?}: default {lit:?} is not among its options");
+        let help = format!("write one of {}", options.join(", "));
+        Err(ck.at(dl, advice_on(message, help)))
     } else {
-        ck.at(
-            dl,
-            format!("field {name:?}: default {lit:?} is not a valid answer: it {e}"),
-        );
+        let message = format!("field {name:?}: default {lit:?} is not a valid answer: it {e}");
+        Err(ck.at(dl, message))
     }
 }

@@ -4,22 +4,23 @@
 use super::super::model::*;
 use super::super::names;
 use super::super::syntax::*;
-use super::Checker;
+use super::{advice, advice_on, Checked, Checker, Reported, Verdict};
 use super::{line, opt_line};
 use crate::api::{ActionParam, FieldType, SelectOption};
 
-/// The field (with its problems in `ck`: a field with a problem is still a field, so later
-/// checks see it and report nothing false about it).
+/// The field, and whether it is sound (its problems in `ck`: a field with a problem is still a
+/// field, so later checks see it and report nothing false about it).
 pub(super) fn build_field(
     f: RawField,
     fl: Pos,
     kind: Kind,
     params: &[ActionParam],
     ck: &mut Checker,
-) -> Field {
+) -> Checked<Field> {
+    let mut verdict = Verdict::default();
     let name = f.name.value.clone();
     if let Some(p) = names::field_name_problem(&name) {
-        ck.at(line(&f.name), p);
+        verdict.add(ck.at(line(&f.name), p));
     }
     if kind == Kind::Query && name == crate::changes::mode::FIELD {
         ck.at(
@@ -30,26 +31,21 @@ pub(super) fn build_field(
         );
     }
     let value = value_type(f.value.as_ref().map(|v| v.value));
-    let field_type = field_type(&f, value, fl, ck);
+    let field_type = verdict.keep(field_type(&f, value, fl, ck));
     let required = f.required.unwrap_or(false);
     let retired = f.retired.as_ref().is_some_and(|r| r.value);
     if retired && required {
-        ck.at(
-            f.retired.as_ref().map(line).unwrap_or(fl),
-            format!("field {name:?}: a retired field is not asked, so it cannot be required: remove `required: true`"),
-        );
+        let message =
+            format!("field {name:?}: a retired field is not asked, so it cannot be required");
+        let at = f.retired.as_ref().map(line).unwrap_or(fl);
+        verdict.add(ck.at(at, advice(message, "remove `required: true`")));
     }
     let options = options(f.options.clone(), &name, value, field_type, fl, ck);
-    check_limits(&f, &name, value, ck);
-    let pattern = pattern(f.pattern.as_ref(), &name, value, ck);
-    let column = column(
-        f.column.clone().map(|c| c.value),
-        &name,
-        value,
-        required,
-        fl,
-        ck,
-    );
+    let options = verdict.keep(options);
+    verdict.note(check_limits(&f, &name, value, ck));
+    let pattern = verdict.keep(pattern(f.pattern.as_ref(), &name, value, ck));
+    let column = f.column.clone().map(|c| c.value);
+    let column = verdict.keep(column_of(column, &name, value, required, fl, ck));
     let mut field = Field {
         name: name.clone(),
         label: f.label.unwrap_or_else(|| name.replace('_', " ")),
@@ -76,12 +72,12 @@ pub(super) fn build_field(
         line: fl,
     };
     if let Some(m) = f.messages {
-        field.messages = super::messages::messages(m, &field, ck);
+        field.messages = verdict.keep(super::messages::messages(m, &field, ck));
     }
     if let Some(d) = f.default {
-        field.default = super::default::default(d, &field, kind, params, ck);
+        field.default = verdict.keep(super::default::default(d, &field, kind, params, ck));
     }
-    field
+    verdict.with(field)
 }
 
 fn value_type(raw: Option<RawValueType>) -> ValueType {
@@ -97,24 +93,31 @@ fn value_type(raw: Option<RawValueType>) -> ValueType {
 
 /// Looker's field type: a boolean is a yes/no select, `options` make a select, a textarea holds
 /// text.
-fn field_type(f: &RawField, value: ValueType, fl: Pos, ck: &mut Checker) -> FieldType {
+fn field_type(f: &RawField, value: ValueType, fl: Pos, ck: &mut Checker) -> Checked<FieldType> {
     let name = &f.name.value;
-    match (f.field_type.as_ref().map(|t| t.value), value) {
+    let at = opt_line(&f.field_type, fl);
+    let mut verdict = Verdict::default();
+    let t = match (f.field_type.as_ref().map(|t| t.value), value) {
         (None | Some(RawFieldType::Select), ValueType::Boolean) => FieldType::Select,
         (Some(_), ValueType::Boolean) => {
-            ck.at(opt_line(&f.field_type, fl), format!("field {name:?}: a boolean field is a yes/no select; write `type: select` or leave `type` out"));
+            let message = format!("field {name:?}: a boolean field is a yes/no select");
+            let help = "write `type: select` or leave `type` out";
+            verdict.add(ck.at(at, advice_on(message, help)));
             FieldType::Select
         }
         (None, _) if f.options.is_some() => FieldType::Select,
         (None | Some(RawFieldType::String), _) => FieldType::String,
         (Some(RawFieldType::Textarea), v) => {
             if v != ValueType::Text {
-                ck.at(opt_line(&f.field_type, fl), format!("field {name:?}: a textarea holds text; write `value: text` or `type: string`"));
+                let message = format!("field {name:?}: a textarea holds text");
+                let help = "write `value: text` or `type: string`";
+                verdict.add(ck.at(at, advice_on(message, help)));
             }
             FieldType::Textarea
         }
         (Some(RawFieldType::Select), _) => FieldType::Select,
-    }
+    };
+    verdict.with(t)
 }
 
 /// A select's options: yes / no for a boolean, else as written (named, distinct, each a value
@@ -126,40 +129,37 @@ fn options(
     field_type: FieldType,
     fl: Pos,
     ck: &mut Checker,
-) -> Vec<SelectOption> {
+) -> Checked<Vec<SelectOption>> {
+    let mut verdict = Verdict::default();
     if value == ValueType::Boolean {
         if let Some(o) = &raw {
-            ck.at(
-                o.first().map(line).unwrap_or(fl),
-                format!(
-                    "field {name:?}: a boolean field has the options yes / no; remove `options`"
-                ),
-            );
+            let message = format!("field {name:?}: a boolean field has the options yes / no");
+            let at = o.first().map(line).unwrap_or(fl);
+            verdict.add(ck.at(at, advice_on(message, "remove `options`")));
         }
-        return ["yes", "no"]
-            .map(|o| SelectOption {
-                name: o.into(),
-                label: format!("{}{}", o[..1].to_uppercase(), &o[1..]),
-            })
-            .to_vec();
+        let yes_no = ["yes", "no"].map(|o| SelectOption {
+            name: o.into(),
+            label: format!("{}{}", o[..1].to_uppercase(), &o[1..]),
+        });
+        return verdict.with(yes_no.to_vec());
     }
     let Some(raw) = raw else {
         if field_type == FieldType::Select {
-            ck.at(fl, format!("field {name:?}: a select needs `options`"));
+            verdict.add(ck.at(fl, format!("field {name:?}: a select needs `options`")));
         }
-        return vec![];
+        return verdict.with(vec![]);
     };
     if field_type != FieldType::Select {
-        ck.at(
+        verdict.add(ck.at(
             raw.first().map(line).unwrap_or(fl),
             format!("field {name:?}: `options` need `type: select`"),
-        );
+        ));
     }
     if raw.is_empty() {
-        ck.at(
+        verdict.add(ck.at(
             fl,
             format!("field {name:?}: a select needs at least one option"),
-        );
+        ));
     }
     let mut options = Vec::new();
     for o in raw {
@@ -177,10 +177,10 @@ fn options(
                 }
             }
         };
-        check_option(&option, &options, name, value, ol, ck);
+        verdict.note(check_option(&option, &options, name, value, ol, ck));
         options.push(option);
     }
-    options
+    verdict.with(options)
 }
 
 /// One option against those before it and the field's value type.
@@ -191,93 +191,94 @@ fn check_option(
     value: ValueType,
     ol: Pos,
     ck: &mut Checker,
-) {
+) -> Result<(), Reported> {
+    let mut verdict = Verdict::default();
     let (oname, label) = (&o.name, &o.label);
     if oname.trim().is_empty() {
-        ck.at(ol, format!("field {name:?}: an option has no name"));
+        verdict.add(ck.at(ol, format!("field {name:?}: an option has no name")));
     }
     if before.iter().any(|p| p.name.eq_ignore_ascii_case(oname)) {
-        ck.at(
-            ol,
-            format!("field {name:?}: option {oname:?} is listed twice"),
-        );
+        let message = format!("field {name:?}: option {oname:?} is listed twice");
+        verdict.add(ck.at(ol, message));
     }
     if let Some(p) = before
         .iter()
         .find(|p| p.label.trim().to_lowercase() == label.trim().to_lowercase())
         .filter(|p| p.name.to_lowercase() != oname.to_lowercase())
     {
-        ck.at(
-            ol,
-            format!("field {name:?}: options {:?} and {oname:?} have the same label {label:?} (case aside): the user could not tell them apart; give each option its own label", p.name),
-        );
+        let message = format!("field {name:?}: options {:?} and {oname:?} have the same label {label:?} (case aside): the user could not tell them apart", p.name);
+        let help = "give each option its own label";
+        verdict.add(ck.at(ol, advice_on(message, help)));
     }
     if let Err(e) = super::super::form::parse_typed(value, oname) {
-        ck.at(
+        verdict.add(ck.at(
             ol,
             format!(
                 "field {name:?}: option {oname:?} is not a valid {} ({e})",
                 value.word()
             ),
-        );
+        ));
     }
+    verdict.then(())
 }
 
 /// Lengths for text, bounds for numbers: each where it applies, and in order.
-fn check_limits(f: &RawField, name: &str, value: ValueType, ck: &mut Checker) {
+fn check_limits(
+    f: &RawField,
+    name: &str,
+    value: ValueType,
+    ck: &mut Checker,
+) -> Result<(), Reported> {
+    let mut verdict = Verdict::default();
     let text_like = matches!(value, ValueType::Text | ValueType::Email);
     let numeric = matches!(value, ValueType::Integer | ValueType::Number);
+    let word = value.word();
     for (what, v) in [("min_length", &f.min_length), ("max_length", &f.max_length)] {
-        if let Some(v) = v {
-            if !text_like {
-                ck.at(line(v), format!("field {name:?}: `{what}` is for text and email fields; a {} field takes `min` / `max`", value.word()));
-            }
+        if let Some(v) = v.as_ref().filter(|_| !text_like) {
+            let message = format!("field {name:?}: `{what}` is for text and email fields");
+            let help = format!("a {word} field takes `min` / `max`");
+            verdict.add(ck.at(line(v), advice_on(message, help)));
         }
     }
     for (what, v) in [("min", &f.min), ("max", &f.max)] {
-        if let Some(v) = v {
-            if !numeric {
-                ck.at(line(v), format!("field {name:?}: `{what}` is for integer and number fields; a {} field takes `min_length` / `max_length`", value.word()));
-            } else if !v.value.is_finite() {
-                ck.at(
-                    line(v),
-                    format!("field {name:?}: `{what}` must be a finite number"),
-                );
-            } else if value == ValueType::Integer && v.value.fract() != 0.0 {
-                ck.at(
-                    line(v),
-                    format!("field {name:?}: `{what}` of an integer field must be a whole number"),
-                );
-            }
-        }
+        let Some(v) = v else { continue };
+        let message = if !numeric {
+            let message = format!("field {name:?}: `{what}` is for integer and number fields");
+            let help = format!("a {word} field takes `min_length` / `max_length`");
+            advice_on(message, help)
+        } else if !v.value.is_finite() {
+            format!("field {name:?}: `{what}` must be a finite number").into()
+        } else if value == ValueType::Integer && v.value.fract() != 0.0 {
+            format!("field {name:?}: `{what}` of an integer field must be a whole number").into()
+        } else {
+            continue;
+        };
+        verdict.add(ck.at(line(v), message));
     }
     if let (Some(lo), Some(hi)) = (&f.min, &f.max) {
         if lo.value > hi.value {
-            ck.at(
-                line(hi),
-                format!(
-                    "field {name:?}: `max` ({}) is below `min` ({})",
-                    hi.value, lo.value
-                ),
+            let message = format!(
+                "field {name:?}: `max` ({}) is below `min` ({})",
+                hi.value, lo.value
             );
+            verdict.add(ck.at(line(hi), message));
         }
     }
     if let (Some(lo), Some(hi)) = (&f.min_length, &f.max_length) {
         if lo.value > hi.value {
-            ck.at(
-                line(hi),
-                format!(
-                    "field {name:?}: `max_length` ({}) is below `min_length` ({})",
-                    hi.value, lo.value
-                ),
+            let message = format!(
+                "field {name:?}: `max_length` ({}) is below `min_length` ({})",
+                hi.value, lo.value
             );
+            verdict.add(ck.at(line(hi), message));
         }
     }
-    if let Some(m) = &f.max_length {
-        if m.value == 0 {
-            ck.at(line(m), format!("field {name:?}: `max_length: 0` allows nothing; remove it or write a positive number"));
-        }
+    if let Some(m) = f.max_length.as_ref().filter(|m| m.value == 0) {
+        let message = format!("field {name:?}: `max_length: 0` allows nothing");
+        let help = "remove it or write a positive number";
+        verdict.add(ck.at(line(m), advice_on(message, help)));
     }
+    verdict.then(())
 }
 
 /// A text field's pattern, compiled (bounded: a pattern cannot hang a request).
@@ -286,27 +287,28 @@ fn pattern(
     name: &str,
     value: ValueType,
     ck: &mut Checker,
-) -> Option<regex::Regex> {
-    match raw {
-        None => None,
-        Some(p) if value != ValueType::Text => {
-            ck.at(
-                line(p),
-                format!("field {name:?}: `pattern` is for text fields"),
+) -> Checked<Option<regex::Regex>> {
+    let Some(p) = raw else {
+        return Checked::sound(None);
+    };
+    if value != ValueType::Text {
+        let message = format!("field {name:?}: `pattern` is for text fields");
+        return Checked::sound(None).failed(ck.at(line(p), message));
+    }
+    match regex::RegexBuilder::new(&format!("^(?:{})$", p.value))
+        .size_limit(1 << 20)
+        .build()
+    {
+        Ok(r) => Checked::sound(Some(r)),
+        Err(e) => {
+            let first = e.to_string().lines().last().unwrap_or_default().to_string();
+            let message = format!(
+                "field {name:?}: `pattern` is not a valid regular expression ({})",
+                first.trim()
             );
-            None
+            let help = "the syntax is Rust's `regex` (no look-around, no back-references)";
+            Checked::sound(None).failed(ck.at(line(p), advice_on(message, help)))
         }
-        Some(p) => match regex::RegexBuilder::new(&format!("^(?:{})$", p.value))
-            .size_limit(1 << 20)
-            .build()
-        {
-            Ok(r) => Some(r),
-            Err(e) => {
-                let first = e.to_string().lines().last().unwrap_or_default().to_string();
-                ck.at(line(p), format!("field {name:?}: `pattern` is not a valid regular expression ({}); the syntax is Rust's `regex` (no look-around, no back-references)", first.trim()));
-                None
-            }
-        },
     }
 }
 
@@ -322,14 +324,15 @@ struct FieldColumn {
 
 /// The field's column: its name (the field's unless given), a type its values convert to
 /// without loss, and its mode.
-fn column(
+fn column_of(
     raw: Option<RawColumn>,
     name: &str,
     value: ValueType,
     required: bool,
     fl: Pos,
     ck: &mut Checker,
-) -> FieldColumn {
+) -> Checked<FieldColumn> {
+    let mut verdict = Verdict::default();
     let RawColumn {
         name: col_name,
         column_type: col_type,
@@ -350,14 +353,15 @@ fn column(
                     .iter()
                     .map(|c| c.bigquery_name())
                     .collect();
-                ck.at(opt_line(&col_type, fl), format!(
-                    "field {name:?}: {} {} value cannot be stored in {} {} column; write `type: {}`",
+                let message = format!(
+                    "field {name:?}: {} {} value cannot be stored in {} {} column",
                     article(value.word()),
                     value.word(),
                     article(t.bigquery_name()),
                     t.bigquery_name(),
-                    allowed.join("` or `type: ")
-                ));
+                );
+                let help = format!("write `type: {}`", allowed.join("` or `type: "));
+                verdict.add(ck.at(opt_line(&col_type, fl), advice_on(message, help)));
             }
             t
         }
@@ -369,17 +373,19 @@ fn column(
     let required_empty = mode == Some(RawMode::Required) && !required;
     if let Some(m) = col_mode.as_ref().filter(|_| required_empty) {
         if !matches!(value, ValueType::Text | ValueType::Email) {
-            ck.at(line(m), format!("field {name:?}: an optional {} field stores NULL when empty, so its column must be NULLABLE; write `mode: NULLABLE` or `required: true`", value.word()));
+            let message = format!("field {name:?}: an optional {} field stores NULL when empty, so its column must be NULLABLE", value.word());
+            let help = "write `mode: NULLABLE` or `required: true`";
+            verdict.add(ck.at(line(m), advice_on(message, help)));
         }
     }
-    FieldColumn {
+    verdict.with(FieldColumn {
         name: col_name.map_or_else(|| name.to_string(), |n| n.value),
         column_type,
         required_empty,
         nullable: mode == Some(RawMode::Nullable),
         required: mode == Some(RawMode::Required),
         description,
-    }
+    })
 }
 
 /// "a" or "an" before a word ("an INT64 column", "an integer value", "a DATE column").

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::super::model::*;
 use super::super::syntax::*;
-use super::Checker;
+use super::{advice, Checker, Reported, Verdict};
 
 /// The LookML `hub generate-actions` writes over a table names a field after each column (a DATE
 /// or TIMESTAMP column gives a dimension group and one field per timeframe), plus `measure:
@@ -16,8 +16,9 @@ pub(super) fn lookml_clashes<'a>(
     own: &[(String, ColumnType, String, Pos)],
     refused: &BTreeSet<String>,
     ck: &mut Checker,
-) {
-    use super::super::lookml::{lookml_fields, COUNT_MEASURE, QUERY_PK_DIMENSION};
+) -> Result<(), Reported> {
+    let mut verdict = Verdict::default();
+    use super::super::emit::lookml_words::{lookml_fields, COUNT_MEASURE, QUERY_PK_DIMENSION};
     // LookML field name -> what generates it.
     let mut taken: HashMap<String, String> = HashMap::new();
     taken.insert(COUNT_MEASURE.into(), format!("`measure: {COUNT_MEASURE}`"));
@@ -66,8 +67,12 @@ pub(super) fn lookml_clashes<'a>(
             } else {
                 format!("`column: {{name: {name}_value}}`")
             };
-            ck.at(*l, format!(
-                "column {name:?} ({what}) {gives}, which clashes with {other} in the generated view (Looker refuses two fields of one name): write {instead} or another name"
+            let message = format!(
+                "column {name:?} ({what}) {gives}, which clashes with {other} in the generated view (Looker refuses two fields of one name)"
+            );
+            verdict.add(ck.at(
+                *l,
+                advice(message, format!("write {instead} or another name")),
             ));
         }
         for f in fields {
@@ -75,4 +80,5 @@ pub(super) fn lookml_clashes<'a>(
             taken.entry(f).or_insert(d);
         }
     }
+    verdict.then(())
 }

@@ -9,7 +9,7 @@ use super::super::names;
 use super::super::syntax::*;
 use super::line;
 use super::lookml::lookml_clashes;
-use super::Checker;
+use super::{advice, Checked, Checker, Reported, Verdict};
 
 /// The column types BigQuery clusters on (besides GEOGRAPHY, RANGE, BIGNUMERIC and DATETIME,
 /// which a declared table has none of): FLOAT64 and JSON are refused.
@@ -52,22 +52,24 @@ pub(super) fn table(
     rt: RawTable,
     parts: &Parts,
     ck: &mut Checker,
-) -> (TableDef, Vec<ColumnSource>) {
+) -> Checked<(TableDef, Vec<ColumnSource>)> {
+    let mut verdict = Verdict::default();
     let at = line(&rt.name);
     let table_name = rt.name.value.clone();
     if let Some(p) = names::table_name_problem(&table_name) {
-        ck.at(at, p);
+        verdict.add(ck.at(at, p));
     }
-    let columns = columns(parts, ck);
-    check_limits(
+    let columns = verdict.keep(columns(parts, ck));
+    let description = rt.description.as_deref();
+    verdict.note(check_limits(
         &table_name,
-        rt.description.as_deref(),
+        description,
         parts,
         columns.len(),
         at,
         ck,
-    );
-    let clustering = clustering(rt.clustering, &columns, parts, ck);
+    ));
+    let clustering = verdict.keep(clustering(rt.clustering, &columns, parts, ck));
     let (columns, sources) = columns.into_iter().unzip();
     let table = TableDef {
         name: table_name,
@@ -82,15 +84,16 @@ pub(super) fn table(
             .map(String::from)
             .collect(),
     };
-    (table, sources)
+    verdict.with((table, sources))
 }
 
 /// Each column with where its value comes from, in table order; the names the file gives are
 /// checked (against the rules, the audit columns, each other and the generated LookML).
-fn columns(parts: &Parts, ck: &mut Checker) -> Vec<(ColumnDef, ColumnSource)> {
+fn columns(parts: &Parts, ck: &mut Checker) -> Checked<Vec<(ColumnDef, ColumnSource)>> {
     let head = audit::columns(parts.kind, Place::Head, parts.key_tag);
     let tail = audit::columns(parts.kind, Place::Tail, parts.key_tag);
-    check_own_names(parts, head.iter().chain(tail.iter()).map(|(c, _)| c), ck);
+    let audit = head.iter().chain(tail.iter()).map(|(c, _)| c);
+    let names = check_own_names(parts, audit, ck);
     let mut columns = head;
     for f in parts.fields {
         let mode = if f.column_nullable {
@@ -119,7 +122,10 @@ fn columns(parts: &Parts, ck: &mut Checker) -> Vec<(ColumnDef, ColumnSource)> {
         ));
     }
     columns.extend(tail);
-    columns
+    Checked {
+        value: columns,
+        sound: names,
+    }
 }
 
 /// The column names the file gives: valid, none an audit column's, none twice, none clashing
@@ -128,7 +134,8 @@ fn check_own_names<'a>(
     parts: &Parts,
     audit: impl Iterator<Item = &'a ColumnDef> + Clone,
     ck: &mut Checker,
-) {
+) -> Result<(), Reported> {
+    let mut verdict = Verdict::default();
     let reserved: BTreeSet<&str> = audit.clone().map(|c| c.name.as_str()).collect();
     let mut seen: HashMap<String, String> = HashMap::new();
     // The columns whose name is refused here: the LookML check leaves them out.
@@ -156,19 +163,23 @@ fn check_own_names<'a>(
         ));
     }
     for (name, _, what, l) in &own {
-        let before = ck.problems.len();
-        if let Some(p) = names::column_name_problem(name) {
-            ck.at(*l, p);
+        let says = if let Some(p) = names::column_name_problem(name) {
+            p
         } else if reserved.contains(name.as_str()) {
-            ck.at(*l, format!("column {name:?} ({what}) is one of the audit columns every row has: write `{name}_value` or another name"));
+            let message =
+                format!("column {name:?} ({what}) is one of the audit columns every row has");
+            advice(message, format!("write `{name}_value` or another name"))
         } else if let Some(prev) = seen.insert(name.to_string(), what.clone()) {
-            ck.at(*l, format!("column {name:?} ({what}) is already the column of {prev}: give it its own name"));
-        }
-        if ck.problems.len() > before {
-            refused.insert(name.to_string());
-        }
+            let message = format!("column {name:?} ({what}) is already the column of {prev}");
+            advice(message, "give it its own name")
+        } else {
+            continue;
+        };
+        verdict.add(ck.at(*l, says));
+        refused.insert(name.to_string());
     }
-    lookml_clashes(parts.kind, audit, &own, &refused, ck);
+    verdict.note(lookml_clashes(parts.kind, audit, &own, &refused, ck));
+    verdict.then(())
 }
 
 /// BigQuery's limits on descriptions, and the embedded store's on columns (BigQuery's is 10 000).
@@ -179,36 +190,44 @@ fn check_limits(
     column_count: usize,
     at: Pos,
     ck: &mut Checker,
-) {
+) -> Result<(), Reported> {
+    let mut verdict = Verdict::default();
     for f in parts.fields {
         let n = f.description_for_column().chars().count();
         if n > MAX_COLUMN_DESCRIPTION {
-            ck.at(f.line, format!(
-                "field {:?}: its column's description (its label, when `column: {{description: ...}}` is not given) is {n} characters; BigQuery takes at most {MAX_COLUMN_DESCRIPTION}: write a shorter `column: {{description: ...}}`",
+            let message = format!(
+                "field {:?}: its column's description (its label, when `column: {{description: ...}}` is not given) is {n} characters; BigQuery takes at most {MAX_COLUMN_DESCRIPTION}",
                 f.name
-            ));
+            );
+            let help = "write a shorter `column: {description: ...}`";
+            verdict.add(ck.at(f.line, advice(message, help)));
         }
     }
     for (rc, desc, l) in parts.results {
         let n = desc.as_deref().map_or(0, |d| d.chars().count());
         if n > MAX_COLUMN_DESCRIPTION {
-            ck.at(*l, format!(
-                "result column {:?}: its description is {n} characters; BigQuery takes at most {MAX_COLUMN_DESCRIPTION}: write a shorter one",
+            let message = format!(
+                "result column {:?}: its description is {n} characters; BigQuery takes at most {MAX_COLUMN_DESCRIPTION}",
                 rc.column
-            ));
+            );
+            verdict.add(ck.at(*l, advice(message, "write a shorter one")));
         }
     }
     let n = description.map_or(0, |d| d.chars().count());
     if n > MAX_TABLE_DESCRIPTION {
-        ck.at(at, format!(
-            "table {table_name:?}: its description is {n} characters; BigQuery takes at most {MAX_TABLE_DESCRIPTION}: write a shorter one"
-        ));
+        let message = format!(
+            "table {table_name:?}: its description is {n} characters; BigQuery takes at most {MAX_TABLE_DESCRIPTION}"
+        );
+        verdict.add(ck.at(at, advice(message, "write a shorter one")));
     }
     if column_count > MAX_COLUMNS {
-        ck.at(at, format!(
-            "table {table_name:?} would have {column_count} columns; the embedded store (SQLite) takes at most {MAX_COLUMNS}: split the action, or map fewer result fields"
-        ));
+        let message = format!(
+            "table {table_name:?} would have {column_count} columns; the embedded store (SQLite) takes at most {MAX_COLUMNS}"
+        );
+        let help = "split the action, or map fewer result fields";
+        verdict.add(ck.at(at, advice(message, help)));
     }
+    verdict.then(())
 }
 
 /// The clustering columns: as the file lists them (columns of the table, of a type BigQuery
@@ -218,47 +237,47 @@ fn clustering(
     columns: &[(ColumnDef, ColumnSource)],
     parts: &Parts,
     ck: &mut Checker,
-) -> Vec<String> {
+) -> Checked<Vec<String>> {
+    let mut verdict = Verdict::default();
     let Some(c) = listed else {
         // The table clusters on its key column unless the file says otherwise.
-        if let Some(f) = parts.fields.iter().find(|f| f.column == parts.key_column) {
-            if !clusterable(f.column_type) {
-                ck.at(f.line, format!(
-                    "key field {:?} is stored as {t}, and the table clusters on its key column, which BigQuery cannot do with {t}: write `column: {{type: {}}}` on the field, or name other columns under `table: {{clustering: [...]}}`",
-                    f.name,
-                    f.value.default_column().bigquery_name(),
-                    t = f.column_type.bigquery_name(),
-                ));
-            }
+        let key = parts.fields.iter().find(|f| f.column == parts.key_column);
+        if let Some(f) = key.filter(|f| !clusterable(f.column_type)) {
+            let message = format!(
+                "key field {:?} is stored as {t}, and the table clusters on its key column, which BigQuery cannot do with {t}",
+                f.name,
+                t = f.column_type.bigquery_name(),
+            );
+            let help = format!(
+                "write `column: {{type: {}}}` on the field, or name other columns under `table: {{clustering: [...]}}`",
+                f.value.default_column().bigquery_name(),
+            );
+            verdict.add(ck.at(f.line, advice(message, help)));
         }
-        return vec![parts.key_column.to_string()];
+        return verdict.with(vec![parts.key_column.to_string()]);
     };
     if c.len() > 4 {
-        ck.at(
-            line(&c[4]),
-            "BigQuery clusters on at most 4 columns: remove the rest",
-        );
+        let message = "BigQuery clusters on at most 4 columns";
+        verdict.add(ck.at(line(&c[4]), advice(message, "remove the rest")));
     }
     for (i, col) in c.iter().enumerate() {
-        match columns.iter().map(|(k, _)| k).find(|k| k.name == col.value) {
-            None => ck.at(
-                line(col),
-                format!("clustering column {:?} is not a column of the table", col.value),
-            ),
-            Some(k) if !clusterable(k.ty) => ck.at(
-                line(col),
-                format!(
-                    "clustering column {:?} is {}, which BigQuery cannot cluster on: cluster on a column of type {CLUSTERABLE}, or remove it",
-                    col.value,
-                    k.ty.bigquery_name()
-                ),
-            ),
-            Some(_) if c[..i].iter().any(|p| p.value == col.value) => ck.at(
-                line(col),
-                format!("clustering column {:?} is listed twice: keep one", col.value),
-            ),
-            Some(_) => {}
-        }
+        let name = &col.value;
+        let says = match columns.iter().map(|(k, _)| k).find(|k| &k.name == name) {
+            None => format!("clustering column {name:?} is not a column of the table").into(),
+            Some(k) if !clusterable(k.ty) => {
+                let t = k.ty.bigquery_name();
+                let message =
+                    format!("clustering column {name:?} is {t}, which BigQuery cannot cluster on");
+                let help = format!("cluster on a column of type {CLUSTERABLE}, or remove it");
+                advice(message, help)
+            }
+            Some(_) if c[..i].iter().any(|p| &p.value == name) => {
+                let message = format!("clustering column {name:?} is listed twice");
+                advice(message, "keep one")
+            }
+            Some(_) => continue,
+        };
+        verdict.add(ck.at(line(col), says));
     }
-    c.into_iter().map(|c| c.value).collect()
+    verdict.with(c.into_iter().map(|c| c.value).collect())
 }

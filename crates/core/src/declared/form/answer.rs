@@ -1,14 +1,15 @@
 //! The answers of an execute, checked: how an answer is read (text parsed once, or a JSON value
 //! of the field's own kind taken as it is: [`Given`]), held to the field's rules with one message
 //! per field a business user understands, and kept as a [`TypedValue`] with the value its column
-//! holds ([`Answer`]). Looker only hints (`required`); the hub enforces.
+//! holds ([`Answer`]). Looker only hints (`required`); the hub enforces. The messages an execute
+//! shows are filled here too (`Template::render`), from the answers they quote.
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
 use crate::api::{ActionRequest, FieldType, FormValue};
-use crate::declared::model::{ActionDef, DefaultValue, Field, Template, ValueType};
+use crate::declared::model::{ActionDef, DefaultValue, Field, Piece, Template, ValueType};
 use crate::sinks::values::{self, Decimal, Unfit};
 use crate::sinks::{CellValue, ColumnType};
 
@@ -256,6 +257,20 @@ fn float_text(x: f64) -> String {
         "0".into()
     } else {
         x.to_string()
+    }
+}
+
+impl Template {
+    /// Fill the placeholders (an unknown one renders empty; load-time checks prevent that).
+    pub fn render(&self, value: impl Fn(&str) -> Option<String>) -> String {
+        let mut out = String::new();
+        for p in &self.0 {
+            match p {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Placeholder(n) => out.push_str(&value(n).unwrap_or_default()),
+            }
+        }
+        out
     }
 }
 

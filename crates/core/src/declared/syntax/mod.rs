@@ -8,6 +8,7 @@ mod walk;
 
 use serde::Deserialize;
 
+use super::report::Says;
 use crate::api::{RequiredField, Scalar};
 use walk::{walk_map, walk_word, Expect, KeyShape, Schema, Shape};
 
@@ -113,7 +114,7 @@ macro_rules! schema {
             fn expect() -> Expect {
                 Expect::Map
             }
-            fn walk(node: &tree::Spanned<tree::Node>, key: &str, ck: &mut walk::ShapeCheck) {
+            fn walk(node: &tree::Spanned<tree::Node>, key: &str, ck: &mut walk::ShapeCheck) -> walk::Walked {
                 walk_map::<$name>(node, key, ck)
             }
             fn item() -> Option<(&'static str, Vec<&'static str>, &'static str)> {
@@ -139,7 +140,7 @@ macro_rules! words {
             fn expect() -> Expect {
                 Expect::Text
             }
-            fn walk(node: &tree::Spanned<tree::Node>, key: &str, ck: &mut walk::ShapeCheck) {
+            fn walk(node: &tree::Spanned<tree::Node>, key: &str, ck: &mut walk::ShapeCheck) -> walk::Walked {
                 walk_word::<$name>(node, key, ck)
             }
         }
@@ -287,9 +288,15 @@ impl Shape for RawDefault {
     fn expect() -> Expect {
         Expect::Any
     }
-    fn walk(node: &tree::Spanned<tree::Node>, key: &str, ck: &mut walk::ShapeCheck) {
+    fn walk(
+        node: &tree::Spanned<tree::Node>,
+        key: &str,
+        ck: &mut walk::ShapeCheck,
+    ) -> walk::Walked {
         if matches!(node.value, tree::Node::Map(_)) {
             walk_map::<RawDefaultSource>(node, key, ck)
+        } else {
+            Ok(())
         }
     }
 }
@@ -314,9 +321,15 @@ impl Shape for RawOption {
     fn expect() -> Expect {
         Expect::Any
     }
-    fn walk(node: &tree::Spanned<tree::Node>, key: &str, ck: &mut walk::ShapeCheck) {
+    fn walk(
+        node: &tree::Spanned<tree::Node>,
+        key: &str,
+        ck: &mut walk::ShapeCheck,
+    ) -> walk::Walked {
         if matches!(node.value, tree::Node::Map(_)) {
             walk_map::<RawOptionFull>(node, key, ck)
+        } else {
+            Ok(())
         }
     }
 }
@@ -371,7 +384,11 @@ impl Shape for RequiredField {
     fn expect() -> Expect {
         Expect::Map
     }
-    fn walk(node: &tree::Spanned<tree::Node>, key: &str, ck: &mut walk::ShapeCheck) {
+    fn walk(
+        node: &tree::Spanned<tree::Node>,
+        key: &str,
+        ck: &mut walk::ShapeCheck,
+    ) -> walk::Walked {
         walk_map::<RequiredField>(node, key, ck)
     }
     fn item() -> Option<(&'static str, Vec<&'static str>, &'static str)> {
@@ -380,7 +397,7 @@ impl Shape for RequiredField {
 }
 
 /// A problem of the file's syntax: where, and what to write instead.
-pub(crate) type SyntaxProblem = (Pos, String);
+pub(crate) type SyntaxProblem = (Pos, Says);
 
 /// The file read: its version, the actions whose shape is sound (each read into its struct),
 /// how many items of `actions:` were skipped for a problem of their own, and every problem.
@@ -400,10 +417,11 @@ pub(crate) fn read(text: &str) -> Result<Read, serde_saphyr::Error> {
     if !matches!(root.value, tree::Node::Map(_)) {
         if let Some(why) = walk::wrong_value(&root.value, Expect::Map) {
             ck.problems
-                .push((tree::pos(&root), format!("the file: {why}")));
+                .push((tree::pos(&root), format!("the file: {why}").into()));
         }
     }
-    RawFile::walk(&root, "", &mut ck);
+    // Every problem of the walk is in `ck`: the actions with one are skipped below.
+    let _sound = RawFile::walk(&root, "", &mut ck);
     let entry = |key: &str| match &root.value {
         tree::Node::Map(entries) => entries.iter().find(|(k, _)| k.value == key).map(|(_, v)| v),
         _ => None,
@@ -429,7 +447,8 @@ pub(crate) fn read(text: &str) -> Result<Read, serde_saphyr::Error> {
                     Ok(a) => out.actions.push(a),
                     Err(e) => {
                         out.skipped += 1;
-                        ck.problems.push((e.at.unwrap_or_default(), e.message));
+                        ck.problems
+                            .push((e.at.unwrap_or_default(), e.message.into()));
                     }
                 }
             }

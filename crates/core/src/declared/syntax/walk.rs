@@ -5,8 +5,13 @@
 
 use serde::Deserialize;
 
+use super::super::report::{advice, Reported, Says, Verdict};
 use super::tree::{as_bool, as_count, as_number, pos, read_as, Node, ScalarKind, Spanned};
 use super::Pos;
+
+/// A walk that found the value sound, or the proof of its first problem (every problem is in
+/// the [`ShapeCheck`]).
+pub(crate) type Walked = Result<(), Reported>;
 
 /// What a value must be, where the typed read would stop at a wrong one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +39,9 @@ pub(crate) trait Shape {
     /// What the value must be.
     fn expect() -> Expect;
     /// The problems inside the value (its keys, its items, its word); `key` names it.
-    fn walk(_node: &Spanned<Node>, _key: &str, _ck: &mut ShapeCheck) {}
+    fn walk(_node: &Spanned<Node>, _key: &str, _ck: &mut ShapeCheck) -> Walked {
+        Ok(())
+    }
     /// A list item of this type that must be a map: what to call it and the keys to suggest.
     fn item() -> Option<(&'static str, Vec<&'static str>, &'static str)> {
         None
@@ -56,7 +63,7 @@ pub(crate) trait Schema {
 pub(crate) struct KeyShape {
     pub optional: bool,
     pub expect: Expect,
-    pub walk: fn(&Spanned<Node>, &str, &mut ShapeCheck),
+    pub walk: fn(&Spanned<Node>, &str, &mut ShapeCheck) -> Walked,
 }
 
 impl KeyShape {
@@ -80,13 +87,15 @@ pub(crate) fn required<S: Schema>() -> Vec<&'static str> {
 }
 
 /// Walks a map of the schema.
-pub(crate) fn walk_map<S: Schema>(node: &Spanned<Node>, _key: &str, ck: &mut ShapeCheck) {
-    let known = ck.keys::<S>(node);
+pub(crate) fn walk_map<S: Schema>(node: &Spanned<Node>, _key: &str, ck: &mut ShapeCheck) -> Walked {
+    let mut verdict = Verdict::default();
+    let known = ck.keys::<S>(node, &mut verdict);
     for (k, v) in known {
         if let Some(shape) = S::key(k) {
-            (shape.walk)(v, k, ck);
+            verdict.note((shape.walk)(v, k, ck));
         }
     }
+    verdict.then(())
 }
 
 impl Shape for String {
@@ -119,7 +128,7 @@ impl<T: Shape> Shape for Option<T> {
     fn expect() -> Expect {
         T::expect()
     }
-    fn walk(node: &Spanned<Node>, key: &str, ck: &mut ShapeCheck) {
+    fn walk(node: &Spanned<Node>, key: &str, ck: &mut ShapeCheck) -> Walked {
         T::walk(node, key, ck)
     }
     fn item() -> Option<(&'static str, Vec<&'static str>, &'static str)> {
@@ -131,7 +140,7 @@ impl<T: Shape> Shape for super::Spanned<T> {
     fn expect() -> Expect {
         T::expect()
     }
-    fn walk(node: &Spanned<Node>, key: &str, ck: &mut ShapeCheck) {
+    fn walk(node: &Spanned<Node>, key: &str, ck: &mut ShapeCheck) -> Walked {
         T::walk(node, key, ck)
     }
     fn item() -> Option<(&'static str, Vec<&'static str>, &'static str)> {
@@ -142,24 +151,25 @@ impl<T: Shape> Shape for Vec<T> {
     fn expect() -> Expect {
         Expect::List
     }
-    fn walk(node: &Spanned<Node>, key: &str, ck: &mut ShapeCheck) {
+    fn walk(node: &Spanned<Node>, key: &str, ck: &mut ShapeCheck) -> Walked {
         let Node::Seq(items) = &node.value else {
-            return;
+            return Ok(());
         };
+        let mut verdict = Verdict::default();
         for item in items {
-            let before = ck.problems.len();
-            if let Some((what, keys, sep)) = T::item() {
-                if !matches!(item.value, Node::Map(_)) {
-                    ck.not_a_map(item, what, &keys, sep);
-                    ck.broken.push(pos(item));
-                    continue;
+            let walked = match T::item() {
+                Some((what, keys, sep)) if !matches!(item.value, Node::Map(_)) => {
+                    ck.not_a_map(item, what, &keys, sep)
                 }
-            }
-            T::walk(item, key, ck);
-            if ck.problems.len() > before {
+                _ => T::walk(item, key, ck),
+            };
+            // An item with a problem of its own is read no further.
+            if let Err(r) = walked {
                 ck.broken.push(pos(item));
+                verdict.add(r);
             }
         }
+        verdict.then(())
     }
 }
 
@@ -168,19 +178,20 @@ pub(crate) fn walk_word<'de, T: Deserialize<'de>>(
     node: &Spanned<Node>,
     key: &str,
     ck: &mut ShapeCheck,
-) {
+) -> Walked {
     let Node::Scalar(v, kind) = read_as(&node.value) else {
-        return;
+        return Ok(());
     };
     let valid = names_of::<T>();
     if *kind == ScalarKind::Null || valid.contains(&v.as_str()) {
-        return;
+        return Ok(());
     }
     let hint = match closest(v, valid) {
         Some(c) => format!("did you mean `{c}`?"),
         None => format!("write one of {}", valid_list(valid)),
     };
-    ck.at(node, format!("{key}: `{v}` is not a valid value: {hint}"));
+    let message = format!("{key}: `{v}` is not a valid value");
+    Err(ck.at(node, advice(message, hint)))
 }
 
 /// Why `node` is not what `want` asks for (`None`: it is, or the typed read decides).
@@ -228,20 +239,22 @@ pub(crate) fn wrong_value(node: &Node, want: Expect) -> Option<String> {
 /// Collects every shape problem, and the list items that have one (read no further).
 #[derive(Default)]
 pub(crate) struct ShapeCheck {
-    pub problems: Vec<(Pos, String)>,
+    pub problems: Vec<(Pos, Says)>,
     pub broken: Vec<Pos>,
 }
 
 impl ShapeCheck {
-    fn at<T>(&mut self, node: &Spanned<T>, message: String) {
-        self.problems.push((pos(node), message));
+    fn at<T>(&mut self, node: &Spanned<T>, says: impl Into<Says>) -> Reported {
+        self.problems.push((pos(node), says.into()));
+        Reported::new()
     }
 
     /// The entries of a map of type `S` whose keys it knows; every repeated, missing, unknown
-    /// key and every value of the wrong kind is listed.
+    /// key and every value of the wrong kind is listed (and noted in `verdict`).
     fn keys<'n, S: Schema>(
         &mut self,
         node: &'n Spanned<Node>,
+        verdict: &mut Verdict,
     ) -> Vec<(&'n str, &'n Spanned<Node>)> {
         let Node::Map(entries) = &node.value else {
             return vec![];
@@ -250,13 +263,11 @@ impl ShapeCheck {
         for (i, (k, _)) in entries.iter().enumerate() {
             if let Some((first, _)) = entries[..i].iter().find(|(p, _)| p.value == k.value) {
                 let first = first.referenced.line();
-                self.at(
-                    k,
-                    format!(
-                        "the key `{}` is written twice in {what} (first at line {first}): keep one",
-                        k.value
-                    ),
+                let message = format!(
+                    "the key `{}` is written twice in {what} (first at line {first})",
+                    k.value
                 );
+                verdict.add(self.at(k, advice(message, "keep one")));
             }
         }
         for r in required::<S>() {
@@ -265,14 +276,14 @@ impl ShapeCheck {
                 !valid.contains(&k.value.as_str()) && closest(&k.value, valid) == Some(r)
             });
             if !misspelt && !entries.iter().any(|(k, _)| k.value == r) {
-                self.at(node, format!("{what} has no `{r}`: it is required"));
+                verdict.add(self.at(node, format!("{what} has no `{r}`: it is required")));
             }
         }
         let mut known = vec![];
         for (k, v) in entries {
             if let Some(shape) = S::key(&k.value) {
                 if let Some(why) = wrong_value(&v.value, shape.expect) {
-                    self.at(v, format!("`{}` in {what}: {why}", k.value));
+                    verdict.add(self.at(v, format!("`{}` in {what}: {why}", k.value)));
                 }
                 known.push((k.value.as_str(), v));
                 continue;
@@ -281,15 +292,16 @@ impl ShapeCheck {
                 Some(c) => format!("did you mean `{c}`?"),
                 None => format!("the keys of {what} are {}", valid_list(valid)),
             };
-            self.at(k, format!("unknown key `{}` in {what}: {hint}", k.value));
+            let message = format!("unknown key `{}` in {what}", k.value);
+            verdict.add(self.at(k, advice(message, hint)));
         }
         known
     }
 
     /// A list item that is not the map it must be (`- 17` where an action is expected).
-    fn not_a_map(&mut self, item: &Spanned<Node>, what: &str, keys: &[&str], sep: &str) {
+    fn not_a_map(&mut self, item: &Spanned<Node>, what: &str, keys: &[&str], sep: &str) -> Walked {
         let found = match read_as(&item.value) {
-            Node::Map(_) | Node::Written(..) => return,
+            Node::Map(_) | Node::Written(..) => return Ok(()),
             Node::Seq(_) => "a list".to_string(),
             Node::Scalar(_, ScalarKind::Null) => "an empty item".to_string(),
             Node::Scalar(v, _) => format!("`{}`", v.chars().take(40).collect::<String>()),
@@ -300,7 +312,9 @@ impl ShapeCheck {
             let keys: Vec<String> = keys.iter().map(|k| format!("`{k}:`")).collect();
             format!(" with {}", keys.join(sep))
         };
-        self.at(item, format!("{what} is expected here, not {found}: write a map (`key: value` lines indented under the `- `){example}"));
+        let message = format!("{what} is expected here, not {found}");
+        let help = format!("write a map (`key: value` lines indented under the `- `){example}");
+        Err(self.at(item, advice(message, help)))
     }
 }
 

@@ -421,7 +421,7 @@ async function queryParts() {
   const formats = pg.current.supported_formats || ["json_detail"];
   const format = formats.includes("json_detail_lite_stream") ? "json_detail_lite_stream" : "json_detail";
   const plan = {
-    scheduled_plan_id: null, title: "Playground sample", type: "Look", url: `${PUBLIC_URL}/playground`,
+    scheduled_plan_id: $("#plan-id").value.trim() || null, title: "Playground sample", type: "Look", url: `${PUBLIC_URL}/playground`,
     query_id: "playground", query: { model: "playground", view: "playground", fields: s.fields, filters: {}, vis_config: { hidden_fields: [] } },
     filters_differ_from_look: false,
   };
@@ -562,7 +562,7 @@ async function loadRuns(webhook) {
     box.replaceChildren(el("p", { class: "hint", text: "No runs yet: execute an action." }));
     return;
   }
-  const columns = ["Started (UTC)", "Action", "Kind", "Outcome", "Read", "Delivered", "Rejected", "Duration", "First error", "Rejected rows"];
+  const columns = ["Started (UTC)", "Action", "Kind", "Outcome", "Read", "Delivered", "Unchanged (skipped)", "Rejected", "Duration", "First error", "Rejected rows"];
   const head = el("tr", {}, columns.map((c) => el("th", { scope: "col", text: c })));
   const num = (n) => el("td", { class: "num", text: String(n) });
   const body = runs.map((run) => el("tr", { "data-run": run.run_id },
@@ -572,6 +572,7 @@ async function loadRuns(webhook) {
     el("td", { class: `outcome-${run.outcome}`, text: run.outcome }),
     num(run.rows_read),
     num(run.rows_delivered),
+    run.rows_unchanged === null ? el("td", { class: "null", text: "not a change-only run" }) : num(run.rows_unchanged),
     num(run.rows_rejected),
     el("td", { class: "num", text: `${run.duration_ms} ms` }),
     run.error_message === null ? el("td", { class: "null", text: "none" }) : el("td", { text: `${run.error_kind}: ${run.error_message}` }),

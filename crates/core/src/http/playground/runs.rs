@@ -58,6 +58,10 @@ fn run_json(r: &RunRecord) -> Value {
         "error_kind": r.error_kind,
         "error_message": cut_opt(&r.error_message),
         "webhook_id": cut_opt(&r.webhook_id),
+        "send_mode": r.changes.send_mode,
+        "rows_unchanged": r.changes.rows_unchanged,
+        "rows_new": r.changes.rows_new,
+        "rows_changed": r.changes.rows_changed,
     })
 }
 

@@ -192,7 +192,7 @@ mod tests {
     use super::*;
 
     fn row(i: u64, json_len: usize) -> Row {
-        let t = &*crate::declared::builtin_table(crate::sinks::table::BATCH_TABLE);
+        let t = &*crate::declared::builtin::table(crate::sinks::table::BATCH_TABLE);
         crate::sinks::table::row_of(
             t,
             vec![
@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn large_batches_are_split_under_the_request_limit() {
-        let t = &*crate::declared::builtin_table(crate::sinks::table::BATCH_TABLE);
+        let t = &*crate::declared::builtin::table(crate::sinks::table::BATCH_TABLE);
         let schema = arrow_schema(t);
         let rows: Vec<Row> = (0..40).map(|i| row(i, 1024 * 1024)).collect();
         let mut parts = Vec::new();

@@ -14,7 +14,7 @@ pub fn mark(order: &str) -> Row {
 /// A `suspicious_marks` row for `order` acted by `acted_by`.
 pub fn mark_by(order: &str, acted_by: &str) -> Row {
     row_of(
-        &hub_core::declared::builtin_table(MARKS_TABLE),
+        &hub_core::declared::builtin::table(MARKS_TABLE),
         vec![
             uuid::Uuid::new_v4().to_string().into(),
             order.into(),
@@ -40,7 +40,7 @@ pub trait AppendMark {
 impl<S: Sink + ?Sized> AppendMark for S {
     async fn append_mark(&self, row: &Row, cred: &WriteCredential) -> Result<(), SinkError> {
         self.append(
-            &hub_core::declared::builtin_table(MARKS_TABLE),
+            &hub_core::declared::builtin::table(MARKS_TABLE),
             std::slice::from_ref(row),
             cred,
         )

@@ -23,14 +23,16 @@ fn check_actions_command_lists_problems_and_exits_1() {
         "{out}"
     );
     let at = format!("--> {}:11:22\n", bad.display());
-    assert!(
-        err.contains(&format!("error: success_message uses {{nope}}, which this action does not have: use one of {{key}}, {{id}}\n  {at}")),
-        "{err}"
-    );
-    assert!(
-        err.contains(&format!("error: success_message uses {{nada}}, which this action does not have: use one of {{key}}, {{id}}\n  {at}")),
-        "{err}"
-    );
+    let help = "   = help: use one of {key}, {id}\n";
+    for placeholder in ["nope", "nada"] {
+        let title = format!(
+            "error: success_message uses {{{placeholder}}}, which this action does not have\n  {at}"
+        );
+        let start = err.find(&title).unwrap_or_else(|| panic!("{err}"));
+        let shown = &err[start..];
+        let end = shown.find("\n\n").unwrap_or(shown.len());
+        assert!(shown[..end + 1].ends_with(help), "{err}");
+    }
     assert!(err.contains("bad.yaml: 2 problem(s)"), "{err}");
     let (mut out, mut err) = (Vec::new(), Vec::new());
     assert_eq!(
@@ -79,23 +81,29 @@ actions:
     assert_eq!(err, FIVE_PROBLEMS);
 }
 
-const FIVE_PROBLEMS: &str = r#"error: kind: `cel` is not a valid value: did you mean `cell`?
+const FIVE_PROBLEMS: &str = r#"error: kind: `cel` is not a valid value
  --> five.yaml:5:11
   |
 5 |     kind: cel
   |           ^^^
+  |
+  = help: did you mean `cell`?
 
-error: unknown key `requird` in a field: did you mean `required`?
+error: unknown key `requird` in a field
  --> five.yaml:8:20
   |
 8 |       - {name: id, requird: true}
   |                    ^^^^^^^
+  |
+  = help: did you mean `required`?
 
-error: action name "Reorder" must be lowercase letters, digits and underscores, start with a letter, at most 64 characters (it is part of the URL Looker calls); write `name: reorder`
+error: action name "Reorder" must be lowercase letters, digits and underscores, start with a letter, at most 64 characters (it is part of the URL Looker calls)
   --> five.yaml:10:11
    |
 10 |   - name: Reorder
    |           ^^^^^^^
+   |
+   = help: write `name: reorder`
 
 error: field "qty": `max` (5) is below `min` (10)
   --> five.yaml:15:51
@@ -103,11 +111,59 @@ error: field "qty": `max` (5) is below `min` (10)
 15 |       - {name: qty, value: integer, min: 10, max: 5}
    |                                                   ^
 
-error: success_message uses {nope}, which this action does not have: use one of {count}, {rows}, {qty}
+error: success_message uses {nope}, which this action does not have
   --> five.yaml:16:22
    |
 16 |     success_message: "Placed {nope}"
    |                      ^^^^^^^^^^^^^^^
+   |
+   = help: use one of {count}, {rows}, {qty}
 
 five.yaml: 5 problem(s)
 "#;
+
+/// A problem with advice shows it as rustc shows its help: below the snippet, `= help: ...`;
+/// the message above says only what is wrong. (The hub's start-up refusal keeps the one-line
+/// form, `message: help`.)
+#[test]
+fn check_actions_shows_advice_as_a_help_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dup.yaml");
+    std::fs::write(
+        &path,
+        r#"actions:
+  - name: approve
+    label: Approve
+    kind: cell
+    required_fields: [{tag: approve}]
+    table: {name: approvals}
+    params:
+      - {name: region, label: Region}
+      - {name: region, label: Region}
+    fields:
+      - {name: id, required: true, default: {from: value}}
+    success_message: "Approved {key}"
+"#,
+    )
+    .unwrap();
+    let file = path.display().to_string();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(
+        check_actions(std::slice::from_ref(&file), &mut out, &mut err),
+        1
+    );
+    let err = String::from_utf8(err).unwrap().replace(&file, "dup.yaml");
+    assert_eq!(
+        err,
+        r#"error: duplicate param "region"
+ --> dup.yaml:9:16
+  |
+9 |       - {name: region, label: Region}
+  |                ^^^^^^
+  |
+  = help: give each param its own name
+
+dup.yaml: 1 problem(s)
+"#
+    );
+}

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hub_core::declared::{self, generate};
+use hub_core::declared::{self, emit};
 
 use super::generate_actions;
 
@@ -58,7 +58,8 @@ fn generate_actions_into_dir_removes_the_files_of_removed_tables() {
     };
     let (tf, lk) = (before("terraform"), before("lookml"));
     // The same file with the first action (and its table) gone.
-    let parsed = declared::parse(&text.replace("icon: icons/reorder.svg", ""), "a", None).unwrap();
+    let parsed =
+        declared::source::parse(&text.replace("icon: icons/reorder.svg", ""), "a", None).unwrap();
     let first = &parsed.actions[0].table.name;
     let second_at = text.find("\n  - name: ").unwrap();
     let rest = &text[text[second_at + 1..].find("\n  - name: ").unwrap() + second_at + 1..];
@@ -164,11 +165,12 @@ fn generate_actions_command_writes_what_it_is_asked() {
     assert!(
         out.is_empty()
             && err.contains(&format!(
-                "error: unknown key `lable` in an action: did you mean `label`?\n --> {}:3:5\n",
+                "error: unknown key `lable` in an action\n --> {}:3:5\n",
                 broken.display()
             )),
         "{err}"
     );
+    assert!(err.contains("  = help: did you mean `label`?\n"), "{err}");
     assert!(!dir.path().join("b").exists());
 }
 
@@ -183,11 +185,11 @@ fn generate_actions_writes_the_generators_files() {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     assert_eq!(generate_actions(&args, &mut out, &mut err), 0);
     let parsed = declared::load(&file).unwrap();
-    let want: Vec<_> = generate::terraform_files(&parsed)
+    let want: Vec<_> = emit::terraform_files(&parsed)
         .into_iter()
         .map(|f| ("terraform", f))
         .chain(
-            generate::lookml_files(&parsed)
+            emit::lookml_files(&parsed)
                 .into_iter()
                 .map(|f| ("lookml", f)),
         )

@@ -1,6 +1,6 @@
 //! The words of the generated LookML: identifiers and literals, the fields a column gives, one
 //! dimension, the names every generated view uses. Shared by the views of the actions' tables
-//! ([`super::generate`]) and of the run ledger ([`super::emit_ledger`]).
+//! ([`super::lookml`]) and of the run ledger ([`super::ledger`]).
 
 use crate::sinks::table::{ColumnDef, ColumnType};
 

@@ -4,7 +4,7 @@
 //! the LookML dashboard "Action hub health" (runs per action per day, success rate, rows
 //! delivered, top errors, slowest runs). Pure functions: the same hub gives the same text.
 
-use super::lookml::{bq_ident, dimension, q, COUNT_MEASURE, QUERY_PK_DIMENSION};
+use super::lookml_words::{bq_ident, dimension, q, COUNT_MEASURE, QUERY_PK_DIMENSION};
 use crate::sinks::ledger::{rejected_rows_table, runs_table, REJECTED_ROWS_TABLE, RUNS_TABLE};
 use crate::sinks::table::TableDef;
 
@@ -365,7 +365,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::declared::lookml::lookml_fields;
+    use crate::declared::emit::lookml_words::lookml_fields;
 
     /// `view.field` of every field a view file declares (dimensions, their timeframes, measures).
     fn declared_fields(view: &str, text: &str) -> BTreeSet<String> {
