@@ -648,7 +648,7 @@ fn a_query_action_field_named_send_mode_is_refused() {
 "#;
     assert_problems(
         &problems(yaml),
-        &[(7, "field \"send_mode\": the hub gives every query action's form a field of this name (which rows to send: every row, or only new or changed ones); name this field otherwise")],
+        &[(7, "field \"send_mode\": the hub gives every query action's form a field of this name (which rows to send: every row, or only new or changed ones): name this field otherwise")],
     );
     let cell = GOOD.replace(
         "      - name: id\n",
