@@ -70,6 +70,17 @@ fn message(resp: &Value) -> &str {
     resp["looker"]["message"].as_str().unwrap_or("")
 }
 
+/// Run `n` (from 1) of the run ledger, waiting a little for it to be written.
+async fn ledger_row(store: &Path, n: usize) -> Value {
+    for _ in 0..100 {
+        if let Some(r) = read_table(store, "hub_runs").get(n - 1) {
+            return r.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("run {n} is not in the ledger");
+}
+
 async fn run(hub: &TestHub, body: &Value) -> Value {
     let (status, resp) = hub.execute("writeback_batch", body).await;
     assert_eq!(status, 200, "{resp}");
@@ -119,6 +130,18 @@ async fn a_schedule_writes_every_row_first_then_only_the_new_or_changed_ones() {
     assert_eq!(keys_from(&hub.store_path, 200), [1003, 1150, 1200].into());
     let json: Value = serde_json::from_str(rows[201]["row_json"].as_str().unwrap()).unwrap();
     assert_eq!(json["orders.total"]["value"], 9999.5);
+    // The run's record says what it chose and decided (the ledger is written after the answer).
+    let recorded = ledger_row(&hub.store_path, 2).await;
+    assert_eq!(recorded["send_mode"], "changed", "{recorded}");
+    assert_eq!(
+        [
+            &recorded["rows_new"],
+            &recorded["rows_changed"],
+            &recorded["rows_unchanged"]
+        ],
+        [&json!(1), &json!(2), &json!(198)],
+        "{recorded}"
+    );
 
     // Nothing changed: nothing written, and that is a success.
     let third = run(
