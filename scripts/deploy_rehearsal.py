@@ -275,6 +275,8 @@ COMPUTED = {
     "google_project_service_identity": {
         "email": '"service-123456789012@gcp-sa-monitoring-notification.iam.gserviceaccount.com"',
     },
+    "google_storage_bucket": {},
+    "google_storage_bucket_iam_member": {},
 }
 
 META = {"count", "for_each", "depends_on", "provider", "lifecycle"}
@@ -450,6 +452,8 @@ API_OF = {
     "google_monitoring_dashboard": "monitoring.googleapis.com",
     "google_monitoring_uptime_check_config": "monitoring.googleapis.com",
     "google_project_service_identity": "monitoring.googleapis.com",
+    "google_storage_bucket": "storage.googleapis.com",
+    "google_storage_bucket_iam_member": "storage.googleapis.com",
 }
 
 
@@ -738,7 +742,7 @@ def rehearse_first_deploy(work: Path, script: Path, hub: Path) -> None:
                 f"and Looker's oauth_token must be action_form's: {output(state, 'routes')}")
     else:
         ok("user mode: HUB_TOKENS in list, form and execute only; oauth_token is action_form's")
-    check_iam("first deployment (user mode, API Gateway, actions file)", state, {"always", "user mode", "API Gateway", "actions file", "uptime checks"})
+    check_iam("first deployment (user mode, API Gateway, actions file)", state, {"always", "user mode", "API Gateway", "actions file", "uptime checks", "change-only"})
     check_monitoring("first deployment", state)
     generated = rh.root / "terraform" / "generated-actions"
     check_tables("retail actions file", state, RETAIL_TABLES, generated / "terraform")
@@ -763,6 +767,7 @@ def rehearse_first_deploy(work: Path, script: Path, hub: Path) -> None:
         ok(f"the generated actions.yaml is a Secret Manager version mounted by all 5 services at {ACTIONS_PATH} (HUB_ACTIONS_FILE)")
     check_startup_probe(state)
     check_capacity(state)
+    check_change_state(state, USER_ENV["REGION"])
 
     # 4. A later run: one apply, the gateway URL known from the state.
     r = rh.deploy(env, "--skip-build")
@@ -1004,7 +1009,11 @@ def grants_of(state: dict) -> set[tuple[str, str, str]]:
     """(member, role, on) of every IAM grant in the state, in the words of the docs' IAM table."""
     roles = {}
     accounts = {}
+    # A bucket's name starts with its project's id, which the docs write as <project>.
+    buckets = {}
     for rtype, v in standins(state):
+        if rtype == "google_storage_bucket":
+            buckets[v["name"]] = v["name"].replace(v["project"], "<project>", 1)
         if rtype == "google_project_iam_custom_role":
             roles[v["name"]] = f"custom: {' + '.join(sorted(v['permissions']))}"
         if rtype == "google_service_account":
@@ -1027,6 +1036,8 @@ def grants_of(state: dict) -> set[tuple[str, str, str]]:
             out.add((member, role, f"service {v['name']}"))
         elif rtype == "google_bigquery_dataset_iam_member":
             out.add((member, role, f"dataset {v['dataset_id']}"))
+        elif rtype == "google_storage_bucket_iam_member":
+            out.add((member, role, f"bucket {buckets.get(v['bucket'], v['bucket'])}"))
         elif re.search(r"_iam_(member|binding|policy)$", rtype):
             out.add((member, role, f"{rtype} (not in the IAM table's vocabulary)"))
     return out
@@ -1129,6 +1140,43 @@ def check_rudder_sources(state: dict) -> None:
         ok("rudder_sources: list, form and execute get RUDDER_SOURCES (declared order, write keys as secret references) and RUDDER_DATA_PLANE_URL; no OAuth service in service mode")
 
 
+def check_change_state(state: dict, region: str) -> None:
+    """The memory of change-only sends: one private bucket in the region that keeps a replaced or
+    deleted object 7 days, never versions or expires one, and whose name the form and execute get."""
+    buckets = [v for t, v in standins(state) if t == "google_storage_bucket"]
+    if len(buckets) != 1:
+        problem(f"change-only sends: expected one change-state bucket, got {[b.get('name') for b in buckets]}")
+        return
+    b = buckets[0]
+    soft = b.get("soft_delete_policy") or [{}]
+    versioning = b.get("versioning") or [{}]
+    settings = {
+        "location": b.get("location") == region,
+        "storage_class STANDARD": b.get("storage_class") == "STANDARD",
+        "uniform_bucket_level_access": b.get("uniform_bucket_level_access") is True,
+        "public_access_prevention enforced": b.get("public_access_prevention") == "enforced",
+        "soft delete 7 days": soft[0].get("retention_duration_seconds") == 604800,
+        "versioning off": versioning[0].get("enabled") is False,
+        "no lifecycle rule (a current snapshot must never expire)": not b.get("lifecycle_rule"),
+        "force_destroy off": b.get("force_destroy") is False,
+    }
+    wrong = [name for name, good in settings.items() if not good]
+    if wrong:
+        problem(f"change-only sends: the bucket {b['name']} is not as documented: {wrong}")
+    got = {}
+    for rtype, v in standins(state):
+        if rtype == "google_cloud_run_v2_service":
+            env = {e["name"]: e["value"] for e in v["template"][0]["containers"][0]["env"]}
+            if "HUB_CHANGE_BUCKET" in env:
+                got[v["name"]] = env["HUB_CHANGE_BUCKET"]
+    want = {f"looker-hub-{f}": b["name"] for f in ("action-form", "action-execute")}
+    if got != want:
+        problem(f"change-only sends: HUB_CHANGE_BUCKET must be on exactly {want}: {got}")
+    if not wrong and got == want:
+        ok(f"change-only sends: bucket {b['name']} in {region} (uniform access, public access prevented, 7-day soft "
+           "delete, no versioning, no lifecycle rule); HUB_CHANGE_BUCKET on form and execute")
+
+
 def rehearse_apigee(work: Path, script: Path) -> None:
     say("deploy rehearsal: Apigee as the front door (service mode, two RudderStack sources)")
     rh = Rehearsal(work, script)
@@ -1161,6 +1209,7 @@ def rehearse_apigee(work: Path, script: Path) -> None:
     if "wr1t3-k3y" in json.dumps(state) + r.stdout + r.stderr:
         problem("a RudderStack write key reached the terraform state or deploy.sh's output")
     check_rudder_sources(state)
+    check_change_state(state, env["REGION"])
     types = [t for t, _ in standins(state)]
     gateway = sorted({t for t in types if t.startswith("google_api_gateway")})
     invokers = [v for t, v in standins(state) if t == "google_cloud_run_v2_service_iam_member"]
@@ -1173,7 +1222,8 @@ def rehearse_apigee(work: Path, script: Path) -> None:
     if output(state, "looker_action_hub_url") != env["PUBLIC_BASE_URL"]:
         problem(f"looker_action_hub_url is {output(state, 'looker_action_hub_url')!r}, expected the Apigee URL")
     check_iam("Apigee deployment (service mode, RudderStack sources, Looker connection)", state,
-              {"always", "Apigee", "built-in actions", "RudderStack sources", "Looker connection", "uptime checks"})
+              {"always", "Apigee", "built-in actions", "RudderStack sources", "Looker connection", "uptime checks",
+               "change-only"})
     check_monitoring("Apigee deployment", state)
     services = sorted(v["name"] for t, v in standins(state) if t == "google_cloud_run_v2_service")
     targets = sorted(v["name"] for t, v in standins(state) if t == "google_apigee_target_server")

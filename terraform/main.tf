@@ -120,6 +120,7 @@ locals {
       "monitoring.googleapis.com",
       "run.googleapis.com",
       "secretmanager.googleapis.com",
+      "storage.googleapis.com",
     ],
     local.gateway_enabled ? [
       "apigateway.googleapis.com",

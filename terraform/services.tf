@@ -86,6 +86,7 @@ locals {
       local.actions_env,
       local.memory_budget_env[f],
       contains(local.rudder_functions, f) ? local.rudder_env : {},
+      contains(local.change_functions, f) ? local.change_env : {},
       f == "action_execute" ? merge(local.bigquery_env, local.builtin_table_env, local.capacity_env) : {},
     )
   }
@@ -256,5 +257,6 @@ resource "google_cloud_run_v2_service" "fn" {
     google_secret_manager_secret_iam_member.actions,
     google_bigquery_table.writeback,
     google_bigquery_table_iam_member.writer,
+    google_storage_bucket_iam_member.change_state,
   ]
 }

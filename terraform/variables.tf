@@ -144,6 +144,12 @@ variable "table_deletion_protection" {
   default     = true
 }
 
+variable "change_only_enabled" {
+  description = "Offer \"Send only new or changed rows\" on the query actions: a Cloud Storage bucket keeps what each schedule delivered (HUB_CHANGE_BUCKET), readable and writable by execute alone. Turning it off removes the choice; the bucket is not deleted while it holds memories."
+  type        = bool
+  default     = true
+}
+
 variable "public_base_url" {
   description = "Public base URL of the hub as Looker reaches it (used to build form, execute and OAuth links). Empty: the gateway's own https://…gateway.dev URL, filled in by a second apply (scripts/deploy.sh does it)."
   type        = string

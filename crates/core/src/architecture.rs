@@ -16,7 +16,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("retry", &[]),
     ("email", &[]),
     ("capacity", &["config"]),
-    ("changes", &["api", "capacity", "config"]),
+    ("changes", &["api", "capacity", "config", "net", "retry"]),
     ("net", &[]),
     ("gcp", &["net"]),
     ("rows", &["api", "net"]),

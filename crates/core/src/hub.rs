@@ -8,6 +8,7 @@ use crate::actions::{ActionContext, ActionLimits, OAuthGate, Registry, ServiceId
 use crate::auth::HubTokens;
 use crate::changes::run::Changes;
 use crate::changes::settings::StoreChoice;
+use crate::changes::store::gcs::{self, GcsStore, Location};
 use crate::meta::RequestMeta;
 use crate::retry::StartBudget;
 use crate::secrets::Secrets;
@@ -220,12 +221,7 @@ fn changes_of(settings: &Settings) -> Result<Option<Changes>, StartError> {
         .changes
         .store_choice(settings.local)
     {
-        StoreChoice::Bucket(bucket) => {
-            return Err(StartError::Other(format!(
-                "HUB_CHANGE_BUCKET ({bucket}): this build of the hub cannot keep the memory \
-                     of sends in Cloud Storage yet; unset it"
-            )))
-        }
+        StoreChoice::Bucket(bucket) => std::sync::Arc::new(bucket_store(settings, &bucket)?),
         StoreChoice::File(path) => std::sync::Arc::new(
             crate::changes::store::sqlite::SqliteStore::open(&path)
                 .map_err(|e| StartError::Other(format!("HUB_CHANGE_STATE_PATH: {e}")))?,
@@ -237,6 +233,24 @@ fn changes_of(settings: &Settings) -> Result<Option<Changes>, StartError> {
     };
     tracing::info!(place = %store.place(), "the memory of change-only sends is kept here");
     Ok(Some(Changes::new(store, settings.changes.clone())))
+}
+
+/// The memory in the Cloud Storage bucket, reached with the hub's own Google identity
+/// (`HUB_GCP_ACCESS_TOKEN`, else Application Default Credentials). An `http` endpoint (the
+/// settings allow it only to a loopback host: an emulator) gets no credentials: a Google token is
+/// never sent over plain http.
+fn bucket_store(settings: &Settings, bucket: &str) -> Result<GcsStore, StartError> {
+    let failed = |e: String| StartError::Other(format!("HUB_CHANGE_BUCKET ({bucket}): {e}"));
+    let location = Location::parse(bucket).map_err(failed)?;
+    let endpoint = settings.changes.storage_endpoint.as_ref();
+    let credentials = match endpoint.map(url::Url::scheme) {
+        Some("http") => None,
+        _ => Some(
+            crate::gcp::service_credentials(settings.gcp.access_token.as_ref()).map_err(failed)?,
+        ),
+    };
+    let endpoint = endpoint.map_or(gcs::DEFAULT_ENDPOINT, url::Url::as_str);
+    GcsStore::new(location, endpoint, credentials, gcs::RETRY_FOR).map_err(failed)
 }
 
 /// Every action's definition, and the serialized answers that only the configuration decides.
@@ -404,11 +418,26 @@ mod tests {
         let named = named.to_str().unwrap();
         let chosen = changes_of(&settings(&[("HUB_CHANGE_STATE_PATH", named)], false)).unwrap();
         assert_eq!(chosen.unwrap().place(), named);
-        let bucket = changes_of(&settings(&[("HUB_CHANGE_BUCKET", "acme-changes")], false));
-        assert!(bucket
-            .err()
-            .unwrap()
-            .to_string()
-            .contains("HUB_CHANGE_BUCKET"));
+        // The bucket wins over a file; an emulator's endpoint is reached without credentials, the
+        // real one with the hub's identity.
+        let emulated = changes_of(&settings(
+            &[
+                ("HUB_CHANGE_BUCKET", "acme-changes"),
+                ("HUB_CHANGE_STORAGE_ENDPOINT", "http://127.0.0.1:9"),
+                ("HUB_CHANGE_STATE_PATH", named),
+            ],
+            true,
+        ))
+        .unwrap();
+        assert_eq!(emulated.unwrap().place(), "gs://acme-changes");
+        let real = changes_of(&settings(
+            &[
+                ("HUB_CHANGE_BUCKET", "acme-changes"),
+                ("HUB_GCP_ACCESS_TOKEN", "t0ken"),
+            ],
+            false,
+        ))
+        .unwrap();
+        assert_eq!(real.unwrap().place(), "gs://acme-changes");
     }
 }

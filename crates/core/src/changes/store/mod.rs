@@ -3,6 +3,9 @@
 //! snapshots written once in parts. Locally an SQLite file; in production a Cloud Storage bucket
 //! that every instance shares and that survives deploys and scale-to-zero.
 
+#[cfg(test)]
+pub(crate) mod conformance;
+pub mod gcs;
 pub mod sqlite;
 
 use async_trait::async_trait;

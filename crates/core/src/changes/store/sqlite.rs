@@ -218,6 +218,12 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_sqlite_store_keeps_the_change_store_contract() {
+        let (_dir, s) = store();
+        crate::changes::store::conformance::conformance(&s).await;
+    }
+
+    #[tokio::test]
     async fn a_head_is_created_once_and_replaced_only_from_the_generation_read() {
         let (_dir, s) = store();
         assert_eq!(s.read_head("a").await.unwrap(), None);

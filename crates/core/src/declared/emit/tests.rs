@@ -54,17 +54,17 @@ fn a_required_fields_bigquery_column_is_nullable_unless_declared_required() {
 version: 1
 actions:
   - name: approve
-label: Approve
-kind: cell
-required_fields: [{tag: order}]
-key: id
-table: {name: approvals, description: Approvals.}
-fields:
-  - {name: id, type: string, required: true, interactive: false, default: {from: value}}
-  - {name: reason, type: string, required: true}
-  - {name: amount, type: string, required: true, column: {mode: REQUIRED}}
-  - {name: note, type: string}
-success_message: Done.
+    label: Approve
+    kind: cell
+    required_fields: [{tag: order}]
+    key: id
+    table: {name: approvals, description: Approvals.}
+    fields:
+      - {name: id, type: string, required: true, interactive: false, default: {from: value}}
+      - {name: reason, type: string, required: true}
+      - {name: amount, type: string, required: true, column: {mode: REQUIRED}}
+      - {name: note, type: string}
+    success_message: Done.
 "#;
     let file = crate::declared::source::parse(yaml, "t.yaml", None).unwrap();
     let schema: Vec<serde_json::Value> =
