@@ -32,7 +32,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "api", "changes", "meta", "net", "routes", "rows", "rudder", "sinks",
         ],
     ),
-    ("declared", &["actions", "api", "email", "rows", "sinks"]),
+    (
+        "declared",
+        &["actions", "api", "changes", "email", "rows", "sinks"],
+    ),
     ("error", &["auth", "rudder"]),
     ("lifecycle", &["actions", "api", "capacity", "error"]),
     (

@@ -3,12 +3,30 @@
 //! table in bounded chunks, so memory stays flat whatever the result size. The answer says how
 //! many rows were written, rejected and skipped; when anything fails part-way it is
 //! `success:false` with the counts, never a silent partial write.
+//!
+//! On a schedule whose form asks for only new or changed rows, each made row is decided against
+//! the schedule's memory (`changes::run`) before it joins a chunk: an unchanged row is skipped,
+//! and a written row is remembered only once the sink confirmed its chunk ([`choice`],
+//! [`remembering`]).
 
-use super::run::{ErrorKind, Rejection};
+mod choice;
+mod identity;
+mod remembering;
+mod unsettled;
+
+pub use choice::EXPLORE;
+pub use identity::{RowHasher, RowIdentity};
+pub use unsettled::Unsettled;
+
+use choice::Choice;
+use remembering::Remembering;
+
+use super::run::{ChangeTally, ErrorKind, Rejection};
 use super::ActionContext;
 use crate::api::{ActionRequest, ExecuteResponse};
+use crate::changes::mode::SendMode;
 use crate::rows::{source_of, FieldCategory, RawRow, ResultHeader, RowStream, RowsError};
-use crate::sinks::{Row as TableRow, SinkError, TableDef, WriteCredential};
+use crate::sinks::{BatchWriter, Row as TableRow, SinkError, TableDef, WriteCredential};
 
 /// A chunk is also cut when its rows' JSON passes this many bytes (bounds memory per chunk).
 const MAX_CHUNK_JSON_BYTES: usize = 4 * 1024 * 1024;
@@ -68,6 +86,10 @@ pub trait RowMaker: Send {
     /// one that does not fit a column rejects its row, never the stream) and its whole text; an
     /// error stops the write.
     fn row(&mut self, index: u64, row: &RawRow<'_>, text: &[u8]) -> Result<Made, SinkError>;
+
+    /// Which cells of the rows it makes identify them and make their content (what a
+    /// change-only send compares from run to run).
+    fn identity(&self) -> RowIdentity;
 }
 
 /// What a streamed query execute writes and how its answer reads.
@@ -83,6 +105,24 @@ pub struct StreamSpec<'a> {
     pub partial: &'a (dyn Fn(u64) -> String + Sync),
     /// The success sentence for `n` written rows.
     pub done: &'a (dyn Fn(u64) -> String + Sync),
+    /// Which rows to write: every row, or (on a schedule) only new or changed ones.
+    pub mode: SendMode,
+}
+
+/// Hand `rows` to the sink as its next chunk; a change-only run learns which chunks settled.
+async fn hand_over(
+    writer: &mut Box<dyn BatchWriter + '_>,
+    remembering: &mut Option<Remembering>,
+    rows: Vec<TableRow>,
+) -> Result<(), SinkError> {
+    if let Some(r) = remembering.as_mut() {
+        r.handed_over();
+    }
+    let written = writer.write(rows).await;
+    if let Some(r) = remembering.as_mut() {
+        r.settle(writer.settled());
+    }
+    written
 }
 
 /// The field that identifies a row: the one tagged `tag`, else the first dimension, else the
@@ -117,6 +157,13 @@ pub async fn stream_rows<M: RowMaker>(
             "No query result was sent with this action. Send it as JSON (detailed) from an Explore, Look or schedule.",
         );
     };
+    let plan = req.scheduled_plan.as_ref();
+    let plan_id = plan.and_then(|p| id_text(&p.scheduled_plan_id));
+    ctx.run.send_mode(spec.mode);
+    let choice = match choice::choose(ctx, spec.mode, plan_id.clone()) {
+        Ok(c) => c,
+        Err(answer) => return answer,
+    };
     let opened = tokio::select! {
         biased;
         _ = ctx.windup.hurry().cancelled() => {
@@ -141,9 +188,9 @@ pub async fn stream_rows<M: RowMaker>(
     };
     let plan = req.scheduled_plan.as_ref();
     let mut maker = make(Started {
-        key_field: key,
+        key_field: key.clone(),
         ran_at: stream.header().ran_at.clone(),
-        scheduled_plan_id: plan.and_then(|p| id_text(&p.scheduled_plan_id)),
+        scheduled_plan_id: plan_id,
         query_id: plan.and_then(|p| id_text(&p.query_id)),
     });
     let note = match maker.check(stream.header()) {
@@ -166,6 +213,16 @@ pub async fn stream_rows<M: RowMaker>(
             ));
         }
     };
+    let (mut remembering, explore) = match choice {
+        Choice::Every(note) => (None, note),
+        Choice::Remember { mode, plan } => {
+            let identity = maker.identity();
+            match choice::begin(ctx, (mode, plan), action, spec.table, &key, &identity).await {
+                Ok(r) => (Some(r), None),
+                Err(answer) => return answer,
+            }
+        }
+    };
     let mut read: u64 = 0;
     let mut rejected: u64 = 0;
     let mut first_rejection: Option<String> = None;
@@ -178,6 +235,8 @@ pub async fn stream_rows<M: RowMaker>(
     // Set when the execute was asked to wind up (its time limit, the shutdown): why. The rows
     // already read are still written.
     let mut wound_up: Option<String> = None;
+    // Every row of the result was read (and decided, in a change-only run).
+    let mut read_to_end = false;
     'read: loop {
         let next = if wound_up.is_some() {
             stream.next_raw_chunk().await
@@ -194,7 +253,10 @@ pub async fn stream_rows<M: RowMaker>(
             }
         };
         let texts = match next {
-            None => break,
+            None => {
+                read_to_end = true;
+                break;
+            }
             Some(Ok(chunk)) => chunk,
             Some(Err(e)) => {
                 read_error = Some(e);
@@ -246,12 +308,16 @@ pub async fn stream_rows<M: RowMaker>(
                 }
             };
             read += 1;
+            if remembering.as_mut().is_some_and(|m| !m.writes(&r)) {
+                // Unchanged since the schedule's last run: skipped.
+                continue;
+            }
             chunk_bytes += json_len;
             chunk.push(r);
             if chunk.len() >= chunk_rows || chunk_bytes >= MAX_CHUNK_JSON_BYTES {
                 chunk_bytes = 0;
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_rows.min(4096)));
-                if let Err(e) = writer.write(full).await {
+                if let Err(e) = hand_over(&mut writer, &mut remembering, full).await {
                     write_error = Some(e);
                     break;
                 }
@@ -262,7 +328,7 @@ pub async fn stream_rows<M: RowMaker>(
         }
     }
     if write_error.is_none() && !chunk.is_empty() {
-        if let Err(e) = writer.write(std::mem::take(&mut chunk)).await {
+        if let Err(e) = hand_over(&mut writer, &mut remembering, std::mem::take(&mut chunk)).await {
             write_error = Some(e);
         }
     }
@@ -293,18 +359,37 @@ pub async fn stream_rows<M: RowMaker>(
     let read_ok = read - rejected;
     ctx.run.read(read + too_large, bytes);
     ctx.run.delivered(written);
+    // Rows to write: those read, less the rejected and the unchanged ones skipped.
+    let skipped_unchanged = remembering.as_ref().map_or(0, Remembering::skipped);
+    let to_write = read_ok - skipped_unchanged;
+    let failed = to_write - written.min(to_write);
+    let remembered = remembering.is_some();
+    let (changes, saved) = match remembering {
+        None => (explore.map(|e| format!(" {e}")).unwrap_or_default(), true),
+        Some(mut r) => {
+            r.settle(writer.settled());
+            let summary = r.commit(read_to_end).await;
+            ctx.run.changes(ChangeTally {
+                decisions: summary.counts,
+                keys_gone: summary.keys_gone,
+                base: summary.base.clone(),
+            });
+            choice::sentences(&summary, failed)
+        }
+    };
 
     let partial = (spec.partial)(written);
-    match (write_error, read_error) {
+    let mut resp = match (write_error, read_error) {
         (None, None) => {
             tracing::info!(action, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), rows = written, rejected, "batch write-back done");
-            let message = if written == 0 && too_large == 0 && rejected == 0 {
-                "The query returned no rows; nothing was written.".to_string()
+            let message = if read == 0 && too_large == 0 {
+                format!("The query returned no rows; nothing was written.{changes}")
             } else {
-                format!("{}{note}{skipped}", (spec.done)(written))
+                format!("{}{note}{skipped}{changes}", (spec.done)(written))
             };
-            // Rows not written are not a success, even if every other row was.
-            let mut resp = if too_large == 0 && rejected == 0 {
+            // Rows not written are not a success, even if every other row was; nor is a run
+            // whose memory was not saved (its rows will be written again).
+            let mut resp = if too_large == 0 && rejected == 0 && saved {
                 ExecuteResponse::success(message)
             } else {
                 ExecuteResponse::failure(message)
@@ -315,11 +400,10 @@ pub async fn stream_rows<M: RowMaker>(
         (Some(e), _) => {
             tracing::error!(action, request_id = %ctx.meta.request_id, sink = ctx.sink.name(), rows_read = read, rows_written = written, error = %e, "batch write-back failed part-way");
             ctx.run.fail(ErrorKind::Sink);
-            ctx.run.unconfirmed(read_ok - written.min(read_ok));
+            ctx.run.unconfirmed(failed);
             ExecuteResponse::failure(format!(
-                "Only {written} of the {read_ok} {} read so far were confirmed written ({} not confirmed).{rejections} {}",
-                rows_word(read_ok),
-                read_ok - written.min(read_ok),
+                "Only {written} of the {to_write} {} read so far were confirmed written ({failed} not confirmed).{rejections} {}{changes}",
+                rows_word(to_write),
                 e.user_message(&cred)
             ))
         }
@@ -327,10 +411,14 @@ pub async fn stream_rows<M: RowMaker>(
             let read = read + too_large;
             let why = wound_up.unwrap_or_else(|| ctx.windup.why());
             tracing::warn!(action, request_id = %ctx.meta.request_id, rows_read = read, rows_written = written, "wound up before the end of the result");
+            let again = if remembered {
+                " The schedule's next run writes the rows not written now."
+            } else {
+                " Run the action again to write every row (the rows written now would be written again)."
+            };
             ExecuteResponse::failure(format!(
                 "{partial}, but {why} after reading {read} {} of the result; the remaining rows \
-                 were not written.{skipped} Run the action again to write every row (the rows \
-                 written now would be written again).",
+                 were not written.{skipped}{changes}{again}",
                 rows_word(read)
             ))
         }
@@ -338,8 +426,13 @@ pub async fn stream_rows<M: RowMaker>(
             tracing::error!(action, request_id = %ctx.meta.request_id, rows_written = written, error = %e, "query result could not be read completely");
             ctx.run.fail(ErrorKind::Download);
             ExecuteResponse::failure(format!(
-                "{partial}, but {e}; the remaining rows were not written.{skipped}"
+                "{partial}, but {e}; the remaining rows were not written.{skipped}{changes}"
             ))
         }
+    };
+    if !saved {
+        ctx.run.fail(ErrorKind::State);
+        resp.looker.success = false;
     }
+    resp
 }

@@ -8,14 +8,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::form;
 use super::model::{ActionDef, Audit, ColumnSource, Identity, Kind, Piece, Template};
+use super::{audit, form};
 use crate::actions::run::ErrorKind;
 use crate::actions::stream::{
-    rows_word, stream_rows, Made, Rejected, RowMaker, Started, StreamSpec,
+    rows_word, stream_rows, Made, Rejected, RowIdentity, RowMaker, Started, StreamSpec,
 };
 use crate::actions::{Action, ActionContext, ActionError, ExecuteGate, FormGate};
 use crate::api::{ActionRequest, ExecuteResponse, Form, Integration};
+use crate::changes::mode::{self, SendMode};
 use crate::rows::{FieldCategory, RawCell, RawRow, ResultHeader};
 use crate::sinks::{CellValue, ColumnType, Row as TableRow, SinkError, TableDef, WriteCredential};
 
@@ -268,6 +269,17 @@ impl DeclaredAction {
     }
 }
 
+/// Which rows a query execute writes, as its form answered (a cell execute writes its one row);
+/// `Err` is the problem with the answer.
+fn send_mode(kind: Kind, req: &ActionRequest) -> Result<SendMode, String> {
+    match (kind, req.form_text(mode::FIELD)) {
+        (Kind::Cell, _) => Ok(SendMode::Every),
+        (Kind::Query, None) => SendMode::parse(None),
+        (Kind::Query, Some(Ok(answer))) => SendMode::parse(Some(&answer)),
+        (Kind::Query, Some(Err(problem))) => Err(problem),
+    }
+}
+
 /// A message template filled for one execute.
 fn render(t: &Template, answers: &form::Answers, key: Option<&str>, count: u64) -> String {
     t.render(|p| match p {
@@ -340,6 +352,10 @@ impl RowMaker for DeclaredRows<'_> {
         })
     }
 
+    fn identity(&self) -> RowIdentity {
+        row_identity(&self.action.def)
+    }
+
     fn row(&mut self, index: u64, row: &RawRow<'_>, text: &[u8]) -> Result<Made, SinkError> {
         let key = || {
             QueryRow {
@@ -382,6 +398,37 @@ impl RowMaker for DeclaredRows<'_> {
             (Ok(r), None) => Ok(Made::Row(r, len)),
         }
     }
+}
+
+/// What identifies a row of a query action's table and makes its content: the key is the key
+/// field's value as the `key_value` column holds it; the content is every cell the result or the
+/// form fills (a schedule whose answer changed writes its rows again) and the audit cells holding
+/// the row itself, never the execute's own values (its id, time, user, schedule).
+fn row_identity(def: &ActionDef) -> RowIdentity {
+    let mut identity = RowIdentity {
+        key: None,
+        content: vec![],
+        fields: vec![],
+    };
+    for (i, (column, source)) in def.columns().enumerate() {
+        let content = match source {
+            ColumnSource::Audit(a) => {
+                if *a == Audit::KeyValue {
+                    identity.key = Some(i);
+                }
+                audit::is_row_content(*a)
+            }
+            ColumnSource::Field(_) => true,
+            ColumnSource::Result { .. } => {
+                identity.fields.push(column.name.clone());
+                true
+            }
+        };
+        if content {
+            identity.content.push(i);
+        }
+    }
+    identity
 }
 
 /// A result row's text as its `row_json` column holds it: compact JSON, numbers as JSON columns
@@ -442,6 +489,7 @@ impl DeclaredAction {
         req: &mut ActionRequest,
         shared: Shared<'_>,
         cred: WriteCredential,
+        mode: SendMode,
     ) -> ExecuteResponse {
         let def = &*self.def;
         let answers = shared.answers.clone();
@@ -453,6 +501,7 @@ impl DeclaredAction {
             key_tag: def.key_tag.as_deref().unwrap_or(""),
             partial: &partial,
             done: &done,
+            mode,
         };
         let row_json = def
             .sources
@@ -503,8 +552,13 @@ impl Action for DeclaredAction {
                 FormGate::Answer(form) => return Ok(form),
             }
         };
+        let mut fields = self.form.fields(req, chrono::Utc::now().date_naive());
+        if self.def.kind == Kind::Query && ctx.changes.is_some() {
+            // Which rows to send: offered when the hub keeps a memory of what schedules sent.
+            fields.push(mode::form_field());
+        }
         Ok(Form {
-            fields: self.form.fields(req, chrono::Utc::now().date_naive()),
+            fields,
             state,
             ..Default::default()
         })
@@ -516,14 +570,21 @@ impl Action for DeclaredAction {
         mut req: ActionRequest,
     ) -> Result<ExecuteResponse, ActionError> {
         let def = &*self.def;
-        let answers = match form::validate(
+        let answers = form::validate(
             def,
             &req,
             ctx.limits.max_comment_chars,
             chrono::Utc::now().date_naive(),
-        ) {
-            Ok(a) => a,
-            Err(errors) => return Ok(ExecuteResponse::invalid(errors)),
+        );
+        let (answers, mode) = match (answers, send_mode(def.kind, &req)) {
+            (Ok(a), Ok(mode)) => (a, mode),
+            (answers, mode) => {
+                let mut errors = answers.err().unwrap_or_default();
+                if let Err(problem) = mode {
+                    errors.insert(mode::FIELD.to_string(), problem);
+                }
+                return Ok(ExecuteResponse::invalid(errors));
+            }
         };
         let writer = match self.writer(ctx, &req).await {
             Ok(w) => w,
@@ -541,10 +602,33 @@ impl Action for DeclaredAction {
         };
         let mut resp = match def.kind {
             Kind::Cell => self.write_cell(ctx, shared, &cred).await,
-            Kind::Query => self.write_result(ctx, &mut req, shared, cred).await,
+            Kind::Query => self.write_result(ctx, &mut req, shared, cred, mode).await,
         };
         // A refreshed login goes back to Looker whether or not the write succeeded.
         resp.looker.state = state;
         Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_row_is_its_key_value_and_its_content_is_the_answers_and_the_row() {
+        let batch = crate::declared::builtin::catalog()
+            .actions
+            .into_iter()
+            .find(|a| a.name == "writeback_batch")
+            .unwrap();
+        let identity = row_identity(&batch);
+        let name = |i: usize| batch.table.columns[i].name.as_str();
+        assert_eq!(identity.key.map(name), Some("key_value"));
+        let content: Vec<&str> = identity.content.iter().map(|&i| name(i)).collect();
+        assert_eq!(
+            content,
+            ["key_value", "classification", "comment", "row_json"]
+        );
+        assert!(identity.fields.is_empty());
     }
 }

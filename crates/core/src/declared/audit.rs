@@ -60,6 +60,10 @@ pub struct AuditColumn {
     pub key: bool,
     /// Shown in the `<table>_current` LookML view (the row's identity and its JSON are not).
     pub in_current_view: bool,
+    /// Part of what the row delivers, compared from run to run by a change-only send: a value
+    /// taken from the result row itself. Values of the execute that wrote it (its id, time,
+    /// user, schedule) and the row's position are not: they change every run.
+    pub row_content: bool,
     /// Where the value comes from.
     pub source: Audit,
 }
@@ -85,7 +89,16 @@ const fn column(
         place,
         key: false,
         in_current_view: true,
+        row_content: false,
         source,
+    }
+}
+
+/// A value of the result row itself (see [`AuditColumn::row_content`]).
+const fn of_the_row(c: AuditColumn) -> AuditColumn {
+    AuditColumn {
+        row_content: true,
+        ..c
     }
 }
 
@@ -130,7 +143,7 @@ pub const AUDIT_COLUMNS: &[AuditColumn] = &[
         Place::Head,
         Audit::KeyField,
     ),
-    column(
+    of_the_row(column(
         "key_value",
         T::String,
         N,
@@ -138,7 +151,7 @@ pub const AUDIT_COLUMNS: &[AuditColumn] = &[
         Kinds::Query,
         Place::Head,
         Audit::KeyValue,
-    ),
+    )),
     column(
         "acted_by",
         T::String,
@@ -171,7 +184,7 @@ pub const AUDIT_COLUMNS: &[AuditColumn] = &[
     ),
     AuditColumn {
         in_current_view: false,
-        ..column(
+        ..of_the_row(column(
             "row_json",
             T::Json,
             R,
@@ -179,7 +192,7 @@ pub const AUDIT_COLUMNS: &[AuditColumn] = &[
             Kinds::Query,
             Place::Tail,
             Audit::RowJson,
-        )
+        ))
     },
     column(
         "ran_at",
@@ -273,6 +286,14 @@ pub fn key(kind: Kind) -> Vec<&'static str> {
     of(kind).filter(|c| c.key).map(|c| c.name).collect()
 }
 
+/// Whether an audit column of `source` holds part of what the row delivers (see
+/// [`AuditColumn::row_content`]).
+pub fn is_row_content(source: Audit) -> bool {
+    AUDIT_COLUMNS
+        .iter()
+        .any(|c| c.source == source && c.row_content)
+}
+
 /// The column holding when the hub received the execute (the newest row per key is the latest).
 pub fn received_at() -> &'static str {
     AUDIT_COLUMNS
@@ -299,6 +320,11 @@ mod tests {
             .map(|c| c.name)
             .collect();
         assert_eq!(hidden, ["request_id", "row_index", "row_json"]);
+        let content: Vec<&str> = of(Kind::Query)
+            .filter(|c| c.row_content)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(content, ["key_value", "row_json"]);
         let cell: Vec<&str> = of(Kind::Cell).map(|c| c.name).collect();
         assert_eq!(
             cell,

@@ -633,6 +633,31 @@ fn generated_views_carry_the_tags_that_make_the_action_appear() {
     assert!(log.contains(r#"tags: ["sku", "warehouse"]"#), "{log}");
 }
 
+/// A query action's form carries the hub's choice of rows to send: a declared field of its name
+/// is refused (a cell action's form has no such choice, so its field keeps the name).
+#[test]
+fn a_query_action_field_named_send_mode_is_refused() {
+    let yaml = r#"actions:
+  - name: restock
+    label: Restock
+    kind: query
+    table: {name: restocks}
+    fields:
+      - name: send_mode
+    success_message: "Wrote {count} {rows}."
+"#;
+    assert_problems(
+        &problems(yaml),
+        &[(7, "field \"send_mode\": the hub gives every query action's form a field of this name (which rows to send: every row, or only new or changed ones): name this field otherwise")],
+    );
+    let cell = GOOD.replace(
+        "      - name: id\n",
+        "      - name: send_mode\n      - name: id\n",
+    );
+    assert!(cell.contains("send_mode"));
+    parse(&cell, "t.yaml", None).unwrap();
+}
+
 /// What BigQuery or the embedded store would refuse at deploy is refused by the check: column
 /// descriptions over 1 024 characters (a long label is the default one), a table description
 /// over 16 384, more than 2 000 columns.

@@ -119,6 +119,12 @@ pub trait Sink: Send + Sync {
     /// Short name for logs (`sqlite`, `bigquery`).
     fn name(&self) -> &'static str;
 
+    /// Where rows of `table` land, naming the store: a change-only send remembers what it wrote
+    /// per destination (rows written to another dataset were not written to this one).
+    fn destination(&self, table: &TableDef) -> String {
+        format!("{}:{}", self.name(), table.name)
+    }
+
     /// Append rows of `table` atomically; returns how many were written.
     async fn append(
         &self,
@@ -140,19 +146,41 @@ pub trait Sink: Send + Sync {
             table,
             cred,
             written: 0,
+            next_chunk: 0,
+            settled: Vec::new(),
         }))
     }
 }
 
+/// What became of one chunk handed to a [`BatchWriter`]: `chunk` counts the `write` calls from 0;
+/// `ok` when every row of it is durably written (a chunk a sink splits is written only when all
+/// its parts are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// Which chunk (the `write` calls counted from 0).
+    pub chunk: u64,
+    /// Whether all of its rows are written.
+    pub ok: bool,
+}
+
 /// A write of many rows in progress: chunks go in one after the other; `finish` says how many rows
 /// are durably written. An error from `write` means this or an earlier chunk failed: stop sending.
+/// Which chunks are written is told per chunk ([`BatchWriter::settled`]): a pipelining sink
+/// settles them later than they are handed over, and a later chunk may be written after an
+/// earlier one failed.
 #[async_trait]
 pub trait BatchWriter: Send {
     /// Hand over the next chunk of rows.
     async fn write(&mut self, rows: Vec<Row>) -> Result<(), SinkError>;
 
-    /// Wait for every chunk handed over; rows written and the first error, if any.
-    async fn finish(self: Box<Self>) -> (u64, Option<SinkError>);
+    /// The chunks settled since the last call, in the order they settled. A chunk handed over
+    /// is settled exactly once, at the latest by [`BatchWriter::finish`]; one refused before it
+    /// was sent (an earlier failure) is settled as not written.
+    fn settled(&mut self) -> Vec<Settled>;
+
+    /// Wait for every chunk handed over; rows written and the first error, if any. Nothing is
+    /// written after it; [`BatchWriter::settled`] still tells the chunks it settled.
+    async fn finish(&mut self) -> (u64, Option<SinkError>);
 }
 
 /// The default [`BatchWriter`]: each chunk is one `append` call, awaited in turn.
@@ -161,16 +189,29 @@ struct ChunkWriter<'a, S: ?Sized> {
     table: &'a TableDef,
     cred: &'a WriteCredential,
     written: u64,
+    next_chunk: u64,
+    settled: Vec<Settled>,
 }
 
 #[async_trait]
 impl<S: Sink + ?Sized> BatchWriter for ChunkWriter<'_, S> {
     async fn write(&mut self, rows: Vec<Row>) -> Result<(), SinkError> {
-        self.written += self.sink.append(self.table, &rows, self.cred).await?;
+        let chunk = self.next_chunk;
+        self.next_chunk += 1;
+        let appended = self.sink.append(self.table, &rows, self.cred).await;
+        self.settled.push(Settled {
+            chunk,
+            ok: appended.is_ok(),
+        });
+        self.written += appended?;
         Ok(())
     }
 
-    async fn finish(self: Box<Self>) -> (u64, Option<SinkError>) {
+    fn settled(&mut self) -> Vec<Settled> {
+        std::mem::take(&mut self.settled)
+    }
+
+    async fn finish(&mut self) -> (u64, Option<SinkError>) {
         (self.written, None)
     }
 }

@@ -314,6 +314,36 @@ mod tests {
             .collect()
     }
 
+    /// Each chunk of a write is settled once, in order, written or not: a chunk whose key repeats
+    /// a stored row is refused whole, and the next chunk is written.
+    #[tokio::test]
+    async fn a_write_settles_each_chunk_as_written_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = table("t", &[("id", ColumnType::Int64, Mode::Required)]);
+        let sink =
+            SqliteSink::open_with(&dir.path().join("s.db"), std::slice::from_ref(&t)).unwrap();
+        let rows = |ids: &[i64]| -> Vec<Row> {
+            ids.iter()
+                .map(|&i| {
+                    t.row()
+                        .set("id", CellValue::Int64(i))
+                        .unwrap()
+                        .build()
+                        .unwrap()
+                })
+                .collect()
+        };
+        let cred = WriteCredential::Service;
+        let mut w = sink.writer(&t, &cred).await.unwrap();
+        w.write(rows(&[1, 2])).await.unwrap();
+        assert!(w.write(rows(&[3, 1])).await.is_err());
+        w.write(rows(&[4])).await.unwrap();
+        assert_eq!(w.finish().await.0, 3);
+        let settled: Vec<(u64, bool)> = w.settled().into_iter().map(|s| (s.chunk, s.ok)).collect();
+        assert_eq!(settled, [(0, true), (1, false), (2, true)]);
+        assert!(w.settled().is_empty());
+    }
+
     /// A start refused for one table changes no table: no column added to another, no new table
     /// created, so going back to the previous declaration still starts.
     #[test]

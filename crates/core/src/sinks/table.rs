@@ -3,7 +3,7 @@
 //! any [`TableDef`]; a row is a [`Row`] of [`CellValue`]s in column order, checked against its
 //! table when built ([`RowBuilder`]) so sinks can encode without re-checking.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use super::values::{self, Unfit};
 
@@ -419,6 +419,46 @@ impl CellValue {
             _ => None,
         }
     }
+
+    /// The value as bytes that differ exactly when the values differ: a byte naming the type,
+    /// then the value (text as UTF-8, numbers and dates little-endian). What a change-only send
+    /// compares from run to run, so it must never change for a value that did not.
+    pub fn canonical_bytes(&self, out: &mut Vec<u8>) {
+        out.clear();
+        match self {
+            CellValue::Null => out.push(0),
+            CellValue::String(s) => {
+                out.push(1);
+                out.extend_from_slice(s.as_bytes());
+            }
+            CellValue::Int64(v) => {
+                out.push(2);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            CellValue::Numeric(s) => {
+                out.push(3);
+                out.extend_from_slice(s.as_bytes());
+            }
+            CellValue::Float64(v) => {
+                out.push(4);
+                out.extend_from_slice(&v.to_bits().to_le_bytes());
+            }
+            CellValue::Bool(v) => out.extend_from_slice(&[5, u8::from(*v)]),
+            CellValue::Date(d) => {
+                out.push(6);
+                out.extend_from_slice(&d.num_days_from_ce().to_le_bytes());
+            }
+            CellValue::Timestamp(t) => {
+                out.push(7);
+                out.extend_from_slice(&t.timestamp().to_le_bytes());
+                out.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
+            }
+            CellValue::Json(s) => {
+                out.push(8);
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
 }
 
 impl From<String> for CellValue {
@@ -749,5 +789,37 @@ mod tests {
             t.validate().unwrap_err().problem,
             "columns order_id and ORDER_ID are one column to SQLite and BigQuery (names are compared ignoring case)"
         );
+    }
+
+    #[test]
+    fn canonical_bytes_differ_exactly_when_values_do() {
+        let bytes = |v: &CellValue| {
+            let mut out = vec![9, 9];
+            v.canonical_bytes(&mut out);
+            out
+        };
+        let day = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
+        let values = [
+            CellValue::Null,
+            CellValue::String("1".into()),
+            CellValue::String("".into()),
+            CellValue::Numeric("1".into()),
+            CellValue::Json("1".into()),
+            CellValue::Int64(1),
+            CellValue::Int64(256),
+            CellValue::Float64(1.0),
+            CellValue::Bool(true),
+            CellValue::Bool(false),
+            CellValue::Date(day),
+            CellValue::Timestamp(day.and_hms_opt(0, 0, 0).unwrap().and_utc()),
+            CellValue::Timestamp(day.and_hms_nano_opt(0, 0, 0, 1).unwrap().and_utc()),
+        ];
+        for (i, a) in values.iter().enumerate() {
+            assert_eq!(bytes(a), bytes(&a.clone()), "{a:?}");
+            for b in &values[i + 1..] {
+                assert_ne!(bytes(a), bytes(b), "{a:?} vs {b:?}");
+            }
+        }
+        assert_eq!(bytes(&CellValue::Null), [0]);
     }
 }

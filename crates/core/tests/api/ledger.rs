@@ -171,7 +171,7 @@ async fn each_execute_logs_one_outcome_event_and_is_in_the_ledger_when_it_ends()
         partial,
         with(
             json!({"severity": "WARNING", "action": "reorder_stock", "kind": "query",
-            "scheduled_plan_id": "12", "query_id": "34",
+            "scheduled_plan_id": "12", "query_id": "34", "send_mode": "every",
             "outcome": "partial", "rows_read": 5, "rows_delivered": 2, "rows_rejected": 3,
             "bytes_read": bytes, "error_kind": "validation", "error_message": partial_message})
         )

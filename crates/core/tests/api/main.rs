@@ -11,6 +11,7 @@ mod bigquery;
 mod binaries;
 mod capacity;
 mod declared;
+mod declared_changes;
 mod declared_user;
 mod drift;
 mod execute;

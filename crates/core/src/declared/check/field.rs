@@ -22,6 +22,12 @@ pub(super) fn build_field(
     if let Some(p) = names::field_name_problem(&name) {
         verdict.add(ck.at(line(&f.name), p));
     }
+    if kind == Kind::Query && name == crate::changes::mode::FIELD {
+        let message = format!(
+            "field {name:?}: the hub gives every query action's form a field of this name (which rows to send: every row, or only new or changed ones)"
+        );
+        verdict.add(ck.at(line(&f.name), advice(message, "name this field otherwise")));
+    }
     let value = value_type(f.value.as_ref().map(|v| v.value));
     let field_type = verdict.keep(field_type(&f, value, fl, ck));
     let required = f.required.unwrap_or(false);

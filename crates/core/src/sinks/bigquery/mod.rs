@@ -460,6 +460,16 @@ impl Sink for BigQuerySink {
         "bigquery"
     }
 
+    fn destination(&self, table: &TableDef) -> String {
+        let s = &self.settings;
+        format!(
+            "bigquery:{}.{}.{}",
+            s.project,
+            s.dataset,
+            s.bigquery_table(&table.name)
+        )
+    }
+
     async fn append(
         &self,
         table: &TableDef,
@@ -508,6 +518,7 @@ impl Sink for BigQuerySink {
             in_flight: VecDeque::new(),
             written: 0,
             error: None,
+            chunks: Default::default(),
         }))
     }
 }

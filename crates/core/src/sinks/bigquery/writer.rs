@@ -1,6 +1,7 @@
 //! A write of many rows: Arrow batches pipelined on one default-stream writer, a few in flight.
 
 use super::*;
+use crate::sinks::Settled;
 
 /// Appends of one whole-query write in flight at once (bounds memory, keeps the pipe full).
 pub(super) const MAX_IN_FLIGHT: usize = 4;
@@ -9,6 +10,8 @@ pub(super) const MAX_IN_FLIGHT: usize = 4;
 /// can be sent again on a new connection.
 pub(super) struct InFlight {
     fut: AppendFuture,
+    /// The chunk (a `write` call) it is a part of.
+    chunk: u64,
     rows: u64,
     bytes: bytes::Bytes,
     sent: std::time::Instant,
@@ -24,6 +27,88 @@ pub(super) struct BigQueryBatchWriter<'a> {
     pub(super) in_flight: VecDeque<InFlight>,
     pub(super) written: u64,
     pub(super) error: Option<SinkError>,
+    pub(super) chunks: Chunks,
+}
+
+/// Which chunks are written: a chunk may be split into several appends (a request holds at most
+/// 10 MB), and is written only when every one of them is.
+#[derive(Default)]
+pub(super) struct Chunks {
+    /// The next `write` call's chunk.
+    next: u64,
+    /// Chunks not settled yet, in the order they were handed over.
+    open: VecDeque<OpenChunk>,
+    settled: Vec<Settled>,
+}
+
+/// A chunk not settled yet.
+struct OpenChunk {
+    chunk: u64,
+    /// Its appends in flight.
+    in_flight: usize,
+    /// Whether all of it was handed over (or the rest of it never will be).
+    sealed: bool,
+    /// Whether every append of it so far was written.
+    ok: bool,
+}
+
+impl Chunks {
+    /// A new chunk, none of it handed over yet.
+    fn start(&mut self) -> u64 {
+        let chunk = self.next;
+        self.next += 1;
+        self.open.push_back(OpenChunk {
+            chunk,
+            in_flight: 0,
+            sealed: false,
+            ok: true,
+        });
+        chunk
+    }
+
+    fn entry(&mut self, chunk: u64) -> Option<&mut OpenChunk> {
+        self.open.iter_mut().find(|c| c.chunk == chunk)
+    }
+
+    /// One more append of `chunk` is in flight.
+    fn sent(&mut self, chunk: u64) {
+        if let Some(c) = self.entry(chunk) {
+            c.in_flight += 1;
+        }
+    }
+
+    /// Every append of `chunk` is handed over (`ok`), or the rest of it never will be.
+    fn seal(&mut self, chunk: u64, ok: bool) {
+        if let Some(c) = self.entry(chunk) {
+            c.sealed = true;
+            c.ok &= ok;
+        }
+        self.report();
+    }
+
+    /// One append of `chunk` settled.
+    fn append_settled(&mut self, chunk: u64, ok: bool) {
+        if let Some(c) = self.entry(chunk) {
+            c.in_flight -= 1;
+            c.ok &= ok;
+        }
+        self.report();
+    }
+
+    /// Chunks wholly handed over with nothing in flight are settled.
+    fn report(&mut self) {
+        let settled = &mut self.settled;
+        self.open.retain(|c| {
+            let done = c.sealed && c.in_flight == 0;
+            if done {
+                settled.push(Settled {
+                    chunk: c.chunk,
+                    ok: c.ok,
+                });
+            }
+            !done
+        });
+    }
 }
 
 impl BigQueryBatchWriter<'_> {
@@ -55,6 +140,7 @@ impl BigQueryBatchWriter<'_> {
                 }
             }
         }
+        self.chunks.append_settled(f.chunk, result.is_ok());
         match result {
             Ok(()) => self.written += f.rows,
             Err(e) => {
@@ -70,9 +156,10 @@ impl BigQueryBatchWriter<'_> {
     }
 }
 
-#[async_trait]
-impl BatchWriter for BigQueryBatchWriter<'_> {
-    async fn write(&mut self, rows: Vec<Row>) -> Result<(), SinkError> {
+impl BigQueryBatchWriter<'_> {
+    /// Encode `rows` and put their appends in flight (a few at a time); `Err` when this or an
+    /// earlier append failed, and the rest of the chunk is not sent.
+    async fn send(&mut self, chunk: u64, rows: Vec<Row>) -> Result<(), SinkError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
@@ -92,8 +179,10 @@ impl BatchWriter for BigQueryBatchWriter<'_> {
                 .writer
                 .append(ArrowRecordBatch::new().set_serialized_record_batch(bytes.clone()))
                 .send();
+            self.chunks.sent(chunk);
             self.in_flight.push_back(InFlight {
                 fut,
+                chunk,
                 rows: n,
                 bytes,
                 sent: std::time::Instant::now(),
@@ -101,11 +190,68 @@ impl BatchWriter for BigQueryBatchWriter<'_> {
         }
         Ok(())
     }
+}
 
-    async fn finish(mut self: Box<Self>) -> (u64, Option<SinkError>) {
+#[async_trait]
+impl BatchWriter for BigQueryBatchWriter<'_> {
+    async fn write(&mut self, rows: Vec<Row>) -> Result<(), SinkError> {
+        let chunk = self.chunks.start();
+        let sent = self.send(chunk, rows).await;
+        self.chunks.seal(chunk, sent.is_ok());
+        sent
+    }
+
+    fn settled(&mut self) -> Vec<Settled> {
+        std::mem::take(&mut self.chunks.settled)
+    }
+
+    async fn finish(&mut self) -> (u64, Option<SinkError>) {
         while !self.in_flight.is_empty() {
             self.settle_one().await;
         }
-        (self.written, self.error.take())
+        (self.written, self.error.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settled(c: &mut Chunks) -> Vec<(u64, bool)> {
+        std::mem::take(&mut c.settled)
+            .into_iter()
+            .map(|s| (s.chunk, s.ok))
+            .collect()
+    }
+
+    #[test]
+    fn a_chunk_is_written_when_all_its_appends_are_and_settles_once() {
+        let mut c = Chunks::default();
+        let a = c.start();
+        c.sent(a);
+        c.sent(a);
+        c.seal(a, true);
+        let b = c.start();
+        c.sent(b);
+        c.seal(b, true);
+        assert_eq!(settled(&mut c), []);
+        c.append_settled(a, true);
+        assert_eq!(settled(&mut c), []);
+        // A failed append fails its chunk; a later chunk may still be written.
+        c.append_settled(a, false);
+        c.append_settled(b, true);
+        assert_eq!(settled(&mut c), [(0, false), (1, true)]);
+    }
+
+    #[test]
+    fn a_chunk_cut_short_or_never_sent_is_not_written() {
+        let mut c = Chunks::default();
+        let a = c.start();
+        c.sent(a);
+        c.seal(a, false);
+        c.append_settled(a, true);
+        let b = c.start();
+        c.seal(b, false);
+        assert_eq!(settled(&mut c), [(0, false), (1, false)]);
     }
 }
