@@ -16,7 +16,7 @@ use crate::api::{
     RequiredField, SelectOption,
 };
 use crate::changes::mode::{self, SendMode};
-use crate::changes::run::{RefusedKind, Scope, Shape, Start};
+use crate::changes::run::{Scope, Shape, Start};
 use crate::meta::RequestMeta;
 use crate::rows::{self, RowStream};
 use crate::rudder::mapping::{IDENTITY_TAGS, TAG_GROUP_ID};
@@ -499,7 +499,7 @@ impl Action for RudderAction {
                 let mut run = match memory.begin(start).await {
                     Ok(run) => run,
                     Err(refused) => {
-                        ctx.run.fail(error_kind(refused.error_kind));
+                        ctx.run.fail(refused.error_kind.into());
                         return Ok(ExecuteResponse::failure(refused.message));
                     }
                 };
@@ -576,16 +576,6 @@ fn destination(source: Option<&str>, plane: &DataPlane, req: &ActionRequest) -> 
     let key = req.data_param(WRITE_KEY_PARAM).unwrap_or_default();
     let hash = Sha256::digest(key.trim().as_bytes());
     format!("plane:{}#{}", plane.endpoint(), &hex::encode(hash)[..16])
-}
-
-/// The run ledger's kind of a change-only run that sent nothing.
-fn error_kind(kind: RefusedKind) -> ErrorKind {
-    match kind {
-        RefusedKind::State => ErrorKind::State,
-        RefusedKind::Busy => ErrorKind::Busy,
-        RefusedKind::Capacity => ErrorKind::Capacity,
-        RefusedKind::Internal => ErrorKind::Internal,
-    }
 }
 
 /// What a delivery did, in the run's tally: events the data plane accepted are delivered, those

@@ -369,11 +369,7 @@ pub async fn stream_rows<M: RowMaker>(
         Some(mut r) => {
             r.settle(writer.settled());
             let summary = r.commit(read_to_end).await;
-            ctx.run.changes(ChangeTally {
-                decisions: summary.counts,
-                keys_gone: summary.keys_gone,
-                base: summary.base.clone(),
-            });
+            ctx.run.changes(ChangeTally::of(&summary));
             choice::sentences(&summary, failed)
         }
     };

@@ -10,7 +10,7 @@ use crate::actions::ActionContext;
 use crate::api::ExecuteResponse;
 use crate::changes::memory::DecisionCounts;
 use crate::changes::mode::SendMode;
-use crate::changes::run::{ChangeSummary, RefusedKind, Scope, Shape, Start};
+use crate::changes::run::{ChangeSummary, Scope, Shape, Start};
 use crate::sinks::TableDef;
 
 /// The answer's sentence for a change-only choice made outside a schedule.
@@ -93,18 +93,9 @@ pub async fn begin(
     match changes.begin(start).await {
         Ok(run) => Ok(Remembering::new(run, table, identity)),
         Err(refused) => {
-            ctx.run.fail(error_kind(refused.error_kind));
+            ctx.run.fail(refused.error_kind.into());
             Err(ExecuteResponse::failure(refused.message))
         }
-    }
-}
-
-fn error_kind(kind: RefusedKind) -> ErrorKind {
-    match kind {
-        RefusedKind::State => ErrorKind::State,
-        RefusedKind::Busy => ErrorKind::Busy,
-        RefusedKind::Capacity => ErrorKind::Capacity,
-        RefusedKind::Internal => ErrorKind::Internal,
     }
 }
 
