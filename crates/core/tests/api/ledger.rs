@@ -181,7 +181,7 @@ async fn each_execute_logs_one_outcome_event_and_is_in_the_ledger_when_it_ends()
         rudder,
         with(
             json!({"severity": "ERROR", "action": "rudder_event", "kind": "query",
-            "scheduled_plan_id": "77", "query_id": "991",
+            "scheduled_plan_id": "77", "query_id": "991", "send_mode": "every",
             "outcome": "failed", "rows_read": 4, "rows_delivered": 0, "rows_rejected": 0,
             "rows_unconfirmed": 4, "bytes_read": rudder["bytes_read"],
             "error_kind": "data_plane", "error_message": refused_message})
