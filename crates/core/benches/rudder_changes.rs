@@ -212,6 +212,10 @@ async fn run(mode: &str, data: Data, dir: &std::path::Path, plane: &Receiver) ->
         .env("HUB_STORE_PATH", dir.join("writeback.sqlite"))
         .env("HUB_CHANGE_STATE_PATH", dir.join("change-state.sqlite"))
         .env("HUB_RUN_LEDGER", "false")
+        // A run reserves room for its memory before reading it, assuming as many new keys as
+        // remembered ones (194 MiB at 10 000 000): an instance of 1 GiB, as docs/operations.md
+        // advises for such schedules.
+        .env("HUB_MEMORY_BUDGET_BYTES", (896u64 << 20).to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

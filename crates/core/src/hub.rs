@@ -170,6 +170,7 @@ impl Hub {
             },
             run,
             changes: self.changes.as_ref(),
+            users_log_in: self.oauth.is_some(),
         }
     }
 

@@ -120,6 +120,10 @@ pub struct ActionContext<'a> {
     /// The hub's memory of sends (`None`: the hub keeps none, so the form does not offer
     /// change-only sends and an execute asking for one fails saying so).
     pub changes: Option<&'a crate::changes::run::Changes>,
+    /// Whether the hub logs Looker users in (`HUB_IDENTITY_MODE=user`). When it does not, the
+    /// gate answers the hub's own identity for every write, so an action whose identity follows
+    /// the hub's mode need not ask it.
+    pub users_log_in: bool,
 }
 
 /// When a long execute must wind up, as an action sees it: the shutdown schedule, and for an

@@ -92,6 +92,7 @@ impl StandIns {
             limits: self.limits,
             run: &self.run,
             changes: self.changes.as_ref(),
+            users_log_in: false,
         }
     }
 }

@@ -207,16 +207,26 @@ impl DeclaredAction {
         &self.table
     }
 
-    /// Who writes: the hub's own identity (identity `service`), or the gate's answer (identity
-    /// `hub` / `user`: the login of the Looker user, or the hub's identity) — else the answer
-    /// telling the user to log in. The acting user is the login's email, else Looker's user
-    /// attribute.
+    /// Whether every write uses the hub's own identity without asking the gate: identity
+    /// `service`, or identity `hub` on a hub that logs no users in.
+    fn writes_as_service(&self, ctx: &ActionContext<'_>) -> bool {
+        match self.def.identity {
+            Identity::Service => true,
+            Identity::Hub => !ctx.users_log_in,
+            Identity::User => false,
+        }
+    }
+
+    /// Who writes: the hub's own identity (identity `service`, or `hub` on a hub that logs no
+    /// users in), or the gate's answer (the login of the Looker user, or the hub's identity) —
+    /// else the answer telling the user to log in. The acting user is the login's email, else
+    /// Looker's user attribute.
     async fn writer(
         &self,
         ctx: &ActionContext<'_>,
         req: &ActionRequest,
     ) -> Result<Writer, ExecuteResponse> {
-        if self.def.identity == Identity::Service {
+        if self.writes_as_service(ctx) {
             return Ok(Writer {
                 credential: WriteCredential::Service,
                 acted_by: req.acting_user(),
@@ -544,7 +554,7 @@ impl Action for DeclaredAction {
         ctx: &ActionContext<'_>,
         req: &ActionRequest,
     ) -> Result<Form, ActionError> {
-        let state = if self.def.identity == Identity::Service {
+        let state = if self.writes_as_service(ctx) {
             None
         } else {
             match ctx.gate.form_gate(&self.def.name, req).await {

@@ -783,3 +783,54 @@ async fn local_mode_listens_on_loopback_and_answers_only_requests_for_this_machi
         assert!(r.text().await.unwrap().contains(DEV_TOKEN), "{host}");
     }
 }
+
+/// Change-only sends in Chromium: the batch action's form offers "Rows to send" (every row by
+/// default); with "only new or changed rows" the same generated sample (scheduled plan 1) sent
+/// twice writes every row and then skips every row, and the Runs panel shows the skipped rows.
+#[tokio::test]
+async fn in_a_real_browser_a_sample_sent_twice_with_only_new_or_changed_rows_is_skipped_the_second_time(
+) {
+    let store = tempfile::tempdir().unwrap();
+    let store_path = store.path().join("changes.sqlite");
+    let hub = HubProcess::start_bin(
+        "hub",
+        &[
+            ("HUB_LOCAL", "true"),
+            ("HUB_TOKENS", DEV_TOKEN),
+            ("HUB_STORE_PATH", store_path.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let dir = format!("{}/browser", artefacts());
+    let v = run_browser_script("playground_changes.mjs", &[&hub.base, &dir], 150).await;
+    eprintln!("{v}");
+    assert_eq!(v["plan_id"], "1");
+    assert_eq!(v["mode_default"], "every");
+    assert_eq!(
+        v["mode_options"],
+        json!([
+            ["every", "Send every row"],
+            ["changed", "Send only new or changed rows"],
+            [
+                "resend",
+                "Resend everything (forget what was sent, then remember anew)"
+            ]
+        ])
+    );
+    assert_eq!(
+        v["answers"],
+        json!([
+            {"ok": true, "message": "message: Wrote 10 rows as Approved to the write-back table. Only new or changed rows: 10 new written; 0 unchanged rows skipped. First change-only run of this schedule: every row was sent and remembered."},
+            {"ok": true, "message": "message: Wrote 0 rows as Approved to the write-back table. Only new or changed rows: nothing new or changed; 10 unchanged rows skipped."}
+        ])
+    );
+    // Newest first: action, kind, outcome, read, delivered, unchanged (skipped).
+    assert_eq!(
+        v["runs"],
+        json!([
+            ["writeback_batch", "query", "success", "10", "0", "10", "0"],
+            ["writeback_batch", "query", "success", "10", "10", "0", "0"]
+        ])
+    );
+    assert_eq!(v["console_errors"], json!([]));
+}
