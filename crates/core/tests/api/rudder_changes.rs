@@ -696,3 +696,87 @@ async fn the_memory_survives_a_restart_of_the_hub_binary() {
         "sent 0 of 300 rows to RudderStack (0 new, 0 changed); 300 unchanged, skipped; 0 failed"
     );
 }
+
+/// The memory in a Cloud Storage bucket (the emulator, as production keeps it): a first run on one
+/// hub instance, the next on another instance with nothing of its own, which sends only the rows
+/// that changed — the memory is the bucket's, shared by every instance.
+#[tokio::test]
+async fn gcs_two_hub_instances_share_the_memory_kept_in_the_bucket() {
+    let endpoint = std::env::var("HUB_TEST_GCS_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "HUB_TEST_GCS_ENDPOINT is not set: this test needs the Cloud Storage emulator \
+                 (scripts/test.sh starts it; or `source scripts/services/gcs.sh`)"
+            )
+        });
+    let bucket = format!("hub-test-{}", uuid::Uuid::new_v4().simple());
+    hub_core::gcp::install_crypto();
+    let created = reqwest::Client::new()
+        .post(format!("{endpoint}/storage/v1/b?project=hub-test"))
+        .json(&json!({ "name": bucket }))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await;
+    assert!(
+        created.as_ref().is_ok_and(|r| r.status().is_success()),
+        "the Cloud Storage emulator at {endpoint} does not create a bucket: {created:?}"
+    );
+    let in_bucket = [
+        ("HUB_CHANGE_BUCKET", bucket.as_str()),
+        ("HUB_CHANGE_STORAGE_ENDPOINT", endpoint.as_str()),
+    ];
+    let plane = Receiver::start(crate::support::rudder::WRITE_KEY, Keep::Bodies).await;
+
+    let one = tempfile::tempdir().unwrap();
+    let first_hub = hub_in(one.path(), &in_bucket).await;
+    let v1 = Users::default();
+    let first = Runs {
+        hub: &first_hub,
+        plane: &plane,
+        action: "rudder_event",
+        count: 0,
+    }
+    .run(&run_request(
+        &plane.url,
+        &v1.doc(),
+        Some(404),
+        "changed",
+        None,
+    ))
+    .await;
+    assert!(first.ok, "{}", first.message);
+    assert_eq!(first.sent, v1.expected(0..ROWS));
+    drop(first_hub);
+
+    let other = tempfile::tempdir().unwrap();
+    let second_hub = hub_in(other.path(), &in_bucket).await;
+    let v2 = Users {
+        pro: [3, 200].into(),
+        ..Users::default()
+    };
+    let second = Runs {
+        hub: &second_hub,
+        plane: &plane,
+        action: "rudder_event",
+        count: 1,
+    }
+    .run(&run_request(
+        &plane.url,
+        &v2.doc(),
+        Some(404),
+        "changed",
+        None,
+    ))
+    .await;
+    assert!(second.ok, "{}", second.message);
+    assert_eq!(
+        second.message,
+        "sent 2 of 300 rows to RudderStack (0 new, 2 changed); 298 unchanged, skipped; 0 failed"
+    );
+    assert_eq!(second.sent, v2.expected([3, 200]));
+    // Neither instance wrote a file of its own.
+    assert!(!one.path().join("changes.sqlite").exists());
+    assert!(!other.path().join("changes.sqlite").exists());
+}
