@@ -274,10 +274,15 @@ async fn run(mode: &str, data: Data, dir: &std::path::Path, plane: &Receiver) ->
     }
 }
 
+/// Rows whose 44-bit key hashes collide (about 3 pairs in 10 000 000 keys) look repeated and are
+/// sent on every run: at most this many beyond the changed rows.
+const COLLIDING_ROWS: u64 = 16;
+
 fn print(rows: u64, what: &str, r: &Run, expected: u64) {
-    assert_eq!(
-        r.received, expected,
-        "{what}: events received ({})",
+    assert!(
+        r.received >= expected && r.received - expected <= COLLIDING_ROWS,
+        "{what}: {} events received, {expected} expected ({})",
+        r.received,
         r.message
     );
     println!(
