@@ -11,46 +11,21 @@
 //! Run with `scripts/bench_rudder.sh --changed [FRACTION] [ROWS...]` (builds the release hub
 //! first), or `HUB_BIN=target/release/hub cargo bench -p hub_core --bench rudder_changes -- 1000000`.
 
+#[path = "support/process.rs"]
+mod process;
 #[path = "../tests/api/receiver.rs"]
 mod receiver;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use process::{cpu_seconds, hub_bin, rss_kib};
 use receiver::{Keep, Receiver};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "bench-hub-token";
 const WRITE_KEY: &str = "bench-write-key";
 const FIELDS: usize = 10;
-
-fn hub_bin() -> String {
-    std::env::var("HUB_BIN").unwrap_or_else(|_| {
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .unwrap_or_else(|_| format!("{}/../../target", env!("CARGO_MANIFEST_DIR")));
-        format!("{target}/release/hub")
-    })
-}
-
-/// `VmHWM` of a process, in KiB.
-fn peak_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// CPU seconds (user + system) of a process (USER_HZ = 100).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 /// Which rows a generation changed: row `i` changes in generation `g` when a hash of (i, g) falls
 /// under `fraction` (`1.0`: every row).
@@ -254,7 +229,7 @@ async fn run(mode: &str, data: Data, dir: &std::path::Path, plane: &Receiver) ->
         .await
         .expect("execute answer");
     let seconds = started.elapsed().as_secs_f64();
-    let peak = peak_kib(child.id());
+    let (peak, _) = rss_kib(child.id());
     let cpu = cpu_seconds(child.id()) - cpu_before;
     let _ = child.kill();
     let _ = child.wait();
