@@ -293,11 +293,7 @@ impl Shape for RawDefault {
         key: &str,
         ck: &mut walk::ShapeCheck,
     ) -> walk::Walked {
-        if matches!(node.value, tree::Node::Map(_)) {
-            walk_map::<RawDefaultSource>(node, key, ck)
-        } else {
-            Ok(())
-        }
+        walk::walk_if_map::<RawDefaultSource>(node, key, ck)
     }
 }
 
@@ -326,11 +322,7 @@ impl Shape for RawOption {
         key: &str,
         ck: &mut walk::ShapeCheck,
     ) -> walk::Walked {
-        if matches!(node.value, tree::Node::Map(_)) {
-            walk_map::<RawOptionFull>(node, key, ck)
-        } else {
-            Ok(())
-        }
+        walk::walk_if_map::<RawOptionFull>(node, key, ck)
     }
 }
 

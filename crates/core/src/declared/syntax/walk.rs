@@ -86,6 +86,20 @@ pub(crate) fn required<S: Schema>() -> Vec<&'static str> {
         .collect()
 }
 
+/// A value written short (a scalar, which needs no walk) or in full (a map of `S`'s keys): the
+/// map is walked as `S`.
+pub(crate) fn walk_if_map<S: Schema>(
+    node: &Spanned<Node>,
+    key: &str,
+    ck: &mut ShapeCheck,
+) -> Walked {
+    if matches!(node.value, Node::Map(_)) {
+        walk_map::<S>(node, key, ck)
+    } else {
+        Ok(())
+    }
+}
+
 /// Walks a map of the schema.
 pub(crate) fn walk_map<S: Schema>(node: &Spanned<Node>, _key: &str, ck: &mut ShapeCheck) -> Walked {
     let mut verdict = Verdict::default();
