@@ -66,7 +66,7 @@ impl<'r> QueryRow<'r> {
         match self.row.get(field, 0).map(RawCell::parse) {
             None => Ok(None),
             Some(RawCell::Pivot(_)) => Err(()),
-            Some(RawCell::Value(v) | RawCell::Other(v)) => Ok(Some(v.get())),
+            Some(RawCell::Value(v) | RawCell::Other(v)) => Ok(Some(v)),
         }
     }
 

@@ -10,8 +10,9 @@
 //! Files: `source` (where a result comes from: pushed body, base64, `download_url`), `header`
 //! (what precedes the rows: `ran_at`, fields), `scanner` (the block scanner), `parser` (the
 //! document read on its thread, rows handed over in chunks), `raw` (rows and cells, parsed or
-//! borrowed); this file holds the reader ([`RowStream`]) and its errors.
+//! borrowed), `cells` (a row's cells by the header's fields, plain rows read in one pass); this file holds the reader ([`RowStream`]) and its errors.
 
+mod cells;
 mod fields;
 mod header;
 mod parser;
@@ -19,6 +20,7 @@ mod raw;
 mod scanner;
 mod source;
 
+pub use cells::{CellReader, FlatRow, RowCells};
 pub use fields::{kept_bytes, MAX_FIELDS, MAX_FIELDS_KEPT, MAX_FIELD_KEPT, MAX_FIELD_TEXT};
 pub use header::{FieldCategory, FieldMeta, ResultHeader};
 pub use raw::{Key, RawCell, RawRow, RawRows, Row};

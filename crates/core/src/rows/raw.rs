@@ -143,31 +143,32 @@ impl<'de> Deserialize<'de> for Entries<'de> {
 #[derive(Debug)]
 pub enum RawCell<'a> {
     /// `{"value": v, "rendered"?, "links"?}`: the raw text of `v`.
-    Value(&'a RawValue),
+    Value(&'a str),
     /// A pivoted measure: `{pivot_key: {"value": v, ...}, ...}`, each entry's raw cell.
     Pivot(Vec<(Key<'a>, &'a RawValue)>),
     /// Not the json_detail shape (a bare value): its raw text.
-    Other(&'a RawValue),
+    Other(&'a str),
 }
 
 impl<'a> RawCell<'a> {
     /// Read a cell's raw text (objects are parsed; their `value` taken when present).
     pub fn parse(raw: &'a RawValue) -> RawCell<'a> {
-        if !raw.get().starts_with('{') {
-            return RawCell::Other(raw);
+        let text = raw.get();
+        if !text.starts_with('{') {
+            return RawCell::Other(text);
         }
-        match serde_json::from_str::<Entries<'a>>(raw.get()) {
+        match serde_json::from_str::<Entries<'a>>(text) {
             Ok(Entries(entries)) => match entries.iter().find(|(k, _)| k.0 == "value") {
-                Some((_, v)) => RawCell::Value(v),
+                Some((_, v)) => RawCell::Value(v.get()),
                 None => RawCell::Pivot(entries),
             },
             // Cannot happen for text that parsed as a value; pass it through.
-            Err(_) => RawCell::Other(raw),
+            Err(_) => RawCell::Other(text),
         }
     }
 
-    /// The plain value (`Value` or `Other`); `None` for a pivoted cell.
-    pub fn value(&self) -> Option<&'a RawValue> {
+    /// The plain value's text (`Value` or `Other`); `None` for a pivoted cell.
+    pub fn value(&self) -> Option<&'a str> {
         match self {
             RawCell::Value(v) | RawCell::Other(v) => Some(v),
             RawCell::Pivot(_) => None,

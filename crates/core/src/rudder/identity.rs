@@ -18,7 +18,7 @@
 
 use super::mapping::{Call, Content, Id, Mapper, Name, Rejection};
 use crate::changes::hash::{ContentHasher, Fingerprint, KeyBuilder, KeyHash, NameHash, Seed};
-use crate::rows::RawRow;
+use crate::rows::RowCells;
 
 /// Which identity values make a row's key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +90,7 @@ impl<'m> Identity<'m> {
     pub fn of(
         &mut self,
         index: u64,
-        row: &RawRow<'_>,
+        row: &RowCells<'_>,
     ) -> Result<(Option<KeyHash>, Fingerprint), Rejection> {
         self.key.clear();
         let mut walk = Walk {
@@ -178,7 +178,7 @@ impl Content for Walk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rows::ResultHeader;
+    use crate::rows::{RawRow, ResultHeader};
     use crate::rudder::mapping::{MapperInput, MAX_EVENT_BYTES};
     use proptest::prelude::*;
 
@@ -260,7 +260,7 @@ mod tests {
     /// The event of a row without its messageId (the only part made from something else than the
     /// delivered content besides the made anonymous id, the same for one position).
     fn delivered(m: &Mapper, row: &[u8]) -> Option<Vec<u8>> {
-        let raw = RawRow::parse(row).unwrap();
+        let raw = RowCells::from(RawRow::parse(row).unwrap());
         let mut out = Vec::new();
         m.map(0, &raw, "2024-01-01T00:00:00.000Z", &mut out).ok()?;
         let at = out.windows(13).position(|w| w == b"\"messageId\":\"")? + 13;
@@ -269,7 +269,7 @@ mod tests {
     }
 
     fn identity(m: &Mapper, row: &[u8]) -> Option<(Option<KeyHash>, Fingerprint)> {
-        let raw = RawRow::parse(row).unwrap();
+        let raw = RowCells::from(RawRow::parse(row).unwrap());
         Identity::new(m, SEED).of(0, &raw).ok()
     }
 
@@ -395,7 +395,7 @@ mod tests {
     fn the_event_name_and_the_property_names_are_content() {
         let h = full_header();
         let row = br#"{"u.id":{"value":1},"p.a":{"value":1}}"#;
-        let raw = RawRow::parse(row).unwrap();
+        let raw = RowCells::from(RawRow::parse(row).unwrap());
         let of = |m: &Mapper| Identity::new(m, SEED).of(0, &raw).unwrap();
         let synced = of(&mapper(Call::Track, &h, &[]));
         let other = Mapper::new(MapperInput {

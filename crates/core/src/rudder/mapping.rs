@@ -4,6 +4,7 @@
 //! metadata; each row is then written into a reused buffer with its JSON types kept, and gets a
 //! deterministic `messageId` so a repeated Looker delivery is deduplicated by RudderStack.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use serde_json::value::RawValue;
@@ -11,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::changes::hash::{Fingerprint, KeyHash};
 
-use crate::rows::{FieldMeta, RawCell, RawRow, ResultHeader};
+use crate::rows::{FieldMeta, RawCell, ResultHeader, RowCells};
 
 /// Tag of the field holding the user id.
 pub const TAG_USER_ID: &str = "user_id";
@@ -414,7 +415,7 @@ impl Mapper {
     pub fn map(
         &self,
         index: u64,
-        row: &RawRow<'_>,
+        row: &RowCells<'_>,
         sent_at: &str,
         out: &mut Vec<u8>,
     ) -> Result<(), Rejection> {
@@ -425,7 +426,7 @@ impl Mapper {
     pub fn map_with_id(
         &self,
         index: u64,
-        row: &RawRow<'_>,
+        row: &RowCells<'_>,
         sent_at: &str,
         id: MessageId,
         out: &mut Vec<u8>,
@@ -483,10 +484,10 @@ impl Mapper {
     pub(super) fn walk<C: Content>(
         &self,
         index: u64,
-        row: &RawRow<'_>,
+        row: &RowCells<'_>,
         content: &mut C,
     ) -> Result<(), Rejection> {
-        let cell = |f: &Field| row.get(&f.name, f.hint);
+        let cell = |f: &Field| row.cell(f.hint, &f.name);
         let user_id = self.user_id.as_ref().and_then(|f| id_text(cell(f)));
         content.id(Id::User, user_id.as_deref());
         match self.anonymous_id.as_ref().and_then(|f| id_text(cell(f))) {
@@ -513,7 +514,7 @@ impl Mapper {
                 content.value(Name::Email, |out| write_email(out, cell(f)));
             }
             let Some(raw) = cell(&p.field) else { continue };
-            if let Some(number) = beyond_double(raw) {
+            if let Some(number) = beyond_double(&raw) {
                 let field = p.field.name.clone();
                 let reason = RejectReason::NumberBeyondDouble { field, number };
                 return Err(Rejection {
@@ -521,7 +522,7 @@ impl Mapper {
                     reason,
                 });
             }
-            content.value(Name::Prop(i), |out| write_cell(out, raw));
+            content.value(Name::Prop(i), |out| write_cell(out, &raw));
         }
         if let Some((f, _)) = email_at(self.props.len()) {
             content.value(Name::Email, |out| write_email(out, cell(f)));
@@ -705,9 +706,9 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 
 /// A cell as a trait value: its `value`'s JSON text as Looker wrote it (so 0, false, "" and null
 /// stay what they are), or for a pivoted measure the list `[{pivot_key: value}, …]`.
-fn write_cell(out: &mut Vec<u8>, raw: &RawValue) {
-    match RawCell::parse(raw) {
-        RawCell::Value(v) | RawCell::Other(v) => out.extend_from_slice(v.get().as_bytes()),
+fn write_cell(out: &mut Vec<u8>, cell: &RawCell<'_>) {
+    match cell {
+        RawCell::Value(v) | RawCell::Other(v) => out.extend_from_slice(v.as_bytes()),
         RawCell::Pivot(entries) => {
             out.push(b'[');
             for (i, (k, sub)) in entries.iter().enumerate() {
@@ -717,9 +718,7 @@ fn write_cell(out: &mut Vec<u8>, raw: &RawValue) {
                 out.push(b'{');
                 write_str(out, &k.0);
                 out.push(b':');
-                // A pivot's cell is `{value, …}`; anything else goes through as it is.
-                let v = RawCell::parse(sub).value().unwrap_or(sub);
-                out.extend_from_slice(v.get().as_bytes());
+                out.extend_from_slice(pivot_value(sub).as_bytes());
                 out.push(b'}');
             }
             out.push(b']');
@@ -727,51 +726,64 @@ fn write_cell(out: &mut Vec<u8>, raw: &RawValue) {
     }
 }
 
+/// A pivot's cell is `{value, …}`; anything else goes through as it is.
+fn pivot_value(sub: &RawValue) -> &str {
+    RawCell::parse(sub).value().unwrap_or(sub.get())
+}
+
 /// The first number of a cell (its value, or a pivoted measure's values) that no 64-bit float
 /// holds, as written (its first 40 characters).
-fn beyond_double(raw: &RawValue) -> Option<String> {
-    let beyond = |v: &RawValue| {
-        let t = v.get();
-        (t.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+fn beyond_double(cell: &RawCell<'_>) -> Option<String> {
+    let beyond = |t: &str| {
+        // Without an exponent, a number of at most 300 characters is below 10^300.
+        let may_overflow = t.len() > 300 || t.contains(['e', 'E']);
+        (may_overflow
+            && t.starts_with(|c: char| c == '-' || c.is_ascii_digit())
             && t.parse::<f64>().is_ok_and(f64::is_infinite))
         .then(|| t.chars().take(40).collect())
     };
-    match RawCell::parse(raw) {
+    match cell {
         RawCell::Value(v) | RawCell::Other(v) => beyond(v),
-        RawCell::Pivot(entries) => entries
-            .iter()
-            .find_map(|(_, sub)| beyond(RawCell::parse(sub).value().unwrap_or(sub))),
+        RawCell::Pivot(entries) => entries.iter().find_map(|(_, sub)| beyond(pivot_value(sub))),
     }
 }
 
 /// The `email` trait's value: the cell's value as written, `null` when absent or pivoted.
-fn write_email(out: &mut Vec<u8>, raw: Option<&RawValue>) {
-    match raw.and_then(|r| RawCell::parse(r).value()) {
-        Some(v) => out.extend_from_slice(v.get().as_bytes()),
+fn write_email(out: &mut Vec<u8>, cell: Option<RawCell<'_>>) {
+    match cell.as_ref().and_then(RawCell::value) {
+        Some(v) => out.extend_from_slice(v.as_bytes()),
         None => out.extend_from_slice(b"null"),
     }
 }
 
 /// An identity cell as the string RudderStack expects: strings as they are; numbers, booleans
 /// (and anything else) in their JSON text (`42` → `"42"`); null, empty or pivoted → none.
-fn id_text(raw: Option<&RawValue>) -> Option<String> {
-    let v = RawCell::parse(raw?).value()?.get();
-    if v.starts_with('"') {
-        let s: String = serde_json::from_str(v).ok()?;
-        return (!s.is_empty()).then_some(s);
-    }
-    (v != "null").then(|| v.to_string())
+fn id_text<'a>(cell: Option<RawCell<'a>>) -> Option<Cow<'a, str>> {
+    let v = cell?.value()?;
+    let text = if v.starts_with('"') {
+        // Borrowed unless it holds an escape.
+        match serde_json::from_str::<&str>(v) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => Cow::Owned(serde_json::from_str::<String>(v).ok()?),
+        }
+    } else if v == "null" {
+        return None;
+    } else {
+        Cow::Borrowed(v)
+    };
+    (!text.is_empty()).then_some(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::RawRow;
     use serde_json::{json, Value};
 
     /// Map a row given as a JSON value (serialized, then read back raw as the pipeline does).
     fn try_map(m: &Mapper, i: u64, row: &Value, out: &mut Vec<u8>) -> Result<(), Rejection> {
         let text = serde_json::to_vec(row).unwrap();
-        let raw = RawRow::parse(&text).unwrap();
+        let raw = RowCells::from(RawRow::parse(&text).unwrap());
         m.map(i, &raw, "2024-01-01T00:00:00.000Z", out)
     }
 
@@ -1003,7 +1015,7 @@ mod tests {
             ("9".repeat(10_000), "9".repeat(40)),
         ] {
             let text = format!(r#"{{"u.id": {{"value": "7"}}, "u.n": {{"value": {n}}}}}"#);
-            let raw = RawRow::parse(text.as_bytes()).unwrap();
+            let raw = RowCells::from(RawRow::parse(text.as_bytes()).unwrap());
             let err = m
                 .map(2, &raw, "2024-01-01T00:00:00.000Z", &mut out)
                 .unwrap_err();
@@ -1014,11 +1026,11 @@ mod tests {
         }
         // Within a double (even rounded to 0), and in a pivoted measure.
         let text = r#"{"u.id": {"value": "7"}, "u.n": {"value": 1e-999999}}"#;
-        let raw = RawRow::parse(text.as_bytes()).unwrap();
+        let raw = RowCells::from(RawRow::parse(text.as_bytes()).unwrap());
         assert!(m.map(0, &raw, "2024-01-01T00:00:00.000Z", &mut out).is_ok());
         let text =
             r#"{"u.id": {"value": "7"}, "u.n": {"2024": {"value": 1}, "2025": {"value": -1E400}}}"#;
-        let raw = RawRow::parse(text.as_bytes()).unwrap();
+        let raw = RowCells::from(RawRow::parse(text.as_bytes()).unwrap());
         let err = m
             .map(0, &raw, "2024-01-01T00:00:00.000Z", &mut out)
             .unwrap_err();

@@ -20,7 +20,7 @@ use super::RudderSettings;
 use crate::changes::memory::Decision;
 use crate::changes::mode::SendMode;
 use crate::changes::run::ChangeRun;
-use crate::rows::{RawRow, RowStream, RowsError};
+use crate::rows::{CellReader, RowCells, RowStream, RowsError};
 
 /// Everything one delivery needs besides the rows.
 pub struct Job<'a> {
@@ -94,6 +94,7 @@ pub struct Prepared<'a> {
     job: Job<'a>,
     rows: RowStream,
     mapper: Mapper,
+    cells: CellReader,
 }
 
 /// Work out how the result's rows become events; fails when no field identifies them.
@@ -111,7 +112,13 @@ pub fn prepare(job: Job<'_>, rows: RowStream) -> Result<Prepared<'_>, MappingErr
         max_event_bytes: MAX_EVENT_BYTES.min(limits.max_event_bytes()),
         naming: job.naming,
     })?;
-    Ok(Prepared { job, rows, mapper })
+    let cells = CellReader::new(rows.header());
+    Ok(Prepared {
+        job,
+        rows,
+        mapper,
+        cells,
+    })
 }
 
 impl Prepared<'_> {
@@ -127,9 +134,11 @@ impl Prepared<'_> {
             job,
             mut rows,
             mapper,
+            cells,
         } = self;
         let mut sender = Sender {
             mapper: &mapper,
+            cells: &cells,
             changes: changes.map(|c| Changes {
                 identity: Identity::new(&mapper, c.run.seed()),
                 ids_of_content: c.mode == SendMode::Changed && mapper.call() == Call::Track,
@@ -205,6 +214,7 @@ struct Changes<'c, 'm> {
 /// The rows of one delivery on their way: mapped into a reused buffer, batched, delivered.
 struct Sender<'m, 'c> {
     mapper: &'m Mapper,
+    cells: &'m CellReader,
     changes: Option<Changes<'c, 'm>>,
     delivery: Delivery,
     batcher: Batcher,
@@ -238,8 +248,10 @@ impl Sender<'_, '_> {
             });
             return Ok(());
         }
-        let row =
-            RawRow::parse(text).map_err(|e| RowsError::bad_row(index, &e, text).to_string())?;
+        let row = self
+            .cells
+            .read(text)
+            .map_err(|e| RowsError::bad_row(index, &e, text).to_string())?;
         self.report.rows += 1;
         let (decision, id) = match self.decide(index, &row) {
             Ok(Some(decided)) => decided,
@@ -272,7 +284,7 @@ impl Sender<'_, '_> {
     fn decide(
         &mut self,
         index: u64,
-        row: &RawRow<'_>,
+        row: &RowCells<'_>,
     ) -> Result<Option<(Option<Decision>, MessageId)>, Rejection> {
         let Some(c) = self.changes.as_mut() else {
             return Ok(Some((None, MessageId::OfDelivery)));

@@ -1,0 +1,324 @@
+//! A row's cells by the header's fields, for readers that know the header. Almost every row
+//! Looker writes is plain: each cell is `{"value": v, …}` or a bare value, and no key or string
+//! holds an escape. Such a row is read in one validating pass over its bytes that only notes
+//! where each field's value is ([`FlatRow`]); any other row (a pivoted cell, an escape, a
+//! repeated field, text that is not JSON) is parsed in general ([`RawRow`]), which gives the
+//! plain rows the same cells, so which way a row was read never shows.
+
+use std::collections::HashMap;
+
+use super::{RawCell, RawRow, ResultHeader};
+
+/// Reads the rows of one result by its header's fields.
+#[derive(Debug)]
+pub struct CellReader {
+    /// Each field's name, by header position.
+    names: Vec<Box<[u8]>>,
+    /// Header position of each name; `None` when the header repeats a name (its rows are always
+    /// parsed, where the position decides which cell a repeated name gets).
+    positions: Option<HashMap<Box<[u8]>, usize>>,
+}
+
+impl CellReader {
+    /// A reader of `header`'s rows.
+    pub fn new(header: &ResultHeader) -> CellReader {
+        let names: Vec<Box<[u8]>> = header
+            .fields
+            .iter()
+            .map(|f| f.name.as_bytes().into())
+            .collect();
+        let positions: HashMap<Box<[u8]>, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        let unique = positions.len() == names.len();
+        CellReader {
+            names,
+            positions: unique.then_some(positions),
+        }
+    }
+
+    /// The cells of a row's text; fails when the text is not a JSON object.
+    pub fn read<'a>(&self, text: &'a [u8]) -> Result<RowCells<'a>, serde_json::Error> {
+        if let Some(flat) = self.read_flat(text) {
+            return Ok(RowCells::Flat(flat));
+        }
+        RawRow::parse(text).map(RowCells::Parsed)
+    }
+
+    fn read_flat<'a>(&self, text: &'a [u8]) -> Option<FlatRow<'a>> {
+        let positions = self.positions.as_ref()?;
+        let text = std::str::from_utf8(text).ok()?;
+        let mut row = FlatRow {
+            text,
+            spans: vec![(0, 0); self.names.len()],
+        };
+        let mut at = Cursor {
+            bytes: text.as_bytes(),
+            i: 0,
+        };
+        at.open(b'{')?;
+        let mut next = 0;
+        if !at.empty(b'}') {
+            loop {
+                let key = at.key()?;
+                // Rows list their fields in the header's order: the next name is nearly always it.
+                let position = if self.names.get(next).is_some_and(|n| **n == *key) {
+                    Some(next)
+                } else {
+                    positions.get(key).copied()
+                };
+                let span = at.cell()?;
+                if let Some(p) = position {
+                    if row.spans[p] != (0, 0) {
+                        // A repeated field: which one counts is the general parse's to say.
+                        return None;
+                    }
+                    row.spans[p] = span;
+                    next = p + 1;
+                }
+                if at.close(b'}')? {
+                    break;
+                }
+            }
+        }
+        at.end()?;
+        Some(row)
+    }
+}
+
+/// A plain row: where each field's value is in its text.
+#[derive(Debug)]
+pub struct FlatRow<'a> {
+    text: &'a str,
+    /// The value's byte range by header position; `(0, 0)` when the row lacks the field (a value
+    /// is never empty and never starts a row).
+    spans: Vec<(u32, u32)>,
+}
+
+impl<'a> FlatRow<'a> {
+    fn value(&self, position: usize) -> Option<&'a str> {
+        let &(start, end) = self.spans.get(position)?;
+        (end > start).then(|| &self.text[start as usize..end as usize])
+    }
+}
+
+/// A row's cells, read one way or the other.
+#[derive(Debug)]
+pub enum RowCells<'a> {
+    /// Read in one pass.
+    Flat(FlatRow<'a>),
+    /// Parsed in general.
+    Parsed(RawRow<'a>),
+}
+
+impl<'a> RowCells<'a> {
+    /// The cell of the header's field at `position`, whose name is `name`.
+    pub fn cell(&self, position: usize, name: &str) -> Option<RawCell<'a>> {
+        match self {
+            RowCells::Flat(row) => row.value(position).map(RawCell::Value),
+            RowCells::Parsed(row) => row.get(name, position).map(RawCell::parse),
+        }
+    }
+}
+
+impl<'a> From<RawRow<'a>> for RowCells<'a> {
+    fn from(row: RawRow<'a>) -> RowCells<'a> {
+        RowCells::Parsed(row)
+    }
+}
+
+/// Deepest nesting read flat (a deeper row is parsed, under serde_json's own limit).
+const MAX_DEPTH: usize = 32;
+
+/// A position in a row's text. Every step returns `None` where the row is not plain or not
+/// JSON: the general parse then reads it and says what is wrong.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    /// Consume `open` after optional whitespace.
+    fn open(&mut self, open: u8) -> Option<()> {
+        self.skip_ws();
+        (self.bytes.get(self.i) == Some(&open)).then(|| self.i += 1)
+    }
+
+    /// Right after an opening bracket: whether `close` follows (consumed).
+    fn empty(&mut self, close: u8) -> bool {
+        self.skip_ws();
+        let empty = self.bytes.get(self.i) == Some(&close);
+        if empty {
+            self.i += 1;
+        }
+        empty
+    }
+
+    /// After an item: `close` ends the list (`true`), `,` goes on.
+    fn close(&mut self, close: u8) -> Option<bool> {
+        self.skip_ws();
+        match *self.bytes.get(self.i)? {
+            b if b == close => {
+                self.i += 1;
+                Some(true)
+            }
+            b',' => {
+                self.i += 1;
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+
+    /// Nothing but whitespace is left.
+    fn end(&mut self) -> Option<()> {
+        self.skip_ws();
+        (self.i == self.bytes.len()).then_some(())
+    }
+
+    /// An object's key and its colon: the key's bytes.
+    fn key(&mut self) -> Option<&'a [u8]> {
+        self.skip_ws();
+        let (start, end) = self.string()?;
+        self.open(b':')?;
+        Some(&self.bytes[start + 1..end - 1])
+    }
+
+    /// A cell: the byte range of its `value` (a bare value's own).
+    fn cell(&mut self) -> Option<(u32, u32)> {
+        self.skip_ws();
+        if self.bytes.get(self.i) != Some(&b'{') {
+            return self.value(0);
+        }
+        self.i += 1;
+        let mut value = None;
+        if self.empty(b'}') {
+            // `{}`: a pivoted cell with no pivot.
+            return None;
+        }
+        loop {
+            let key = self.key()?;
+            let span = self.value(1)?;
+            if key == b"value" {
+                if value.is_some() {
+                    return None;
+                }
+                value = Some(span);
+            }
+            if self.close(b'}')? {
+                // No `value`: a pivoted cell.
+                return value;
+            }
+        }
+    }
+
+    /// Any JSON value, validated: its byte range.
+    fn value(&mut self, depth: usize) -> Option<(u32, u32)> {
+        self.skip_ws();
+        let start = self.i;
+        match *self.bytes.get(self.i)? {
+            b'"' => {
+                self.string()?;
+            }
+            b'{' | b'[' if depth >= MAX_DEPTH => return None,
+            b'{' => {
+                self.i += 1;
+                if !self.empty(b'}') {
+                    loop {
+                        self.key()?;
+                        self.value(depth + 1)?;
+                        if self.close(b'}')? {
+                            break;
+                        }
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                if !self.empty(b']') {
+                    loop {
+                        self.value(depth + 1)?;
+                        if self.close(b']')? {
+                            break;
+                        }
+                    }
+                }
+            }
+            b't' => self.literal(b"true")?,
+            b'f' => self.literal(b"false")?,
+            b'n' => self.literal(b"null")?,
+            _ => self.number()?,
+        }
+        Some((u32::try_from(start).ok()?, u32::try_from(self.i).ok()?))
+    }
+
+    /// A string without escapes or control characters: its byte range, quotes included.
+    fn string(&mut self) -> Option<(usize, usize)> {
+        let start = self.i;
+        if self.bytes.get(start) != Some(&b'"') {
+            return None;
+        }
+        let rest = &self.bytes[start + 1..];
+        let len = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.i = start + len + 2;
+        Some((start, self.i))
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.bytes[self.i..].starts_with(word).then(|| {
+            self.i += word.len();
+        })
+    }
+
+    /// A number as JSON writes it: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    fn number(&mut self) -> Option<()> {
+        if self.bytes.get(self.i) == Some(&b'-') {
+            self.i += 1;
+        }
+        match *self.bytes.get(self.i)? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.bytes.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            self.some_digits()?;
+        }
+        if let Some(b'e' | b'E') = self.bytes.get(self.i) {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.bytes.get(self.i) {
+                self.i += 1;
+            }
+            self.some_digits()?;
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while self.bytes.get(self.i).is_some_and(u8::is_ascii_digit) {
+            self.i += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.i;
+        self.digits();
+        (self.i > start).then_some(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
