@@ -267,10 +267,8 @@ impl<'a> Cursor<'a> {
             return None;
         }
         let rest = &self.bytes[start + 1..];
-        let len = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        if rest[len] != b'"' {
+        let len = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest[len] != b'"' || rest[..len].iter().any(|&b| b < 0x20) {
             return None;
         }
         self.i = start + len + 2;

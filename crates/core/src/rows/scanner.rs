@@ -192,13 +192,22 @@ impl<R: Read> Scanner<R> {
             }
             let chunk = &self.buf[self.pos..self.len];
             let mut end = None;
-            for (i, &b) in chunk.iter().enumerate() {
+            let mut i = 0;
+            while i < chunk.len() {
                 if in_string {
                     if escaped {
                         escaped = false;
-                    } else if b == b'\\' {
+                        i += 1;
+                        continue;
+                    }
+                    // Most of a row is string text: jump to where the string may end.
+                    let Some(at) = memchr::memchr2(b'"', b'\\', &chunk[i..]) else {
+                        break;
+                    };
+                    i += at;
+                    if chunk[i] == b'\\' {
                         escaped = true;
-                    } else if b == b'"' {
+                    } else {
                         in_string = false;
                         if depth == 0 {
                             end = Some(i + 1);
@@ -206,7 +215,7 @@ impl<R: Read> Scanner<R> {
                         }
                     }
                 } else {
-                    match b {
+                    match chunk[i] {
                         b'"' => in_string = true,
                         b'{' | b'[' => depth += 1,
                         b'}' | b']' => {
@@ -219,6 +228,7 @@ impl<R: Read> Scanner<R> {
                         _ => {}
                     }
                 }
+                i += 1;
             }
             let n = end.unwrap_or(chunk.len());
             if let Some(o) = out.as_deref_mut() {

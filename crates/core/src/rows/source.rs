@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io::Read;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
@@ -68,13 +69,15 @@ pub(super) async fn start(
                 .ok_or_else(|| {
                     RowsError::Download("the download_url is not an http(s) URL".into())
                 })?;
-            let resp = client
+            let request = client
                 .get(url)
                 .map_err(|r| RowsError::Download(r.to_string()))?
                 // The whole download, body included; the read timeout bounds each wait.
-                .timeout(deadline)
-                .send()
+                .timeout(deadline);
+            let resp = downloads()?
+                .spawn(request.send())
                 .await
+                .map_err(|e| RowsError::Download(format!("the download stopped: {e}")))?
                 .map_err(|e| RowsError::Download(describe_download(&e, deadline)))?;
             let status = resp.status();
             if status.is_redirection() {
@@ -97,6 +100,25 @@ pub(super) async fn start(
         }
     }
     Ok(())
+}
+
+/// The runtime that drives downloads. A download's connection is driven by the runtime that
+/// opened it; on the execute's own (an actix worker runs its tasks one at a time) the download
+/// would move only when the rows give way, and the parser would wait in turn.
+fn downloads() -> Result<&'static tokio::runtime::Handle, RowsError> {
+    static DOWNLOADS: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    DOWNLOADS
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("hub-downloads")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map(tokio::runtime::Runtime::handle)
+        .map_err(|e| RowsError::Download(format!("cannot start the downloads' thread: {e}")))
 }
 
 /// A download error without its URL; a timeout names both settings that can cause it.
