@@ -240,6 +240,12 @@ impl ChangeRun {
         self.seed
     }
 
+    /// Bring where these keys are remembered into cache before their rows are decided (see
+    /// [`Memory::warm`]).
+    pub fn warm(&self, keys: impl Iterator<Item = KeyHash>) {
+        self.memory.warm(keys)
+    }
+
     /// Decide one row, before its event or row is built.
     pub fn decide(&mut self, key: Option<KeyHash>, fp: Fingerprint) -> Decision {
         self.memory.decide(key, fp)

@@ -735,12 +735,11 @@ fn pivot_value(sub: &RawValue) -> &str {
 /// holds, as written (its first 40 characters).
 fn beyond_double(cell: &RawCell<'_>) -> Option<String> {
     let beyond = |t: &str| {
+        let number = t.starts_with(|c: char| c == '-' || c.is_ascii_digit());
         // Without an exponent, a number of at most 300 characters is below 10^300.
-        let may_overflow = t.len() > 300 || t.contains(['e', 'E']);
-        (may_overflow
-            && t.starts_with(|c: char| c == '-' || c.is_ascii_digit())
-            && t.parse::<f64>().is_ok_and(f64::is_infinite))
-        .then(|| t.chars().take(40).collect())
+        let may_overflow = number && (t.len() > 300 || t.contains(['e', 'E']));
+        (may_overflow && t.parse::<f64>().is_ok_and(f64::is_infinite))
+            .then(|| t.chars().take(40).collect())
     };
     match cell {
         RawCell::Value(v) | RawCell::Other(v) => beyond(v),

@@ -17,10 +17,11 @@ use super::mapping::{
 };
 use super::report::{ChangeReport, DeliveryReport};
 use super::RudderSettings;
+use crate::changes::hash::{Fingerprint, KeyHash};
 use crate::changes::memory::Decision;
 use crate::changes::mode::SendMode;
 use crate::changes::run::ChangeRun;
-use crate::rows::{CellReader, RowCells, RowStream, RowsError};
+use crate::rows::{CellReader, RawRows, RowCells, RowStream, RowsError};
 
 /// Everything one delivery needs besides the rows.
 pub struct Job<'a> {
@@ -192,11 +193,9 @@ impl Prepared<'_> {
                     break 'read;
                 }
             };
-            for text in chunk.iter() {
-                if let Err(bad_row) = sender.row(text).await {
-                    sender.report.input_error = Some(bad_row);
-                    break 'read;
-                }
+            if let Err(bad_row) = sender.chunk(&chunk).await {
+                sender.report.input_error = Some(bad_row);
+                break 'read;
             }
         }
         sender.finish().await
@@ -209,6 +208,28 @@ struct Changes<'c, 'm> {
     identity: Identity<'m>,
     /// Track events sent because they are new get the messageId of their content.
     ids_of_content: bool,
+}
+
+/// A row's key (`None`: it has none) and fingerprint.
+type Identified = (Option<KeyHash>, Fingerprint);
+
+/// A row of a chunk, read before the chunk's rows are taken.
+enum Read<'t> {
+    /// Over the reader's row limit (its text left empty).
+    TooLarge,
+    /// Not a row: what is wrong with it.
+    Bad(String),
+    /// Its cells and, change-only, its hashes (or why it cannot become an event).
+    Row(RowCells<'t>, Option<Result<Identified, Rejection>>),
+}
+
+impl Read<'_> {
+    fn key(&self) -> Option<KeyHash> {
+        match self {
+            Read::Row(_, Some(Ok((key, _)))) => *key,
+            _ => None,
+        }
+    }
 }
 
 /// The rows of one delivery on their way: mapped into a reused buffer, batched, delivered.
@@ -228,32 +249,64 @@ struct Sender<'m, 'c> {
 }
 
 impl Sender<'_, '_> {
-    /// Take one row of the result; `Err` when its text is not a row (the result is malformed).
-    async fn row(&mut self, text: &[u8]) -> Result<(), String> {
+    /// Take a chunk of the result's rows; `Err` when a text is not a row (the result is
+    /// malformed). Change-only, the chunk's rows are read and hashed first, and the memory warmed
+    /// for their keys, so that deciding them does not wait on memory one row at a time.
+    async fn chunk(&mut self, chunk: &RawRows) -> Result<(), String> {
+        let first = self.report.rows;
+        let reads: Vec<Read<'_>> = (first..)
+            .zip(chunk.iter())
+            .map(|(index, text)| self.read(index, text))
+            .collect();
+        if let Some(c) = self.changes.as_mut() {
+            c.run.warm(reads.iter().filter_map(Read::key));
+        }
+        for (text, read) in chunk.iter().zip(reads) {
+            self.take(text.len(), read).await?;
+        }
+        Ok(())
+    }
+
+    /// Read row `index` (and hash it, change-only).
+    fn read<'t>(&mut self, index: u64, text: &'t [u8]) -> Read<'t> {
+        if text.is_empty() {
+            return Read::TooLarge;
+        }
+        match self.cells.read(text) {
+            Ok(row) => {
+                let identity = self.changes.as_mut().map(|c| c.identity.of(index, &row));
+                Read::Row(row, identity)
+            }
+            Err(e) => Read::Bad(RowsError::bad_row(index, &e, text).to_string()),
+        }
+    }
+
+    /// Take one row read from `bytes` of text.
+    async fn take(&mut self, bytes: usize, read: Read<'_>) -> Result<(), String> {
         let index = self.report.rows;
-        self.report.bytes += text.len() as u64;
+        self.report.bytes += bytes as u64;
         if self.stopped && self.changes.is_none() {
             self.report.rows += 1;
             self.report.not_sent += 1;
             return Ok(());
         }
-        if text.is_empty() {
-            // Over the reader's row limit: skipped unread, counted as rejected.
-            self.report.rows += 1;
-            self.rejected(Rejection {
-                row: index + 1,
-                reason: RejectReason::RowTooLarge {
-                    limit: crate::rows::MAX_ROW_BYTES,
-                },
-            });
-            return Ok(());
-        }
-        let row = self
-            .cells
-            .read(text)
-            .map_err(|e| RowsError::bad_row(index, &e, text).to_string())?;
+        let (row, identity) = match read {
+            Read::TooLarge => {
+                // Over the reader's row limit: skipped unread, counted as rejected.
+                self.report.rows += 1;
+                self.rejected(Rejection {
+                    row: index + 1,
+                    reason: RejectReason::RowTooLarge {
+                        limit: crate::rows::MAX_ROW_BYTES,
+                    },
+                });
+                return Ok(());
+            }
+            Read::Bad(bad_row) => return Err(bad_row),
+            Read::Row(row, identity) => (row, identity),
+        };
         self.report.rows += 1;
-        let (decision, id) = match self.decide(index, &row) {
+        let (decision, id) = match self.decide(identity) {
             Ok(Some(decided)) => decided,
             Ok(None) => return Ok(()),
             Err(rejection) => {
@@ -279,17 +332,16 @@ impl Sender<'_, '_> {
         Ok(())
     }
 
-    /// Whether to send the row, and its messageId: `None` for an unchanged row (skipped, counted);
-    /// `Err` for a row that cannot become an event.
+    /// Whether to send a row hashed as `identity` (change-only), and its messageId: `None` for
+    /// an unchanged row (skipped, counted); `Err` for a row that cannot become an event.
     fn decide(
         &mut self,
-        index: u64,
-        row: &RowCells<'_>,
+        identity: Option<Result<Identified, Rejection>>,
     ) -> Result<Option<(Option<Decision>, MessageId)>, Rejection> {
-        let Some(c) = self.changes.as_mut() else {
+        let (Some(c), Some(identity)) = (self.changes.as_mut(), identity) else {
             return Ok(Some((None, MessageId::OfDelivery)));
         };
-        let (key, fingerprint) = c.identity.of(index, row)?;
+        let (key, fingerprint) = identity?;
         let decision = c.run.decide(key, fingerprint);
         let id = match (decision, key) {
             (Decision::Unchanged, _) => {

@@ -124,6 +124,25 @@ impl Base {
             .map(|i| start + i)
     }
 
+    /// Read the directory entries of `keys`, then their first records and states (see
+    /// `Memory::warm`).
+    pub(super) fn warm(&self, keys: impl Iterator<Item = u64>) {
+        if self.records.is_empty() {
+            return;
+        }
+        let starts: Vec<u32> = keys
+            .map(|key| self.directory[(key >> LOW_BITS) as usize])
+            .collect();
+        let touched = starts.iter().fold(0u64, |sum, &start| {
+            let start = start as usize;
+            let record = self.records.get(start).copied().unwrap_or(0);
+            let state = self.states.get(start / 32).copied().unwrap_or(0);
+            sum ^ record ^ state
+        });
+        // Reads whose result is unused would be optimized away.
+        std::hint::black_box(touched);
+    }
+
     pub(super) fn fingerprint(&self, i: usize) -> u64 {
         self.records[i] & FINGERPRINT_MASK
     }
