@@ -16,6 +16,9 @@ use base::Old;
 pub(super) use base::{Base, MAX_RECORDS};
 use fresh::{Arrival, NewKeys};
 
+/// Keys warmed at once: their places stay in cache until they are used.
+const WARM_GROUP: usize = 256;
+
 /// A sent row waiting for its delivery to be confirmed or given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pending {
@@ -182,6 +185,17 @@ impl Memory {
                 }
             }
             None => self.fresh.confirm(key, fingerprint),
+        }
+    }
+
+    /// Rows delivered together, confirmed a group at a time with the memory warmed for the
+    /// group (a batch is confirmed long after its rows were decided: their places are cold).
+    pub fn confirm_all(&mut self, pending: &[Pending]) {
+        for group in pending.chunks(WARM_GROUP) {
+            self.warm(group.iter().map(|p| p.key));
+            for &p in group {
+                self.confirm(p);
+            }
         }
     }
 

@@ -256,6 +256,11 @@ impl ChangeRun {
         self.memory.confirm(p)
     }
 
+    /// Rows delivered together (a batch accepted, a chunk written).
+    pub fn confirm_all(&mut self, pending: &[Pending]) {
+        self.memory.confirm_all(pending)
+    }
+
     /// The row was refused, or never sent.
     pub fn forget(&mut self, p: Pending) {
         self.memory.forget(p)

@@ -413,9 +413,7 @@ impl Sender<'_, '_> {
         r.changed += d.changed;
         r.unkeyed += d.unkeyed;
         r.repeated += d.repeated;
-        for p in d.pending {
-            c.run.confirm(p);
-        }
+        c.run.confirm_all(&d.pending);
     }
 
     fn forget(&mut self, decision: Option<Decision>) {
