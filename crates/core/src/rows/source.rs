@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::parser::{spawn_parser, Msg, Stopped};
 use super::RowsError;
@@ -74,8 +75,8 @@ pub(super) async fn start(
                 .map_err(|r| RowsError::Download(r.to_string()))?
                 // The whole download, body included; the read timeout bounds each wait.
                 .timeout(deadline);
-            let resp = downloads()?
-                .spawn(request.send())
+            // Aborted with the execute: a request it no longer waits for is not left running.
+            let resp = AbortOnDropHandle::new(downloads()?.spawn(request.send()))
                 .await
                 .map_err(|e| RowsError::Download(format!("the download stopped: {e}")))?
                 .map_err(|e| RowsError::Download(describe_download(&e, deadline)))?;

@@ -215,6 +215,8 @@ type Identified = (Option<KeyHash>, Fingerprint);
 
 /// A row of a chunk, read before the chunk's rows are taken.
 enum Read<'t> {
+    /// Not read: delivery stopped and nothing is decided (the rest is only counted).
+    Unread,
     /// Over the reader's row limit (its text left empty).
     TooLarge,
     /// Not a row: what is wrong with it.
@@ -267,8 +269,16 @@ impl Sender<'_, '_> {
         Ok(())
     }
 
+    /// Delivery stopped and nothing is decided: the rest of the result is only counted.
+    fn only_counting(&self) -> bool {
+        self.stopped && self.changes.is_none()
+    }
+
     /// Read row `index` (and hash it, change-only).
     fn read<'t>(&mut self, index: u64, text: &'t [u8]) -> Read<'t> {
+        if self.only_counting() {
+            return Read::Unread;
+        }
         if text.is_empty() {
             return Read::TooLarge;
         }
@@ -285,12 +295,18 @@ impl Sender<'_, '_> {
     async fn take(&mut self, bytes: usize, read: Read<'_>) -> Result<(), String> {
         let index = self.report.rows;
         self.report.bytes += bytes as u64;
-        if self.stopped && self.changes.is_none() {
-            self.report.rows += 1;
-            self.report.not_sent += 1;
-            return Ok(());
-        }
+        // Delivery may have stopped after the row was read: it is only counted then too.
+        let read = if self.only_counting() {
+            Read::Unread
+        } else {
+            read
+        };
         let (row, identity) = match read {
+            Read::Unread => {
+                self.report.rows += 1;
+                self.report.not_sent += 1;
+                return Ok(());
+            }
             Read::TooLarge => {
                 // Over the reader's row limit: skipped unread, counted as rejected.
                 self.report.rows += 1;
