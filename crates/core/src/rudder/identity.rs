@@ -192,8 +192,9 @@ mod tests {
         }
     }
 
-    fn mapper(call: Call, h: &ResultHeader, hidden: &[String]) -> Mapper {
-        Mapper::new(MapperInput {
+    /// The mapper of most tests: event "Synced", delivery "webhook-1".
+    fn input<'a>(call: Call, h: &'a ResultHeader, hidden: &'a [String]) -> MapperInput<'a> {
+        MapperInput {
             call,
             header: h,
             hidden_fields: hidden,
@@ -203,8 +204,11 @@ mod tests {
             app: ("hub", "1.0"),
             max_event_bytes: MAX_EVENT_BYTES,
             naming: Default::default(),
-        })
-        .unwrap()
+        }
+    }
+
+    fn mapper(call: Call, h: &ResultHeader, hidden: &[String]) -> Mapper {
+        Mapper::new(input(call, h, hidden)).unwrap()
     }
 
     /// Every field role, and a hidden field.
@@ -398,45 +402,27 @@ mod tests {
         let raw = RowCells::from(RawRow::parse(row).unwrap());
         let of = |m: &Mapper| Identity::new(m, SEED).of(0, &raw).unwrap();
         let synced = of(&mapper(Call::Track, &h, &[]));
+        let track = input(Call::Track, &h, &[]);
         let other = Mapper::new(MapperInput {
-            call: Call::Track,
-            header: &h,
-            hidden_fields: &[],
             event: Some("Other"),
-            delivery_key: "webhook-1",
-            timestamp: "2017-07-28T02:25:19.000Z",
-            app: ("hub", "1.0"),
-            max_event_bytes: MAX_EVENT_BYTES,
-            naming: Default::default(),
+            ..track.clone()
         })
         .unwrap();
         assert_ne!(of(&other), synced);
-        let field_names = Mapper::new(MapperInput {
-            call: Call::Track,
-            header: &h,
-            hidden_fields: &[],
-            event: Some("Synced"),
+        // What is not content: the delivery, its time, the hub's version.
+        let later = MapperInput {
             delivery_key: "another delivery, another hub version",
             timestamp: "2030-01-01T00:00:00.000Z",
             app: ("hub", "9.9"),
-            max_event_bytes: MAX_EVENT_BYTES,
+            ..track
+        };
+        let field_names = Mapper::new(MapperInput {
             naming: crate::rudder::naming::Naming::Field,
+            ..later.clone()
         })
         .unwrap();
         assert_ne!(of(&field_names), synced);
-        // What is not content: the delivery, its time, the hub's version.
-        let later = Mapper::new(MapperInput {
-            call: Call::Track,
-            header: &h,
-            hidden_fields: &[],
-            event: Some("Synced"),
-            delivery_key: "another delivery, another hub version",
-            timestamp: "2030-01-01T00:00:00.000Z",
-            app: ("hub", "9.9"),
-            max_event_bytes: MAX_EVENT_BYTES,
-            naming: Default::default(),
-        })
-        .unwrap();
+        let later = Mapper::new(later).unwrap();
         assert_eq!(of(&later), synced);
     }
 }

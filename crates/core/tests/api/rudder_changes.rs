@@ -123,7 +123,28 @@ struct Runs<'a> {
     count: usize,
 }
 
-impl Runs<'_> {
+impl<'a> Runs<'a> {
+    fn new(hub: &'a TestHub, plane: &'a Receiver, action: &'a str) -> Runs<'a> {
+        Runs {
+            hub,
+            plane,
+            action,
+            count: 0,
+        }
+    }
+
+    /// One run of schedule `plan` (`None`: sent from an Explore) over the result `doc`.
+    async fn schedule(
+        &mut self,
+        doc: &[u8],
+        plan: Option<u64>,
+        mode: &str,
+        event: Option<&str>,
+    ) -> Run {
+        let body = run_request(&self.plane.url, doc, plan, mode, event);
+        self.run(&body).await
+    }
+
     async fn run(&mut self, body: &Value) -> Run {
         let before = self.plane.events().len();
         self.count += 1;
@@ -157,23 +178,10 @@ async fn the_first_run_sends_every_row_and_the_next_only_the_changed_ones() {
     let dir = tempfile::tempdir().unwrap();
     let hub = hub_in(dir.path(), &[]).await;
     let plane = Receiver::start(crate::support::rudder::WRITE_KEY, Keep::Bodies).await;
-    let mut runs = Runs {
-        hub: &hub,
-        plane: &plane,
-        action: "rudder_event",
-        count: 0,
-    };
+    let mut runs = Runs::new(&hub, &plane, "rudder_event");
 
     let v1 = Users::default();
-    let first = runs
-        .run(&run_request(
-            &plane.url,
-            &v1.doc(),
-            Some(101),
-            "changed",
-            None,
-        ))
-        .await;
+    let first = runs.schedule(&v1.doc(), Some(101), "changed", None).await;
     assert!(first.ok, "{}", first.message);
     assert_eq!(
         first.message,
@@ -187,15 +195,7 @@ async fn the_first_run_sends_every_row_and_the_next_only_the_changed_ones() {
         pro: [7, 150, 299].into(),
         ..Users::default()
     };
-    let second = runs
-        .run(&run_request(
-            &plane.url,
-            &v2.doc(),
-            Some(101),
-            "changed",
-            None,
-        ))
-        .await;
+    let second = runs.schedule(&v2.doc(), Some(101), "changed", None).await;
     assert!(second.ok, "{}", second.message);
     assert_eq!(
         second.message,
@@ -204,15 +204,7 @@ async fn the_first_run_sends_every_row_and_the_next_only_the_changed_ones() {
     assert_eq!(second.sent, v2.expected([7, 150, 299]));
 
     // Nothing changed: nothing sent, and that is a success.
-    let third = runs
-        .run(&run_request(
-            &plane.url,
-            &v2.doc(),
-            Some(101),
-            "changed",
-            None,
-        ))
-        .await;
+    let third = runs.schedule(&v2.doc(), Some(101), "changed", None).await;
     assert!(third.ok, "{}", third.message);
     assert_eq!(
         third.message,
@@ -233,12 +225,7 @@ async fn rows_the_data_plane_refused_are_sent_by_the_next_run() {
     )
     .await;
     let plane = Receiver::start(crate::support::rudder::WRITE_KEY, Keep::Bodies).await;
-    let mut runs = Runs {
-        hub: &hub,
-        plane: &plane,
-        action: "rudder_event",
-        count: 0,
-    };
+    let mut runs = Runs::new(&hub, &plane, "rudder_event");
     let users = Users::default();
     let body = run_request(&plane.url, &users.doc(), Some(102), "changed", None);
 
@@ -290,23 +277,12 @@ async fn resend_sends_every_row_and_the_run_after_it_skips_them() {
     let dir = tempfile::tempdir().unwrap();
     let hub = hub_in(dir.path(), &[]).await;
     let plane = Receiver::start(crate::support::rudder::WRITE_KEY, Keep::Bodies).await;
-    let mut runs = Runs {
-        hub: &hub,
-        plane: &plane,
-        action: "rudder_event",
-        count: 0,
-    };
+    let mut runs = Runs::new(&hub, &plane, "rudder_event");
     let users = Users::default();
     let doc = users.doc();
 
-    assert!(
-        runs.run(&run_request(&plane.url, &doc, Some(103), "changed", None))
-            .await
-            .ok
-    );
-    let resend = runs
-        .run(&run_request(&plane.url, &doc, Some(103), "resend", None))
-        .await;
+    assert!(runs.schedule(&doc, Some(103), "changed", None).await.ok);
+    let resend = runs.schedule(&doc, Some(103), "resend", None).await;
     assert!(resend.ok, "{}", resend.message);
     assert_eq!(resend.sent, users.expected(0..ROWS));
     assert!(
@@ -317,9 +293,7 @@ async fn resend_sends_every_row_and_the_run_after_it_skips_them() {
         "{}",
         resend.message
     );
-    let after = runs
-        .run(&run_request(&plane.url, &doc, Some(103), "changed", None))
-        .await;
+    let after = runs.schedule(&doc, Some(103), "changed", None).await;
     assert!(after.ok, "{}", after.message);
     assert!(after.sent.is_empty());
     assert!(
@@ -334,20 +308,11 @@ async fn two_schedules_remember_apart() {
     let dir = tempfile::tempdir().unwrap();
     let hub = hub_in(dir.path(), &[]).await;
     let plane = Receiver::start(crate::support::rudder::WRITE_KEY, Keep::Bodies).await;
-    let mut runs = Runs {
-        hub: &hub,
-        plane: &plane,
-        action: "rudder_event",
-        count: 0,
-    };
+    let mut runs = Runs::new(&hub, &plane, "rudder_event");
     let doc = Users::default().doc();
-    let a = runs
-        .run(&run_request(&plane.url, &doc, Some(201), "changed", None))
-        .await;
+    let a = runs.schedule(&doc, Some(201), "changed", None).await;
     assert_eq!(a.sent.len(), ROWS);
-    let b = runs
-        .run(&run_request(&plane.url, &doc, Some(202), "changed", None))
-        .await;
+    let b = runs.schedule(&doc, Some(202), "changed", None).await;
     assert_eq!(
         b.sent.len(),
         ROWS,
@@ -355,9 +320,7 @@ async fn two_schedules_remember_apart() {
         b.message
     );
     assert!(b.message.contains("First change-only run"), "{}", b.message);
-    let a2 = runs
-        .run(&run_request(&plane.url, &doc, Some(201), "changed", None))
-        .await;
+    let a2 = runs.schedule(&doc, Some(201), "changed", None).await;
     assert!(a2.sent.is_empty(), "{}", a2.message);
 }
 
@@ -366,12 +329,7 @@ async fn a_send_from_an_explore_sends_every_row_and_remembers_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let hub = hub_in(dir.path(), &[]).await;
     let plane = Receiver::start(crate::support::rudder::WRITE_KEY, Keep::Bodies).await;
-    let mut runs = Runs {
-        hub: &hub,
-        plane: &plane,
-        action: "rudder_event",
-        count: 0,
-    };
+    let mut runs = Runs::new(&hub, &plane, "rudder_event");
     let users = Users::default();
     let body = run_request(&plane.url, &users.doc(), None, "changed", None);
     for _ in 0..2 {
@@ -391,36 +349,19 @@ async fn a_field_added_to_the_result_sends_the_rows_again_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let hub = hub_in(dir.path(), &[]).await;
     let plane = Receiver::start(crate::support::rudder::WRITE_KEY, Keep::Bodies).await;
-    let mut runs = Runs {
-        hub: &hub,
-        plane: &plane,
-        action: "rudder_event",
-        count: 0,
-    };
+    let mut runs = Runs::new(&hub, &plane, "rudder_event");
     let before = Users::default();
     assert!(
-        runs.run(&run_request(
-            &plane.url,
-            &before.doc(),
-            Some(104),
-            "changed",
-            None
-        ))
-        .await
-        .ok
+        runs.schedule(&before.doc(), Some(104), "changed", None)
+            .await
+            .ok
     );
     let with_tier = Users {
         tier: true,
         ..Users::default()
     };
     let run = runs
-        .run(&run_request(
-            &plane.url,
-            &with_tier.doc(),
-            Some(104),
-            "changed",
-            None,
-        ))
+        .schedule(&with_tier.doc(), Some(104), "changed", None)
         .await;
     assert!(run.ok, "{}", run.message);
     assert_eq!(run.sent, with_tier.expected(0..ROWS));
@@ -437,21 +378,10 @@ async fn track_skips_identical_rows_and_sends_an_edited_row_as_a_new_event() {
     let dir = tempfile::tempdir().unwrap();
     let hub = hub_in(dir.path(), &[]).await;
     let plane = Receiver::start(crate::support::rudder::WRITE_KEY, Keep::Bodies).await;
-    let mut runs = Runs {
-        hub: &hub,
-        plane: &plane,
-        action: "rudder_track",
-        count: 0,
-    };
+    let mut runs = Runs::new(&hub, &plane, "rudder_track");
     let v1 = Users::default();
     let first = runs
-        .run(&run_request(
-            &plane.url,
-            &v1.doc(),
-            Some(105),
-            "changed",
-            Some("Synced"),
-        ))
+        .schedule(&v1.doc(), Some(105), "changed", Some("Synced"))
         .await;
     assert!(first.ok, "{}", first.message);
     assert_eq!(first.sent, v1.expected(0..ROWS));
@@ -466,13 +396,7 @@ async fn track_skips_identical_rows_and_sends_an_edited_row_as_a_new_event() {
         ..Users::default()
     };
     let second = runs
-        .run(&run_request(
-            &plane.url,
-            &v2.doc(),
-            Some(105),
-            "changed",
-            Some("Synced"),
-        ))
+        .schedule(&v2.doc(), Some(105), "changed", Some("Synced"))
         .await;
     assert!(second.ok, "{}", second.message);
     assert_eq!(second.sent, v2.expected([42]));
