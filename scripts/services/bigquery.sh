@@ -16,6 +16,7 @@ _bq_main() {
   local here root svc venv home log pidfile portsfile rest_port grpc_port project sp
   BQ_EMULATOR_STARTED_PID=""
   here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  source "$here/lib/wait.sh"
   root="$(cd "$here/../.." && pwd)"
   svc="$root/.services"
   venv="$svc/bq-venv"
@@ -90,21 +91,7 @@ PY
       echo "$rest_port $grpc_port" >"$portsfile"
       BQ_EMULATOR_STARTED_PID=$!
     fi
-    local i
-    for i in $(seq 1 150); do
-      _bq_ready && break
-      if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-        echo "bigquery emulator: failed to start; last log lines:" >&2
-        tail -n 20 "$log" >&2
-        return 1
-      fi
-      sleep 0.2
-    done
-    if ! _bq_ready; then
-      echo "bigquery emulator: not ready after 30 s; last log lines:" >&2
-      tail -n 20 "$log" >&2
-      return 1
-    fi
+    service_wait "bigquery emulator" _bq_ready "$pidfile" "$log" 30 || return 1
   fi
   BQ_EMULATOR_REST="http://127.0.0.1:$rest_port"
   BQ_EMULATOR_GRPC="http://127.0.0.1:$grpc_port"

@@ -19,6 +19,7 @@ _gcs_main() {
   local here root svc venv log pidfile portfile port bin
   GCS_EMULATOR_STARTED_PID=""
   here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  source "$here/lib/wait.sh"
   root="$(cd "$here/../.." && pwd)"
   svc="${HUB_TEST_SERVICES_DIR:-$root/.services}"
   venv="$svc/gcs-venv"
@@ -74,21 +75,7 @@ _gcs_main() {
       echo "$port" >"$portfile"
       GCS_EMULATOR_STARTED_PID=$!
     fi
-    local i
-    for i in $(seq 1 100); do
-      _gcs_ready && break
-      if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-        echo "gcs emulator: failed to start; last log lines:" >&2
-        tail -n 20 "$log" >&2
-        return 1
-      fi
-      sleep 0.2
-    done
-    if ! _gcs_ready; then
-      echo "gcs emulator: not ready after 20 s; last log lines:" >&2
-      tail -n 20 "$log" >&2
-      return 1
-    fi
+    service_wait "gcs emulator" _gcs_ready "$pidfile" "$log" 20 || return 1
   fi
   HUB_TEST_GCS_ENDPOINT="http://127.0.0.1:$port"
   echo "gcs emulator: ready at $HUB_TEST_GCS_ENDPOINT" >&2
