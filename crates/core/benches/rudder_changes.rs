@@ -1,6 +1,6 @@
 //! Change-only sends end to end: `rudder_event` (Identify) over a generated result of N users ×
-//! 10 fields, streamed as a `download_url` (generated while it is sent, so the bench holds no
-//! document whatever N), through the real hub binary, to a local data plane. Each run is a fresh
+//! 10 fields, streamed as a `download_url` (rendered to a file in the system's temporary folder
+//! before the run, ~330 bytes a row, and served from it), through the real hub binary, to a local data plane. Each run is a fresh
 //! hub process sharing one change-state file, so its peak RSS (`VmHWM`) is that run's:
 //!
 //! 1. every row (`send_mode` every): the baseline;
@@ -106,13 +106,38 @@ impl Data {
     }
 }
 
-/// Serve `data` once per request, generated while it is sent (chunked); the URL.
-async fn serve(data: Data) -> (String, tokio::task::JoinHandle<()>) {
+impl Data {
+    /// Write the whole result document to `path`: rendered before the run, so that serving it
+    /// costs the bench next to no CPU (Looker serves downloads from machines of its own; a
+    /// generator sharing the hub's two cores took a quarter of one).
+    fn write_to(&self, path: &std::path::Path) {
+        use std::io::Write;
+        let mut file =
+            std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+        let mut row = Data::header();
+        for i in 0..self.rows {
+            if i > 0 {
+                row.push(',');
+            }
+            self.row(i, &mut row);
+            file.write_all(row.as_bytes()).unwrap();
+            row.clear();
+        }
+        row.push_str("]}");
+        file.write_all(row.as_bytes()).unwrap();
+        // On disk before the run starts: its writeback must not land in the hub's time.
+        file.into_inner().unwrap().sync_all().unwrap();
+    }
+}
+
+/// Serve the document at `path` once per request, read from the file while it is sent
+/// (chunked, 64 KiB a chunk); the URL.
+async fn serve(path: std::path::PathBuf) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
-            let data = data.clone();
+            let path = path.clone();
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut buf = [0u8; 1024];
@@ -125,21 +150,19 @@ async fn serve(data: Data) -> (String, tokio::task::JoinHandle<()>) {
                 let _ = sock
                     .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
                     .await;
-                let mut chunk = Data::header();
-                for i in 0..data.rows {
-                    if i > 0 {
-                        chunk.push(',');
-                    }
-                    data.row(i, &mut chunk);
-                    if chunk.len() >= 64 * 1024 {
-                        if send_chunk(&mut sock, &chunk).await.is_err() {
-                            return;
-                        }
-                        chunk.clear();
+                let Ok(mut file) = tokio::fs::File::open(&path).await else {
+                    return;
+                };
+                let mut chunk = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match file.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if send_chunk(&mut sock, &chunk[..n]).await.is_err() {
+                        return;
                     }
                 }
-                chunk.push_str("]}");
-                let _ = send_chunk(&mut sock, &chunk).await;
                 let _ = sock.write_all(b"0\r\n\r\n").await;
                 let _ = sock.shutdown().await;
             });
@@ -149,9 +172,9 @@ async fn serve(data: Data) -> (String, tokio::task::JoinHandle<()>) {
     (url, task)
 }
 
-async fn send_chunk(sock: &mut tokio::net::TcpStream, chunk: &str) -> std::io::Result<()> {
+async fn send_chunk(sock: &mut tokio::net::TcpStream, chunk: &[u8]) -> std::io::Result<()> {
     let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
-    frame.extend_from_slice(chunk.as_bytes());
+    frame.extend_from_slice(chunk);
     frame.extend_from_slice(b"\r\n");
     sock.write_all(&frame).await
 }
@@ -172,7 +195,9 @@ async fn run(mode: &str, data: Data, dir: &std::path::Path, plane: &Receiver) ->
         .timeout(Duration::from_secs(1800))
         .build()
         .unwrap();
-    let (url, server) = serve(data).await;
+    let document = dir.join("result.json");
+    data.write_to(&document);
+    let (url, server) = serve(document.clone()).await;
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -234,6 +259,7 @@ async fn run(mode: &str, data: Data, dir: &std::path::Path, plane: &Receiver) ->
     let _ = child.kill();
     let _ = child.wait();
     server.abort();
+    let _ = std::fs::remove_file(&document);
     let answer: serde_json::Value =
         serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
     assert_eq!(answer["looker"]["success"], true, "{answer}");
