@@ -16,6 +16,7 @@ mod cells;
 mod fields;
 mod header;
 mod parser;
+mod pool;
 mod raw;
 mod scanner;
 mod source;

@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 
 use super::fields::{read_fields, read_key, read_null};
 use super::header::{RawFields, ResultHeader};
+use super::pool::ChunkPool;
 use super::raw::RawRows;
 use super::scanner::{ScanError, Scanner};
 use super::{json_error, RowsError, MAX_BYTES_BEFORE_FIELDS, MAX_ROW_BYTES};
@@ -16,7 +17,7 @@ pub(super) const CHUNK_ROWS: usize = 256;
 /// Chunks buffered between the parser and the consumer.
 pub(super) const CHANNEL_CHUNKS: usize = 4;
 /// A chunk is handed over once it holds this many bytes of rows (or [`CHUNK_ROWS`] rows).
-const CHUNK_BYTES: usize = 1 << 20;
+pub(super) const CHUNK_BYTES: usize = 1 << 20;
 /// Largest `ran_at` of a result document, as JSON text (Looker's is a timestamp of 25 bytes).
 const MAX_RAN_AT_BYTES: usize = 1 << 10;
 
@@ -30,13 +31,15 @@ pub(super) enum Msg {
 /// Read a document from `reader` on a blocking thread, sending what it finds to `tx`.
 pub(super) fn spawn_parser<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender<Msg>) {
     tokio::task::spawn_blocking(move || {
+        let pool = ChunkPool::default();
         let mut state = ParseState {
             tx,
             header_sent: false,
             ran_at: None,
             fields: None,
             rows: 0,
-            pending: RawRows::with_capacity(CHUNK_ROWS),
+            pending: RawRows::from_pool(&pool, CHUNK_ROWS),
+            pool,
             buffered: Vec::new(),
             buffered_bytes: 0,
             cancelled: false,
@@ -160,6 +163,8 @@ struct ParseState {
     rows: u64,
     /// Rows captured since the last hand-over (the last one may be half-captured on error).
     pending: RawRows,
+    /// The buffers of the chunks handed over, when their consumer is done with them.
+    pool: ChunkPool,
     /// Chunks seen before `fields` (plain json_detail may put data first): kept until the header.
     buffered: Vec<RawRows>,
     /// Raw bytes in `buffered`.
@@ -168,6 +173,12 @@ struct ParseState {
 }
 
 impl ParseState {
+    /// The rows captured so far; capturing goes on into an empty chunk.
+    fn take_pending(&mut self) -> RawRows {
+        let next = RawRows::from_pool(&self.pool, CHUNK_ROWS);
+        std::mem::replace(&mut self.pending, next)
+    }
+
     /// Send the header (once), from the `ran_at` and `fields` read so far.
     fn ensure_header(&mut self) {
         if self.header_sent {
@@ -188,8 +199,7 @@ impl ParseState {
             if self.header_sent {
                 self.flush();
             } else {
-                let chunk =
-                    std::mem::replace(&mut self.pending, RawRows::with_capacity(CHUNK_ROWS));
+                let chunk = self.take_pending();
                 self.buffered_bytes += chunk.byte_len();
                 self.buffered.push(chunk);
                 if self.buffered_bytes > MAX_BYTES_BEFORE_FIELDS {
@@ -221,7 +231,7 @@ impl ParseState {
 
     /// Hand over the complete rows captured so far.
     fn flush(&mut self) {
-        let mut chunk = std::mem::replace(&mut self.pending, RawRows::with_capacity(CHUNK_ROWS));
+        let mut chunk = self.take_pending();
         chunk.drop_unfinished_row();
         if !self.header_sent {
             self.buffered.push(chunk);

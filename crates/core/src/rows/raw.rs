@@ -7,15 +7,20 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::pool::ChunkPool;
+
 /// One result row: `"view.field" -> {value, rendered?, links?}` or, for pivoted measures,
 /// `"view.field" -> {pivot_key: {value, ...}}`.
 pub type Row = Map<String, Value>;
 
-/// The raw JSON text of a chunk of rows, back to back (one allocation per chunk).
+/// The raw JSON text of a chunk of rows, back to back (one allocation per chunk, reused when
+/// the chunk came from a pool).
 #[derive(Debug, Default, Clone)]
 pub struct RawRows {
     buf: Vec<u8>,
     ends: Vec<usize>,
+    /// Where the buffers go back once the chunk is dropped.
+    pool: Option<ChunkPool>,
 }
 
 impl RawRows {
@@ -23,7 +28,22 @@ impl RawRows {
         RawRows {
             buf: Vec::with_capacity(rows * 256),
             ends: Vec::with_capacity(rows),
+            pool: None,
         }
+    }
+
+    /// An empty chunk on buffers from `pool` (fresh ones when it has none), handed back to it
+    /// when the chunk is dropped.
+    pub(super) fn from_pool(pool: &ChunkPool, rows: usize) -> RawRows {
+        let (buf, ends) = pool.take().unwrap_or_default();
+        let mut chunk = RawRows {
+            buf,
+            ends,
+            pool: Some(pool.clone()),
+        };
+        chunk.buf.reserve(rows * 256);
+        chunk.ends.reserve(rows);
+        chunk
     }
 
     /// Rows in the chunk.
@@ -80,6 +100,17 @@ impl RawRows {
             part.finish_row();
         }
         part
+    }
+}
+
+impl Drop for RawRows {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.give_back((
+                std::mem::take(&mut self.buf),
+                std::mem::take(&mut self.ends),
+            ));
+        }
     }
 }
 
