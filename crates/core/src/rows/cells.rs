@@ -5,6 +5,7 @@
 //! repeated field, text that is not JSON) is parsed in general ([`RawRow`]), which gives the
 //! plain rows the same cells, so which way a row was read never shows.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::{RawCell, RawRow, ResultHeader};
@@ -41,23 +42,35 @@ impl CellReader {
 
     /// The cells of a row's text; fails when the text is not a JSON object.
     pub fn read<'a>(&self, text: &'a [u8]) -> Result<RowCells<'a>, serde_json::Error> {
-        if let Some(flat) = self.read_flat(text) {
-            return Ok(RowCells::Flat(flat));
+        let mut spans = Vec::new();
+        if let Some(end) = self.read_plain(text, &mut spans) {
+            if text[end..].iter().all(|b| b.is_ascii_whitespace()) {
+                if let Ok(text) = std::str::from_utf8(&text[..end]) {
+                    return Ok(RowCells::Flat(FlatRow::new(text, spans.into())));
+                }
+            }
         }
         RawRow::parse(text).map(RowCells::Parsed)
     }
 
-    fn read_flat<'a>(&self, text: &'a [u8]) -> Option<FlatRow<'a>> {
+    /// Read the plain row at the start of `bytes` (after optional whitespace): its value spans
+    /// appended to `spans` (one per header field, `(0, 0)` for a field it lacks, offsets into
+    /// `bytes`) and the end of the row returned. `None`, with `spans` as it was, when `bytes` do
+    /// not start with a whole plain row: a row that is not plain, not JSON, or that goes on past
+    /// them. What follows the row is not looked at.
+    pub(super) fn read_plain(&self, bytes: &[u8], spans: &mut Vec<(u32, u32)>) -> Option<usize> {
+        let before = spans.len();
+        spans.resize(before + self.names.len(), (0, 0));
+        let end = self.walk(bytes, &mut spans[before..]);
+        if end.is_none() {
+            spans.truncate(before);
+        }
+        end
+    }
+
+    fn walk(&self, bytes: &[u8], spans: &mut [(u32, u32)]) -> Option<usize> {
         let positions = self.positions.as_ref()?;
-        let text = std::str::from_utf8(text).ok()?;
-        let mut row = FlatRow {
-            text,
-            spans: vec![(0, 0); self.names.len()],
-        };
-        let mut at = Cursor {
-            bytes: text.as_bytes(),
-            i: 0,
-        };
+        let mut at = Cursor { bytes, i: 0 };
         at.open(b'{')?;
         let mut next = 0;
         if !at.empty(b'}') {
@@ -71,11 +84,11 @@ impl CellReader {
                 };
                 let span = at.cell()?;
                 if let Some(p) = position {
-                    if row.spans[p] != (0, 0) {
+                    if spans[p] != (0, 0) {
                         // A repeated field: which one counts is the general parse's to say.
                         return None;
                     }
-                    row.spans[p] = span;
+                    spans[p] = span;
                     next = p + 1;
                 }
                 if at.close(b'}')? {
@@ -83,8 +96,9 @@ impl CellReader {
                 }
             }
         }
-        at.end()?;
-        Some(row)
+        // Strings were checked for quotes, escapes and control characters only.
+        std::str::from_utf8(&bytes[..at.i]).ok()?;
+        Some(at.i)
     }
 }
 
@@ -94,10 +108,15 @@ pub struct FlatRow<'a> {
     text: &'a str,
     /// The value's byte range by header position; `(0, 0)` when the row lacks the field (a value
     /// is never empty and never starts a row).
-    spans: Vec<(u32, u32)>,
+    spans: Cow<'a, [(u32, u32)]>,
 }
 
 impl<'a> FlatRow<'a> {
+    /// The row `text` whose values are at `spans` (as [`CellReader`] found them).
+    pub(super) fn new(text: &'a str, spans: Cow<'a, [(u32, u32)]>) -> FlatRow<'a> {
+        FlatRow { text, spans }
+    }
+
     fn value(&self, position: usize) -> Option<&'a str> {
         let &(start, end) = self.spans.get(position)?;
         (end > start).then(|| &self.text[start as usize..end as usize])
@@ -176,12 +195,6 @@ impl<'a> Cursor<'a> {
             }
             _ => None,
         }
-    }
-
-    /// Nothing but whitespace is left.
-    fn end(&mut self) -> Option<()> {
-        self.skip_ws();
-        (self.i == self.bytes.len()).then_some(())
     }
 
     /// An object's key and its colon: the key's bytes.

@@ -9,10 +9,13 @@
 //!
 //! Files: `source` (where a result comes from: pushed body, base64, `download_url`), `header`
 //! (what precedes the rows: `ran_at`, fields), `scanner` (the block scanner), `parser` (the
-//! document read on its thread, rows handed over in chunks), `raw` (rows and cells, parsed or
-//! borrowed), `cells` (a row's cells by the header's fields, plain rows read in one pass); this file holds the reader ([`RowStream`]) and its errors.
+//! document read on its thread, rows handed over in chunks), `chunk` (a chunk of rows as handed
+//! over, with where the plain rows' values are), `pool` (chunk buffers reused), `raw` (rows and
+//! cells, parsed or borrowed), `cells` (a row's cells by the header's fields, plain rows read in
+//! one pass); this file holds the reader ([`RowStream`]) and its errors.
 
 mod cells;
+mod chunk;
 mod fields;
 mod header;
 mod parser;
@@ -22,9 +25,10 @@ mod scanner;
 mod source;
 
 pub use cells::{CellReader, FlatRow, RowCells};
+pub use chunk::{ChunkRow, RawRows};
 pub use fields::{kept_bytes, MAX_FIELDS, MAX_FIELDS_KEPT, MAX_FIELD_KEPT, MAX_FIELD_TEXT};
 pub use header::{FieldCategory, FieldMeta, ResultHeader};
-pub use raw::{Key, RawCell, RawRow, RawRows, Row};
+pub use raw::{Key, RawCell, RawRow, Row};
 pub use source::{source_of, RowSource};
 
 use parser::Msg;

@@ -5,10 +5,11 @@ use std::io::Read;
 
 use tokio::sync::mpsc;
 
+use super::cells::CellReader;
+use super::chunk::RawRows;
 use super::fields::{read_fields, read_key, read_null};
 use super::header::{RawFields, ResultHeader};
-use super::pool::ChunkPool;
-use super::raw::RawRows;
+use super::pool::Pool;
 use super::scanner::{ScanError, Scanner};
 use super::{json_error, RowsError, MAX_BYTES_BEFORE_FIELDS, MAX_ROW_BYTES};
 
@@ -17,7 +18,12 @@ pub(super) const CHUNK_ROWS: usize = 256;
 /// Chunks buffered between the parser and the consumer.
 pub(super) const CHANNEL_CHUNKS: usize = 4;
 /// A chunk is handed over once it holds this many bytes of rows (or [`CHUNK_ROWS`] rows).
-pub(super) const CHUNK_BYTES: usize = 1 << 20;
+const CHUNK_BYTES: usize = 1 << 20;
+/// Chunk buffers kept for reuse: as many as can be in use at once (those in the channel, the one
+/// being filled, the one being read).
+const POOLED_CHUNKS: usize = CHANNEL_CHUNKS + 2;
+/// A chunk's buffers grown past this (a row near the row limit) are freed rather than kept.
+const LARGEST_POOLED_CHUNK: usize = 4 * CHUNK_BYTES;
 /// Largest `ran_at` of a result document, as JSON text (Looker's is a timestamp of 25 bytes).
 const MAX_RAN_AT_BYTES: usize = 1 << 10;
 
@@ -31,7 +37,7 @@ pub(super) enum Msg {
 /// Read a document from `reader` on a blocking thread, sending what it finds to `tx`.
 pub(super) fn spawn_parser<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender<Msg>) {
     tokio::task::spawn_blocking(move || {
-        let pool = ChunkPool::default();
+        let pool = Pool::new(POOLED_CHUNKS, LARGEST_POOLED_CHUNK);
         let mut state = ParseState {
             tx,
             header_sent: false,
@@ -40,6 +46,7 @@ pub(super) fn spawn_parser<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender
             rows: 0,
             pending: RawRows::from_pool(&pool, CHUNK_ROWS),
             pool,
+            reader: None,
             buffered: Vec::new(),
             buffered_bytes: 0,
             cancelled: false,
@@ -146,8 +153,7 @@ fn parse_rows<R: Read>(scan: &mut Scanner<R>, state: &mut ParseState) -> Result<
             Some(_) => return Err(scan.syntax("a row object")),
             None => return Err(ScanError::Eof),
         }
-        // An oversized row stays in the chunk as an empty text: counted, never held.
-        scan.capture_at_most(state.pending.row_buf(), MAX_ROW_BYTES)?;
+        state.capture_row(scan)?;
         state.push_row()?;
         if scan.end_of_item(b']')? {
             return Ok(());
@@ -164,7 +170,10 @@ struct ParseState {
     /// Rows captured since the last hand-over (the last one may be half-captured on error).
     pending: RawRows,
     /// The buffers of the chunks handed over, when their consumer is done with them.
-    pool: ChunkPool,
+    pool: Pool<RawRows>,
+    /// Reads the rows' values by the header's fields, once the header is known (rows before it
+    /// are left to the consumer).
+    reader: Option<CellReader>,
     /// Chunks seen before `fields` (plain json_detail may put data first): kept until the header.
     buffered: Vec<RawRows>,
     /// Raw bytes in `buffered`.
@@ -185,16 +194,33 @@ impl ParseState {
             return;
         }
         let header = ResultHeader::new(self.ran_at.clone(), self.fields.take().unwrap_or_default());
+        self.reader = Some(CellReader::new(&header));
         self.header_sent = true;
         if self.tx.blocking_send(Msg::Header(header)).is_err() {
             self.cancelled = true;
         }
     }
 
+    /// Capture the row that starts at the scanner into `pending`. Once the header is known, a
+    /// plain row whole in the scanner's buffer (nearly every row) is read there in one pass that
+    /// finds both its end and its values; any other row is captured by the scanner, then read
+    /// (a plain row that straddled the buffer) or left to be parsed by the consumer.
+    fn capture_row<R: Read>(&mut self, scan: &mut Scanner<R>) -> Result<(), ScanError> {
+        if let Some(reader) = &self.reader {
+            if let Some(n) = self.pending.push_plain(reader, scan.buffered()) {
+                scan.consume(n);
+                return Ok(());
+            }
+        }
+        // An oversized row stays in the chunk as an empty text: counted, never held.
+        scan.capture_at_most(self.pending.row_buf(), MAX_ROW_BYTES)?;
+        self.pending.finish_row(self.reader.as_ref());
+        Ok(())
+    }
+
     /// The row just captured into `pending` is complete.
     fn push_row(&mut self) -> Result<(), ScanError> {
         self.rows += 1;
-        self.pending.finish_row();
         if self.pending.len() >= CHUNK_ROWS || self.pending.byte_len() >= CHUNK_BYTES {
             if self.header_sent {
                 self.flush();
@@ -265,6 +291,7 @@ impl Stopped {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::RawRow;
 
     /// `{"data":[` and then rows of ~4 KB without end.
     struct EndlessRows {
@@ -313,6 +340,92 @@ mod tests {
             Some(Msg::Error(e)) => panic!("{e}"),
             Some(_) => panic!("rows were handed over before the fields"),
             None => panic!("the parser ended without an answer"),
+        }
+    }
+
+    /// Hands out `text` a few bytes at a time (1 to 97, in turn): rows straddle every read.
+    struct Trickle {
+        text: Vec<u8>,
+        at: usize,
+        step: usize,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.step = self.step % 97 + 1;
+            let n = self.step.min(buf.len()).min(self.text.len() - self.at);
+            buf[..n].copy_from_slice(&self.text[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    /// Each field's value text, by header position (`None`: no such cell or a pivoted one).
+    fn values(cells: &super::super::RowCells<'_>, names: &[&str]) -> Vec<Option<String>> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| cells.cell(i, n).and_then(|c| c.value().map(str::to_string)))
+            .collect()
+    }
+
+    async fn read_back(reader: impl Read + Send + 'static) -> Vec<(bool, Vec<Option<String>>)> {
+        let names = ["a.x", "a.y"];
+        let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
+        spawn_parser(reader, tx);
+        let mut rows = Vec::new();
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Header(h) => assert_eq!(h.fields.len(), 2),
+                Msg::Rows(chunk) => {
+                    for row in chunk.rows() {
+                        let cells = row.cells().unwrap();
+                        let parsed = RawRow::parse(row.text).unwrap();
+                        let expected = values(&parsed.into(), &names);
+                        let flat = matches!(cells, super::super::RowCells::Flat(_));
+                        assert_eq!(values(&cells, &names), expected);
+                        rows.push((flat, expected));
+                    }
+                }
+                Msg::Error(e) => panic!("{e}"),
+            }
+        }
+        rows
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn plain_rows_are_read_plain_by_the_parser_wherever_reads_cut_them() {
+        let plain =
+            |i: usize| format!(r#"{{"a.x":{{"value":{i},"rendered":"{i}"}},"a.y":"v{i}"}}"#);
+        let others = [
+            r#"{"a.x":{"value":"say \"hi\""},"a.y":1}"#.to_string(),
+            r#"{"a.x":{"p1":{"value":1}},"a.y":{"value":null}}"#.to_string(),
+            r#"{"a.y":{"value":[1,2]},"a.y":{"value":3}}"#.to_string(),
+        ];
+        let rows: Vec<String> = (0..3000)
+            .map(|i| match i % 10 {
+                3 => others[i % 3].clone(),
+                _ => plain(i),
+            })
+            .collect();
+        let doc = format!(
+            r#"{{"fields":{{"dimensions":[{{"name":"a.x"}},{{"name":"a.y"}}]}},"data":[{}]}}"#,
+            rows.join(" ,\n ")
+        );
+        let whole = read_back(std::io::Cursor::new(doc.clone().into_bytes())).await;
+        let trickled = read_back(Trickle {
+            text: doc.into_bytes(),
+            at: 0,
+            step: 0,
+        })
+        .await;
+        assert_eq!(whole.len(), 3000);
+        assert_eq!(whole, trickled);
+        for (i, (flat, values)) in whole.iter().enumerate() {
+            assert_eq!(*flat, i % 10 != 3, "row {i}");
+            if i % 10 != 3 {
+                assert_eq!(values[1].as_deref(), Some(format!("\"v{i}\"").as_str()));
+            }
         }
     }
 }

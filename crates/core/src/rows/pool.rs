@@ -5,38 +5,63 @@
 
 use std::sync::{Arc, Mutex};
 
-/// The buffers of one chunk: its text and the end of each row.
-pub(super) type Buffers = (Vec<u8>, Vec<usize>);
+/// What a pool keeps: emptied before it is kept.
+pub(super) trait Reusable: Default {
+    /// Empty it, keeping its room.
+    fn clear(&mut self);
+    /// Bytes of room it holds.
+    fn room(&self) -> usize;
+}
 
-/// Buffers kept for reuse: as many as can be in flight between the parser and the consumer
-/// (those in the channel, the one being filled, the one being read), so memory stays as bounded
-/// as without the pool.
-const KEPT: usize = super::parser::CHANNEL_CHUNKS + 2;
+/// Buffers kept for reuse, shared by their maker and their users.
+#[derive(Debug)]
+pub(super) struct Pool<T> {
+    kept: Arc<Mutex<Vec<T>>>,
+    /// At most this many are kept: as many as can be in use at once (then memory stays as
+    /// bounded as without the pool).
+    most: usize,
+    /// One grown past this many bytes (for an unusually large item) is freed rather than kept.
+    largest: usize,
+}
 
-/// A buffer grown past this (a row near the row limit) is freed rather than kept.
-const LARGEST_KEPT: usize = 4 * super::parser::CHUNK_BYTES;
+impl<T> Clone for Pool<T> {
+    fn clone(&self) -> Self {
+        Pool {
+            kept: self.kept.clone(),
+            most: self.most,
+            largest: self.largest,
+        }
+    }
+}
 
-/// Buffers of one result's chunks, shared by the parser and the chunks it hands out.
-#[derive(Debug, Clone, Default)]
-pub(super) struct ChunkPool(Arc<Mutex<Vec<Buffers>>>);
-
-impl ChunkPool {
-    /// Empty buffers, reused when one was handed back.
-    pub(super) fn take(&self) -> Option<Buffers> {
-        self.0.lock().ok()?.pop()
+impl<T: Reusable> Pool<T> {
+    /// A pool keeping at most `most` buffers of at most `largest` bytes.
+    pub(super) fn new(most: usize, largest: usize) -> Pool<T> {
+        Pool {
+            kept: Arc::default(),
+            most,
+            largest,
+        }
     }
 
-    /// Keep `buffers` for a later chunk, emptied; dropped when the pool is full or they grew
-    /// past the usual chunk.
-    pub(super) fn give_back(&self, (mut text, mut ends): Buffers) {
-        if text.capacity() > LARGEST_KEPT {
+    /// An empty buffer: one handed back, or a new one.
+    pub(super) fn take(&self) -> T {
+        self.kept
+            .lock()
+            .ok()
+            .and_then(|mut kept| kept.pop())
+            .unwrap_or_default()
+    }
+
+    /// Keep `item` for later, emptied; dropped when the pool is full or it grew too large.
+    pub(super) fn give_back(&self, mut item: T) {
+        if item.room() > self.largest {
             return;
         }
-        text.clear();
-        ends.clear();
-        if let Ok(mut kept) = self.0.lock() {
-            if kept.len() < KEPT {
-                kept.push((text, ends));
+        item.clear();
+        if let Ok(mut kept) = self.kept.lock() {
+            if kept.len() < self.most {
+                kept.push(item);
             }
         }
     }
@@ -46,20 +71,39 @@ impl ChunkPool {
 mod tests {
     use super::*;
 
+    impl Reusable for Vec<u8> {
+        fn clear(&mut self) {
+            Vec::clear(self)
+        }
+        fn room(&self) -> usize {
+            self.capacity()
+        }
+    }
+
     #[test]
     fn buffers_come_back_empty_and_the_pool_stays_bounded() {
-        let pool = ChunkPool::default();
-        assert!(pool.take().is_none());
-        for _ in 0..KEPT + 3 {
-            pool.give_back((vec![1, 2, 3], vec![3]));
+        let pool: Pool<Vec<u8>> = Pool::new(3, 100);
+        let mut buf = pool.take();
+        buf.extend_from_slice(b"abc");
+        pool.give_back(buf);
+        let again = pool.take();
+        assert!(
+            again.is_empty() && again.capacity() >= 3,
+            "the same buffer, emptied"
+        );
+        assert!(pool.take().capacity() == 0, "only one was handed back");
+
+        pool.give_back(Vec::with_capacity(101));
+        assert_eq!(
+            pool.take().capacity(),
+            0,
+            "a buffer grown too large is not kept"
+        );
+
+        for _ in 0..5 {
+            pool.give_back(vec![1]);
         }
-        pool.give_back((Vec::with_capacity(LARGEST_KEPT + 1), Vec::new()));
-        let mut taken = 0;
-        while let Some((text, ends)) = pool.take() {
-            assert!(text.is_empty() && ends.is_empty());
-            assert!(text.capacity() >= 3 && text.capacity() <= LARGEST_KEPT);
-            taken += 1;
-        }
-        assert_eq!(taken, KEPT);
+        let kept: Vec<Vec<u8>> = (0..5).map(|_| pool.take()).collect();
+        assert_eq!(kept.iter().filter(|b| b.capacity() > 0).count(), 3);
     }
 }

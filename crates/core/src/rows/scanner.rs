@@ -64,6 +64,17 @@ impl<R: Read> Scanner<R> {
         }
     }
 
+    /// The bytes buffered from the current position on (some, after [`Scanner::peek_token`]
+    /// found a byte).
+    pub(super) fn buffered(&self) -> &[u8] {
+        &self.buf[self.pos..self.len]
+    }
+
+    /// Consume `n` bytes of [`Scanner::buffered`].
+    pub(super) fn consume(&mut self, n: usize) {
+        self.pos += n;
+    }
+
     /// Consume the byte [`Scanner::peek_token`] returned.
     pub(super) fn skip(&mut self) {
         self.pos += 1;

@@ -21,7 +21,7 @@ use crate::changes::hash::{Fingerprint, KeyHash};
 use crate::changes::memory::Decision;
 use crate::changes::mode::SendMode;
 use crate::changes::run::ChangeRun;
-use crate::rows::{CellReader, RawRows, RowCells, RowStream, RowsError};
+use crate::rows::{ChunkRow, RawRows, RowCells, RowStream, RowsError};
 
 /// Everything one delivery needs besides the rows.
 pub struct Job<'a> {
@@ -95,7 +95,6 @@ pub struct Prepared<'a> {
     job: Job<'a>,
     rows: RowStream,
     mapper: Mapper,
-    cells: CellReader,
 }
 
 /// Work out how the result's rows become events; fails when no field identifies them.
@@ -113,13 +112,7 @@ pub fn prepare(job: Job<'_>, rows: RowStream) -> Result<Prepared<'_>, MappingErr
         max_event_bytes: MAX_EVENT_BYTES.min(limits.max_event_bytes()),
         naming: job.naming,
     })?;
-    let cells = CellReader::new(rows.header());
-    Ok(Prepared {
-        job,
-        rows,
-        mapper,
-        cells,
-    })
+    Ok(Prepared { job, rows, mapper })
 }
 
 impl Prepared<'_> {
@@ -135,11 +128,9 @@ impl Prepared<'_> {
             job,
             mut rows,
             mapper,
-            cells,
         } = self;
         let mut sender = Sender {
             mapper: &mapper,
-            cells: &cells,
             changes: changes.map(|c| Changes {
                 identity: Identity::new(&mapper, c.run.seed()),
                 ids_of_content: c.mode == SendMode::Changed && mapper.call() == Call::Track,
@@ -237,7 +228,6 @@ impl Read<'_> {
 /// The rows of one delivery on their way: mapped into a reused buffer, batched, delivered.
 struct Sender<'m, 'c> {
     mapper: &'m Mapper,
-    cells: &'m CellReader,
     changes: Option<Changes<'c, 'm>>,
     delivery: Delivery,
     batcher: Batcher,
@@ -257,8 +247,8 @@ impl Sender<'_, '_> {
     async fn chunk(&mut self, chunk: &RawRows) -> Result<(), String> {
         let first = self.report.rows;
         let reads: Vec<Read<'_>> = (first..)
-            .zip(chunk.iter())
-            .map(|(index, text)| self.read(index, text))
+            .zip(chunk.rows())
+            .map(|(index, row)| self.read(index, row))
             .collect();
         if let Some(c) = self.changes.as_mut() {
             c.run.warm(reads.iter().filter_map(Read::key));
@@ -274,20 +264,20 @@ impl Sender<'_, '_> {
         self.stopped && self.changes.is_none()
     }
 
-    /// Read row `index` (and hash it, change-only).
-    fn read<'t>(&mut self, index: u64, text: &'t [u8]) -> Read<'t> {
+    /// Read row `index`, and hash it, change-only.
+    fn read<'t>(&mut self, index: u64, row: ChunkRow<'t>) -> Read<'t> {
         if self.only_counting() {
             return Read::Unread;
         }
-        if text.is_empty() {
+        if row.text.is_empty() {
             return Read::TooLarge;
         }
-        match self.cells.read(text) {
-            Ok(row) => {
-                let identity = self.changes.as_mut().map(|c| c.identity.of(index, &row));
-                Read::Row(row, identity)
+        match row.cells() {
+            Ok(cells) => {
+                let identity = self.changes.as_mut().map(|c| c.identity.of(index, &cells));
+                Read::Row(cells, identity)
             }
-            Err(e) => Read::Bad(RowsError::bad_row(index, &e, text).to_string()),
+            Err(e) => Read::Bad(RowsError::bad_row(index, &e, row.text).to_string()),
         }
     }
 
