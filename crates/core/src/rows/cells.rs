@@ -13,8 +13,10 @@ use super::{RawCell, RawRow, ResultHeader};
 /// Reads the rows of one result by its header's fields.
 #[derive(Debug)]
 pub struct CellReader {
-    /// Each field's name, by header position.
-    names: Vec<Box<[u8]>>,
+    /// Each field's name as a plain row writes its key, quotes included, by header position
+    /// (empty for a name a plain key cannot spell: one with a quote, a backslash or a control
+    /// character).
+    keys: Vec<Box<[u8]>>,
     /// Header position of each name; `None` when the header repeats a name (its rows are always
     /// parsed, where the position decides which cell a repeated name gets).
     positions: Option<HashMap<Box<[u8]>, usize>>,
@@ -34,8 +36,15 @@ impl CellReader {
             .map(|(i, n)| (n.clone(), i))
             .collect();
         let unique = positions.len() == names.len();
+        let keys = names
+            .iter()
+            .map(|n| match n.iter().any(|&b| ends_plain_string(b)) {
+                true => Box::default(),
+                false => [b"\"", &n[..], b"\""].concat().into(),
+            })
+            .collect();
         CellReader {
-            names,
+            keys,
             positions: unique.then_some(positions),
         }
     }
@@ -60,7 +69,7 @@ impl CellReader {
     /// them. What follows the row is not looked at.
     pub(super) fn read_plain(&self, bytes: &[u8], spans: &mut Vec<(u32, u32)>) -> Option<usize> {
         let before = spans.len();
-        spans.resize(before + self.names.len(), (0, 0));
+        spans.resize(before + self.keys.len(), (0, 0));
         let end = self.walk(bytes, &mut spans[before..]);
         if end.is_none() {
             spans.truncate(before);
@@ -75,12 +84,13 @@ impl CellReader {
         let mut next = 0;
         if !at.empty(b'}') {
             loop {
-                let key = at.key()?;
-                // Rows list their fields in the header's order: the next name is nearly always it.
-                let position = if self.names.get(next).is_some_and(|n| **n == *key) {
+                // Rows list their fields in the header's order: the next key is nearly always the
+                // next field's, compared as it is written.
+                let expected = self.keys.get(next).map_or(&[][..], |k| &k[..]);
+                let position = if at.key_is(expected)? {
                     Some(next)
                 } else {
-                    positions.get(key).copied()
+                    positions.get(at.key()?).copied()
                 };
                 let span = at.cell()?;
                 if let Some(p) = position {
@@ -148,6 +158,15 @@ impl<'a> From<RawRow<'a>> for RowCells<'a> {
     }
 }
 
+/// Whether `b` ends a plain string's text: its closing quote, or what makes it not plain (an
+/// escape, a control character JSON does not allow).
+fn ends_plain_string(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20
+}
+
+/// Strings up to this long are ended byte by byte (see `Cursor::string`).
+const SHORT_STRING: usize = 48;
+
 /// Deepest nesting read flat (a deeper row is parsed, under serde_json's own limit).
 const MAX_DEPTH: usize = 32;
 
@@ -197,6 +216,18 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Whether the next key is `quoted` (a plain key, quotes included; never when empty): then
+    /// it and its colon are consumed.
+    fn key_is(&mut self, quoted: &[u8]) -> Option<bool> {
+        self.skip_ws();
+        if quoted.is_empty() || !self.bytes[self.i..].starts_with(quoted) {
+            return Some(false);
+        }
+        self.i += quoted.len();
+        self.open(b':')?;
+        Some(true)
+    }
+
     /// An object's key and its colon: the key's bytes.
     fn key(&mut self) -> Option<&'a [u8]> {
         self.skip_ws();
@@ -218,9 +249,9 @@ impl<'a> Cursor<'a> {
             return None;
         }
         loop {
-            let key = self.key()?;
+            let is_value = self.key_is(b"\"value\"")? || self.key()? == b"value";
             let span = self.value(1)?;
-            if key == b"value" {
+            if is_value {
                 if value.is_some() {
                     return None;
                 }
@@ -280,8 +311,14 @@ impl<'a> Cursor<'a> {
             return None;
         }
         let rest = &self.bytes[start + 1..];
-        let len = memchr::memchr2(b'"', b'\\', rest)?;
-        if rest[len] != b'"' || rest[..len].iter().any(|&b| b < 0x20) {
+        // Most strings of a row are short: a byte loop ends them sooner than a vector search
+        // gets going; a long one is searched.
+        let short = rest.len().min(SHORT_STRING);
+        let len = match rest[..short].iter().position(|&b| ends_plain_string(b)) {
+            Some(len) => len,
+            None => short + memchr::memchr2(b'"', b'\\', &rest[short..])?,
+        };
+        if rest[len] != b'"' || rest[short.min(len)..len].iter().any(|&b| b < 0x20) {
             return None;
         }
         self.i = start + len + 2;
