@@ -1,15 +1,21 @@
 //! Change-only sends end to end: `rudder_event` (Identify) over a generated result of N users ×
 //! 10 fields, streamed as a `download_url` (rendered to a file in the system's temporary folder
-//! before the run, ~330 bytes a row, and served from it), through the real hub binary, to a local data plane. Each run is a fresh
-//! hub process sharing one change-state file, so its peak RSS (`VmHWM`) is that run's:
+//! before the run, ~330 bytes a row, and served from it), through the real hub binary, to a local
+//! data plane. Each run is a fresh hub process sharing one change-state file, so its peak RSS
+//! (`VmHWM`) is that run's:
 //!
 //! 1. every row (`send_mode` every): the baseline;
 //! 2. only new or changed rows, first run: every row sent and remembered;
 //! 3. only new or changed rows with a fraction of the rows changed (default 1 %);
 //! 4. only new or changed rows with every row changed.
 //!
-//! Run with `scripts/bench_rudder.sh --changed [FRACTION] [ROWS...]` (builds the release hub
-//! first), or `HUB_BIN=target/release/hub cargo bench -p hub_core --bench rudder_changes -- 1000000`.
+//! `--repeat N` runs the four N times (each time on a fresh change state) and prints each run's
+//! median time and CPU, every time, and the largest peak RSS: on a shared machine single runs
+//! vary by 10-20 %.
+//!
+//! Run with `scripts/bench_rudder.sh --changed [--fraction F] [--repeat N] [ROWS...]` (builds the
+//! release hub first), or
+//! `HUB_BIN=target/release/hub cargo bench -p hub_core --bench rudder_changes -- 1000000`.
 
 #[path = "support/process.rs"]
 mod process;
@@ -279,24 +285,76 @@ async fn run(mode: &str, data: Data, dir: &std::path::Path, plane: &Receiver) ->
 /// sent on every run: at most this many beyond the changed rows.
 const COLLIDING_ROWS: u64 = 16;
 
-fn print(rows: u64, what: &str, r: &Run, expected: u64) {
+/// Check that run `r` sent the `expected` events.
+fn check(what: &str, r: &Run, expected: u64) {
     assert!(
         r.received >= expected && r.received - expected <= COLLIDING_ROWS,
         "{what}: {} events received, {expected} expected ({})",
         r.received,
         r.message
     );
+}
+
+/// One line of the table: the median of the runs' times and CPU (each run's time listed when
+/// there are several), the largest peak RSS.
+fn print(rows: u64, what: &str, runs: &[Run]) {
+    let median = |f: &dyn Fn(&Run) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let each = match runs.len() {
+        1 => String::new(),
+        _ => format!(
+            " ({})",
+            runs.iter()
+                .map(|r| format!("{:.2}", r.seconds))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        ),
+    };
     println!(
-        "| {rows} | {what} | {} | {:.2} | {:.2} | {:.1} |",
-        r.received,
-        r.seconds,
-        r.cpu_seconds * 1e6 / rows as f64,
-        r.peak_mib
+        "| {rows} | {what} | {} | {:.2}{each} | {:.2} | {:.1} |",
+        runs[0].received,
+        median(&|r| r.seconds),
+        median(&|r| r.cpu_seconds) * 1e6 / rows as f64,
+        runs.iter().map(|r| r.peak_mib).fold(0.0, f64::max)
     );
+}
+
+/// The four runs over `rows` rows, by fresh hubs sharing a fresh change state: each `Run` with
+/// what it is.
+async fn runs(rows: u64, fraction: f64, plane: &Receiver) -> Vec<(String, Run)> {
+    let dir = std::env::temp_dir().join(format!(
+        "rudder-changes-bench-{}-{rows}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let at = |fractions: Vec<f64>| Data { rows, fractions };
+    let mut done = Vec::new();
+    let r = run("every", at(vec![0.0]), &dir, plane).await;
+    check("every row", &r, rows);
+    done.push(("every row".to_string(), r));
+    let r = run("changed", at(vec![0.0]), &dir, plane).await;
+    check("first run", &r, rows);
+    done.push(("changed: first run".to_string(), r));
+    let some = at(vec![0.0, fraction]);
+    let expected = some.changed_in_last();
+    let what = format!("changed: {} % changed", fraction * 100.0);
+    let r = run("changed", some, &dir, plane).await;
+    check(&what, &r, expected);
+    done.push((what, r));
+    let r = run("changed", at(vec![0.0, fraction, 1.0]), &dir, plane).await;
+    check("every row changed", &r, rows);
+    done.push(("changed: every row changed".to_string(), r));
+    let _ = std::fs::remove_dir_all(&dir);
+    done
 }
 
 fn main() {
     let mut fraction = 0.01;
+    let mut repeat = 1usize;
     let mut sizes = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -306,6 +364,12 @@ fn main() {
                     .next()
                     .and_then(|v| v.parse().ok())
                     .expect("--fraction F")
+            }
+            "--repeat" => {
+                repeat = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--repeat N")
             }
             "--bench" => {}
             n => sizes.extend(n.replace('_', "").parse::<u64>().ok()),
@@ -324,29 +388,19 @@ fn main() {
         println!("| rows | run | events sent | seconds | hub CPU µs/row | hub peak RSS (MiB) |");
         println!("|---:|---|---:|---:|---:|---:|");
         for rows in sizes {
-            let dir = std::env::temp_dir().join(format!(
-                "rudder-changes-bench-{}-{rows}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
             let plane = Receiver::start(WRITE_KEY, Keep::Counts).await;
-            let at = |fractions: Vec<f64>| Data { rows, fractions };
-            let r = run("every", at(vec![0.0]), &dir, &plane).await;
-            print(rows, "every row", &r, rows);
-            let r = run("changed", at(vec![0.0]), &dir, &plane).await;
-            print(rows, "changed: first run", &r, rows);
-            let some = at(vec![0.0, fraction]);
-            let expected = some.changed_in_last();
-            let r = run("changed", some, &dir, &plane).await;
-            print(
-                rows,
-                &format!("changed: {} % changed", fraction * 100.0),
-                &r,
-                expected,
-            );
-            let r = run("changed", at(vec![0.0, fraction, 1.0]), &dir, &plane).await;
-            print(rows, "changed: every row changed", &r, rows);
-            let _ = std::fs::remove_dir_all(&dir);
+            let mut all: Vec<(String, Vec<Run>)> = Vec::new();
+            for _ in 0..repeat {
+                for (i, (what, r)) in runs(rows, fraction, &plane).await.into_iter().enumerate() {
+                    match all.get_mut(i) {
+                        Some((_, kept)) => kept.push(r),
+                        None => all.push((what, vec![r])),
+                    }
+                }
+            }
+            for (what, kept) in &all {
+                print(rows, what, kept);
+            }
         }
     });
 }
