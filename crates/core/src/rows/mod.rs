@@ -7,7 +7,8 @@
 //! Rows are parsed by the consumer: into a [`Row`] map ([`RowStream::next_row`]), or borrowed
 //! straight from the raw text ([`RowStream::next_raw_chunk`]) where speed matters.
 //!
-//! Files: `source` (where a result comes from: pushed body, base64, `download_url`), `header`
+//! Files: `source` (where a result comes from: pushed body, base64, `download_url`), `download`
+//! (a `download_url` fetched and parsed by one thread), `stop` (a source told to stop), `header`
 //! (what precedes the rows: `ran_at`, fields), `scanner` (the block scanner), `parser` (the
 //! document read on its thread, rows handed over in chunks), `chunk` (a chunk of rows as handed
 //! over, with where the plain rows' values are), `pool` (chunk buffers reused), `raw` (rows and
@@ -16,6 +17,7 @@
 
 mod cells;
 mod chunk;
+mod download;
 mod fields;
 mod header;
 mod parser;
@@ -23,6 +25,7 @@ mod pool;
 mod raw;
 mod scanner;
 mod source;
+mod stop;
 
 pub use cells::{CellReader, FlatRow, RowCells};
 pub use chunk::{ChunkRow, RawRows};

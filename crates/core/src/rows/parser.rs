@@ -11,6 +11,7 @@ use super::fields::{read_fields, read_key, read_null};
 use super::header::{RawFields, ResultHeader};
 use super::pool::Pool;
 use super::scanner::{ScanError, Scanner};
+use super::stop::Stopped;
 use super::{json_error, RowsError, MAX_BYTES_BEFORE_FIELDS, MAX_ROW_BYTES};
 
 /// Rows handed over per channel message.
@@ -36,51 +37,57 @@ pub(super) enum Msg {
 
 /// Read a document from `reader` on a blocking thread, sending what it finds to `tx`.
 pub(super) fn spawn_parser<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender<Msg>) {
-    tokio::task::spawn_blocking(move || {
-        let pool = Pool::new(POOLED_CHUNKS, LARGEST_POOLED_CHUNK);
-        let mut state = ParseState {
-            tx,
-            header_sent: false,
-            ran_at: None,
-            fields: None,
-            rows: 0,
-            pending: RawRows::from_pool(&pool, CHUNK_ROWS),
-            pool,
-            reader: None,
-            buffered: Vec::new(),
-            buffered_bytes: 0,
-            cancelled: false,
-        };
-        let mut scan = Scanner::new(reader);
-        let result = parse_document(&mut scan, &mut state);
-        match result {
-            Ok(()) => {
-                state.ensure_header();
-                state.flush_buffered();
-                state.flush();
-            }
-            Err(_) if state.cancelled => {}
-            Err(e) => {
-                state.flush();
-                let rows = state.rows;
-                let err = match e {
-                    ScanError::Io(e) if Stopped::is(&e) => RowsError::Stopped { rows },
-                    ScanError::Io(e) => RowsError::Cut {
-                        rows,
-                        detail: e.to_string(),
-                    },
-                    ScanError::Eof => RowsError::Cut {
-                        rows,
-                        detail: "the document ended early".into(),
-                    },
-                    ScanError::Syntax(detail) => RowsError::Malformed { rows, detail },
-                    ScanError::BeforeFields => RowsError::RowsBeforeFields { rows },
-                    ScanError::Limit(why) => RowsError::OverLimit(why),
-                };
-                let _ = state.tx.blocking_send(Msg::Error(err));
-            }
+    tokio::task::spawn_blocking(move || parse(reader, tx));
+}
+
+/// Read a document from `reader` on this thread, sending what it finds to `tx`.
+pub(super) fn parse<R: Read>(reader: R, tx: mpsc::Sender<Msg>) {
+    let pool = Pool::new(POOLED_CHUNKS, LARGEST_POOLED_CHUNK);
+    let mut state = ParseState {
+        tx,
+        header_sent: false,
+        ran_at: None,
+        fields: None,
+        rows: 0,
+        pending: RawRows::from_pool(&pool, CHUNK_ROWS),
+        pool,
+        reader: None,
+        buffered: Vec::new(),
+        buffered_bytes: 0,
+        cancelled: false,
+    };
+    let mut scan = Scanner::new(reader);
+    match parse_document(&mut scan, &mut state) {
+        Ok(()) => {
+            state.ensure_header();
+            state.flush_buffered();
+            state.flush();
         }
-    });
+        Err(_) if state.cancelled => {}
+        Err(e) => {
+            state.flush();
+            let err = rows_error(e, state.rows);
+            let _ = state.tx.blocking_send(Msg::Error(err));
+        }
+    }
+}
+
+/// What stopped the scanner after `rows` rows, as the reader reports it.
+fn rows_error(e: ScanError, rows: u64) -> RowsError {
+    match e {
+        ScanError::Io(e) if Stopped::is(&e) => RowsError::Stopped { rows },
+        ScanError::Io(e) => RowsError::Cut {
+            rows,
+            detail: e.to_string(),
+        },
+        ScanError::Eof => RowsError::Cut {
+            rows,
+            detail: "the document ended early".into(),
+        },
+        ScanError::Syntax(detail) => RowsError::Malformed { rows, detail },
+        ScanError::BeforeFields => RowsError::RowsBeforeFields { rows },
+        ScanError::Limit(why) => RowsError::OverLimit(why),
+    }
 }
 
 /// The top level of a json_detail document: `ran_at` and `fields` are parsed, `data` rows are
@@ -265,26 +272,6 @@ impl ParseState {
         }
         self.flush_buffered();
         self.send(chunk);
-    }
-}
-
-/// The read error of a source told to stop (`source::Stoppable`): the parser ends with
-/// [`RowsError::Stopped`] on it.
-#[derive(Debug)]
-pub(super) struct Stopped;
-
-impl std::fmt::Display for Stopped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("reading was stopped")
-    }
-}
-
-impl std::error::Error for Stopped {}
-
-impl Stopped {
-    /// Whether `e` is a stopped source's error.
-    pub(super) fn is(e: &std::io::Error) -> bool {
-        e.get_ref().is_some_and(|inner| inner.is::<Stopped>())
     }
 }
 

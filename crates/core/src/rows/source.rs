@@ -3,15 +3,13 @@
 
 use std::fmt;
 use std::io::Read;
-use std::sync::OnceLock;
 
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
 
-use super::parser::{spawn_parser, Msg, Stopped};
+use super::parser::{spawn_parser, Msg};
+use super::stop::Stoppable;
 use super::RowsError;
 
 /// Where a query result comes from.
@@ -63,102 +61,9 @@ pub(super) async fn start(
             client,
             url,
             deadline,
-        } => {
-            let url = url::Url::parse(url.trim())
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https"))
-                .ok_or_else(|| {
-                    RowsError::Download("the download_url is not an http(s) URL".into())
-                })?;
-            let request = client
-                .get(url)
-                .map_err(|r| RowsError::Download(r.to_string()))?
-                // The whole download, body included; the read timeout bounds each wait.
-                .timeout(deadline);
-            // Aborted with the execute: a request it no longer waits for is not left running.
-            let resp = AbortOnDropHandle::new(downloads()?.spawn(request.send()))
-                .await
-                .map_err(|e| RowsError::Download(format!("the download stopped: {e}")))?
-                .map_err(|e| RowsError::Download(describe_download(&e, deadline)))?;
-            let status = resp.status();
-            if status.is_redirection() {
-                return Err(RowsError::Download(crate::net::redirect_message(
-                    status.as_u16(),
-                )));
-            }
-            if !status.is_success() {
-                crate::net::log_reply_body("download_url", resp).await;
-                return Err(RowsError::Download(format!("HTTP {}", status.as_u16())));
-            }
-            // Keep the URL (a one-time credential) out of the error: reqwest prints it.
-            let stream = resp
-                .bytes_stream()
-                .map_err(move |e| std::io::Error::other(describe_download(&e, deadline)))
-                .take_until(Box::pin(stop.clone().cancelled_owned()));
-            let reader = tokio_util::io::StreamReader::new(stream);
-            let bridge = tokio_util::io::SyncIoBridge::new(reader);
-            spawn_parser(Stoppable::new(bridge, stop), tx)
-        }
+        } => return super::download::start(&client, &url, deadline, tx, stop).await,
     }
     Ok(())
-}
-
-/// The runtime that drives downloads. A download's connection is driven by the runtime that
-/// opened it; on the execute's own (an actix worker runs its tasks one at a time) the download
-/// would move only when the rows give way, and the parser would wait in turn.
-fn downloads() -> Result<&'static tokio::runtime::Handle, RowsError> {
-    static DOWNLOADS: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    DOWNLOADS
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("hub-downloads")
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map(tokio::runtime::Runtime::handle)
-        .map_err(|e| RowsError::Download(format!("cannot start the downloads' thread: {e}")))
-}
-
-/// A download error without its URL; a timeout names both settings that can cause it.
-fn describe_download(e: &reqwest::Error, deadline: std::time::Duration) -> String {
-    if e.is_timeout() {
-        format!(
-            "timed out (no data for HUB_HTTP_READ_TIMEOUT_SECS, or the whole download took longer \
-             than the execute's time limit of {} s, from HUB_EXECUTE_TIMEOUT_SECS)",
-            deadline.as_secs()
-        )
-    } else {
-        crate::net::describe_reqwest(e)
-    }
-}
-
-/// A source that fails with [`Stopped`] once its token is cancelled: before each read, and in
-/// place of the end a cut-short download reports.
-struct Stoppable<R> {
-    inner: R,
-    stop: CancellationToken,
-}
-
-impl<R> Stoppable<R> {
-    fn new(inner: R, stop: CancellationToken) -> Stoppable<R> {
-        Stoppable { inner, stop }
-    }
-}
-
-impl<R: Read> Read for Stoppable<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let stopped = || std::io::Error::other(Stopped);
-        if self.stop.is_cancelled() {
-            return Err(stopped());
-        }
-        match self.inner.read(buf)? {
-            0 if self.stop.is_cancelled() => Err(stopped()),
-            n => Ok(n),
-        }
-    }
 }
 
 /// Skips ASCII whitespace in base64 text (some producers wrap lines).
