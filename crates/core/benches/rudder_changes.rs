@@ -110,9 +110,7 @@ impl Data {
         }
         out.push('}');
     }
-}
 
-impl Data {
     /// Write the whole result document to `path`: rendered before the run, so that serving it
     /// costs the bench next to no CPU (Looker serves downloads from machines of its own; a
     /// generator sharing the hub's two cores took a quarter of one).

@@ -12,7 +12,7 @@ use super::{RawCell, RawRow, ResultHeader};
 
 /// Reads the rows of one result by its header's fields.
 #[derive(Debug)]
-pub struct CellReader {
+pub(super) struct CellReader {
     /// Each field's name as a plain row writes its key, quotes included, by header position
     /// (empty for a name a plain key cannot spell: one with a quote, a backslash or a control
     /// character).
@@ -24,7 +24,7 @@ pub struct CellReader {
 
 impl CellReader {
     /// A reader of `header`'s rows.
-    pub fn new(header: &ResultHeader) -> CellReader {
+    pub(super) fn new(header: &ResultHeader) -> CellReader {
         let names: Vec<Box<[u8]>> = header
             .fields
             .iter()
@@ -49,17 +49,31 @@ impl CellReader {
         }
     }
 
-    /// The cells of a row's text; fails when the text is not a JSON object.
-    pub fn read<'a>(&self, text: &'a [u8]) -> Result<RowCells<'a>, serde_json::Error> {
+    /// The cells of a row's text, read as the parser and [`ChunkRow::cells`](super::ChunkRow)
+    /// read them; fails when the text is not a JSON object.
+    #[cfg(test)]
+    pub(super) fn read<'a>(&self, text: &'a [u8]) -> Result<RowCells<'a>, serde_json::Error> {
         let mut spans = Vec::new();
-        if let Some(end) = self.read_plain(text, &mut spans) {
-            if text[end..].iter().all(|b| b.is_ascii_whitespace()) {
-                if let Ok(text) = std::str::from_utf8(&text[..end]) {
-                    return Ok(RowCells::Flat(FlatRow::new(text, spans.into())));
-                }
+        if self.read_whole(text, &mut spans) {
+            if let Ok(text) = std::str::from_utf8(text) {
+                return Ok(RowCells::Flat(FlatRow::new(text, spans.into())));
             }
         }
         RawRow::parse(text).map(RowCells::Parsed)
+    }
+
+    /// Read `text` as one whole plain row (only whitespace may follow it): its value spans
+    /// appended to `spans` and `true`; `false`, with `spans` as it was, for any other text.
+    pub(super) fn read_whole(&self, text: &[u8], spans: &mut Vec<(u32, u32)>) -> bool {
+        let before = spans.len();
+        match self.read_plain(text, spans) {
+            Some(end) if text[end..].iter().all(|b| b.is_ascii_whitespace()) => true,
+            Some(_) => {
+                spans.truncate(before);
+                false
+            }
+            None => false,
+        }
     }
 
     /// Read the plain row at the start of `bytes` (after optional whitespace): its value spans

@@ -84,17 +84,8 @@ impl RawRows {
     pub(super) fn finish_row(&mut self, reader: Option<&CellReader>) {
         let start = self.ends.last().copied().unwrap_or(0);
         let from = self.spans.len();
-        let plain = reader.and_then(|r| {
-            let text = &self.buf[start..];
-            let end = r.read_plain(text, &mut self.spans)?;
-            if text[end..].iter().all(|b| b.is_ascii_whitespace()) {
-                Some(from)
-            } else {
-                self.spans.truncate(from);
-                None
-            }
-        });
-        self.finish(plain);
+        let plain = reader.is_some_and(|r| r.read_whole(&self.buf[start..], &mut self.spans));
+        self.finish(plain.then_some(from));
     }
 
     fn finish(&mut self, spans_from: Option<usize>) {
@@ -142,8 +133,8 @@ pub struct ChunkRow<'c> {
 }
 
 impl<'c> ChunkRow<'c> {
-    /// Its cells (by the header's fields, as [`CellReader::read`] gives them): where the parser
-    /// found them, or parsed now; fails when its text is not a JSON object.
+    /// Its cells by the header's fields: where the parser found them (a plain row), or parsed
+    /// now; fails when its text is not a JSON object.
     pub fn cells(&self) -> Result<RowCells<'c>, serde_json::Error> {
         if let Some(spans) = self.plain {
             // Checked by the parser; should it fail, the row is only parsed.

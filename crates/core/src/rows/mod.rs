@@ -27,7 +27,7 @@ mod scanner;
 mod source;
 mod stop;
 
-pub use cells::{CellReader, FlatRow, RowCells};
+pub use cells::{FlatRow, RowCells};
 pub use chunk::{ChunkRow, RawRows};
 pub use fields::{kept_bytes, MAX_FIELDS, MAX_FIELDS_KEPT, MAX_FIELD_KEPT, MAX_FIELD_TEXT};
 pub use header::{FieldCategory, FieldMeta, ResultHeader};
