@@ -735,9 +735,11 @@ fn pivot_value(sub: &RawValue) -> &str {
 /// holds, as written (its first 40 characters).
 fn beyond_double(cell: &RawCell<'_>) -> Option<String> {
     let beyond = |t: &str| {
-        let number = t.starts_with(|c: char| c == '-' || c.is_ascii_digit());
-        // Without an exponent, a number of at most 300 characters is below 10^300.
-        let may_overflow = number && (t.len() > 300 || t.contains(['e', 'E']));
+        let b = t.as_bytes();
+        let number = matches!(b.first(), Some(b'-' | b'0'..=b'9'));
+        // Without an exponent, a number of at most 300 characters is below 10^300. (Every cell
+        // of every row passes here: bytes are compared, `e` and `E` at once.)
+        let may_overflow = number && (b.len() > 300 || b.iter().any(|&c| c | 0x20 == b'e'));
         (may_overflow && t.parse::<f64>().is_ok_and(f64::is_infinite))
             .then(|| t.chars().take(40).collect())
     };
