@@ -1,7 +1,8 @@
 //! A row's cells by the header's fields, for readers that know the header. Almost every row
 //! Looker writes is plain: each cell is `{"value": v, …}` or a bare value, and no key or string
-//! holds an escape. Such a row is read in one validating pass over its bytes that only notes
-//! where each field's value is ([`FlatRow`]); any other row (a pivoted cell, an escape, a
+//! holds an escape. Such a row is read in one pass over its bytes that checks its JSON and only
+//! notes where each field's value is ([`FlatRow`]; its UTF-8 is checked where its text becomes a
+//! `&str`); any other row (a pivoted cell, an escape, a
 //! repeated field, text that is not JSON) is parsed in general ([`RawRow`]), which gives the
 //! plain rows the same cells, so which way a row was read never shows.
 
@@ -120,8 +121,8 @@ impl CellReader {
                 }
             }
         }
-        // Strings were checked for quotes, escapes and control characters only.
-        std::str::from_utf8(&bytes[..at.i]).ok()?;
+        // Strings were checked for quotes, escapes and control characters only: the row's
+        // UTF-8 is checked once, where its text becomes a `&str` (`ChunkRow::cells`).
         Some(at.i)
     }
 }

@@ -137,7 +137,8 @@ impl<'c> ChunkRow<'c> {
     /// now; fails when its text is not a JSON object.
     pub fn cells(&self) -> Result<RowCells<'c>, serde_json::Error> {
         if let Some(spans) = self.plain {
-            // Checked by the parser; should it fail, the row is only parsed.
+            // The parser checked its JSON, not its UTF-8; a row that is not UTF-8 is parsed,
+            // which says so.
             if let Ok(text) = std::str::from_utf8(self.text) {
                 return Ok(RowCells::Flat(FlatRow::new(text, Cow::Borrowed(spans))));
             }
