@@ -204,19 +204,35 @@ impl Changes {
         Ok((memory, room))
     }
 
-    /// The memory a snapshot holds, every part checked.
+    /// The memory a snapshot holds, every part checked. Each part is decoded while the next is
+    /// read (the store reads off this thread).
     async fn read_snapshot(&self, scope: &str, s: &SnapshotRef) -> Result<Memory, Refused> {
         let place = self.place();
         let damaged = |e: super::format::Damaged| refused::damaged_snapshot(&place, &s.name, &e.0);
         let mut decoder = Decoder::new(s.info).map_err(damaged)?;
-        for seq in 0..s.info.parts {
-            match self.store.get_part(scope, &s.name, seq).await {
-                Ok(Some(part)) => decoder.feed(&part).map_err(damaged)?,
-                Ok(None) => return Err(refused::missing_part(&place, &s.name, seq, s.info.parts)),
-                Err(e) => return Err(refused::unreachable(&place, e)),
-            }
+        let mut part = self.read_part(scope, s, 0).await?;
+        for seq in 1..s.info.parts {
+            let (next, fed) =
+                tokio::join!(self.read_part(scope, s, seq), async { decoder.feed(&part) });
+            fed.map_err(damaged)?;
+            part = next?;
         }
+        decoder.feed(&part).map_err(damaged)?;
         decoder.finish().map_err(damaged)
+    }
+
+    /// Part `seq` of a snapshot; missing or unreachable, the refusal.
+    async fn read_part(&self, scope: &str, s: &SnapshotRef, seq: u32) -> Result<Vec<u8>, Refused> {
+        match self.store.get_part(scope, &s.name, seq).await {
+            Ok(Some(part)) => Ok(part),
+            Ok(None) => Err(refused::missing_part(
+                &self.place(),
+                &s.name,
+                seq,
+                s.info.parts,
+            )),
+            Err(e) => Err(refused::unreachable(&self.place(), e)),
+        }
     }
 }
 
