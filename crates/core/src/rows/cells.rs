@@ -55,12 +55,8 @@ impl CellReader {
     #[cfg(test)]
     pub(super) fn read<'a>(&self, text: &'a [u8]) -> Result<RowCells<'a>, serde_json::Error> {
         let mut spans = Vec::new();
-        if self.read_whole(text, &mut spans) {
-            if let Ok(text) = std::str::from_utf8(text) {
-                return Ok(RowCells::Flat(FlatRow::new(text, spans.into())));
-            }
-        }
-        RawRow::parse(text).map(RowCells::Parsed)
+        let plain = self.read_whole(text, &mut spans).then(|| spans.into());
+        RowCells::of(text, plain)
     }
 
     /// Read `text` as one whole plain row (only whitespace may follow it): its value spans
@@ -122,7 +118,7 @@ impl CellReader {
             }
         }
         // Strings were checked for quotes, escapes and control characters only: the row's
-        // UTF-8 is checked once, where its text becomes a `&str` (`ChunkRow::cells`).
+        // UTF-8 is checked once, where its text becomes a `&str` (`RowCells::of`).
         Some(at.i)
     }
 }
@@ -137,11 +133,6 @@ pub struct FlatRow<'a> {
 }
 
 impl<'a> FlatRow<'a> {
-    /// The row `text` whose values are at `spans` (as [`CellReader`] found them).
-    pub(super) fn new(text: &'a str, spans: Cow<'a, [(u32, u32)]>) -> FlatRow<'a> {
-        FlatRow { text, spans }
-    }
-
     fn value(&self, position: usize) -> Option<&'a str> {
         let &(start, end) = self.spans.get(position)?;
         (end > start).then(|| &self.text[start as usize..end as usize])
@@ -158,6 +149,21 @@ pub enum RowCells<'a> {
 }
 
 impl<'a> RowCells<'a> {
+    /// The cells of a row's `text`: at `plain`, the value spans [`CellReader`] found when it read
+    /// the row plain, or parsed. The reader checked the row's JSON, not its UTF-8: a plain row
+    /// that is not UTF-8 is parsed, which says so.
+    pub(super) fn of(
+        text: &'a [u8],
+        plain: Option<Cow<'a, [(u32, u32)]>>,
+    ) -> Result<RowCells<'a>, serde_json::Error> {
+        if let Some(spans) = plain {
+            if let Ok(text) = std::str::from_utf8(text) {
+                return Ok(RowCells::Flat(FlatRow { text, spans }));
+            }
+        }
+        RawRow::parse(text).map(RowCells::Parsed)
+    }
+
     /// The cell of the header's field at `position`, whose name is `name`.
     pub fn cell(&self, position: usize, name: &str) -> Option<RawCell<'a>> {
         match self {

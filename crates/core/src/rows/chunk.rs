@@ -4,9 +4,8 @@
 
 use std::borrow::Cow;
 
-use super::cells::{CellReader, FlatRow, RowCells};
+use super::cells::{CellReader, RowCells};
 use super::pool::{Pool, Reusable};
-use super::RawRow;
 
 /// The raw JSON text of a chunk of rows (one allocation per chunk, reused when the chunk came
 /// from a pool).
@@ -136,14 +135,7 @@ impl<'c> ChunkRow<'c> {
     /// Its cells by the header's fields: where the parser found them (a plain row), or parsed
     /// now; fails when its text is not a JSON object.
     pub fn cells(&self) -> Result<RowCells<'c>, serde_json::Error> {
-        if let Some(spans) = self.plain {
-            // The parser checked its JSON, not its UTF-8; a row that is not UTF-8 is parsed,
-            // which says so.
-            if let Ok(text) = std::str::from_utf8(self.text) {
-                return Ok(RowCells::Flat(FlatRow::new(text, Cow::Borrowed(spans))));
-            }
-        }
-        RawRow::parse(self.text).map(RowCells::Parsed)
+        RowCells::of(self.text, self.plain.map(Cow::Borrowed))
     }
 }
 
