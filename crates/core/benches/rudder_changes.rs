@@ -11,7 +11,7 @@
 //!
 //! `--repeat N` runs the four N times (each time on a fresh change state) and prints each run's
 //! median time and CPU, every time, and the largest peak RSS: on a shared machine single runs
-//! vary by 10-20 %.
+//! vary by 10-40 %.
 //!
 //! Run with `scripts/bench_rudder.sh --changed [--fraction F] [--repeat N] [ROWS...]` (builds the
 //! release hub first), or
