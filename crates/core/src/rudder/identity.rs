@@ -1,6 +1,6 @@
 //! What identifies a row and what it delivers, hashed with its schedule's seed, for change-only
-//! sends. Both come from [`Mapper::walk`], the walk that writes the event, so they see exactly the
-//! values and forms the event carries:
+//! sends. Both are heard from [`Mapper::write_content`] as it writes the row's content, so they
+//! see exactly the values and forms the event carries, and the row is walked once:
 //!
 //! - Identify: the `userId` and `anonymousId` the event writes (the first fields tagged `user_id`
 //!   and `rudder_anonymous_id`); a result with neither tag is identified by its email field's
@@ -16,7 +16,7 @@
 //! The messageId, timestamps, `sentAt`, `context` (the hub's name and version: an upgrade must not
 //! resend everything) and an anonymous id the hub makes are not content.
 
-use super::mapping::{Call, Content, Id, Mapper, Name, Rejection};
+use super::mapping::{Call, Id, Listener, Mapper, Name, Rejection, Written};
 use crate::changes::hash::{ContentHasher, Fingerprint, KeyBuilder, KeyHash, NameHash, Seed};
 use crate::rows::RowCells;
 
@@ -85,13 +85,15 @@ impl<'m> Identity<'m> {
         }
     }
 
-    /// The key (`None`: the row has none, it is always sent) and the fingerprint of row `index`;
-    /// `Err` when the row cannot become an event (the same rejection `map` gives).
-    pub fn of(
+    /// Write row `index`'s content at the end of `out` ([`Mapper::write_content`]) and hash it:
+    /// where it was written, its key (`None`: the row has none, it is always sent) and its
+    /// fingerprint; `Err` when the row cannot become an event (the same rejection `map` gives).
+    pub fn write(
         &mut self,
         index: u64,
         row: &RowCells<'_>,
-    ) -> Result<(Option<KeyHash>, Fingerprint), Rejection> {
+        out: &mut Vec<u8>,
+    ) -> Result<(Written, Option<KeyHash>, Fingerprint), Rejection> {
         self.key.clear();
         let mut walk = Walk {
             rule: self.rule,
@@ -101,13 +103,13 @@ impl<'m> Identity<'m> {
             key: &mut self.key,
             scratch: &mut self.scratch,
         };
-        self.mapper.walk(index, row, &mut walk)?;
+        let written = self.mapper.write_content(index, row, out, &mut walk)?;
         let content = walk.content;
         let key = match self.rule {
             KeyRule::Content => Some(content.key()),
             KeyRule::Ids { .. } | KeyRule::Email => self.key.finish(self.seed),
         };
-        Ok((key, content.finish()))
+        Ok((written, key, content.finish()))
     }
 }
 
@@ -138,7 +140,7 @@ impl Walk<'_> {
     }
 }
 
-impl Content for Walk<'_> {
+impl Listener for Walk<'_> {
     fn id(&mut self, id: Id, value: Option<&str>) {
         if self.in_key(id) {
             self.key.part(value.map(str::as_bytes));
@@ -157,21 +159,18 @@ impl Content for Walk<'_> {
         self.id(Id::Anonymous, None);
     }
 
-    fn value(&mut self, name: Name, write: impl FnOnce(&mut Vec<u8>)) {
-        self.scratch.clear();
-        write(self.scratch);
+    fn value(&mut self, name: Name, value: &[u8]) {
         let hash = match name {
             Name::Email => {
                 if self.rule == KeyRule::Email {
-                    let v = self.scratch.as_slice();
-                    let absent = v == b"null" || v == b"\"\"";
-                    self.key.part((!absent).then_some(v));
+                    let absent = value == b"null" || value == b"\"\"";
+                    self.key.part((!absent).then_some(value));
                 }
                 self.email
             }
             Name::Prop(i) => self.names[i],
         };
-        self.content.pair(hash, self.scratch);
+        self.content.pair(hash, value);
     }
 }
 
@@ -179,7 +178,7 @@ impl Content for Walk<'_> {
 mod tests {
     use super::*;
     use crate::rows::{RawRow, ResultHeader};
-    use crate::rudder::mapping::{MapperInput, MAX_EVENT_BYTES};
+    use crate::rudder::mapping::{MapperInput, MessageId, MAX_EVENT_BYTES};
     use proptest::prelude::*;
 
     const SEED: Seed = Seed(7);
@@ -274,7 +273,10 @@ mod tests {
 
     fn identity(m: &Mapper, row: &[u8]) -> Option<(Option<KeyHash>, Fingerprint)> {
         let raw = RowCells::from(RawRow::parse(row).unwrap());
-        Identity::new(m, SEED).of(0, &raw).ok()
+        let (_, key, fingerprint) = Identity::new(m, SEED)
+            .write(0, &raw, &mut Vec::new())
+            .ok()?;
+        Some((key, fingerprint))
     }
 
     fn calls() -> impl Strategy<Value = Call> {
@@ -316,6 +318,46 @@ mod tests {
                 prop_assert_eq!(ea == eb, fa == fb, "{} / {}", String::from_utf8_lossy(&ra), String::from_utf8_lossy(&rb));
                 if ea == eb {
                     prop_assert_eq!(ka, kb);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// A change-only send builds a row's event around the content written when the row was
+        /// read: byte for byte the event mapped straight from the row, wherever in the chunk's
+        /// contents it was written. A row that cannot become an event leaves the contents as
+        /// they were and is refused for the same reason.
+        #[test]
+        fn an_event_around_its_written_content_is_the_event_of_its_row(
+            call in calls(),
+            cells in cells(),
+            before in prop::collection::vec(any::<u8>(), 0..64),
+            index in 0u64..1_000_000,
+            of_content in any::<bool>(),
+        ) {
+            let h = full_header();
+            let m = mapper(call, &h, &["p.hidden".to_string()]);
+            let text = row_text(&cells, &(0..FIELDS.len()).collect::<Vec<_>>());
+            let raw = RowCells::from(RawRow::parse(&text).unwrap());
+            let id = if of_content { MessageId::OfContent([7; 16]) } else { MessageId::OfDelivery };
+            let at = "2024-01-01T00:00:00.000Z";
+            let mut mapped = Vec::new();
+            let direct = m.map_with_id(index, &raw, at, id, &mut mapped);
+            let mut contents = before.clone();
+            match Identity::new(&m, SEED).write(index, &raw, &mut contents) {
+                Ok((written, _, _)) => {
+                    prop_assert_eq!(written.range.start, before.len());
+                    let mut around = Vec::new();
+                    let made = m.event_of(index, &contents, &written, at, id, &mut around);
+                    prop_assert_eq!(made, direct);
+                    prop_assert_eq!(around, mapped);
+                }
+                Err(rejection) => {
+                    prop_assert_eq!(Err(rejection), direct);
+                    prop_assert_eq!(contents, before);
                 }
             }
         }
@@ -400,7 +442,12 @@ mod tests {
         let h = full_header();
         let row = br#"{"u.id":{"value":1},"p.a":{"value":1}}"#;
         let raw = RowCells::from(RawRow::parse(row).unwrap());
-        let of = |m: &Mapper| Identity::new(m, SEED).of(0, &raw).unwrap();
+        let of = |m: &Mapper| {
+            let (_, key, fingerprint) = Identity::new(m, SEED)
+                .write(0, &raw, &mut Vec::new())
+                .unwrap();
+            (key, fingerprint)
+        };
         let synced = of(&mapper(Call::Track, &h, &[]));
         let track = input(Call::Track, &h, &[]);
         let other = Mapper::new(MapperInput {

@@ -432,39 +432,102 @@ impl Mapper {
         out: &mut Vec<u8>,
     ) -> Result<(), Rejection> {
         out.clear();
-        out.extend_from_slice(&self.head);
-        let id_at = out.len();
-        out.extend_from_slice(&[b'0'; 36]);
-        out.extend_from_slice(b"\",");
-        let content_at = out.len();
+        self.open_event(out);
+        let written = self.write_content(index, row, out, &mut Unheard)?;
+        self.close_event(index, out, &written, sent_at, id)
+    }
+
+    /// Write row `index`'s content, what its event delivers (the identity values, then the
+    /// traits / properties), at the end of `out`, telling `listener` each value as it is written;
+    /// [`Mapper::event_of`] makes the event of it. `out` is as it was when the row cannot become
+    /// an event.
+    pub(super) fn write_content<L: Listener>(
+        &self,
+        index: u64,
+        row: &RowCells<'_>,
+        out: &mut Vec<u8>,
+        listener: &mut L,
+    ) -> Result<Written, Rejection> {
+        let start = out.len();
         let mut writer = EventWriter {
             mapper: self,
             index,
             out,
             bag_at: 0,
             first: true,
+            listener,
         };
-        self.walk(index, row, &mut writer)?;
-        let bag_at = writer.bag_at;
-        let bag_end = out.len();
+        if let Err(rejection) = self.walk(index, row, &mut writer) {
+            out.truncate(start);
+            return Err(rejection);
+        }
+        let bag_at = writer.bag_at - start;
+        Ok(Written {
+            range: start..out.len(),
+            bag_at,
+        })
+    }
+
+    /// Write into `out` (cleared first) the event of row `index` whose content
+    /// [`Mapper::write_content`] wrote into `contents` as `written`.
+    pub fn event_of(
+        &self,
+        index: u64,
+        contents: &[u8],
+        written: &Written,
+        sent_at: &str,
+        id: MessageId,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Rejection> {
+        out.clear();
+        self.open_event(out);
+        let start = out.len();
+        out.extend_from_slice(&contents[written.range.clone()]);
+        let here = Written {
+            range: start..out.len(),
+            bag_at: written.bag_at,
+        };
+        self.close_event(index, out, &here, sent_at, id)
+    }
+
+    /// Begin an event: its type and a messageId to be filled in by [`Mapper::close_event`].
+    fn open_event(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(&[b'0'; UUID_LEN]);
+        out.extend_from_slice(b"\",");
+    }
+
+    /// End the event whose content is `written` (the last bytes of `out`, right after
+    /// [`Mapper::open_event`]'s): its context, times and messageId.
+    fn close_event(
+        &self,
+        index: u64,
+        out: &mut Vec<u8>,
+        written: &Written,
+        sent_at: &str,
+        id: MessageId,
+    ) -> Result<(), Rejection> {
+        let content = written.range.clone();
+        let bag_at = content.start + written.bag_at;
         out.extend_from_slice(&self.context_head);
         if self.call == Call::Identify {
             // RudderStack's SDKs repeat identify traits in context.traits; some destinations read them there.
             out.extend_from_slice(b",\"traits\":");
-            out.extend_from_within(bag_at..bag_end);
+            out.extend_from_within(bag_at..content.end);
         }
         out.extend_from_slice(&self.context_tail);
         out.extend_from_slice(sent_at.as_bytes());
         out.extend_from_slice(b"\"}");
         let id = match id {
-            MessageId::OfDelivery => self.uuid(b"messageId", index, &out[content_at..bag_end]),
+            MessageId::OfDelivery => self.uuid(b"messageId", index, &out[content.clone()]),
             MessageId::OfContent(content) => uuid_text(
                 &Sha256::new_with_prefix(b"messageId of content")
                     .chain_update(content)
                     .finalize(),
             ),
         };
-        out[id_at..id_at + 36].copy_from_slice(&id);
+        let id_at = content.start - 2 - UUID_LEN;
+        out[id_at..id_at + UUID_LEN].copy_from_slice(&id);
         if out.len() > self.max_event_bytes {
             let reason = RejectReason::TooLarge {
                 bytes: out.len(),
@@ -481,7 +544,7 @@ impl Mapper {
     /// Hand what row `index` delivers to `content`, in the order the event writes it: the
     /// identity values, then each trait / property with its value as delivered. The one
     /// description of a row's content, so an event and its fingerprint cannot drift apart.
-    pub(super) fn walk<C: Content>(
+    fn walk<C: Content>(
         &self,
         index: u64,
         row: &RowCells<'_>,
@@ -543,7 +606,7 @@ impl Mapper {
 
     /// A UUID-shaped (version 8, RFC 4122 variant) hash of this delivery, a purpose, the row
     /// position and the row's content.
-    fn uuid(&self, purpose: &[u8], index: u64, content: &[u8]) -> [u8; 36] {
+    fn uuid(&self, purpose: &[u8], index: u64, content: &[u8]) -> [u8; UUID_LEN] {
         let mut h = self.seed.clone();
         h.update(purpose);
         h.update(index.to_le_bytes());
@@ -610,7 +673,7 @@ pub(super) enum Name {
 }
 
 /// Where [`Mapper::walk`] hands a row's content.
-pub(super) trait Content {
+trait Content {
     /// An identity value as the event writes it; `None`: the event has none.
     fn id(&mut self, id: Id, value: Option<&str>);
     /// The row has neither a user id nor an anonymous id: the event carries an anonymous id the
@@ -624,8 +687,37 @@ pub(super) trait Content {
     fn close_bag(&mut self) {}
 }
 
+/// What hears a row's content as [`Mapper::write_content`] writes it (the row's hashes, for a
+/// change-only send), so the content is walked once.
+pub(super) trait Listener {
+    /// An identity value as the event writes it; `None`: the event has none.
+    fn id(&mut self, id: Id, value: Option<&str>);
+    /// The event carries an anonymous id the hub makes.
+    fn made_anonymous_id(&mut self);
+    /// One trait / property and its value as written (JSON text).
+    fn value(&mut self, name: Name, value: &[u8]);
+}
+
+/// Nobody listens: the content is only written.
+pub(super) struct Unheard;
+
+impl Listener for Unheard {
+    fn id(&mut self, _: Id, _: Option<&str>) {}
+    fn made_anonymous_id(&mut self) {}
+    fn value(&mut self, _: Name, _: &[u8]) {}
+}
+
+/// A row's content written by [`Mapper::write_content`], ahead of its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Its bytes in the buffer it was written into.
+    pub range: std::ops::Range<usize>,
+    /// Where its traits / properties object starts, from the start of the content.
+    bag_at: usize,
+}
+
 /// The content of an event, written as its JSON.
-struct EventWriter<'a> {
+struct EventWriter<'a, L> {
     mapper: &'a Mapper,
     index: u64,
     out: &'a mut Vec<u8>,
@@ -633,15 +725,17 @@ struct EventWriter<'a> {
     bag_at: usize,
     /// No trait / property written yet.
     first: bool,
+    listener: &'a mut L,
 }
 
-impl Content for EventWriter<'_> {
+impl<L: Listener> Content for EventWriter<'_, L> {
     fn id(&mut self, id: Id, value: Option<&str>) {
         if let Some(value) = value {
             self.out.extend_from_slice(id.key());
             write_str(self.out, value);
             self.out.push(b',');
         }
+        self.listener.id(id, value);
     }
 
     fn made_anonymous_id(&mut self) {
@@ -649,6 +743,7 @@ impl Content for EventWriter<'_> {
         let made = self.mapper.uuid(b"anonymousId", self.index, &[]);
         self.out.extend_from_slice(&made);
         self.out.extend_from_slice(b"\",");
+        self.listener.made_anonymous_id();
     }
 
     fn open_bag(&mut self) {
@@ -669,7 +764,9 @@ impl Content for EventWriter<'_> {
             Name::Email => self.out.extend_from_slice(b"\"email\":"),
             Name::Prop(i) => self.out.extend_from_slice(&self.mapper.props[i].key),
         }
+        let at = self.out.len();
         write(self.out);
+        self.listener.value(name, &self.out[at..]);
     }
 
     fn close_bag(&mut self) {
@@ -678,12 +775,12 @@ impl Content for EventWriter<'_> {
 }
 
 /// A SHA-256 digest as a UUID (version 8, RFC 4122 variant).
-fn uuid_text(d: &[u8]) -> [u8; 36] {
+fn uuid_text(d: &[u8]) -> [u8; UUID_LEN] {
     let mut b = [0u8; 16];
     b.copy_from_slice(&d[..16]);
     b[6] = (b[6] & 0x0f) | 0x80;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let mut out = [0u8; 36];
+    let mut out = [0u8; UUID_LEN];
     let mut o = 0;
     for (i, byte) in b.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
@@ -698,6 +795,9 @@ fn uuid_text(d: &[u8]) -> [u8; 36] {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Characters of a UUID's text.
+const UUID_LEN: usize = 36;
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
     // Serializing a str into a Vec cannot fail.

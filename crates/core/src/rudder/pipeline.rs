@@ -3,8 +3,9 @@
 //! `max_in_flight` of them. Reading waits while the delivery is full, so memory stays bounded
 //! whatever the size of the result.
 //!
-//! A change-only send decides each row before its event is built: an unchanged row is only
-//! hashed and counted. A sent row is remembered once the data plane accepted its batch, and
+//! A change-only send writes each row's content as it reads the row, hashing it on the way, and
+//! decides the row before its event is built around that content: an unchanged row costs only
+//! its content's writing and hashing. A sent row is remembered once the data plane accepted its batch, and
 //! forgotten (sent again by the next run) when its batch was refused or never sent.
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
@@ -13,7 +14,8 @@ use super::batcher::{Batcher, Decided};
 use super::client::{DataPlane, Delivery, Settled};
 use super::identity::Identity;
 use super::mapping::{
-    Call, Mapper, MapperInput, MappingError, MessageId, RejectReason, Rejection, MAX_EVENT_BYTES,
+    Call, Mapper, MapperInput, MappingError, MessageId, RejectReason, Rejection, Written,
+    MAX_EVENT_BYTES,
 };
 use super::report::{ChangeReport, DeliveryReport};
 use super::RudderSettings;
@@ -22,6 +24,9 @@ use crate::changes::memory::Decision;
 use crate::changes::mode::SendMode;
 use crate::changes::run::ChangeRun;
 use crate::rows::{ChunkRow, RawRows, RowCells, RowStream, RowsError};
+
+/// Bytes of row contents kept between chunks (a chunk of larger rows takes more while it is read).
+const MAX_KEPT_CONTENTS: usize = 4 << 20;
 
 /// Everything one delivery needs besides the rows.
 pub struct Job<'a> {
@@ -143,6 +148,7 @@ impl Prepared<'_> {
                 ..DeliveryReport::default()
             },
             event: Vec::with_capacity(4096),
+            contents: Vec::new(),
             sent_at: now_stamp(),
             stopped: false,
             keep_rejections: job.keep_rejections,
@@ -212,17 +218,26 @@ enum Read<'t> {
     TooLarge,
     /// Not a row: what is wrong with it.
     Bad(String),
-    /// Its cells and, change-only, its hashes (or why it cannot become an event).
-    Row(RowCells<'t>, Option<Result<Identified, Rejection>>),
+    /// Its cells, mapped when the row is taken (every row is sent).
+    Row(RowCells<'t>),
+    /// Change-only: its content, written into the chunk's contents, and its hashes; or why it
+    /// cannot become an event.
+    Hashed(Result<(Written, Identified), Rejection>),
 }
 
 impl Read<'_> {
     fn key(&self) -> Option<KeyHash> {
         match self {
-            Read::Row(_, Some(Ok((key, _)))) => *key,
+            Read::Hashed(Ok((_, (key, _)))) => *key,
             _ => None,
         }
     }
+}
+
+/// A row taken to be sent: mapped now, or its content written when it was read.
+enum Mapping<'t> {
+    Cells(RowCells<'t>),
+    Written(Written),
 }
 
 /// The rows of one delivery on their way: mapped into a reused buffer, batched, delivered.
@@ -233,6 +248,9 @@ struct Sender<'m, 'c> {
     batcher: Batcher,
     report: DeliveryReport,
     event: Vec<u8>,
+    /// Change-only: the contents of the open chunk's rows, written and hashed as they are read
+    /// (cleared for each chunk).
+    contents: Vec<u8>,
     sent_at: String,
     /// Set once delivery stops: the rest is only counted (and, change-only, decided: the rows
     /// unchanged stay remembered).
@@ -246,6 +264,7 @@ impl Sender<'_, '_> {
     /// for their keys, so that deciding them does not wait on memory one row at a time.
     async fn chunk(&mut self, chunk: &RawRows) -> Result<(), String> {
         let first = self.report.rows;
+        self.reuse_contents();
         let reads: Vec<Read<'_>> = (first..)
             .zip(chunk.rows())
             .map(|(index, row)| self.read(index, row))
@@ -272,12 +291,26 @@ impl Sender<'_, '_> {
         if row.text.is_empty() {
             return Read::TooLarge;
         }
-        match row.cells() {
-            Ok(cells) => {
-                let identity = self.changes.as_mut().map(|c| c.identity.of(index, &cells));
-                Read::Row(cells, identity)
-            }
-            Err(e) => Read::Bad(RowsError::bad_row(index, &e, row.text).to_string()),
+        let cells = match row.cells() {
+            Ok(cells) => cells,
+            Err(e) => return Read::Bad(RowsError::bad_row(index, &e, row.text).to_string()),
+        };
+        match self.changes.as_mut() {
+            Some(c) => Read::Hashed(
+                c.identity
+                    .write(index, &cells, &mut self.contents)
+                    .map(|(written, key, fingerprint)| (written, (key, fingerprint))),
+            ),
+            None => Read::Row(cells),
+        }
+    }
+
+    /// Empty the contents for the next chunk; memory a chunk of unusually large rows took is given
+    /// back.
+    fn reuse_contents(&mut self) {
+        self.contents.clear();
+        if self.contents.capacity() > MAX_KEPT_CONTENTS {
+            self.contents.shrink_to(MAX_KEPT_CONTENTS);
         }
     }
 
@@ -291,7 +324,7 @@ impl Sender<'_, '_> {
         } else {
             read
         };
-        let (row, identity) = match read {
+        let (mapping, identity) = match read {
             Read::Unread => {
                 self.report.rows += 1;
                 self.report.not_sent += 1;
@@ -309,26 +342,26 @@ impl Sender<'_, '_> {
                 return Ok(());
             }
             Read::Bad(bad_row) => return Err(bad_row),
-            Read::Row(row, identity) => (row, identity),
-        };
-        self.report.rows += 1;
-        let (decision, id) = match self.decide(identity) {
-            Ok(Some(decided)) => decided,
-            Ok(None) => return Ok(()),
-            Err(rejection) => {
+            Read::Row(cells) => (Mapping::Cells(cells), None),
+            Read::Hashed(Ok((written, identified))) => {
+                (Mapping::Written(written), Some(identified))
+            }
+            Read::Hashed(Err(rejection)) => {
+                self.report.rows += 1;
                 self.rejected(rejection);
                 return Ok(());
             }
+        };
+        self.report.rows += 1;
+        let Some((decision, id)) = self.decide(identity) else {
+            return Ok(());
         };
         if self.stopped {
             self.report.not_sent += 1;
             self.forget(decision);
             return Ok(());
         }
-        match self
-            .mapper
-            .map_with_id(index, &row, &self.sent_at, id, &mut self.event)
-        {
+        match self.map(index, &mapping, id) {
             Ok(()) => self.push(index, decision).await,
             Err(rejection) => {
                 self.forget(decision);
@@ -339,29 +372,43 @@ impl Sender<'_, '_> {
     }
 
     /// Whether to send a row hashed as `identity` (change-only), and its messageId: `None` for
-    /// an unchanged row (skipped, counted); `Err` for a row that cannot become an event.
-    fn decide(
-        &mut self,
-        identity: Option<Result<Identified, Rejection>>,
-    ) -> Result<Option<(Option<Decision>, MessageId)>, Rejection> {
-        let (Some(c), Some(identity)) = (self.changes.as_mut(), identity) else {
-            return Ok(Some((None, MessageId::OfDelivery)));
+    /// an unchanged row (skipped, counted).
+    fn decide(&mut self, identity: Option<Identified>) -> Option<(Option<Decision>, MessageId)> {
+        let (Some(c), Some((key, fingerprint))) = (self.changes.as_mut(), identity) else {
+            return Some((None, MessageId::OfDelivery));
         };
-        let (key, fingerprint) = identity?;
         let decision = c.run.decide(key, fingerprint);
         let id = match (decision, key) {
             (Decision::Unchanged, _) => {
                 if let Some(r) = self.report.changes.as_mut() {
                     r.unchanged += 1;
                 }
-                return Ok(None);
+                return None;
             }
             (Decision::New(_) | Decision::Changed(_), Some(key)) if c.ids_of_content => {
                 MessageId::of_content(key, fingerprint)
             }
             _ => MessageId::OfDelivery,
         };
-        Ok(Some((Some(decision), id)))
+        Some((Some(decision), id))
+    }
+
+    /// Write the event of row `index` into `self.event`.
+    fn map(&mut self, index: u64, mapping: &Mapping<'_>, id: MessageId) -> Result<(), Rejection> {
+        match mapping {
+            Mapping::Cells(cells) => {
+                self.mapper
+                    .map_with_id(index, cells, &self.sent_at, id, &mut self.event)
+            }
+            Mapping::Written(written) => self.mapper.event_of(
+                index,
+                &self.contents,
+                written,
+                &self.sent_at,
+                id,
+                &mut self.event,
+            ),
+        }
     }
 
     /// Append the event just mapped to the open batch, sending the batch first when it is full.
