@@ -5,8 +5,8 @@
 //!
 //! A change-only send writes each row's content as it reads the row, hashing it on the way, and
 //! decides the row before its event is built around that content: an unchanged row costs only
-//! its content's writing and hashing. A sent row is remembered once the data plane accepted its batch, and
-//! forgotten (sent again by the next run) when its batch was refused or never sent.
+//! its content's writing and hashing. A sent row is remembered once the data plane accepted its
+//! batch, and forgotten (sent again by the next run) when its batch was refused or never sent.
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 
