@@ -234,10 +234,40 @@ impl Read<'_> {
     }
 }
 
-/// A row taken to be sent: mapped now, or its content written when it was read.
+/// What becomes of a row read: decided, change-only.
+enum Take<'t> {
+    /// Only counted: delivery stopped and nothing is decided.
+    Unread,
+    /// Refused before it was sent (over the row limit, or it cannot become an event).
+    Rejected(Rejection),
+    /// Not a row: the result ends here.
+    Bad(String),
+    /// Delivered before with this content: skipped.
+    Unchanged,
+    /// To be sent, with its change-only decision and its messageId.
+    Send(Mapping<'t>, Option<Decision>, MessageId),
+}
+
+/// A row to be sent: mapped now, or its content written when it was read.
 enum Mapping<'t> {
     Cells(RowCells<'t>),
     Written(Written),
+}
+
+impl Changes<'_, '_> {
+    /// Whether to send a row hashed as `(key, fingerprint)`, and its messageId: `None` for an
+    /// unchanged row.
+    fn decide(&mut self, (key, fingerprint): Identified) -> Option<(Decision, MessageId)> {
+        let decision = self.run.decide(key, fingerprint);
+        let id = match (decision, key) {
+            (Decision::Unchanged, _) => return None,
+            (Decision::New(_) | Decision::Changed(_), Some(key)) if self.ids_of_content => {
+                MessageId::of_content(key, fingerprint)
+            }
+            _ => MessageId::OfDelivery,
+        };
+        Some((decision, id))
+    }
 }
 
 /// The rows of one delivery on their way: mapped into a reused buffer, batched, delivered.
@@ -269,13 +299,52 @@ impl Sender<'_, '_> {
             .zip(chunk.rows())
             .map(|(index, row)| self.read(index, row))
             .collect();
+        let takes = self.decide_all(first, reads);
+        for (text, take) in chunk.iter().zip(takes) {
+            self.take(text.len(), take).await?;
+        }
+        Ok(())
+    }
+
+    /// What becomes of each row read, the first being row `first`. Change-only, the rows are
+    /// decided one after another right after their places in memory were warmed together, before
+    /// any of their events is built. None is decided after a text that is not a row: the result
+    /// ends there.
+    fn decide_all<'t>(&mut self, first: u64, reads: Vec<Read<'t>>) -> Vec<Take<'t>> {
         if let Some(c) = self.changes.as_mut() {
             c.run.warm(reads.iter().filter_map(Read::key));
         }
-        for (text, read) in chunk.iter().zip(reads) {
-            self.take(text.len(), read).await?;
+        let mut takes = Vec::with_capacity(reads.len());
+        for (index, read) in (first..).zip(reads) {
+            let take = match read {
+                Read::Unread => Take::Unread,
+                Read::TooLarge => Take::Rejected(Rejection {
+                    row: index + 1,
+                    reason: RejectReason::RowTooLarge {
+                        limit: crate::rows::MAX_ROW_BYTES,
+                    },
+                }),
+                Read::Bad(bad_row) => {
+                    takes.push(Take::Bad(bad_row));
+                    break;
+                }
+                Read::Row(cells) => Take::Send(Mapping::Cells(cells), None, MessageId::OfDelivery),
+                Read::Hashed(Err(rejection)) => Take::Rejected(rejection),
+                Read::Hashed(Ok((written, identified))) => {
+                    // Rows are hashed only change-only; without a memory, every row is sent.
+                    let decided = match self.changes.as_mut() {
+                        Some(c) => c.decide(identified).map(|(d, id)| (Some(d), id)),
+                        None => Some((None, MessageId::OfDelivery)),
+                    };
+                    match decided {
+                        Some((decision, id)) => Take::Send(Mapping::Written(written), decision, id),
+                        None => Take::Unchanged,
+                    }
+                }
+            };
+            takes.push(take);
         }
-        Ok(())
+        takes
     }
 
     /// Delivery stopped and nothing is decided: the rest of the result is only counted.
@@ -314,48 +383,38 @@ impl Sender<'_, '_> {
         }
     }
 
-    /// Take one row read from `bytes` of text.
-    async fn take(&mut self, bytes: usize, read: Read<'_>) -> Result<(), String> {
+    /// Take one row, read from `bytes` of text.
+    async fn take(&mut self, bytes: usize, take: Take<'_>) -> Result<(), String> {
         let index = self.report.rows;
         self.report.bytes += bytes as u64;
         // Delivery may have stopped after the row was read: it is only counted then too.
-        let read = if self.only_counting() {
-            Read::Unread
+        let take = if self.only_counting() {
+            Take::Unread
         } else {
-            read
+            take
         };
-        let (mapping, identity) = match read {
-            Read::Unread => {
+        let (mapping, decision, id) = match take {
+            Take::Bad(bad_row) => return Err(bad_row),
+            Take::Send(mapping, decision, id) => (mapping, decision, id),
+            Take::Unread => {
                 self.report.rows += 1;
                 self.report.not_sent += 1;
                 return Ok(());
             }
-            Read::TooLarge => {
-                // Over the reader's row limit: skipped unread, counted as rejected.
-                self.report.rows += 1;
-                self.rejected(Rejection {
-                    row: index + 1,
-                    reason: RejectReason::RowTooLarge {
-                        limit: crate::rows::MAX_ROW_BYTES,
-                    },
-                });
-                return Ok(());
-            }
-            Read::Bad(bad_row) => return Err(bad_row),
-            Read::Row(cells) => (Mapping::Cells(cells), None),
-            Read::Hashed(Ok((written, identified))) => {
-                (Mapping::Written(written), Some(identified))
-            }
-            Read::Hashed(Err(rejection)) => {
+            Take::Rejected(rejection) => {
                 self.report.rows += 1;
                 self.rejected(rejection);
                 return Ok(());
             }
+            Take::Unchanged => {
+                self.report.rows += 1;
+                if let Some(r) = self.report.changes.as_mut() {
+                    r.unchanged += 1;
+                }
+                return Ok(());
+            }
         };
         self.report.rows += 1;
-        let Some((decision, id)) = self.decide(identity) else {
-            return Ok(());
-        };
         if self.stopped {
             self.report.not_sent += 1;
             self.forget(decision);
@@ -369,28 +428,6 @@ impl Sender<'_, '_> {
             }
         }
         Ok(())
-    }
-
-    /// Whether to send a row hashed as `identity` (change-only), and its messageId: `None` for
-    /// an unchanged row (skipped, counted).
-    fn decide(&mut self, identity: Option<Identified>) -> Option<(Option<Decision>, MessageId)> {
-        let (Some(c), Some((key, fingerprint))) = (self.changes.as_mut(), identity) else {
-            return Some((None, MessageId::OfDelivery));
-        };
-        let decision = c.run.decide(key, fingerprint);
-        let id = match (decision, key) {
-            (Decision::Unchanged, _) => {
-                if let Some(r) = self.report.changes.as_mut() {
-                    r.unchanged += 1;
-                }
-                return None;
-            }
-            (Decision::New(_) | Decision::Changed(_), Some(key)) if c.ids_of_content => {
-                MessageId::of_content(key, fingerprint)
-            }
-            _ => MessageId::OfDelivery,
-        };
-        Some((Some(decision), id))
     }
 
     /// Write the event of row `index` into `self.event`.
