@@ -541,14 +541,14 @@ impl Mapper {
         Ok(())
     }
 
-    /// Hand what row `index` delivers to `content`, in the order the event writes it: the
-    /// identity values, then each trait / property with its value as delivered. The one
-    /// description of a row's content, so an event and its fingerprint cannot drift apart.
-    fn walk<C: Content>(
+    /// Write what row `index` delivers through `content`, in the event's order: the identity
+    /// values, then each trait / property with its value as delivered. The one description of a
+    /// row's content: its fingerprint hears the very bytes the event carries.
+    fn walk<L: Listener>(
         &self,
         index: u64,
         row: &RowCells<'_>,
-        content: &mut C,
+        content: &mut EventWriter<'_, L>,
     ) -> Result<(), Rejection> {
         let cell = |f: &Field| row.cell(f.hint, &f.name);
         let user_id = self.user_id.as_ref().and_then(|f| id_text(cell(f)));
@@ -672,21 +672,6 @@ pub(super) enum Name {
     Prop(usize),
 }
 
-/// Where [`Mapper::walk`] hands a row's content.
-trait Content {
-    /// An identity value as the event writes it; `None`: the event has none.
-    fn id(&mut self, id: Id, value: Option<&str>);
-    /// The row has neither a user id nor an anonymous id: the event carries an anonymous id the
-    /// hub makes (not the row's content).
-    fn made_anonymous_id(&mut self);
-    /// The traits / properties begin.
-    fn open_bag(&mut self) {}
-    /// One trait / property: `write` writes its value as delivered (JSON text).
-    fn value(&mut self, name: Name, write: impl FnOnce(&mut Vec<u8>));
-    /// The traits / properties end.
-    fn close_bag(&mut self) {}
-}
-
 /// What hears a row's content as [`Mapper::write_content`] writes it (the row's hashes, for a
 /// change-only send), so the content is walked once.
 pub(super) trait Listener {
@@ -728,7 +713,8 @@ struct EventWriter<'a, L> {
     listener: &'a mut L,
 }
 
-impl<L: Listener> Content for EventWriter<'_, L> {
+impl<L: Listener> EventWriter<'_, L> {
+    /// An identity value as the event writes it; `None`: the event has none.
     fn id(&mut self, id: Id, value: Option<&str>) {
         if let Some(value) = value {
             self.out.extend_from_slice(id.key());
@@ -738,6 +724,8 @@ impl<L: Listener> Content for EventWriter<'_, L> {
         self.listener.id(id, value);
     }
 
+    /// The row has neither a user id nor an anonymous id: the event carries an anonymous id the
+    /// hub makes (not the row's content).
     fn made_anonymous_id(&mut self) {
         self.out.extend_from_slice(b"\"anonymousId\":\"");
         let made = self.mapper.uuid(b"anonymousId", self.index, &[]);
@@ -746,6 +734,7 @@ impl<L: Listener> Content for EventWriter<'_, L> {
         self.listener.made_anonymous_id();
     }
 
+    /// The traits / properties begin.
     fn open_bag(&mut self) {
         self.out.extend_from_slice(&self.mapper.event);
         self.out.push(b'"');
@@ -756,6 +745,7 @@ impl<L: Listener> Content for EventWriter<'_, L> {
         self.out.push(b'{');
     }
 
+    /// One trait / property: `write` writes its value as delivered (JSON text).
     fn value(&mut self, name: Name, write: impl FnOnce(&mut Vec<u8>)) {
         if !std::mem::take(&mut self.first) {
             self.out.push(b',');
@@ -769,6 +759,7 @@ impl<L: Listener> Content for EventWriter<'_, L> {
         self.listener.value(name, &self.out[at..]);
     }
 
+    /// The traits / properties end.
     fn close_bag(&mut self) {
         self.out.push(b'}');
     }
