@@ -234,7 +234,7 @@ impl Read<'_> {
     }
 }
 
-/// What becomes of a row read: decided, change-only.
+/// What becomes of a row read (decided against the memory, change-only).
 enum Take<'t> {
     /// Only counted: delivery stopped and nothing is decided.
     Unread,
