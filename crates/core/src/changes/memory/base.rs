@@ -143,6 +143,26 @@ impl Base {
         std::hint::black_box(touched);
     }
 
+    /// Touch the records and states at `places` (see `Memory::confirm_all`).
+    pub(super) fn warm_places(&self, places: impl Iterator<Item = usize>) {
+        let touched = places.fold(0u64, |sum, i| {
+            let record = self.records.get(i).copied().unwrap_or(0);
+            let state = self.states.get(i / 32).copied().unwrap_or(0);
+            sum ^ record ^ state
+        });
+        // Reads whose result is unused would be optimized away.
+        std::hint::black_box(touched);
+    }
+
+    /// Whether the record at `i` can be `key`'s: it exists and holds the key's low bits (a place
+    /// handed out by this run's decisions always does; the check costs nothing, the record being
+    /// read anyway).
+    pub(super) fn holds(&self, i: usize, key: u64) -> bool {
+        self.records
+            .get(i)
+            .is_some_and(|r| r >> FINGERPRINT_BITS == key & LOW_MASK)
+    }
+
     pub(super) fn fingerprint(&self, i: usize) -> u64 {
         self.records[i] & FINGERPRINT_MASK
     }

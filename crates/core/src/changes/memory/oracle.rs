@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{Decision, DecisionCounts, Pending};
+use super::{Decision, DecisionCounts, Pending, Place};
 use crate::changes::hash::{Fingerprint, KeyHash};
 
 /// Where a key stands in this run.
@@ -25,6 +25,8 @@ enum State {
 #[derive(Debug, Default)]
 pub(in crate::changes) struct Oracle {
     old: HashMap<KeyHash, (Fingerprint, State)>,
+    /// Each old key's position among the last run's records, in key order.
+    places: HashMap<KeyHash, u32>,
     new: HashMap<KeyHash, State>,
     counts: DecisionCounts,
 }
@@ -39,12 +41,12 @@ pub(in crate::changes) struct OracleRemembered {
 impl Oracle {
     /// The last run's records.
     pub fn from_sorted(records: Vec<(KeyHash, Fingerprint)>) -> Oracle {
-        let old = records
-            .into_iter()
-            .map(|(k, f)| (k, (f, State::Unseen)))
-            .collect();
         Oracle {
-            old,
+            places: places_of(&records),
+            old: records
+                .into_iter()
+                .map(|(k, f)| (k, (f, State::Unseen)))
+                .collect(),
             ..Oracle::default()
         }
     }
@@ -54,7 +56,11 @@ impl Oracle {
             self.counts.unkeyed += 1;
             return Decision::Unkeyed;
         };
-        let pending = Pending { key, fingerprint };
+        let pending = |place| Pending {
+            key,
+            fingerprint,
+            place,
+        };
         if let Some((old, state)) = self.old.get_mut(&key) {
             if *state != State::Unseen {
                 *state = State::Forget;
@@ -68,7 +74,7 @@ impl Oracle {
             }
             *state = State::Sent(fingerprint);
             self.counts.changed += 1;
-            return Decision::Changed(pending);
+            return Decision::Changed(pending(Place::Old(self.places[&key])));
         }
         match self.new.get_mut(&key) {
             Some(state) => {
@@ -79,7 +85,7 @@ impl Oracle {
             None => {
                 self.new.insert(key, State::Sent(fingerprint));
                 self.counts.new += 1;
-                Decision::New(pending)
+                Decision::New(pending(Place::New))
             }
         }
     }
@@ -131,4 +137,12 @@ impl Oracle {
             keys_gone: read_whole.then_some(gone),
         }
     }
+}
+
+/// Each key's position among `records` (sorted by key): where the compact form keeps it.
+pub(super) fn places_of(records: &[(KeyHash, Fingerprint)]) -> HashMap<KeyHash, u32> {
+    (0u32..)
+        .zip(records)
+        .map(|(place, &(key, _))| (key, place))
+        .collect()
 }

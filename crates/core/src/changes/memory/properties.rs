@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 
-use super::oracle::{Oracle, OracleRemembered};
-use super::{Memory, Pending, Remembered};
+use super::oracle::{places_of, Oracle, OracleRemembered};
+use super::{Memory, Pending, Place, Remembered};
 use crate::changes::hash::{Fingerprint, KeyHash, KEY_BITS};
 
 /// What happens to a sent row's delivery.
@@ -183,9 +183,16 @@ pub(in crate::changes) fn play(run: &Run) -> Result<(Remembered, OracleRemembere
     for (p, how) in late.into_iter().rev() {
         both.settle(p, how);
     }
+    // A stray names its key where the memory keeps it, as a decision would have.
+    let places = places_of(&base(run));
     for &(key, fingerprint, confirm) in &run.strays {
         let (key, fingerprint) = typed(key, fingerprint);
-        let p = Pending { key, fingerprint };
+        let place = places.get(&key).map_or(Place::New, |&at| Place::Old(at));
+        let p = Pending {
+            key,
+            fingerprint,
+            place,
+        };
         if confirm {
             both.confirm(p);
         } else {
