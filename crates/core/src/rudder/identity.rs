@@ -20,6 +20,9 @@ use super::mapping::{Call, Id, Listener, Mapper, Name, Rejection, Written};
 use crate::changes::hash::{ContentHasher, Fingerprint, KeyBuilder, KeyHash, NameHash, Seed};
 use crate::rows::RowCells;
 
+/// A row's key (`None`: it has none, it is always sent) and fingerprint.
+pub type Identified = (Option<KeyHash>, Fingerprint);
+
 /// Which identity values make a row's key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeyRule {
@@ -86,14 +89,14 @@ impl<'m> Identity<'m> {
     }
 
     /// Write row `index`'s content at the end of `out` ([`Mapper::write_content`]) and hash it:
-    /// where it was written, its key (`None`: the row has none, it is always sent) and its
-    /// fingerprint; `Err` when the row cannot become an event (the same rejection `map` gives).
+    /// where it was written, and its key and fingerprint; `Err` when the row cannot become an
+    /// event (the same rejection `map` gives).
     pub fn write(
         &mut self,
         index: u64,
         row: &RowCells<'_>,
         out: &mut Vec<u8>,
-    ) -> Result<(Written, Option<KeyHash>, Fingerprint), Rejection> {
+    ) -> Result<(Written, Identified), Rejection> {
         self.key.clear();
         let mut walk = Walk {
             rule: self.rule,
@@ -109,7 +112,7 @@ impl<'m> Identity<'m> {
             KeyRule::Content => Some(content.key()),
             KeyRule::Ids { .. } | KeyRule::Email => self.key.finish(self.seed),
         };
-        Ok((written, key, content.finish()))
+        Ok((written, (key, content.finish())))
     }
 }
 
@@ -273,7 +276,7 @@ mod tests {
 
     fn identity(m: &Mapper, row: &[u8]) -> Option<(Option<KeyHash>, Fingerprint)> {
         let raw = RowCells::from(RawRow::parse(row).unwrap());
-        let (_, key, fingerprint) = Identity::new(m, SEED)
+        let (_, (key, fingerprint)) = Identity::new(m, SEED)
             .write(0, &raw, &mut Vec::new())
             .ok()?;
         Some((key, fingerprint))
@@ -348,7 +351,7 @@ mod tests {
             let direct = m.map_with_id(index, &raw, at, id, &mut mapped);
             let mut contents = before.clone();
             match Identity::new(&m, SEED).write(index, &raw, &mut contents) {
-                Ok((written, _, _)) => {
+                Ok((written, _)) => {
                     prop_assert_eq!(written.range.start, before.len());
                     let mut around = Vec::new();
                     let made = m.event_of(index, &contents, &written, at, id, &mut around);
@@ -443,7 +446,7 @@ mod tests {
         let row = br#"{"u.id":{"value":1},"p.a":{"value":1}}"#;
         let raw = RowCells::from(RawRow::parse(row).unwrap());
         let of = |m: &Mapper| {
-            let (_, key, fingerprint) = Identity::new(m, SEED)
+            let (_, (key, fingerprint)) = Identity::new(m, SEED)
                 .write(0, &raw, &mut Vec::new())
                 .unwrap();
             (key, fingerprint)

@@ -12,14 +12,14 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 
 use super::batcher::{Batcher, Decided};
 use super::client::{DataPlane, Delivery, Settled};
-use super::identity::Identity;
+use super::identity::{Identified, Identity};
 use super::mapping::{
     Call, Mapper, MapperInput, MappingError, MessageId, RejectReason, Rejection, Written,
     MAX_EVENT_BYTES,
 };
 use super::report::{ChangeReport, DeliveryReport};
 use super::RudderSettings;
-use crate::changes::hash::{Fingerprint, KeyHash};
+use crate::changes::hash::KeyHash;
 use crate::changes::memory::Decision;
 use crate::changes::mode::SendMode;
 use crate::changes::run::ChangeRun;
@@ -207,9 +207,6 @@ struct Changes<'c, 'm> {
     ids_of_content: bool,
 }
 
-/// A row's key (`None`: it has none) and fingerprint.
-type Identified = (Option<KeyHash>, Fingerprint);
-
 /// A row of a chunk, read before the chunk's rows are taken.
 enum Read<'t> {
     /// Not read: delivery stopped and nothing is decided (the rest is only counted).
@@ -365,11 +362,7 @@ impl Sender<'_, '_> {
             Err(e) => return Read::Bad(RowsError::bad_row(index, &e, row.text).to_string()),
         };
         match self.changes.as_mut() {
-            Some(c) => Read::Hashed(
-                c.identity
-                    .write(index, &cells, &mut self.contents)
-                    .map(|(written, key, fingerprint)| (written, (key, fingerprint))),
-            ),
+            Some(c) => Read::Hashed(c.identity.write(index, &cells, &mut self.contents)),
             None => Read::Row(cells),
         }
     }
